@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+// Runs every test/**/*.test.ts with node:test under tsx. Extra args are passed to node (e.g. --test-name-pattern).
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+function findTests(dir) {
+  const out = [];
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) out.push(...findTests(path));
+    else if (name.endsWith('.test.ts')) out.push(path);
+  }
+  return out;
+}
+
+const args = process.argv.slice(2);
+const fileArgs = args.filter((a) => a.endsWith('.ts'));
+const nodeArgs = args.filter((a) => !a.endsWith('.ts'));
+const files = fileArgs.length > 0 ? fileArgs : findTests('test');
+const result = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=120000', ...nodeArgs, ...files],
+  { stdio: 'inherit' },
+);
+process.exit(result.status ?? 1);

@@ -1,0 +1,26 @@
+/**
+ * The bus port: delivers server -> device messages to the node that holds the device's session, and
+ * device replies back to the node that waits for them. In-memory for one node; Redis for a cluster.
+ */
+export type BusHandler = (message: BusMessage) => void;
+
+export type BusMessage =
+  | { kind: 'attributes'; deviceId: string; update: Record<string, unknown> }
+  | { kind: 'rpc'; deviceId: string; rpcId: string }
+  | { kind: 'rpc-reply'; rpcId: string; status: 'DELIVERED' | 'SUCCESSFUL' | 'FAILED'; response: string | null }
+  | { kind: 'credentials-changed'; credentialsId: string; deviceId: string };
+
+export interface Bus {
+  /** Publishes to every subscriber of `channel` on every node. */
+  publish(channel: string, message: BusMessage): Promise<void>;
+  /** Subscribes this node to `channel`; returns the function that unsubscribes. */
+  subscribe(channel: string, handler: BusHandler): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+/** Channel names, in one place. */
+export const channels = {
+  device: (deviceId: string) => `device:${deviceId}`,
+  rpcReply: (rpcId: string) => `rpc-reply:${rpcId}`,
+  credentials: 'credentials',
+} as const;

@@ -1,0 +1,231 @@
+/**
+ * What transports and the admin API may call on core. Core implements these in src/core/*;
+ * transports depend on these types only, so each transport is a thin adapter (DESIGN "Rules of the house").
+ */
+import type {
+  AttributeEntry,
+  AttributeScope,
+  AuditEntry,
+  CredentialsType,
+  Device,
+  DeviceCredentials,
+  DeviceProfile,
+  KvValue,
+  Page,
+  PageQuery,
+  RpcRequest,
+  User,
+} from './model.ts';
+
+/** Which transport a request arrived on, and from where (for audit, logs and throttling). */
+export interface RequestSource {
+  transport: 'http' | 'mqtt' | 'coap' | 'admin' | 'cli';
+  /** Remote address, e.g. `127.0.0.1`. */
+  address?: string;
+}
+
+/** A provisioning request after parsing (spec §2.1, §2.2). Absent and JSON-null fields are `undefined` (DESIGN 1). */
+export interface ProvisionRequest {
+  provisionDeviceKey: string;
+  provisionDeviceSecret: string;
+  deviceName?: string;
+  credentialsType?: CredentialsType;
+  token?: string;
+  clientId?: string;
+  username?: string;
+  password?: string;
+  /** X.509 certificate (PEM or bare Base64), despite the name (spec §2.1). */
+  hash?: string;
+  gateway?: boolean;
+}
+
+/** Stable machine codes added to every non-SUCCESS provisioning reply (DESIGN 2). */
+export type ProvisionReason =
+  | 'BAD_KEY_OR_SECRET'
+  | 'PROVISIONING_DISABLED'
+  | 'DEVICE_EXISTS'
+  | 'ALREADY_PROVISIONED'
+  | 'NOT_PRE_PROVISIONED'
+  | 'EMPTY_NAME'
+  | 'CREDENTIALS_IN_USE'
+  | 'INVALID_CREDENTIALS'
+  | 'UNSUPPORTED_STRATEGY'
+  | 'RATE_LIMITED';
+
+export interface MqttBasicValue {
+  clientId: string | null;
+  userName: string | null;
+  password: string | null;
+}
+
+export type ProvisionResult =
+  | {
+      status: 'SUCCESS';
+      credentialsType: CredentialsType;
+      /** Token, certificate body, or the MQTT_BASIC object; absent for LWM2M (spec §5.1). */
+      credentialsValue?: string | MqttBasicValue;
+      deviceId: string;
+      deviceName: string;
+    }
+  | { status: 'NOT_FOUND' | 'FAILURE'; reason: ProvisionReason; errorMsg: string };
+
+/** An authenticated device, as a transport session holds it. */
+export interface DeviceIdentity {
+  deviceId: string;
+  tenantId: string;
+  deviceName: string;
+  profileId: string;
+  credentialsType: CredentialsType;
+}
+
+/** A server-side RPC as delivered to a device. */
+export interface RpcDelivery {
+  requestId: number;
+  method: string;
+  params: unknown;
+}
+
+/** A shared-attribute push: `{"k":v,...}` or `{"deleted":["k",...]}` (spec §8.2). */
+export type AttributeUpdate = Record<string, unknown>;
+
+/** Callbacks a transport session registers to receive server -> device messages. */
+export interface SessionHandlers {
+  /** Set when the device subscribed to shared attribute updates. */
+  onAttributes?: (update: AttributeUpdate) => void;
+  /**
+   * Set when the device subscribed to server RPC. Resolve when the request reached the device
+   * (MQTT PUBACK, CoAP notification sent, HTTP long-poll answered); reject if it could not be sent.
+   */
+  onRpc?: (rpc: RpcDelivery) => Promise<void>;
+}
+
+export interface DeviceSessionHandle {
+  /** Replaces the handlers (e.g. after SUBSCRIBE/UNSUBSCRIBE). Setting onRpc delivers pending RPCs. */
+  update(handlers: SessionHandlers): void;
+  close(): void;
+}
+
+export interface ProvisioningApi {
+  /** Runs the provisioning algorithm (spec §4) in one transaction. Never throws for business outcomes. */
+  provision(request: ProvisionRequest, source: RequestSource): Promise<ProvisionResult>;
+}
+
+export interface DeviceAuthApi {
+  /** Access-token authentication (HTTP, CoAP, MQTT username). Undefined when no such token. */
+  byAccessToken(token: string): Promise<DeviceIdentity | undefined>;
+  /** MQTT basic authentication with spec §8.1 rules. Throws FleetgateError with the CONNACK-relevant code on failure. */
+  byMqttCredentials(clientId: string, username: string | undefined, password: Buffer | string | undefined): Promise<DeviceIdentity>;
+  /** X.509 authentication by SHA3-256 hex of the certificate (spec §8.1). */
+  byX509Hash(hash: string): Promise<DeviceIdentity | undefined>;
+}
+
+export interface TelemetryApi {
+  /** Parses telemetry JSON (all forms of spec §8.2) and resolves once it is committed. Throws MALFORMED_PAYLOAD/INVALID_ARGUMENT. */
+  ingestJson(device: DeviceIdentity, json: string | Buffer): Promise<void>;
+  /** Parses a client-attributes JSON object and resolves once committed. */
+  saveClientAttributesJson(device: DeviceIdentity, json: string | Buffer): Promise<void>;
+}
+
+export interface AttributesApi {
+  /** The device's view (spec §8.2 attribute response): `{"client":{..},"shared":{..}}`, empty parts omitted. Keys undefined = all. */
+  getForDevice(deviceId: string, clientKeys?: string[], sharedKeys?: string[]): Promise<{ client?: Record<string, unknown>; shared?: Record<string, unknown> }>;
+  get(deviceId: string, scope: AttributeScope, keys?: string[]): Promise<AttributeEntry[]>;
+  /** Admin write; a SHARED_SCOPE write is pushed to the device's sessions. */
+  save(device: Device, scope: AttributeScope, values: Record<string, unknown>): Promise<void>;
+  delete(device: Device, scope: AttributeScope, keys: string[]): Promise<void>;
+}
+
+export interface RpcApi {
+  /** Sends a server RPC and waits (two-way: for the reply; one-way: for delivery). Throws TIMEOUT. */
+  send(device: Device, request: { method: string; params: unknown; timeout?: number; oneway: boolean }): Promise<{ rpc: RpcRequest; response?: unknown }>;
+  /** A device's reply on `rpc/response/{requestId}`. */
+  reply(deviceId: string, requestId: number, payload: string): Promise<void>;
+}
+
+export interface SessionsApi {
+  /** Registers a live transport session for a device; server -> device messages reach it through `handlers`. */
+  open(device: DeviceIdentity, handlers: SessionHandlers): DeviceSessionHandle;
+  /** Number of open sessions on this node. */
+  count(): number;
+}
+
+export type { AttributeEntry, AuditEntry, Device, DeviceCredentials, DeviceProfile, KvValue, Page, PageQuery, RpcRequest, User };
+
+/** Who performs an admin action (for the audit log). */
+export interface Actor {
+  userId: string | null;
+  userName: string | null;
+  source: RequestSource;
+}
+
+/** A device profile as the admin API writes it (ThingsBoard JSON, `id` absent on create). */
+export interface ProfileInput {
+  id?: string;
+  name: string;
+  type?: string;
+  transportType?: string;
+  description?: string | null;
+  default?: boolean;
+  provisionType?: DeviceProfile['provisionType'] | null;
+  provisionDeviceKey?: string | null;
+  profileData?: DeviceProfile['profileData'] | null;
+}
+
+export interface DeviceInput {
+  id?: string;
+  name: string;
+  type?: string;
+  label?: string | null;
+  deviceProfileId?: string;
+  additionalInfo?: Record<string, unknown> | null;
+}
+
+export interface CredentialsInput {
+  deviceId: string;
+  credentialsType: CredentialsType;
+  credentialsId?: string | null;
+  credentialsValue?: string | null;
+}
+
+export interface ProfilesApi {
+  /** Creates or updates (when `id` is set). Duplicate provision key -> ALREADY_EXISTS with ThingsBoard's message (spec §3.2). */
+  save(tenantId: string, input: ProfileInput, actor: Actor): Promise<DeviceProfile>;
+  get(tenantId: string, id: string): Promise<DeviceProfile>;
+  list(tenantId: string, query: PageQuery): Promise<Page<DeviceProfile>>;
+  delete(tenantId: string, id: string, actor: Actor): Promise<void>;
+  /** The tenant's default profile, created on first use. */
+  getDefault(tenantId: string): Promise<DeviceProfile>;
+}
+
+export interface DevicesApi {
+  /** Creates (with ACCESS_TOKEN credentials: `accessToken` or a generated one) or updates when `id` is set. */
+  save(tenantId: string, input: DeviceInput, actor: Actor, accessToken?: string): Promise<Device>;
+  get(tenantId: string, id: string): Promise<Device>;
+  findByName(tenantId: string, name: string): Promise<Device>;
+  list(tenantId: string, query: PageQuery & { profileId?: string }): Promise<Page<Device>>;
+  delete(tenantId: string, id: string, actor: Actor): Promise<void>;
+  getCredentials(tenantId: string, deviceId: string): Promise<DeviceCredentials>;
+  /** Replaces a device's credentials, normalising ids as ThingsBoard does (SHA3 for X.509 and MQTT_BASIC). */
+  saveCredentials(tenantId: string, input: CredentialsInput, actor: Actor): Promise<DeviceCredentials>;
+}
+
+export interface TimeseriesReadApi {
+  /** Values per key within [startTs, endTs], newest first unless orderBy ASC; `limit` per key (default 100). */
+  get(deviceId: string, query: { keys: string[]; startTs: number; endTs: number; limit?: number; orderBy?: 'ASC' | 'DESC' }): Promise<Record<string, { ts: number; value: KvValue }[]>>;
+  latest(deviceId: string, keys?: string[]): Promise<Record<string, { ts: number; value: KvValue }[]>>;
+  keys(deviceId: string): Promise<string[]>;
+}
+
+export interface UsersApi {
+  /** Checks email and password; undefined when they do not match (compares in constant time). */
+  verify(email: string, password: string): Promise<User | undefined>;
+  get(id: string): Promise<User | undefined>;
+  /** Creates the administrator on first start; returns the generated password when none was given. */
+  ensureAdmin(email: string, password: string | undefined): Promise<{ created: boolean; generatedPassword?: string }>;
+  setPassword(email: string, password: string): Promise<void>;
+}
+
+export interface AuditApi {
+  list(tenantId: string, query: PageQuery): Promise<Page<AuditEntry>>;
+  record(entry: Omit<AuditEntry, 'id' | 'createdTime'>): Promise<void>;
+}

@@ -1,0 +1,45 @@
+import type {
+  AttributesApi,
+  AuditApi,
+  DeviceAuthApi,
+  DevicesApi,
+  ProfilesApi,
+  ProvisioningApi,
+  RpcApi,
+  SessionsApi,
+  TelemetryApi,
+  TimeseriesReadApi,
+  UsersApi,
+} from './api.ts';
+
+/** Everything core offers, wired over one Store and one Bus. Built by `createCore` (src/core/core.ts). */
+export interface Core {
+  provisioning: ProvisioningApi;
+  auth: DeviceAuthApi;
+  telemetry: TelemetryApi;
+  attributes: AttributesApi;
+  rpc: RpcApi;
+  sessions: SessionsApi;
+  profiles: ProfilesApi;
+  devices: DevicesApi;
+  timeseries: TimeseriesReadApi;
+  users: UsersApi;
+  audit: AuditApi;
+  /** Commits pending telemetry and stops timers; the store and bus are closed by their owner. */
+  close(): Promise<void>;
+}
+
+/** Settings core needs from the configuration. */
+export interface CoreSettings {
+  batchMaxRows: number;
+  batchMaxDelayMs: number;
+  rpcDefaultTimeout: number;
+}
+
+/** The logging surface core uses (a pino logger fits). */
+export interface CoreLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}

@@ -1,0 +1,68 @@
+/**
+ * The one typed error registry (DESIGN "Shape of the code"). Every error core or a transport raises has a
+ * stable code here with its signal on each wire; each transport maps errors in one place using this table.
+ */
+
+export interface ErrorSignal {
+  /** HTTP status code. */
+  http: number;
+  /** ThingsBoard's REST `errorCode` (ThingsboardErrorCode): 2 general, 10 auth, 20 permission, 30 invalid args, 31 bad params, 32 not found, 33 too many requests. */
+  tbErrorCode: number;
+  /** MQTT 3.1.1 CONNACK return code for connect-time errors, or null when the connection is simply closed. */
+  mqtt3: number | null;
+  /** MQTT 5 reason code (used on CONNACK, PUBACK, SUBACK and DISCONNECT). */
+  mqtt5: number;
+  /** CoAP response code, `class.detail`. */
+  coap: string;
+}
+
+/** All error codes, with their wire signals. */
+export const ERRORS = {
+  /** Bytes that are not the expected format (not JSON, not protobuf). */
+  MALFORMED_PAYLOAD: { http: 400, tbErrorCode: 31, mqtt3: null, mqtt5: 0x99, coap: '4.00' },
+  /** Well-formed input whose content is wrong: missing field, unknown enum value, wrong type. */
+  INVALID_ARGUMENT: { http: 400, tbErrorCode: 31, mqtt3: null, mqtt5: 0x83, coap: '4.00' },
+  /** Device or user credentials not accepted. */
+  UNAUTHORIZED: { http: 401, tbErrorCode: 10, mqtt3: 5, mqtt5: 0x87, coap: '4.01' },
+  /** Username/password given but wrong (MQTT CONNACK 0x86 on v5). */
+  BAD_USERNAME_OR_PASSWORD: { http: 401, tbErrorCode: 10, mqtt3: 5, mqtt5: 0x86, coap: '4.01' },
+  /** Client id alone did not identify a device (spec §8.1). */
+  CLIENT_ID_REJECTED: { http: 401, tbErrorCode: 10, mqtt3: 2, mqtt5: 0x85, coap: '4.01' },
+  PERMISSION_DENIED: { http: 403, tbErrorCode: 20, mqtt3: 5, mqtt5: 0x87, coap: '4.03' },
+  NOT_FOUND: { http: 404, tbErrorCode: 32, mqtt3: null, mqtt5: 0x83, coap: '4.04' },
+  /** A unique value already taken (provision key, device name, credentials id). ThingsBoard answers 400. */
+  ALREADY_EXISTS: { http: 400, tbErrorCode: 31, mqtt3: null, mqtt5: 0x83, coap: '4.00' },
+  TIMEOUT: { http: 408, tbErrorCode: 2, mqtt3: null, mqtt5: 0x83, coap: '5.04' },
+  PAYLOAD_TOO_LARGE: { http: 413, tbErrorCode: 31, mqtt3: null, mqtt5: 0x95, coap: '4.13' },
+  UNSUPPORTED_MEDIA_TYPE: { http: 415, tbErrorCode: 31, mqtt3: null, mqtt5: 0x99, coap: '4.15' },
+  RATE_LIMITED: { http: 429, tbErrorCode: 33, mqtt3: 3, mqtt5: 0x97, coap: '4.29' },
+  TOPIC_NAME_INVALID: { http: 404, tbErrorCode: 32, mqtt3: null, mqtt5: 0x90, coap: '4.04' },
+  SERVER_UNAVAILABLE: { http: 503, tbErrorCode: 2, mqtt3: 3, mqtt5: 0x88, coap: '5.03' },
+  SHUTTING_DOWN: { http: 503, tbErrorCode: 2, mqtt3: 3, mqtt5: 0x8b, coap: '5.03' },
+  INTERNAL: { http: 500, tbErrorCode: 2, mqtt3: 3, mqtt5: 0x83, coap: '5.00' },
+} as const satisfies Record<string, ErrorSignal>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An expected, classified failure. Anything else reaching a transport is an INTERNAL error. */
+export class FleetgateError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'FleetgateError';
+    this.code = code;
+  }
+
+  get signal(): ErrorSignal {
+    return ERRORS[this.code];
+  }
+}
+
+/** Normalises anything thrown into a FleetgateError (unknown errors become INTERNAL with a generic message). */
+export function toFleetgateError(err: unknown): FleetgateError {
+  if (err instanceof FleetgateError) return err;
+  return new FleetgateError('INTERNAL', 'Internal server error', { cause: err });
+}
+
+export const badRequest = (message: string) => new FleetgateError('INVALID_ARGUMENT', message);
+export const notFound = (message: string) => new FleetgateError('NOT_FOUND', message);

@@ -1,0 +1,113 @@
+import type {
+  AttributeEntry,
+  AttributeScope,
+  AttributeWrite,
+  AuditEntry,
+  Device,
+  DeviceCredentials,
+  DeviceProfile,
+  KvEntry,
+  Page,
+  PageQuery,
+  RpcRequest,
+  RpcStatus,
+  TsPoint,
+  User,
+} from '../core/model.ts';
+
+/** Query for stored time series of one device. */
+export interface TimeseriesQuery {
+  deviceId: string;
+  keys: string[];
+  startTs: number;
+  endTs: number;
+  /** Rows per key at most. */
+  limit: number;
+  orderBy: 'ASC' | 'DESC';
+}
+
+/** Telemetry and attribute writes that are committed together (group commit). */
+export interface WriteBatch {
+  telemetry: TsPoint[];
+  attributes: AttributeWrite[];
+}
+
+/** Raised by a store when a unique index rejects a write; `constraint` names the index. */
+export class UniqueViolation extends Error {
+  constructor(readonly constraint: 'device_name' | 'credentials_id' | 'provision_key' | 'profile_name' | 'user_email' | 'unknown', cause?: unknown) {
+    super(`unique constraint violated: ${constraint}`, { cause });
+    this.name = 'UniqueViolation';
+  }
+}
+
+/**
+ * The storage port. One Kysely implementation serves SQLite and PostgreSQL.
+ * Methods that write several rows are atomic on their own; `transaction` groups calls.
+ */
+export interface Store {
+  /** Runs `work` in one database transaction; it commits when `work` resolves and rolls back when it throws. */
+  transaction<T>(work: (tx: Store) => Promise<T>): Promise<T>;
+
+  // device profiles
+  insertProfile(profile: DeviceProfile): Promise<void>;
+  updateProfile(profile: DeviceProfile): Promise<void>;
+  getProfile(tenantId: string, id: string): Promise<DeviceProfile | undefined>;
+  findProfileByProvisionKey(key: string): Promise<DeviceProfile | undefined>;
+  findDefaultProfile(tenantId: string): Promise<DeviceProfile | undefined>;
+  listProfiles(tenantId: string, query: PageQuery): Promise<Page<DeviceProfile>>;
+  /** Deletes the profile; false when it did not exist. Throws if devices still use it. */
+  deleteProfile(tenantId: string, id: string): Promise<boolean>;
+  countDevicesOfProfile(profileId: string): Promise<number>;
+
+  // devices and their credentials
+  insertDevice(device: Device, credentials: DeviceCredentials): Promise<void>;
+  updateDevice(device: Device): Promise<void>;
+  getDevice(tenantId: string, id: string): Promise<Device | undefined>;
+  getDeviceById(id: string): Promise<Device | undefined>;
+  findDeviceByName(tenantId: string, name: string): Promise<Device | undefined>;
+  listDevices(tenantId: string, query: PageQuery & { profileId?: string }): Promise<Page<Device>>;
+  /** Deletes the device and everything that belongs to it; false when it did not exist. */
+  deleteDevice(tenantId: string, id: string): Promise<boolean>;
+  getCredentialsOfDevice(deviceId: string): Promise<DeviceCredentials | undefined>;
+  findCredentialsById(credentialsId: string): Promise<DeviceCredentials | undefined>;
+  /** Replaces the credentials of `credentials.deviceId` (same row id). */
+  updateCredentials(credentials: DeviceCredentials): Promise<void>;
+  /** Sets firstUsedTime if it is still null. */
+  markCredentialsUsed(credentialsRowId: string, time: number): Promise<void>;
+
+  // attributes
+  saveAttributes(write: AttributeWrite): Promise<void>;
+  getAttributes(deviceId: string, scope: AttributeScope, keys?: string[]): Promise<AttributeEntry[]>;
+  /** Deletes the keys; returns the keys that existed. */
+  deleteAttributes(deviceId: string, scope: AttributeScope, keys: string[]): Promise<string[]>;
+
+  // time series
+  /** Writes telemetry (all values and the latest per key) and attributes in one transaction. */
+  writeBatch(batch: WriteBatch): Promise<void>;
+  getTimeseries(query: TimeseriesQuery): Promise<Map<string, { ts: number; value: KvEntry['value'] }[]>>;
+  getLatestTimeseries(deviceId: string, keys?: string[]): Promise<Map<string, { ts: number; value: KvEntry['value'] }>>;
+  listTimeseriesKeys(deviceId: string): Promise<string[]>;
+
+  // RPC
+  /** Inserts the request and assigns its integer `requestId`; returns the stored request. */
+  insertRpc(rpc: Omit<RpcRequest, 'requestId'>): Promise<RpcRequest>;
+  getRpc(id: string): Promise<RpcRequest | undefined>;
+  findRpcByRequestId(deviceId: string, requestId: number): Promise<RpcRequest | undefined>;
+  updateRpcStatus(id: string, status: RpcStatus, response?: string | null): Promise<void>;
+  /** Requests still to deliver (QUEUED or SENT and not expired at `now`), oldest first. */
+  listPendingRpc(deviceId: string, now: number): Promise<RpcRequest[]>;
+
+  // users
+  insertUser(user: User): Promise<void>;
+  findUserByEmail(email: string): Promise<User | undefined>;
+  getUser(id: string): Promise<User | undefined>;
+  updateUserPassword(id: string, passwordHash: string): Promise<void>;
+  countUsers(): Promise<number>;
+
+  // audit
+  insertAudit(entry: AuditEntry): Promise<void>;
+  listAudit(tenantId: string, query: PageQuery): Promise<Page<AuditEntry>>;
+
+  /** Closes connections. */
+  close(): Promise<void>;
+}
