@@ -30,6 +30,8 @@ export interface Config {
   httpLongPollTimeout: number;
   /** Default RPC timeout, ms (ThingsBoard: 10000). */
   rpcDefaultTimeout: number;
+  /** A repeat provisioning request for a never-connected device gets the same credentials once the device is this old, ms. */
+  provisionRetryAfterMs: number;
   /** Telemetry group commit: most rows in one transaction. */
   batchMaxRows: number;
   /** Telemetry group commit: longest wait before a batch is written, ms (0 = next turn of the event loop). */
@@ -68,6 +70,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'httpMaxRpcPayload', env: 'FLEETGATE_HTTP_MAX_RPC_PAYLOAD', flag: 'http-max-rpc-payload', kind: 'int', default: 65536, doc: 'largest HTTP RPC reply body in bytes' },
   { key: 'httpLongPollTimeout', env: 'FLEETGATE_HTTP_LONG_POLL_TIMEOUT', flag: 'http-long-poll-timeout', kind: 'int', default: 60000, doc: 'default long-poll timeout in ms' },
   { key: 'rpcDefaultTimeout', env: 'FLEETGATE_RPC_DEFAULT_TIMEOUT', flag: 'rpc-default-timeout', kind: 'int', default: 10000, doc: 'default server RPC timeout in ms' },
+  { key: 'provisionRetryAfterMs', env: 'FLEETGATE_PROVISION_RETRY_AFTER_MS', flag: 'provision-retry-after-ms', kind: 'int', default: 3000, doc: 'age in ms after which a repeat provisioning request for a never-connected device returns its credentials again' },
   { key: 'batchMaxRows', env: 'FLEETGATE_BATCH_MAX_ROWS', flag: 'batch-max-rows', kind: 'int', default: 5000, doc: 'most rows in one telemetry commit' },
   { key: 'batchMaxDelayMs', env: 'FLEETGATE_BATCH_MAX_DELAY_MS', flag: 'batch-max-delay-ms', kind: 'int', default: 0, doc: 'longest wait before a telemetry commit in ms' },
   { key: 'sqliteSynchronous', env: 'FLEETGATE_SQLITE_SYNCHRONOUS', flag: 'sqlite-synchronous', kind: 'enum', values: ['normal', 'full'], default: 'normal', doc: 'SQLite durability: normal (survives process kill) or full (survives power loss)' },

@@ -34,6 +34,8 @@ export interface CoreSettings {
   batchMaxRows: number;
   batchMaxDelayMs: number;
   rpcDefaultTimeout: number;
+  /** DESIGN 3: how old a provisioned device must be before a repeat request counts as a lost-response retry. */
+  provisionRetryAfterMs: number;
 }
 
 /** The logging surface core uses (a pino logger fits). */

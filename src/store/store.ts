@@ -77,6 +77,8 @@ export interface Store {
 
   // attributes
   saveAttributes(write: AttributeWrite): Promise<void>;
+  /** Inserts one attribute unless the key exists; true when inserted (lets the database decide races). */
+  insertAttributeIfAbsent(deviceId: string, scope: AttributeScope, entry: KvEntry, ts: number): Promise<boolean>;
   getAttributes(deviceId: string, scope: AttributeScope, keys?: string[]): Promise<AttributeEntry[]>;
   /** Deletes the keys; returns the keys that existed. */
   deleteAttributes(deviceId: string, scope: AttributeScope, keys: string[]): Promise<string[]>;
@@ -107,6 +109,9 @@ export interface Store {
   // audit
   insertAudit(entry: AuditEntry): Promise<void>;
   listAudit(tenantId: string, query: PageQuery): Promise<Page<AuditEntry>>;
+
+  /** Stores `value` under `key` unless one is stored already; returns the stored value (first writer wins). */
+  initSetting(key: string, value: string): Promise<string>;
 
   /** Closes connections. */
   close(): Promise<void>;

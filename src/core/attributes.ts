@@ -1,0 +1,61 @@
+import type { AttributesApi } from './api.ts';
+import { FleetgateError } from './errors.ts';
+import { kvToJson, objectToEntries } from './kv-json.ts';
+import type { AttributeEntry, AttributeScope, Device } from './model.ts';
+import { channels, type Bus } from '../bus/bus.ts';
+import type { Store } from '../store/store.ts';
+
+function toObject(entries: AttributeEntry[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const e of entries) out[e.key] = kvToJson(e.value);
+  return out;
+}
+
+/** Attributes by scope; SHARED_SCOPE changes are pushed to the device (spec §8.2). */
+export class Attributes implements AttributesApi {
+  constructor(
+    private readonly store: Store,
+    private readonly bus: Bus,
+  ) {}
+
+  /**
+   * spec §8.2 attribute request: no keys at all -> every client and shared attribute; otherwise only the keys
+   * listed per scope. Empty parts are omitted.
+   */
+  async getForDevice(deviceId: string, clientKeys?: string[], sharedKeys?: string[]) {
+    const all = clientKeys === undefined && sharedKeys === undefined;
+    const out: { client?: Record<string, unknown>; shared?: Record<string, unknown> } = {};
+    if (all || clientKeys) {
+      const client = await this.store.getAttributes(deviceId, 'CLIENT_SCOPE', all ? undefined : clientKeys);
+      if (client.length > 0) out.client = toObject(client);
+    }
+    if (all || sharedKeys) {
+      const shared = await this.store.getAttributes(deviceId, 'SHARED_SCOPE', all ? undefined : sharedKeys);
+      if (shared.length > 0) out.shared = toObject(shared);
+    }
+    return out;
+  }
+
+  get(deviceId: string, scope: AttributeScope, keys?: string[]): Promise<AttributeEntry[]> {
+    return this.store.getAttributes(deviceId, scope, keys);
+  }
+
+  async save(device: Device, scope: AttributeScope, values: Record<string, unknown>): Promise<void> {
+    if (values === null || typeof values !== 'object' || Array.isArray(values)) throw new FleetgateError('INVALID_ARGUMENT', 'Attributes must be a JSON object');
+    const entries = objectToEntries(values);
+    if (entries.length === 0) return;
+    await this.store.saveAttributes({ deviceId: device.id, scope, entries, ts: Date.now() });
+    if (scope === 'SHARED_SCOPE') {
+      const update: Record<string, unknown> = {};
+      for (const e of entries) update[e.key] = kvToJson(e.value);
+      await this.bus.publish(channels.device(device.id), { kind: 'attributes', deviceId: device.id, update });
+    }
+  }
+
+  async delete(device: Device, scope: AttributeScope, keys: string[]): Promise<void> {
+    const deleted = await this.store.deleteAttributes(device.id, scope, keys);
+    if (scope === 'SHARED_SCOPE' && deleted.length > 0) {
+      await this.bus.publish(channels.device(device.id), { kind: 'attributes', deviceId: device.id, update: { deleted } });
+    }
+  }
+}

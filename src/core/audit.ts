@@ -1,0 +1,71 @@
+/** The audit log: who did what, when, from where. Never holds a secret (DESIGN 6; ThingsBoard logs them, spec §11.15). */
+import type { Actor, AuditApi, ProvisionReason, ProvisionRequest, RequestSource } from './api.ts';
+import { newId } from './ids.ts';
+import type { AuditEntry, Device, DeviceProfile, Page, PageQuery } from './model.ts';
+import type { Store } from '../store/store.ts';
+
+function sourceText(source: RequestSource): string {
+  return source.address ? `${source.transport}:${source.address}` : source.transport;
+}
+
+export class AuditRecorder implements AuditApi {
+  constructor(private readonly store: Store) {}
+
+  async record(entry: Omit<AuditEntry, 'id' | 'createdTime'>, store: Store = this.store): Promise<void> {
+    await store.insertAudit({ ...entry, id: newId(), createdTime: Date.now() });
+  }
+
+  list(tenantId: string, query: PageQuery): Promise<Page<AuditEntry>> {
+    return this.store.listAudit(tenantId, query);
+  }
+
+  /** An admin action on an entity. */
+  action(actor: Actor, tenantId: string, entity: { type: string; id: string | null; name: string | null }, actionType: string, actionData: Record<string, unknown> = {}): Promise<void> {
+    return this.record({
+      tenantId,
+      entityType: entity.type,
+      entityId: entity.id,
+      entityName: entity.name,
+      userId: actor.userId,
+      userName: actor.userName,
+      actionType,
+      actionData,
+      actionStatus: 'SUCCESS',
+      actionFailureDetails: null,
+      source: sourceText(actor.source),
+    });
+  }
+
+  /** spec §6 PROVISION_SUCCESS / PROVISION_FAILURE, with the request minus every secret. */
+  provisioning(
+    store: Store,
+    e: { req: ProvisionRequest; source: RequestSource; profile: DeviceProfile; device?: Device; status: 'SUCCESS' | 'FAILURE'; reason: ProvisionReason | null; detail?: string },
+  ): Promise<void> {
+    return this.record(
+      {
+        tenantId: e.profile.tenantId,
+        entityType: 'DEVICE',
+        entityId: e.device?.id ?? null,
+        entityName: e.device?.name ?? e.req.deviceName ?? null,
+        userId: null,
+        userName: null,
+        actionType: e.status === 'SUCCESS' ? 'PROVISION_SUCCESS' : 'PROVISION_FAILURE',
+        actionData: {
+          provisionRequest: {
+            deviceName: e.req.deviceName ?? null,
+            credentialsType: e.req.credentialsType ?? 'ACCESS_TOKEN',
+            provisionDeviceKey: e.req.provisionDeviceKey,
+            gateway: e.req.gateway ?? false,
+          },
+          deviceProfileId: e.profile.id,
+          strategy: e.profile.provisionType,
+          reason: e.reason,
+        },
+        actionStatus: e.status,
+        actionFailureDetails: e.status === 'FAILURE' ? (e.detail ?? e.reason) : null,
+        source: sourceText(e.source),
+      },
+      store,
+    );
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Builds core over its two ports. The composition root (src/server.ts) calls createCore once per process.
+ */
+import { Attributes } from './attributes.ts';
+import { AuditRecorder } from './audit.ts';
+import type { Core, CoreLogger, CoreSettings } from './core-types.ts';
+import { DeviceAuth } from './device-auth.ts';
+import { Devices } from './devices.ts';
+import { GroupCommitter } from './group-commit.ts';
+import { Profiles } from './profiles.ts';
+import { Provisioning } from './provisioning/provision.ts';
+import { Rpc } from './rpc.ts';
+import { SessionRegistry } from './sessions.ts';
+import { Telemetry } from './telemetry.ts';
+import { Users } from './users.ts';
+import { channels, type Bus } from '../bus/bus.ts';
+import type { Store } from '../store/store.ts';
+
+/** Core plus the internals the composition root may observe (metrics). */
+export interface CoreInstance extends Core {
+  committer: GroupCommitter;
+  sessionRegistry: SessionRegistry;
+}
+
+export async function createCore(deps: { store: Store; bus: Bus; settings: CoreSettings; logger: CoreLogger }): Promise<CoreInstance> {
+  const { store, bus, settings, logger } = deps;
+  const audit = new AuditRecorder(store);
+  const auth = new DeviceAuth(store);
+  const unsubscribeCredentials = await bus.subscribe(channels.credentials, (m) => {
+    if (m.kind === 'credentials-changed') auth.invalidate(m.credentialsId);
+  });
+  const credentialsChanged = async (credentialsId: string, deviceId: string) => {
+    auth.invalidate(credentialsId);
+    await bus.publish(channels.credentials, { kind: 'credentials-changed', credentialsId, deviceId });
+  };
+  const provisioning = new Provisioning(store, audit, { retryAfterMs: settings.provisionRetryAfterMs }, logger, (id, deviceId) => {
+    credentialsChanged(id, deviceId).catch((err) => logger.warn({ err }, 'credentials-changed publish failed'));
+  });
+  const committer = new GroupCommitter(store, { maxRows: settings.batchMaxRows, maxDelayMs: settings.batchMaxDelayMs }, logger);
+  const telemetry = new Telemetry(store, committer);
+  const sessions = new SessionRegistry(bus, logger);
+  const rpc = new Rpc(store, bus, sessions, settings.rpcDefaultTimeout, logger);
+  const profiles = new Profiles(store, audit);
+  const devices = new Devices(store, profiles, audit, credentialsChanged);
+  return {
+    provisioning,
+    auth,
+    telemetry,
+    timeseries: telemetry,
+    attributes: new Attributes(store, bus),
+    rpc,
+    sessions,
+    sessionRegistry: sessions,
+    profiles,
+    devices,
+    users: new Users(store),
+    audit,
+    committer,
+    async close() {
+      await committer.close();
+      await unsubscribeCredentials();
+    },
+  };
+}

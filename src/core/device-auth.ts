@@ -1,0 +1,125 @@
+/**
+ * Device authentication with a bounded credentials cache, so a connect storm reads each device's credentials
+ * from the store once. Entries are dropped when credentials change (bus `credentials` channel).
+ */
+import type { DeviceAuthApi, DeviceIdentity } from './api.ts';
+import { sha3Hex, sha3Join, parseMqttBasicValue } from './credentials.ts';
+import { FleetgateError } from './errors.ts';
+import type { DeviceCredentials } from './model.ts';
+import type { Store } from '../store/store.ts';
+
+interface CacheEntry {
+  identity: DeviceIdentity | undefined;
+  credentials: DeviceCredentials | undefined;
+  expires: number;
+}
+
+const POSITIVE_TTL_MS = 60_000;
+const NEGATIVE_TTL_MS = 2_000;
+const MAX_ENTRIES = 200_000;
+
+export class DeviceAuth implements DeviceAuthApi {
+  private readonly cache = new Map<string, CacheEntry>();
+  private readonly inflight = new Map<string, Promise<CacheEntry>>();
+
+  constructor(private readonly store: Store) {}
+
+  /** Drops cached lookups for a credentials id (after create, update or delete). */
+  invalidate(credentialsId: string): void {
+    this.cache.delete(credentialsId);
+  }
+
+  private async lookup(credentialsId: string): Promise<CacheEntry> {
+    const now = Date.now();
+    const hit = this.cache.get(credentialsId);
+    if (hit && hit.expires > now) return hit;
+    let pending = this.inflight.get(credentialsId);
+    if (!pending) {
+      pending = this.load(credentialsId).finally(() => this.inflight.delete(credentialsId));
+      this.inflight.set(credentialsId, pending);
+    }
+    return pending;
+  }
+
+  private async load(credentialsId: string): Promise<CacheEntry> {
+    const credentials = await this.store.findCredentialsById(credentialsId);
+    let identity: DeviceIdentity | undefined;
+    if (credentials) {
+      const device = await this.store.getDeviceById(credentials.deviceId);
+      if (device) {
+        identity = { deviceId: device.id, tenantId: device.tenantId, deviceName: device.name, profileId: device.profileId, credentialsType: credentials.credentialsType };
+      }
+    }
+    const entry = { identity, credentials: identity ? credentials : undefined, expires: Date.now() + (identity ? POSITIVE_TTL_MS : NEGATIVE_TTL_MS) };
+    if (this.cache.size >= MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(credentialsId, entry);
+    return entry;
+  }
+
+  /** Records the first use of credentials (DESIGN 3 ends the lost-response retry window). */
+  private async used(entry: CacheEntry): Promise<DeviceIdentity | undefined> {
+    const c = entry.credentials;
+    if (c && c.firstUsedTime === null) {
+      c.firstUsedTime = Date.now();
+      await this.store.markCredentialsUsed(c.id, c.firstUsedTime);
+    }
+    return entry.identity;
+  }
+
+  async byAccessToken(token: string): Promise<DeviceIdentity | undefined> {
+    if (!token) return undefined;
+    const entry = await this.lookup(token);
+    if (entry.credentials?.credentialsType !== 'ACCESS_TOKEN') return undefined;
+    return this.used(entry);
+  }
+
+  async byX509Hash(hash: string): Promise<DeviceIdentity | undefined> {
+    const entry = await this.lookup(hash);
+    if (entry.credentials?.credentialsType !== 'X509_CERTIFICATE') return undefined;
+    return this.used(entry);
+  }
+
+  /** spec §8.1 basic authentication order and CONNACK classes. */
+  async byMqttCredentials(clientId: string, username: string | undefined, password: Buffer | string | undefined): Promise<DeviceIdentity> {
+    const c = clientId ?? '';
+    const u = username ?? '';
+    const p = password === undefined ? undefined : typeof password === 'string' ? password : password.toString('utf8');
+    if (u === '') {
+      const entry = c === '' ? undefined : await this.lookup(sha3Hex(c));
+      if (entry?.credentials?.credentialsType === 'MQTT_BASIC') {
+        if (this.basicMatches(entry.credentials, c, u, p) === 'ok') return (await this.used(entry))!;
+        throw new FleetgateError('BAD_USERNAME_OR_PASSWORD', 'Bad MQTT credentials');
+      }
+      return this.notFound(c, u, p);
+    }
+    const combined = await this.lookup(sha3Join(c, u));
+    if (combined.credentials?.credentialsType === 'MQTT_BASIC') {
+      const match = this.basicMatches(combined.credentials, c, u, p);
+      if (match === 'ok') return (await this.used(combined))!;
+      // spec §8.1 / §9 J44: right client id and user name, wrong password -> reject, no fallback to token.
+      if (match === 'password') throw new FleetgateError('BAD_USERNAME_OR_PASSWORD', 'Bad MQTT password');
+    }
+    const byName = await this.lookup(u);
+    if (byName.credentials?.credentialsType === 'ACCESS_TOKEN') return (await this.used(byName))!;
+    if (byName.credentials?.credentialsType === 'MQTT_BASIC') {
+      if (this.basicMatches(byName.credentials, c, u, p) === 'ok') return (await this.used(byName))!;
+      throw new FleetgateError('BAD_USERNAME_OR_PASSWORD', 'Bad MQTT credentials');
+    }
+    return this.notFound(c, u, p);
+  }
+
+  private basicMatches(creds: DeviceCredentials, c: string, u: string, p: string | undefined): 'ok' | 'identity' | 'password' {
+    const stored = parseMqttBasicValue(creds.credentialsValue);
+    if (stored.clientId && stored.clientId !== c) return 'identity';
+    if (stored.userName && stored.userName !== u) return 'identity';
+    if (stored.password && stored.password !== p) return 'password';
+    return 'ok';
+  }
+
+  /** spec §8.1 CONNACK table for unknown credentials. */
+  private notFound(c: string, u: string, p: string | undefined): never {
+    if (u !== '' || (p !== undefined && p !== '')) throw new FleetgateError('BAD_USERNAME_OR_PASSWORD', 'Unknown device credentials');
+    if (c.trim() !== '') throw new FleetgateError('CLIENT_ID_REJECTED', 'Unknown MQTT client id');
+    throw new FleetgateError('UNAUTHORIZED', 'No credentials');
+  }
+}

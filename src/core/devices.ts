@@ -1,0 +1,123 @@
+import type { Actor, CredentialsInput, DeviceInput, DevicesApi } from './api.ts';
+import type { AuditRecorder } from './audit.ts';
+import { buildCredentials, CredentialsRejected, parseMqttBasicValue } from './credentials.ts';
+import { FleetgateError, notFound } from './errors.ts';
+import { newId, randomAlphanumeric } from './ids.ts';
+import { CREDENTIALS_TYPES, type Device, type DeviceCredentials, type Page, type PageQuery } from './model.ts';
+import type { Profiles } from './profiles.ts';
+import { UniqueViolation, type Store } from '../store/store.ts';
+
+const DUPLICATE_CREDENTIALS = 'Device credentials are already assigned to another device!';
+
+/** Devices and their credentials, as the admin API manages them. */
+export class Devices implements DevicesApi {
+  constructor(
+    private readonly store: Store,
+    private readonly profiles: Profiles,
+    private readonly audit: AuditRecorder,
+    private readonly credentialsChanged: (credentialsId: string, deviceId: string) => Promise<void>,
+  ) {}
+
+  async save(tenantId: string, input: DeviceInput, actor: Actor, accessToken?: string): Promise<Device> {
+    if (!input || typeof input.name !== 'string' || input.name.trim() === '') throw new FleetgateError('INVALID_ARGUMENT', 'Device name should be specified!');
+    const existing = input.id ? await this.get(tenantId, input.id) : undefined;
+    const profile = input.deviceProfileId ? await this.profiles.get(tenantId, input.deviceProfileId) : existing ? await this.profiles.get(tenantId, existing.profileId) : await this.profiles.getDefault(tenantId);
+    const device: Device = {
+      id: existing?.id ?? newId(),
+      tenantId,
+      profileId: profile.id,
+      name: input.name.trim(),
+      type: profile.name,
+      label: input.label ?? null,
+      additionalInfo: input.additionalInfo ?? null,
+      createdByProvisioning: existing?.createdByProvisioning ?? false,
+      createdTime: existing?.createdTime ?? Date.now(),
+    };
+    try {
+      if (existing) {
+        await this.store.updateDevice(device);
+      } else {
+        const token = accessToken ?? randomAlphanumeric(20);
+        const built = this.build({ deviceId: device.id, credentialsType: 'ACCESS_TOKEN', credentialsId: token });
+        const creds: DeviceCredentials = { id: newId(), deviceId: device.id, credentialsType: 'ACCESS_TOKEN', ...built, createdTime: device.createdTime, firstUsedTime: null };
+        await this.store.insertDevice(device, creds);
+        await this.credentialsChanged(creds.credentialsId, device.id);
+      }
+    } catch (err) {
+      throw this.uniqueError(err);
+    }
+    await this.audit.action(actor, tenantId, { type: 'DEVICE', id: device.id, name: device.name }, existing ? 'UPDATED' : 'ADDED');
+    return device;
+  }
+
+  private uniqueError(err: unknown): unknown {
+    if (err instanceof UniqueViolation) {
+      if (err.constraint === 'device_name') return new FleetgateError('ALREADY_EXISTS', 'Device with such name already exists!');
+      if (err.constraint === 'credentials_id') return new FleetgateError('ALREADY_EXISTS', DUPLICATE_CREDENTIALS);
+    }
+    return err;
+  }
+
+  private build(input: CredentialsInput): { credentialsId: string; credentialsValue: string | null } {
+    if (!CREDENTIALS_TYPES.includes(input.credentialsType)) throw new FleetgateError('INVALID_ARGUMENT', `Unknown credentialsType: ${String(input.credentialsType)}`);
+    try {
+      if (input.credentialsType === 'MQTT_BASIC') {
+        const v = parseMqttBasicValue(input.credentialsValue ?? null);
+        return buildCredentials('MQTT_BASIC', { clientId: v.clientId ?? undefined, userName: v.userName ?? undefined, password: v.password ?? undefined });
+      }
+      if (input.credentialsType === 'X509_CERTIFICATE') return buildCredentials('X509_CERTIFICATE', { certificate: input.credentialsValue ?? undefined });
+      return buildCredentials(input.credentialsType, { token: input.credentialsId ?? undefined });
+    } catch (err) {
+      if (err instanceof CredentialsRejected) throw new FleetgateError('INVALID_ARGUMENT', err.message);
+      throw err;
+    }
+  }
+
+  async get(tenantId: string, id: string): Promise<Device> {
+    const device = await this.store.getDevice(tenantId, id);
+    if (!device) throw notFound(`Device with id [${id}] is not found`);
+    return device;
+  }
+
+  async findByName(tenantId: string, name: string): Promise<Device> {
+    const device = await this.store.findDeviceByName(tenantId, name);
+    if (!device) throw notFound(`Device with name [${name}] is not found`);
+    return device;
+  }
+
+  list(tenantId: string, query: PageQuery & { profileId?: string }): Promise<Page<Device>> {
+    return this.store.listDevices(tenantId, query);
+  }
+
+  async delete(tenantId: string, id: string, actor: Actor): Promise<void> {
+    const device = await this.get(tenantId, id);
+    const creds = await this.store.getCredentialsOfDevice(id);
+    await this.store.deleteDevice(tenantId, id);
+    if (creds) await this.credentialsChanged(creds.credentialsId, id);
+    await this.audit.action(actor, tenantId, { type: 'DEVICE', id, name: device.name }, 'DELETED');
+  }
+
+  async getCredentials(tenantId: string, deviceId: string): Promise<DeviceCredentials> {
+    await this.get(tenantId, deviceId);
+    const creds = await this.store.getCredentialsOfDevice(deviceId);
+    if (!creds) throw notFound(`Device credentials for device [${deviceId}] are not found`);
+    return creds;
+  }
+
+  async saveCredentials(tenantId: string, input: CredentialsInput, actor: Actor): Promise<DeviceCredentials> {
+    if (!input || typeof input.deviceId !== 'string') throw new FleetgateError('INVALID_ARGUMENT', 'Device id should be specified!');
+    const current = await this.getCredentials(tenantId, input.deviceId);
+    const built = this.build(input);
+    const updated: DeviceCredentials = { ...current, credentialsType: input.credentialsType, ...built, firstUsedTime: null };
+    try {
+      await this.store.updateCredentials(updated);
+    } catch (err) {
+      throw this.uniqueError(err);
+    }
+    await this.credentialsChanged(current.credentialsId, input.deviceId);
+    await this.credentialsChanged(updated.credentialsId, input.deviceId);
+    const device = await this.get(tenantId, input.deviceId);
+    await this.audit.action(actor, tenantId, { type: 'DEVICE', id: device.id, name: device.name }, 'CREDENTIALS_UPDATED', { credentialsType: updated.credentialsType });
+    return updated;
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * Typed key-value JSON: parsing device payloads with ThingsBoard's value rules (spec §8.2 "JSON value typing")
+ * and rendering stored values back to JSON.
+ */
+import { parse as parseLossless, isLosslessNumber, LosslessNumber } from 'lossless-json';
+import { FleetgateError } from './errors.ts';
+import type { KvEntry, KvValue } from './model.ts';
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+function longOrString(digits: string): KvValue {
+  const big = BigInt(digits);
+  if (big < INT64_MIN || big > INT64_MAX) return { type: 'STRING', value: digits }; // spec §8.2: beyond long -> string
+  return { type: 'LONG', value: big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big };
+}
+
+/** A JSON number token -> LONG (integers, incl. `1e3`) or DOUBLE (has a `.` or is fractional). */
+function numberValue(token: string): KvValue {
+  if (/^-?\d+$/.test(token)) return longOrString(token);
+  const n = Number(token);
+  if (!token.includes('.') && Number.isInteger(n) && Number.isSafeInteger(n)) return { type: 'LONG', value: n };
+  return { type: 'DOUBLE', value: n };
+}
+
+/** A numeric string (type cast, spec §8.2 and [YML] json.type_cast_enabled=true) -> number; otherwise STRING. */
+function stringValue(text: string): KvValue {
+  if (/^-?\d+$/.test(text)) return longOrString(text);
+  if (/^-?(\d+\.\d+|\.\d+|\d+\.)$/.test(text)) return { type: 'DOUBLE', value: Number(text) };
+  return { type: 'STRING', value: text };
+}
+
+function stringifyLossless(value: unknown): string {
+  if (isLosslessNumber(value)) return (value as LosslessNumber).value;
+  if (Array.isArray(value)) return `[${value.map(stringifyLossless).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    return `{${Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}:${stringifyLossless(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** One JSON value -> typed value; undefined for `null` (skipped, spec §8.2). */
+export function toKvValue(value: unknown): KvValue | undefined {
+  if (value === null || value === undefined) return undefined;
+  if (typeof value === 'boolean') return { type: 'BOOLEAN', value };
+  if (isLosslessNumber(value)) return numberValue((value as LosslessNumber).value);
+  if (typeof value === 'number') return Number.isInteger(value) ? { type: 'LONG', value } : { type: 'DOUBLE', value };
+  if (typeof value === 'string') return stringValue(value);
+  return { type: 'JSON', value: stringifyLossless(value) };
+}
+
+/** Parses text keeping number tokens exact. Throws MALFORMED_PAYLOAD. */
+export function parseJsonExact(text: string | Buffer): unknown {
+  const source = typeof text === 'string' ? text : text.toString('utf8');
+  try {
+    return parseLossless(source);
+  } catch (err) {
+    throw new FleetgateError('MALFORMED_PAYLOAD', `Invalid JSON: ${(err as Error).message}`);
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && !isLosslessNumber(v);
+}
+
+/** Object members -> typed entries (null members skipped). */
+export function objectToEntries(obj: Record<string, unknown>): KvEntry[] {
+  const out: KvEntry[] = [];
+  for (const [key, raw] of Object.entries(obj)) {
+    const value = toKvValue(raw);
+    if (value) out.push({ key, value });
+  }
+  return out;
+}
+
+/** Telemetry payload (spec §8.2): `{k:v}`, `{"ts":..,"values":{..}}`, or an array of either. */
+export function parseTelemetry(text: string | Buffer, now: number): { ts: number; entries: KvEntry[] }[] {
+  const root = parseJsonExact(text);
+  const items = Array.isArray(root) ? root : [root];
+  return items.map((item) => {
+    if (!isObject(item)) throw new FleetgateError('MALFORMED_PAYLOAD', 'Telemetry must be a JSON object or an array of objects');
+    // spec §8.2: timestamped only if it has both `ts` and `values`.
+    if ('ts' in item && 'values' in item) {
+      const ts = item.ts;
+      const tsText = isLosslessNumber(ts) ? (ts as LosslessNumber).value : typeof ts === 'string' ? ts : '';
+      if (!/^\d+$/.test(tsText) || !Number.isSafeInteger(Number(tsText))) throw new FleetgateError('MALFORMED_PAYLOAD', '"ts" must be a whole number of milliseconds');
+      if (!isObject(item.values)) throw new FleetgateError('MALFORMED_PAYLOAD', '"values" must be a JSON object');
+      return { ts: Number(tsText), entries: objectToEntries(item.values) };
+    }
+    return { ts: now, entries: objectToEntries(item) };
+  });
+}
+
+/** Attributes payload: a JSON object. */
+export function parseAttributes(text: string | Buffer): KvEntry[] {
+  const root = parseJsonExact(text);
+  if (!isObject(root)) throw new FleetgateError('MALFORMED_PAYLOAD', 'Attributes must be a JSON object');
+  return objectToEntries(root);
+}
+
+/** A stored value as a JSON-ready JS value (LONG beyond 2^53 as its decimal string). */
+export function kvToJson(value: KvValue): unknown {
+  switch (value.type) {
+    case 'LONG':
+      return typeof value.value === 'bigint' ? value.value.toString() : value.value;
+    case 'JSON':
+      try {
+        return JSON.parse(value.value);
+      } catch {
+        return value.value;
+      }
+    default:
+      return value.value;
+  }
+}
+
+/** A stored value as ThingsBoard's non-strict string form (timeseries API without useStrictDataTypes). */
+export function kvToString(value: KvValue): string {
+  switch (value.type) {
+    case 'DOUBLE':
+      return Number.isInteger(value.value) ? value.value.toFixed(1) : String(value.value);
+    case 'JSON':
+      return value.value;
+    default:
+      return String(value.value);
+  }
+}
+

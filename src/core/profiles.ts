@@ -1,0 +1,99 @@
+import type { Actor, ProfileInput, ProfilesApi } from './api.ts';
+import type { AuditRecorder } from './audit.ts';
+import { sha3Hex, stripCertificate } from './credentials.ts';
+import { FleetgateError, notFound } from './errors.ts';
+import { newId } from './ids.ts';
+import { PROVISION_TYPES, type DeviceProfile, type Page, type PageQuery, type ProfileData } from './model.ts';
+import { UniqueViolation, type Store } from '../store/store.ts';
+
+/** Device profiles, saved with ThingsBoard's rules (spec §3.2). */
+export class Profiles implements ProfilesApi {
+  constructor(
+    private readonly store: Store,
+    private readonly audit: AuditRecorder,
+  ) {}
+
+  async save(tenantId: string, input: ProfileInput, actor: Actor): Promise<DeviceProfile> {
+    if (!input || typeof input.name !== 'string' || input.name.trim() === '') throw new FleetgateError('INVALID_ARGUMENT', 'Device profile name should be specified!');
+    // spec §3.2: provisionType null on save -> DISABLED
+    const provisionType = input.provisionType ?? 'DISABLED';
+    if (!PROVISION_TYPES.includes(provisionType)) throw new FleetgateError('INVALID_ARGUMENT', `Unknown provisionType: ${String(provisionType)}`);
+    const existing = input.id ? await this.store.getProfile(tenantId, input.id) : undefined;
+    if (input.id && !existing) throw notFound(`Device profile with id [${input.id}] is not found`);
+    const profileData: ProfileData = {
+      configuration: { type: 'DEFAULT' },
+      transportConfiguration: { type: 'DEFAULT' },
+      ...(input.profileData ?? {}),
+    };
+    let provisionDeviceKey = input.provisionDeviceKey ?? null;
+    const provision = profileData.provisionConfiguration;
+    if (provision && provision.type === 'X509_CERTIFICATE_CHAIN' && typeof provision.provisionDeviceSecret === 'string') {
+      // spec §3.2: the key of an X.509 chain profile is the SHA3 of its (first) certificate.
+      const first = provision.provisionDeviceSecret.split(/-----END CERTIFICATE-----/)[0];
+      provisionDeviceKey = sha3Hex(stripCertificate(first));
+    }
+    const isFirst = !existing && !(await this.store.findDefaultProfile(tenantId));
+    const profile: DeviceProfile = {
+      id: existing?.id ?? newId(),
+      tenantId,
+      name: input.name.trim(),
+      type: input.type ?? 'DEFAULT',
+      transportType: input.transportType ?? 'DEFAULT',
+      description: input.description ?? null,
+      isDefault: input.default ?? existing?.isDefault ?? isFirst,
+      provisionType,
+      provisionDeviceKey,
+      profileData,
+      createdTime: existing?.createdTime ?? Date.now(),
+    };
+    try {
+      if (existing) await this.store.updateProfile(profile);
+      else await this.store.insertProfile(profile);
+    } catch (err) {
+      if (err instanceof UniqueViolation && err.constraint === 'provision_key') {
+        throw new FleetgateError(
+          'ALREADY_EXISTS',
+          provisionType === 'X509_CERTIFICATE_CHAIN' ? 'Device profile with such certificate already exists!' : 'Device profile with such provision device key already exists!',
+        );
+      }
+      if (err instanceof UniqueViolation && err.constraint === 'profile_name') throw new FleetgateError('ALREADY_EXISTS', 'Device profile with such name already exists!');
+      throw err;
+    }
+    await this.audit.action(actor, tenantId, { type: 'DEVICE_PROFILE', id: profile.id, name: profile.name }, existing ? 'UPDATED' : 'ADDED', {
+      provisionType,
+      provisionDeviceKey,
+    });
+    return profile;
+  }
+
+  async get(tenantId: string, id: string): Promise<DeviceProfile> {
+    const profile = await this.store.getProfile(tenantId, id);
+    if (!profile) throw notFound(`Device profile with id [${id}] is not found`);
+    return profile;
+  }
+
+  list(tenantId: string, query: PageQuery): Promise<Page<DeviceProfile>> {
+    return this.store.listProfiles(tenantId, query);
+  }
+
+  async delete(tenantId: string, id: string, actor: Actor): Promise<void> {
+    const profile = await this.get(tenantId, id);
+    if (profile.isDefault) throw new FleetgateError('INVALID_ARGUMENT', 'Deletion of Default Device Profile is prohibited!');
+    if ((await this.store.countDevicesOfProfile(id)) > 0) throw new FleetgateError('INVALID_ARGUMENT', 'The device profile referenced by the devices cannot be deleted!');
+    await this.store.deleteProfile(tenantId, id);
+    await this.audit.action(actor, tenantId, { type: 'DEVICE_PROFILE', id, name: profile.name }, 'DELETED');
+  }
+
+  async getDefault(tenantId: string): Promise<DeviceProfile> {
+    const found = await this.store.findDefaultProfile(tenantId);
+    if (found) return found;
+    try {
+      return await this.save(tenantId, { name: 'default', default: true }, { userId: null, userName: null, source: { transport: 'admin' } });
+    } catch (err) {
+      const raced = await this.store.findDefaultProfile(tenantId);
+      if (raced) return raced;
+      throw err;
+    }
+  }
+}
+

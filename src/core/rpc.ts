@@ -1,0 +1,117 @@
+/**
+ * Server-side RPC: persisted requests (so a reconnecting device still gets a pending one), delivered through the
+ * bus to whichever node holds the device's sessions, and answered back through the bus to the waiting caller.
+ */
+import type { RpcApi } from './api.ts';
+import type { CoreLogger } from './core-types.ts';
+import { FleetgateError } from './errors.ts';
+import { newId } from './ids.ts';
+import type { Device, RpcRequest } from './model.ts';
+import type { DeviceSession, SessionRegistry } from './sessions.ts';
+import { channels, type Bus, type BusMessage } from '../bus/bus.ts';
+import type { Store } from '../store/store.ts';
+
+function parseJsonOr(text: string | null): unknown {
+  if (text === null) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+export class Rpc implements RpcApi {
+  constructor(
+    private readonly store: Store,
+    private readonly bus: Bus,
+    private readonly sessions: SessionRegistry,
+    private readonly defaultTimeoutMs: number,
+    private readonly logger: CoreLogger,
+  ) {
+    sessions.deliverRpc = (targets, rpcId) => void this.deliver(targets, rpcId).catch((err) => this.logger.error({ err }, 'rpc delivery failed'));
+  }
+
+  async send(device: Device, request: { method: string; params: unknown; timeout?: number; oneway: boolean }): Promise<{ rpc: RpcRequest; response?: unknown }> {
+    if (typeof request.method !== 'string' || request.method === '') throw new FleetgateError('INVALID_ARGUMENT', 'RPC method should be specified!');
+    const timeout = request.timeout ?? this.defaultTimeoutMs;
+    if (!Number.isFinite(timeout) || timeout <= 0) throw new FleetgateError('INVALID_ARGUMENT', 'RPC timeout must be a positive number of milliseconds');
+    const now = Date.now();
+    const id = newId();
+    let settle!: (m: Extract<BusMessage, { kind: 'rpc-reply' }>) => void;
+    const replied = new Promise<Extract<BusMessage, { kind: 'rpc-reply' }>>((resolve) => (settle = resolve));
+    const unsubscribe = await this.bus.subscribe(channels.rpcReply(id), (m) => {
+      if (m.kind !== 'rpc-reply') return;
+      if (m.status === 'SUCCESSFUL' || m.status === 'FAILED' || (request.oneway && m.status === 'DELIVERED')) settle(m);
+    });
+    try {
+      const rpc = await this.store.insertRpc({
+        id,
+        deviceId: device.id,
+        tenantId: device.tenantId,
+        method: request.method,
+        params: JSON.stringify(request.params ?? {}),
+        oneway: request.oneway,
+        expirationTime: now + timeout,
+        status: 'QUEUED',
+        response: null,
+        createdTime: now,
+      });
+      await this.bus.publish(channels.device(device.id), { kind: 'rpc', deviceId: device.id, rpcId: id });
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeout)));
+      const outcome = await Promise.race([replied, timedOut]);
+      clearTimeout(timer);
+      if (outcome === 'timeout') {
+        await this.store.updateRpcStatus(id, 'TIMEOUT');
+        throw new FleetgateError('TIMEOUT', `Device did not answer RPC ${request.method} within ${timeout} ms`);
+      }
+      if (outcome.status === 'FAILED') throw new FleetgateError('INTERNAL', 'RPC delivery failed');
+      return { rpc: { ...rpc, status: outcome.status, response: outcome.response }, response: parseJsonOr(outcome.response) };
+    } finally {
+      await unsubscribe();
+    }
+  }
+
+  async reply(deviceId: string, requestId: number, payload: string): Promise<void> {
+    const rpc = await this.store.findRpcByRequestId(deviceId, requestId);
+    if (!rpc || rpc.oneway || !['QUEUED', 'SENT', 'DELIVERED'].includes(rpc.status)) return; // TB ignores unknown replies
+    await this.store.updateRpcStatus(rpc.id, 'SUCCESSFUL', payload);
+    await this.bus.publish(channels.rpcReply(rpc.id), { kind: 'rpc-reply', rpcId: rpc.id, status: 'SUCCESSFUL', response: payload });
+  }
+
+  /** Delivers one RPC (or, with rpcId undefined, every pending RPC of the device) to the given sessions. */
+  private async deliver(targets: DeviceSession[], rpcId: string | undefined): Promise<void> {
+    const live = targets.filter((s) => !s.closed && s.handlers.onRpc);
+    if (live.length === 0) return;
+    const now = Date.now();
+    const pending = rpcId === undefined ? await this.store.listPendingRpc(live[0].identity.deviceId, now) : [await this.store.getRpc(rpcId)];
+    for (const rpc of pending) {
+      if (!rpc || !['QUEUED', 'SENT'].includes(rpc.status) || rpc.expirationTime <= now) continue;
+      await this.deliverOne(live, rpc);
+    }
+  }
+
+  private async deliverOne(sessions: DeviceSession[], rpc: RpcRequest): Promise<void> {
+    const delivery = { requestId: rpc.requestId, method: rpc.method, params: parseJsonOr(rpc.params) };
+    const attempts = sessions
+      .filter((s) => !s.deliveredRpc.has(rpc.id))
+      .map((s) => {
+        s.deliveredRpc.add(rpc.id);
+        return s.handlers.onRpc!(delivery).catch((err) => {
+          s.deliveredRpc.delete(rpc.id);
+          throw err;
+        });
+      });
+    if (attempts.length === 0) return;
+    await this.store.updateRpcStatus(rpc.id, 'SENT');
+    try {
+      await Promise.any(attempts);
+    } catch {
+      await this.store.updateRpcStatus(rpc.id, 'QUEUED');
+      return;
+    }
+    const fresh = await this.store.getRpc(rpc.id);
+    if (fresh && fresh.status === 'SENT') await this.store.updateRpcStatus(rpc.id, rpc.oneway ? 'SUCCESSFUL' : 'DELIVERED');
+    await this.bus.publish(channels.rpcReply(rpc.id), { kind: 'rpc-reply', rpcId: rpc.id, status: 'DELIVERED', response: null });
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * Everything that differs between SQLite and PostgreSQL, in one place. The rest of the store is shared Kysely code.
+ */
+import type { ColumnDefinitionBuilder } from 'kysely';
+import type { UniqueViolation } from './store.ts';
+
+export interface Dialect {
+  name: 'sqlite' | 'postgres';
+  /** Column type for 64-bit integers (timestamps, long values). */
+  bigintType: 'integer' | 'bigint';
+  /** Column type for an auto-incrementing integer key. */
+  serialType: 'integer' | 'bigserial';
+  serialColumn(column: ColumnDefinitionBuilder): ColumnDefinitionBuilder;
+  /** Which unique index an error from the driver violated, or undefined when it is not a unique violation. */
+  uniqueViolation(err: unknown): UniqueViolation['constraint'] | undefined;
+}
+
+function constraintFromText(text: string): UniqueViolation['constraint'] {
+  if (/device_name_unq|device\.tenant_id, device\.name/.test(text)) return 'device_name';
+  if (/device_credentials_id_unq|device_credentials\.credentials_id|device_credentials\.device_id|device_credentials_device_id/.test(text)) return 'credentials_id';
+  if (/provision_key_unq|device_profile\.provision_device_key/.test(text)) return 'provision_key';
+  if (/device_profile_name_unq|device_profile\.tenant_id, device_profile\.name/.test(text)) return 'profile_name';
+  if (/users_email|users\.email/.test(text)) return 'user_email';
+  return 'unknown';
+}
+
+export const sqliteDialect: Dialect = {
+  name: 'sqlite',
+  bigintType: 'integer',
+  serialType: 'integer',
+  serialColumn: (c) => c.primaryKey().autoIncrement(),
+  uniqueViolation(err) {
+    const e = err as { code?: string; message?: string };
+    if (e?.code !== 'SQLITE_CONSTRAINT_UNIQUE' && e?.code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') return undefined;
+    return constraintFromText(e.message ?? '');
+  },
+};
+
+export const postgresDialect: Dialect = {
+  name: 'postgres',
+  bigintType: 'bigint',
+  serialType: 'bigserial',
+  serialColumn: (c) => c.primaryKey(),
+  uniqueViolation(err) {
+    const e = err as { code?: string; constraint?: string; message?: string };
+    if (e?.code !== '23505') return undefined;
+    return constraintFromText(`${e.constraint ?? ''} ${e.message ?? ''}`);
+  },
+};

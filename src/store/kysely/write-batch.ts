@@ -1,0 +1,67 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { Database, TsKvTable, AttributeKvTable } from '../schema.ts';
+import type { WriteBatch } from '../store.ts';
+import { toColumns } from './values.ts';
+
+/** Rows per INSERT statement: well under SQLite's 32766 bound parameters with 8 columns. */
+const CHUNK = 500;
+
+const UPDATE_VALUES = (eb: any) => ({
+  bool_v: eb.ref('excluded.bool_v'),
+  long_v: eb.ref('excluded.long_v'),
+  dbl_v: eb.ref('excluded.dbl_v'),
+  str_v: eb.ref('excluded.str_v'),
+  json_v: eb.ref('excluded.json_v'),
+});
+
+/**
+ * Writes one group-commit batch inside the caller's transaction: every time-series value (upsert on
+ * device, key, ts), the latest value per key (only moving forward in time), and attribute writes.
+ * Duplicate rows within the batch are folded first (PostgreSQL rejects one statement touching a row twice).
+ */
+export async function writeBatch(db: Kysely<Database> | Transaction<Database>, batch: WriteBatch): Promise<void> {
+  const all = new Map<string, TsKvTable>();
+  const latest = new Map<string, TsKvTable>();
+  for (const p of batch.telemetry) {
+    const row: TsKvTable = { device_id: p.deviceId, key: p.key, ts: p.ts, ...toColumns(p.value) };
+    all.set(`${p.deviceId}\u0000${p.key}\u0000${p.ts}`, row);
+    const lk = `${p.deviceId}\u0000${p.key}`;
+    const prev = latest.get(lk);
+    if (!prev || prev.ts <= p.ts) latest.set(lk, row);
+  }
+  const tsRows = [...all.values()];
+  for (let i = 0; i < tsRows.length; i += CHUNK) {
+    await db
+      .insertInto('ts_kv')
+      .values(tsRows.slice(i, i + CHUNK))
+      .onConflict((oc) => oc.columns(['device_id', 'key', 'ts']).doUpdateSet(UPDATE_VALUES))
+      .execute();
+  }
+  const latestRows = [...latest.values()];
+  for (let i = 0; i < latestRows.length; i += CHUNK) {
+    await db
+      .insertInto('ts_kv_latest')
+      .values(latestRows.slice(i, i + CHUNK))
+      .onConflict((oc) =>
+        oc
+          .columns(['device_id', 'key'])
+          .doUpdateSet((eb) => ({ ...UPDATE_VALUES(eb), ts: eb.ref('excluded.ts') }))
+          .where((eb) => eb('excluded.ts', '>=', eb.ref('ts_kv_latest.ts'))),
+      )
+      .execute();
+  }
+  const attrs = new Map<string, AttributeKvTable>();
+  for (const w of batch.attributes) {
+    for (const e of w.entries) {
+      attrs.set(`${w.deviceId}\u0000${w.scope}\u0000${e.key}`, { device_id: w.deviceId, scope: w.scope, key: e.key, last_update_ts: w.ts, ...toColumns(e.value) });
+    }
+  }
+  const attrRows = [...attrs.values()];
+  for (let i = 0; i < attrRows.length; i += CHUNK) {
+    await db
+      .insertInto('attribute_kv')
+      .values(attrRows.slice(i, i + CHUNK))
+      .onConflict((oc) => oc.columns(['device_id', 'scope', 'key']).doUpdateSet((eb) => ({ ...UPDATE_VALUES(eb), last_update_ts: eb.ref('excluded.last_update_ts') })))
+      .execute();
+  }
+}

@@ -1,0 +1,12 @@
+import type { Kysely } from 'kysely';
+import type { Dialect } from '../dialect.ts';
+import * as m001 from './001-initial.ts';
+
+/** One schema migration: a stable name and an `up` step. */
+export interface Migration {
+  name: string;
+  up(db: Kysely<any>, dialect: Dialect): Promise<void>;
+}
+
+/** Every migration, in order. Append only; never edit one that has shipped. */
+export const MIGRATIONS: readonly Migration[] = [{ name: '001-initial', up: m001.up }];

@@ -1,0 +1,117 @@
+/** Kysely table types: the database schema as TypeScript sees it. */
+import type { Generated } from 'kysely';
+
+export interface UsersTable {
+  id: string;
+  tenant_id: string;
+  email: string;
+  authority: string;
+  password_hash: string;
+  created_time: number;
+}
+
+export interface DeviceProfileTable {
+  id: string;
+  tenant_id: string;
+  name: string;
+  type: string;
+  transport_type: string;
+  description: string | null;
+  is_default: number;
+  provision_type: string;
+  provision_device_key: string | null;
+  profile_data: string;
+  created_time: number;
+}
+
+export interface DeviceTable {
+  id: string;
+  tenant_id: string;
+  profile_id: string;
+  name: string;
+  type: string;
+  label: string | null;
+  additional_info: string | null;
+  created_by_provisioning: number;
+  created_time: number;
+}
+
+export interface DeviceCredentialsTable {
+  id: string;
+  device_id: string;
+  credentials_type: string;
+  credentials_id: string;
+  credentials_value: string | null;
+  created_time: number;
+  first_used_time: number | null;
+}
+
+/** Value columns shared by attributes and time series; exactly one is non-null. */
+export interface ValueColumns {
+  bool_v: number | null;
+  long_v: number | bigint | null;
+  dbl_v: number | null;
+  str_v: string | null;
+  json_v: string | null;
+}
+
+export interface AttributeKvTable extends ValueColumns {
+  device_id: string;
+  scope: string;
+  key: string;
+  last_update_ts: number;
+}
+
+export interface TsKvTable extends ValueColumns {
+  device_id: string;
+  key: string;
+  ts: number;
+}
+
+export interface RpcTable {
+  request_id: Generated<number>;
+  id: string;
+  device_id: string;
+  tenant_id: string;
+  method: string;
+  params: string;
+  oneway: number;
+  expiration_time: number;
+  status: string;
+  response: string | null;
+  created_time: number;
+}
+
+export interface AuditLogTable {
+  id: string;
+  tenant_id: string;
+  created_time: number;
+  entity_type: string;
+  entity_id: string | null;
+  entity_name: string | null;
+  user_id: string | null;
+  user_name: string | null;
+  action_type: string;
+  action_data: string;
+  action_status: string;
+  action_failure_details: string | null;
+  source: string | null;
+}
+
+export interface SettingsTable {
+  key: string;
+  value: string;
+}
+
+export interface Database {
+  users: UsersTable;
+  device_profile: DeviceProfileTable;
+  device: DeviceTable;
+  device_credentials: DeviceCredentialsTable;
+  attribute_kv: AttributeKvTable;
+  ts_kv: TsKvTable;
+  ts_kv_latest: TsKvTable;
+  rpc: RpcTable;
+  audit_log: AuditLogTable;
+  settings: SettingsTable;
+}
