@@ -1,0 +1,98 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { kvToString, parseAttributes, parseTelemetry, toKvValue } from '../../src/core/kv-json.ts';
+import { FleetgateError } from '../../src/core/errors.ts';
+
+const NOW = 1_700_000_000_000;
+
+function values(text: string) {
+  return parseTelemetry(text, NOW).flatMap((g) => g.entries.map((e) => [e.key, e.value.type, e.value.value]));
+}
+
+describe('spec §8.2 JSON value typing', () => {
+  test('booleans, integers, doubles, strings, objects', () => {
+    assert.deepEqual(values('{"b":true,"i":42,"d":1.5,"d0":1.0,"s":"hi","o":{"x":1},"a":[1,2]}'), [
+      ['b', 'BOOLEAN', true],
+      ['i', 'LONG', 42],
+      ['d', 'DOUBLE', 1.5],
+      ['d0', 'DOUBLE', 1],
+      ['s', 'STRING', 'hi'],
+      ['o', 'JSON', '{"x":1}'],
+      ['a', 'JSON', '[1,2]'],
+    ]);
+  });
+  test('1e3 is a long; 1.5e3 and 1e-3 are doubles', () => {
+    assert.deepEqual(values('{"a":1e3,"b":1.5e3,"c":1e-3}'), [
+      ['a', 'LONG', 1000],
+      ['b', 'DOUBLE', 1500],
+      ['c', 'DOUBLE', 0.001],
+    ]);
+  });
+  test('numeric strings are cast to numbers (type cast enabled)', () => {
+    assert.deepEqual(values('{"a":"12","b":"1.25","c":"12a","d":"-7"}'), [
+      ['a', 'LONG', 12],
+      ['b', 'DOUBLE', 1.25],
+      ['c', 'STRING', '12a'],
+      ['d', 'LONG', -7],
+    ]);
+  });
+  test('integers beyond a long are strings; beyond 2^53 stay exact as bigint', () => {
+    assert.deepEqual(values('{"big":9223372036854775808,"long":9007199254740993}'), [
+      ['big', 'STRING', '9223372036854775808'],
+      ['long', 'LONG', 9007199254740993n],
+    ]);
+  });
+  test('null values are skipped', () => {
+    assert.deepEqual(values('{"a":null,"b":1}'), [['b', 'LONG', 1]]);
+  });
+  test('nested JSON keeps exact numbers', () => {
+    assert.deepEqual(values('{"o":{"x":1.0,"y":12345678901234567890}}'), [['o', 'JSON', '{"x":1.0,"y":12345678901234567890}']]);
+  });
+  test('doubles with no fraction render as ThingsBoard does in string form', () => {
+    assert.equal(kvToString(toKvValue(2.5)!), '2.5');
+    assert.equal(kvToString({ type: 'DOUBLE', value: 3 }), '3.0');
+    assert.equal(kvToString({ type: 'LONG', value: 3 }), '3');
+  });
+});
+
+describe('spec §8.2 telemetry forms', () => {
+  test('plain object gets the server time', () => {
+    const groups = parseTelemetry('{"t":1}', NOW);
+    assert.deepEqual(groups.map((g) => g.ts), [NOW]);
+  });
+  test('{ts, values} uses the device time', () => {
+    const groups = parseTelemetry('{"ts":1451649600512,"values":{"t":1}}', NOW);
+    assert.deepEqual(groups.map((g) => g.ts), [1451649600512]);
+  });
+  test('an object with ts but no values is plain telemetry with a key named ts', () => {
+    const groups = parseTelemetry('{"ts":5,"t":1}', NOW);
+    assert.equal(groups[0].ts, NOW);
+    assert.deepEqual(groups[0].entries.map((e) => e.key), ['ts', 't']);
+  });
+  test('an array mixes both forms', () => {
+    const groups = parseTelemetry('[{"ts":10,"values":{"a":1}},{"b":2}]', NOW);
+    assert.deepEqual(groups.map((g) => [g.ts, g.entries.map((e) => e.key)]), [
+      [10, ['a']],
+      [NOW, ['b']],
+    ]);
+  });
+  for (const [name, text] of [
+    ['invalid JSON', '{"a":'],
+    ['a string', '"hello"'],
+    ['a number', '42'],
+    ['null', 'null'],
+    ['an array of numbers', '[1,2]'],
+    ['values not an object', '{"ts":1,"values":5}'],
+    ['ts not a number', '{"ts":"soon","values":{"a":1}}'],
+    ['negative ts', '{"ts":-1,"values":{"a":1}}'],
+    ['empty body', ''],
+  ] as const) {
+    test(`${name} is rejected as MALFORMED_PAYLOAD`, () => {
+      assert.throws(() => parseTelemetry(text, NOW), (err: unknown) => err instanceof FleetgateError && err.code === 'MALFORMED_PAYLOAD');
+    });
+  }
+  test('attributes must be an object', () => {
+    assert.deepEqual(parseAttributes('{"fw":"1.0.2"}').map((e) => e.value), [{ type: 'STRING', value: '1.0.2' }]);
+    assert.throws(() => parseAttributes('[1]'), FleetgateError);
+  });
+});
