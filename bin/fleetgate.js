@@ -1,7 +1,6 @@
 #!/usr/bin/env node
-// Entry point: registers the TypeScript loader, then runs the CLI.
-import { register } from 'node:module';
-import { pathToFileURL } from 'node:url';
+// Entry point: registers the TypeScript loader (tsx), then runs the CLI.
+import { register } from 'tsx/esm/api';
 
-register('tsx/esm', pathToFileURL('./'));
+register();
 await import('../src/cli/main.ts');

@@ -1,0 +1,14 @@
+-- wrk script: POST telemetry for one of the devices whose tokens are listed in the TOKENS env variable (comma-separated).
+local tokens = {}
+local i = 0
+
+function init(args)
+  for t in string.gmatch(os.getenv("TOKENS") or "", "[^,]+") do table.insert(tokens, t) end
+  i = math.random(1, #tokens)
+end
+
+function request()
+  i = i % #tokens + 1
+  local body = '{"temperature":' .. (20 + i % 10) .. ',"humidity":' .. (40 + i % 7) .. ',"on":true}'
+  return wrk.format("POST", "/api/v1/" .. tokens[i] .. "/telemetry", { ["Content-Type"] = "application/json" }, body)
+end

@@ -1,0 +1,74 @@
+/**
+ * Runs fleetgate as a real child process (`bin/fleetgate.js start`), for tests that kill or signal the server.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+export interface ServerProcess {
+  child: ChildProcess;
+  httpUrl: string;
+  httpPort: number;
+  mqttPort: number;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'fleetgate.js');
+
+/** Starts the server with `env` on top of loopback defaults; resolves when /healthz answers 200. */
+export async function startServerProcess(env: Record<string, string>, opts: { waitReady?: boolean } = {}): Promise<ServerProcess> {
+  const httpPort = env.FLEETGATE_HTTP_PORT ? Number(env.FLEETGATE_HTTP_PORT) : await freePort();
+  const mqttPort = env.FLEETGATE_MQTT_PORT ? Number(env.FLEETGATE_MQTT_PORT) : await freePort();
+  const coapPort = env.FLEETGATE_COAP_PORT ? Number(env.FLEETGATE_COAP_PORT) : await freePort();
+  let out = '';
+  let err = '';
+  const child = spawn(process.execPath, [BIN, 'start'], {
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      FLEETGATE_HOST: '127.0.0.1',
+      FLEETGATE_HTTP_PORT: String(httpPort),
+      FLEETGATE_MQTT_PORT: String(mqttPort),
+      FLEETGATE_COAP_PORT: String(coapPort),
+      FLEETGATE_LOG_LEVEL: 'info',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (err += d));
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  const httpUrl = `http://127.0.0.1:${httpPort}`;
+  if (opts.waitReady !== false) {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${err}`);
+      try {
+        if ((await fetch(`${httpUrl}/healthz`)).status === 200) break;
+      } catch {
+        /* not listening yet */
+      }
+      if (Date.now() > deadline) throw new Error(`server did not become ready: ${err}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return { child, httpUrl, httpPort, mqttPort, stdout: () => out, stderr: () => err, exited };
+}
+
+/** Logs in and returns an admin JWT. */
+export async function loginAdmin(httpUrl: string, username: string, password: string): Promise<string> {
+  const res = await fetch(`${httpUrl}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+  if (res.status !== 200) throw new Error(`login failed: ${res.status}`);
+  return ((await res.json()) as { token: string }).token;
+}
