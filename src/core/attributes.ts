@@ -42,7 +42,7 @@ export class Attributes implements AttributesApi {
 
   async save(device: Device, scope: AttributeScope, values: Record<string, unknown>): Promise<void> {
     if (values === null || typeof values !== 'object' || Array.isArray(values)) throw new FleetgateError('INVALID_ARGUMENT', 'Attributes must be a JSON object');
-    const entries = objectToEntries(values);
+    const entries = objectToEntries(values, false);
     if (entries.length === 0) return;
     await this.store.saveAttributes({ deviceId: device.id, scope, entries, ts: Date.now() });
     if (scope === 'SHARED_SCOPE') {

@@ -39,13 +39,16 @@ function stringifyLossless(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** One JSON value -> typed value; undefined for `null` (skipped, spec §8.2). */
-export function toKvValue(value: unknown): KvValue | undefined {
+/**
+ * One JSON value -> typed value; undefined for `null` (skipped, spec §8.2). Numeric strings become numbers only
+ * with `castStrings` (device payloads, [YML] json.type_cast_enabled); the admin REST API keeps strings as strings.
+ */
+export function toKvValue(value: unknown, castStrings = true): KvValue | undefined {
   if (value === null || value === undefined) return undefined;
   if (typeof value === 'boolean') return { type: 'BOOLEAN', value };
   if (isLosslessNumber(value)) return numberValue((value as LosslessNumber).value);
   if (typeof value === 'number') return Number.isInteger(value) ? { type: 'LONG', value } : { type: 'DOUBLE', value };
-  if (typeof value === 'string') return stringValue(value);
+  if (typeof value === 'string') return castStrings ? stringValue(value) : { type: 'STRING', value };
   return { type: 'JSON', value: stringifyLossless(value) };
 }
 
@@ -64,10 +67,10 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** Object members -> typed entries (null members skipped). */
-export function objectToEntries(obj: Record<string, unknown>): KvEntry[] {
+export function objectToEntries(obj: Record<string, unknown>, castStrings = true): KvEntry[] {
   const out: KvEntry[] = [];
   for (const [key, raw] of Object.entries(obj)) {
-    const value = toKvValue(raw);
+    const value = toKvValue(raw, castStrings);
     if (value) out.push({ key, value });
   }
   return out;

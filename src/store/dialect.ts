@@ -1,7 +1,7 @@
 /**
  * Everything that differs between SQLite and PostgreSQL, in one place. The rest of the store is shared Kysely code.
  */
-import type { ColumnDefinitionBuilder } from 'kysely';
+import { sql, type ColumnDefinitionBuilder, type CreateTableBuilder } from 'kysely';
 import type { UniqueViolation } from './store.ts';
 
 export interface Dialect {
@@ -11,6 +11,8 @@ export interface Dialect {
   /** Column type for an auto-incrementing integer key. */
   serialType: 'integer' | 'bigserial';
   serialColumn(column: ColumnDefinitionBuilder): ColumnDefinitionBuilder;
+  /** Stores a table keyed by its primary key alone (SQLite WITHOUT ROWID: one B-tree instead of two). */
+  compactKeyTable<T extends CreateTableBuilder<any, any>>(table: T): T;
   /** Which unique index an error from the driver violated, or undefined when it is not a unique violation. */
   uniqueViolation(err: unknown): UniqueViolation['constraint'] | undefined;
 }
@@ -29,6 +31,7 @@ export const sqliteDialect: Dialect = {
   bigintType: 'integer',
   serialType: 'integer',
   serialColumn: (c) => c.primaryKey().autoIncrement(),
+  compactKeyTable: (table) => table.modifyEnd(sql`without rowid`) as typeof table,
   uniqueViolation(err) {
     const e = err as { code?: string; message?: string };
     if (e?.code !== 'SQLITE_CONSTRAINT_UNIQUE' && e?.code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') return undefined;
@@ -41,6 +44,7 @@ export const postgresDialect: Dialect = {
   bigintType: 'bigint',
   serialType: 'bigserial',
   serialColumn: (c) => c.primaryKey(),
+  compactKeyTable: (table) => table,
   uniqueViolation(err) {
     const e = err as { code?: string; constraint?: string; message?: string };
     if (e?.code !== '23505') return undefined;

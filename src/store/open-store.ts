@@ -1,11 +1,15 @@
-import { ConfigError, type Config } from '../config.ts';
+import type { Config } from '../config.ts';
 import type { Store } from './store.ts';
+import { openPostgresStore } from './postgres.ts';
 import { openSqliteStore } from './sqlite.ts';
 
-/** Opens the store the configuration names: a SQLite file (default) or PostgreSQL (later). */
+/** True when `database` names a PostgreSQL server rather than a SQLite file. */
+export function isPostgresUrl(database: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(database);
+}
+
+/** Opens the store the configuration names: a SQLite file (default) or PostgreSQL (`postgres://` / `postgresql://`). */
 export async function openStore(config: Pick<Config, 'database' | 'sqliteSynchronous'>): Promise<Store> {
-  if (/^postgres(ql)?:\/\//.test(config.database)) {
-    throw new ConfigError('PostgreSQL storage is not available in this version yet; use a SQLite file path');
-  }
+  if (isPostgresUrl(config.database)) return openPostgresStore(config.database);
   return openSqliteStore(config.database, { synchronous: config.sqliteSynchronous });
 }

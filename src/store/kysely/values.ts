@@ -23,7 +23,7 @@ export function fromColumns(row: ValueColumns): KvValue {
   if (row.bool_v !== null) return { type: 'BOOLEAN', value: Number(row.bool_v) === 1 };
   if (row.long_v !== null) {
     const v = row.long_v;
-    if (typeof v === 'string') {
+    if (typeof v === 'string' || typeof v === 'bigint') {
       const big = BigInt(v);
       return { type: 'LONG', value: big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big };
     }

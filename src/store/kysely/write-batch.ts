@@ -14,6 +14,9 @@ const UPDATE_VALUES = (eb: any) => ({
   json_v: eb.ref('excluded.json_v'),
 });
 
+/** Orders rows by their key so concurrent batches lock rows in one order (PostgreSQL would otherwise deadlock). */
+const byKey = <T>(rows: Map<string, T>): T[] => [...rows.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((e) => e[1]);
+
 /**
  * Writes one group-commit batch inside the caller's transaction: every time-series value (upsert on
  * device, key, ts), the latest value per key (only moving forward in time), and attribute writes.
@@ -29,7 +32,7 @@ export async function writeBatch(db: Kysely<Database> | Transaction<Database>, b
     const prev = latest.get(lk);
     if (!prev || prev.ts <= p.ts) latest.set(lk, row);
   }
-  const tsRows = [...all.values()];
+  const tsRows = byKey(all);
   for (let i = 0; i < tsRows.length; i += CHUNK) {
     await db
       .insertInto('ts_kv')
@@ -37,7 +40,7 @@ export async function writeBatch(db: Kysely<Database> | Transaction<Database>, b
       .onConflict((oc) => oc.columns(['device_id', 'key', 'ts']).doUpdateSet(UPDATE_VALUES))
       .execute();
   }
-  const latestRows = [...latest.values()];
+  const latestRows = byKey(latest);
   for (let i = 0; i < latestRows.length; i += CHUNK) {
     await db
       .insertInto('ts_kv_latest')
@@ -56,7 +59,7 @@ export async function writeBatch(db: Kysely<Database> | Transaction<Database>, b
       attrs.set(`${w.deviceId}\u0000${w.scope}\u0000${e.key}`, { device_id: w.deviceId, scope: w.scope, key: e.key, last_update_ts: w.ts, ...toColumns(e.value) });
     }
   }
-  const attrRows = [...attrs.values()];
+  const attrRows = byKey(attrs);
   for (let i = 0; i < attrRows.length; i += CHUNK) {
     await db
       .insertInto('attribute_kv')

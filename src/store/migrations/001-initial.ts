@@ -68,7 +68,7 @@ export async function up(db: Kysely<any>, dialect: Dialect): Promise<void> {
       .addColumn('str_v', 'text')
       .addColumn('json_v', 'text');
 
-  await valueColumns(
+  await dialect.compactKeyTable(valueColumns(
     db.schema
       .createTable('attribute_kv')
       .addColumn('device_id', 'text', (c) => c.notNull().references('device.id').onDelete('cascade'))
@@ -76,19 +76,19 @@ export async function up(db: Kysely<any>, dialect: Dialect): Promise<void> {
       .addColumn('key', 'text', (c) => c.notNull()),
   )
     .addColumn('last_update_ts', bigint, (c: any) => c.notNull())
-    .addPrimaryKeyConstraint('attribute_kv_pk', ['device_id', 'scope', 'key'])
-    .execute();
+    .addPrimaryKeyConstraint('attribute_kv_pk', ['device_id', 'scope', 'key']),
+  ).execute();
 
   for (const table of ['ts_kv', 'ts_kv_latest']) {
-    await valueColumns(
+    await dialect.compactKeyTable(valueColumns(
       db.schema
         .createTable(table)
         .addColumn('device_id', 'text', (c) => c.notNull())
         .addColumn('key', 'text', (c) => c.notNull())
         .addColumn('ts', bigint, (c) => c.notNull()),
     )
-      .addPrimaryKeyConstraint(`${table}_pk`, table === 'ts_kv' ? ['device_id', 'key', 'ts'] : ['device_id', 'key'])
-      .execute();
+      .addPrimaryKeyConstraint(`${table}_pk`, table === 'ts_kv' ? ['device_id', 'key', 'ts'] : ['device_id', 'key']),
+    ).execute();
   }
 
   await db.schema

@@ -1,0 +1,56 @@
+/**
+ * The admin REST API: ThingsBoard-shaped routes for auth, device profiles, devices and credentials,
+ * telemetry, attributes, RPC and the audit log, plus /healthz and the OpenAPI document and UI.
+ * Everything lives in one encapsulated fastify context on the shared HTTP app; errors are thrown as
+ * FleetgateErrors and rendered by the app's error handler (src/transports/http/app.ts).
+ */
+import fastifyJwt from '@fastify/jwt';
+import type { FastifyInstance } from 'fastify';
+import { registerAttributeRoutes } from './attributes.ts';
+import { registerAuditRoutes } from './audit.ts';
+import { authenticate, registerPublicAuthRoutes, registerUserRoutes } from './auth.ts';
+import type { AdminDeps } from './context.ts';
+import { registerDeviceRoutes } from './devices.ts';
+import { toAdminError } from './error-mapping.ts';
+import { registerHealthRoutes } from './health.ts';
+import { registerOpenApi, registerOpenApiRoutes } from './openapi.ts';
+import { registerProfileRoutes } from './profiles.ts';
+import { registerRpcRoutes } from './rpc.ts';
+import { registerTelemetryRoutes } from './telemetry.ts';
+
+export type { AdminDeps } from './context.ts';
+export { OPENAPI_PATH, SWAGGER_UI_PATH } from './openapi.ts';
+
+/** Any fastify instance, whatever its logger and type provider (the app may be typed with a pino logger). */
+type AnyFastify = FastifyInstance<any, any, any, any, any>;
+
+/**
+ * Registers the admin API on the shared HTTP app. Every route except login, token refresh,
+ * /healthz and the OpenAPI document/UI requires a valid access token.
+ */
+export async function registerAdminApi(app: AnyFastify, deps: AdminDeps): Promise<void> {
+  await app.register(async (admin: FastifyInstance) => {
+    // Fastify's own request errors (schema, body parsing) become FleetgateErrors; the thrown error
+    // goes on to the app's error handler, which renders ThingsBoard error JSON.
+    admin.setErrorHandler((error, req) => {
+      throw toAdminError(error, req);
+    });
+    await admin.register(fastifyJwt, { secret: deps.jwtSecret });
+    await registerOpenApi(admin);
+
+    registerPublicAuthRoutes(admin, deps);
+    registerHealthRoutes(admin, deps);
+    await registerOpenApiRoutes(admin);
+
+    await admin.register(async (secured: FastifyInstance) => {
+      secured.addHook('onRequest', authenticate(admin));
+      registerUserRoutes(secured, deps);
+      registerProfileRoutes(secured, deps);
+      registerDeviceRoutes(secured, deps);
+      registerTelemetryRoutes(secured, deps);
+      registerAttributeRoutes(secured, deps);
+      registerRpcRoutes(secured, deps);
+      registerAuditRoutes(secured, deps);
+    });
+  });
+}
