@@ -12,6 +12,7 @@ import { Provisioning } from './provisioning/provision.ts';
 import { Rpc } from './rpc.ts';
 import { SessionRegistry } from './sessions.ts';
 import { Telemetry } from './telemetry.ts';
+import { TransactionBatcher } from './transaction-batcher.ts';
 import { Users } from './users.ts';
 import { channels, type Bus } from '../bus/bus.ts';
 import type { Store } from '../store/store.ts';
@@ -33,7 +34,8 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
     auth.invalidate(credentialsId);
     await bus.publish(channels.credentials, { kind: 'credentials-changed', credentialsId, deviceId });
   };
-  const provisioning = new Provisioning(store, audit, { retryAfterMs: settings.provisionRetryAfterMs }, logger, (id, deviceId) => {
+  const transactions = new TransactionBatcher(store, 256, logger);
+  const provisioning = new Provisioning(store, transactions, audit, { retryAfterMs: settings.provisionRetryAfterMs }, logger, (id, deviceId) => {
     credentialsChanged(id, deviceId).catch((err) => logger.warn({ err }, 'credentials-changed publish failed'));
   });
   const committer = new GroupCommitter(store, { maxRows: settings.batchMaxRows, maxDelayMs: settings.batchMaxDelayMs }, logger);
@@ -57,6 +59,7 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
     audit,
     committer,
     async close() {
+      await transactions.drain();
       await committer.close();
       await unsubscribeCredentials();
     },

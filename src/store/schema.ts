@@ -83,6 +83,8 @@ export interface RpcTable {
 }
 
 export interface AuditLogTable {
+  /** Insertion order; the uuid `id` is not indexed. */
+  seq: Generated<number>;
   id: string;
   tenant_id: string;
   created_time: number;

@@ -47,6 +47,11 @@ export class UniqueViolation extends Error {
 export interface Store {
   /** Runs `work` in one database transaction; it commits when `work` resolves and rolls back when it throws. */
   transaction<T>(work: (tx: Store) => Promise<T>): Promise<T>;
+  /**
+   * Inside a transaction: runs `work` under a savepoint, undoing just its writes if it throws (the error is rethrown).
+   * Outside a transaction it behaves like `transaction`.
+   */
+  savepoint<T>(work: (tx: Store) => Promise<T>): Promise<T>;
 
   // device profiles
   insertProfile(profile: DeviceProfile): Promise<void>;

@@ -7,6 +7,7 @@ import type { AuditRecorder } from '../audit.ts';
 import { buildCredentials, CredentialsRejected, parseMqttBasicValue, secretsEqual } from '../credentials.ts';
 import { newId, randomAlphanumeric } from '../ids.ts';
 import type { CoreLogger } from '../core-types.ts';
+import type { TransactionBatcher } from '../transaction-batcher.ts';
 import type { CredentialsType, Device, DeviceCredentials, DeviceProfile } from '../model.ts';
 import { UniqueViolation, type Store } from '../../store/store.ts';
 import { failure, notFound } from './render.ts';
@@ -61,6 +62,7 @@ function requestedCredentials(req: ProvisionRequest): { type: CredentialsType; i
 export class Provisioning {
   constructor(
     private readonly store: Store,
+    private readonly transactions: TransactionBatcher,
     private readonly audit: AuditRecorder,
     private readonly settings: ProvisioningSettings,
     private readonly logger: CoreLogger,
@@ -101,7 +103,7 @@ export class Provisioning {
       throw err;
     }
     try {
-      const result = await this.store.transaction(async (tx) => {
+      const result = await this.transactions.run(async (tx) => {
         if (requestedName !== '') {
           const existing = await tx.findDeviceByName(profile.tenantId, requestedName);
           if (existing) {
@@ -172,7 +174,7 @@ export class Provisioning {
   private async checkPreProvisioned(source: RequestSource, req: ProvisionRequest, profile: DeviceProfile, name: string): Promise<ProvisionResult> {
     if (name === '') return this.done(req, source, failure('EMPTY_NAME'), profile);
     try {
-      const result = await this.store.transaction(async (tx) => {
+      const result = await this.transactions.run(async (tx) => {
         const device = await tx.findDeviceByName(profile.tenantId, name);
         // spec §4: device missing or in another profile -> FAILURE, no event.
         if (!device || device.profileId !== profile.id) throw new Outcome(failure('NOT_PRE_PROVISIONED'));

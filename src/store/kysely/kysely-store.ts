@@ -51,6 +51,23 @@ export class KyselyStore implements Store {
     return this.guard(() => (this.db as Kysely<Database>).transaction().execute((trx) => work(new KyselyStore(trx, this.dialect, async () => {}, true))));
   }
 
+  private savepoints = 0;
+
+  async savepoint<T>(work: (tx: Store) => Promise<T>): Promise<T> {
+    if (!this.inTransaction) return this.transaction(work);
+    const name = sql.raw(`sp_${++this.savepoints}`);
+    await sql`savepoint ${name}`.execute(this.db);
+    try {
+      const result = await work(this);
+      await sql`release savepoint ${name}`.execute(this.db);
+      return result;
+    } catch (err) {
+      await sql`rollback to savepoint ${name}`.execute(this.db);
+      await sql`release savepoint ${name}`.execute(this.db);
+      throw err;
+    }
+  }
+
   /** Turns driver unique-index errors into UniqueViolation. */
   private async guard<T>(run: () => Promise<T>): Promise<T> {
     try {
@@ -347,7 +364,7 @@ export class KyselyStore implements Store {
 
   listAudit(tenantId: string, query: PageQuery): Promise<Page<AuditEntry>> {
     const base = this.db.selectFrom('audit_log').where('tenant_id', '=', tenantId);
-    return fetchPage(base, query, (qb) => qb.selectAll().orderBy('created_time', 'desc').orderBy('id', 'desc'), rowToAudit);
+    return fetchPage(base, query, (qb) => qb.selectAll().orderBy('created_time', 'desc').orderBy('seq', 'desc'), rowToAudit);
   }
 
   async close(): Promise<void> {

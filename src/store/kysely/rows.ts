@@ -117,7 +117,7 @@ export function rowToUser(r: Selectable<UsersTable>): User {
   };
 }
 
-export function auditToRow(a: AuditEntry): AuditLogTable {
+export function auditToRow(a: AuditEntry): Omit<AuditLogTable, 'seq'> {
   return {
     id: a.id,
     tenant_id: a.tenantId,

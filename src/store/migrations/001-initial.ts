@@ -32,7 +32,7 @@ export async function up(db: Kysely<any>, dialect: Dialect): Promise<void> {
   await db.schema.createIndex('device_profile_provision_key_unq').unique().on('device_profile').column('provision_device_key').execute();
   await db.schema.createIndex('device_profile_name_unq').unique().on('device_profile').columns(['tenant_id', 'name']).execute();
 
-  await db.schema
+  await dialect.compactKeyTable(db.schema
     .createTable('device')
     .addColumn('id', 'text', (c) => c.primaryKey())
     .addColumn('tenant_id', 'text', (c) => c.notNull())
@@ -42,13 +42,13 @@ export async function up(db: Kysely<any>, dialect: Dialect): Promise<void> {
     .addColumn('label', 'text')
     .addColumn('additional_info', 'text')
     .addColumn('created_by_provisioning', 'integer', (c) => c.notNull().defaultTo(0))
-    .addColumn('created_time', bigint, (c) => c.notNull())
+    .addColumn('created_time', bigint, (c) => c.notNull()))
     .execute();
   // spec §4.1: concurrent creates of one name -> one SUCCESS, decided by this index.
   await db.schema.createIndex('device_name_unq').unique().on('device').columns(['tenant_id', 'name']).execute();
   await db.schema.createIndex('device_profile_idx').on('device').column('profile_id').execute();
 
-  await db.schema
+  await dialect.compactKeyTable(db.schema
     .createTable('device_credentials')
     .addColumn('id', 'text', (c) => c.primaryKey())
     .addColumn('device_id', 'text', (c) => c.notNull().unique().references('device.id').onDelete('cascade'))
@@ -56,7 +56,7 @@ export async function up(db: Kysely<any>, dialect: Dialect): Promise<void> {
     .addColumn('credentials_id', 'text', (c) => c.notNull())
     .addColumn('credentials_value', 'text')
     .addColumn('created_time', bigint, (c) => c.notNull())
-    .addColumn('first_used_time', bigint)
+    .addColumn('first_used_time', bigint))
     .execute();
   await db.schema.createIndex('device_credentials_id_unq').unique().on('device_credentials').column('credentials_id').execute();
 
@@ -109,7 +109,8 @@ export async function up(db: Kysely<any>, dialect: Dialect): Promise<void> {
 
   await db.schema
     .createTable('audit_log')
-    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('seq', dialect.serialType, (c) => dialect.serialColumn(c))
+    .addColumn('id', 'text', (c) => c.notNull())
     .addColumn('tenant_id', 'text', (c) => c.notNull())
     .addColumn('created_time', bigint, (c) => c.notNull())
     .addColumn('entity_type', 'text', (c) => c.notNull())

@@ -1,0 +1,64 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createTestCore, silentLogger, type TestCore } from '../support/core.ts';
+import { TransactionBatcher } from '../../src/core/transaction-batcher.ts';
+import { DEFAULT_TENANT_ID as T } from '../../src/core/model.ts';
+import { TEST_ACTOR } from '../support/harness.ts';
+
+let t: TestCore;
+let profileId: string;
+before(async () => {
+  t = await createTestCore();
+  profileId = (await t.core.profiles.getDefault(T)).id;
+});
+after(() => t.close());
+
+function device(name: string) {
+  const id = crypto.randomUUID();
+  return {
+    device: { id, tenantId: T, profileId, name, type: 'default', label: null, additionalInfo: null, createdByProvisioning: false, createdTime: Date.now() },
+    creds: { id: crypto.randomUUID(), deviceId: id, credentialsType: 'ACCESS_TOKEN' as const, credentialsId: `tok-${name}`, credentialsValue: null, createdTime: Date.now(), firstUsedTime: null },
+  };
+}
+
+test('units sharing one commit stay all-or-nothing each', async () => {
+  const batcher = new TransactionBatcher(t.store, 100, silentLogger);
+  const results = await Promise.allSettled([
+    batcher.run(async (tx) => {
+      const d = device('unit-ok-1');
+      await tx.insertDevice(d.device, d.creds);
+      return 'one';
+    }),
+    batcher.run(async (tx) => {
+      const d = device('unit-bad');
+      await tx.insertDevice(d.device, d.creds);
+      await tx.saveAttributes({ deviceId: d.device.id, scope: 'SERVER_SCOPE', entries: [{ key: 'x', value: { type: 'LONG', value: 1 } }], ts: 1 });
+      throw new Error('changed my mind');
+    }),
+    batcher.run(async (tx) => {
+      const d = device('unit-ok-2');
+      await tx.insertDevice(d.device, d.creds);
+      return 'three';
+    }),
+  ]);
+  assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+  assert.equal((results[1] as PromiseRejectedResult).reason.message, 'changed my mind');
+  assert.ok(await t.store.findDeviceByName(T, 'unit-ok-1'));
+  assert.ok(await t.store.findDeviceByName(T, 'unit-ok-2'));
+  assert.equal(await t.store.findDeviceByName(T, 'unit-bad'), undefined);
+  assert.equal(await t.store.findCredentialsById('tok-unit-bad'), undefined);
+});
+
+test('a unique violation in one unit does not spoil the others', async () => {
+  const batcher = new TransactionBatcher(t.store, 100, silentLogger);
+  await t.core.devices.save(T, { name: 'taken' }, TEST_ACTOR);
+  const results = await Promise.allSettled([
+    batcher.run(async (tx) => tx.insertDevice(device('taken').device, device('taken').creds)),
+    batcher.run(async (tx) => {
+      const d = device('free-after-taken');
+      await tx.insertDevice(d.device, d.creds);
+    }),
+  ]);
+  assert.deepEqual(results.map((r) => r.status), ['rejected', 'fulfilled']);
+  assert.ok(await t.store.findDeviceByName(T, 'free-after-taken'));
+});
