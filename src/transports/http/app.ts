@@ -1,0 +1,61 @@
+/**
+ * The one fastify instance that serves the device API (/api/v1/...) and the admin API (server.ts composes them).
+ * It owns the mapping of every failure to an HTTP response (error-reply.ts) and request logging without tokens.
+ */
+import { fastify, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { redactUrl, type Logger } from '../../log.ts';
+import { drainConnectionsOnClose } from './connection-drain.ts';
+import { describeFailure, failureOf, sendFailure } from './error-reply.ts';
+import { RedactingLogController, httpLogger } from './request-log.ts';
+
+export interface HttpAppOptions {
+  /** The process logger; request lines are written through a child whose URLs have the device token redacted. */
+  logger: Logger;
+  /** Largest request body in bytes (config.httpMaxPayload); routes may set a lower one (RPC replies). */
+  bodyLimit: number;
+}
+
+/** Longest path parameter; access tokens and certificate hashes fit well within it. */
+const MAX_PARAM_LENGTH = 512;
+
+/** Sends the failure for `err`, logging our own (5xx) failures with their cause. */
+function replyWithError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const failure = describeFailure(err, request.routeOptions.bodyLimit);
+  if (failure.internal) {
+    request.log.error({ err, method: request.method, url: redactUrl(request.url), statusCode: failure.status }, 'request failed');
+  } else {
+    // No message: a client error's message may quote the request body (e.g. a provisioning secret).
+    const code = (err as { code?: unknown } | null)?.code;
+    request.log.debug({ code, statusCode: failure.status }, 'request rejected');
+  }
+  return sendFailure(reply, failure);
+}
+
+/**
+ * Creates the HTTP application: error and not-found handlers answering ThingsBoard's error JSON
+ * (`{"status","message","errorCode","timestamp"}`), framework errors mapped to the same shape, and token-free logs.
+ * Device routes are added by `registerDeviceApi`, admin routes by the admin API.
+ */
+export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
+  const app = fastify({
+    // Typed as fastify's logger so the instance is the plain FastifyInstance that routes and server.ts take.
+    loggerInstance: httpLogger(opts.logger) as FastifyBaseLogger,
+    logController: new RedactingLogController(),
+    bodyLimit: opts.bodyLimit,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Malformed URLs (FST_ERR_BAD_URL) bypass the error handler unless routed here.
+    frameworkErrors: (error, request, reply) => {
+      replyWithError(error, request, reply);
+    },
+  });
+
+  app.setErrorHandler((error, request, reply) => replyWithError(error, request, reply));
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = redactUrl(request.url.split('?')[0] ?? '');
+    sendFailure(reply, failureOf('NOT_FOUND', `No route for ${request.method} ${path}`));
+  });
+
+  drainConnectionsOnClose(app);
+  return app;
+}

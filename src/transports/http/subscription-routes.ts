@@ -1,0 +1,56 @@
+/**
+ * Server -> device over HTTP long polls (spec §8.3): shared attribute updates and server-side RPC.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { RpcDelivery } from '../../core/api.ts';
+import type { DeviceRouteDeps } from './device-api.ts';
+import { authenticate, jsonText, longPollTimeout, type TokenParams } from './device-request.ts';
+import { longPoll } from './long-poll.ts';
+
+interface PollQuery {
+  timeout?: string;
+}
+
+/** spec §8.3: the RPC as the device sees it, `{"id":<int>,"method":"..","params":..}`. */
+function rpcJson(rpc: RpcDelivery): string {
+  return jsonText({ id: rpc.requestId, method: rpc.method, params: rpc.params });
+}
+
+/**
+ * Registers `GET /{token}/attributes/updates` and `GET /{token}/rpc`. Each opens a device session for as long as the
+ * request waits. HEAD is not offered: a HEAD would take an RPC off the queue and drop its body.
+ */
+export function registerSubscriptionRoutes(api: FastifyInstance, { core, config, polls }: DeviceRouteDeps): void {
+  api.get<{ Params: TokenParams; Querystring: PollQuery }>(
+    '/:token/attributes/updates',
+    { exposeHeadRoute: false },
+    async (request, reply) => {
+      const device = await authenticate(core, request.params.token);
+      const timeoutMs = longPollTimeout(request.query.timeout, config.httpLongPollTimeout);
+      await longPoll({
+        request,
+        reply,
+        timeoutMs,
+        polls,
+        // spec §8.2: {"k":v,...} on update, {"deleted":[..]} on deletion. An update that finds the poll already
+        // answered is not queued (as in ThingsBoard: updates between two polls are not kept).
+        open: (answer) => core.sessions.open(device, { onAttributes: (update) => void answer(jsonText(update)).catch(() => {}) }),
+      });
+      return reply;
+    },
+  );
+
+  api.get<{ Params: TokenParams; Querystring: PollQuery }>('/:token/rpc', { exposeHeadRoute: false }, async (request, reply) => {
+    const device = await authenticate(core, request.params.token);
+    const timeoutMs = longPollTimeout(request.query.timeout, config.httpLongPollTimeout);
+    await longPoll({
+      request,
+      reply,
+      timeoutMs,
+      polls,
+      // Resolves once the RPC was written to the device, rejects if it could not be (core keeps it pending).
+      open: (answer) => core.sessions.open(device, { onRpc: (rpc) => answer(rpcJson(rpc)) }),
+    });
+    return reply;
+  });
+}
