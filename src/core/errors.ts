@@ -37,6 +37,8 @@ export const ERRORS = {
   UNSUPPORTED_MEDIA_TYPE: { http: 415, tbErrorCode: 31, mqtt3: null, mqtt5: 0x99, coap: '4.15' },
   RATE_LIMITED: { http: 429, tbErrorCode: 33, mqtt3: 3, mqtt5: 0x97, coap: '4.29' },
   TOPIC_NAME_INVALID: { http: 404, tbErrorCode: 32, mqtt3: null, mqtt5: 0x90, coap: '4.04' },
+  /** A feature fleetgate does not offer (e.g. a client-side RPC method with no handler). */
+  NOT_IMPLEMENTED: { http: 501, tbErrorCode: 2, mqtt3: null, mqtt5: 0x83, coap: '5.01' },
   SERVER_UNAVAILABLE: { http: 503, tbErrorCode: 2, mqtt3: 3, mqtt5: 0x88, coap: '5.03' },
   SHUTTING_DOWN: { http: 503, tbErrorCode: 2, mqtt3: 3, mqtt5: 0x8b, coap: '5.03' },
   INTERNAL: { http: 500, tbErrorCode: 2, mqtt3: 3, mqtt5: 0x83, coap: '5.00' },

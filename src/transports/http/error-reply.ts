@@ -24,12 +24,9 @@ export function failureOf(code: ErrorCode, message: string): HttpFailure {
   return { status: signal.http, errorCode: signal.tbErrorCode, message, internal: signal.http >= 500 };
 }
 
-/**
- * 501 for a feature fleetgate does not have. The registry has no such code yet (it would be
- * `NOT_IMPLEMENTED: { http: 501, tbErrorCode: 2, mqtt3: null, mqtt5: 0x83, coap: '5.01' }`).
- */
+/** 501 for a feature fleetgate does not have (registry code NOT_IMPLEMENTED). */
 export function notImplemented(message: string): HttpFailure {
-  return { status: 501, errorCode: ERRORS.INTERNAL.tbErrorCode, message, internal: false };
+  return { status: ERRORS.NOT_IMPLEMENTED.http, errorCode: ERRORS.NOT_IMPLEMENTED.tbErrorCode, message, internal: false };
 }
 
 /** ThingsBoard's errorCode for a status no registry code was given for (first registry entry with that status). */

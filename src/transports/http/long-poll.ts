@@ -20,10 +20,6 @@ export class LongPolls {
   stopAll(): void {
     for (const stop of [...this.waiting]) stop();
   }
-
-  get size(): number {
-    return this.waiting.size;
-  }
 }
 
 /** Writes the 200 answer of a poll; resolves once the response is written, rejects if it cannot be. */
