@@ -7,6 +7,7 @@ export type BusHandler = (message: BusMessage) => void;
 export type BusMessage =
   | { kind: 'attributes'; deviceId: string; update: Record<string, unknown> }
   | { kind: 'rpc'; deviceId: string; rpcId: string }
+  | { kind: 'device-deleted'; deviceId: string }
   | { kind: 'rpc-reply'; rpcId: string; status: 'DELIVERED' | 'SUCCESSFUL' | 'FAILED'; response: string | null }
   | { kind: 'credentials-changed'; credentialsId: string; deviceId: string };
 

@@ -97,6 +97,8 @@ export interface SessionHandlers {
    * (MQTT PUBACK, CoAP notification sent, HTTP long-poll answered); reject if it could not be sent.
    */
   onRpc?: (rpc: RpcDelivery) => Promise<void>;
+  /** The device was deleted: the transport ends the session (HTTP long poll: 403 `Device was deleted!`, spec §8.3). */
+  onDeviceDeleted?: () => void;
 }
 
 export interface DeviceSessionHandle {
@@ -207,6 +209,53 @@ export interface DevicesApi {
   getCredentials(tenantId: string, deviceId: string): Promise<DeviceCredentials>;
   /** Replaces a device's credentials, normalising ids as ThingsBoard does (SHA3 for X.509 and MQTT_BASIC). */
   saveCredentials(tenantId: string, input: CredentialsInput, actor: Actor): Promise<DeviceCredentials>;
+  /** Bulk pre-provisioning into a CHECK_PRE_PROVISIONED_DEVICES profile, in batches (src/core/device-import.ts). */
+  importDevices(tenantId: string, profileId: string, rows: DeviceImportRow[], actor: Actor, options?: ImportOptions): Promise<DeviceImportResult>;
+  /** Names and credentials of the devices of one profile (or all), oldest first, for the factory. */
+  exportDevices(tenantId: string, profileId: string | undefined, actor: Actor): Promise<DeviceExportRow[]>;
+}
+
+/** One device to import. Credentials: `accessToken`, or MQTT_BASIC `clientId`/`username`/`password`, or `certificate`; none = a generated token. */
+export interface DeviceImportRow {
+  /** Where the row came from (a CSV line number), echoed in the result. */
+  line: number;
+  name: string;
+  /** Must be empty or the profile's name (a device's type is its profile name). */
+  type?: string;
+  label?: string;
+  accessToken?: string;
+  clientId?: string;
+  username?: string;
+  password?: string;
+  /** X.509 certificate, PEM or bare Base64. */
+  certificate?: string;
+}
+
+export interface ImportOptions {
+  /** Devices per transaction (default 1000, at most 10000). */
+  batchSize?: number;
+  /** Called after each batch with the rows handled so far. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** What an import did: devices created, rows skipped because the name exists, rows rejected with the reason. */
+export interface DeviceImportResult {
+  created: number;
+  duplicates: { line: number; name: string }[];
+  rejected: { line: number; name: string | null; error: string }[];
+}
+
+/** A device with its credentials as the import columns name them (so an export can be imported again). */
+export interface DeviceExportRow {
+  name: string;
+  type: string;
+  label: string;
+  credentialsType: string;
+  accessToken?: string;
+  clientId?: string;
+  username?: string;
+  password?: string;
+  certificate?: string;
 }
 
 export interface TimeseriesReadApi {

@@ -43,7 +43,7 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
   const sessions = new SessionRegistry(bus, logger);
   const rpc = new Rpc(store, bus, sessions, settings.rpcDefaultTimeout, logger);
   const profiles = new Profiles(store, audit);
-  const devices = new Devices(store, profiles, audit, credentialsChanged);
+  const devices = new Devices(store, profiles, audit, credentialsChanged, bus);
   return {
     provisioning,
     auth,

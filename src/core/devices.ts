@@ -1,11 +1,13 @@
-import type { Actor, CredentialsInput, DeviceInput, DevicesApi } from './api.ts';
+import type { Actor, CredentialsInput, DeviceExportRow, DeviceImportResult, DeviceImportRow, DeviceInput, DevicesApi, ImportOptions } from './api.ts';
 import type { AuditRecorder } from './audit.ts';
+import { exportDevices, importDevices } from './device-import.ts';
 import { buildCredentials, CredentialsRejected, parseMqttBasicValue } from './credentials.ts';
 import { FleetgateError, notFound } from './errors.ts';
 import { newId, randomAlphanumeric } from './ids.ts';
 import { CREDENTIALS_TYPES, type Device, type DeviceCredentials, type Page, type PageQuery } from './model.ts';
 import type { Profiles } from './profiles.ts';
 import { UniqueViolation, type Store } from '../store/store.ts';
+import { channels, type Bus } from '../bus/bus.ts';
 
 const DUPLICATE_CREDENTIALS = 'Device credentials are already assigned to another device!';
 
@@ -16,6 +18,7 @@ export class Devices implements DevicesApi {
     private readonly profiles: Profiles,
     private readonly audit: AuditRecorder,
     private readonly credentialsChanged: (credentialsId: string, deviceId: string) => Promise<void>,
+    private readonly bus: Bus,
   ) {}
 
   async save(tenantId: string, input: DeviceInput, actor: Actor, accessToken?: string): Promise<Device> {
@@ -94,6 +97,7 @@ export class Devices implements DevicesApi {
     const creds = await this.store.getCredentialsOfDevice(id);
     await this.store.deleteDevice(tenantId, id);
     if (creds) await this.credentialsChanged(creds.credentialsId, id);
+    await this.bus.publish(channels.device(id), { kind: 'device-deleted', deviceId: id });
     await this.audit.action(actor, tenantId, { type: 'DEVICE', id, name: device.name }, 'DELETED');
   }
 
@@ -119,5 +123,15 @@ export class Devices implements DevicesApi {
     const device = await this.get(tenantId, input.deviceId);
     await this.audit.action(actor, tenantId, { type: 'DEVICE', id: device.id, name: device.name }, 'CREDENTIALS_UPDATED', { credentialsType: updated.credentialsType });
     return updated;
+  }
+
+  async importDevices(tenantId: string, profileId: string, rows: DeviceImportRow[], actor: Actor, options?: ImportOptions): Promise<DeviceImportResult> {
+    // New credentials need no cache invalidation: DeviceAuth caches a miss for 2 s at most.
+    return importDevices(this.store, this.audit, await this.profiles.get(tenantId, profileId), rows, actor, options);
+  }
+
+  async exportDevices(tenantId: string, profileId: string | undefined, actor: Actor): Promise<DeviceExportRow[]> {
+    const profile = profileId ? await this.profiles.get(tenantId, profileId) : undefined;
+    return exportDevices(this.store, this.audit, tenantId, profile, actor);
   }
 }

@@ -103,5 +103,8 @@ export class SessionRegistry implements SessionsApi {
   private onMessage(deviceId: string, message: BusMessage): void {
     if (message.kind === 'attributes') this.pushAttributes(deviceId, message.update);
     else if (message.kind === 'rpc') this.deliverRpc(this.sessionsOf(deviceId).filter((s) => s.handlers.onRpc), message.rpcId);
+    else if (message.kind === 'device-deleted') {
+      for (const s of this.sessionsOf(deviceId)) s.handlers.onDeviceDeleted?.();
+    }
   }
 }

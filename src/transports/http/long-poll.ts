@@ -30,8 +30,11 @@ export interface LongPollOptions {
   reply: FastifyReply;
   timeoutMs: number;
   polls: LongPolls;
-  /** Opens the device session whose first message calls `answer` (possibly at once, from inside `open`). */
-  open: (answer: Answer) => DeviceSessionHandle;
+  /**
+   * Opens the device session whose first message calls `answer` (possibly at once, from inside `open`); `abort`
+   * ends the poll with an error instead (e.g. the device was deleted).
+   */
+  open: (answer: Answer, abort: (error: FleetgateError) => void) => DeviceSessionHandle;
 }
 
 class PollClosedError extends Error {
@@ -111,8 +114,14 @@ export function longPoll(opts: LongPollOptions): Promise<void> {
         closeSession();
       }
     });
+    const abort = (error: FleetgateError) => {
+      if (settle()) {
+        reply.send(error);
+        closeSession();
+      }
+    };
     try {
-      session = opts.open(answer);
+      session = opts.open(answer, abort);
     } catch (err) {
       if (!settled) {
         settled = true;

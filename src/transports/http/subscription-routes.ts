@@ -2,10 +2,14 @@
  * Server -> device over HTTP long polls (spec §8.3): shared attribute updates and server-side RPC.
  */
 import type { FastifyInstance } from 'fastify';
+import { FleetgateError } from '../../core/errors.ts';
 import type { RpcDelivery } from '../../core/api.ts';
 import type { DeviceRouteDeps } from './device-api.ts';
 import { authenticate, jsonText, longPollTimeout, type TokenParams } from './device-request.ts';
 import { longPoll } from './long-poll.ts';
+
+/** spec §8.3: a device deleted while its long poll waits gets 403 `Device was deleted!`. */
+const deviceDeleted = () => new FleetgateError('PERMISSION_DENIED', 'Device was deleted!');
 
 interface PollQuery {
   timeout?: string;
@@ -34,7 +38,8 @@ export function registerSubscriptionRoutes(api: FastifyInstance, { core, config,
         polls,
         // spec §8.2: {"k":v,...} on update, {"deleted":[..]} on deletion. An update that finds the poll already
         // answered is not queued (as in ThingsBoard: updates between two polls are not kept).
-        open: (answer) => core.sessions.open(device, { onAttributes: (update) => void answer(jsonText(update)).catch(() => {}) }),
+        open: (answer, abort) =>
+          core.sessions.open(device, { onAttributes: (update) => void answer(jsonText(update)).catch(() => {}), onDeviceDeleted: () => abort(deviceDeleted()) }),
       });
       return reply;
     },
@@ -49,7 +54,7 @@ export function registerSubscriptionRoutes(api: FastifyInstance, { core, config,
       timeoutMs,
       polls,
       // Resolves once the RPC was written to the device, rejects if it could not be (core keeps it pending).
-      open: (answer) => core.sessions.open(device, { onRpc: (rpc) => answer(rpcJson(rpc)) }),
+      open: (answer, abort) => core.sessions.open(device, { onRpc: (rpc) => answer(rpcJson(rpc)), onDeviceDeleted: () => abort(deviceDeleted()) }),
     });
     return reply;
   });

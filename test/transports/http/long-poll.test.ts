@@ -92,6 +92,18 @@ describe('HTTP long polls', () => {
     assert.equal((await sent).response, 'done');
   });
 
+  it('answers 403 "Device was deleted!" when the device is deleted during a poll (spec §8.3)', async () => {
+    for (const path of ['attributes/updates', 'rpc']) {
+      const { device, token } = await createDevice(server, `del-${randomId()}`);
+      const { answer, sessionsBefore } = await openPoll(`/api/v1/${token}/${path}?timeout=30000`);
+      await server.core.devices.delete(device.tenantId, device.id, { userId: null, userName: 'test', source: { transport: 'admin' } });
+      const reply = await answer;
+      assert.equal(reply.status, 403, path);
+      assert.equal((reply.json as { message: string }).message, 'Device was deleted!');
+      await until(() => server.core.sessions.count() === sessionsBefore, 'the session to close');
+    }
+  });
+
   it('answers open polls with 503 when the server stops', async () => {
     const own = await startTestServer({ logLevel: 'warn' });
     try {
