@@ -1,0 +1,52 @@
+/**
+ * Bench child process: a whole fleetgate server on 127.0.0.1 with a temp SQLite database, seeded with
+ * `BENCH_DEVICES` devices whose access tokens are `bench-0..n-1` and a provisioning profile
+ * (key `bench-key`, secret `bench-secret`). Prints one JSON line `{"mqttPort":..}` when ready.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config.ts';
+import { createLogger } from '../../src/log.ts';
+import { DEFAULT_TENANT_ID } from '../../src/core/model.ts';
+import { startServer } from '../../src/server.ts';
+
+const devices = Number(process.env.BENCH_DEVICES ?? 100);
+const dir = mkdtempSync(join(tmpdir(), 'fleetgate-bench-'));
+const config = {
+  ...loadConfig({ env: {} }),
+  host: '127.0.0.1',
+  httpPort: 0,
+  mqttPort: 0,
+  coapPort: 0,
+  database: join(dir, 'bench.db'),
+  adminUsername: 'bench@local',
+  adminPassword: 'bench-password',
+  logLevel: 'warn',
+};
+const server = await startServer(config, { logger: createLogger('warn', process.stderr), announce: () => {} });
+const actor = { userId: null, userName: 'bench', source: { transport: 'cli' as const } };
+await server.core.profiles.save(
+  DEFAULT_TENANT_ID,
+  {
+    name: 'bench-provisioning',
+    provisionType: 'ALLOW_CREATE_NEW_DEVICES',
+    provisionDeviceKey: 'bench-key',
+    profileData: { provisionConfiguration: { type: 'ALLOW_CREATE_NEW_DEVICES', provisionDeviceSecret: 'bench-secret' } },
+  },
+  actor,
+);
+for (let i = 0; i < devices; i += 500) {
+  const batch = [];
+  for (let j = i; j < Math.min(devices, i + 500); j++) batch.push(server.core.devices.save(DEFAULT_TENANT_ID, { name: `bench-device-${j}` }, actor, `bench-${j}`));
+  await Promise.all(batch);
+}
+process.stdout.write(`${JSON.stringify({ mqttPort: server.ports.mqtt })}\n`);
+
+const stop = async () => {
+  await server.close();
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(0);
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

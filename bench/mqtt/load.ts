@@ -1,0 +1,132 @@
+/**
+ * MQTT load generator on raw sockets + mqtt-packet (much lighter than a full client library), so the
+ * client side is not the bottleneck: pipelined QoS 1 telemetry, idle sessions, provisioning round trips.
+ */
+import mqtt, { type Packet } from 'mqtt-packet';
+import net from 'node:net';
+
+/** A bare MQTT 3.1.1 connection. */
+class BareClient {
+  private readonly parser = mqtt.parser({ protocolVersion: 4 });
+  onPacket: (packet: Packet & Record<string, any>) => void = () => {};
+  readonly closed: Promise<void>;
+
+  private constructor(readonly socket: net.Socket) {
+    socket.setNoDelay(true);
+    this.parser.on('packet', (p: Packet) => this.onPacket(p as Packet & Record<string, any>));
+    socket.on('data', (chunk: Buffer) => this.parser.parse(chunk));
+    socket.on('error', () => {});
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+  }
+
+  /** Connects and completes CONNECT/CONNACK; rejects on refusal or after 30 s. */
+  static async open(port: number, username: string, clientId: string): Promise<BareClient> {
+    const socket = net.connect(port, '127.0.0.1');
+    const client = new BareClient(socket);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('CONNACK timeout')), 30_000);
+      socket.once('error', (err) => (clearTimeout(timer), reject(err)));
+      client.onPacket = (p) => {
+        clearTimeout(timer);
+        if (p.cmd === 'connack' && p.returnCode === 0) resolve();
+        else reject(new Error(`refused: ${p.returnCode}`));
+      };
+      socket.write(mqtt.generate({ cmd: 'connect', protocolVersion: 4, protocolId: 'MQTT', clientId, clean: true, keepalive: 0, username }));
+    });
+    return client;
+  }
+
+  send(packet: Record<string, unknown>): void {
+    this.socket.write(mqtt.generate(packet as unknown as Packet));
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/**
+ * QoS 1 telemetry from `tokens.length` devices, each keeping `window` publishes in flight, for `durationMs`.
+ * Returns acknowledged messages per second.
+ */
+export async function telemetryRate(port: number, tokens: string[], durationMs: number, window = 64): Promise<number> {
+  const clients = await Promise.all(tokens.map((t, i) => BareClient.open(port, t, `tele-${i}-${Date.now()}`)));
+  let acked = 0;
+  let running = true;
+  const payload = Buffer.from('{"temperature":21.5,"humidity":40,"ok":true}');
+  for (const client of clients) {
+    let id = 0;
+    const publish = () => {
+      id = (id % 65535) + 1;
+      client.send({ cmd: 'publish', topic: 'v1/devices/me/telemetry', payload, qos: 1, messageId: id, retain: false, dup: false });
+    };
+    client.onPacket = (p) => {
+      if (p.cmd !== 'puback') return;
+      acked++;
+      if (running) publish();
+    };
+    for (let i = 0; i < window; i++) publish();
+  }
+  await new Promise((r) => setTimeout(r, 1000)); // warm-up, not counted
+  const start = acked;
+  const t0 = process.hrtime.bigint();
+  await new Promise((r) => setTimeout(r, durationMs));
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const rate = (acked - start) / seconds;
+  running = false;
+  for (const c of clients) c.close();
+  return rate;
+}
+
+/** Opens `tokens.length` idle sessions (at most `parallel` handshakes at once); returns a closer. */
+export async function idleSessions(port: number, tokens: string[], parallel = 500): Promise<{ count: number; close(): Promise<void> }> {
+  const clients: BareClient[] = [];
+  for (let i = 0; i < tokens.length; i += parallel) {
+    const batch = tokens.slice(i, i + parallel).map((t, j) => BareClient.open(port, t, `idle-${i + j}`));
+    clients.push(...(await Promise.all(batch)));
+  }
+  return {
+    count: clients.length,
+    async close() {
+      for (const c of clients) c.close();
+      await Promise.all(clients.map((c) => c.closed));
+    },
+  };
+}
+
+/** Provisioning round trips (connect, request, response, disconnect) by `concurrency` workers for `durationMs`. */
+export async function provisionRate(port: number, concurrency: number, durationMs: number): Promise<{ rate: number; failures: number }> {
+  let done = 0;
+  let failures = 0;
+  let running = true;
+  let seq = 0;
+  const worker = async () => {
+    while (running) {
+      const name = `prov-${process.pid}-${seq++}`;
+      try {
+        const client = await BareClient.open(port, 'provision', name);
+        const body = JSON.stringify({ deviceName: name, provisionDeviceKey: 'bench-key', provisionDeviceSecret: 'bench-secret' });
+        const answer = await new Promise<string>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error('no provision response')), 30_000);
+          client.onPacket = (p) => {
+            if (p.cmd === 'publish' && p.topic === '/provision/response') (clearTimeout(timer), resolve(p.payload.toString()));
+          };
+          client.send({ cmd: 'publish', topic: '/provision/request', payload: body, qos: 1, messageId: 1, retain: false, dup: false });
+        });
+        client.send({ cmd: 'disconnect' });
+        client.socket.end();
+        if (JSON.parse(answer).status === 'SUCCESS') done++;
+        else failures++;
+      } catch {
+        failures++;
+      }
+    }
+  };
+  const t0 = process.hrtime.bigint();
+  const workers = Array.from({ length: concurrency }, worker);
+  await new Promise((r) => setTimeout(r, durationMs));
+  running = false;
+  await Promise.all(workers);
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  return { rate: done / seconds, failures };
+}

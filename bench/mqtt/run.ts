@@ -1,0 +1,106 @@
+/**
+ * MQTT benchmark (issue 3 "Speed"): fleetgate vs Debian mosquitto, alternating rounds.
+ *   node --import tsx bench/mqtt/run.ts [--rounds 3] [--duration 10000] [--idle 19000]
+ * Prints a markdown section for bench/RESULTS.md.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { freePort } from '../support/processes.ts';
+import { idleSessions, provisionRate, telemetryRate } from './load.ts';
+
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, duration: { type: 'string', default: '10000' }, idle: { type: 'string', default: '19000' } } });
+const rounds = Number(values.rounds);
+const duration = Number(values.duration);
+const idleCount = Number(values.idle);
+
+interface Target {
+  name: string;
+  port: number;
+  child: ChildProcess;
+}
+
+const rssKb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+
+async function startFleetgate(devices: number): Promise<Target> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/mqtt/fleetgate-server.ts'], { env: { ...process.env, BENCH_DEVICES: String(devices) }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+  return { name: 'fleetgate', port: JSON.parse(line).mqttPort, child };
+}
+
+async function startMosquitto(): Promise<Target> {
+  const port = await freePort();
+  const child = spawn('/usr/sbin/mosquitto', ['-p', String(port)], { stdio: ['ignore', 'ignore', 'ignore'] });
+  for (let i = 0; i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    try {
+      await idleSessions(port, ['probe']).then((s) => s.close());
+      break;
+    } catch {
+      /* not up yet */
+    }
+  }
+  return { name: 'mosquitto', port, child };
+}
+
+async function stop(target: Target): Promise<void> {
+  target.child.kill('SIGTERM');
+  await once(target.child, 'exit');
+}
+
+const tokens = (n: number) => Array.from({ length: n }, (_, i) => `bench-${i}`);
+const lines: string[] = [];
+const log = (line: string) => {
+  lines.push(line);
+  process.stderr.write(`${line}\n`);
+};
+
+// 1. QoS 1 telemetry, 100 devices, alternating rounds.
+const telemetry: Record<string, number[]> = { fleetgate: [], mosquitto: [] };
+for (let r = 0; r < rounds; r++) {
+  for (const start of [() => startFleetgate(100), startMosquitto]) {
+    const target = await start();
+    const rate = await telemetryRate(target.port, tokens(100), duration);
+    telemetry[target.name].push(rate);
+    log(`round ${r + 1} ${target.name}: ${Math.round(rate)} msg/s`);
+    await stop(target);
+  }
+}
+
+// 2. Idle sessions: server RSS growth per session.
+const idle: Record<string, number> = {};
+for (const start of [() => startFleetgate(idleCount), startMosquitto]) {
+  const target = await start();
+  const settle = async () => {
+    await new Promise((r) => setTimeout(r, 2000));
+  };
+  await settle();
+  const before = rssKb(target.child.pid!);
+  const sessions = await idleSessions(target.port, tokens(idleCount));
+  await settle();
+  const after = rssKb(target.child.pid!);
+  idle[target.name] = ((after - before) * 1024) / sessions.count;
+  log(`${target.name}: ${sessions.count} idle sessions, RSS ${before} -> ${after} KB, ${Math.round(idle[target.name])} B/session`);
+  await sessions.close();
+  await stop(target);
+}
+
+// 3. Provisioning round trips (fleetgate only: a broker has no provisioning).
+const fleetgate = await startFleetgate(0);
+const provision = await provisionRate(fleetgate.port, 64, duration);
+log(`fleetgate provisioning: ${Math.round(provision.rate)} devices/s (${provision.failures} failures)`);
+await stop(fleetgate);
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fg = median(telemetry.fleetgate);
+const mq = median(telemetry.mosquitto);
+console.log(`| Measure | fleetgate | mosquitto 2.0 |
+|---|---|---|
+| QoS 1 telemetry, 100 devices, msg/s (median of ${rounds}) | ${Math.round(fg)} | ${Math.round(mq)} (fleetgate/mosquitto = ${(fg / mq).toFixed(2)}) |
+| Idle sessions: server memory per session (${idleCount} sessions) | ${(idle.fleetgate / 1024).toFixed(1)} KB | ${(idle.mosquitto / 1024).toFixed(1)} KB |
+| Provisioning over MQTT (connect, request, response, disconnect), devices/s | ${Math.round(provision.rate)} | n/a |
+
+Rounds: ${lines.join('; ')}`);
+process.exit(0);

@@ -1,0 +1,67 @@
+/**
+ * CONNECT: opens a provision-only session (spec §5.2) or authenticates a device (spec §8.1) and answers
+ * CONNACK with the version's codes and, on MQTT 5, the server's capabilities.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
+import type { MqttConnection } from './connection.ts';
+import { DeviceSession } from './device-session.ts';
+import { ProvisionSession } from './provision-session.ts';
+import { connackCode, RC, V3_CONNACK } from './reason-codes.ts';
+import { PROVISION_USERNAME } from './topics.ts';
+
+/** Handles the first CONNECT of a connection. */
+export async function handleConnect(conn: MqttConnection, packet: IConnectPacket): Promise<void> {
+  const version = packet.protocolVersion ?? 4;
+  conn.version = version;
+  conn.setKeepalive(packet.keepalive ?? 0);
+  const properties = packet.properties;
+  if (version === 5 && properties?.maximumPacketSize) conn.clientMaxPacketSize = properties.maximumPacketSize;
+  const clientId = packet.clientId ?? '';
+  const username = packet.username;
+
+  // spec §5.2: username or client id `provision` -> provision-only session, no credential lookup.
+  if (username === PROVISION_USERNAME || clientId === PROVISION_USERNAME) {
+    conn.provision = new ProvisionSession(conn);
+    conn.accept('provision', connack(conn, packet));
+    return;
+  }
+  if (clientId === '' && !packet.clean && version !== 5) {
+    conn.refuse(V3_CONNACK.IDENTIFIER_REJECTED); // [MQTT-3.1.3-8]
+    return;
+  }
+
+  let identity;
+  try {
+    // spec §8.1: the lookup order (MQTT_BASIC by client id/user name, then access token) lives in core.
+    identity = await conn.ctx.core.auth.byMqttCredentials(clientId, username, packet.password?.toString('utf8'));
+  } catch (err) {
+    conn.refuse(connackCode(err, version));
+    return;
+  }
+  if (conn.closed) return;
+  conn.device = new DeviceSession(conn, identity);
+  conn.accept('device', connack(conn, packet));
+}
+
+/** A successful CONNACK. spec §8.1: sessionPresent mirrors !cleanSession although no state is kept. */
+function connack(conn: MqttConnection, packet: IConnectPacket): IConnackPacket {
+  const sessionPresent = !packet.clean;
+  if (conn.version !== 5) return { cmd: 'connack', returnCode: V3_CONNACK.ACCEPTED, sessionPresent };
+  const limits = conn.ctx.limits;
+  return {
+    cmd: 'connack',
+    reasonCode: RC.SUCCESS,
+    sessionPresent,
+    properties: {
+      maximumQoS: 1,
+      retainAvailable: false,
+      sharedSubscriptionAvailable: false,
+      subscriptionIdentifiersAvailable: false,
+      maximumPacketSize: limits.maxPacketSize,
+      topicAliasMaximum: limits.topicAliasMaximum,
+      // [MQTT-3.2.2-16] a v5 client that sent an empty client id is told the one it got.
+      ...(packet.clientId ? {} : { assignedClientIdentifier: randomUUID() }),
+    },
+  };
+}

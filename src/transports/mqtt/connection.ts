@@ -1,0 +1,299 @@
+/**
+ * One MQTT connection: a state machine fed packets parsed by mqtt-packet from any Duplex stream
+ * (a TCP socket, or an in-memory pair in tests), writing packets back with mqtt-packet's generator.
+ * States: awaiting-connect -> connecting -> provision | device -> closed.
+ */
+import mqtt, { type Packet, type IPublishPacket } from 'mqtt-packet';
+import type { Duplex } from 'node:stream';
+import type { Core, CoreLogger } from '../../core/core-types.ts';
+import { OrderedAcks } from './acks.ts';
+import { handleConnect } from './connect.ts';
+import type { DeviceSession } from './device-session.ts';
+import { packetSize, type MqttLimits } from './limits.ts';
+import type { ProvisionSession } from './provision-session.ts';
+import { handlePublish } from './publish.ts';
+import { disconnectAfterConnack, RC } from './reason-codes.ts';
+import { handleSubscribe, handleUnsubscribe } from './subscribe.ts';
+
+/** What every connection of one transport shares. */
+export interface TransportContext {
+  core: Core;
+  logger: CoreLogger;
+  limits: MqttLimits;
+}
+
+export type ConnectionState = 'awaiting-connect' | 'connecting' | 'provision' | 'device' | 'closed';
+
+interface OutboundAck {
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/** A connection's protocol engine. Create one per accepted stream; it owns the stream from then on. */
+export class MqttConnection {
+  state: ConnectionState = 'awaiting-connect';
+  /** 3 (3.1), 4 (3.1.1) or 5, known once CONNECT is parsed. */
+  version: 3 | 4 | 5 = 4;
+  provision: ProvisionSession | undefined;
+  device: DeviceSession | undefined;
+  /** v5 CONNECT Maximum Packet Size: larger outbound packets are dropped ([MQTT-3.1.2-25]). */
+  clientMaxPacketSize: number | undefined;
+  /** v5 inbound topic aliases. */
+  readonly topicAliases = new Map<number, string>();
+  readonly acks: OrderedAcks;
+  /** Called once when the connection has closed. */
+  onClose: (() => void) | undefined;
+
+  private readonly parser = mqtt.parser();
+  private readonly queued: Packet[] = [];
+  private readonly outbound = new Map<number, OutboundAck>();
+  private lastPacketId = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private work = 0;
+  private paused = false;
+  private corked = false;
+  private connackSent = false;
+
+  constructor(
+    readonly stream: Duplex,
+    readonly ctx: TransportContext,
+    readonly address?: string,
+  ) {
+    this.acks = new OrderedAcks((messageId, reasonCode) => this.send({ cmd: 'puback', messageId, reasonCode }));
+    this.parser.on('packet', (packet: Packet) => this.onPacket(packet));
+    this.parser.on('error', (err: Error) => this.onParseError(err));
+    stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    stream.on('error', () => this.destroy());
+    stream.on('close', () => this.destroy());
+    stream.on('end', () => this.destroy());
+    this.timer = setTimeout(() => this.onIdle(), ctx.limits.connectTimeoutMs);
+    this.timer.unref?.();
+  }
+
+  get closed(): boolean {
+    return this.state === 'closed';
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closed) return;
+    this.timer?.refresh();
+    try {
+      this.parser.parse(chunk);
+    } catch (err) {
+      this.internalError(err); // a handler bug must cost one connection, never the process
+      return;
+    }
+    const pending = (this.parser as unknown as { packet: { length: number } }).packet;
+    // A partly received packet that already declares too large a size is refused before it is buffered.
+    if (!this.closed && pending.length > 0 && packetSize(pending.length) > this.ctx.limits.maxPacketSize) {
+      this.fail(RC.PACKET_TOO_LARGE, 'packet too large');
+    }
+  }
+
+  private onParseError(err: Error): void {
+    if (this.closed) return;
+    if (this.state === 'awaiting-connect' && /protocol version/i.test(err.message)) {
+      this.send({ cmd: 'connack', returnCode: 1, sessionPresent: false }); // [MQTT-3.1.2-2]
+      this.end();
+      return;
+    }
+    this.fail(RC.MALFORMED_PACKET, `malformed packet: ${err.message}`);
+  }
+
+  private onPacket(packet: Packet): void {
+    if (this.closed) return;
+    if (packetSize(packet.length ?? 0) > this.ctx.limits.maxPacketSize) {
+      this.fail(RC.PACKET_TOO_LARGE, 'packet too large');
+      return;
+    }
+    if (this.state === 'awaiting-connect') {
+      if (packet.cmd !== 'connect') {
+        this.end(); // [MQTT-3.1.0-1] the first packet must be CONNECT
+        return;
+      }
+      this.state = 'connecting';
+      handleConnect(this, packet).catch((err) => this.internalError(err));
+      return;
+    }
+    if (packet.cmd === 'connect') {
+      this.fail(RC.PROTOCOL_ERROR, 'second CONNECT'); // [MQTT-3.1.0-2]
+      return;
+    }
+    if (this.state === 'connecting') {
+      // spec §8.1: packets sent before CONNACK are queued, at most 100.
+      if (this.queued.length >= this.ctx.limits.maxQueuedBeforeConnack) this.fail(RC.QUOTA_EXCEEDED, 'too many packets before CONNACK');
+      else this.queued.push(packet);
+      return;
+    }
+    this.dispatch(packet);
+  }
+
+  private dispatch(packet: Packet): void {
+    switch (packet.cmd) {
+      case 'publish':
+        handlePublish(this, packet as IPublishPacket);
+        return;
+      case 'subscribe':
+        if (packet.subscriptions.length === 0) this.fail(RC.PROTOCOL_ERROR, 'SUBSCRIBE without filters'); // [MQTT-3.8.3-3]
+        else handleSubscribe(this, packet);
+        return;
+      case 'unsubscribe':
+        if (packet.unsubscriptions.length === 0) this.fail(RC.PROTOCOL_ERROR, 'UNSUBSCRIBE without filters'); // [MQTT-3.10.3-2]
+        else handleUnsubscribe(this, packet);
+        return;
+      case 'pingreq':
+        this.send({ cmd: 'pingresp' });
+        return;
+      case 'disconnect':
+        this.end(); // [MQTT-3.14.4-1]
+        return;
+      case 'puback':
+        this.onPuback(packet.messageId ?? -1);
+        return;
+      case 'pubrec':
+      case 'pubrel':
+      case 'pubcomp':
+      case 'auth':
+        return; // QoS 2 and enhanced authentication are not offered; ignored as ThingsBoard does.
+      default:
+        this.fail(RC.PROTOCOL_ERROR, `unexpected ${packet.cmd}`);
+    }
+  }
+
+  /** Completes CONNECT: sends CONNACK and starts serving the packets that arrived meanwhile. */
+  accept(state: 'provision' | 'device', connack: Packet): void {
+    if (this.closed) return;
+    this.send(connack);
+    this.connackSent = true;
+    this.state = state;
+    while (this.queued.length > 0 && !this.closed) this.dispatch(this.queued.shift()!);
+  }
+
+  /** Refuses CONNECT with a return/reason code; v5 also sends DISCONNECT where the code allows (spec §8.1). */
+  refuse(code: number): void {
+    if (this.closed) return;
+    this.send(this.version === 5 ? { cmd: 'connack', reasonCode: code, sessionPresent: false } : { cmd: 'connack', returnCode: code, sessionPresent: false });
+    const disconnect = this.version === 5 ? disconnectAfterConnack(code) : undefined;
+    if (disconnect !== undefined) this.send({ cmd: 'disconnect', reasonCode: disconnect });
+    this.end();
+  }
+
+  /** Starts the keepalive watchdog: 1.5 x keepalive of silence closes the connection ([MQTT-3.1.2-24]). */
+  setKeepalive(seconds: number): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (seconds > 0) {
+      this.timer = setTimeout(() => this.onIdle(), seconds * 1500);
+      this.timer.unref?.();
+    }
+  }
+
+  private onIdle(): void {
+    if (this.connackSent) this.fail(RC.KEEP_ALIVE_TIMEOUT, 'keepalive timeout');
+    else this.end();
+  }
+
+  /** Writes one packet; cork/uncork batches the writes of one event-loop turn into one syscall. */
+  send(packet: Packet): void {
+    if (this.closed || this.stream.destroyed) return;
+    const bytes = mqtt.generate(packet, { protocolVersion: this.version });
+    if (this.clientMaxPacketSize !== undefined && bytes.length > this.clientMaxPacketSize) return; // [MQTT-3.1.2-25]
+    if (!this.corked) {
+      this.corked = true;
+      this.stream.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.stream.uncork();
+      });
+    }
+    this.stream.write(bytes);
+    if (this.stream.writableLength > this.ctx.limits.maxWriteBuffer) {
+      this.ctx.logger.warn({ address: this.address }, 'mqtt: slow consumer disconnected');
+      this.destroy();
+    }
+  }
+
+  /** Publishes to the client. QoS 1 resolves on the client's PUBACK; QoS 0 once written. */
+  publish(topic: string, payload: Buffer | string, qos: 0 | 1): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('connection closed'));
+    if (qos === 0) {
+      this.send({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false });
+      return Promise.resolve();
+    }
+    if (this.outbound.size >= this.ctx.limits.maxOutboundInflight) return Promise.reject(new Error('too many unacknowledged messages'));
+    const messageId = this.nextPacketId();
+    return new Promise<void>((resolve, reject) => {
+      this.outbound.set(messageId, { resolve, reject });
+      this.send({ cmd: 'publish', topic, payload, qos: 1, messageId, retain: false, dup: false });
+    });
+  }
+
+  private nextPacketId(): number {
+    do this.lastPacketId = (this.lastPacketId % 65535) + 1;
+    while (this.outbound.has(this.lastPacketId));
+    return this.lastPacketId;
+  }
+
+  private onPuback(messageId: number): void {
+    const waiter = this.outbound.get(messageId);
+    if (!waiter) return;
+    this.outbound.delete(messageId);
+    waiter.resolve();
+  }
+
+  /** Counts a PUBLISH being worked on; reading pauses while too many are unfinished (bounded memory). */
+  beginWork(): void {
+    if (++this.work >= this.ctx.limits.maxInflight && !this.paused) {
+      this.paused = true;
+      this.stream.pause();
+    }
+  }
+
+  endWork(): void {
+    if (--this.work <= this.ctx.limits.maxInflight / 2 && this.paused && !this.closed) {
+      this.paused = false;
+      this.stream.resume();
+    }
+  }
+
+  /** Closes after a protocol-level failure: v5 gets DISCONNECT with `reasonCode` once connected. */
+  fail(reasonCode: number, why: string): void {
+    if (this.closed) return;
+    this.ctx.logger.debug({ address: this.address, reasonCode }, `mqtt: closing connection: ${why}`);
+    this.end(reasonCode);
+  }
+
+  private internalError(err: unknown): void {
+    this.ctx.logger.error({ err, address: this.address }, 'mqtt: internal error');
+    this.end(RC.IMPLEMENTATION_SPECIFIC_ERROR);
+  }
+
+  /** Ends the connection gracefully (flushing writes); v5 DISCONNECT first when a reason is given. */
+  end(reasonCode?: number): void {
+    if (this.closed) return;
+    if (reasonCode !== undefined && this.version === 5 && this.connackSent) this.send({ cmd: 'disconnect', reasonCode });
+    this.cleanup();
+    this.stream.end();
+    const hard = setTimeout(() => this.stream.destroy(), this.ctx.limits.disconnectTimeoutMs);
+    hard.unref?.();
+    this.stream.once('close', () => clearTimeout(hard));
+  }
+
+  /** Drops the connection at once. */
+  destroy(): void {
+    if (!this.closed) this.cleanup();
+    if (!this.stream.destroyed) this.stream.destroy();
+  }
+
+  private cleanup(): void {
+    this.state = 'closed';
+    clearTimeout(this.timer);
+    this.queued.length = 0;
+    const closedError = new Error('connection closed');
+    for (const waiter of this.outbound.values()) waiter.reject(closedError);
+    this.outbound.clear();
+    this.provision?.close();
+    this.device?.close();
+    this.onClose?.();
+  }
+}

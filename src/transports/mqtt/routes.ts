@@ -1,0 +1,92 @@
+/**
+ * Device-session PUBLISH routes (spec §8.2): each topic maps to one core call; the PUBACK follows the
+ * call's promise (telemetry and attributes are acknowledged only once committed).
+ */
+import type { IPublishPacket } from 'mqtt-packet';
+import { FleetgateError } from '../../core/errors.ts';
+import type { MqttConnection } from './connection.ts';
+import { ackNow, ackWhenDone } from './publish.ts';
+import { RC } from './reason-codes.ts';
+import { outboundTopic, routeOf, type TopicStyle } from './topics.ts';
+
+/** Handles a PUBLISH in an authenticated device session. */
+export function handleDevicePublish(conn: MqttConnection, topic: string, packet: IPublishPacket, payload: Buffer): void {
+  const core = conn.ctx.core;
+  const session = conn.device!;
+  const route = routeOf(topic);
+  switch (route.kind) {
+    case 'telemetry':
+      return ackWhenDone(conn, packet, () => core.telemetry.ingestJson(session.identity, payload));
+    case 'attributes':
+      return ackWhenDone(conn, packet, () => core.telemetry.saveClientAttributesJson(session.identity, payload));
+    case 'attributes-request':
+      return ackWhenDone(conn, packet, () => answerAttributeRequest(conn, route.requestId, route.style, payload));
+    case 'rpc-reply':
+      return ackWhenDone(conn, packet, () => core.rpc.reply(session.identity.deviceId, route.requestId, payload.toString('utf8')));
+    case 'rpc-request':
+      return ackWhenDone(conn, packet, async () => answerClientRpc(conn, route.requestId, route.style, payload));
+    default:
+      // spec §8.2: unknown topic -> PUBACK 0x90 on v5 (plain PUBACK on 3.x), connection kept.
+      // Claim and firmware topics have no core API yet and are treated as unknown.
+      return ackNow(conn, packet, RC.TOPIC_NAME_INVALID);
+  }
+}
+
+function parseJsonObject(payload: Buffer, emptyIsObject: boolean): Record<string, unknown> {
+  const text = payload.toString('utf8');
+  if (emptyIsObject && text.trim() === '') return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new FleetgateError('MALFORMED_PAYLOAD', 'Payload is not valid JSON');
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new FleetgateError('MALFORMED_PAYLOAD', 'Payload must be a JSON object');
+  return value as Record<string, unknown>;
+}
+
+/** `"a, b"` -> `['a','b']`; absent -> undefined. */
+function keyList(value: unknown): string[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw new FleetgateError('INVALID_ARGUMENT', 'clientKeys and sharedKeys must be comma-separated strings');
+  return value.split(',').map((k) => k.trim()).filter((k) => k !== '');
+}
+
+/**
+ * spec §8.2 attribute request: `{"clientKeys":"a,b","sharedKeys":"c"}`; no keys at all -> all client and
+ * shared attributes; keys of only one scope -> nothing from the other scope (ThingsBoard's behaviour).
+ */
+async function answerAttributeRequest(conn: MqttConnection, requestId: number, style: TopicStyle, payload: Buffer): Promise<void> {
+  const body = parseJsonObject(payload, true);
+  let clientKeys = keyList(body.clientKeys);
+  let sharedKeys = keyList(body.sharedKeys);
+  const noneGiven = !clientKeys?.length && !sharedKeys?.length;
+  if (noneGiven) clientKeys = sharedKeys = undefined;
+  else {
+    clientKeys ??= [];
+    sharedKeys ??= [];
+  }
+  const result = await conn.ctx.core.attributes.getForDevice(conn.device!.identity.deviceId, clientKeys, sharedKeys);
+  const response: Record<string, unknown> = {};
+  if (result.client && Object.keys(result.client).length > 0) response.client = result.client;
+  if (result.shared && Object.keys(result.shared).length > 0) response.shared = result.shared;
+  const { qos } = conn.device!.delivery('attributes-response', style);
+  conn.publish(outboundTopic('attributes-response', style, requestId), JSON.stringify(response), qos).catch(() => {});
+}
+
+/** spec §8.2 client-side RPC: `getSessionLimits` is answered here; others have no handler and time out. */
+function answerClientRpc(conn: MqttConnection, requestId: number, style: TopicStyle, payload: Buffer): void {
+  const body = parseJsonObject(payload, false);
+  const session = conn.device!;
+  const limits = conn.ctx.limits;
+  if (body.method === 'getSessionLimits') {
+    const reply = { maxPayloadSize: limits.maxPacketSize, maxInflightMessages: limits.maxInflight, rateLimits: {} };
+    session.replyToClientRpc(requestId, style, JSON.stringify(reply)).catch(() => {});
+    return;
+  }
+  // No rule engine answers other methods: ThingsBoard's reply after transport.client_side_rpc.timeout.
+  if (session.pendingTimers >= limits.maxInflight) throw new FleetgateError('RATE_LIMITED', 'Too many pending client-side RPC requests');
+  session.later(limits.clientRpcTimeoutMs, () => {
+    session.replyToClientRpc(requestId, style, JSON.stringify({ error: 'timeout' })).catch(() => {});
+  });
+}

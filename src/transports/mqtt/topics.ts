@@ -1,0 +1,106 @@
+/**
+ * Topics of ThingsBoard's device MQTT API (spec §8.2, [MQT]) and the subscription filters a device may use.
+ * v1 topics are the reference; the compact v2 forms (`v2/t`, `v2/a`, ...) are accepted where cheap.
+ */
+
+/** spec §5.2 */
+export const PROVISION_REQUEST_TOPIC = '/provision/request';
+/** spec §5.2 */
+export const PROVISION_RESPONSE_TOPIC = '/provision/response';
+/** spec §5.2: username or client id that opens a provision-only session. */
+export const PROVISION_USERNAME = 'provision';
+
+/** Which API shape a device used, so server messages come back in the same shape. */
+export type TopicStyle = 'v1' | 'v2';
+
+/** What a device-session PUBLISH asks for. */
+export type DeviceRoute =
+  | { kind: 'telemetry' }
+  | { kind: 'attributes' }
+  | { kind: 'attributes-request'; requestId: number; style: TopicStyle }
+  | { kind: 'rpc-reply'; requestId: number }
+  | { kind: 'rpc-request'; requestId: number; style: TopicStyle }
+  | { kind: 'claim' }
+  | { kind: 'unknown' };
+
+const V1 = 'v1/devices/me/';
+const ATTR_REQ_V1 = `${V1}attributes/request/`;
+const RPC_RES_V1 = `${V1}rpc/response/`;
+const RPC_REQ_V1 = `${V1}rpc/request/`;
+
+/** Parses a request id segment: a decimal integer (TB reads it with Integer.valueOf). */
+function requestIdOf(text: string): number | undefined {
+  if (!/^-?\d{1,10}$/.test(text)) return undefined;
+  const id = Number(text);
+  return id >= -2147483648 && id <= 2147483647 ? id : undefined;
+}
+
+/** Strips the v2 payload-format suffix (`/j` JSON; `/p` protobuf is not supported). */
+function v2Base(topic: string): string | undefined {
+  if (topic.endsWith('/p')) return undefined;
+  return topic.endsWith('/j') ? topic.slice(0, -2) : topic;
+}
+
+/** Maps a device PUBLISH topic to its route (spec §8.2). */
+export function routeOf(topic: string): DeviceRoute {
+  if (topic === `${V1}telemetry`) return { kind: 'telemetry' };
+  if (topic === `${V1}attributes`) return { kind: 'attributes' };
+  if (topic === `${V1}claim`) return { kind: 'claim' };
+  let id: number | undefined;
+  if (topic.startsWith(ATTR_REQ_V1) && (id = requestIdOf(topic.slice(ATTR_REQ_V1.length))) !== undefined) {
+    return { kind: 'attributes-request', requestId: id, style: 'v1' };
+  }
+  if (topic.startsWith(RPC_RES_V1) && (id = requestIdOf(topic.slice(RPC_RES_V1.length))) !== undefined) {
+    return { kind: 'rpc-reply', requestId: id };
+  }
+  if (topic.startsWith(RPC_REQ_V1) && (id = requestIdOf(topic.slice(RPC_REQ_V1.length))) !== undefined) {
+    return { kind: 'rpc-request', requestId: id, style: 'v1' };
+  }
+  if (!topic.startsWith('v2/')) return { kind: 'unknown' };
+  const base = v2Base(topic);
+  if (base === 'v2/t') return { kind: 'telemetry' };
+  if (base === 'v2/a') return { kind: 'attributes' };
+  if (base?.startsWith('v2/a/req/') && (id = requestIdOf(base.slice(9))) !== undefined) {
+    return { kind: 'attributes-request', requestId: id, style: 'v2' };
+  }
+  if (base?.startsWith('v2/r/res/') && (id = requestIdOf(base.slice(9))) !== undefined) return { kind: 'rpc-reply', requestId: id };
+  if (base?.startsWith('v2/r/req/') && (id = requestIdOf(base.slice(9))) !== undefined) {
+    return { kind: 'rpc-request', requestId: id, style: 'v2' };
+  }
+  return { kind: 'unknown' };
+}
+
+/** What a device subscribes to: one of the server -> device message streams. */
+export type SubscriptionKind = 'attributes' | 'attributes-response' | 'rpc-request' | 'rpc-response';
+
+/** Filters a device session may subscribe to (spec §8.2); anything else gets a SUBACK failure. */
+const FILTERS: ReadonlyMap<string, { kind: SubscriptionKind; style: TopicStyle }> = new Map([
+  [`${V1}attributes`, { kind: 'attributes', style: 'v1' }],
+  [`${V1}attributes/response/+`, { kind: 'attributes-response', style: 'v1' }],
+  [`${V1}rpc/request/+`, { kind: 'rpc-request', style: 'v1' }],
+  [`${V1}rpc/response/+`, { kind: 'rpc-response', style: 'v1' }],
+  ['v2/a', { kind: 'attributes', style: 'v2' }],
+  ['v2/a/j', { kind: 'attributes', style: 'v2' }],
+  ['v2/a/res/+', { kind: 'attributes-response', style: 'v2' }],
+  ['v2/r/req/+', { kind: 'rpc-request', style: 'v2' }],
+  ['v2/r/res/+', { kind: 'rpc-response', style: 'v2' }],
+] as const);
+
+/** The stream a subscription filter selects, or undefined when the filter is not supported. */
+export function subscriptionOf(filter: string): { kind: SubscriptionKind; style: TopicStyle } | undefined {
+  return FILTERS.get(filter);
+}
+
+/** Topic on which the server publishes a message of `kind` in `style` (spec §8.2). */
+export function outboundTopic(kind: SubscriptionKind, style: TopicStyle, requestId?: number): string {
+  switch (kind) {
+    case 'attributes':
+      return style === 'v1' ? `${V1}attributes` : 'v2/a';
+    case 'attributes-response':
+      return style === 'v1' ? `${V1}attributes/response/${requestId}` : `v2/a/res/${requestId}`;
+    case 'rpc-request':
+      return style === 'v1' ? `${V1}rpc/request/${requestId}` : `v2/r/req/${requestId}`;
+    case 'rpc-response':
+      return style === 'v1' ? `${V1}rpc/response/${requestId}` : `v2/r/res/${requestId}`;
+  }
+}
