@@ -9,7 +9,8 @@ export type BusMessage =
   | { kind: 'rpc'; deviceId: string; rpcId: string }
   | { kind: 'device-deleted'; deviceId: string }
   | { kind: 'rpc-reply'; rpcId: string; status: 'DELIVERED' | 'SUCCESSFUL' | 'FAILED'; response: string | null }
-  | { kind: 'credentials-changed'; credentialsId: string; deviceId: string };
+  | { kind: 'credentials-changed'; credentialsId: string; deviceId: string }
+  | { kind: 'profiles-changed' };
 
 export interface Bus {
   /** Publishes to every subscriber of `channel` on every node. */

@@ -13,11 +13,12 @@ export class MemoryBus implements Bus {
   async subscribe(channel: string, handler: BusHandler): Promise<() => Promise<void>> {
     let set = this.handlers.get(channel);
     if (!set) this.handlers.set(channel, (set = new Set()));
-    set.add(handler);
+    const entry: BusHandler = (m) => handler(m); // one entry per subscribe, even for the same function
+    set.add(entry);
     return async () => {
       const current = this.handlers.get(channel);
       if (!current) return;
-      current.delete(handler);
+      current.delete(entry);
       if (current.size === 0) this.handlers.delete(channel);
     };
   }

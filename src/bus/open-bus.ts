@@ -1,9 +1,16 @@
 import { ConfigError, type Config } from '../config.ts';
 import type { Bus } from './bus.ts';
 import { MemoryBus } from './memory-bus.ts';
+import { openRedisBus, type RedisBusOptions } from './redis-bus.ts';
 
-/** The bus the configuration names: in-memory (default) or Redis (later). */
-export async function openBus(config: Pick<Config, 'bus'>): Promise<Bus> {
-  if (config.bus !== 'memory') throw new ConfigError('The Redis bus is not available in this version yet; use "memory"');
-  return new MemoryBus();
+/** True when `bus` names a Redis server (`redis://` or, with TLS, `rediss://`). */
+export function isRedisUrl(bus: string): boolean {
+  return /^rediss?:\/\//i.test(bus);
+}
+
+/** The bus the configuration names: in-memory (default, one node) or Redis (`redis://…`, a cluster). */
+export async function openBus(config: Pick<Config, 'bus'>, options: RedisBusOptions = {}): Promise<Bus> {
+  if (config.bus === 'memory') return new MemoryBus();
+  if (isRedisUrl(config.bus)) return openRedisBus(config.bus, options);
+  throw new ConfigError(`bus must be "memory" or a redis:// URL, got ${JSON.stringify(config.bus)}`);
 }

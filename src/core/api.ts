@@ -112,13 +112,19 @@ export interface ProvisioningApi {
   provision(request: ProvisionRequest, source: RequestSource): Promise<ProvisionResult>;
 }
 
+/** A device transport, as a device profile's `transportType` names it. */
+export type DeviceTransport = 'MQTT' | 'COAP' | 'HTTP';
+
 export interface DeviceAuthApi {
-  /** Access-token authentication (HTTP, CoAP, MQTT username). Undefined when no such token. */
-  byAccessToken(token: string): Promise<DeviceIdentity | undefined>;
+  /**
+   * Access-token authentication (HTTP, CoAP, MQTT username). Undefined when no such token. With `transport`, a device
+   * whose profile allows only another transport is refused with SERVER_UNAVAILABLE (spec §8.1 step 3, §8.4).
+   */
+  byAccessToken(token: string, transport?: DeviceTransport): Promise<DeviceIdentity | undefined>;
   /** MQTT basic authentication with spec §8.1 rules. Throws FleetgateError with the CONNACK-relevant code on failure. */
   byMqttCredentials(clientId: string, username: string | undefined, password: Buffer | string | undefined): Promise<DeviceIdentity>;
   /** X.509 authentication by SHA3-256 hex of the certificate (spec §8.1). */
-  byX509Hash(hash: string): Promise<DeviceIdentity | undefined>;
+  byX509Hash(hash: string, transport?: DeviceTransport): Promise<DeviceIdentity | undefined>;
 }
 
 export interface TelemetryApi {

@@ -1,4 +1,6 @@
 import type {
+  ProvisionResult,
+  RequestSource,
   AttributesApi,
   AuditApi,
   DeviceAuthApi,
@@ -44,4 +46,15 @@ export interface CoreLogger {
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
   debug(obj: object, msg?: string): void;
+}
+
+/**
+ * Optional observer of domain outcomes (the composition root turns them into metrics). Called synchronously;
+ * it must not throw. Core stays free of any metrics library.
+ */
+export interface CoreObserver {
+  /** A provisioning request was decided (`result`), or failed with an error (`result` undefined). */
+  provisioned?(transport: RequestSource['transport'], result: ProvisionResult | undefined): void;
+  /** One telemetry message with `points` data points was committed. */
+  telemetryCommitted?(points: number): void;
 }

@@ -3,7 +3,8 @@
  */
 import { Attributes } from './attributes.ts';
 import { AuditRecorder } from './audit.ts';
-import type { Core, CoreLogger, CoreSettings } from './core-types.ts';
+import type { ProvisioningApi } from './api.ts';
+import type { Core, CoreLogger, CoreObserver, CoreSettings } from './core-types.ts';
 import { DeviceAuth } from './device-auth.ts';
 import { Devices } from './devices.ts';
 import { GroupCommitter } from './group-commit.ts';
@@ -23,12 +24,31 @@ export interface CoreInstance extends Core {
   sessionRegistry: SessionRegistry;
 }
 
-export async function createCore(deps: { store: Store; bus: Bus; settings: CoreSettings; logger: CoreLogger }): Promise<CoreInstance> {
-  const { store, bus, settings, logger } = deps;
+/** Wraps provisioning so the observer sees every outcome, on every transport, in one place. */
+function observedProvisioning(inner: ProvisioningApi, observer: CoreObserver | undefined): ProvisioningApi {
+  if (!observer?.provisioned) return inner;
+  const report = observer.provisioned.bind(observer);
+  return {
+    async provision(request, source) {
+      try {
+        const result = await inner.provision(request, source);
+        report(source.transport, result);
+        return result;
+      } catch (err) {
+        report(source.transport, undefined);
+        throw err;
+      }
+    },
+  };
+}
+
+export async function createCore(deps: { store: Store; bus: Bus; settings: CoreSettings; logger: CoreLogger; observer?: CoreObserver }): Promise<CoreInstance> {
+  const { store, bus, settings, logger, observer } = deps;
   const audit = new AuditRecorder(store);
   const auth = new DeviceAuth(store);
   const unsubscribeCredentials = await bus.subscribe(channels.credentials, (m) => {
     if (m.kind === 'credentials-changed') auth.invalidate(m.credentialsId);
+    else if (m.kind === 'profiles-changed') auth.clear();
   });
   const credentialsChanged = async (credentialsId: string, deviceId: string) => {
     auth.invalidate(credentialsId);
@@ -39,13 +59,16 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
     credentialsChanged(id, deviceId).catch((err) => logger.warn({ err }, 'credentials-changed publish failed'));
   });
   const committer = new GroupCommitter(store, { maxRows: settings.batchMaxRows, maxDelayMs: settings.batchMaxDelayMs }, logger);
-  const telemetry = new Telemetry(store, committer);
+  const telemetry = new Telemetry(store, committer, observer);
   const sessions = new SessionRegistry(bus, logger);
   const rpc = new Rpc(store, bus, sessions, settings.rpcDefaultTimeout, logger);
-  const profiles = new Profiles(store, audit);
+  const profiles = new Profiles(store, audit, async () => {
+    auth.clear();
+    await bus.publish(channels.credentials, { kind: 'profiles-changed' });
+  });
   const devices = new Devices(store, profiles, audit, credentialsChanged, bus);
   return {
-    provisioning,
+    provisioning: observedProvisioning(provisioning, observer),
     auth,
     telemetry,
     timeseries: telemetry,

@@ -2,7 +2,7 @@
  * Device authentication with a bounded credentials cache, so a connect storm reads each device's credentials
  * from the store once. Entries are dropped when credentials change (bus `credentials` channel).
  */
-import type { DeviceAuthApi, DeviceIdentity } from './api.ts';
+import type { DeviceAuthApi, DeviceIdentity, DeviceTransport } from './api.ts';
 import { sha3Hex, sha3Join, parseMqttBasicValue } from './credentials.ts';
 import { FleetgateError } from './errors.ts';
 import type { DeviceCredentials } from './model.ts';
@@ -11,6 +11,8 @@ import type { Store } from '../store/store.ts';
 interface CacheEntry {
   identity: DeviceIdentity | undefined;
   credentials: DeviceCredentials | undefined;
+  /** The device profile's transport type (`DEFAULT`, `MQTT`, `COAP`, ...). */
+  transportType: string;
   expires: number;
 }
 
@@ -44,20 +46,33 @@ export class DeviceAuth implements DeviceAuthApi {
   private async load(credentialsId: string): Promise<CacheEntry> {
     const credentials = await this.store.findCredentialsById(credentialsId);
     let identity: DeviceIdentity | undefined;
+    let transportType = 'DEFAULT';
     if (credentials) {
       const device = await this.store.getDeviceById(credentials.deviceId);
       if (device) {
         identity = { deviceId: device.id, tenantId: device.tenantId, deviceName: device.name, profileId: device.profileId, credentialsType: credentials.credentialsType };
+        transportType = (await this.store.getProfile(device.tenantId, device.profileId))?.transportType ?? 'DEFAULT';
       }
     }
-    const entry = { identity, credentials: identity ? credentials : undefined, expires: Date.now() + (identity ? POSITIVE_TTL_MS : NEGATIVE_TTL_MS) };
+    const entry = { identity, credentials: identity ? credentials : undefined, transportType, expires: Date.now() + (identity ? POSITIVE_TTL_MS : NEGATIVE_TTL_MS) };
     if (this.cache.size >= MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(credentialsId, entry);
     return entry;
   }
 
-  /** Records the first use of credentials (DESIGN 3 ends the lost-response retry window). */
-  private async used(entry: CacheEntry): Promise<DeviceIdentity | undefined> {
+  /** Drops every cached lookup (after a device profile changed). */
+  clear(): void {
+    this.cache.clear();
+  }
+
+  /**
+   * Records the first use of credentials (DESIGN 3 ends the lost-response retry window). spec §8.1 step 3: a device
+   * whose profile names another transport is refused on this one (SERVER_UNAVAILABLE: CONNACK 3 / 0x88, CoAP 5.03).
+   */
+  private async used(entry: CacheEntry, transport?: DeviceTransport): Promise<DeviceIdentity | undefined> {
+    if (transport && entry.identity && entry.transportType !== 'DEFAULT' && entry.transportType !== transport) {
+      throw new FleetgateError('SERVER_UNAVAILABLE', `Device profile transport type ${entry.transportType} does not allow ${transport}`);
+    }
     const c = entry.credentials;
     if (c && c.firstUsedTime === null) {
       c.firstUsedTime = Date.now();
@@ -66,17 +81,17 @@ export class DeviceAuth implements DeviceAuthApi {
     return entry.identity;
   }
 
-  async byAccessToken(token: string): Promise<DeviceIdentity | undefined> {
+  async byAccessToken(token: string, transport?: DeviceTransport): Promise<DeviceIdentity | undefined> {
     if (!token) return undefined;
     const entry = await this.lookup(token);
     if (entry.credentials?.credentialsType !== 'ACCESS_TOKEN') return undefined;
-    return this.used(entry);
+    return this.used(entry, transport);
   }
 
-  async byX509Hash(hash: string): Promise<DeviceIdentity | undefined> {
+  async byX509Hash(hash: string, transport?: DeviceTransport): Promise<DeviceIdentity | undefined> {
     const entry = await this.lookup(hash);
     if (entry.credentials?.credentialsType !== 'X509_CERTIFICATE') return undefined;
-    return this.used(entry);
+    return this.used(entry, transport);
   }
 
   /** spec §8.1 basic authentication order and CONNACK classes. */
@@ -87,7 +102,7 @@ export class DeviceAuth implements DeviceAuthApi {
     if (u === '') {
       const entry = c === '' ? undefined : await this.lookup(sha3Hex(c));
       if (entry?.credentials?.credentialsType === 'MQTT_BASIC') {
-        if (this.basicMatches(entry.credentials, c, u, p) === 'ok') return (await this.used(entry))!;
+        if (this.basicMatches(entry.credentials, c, u, p) === 'ok') return (await this.used(entry, 'MQTT'))!;
         throw new FleetgateError('BAD_USERNAME_OR_PASSWORD', 'Bad MQTT credentials');
       }
       return this.notFound(c, u, p);
@@ -95,14 +110,14 @@ export class DeviceAuth implements DeviceAuthApi {
     const combined = await this.lookup(sha3Join(c, u));
     if (combined.credentials?.credentialsType === 'MQTT_BASIC') {
       const match = this.basicMatches(combined.credentials, c, u, p);
-      if (match === 'ok') return (await this.used(combined))!;
+      if (match === 'ok') return (await this.used(combined, 'MQTT'))!;
       // spec §8.1 / §9 J44: right client id and user name, wrong password -> reject, no fallback to token.
       if (match === 'password') throw new FleetgateError('BAD_USERNAME_OR_PASSWORD', 'Bad MQTT password');
     }
     const byName = await this.lookup(u);
-    if (byName.credentials?.credentialsType === 'ACCESS_TOKEN') return (await this.used(byName))!;
+    if (byName.credentials?.credentialsType === 'ACCESS_TOKEN') return (await this.used(byName, 'MQTT'))!;
     if (byName.credentials?.credentialsType === 'MQTT_BASIC') {
-      if (this.basicMatches(byName.credentials, c, u, p) === 'ok') return (await this.used(byName))!;
+      if (this.basicMatches(byName.credentials, c, u, p) === 'ok') return (await this.used(byName, 'MQTT'))!;
       throw new FleetgateError('BAD_USERNAME_OR_PASSWORD', 'Bad MQTT credentials');
     }
     return this.notFound(c, u, p);

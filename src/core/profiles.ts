@@ -11,6 +11,8 @@ export class Profiles implements ProfilesApi {
   constructor(
     private readonly store: Store,
     private readonly audit: AuditRecorder,
+    /** Called after a profile changed (cached device lookups carry its transport type). */
+    private readonly changed: () => Promise<void> = async () => {},
   ) {}
 
   async save(tenantId: string, input: ProfileInput, actor: Actor): Promise<DeviceProfile> {
@@ -59,6 +61,7 @@ export class Profiles implements ProfilesApi {
       if (err instanceof UniqueViolation && err.constraint === 'profile_name') throw new FleetgateError('ALREADY_EXISTS', 'Device profile with such name already exists!');
       throw err;
     }
+    if (existing) await this.changed();
     await this.audit.action(actor, tenantId, { type: 'DEVICE_PROFILE', id: profile.id, name: profile.name }, existing ? 'UPDATED' : 'ADDED', {
       provisionType,
       provisionDeviceKey,

@@ -1,4 +1,5 @@
 import type { DeviceIdentity, TelemetryApi, TimeseriesReadApi } from './api.ts';
+import type { CoreObserver } from './core-types.ts';
 import type { GroupCommitter } from './group-commit.ts';
 import { parseAttributes, parseTelemetry } from './kv-json.ts';
 import type { KvValue, TsPoint } from './model.ts';
@@ -9,6 +10,7 @@ export class Telemetry implements TelemetryApi, TimeseriesReadApi {
   constructor(
     private readonly store: Store,
     private readonly committer: GroupCommitter,
+    private readonly observer?: CoreObserver,
   ) {}
 
   async ingestJson(device: DeviceIdentity, json: string | Buffer): Promise<void> {
@@ -16,6 +18,7 @@ export class Telemetry implements TelemetryApi, TimeseriesReadApi {
     const points: TsPoint[] = [];
     for (const g of groups) for (const e of g.entries) points.push({ deviceId: device.deviceId, ts: g.ts, key: e.key, value: e.value });
     await this.committer.submit(points);
+    this.observer?.telemetryCommitted?.(points.length);
   }
 
   async saveClientAttributesJson(device: DeviceIdentity, json: string | Buffer): Promise<void> {

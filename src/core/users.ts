@@ -5,7 +5,7 @@ import type { UsersApi } from './api.ts';
 import { FleetgateError } from './errors.ts';
 import { newId, randomAlphanumeric } from './ids.ts';
 import { DEFAULT_TENANT_ID, type User } from './model.ts';
-import type { Store } from '../store/store.ts';
+import { UniqueViolation, type Store } from '../store/store.ts';
 
 const scryptAsync = promisify(scrypt) as (password: string, salt: Buffer, keylen: number) => Promise<Buffer>;
 const KEY_LENGTH = 32;
@@ -44,14 +44,20 @@ export class Users implements UsersApi {
   async ensureAdmin(email: string, password: string | undefined): Promise<{ created: boolean; generatedPassword?: string }> {
     if (await this.store.findUserByEmail(email)) return { created: false };
     const generated = password ? undefined : randomAlphanumeric(20);
-    await this.store.insertUser({
-      id: newId(),
-      tenantId: DEFAULT_TENANT_ID,
-      email,
-      authority: 'TENANT_ADMIN',
-      passwordHash: await hashPassword(password ?? generated!),
-      createdTime: Date.now(),
-    });
+    try {
+      await this.store.insertUser({
+        id: newId(),
+        tenantId: DEFAULT_TENANT_ID,
+        email,
+        authority: 'TENANT_ADMIN',
+        passwordHash: await hashPassword(password ?? generated!),
+        createdTime: Date.now(),
+      });
+    } catch (err) {
+      // Another node created it first (nodes starting together on one database): theirs stands.
+      if (err instanceof UniqueViolation && err.constraint === 'user_email') return { created: false };
+      throw err;
+    }
     return { created: true, generatedPassword: generated };
   }
 

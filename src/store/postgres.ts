@@ -5,6 +5,7 @@
 import { Kysely, Migrator, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { postgresDialect } from './dialect.ts';
+import { preparedStatementPool } from './pg-prepared.ts';
 import { KyselyStore } from './kysely/kysely-store.ts';
 import { migrationProvider } from './migrate.ts';
 import type { Database } from './schema.ts';
@@ -42,7 +43,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, types, idleTimeoutMillis: 30_000 });
   // Without a listener an idle connection's error (server restart, network cut) would crash the process.
   pool.on('error', (err) => options.onPoolError?.(err));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparedStatementPool(pool) }) });
   try {
     const result = await new Migrator({ db, provider: migrationProvider(postgresDialect) }).migrateToLatest();
     if (result.error) throw result.error;

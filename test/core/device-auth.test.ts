@@ -105,3 +105,21 @@ describe('access tokens and the credentials cache', () => {
     }
   });
 });
+
+describe('spec §8.1 step 3: the profile transport type', () => {
+  test('a device of a CoAP-only profile is refused on MQTT, accepted on CoAP and without a transport', async () => {
+    const profile = await t.core.profiles.save(T, { name: 'coap-only', transportType: 'COAP' }, TEST_ACTOR);
+    const d = await t.core.devices.save(T, { name: 'coap-dev', deviceProfileId: profile.id }, TEST_ACTOR, 'COAP_ONLY_TOKEN');
+    await rejectsWith(t.core.auth.byMqttCredentials('c', 'COAP_ONLY_TOKEN', undefined), 'SERVER_UNAVAILABLE');
+    assert.equal((await t.core.auth.byAccessToken('COAP_ONLY_TOKEN', 'COAP'))?.deviceId, d.id);
+    await rejectsWith(t.core.auth.byAccessToken('COAP_ONLY_TOKEN', 'HTTP'), 'SERVER_UNAVAILABLE');
+    assert.equal((await t.core.auth.byAccessToken('COAP_ONLY_TOKEN'))?.deviceId, d.id);
+  });
+  test('changing the profile transport takes effect at once despite the cache', async () => {
+    const profile = await t.core.profiles.save(T, { name: 'switching', transportType: 'DEFAULT' }, TEST_ACTOR);
+    await t.core.devices.save(T, { name: 'switch-dev', deviceProfileId: profile.id }, TEST_ACTOR, 'SWITCH_TOKEN');
+    assert.ok(await t.core.auth.byMqttCredentials('c', 'SWITCH_TOKEN', undefined));
+    await t.core.profiles.save(T, { ...profile, transportType: 'COAP' }, TEST_ACTOR);
+    await rejectsWith(t.core.auth.byMqttCredentials('c', 'SWITCH_TOKEN', undefined), 'SERVER_UNAVAILABLE');
+  });
+});

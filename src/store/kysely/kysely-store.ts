@@ -232,7 +232,7 @@ export class KyselyStore implements Store {
 
   // ---- time series
   writeBatch(batch: WriteBatch): Promise<void> {
-    return this.transaction((tx) => writeBatch((tx as KyselyStore).db, batch));
+    return this.transaction((tx) => writeBatch((tx as KyselyStore).db, batch, this.dialect));
   }
 
   async getTimeseries(query: TimeseriesQuery): Promise<Map<string, { ts: number; value: KvValue }[]>> {

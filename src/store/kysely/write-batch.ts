@@ -1,6 +1,8 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Database, TsKvTable, AttributeKvTable } from '../schema.ts';
 import type { WriteBatch } from '../store.ts';
+import type { Dialect } from '../dialect.ts';
+import { upsertAttributes, upsertTsKv, upsertTsKvLatest } from './pg-unnest.ts';
 import { toColumns } from './values.ts';
 
 /** Rows per INSERT statement: well under SQLite's 32766 bound parameters with 8 columns. */
@@ -21,8 +23,9 @@ const byKey = <T>(rows: Map<string, T>): T[] => [...rows.entries()].sort((a, b) 
  * Writes one group-commit batch inside the caller's transaction: every time-series value (upsert on
  * device, key, ts), the latest value per key (only moving forward in time), and attribute writes.
  * Duplicate rows within the batch are folded first (PostgreSQL rejects one statement touching a row twice).
+ * On PostgreSQL each table takes one `unnest` statement (pg-unnest.ts); SQLite takes multi-row VALUES in chunks.
  */
-export async function writeBatch(db: Kysely<Database> | Transaction<Database>, batch: WriteBatch): Promise<void> {
+export async function writeBatch(db: Kysely<Database> | Transaction<Database>, batch: WriteBatch, dialect?: Dialect): Promise<void> {
   const all = new Map<string, TsKvTable>();
   const latest = new Map<string, TsKvTable>();
   for (const p of batch.telemetry) {
@@ -33,6 +36,14 @@ export async function writeBatch(db: Kysely<Database> | Transaction<Database>, b
     if (!prev || prev.ts <= p.ts) latest.set(lk, row);
   }
   const tsRows = byKey(all);
+  const latestRows = byKey(latest);
+  const attrRows = byKey(foldAttributes(batch));
+  if (dialect?.name === 'postgres') {
+    await upsertTsKv(db, tsRows);
+    await upsertTsKvLatest(db, latestRows);
+    await upsertAttributes(db, attrRows);
+    return;
+  }
   for (let i = 0; i < tsRows.length; i += CHUNK) {
     await db
       .insertInto('ts_kv')
@@ -40,7 +51,6 @@ export async function writeBatch(db: Kysely<Database> | Transaction<Database>, b
       .onConflict((oc) => oc.columns(['device_id', 'key', 'ts']).doUpdateSet(UPDATE_VALUES))
       .execute();
   }
-  const latestRows = byKey(latest);
   for (let i = 0; i < latestRows.length; i += CHUNK) {
     await db
       .insertInto('ts_kv_latest')
@@ -53,13 +63,6 @@ export async function writeBatch(db: Kysely<Database> | Transaction<Database>, b
       )
       .execute();
   }
-  const attrs = new Map<string, AttributeKvTable>();
-  for (const w of batch.attributes) {
-    for (const e of w.entries) {
-      attrs.set(`${w.deviceId}\u0000${w.scope}\u0000${e.key}`, { device_id: w.deviceId, scope: w.scope, key: e.key, last_update_ts: w.ts, ...toColumns(e.value) });
-    }
-  }
-  const attrRows = byKey(attrs);
   for (let i = 0; i < attrRows.length; i += CHUNK) {
     await db
       .insertInto('attribute_kv')
@@ -67,4 +70,15 @@ export async function writeBatch(db: Kysely<Database> | Transaction<Database>, b
       .onConflict((oc) => oc.columns(['device_id', 'scope', 'key']).doUpdateSet((eb) => ({ ...UPDATE_VALUES(eb), last_update_ts: eb.ref('excluded.last_update_ts') })))
       .execute();
   }
+}
+
+/** The attribute rows of a batch, the last write of each (device, scope, key) winning. */
+function foldAttributes(batch: WriteBatch): Map<string, AttributeKvTable> {
+  const attrs = new Map<string, AttributeKvTable>();
+  for (const w of batch.attributes) {
+    for (const e of w.entries) {
+      attrs.set(`${w.deviceId}\u0000${w.scope}\u0000${e.key}`, { device_id: w.deviceId, scope: w.scope, key: e.key, last_update_ts: w.ts, ...toColumns(e.value) });
+    }
+  }
+  return attrs;
 }
