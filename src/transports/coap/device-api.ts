@@ -1,0 +1,167 @@
+/**
+ * The CoAP device API `coap://host/api/v1/{token}/{feature}` (spec §8.4) as calls into core.
+ */
+import { stringify } from 'lossless-json';
+import type { DeviceIdentity } from '../../core/api.ts';
+import type { Core } from '../../core/core-types.ts';
+import { FleetgateError } from '../../core/errors.ts';
+import { kvToJson } from '../../core/kv-json.ts';
+import type { ObserveRegistry, Endpoint, Observer } from './observe.ts';
+import { codeReply, diagnosticReply, emptyReply, jsonReply, methodNotAllowed } from './replies.ts';
+import type { Feature } from './routes.ts';
+import type { CoapReply } from './wire.ts';
+
+/** One device API request, as the transport parsed it. */
+export interface DeviceRequest {
+  method: string;
+  token: string;
+  feature: Feature;
+  id?: string;
+  payload: Buffer;
+  query: Map<string, string>;
+  /** RFC 7641 Observe option value, undefined when absent. */
+  observe?: number;
+  endpoint: Endpoint;
+  /** The request's token (observations are keyed by it). */
+  coapToken: Buffer;
+  confirmable: boolean;
+}
+
+/** A plain answer, or a new observation whose first notification the transport sends. */
+export type DeviceOutcome = { kind: 'reply'; reply: CoapReply } | { kind: 'observe'; observer: Observer; initial: CoapReply; started: () => void };
+
+const reply = (r: CoapReply): DeviceOutcome => ({ kind: 'reply', reply: r });
+const json = (value: unknown) => stringify(value) ?? 'null';
+
+/** spec §8.2: comma-separated key lists; an absent or empty parameter means "not given". */
+function keyList(query: Map<string, string>, name: string): string[] | undefined {
+  const raw = query.get(name);
+  if (raw === undefined || raw.trim() === '') return undefined;
+  return raw.split(',').map((k) => k.trim()).filter((k) => k !== '');
+}
+
+/** spec §8.3/§8.4 RPC request id: a 32-bit integer. */
+function rpcId(text: string): number {
+  if (!/^[+-]?\d{1,10}$/.test(text) || Math.abs(Number(text)) > 2_147_483_647) throw new FleetgateError('INVALID_ARGUMENT', `Invalid RPC request id: ${text}`);
+  return Number(text);
+}
+
+/** Handlers of the device API features. */
+export class CoapDeviceApi {
+  constructor(
+    private readonly core: Core,
+    private readonly observers: ObserveRegistry,
+    private readonly maxPayload: number,
+  ) {}
+
+  async handle(req: DeviceRequest): Promise<DeviceOutcome> {
+    const path = `/api/v1/{token}/${req.feature}${req.id !== undefined ? '/{id}' : ''}`;
+    // RFC 7641 §3.6: a GET with Observe=1 removes the observation, then is processed as usual.
+    if (req.method === 'GET' && req.observe === 1) this.observers.cancel(req.endpoint, req.coapToken);
+    const device = await this.core.auth.byAccessToken(req.token);
+    if (!device) return reply(codeReply('UNAUTHORIZED', 'Invalid access token')); // spec §8.4: 4.01 bad token
+    switch (req.feature) {
+      case 'telemetry':
+        if (req.method === 'GET') return reply(codeReply('INVALID_ARGUMENT', 'GET is not supported on telemetry')); // spec §8.4
+        if (req.method !== 'POST') return reply(methodNotAllowed(req.method, path));
+        await this.core.telemetry.ingestJson(device, req.payload); // resolves after the commit
+        return reply(emptyReply('2.01'));
+      case 'attributes':
+        if (req.method === 'POST') {
+          await this.core.telemetry.saveClientAttributesJson(device, req.payload);
+          return reply(emptyReply('2.01'));
+        }
+        if (req.method !== 'GET') return reply(methodNotAllowed(req.method, path));
+        if (req.observe === 0) return this.observeAttributes(req, device);
+        return reply(await this.attributeRequest(device, req.query));
+      case 'rpc':
+        return this.rpc(req, device, path);
+      case 'claim':
+        if (req.method !== 'POST') return reply(methodNotAllowed(req.method, path));
+        // ThingsBoard answers 2.01; fleetgate has no claiming yet and says so rather than pretend.
+        return reply(diagnosticReply('5.01', 'Device claiming is not supported'));
+    }
+  }
+
+  /** spec §8.4: 2.05 `{"client":..,"shared":..}`, 4.04 when nothing matched. */
+  private async attributeRequest(device: DeviceIdentity, query: Map<string, string>): Promise<CoapReply> {
+    const result = await this.core.attributes.getForDevice(device.deviceId, keyList(query, 'clientKeys'), keyList(query, 'sharedKeys'));
+    if (!result.client && !result.shared) return codeReply('NOT_FOUND', 'No attributes found');
+    return jsonReply('2.05', json(result));
+  }
+
+  private async rpc(req: DeviceRequest, device: DeviceIdentity, path: string): Promise<DeviceOutcome> {
+    if (req.id !== undefined) {
+      if (req.method !== 'POST') return reply(methodNotAllowed(req.method, path));
+      if (req.payload.length > this.maxPayload) return reply(codeReply('PAYLOAD_TOO_LARGE', 'RPC reply too large'));
+      await this.core.rpc.reply(device.deviceId, rpcId(req.id), req.payload.toString('utf8'));
+      return reply(emptyReply('2.01'));
+    }
+    if (req.method === 'GET') {
+      if (req.observe === 0) return this.observeRpc(req, device);
+      if (req.observe === 1) return reply(emptyReply('2.02')); // the observation is gone (spec §8.4)
+      return reply(codeReply('INVALID_ARGUMENT', 'GET /rpc needs Observe=0 (server RPC is delivered as notifications)'));
+    }
+    if (req.method !== 'POST') return reply(methodNotAllowed(req.method, path));
+    return reply(this.clientRpc(req.payload));
+  }
+
+  /**
+   * Client-side RPC (spec §8.4: 2.05 with the reply). `getSessionLimits` is answered here (spec §8.2); fleetgate has
+   * no rule engine to answer other methods, so it says so with 5.01 at once instead of a late timeout.
+   */
+  private clientRpc(payload: Buffer): CoapReply {
+    let body: unknown;
+    try {
+      body = JSON.parse(payload.toString('utf8'));
+    } catch {
+      return codeReply('MALFORMED_PAYLOAD', 'RPC request is not valid JSON');
+    }
+    const method = (body as { method?: unknown } | null)?.method;
+    if (typeof body !== 'object' || body === null || typeof method !== 'string' || method === '') {
+      return codeReply('INVALID_ARGUMENT', 'RPC request needs a "method" string');
+    }
+    if (method === 'getSessionLimits') {
+      return jsonReply('2.05', json({ maxPayloadSize: this.maxPayload, maxInflightMessages: 100, rateLimits: { messages: '', telemetryMessages: '', telemetryDataPoints: '' } }));
+    }
+    return diagnosticReply('5.01', `Client-side RPC method "${method}" is not supported: fleetgate has no rule engine`);
+  }
+
+  /** spec §8.4: the initial notification is the current shared attributes, then each update. */
+  private async observeAttributes(req: DeviceRequest, device: DeviceIdentity): Promise<DeviceOutcome> {
+    const { observer, ready, started } = this.register(req, device, 'attributes');
+    const session = this.core.sessions.open(device, {
+      onAttributes: (update) => {
+        void ready.then(() => this.observers.notify(observer, jsonReply('2.05', json(update)))).catch(() => {});
+      },
+    });
+    observer.onClose = () => session.close();
+    try {
+      const shared: Record<string, unknown> = {};
+      for (const e of await this.core.attributes.get(device.deviceId, 'SHARED_SCOPE')) shared[e.key] = kvToJson(e.value);
+      return { kind: 'observe', observer, initial: jsonReply('2.05', json(shared)), started };
+    } catch (err) {
+      this.observers.remove(observer);
+      throw err;
+    }
+  }
+
+  /** spec §8.4: first 2.03 VALID, then each server RPC as a 2.05 notification `{"id","method","params"}`. */
+  private observeRpc(req: DeviceRequest, device: DeviceIdentity): DeviceOutcome {
+    const { observer, ready, started } = this.register(req, device, 'rpc');
+    const session = this.core.sessions.open(device, {
+      // Resolves when the client has the RPC (CON: ACKed; NON: sent), as SessionHandlers.onRpc asks.
+      onRpc: (rpc) =>
+        ready.then(() => this.observers.notify(observer, jsonReply('2.05', json({ id: rpc.requestId, method: rpc.method, params: rpc.params })))),
+    });
+    observer.onClose = () => session.close();
+    return { kind: 'observe', observer, initial: emptyReply('2.03'), started };
+  }
+
+  private register(req: DeviceRequest, device: DeviceIdentity, resource: 'attributes' | 'rpc') {
+    let started!: () => void;
+    const ready = new Promise<void>((resolve) => (started = resolve));
+    const observer = this.observers.register({ endpoint: req.endpoint, token: req.coapToken, resource, deviceId: device.deviceId, confirmable: req.confirmable });
+    return { observer, ready, started };
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * CoAP message-level helpers over coap-packet (RFC 7252): option readers, Content-Format numbers, and the few
+ * messages the transport writes itself (Reset, empty ACK, notifications).
+ */
+import { generate, type ParsedPacket } from 'coap-packet';
+
+/** RFC 7252 §12.3 Content-Format numbers the transport uses. */
+export const CONTENT_FORMAT = { text: 0, octetStream: 42, json: 50 } as const;
+
+/** RFC 7252 §5.10 option numbers read from raw packets. */
+const OPTION = { observe: 6, uriPath: 11, contentFormat: 12, uriQuery: 15, block1: 27, size1: 60 } as const;
+
+const NAME_TO_NUMBER: Record<string, number> = {
+  Observe: OPTION.observe,
+  'Uri-Path': OPTION.uriPath,
+  'Content-Format': OPTION.contentFormat,
+  'Uri-Query': OPTION.uriQuery,
+  Block1: OPTION.block1,
+  Size1: OPTION.size1,
+};
+
+function optionNumber(name: string | number): number {
+  return typeof name === 'number' ? name : (NAME_TO_NUMBER[name] ?? -1);
+}
+
+/** All values of one option, in order. */
+export function optionValues(packet: Pick<ParsedPacket, 'options'>, number: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (const o of packet.options ?? []) if (optionNumber(o.name) === number) out.push(o.value);
+  return out;
+}
+
+/** RFC 7252 §3.2 `uint` option value (big-endian, 0-4 bytes). */
+export function readUint(value: Buffer | number | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'number') return value; // node-coap converts some options in place (Observe)
+  if (!Buffer.isBuffer(value)) return undefined;
+  if (value.length > 4) return undefined;
+  let n = 0;
+  for (const b of value) n = n * 256 + b;
+  return n;
+}
+
+/** Uri-Path segments (RFC 7252 §6.5: one option per segment, already percent-decoded on the wire). */
+export const uriPath = (p: Pick<ParsedPacket, 'options'>): string[] => optionValues(p, OPTION.uriPath).map((v) => v.toString('utf8'));
+
+/** Uri-Query as key -> value (first occurrence wins). */
+export function uriQuery(p: Pick<ParsedPacket, 'options'>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const v of optionValues(p, OPTION.uriQuery)) {
+    const text = v.toString('utf8');
+    const eq = text.indexOf('=');
+    const key = eq < 0 ? text : text.slice(0, eq);
+    if (!out.has(key)) out.set(key, eq < 0 ? '' : text.slice(eq + 1));
+  }
+  return out;
+}
+
+/** RFC 7641 §2: the Observe option value, undefined when absent. */
+export const observeValue = (p: Pick<ParsedPacket, 'options'>): number | undefined => readUint(optionValues(p, OPTION.observe)[0]);
+
+/** RFC 7959 §2.2 Block1: NUM, M and block size; undefined when absent or malformed. */
+export function block1(p: Pick<ParsedPacket, 'options'>): { num: number; more: boolean; size: number } | undefined {
+  const raw = optionValues(p, OPTION.block1)[0];
+  const n = readUint(raw);
+  if (n === undefined || raw!.length > 3) return undefined;
+  const szx = n & 0x7;
+  if (szx === 7) return undefined; // RFC 7959 §2.2: SZX 7 is reserved
+  return { num: n >>> 4, more: (n & 0x8) !== 0, size: 1 << (szx + 4) };
+}
+
+/** RFC 7252 §3: version 1 header, message type and id, readable even when the rest of the datagram is not. */
+export function peekHeader(buf: Buffer): { type: 'CON' | 'NON' | 'ACK' | 'RST'; messageId: number } | undefined {
+  if (buf.length < 4 || buf[0] >> 6 !== 1) return undefined;
+  const type = (['CON', 'NON', 'ACK', 'RST'] as const)[(buf[0] >> 4) & 0x3];
+  return { type, messageId: buf.readUInt16BE(2) };
+}
+
+/** RFC 7252 §4.2/§4.3: the Reset that rejects a message (also the answer to a CoAP ping). */
+export function resetMessage(messageId: number): Buffer {
+  return Buffer.from([0x70, 0x00, (messageId >> 8) & 0xff, messageId & 0xff]);
+}
+
+/** RFC 7252 §4.2: an empty ACK (separate response follows). */
+export function emptyAck(messageId: number): Buffer {
+  return Buffer.from([0x60, 0x00, (messageId >> 8) & 0xff, messageId & 0xff]);
+}
+
+/** A reply the transport renders: code `c.dd`, payload, and its Content-Format. */
+export interface CoapReply {
+  code: string;
+  payload?: Buffer;
+  format?: number;
+  /** Extra options (e.g. Size1 on 4.13, RFC 7959 §4). */
+  options?: { name: string; value: Buffer }[];
+}
+
+/** Encodes a uint option value in the fewest bytes (RFC 7252 §3.2). */
+export function uintBuffer(n: number): Buffer {
+  if (n === 0) return Buffer.alloc(0);
+  const bytes: number[] = [];
+  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
+  return Buffer.from(bytes);
+}
+
+/** A whole message the transport sends itself (piggybacked ACK, NON/CON response or notification). */
+export function encodeMessage(m: {
+  type: 'CON' | 'NON' | 'ACK';
+  messageId: number;
+  token: Buffer;
+  reply: CoapReply;
+  observe?: number;
+  maxAge?: number;
+}): Buffer {
+  const options: { name: string; value: Buffer }[] = [];
+  if (m.observe !== undefined) options.push({ name: 'Observe', value: uintBuffer(m.observe & 0xffffff) });
+  if (m.reply.format !== undefined) options.push({ name: 'Content-Format', value: uintBuffer(m.reply.format) });
+  if (m.maxAge !== undefined) options.push({ name: 'Max-Age', value: uintBuffer(m.maxAge) });
+  options.push(...(m.reply.options ?? []));
+  return generate(
+    {
+      code: m.reply.code,
+      messageId: m.messageId,
+      token: m.token,
+      confirmable: m.type === 'CON',
+      ack: m.type === 'ACK',
+      reset: false,
+      options,
+      payload: m.reply.payload ?? Buffer.alloc(0),
+    },
+    65535,
+  );
+}
