@@ -6,8 +6,13 @@ import { newId } from './ids.ts';
 import { PROVISION_TYPES, type DeviceProfile, type Page, type PageQuery, type ProfileData } from './model.ts';
 import { UniqueViolation, type Store } from '../store/store.ts';
 
+/** How long a profile found by its provision key is reused without asking the store. */
+const PROVISION_KEY_CACHE_MS = 5_000;
+
 /** Device profiles, saved with ThingsBoard's rules (spec §3.2). */
 export class Profiles implements ProfilesApi {
+  private readonly byProvisionKey = new Map<string, { profile: DeviceProfile; expires: number }>();
+
   constructor(
     private readonly store: Store,
     private readonly audit: AuditRecorder,
@@ -61,7 +66,7 @@ export class Profiles implements ProfilesApi {
       if (err instanceof UniqueViolation && err.constraint === 'profile_name') throw new FleetgateError('ALREADY_EXISTS', 'Device profile with such name already exists!');
       throw err;
     }
-    if (existing) await this.changed();
+    if (existing) await this.profileChanged();
     await this.audit.action(actor, tenantId, { type: 'DEVICE_PROFILE', id: profile.id, name: profile.name }, existing ? 'UPDATED' : 'ADDED', {
       provisionType,
       provisionDeviceKey,
@@ -79,11 +84,38 @@ export class Profiles implements ProfilesApi {
     return this.store.listProfiles(tenantId, query);
   }
 
+  /**
+   * The profile whose provision key is `key`, cached briefly: provisioning storms read the store once per key.
+   * Every change to a profile clears the cache on every node (bus `profiles-changed`).
+   */
+  async findByProvisionKey(key: string): Promise<DeviceProfile | undefined> {
+    const now = Date.now();
+    const hit = this.byProvisionKey.get(key);
+    if (hit && hit.expires > now) return hit.profile;
+    const profile = await this.store.findProfileByProvisionKey(key);
+    if (profile) {
+      if (this.byProvisionKey.size >= 10_000) this.byProvisionKey.clear();
+      this.byProvisionKey.set(key, { profile, expires: now + PROVISION_KEY_CACHE_MS });
+    } else this.byProvisionKey.delete(key);
+    return profile;
+  }
+
+  /** Forgets cached profiles (a profile changed here or on another node). */
+  clearCache(): void {
+    this.byProvisionKey.clear();
+  }
+
+  private async profileChanged(): Promise<void> {
+    this.clearCache();
+    await this.changed();
+  }
+
   async delete(tenantId: string, id: string, actor: Actor): Promise<void> {
     const profile = await this.get(tenantId, id);
     if (profile.isDefault) throw new FleetgateError('INVALID_ARGUMENT', 'Deletion of Default Device Profile is prohibited!');
     if ((await this.store.countDevicesOfProfile(id)) > 0) throw new FleetgateError('INVALID_ARGUMENT', 'The device profile referenced by the devices cannot be deleted!');
     await this.store.deleteProfile(tenantId, id);
+    await this.profileChanged();
     await this.audit.action(actor, tenantId, { type: 'DEVICE_PROFILE', id, name: profile.name }, 'DELETED');
   }
 

@@ -96,3 +96,15 @@ describe('spec §8.2 telemetry forms', () => {
     assert.throws(() => parseAttributes('[1]'), FleetgateError);
   });
 });
+
+describe('entity ids', () => {
+  test('are RFC 9562 version 7 UUIDs that sort by creation time', async () => {
+    const { newId } = await import('../../src/core/ids.ts');
+    const a = newId(1_700_000_000_000);
+    const b = newId(1_700_000_000_001);
+    assert.match(a, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.ok(a < b);
+    assert.equal(a.slice(0, 13).replace('-', ''), (1_700_000_000_000).toString(16).padStart(12, '0'));
+    assert.notEqual(newId(5), newId(5));
+  });
+});

@@ -8,6 +8,7 @@ import { buildCredentials, CredentialsRejected, parseMqttBasicValue, secretsEqua
 import { newId, randomAlphanumeric } from '../ids.ts';
 import type { CoreLogger } from '../core-types.ts';
 import type { TransactionBatcher } from '../transaction-batcher.ts';
+import type { Profiles } from '../profiles.ts';
 import type { CredentialsType, Device, DeviceCredentials, DeviceProfile } from '../model.ts';
 import { UniqueViolation, type Store } from '../../store/store.ts';
 import { failure, notFound } from './render.ts';
@@ -63,6 +64,7 @@ export class Provisioning {
   constructor(
     private readonly store: Store,
     private readonly transactions: TransactionBatcher,
+    private readonly profiles: Pick<Profiles, 'findByProvisionKey'>,
     private readonly audit: AuditRecorder,
     private readonly settings: ProvisioningSettings,
     private readonly logger: CoreLogger,
@@ -77,7 +79,7 @@ export class Provisioning {
       if (name === '') return this.done(req, source, failure('EMPTY_NAME')); // spec §4 step 1: before the key check
     }
     if (!req.provisionDeviceKey || !req.provisionDeviceSecret) return this.done(req, source, notFound('BAD_KEY_OR_SECRET'));
-    const profile = await this.store.findProfileByProvisionKey(req.provisionDeviceKey);
+    const profile = await this.profiles.findByProvisionKey(req.provisionDeviceKey);
     const configured = profile?.profileData?.provisionConfiguration;
     const secret = configured?.provisionDeviceSecret;
     if (!profile || !configured || typeof secret !== 'string') return this.done(req, source, notFound('BAD_KEY_OR_SECRET'));
@@ -134,7 +136,7 @@ export class Provisioning {
           firstUsedTime: null,
         };
         await tx.insertDevice(device, creds);
-        await tx.saveAttributes({ deviceId: device.id, scope: 'SERVER_SCOPE', entries: [{ key: PROVISION_STATE_KEY, value: { type: 'STRING', value: PROVISIONED } }], ts: now });
+        await tx.insertAttributeIfAbsent(device.id, 'SERVER_SCOPE', { key: PROVISION_STATE_KEY, value: { type: 'STRING', value: PROVISIONED } }, now);
         await this.audit.provisioning(tx, { req, source, profile, device, status: 'SUCCESS', reason: null });
         return successOf(device, creds);
       });
