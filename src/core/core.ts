@@ -46,26 +46,29 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
   const { store, bus, settings, logger, observer } = deps;
   const audit = new AuditRecorder(store);
   const auth = new DeviceAuth(store);
+  const profiles = new Profiles(store, audit, async () => {
+    auth.clear();
+    await bus.publish(channels.credentials, { kind: 'profiles-changed' });
+  });
   const unsubscribeCredentials = await bus.subscribe(channels.credentials, (m) => {
     if (m.kind === 'credentials-changed') auth.invalidate(m.credentialsId);
-    else if (m.kind === 'profiles-changed') auth.clear();
+    else if (m.kind === 'profiles-changed') {
+      auth.clear();
+      profiles.clearCache();
+    }
   });
   const credentialsChanged = async (credentialsId: string, deviceId: string) => {
     auth.invalidate(credentialsId);
     await bus.publish(channels.credentials, { kind: 'credentials-changed', credentialsId, deviceId });
   };
   const transactions = new TransactionBatcher(store, 256, logger);
-  const provisioning = new Provisioning(store, transactions, audit, { retryAfterMs: settings.provisionRetryAfterMs }, logger, (id, deviceId) => {
+  const provisioning = new Provisioning(store, transactions, profiles, audit, { retryAfterMs: settings.provisionRetryAfterMs }, logger, (id, deviceId) => {
     credentialsChanged(id, deviceId).catch((err) => logger.warn({ err }, 'credentials-changed publish failed'));
   });
   const committer = new GroupCommitter(store, { maxRows: settings.batchMaxRows, maxDelayMs: settings.batchMaxDelayMs }, logger);
   const telemetry = new Telemetry(store, committer, observer);
   const sessions = new SessionRegistry(bus, logger);
   const rpc = new Rpc(store, bus, sessions, settings.rpcDefaultTimeout, logger);
-  const profiles = new Profiles(store, audit, async () => {
-    auth.clear();
-    await bus.publish(channels.credentials, { kind: 'profiles-changed' });
-  });
   const devices = new Devices(store, profiles, audit, credentialsChanged, bus);
   return {
     provisioning: observedProvisioning(provisioning, observer),
