@@ -62,6 +62,11 @@ export class Rpc implements RpcApi {
       const outcome = await Promise.race([replied, timedOut]);
       clearTimeout(timer);
       if (outcome === 'timeout') {
+        // The reply may be stored although its bus message never came (a lost message, another node): trust the row.
+        const fresh = await this.store.getRpc(id);
+        if (fresh && (fresh.status === 'SUCCESSFUL' || (request.oneway && fresh.status === 'DELIVERED'))) {
+          return { rpc: fresh, response: request.oneway ? undefined : parseJsonOr(fresh.response) };
+        }
         await this.store.updateRpcStatus(id, 'TIMEOUT');
         throw new FleetgateError('TIMEOUT', `Device did not answer RPC ${request.method} within ${timeout} ms`);
       }

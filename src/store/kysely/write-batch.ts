@@ -3,18 +3,8 @@ import type { Database, TsKvTable, AttributeKvTable } from '../schema.ts';
 import type { WriteBatch } from '../store.ts';
 import type { Dialect } from '../dialect.ts';
 import { upsertAttributes, upsertTsKv, upsertTsKvLatest } from './pg-unnest.ts';
+import { sqliteUpsertAttributes, sqliteUpsertTsKv, sqliteUpsertTsKvLatest } from './sqlite-upsert.ts';
 import { toColumns } from './values.ts';
-
-/** Rows per INSERT statement: well under SQLite's 32766 bound parameters with 8 columns. */
-const CHUNK = 500;
-
-const UPDATE_VALUES = (eb: any) => ({
-  bool_v: eb.ref('excluded.bool_v'),
-  long_v: eb.ref('excluded.long_v'),
-  dbl_v: eb.ref('excluded.dbl_v'),
-  str_v: eb.ref('excluded.str_v'),
-  json_v: eb.ref('excluded.json_v'),
-});
 
 /** Orders rows by their key so concurrent batches lock rows in one order (PostgreSQL would otherwise deadlock). */
 const byKey = <T>(rows: Map<string, T>): T[] => [...rows.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((e) => e[1]);
@@ -23,7 +13,7 @@ const byKey = <T>(rows: Map<string, T>): T[] => [...rows.entries()].sort((a, b) 
  * Writes one group-commit batch inside the caller's transaction: every time-series value (upsert on
  * device, key, ts), the latest value per key (only moving forward in time), and attribute writes.
  * Duplicate rows within the batch are folded first (PostgreSQL rejects one statement touching a row twice).
- * On PostgreSQL each table takes one `unnest` statement (pg-unnest.ts); SQLite takes multi-row VALUES in chunks.
+ * On PostgreSQL each table takes one `unnest` statement (pg-unnest.ts); SQLite takes multi-row VALUES (sqlite-upsert.ts).
  */
 export async function writeBatch(db: Kysely<Database> | Transaction<Database>, batch: WriteBatch, dialect?: Dialect): Promise<void> {
   const all = new Map<string, TsKvTable>();
@@ -44,32 +34,9 @@ export async function writeBatch(db: Kysely<Database> | Transaction<Database>, b
     await upsertAttributes(db, attrRows);
     return;
   }
-  for (let i = 0; i < tsRows.length; i += CHUNK) {
-    await db
-      .insertInto('ts_kv')
-      .values(tsRows.slice(i, i + CHUNK))
-      .onConflict((oc) => oc.columns(['device_id', 'key', 'ts']).doUpdateSet(UPDATE_VALUES))
-      .execute();
-  }
-  for (let i = 0; i < latestRows.length; i += CHUNK) {
-    await db
-      .insertInto('ts_kv_latest')
-      .values(latestRows.slice(i, i + CHUNK))
-      .onConflict((oc) =>
-        oc
-          .columns(['device_id', 'key'])
-          .doUpdateSet((eb) => ({ ...UPDATE_VALUES(eb), ts: eb.ref('excluded.ts') }))
-          .where((eb) => eb('excluded.ts', '>=', eb.ref('ts_kv_latest.ts'))),
-      )
-      .execute();
-  }
-  for (let i = 0; i < attrRows.length; i += CHUNK) {
-    await db
-      .insertInto('attribute_kv')
-      .values(attrRows.slice(i, i + CHUNK))
-      .onConflict((oc) => oc.columns(['device_id', 'scope', 'key']).doUpdateSet((eb) => ({ ...UPDATE_VALUES(eb), last_update_ts: eb.ref('excluded.last_update_ts') })))
-      .execute();
-  }
+  await sqliteUpsertTsKv(db, tsRows);
+  await sqliteUpsertTsKvLatest(db, latestRows);
+  await sqliteUpsertAttributes(db, attrRows);
 }
 
 /** The attribute rows of a batch, the last write of each (device, scope, key) winning. */
