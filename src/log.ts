@@ -2,6 +2,7 @@
  * The process logger: pino JSON lines, with every field that can hold a secret redacted.
  */
 import { pino, type Logger } from 'pino';
+import { prettyStream } from './log-pretty.ts';
 
 /** Field paths that may hold a secret anywhere in a log object. */
 export const REDACTED_PATHS = [
@@ -25,17 +26,28 @@ export const REDACTED_PATHS = [
   'req.headers["x-authorization"]',
   'jwtSecret',
   '*.jwtSecret',
+  'metricsToken',
+  '*.metricsToken',
+  'adminPassword',
+  '*.adminPassword',
+  'newPassword',
+  '*.newPassword',
 ];
 
-/** A pino logger writing to `destination` (stdout by default). */
-export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+/**
+ * A pino logger writing to `destination` (stdout by default). `format` `pretty` renders readable lines
+ * (src/log-pretty.ts); `auto` does so only when writing to stdout and stdout is a terminal.
+ */
+export function createLogger(level: string, destination?: NodeJS.WritableStream, format: 'auto' | 'json' | 'pretty' = 'json'): Logger {
+  const target = destination ?? process.stdout;
+  const pretty = format === 'pretty' || (format === 'auto' && target === process.stdout && process.stdout.isTTY === true);
   return pino(
     {
       level,
       base: { name: 'fleetgate' },
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     },
-    destination ?? process.stdout,
+    pretty ? prettyStream(target, target === process.stdout && process.stdout.isTTY === true) : target,
   );
 }
 

@@ -13,6 +13,7 @@ import type { AdminDeps } from './context.ts';
 import { registerDeviceRoutes } from './devices.ts';
 import { toAdminError } from './error-mapping.ts';
 import { registerHealthRoutes } from './health.ts';
+import { registerImportRoutes } from './import.ts';
 import { registerOpenApi, registerOpenApiRoutes } from './openapi.ts';
 import { registerProfileRoutes } from './profiles.ts';
 import { registerRpcRoutes } from './rpc.ts';
@@ -51,6 +52,7 @@ export async function registerAdminApi(app: AnyFastify, deps: AdminDeps): Promis
       registerAttributeRoutes(secured, deps);
       registerRpcRoutes(secured, deps);
       registerAuditRoutes(secured, deps);
+      registerImportRoutes(secured, deps);
     });
   });
 }

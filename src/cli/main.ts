@@ -1,74 +1,49 @@
 /**
- * The `fleetgate` command. `fleetgate start` runs the server; every config option is also a flag.
+ * The `fleetgate` command. `fleetgate start` runs the server; the other commands manage a running server through its
+ * admin REST API (`--url`, `--username`, `--password` or FLEETGATE_URL / FLEETGATE_ADMIN_USERNAME /
+ * FLEETGATE_ADMIN_PASSWORD), except `admin password`, which opens the database. Exit codes: see src/cli/errors.ts.
  */
-import { Command, Option } from 'commander';
-import { ConfigError, loadConfig, OPTIONS, type Config } from '../config.ts';
-import { startServer } from '../server.ts';
+import { Command, CommanderError } from 'commander';
+import { registerAdminCommands } from './admin-password.ts';
+import { registerDeviceCommands } from './devices.ts';
+import { CliError, EXIT } from './errors.ts';
+import { registerImportExportCommands } from './import-export.ts';
+import { registerProfileCommands } from './profiles.ts';
+import { registerStartCommand } from './start.ts';
 
-function collectFlags(opts: Record<string, unknown>): Partial<Record<keyof Config, unknown>> {
-  const flags: Partial<Record<keyof Config, unknown>> = {};
-  for (const spec of OPTIONS) {
-    const value = opts[spec.key];
-    if (value !== undefined) flags[spec.key] = value;
-  }
-  return flags;
-}
-
+/** The whole command tree; usage errors throw CommanderError instead of exiting (see `run`). */
 export function buildProgram(): Command {
-  const program = new Command('fleetgate').description('Device provisioning and connectivity server for IoT fleets').showHelpAfterError();
-  const start = program
-    .command('start')
-    .description('run the server (HTTP, MQTT) on the configured database')
-    .option('--config <file>', 'JSON config file (keys as in the README)');
-  for (const spec of OPTIONS) {
-    // commander camel-cases the flag (--http-port -> httpPort), which is the Config key.
-    start.addOption(new Option(`--${spec.flag} <value>`, `${spec.doc} [env ${spec.env}]`));
-  }
-  start.action(async (opts: Record<string, unknown>) => {
-    let config: Config;
-    try {
-      config = loadConfig({ file: opts.config as string | undefined, env: process.env, flags: collectFlags(opts) });
-    } catch (err) {
-      if (err instanceof ConfigError) {
-        process.stderr.write(`fleetgate: invalid configuration: ${err.message}\n`);
-        process.exit(2);
-      }
-      throw err;
-    }
-    let server: Awaited<ReturnType<typeof startServer>>;
-    try {
-      server = await startServer(config);
-    } catch (err) {
-      if (err instanceof ConfigError) {
-        process.stderr.write(`fleetgate: invalid configuration: ${err.message}\n`);
-        process.exit(2);
-      }
-      const e = err as NodeJS.ErrnoException;
-      process.stderr.write(`fleetgate: failed to start: ${e.code === 'EADDRINUSE' ? `address in use (${e.message})` : e.message}\n`);
-      process.exit(1);
-    }
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      server.logger.info({ event: 'signal', signal }, 'shutting down');
-      const force = setTimeout(() => {
-        process.stderr.write('fleetgate: shutdown took too long, exiting\n');
-        process.exit(1);
-      }, 15_000);
-      force.unref();
-      server.close().then(
-        () => process.exit(0),
-        (err) => {
-          process.stderr.write(`fleetgate: error during shutdown: ${(err as Error).message}\n`);
-          process.exit(1);
-        },
-      );
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-  });
+  const program = new Command('fleetgate')
+    .description('Device provisioning and connectivity server for IoT fleets')
+    .showHelpAfterError()
+    .exitOverride();
+  registerStartCommand(program);
+  registerProfileCommands(program);
+  const device = program.command('device').description('devices, their credentials, bulk import and export');
+  registerDeviceCommands(device);
+  registerImportExportCommands(device);
+  registerAdminCommands(program);
   return program;
 }
 
-await buildProgram().parseAsync(process.argv);
+/** Runs the command line and sets the exit code: 1 API errors, 2 usage errors, 3 import with rejected rows. */
+export async function run(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander has printed the message (or the help) already.
+      process.exitCode = err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+      return;
+    }
+    if (err instanceof CliError) {
+      process.stderr.write(`fleetgate: ${err.message}\n`);
+      process.exitCode = err.exitCode;
+      return;
+    }
+    process.stderr.write(`fleetgate: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exitCode = EXIT.API;
+  }
+}
+
+await run(process.argv);

@@ -67,7 +67,13 @@ export type ProvisionResult =
       deviceId: string;
       deviceName: string;
     }
-  | { status: 'NOT_FOUND' | 'FAILURE'; reason: ProvisionReason; errorMsg: string };
+  | {
+      status: 'NOT_FOUND' | 'FAILURE';
+      reason: ProvisionReason;
+      errorMsg: string;
+      /** With reason RATE_LIMITED: seconds until the source or key may try again (HTTP Retry-After, CoAP Max-Age). */
+      retryAfterSeconds?: number;
+    };
 
 /** An authenticated device, as a transport session holds it. */
 export interface DeviceIdentity {
@@ -115,16 +121,20 @@ export interface ProvisioningApi {
 /** A device transport, as a device profile's `transportType` names it. */
 export type DeviceTransport = 'MQTT' | 'COAP' | 'HTTP';
 
+/**
+ * Device authentication. With `source` (its address), failures are counted and a source past the limit gets
+ * AUTH_RATE_LIMITED before any lookup (DESIGN 6, src/core/throttle).
+ */
 export interface DeviceAuthApi {
   /**
    * Access-token authentication (HTTP, CoAP, MQTT username). Undefined when no such token. With `transport`, a device
    * whose profile allows only another transport is refused with SERVER_UNAVAILABLE (spec §8.1 step 3, §8.4).
    */
-  byAccessToken(token: string, transport?: DeviceTransport): Promise<DeviceIdentity | undefined>;
+  byAccessToken(token: string, transport?: DeviceTransport, source?: RequestSource): Promise<DeviceIdentity | undefined>;
   /** MQTT basic authentication with spec §8.1 rules. Throws FleetgateError with the CONNACK-relevant code on failure. */
-  byMqttCredentials(clientId: string, username: string | undefined, password: Buffer | string | undefined): Promise<DeviceIdentity>;
+  byMqttCredentials(clientId: string, username: string | undefined, password: Buffer | string | undefined, source?: RequestSource): Promise<DeviceIdentity>;
   /** X.509 authentication by SHA3-256 hex of the certificate (spec §8.1). */
-  byX509Hash(hash: string, transport?: DeviceTransport): Promise<DeviceIdentity | undefined>;
+  byX509Hash(hash: string, transport?: DeviceTransport, source?: RequestSource): Promise<DeviceIdentity | undefined>;
 }
 
 export interface TelemetryApi {
