@@ -3,6 +3,7 @@
  * Every option is declared once in OPTIONS with its env name, flag, type and documentation.
  */
 import { readFileSync } from 'node:fs';
+import { parseRateLimit } from './core/throttle/limits.ts';
 
 export interface Config {
   /** Bind address for every transport. */
@@ -13,8 +14,10 @@ export interface Config {
   coapPort: number;
   /** SQLite file path, `:memory:`, or a `postgres://` URL. */
   database: string;
-  /** `memory` or a `redis://` URL. */
+  /** `memory` or a `redis://` (`rediss://` for TLS) URL. */
   bus: string;
+  /** PostgreSQL: most connections this node keeps open (ignored for SQLite). */
+  pgPoolSize: number;
   adminUsername: string;
   /** Password of the administrator created on first start; generated and printed once when empty. */
   adminPassword: string | undefined;
@@ -38,8 +41,54 @@ export interface Config {
   batchMaxDelayMs: number;
   /** SQLite `synchronous` pragma: `normal` survives a process kill, `full` also a power loss. */
   sqliteSynchronous: 'normal' | 'full';
+  /** CoAP: largest request payload, whole or reassembled from blocks, bytes. */
+  coapMaxPayload: number;
+  /** MQTT: largest packet accepted and advertised, bytes (spec §10: 65536). */
+  mqttMaxPacketSize: number;
+  /** MQTT 5: inbound topic aliases a client may use. */
+  mqttTopicAliasMaximum: number;
+  /** MQTT: time a new connection has to send CONNECT, ms. */
+  mqttConnectTimeoutMs: number;
+  /** MQTT: unfinished PUBLISH packets per connection before reading pauses. */
+  mqttMaxInflight: number;
+  /** MQTT: bytes queued for a client that does not read before it is disconnected. */
+  mqttMaxWriteBuffer: number;
+  /** MQTT: a provisioning session closes this long after its first answer, ms (spec §5.2: 60000). */
+  mqttProvisionSessionTtlMs: number;
+  /** Client-side RPC with no handler answers `{"error":"timeout"}` after this, ms (spec §10: 60000). */
+  clientRpcTimeoutMs: number;
+  /** Failed provisioning attempts per source address, ThingsBoard-style `capacity:seconds` pairs ("0" = off). */
+  throttleProvisionFailuresPerSource: string;
+  /** Failed provisioning attempts per provision key from all sources. */
+  throttleProvisionFailuresPerKey: string;
+  /** Failed device authentications per source address. */
+  throttleAuthFailuresPerSource: string;
+  /** Addresses never throttled per source (comma-separated), e.g. a reverse proxy on the same host. */
+  throttleExemptAddresses: string;
+  /** Where failures are counted: `memory` or a redis:// URL (default: the bus URL when it is Redis). */
+  throttleStore: string | undefined;
+  /** Telemetry/attribute messages per device, `capacity:seconds` pairs like "20:1,600:60" (empty = no limit). */
+  deviceMessageRate: string | undefined;
+  /** Open MQTT connections beyond which CONNECT is refused as server busy (0 = no limit). */
+  mqttMaxConnections: number;
+  /** New MQTT connections per source address, `capacity:seconds` (empty = no limit). */
+  mqttConnectRatePerSource: string | undefined;
+  /** MQTT over TLS port, used when tlsCert and tlsKey are set. */
+  mqttTlsPort: number;
+  /** PEM certificate file; with tlsKey enables MQTT over TLS and HTTPS. */
+  tlsCert: string | undefined;
+  /** PEM private key file for tlsCert. */
+  tlsKey: string | undefined;
+  /** PEM CA/chain file sent with the certificate. */
+  tlsCa: string | undefined;
   /** pino level: fatal, error, warn, info, debug, trace, silent. */
   logLevel: string;
+  /** `json`: pino JSON lines; `pretty`: one readable line per event; `auto`: pretty when stdout is a terminal. */
+  logFormat: 'auto' | 'json' | 'pretty';
+  /** `on` serves GET /metrics (Prometheus text format); `off` does not. */
+  metrics: 'on' | 'off';
+  /** When set, GET /metrics requires `Authorization: Bearer <metricsToken>`. */
+  metricsToken: string | undefined;
 }
 
 type Kind = 'string' | 'port' | 'int' | 'optional-string' | 'enum';
@@ -62,6 +111,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'coapPort', env: 'FLEETGATE_COAP_PORT', flag: 'coap-port', kind: 'port', default: 5683, doc: 'CoAP port (UDP)' },
   { key: 'database', env: 'FLEETGATE_DATABASE', flag: 'database', kind: 'string', default: './data/fleetgate.db', doc: 'SQLite file path or postgres:// URL' },
   { key: 'bus', env: 'FLEETGATE_BUS', flag: 'bus', kind: 'string', default: 'memory', doc: 'message bus: memory or redis:// URL' },
+  { key: 'pgPoolSize', env: 'FLEETGATE_PG_POOL_SIZE', flag: 'pg-pool-size', kind: 'int', default: 10, doc: 'PostgreSQL connections per node (pool size)' },
   { key: 'adminUsername', env: 'FLEETGATE_ADMIN_USERNAME', flag: 'admin-username', kind: 'string', default: 'admin@fleetgate.local', doc: 'administrator login created on first start' },
   { key: 'adminPassword', env: 'FLEETGATE_ADMIN_PASSWORD', flag: 'admin-password', kind: 'optional-string', default: undefined, doc: 'administrator password on first start (generated and printed once if empty)' },
   { key: 'jwtSecret', env: 'FLEETGATE_JWT_SECRET', flag: 'jwt-secret', kind: 'optional-string', default: undefined, doc: 'secret signing admin tokens (generated and stored on first start if empty)' },
@@ -74,7 +124,30 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'batchMaxRows', env: 'FLEETGATE_BATCH_MAX_ROWS', flag: 'batch-max-rows', kind: 'int', default: 5000, doc: 'most rows in one telemetry commit' },
   { key: 'batchMaxDelayMs', env: 'FLEETGATE_BATCH_MAX_DELAY_MS', flag: 'batch-max-delay-ms', kind: 'int', default: 0, doc: 'longest wait before a telemetry commit in ms' },
   { key: 'sqliteSynchronous', env: 'FLEETGATE_SQLITE_SYNCHRONOUS', flag: 'sqlite-synchronous', kind: 'enum', values: ['normal', 'full'], default: 'normal', doc: 'SQLite durability: normal (survives process kill) or full (survives power loss)' },
+  { key: 'coapMaxPayload', env: 'FLEETGATE_COAP_MAX_PAYLOAD', flag: 'coap-max-payload', kind: 'int', default: 65536, doc: 'largest CoAP request payload in bytes (whole or block-wise)' },
+  { key: 'mqttMaxPacketSize', env: 'FLEETGATE_MQTT_MAX_PACKET_SIZE', flag: 'mqtt-max-packet-size', kind: 'int', default: 65536, doc: 'largest MQTT packet in bytes' },
+  { key: 'mqttTopicAliasMaximum', env: 'FLEETGATE_MQTT_TOPIC_ALIAS_MAXIMUM', flag: 'mqtt-topic-alias-maximum', kind: 'int', default: 10, doc: 'MQTT 5 inbound topic aliases per connection' },
+  { key: 'mqttConnectTimeoutMs', env: 'FLEETGATE_MQTT_CONNECT_TIMEOUT_MS', flag: 'mqtt-connect-timeout-ms', kind: 'int', default: 10000, doc: 'time a new MQTT connection has to send CONNECT in ms' },
+  { key: 'mqttMaxInflight', env: 'FLEETGATE_MQTT_MAX_INFLIGHT', flag: 'mqtt-max-inflight', kind: 'int', default: 100, doc: 'unacknowledged MQTT publishes per connection before reading pauses' },
+  { key: 'mqttMaxWriteBuffer', env: 'FLEETGATE_MQTT_MAX_WRITE_BUFFER', flag: 'mqtt-max-write-buffer', kind: 'int', default: 1048576, doc: 'bytes queued for a slow MQTT client before it is disconnected' },
+  { key: 'mqttProvisionSessionTtlMs', env: 'FLEETGATE_MQTT_PROVISION_SESSION_TTL_MS', flag: 'mqtt-provision-session-ttl-ms', kind: 'int', default: 60000, doc: 'an MQTT provisioning session closes this long after its answer in ms' },
+  { key: 'clientRpcTimeoutMs', env: 'FLEETGATE_CLIENT_RPC_TIMEOUT_MS', flag: 'client-rpc-timeout-ms', kind: 'int', default: 60000, doc: 'client-side RPC without a handler times out after this in ms' },
+  { key: 'throttleProvisionFailuresPerSource', env: 'FLEETGATE_THROTTLE_PROVISION_FAILURES_PER_SOURCE', flag: 'throttle-provision-failures-per-source', kind: 'string', default: '10:60', doc: 'failed provisioning attempts per source address, "capacity:seconds" pairs; past it HTTP 429 / CoAP 4.29 / MQTT reason RATE_LIMITED ("0" = off)' },
+  { key: 'throttleProvisionFailuresPerKey', env: 'FLEETGATE_THROTTLE_PROVISION_FAILURES_PER_KEY', flag: 'throttle-provision-failures-per-key', kind: 'string', default: '100:60', doc: 'failed provisioning attempts per provision key from all sources ("0" = off)' },
+  { key: 'throttleAuthFailuresPerSource', env: 'FLEETGATE_THROTTLE_AUTH_FAILURES_PER_SOURCE', flag: 'throttle-auth-failures-per-source', kind: 'string', default: '20:60', doc: 'failed device authentications per source address; past it CONNACK 0x97/5, HTTP 429, CoAP 4.29 ("0" = off)' },
+  { key: 'throttleExemptAddresses', env: 'FLEETGATE_THROTTLE_EXEMPT_ADDRESSES', flag: 'throttle-exempt-addresses', kind: 'string', default: '127.0.0.1,::1,::ffff:127.0.0.1', doc: 'comma-separated addresses never throttled per source (e.g. a reverse proxy)' },
+  { key: 'throttleStore', env: 'FLEETGATE_THROTTLE_STORE', flag: 'throttle-store', kind: 'optional-string', default: undefined, doc: 'where failures are counted: memory or a redis:// URL (default: the bus URL when it is redis://, else memory)' },
+  { key: 'deviceMessageRate', env: 'FLEETGATE_DEVICE_MESSAGE_RATE', flag: 'device-message-rate', kind: 'optional-string', default: undefined, doc: 'telemetry/attribute messages per device, "capacity:seconds" pairs like "20:1,600:60" (empty = no limit)' },
+  { key: 'mqttMaxConnections', env: 'FLEETGATE_MQTT_MAX_CONNECTIONS', flag: 'mqtt-max-connections', kind: 'int', default: 50000, doc: 'open MQTT connections beyond which CONNECT gets 0x89 server busy / 3 (0 = no limit)' },
+  { key: 'mqttConnectRatePerSource', env: 'FLEETGATE_MQTT_CONNECT_RATE_PER_SOURCE', flag: 'mqtt-connect-rate-per-source', kind: 'optional-string', default: undefined, doc: 'new MQTT connections per source address, "capacity:seconds"; past it CONNACK 0x9F / 3' },
+  { key: 'mqttTlsPort', env: 'FLEETGATE_MQTT_TLS_PORT', flag: 'mqtt-tls-port', kind: 'port', default: 8883, doc: 'MQTT over TLS port (used when tlsCert and tlsKey are set)' },
+  { key: 'tlsCert', env: 'FLEETGATE_TLS_CERT', flag: 'tls-cert', kind: 'optional-string', default: undefined, doc: 'PEM certificate file; with tlsKey enables MQTT over TLS and HTTPS' },
+  { key: 'tlsKey', env: 'FLEETGATE_TLS_KEY', flag: 'tls-key', kind: 'optional-string', default: undefined, doc: 'PEM private key file for tlsCert' },
+  { key: 'tlsCa', env: 'FLEETGATE_TLS_CA', flag: 'tls-ca', kind: 'optional-string', default: undefined, doc: 'PEM CA/chain file sent with the certificate' },
   { key: 'logLevel', env: 'FLEETGATE_LOG_LEVEL', flag: 'log-level', kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', doc: 'log level' },
+  { key: 'logFormat', env: 'FLEETGATE_LOG_FORMAT', flag: 'log-format', kind: 'enum', values: ['auto', 'json', 'pretty'], default: 'auto', doc: 'log format: json, pretty, or auto (pretty when stdout is a terminal)' },
+  { key: 'metrics', env: 'FLEETGATE_METRICS', flag: 'metrics', kind: 'enum', values: ['on', 'off'], default: 'on', doc: 'serve GET /metrics (Prometheus)' },
+  { key: 'metricsToken', env: 'FLEETGATE_METRICS_TOKEN', flag: 'metrics-token', kind: 'optional-string', default: undefined, doc: 'bearer token GET /metrics requires (open when empty)' },
 ];
 
 /** Invalid configuration: the CLI prints the message and exits with code 2. */
@@ -158,11 +231,22 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     config[spec.key] = value;
   }
   const result = config as unknown as Config;
-  if (!result.database.startsWith('postgres://') && !result.database.startsWith('postgresql://') && /^[a-z]+:\/\//.test(result.database)) {
+  const postgres = /^postgres(ql)?:\/\//i.test(result.database);
+  if (!postgres && /^[a-z][a-z0-9+.-]*:\/\//i.test(result.database)) {
     throw new ConfigError(`database (FLEETGATE_DATABASE) must be a file path or a postgres:// URL, got ${result.database}`);
   }
-  if (result.bus !== 'memory' && !result.bus.startsWith('redis://')) {
+  if (result.bus !== 'memory' && !/^rediss?:\/\//i.test(result.bus)) {
     throw new ConfigError(`bus (FLEETGATE_BUS) must be "memory" or a redis:// URL, got ${result.bus}`);
   }
+  for (const key of ['throttleProvisionFailuresPerSource', 'throttleProvisionFailuresPerKey', 'throttleAuthFailuresPerSource', 'deviceMessageRate', 'mqttConnectRatePerSource'] as const) {
+    try {
+      parseRateLimit(result[key] ?? '');
+    } catch (err) {
+      throw new ConfigError(`${key}: ${(err as Error).message}`);
+    }
+  }
+  if (!!result.tlsCert !== !!result.tlsKey) throw new ConfigError('tlsCert (FLEETGATE_TLS_CERT) and tlsKey (FLEETGATE_TLS_KEY) go together: give both or neither');
+  // A pool of 0 would make every query wait forever.
+  if (result.pgPoolSize < 1) throw new ConfigError(`pgPoolSize (FLEETGATE_PG_POOL_SIZE) must be at least 1, got ${result.pgPoolSize}`);
   return result;
 }

@@ -14,6 +14,7 @@ import { Rpc } from './rpc.ts';
 import { SessionRegistry } from './sessions.ts';
 import { Telemetry } from './telemetry.ts';
 import { TransactionBatcher } from './transaction-batcher.ts';
+import { rateLimitedTelemetry, Throttle, ThrottledDeviceAuth, throttledProvisioning } from './throttle/index.ts';
 import { Users } from './users.ts';
 import { channels, type Bus } from '../bus/bus.ts';
 import type { Store } from '../store/store.ts';
@@ -22,6 +23,8 @@ import type { Store } from '../store/store.ts';
 export interface CoreInstance extends Core {
   committer: GroupCommitter;
   sessionRegistry: SessionRegistry;
+  /** Brute-force guards in front of provisioning and device authentication (DESIGN 6). */
+  throttle: Throttle;
 }
 
 /** Wraps provisioning so the observer sees every outcome, on every transport, in one place. */
@@ -42,8 +45,17 @@ function observedProvisioning(inner: ProvisioningApi, observer: CoreObserver | u
   };
 }
 
-export async function createCore(deps: { store: Store; bus: Bus; settings: CoreSettings; logger: CoreLogger; observer?: CoreObserver }): Promise<CoreInstance> {
+/**
+ * Builds core. `throttle` defaults to an in-memory one with DEFAULT_THROTTLE_LIMITS (per node); pass one over a
+ * RedisRateCounter for limits that hold per cluster. Core closes it.
+ */
+export async function createCore(deps: { store: Store; bus: Bus; settings: CoreSettings; logger: CoreLogger; observer?: CoreObserver; throttle?: Throttle }): Promise<CoreInstance> {
   const { store, bus, settings, logger, observer } = deps;
+  const throttle =
+    deps.throttle ??
+    new Throttle({
+      onBlock: (guard, key, ms) => logger.warn({ event: 'throttle', guard, key: guard === 'provision-key' ? undefined : key, blockedMs: ms }, 'too many failures: throttling'),
+    });
   const audit = new AuditRecorder(store);
   const auth = new DeviceAuth(store);
   const profiles = new Profiles(store, audit, async () => {
@@ -71,9 +83,10 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
   const rpc = new Rpc(store, bus, sessions, settings.rpcDefaultTimeout, logger);
   const devices = new Devices(store, profiles, audit, credentialsChanged, bus);
   return {
-    provisioning: observedProvisioning(provisioning, observer),
-    auth,
-    telemetry,
+    provisioning: observedProvisioning(throttledProvisioning(provisioning, throttle), observer),
+    auth: new ThrottledDeviceAuth(auth, throttle),
+    throttle,
+    telemetry: rateLimitedTelemetry(telemetry, throttle),
     timeseries: telemetry,
     attributes: new Attributes(store, bus),
     rpc,
@@ -88,6 +101,7 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
       await transactions.drain();
       await committer.close();
       await unsubscribeCredentials();
+      await throttle.close();
     },
   };
 }

@@ -36,6 +36,11 @@ export const ERRORS = {
   PAYLOAD_TOO_LARGE: { http: 413, tbErrorCode: 31, mqtt3: null, mqtt5: 0x95, coap: '4.13' },
   UNSUPPORTED_MEDIA_TYPE: { http: 415, tbErrorCode: 31, mqtt3: null, mqtt5: 0x99, coap: '4.15' },
   RATE_LIMITED: { http: 429, tbErrorCode: 33, mqtt3: 3, mqtt5: 0x97, coap: '4.29' },
+  /**
+   * Too many failed device authentications from one address (DESIGN 6): CONNACK quota exceeded on v5, "not
+   * authorised" on v3 (clients retry code 3 at once, but back off on 5), HTTP 429 + Retry-After, CoAP 4.29.
+   */
+  AUTH_RATE_LIMITED: { http: 429, tbErrorCode: 33, mqtt3: 5, mqtt5: 0x97, coap: '4.29' },
   TOPIC_NAME_INVALID: { http: 404, tbErrorCode: 32, mqtt3: null, mqtt5: 0x90, coap: '4.04' },
   /** A feature fleetgate does not offer (e.g. a client-side RPC method with no handler). */
   NOT_IMPLEMENTED: { http: 501, tbErrorCode: 2, mqtt3: null, mqtt5: 0x83, coap: '5.01' },
@@ -49,10 +54,13 @@ export type ErrorCode = keyof typeof ERRORS;
 /** An expected, classified failure. Anything else reaching a transport is an INTERNAL error. */
 export class FleetgateError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  /** For rate limits: when the client may try again, seconds (HTTP Retry-After, CoAP Max-Age per RFC 8516). */
+  readonly retryAfterSeconds: number | undefined;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
     super(message, options);
     this.name = 'FleetgateError';
     this.code = code;
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 
   get signal(): ErrorSignal {

@@ -15,6 +15,7 @@ export const ADMIN_PASSWORD = 'test-admin-password';
 export interface TestServer extends RunningServer {
   httpUrl: string;
   mqttPort: number;
+  coapPort: number;
   dataDir: string;
   /** Everything the server logged, one JSON line per entry. */
   logLines: string[];
@@ -30,6 +31,7 @@ export function testConfig(dataDir: string, overrides: Partial<Config> = {}): Co
     httpPort: 0,
     mqttPort: 0,
     coapPort: 0,
+    mqttTlsPort: 0,
     database: join(dataDir, 'fleetgate.db'),
     adminUsername: ADMIN_EMAIL,
     adminPassword: ADMIN_PASSWORD,
@@ -55,6 +57,7 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
     ...server,
     httpUrl,
     mqttPort: server.ports.mqtt,
+    coapPort: server.ports.coap,
     dataDir,
     logLines,
     async adminToken() {
@@ -70,7 +73,7 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
     },
     async close() {
       await server.close();
-      if (!overrides.database) rmSync(dataDir, { recursive: true, force: true });
+      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -6,8 +6,9 @@ import type { DeviceIdentity } from '../../core/api.ts';
 import type { Core } from '../../core/core-types.ts';
 import { FleetgateError } from '../../core/errors.ts';
 import { kvToJson } from '../../core/kv-json.ts';
+import { answerClientRpc, parseClientRpc } from '../../core/client-rpc.ts';
 import type { ObserveRegistry, Endpoint, Observer } from './observe.ts';
-import { codeReply, diagnosticReply, emptyReply, jsonReply, methodNotAllowed } from './replies.ts';
+import { codeReply, diagnosticReply, emptyReply, errorReply, jsonReply, methodNotAllowed } from './replies.ts';
 import type { Feature } from './routes.ts';
 import type { CoapReply } from './wire.ts';
 
@@ -58,7 +59,7 @@ export class CoapDeviceApi {
     const path = `/api/v1/{token}/${req.feature}${req.id !== undefined ? '/{id}' : ''}`;
     // RFC 7641 §3.6: a GET with Observe=1 removes the observation, then is processed as usual.
     if (req.method === 'GET' && req.observe === 1) this.observers.cancel(req.endpoint, req.coapToken);
-    const device = await this.core.auth.byAccessToken(req.token);
+    const device = await this.core.auth.byAccessToken(req.token, undefined, { transport: 'coap', address: req.endpoint.address });
     if (!device) return reply(codeReply('UNAUTHORIZED', 'Invalid access token')); // spec §8.4: 4.01 bad token
     switch (req.feature) {
       case 'telemetry':
@@ -107,24 +108,16 @@ export class CoapDeviceApi {
   }
 
   /**
-   * Client-side RPC (spec §8.4: 2.05 with the reply). `getSessionLimits` is answered here (spec §8.2); fleetgate has
-   * no rule engine to answer other methods, so it says so with 5.01 at once instead of a late timeout.
+   * Client-side RPC (spec §8.4: 2.05 with the reply), answered by core: `getSessionLimits`, or NOT_IMPLEMENTED (5.01)
+   * at once for methods only a rule engine could answer, instead of a late timeout.
    */
   private clientRpc(payload: Buffer): CoapReply {
-    let body: unknown;
     try {
-      body = JSON.parse(payload.toString('utf8'));
-    } catch {
-      return codeReply('MALFORMED_PAYLOAD', 'RPC request is not valid JSON');
+      // spec §8.2: maxInflightMessages keeps ThingsBoard's 100 (CoAP has no in-flight window; SDKs size queues from it).
+      return jsonReply('2.05', json(answerClientRpc(parseClientRpc(payload), { maxPayloadSize: this.maxPayload, maxInflightMessages: 100 })));
+    } catch (err) {
+      return errorReply(err);
     }
-    const method = (body as { method?: unknown } | null)?.method;
-    if (typeof body !== 'object' || body === null || typeof method !== 'string' || method === '') {
-      return codeReply('INVALID_ARGUMENT', 'RPC request needs a "method" string');
-    }
-    if (method === 'getSessionLimits') {
-      return jsonReply('2.05', json({ maxPayloadSize: this.maxPayload, maxInflightMessages: 100, rateLimits: { messages: '', telemetryMessages: '', telemetryDataPoints: '' } }));
-    }
-    return diagnosticReply('5.01', `Client-side RPC method "${method}" is not supported: fleetgate has no rule engine`);
   }
 
   /** spec §8.4: the initial notification is the current shared attributes, then each update. */

@@ -44,7 +44,12 @@ export interface CurrentExchange {
 
 const OBSERVE = 6;
 const BLOCK1 = 27;
+const BLOCK2 = 23;
 const SIZE1 = 60;
+
+/** RFC 7959 §2.2: a Block1/Block2 value is 0-3 bytes. node-coap throws on longer ones (found by test/fuzz). */
+const badBlockOption = (packet: ParsedPacket): boolean =>
+  packet.options.some((o) => (o.name === 'Block2' || o.name === 'Block1' || o.name === String(BLOCK2) || o.name === String(BLOCK1)) && o.value.length > 3);
 const REQUEST_TAG = 292;
 const METHODS: Record<string, string> = { '0.01': 'GET', '0.02': 'POST', '0.03': 'PUT', '0.04': 'DELETE' };
 
@@ -79,6 +84,9 @@ export class Intake {
       return; // RFC 7252 §4.3: silently ignore other format errors
     }
     if (packet.ack || packet.reset) {
+      // RFC 7252 §4.1: an ACK or RST a server can get is Empty (0.00, no token, options or payload); anything
+      // else is a format error, silently ignored (§4.2, §4.3) rather than handed to node-coap (test/fuzz finding).
+      if (packet.code !== '0.00' || packet.token.length > 0 || packet.options.length > 0 || packet.payload.length > 0) return;
       if (deps.observers.onAckOrReset(rinfo, packet.messageId, packet.reset)) return;
       return this.handOver(packet, rinfo); // ACK of node-coap's separate response: stops its retransmission
     }
@@ -94,6 +102,7 @@ export class Intake {
     const method = METHODS[packet.code];
     if (!method) return this.answer(packet, rinfo, key, methodNotAllowed(`Method ${packet.code}`, 'this server'));
     if (packet.payload.length > deps.maxPayload) return this.answer(packet, rinfo, key, tooLargeReply(deps.maxPayload));
+    if (badBlockOption(packet)) return this.answer(packet, rinfo, key, diagnosticReply('4.02', 'Malformed Block option')); // RFC 7252 §5.4.1
     let finalBlock: Buffer | undefined;
     if (optionValues(packet, BLOCK1).length > 0) {
       const b = block1(packet);

@@ -8,7 +8,7 @@ import { FleetgateError } from '../../core/errors.ts';
 import { decodeProvisionRequestProto, encodeProvisionResponseProto } from '../../core/provisioning/protobuf.ts';
 import { renderProvisionJson } from '../../core/provisioning/render.ts';
 import { parseProvisionJson } from '../../core/provisioning/request.ts';
-import { jsonReply, protobufReply } from './replies.ts';
+import { jsonReply, protobufReply, withMaxAge } from './replies.ts';
 import type { CoapReply } from './wire.ts';
 
 /** Parses a provisioning payload; spec §2.1/§5.5: anything that is not a JSON object is tried as protobuf. */
@@ -33,5 +33,6 @@ export async function provision(core: Core, payload: Buffer, source: RequestSour
   const { request, format } = parseProvisionPayload(payload);
   const result = await core.provisioning.provision(request, source);
   const code = provisionCode(result);
-  return format === 'json' ? jsonReply(code, renderProvisionJson(result)) : protobufReply(code, encodeProvisionResponseProto(result));
+  const reply = format === 'json' ? jsonReply(code, renderProvisionJson(result)) : protobufReply(code, encodeProvisionResponseProto(result));
+  return result.status !== 'SUCCESS' && result.retryAfterSeconds !== undefined ? withMaxAge(reply, result.retryAfterSeconds) : reply;
 }

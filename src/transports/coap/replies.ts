@@ -26,7 +26,13 @@ export function diagnosticReply(code: string, message: string): CoapReply {
 export function errorReply(err: unknown): CoapReply {
   const e = toFleetgateError(err);
   const message = e.code === 'INTERNAL' ? 'Internal server error' : e.message;
-  return diagnosticReply(e.signal.coap, message);
+  const reply = diagnosticReply(e.signal.coap, message);
+  return e.retryAfterSeconds === undefined ? reply : withMaxAge(reply, e.retryAfterSeconds);
+}
+
+/** RFC 8516 §4: a 4.29 carries Max-Age, the seconds after which the client may try again. */
+export function withMaxAge(reply: CoapReply, seconds: number): CoapReply {
+  return { ...reply, options: [...(reply.options ?? []), { name: 'Max-Age', value: uintBuffer(seconds) }] };
 }
 
 /** An error reply for a registry code. */

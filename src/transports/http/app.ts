@@ -13,6 +13,8 @@ export interface HttpAppOptions {
   logger: Logger;
   /** Largest request body in bytes (config.httpMaxPayload); routes may set a lower one (RPC replies). */
   bodyLimit: number;
+  /** Serve HTTPS with this certificate and key (PEM) instead of plain HTTP (issue 7 §5). */
+  https?: { cert: string | Buffer; key: string | Buffer };
 }
 
 /** Longest path parameter; access tokens and certificate hashes fit well within it. */
@@ -38,6 +40,7 @@ function replyWithError(err: unknown, request: FastifyRequest, reply: FastifyRep
  */
 export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
   const app = fastify({
+    ...(opts.https ? { https: { cert: opts.https.cert, key: opts.https.key, minVersion: 'TLSv1.2' as const } } : {}),
     // Typed as fastify's logger so the instance is the plain FastifyInstance that routes and server.ts take.
     loggerInstance: httpLogger(opts.logger) as FastifyBaseLogger,
     logController: new RedactingLogController(),

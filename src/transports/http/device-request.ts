@@ -16,10 +16,10 @@ export interface TokenParams {
 /**
  * The device behind an access token (spec §8.3: only ACCESS_TOKEN credentials work on HTTP).
  * Bad token -> 401. ThingsBoard sends an empty body; fleetgate adds its JSON error body, which clients that only
- * look at the status ignore.
+ * look at the status ignore. `address` lets core throttle a source that keeps failing (429 + Retry-After, DESIGN 6).
  */
-export async function authenticate(core: Core, token: string): Promise<DeviceIdentity> {
-  const device = await core.auth.byAccessToken(token);
+export async function authenticate(core: Core, token: string, address?: string): Promise<DeviceIdentity> {
+  const device = await core.auth.byAccessToken(token, undefined, { transport: 'http', address });
   if (!device) throw new FleetgateError('UNAUTHORIZED', 'Invalid device access token');
   return device;
 }

@@ -14,6 +14,8 @@ export interface HttpFailure {
   message: string;
   /** True when the failure is ours (5xx): logged with its cause, never described to the client. */
   internal: boolean;
+  /** Sent as Retry-After (RFC 9110 §10.2.3) with a 429. */
+  retryAfterSeconds?: number;
 }
 
 const GENERIC_INTERNAL_MESSAGE = 'Internal server error';
@@ -24,10 +26,6 @@ export function failureOf(code: ErrorCode, message: string): HttpFailure {
   return { status: signal.http, errorCode: signal.tbErrorCode, message, internal: signal.http >= 500 };
 }
 
-/** 501 for a feature fleetgate does not have (registry code NOT_IMPLEMENTED). */
-export function notImplemented(message: string): HttpFailure {
-  return { status: ERRORS.NOT_IMPLEMENTED.http, errorCode: ERRORS.NOT_IMPLEMENTED.tbErrorCode, message, internal: false };
-}
 
 /** ThingsBoard's errorCode for a status no registry code was given for (first registry entry with that status). */
 function tbErrorCodeFor(status: number): number {
@@ -49,7 +47,8 @@ interface FrameworkError {
 export function describeFailure(err: unknown, bodyLimit: number): HttpFailure {
   if (err instanceof FleetgateError) {
     // INTERNAL messages may carry details of our own failure; the client gets the generic text.
-    return failureOf(err.code, err.code === 'INTERNAL' ? GENERIC_INTERNAL_MESSAGE : err.message);
+    const failure = failureOf(err.code, err.code === 'INTERNAL' ? GENERIC_INTERNAL_MESSAGE : err.message);
+    return err.retryAfterSeconds === undefined ? failure : { ...failure, retryAfterSeconds: err.retryAfterSeconds };
   }
   const e = (typeof err === 'object' && err !== null ? err : {}) as FrameworkError;
   switch (e.code) {
@@ -77,5 +76,6 @@ export function describeFailure(err: unknown, bodyLimit: number): HttpFailure {
 /** Writes `failure` as ThingsBoard's error JSON. */
 export function sendFailure(reply: FastifyReply, failure: HttpFailure): FastifyReply {
   const body = { status: failure.status, message: failure.message, errorCode: failure.errorCode, timestamp: Date.now() };
+  if (failure.retryAfterSeconds !== undefined) reply.header('retry-after', String(failure.retryAfterSeconds));
   return reply.code(failure.status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(body));
 }

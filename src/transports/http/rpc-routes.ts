@@ -2,10 +2,9 @@
  * RPC requests from the device (spec §8.3): replies to server-side RPC and client-side RPC.
  */
 import type { FastifyInstance } from 'fastify';
-import { GET_SESSION_LIMITS, parseClientRpc, sessionLimits } from './client-rpc.ts';
+import { answerClientRpc, parseClientRpc } from '../../core/client-rpc.ts';
 import type { DeviceRouteDeps } from './device-api.ts';
 import { authenticate, jsonText, requiredBody, rpcRequestId, type TokenParams } from './device-request.ts';
-import { notImplemented, sendFailure } from './error-reply.ts';
 
 /**
  * Registers `POST /{token}/rpc/{requestId}` and `POST /{token}/rpc`. Both take at most config.httpMaxRpcPayload
@@ -17,7 +16,7 @@ export function registerRpcRoutes(api: FastifyInstance, { core, config }: Device
   // spec §8.3: the reply to a server-side RPC; any payload (core does not validate it either, spec §8.2).
   api.post<{ Params: TokenParams & { requestId: string } }>('/:token/rpc/:requestId', { bodyLimit }, async (request, reply) => {
     const requestId = rpcRequestId(request.params.requestId);
-    const device = await authenticate(core, request.params.token);
+    const device = await authenticate(core, request.params.token, request.ip);
     await core.rpc.reply(device.deviceId, requestId, requiredBody(request).toString('utf8'));
     return reply.code(200).send();
   });
@@ -29,12 +28,11 @@ export function registerRpcRoutes(api: FastifyInstance, { core, config }: Device
    * holding the device for a minute to report a timeout that is not one.
    */
   api.post<{ Params: TokenParams }>('/:token/rpc', { bodyLimit }, async (request, reply) => {
-    const device = await authenticate(core, request.params.token);
-    const rpc = parseClientRpc(requiredBody(request).toString('utf8'));
-    if (rpc.method === GET_SESSION_LIMITS) {
-      return reply.code(200).header('content-type', 'application/json').send(jsonText(sessionLimits(config)));
-    }
-    request.log.debug({ deviceId: device.deviceId, method: rpc.method }, 'client-side RPC method not supported');
-    return sendFailure(reply, notImplemented(`Client-side RPC method "${rpc.method}" is not supported: fleetgate has no rule engine to answer it`));
+    const device = await authenticate(core, request.params.token, request.ip);
+    const rpc = parseClientRpc(requiredBody(request));
+    request.log.debug({ deviceId: device.deviceId, method: rpc.method }, 'client-side RPC');
+    // spec §8.2: maxInflightMessages keeps ThingsBoard's 100; an HTTP device has no in-flight window, but SDKs size queues from it.
+    const answer = answerClientRpc(rpc, { maxPayloadSize: config.httpMaxPayload, maxInflightMessages: 100 });
+    return reply.code(200).header('content-type', 'application/json').send(jsonText(answer));
   });
 }

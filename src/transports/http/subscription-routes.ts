@@ -29,7 +29,7 @@ export function registerSubscriptionRoutes(api: FastifyInstance, { core, config,
     '/:token/attributes/updates',
     { exposeHeadRoute: false },
     async (request, reply) => {
-      const device = await authenticate(core, request.params.token);
+      const device = await authenticate(core, request.params.token, request.ip);
       const timeoutMs = longPollTimeout(request.query.timeout, config.httpLongPollTimeout);
       await longPoll({
         request,
@@ -46,7 +46,7 @@ export function registerSubscriptionRoutes(api: FastifyInstance, { core, config,
   );
 
   api.get<{ Params: TokenParams; Querystring: PollQuery }>('/:token/rpc', { exposeHeadRoute: false }, async (request, reply) => {
-    const device = await authenticate(core, request.params.token);
+    const device = await authenticate(core, request.params.token, request.ip);
     const timeoutMs = longPollTimeout(request.query.timeout, config.httpLongPollTimeout);
     await longPoll({
       request,

@@ -3,6 +3,7 @@
  * CONNACK with the version's codes and, on MQTT 5, the server's capabilities.
  */
 import { randomUUID } from 'node:crypto';
+import { FleetgateError } from '../../core/errors.ts';
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
 import type { MqttConnection } from './connection.ts';
 import { DeviceSession } from './device-session.ts';
@@ -19,6 +20,11 @@ export async function handleConnect(conn: MqttConnection, packet: IConnectPacket
   if (version === 5 && properties?.maximumPacketSize) conn.clientMaxPacketSize = properties.maximumPacketSize;
   const clientId = packet.clientId ?? '';
   const username = packet.username;
+  if (conn.refusal) {
+    // Admission limits (issue 7 §2): refused before any lookup, with a code naming the limit on v5.
+    conn.refuse(version === 5 ? (conn.refusal === 'max-connections' ? RC.SERVER_BUSY : RC.CONNECTION_RATE_EXCEEDED) : V3_CONNACK.SERVER_UNAVAILABLE);
+    return;
+  }
 
   // spec §5.2: username or client id `provision` -> provision-only session, no credential lookup.
   if (username === PROVISION_USERNAME || clientId === PROVISION_USERNAME) {
@@ -32,9 +38,17 @@ export async function handleConnect(conn: MqttConnection, packet: IConnectPacket
   }
 
   let identity;
+  const source = { transport: 'mqtt' as const, address: conn.address };
+  const certificate = conn.clientCertificate;
   try {
-    // spec §8.1: the lookup order (MQTT_BASIC by client id/user name, then access token) lives in core.
-    identity = await conn.ctx.core.auth.byMqttCredentials(clientId, username, packet.password?.toString('utf8'));
+    if (certificate && certificate.kind !== 'none') {
+      // spec §8.1 step 1: a client certificate decides alone; unknown or expired -> v3 5 / v5 0x87.
+      identity = certificate.kind === 'valid' ? await conn.ctx.core.auth.byX509Hash(certificate.hash, 'MQTT', source) : undefined;
+      if (!identity) throw new FleetgateError('UNAUTHORIZED', certificate.kind === 'expired' ? 'Client certificate expired' : 'Unknown client certificate');
+    } else {
+      // spec §8.1: the lookup order (MQTT_BASIC by client id/user name, then access token) lives in core.
+      identity = await conn.ctx.core.auth.byMqttCredentials(clientId, username, packet.password?.toString('utf8'), source);
+    }
   } catch (err) {
     conn.refuse(connackCode(err, version));
     return;

@@ -11,6 +11,7 @@ import { handleConnect } from './connect.ts';
 import type { DeviceSession } from './device-session.ts';
 import { packetSize, type MqttLimits } from './limits.ts';
 import type { ProvisionSession } from './provision-session.ts';
+import type { ClientCertificate } from './tls.ts';
 import { handlePublish } from './publish.ts';
 import { disconnectAfterConnack, RC } from './reason-codes.ts';
 import { handleSubscribe, handleUnsubscribe } from './subscribe.ts';
@@ -43,6 +44,10 @@ export class MqttConnection {
   readonly acks: OrderedAcks;
   /** Called once when the connection has closed. */
   onClose: (() => void) | undefined;
+  /** TLS connections: the client certificate (spec §8.1 step 1); undefined on plain TCP. */
+  clientCertificate: ClientCertificate | undefined;
+  /** Set at accept when an admission limit refuses the connection; CONNECT is then answered with the refusal. */
+  refusal: 'max-connections' | 'connect-rate' | undefined;
 
   private readonly parser = mqtt.parser();
   private readonly queued: Packet[] = [];

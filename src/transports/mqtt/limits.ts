@@ -26,6 +26,13 @@ export interface MqttLimits {
   clientRpcTimeoutMs: number;
   /** Grace period for flushing a closing connection before it is destroyed, ms (spec §10: 1000). */
   disconnectTimeoutMs: number;
+  /** Open connections beyond which a new one is refused: CONNACK 0x89 server busy (v5) / 3 (v3). 0 = no limit. */
+  maxConnections: number;
+  /**
+   * New connections per source address, `capacity:seconds` pairs (spec §10 style); past it CONNACK 0x9F connection
+   * rate exceeded (v5) / 3 (v3). Empty = no limit (ThingsBoard has none).
+   */
+  connectRatePerSource: string;
 }
 
 /** Default limits. */
@@ -41,6 +48,8 @@ export const DEFAULT_MQTT_LIMITS: MqttLimits = {
   provisionTimeoutMs: 10_000,
   clientRpcTimeoutMs: 60_000,
   disconnectTimeoutMs: 1000,
+  maxConnections: 50_000,
+  connectRatePerSource: '',
 };
 
 /** Size of a whole MQTT packet whose remaining length is `length` (fixed header included). */

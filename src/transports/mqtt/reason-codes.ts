@@ -25,6 +25,7 @@ export const RC = {
   QUOTA_EXCEEDED: 0x97,
   PAYLOAD_FORMAT_INVALID: 0x99,
   QOS_NOT_SUPPORTED: 0x9b,
+  CONNECTION_RATE_EXCEEDED: 0x9f,
 } as const;
 
 /** MQTT 3.1/3.1.1 CONNACK return codes. TB never sends 4 (spec §8.1). */

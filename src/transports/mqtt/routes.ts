@@ -3,6 +3,7 @@
  * call's promise (telemetry and attributes are acknowledged only once committed).
  */
 import type { IPublishPacket } from 'mqtt-packet';
+import { answerClientRpc as answerCoreClientRpc, parseClientRpc } from '../../core/client-rpc.ts';
 import { FleetgateError } from '../../core/errors.ts';
 import type { MqttConnection } from './connection.ts';
 import { ackNow, ackWhenDone } from './publish.ts';
@@ -74,17 +75,21 @@ async function answerAttributeRequest(conn: MqttConnection, requestId: number, s
   conn.publish(outboundTopic('attributes-response', style, requestId), JSON.stringify(response), qos).catch(() => {});
 }
 
-/** spec §8.2 client-side RPC: `getSessionLimits` is answered here; others have no handler and time out. */
+/**
+ * spec §8.2 client-side RPC, answered by core. Methods only a rule engine could answer (core: NOT_IMPLEMENTED) get
+ * ThingsBoard's reply when no rule chain answers: `{"error":"timeout"}` after transport.client_side_rpc.timeout.
+ */
 function answerClientRpc(conn: MqttConnection, requestId: number, style: TopicStyle, payload: Buffer): void {
-  const body = parseJsonObject(payload, false);
+  const request = parseClientRpc(payload);
   const session = conn.device!;
   const limits = conn.ctx.limits;
-  if (body.method === 'getSessionLimits') {
-    const reply = { maxPayloadSize: limits.maxPacketSize, maxInflightMessages: limits.maxInflight, rateLimits: {} };
+  try {
+    const reply = answerCoreClientRpc(request, { maxPayloadSize: limits.maxPacketSize, maxInflightMessages: limits.maxInflight });
     session.replyToClientRpc(requestId, style, JSON.stringify(reply)).catch(() => {});
     return;
+  } catch (err) {
+    if (!(err instanceof FleetgateError && err.code === 'NOT_IMPLEMENTED')) throw err;
   }
-  // No rule engine answers other methods: ThingsBoard's reply after transport.client_side_rpc.timeout.
   if (session.pendingTimers >= limits.maxInflight) throw new FleetgateError('RATE_LIMITED', 'Too many pending client-side RPC requests');
   session.later(limits.clientRpcTimeoutMs, () => {
     session.replyToClientRpc(requestId, style, JSON.stringify({ error: 'timeout' })).catch(() => {});

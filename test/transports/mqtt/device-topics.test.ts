@@ -155,7 +155,7 @@ describe('MQTT device topics over an in-memory duplex', () => {
     await client.publish('v1/devices/me/rpc/request/1', '{"method":"getSessionLimits","params":{}}');
     const reply = await client.next('publish');
     assert.equal(reply.topic, 'v1/devices/me/rpc/response/1');
-    assert.deepEqual(JSON.parse(reply.payload.toString()), { maxPayloadSize: 65536, maxInflightMessages: 100, rateLimits: {} });
+    assert.deepEqual(JSON.parse(reply.payload.toString()), { maxPayloadSize: 65536, maxInflightMessages: 100, rateLimits: { messages: '', telemetryMessages: '', telemetryDataPoints: '' } });
   });
 
   it('answers other client-side RPC with {"error":"timeout"} after the client RPC timeout', async () => {
