@@ -17,6 +17,15 @@ const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
 const connections = Number(values.connections);
 
+/** fetch with one retry: a kept-alive socket the server closed while idle fails once with "other side closed". */
+async function fetchRetry(url: string, init?: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch {
+    return fetch(url, init);
+  }
+}
+
 async function startFleetgate() {
   const dir = mkdtempSync(join(tmpdir(), 'fleetgate-bench-'));
   const port = await freePort();
@@ -46,7 +55,7 @@ async function startFleetgate() {
     if (res.status !== 200) throw new Error(`device: ${res.status}`);
     tokens.push(`bench-token-${i}`);
   }
-  const countDevices = async () => ((await (await fetch(`${url}/api/tenant/devices?pageSize=1&page=0`, { headers })).json()) as { totalElements: number }).totalElements;
+  const countDevices = async () => ((await (await fetchRetry(`${url}/api/tenant/devices?pageSize=1&page=0`, { headers })).json()) as { totalElements: number }).totalElements;
   return { child, url, tokens, countDevices, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 

@@ -30,6 +30,12 @@ async function startFleetgate(devices: number): Promise<Target> {
   return { name: 'fleetgate', port: JSON.parse(line).mqttPort, child };
 }
 
+async function startAedes(): Promise<Target> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/mqtt/aedes-server.ts'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+  return { name: 'aedes', port: JSON.parse(line).mqttPort, child };
+}
+
 async function startMosquitto(): Promise<Target> {
   const port = await freePort();
   const child = spawn('/usr/sbin/mosquitto', ['-p', String(port)], { stdio: ['ignore', 'ignore', 'ignore'] });
@@ -58,9 +64,9 @@ const log = (line: string) => {
 };
 
 // 1. QoS 1 telemetry, 100 devices, alternating rounds.
-const telemetry: Record<string, number[]> = { fleetgate: [], mosquitto: [] };
+const telemetry: Record<string, number[]> = { fleetgate: [], mosquitto: [], aedes: [] };
 for (let r = 0; r < rounds; r++) {
-  for (const start of [() => startFleetgate(100), startMosquitto]) {
+  for (const start of [() => startFleetgate(100), startMosquitto, startAedes]) {
     const target = await start();
     const rate = await telemetryRate(target.port, tokens(100), duration);
     telemetry[target.name].push(rate);
@@ -71,7 +77,7 @@ for (let r = 0; r < rounds; r++) {
 
 // 2. Idle sessions: server RSS growth per session.
 const idle: Record<string, number> = {};
-for (const start of [() => startFleetgate(idleCount), startMosquitto]) {
+for (const start of [() => startFleetgate(idleCount), startMosquitto, startAedes]) {
   const target = await start();
   const settle = async () => {
     await new Promise((r) => setTimeout(r, 2000));
@@ -96,11 +102,12 @@ await stop(fleetgate);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fg = median(telemetry.fleetgate);
 const mq = median(telemetry.mosquitto);
-console.log(`| Measure | fleetgate | mosquitto 2.0 |
-|---|---|---|
-| QoS 1 telemetry, 100 devices, msg/s (median of ${rounds}) | ${Math.round(fg)} | ${Math.round(mq)} (fleetgate/mosquitto = ${(fg / mq).toFixed(2)}) |
-| Idle sessions: server memory per session (${idleCount} sessions) | ${(idle.fleetgate / 1024).toFixed(1)} KB | ${(idle.mosquitto / 1024).toFixed(1)} KB |
-| Provisioning over MQTT (connect, request, response, disconnect), devices/s | ${Math.round(provision.rate)} | n/a |
+const ae = median(telemetry.aedes);
+console.log(`| Measure | fleetgate | mosquitto 2.0 | aedes 1 |
+|---|---|---|---|
+| QoS 1 telemetry, 100 devices, msg/s (median of ${rounds}) | ${Math.round(fg)} | ${Math.round(mq)} (fleetgate/mosquitto = ${(fg / mq).toFixed(2)}) | ${Math.round(ae)} (fleetgate/aedes = ${(fg / ae).toFixed(2)}) |
+| Idle sessions: server memory per session (${idleCount} sessions) | ${(idle.fleetgate / 1024).toFixed(1)} KB | ${(idle.mosquitto / 1024).toFixed(1)} KB | ${(idle.aedes / 1024).toFixed(1)} KB |
+| Provisioning over MQTT (connect, request, response, disconnect), devices/s | ${Math.round(provision.rate)} | n/a | n/a |
 
 Rounds: ${lines.join('; ')}`);
 process.exit(0);

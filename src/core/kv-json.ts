@@ -52,11 +52,18 @@ export function toKvValue(value: unknown, castStrings = true): KvValue | undefin
   return { type: 'JSON', value: stringifyLossless(value) };
 }
 
-/** Parses text keeping number tokens exact. Throws MALFORMED_PAYLOAD. */
+/**
+ * Text whose numbers JSON.parse could type wrongly: a fraction of zeros (`21.0` must stay a double), an exponent
+ * (`1.5e3` is a double), or 16+ digits (beyond 2^53). It may also match inside strings; that only costs the exact
+ * parser's time.
+ */
+const NEEDS_EXACT_NUMBERS = /\d\.0+(?![0-9])|\d[eE]|\d{16}/;
+
+/** Parses text keeping number tokens exact (native JSON.parse when no number could be mistyped). Throws MALFORMED_PAYLOAD. */
 export function parseJsonExact(text: string | Buffer): unknown {
   const source = typeof text === 'string' ? text : text.toString('utf8');
   try {
-    return parseLossless(source);
+    return NEEDS_EXACT_NUMBERS.test(source) ? parseLossless(source) : JSON.parse(source);
   } catch (err) {
     throw new FleetgateError('MALFORMED_PAYLOAD', `Invalid JSON: ${(err as Error).message}`);
   }
@@ -85,7 +92,7 @@ export function parseTelemetry(text: string | Buffer, now: number): { ts: number
     // spec §8.2: timestamped only if it has both `ts` and `values`.
     if ('ts' in item && 'values' in item) {
       const ts = item.ts;
-      const tsText = isLosslessNumber(ts) ? (ts as LosslessNumber).value : typeof ts === 'string' ? ts : '';
+      const tsText = isLosslessNumber(ts) ? (ts as LosslessNumber).value : typeof ts === 'number' || typeof ts === 'string' ? String(ts) : '';
       if (!/^\d+$/.test(tsText) || !Number.isSafeInteger(Number(tsText))) throw new FleetgateError('MALFORMED_PAYLOAD', '"ts" must be a whole number of milliseconds');
       if (!isObject(item.values)) throw new FleetgateError('MALFORMED_PAYLOAD', '"values" must be a JSON object');
       return { ts: Number(tsText), entries: objectToEntries(item.values) };

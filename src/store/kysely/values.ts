@@ -19,6 +19,12 @@ export function toColumns(value: KvValue): ValueColumns {
   }
 }
 
+/** Appends the five value columns of `value` (bool_v, long_v, dbl_v, str_v, json_v) to `params`, allocation-free. */
+export function pushColumns(params: unknown[], value: KvValue): void {
+  const t = value.type;
+  params.push(t === 'BOOLEAN' ? (value.value ? 1 : 0) : null, t === 'LONG' ? value.value : null, t === 'DOUBLE' ? value.value : null, t === 'STRING' ? value.value : null, t === 'JSON' ? value.value : null);
+}
+
 export function fromColumns(row: ValueColumns): KvValue {
   if (row.bool_v !== null) return { type: 'BOOLEAN', value: Number(row.bool_v) === 1 };
   if (row.long_v !== null) {

@@ -3,7 +3,7 @@ import type { Database, TsKvTable, AttributeKvTable } from '../schema.ts';
 import type { WriteBatch } from '../store.ts';
 import type { Dialect } from '../dialect.ts';
 import { upsertAttributes, upsertTsKv, upsertTsKvLatest } from './pg-unnest.ts';
-import { sqliteUpsertAttributes, sqliteUpsertTsKv, sqliteUpsertTsKvLatest } from './sqlite-upsert.ts';
+import { sqliteWriteBatch } from './sqlite-upsert.ts';
 import { toColumns } from './values.ts';
 
 /** Orders rows by their key so concurrent batches lock rows in one order (PostgreSQL would otherwise deadlock). */
@@ -13,9 +13,10 @@ const byKey = <T>(rows: Map<string, T>): T[] => [...rows.entries()].sort((a, b) 
  * Writes one group-commit batch inside the caller's transaction: every time-series value (upsert on
  * device, key, ts), the latest value per key (only moving forward in time), and attribute writes.
  * Duplicate rows within the batch are folded first (PostgreSQL rejects one statement touching a row twice).
- * On PostgreSQL each table takes one `unnest` statement (pg-unnest.ts); SQLite takes multi-row VALUES (sqlite-upsert.ts).
+ * On PostgreSQL each table takes one `unnest` statement (pg-unnest.ts); SQLite has its own writer (sqlite-upsert.ts).
  */
 export async function writeBatch(db: Kysely<Database> | Transaction<Database>, batch: WriteBatch, dialect?: Dialect): Promise<void> {
+  if (dialect?.name !== 'postgres') return sqliteWriteBatch(db, batch);
   const all = new Map<string, TsKvTable>();
   const latest = new Map<string, TsKvTable>();
   for (const p of batch.telemetry) {
@@ -28,15 +29,9 @@ export async function writeBatch(db: Kysely<Database> | Transaction<Database>, b
   const tsRows = byKey(all);
   const latestRows = byKey(latest);
   const attrRows = byKey(foldAttributes(batch));
-  if (dialect?.name === 'postgres') {
-    await upsertTsKv(db, tsRows);
-    await upsertTsKvLatest(db, latestRows);
-    await upsertAttributes(db, attrRows);
-    return;
-  }
-  await sqliteUpsertTsKv(db, tsRows);
-  await sqliteUpsertTsKvLatest(db, latestRows);
-  await sqliteUpsertAttributes(db, attrRows);
+  await upsertTsKv(db, tsRows);
+  await upsertTsKvLatest(db, latestRows);
+  await upsertAttributes(db, attrRows);
 }
 
 /** The attribute rows of a batch, the last write of each (device, scope, key) winning. */
