@@ -9,21 +9,14 @@
  */
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { generate, parse } from 'coap-packet';
-import { MemoryBus } from '../../src/bus/memory-bus.ts';
-import { loadConfig } from '../../src/config.ts';
-import { createCore } from '../../src/core/core.ts';
-import { DEFAULT_TENANT_ID } from '../../src/core/model.ts';
-import { openSqliteStore } from '../../src/store/sqlite.ts';
-import { startCoapTransport } from '../../src/transports/coap/index.ts';
 
 const { values: args } = parseArgs({ options: { provision: { type: 'string', default: '20000' }, telemetry: { type: 'string', default: '100000' }, clients: { type: 'string', default: '32' }, window: { type: 'string', default: '16' } } });
-const quiet = { info() {}, warn() {}, error() {}, debug() {} };
-const actor = { userId: null, userName: 'bench', source: { transport: 'cli' as const } };
 
 /** Sends `total` requests built by `make(i)` over `clients` sockets, `window` in flight each; returns requests/s. */
 async function run(port: number, total: number, clients: number, window: number, make: (i: number, mid: number, token: Buffer) => Buffer, ok: (code: string) => boolean): Promise<{ rate: number; failed: number }> {
@@ -74,16 +67,11 @@ const path = (...s: string[]) => s.map((v) => ({ name: 'Uri-Path' as const, valu
 const clients = Number(args.clients);
 const window = Number(args.window);
 
-const dir = mkdtempSync(join(tmpdir(), 'fleetgate-bench-coap-'));
-const store = await openSqliteStore(join(dir, 'bench.db'), { synchronous: 'normal' });
-const core = await createCore({ store, bus: new MemoryBus(), logger: quiet, settings: { batchMaxRows: 5000, batchMaxDelayMs: 0, rpcDefaultTimeout: 10000, provisionRetryAfterMs: 3000 } });
-const transport = await startCoapTransport({ core, config: loadConfig({ env: {} }), logger: quiet, host: '127.0.0.1', port: 0 });
-await core.profiles.save(DEFAULT_TENANT_ID, { name: 'bench', provisionType: 'ALLOW_CREATE_NEW_DEVICES', provisionDeviceKey: 'bench-key', profileData: { provisionConfiguration: { type: 'ALLOW_CREATE_NEW_DEVICES', provisionDeviceSecret: 'bench-secret' } } }, actor);
-const tokens: string[] = [];
-for (let d = 0; d < 100; d++) {
-  await core.devices.save(DEFAULT_TENANT_ID, { name: `bench-dev-${d}` }, actor, `bench-token-${d}`);
-  tokens.push(`bench-token-${d}`);
-}
+// The server runs in its own process (bench/coap/fleetgate-server.ts), so generator and server do not share a loop.
+const server = spawn(process.execPath, [...(process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', join(import.meta.dirname, 'fleetgate-server.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+const [line] = (await once(createInterface({ input: server.stdout! }), 'line')) as [string];
+const transport = { port: (JSON.parse(line) as { coapPort: number }).coapPort };
+const tokens = Array.from({ length: 100 }, (_, d) => `bench-token-${d}`);
 
 const provisionN = Number(args.provision);
 const prov = await run(transport.port, provisionN, clients, window, (i, messageId, token) =>
@@ -95,10 +83,8 @@ const tel = await run(transport.port, telemetryN, clients, window, (i, messageId
   generate({ code: 'POST', messageId, token, confirmable: true, options: path('api', 'v1', tokens[i % tokens.length], 'telemetry'), payload: Buffer.from(`{"ts":${1_600_000_000_000 + i},"values":{"t":${i % 100},"h":${i % 7}}}`) }), (c) => c === '2.01');
 console.log(`fleetgate CoAP telemetry: ${telemetryN} requests, ${tel.rate}/s acknowledged after commit, ${tel.failed} not 2.01`);
 
-await transport.close();
-await core.close();
-await store.close();
-rmSync(dir, { recursive: true, force: true });
+server.kill('SIGTERM');
+await once(server, 'exit');
 
 if (existsSync('/usr/bin/coap-server-notls')) {
   const peerPort = 20000 + Math.floor(Math.random() * 20000);

@@ -1,0 +1,37 @@
+/**
+ * The fleetgate side of the CoAP benchmark, in its own process so the load generator does not share its event
+ * loop: core on a fresh SQLite file + the CoAP transport on a random port, a provisioning profile and 100 devices.
+ * Prints `{"coapPort":N}` once ready; stops on SIGTERM.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemoryBus } from '../../src/bus/memory-bus.ts';
+import { loadConfig } from '../../src/config.ts';
+import { createCore } from '../../src/core/core.ts';
+import { DEFAULT_TENANT_ID } from '../../src/core/model.ts';
+import { openSqliteStore } from '../../src/store/sqlite.ts';
+import { startCoapTransport } from '../../src/transports/coap/index.ts';
+
+const quiet = { info() {}, warn() {}, error() {}, debug() {} };
+const actor = { userId: null, userName: 'bench', source: { transport: 'cli' as const } };
+
+const dir = mkdtempSync(join(tmpdir(), 'fleetgate-bench-coap-'));
+const store = await openSqliteStore(join(dir, 'bench.db'), { synchronous: 'normal' });
+const core = await createCore({ store, bus: new MemoryBus(), logger: quiet, settings: { batchMaxRows: 5000, batchMaxDelayMs: 0, rpcDefaultTimeout: 10000, provisionRetryAfterMs: 3000 } });
+const transport = await startCoapTransport({ core, config: loadConfig({ env: {} }), logger: quiet, host: '127.0.0.1', port: 0 });
+await core.profiles.save(
+  DEFAULT_TENANT_ID,
+  { name: 'bench', provisionType: 'ALLOW_CREATE_NEW_DEVICES', provisionDeviceKey: 'bench-key', profileData: { provisionConfiguration: { type: 'ALLOW_CREATE_NEW_DEVICES', provisionDeviceSecret: 'bench-secret' } } },
+  actor,
+);
+for (let d = 0; d < 100; d++) await core.devices.save(DEFAULT_TENANT_ID, { name: `bench-dev-${d}` }, actor, `bench-token-${d}`);
+process.stdout.write(`${JSON.stringify({ coapPort: transport.port })}\n`);
+
+process.on('SIGTERM', async () => {
+  await transport.close();
+  await core.close();
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(0);
+});
