@@ -16,13 +16,15 @@ type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 export class TransactionBatcher {
   private queue: Job[] = [];
-  private running: Promise<void> | undefined;
+  private readonly running = new Set<Promise<void>>();
   private scheduled = false;
 
+  /** `concurrency`: grouped transactions in flight at once (store.transactionConcurrency: 1 on SQLite). */
   constructor(
     private readonly store: Store,
     private readonly maxJobs: number,
     private readonly logger: CoreLogger,
+    private readonly concurrency = store.transactionConcurrency,
   ) {}
 
   /** Runs `work` atomically; resolves with its result once committed, rejects with its error (its writes undone). */
@@ -34,19 +36,24 @@ export class TransactionBatcher {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.running) return;
+    if (this.scheduled || this.running.size >= this.concurrency) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      this.running = this.flush().finally(() => {
-        this.running = undefined;
+      if (this.queue.length === 0) return;
+      const run: Promise<void> = this.flush().finally(() => {
+        this.running.delete(run);
         if (this.queue.length > 0) this.schedule();
       });
+      this.running.add(run);
+      if (this.queue.length > 0) this.schedule();
     });
   }
 
   private async flush(): Promise<void> {
-    const jobs = this.queue.splice(0, this.maxJobs);
+    // Spread the queue over the free slots, so PostgreSQL runs several smaller groups at once.
+    const free = Math.max(1, this.concurrency - this.running.size);
+    const jobs = this.queue.splice(0, Math.min(this.maxJobs, Math.ceil(this.queue.length / free)));
     let outcomes: Settled[];
     try {
       outcomes = await this.store.transaction(async (tx) => {
@@ -76,8 +83,8 @@ export class TransactionBatcher {
 
   /** Waits until everything queued has committed. */
   async drain(): Promise<void> {
-    while (this.running || this.scheduled || this.queue.length > 0) {
-      if (this.running) await this.running;
+    while (this.running.size > 0 || this.scheduled || this.queue.length > 0) {
+      if (this.running.size > 0) await Promise.allSettled([...this.running]);
       else await new Promise((r) => setImmediate(r));
     }
   }

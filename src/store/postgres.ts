@@ -51,5 +51,6 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     await db.destroy();
     throw err;
   }
-  return new KyselyStore(db, postgresDialect, () => db.destroy());
+  // Leave a connection free for reads while grouped transactions run.
+  return new KyselyStore(db, postgresDialect, () => db.destroy(), false, Math.max(1, (options.poolSize ?? 10) - 2));
 }

@@ -45,6 +45,9 @@ export class UniqueViolation extends Error {
  * Methods that write several rows are atomic on their own; `transaction` groups calls.
  */
 export interface Store {
+  /** How many transactions can usefully run at once (SQLite: 1, one connection; PostgreSQL: about the pool size). */
+  readonly transactionConcurrency: number;
+
   /** Runs `work` in one database transaction; it commits when `work` resolves and rolls back when it throws. */
   transaction<T>(work: (tx: Store) => Promise<T>): Promise<T>;
   /**

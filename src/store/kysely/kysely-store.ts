@@ -44,6 +44,7 @@ export class KyselyStore implements Store {
     readonly dialect: Dialect,
     private readonly onClose: () => Promise<void> = async () => {},
     private readonly inTransaction = false,
+    readonly transactionConcurrency = 1,
   ) {}
 
   async transaction<T>(work: (tx: Store) => Promise<T>): Promise<T> {
