@@ -1,18 +1,21 @@
 /**
  * HTTP benchmark (issue: Foundation, Speed): provisioning of new devices and telemetry, fleetgate on SQLite against
  * a bare node:http server returning a fixed JSON body, alternating rounds in one run. Usage:
- *   node --import tsx bench/http/bench.ts [--seconds 10] [--rounds 2]
+ *   node --import tsx bench/http/bench.ts [--seconds 10] [--rounds 2] [--postgres]
+ * With --postgres, fleetgate runs on a PostgreSQL 15 the bench starts (durable commits, stock settings).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { startPostgres } from '../../test/support/postgres.ts';
 import { freePort, runWrk, startProcess, stopProcess, waitForHttp, type WrkResult } from '../support/processes.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, rounds: { type: 'string', default: '2' }, connections: { type: 'string', default: '64' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, rounds: { type: 'string', default: '2' }, connections: { type: 'string', default: '64' }, postgres: { type: 'boolean', default: false } } });
+const postgres = values.postgres ? await startPostgres({ durable: true }) : undefined;
 const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
 const connections = Number(values.connections);
@@ -34,7 +37,7 @@ async function startFleetgate() {
     FLEETGATE_HTTP_PORT: String(port),
     FLEETGATE_MQTT_PORT: String(await freePort()),
     FLEETGATE_COAP_PORT: String(await freePort()),
-    FLEETGATE_DATABASE: join(dir, 'bench.db'),
+    FLEETGATE_DATABASE: postgres ? await postgres.createDatabase() : join(dir, 'bench.db'),
     FLEETGATE_ADMIN_PASSWORD: 'bench-password',
     FLEETGATE_LOG_LEVEL: 'warn',
   });
@@ -90,7 +93,7 @@ try {
   }
   const created = (await fleet.countDevices()) - devicesBefore;
   const best = (rs: WrkResult[]) => rs.reduce((a, b) => (b.requestsPerSec > a.requestsPerSec ? b : a));
-  console.log(`# HTTP benchmark ${new Date().toISOString()} — ${cpus().length} cores (${cpus()[0]?.model}), node ${process.version}, wrk -t2 -c${connections} -d${seconds}s, ${rounds} rounds alternating`);
+  console.log(`# HTTP benchmark ${new Date().toISOString()} — fleetgate on ${postgres ? 'PostgreSQL 15' : 'SQLite'}, ${cpus().length} cores (${cpus()[0]?.model}), node ${process.version}, wrk -t2 -c${connections} -d${seconds}s, ${rounds} rounds alternating`);
   for (const [name, rs] of Object.entries(results)) rs.forEach((r, i) => console.log(line(`${name} round ${i + 1}`, r)));
   const bp = best(results.bareProvision).requestsPerSec;
   const fp = best(results.fleetProvision).requestsPerSec;
@@ -102,4 +105,5 @@ try {
   await stopProcess(fleet.child);
   await stopProcess(bare.child);
   fleet.cleanup();
+  await postgres?.stop();
 }
