@@ -1,6 +1,7 @@
 /**
  * A tiny admin REST client for tests: real HTTP with global fetch, the admin token from the harness.
  */
+import { readResponse } from '../support/fixtures.ts';
 import type { TestServer } from '../support/harness.ts';
 
 export interface ApiResponse {
@@ -42,14 +43,7 @@ export async function adminClient(server: TestServer): Promise<AdminClient> {
     else if (options.body !== undefined) body = JSON.stringify(options.body);
     if (body !== undefined) headers['content-type'] = options.contentType ?? 'application/json';
     const res = await fetch(`${server.httpUrl}${path}`, { method, headers, body });
-    const text = await res.text();
-    let json: unknown;
-    try {
-      json = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status: res.status, headers: res.headers, text, json };
+    return readResponse(res);
   };
   return {
     call,

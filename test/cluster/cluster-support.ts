@@ -2,6 +2,7 @@
  * Helpers of the cluster test: bounded polling, a tiny admin REST client for any node, HTTP provisioning as a device
  * does it, and MQTT.js devices that send numbered QoS 1 telemetry and remember which messages were PUBACKed.
  */
+import { readResponse } from '../support/fixtures.ts';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 
 /** Polls `check` every `intervalMs` until it returns true; throws naming `what` after `attempts` tries. */
@@ -26,14 +27,7 @@ export function adminApi(baseUrl: string, token: string) {
     const headers: Record<string, string> = { 'x-authorization': `Bearer ${token}` };
     if (body !== undefined) headers['content-type'] = 'application/json';
     const res = await fetch(`${baseUrl}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await res.text();
-    let json: unknown;
-    try {
-      json = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status: res.status, text, json };
+    return readResponse(res);
   };
 }
 

@@ -2,6 +2,7 @@
  * Helpers for the HTTP device API tests: a whole server from the lead's harness, provisioning profiles and devices
  * made through core, and small fetch wrappers.
  */
+import { provisioningProfileInput, readResponse } from '../../support/fixtures.ts';
 import { randomBytes } from 'node:crypto';
 import { DEFAULT_TENANT_ID, type Device, type DeviceProfile, type ProvisionType } from '../../../src/core/model.ts';
 import { startTestServer, TEST_ACTOR, type TestServer } from '../../support/harness.ts';
@@ -23,18 +24,7 @@ export async function provisioningProfile(
 ): Promise<DeviceProfile & { key: string; secret: string }> {
   const profile = await server.core.profiles.save(
     TENANT,
-    {
-      name: `http-${type}-${randomId()}`,
-      type: 'DEFAULT',
-      transportType: 'DEFAULT',
-      provisionType: type,
-      provisionDeviceKey: key,
-      profileData: {
-        configuration: { type: 'DEFAULT' },
-        transportConfiguration: { type: 'DEFAULT' },
-        provisionConfiguration: { type, provisionDeviceSecret: secret },
-      },
-    },
+    provisioningProfileInput(`http-${type}-${randomId()}`, type, key, secret),
     TEST_ACTOR,
   );
   // The stored key: an X.509 chain profile's key is the SHA3 of its certificate (spec §3.2).
@@ -58,15 +48,8 @@ export interface HttpAnswer {
 
 /** One request to the server; the body is read completely. */
 export async function call(server: TestServer, path: string, init: RequestInit = {}): Promise<HttpAnswer> {
-  const res = await fetch(`${server.httpUrl}${path}`, init);
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = text === '' ? undefined : JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, contentType: res.headers.get('content-type'), text, json };
+  const { status, headers, text, json } = await readResponse(await fetch(`${server.httpUrl}${path}`, init));
+  return { status, contentType: headers.get('content-type'), text, json };
 }
 
 /** `POST /api/v1/provision` with `body` (an object is sent as JSON text, a string as is). */

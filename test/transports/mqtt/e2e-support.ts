@@ -2,6 +2,7 @@
  * End-to-end helpers: a whole fleetgate server from the lead's harness, ThingsBoard's provisioning
  * fixture (spec §9 "Common fixture"), MQTT.js connections, and external-tool detection.
  */
+import { provisioningProfileInput } from '../../support/fixtures.ts';
 import { spawnSync } from 'node:child_process';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { TestContext } from 'node:test';
@@ -15,18 +16,7 @@ export const TENANT = DEFAULT_TENANT_ID;
 export async function provisioningProfile(server: TestServer, type: ProvisionType, key: string | null, secret: string | null, name = 'JSON'): Promise<DeviceProfile> {
   return server.core.profiles.save(
     TENANT,
-    {
-      name,
-      type: 'DEFAULT',
-      transportType: 'MQTT',
-      provisionType: type,
-      provisionDeviceKey: key,
-      profileData: {
-        configuration: { type: 'DEFAULT' },
-        transportConfiguration: { type: 'MQTT' },
-        provisionConfiguration: { type, provisionDeviceSecret: secret },
-      },
-    },
+    provisioningProfileInput(name, type, key, secret, 'MQTT'),
     TEST_ACTOR,
   );
 }
