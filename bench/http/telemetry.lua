@@ -1,6 +1,8 @@
 -- wrk script: POST telemetry for one of the devices whose tokens are listed in the TOKENS env variable (comma-separated).
+-- KEYS=1 sends ThingsBoard's documentation example shape {"temperature":N}; otherwise three values per request.
 local tokens = {}
 local i = 0
+local single = os.getenv("KEYS") == "1"
 
 function init(args)
   for t in string.gmatch(os.getenv("TOKENS") or "", "[^,]+") do table.insert(tokens, t) end
@@ -9,6 +11,11 @@ end
 
 function request()
   i = i % #tokens + 1
-  local body = '{"temperature":' .. (20 + i % 10) .. ',"humidity":' .. (40 + i % 7) .. ',"on":true}'
+  local body
+  if single then
+    body = '{"temperature":' .. (20 + i % 10) .. '}'
+  else
+    body = '{"temperature":' .. (20 + i % 10) .. ',"humidity":' .. (40 + i % 7) .. ',"on":true}'
+  end
   return wrk.format("POST", "/api/v1/" .. tokens[i] .. "/telemetry", { ["Content-Type"] = "application/json" }, body)
 end
