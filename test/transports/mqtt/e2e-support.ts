@@ -2,6 +2,7 @@
  * End-to-end helpers: a whole fleetgate server from the lead's harness, ThingsBoard's provisioning
  * fixture (spec §9 "Common fixture"), MQTT.js connections, and external-tool detection.
  */
+import { skipForMissingTool } from '../../support/tools.ts';
 import { provisioningProfileInput } from '../../support/fixtures.ts';
 import { spawnSync } from 'node:child_process';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
@@ -68,7 +69,6 @@ export function haveTool(t: TestContext, command: string, args: string[] = ['--h
   const probe = spawnSync(command, args, { stdio: 'ignore', timeout: 10_000 });
   if (probe.error === undefined) return true;
   const message = `${command} is not installed (${probe.error.message})`;
-  if (process.env.FLEETGATE_TEST_REQUIRE_ALL === '1') throw new Error(message);
-  t.skip(message);
+  skipForMissingTool(t, message);
   return false;
 }
