@@ -137,6 +137,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const coap = await startCoapTransport({ core, config, logger, host: config.host, port: config.coapPort, options: { maxPayload: config.coapMaxPayload } });
     opened.push(() => coap.close());
     metrics?.connectionCount('mqtt', () => mqtt.sessionCount());
+    metrics?.connectionCount('coap', () => coap.observerCount());
     ready = true;
     logger.info({ event: 'listen', host: config.host, http: httpPort, mqtt: mqtt.port, mqttTls: mqtt.tlsPort, coap: coap.port, database: databaseKind }, 'fleetgate started');
 

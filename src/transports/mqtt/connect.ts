@@ -50,7 +50,13 @@ export async function handleConnect(conn: MqttConnection, packet: IConnectPacket
       identity = await conn.ctx.core.auth.byMqttCredentials(clientId, username, packet.password?.toString('utf8'), source);
     }
   } catch (err) {
-    conn.refuse(connackCode(err, version));
+    const code = connackCode(err, version);
+    // One log line per refused device login (issue 6); never the credentials themselves.
+    conn.ctx.logger.info(
+      { event: 'auth_failure', transport: 'mqtt', address: conn.address, reason: err instanceof FleetgateError ? err.code : 'INTERNAL', connack: code, protocolVersion: version },
+      'mqtt: device login refused',
+    );
+    conn.refuse(code);
     return;
   }
   if (conn.closed) return;

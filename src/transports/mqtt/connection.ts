@@ -264,7 +264,7 @@ export class MqttConnection {
   /** Closes after a protocol-level failure: v5 gets DISCONNECT with `reasonCode` once connected. */
   fail(reasonCode: number, why: string): void {
     if (this.closed) return;
-    this.ctx.logger.debug({ address: this.address, reasonCode }, `mqtt: closing connection: ${why}`);
+    this.ctx.logger.info({ event: 'disconnect', transport: 'mqtt', address: this.address, deviceId: this.device?.identity.deviceId, reasonCode }, `mqtt: closing connection: ${why}`);
     this.end(reasonCode);
   }
 
