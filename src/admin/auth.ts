@@ -123,7 +123,7 @@ export function registerPublicAuthRoutes(app: FastifyInstance, deps: AdminDeps):
     '/api/auth/login',
     { schema: { tags: ['auth'], summary: 'Log in with email and password; returns a JWT pair', body: LOGIN_BODY } },
     async (req) => {
-      const user = await deps.core.users.verify(req.body.username, req.body.password);
+      const user = await deps.core.users.verify(req.body.username, req.body.password, { transport: 'admin', address: req.ip });
       await recordAuditEntry(deps, {
         tenantId: user?.tenantId ?? DEFAULT_TENANT_ID,
         entityType: 'USER',

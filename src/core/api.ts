@@ -282,8 +282,11 @@ export interface TimeseriesReadApi {
 }
 
 export interface UsersApi {
-  /** Checks email and password; undefined when they do not match (compares in constant time). */
-  verify(email: string, password: string): Promise<User | undefined>;
+  /**
+   * Checks email and password; undefined when they do not match (compares in constant time). With `source`, failures
+   * count against that address like device-auth failures, and a blocked address gets AUTH_RATE_LIMITED (DESIGN 6).
+   */
+  verify(email: string, password: string, source?: RequestSource): Promise<User | undefined>;
   get(id: string): Promise<User | undefined>;
   /** Creates the administrator on first start; returns the generated password when none was given. */
   ensureAdmin(email: string, password: string | undefined): Promise<{ created: boolean; generatedPassword?: string }>;

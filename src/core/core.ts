@@ -14,7 +14,7 @@ import { Rpc } from './rpc.ts';
 import { SessionRegistry } from './sessions.ts';
 import { Telemetry } from './telemetry.ts';
 import { TransactionBatcher } from './transaction-batcher.ts';
-import { rateLimitedTelemetry, Throttle, ThrottledDeviceAuth, throttledProvisioning } from './throttle/index.ts';
+import { rateLimitedTelemetry, Throttle, ThrottledDeviceAuth, throttledProvisioning, throttledUsers } from './throttle/index.ts';
 import { Users } from './users.ts';
 import { channels, type Bus } from '../bus/bus.ts';
 import type { Store } from '../store/store.ts';
@@ -94,7 +94,7 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
     sessionRegistry: sessions,
     profiles,
     devices,
-    users: new Users(store),
+    users: throttledUsers(new Users(store), throttle),
     audit,
     committer,
     async close() {

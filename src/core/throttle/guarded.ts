@@ -3,7 +3,7 @@
  * the same decision from core (DESIGN "Rules of the house"). A blocked request is answered at once, without touching
  * the database (DESIGN 6, issue 7 §1).
  */
-import type { DeviceAuthApi, DeviceIdentity, DeviceTransport, ProvisionReason, ProvisionResult, ProvisioningApi, RequestSource, TelemetryApi } from '../api.ts';
+import type { DeviceAuthApi, DeviceIdentity, DeviceTransport, ProvisionReason, ProvisionResult, ProvisioningApi, RequestSource, TelemetryApi, UsersApi } from '../api.ts';
 import { FleetgateError } from '../errors.ts';
 import { PROVISION_ERROR_MESSAGES } from '../provisioning/render.ts';
 import { retryAfterSeconds, type Throttle } from './throttle.ts';
@@ -110,5 +110,22 @@ export function rateLimitedTelemetry(inner: TelemetryApi, throttle: Throttle): T
       check(device);
       return inner.saveClientAttributesJson(device, json);
     },
+  };
+}
+
+/** Administrator logins behind the same per-address failure guard as device authentication (password guessing). */
+export function throttledUsers(inner: UsersApi, throttle: Throttle): UsersApi {
+  return {
+    async verify(email, password, source) {
+      const address = throttle.sourceKey(source?.address);
+      const blocked = throttle.authBySource.blockedMs(address);
+      if (blocked > 0) throw authRateLimited(blocked);
+      const user = await inner.verify(email, password);
+      if (!user && source) await throttle.authBySource.failed(address);
+      return user;
+    },
+    get: (id) => inner.get(id),
+    ensureAdmin: (email, password) => inner.ensureAdmin(email, password),
+    setPassword: (email, password) => inner.setPassword(email, password),
   };
 }
