@@ -40,4 +40,3 @@ export function fromColumns(row: ValueColumns): KvValue {
   return { type: 'JSON', value: row.json_v ?? 'null' };
 }
 
-export const VALUE_COLUMNS = ['bool_v', 'long_v', 'dbl_v', 'str_v', 'json_v'] as const;
