@@ -26,6 +26,10 @@ export interface DeviceRequest {
   /** The request's token (observations are keyed by it). */
   coapToken: Buffer;
   confirmable: boolean;
+  /** Uri-Path segments joined with '/' (block requests for large notifications name it, RFC 7959 §2.6). */
+  path: string;
+  /** RFC 7959 §2.6: the block size asked for by a Block2 option on the registration. */
+  blockSize?: number;
 }
 
 /** A plain answer, or a new observation whose first notification the transport sends. */
@@ -129,10 +133,15 @@ export class CoapDeviceApi {
       },
     });
     observer.onClose = () => session.close();
-    try {
+    const current = async () => {
       const shared: Record<string, unknown> = {};
       for (const e of await this.core.attributes.get(device.deviceId, 'SHARED_SCOPE')) shared[e.key] = kvToJson(e.value);
-      return { kind: 'observe', observer, initial: jsonReply('2.05', json(shared)), started };
+      return jsonReply('2.05', json(shared));
+    };
+    // RFC 7641 §4.5: the liveness check of a quiet CON observer is the current state, like the initial notification.
+    observer.current = current;
+    try {
+      return { kind: 'observe', observer, initial: await current(), started };
     } catch (err) {
       this.observers.remove(observer);
       throw err;
@@ -148,13 +157,23 @@ export class CoapDeviceApi {
         ready.then(() => this.observers.notify(observer, jsonReply('2.05', json({ id: rpc.requestId, method: rpc.method, params: rpc.params })))),
     });
     observer.onClose = () => session.close();
+    // RFC 7641 §4.5 liveness check: the registration's 2.03 again ("no RPC pending"); an RPC is never repeated.
+    observer.current = () => Promise.resolve(emptyReply('2.03'));
     return { kind: 'observe', observer, initial: emptyReply('2.03'), started };
   }
 
   private register(req: DeviceRequest, device: DeviceIdentity, resource: 'attributes' | 'rpc') {
     let started!: () => void;
     const ready = new Promise<void>((resolve) => (started = resolve));
-    const observer = this.observers.register({ endpoint: req.endpoint, token: req.coapToken, resource, deviceId: device.deviceId, confirmable: req.confirmable });
+    const observer = this.observers.register({
+      endpoint: req.endpoint,
+      token: req.coapToken,
+      resource,
+      deviceId: device.deviceId,
+      confirmable: req.confirmable,
+      path: req.path,
+      blockSize: req.blockSize,
+    });
     return { observer, ready, started };
   }
 }

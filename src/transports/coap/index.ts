@@ -7,6 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { createServer, type IncomingMessage, type OutgoingMessage } from 'coap';
 import type { Config } from '../../config.ts';
 import type { Core, CoreLogger } from '../../core/core-types.ts';
+import { DeviceRateLimiter } from '../../core/throttle/device-rate.ts';
+import { parseRateLimit } from '../../core/throttle/limits.ts';
 import { CoapDeviceApi } from './device-api.ts';
 import { Block1Assembler } from './block1.ts';
 import { ExchangeCache } from './exchanges.ts';
@@ -24,6 +26,11 @@ export interface CoapTransportOptions {
   observe?: Partial<ObserveTiming>;
   /** How long close() waits for requests in progress, ms (default 5000). */
   drainTimeoutMs?: number;
+  /**
+   * Requests per source address, `capacity:seconds` pairs (issue 7 §2); past it 4.29 with Max-Age and a diagnostic
+   * naming the limit. Empty (default) = no limit. Retransmissions are not counted.
+   */
+  requestRatePerSource?: string;
 }
 
 /** A running CoAP transport. */
@@ -44,6 +51,8 @@ export async function startCoapTransport(deps: {
   host: string;
   port: number;
   options?: CoapTransportOptions;
+  /** Called with the reason of each admission refusal (REQUEST_RATE), for metrics. */
+  onRejected?: (reason: string) => void;
 }): Promise<CoapTransport> {
   const { core, logger } = deps;
   const options = deps.options ?? {};
@@ -70,6 +79,17 @@ export async function startCoapTransport(deps: {
   const observers = new ObserveRegistry(send, timing);
   const deviceApi = new CoapDeviceApi(core, observers, maxPayload);
   const onInternalError = (err: unknown) => logger.error({ err }, 'coap transport error');
+  const rateLimit = options.requestRatePerSource?.trim() ?? '';
+  // Token buckets per source address: the wait they give is the Max-Age of the 4.29 (RFC 8516 §4).
+  const sourceRate = new DeviceRateLimiter(parseRateLimit(rateLimit));
+  const admit = sourceRate.enabled
+    ? (address: string) => {
+        const waitMs = sourceRate.take(address);
+        if (waitMs === 0) return undefined;
+        deps.onRejected?.('REQUEST_RATE');
+        return { message: `Request rate limit exceeded: ${rateLimit} per source address (coapRequestRatePerSource)`, retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) };
+      }
+    : undefined;
   const intake = new Intake({
     server: server as unknown as NodeCoapServer,
     exchanges,
@@ -79,6 +99,7 @@ export async function startCoapTransport(deps: {
     send,
     isClosing: () => state !== 'open',
     onInternalError,
+    admit,
   });
   // node-coap's error path (_sendError) would answer 5.00 to 127.0.0.1; every such case is caught by the intake.
   (server as unknown as { _sendError: () => void })._sendError = () => {};
@@ -103,7 +124,7 @@ export async function startCoapTransport(deps: {
   });
   server.on('error', (err: Error) => logger.warn({ err }, 'coap server error'));
   server.listen(sock);
-  const sweep = setInterval(() => observers.sweep(), Math.max(1000, Math.min(60_000, timing.nonObserverTtlMs / 4)));
+  const sweep = setInterval(() => observers.sweep(), Math.max(20, Math.min(60_000, timing.nonObserverTtlMs / 4, timing.checkIntervalMs / 4)));
   sweep.unref();
   const port = (sock.address() as AddressInfo).port;
   logger.info({ event: 'listen', transport: 'coap', host: deps.host, port }, 'coap transport listening');

@@ -14,8 +14,9 @@ import { parse, type ParsedPacket } from 'coap-packet';
 import type { Block1Assembler } from './block1.ts';
 import { ExchangeCache } from './exchanges.ts';
 import type { ObserveRegistry } from './observe.ts';
-import { codeReply, diagnosticReply, errorReply, methodNotAllowed, tooLargeReply } from './replies.ts';
-import { block1, emptyAck, encodeMessage, optionValues, peekHeader, readUint, resetMessage, uriPath, uriQuery, type CoapReply } from './wire.ts';
+import { codeReply, diagnosticReply, errorReply, methodNotAllowed, tooLargeReply, withMaxAge } from './replies.ts';
+import { NotificationBlocks } from './notify-blocks.ts';
+import { block1, block2, emptyAck, encodeMessage, observeValue, optionValues, peekHeader, readUint, resetMessage, uriPath, uriQuery, type CoapReply } from './wire.ts';
 
 /** node-coap's server surface the intake drives (public fields of its class declaration). */
 export interface NodeCoapServer {
@@ -32,6 +33,11 @@ export interface IntakeDeps {
   send(datagram: Buffer, to: AddressInfo): void;
   isClosing(): boolean;
   onInternalError(err: unknown): void;
+  /**
+   * Admission by source address (issue 7 §2): undefined to proceed, or the refusal — 4.29 with Max-Age
+   * `retryAfterSeconds` and a diagnostic naming the limit. Retransmissions (duplicates) are not counted.
+   */
+  admit?(address: string): { message: string; retryAfterSeconds: number } | undefined;
 }
 
 /** The request currently inside node-coap's synchronous `_handle`, so the request listener can pick up its key. */
@@ -99,10 +105,18 @@ export class Intake {
     const seen = deps.exchanges.get(key);
     if (seen) return this.duplicate(packet, rinfo, key, seen);
     if (deps.isClosing()) return this.answer(packet, rinfo, key, codeReply('SHUTTING_DOWN', 'Server is shutting down'));
+    const refusal = deps.admit?.(rinfo.address);
+    if (refusal) return this.answer(packet, rinfo, key, withMaxAge(codeReply('RATE_LIMITED', refusal.message), refusal.retryAfterSeconds)); // RFC 8516
     const method = METHODS[packet.code];
     if (!method) return this.answer(packet, rinfo, key, methodNotAllowed(`Method ${packet.code}`, 'this server'));
     if (packet.payload.length > deps.maxPayload) return this.answer(packet, rinfo, key, tooLargeReply(deps.maxPayload));
     if (badBlockOption(packet)) return this.answer(packet, rinfo, key, diagnosticReply('4.02', 'Malformed Block option')); // RFC 7252 §5.4.1
+    const wanted = method === 'GET' ? block2(packet) : undefined;
+    if (wanted && wanted.num > 0) {
+      // RFC 7959 §2.6: the rest of a large notification, from the representation the notification came from.
+      const served = deps.observers.blocks.serve(NotificationBlocks.key(rinfo, uriPath(packet).join('/')), wanted, observeValue(packet) === 0);
+      if (served) return this.answer(packet, rinfo, key, served.reply, served.observe);
+    }
     let finalBlock: Buffer | undefined;
     if (optionValues(packet, BLOCK1).length > 0) {
       const b = block1(packet);
@@ -154,8 +168,8 @@ export class Intake {
     if (packet.confirmable) this.deps.send(emptyAck(packet.messageId), rinfo);
   }
 
-  private answer(packet: ParsedPacket, rinfo: AddressInfo, key: string, reply: CoapReply): void {
-    const datagram = directAnswer(packet, reply);
+  private answer(packet: ParsedPacket, rinfo: AddressInfo, key: string, reply: CoapReply, observe?: number): void {
+    const datagram = directAnswer(packet, reply, observe);
     if (!this.deps.exchanges.get(key)) this.deps.exchanges.begin(key);
     this.deps.exchanges.finish(key, datagram);
     this.deps.send(datagram, rinfo);

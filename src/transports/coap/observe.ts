@@ -1,9 +1,12 @@
 /**
  * Observers of /attributes and /rpc (RFC 7641) and the notifications sent to them. Notifications are written by
  * the transport itself (node-coap's ObserveWriteStream sends notifications of NON registrations as ACKs and keeps
- * no sequence across re-registrations), with RFC 7252 retransmission for CON ones.
+ * no sequence across re-registrations), with RFC 7252 retransmission for CON ones, one at a time per client
+ * (RFC 7641 §4.5.2), block-wise when large (RFC 7959 §2.6, notify-blocks.ts), and a periodic CON check of
+ * observers that hear nothing (RFC 7641 §4.5).
  */
 import { randomInt } from 'node:crypto';
+import { DEFAULT_BLOCK_SIZE, NotificationBlocks } from './notify-blocks.ts';
 import { encodeMessage, type CoapReply } from './wire.ts';
 
 /** Where a client is. */
@@ -24,9 +27,14 @@ export interface ObserveTiming {
    * the next notification goes CON so a live client proves itself (RFC 7641 §4.5).
    */
   nonObserverTtlMs: number;
+  /**
+   * RFC 7641 §4.5: a CON observer that got no acknowledged notification for this long is sent a CON notification
+   * of the current state; one that does not ACK it is dropped (default 24 h, the RFC's upper bound).
+   */
+  checkIntervalMs: number;
 }
 
-export const DEFAULT_OBSERVE_TIMING: ObserveTiming = { ackTimeoutMs: 2000, maxRetransmit: 4, nonObserverTtlMs: 3_600_000 };
+export const DEFAULT_OBSERVE_TIMING: ObserveTiming = { ackTimeoutMs: 2000, maxRetransmit: 4, nonObserverTtlMs: 3_600_000, checkIntervalMs: 86_400_000 };
 
 /** One registration: an endpoint's token observing one resource of one device. */
 export interface Observer {
@@ -36,10 +44,17 @@ export interface Observer {
   readonly deviceId: string;
   /** Type of the registering request: CON observers get CON notifications. */
   readonly confirmable: boolean;
+  /** Uri-Path of the registration (`api/v1/{token}/attributes`): block requests for notifications use it. */
+  readonly path: string;
+  /** RFC 7959 §2.6: the block size the registration asked for (Block2 SZX), else DEFAULT_BLOCK_SIZE. */
+  readonly blockSize: number;
   lastHeard: number;
   closed: boolean;
   /** Runs once when the observer goes away (closes its core session). */
   onClose?: () => void;
+  /** The current state, sent as the RFC 7641 §4.5 liveness check. */
+  current?: () => Promise<CoapReply>;
+  checking?: boolean;
 }
 
 interface Outstanding {
@@ -61,6 +76,10 @@ export class ObserveRegistry {
   private readonly recentNon = new Map<Observer, string[]>();
   /** Unacknowledged CON notifications per observer. */
   private readonly pendingCon = new Map<Observer, Set<string>>();
+  /** RFC 7641 §4.5.2: per client, the tail of its notifications; the next one starts when the previous is done. */
+  private readonly lanes = new Map<string, Promise<void>>();
+  /** Large notifications' representations, for the client's block requests (RFC 7959 §2.6). */
+  readonly blocks: NotificationBlocks;
   private messageId = randomInt(0, 0x10000);
   /** RFC 7641 §4.4: one increasing sequence for all notifications, so a re-registration never goes backwards. */
   private sequence = 1;
@@ -69,7 +88,10 @@ export class ObserveRegistry {
     private readonly send: (datagram: Buffer, to: Endpoint) => void,
     private readonly timing: ObserveTiming,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    // A client fetches the remaining blocks within about one exchange of retransmissions.
+    this.blocks = new NotificationBlocks(timing.ackTimeoutMs * 2 ** timing.maxRetransmit);
+  }
 
   get size(): number {
     return this.byToken.size;
@@ -84,8 +106,8 @@ export class ObserveRegistry {
    * Adds an observer. RFC 7641 §4.1: the same endpoint and token replaces its old entry. spec §8.4: a new token
    * from the same endpoint for the same device and resource ends the old observation with 2.02 DELETED.
    */
-  register(o: Omit<Observer, 'lastHeard' | 'closed'>): Observer {
-    const observer: Observer = { ...o, lastHeard: this.now(), closed: false };
+  register(o: Omit<Observer, 'lastHeard' | 'closed' | 'blockSize'> & { blockSize?: number }): Observer {
+    const observer: Observer = { ...o, blockSize: Math.min(o.blockSize ?? DEFAULT_BLOCK_SIZE, DEFAULT_BLOCK_SIZE), lastHeard: this.now(), closed: false };
     const same = this.byToken.get(observerKey(o.endpoint, o.token));
     if (same) this.remove(same);
     const resourceKey = `${endpointKey(o.endpoint)}|${o.deviceId}|${o.resource}`;
@@ -108,10 +130,47 @@ export class ObserveRegistry {
   }
 
   /**
+   * The registration's answer (RFC 7641 §3.2, its first notification) with sequence number `observe`, as its first
+   * block when large (RFC 7959 §2.6). The client's next notification waits until it has fetched the rest.
+   */
+  initial(o: Observer, reply: CoapReply, observe: number): CoapReply {
+    const shaped = this.blocks.shape(NotificationBlocks.key(o.endpoint, o.path), reply, observe, o.blockSize);
+    this.enqueue(o.endpoint, () => shaped.fetched);
+    return shaped.reply;
+  }
+
+  /**
    * Sends one notification. Resolves when it reached the client (CON: ACKed; NON: sent). Rejects and drops the
    * observer on RST (RFC 7641 §3.6) or when a CON is never acknowledged (RFC 7641 §4.5).
+   * RFC 7641 §4.5.2: a client has at most one CON notification outstanding; later ones wait in order. They are not
+   * merged into the newest state: notifications here are attribute deltas and RPCs, each of which must arrive.
    */
   notify(o: Observer, reply: CoapReply): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.enqueue(o.endpoint, () => {
+        let fetched = Promise.resolve();
+        const delivered = this.transmit(o, reply, (f) => (fetched = f));
+        delivered.then(resolve, reject);
+        // RFC 7959 §2.6: the next notification would replace the representation whose blocks are being fetched.
+        return delivered.then(
+          () => fetched,
+          () => {},
+        );
+      });
+    });
+  }
+
+  /** Runs `job` after the client's earlier notifications are done (RFC 7641 §4.5.2). */
+  private enqueue(endpoint: Endpoint, job: () => Promise<void>): void {
+    const key = endpointKey(endpoint);
+    const tail = (this.lanes.get(key) ?? Promise.resolve()).then(job).catch(() => {});
+    this.lanes.set(key, tail);
+    void tail.then(() => {
+      if (this.lanes.get(key) === tail) this.lanes.delete(key);
+    });
+  }
+
+  private transmit(o: Observer, full: CoapReply, onFetched: (fetched: Promise<void>) => void): Promise<void> {
     if (o.closed) return Promise.reject(new Error('observer is gone'));
     const age = this.now() - o.lastHeard;
     if (!o.confirmable && age >= this.timing.nonObserverTtlMs) {
@@ -120,8 +179,12 @@ export class ObserveRegistry {
     }
     const confirmable = o.confirmable || age >= this.timing.nonObserverTtlMs / 2;
     const messageId = this.allocateId();
+    const observe = this.nextSequence();
+    const shaped = this.blocks.shape(NotificationBlocks.key(o.endpoint, o.path), full, observe, o.blockSize);
+    onFetched(shaped.fetched);
+    const reply = shaped.reply;
     const maxAge = o.confirmable ? undefined : Math.max(1, Math.floor((this.timing.nonObserverTtlMs - age) / 1000));
-    const datagram = encodeMessage({ type: confirmable ? 'CON' : 'NON', messageId, token: o.token, reply, observe: this.nextSequence(), maxAge });
+    const datagram = encodeMessage({ type: confirmable ? 'CON' : 'NON', messageId, token: o.token, reply, observe, maxAge });
     const key = `${endpointKey(o.endpoint)}/${messageId}`;
     if (!confirmable) {
       this.rememberNon(o, key);
@@ -175,15 +238,30 @@ export class ObserveRegistry {
     return true;
   }
 
-  /** Drops NON observers whose time-to-live ran out. */
+  /**
+   * Drops NON observers whose time-to-live ran out, and checks CON observers that heard nothing for
+   * `checkIntervalMs` (RFC 7641 §4.5: a CON notification at least every 24 h; notify() drops them without an ACK).
+   */
   sweep(): void {
     const now = this.now();
-    for (const o of [...this.byToken.values()]) if (!o.confirmable && now - o.lastHeard >= this.timing.nonObserverTtlMs) this.remove(o);
+    for (const o of [...this.byToken.values()]) {
+      if (!o.confirmable) {
+        if (now - o.lastHeard >= this.timing.nonObserverTtlMs) this.remove(o);
+      } else if (!o.checking && o.current && now - o.lastHeard >= this.timing.checkIntervalMs) {
+        o.checking = true;
+        void o
+          .current()
+          .then((reply) => this.notify(o, reply))
+          .catch(() => {}) // not acknowledged: notify() dropped the observer; a failed read is retried next sweep
+          .finally(() => (o.checking = false));
+      }
+    }
   }
 
   /** Drops every observer (shutdown). */
   close(): void {
     for (const o of [...this.byToken.values()]) this.remove(o);
+    this.blocks.clear();
   }
 
   remove(o: Observer): void {
@@ -197,6 +275,7 @@ export class ObserveRegistry {
     this.recentNon.delete(o);
     for (const key of [...(this.pendingCon.get(o) ?? [])]) this.outstanding.get(key)?.settle?.(new Error('observer is gone'));
     this.pendingCon.delete(o);
+    this.blocks.forget(NotificationBlocks.key(o.endpoint, o.path));
     o.onClose?.();
   }
 

@@ -13,7 +13,7 @@ import type { ObserveRegistry } from './observe.ts';
 import { provision } from './provision.ts';
 import { codeReply, diagnosticReply, errorReply, methodNotAllowed, tooLargeReply } from './replies.ts';
 import { resolveRoute } from './routes.ts';
-import { observeValue, uintBuffer, uriPath, uriQuery, type CoapReply } from './wire.ts';
+import { block2, observeValue, uintBuffer, uriPath, uriQuery, type CoapReply } from './wire.ts';
 
 export interface RequestDeps {
   core: Core;
@@ -56,8 +56,10 @@ async function respond(deps: RequestDeps, req: IncomingMessage, res: OutgoingMes
   }
   if (!deps.isOpen()) return;
   if (outcome.kind === 'observe') {
-    // RFC 7641 §3.2/§4.2: the first notification is the response to the registration, with Observe set.
-    const datagram = directAnswer(packet, outcome.initial, deps.observers.nextSequence());
+    // RFC 7641 §3.2/§4.2: the first notification is the response to the registration, with Observe set
+    // (RFC 7959 §2.6: its first block when large).
+    const sequence = deps.observers.nextSequence();
+    const datagram = directAnswer(packet, deps.observers.initial(outcome.observer, outcome.initial, sequence), sequence);
     deps.exchanges.finish(exchangeKey, datagram);
     deps.send(datagram, rinfo);
     outcome.started();
@@ -101,6 +103,8 @@ async function route(deps: RequestDeps, req: IncomingMessage, packet: ParsedPack
         endpoint: req.rsinfo,
         coapToken: packet.token,
         confirmable: packet.confirmable,
+        path: segments.join('/'),
+        blockSize: block2(packet)?.size,
       });
   }
 }

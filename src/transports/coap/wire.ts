@@ -8,13 +8,14 @@ import { generate, type ParsedPacket } from 'coap-packet';
 export const CONTENT_FORMAT = { text: 0, octetStream: 42, json: 50 } as const;
 
 /** RFC 7252 §5.10 option numbers read from raw packets. */
-const OPTION = { observe: 6, uriPath: 11, contentFormat: 12, uriQuery: 15, block1: 27, size1: 60 } as const;
+const OPTION = { observe: 6, uriPath: 11, contentFormat: 12, uriQuery: 15, block2: 23, block1: 27, size1: 60 } as const;
 
 const NAME_TO_NUMBER: Record<string, number> = {
   Observe: OPTION.observe,
   'Uri-Path': OPTION.uriPath,
   'Content-Format': OPTION.contentFormat,
   'Uri-Query': OPTION.uriQuery,
+  Block2: OPTION.block2,
   Block1: OPTION.block1,
   Size1: OPTION.size1,
 };
@@ -60,8 +61,13 @@ export function uriQuery(p: Pick<ParsedPacket, 'options'>): Map<string, string> 
 export const observeValue = (p: Pick<ParsedPacket, 'options'>): number | undefined => readUint(optionValues(p, OPTION.observe)[0]);
 
 /** RFC 7959 §2.2 Block1: NUM, M and block size; undefined when absent or malformed. */
-export function block1(p: Pick<ParsedPacket, 'options'>): { num: number; more: boolean; size: number } | undefined {
-  const raw = optionValues(p, OPTION.block1)[0];
+export const block1 = (p: Pick<ParsedPacket, 'options'>) => blockOption(p, OPTION.block1);
+
+/** RFC 7959 §2.2 Block2 (in a request: the block wanted and its size); undefined when absent or malformed. */
+export const block2 = (p: Pick<ParsedPacket, 'options'>) => blockOption(p, OPTION.block2);
+
+function blockOption(p: Pick<ParsedPacket, 'options'>, number: number): { num: number; more: boolean; size: number } | undefined {
+  const raw = optionValues(p, number)[0];
   const n = readUint(raw);
   if (n === undefined || raw!.length > 3) return undefined;
   const szx = n & 0x7;

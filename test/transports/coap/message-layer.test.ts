@@ -57,9 +57,11 @@ describe('RFC 7252 §4.5 duplicate detection', () => {
     const a = await new RawClient().open();
     const b = await new RawClient().open();
     try {
-      a.send(f.port, telemetry(3003, '{"twoEndpoints":1}'));
+      // Explicit timestamps: two points in the same millisecond would be one row, whatever the transport did.
+      const ts = Date.now() - 1000;
+      a.send(f.port, telemetry(3003, `{"ts":${ts},"values":{"twoEndpoints":1}}`));
       assert.equal(parse((await a.next())!).code, '2.01');
-      b.send(f.port, telemetry(3003, '{"twoEndpoints":2}'));
+      b.send(f.port, telemetry(3003, `{"ts":${ts + 1},"values":{"twoEndpoints":2}}`));
       assert.equal(parse((await b.next())!).code, '2.01');
       assert.equal(await countOf('twoEndpoints'), 2);
     } finally {
