@@ -31,6 +31,14 @@ export interface Config {
   httpMaxRpcPayload: number;
   /** Default long-poll timeout of /attributes/updates and /rpc, ms (ThingsBoard: 60000). */
   httpLongPollTimeout: number;
+  /** HTTP: time a request has from its first byte (or the connection's opening) to its last header, ms (0 = off). */
+  httpHeadersTimeoutMs: number;
+  /** HTTP: time a request has from its first byte to its last body byte, ms (0 = off); long polls are not cut by it. */
+  httpRequestTimeoutMs: number;
+  /** HTTP: idle time after which a kept-alive connection closes, ms. */
+  httpKeepAliveTimeoutMs: number;
+  /** HTTP: open connections beyond which requests of new connections get 503 (0 = no limit). */
+  httpMaxConnections: number;
   /** Default RPC timeout, ms (ThingsBoard: 10000). */
   rpcDefaultTimeout: number;
   /** A repeat provisioning request for a never-connected device gets the same credentials once the device is this old, ms. */
@@ -43,6 +51,8 @@ export interface Config {
   sqliteSynchronous: 'normal' | 'full';
   /** CoAP: largest request payload, whole or reassembled from blocks, bytes. */
   coapMaxPayload: number;
+  /** CoAP: requests per source address, `capacity:seconds` pairs (empty = no limit). */
+  coapRequestRatePerSource: string | undefined;
   /** MQTT: largest packet accepted and advertised, bytes (spec §10: 65536). */
   mqttMaxPacketSize: number;
   /** MQTT 5: inbound topic aliases a client may use. */
@@ -119,12 +129,17 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'httpMaxPayload', env: 'FLEETGATE_HTTP_MAX_PAYLOAD', flag: 'http-max-payload', kind: 'int', default: 1048576, doc: 'largest HTTP device API body in bytes' },
   { key: 'httpMaxRpcPayload', env: 'FLEETGATE_HTTP_MAX_RPC_PAYLOAD', flag: 'http-max-rpc-payload', kind: 'int', default: 65536, doc: 'largest HTTP RPC reply body in bytes' },
   { key: 'httpLongPollTimeout', env: 'FLEETGATE_HTTP_LONG_POLL_TIMEOUT', flag: 'http-long-poll-timeout', kind: 'int', default: 60000, doc: 'default long-poll timeout in ms' },
+  { key: 'httpHeadersTimeoutMs', env: 'FLEETGATE_HTTP_HEADERS_TIMEOUT_MS', flag: 'http-headers-timeout-ms', kind: 'int', default: 10000, doc: 'time an HTTP request has to send its headers in ms; past it 408 naming the limit (0 = off)' },
+  { key: 'httpRequestTimeoutMs', env: 'FLEETGATE_HTTP_REQUEST_TIMEOUT_MS', flag: 'http-request-timeout-ms', kind: 'int', default: 30000, doc: 'time an HTTP request has to be fully received (body included) in ms; past it 408 naming the limit; long polls are not cut (0 = off)' },
+  { key: 'httpKeepAliveTimeoutMs', env: 'FLEETGATE_HTTP_KEEP_ALIVE_TIMEOUT_MS', flag: 'http-keep-alive-timeout-ms', kind: 'int', default: 72000, doc: 'idle time after which a kept-alive HTTP connection closes in ms' },
+  { key: 'httpMaxConnections', env: 'FLEETGATE_HTTP_MAX_CONNECTIONS', flag: 'http-max-connections', kind: 'int', default: 10000, doc: 'open HTTP connections beyond which requests of new connections get 503 naming the limit (0 = no limit)' },
   { key: 'rpcDefaultTimeout', env: 'FLEETGATE_RPC_DEFAULT_TIMEOUT', flag: 'rpc-default-timeout', kind: 'int', default: 10000, doc: 'default server RPC timeout in ms' },
   { key: 'provisionRetryAfterMs', env: 'FLEETGATE_PROVISION_RETRY_AFTER_MS', flag: 'provision-retry-after-ms', kind: 'int', default: 3000, doc: 'age in ms after which a repeat provisioning request for a never-connected device returns its credentials again' },
   { key: 'batchMaxRows', env: 'FLEETGATE_BATCH_MAX_ROWS', flag: 'batch-max-rows', kind: 'int', default: 5000, doc: 'most rows in one telemetry commit' },
   { key: 'batchMaxDelayMs', env: 'FLEETGATE_BATCH_MAX_DELAY_MS', flag: 'batch-max-delay-ms', kind: 'int', default: 0, doc: 'longest wait before a telemetry commit in ms' },
   { key: 'sqliteSynchronous', env: 'FLEETGATE_SQLITE_SYNCHRONOUS', flag: 'sqlite-synchronous', kind: 'enum', values: ['normal', 'full'], default: 'normal', doc: 'SQLite durability: normal (survives process kill) or full (survives power loss)' },
   { key: 'coapMaxPayload', env: 'FLEETGATE_COAP_MAX_PAYLOAD', flag: 'coap-max-payload', kind: 'int', default: 65536, doc: 'largest CoAP request payload in bytes (whole or block-wise)' },
+  { key: 'coapRequestRatePerSource', env: 'FLEETGATE_COAP_REQUEST_RATE_PER_SOURCE', flag: 'coap-request-rate-per-source', kind: 'optional-string', default: undefined, doc: 'CoAP requests per source address, "capacity:seconds" pairs; past it 4.29 with Max-Age naming the limit (empty = no limit)' },
   { key: 'mqttMaxPacketSize', env: 'FLEETGATE_MQTT_MAX_PACKET_SIZE', flag: 'mqtt-max-packet-size', kind: 'int', default: 65536, doc: 'largest MQTT packet in bytes' },
   { key: 'mqttTopicAliasMaximum', env: 'FLEETGATE_MQTT_TOPIC_ALIAS_MAXIMUM', flag: 'mqtt-topic-alias-maximum', kind: 'int', default: 10, doc: 'MQTT 5 inbound topic aliases per connection' },
   { key: 'mqttConnectTimeoutMs', env: 'FLEETGATE_MQTT_CONNECT_TIMEOUT_MS', flag: 'mqtt-connect-timeout-ms', kind: 'int', default: 10000, doc: 'time a new MQTT connection has to send CONNECT in ms' },
@@ -238,12 +253,15 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (result.bus !== 'memory' && !/^rediss?:\/\//i.test(result.bus)) {
     throw new ConfigError(`bus (FLEETGATE_BUS) must be "memory" or a redis:// URL, got ${result.bus}`);
   }
-  for (const key of ['throttleProvisionFailuresPerSource', 'throttleProvisionFailuresPerKey', 'throttleAuthFailuresPerSource', 'deviceMessageRate', 'mqttConnectRatePerSource'] as const) {
+  for (const key of ['throttleProvisionFailuresPerSource', 'throttleProvisionFailuresPerKey', 'throttleAuthFailuresPerSource', 'deviceMessageRate', 'mqttConnectRatePerSource', 'coapRequestRatePerSource'] as const) {
     try {
       parseRateLimit(result[key] ?? '');
     } catch (err) {
       throw new ConfigError(`${key}: ${(err as Error).message}`);
     }
+  }
+  if (result.httpHeadersTimeoutMs > 0 && result.httpRequestTimeoutMs > 0 && result.httpHeadersTimeoutMs > result.httpRequestTimeoutMs) {
+    throw new ConfigError(`httpHeadersTimeoutMs (${result.httpHeadersTimeoutMs}) must not exceed httpRequestTimeoutMs (${result.httpRequestTimeoutMs})`);
   }
   if (!!result.tlsCert !== !!result.tlsKey) throw new ConfigError('tlsCert (FLEETGATE_TLS_CERT) and tlsKey (FLEETGATE_TLS_KEY) go together: give both or neither');
   // A pool of 0 would make every query wait forever.

@@ -102,7 +102,18 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     let ready = false;
     const tlsFiles =
       config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey), ca: config.tlsCa ? readFileSync(config.tlsCa) : undefined } : undefined;
-    const app = createHttpApp({ logger, bodyLimit: config.httpMaxPayload, https: tlsFiles });
+    const app = createHttpApp({
+      logger,
+      bodyLimit: config.httpMaxPayload,
+      https: tlsFiles,
+      limits: {
+        headersTimeoutMs: config.httpHeadersTimeoutMs,
+        requestTimeoutMs: config.httpRequestTimeoutMs,
+        keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
+        maxConnections: config.httpMaxConnections,
+      },
+      onRejected: (reason) => metrics?.connectionRejected('http', reason),
+    });
     opened.push(() => app.close());
     observeHttpOutcomes(app, metrics, logger);
     if (metrics) {
@@ -134,7 +145,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       onRejected: (reason) => metrics?.connectionRejected('mqtt', reason),
     });
     opened.push(() => mqtt.close());
-    const coap = await startCoapTransport({ core, config, logger, host: config.host, port: config.coapPort, options: { maxPayload: config.coapMaxPayload } });
+    const coap = await startCoapTransport({
+      core,
+      config,
+      logger,
+      host: config.host,
+      port: config.coapPort,
+      options: { maxPayload: config.coapMaxPayload, requestRatePerSource: config.coapRequestRatePerSource ?? '' },
+      onRejected: (reason) => metrics?.connectionRejected('coap', reason),
+    });
     opened.push(() => coap.close());
     metrics?.connectionCount('mqtt', () => mqtt.sessionCount());
     metrics?.connectionCount('coap', () => coap.observerCount());

@@ -5,6 +5,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { secretsEqual } from '../core/credentials.ts';
 import { redactUrl, type Logger } from '../log.ts';
+import { refusedByAdmission } from '../transports/http/admission.ts';
 import type { FleetgateMetrics } from './metrics.ts';
 
 /** Path of the Prometheus endpoint. */
@@ -39,7 +40,7 @@ export function observeHttpOutcomes(app: FastifyInstance, metrics: FleetgateMetr
   app.addHook('onResponse', async (req, reply) => {
     const status = reply.statusCode;
     const reason = REJECTION_REASONS[status];
-    if (!reason) return;
+    if (!reason || refusedByAdmission(req.raw)) return; // counted by the admission hook as MAX_CONNECTIONS
     const path = req.url.split('?')[0] ?? '';
     const device = path.startsWith('/api/v1/');
     if (device && !path.startsWith('/api/v1/provision')) metrics?.connectionRejected('http', reason);

@@ -4,6 +4,7 @@
  */
 import { fastify, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { redactUrl, type Logger } from '../../log.ts';
+import { clientErrorHandler, DEFAULT_HTTP_LIMITS, httpTimeoutOptions, installHttpAdmission, type HttpLimits } from './admission.ts';
 import { drainConnectionsOnClose } from './connection-drain.ts';
 import { describeFailure, failureOf, sendFailure } from './error-reply.ts';
 import { RedactingLogController, httpLogger } from './request-log.ts';
@@ -15,6 +16,10 @@ export interface HttpAppOptions {
   bodyLimit: number;
   /** Serve HTTPS with this certificate and key (PEM) instead of plain HTTP (issue 7 §5). */
   https?: { cert: string | Buffer; key: string | Buffer };
+  /** Slow-client timeouts and the connection limit (admission.ts); DEFAULT_HTTP_LIMITS when absent. */
+  limits?: Partial<HttpLimits>;
+  /** Called with the reason of each admission refusal (HEADERS_TIMEOUT, REQUEST_TIMEOUT, MAX_CONNECTIONS). */
+  onRejected?: (reason: string) => void;
 }
 
 /** Longest path parameter; access tokens and certificate hashes fit well within it. */
@@ -39,8 +44,13 @@ function replyWithError(err: unknown, request: FastifyRequest, reply: FastifyRep
  * Device routes are added by `registerDeviceApi`, admin routes by the admin API.
  */
 export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
+  const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...opts.limits };
+  const timeouts = httpTimeoutOptions(limits);
   const app = fastify({
-    ...(opts.https ? { https: { cert: opts.https.cert, key: opts.https.key, minVersion: 'TLSv1.2' as const } } : {}),
+    ...(opts.https ? { https: { cert: opts.https.cert, key: opts.https.key, minVersion: 'TLSv1.2' as const, ...timeouts } } : { http: timeouts }),
+    // fastify sets server.requestTimeout from this option (its default, 0, would switch Node's check off).
+    requestTimeout: limits.requestTimeoutMs,
+    clientErrorHandler: clientErrorHandler(limits, opts.logger, opts.onRejected),
     // Typed as fastify's logger so the instance is the plain FastifyInstance that routes and server.ts take.
     loggerInstance: httpLogger(opts.logger) as FastifyBaseLogger,
     logController: new RedactingLogController(),
@@ -59,6 +69,7 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
     sendFailure(reply, failureOf('NOT_FOUND', `No route for ${request.method} ${path}`));
   });
 
+  installHttpAdmission(app, limits, !!opts.https, opts.onRejected);
   drainConnectionsOnClose(app);
   return app;
 }
