@@ -14,7 +14,7 @@ import { startServer } from '../../src/server.ts';
 const devices = Number(process.env.BENCH_DEVICES ?? 100);
 const dir = mkdtempSync(join(tmpdir(), 'fleetgate-bench-'));
 const config = {
-  ...loadConfig({ env: {} }),
+  ...loadConfig({ env: process.env }), // FLEETGATE_* variables tune the benched server (e.g. limits on or off)
   host: '127.0.0.1',
   httpPort: 0,
   mqttPort: 0,
