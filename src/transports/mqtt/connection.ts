@@ -21,6 +21,8 @@ export interface TransportContext {
   core: Core;
   logger: CoreLogger;
   limits: MqttLimits;
+  /** Reports a connection ended by one of the transport's limits (metric `fleetgate_rejected_connections_total`). */
+  onLimit?: (reason: 'CONNECT_TIMEOUT' | 'KEEP_ALIVE_TIMEOUT' | 'PACKET_TOO_LARGE' | 'QUEUE_BEFORE_CONNACK' | 'SLOW_CONSUMER') => void;
 }
 
 export type ConnectionState = 'awaiting-connect' | 'connecting' | 'provision' | 'device' | 'closed';
@@ -91,6 +93,7 @@ export class MqttConnection {
     const pending = (this.parser as unknown as { packet: { length: number } }).packet;
     // A partly received packet that already declares too large a size is refused before it is buffered.
     if (!this.closed && pending.length > 0 && packetSize(pending.length) > this.ctx.limits.maxPacketSize) {
+      this.ctx.onLimit?.('PACKET_TOO_LARGE');
       this.fail(RC.PACKET_TOO_LARGE, 'packet too large');
     }
   }
@@ -108,6 +111,7 @@ export class MqttConnection {
   private onPacket(packet: Packet): void {
     if (this.closed) return;
     if (packetSize(packet.length ?? 0) > this.ctx.limits.maxPacketSize) {
+      this.ctx.onLimit?.('PACKET_TOO_LARGE');
       this.fail(RC.PACKET_TOO_LARGE, 'packet too large');
       return;
     }
@@ -126,7 +130,10 @@ export class MqttConnection {
     }
     if (this.state === 'connecting') {
       // spec §8.1: packets sent before CONNACK are queued, at most 100.
-      if (this.queued.length >= this.ctx.limits.maxQueuedBeforeConnack) this.fail(RC.QUOTA_EXCEEDED, 'too many packets before CONNACK');
+      if (this.queued.length >= this.ctx.limits.maxQueuedBeforeConnack) {
+        this.ctx.onLimit?.('QUEUE_BEFORE_CONNACK');
+        this.fail(RC.QUOTA_EXCEEDED, 'too many packets before CONNACK');
+      }
       else this.queued.push(packet);
       return;
     }
@@ -194,6 +201,7 @@ export class MqttConnection {
   }
 
   private onIdle(): void {
+    this.ctx.onLimit?.(this.connackSent ? 'KEEP_ALIVE_TIMEOUT' : 'CONNECT_TIMEOUT');
     if (this.connackSent) this.fail(RC.KEEP_ALIVE_TIMEOUT, 'keepalive timeout');
     else this.end();
   }
@@ -214,6 +222,7 @@ export class MqttConnection {
     this.stream.write(bytes);
     if (this.stream.writableLength > this.ctx.limits.maxWriteBuffer) {
       this.ctx.logger.warn({ address: this.address }, 'mqtt: slow consumer disconnected');
+      this.ctx.onLimit?.('SLOW_CONSUMER');
       this.destroy();
     }
   }

@@ -48,7 +48,7 @@ export interface MqttTransport {
 
 /** Starts listening for MQTT 3.1, 3.1.1 and 5 clients. */
 export async function startMqttTransport(deps: MqttTransportDeps): Promise<MqttTransport> {
-  const ctx: TransportContext = { core: deps.core, logger: deps.logger, limits: { ...DEFAULT_MQTT_LIMITS, ...deps.limits } };
+  const ctx: TransportContext = { core: deps.core, logger: deps.logger, limits: { ...DEFAULT_MQTT_LIMITS, ...deps.limits }, onLimit: deps.onRejected };
   const connections = new Set<MqttConnection>();
   let closing = false;
   const connectRules = parseRateLimit(ctx.limits.connectRatePerSource);
