@@ -17,7 +17,7 @@ import { createHttpApp } from './transports/http/app.ts';
 import { registerDeviceApi } from './transports/http/device-api.ts';
 import { startMqttTransport } from './transports/mqtt/index.ts';
 import { startCoapTransport } from './transports/coap/index.ts';
-import { registerAdminApi } from './admin/index.ts';
+import { registerAdminApi, registerOpenApi } from './admin/index.ts';
 import { observeHttpOutcomes, registerMetricsRoute } from './metrics/http.ts';
 import { FleetgateMetrics } from './metrics/metrics.ts';
 
@@ -120,6 +120,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       registerMetricsRoute(app, metrics, config.metricsToken);
       metrics.connectionCount('http', () => new Promise<number>((resolve) => app.server.getConnections((err, n) => resolve(err ? 0 : n))));
     }
+    await registerOpenApi(app);
     registerDeviceApi(app, { core, config, logger });
     await registerAdminApi(app, { core, config, logger, jwtSecret, isReady: () => ready });
     await app.listen({ host: config.host, port: config.httpPort });

@@ -20,7 +20,7 @@ import { registerRpcRoutes } from './rpc.ts';
 import { registerTelemetryRoutes } from './telemetry.ts';
 
 export type { AdminDeps } from './context.ts';
-export { OPENAPI_PATH, SWAGGER_UI_PATH } from './openapi.ts';
+export { OPENAPI_PATH, registerOpenApi, SWAGGER_UI_PATH } from './openapi.ts';
 
 /** Any fastify instance, whatever its logger and type provider (the app may be typed with a pino logger). */
 type AnyFastify = FastifyInstance<any, any, any, any, any>;
@@ -30,6 +30,8 @@ type AnyFastify = FastifyInstance<any, any, any, any, any>;
  * /healthz and the OpenAPI document/UI requires a valid access token.
  */
 export async function registerAdminApi(app: AnyFastify, deps: AdminDeps): Promise<void> {
+  // server.ts registers the OpenAPI generator before any route, so the device API is listed too; alone, do it here.
+  if (!app.hasDecorator('swagger')) await registerOpenApi(app);
   await app.register(async (admin: FastifyInstance) => {
     // Fastify's own request errors (schema, body parsing) become FleetgateErrors; the thrown error
     // goes on to the app's error handler, which renders ThingsBoard error JSON.
@@ -37,7 +39,6 @@ export async function registerAdminApi(app: AnyFastify, deps: AdminDeps): Promis
       throw toAdminError(error, req);
     });
     await admin.register(fastifyJwt, { secret: deps.jwtSecret });
-    await registerOpenApi(admin);
 
     registerPublicAuthRoutes(admin, deps);
     registerHealthRoutes(admin, deps);

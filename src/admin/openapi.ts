@@ -14,15 +14,15 @@ export const OPENAPI_PATH = '/api-docs/openapi.json';
 export const SWAGGER_UI_PATH = '/swagger-ui';
 
 /**
- * Registers the document generator. Call before any admin route is added: it collects routes
- * through an onRoute hook of this context.
+ * Registers the document generator on the app. Call before any route is added (server.ts does, before the device
+ * and admin APIs): it collects every route of the app through an onRoute hook.
  */
 export async function registerOpenApi(app: FastifyInstance): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
       info: {
-        title: 'fleetgate admin API',
+        title: 'fleetgate HTTP API',
         description:
           'ThingsBoard-compatible admin REST API: log in with POST /api/auth/login and send the token as ' +
           '`X-Authorization: Bearer <token>` (or `Authorization: Bearer <token>`).',
@@ -38,6 +38,7 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
         { name: 'rpc', description: 'Server-side RPC to devices' },
         { name: 'audit', description: 'Audit log' },
         { name: 'health', description: 'Health' },
+        { name: 'device API', description: 'ThingsBoard device HTTP API (/api/v1): provisioning, telemetry, attributes, RPC; authenticated by the access token in the path' },
       ],
     },
   });

@@ -35,6 +35,18 @@ describe('health, OpenAPI and request hygiene', () => {
     }
   });
 
+  it('lists the device API in the same OpenAPI document, under its own tag', async () => {
+    const doc = (await api.get('/api-docs/openapi.json', { token: null })).json as { paths: Record<string, Record<string, { tags?: string[] }>> };
+    for (const [path, method] of [
+      ['/api/v1/provision', 'post'],
+      ['/api/v1/{token}/telemetry', 'post'],
+      ['/api/v1/{token}/attributes', 'get'],
+      ['/api/v1/{token}/rpc/{requestId}', 'post'],
+    ] as const) {
+      assert.deepEqual(doc.paths[path]?.[method]?.tags, ['device API'], `${method} ${path}`);
+    }
+  });
+
   it('serves an OpenAPI document that lists the admin routes and their security', async () => {
     const res = await api.get('/api-docs/openapi.json', { token: null });
     assert.equal(res.status, 200);

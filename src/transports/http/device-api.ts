@@ -35,6 +35,10 @@ export function registerDeviceApi(app: FastifyInstance, deps: DeviceApiDeps): vo
       // the routes as raw bytes and core parses it.
       api.removeAllContentTypeParsers();
       api.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+      // Listed under one tag in the OpenAPI document; bodies stay raw (no schema validation: core parses them).
+      api.addHook('onRoute', (route) => {
+        route.schema = { ...(route.schema ?? {}), tags: ['device API'] };
+      });
 
       const routeDeps: DeviceRouteDeps = { ...deps, polls: new LongPolls() };
       api.addHook('preClose', (done) => {
