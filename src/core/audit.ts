@@ -60,6 +60,7 @@ export class AuditRecorder implements AuditApi {
           deviceProfileId: e.profile.id,
           strategy: e.profile.provisionType,
           reason: e.reason,
+          ...(e.status === 'SUCCESS' && e.detail ? { note: e.detail } : {}),
         },
         actionStatus: e.status,
         actionFailureDetails: e.status === 'FAILURE' ? (e.detail ?? e.reason) : null,

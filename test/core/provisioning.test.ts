@@ -205,6 +205,9 @@ describe('DESIGN 3: lost-response retry', () => {
       assert.ok(r1.status === 'SUCCESS' && r2.status === 'SUCCESS');
       assert.equal(r2.credentialsValue, r1.credentialsValue);
       assert.equal(r2.deviceId, r1.deviceId);
+      const audited = (await tc.core.audit.list(T, { pageSize: 10, page: 0 })).data.filter((e) => e.actionType === 'PROVISION_SUCCESS' && e.entityId === r1.deviceId);
+      assert.equal(audited.length, 2, 'the repeat is audited too');
+      assert.ok(audited.some((e) => e.actionData.note === 'repeat of a request whose answer was lost'));
       const wrongSecret = await tc.core.provisioning.provision({ provisionDeviceKey: 'k', provisionDeviceSecret: 'x', deviceName: 'lost' }, src);
       assert.equal(wrongSecret.status, 'NOT_FOUND');
       assert.ok(await tc.core.auth.byAccessToken(r1.credentialsValue as string));

@@ -110,7 +110,10 @@ export class Provisioning {
           const existing = await tx.findDeviceByName(profile.tenantId, requestedName);
           if (existing) {
             const retried = await this.retryOfLostResponse(tx, existing, profile, credentials, req, arrived);
-            if (retried) return retried;
+            if (retried) {
+              await this.audit.provisioning(tx, { req, source, profile, device: existing, status: 'SUCCESS', reason: null, detail: 'repeat of a request whose answer was lost' });
+              return retried;
+            }
             throw new Outcome(failure('DEVICE_EXISTS'), existing);
           }
         }
