@@ -1,6 +1,7 @@
 /**
  * A tiny admin REST client for tests: real HTTP with global fetch, the admin token from the harness.
  */
+import type { DeviceIdentity } from '../../src/core/api.ts';
 import { readResponse } from '../support/fixtures.ts';
 import type { TestServer } from '../support/harness.ts';
 
@@ -69,4 +70,16 @@ export function tbError(res: ApiResponse): { status: number; message: string; er
     throw new Error(`not a ThingsBoard error body (status ${res.status}): ${res.text}`);
   }
   return body;
+}
+
+/**
+ * Creates a device with access token `token` through the admin API and resolves the identity its sessions would have;
+ * `base` is its telemetry/attributes REST prefix.
+ */
+export async function deviceWithIdentity(server: TestServer, api: AdminClient, token: string, name: string): Promise<{ deviceId: string; base: string; identity: DeviceIdentity }> {
+  const device = await api.post(`/api/device?accessToken=${token}`, { name });
+  const deviceId = (device.json as { id: { id: string } }).id.id;
+  const identity = await server.core.auth.byAccessToken(token);
+  if (!identity) throw new Error(`device ${name} does not authenticate with its token`);
+  return { deviceId, base: `/api/plugins/telemetry/DEVICE/${deviceId}`, identity };
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { AttributeUpdate, DeviceIdentity } from '../../src/core/api.ts';
 import { startTestServer, type TestServer } from '../support/harness.ts';
-import { adminClient, tbError, within, type AdminClient } from './admin-client.ts';
+import { adminClient, tbError, within, type AdminClient, deviceWithIdentity } from './admin-client.ts';
 
 type Entry = { lastUpdateTs: number; key: string; value: unknown };
 
@@ -16,12 +16,7 @@ describe('attributes over the admin API', () => {
   before(async () => {
     server = await startTestServer();
     api = await adminClient(server);
-    const device = await api.post('/api/device?accessToken=attr-device-token', { name: 'Attribute device' });
-    deviceId = device.json.id.id;
-    base = `/api/plugins/telemetry/DEVICE/${deviceId}`;
-    const found = await server.core.auth.byAccessToken('attr-device-token');
-    assert.ok(found);
-    identity = found;
+    ({ deviceId, base, identity } = await deviceWithIdentity(server, api, 'attr-device-token', 'Attribute device'));
     await server.core.telemetry.saveClientAttributesJson(identity, '{"firmware":"v1","battery":87}');
   });
   after(() => server.close());

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { DeviceIdentity } from '../../src/core/api.ts';
 import { startTestServer, type TestServer } from '../support/harness.ts';
-import { adminClient, tbError, type AdminClient } from './admin-client.ts';
+import { adminClient, tbError, type AdminClient, deviceWithIdentity } from './admin-client.ts';
 
 describe('time series over the admin API', () => {
   let server: TestServer;
@@ -14,12 +14,7 @@ describe('time series over the admin API', () => {
   before(async () => {
     server = await startTestServer();
     api = await adminClient(server);
-    const device = await api.post('/api/device?accessToken=telemetry-device-token', { name: 'Telemetry device' });
-    deviceId = device.json.id.id;
-    base = `/api/plugins/telemetry/DEVICE/${deviceId}`;
-    const found = await server.core.auth.byAccessToken('telemetry-device-token');
-    assert.ok(found);
-    identity = found;
+    ({ deviceId, base, identity } = await deviceWithIdentity(server, api, 'telemetry-device-token', 'Telemetry device'));
     await server.core.telemetry.ingestJson(identity, '{"temperature":21.5,"count":3,"on":true,"label":"abc","cfg":{"a":1},"whole":1.0,"big":9007199254740993,"bigInJson":{"n":12345678901234567890}}');
     await server.core.telemetry.ingestJson(
       identity,

@@ -3,10 +3,10 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { FleetgateError } from '../../core/errors.ts';
-import type { RpcDelivery } from '../../core/api.ts';
+import type { DeviceIdentity, DeviceSessionHandle, RpcDelivery } from '../../core/api.ts';
 import type { DeviceRouteDeps } from './device-api.ts';
 import { authenticate, jsonText, longPollTimeout, type TokenParams } from './device-request.ts';
-import { longPoll } from './long-poll.ts';
+import { longPoll, type Answer } from './long-poll.ts';
 
 /** spec §8.3: a device deleted while its long poll waits gets 403 `Device was deleted!`. */
 const deviceDeleted = () => new FleetgateError('PERMISSION_DENIED', 'Device was deleted!');
@@ -25,37 +25,21 @@ function rpcJson(rpc: RpcDelivery): string {
  * request waits. HEAD is not offered: a HEAD would take an RPC off the queue and drop its body.
  */
 export function registerSubscriptionRoutes(api: FastifyInstance, { core, config, polls }: DeviceRouteDeps): void {
-  api.get<{ Params: TokenParams; Querystring: PollQuery }>(
-    '/:token/attributes/updates',
-    { exposeHeadRoute: false },
-    async (request, reply) => {
+  /** One long-poll route: authenticate, then hold the request until the session opened by `open` answers it. */
+  const pollRoute = (path: string, open: (device: DeviceIdentity, answer: Answer, abort: (error: FleetgateError) => void) => DeviceSessionHandle) =>
+    api.get<{ Params: TokenParams; Querystring: PollQuery }>(path, { exposeHeadRoute: false }, async (request, reply) => {
       const device = await authenticate(core, request.params.token, request.ip);
       const timeoutMs = longPollTimeout(request.query.timeout, config.httpLongPollTimeout);
-      await longPoll({
-        request,
-        reply,
-        timeoutMs,
-        polls,
-        // spec §8.2: {"k":v,...} on update, {"deleted":[..]} on deletion. An update that finds the poll already
-        // answered is not queued (as in ThingsBoard: updates between two polls are not kept).
-        open: (answer, abort) =>
-          core.sessions.open(device, { onAttributes: (update) => void answer(jsonText(update)).catch(() => {}), onDeviceDeleted: () => abort(deviceDeleted()) }),
-      });
+      await longPoll({ request, reply, timeoutMs, polls, open: (answer, abort) => open(device, answer, abort) });
       return reply;
-    },
+    });
+
+  // spec §8.2: {"k":v,...} on update, {"deleted":[..]} on deletion. An update that finds the poll already answered is
+  // not queued (as in ThingsBoard: updates between two polls are not kept).
+  pollRoute('/:token/attributes/updates', (device, answer, abort) =>
+    core.sessions.open(device, { onAttributes: (update) => void answer(jsonText(update)).catch(() => {}), onDeviceDeleted: () => abort(deviceDeleted()) }),
   );
 
-  api.get<{ Params: TokenParams; Querystring: PollQuery }>('/:token/rpc', { exposeHeadRoute: false }, async (request, reply) => {
-    const device = await authenticate(core, request.params.token, request.ip);
-    const timeoutMs = longPollTimeout(request.query.timeout, config.httpLongPollTimeout);
-    await longPoll({
-      request,
-      reply,
-      timeoutMs,
-      polls,
-      // Resolves once the RPC was written to the device, rejects if it could not be (core keeps it pending).
-      open: (answer, abort) => core.sessions.open(device, { onRpc: (rpc) => answer(rpcJson(rpc)), onDeviceDeleted: () => abort(deviceDeleted()) }),
-    });
-    return reply;
-  });
+  // Resolves once the RPC was written to the device, rejects if it could not be (core keeps it pending).
+  pollRoute('/:token/rpc', (device, answer, abort) => core.sessions.open(device, { onRpc: (rpc) => answer(rpcJson(rpc)), onDeviceDeleted: () => abort(deviceDeleted()) }));
 }
