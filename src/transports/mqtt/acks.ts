@@ -1,6 +1,7 @@
 /**
  * PUBACKs in the order the PUBLISH packets arrived, each sent only once its work has finished
- * ([MQTT-4.6.0-2]; DESIGN "acknowledged only after the commit").
+ * ([MQTT-4.6.0-2]; DESIGN "acknowledged only after the commit"). The acks that become ready together are
+ * encoded into one buffer and written at once: a commit releases many of them.
  */
 
 interface PendingAck {
@@ -8,11 +9,38 @@ interface PendingAck {
   reason: number | undefined;
 }
 
+/** Encodes PUBACKs as mqtt-packet does: v5 omits a success reason code ([MQTT-3.4.2-1]), else adds it and an empty property length. */
+export function pubackSize(version: number, reason: number): number {
+  return version === 5 && reason !== 0 ? 6 : 4;
+}
+
+function writePuback(out: Buffer, at: number, version: number, messageId: number, reason: number): number {
+  const long = version === 5 && reason !== 0;
+  out[at] = 0x40;
+  out[at + 1] = long ? 4 : 2;
+  out[at + 2] = messageId >> 8;
+  out[at + 3] = messageId & 0xff;
+  if (!long) return at + 4;
+  out[at + 4] = reason;
+  out[at + 5] = 0;
+  return at + 6;
+}
+
 /** Queue of QoS 1 acknowledgements awaiting their work. */
 export class OrderedAcks {
-  private readonly queue: PendingAck[] = [];
+  private queue: PendingAck[] = [];
+  private head = 0;
 
-  constructor(private readonly sendPuback: (messageId: number, reason: number) => void) {}
+  /**
+   * @param version the connection's protocol version, read when acks are encoded
+   * @param write writes encoded PUBACKs to the client
+   * @param maxSize the client's Maximum Packet Size: a larger ack is not sent ([MQTT-3.1.2-25])
+   */
+  constructor(
+    private readonly version: () => number,
+    private readonly write: (bytes: Buffer) => void,
+    private readonly maxSize: () => number | undefined = () => undefined,
+  ) {}
 
   /** Reserves the ack slot of a PUBLISH that has just been received. */
   enqueue(messageId: number): PendingAck {
@@ -24,15 +52,36 @@ export class OrderedAcks {
   /** Marks an ack ready with its reason code and sends every ready ack at the head of the queue. */
   complete(ack: PendingAck, reason: number): void {
     ack.reason = reason;
-    while (this.queue.length > 0 && this.queue[0].reason !== undefined) {
-      const head = this.queue.shift()!;
-      this.sendPuback(head.messageId, head.reason!);
+    const queue = this.queue;
+    if (queue[this.head] !== ack) return;
+    const version = this.version();
+    const maxSize = this.maxSize() ?? Infinity;
+    let end = this.head;
+    let bytes = 0;
+    while (end < queue.length && queue[end].reason !== undefined) {
+      const size = pubackSize(version, queue[end].reason!);
+      if (size <= maxSize) bytes += size;
+      end++;
     }
+    const out = Buffer.allocUnsafe(bytes);
+    let at = 0;
+    for (let i = this.head; i < end; i++) {
+      const { messageId, reason: code } = queue[i];
+      if (pubackSize(version, code!) <= maxSize) at = writePuback(out, at, version, messageId, code!);
+    }
+    if (end === queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else if (end > 64 && end * 2 > queue.length) {
+      this.queue = queue.slice(end); // a connection that is never idle must not grow its queue forever
+      this.head = 0;
+    } else this.head = end;
+    if (bytes > 0) this.write(out);
   }
 
   /** Number of PUBLISH packets not yet acknowledged. */
   get size(): number {
-    return this.queue.length;
+    return this.queue.length - this.head;
   }
 }
 

@@ -9,7 +9,8 @@ import type { Core, CoreLogger } from '../../core/core-types.ts';
 import { OrderedAcks } from './acks.ts';
 import { handleConnect } from './connect.ts';
 import type { DeviceSession } from './device-session.ts';
-import { packetSize, type MqttLimits } from './limits.ts';
+import { decodePublish, MqttFramer, type FrameSink } from './framer.ts';
+import type { MqttLimits } from './limits.ts';
 import type { ProvisionSession } from './provision-session.ts';
 import type { ClientCertificate } from './tls.ts';
 import { handlePublish } from './publish.ts';
@@ -33,7 +34,7 @@ interface OutboundAck {
 }
 
 /** A connection's protocol engine. Create one per accepted stream; it owns the stream from then on. */
-export class MqttConnection {
+export class MqttConnection implements FrameSink {
   state: ConnectionState = 'awaiting-connect';
   /** 3 (3.1), 4 (3.1.1) or 5, known once CONNECT is parsed. */
   version: 3 | 4 | 5 = 4;
@@ -52,6 +53,7 @@ export class MqttConnection {
   refusal: 'max-connections' | 'connect-rate' | undefined;
 
   private readonly parser = mqtt.parser();
+  private readonly framer: MqttFramer;
   private readonly queued: Packet[] = [];
   private readonly outbound = new Map<number, OutboundAck>();
   private lastPacketId = 0;
@@ -66,7 +68,8 @@ export class MqttConnection {
     readonly ctx: TransportContext,
     readonly address?: string,
   ) {
-    this.acks = new OrderedAcks((messageId, reasonCode) => this.send({ cmd: 'puback', messageId, reasonCode }));
+    this.acks = new OrderedAcks(() => this.version, (bytes) => this.write(bytes), () => this.clientMaxPacketSize);
+    this.framer = new MqttFramer(this, ctx.limits.maxPacketSize);
     this.parser.on('packet', (packet: Packet) => this.onPacket(packet));
     this.parser.on('error', (err: Error) => this.onParseError(err));
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -85,17 +88,30 @@ export class MqttConnection {
     if (this.closed) return;
     this.timer?.refresh();
     try {
-      this.parser.parse(chunk);
+      this.framer.push(chunk);
     } catch (err) {
       this.internalError(err); // a handler bug must cost one connection, never the process
+    }
+  }
+
+  /** One whole packet from the framer. A 3.x PUBLISH is decoded in place (the hot path); the rest goes to mqtt-packet. */
+  onFrame(frame: Buffer): void {
+    if (frame[0] >> 4 === 3 && this.version !== 5 && this.state !== 'awaiting-connect') {
+      const packet = decodePublish(frame);
+      if (typeof packet === 'string') this.onParseError(new Error(packet));
+      else this.onPacket(packet);
       return;
     }
-    const pending = (this.parser as unknown as { packet: { length: number } }).packet;
-    // A partly received packet that already declares too large a size is refused before it is buffered.
-    if (!this.closed && pending.length > 0 && packetSize(pending.length) > this.ctx.limits.maxPacketSize) {
-      this.ctx.onLimit?.('PACKET_TOO_LARGE');
-      this.fail(RC.PACKET_TOO_LARGE, 'packet too large');
-    }
+    this.parser.parse(frame);
+  }
+
+  onMalformed(why: string): void {
+    this.onParseError(new Error(why));
+  }
+
+  onTooLarge(): void {
+    this.ctx.onLimit?.('PACKET_TOO_LARGE');
+    this.fail(RC.PACKET_TOO_LARGE, 'packet too large');
   }
 
   private onParseError(err: Error): void {
@@ -110,11 +126,6 @@ export class MqttConnection {
 
   private onPacket(packet: Packet): void {
     if (this.closed) return;
-    if (packetSize(packet.length ?? 0) > this.ctx.limits.maxPacketSize) {
-      this.ctx.onLimit?.('PACKET_TOO_LARGE');
-      this.fail(RC.PACKET_TOO_LARGE, 'packet too large');
-      return;
-    }
     if (this.state === 'awaiting-connect') {
       if (packet.cmd !== 'connect') {
         this.end(); // [MQTT-3.1.0-1] the first packet must be CONNECT
@@ -206,11 +217,17 @@ export class MqttConnection {
     else this.end();
   }
 
-  /** Writes one packet; cork/uncork batches the writes of one event-loop turn into one syscall. */
+  /** Writes one packet. */
   send(packet: Packet): void {
     if (this.closed || this.stream.destroyed) return;
     const bytes = mqtt.generate(packet, { protocolVersion: this.version });
     if (this.clientMaxPacketSize !== undefined && bytes.length > this.clientMaxPacketSize) return; // [MQTT-3.1.2-25]
+    this.write(bytes);
+  }
+
+  /** Writes encoded packets; cork/uncork batches the writes of one event-loop turn into one syscall. */
+  private write(bytes: Buffer): void {
+    if (this.closed || this.stream.destroyed) return;
     if (!this.corked) {
       this.corked = true;
       this.stream.cork();

@@ -52,5 +52,3 @@ export const DEFAULT_MQTT_LIMITS: MqttLimits = {
   connectRatePerSource: '',
 };
 
-/** Size of a whole MQTT packet whose remaining length is `length` (fixed header included). */
-export const packetSize = (length: number): number => length + 1 + (length < 128 ? 1 : length < 16384 ? 2 : length < 2097152 ? 3 : 4);

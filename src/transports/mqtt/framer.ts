@@ -1,0 +1,111 @@
+/**
+ * Splits an MQTT byte stream into whole packets (fixed header + Remaining Length, MQTT 3.1.1 §2.2 and 5.0 §2.1).
+ * A packet's declared size is checked against the limit as soon as its header is complete, before its body is
+ * buffered. Whole packets only ever reach the decoder, so mqtt-packet's parser never holds a partial packet and a
+ * PUBLISH can be decoded in place (see decodePublish).
+ */
+import type { IPublishPacket } from 'mqtt-packet';
+
+/** What the framer reports to its connection. */
+export interface FrameSink {
+  /** One whole packet; a view of the received bytes, valid until the next chunk arrives. */
+  onFrame(frame: Buffer): void;
+  /** The stream is not MQTT: a Remaining Length longer than four bytes. */
+  onMalformed(why: string): void;
+  /** A packet declares more than `maxPacketSize` bytes in all. */
+  onTooLarge(): void;
+  /** Stops framing (the connection has closed). */
+  readonly closed: boolean;
+}
+
+/** Frames one connection's stream. */
+export class MqttFramer {
+  /** Bytes of an incomplete packet, in arrival order. */
+  private parts: Buffer[] = [];
+  private partsLength = 0;
+  /** Size of the incomplete packet once its header is known (0: header still incomplete). */
+  private expected = 0;
+
+  constructor(
+    private readonly sink: FrameSink,
+    private readonly maxPacketSize: number,
+  ) {}
+
+  /** Feeds received bytes; every whole packet in them reaches `onFrame` in order. */
+  push(chunk: Buffer): void {
+    let buf = chunk;
+    if (this.partsLength > 0) {
+      this.parts.push(chunk);
+      this.partsLength += chunk.length;
+      if (this.expected > 0 && this.partsLength < this.expected) return;
+      buf = Buffer.concat(this.parts, this.partsLength);
+      this.parts = [];
+      this.partsLength = 0;
+    }
+    this.expected = 0;
+    let offset = 0;
+    while (offset < buf.length && !this.sink.closed) {
+      const size = this.frameSize(buf, offset);
+      if (size < 0) return; // refused: the sink has been told
+      if (size === 0 || offset + size > buf.length) {
+        this.keep(buf.subarray(offset), size);
+        return;
+      }
+      this.sink.onFrame(buf.subarray(offset, offset + size));
+      offset += size;
+    }
+  }
+
+  private keep(rest: Buffer, size: number): void {
+    this.parts = [rest];
+    this.partsLength = rest.length;
+    this.expected = size;
+  }
+
+  /** Whole size of the packet at `offset`; 0 when its header is not complete yet; -1 after a refusal. */
+  private frameSize(buf: Buffer, offset: number): number {
+    let remaining = 0;
+    let multiplier = 1;
+    for (let i = 1; i <= 4; i++) {
+      if (offset + i >= buf.length) return 0;
+      const byte = buf[offset + i];
+      remaining += (byte & 0x7f) * multiplier;
+      if ((byte & 0x80) === 0) {
+        const size = 1 + i + remaining;
+        if (size > this.maxPacketSize) {
+          this.sink.onTooLarge();
+          return -1;
+        }
+        return size;
+      }
+      multiplier *= 128;
+    }
+    this.sink.onMalformed('Invalid variable byte integer'); // MQTT 3.1.1 §2.2.3: at most four bytes
+    return -1;
+  }
+}
+
+/**
+ * Decodes an MQTT 3.1 / 3.1.1 PUBLISH frame into the packet mqtt-packet would produce, without copying the payload.
+ * Returns an error message for a malformed frame. (MQTT 5 PUBLISH carries properties and goes through mqtt-packet.)
+ */
+export function decodePublish(frame: Buffer): IPublishPacket | string {
+  const first = frame[0];
+  const qos = (first >> 1) & 3;
+  if (qos === 3) return 'Packet must not have both QoS bits set to 1'; // MQTT 3.1.1 §3.3.1.2
+  let pos = 2;
+  while (frame[pos - 1] & 0x80) pos++;
+  const length = frame.length - pos;
+  if (pos + 2 > frame.length) return 'Cannot parse topic';
+  const topicEnd = pos + 2 + frame.readUInt16BE(pos);
+  if (topicEnd > frame.length) return 'Cannot parse topic';
+  const topic = frame.toString('utf8', pos + 2, topicEnd);
+  pos = topicEnd;
+  let messageId: number | undefined;
+  if (qos > 0) {
+    if (pos + 2 > frame.length) return 'Cannot parse messageId';
+    messageId = frame.readUInt16BE(pos);
+    pos += 2;
+  }
+  return { cmd: 'publish', topic, payload: frame.subarray(pos), qos: qos as 0 | 1 | 2, dup: (first & 8) !== 0, retain: (first & 1) !== 0, messageId, length };
+}

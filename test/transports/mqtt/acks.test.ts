@@ -1,0 +1,66 @@
+/**
+ * Ordered PUBACKs: sent in arrival order once their work is done, the ready ones in one write, encoded
+ * byte for byte as mqtt-packet would encode them.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import mqttPacket from 'mqtt-packet';
+import { OrderedAcks } from '../../../src/transports/mqtt/acks.ts';
+
+function acks(version: number, maxSize?: number) {
+  const writes: Buffer[] = [];
+  const queue = new OrderedAcks(() => version, (b) => writes.push(b), () => maxSize);
+  return { queue, writes };
+}
+
+const generated = (version: 3 | 4 | 5, messageId: number, reasonCode: number): Buffer =>
+  mqttPacket.generate({ cmd: 'puback', messageId, reasonCode }, { protocolVersion: version });
+
+describe('OrderedAcks', () => {
+  it('holds a finished ack until every earlier one is finished, then writes the run at once', () => {
+    const { queue, writes } = acks(4);
+    const a = queue.enqueue(1);
+    const b = queue.enqueue(2);
+    const c = queue.enqueue(3);
+    queue.complete(c, 0);
+    queue.complete(b, 0);
+    assert.equal(writes.length, 0);
+    queue.complete(a, 0);
+    assert.equal(writes.length, 1);
+    assert.deepEqual(writes[0], Buffer.concat([generated(4, 1, 0), generated(4, 2, 0), generated(4, 3, 0)]));
+    assert.equal(queue.size, 0);
+  });
+
+  for (const version of [3, 4, 5] as const) {
+    it(`encodes v${version} PUBACKs exactly as mqtt-packet does`, () => {
+      for (const [id, reason] of [[1, 0], [258, 0x10], [65535, 0x80], [42, 0x99], [7, 0x90]]) {
+        const { queue, writes } = acks(version);
+        queue.complete(queue.enqueue(id), reason);
+        assert.deepEqual(writes[0], generated(version, id, version === 5 ? reason : 0), `id ${id} reason ${reason}`);
+      }
+    });
+  }
+
+  it('leaves out acks larger than the client accepts', () => {
+    const { queue, writes } = acks(5, 4);
+    const ok = queue.enqueue(1);
+    const refused = queue.enqueue(2);
+    queue.complete(refused, 0x80); // 6 bytes
+    queue.complete(ok, 0);
+    assert.deepEqual(writes, [generated(5, 1, 0)]);
+    assert.equal(queue.size, 0);
+  });
+
+  it('stays bounded on a connection that always has an ack outstanding', () => {
+    const { queue, writes } = acks(4);
+    let previous = queue.enqueue(0);
+    for (let id = 1; id <= 100_000; id++) {
+      const next = queue.enqueue(id % 65536);
+      queue.complete(previous, 0);
+      previous = next;
+    }
+    assert.equal(queue.size, 1);
+    assert.equal(writes.length, 100_000);
+    assert.ok((queue as unknown as { queue: unknown[] }).queue.length < 200, 'the spent acks were dropped');
+  });
+});
