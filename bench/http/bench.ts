@@ -9,6 +9,7 @@ import { tmpdir, cpus } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { NODE_FLAGS } from '../../bin/node-flags.js';
 import { startPostgres } from '../../test/support/postgres.ts';
 import { freePort, runWrk, startProcess, stopProcess, waitForHttp, type WrkResult } from '../support/processes.ts';
 
@@ -32,7 +33,7 @@ async function fetchRetry(url: string, init?: RequestInit): Promise<Response> {
 async function startFleetgate() {
   const dir = mkdtempSync(join(tmpdir(), 'fleetgate-bench-'));
   const port = await freePort();
-  const child = startProcess(process.execPath, [join(root, 'bin/fleetgate.js'), 'start'], {
+  const child = startProcess(process.execPath, [...NODE_FLAGS, join(root, 'bin/fleetgate.js'), 'start'], {
     FLEETGATE_HOST: '127.0.0.1',
     FLEETGATE_HTTP_PORT: String(port),
     FLEETGATE_MQTT_PORT: String(await freePort()),

@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { NODE_FLAGS } from '../../bin/node-flags.js';
 import { freePort } from '../support/processes.ts';
 import { idleSessions, provisionRate, telemetryRate } from './load.ts';
 
@@ -25,7 +26,7 @@ interface Target {
 const rssKb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 
 async function startFleetgate(devices: number): Promise<Target> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/mqtt/fleetgate-server.ts'], { env: { ...process.env, BENCH_DEVICES: String(devices) }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', 'bench/mqtt/fleetgate-server.ts'], { env: { ...process.env, BENCH_DEVICES: String(devices) }, stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
   return { name: 'fleetgate', port: JSON.parse(line).mqttPort, child };
 }
