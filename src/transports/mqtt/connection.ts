@@ -11,6 +11,7 @@ import { handleConnect } from './connect.ts';
 import type { DeviceSession } from './device-session.ts';
 import { decodePublish, MqttFramer, type FrameSink } from './framer.ts';
 import type { MqttLimits } from './limits.ts';
+import { OutboundInflight } from './outbound.ts';
 import type { ProvisionSession } from './provision-session.ts';
 import type { ClientCertificate } from './tls.ts';
 import { handlePublish } from './publish.ts';
@@ -27,11 +28,6 @@ export interface TransportContext {
 }
 
 export type ConnectionState = 'awaiting-connect' | 'connecting' | 'provision' | 'device' | 'closed';
-
-interface OutboundAck {
-  resolve: () => void;
-  reject: (err: Error) => void;
-}
 
 /** A connection's protocol engine. Create one per accepted stream; it owns the stream from then on. */
 export class MqttConnection implements FrameSink {
@@ -55,8 +51,7 @@ export class MqttConnection implements FrameSink {
   private readonly parser = mqtt.parser();
   private readonly framer: MqttFramer;
   private readonly queued: Packet[] = [];
-  private readonly outbound = new Map<number, OutboundAck>();
-  private lastPacketId = 0;
+  private readonly outbound: OutboundInflight;
   private timer: NodeJS.Timeout | undefined;
   private work = 0;
   private paused = false;
@@ -70,8 +65,9 @@ export class MqttConnection implements FrameSink {
   ) {
     this.acks = new OrderedAcks(() => this.version, (bytes) => this.write(bytes), () => this.clientMaxPacketSize);
     this.framer = new MqttFramer(this, ctx.limits.maxPacketSize);
+    this.outbound = new OutboundInflight(ctx.limits.maxOutboundInflight);
     this.parser.on('packet', (packet: Packet) => this.onPacket(packet));
-    this.parser.on('error', (err: Error) => this.onParseError(err));
+    this.parser.on('error', (err: Error) => this.onMalformed(err.message));
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('error', () => this.destroy());
     stream.on('close', () => this.destroy());
@@ -98,15 +94,11 @@ export class MqttConnection implements FrameSink {
   onFrame(frame: Buffer): void {
     if (frame[0] >> 4 === 3 && this.version !== 5 && this.state !== 'awaiting-connect') {
       const packet = decodePublish(frame);
-      if (typeof packet === 'string') this.onParseError(new Error(packet));
+      if (typeof packet === 'string') this.onMalformed(packet);
       else this.onPacket(packet);
       return;
     }
     this.parser.parse(frame);
-  }
-
-  onMalformed(why: string): void {
-    this.onParseError(new Error(why));
   }
 
   onTooLarge(): void {
@@ -114,14 +106,15 @@ export class MqttConnection implements FrameSink {
     this.fail(RC.PACKET_TOO_LARGE, 'packet too large');
   }
 
-  private onParseError(err: Error): void {
+  /** A packet mqtt-packet or the framer could not decode. */
+  onMalformed(why: string): void {
     if (this.closed) return;
-    if (this.state === 'awaiting-connect' && /protocol version/i.test(err.message)) {
+    if (this.state === 'awaiting-connect' && /protocol version/i.test(why)) {
       this.send({ cmd: 'connack', returnCode: 1, sessionPresent: false }); // [MQTT-3.1.2-2]
       this.end();
       return;
     }
-    this.fail(RC.MALFORMED_PACKET, `malformed packet: ${err.message}`);
+    this.fail(RC.MALFORMED_PACKET, `malformed packet: ${why}`);
   }
 
   private onPacket(packet: Packet): void {
@@ -171,7 +164,7 @@ export class MqttConnection implements FrameSink {
         this.end(); // [MQTT-3.14.4-1]
         return;
       case 'puback':
-        this.onPuback(packet.messageId ?? -1);
+        this.outbound.acknowledge(packet.messageId ?? -1);
         return;
       case 'pubrec':
       case 'pubrel':
@@ -251,25 +244,10 @@ export class MqttConnection implements FrameSink {
       this.send({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false });
       return Promise.resolve();
     }
-    if (this.outbound.size >= this.ctx.limits.maxOutboundInflight) return Promise.reject(new Error('too many unacknowledged messages'));
-    const messageId = this.nextPacketId();
-    return new Promise<void>((resolve, reject) => {
-      this.outbound.set(messageId, { resolve, reject });
-      this.send({ cmd: 'publish', topic, payload, qos: 1, messageId, retain: false, dup: false });
-    });
-  }
-
-  private nextPacketId(): number {
-    do this.lastPacketId = (this.lastPacketId % 65535) + 1;
-    while (this.outbound.has(this.lastPacketId));
-    return this.lastPacketId;
-  }
-
-  private onPuback(messageId: number): void {
-    const waiter = this.outbound.get(messageId);
-    if (!waiter) return;
-    this.outbound.delete(messageId);
-    waiter.resolve();
+    const inflight = this.outbound.begin();
+    if (!inflight) return Promise.reject(new Error('too many unacknowledged messages'));
+    this.send({ cmd: 'publish', topic, payload, qos: 1, messageId: inflight.messageId, retain: false, dup: false });
+    return inflight.acked;
   }
 
   /** Counts a PUBLISH being worked on; reading pauses while too many are unfinished (bounded memory). */
@@ -320,9 +298,7 @@ export class MqttConnection implements FrameSink {
     this.state = 'closed';
     clearTimeout(this.timer);
     this.queued.length = 0;
-    const closedError = new Error('connection closed');
-    for (const waiter of this.outbound.values()) waiter.reject(closedError);
-    this.outbound.clear();
+    this.outbound.abandon();
     this.provision?.close();
     this.device?.close();
     this.onClose?.();

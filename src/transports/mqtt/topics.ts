@@ -27,6 +27,12 @@ const V1 = 'v1/devices/me/';
 const ATTR_REQ_V1 = `${V1}attributes/request/`;
 const RPC_RES_V1 = `${V1}rpc/response/`;
 const RPC_REQ_V1 = `${V1}rpc/request/`;
+const TELEMETRY_V1 = `${V1}telemetry`;
+const ATTRIBUTES_V1 = `${V1}attributes`;
+const CLAIM_V1 = `${V1}claim`;
+const TELEMETRY: DeviceRoute = { kind: 'telemetry' };
+const ATTRIBUTES: DeviceRoute = { kind: 'attributes' };
+const CLAIM: DeviceRoute = { kind: 'claim' };
 
 /** Parses a request id segment: a decimal integer (TB reads it with Integer.valueOf). */
 function requestIdOf(text: string): number | undefined {
@@ -43,9 +49,9 @@ function v2Base(topic: string): string | undefined {
 
 /** Maps a device PUBLISH topic to its route (spec §8.2). */
 export function routeOf(topic: string): DeviceRoute {
-  if (topic === `${V1}telemetry`) return { kind: 'telemetry' };
-  if (topic === `${V1}attributes`) return { kind: 'attributes' };
-  if (topic === `${V1}claim`) return { kind: 'claim' };
+  if (topic === TELEMETRY_V1) return TELEMETRY;
+  if (topic === ATTRIBUTES_V1) return ATTRIBUTES;
+  if (topic === CLAIM_V1) return CLAIM;
   let id: number | undefined;
   if (topic.startsWith(ATTR_REQ_V1) && (id = requestIdOf(topic.slice(ATTR_REQ_V1.length))) !== undefined) {
     return { kind: 'attributes-request', requestId: id, style: 'v1' };
@@ -58,8 +64,8 @@ export function routeOf(topic: string): DeviceRoute {
   }
   if (!topic.startsWith('v2/')) return { kind: 'unknown' };
   const base = v2Base(topic);
-  if (base === 'v2/t') return { kind: 'telemetry' };
-  if (base === 'v2/a') return { kind: 'attributes' };
+  if (base === 'v2/t') return TELEMETRY;
+  if (base === 'v2/a') return ATTRIBUTES;
   if (base?.startsWith('v2/a/req/') && (id = requestIdOf(base.slice(9))) !== undefined) {
     return { kind: 'attributes-request', requestId: id, style: 'v2' };
   }
