@@ -1,5 +1,5 @@
 /**
- * MQTT benchmark (issue 3 "Speed"): fleetgate vs Debian mosquitto, alternating rounds.
+ * MQTT benchmark (issue 3 "Speed"): fleetgate vs Debian mosquitto and aedes (as shipped, and with fleetgate's node flags), alternating rounds.
  *   node --import tsx bench/mqtt/run.ts [--rounds 3] [--duration 10000] [--idle 19000]
  * Prints a markdown section for bench/RESULTS.md.
  */
@@ -31,10 +31,11 @@ async function startFleetgate(devices: number): Promise<Target> {
   return { name: 'fleetgate', port: JSON.parse(line).mqttPort, child };
 }
 
-async function startAedes(): Promise<Target> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/mqtt/aedes-server.ts'], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** aedes as shipped (plain `node`), or with fleetgate's node flags (`tuned`) to show what they are worth to it. */
+async function startAedes(tuned = false): Promise<Target> {
+  const child = spawn(process.execPath, [...(tuned ? NODE_FLAGS : []), '--import', 'tsx', 'bench/mqtt/aedes-server.ts'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
-  return { name: 'aedes', port: JSON.parse(line).mqttPort, child };
+  return { name: tuned ? 'aedesTuned' : 'aedes', port: JSON.parse(line).mqttPort, child };
 }
 
 async function startMosquitto(): Promise<Target> {
@@ -65,9 +66,9 @@ const log = (line: string) => {
 };
 
 // 1. QoS 1 telemetry, 100 devices, alternating rounds.
-const telemetry: Record<string, number[]> = { fleetgate: [], mosquitto: [], aedes: [] };
+const telemetry: Record<string, number[]> = { fleetgate: [], mosquitto: [], aedes: [], aedesTuned: [] };
 for (let r = 0; r < rounds; r++) {
-  for (const start of [() => startFleetgate(100), startMosquitto, startAedes]) {
+  for (const start of [() => startFleetgate(100), startMosquitto, () => startAedes(), () => startAedes(true)]) {
     const target = await start();
     const rate = await telemetryRate(target.port, tokens(100), duration);
     telemetry[target.name].push(rate);
@@ -78,7 +79,7 @@ for (let r = 0; r < rounds; r++) {
 
 // 2. Idle sessions: server RSS growth per session.
 const idle: Record<string, number> = {};
-for (const start of [() => startFleetgate(idleCount), startMosquitto, startAedes]) {
+for (const start of [() => startFleetgate(idleCount), startMosquitto, () => startAedes()]) {
   const target = await start();
   const settle = async () => {
     await new Promise((r) => setTimeout(r, 2000));
@@ -104,11 +105,14 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const fg = median(telemetry.fleetgate);
 const mq = median(telemetry.mosquitto);
 const ae = median(telemetry.aedes);
+const aeTuned = median(telemetry.aedesTuned);
 console.log(`| Measure | fleetgate | mosquitto 2.0 | aedes 1 |
 |---|---|---|---|
 | QoS 1 telemetry, 100 devices, msg/s (median of ${rounds}) | ${Math.round(fg)} | ${Math.round(mq)} (fleetgate/mosquitto = ${(fg / mq).toFixed(2)}) | ${Math.round(ae)} (fleetgate/aedes = ${(fg / ae).toFixed(2)}) |
 | Idle sessions: server memory per session (${idleCount} sessions) | ${(idle.fleetgate / 1024).toFixed(1)} KB | ${(idle.mosquitto / 1024).toFixed(1)} KB | ${(idle.aedes / 1024).toFixed(1)} KB |
 | Provisioning over MQTT (connect, request, response, disconnect), devices/s | ${Math.round(provision.rate)} | n/a | n/a |
+
+aedes with fleetgate's node flags (${NODE_FLAGS.join(' ')}): ${Math.round(aeTuned)} msg/s (fleetgate/aedes = ${(fg / aeTuned).toFixed(2)}).
 
 Rounds: ${lines.join('; ')}`);
 process.exit(0);
