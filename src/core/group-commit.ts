@@ -6,11 +6,82 @@ import type { AttributeWrite, TsPoint } from './model.ts';
 import type { Store, WriteBatch } from '../store/store.ts';
 import type { CoreLogger } from './core-types.ts';
 
-interface Submission {
-  batch: WriteBatch;
-  rows: number;
-  resolve: () => void;
-  reject: (err: unknown) => void;
+/** Called once a submission is committed, with its number of points, before its promise resolves. */
+export type CommittedHook = (points: number) => void;
+
+/**
+ * Writes for one transaction: the submissions' points and attribute writes merged as they arrive, and per
+ * submission where its share ends and how to settle it.
+ */
+class PendingBatch {
+  readonly telemetry: TsPoint[];
+  readonly attributes: AttributeWrite[] = [];
+  points = 0;
+  rows = 0;
+  submissions = 0;
+  /** Per submission, two entries: the end of its points in `telemetry`, the end of its writes in `attributes`. */
+  readonly ends: number[];
+  /** Per submission, three entries: resolve, reject, its CommittedHook or undefined. */
+  readonly callbacks: (((arg?: any) => void) | undefined)[];
+
+  /** Arrays are presized for the expected number of points and submissions (the previous batch's), so they rarely grow. */
+  constructor(points: number, submissions: number) {
+    this.telemetry = new Array(points);
+    this.ends = new Array(2 * submissions);
+    this.callbacks = new Array(3 * submissions);
+  }
+
+  add(telemetry: readonly TsPoint[], attributes: readonly AttributeWrite[] | undefined, rows: number, resolve: () => void, reject: (err: unknown) => void, committed: CommittedHook | undefined): void {
+    for (const p of telemetry) this.telemetry[this.points++] = p;
+    if (attributes) for (const a of attributes) this.attributes.push(a);
+    this.rows += rows;
+    const n = this.submissions++;
+    this.ends[2 * n] = this.points;
+    this.ends[2 * n + 1] = this.attributes.length;
+    this.callbacks[3 * n] = resolve;
+    this.callbacks[3 * n + 1] = reject;
+    this.callbacks[3 * n + 2] = committed;
+  }
+
+  /** The batch to write (its arrays trimmed to what was added). */
+  seal(): WriteBatch {
+    this.telemetry.length = this.points;
+    this.ends.length = 2 * this.submissions;
+    this.callbacks.length = 3 * this.submissions;
+    return this;
+  }
+
+  /** Submission `i`'s own writes. */
+  part(i: number): WriteBatch {
+    const telemetryFrom = i === 0 ? 0 : this.ends[2 * i - 2];
+    const attributesFrom = i === 0 ? 0 : this.ends[2 * i - 1];
+    return { telemetry: this.telemetry.slice(telemetryFrom, this.ends[2 * i]), attributes: this.attributes.slice(attributesFrom, this.ends[2 * i + 1]) };
+  }
+
+  /** Settles submission `i` as committed: its hook, then its promise (rejected with the hook's error, if it throws). */
+  committed(i: number): void {
+    const hook = this.callbacks[3 * i + 2];
+    if (hook) {
+      try {
+        hook(this.ends[2 * i] - (i === 0 ? 0 : this.ends[2 * i - 2]));
+      } catch (err) {
+        return this.callbacks[3 * i + 1]!(err);
+      }
+    }
+    this.callbacks[3 * i]!();
+  }
+
+  failed(i: number, err: unknown): void {
+    this.callbacks[3 * i + 1]!(err);
+  }
+}
+
+let capturedResolve: (() => void) | undefined;
+let capturedReject: ((err: unknown) => void) | undefined;
+/** One executor for every submission's promise (no closure per call): hands its resolvers to submit(). */
+function capture(resolve: () => void, reject: (err: unknown) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
 }
 
 export interface GroupCommitSettings {
@@ -27,7 +98,10 @@ export interface GroupCommitStats {
 }
 
 export class GroupCommitter {
-  private queue: Submission[] = [];
+  /** Batches not yet being written, oldest first; only the last one takes new submissions. */
+  private queue: PendingBatch[] = [];
+  /** Points and submissions of the newest batch closed to new submissions, to size the next one. */
+  private lastSize = { points: 0, submissions: 0 };
   private scheduled = false;
   private flushing: Promise<void> | undefined;
   private closed = false;
@@ -41,15 +115,26 @@ export class GroupCommitter {
     private readonly logger: CoreLogger,
   ) {}
 
-  /** Queues writes; resolves once they are committed, rejects if their transaction failed. */
-  submit(telemetry: TsPoint[], attributes: AttributeWrite[] = []): Promise<void> {
+  /**
+   * Queues writes; resolves once they are committed, rejects if their transaction failed. `committed`, if given,
+   * runs after the commit and before the promise resolves (also when there is nothing to write).
+   */
+  submit(telemetry: readonly TsPoint[], attributes?: readonly AttributeWrite[], committed?: CommittedHook): Promise<void> {
     if (this.closed) return Promise.reject(new Error('storage is closing'));
-    const rows = telemetry.length + attributes.reduce((n, a) => n + a.entries.length, 0);
-    if (rows === 0) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ batch: { telemetry, attributes }, rows, resolve, reject });
-      this.schedule();
-    });
+    let rows = telemetry.length;
+    if (attributes) for (const a of attributes) rows += a.entries.length;
+    if (rows === 0) return committed ? Promise.resolve(0).then(committed) : Promise.resolve();
+    let batch = this.queue.at(-1);
+    // A batch takes submissions while they fit in maxRows; the first one always fits.
+    if (!batch || (batch.rows > 0 && batch.rows + rows > this.settings.maxRows)) {
+      const like = batch ?? this.lastSize;
+      const max = this.settings.maxRows;
+      this.queue.push((batch = new PendingBatch(Math.min(like.points, max), Math.min(like.submissions, max))));
+    }
+    const promise = new Promise<void>(capture);
+    batch.add(telemetry, attributes, rows, capturedResolve!, capturedReject!, committed);
+    this.schedule();
+    return promise;
   }
 
   private schedule(): void {
@@ -66,42 +151,27 @@ export class GroupCommitter {
     else setImmediate(run);
   }
 
-  private takeBatch(): Submission[] {
-    let rows = 0;
-    let n = 0;
-    while (n < this.queue.length && (n === 0 || rows + this.queue[n].rows <= this.settings.maxRows)) rows += this.queue[n++].rows;
-    return this.queue.splice(0, n);
-  }
-
   private async flush(): Promise<void> {
-    const taken = this.takeBatch();
-    if (taken.length === 0) return;
-    const merged: WriteBatch = { telemetry: [], attributes: [] };
-    let rows = 0;
-    for (const s of taken) {
-      for (const p of s.batch.telemetry) merged.telemetry.push(p);
-      for (const a of s.batch.attributes) merged.attributes.push(a);
-      rows += s.rows;
-    }
+    const batch = this.queue.shift();
+    if (!batch) return;
+    this.lastSize = { points: batch.points, submissions: batch.submissions };
     const started = performance.now();
     try {
-      await this.store.writeBatch(merged);
-      this.record(started, rows);
-      for (const s of taken) s.resolve();
+      await this.store.writeBatch(batch.seal());
+      this.record(started, batch.rows);
+      for (let i = 0; i < batch.submissions; i++) batch.committed(i);
     } catch (err) {
-      if (taken.length === 1) {
-        taken[0].reject(err);
-        return;
-      }
+      if (batch.submissions === 1) return batch.failed(0, err);
       // One bad submission must not fail its neighbours: write each on its own.
-      this.logger.warn({ err, submissions: taken.length }, 'batch commit failed; retrying submissions one by one');
-      for (const s of taken) {
+      this.logger.warn({ err, submissions: batch.submissions }, 'batch commit failed; retrying submissions one by one');
+      for (let i = 0; i < batch.submissions; i++) {
         try {
-          await this.store.writeBatch(s.batch);
-          s.resolve();
+          await this.store.writeBatch(batch.part(i));
         } catch (e) {
-          s.reject(e);
+          batch.failed(i, e);
+          continue;
         }
+        batch.committed(i);
       }
     }
   }

@@ -4,7 +4,7 @@
  */
 import { parse as parseLossless, isLosslessNumber, LosslessNumber } from 'lossless-json';
 import { FleetgateError } from './errors.ts';
-import type { KvEntry, KvValue } from './model.ts';
+import type { KvEntry, KvValue, TsPoint } from './model.ts';
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
@@ -25,6 +25,8 @@ function numberValue(token: string): KvValue {
 
 /** A numeric string (type cast, spec §8.2 and [YML] json.type_cast_enabled=true) -> number; otherwise STRING. */
 function stringValue(text: string): KvValue {
+  const first = text.charCodeAt(0);
+  if (!(first === 0x2d || first === 0x2e || (first >= 0x30 && first <= 0x39))) return { type: 'STRING', value: text }; // not -, . or a digit
   if (/^-?\d+$/.test(text)) return longOrString(text);
   if (/^-?(\d+\.\d+|\.\d+|\d+\.)$/.test(text)) return { type: 'DOUBLE', value: Number(text) };
   return { type: 'STRING', value: text };
@@ -39,16 +41,27 @@ function stringifyLossless(value: unknown): string {
   return JSON.stringify(value);
 }
 
+// Shared: values are never modified once parsed.
+const TRUE: KvValue = { type: 'BOOLEAN', value: true };
+const FALSE: KvValue = { type: 'BOOLEAN', value: false };
+
 /**
  * One JSON value -> typed value; undefined for `null` (skipped, spec §8.2). Numeric strings become numbers only
  * with `castStrings` (device payloads, [YML] json.type_cast_enabled); the admin REST API keeps strings as strings.
  */
 export function toKvValue(value: unknown, castStrings = true): KvValue | undefined {
-  if (value === null || value === undefined) return undefined;
-  if (typeof value === 'boolean') return { type: 'BOOLEAN', value };
+  switch (typeof value) {
+    case 'number':
+      return Number.isInteger(value) ? { type: 'LONG', value } : { type: 'DOUBLE', value };
+    case 'boolean':
+      return value ? TRUE : FALSE;
+    case 'string':
+      return castStrings ? stringValue(value) : { type: 'STRING', value };
+    case 'undefined':
+      return undefined;
+  }
+  if (value === null) return undefined;
   if (isLosslessNumber(value)) return numberValue((value as LosslessNumber).value);
-  if (typeof value === 'number') return Number.isInteger(value) ? { type: 'LONG', value } : { type: 'DOUBLE', value };
-  if (typeof value === 'string') return castStrings ? stringValue(value) : { type: 'STRING', value };
   return { type: 'JSON', value: stringifyLossless(value) };
 }
 
@@ -76,11 +89,27 @@ function isObject(v: unknown): v is Record<string, unknown> {
 /** Object members -> typed entries (null members skipped). */
 export function objectToEntries(obj: Record<string, unknown>, castStrings = true): KvEntry[] {
   const out: KvEntry[] = [];
-  for (const [key, raw] of Object.entries(obj)) {
-    const value = toKvValue(raw, castStrings);
+  for (const key of Object.keys(obj)) {
+    const value = toKvValue(obj[key], castStrings);
     if (value) out.push({ key, value });
   }
   return out;
+}
+
+/** A telemetry item's timestamp (spec §8.2: its `ts` if it has both `ts` and `values`, else `now`). Throws MALFORMED_PAYLOAD. */
+function telemetryItemTs(item: unknown, now: number): number {
+  if (!isObject(item)) throw new FleetgateError('MALFORMED_PAYLOAD', 'Telemetry must be a JSON object or an array of objects');
+  if (!('ts' in item && 'values' in item)) return now;
+  const ts = item.ts;
+  const tsText = isLosslessNumber(ts) ? (ts as LosslessNumber).value : typeof ts === 'number' || typeof ts === 'string' ? String(ts) : '';
+  if (!/^\d+$/.test(tsText) || !Number.isSafeInteger(Number(tsText))) throw new FleetgateError('MALFORMED_PAYLOAD', '"ts" must be a whole number of milliseconds');
+  if (!isObject(item.values)) throw new FleetgateError('MALFORMED_PAYLOAD', '"values" must be a JSON object');
+  return Number(tsText);
+}
+
+/** A telemetry item's values, once telemetryItemTs has accepted it. */
+function telemetryItemValues(item: Record<string, unknown>): Record<string, unknown> {
+  return 'ts' in item && 'values' in item ? (item.values as Record<string, unknown>) : item;
 }
 
 /** Telemetry payload (spec §8.2): `{k:v}`, `{"ts":..,"values":{..}}`, or an array of either. */
@@ -88,17 +117,37 @@ export function parseTelemetry(text: string | Buffer, now: number): { ts: number
   const root = parseJsonExact(text);
   const items = Array.isArray(root) ? root : [root];
   return items.map((item) => {
-    if (!isObject(item)) throw new FleetgateError('MALFORMED_PAYLOAD', 'Telemetry must be a JSON object or an array of objects');
-    // spec §8.2: timestamped only if it has both `ts` and `values`.
-    if ('ts' in item && 'values' in item) {
-      const ts = item.ts;
-      const tsText = isLosslessNumber(ts) ? (ts as LosslessNumber).value : typeof ts === 'number' || typeof ts === 'string' ? String(ts) : '';
-      if (!/^\d+$/.test(tsText) || !Number.isSafeInteger(Number(tsText))) throw new FleetgateError('MALFORMED_PAYLOAD', '"ts" must be a whole number of milliseconds');
-      if (!isObject(item.values)) throw new FleetgateError('MALFORMED_PAYLOAD', '"values" must be a JSON object');
-      return { ts: Number(tsText), entries: objectToEntries(item.values) };
-    }
-    return { ts: now, entries: objectToEntries(item) };
+    const ts = telemetryItemTs(item, now);
+    return { ts, entries: objectToEntries(telemetryItemValues(item)) };
   });
+}
+
+/** A telemetry payload (as parseTelemetry reads it) as the points of `deviceId`, in payload order. */
+export function parseTelemetryPoints(text: string | Buffer, deviceId: string, now: number): TsPoint[] {
+  const root = parseJsonExact(text);
+  if (!Array.isArray(root)) {
+    const ts = telemetryItemTs(root, now);
+    const values = telemetryItemValues(root as Record<string, unknown>);
+    const keys = Object.keys(values);
+    const points: TsPoint[] = new Array(keys.length);
+    let n = 0;
+    for (const key of keys) {
+      const value = toKvValue(values[key]);
+      if (value) points[n++] = { deviceId, ts, key, value };
+    }
+    if (n < keys.length) points.length = n;
+    return points;
+  }
+  const points: TsPoint[] = [];
+  for (const item of root) {
+    const ts = telemetryItemTs(item, now);
+    const values = telemetryItemValues(item);
+    for (const key of Object.keys(values)) {
+      const value = toKvValue(values[key]);
+      if (value) points.push({ deviceId, ts, key, value });
+    }
+  }
+  return points;
 }
 
 /** Attributes payload: a JSON object. */

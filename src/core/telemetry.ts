@@ -1,29 +1,45 @@
 import type { DeviceIdentity, TelemetryApi, TimeseriesReadApi } from './api.ts';
 import type { CoreObserver } from './core-types.ts';
-import type { GroupCommitter } from './group-commit.ts';
-import { parseAttributes, parseTelemetry } from './kv-json.ts';
-import type { KvValue, TsPoint } from './model.ts';
+import type { CommittedHook, GroupCommitter } from './group-commit.ts';
+import { parseAttributes, parseTelemetryPoints } from './kv-json.ts';
+import type { KvEntry, KvValue, TsPoint } from './model.ts';
 import type { Store } from '../store/store.ts';
+
+const NO_POINTS: readonly TsPoint[] = [];
 
 /** Device telemetry and client attributes in, stored time series out. */
 export class Telemetry implements TelemetryApi, TimeseriesReadApi {
+  /** Reports each committed telemetry message to the observer. */
+  private readonly countCommitted: CommittedHook | undefined;
+
   constructor(
     private readonly store: Store,
     private readonly committer: GroupCommitter,
-    private readonly observer?: CoreObserver,
-  ) {}
-
-  async ingestJson(device: DeviceIdentity, json: string | Buffer): Promise<void> {
-    const groups = parseTelemetry(json, Date.now());
-    const points: TsPoint[] = [];
-    for (const g of groups) for (const e of g.entries) points.push({ deviceId: device.deviceId, ts: g.ts, key: e.key, value: e.value });
-    await this.committer.submit(points);
-    this.observer?.telemetryCommitted?.(points.length);
+    observer?: CoreObserver,
+  ) {
+    if (observer) this.countCommitted = (points) => observer.telemetryCommitted?.(points);
   }
 
-  async saveClientAttributesJson(device: DeviceIdentity, json: string | Buffer): Promise<void> {
-    const entries = parseAttributes(json);
-    await this.committer.submit([], [{ deviceId: device.deviceId, scope: 'CLIENT_SCOPE', entries, ts: Date.now() }]);
+  /** Resolves once the points are committed; rejects on a malformed payload (nothing queued) or a failed commit. */
+  ingestJson(device: DeviceIdentity, json: string | Buffer): Promise<void> {
+    let points: TsPoint[];
+    try {
+      points = parseTelemetryPoints(json, device.deviceId, Date.now());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.committer.submit(points, undefined, this.countCommitted);
+  }
+
+  /** Resolves once the client attributes are committed; rejects on a malformed payload or a failed commit. */
+  saveClientAttributesJson(device: DeviceIdentity, json: string | Buffer): Promise<void> {
+    let entries: KvEntry[];
+    try {
+      entries = parseAttributes(json);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.committer.submit(NO_POINTS, [{ deviceId: device.deviceId, scope: 'CLIENT_SCOPE', entries, ts: Date.now() }]);
   }
 
   async get(

@@ -5,6 +5,7 @@ import { TEST_ACTOR } from '../support/harness.ts';
 import { DEFAULT_TENANT_ID as T, type Device } from '../../src/core/model.ts';
 import type { AttributeUpdate, DeviceIdentity, RpcDelivery } from '../../src/core/api.ts';
 import { FleetgateError } from '../../src/core/errors.ts';
+import { Telemetry } from '../../src/core/telemetry.ts';
 
 let t: TestCore;
 let device: Device;
@@ -55,6 +56,21 @@ describe('telemetry ingestion', () => {
   });
   test('malformed telemetry is rejected before it is queued', async () => {
     await assert.rejects(t.core.telemetry.ingestJson(identity, '{"a":'), FleetgateError);
+    await assert.rejects(t.core.telemetry.saveClientAttributesJson(identity, '[1]'), FleetgateError);
+  });
+  test('the observer hears of each committed telemetry message with its point count, before the caller', async () => {
+    await t.core.devices.save(T, { name: 'observed-dev' }, TEST_ACTOR, 'OBSERVED_TOKEN');
+    const observed = (await t.core.auth.byAccessToken('OBSERVED_TOKEN'))!;
+    const heard: (number | string)[] = [];
+    const telemetry = new Telemetry(t.store, t.core.committer, { telemetryCommitted: (points) => heard.push(points) });
+    await Promise.all([
+      telemetry.ingestJson(observed, '{"a":1,"b":2}').then(() => heard.push('resolved')),
+      telemetry.ingestJson(observed, Buffer.from('[{"ts":1,"values":{"c":3}},{"ts":2,"values":{"c":4}}]')),
+      telemetry.ingestJson(observed, '{}'),
+      telemetry.saveClientAttributesJson(observed, '{"attr":1}'),
+      assert.rejects(telemetry.ingestJson(observed, 'nope'), FleetgateError),
+    ]);
+    assert.deepEqual(heard, [0, 2, 2, 'resolved']);
   });
 });
 

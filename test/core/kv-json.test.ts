@@ -1,12 +1,16 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { kvToString, parseAttributes, parseTelemetry, toKvValue } from '../../src/core/kv-json.ts';
+import { kvToString, parseAttributes, parseTelemetry, parseTelemetryPoints, toKvValue } from '../../src/core/kv-json.ts';
 import { FleetgateError } from '../../src/core/errors.ts';
 
 const NOW = 1_700_000_000_000;
 
+/** [key, type, value] of each parsed value; parseTelemetryPoints (the ingest path) must read the same as parseTelemetry. */
 function values(text: string) {
-  return parseTelemetry(text, NOW).flatMap((g) => g.entries.map((e) => [e.key, e.value.type, e.value.value]));
+  const groups = parseTelemetry(text, NOW);
+  const points = parseTelemetryPoints(text, 'dev', NOW);
+  assert.deepEqual(points, groups.flatMap((g) => g.entries.map((e) => ({ deviceId: 'dev', ts: g.ts, key: e.key, value: e.value }))));
+  return groups.flatMap((g) => g.entries.map((e) => [e.key, e.value.type, e.value.value]));
 }
 
 describe('spec §8.2 JSON value typing', () => {
@@ -35,6 +39,18 @@ describe('spec §8.2 JSON value typing', () => {
       ['c', 'STRING', '12a'],
       ['d', 'LONG', -7],
     ]);
+    assert.deepEqual(values('{"e":"","f":".5","g":"5.","h":"-.5","i":" 12","j":"-","k":"+1","l":"x1","m":"-0","n":"1.2.3"}'), [
+      ['e', 'STRING', ''],
+      ['f', 'DOUBLE', 0.5],
+      ['g', 'DOUBLE', 5],
+      ['h', 'DOUBLE', -0.5],
+      ['i', 'STRING', ' 12'],
+      ['j', 'STRING', '-'],
+      ['k', 'STRING', '+1'],
+      ['l', 'STRING', 'x1'],
+      ['m', 'LONG', 0],
+      ['n', 'STRING', '1.2.3'],
+    ]);
   });
   test('integers beyond a long are strings; beyond 2^53 stay exact as bigint', () => {
     assert.deepEqual(values('{"big":9223372036854775808,"long":9007199254740993}'), [
@@ -44,6 +60,11 @@ describe('spec §8.2 JSON value typing', () => {
   });
   test('null values are skipped', () => {
     assert.deepEqual(values('{"a":null,"b":1}'), [['b', 'LONG', 1]]);
+    assert.deepEqual(values('{"a":null}'), []);
+    assert.deepEqual(values('[{"a":null,"b":false},{"ts":3,"values":{"c":null,"d":"x"}},{}]'), [
+      ['b', 'BOOLEAN', false],
+      ['d', 'STRING', 'x'],
+    ]);
   });
   test('nested JSON keeps exact numbers', () => {
     assert.deepEqual(values('{"o":{"x":1.0,"y":12345678901234567890}}'), [['o', 'JSON', '{"x":1.0,"y":12345678901234567890}']]);
@@ -75,6 +96,11 @@ describe('spec §8.2 telemetry forms', () => {
       [10, ['a']],
       [NOW, ['b']],
     ]);
+    assert.deepEqual(parseTelemetryPoints('[{"ts":10,"values":{"a":1}},{"b":2},{"ts":"12","values":{"c":3}}]', 'dev', NOW).map((p) => [p.ts, p.key]), [
+      [10, 'a'],
+      [NOW, 'b'],
+      [12, 'c'],
+    ]);
   });
   for (const [name, text] of [
     ['invalid JSON', '{"a":'],
@@ -89,6 +115,8 @@ describe('spec §8.2 telemetry forms', () => {
   ] as const) {
     test(`${name} is rejected as MALFORMED_PAYLOAD`, () => {
       assert.throws(() => parseTelemetry(text, NOW), (err: unknown) => err instanceof FleetgateError && err.code === 'MALFORMED_PAYLOAD');
+      assert.throws(() => parseTelemetryPoints(text, 'dev', NOW), (err: unknown) => err instanceof FleetgateError && err.code === 'MALFORMED_PAYLOAD');
+      assert.throws(() => parseTelemetryPoints(`[{"a":1},${text || '{'}]`, 'dev', NOW), (err: unknown) => err instanceof FleetgateError && err.code === 'MALFORMED_PAYLOAD');
     });
   }
   test('attributes must be an object', () => {

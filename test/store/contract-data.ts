@@ -101,6 +101,53 @@ export function timeseriesContract(store: () => Store): void {
         { ts: 2, value: { type: 'STRING', value: 'five' } },
       ]);
     });
+    test('within one batch, the last write of a (device, key, ts) wins wherever the repeats stand', async () => {
+      const { device: d } = await seedDevice(store());
+      const { device: e } = await seedDevice(store());
+      // Repeats adjacent, apart, out of time order, across devices, and 1,000 points apart (beyond one INSERT statement).
+      const filler = Array.from({ length: 1000 }, (_, i) => point(e.id, 'f', i, i));
+      await store().writeBatch({
+        telemetry: [point(d.id, 'k', 5, 1), point(d.id, 'k', 5, 2), point(d.id, 'k', 6, 3), point(e.id, 'k', 5, 40), point(d.id, 'k', 5, 4), point(d.id, 'k', 4, 5), point(d.id, 'j', 9, 6), ...filler, point(d.id, 'k', 6, 7), point(d.id, 'j', 9, 8), point(e.id, 'f', 3, 9)],
+        attributes: [],
+      });
+      const rows = await store().getTimeseries({ deviceId: d.id, keys: ['k', 'j'], startTs: 0, endTs: 10, limit: 10, orderBy: 'ASC' });
+      assert.deepEqual(rows.get('k')?.map((r) => [r.ts, r.value.value]), [[4, 5], [5, 4], [6, 7]]);
+      assert.deepEqual(rows.get('j')?.map((r) => [r.ts, r.value.value]), [[9, 8]]);
+      const other = await store().getTimeseries({ deviceId: e.id, keys: ['k', 'f'], startTs: 0, endTs: 5, limit: 10, orderBy: 'ASC' });
+      assert.deepEqual(other.get('k')?.map((r) => [r.ts, r.value.value]), [[5, 40]]);
+      assert.deepEqual(other.get('f')?.map((r) => [r.ts, r.value.value]), [[0, 0], [1, 1], [2, 2], [3, 9], [4, 4], [5, 5]]);
+      const latest = await store().getLatestTimeseries(d.id);
+      assert.deepEqual([...latest].map(([k, v]) => [k, v.ts, v.value.value]), [['j', 9, 8], ['k', 6, 7]]);
+      assert.deepEqual((await store().getLatestTimeseries(e.id)).get('f'), { ts: 999, value: { type: 'DOUBLE', value: 999 } });
+    });
+    test('attribute writes repeating a key within one batch: the last one wins, per device and scope', async () => {
+      const { device: d } = await seedDevice(store());
+      const { device: e } = await seedDevice(store());
+      const long = (value: number): KvEntry['value'] => ({ type: 'LONG', value });
+      const write = (deviceId: string, scope: 'CLIENT_SCOPE' | 'SHARED_SCOPE', ts: number, entries: [string, number][]) => ({
+        deviceId,
+        scope,
+        ts,
+        entries: entries.map(([key, v]): KvEntry => ({ key, value: long(v) })),
+      });
+      await store().writeBatch({
+        telemetry: [],
+        attributes: [
+          write(d.id, 'CLIENT_SCOPE', 1, [['a', 1], ['b', 2]]),
+          write(d.id, 'SHARED_SCOPE', 2, [['a', 10]]),
+          write(e.id, 'CLIENT_SCOPE', 3, [['a', 100]]),
+          write(d.id, 'CLIENT_SCOPE', 4, [['a', 3], ['c', 4]]),
+          write(d.id, 'CLIENT_SCOPE', 2, [['c', 5]]),
+        ],
+      });
+      assert.deepEqual(await store().getAttributes(d.id, 'CLIENT_SCOPE'), [
+        { key: 'a', value: long(3), lastUpdateTs: 4 },
+        { key: 'b', value: long(2), lastUpdateTs: 1 },
+        { key: 'c', value: long(5), lastUpdateTs: 2 },
+      ]);
+      assert.deepEqual(await store().getAttributes(d.id, 'SHARED_SCOPE'), [{ key: 'a', value: long(10), lastUpdateTs: 2 }]);
+      assert.deepEqual(await store().getAttributes(e.id, 'CLIENT_SCOPE'), [{ key: 'a', value: long(100), lastUpdateTs: 3 }]);
+    });
     test('the latest value only moves forward in time, across and within batches', async () => {
       const { device: d } = await seedDevice(store());
       await store().writeBatch({ telemetry: [point(d.id, 'k', 200, 2), point(d.id, 'k', 300, 3), point(d.id, 'k', 100, 1)], attributes: [] });

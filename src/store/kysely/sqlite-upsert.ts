@@ -6,8 +6,8 @@
 import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import type { AttributeKvTable, Database, TsKvTable } from '../schema.ts';
 import type { WriteBatch } from '../store.ts';
-import type { TsPoint } from '../../core/model.ts';
-import { pushColumns } from './values.ts';
+import type { AttributeWrite, KvEntry, TsPoint } from '../../core/model.ts';
+import { setColumns } from './values.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -54,52 +54,115 @@ function statementText(shape: UpsertShape<any>, rows: number): string {
   return text;
 }
 
-
-/** Runs `shape`'s upsert over rows already flattened into `params` (`width` values per row). */
-async function upsertFlat(db: Db, shape: UpsertShape<any>, params: unknown[]): Promise<void> {
+/**
+ * Upserts `count` rows through `shape`, `CHUNK` rows per statement; `fill(params, row, at)` writes row `row` into
+ * `params` from index `at`.
+ */
+async function upsertRows(db: Db, shape: UpsertShape<any>, count: number, fill: (params: unknown[], row: number, at: number) => void): Promise<void> {
   const width = shape.columns.length;
-  const rows = params.length / width;
-  for (let i = 0; i < rows; i += CHUNK) {
-    const n = Math.min(CHUNK, rows - i);
-    await db.executeQuery(CompiledQuery.raw(statementText(shape, n), params.slice(i * width, (i + n) * width)));
+  for (let first = 0; first < count; first += CHUNK) {
+    const n = Math.min(CHUNK, count - first);
+    const params = new Array(n * width); // not reused: CompiledQuery freezes it
+    for (let i = 0; i < n; i++) fill(params, first + i, i * width);
+    await db.executeQuery(CompiledQuery.raw(statementText(shape, n), params));
+  }
+}
+
+/** Writes a point's row (device_id, key, ts, five value columns) at `at`. */
+function fillPoint(params: unknown[], p: TsPoint, at: number): void {
+  params[at] = p.deviceId;
+  params[at + 1] = p.key;
+  params[at + 2] = p.ts;
+  setColumns(params, at + 3, p.value);
+}
+
+/**
+ * The SQLite batch writer: points go straight into statement parameters. SQLite applies a multi-row upsert row by
+ * row, so a batch may hold a (device, key, ts) twice (the later row wins, as across batches); folding is only to
+ * write fewer rows: a point replaces its series' previous row when both have one timestamp (devices that send
+ * without `ts` often repeat one millisecond), and the latest-value upsert gets the newest point per (device, key).
+ * Attribute writes fold the same way (the last write of a key wins). No sorting: SQLite has a single writer, so no
+ * lock order matters.
+ */
+export async function sqliteWriteBatch(db: Db, batch: WriteBatch): Promise<void> {
+  if (batch.telemetry.length > 0) {
+    const { rows, latest } = foldPoints(batch.telemetry);
+    await upsertRows(db, TS_KV, rows.length, (params, i, at) => fillPoint(params, rows[i], at));
+    await upsertRows(db, TS_KV_LATEST, latest.length, (params, i, at) => fillPoint(params, latest[i], at));
+  }
+  if (batch.attributes.length > 0) {
+    const { writes, entries } = foldAttributes(batch.attributes);
+    await upsertRows(db, ATTRIBUTE_KV, entries.length, (params, i, at) => {
+      const w = writes[i];
+      const e = entries[i];
+      params[at] = w.deviceId;
+      params[at + 1] = w.scope;
+      params[at + 2] = e.key;
+      params[at + 3] = w.ts;
+      setColumns(params, at + 4, e.value);
+    });
   }
 }
 
 /**
- * The SQLite batch writer: points go straight into statement parameters. A repeated (device, key, ts) is folded
- * first (the last value wins; devices that send without `ts` often repeat one millisecond), and the latest-value
- * upsert gets the newest point per (device, key). No sorting: SQLite has a single writer, so no lock order matters.
+ * The attribute rows of `attributes` as parallel lists (entry, and the write it belongs to), the last write of each
+ * (device, scope, key) replacing the earlier ones in place (what upserting them all in order would leave).
  */
-export async function sqliteWriteBatch(db: Db, batch: WriteBatch): Promise<void> {
-  if (batch.telemetry.length > 0) {
-    const all = new Map<string, TsPoint>();
-    const latest = new Map<string, TsPoint>();
-    for (const p of batch.telemetry) {
-      const series = `${p.deviceId}\u0000${p.key}`;
-      all.set(`${series}\u0000${p.ts}`, p);
-      const prev = latest.get(series);
-      if (!prev || prev.ts <= p.ts) latest.set(series, p);
-    }
-    await upsertFlat(db, TS_KV, pointParams(all.values()));
-    await upsertFlat(db, TS_KV_LATEST, pointParams(latest.values()));
-  }
-  if (batch.attributes.length > 0) {
-    const params: unknown[] = [];
-    for (const w of batch.attributes) {
-      for (const e of w.entries) {
-        params.push(w.deviceId, w.scope, e.key, w.ts);
-        pushColumns(params, e.value);
+export function foldAttributes(attributes: readonly AttributeWrite[]): { writes: AttributeWrite[]; entries: KvEntry[] } {
+  const at = new Map<string, Map<string, Map<string, number>>>();
+  const writes: AttributeWrite[] = [];
+  const entries: KvEntry[] = [];
+  for (const w of attributes) {
+    let byDevice = at.get(w.scope);
+    if (byDevice === undefined) at.set(w.scope, (byDevice = new Map()));
+    let byKey = byDevice.get(w.deviceId);
+    if (byKey === undefined) byDevice.set(w.deviceId, (byKey = new Map()));
+    for (const e of w.entries) {
+      const i = byKey.get(e.key);
+      if (i === undefined) {
+        byKey.set(e.key, entries.length);
+        writes.push(w);
+        entries.push(e);
+      } else {
+        writes[i] = w;
+        entries[i] = e;
       }
     }
-    await upsertFlat(db, ATTRIBUTE_KV, params);
   }
+  return { writes, entries };
 }
 
-function pointParams(points: Iterable<TsPoint>): unknown[] {
-  const params: unknown[] = [];
+/** Where a series (device, key) stands in foldPoints' output: its last time-series row and its latest-value row. */
+interface SeriesRows {
+  row: number;
+  latest: number;
+}
+
+/**
+ * Time-series rows for `points`, each replacing its series' previous row if that has the same timestamp (upserting
+ * them in order gives what upserting every point in order gives), and the newest point per (device, key), the later
+ * one winning a tie.
+ */
+export function foldPoints(points: readonly TsPoint[]): { rows: TsPoint[]; latest: TsPoint[] } {
+  const series = new Map<string, Map<string, SeriesRows>>();
+  const rows: TsPoint[] = [];
+  const latest: TsPoint[] = [];
   for (const p of points) {
-    params.push(p.deviceId, p.key, p.ts);
-    pushColumns(params, p.value);
+    let byKey = series.get(p.deviceId);
+    if (byKey === undefined) series.set(p.deviceId, (byKey = new Map()));
+    const s = byKey.get(p.key);
+    if (s === undefined) {
+      byKey.set(p.key, { row: rows.length, latest: latest.length });
+      rows.push(p);
+      latest.push(p);
+      continue;
+    }
+    if (rows[s.row].ts === p.ts) rows[s.row] = p;
+    else {
+      s.row = rows.length;
+      rows.push(p);
+    }
+    if (latest[s.latest].ts <= p.ts) latest[s.latest] = p;
   }
-  return params;
+  return { rows, latest };
 }

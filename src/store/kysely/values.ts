@@ -19,10 +19,14 @@ export function toColumns(value: KvValue): ValueColumns {
   }
 }
 
-/** Appends the five value columns of `value` (bool_v, long_v, dbl_v, str_v, json_v) to `params`, allocation-free. */
-export function pushColumns(params: unknown[], value: KvValue): void {
+/** Writes the five value columns of `value` (bool_v, long_v, dbl_v, str_v, json_v) into `params` from index `at`. */
+export function setColumns(params: unknown[], at: number, value: KvValue): void {
   const t = value.type;
-  params.push(t === 'BOOLEAN' ? (value.value ? 1 : 0) : null, t === 'LONG' ? value.value : null, t === 'DOUBLE' ? value.value : null, t === 'STRING' ? value.value : null, t === 'JSON' ? value.value : null);
+  params[at] = t === 'BOOLEAN' ? (value.value ? 1 : 0) : null;
+  params[at + 1] = t === 'LONG' ? value.value : null;
+  params[at + 2] = t === 'DOUBLE' ? value.value : null;
+  params[at + 3] = t === 'STRING' ? value.value : null;
+  params[at + 4] = t === 'JSON' ? value.value : null;
 }
 
 export function fromColumns(row: ValueColumns): KvValue {

@@ -1,0 +1,94 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { GroupCommitter } from '../../src/core/group-commit.ts';
+import type { AttributeWrite, TsPoint } from '../../src/core/model.ts';
+import type { Store, WriteBatch } from '../../src/store/store.ts';
+import { silentLogger } from '../support/core.ts';
+
+const pt = (key: string, ts = 1): TsPoint => ({ deviceId: 'd', ts, key, value: { type: 'LONG', value: ts } });
+const attr = (key: string): AttributeWrite => ({ deviceId: 'd', scope: 'CLIENT_SCOPE', entries: [{ key, value: { type: 'LONG', value: 1 } }], ts: 1 });
+
+/** A store that records each writeBatch (as key lists) and fails any batch holding a point or attribute named `bad`. */
+function fakeStore(log: string[] = []) {
+  const batches: { telemetry: string[]; attributes: string[] }[] = [];
+  const store = {
+    async writeBatch(batch: WriteBatch) {
+      const telemetry = Array.from({ length: batch.telemetry.length }, (_, i) => batch.telemetry[i]?.key ?? '<hole>');
+      const attributes = batch.attributes.flatMap((a) => a.entries.map((e) => e.key));
+      batches.push({ telemetry, attributes });
+      if (telemetry.includes('bad') || attributes.includes('bad')) throw new Error('bad row');
+      log.push(`commit ${telemetry.length + attributes.length}`);
+    },
+  } as unknown as Store;
+  return { store, batches };
+}
+
+test('submissions are merged in order into batches of at most maxRows rows (a larger one alone), each written whole', async () => {
+  const { store, batches } = fakeStore();
+  const committer = new GroupCommitter(store, { maxRows: 5, maxDelayMs: 0 }, silentLogger);
+  const sizes = [2, 2, 2, 7, 1];
+  let n = 0;
+  await Promise.all(sizes.map((size) => committer.submit(Array.from({ length: size }, () => pt(`k${n++}`)))));
+  const keys = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `k${from + i}`);
+  // The second batch is smaller than the first: it must carry exactly its own points.
+  assert.deepEqual(batches, [
+    { telemetry: keys(0, 4), attributes: [] },
+    { telemetry: keys(4, 6), attributes: [] },
+    { telemetry: keys(6, 13), attributes: [] },
+    { telemetry: keys(13, 14), attributes: [] },
+  ]);
+  assert.deepEqual(committer.stats.batches, 4);
+  assert.deepEqual(committer.stats.rows, 14);
+});
+
+test('the committed hook runs after the commit and before the promise resolves, with the submission point count', async () => {
+  const log: string[] = [];
+  const { store } = fakeStore(log);
+  const committer = new GroupCommitter(store, { maxRows: 100, maxDelayMs: 0 }, silentLogger);
+  const hook = (points: number) => void log.push(`hook ${points}`);
+  await Promise.allSettled([
+    committer.submit([pt('a'), pt('b')], undefined, hook).then(() => log.push('resolved 2')),
+    committer.submit([pt('c')], [attr('x')], hook).then(() => log.push('resolved 1')),
+  ]);
+  assert.deepEqual(log, ['commit 4', 'hook 2', 'hook 1', 'resolved 2', 'resolved 1']);
+
+  log.length = 0;
+  await assert.rejects(committer.submit([pt('bad')], undefined, hook), /bad row/);
+  assert.deepEqual(log, [], 'no hook for a failed submission');
+  await committer.submit([], undefined, hook);
+  assert.deepEqual(log, ['hook 0'], 'nothing to write still counts as committed');
+  const failing = () => {
+    throw new Error('hook failed');
+  };
+  await assert.rejects(committer.submit([pt('a')], undefined, failing), /hook failed/);
+});
+
+test('when a batch fails, each submission is retried with exactly its own writes and only the bad one fails', async () => {
+  const { store, batches } = fakeStore();
+  const committer = new GroupCommitter(store, { maxRows: 100, maxDelayMs: 0 }, silentLogger);
+  const results = await Promise.allSettled([
+    committer.submit([pt('a1'), pt('a2')]),
+    committer.submit([], [attr('b')]),
+    committer.submit([pt('c1'), pt('bad')]),
+    committer.submit([pt('d1')], [attr('d2'), attr('d3')]),
+  ]);
+  assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+  assert.deepEqual(batches, [
+    { telemetry: ['a1', 'a2', 'c1', 'bad', 'd1'], attributes: ['b', 'd2', 'd3'] },
+    { telemetry: ['a1', 'a2'], attributes: [] },
+    { telemetry: [], attributes: ['b'] },
+    { telemetry: ['c1', 'bad'], attributes: [] },
+    { telemetry: ['d1'], attributes: ['d2', 'd3'] },
+  ]);
+  assert.equal(committer.stats.batches, 0, 'retried submissions are not counted as batches');
+});
+
+test('close commits everything queued, then refuses new writes', async () => {
+  const { store, batches } = fakeStore();
+  const committer = new GroupCommitter(store, { maxRows: 2, maxDelayMs: 50 }, silentLogger);
+  const pending = [committer.submit([pt('a')]), committer.submit([pt('b')]), committer.submit([pt('c')])];
+  await committer.close();
+  assert.deepEqual(batches.map((b) => b.telemetry), [['a', 'b'], ['c']]);
+  await Promise.all(pending);
+  await assert.rejects(committer.submit([pt('d')]), /storage is closing/);
+});
