@@ -11,8 +11,16 @@ import { setColumns } from './values.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
-/** Rows per statement: 500 × 9 columns stays well under SQLite's 32766 bound parameters. */
-const CHUNK = 500;
+/** Most rows per statement: 512 × 9 columns stays well under SQLite's 32766 bound parameters. */
+const CHUNK = 512;
+
+/**
+ * Rows for the next statement: a power of two, so a table has at most ten statement shapes. Each shape is prepared
+ * once and cached; one shape per row count would compile a new statement (~0.5 ms, ~200 KB) for most batch sizes.
+ */
+export function chunkRows(remaining: number): number {
+  return remaining >= CHUNK ? CHUNK : 2 ** Math.floor(Math.log2(remaining));
+}
 const VALUES = ['bool_v', 'long_v', 'dbl_v', 'str_v', 'json_v'] as const;
 const SET_VALUES = VALUES.map((c) => `"${c}" = excluded."${c}"`).join(', ');
 
@@ -55,13 +63,13 @@ function statementText(shape: UpsertShape<any>, rows: number): string {
 }
 
 /**
- * Upserts `count` rows through `shape`, `CHUNK` rows per statement; `fill(params, row, at)` writes row `row` into
+ * Upserts `count` rows through `shape` in statements of chunkRows() rows; `fill(params, row, at)` writes row `row` into
  * `params` from index `at`.
  */
 async function upsertRows(db: Db, shape: UpsertShape<any>, count: number, fill: (params: unknown[], row: number, at: number) => void): Promise<void> {
   const width = shape.columns.length;
-  for (let first = 0; first < count; first += CHUNK) {
-    const n = Math.min(CHUNK, count - first);
+  for (let first = 0, n = 0; first < count; first += n) {
+    n = chunkRows(count - first);
     const params = new Array(n * width); // not reused: CompiledQuery freezes it
     for (let i = 0; i < n; i++) fill(params, first + i, i * width);
     await db.executeQuery(CompiledQuery.raw(statementText(shape, n), params));
