@@ -1,7 +1,7 @@
 /**
  * PUBACKs in the order the PUBLISH packets arrived, each sent only once its work has finished
- * ([MQTT-4.6.0-2]; DESIGN "acknowledged only after the commit"). The acks that become ready together are
- * encoded into one buffer and written at once: a commit releases many of them.
+ * ([MQTT-4.6.0-2]; DESIGN "acknowledged only after the commit"). The acks that become ready in one turn of the
+ * event loop (a commit releases many at once) are encoded into one buffer and written with one call.
  */
 
 interface PendingAck {
@@ -30,6 +30,8 @@ function writePuback(out: Buffer, at: number, version: number, messageId: number
 export class OrderedAcks {
   private queue: PendingAck[] = [];
   private head = 0;
+  private flushScheduled = false;
+  private readonly flushLater = () => this.flush();
 
   /**
    * @param version the connection's protocol version, read when acks are encoded
@@ -49,11 +51,26 @@ export class OrderedAcks {
     return ack;
   }
 
-  /** Marks an ack ready with its reason code and sends every ready ack at the head of the queue. */
+  /**
+   * Marks an ack ready with its reason code. Every ready ack at the head of the queue is sent once the current
+   * callbacks have run (process.nextTick runs after the promise callbacks of one commit).
+   */
   complete(ack: PendingAck, reason: number): void {
     ack.reason = reason;
+    if (this.flushScheduled || this.queue[this.head] !== ack) return;
+    this.flushScheduled = true;
+    process.nextTick(this.flushLater);
+  }
+
+  /** Sends the ready acks now (before another packet, so the client sees the order in which work finished). */
+  flushReady(): void {
+    if (this.flushScheduled) this.flush();
+  }
+
+  private flush(): void {
+    if (!this.flushScheduled) return;
+    this.flushScheduled = false;
     const queue = this.queue;
-    if (queue[this.head] !== ack) return;
     const version = this.version();
     const maxSize = this.maxSize() ?? Infinity;
     let end = this.head;

@@ -213,6 +213,7 @@ export class MqttConnection implements FrameSink {
   /** Writes one packet. */
   send(packet: Packet): void {
     if (this.closed || this.stream.destroyed) return;
+    this.acks.flushReady();
     const bytes = mqtt.generate(packet, { protocolVersion: this.version });
     if (this.clientMaxPacketSize !== undefined && bytes.length > this.clientMaxPacketSize) return; // [MQTT-3.1.2-25]
     this.write(bytes);
@@ -280,6 +281,7 @@ export class MqttConnection implements FrameSink {
   /** Ends the connection gracefully (flushing writes); v5 DISCONNECT first when a reason is given. */
   end(reasonCode?: number): void {
     if (this.closed) return;
+    this.acks.flushReady();
     if (reasonCode !== undefined && this.version === 5 && this.connackSent) this.send({ cmd: 'disconnect', reasonCode });
     this.cleanup();
     this.stream.end();

@@ -1,6 +1,6 @@
 /**
- * Ordered PUBACKs: sent in arrival order once their work is done, the ready ones in one write, encoded
- * byte for byte as mqtt-packet would encode them.
+ * Ordered PUBACKs: sent in arrival order once their work is done, the ones ready in one turn of the event loop
+ * in one write, encoded byte for byte as mqtt-packet would encode them.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -13,19 +13,23 @@ function acks(version: number, maxSize?: number) {
   return { queue, writes };
 }
 
+const tick = () => new Promise<void>((resolve) => process.nextTick(resolve));
+
 const generated = (version: 3 | 4 | 5, messageId: number, reasonCode: number): Buffer =>
   mqttPacket.generate({ cmd: 'puback', messageId, reasonCode }, { protocolVersion: version });
 
 describe('OrderedAcks', () => {
-  it('holds a finished ack until every earlier one is finished, then writes the run at once', () => {
+  it('holds a finished ack until every earlier one is finished, then writes the run at once', async () => {
     const { queue, writes } = acks(4);
     const a = queue.enqueue(1);
     const b = queue.enqueue(2);
     const c = queue.enqueue(3);
     queue.complete(c, 0);
     queue.complete(b, 0);
+    await tick();
     assert.equal(writes.length, 0);
     queue.complete(a, 0);
+    await tick();
     assert.equal(writes.length, 1);
     assert.deepEqual(writes[0], Buffer.concat([generated(4, 1, 0), generated(4, 2, 0), generated(4, 3, 0)]));
     assert.equal(queue.size, 0);
@@ -36,17 +40,34 @@ describe('OrderedAcks', () => {
       for (const [id, reason] of [[1, 0], [258, 0x10], [65535, 0x80], [42, 0x99], [7, 0x90]]) {
         const { queue, writes } = acks(version);
         queue.complete(queue.enqueue(id), reason);
+        queue.flushReady();
         assert.deepEqual(writes[0], generated(version, id, version === 5 ? reason : 0), `id ${id} reason ${reason}`);
       }
     });
   }
 
-  it('leaves out acks larger than the client accepts', () => {
+  it('writes the acks completed in one turn together, and at once when another packet is about to be sent', async () => {
+    const { queue, writes } = acks(4);
+    const pending = [1, 2, 3, 4].map((id) => queue.enqueue(id));
+    queue.complete(pending[0], 0);
+    queue.complete(pending[1], 0);
+    assert.equal(writes.length, 0, 'not before the turn ends');
+    queue.flushReady(); // as the connection does before any other packet
+    assert.deepEqual(writes, [Buffer.concat([generated(4, 1, 0), generated(4, 2, 0)])]);
+    queue.complete(pending[2], 0);
+    queue.complete(pending[3], 0);
+    await tick();
+    assert.deepEqual(writes[1], Buffer.concat([generated(4, 3, 0), generated(4, 4, 0)]));
+    assert.equal(writes.length, 2);
+  });
+
+  it('leaves out acks larger than the client accepts', async () => {
     const { queue, writes } = acks(5, 4);
     const ok = queue.enqueue(1);
     const refused = queue.enqueue(2);
     queue.complete(refused, 0x80); // 6 bytes
     queue.complete(ok, 0);
+    await tick();
     assert.deepEqual(writes, [generated(5, 1, 0)]);
     assert.equal(queue.size, 0);
   });
@@ -57,6 +78,7 @@ describe('OrderedAcks', () => {
     for (let id = 1; id <= 100_000; id++) {
       const next = queue.enqueue(id % 65536);
       queue.complete(previous, 0);
+      queue.flushReady();
       previous = next;
     }
     assert.equal(queue.size, 1);
