@@ -53,6 +53,8 @@ export interface Config {
   coapMaxPayload: number;
   /** CoAP: requests per source address, `capacity:seconds` pairs (empty = no limit). */
   coapRequestRatePerSource: string | undefined;
+  /** CoAP: receive buffer asked for the UDP socket, bytes (0 = the system default; the kernel caps it). */
+  coapReceiveBufferBytes: number;
   /** MQTT: largest packet accepted and advertised, bytes (spec §10: 65536). */
   mqttMaxPacketSize: number;
   /** MQTT 5: inbound topic aliases a client may use. */
@@ -140,6 +142,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'sqliteSynchronous', env: 'FLEETGATE_SQLITE_SYNCHRONOUS', flag: 'sqlite-synchronous', kind: 'enum', values: ['normal', 'full'], default: 'normal', doc: 'SQLite durability: normal (survives process kill) or full (survives power loss)' },
   { key: 'coapMaxPayload', env: 'FLEETGATE_COAP_MAX_PAYLOAD', flag: 'coap-max-payload', kind: 'int', default: 65536, doc: 'largest CoAP request payload in bytes (whole or block-wise)' },
   { key: 'coapRequestRatePerSource', env: 'FLEETGATE_COAP_REQUEST_RATE_PER_SOURCE', flag: 'coap-request-rate-per-source', kind: 'optional-string', default: undefined, doc: 'CoAP requests per source address, "capacity:seconds" pairs; past it 4.29 with Max-Age naming the limit (empty = no limit)' },
+  { key: 'coapReceiveBufferBytes', env: 'FLEETGATE_COAP_RECEIVE_BUFFER_BYTES', flag: 'coap-receive-buffer-bytes', kind: 'int', default: 4194304, doc: 'receive buffer of the CoAP UDP socket in bytes, capped by the kernel (Linux: net.core.rmem_max; 0 = system default)' },
   { key: 'mqttMaxPacketSize', env: 'FLEETGATE_MQTT_MAX_PACKET_SIZE', flag: 'mqtt-max-packet-size', kind: 'int', default: 65536, doc: 'largest MQTT packet in bytes' },
   { key: 'mqttTopicAliasMaximum', env: 'FLEETGATE_MQTT_TOPIC_ALIAS_MAXIMUM', flag: 'mqtt-topic-alias-maximum', kind: 'int', default: 10, doc: 'MQTT 5 inbound topic aliases per connection' },
   { key: 'mqttConnectTimeoutMs', env: 'FLEETGATE_MQTT_CONNECT_TIMEOUT_MS', flag: 'mqtt-connect-timeout-ms', kind: 'int', default: 10000, doc: 'time a new MQTT connection has to send CONNECT in ms' },

@@ -19,7 +19,7 @@ export interface DeviceRequest {
   feature: Feature;
   id?: string;
   payload: Buffer;
-  query: Map<string, string>;
+  query: ReadonlyMap<string, string>;
   /** RFC 7641 Observe option value, undefined when absent. */
   observe?: number;
   endpoint: Endpoint;
@@ -38,8 +38,11 @@ export type DeviceOutcome = { kind: 'reply'; reply: CoapReply } | { kind: 'obser
 const reply = (r: CoapReply): DeviceOutcome => ({ kind: 'reply', reply: r });
 const json = (value: unknown) => stringify(value) ?? 'null';
 
+/** The resource a request addressed, for diagnostics (the token is not repeated). */
+const pathOf = (req: DeviceRequest) => `/api/v1/{token}/${req.feature}${req.id !== undefined ? '/{id}' : ''}`;
+
 /** spec §8.2: comma-separated key lists; an absent or empty parameter means "not given". */
-function keyList(query: Map<string, string>, name: string): string[] | undefined {
+function keyList(query: ReadonlyMap<string, string>, name: string): string[] | undefined {
   const raw = query.get(name);
   if (raw === undefined || raw.trim() === '') return undefined;
   return raw.split(',').map((k) => k.trim()).filter((k) => k !== '');
@@ -60,7 +63,6 @@ export class CoapDeviceApi {
   ) {}
 
   async handle(req: DeviceRequest): Promise<DeviceOutcome> {
-    const path = `/api/v1/{token}/${req.feature}${req.id !== undefined ? '/{id}' : ''}`;
     // RFC 7641 §3.6: a GET with Observe=1 removes the observation, then is processed as usual.
     if (req.method === 'GET' && req.observe === 1) this.observers.cancel(req.endpoint, req.coapToken);
     const device = await this.core.auth.byAccessToken(req.token, undefined, { transport: 'coap', address: req.endpoint.address });
@@ -68,7 +70,7 @@ export class CoapDeviceApi {
     switch (req.feature) {
       case 'telemetry':
         if (req.method === 'GET') return reply(codeReply('INVALID_ARGUMENT', 'GET is not supported on telemetry')); // spec §8.4
-        if (req.method !== 'POST') return reply(methodNotAllowed(req.method, path));
+        if (req.method !== 'POST') return reply(methodNotAllowed(req.method, pathOf(req)));
         await this.core.telemetry.ingestJson(device, req.payload); // resolves after the commit
         return reply(emptyReply('2.01'));
       case 'attributes':
@@ -76,20 +78,20 @@ export class CoapDeviceApi {
           await this.core.telemetry.saveClientAttributesJson(device, req.payload);
           return reply(emptyReply('2.01'));
         }
-        if (req.method !== 'GET') return reply(methodNotAllowed(req.method, path));
+        if (req.method !== 'GET') return reply(methodNotAllowed(req.method, pathOf(req)));
         if (req.observe === 0) return this.observeAttributes(req, device);
         return reply(await this.attributeRequest(device, req.query));
       case 'rpc':
-        return this.rpc(req, device, path);
+        return this.rpc(req, device, pathOf(req));
       case 'claim':
-        if (req.method !== 'POST') return reply(methodNotAllowed(req.method, path));
+        if (req.method !== 'POST') return reply(methodNotAllowed(req.method, pathOf(req)));
         // ThingsBoard answers 2.01; fleetgate has no claiming yet and says so rather than pretend.
         return reply(diagnosticReply('5.01', 'Device claiming is not supported'));
     }
   }
 
   /** spec §8.4: 2.05 `{"client":..,"shared":..}`, 4.04 when nothing matched. */
-  private async attributeRequest(device: DeviceIdentity, query: Map<string, string>): Promise<CoapReply> {
+  private async attributeRequest(device: DeviceIdentity, query: ReadonlyMap<string, string>): Promise<CoapReply> {
     const result = await this.core.attributes.getForDevice(device.deviceId, keyList(query, 'clientKeys'), keyList(query, 'sharedKeys'));
     if (!result.client && !result.shared) return codeReply('NOT_FOUND', 'No attributes found');
     return jsonReply('2.05', json(result));

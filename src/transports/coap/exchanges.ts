@@ -12,12 +12,16 @@ export interface Exchange {
   state: 'pending' | 'done';
   /** The exact bytes answered, when the transport sent them itself (replayed on a duplicate). */
   replay?: Buffer;
+  /** Pending past its piggyback window: the empty ACK went out, the answer follows as a separate response. */
+  separate?: boolean;
   expires: number;
 }
 
 /** A bounded, time-limited map of recent exchanges. Oldest entries go first when the bound is reached. */
 export class ExchangeCache {
   private readonly entries = new Map<string, Exchange>();
+  /** When the oldest entry expires: entries expire in the order they were added, so pruning waits until then. */
+  private oldestExpires = Infinity;
 
   constructor(
     private readonly maxEntries = 250_000,
@@ -41,8 +45,17 @@ export class ExchangeCache {
 
   /** Records a request being processed. */
   begin(key: string): void {
-    this.prune();
-    this.entries.set(key, { state: 'pending', expires: this.now() + this.lifetimeMs });
+    const now = this.now();
+    if (now >= this.oldestExpires || this.entries.size >= this.maxEntries) this.prune(now);
+    const expires = now + this.lifetimeMs;
+    if (this.entries.size === 0) this.oldestExpires = expires;
+    this.entries.set(key, { state: 'pending', expires });
+  }
+
+  /** Marks a pending request as answered separately (RFC 7252 §5.2.2: its empty ACK was sent). */
+  markSeparate(key: string): void {
+    const e = this.entries.get(key);
+    if (e && e.state === 'pending') e.separate = true;
   }
 
   /** Marks a request answered; `replay` when the transport wrote the answer itself. */
@@ -59,13 +72,17 @@ export class ExchangeCache {
 
   clear(): void {
     this.entries.clear();
+    this.oldestExpires = Infinity;
   }
 
-  private prune(): void {
-    const now = this.now();
+  private prune(now: number): void {
     for (const [key, e] of this.entries) {
-      if (e.expires > now && this.entries.size < this.maxEntries) break;
+      if (e.expires > now && this.entries.size < this.maxEntries) {
+        this.oldestExpires = e.expires;
+        return;
+      }
       this.entries.delete(key);
     }
+    this.oldestExpires = Infinity;
   }
 }

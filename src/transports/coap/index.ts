@@ -1,9 +1,11 @@
 /**
  * The CoAP transport (RFC 7252 over UDP, spec §5.4 and §8.4): node-coap's server behind the transport's own intake
- * (duplicate detection, limits, RST handling), routing to provisioning and the device API in core.
+ * (duplicate detection, limits, RST handling, small piggybacked answers sent directly), routing to provisioning and
+ * the device API in core.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import type { AddressInfo } from 'node:net';
+import { lookup } from 'node:dns';
+import { isIP, type AddressInfo } from 'node:net';
 import { createServer, type IncomingMessage, type OutgoingMessage } from 'coap';
 import type { Config } from '../../config.ts';
 import type { Core, CoreLogger } from '../../core/core-types.ts';
@@ -14,7 +16,7 @@ import { Block1Assembler } from './block1.ts';
 import { ExchangeCache } from './exchanges.ts';
 import { Intake, type NodeCoapServer } from './intake.ts';
 import { DEFAULT_OBSERVE_TIMING, ObserveRegistry, type ObserveTiming } from './observe.ts';
-import { handleRequest } from './requests.ts';
+import { handleRequest, type RequestDeps } from './requests.ts';
 
 /** Options with defaults; tests shorten the timings. */
 export interface CoapTransportOptions {
@@ -31,12 +33,16 @@ export interface CoapTransportOptions {
    * naming the limit. Empty (default) = no limit. Retransmissions are not counted.
    */
   requestRatePerSource?: string;
+  /** Receive buffer asked for the socket, bytes; default config.coapReceiveBufferBytes (0 = the system default). */
+  receiveBufferBytes?: number;
 }
 
 /** A running CoAP transport. */
 export interface CoapTransport {
   /** The UDP port it is bound to (useful with port 0). */
   port: number;
+  /** The socket's receive buffer as the kernel reports it, bytes (Linux reports twice the size set, for its overhead). */
+  receiveBufferBytes: number;
   /** Live observations (for tests and metrics). */
   observerCount(): number;
   /** Stops taking requests, waits for those in progress, drops observers and closes the socket. Idempotent. */
@@ -58,7 +64,9 @@ export async function startCoapTransport(deps: {
   const options = deps.options ?? {};
   const maxPayload = options.maxPayload ?? 65536;
   const timing: ObserveTiming = { ...DEFAULT_OBSERVE_TIMING, ...options.observe };
-  const sock: Socket = createSocket({ type: 'udp4' });
+  // Every datagram goes to the IP address it came from: answer the lookup at once instead of through dns.lookup and
+  // a tick per send.
+  const sock: Socket = createSocket({ type: 'udp4', lookup: (address, family, callback) => (isIP(address) ? callback(null, address, isIP(address)) : lookup(address, family, callback)) });
   await new Promise<void>((resolve, reject) => {
     sock.once('error', reject);
     sock.bind(deps.port, deps.host, () => {
@@ -67,13 +75,17 @@ export async function startCoapTransport(deps: {
     });
   });
   sock.on('error', (err) => logger.warn({ err }, 'coap socket error'));
+  const receiveBuffer = setReceiveBuffer(sock, options.receiveBufferBytes ?? deps.config.coapReceiveBufferBytes ?? 0, logger);
   let state: 'open' | 'closing' | 'closed' = 'open';
   const send = (datagram: Buffer, to: { address: string; port: number }) => {
     if (state === 'closed') return;
-    sock.send(datagram, to.port, to.address, (err) => err && logger.debug({ err }, 'coap send failed'));
+    // No callback: a UDP send that fails (e.g. an unreachable address) is dropped like a lost datagram; the client
+    // retransmits (RFC 7252 §4.2). Without one, node sends synchronously with no completion tick.
+    sock.send(datagram, to.port, to.address);
   };
 
-  const server = createServer({ piggybackReplyMs: options.piggybackReplyMs ?? 500, sendAcksForNonConfirmablePackets: true });
+  const piggybackReplyMs = options.piggybackReplyMs ?? 500;
+  const server = createServer({ piggybackReplyMs, sendAcksForNonConfirmablePackets: true });
   const exchanges = new ExchangeCache();
   const blocks = new Block1Assembler(maxPayload);
   const observers = new ObserveRegistry(send, timing);
@@ -90,7 +102,16 @@ export async function startCoapTransport(deps: {
         return { message: `Request rate limit exceeded: ${rateLimit} per source address (coapRequestRatePerSource)`, retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) };
       }
     : undefined;
-  const intake = new Intake({
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+  const finished = () => {
+    if (--inFlight === 0) drained?.();
+  };
+  const failed = (err: unknown) => {
+    onInternalError(err);
+    finished();
+  };
+  const intake: Intake = new Intake({
     server: server as unknown as NodeCoapServer,
     exchanges,
     blocks,
@@ -100,38 +121,39 @@ export async function startCoapTransport(deps: {
     isClosing: () => state !== 'open',
     onInternalError,
     admit,
+    piggybackReplyMs,
+    process: (request) => {
+      inFlight++;
+      void handleRequest(requestDeps, request).then(finished, failed);
+    },
   });
+  const requestDeps: RequestDeps = {
+    core,
+    deviceApi,
+    observers,
+    exchanges,
+    maxPayload,
+    send,
+    isOpen: () => state !== 'closed',
+    logError: (err, path) => logger.error({ err, path }, 'coap request failed'),
+    responseFor: (request) => intake.responseFor(request),
+    settle: (request) => intake.settle(request),
+  };
   // node-coap's error path (_sendError) would answer 5.00 to 127.0.0.1; every such case is caught by the intake.
   (server as unknown as { _sendError: () => void })._sendError = () => {};
   server.handleRequest = () => intake.onDatagram;
-  let inFlight = 0;
-  let drained: (() => void) | undefined;
-  server.on('request', (req: IncomingMessage, res: OutgoingMessage) => {
-    const current = intake.current;
-    if (!current) return;
-    current.emitted = true;
-    inFlight++;
-    void handleRequest(
-      { core, deviceApi, observers, exchanges, maxPayload, send, isOpen: () => state !== 'closed', logError: (err, path) => logger.error({ err, path }, 'coap request failed') },
-      req,
-      res,
-      current,
-    )
-      .catch(onInternalError)
-      .finally(() => {
-        if (--inFlight === 0) drained?.();
-      });
-  });
+  server.on('request', (_req: IncomingMessage, res: OutgoingMessage) => intake.onNodeCoapRequest(res));
   server.on('error', (err: Error) => logger.warn({ err }, 'coap server error'));
   server.listen(sock);
   const sweep = setInterval(() => observers.sweep(), Math.max(20, Math.min(60_000, timing.nonObserverTtlMs / 4, timing.checkIntervalMs / 4)));
   sweep.unref();
   const port = (sock.address() as AddressInfo).port;
-  logger.info({ event: 'listen', transport: 'coap', host: deps.host, port }, 'coap transport listening');
+  logger.info({ event: 'listen', transport: 'coap', host: deps.host, port, receiveBufferBytes: receiveBuffer }, 'coap transport listening');
 
   let closing: Promise<void> | undefined;
   return {
     port,
+    receiveBufferBytes: receiveBuffer,
     observerCount: () => observers.size,
     close: () =>
       (closing ??= (async () => {
@@ -142,6 +164,7 @@ export async function startCoapTransport(deps: {
           clearTimeout(timer);
         }
         clearInterval(sweep);
+        intake.close();
         observers.close();
         state = 'closed';
         server.close(); // clears node-coap's response cache and its retransmission timers
@@ -150,4 +173,24 @@ export async function startCoapTransport(deps: {
         await new Promise<void>((r) => sock.close(() => r()));
       })()),
   };
+}
+
+/**
+ * Asks for a larger socket receive buffer. Requests wait in it while a commit holds the event loop; when it is full
+ * the kernel drops datagrams (RcvbufErrors in /proc/net/snmp) and each dropped CON costs its client a retransmission
+ * timeout (RFC 7252 §4.2: 2-3 s). The kernel caps the size (Linux: net.core.rmem_max) and reports twice what it set.
+ * Returns the size the socket has; a refusal keeps the system default.
+ */
+function setReceiveBuffer(sock: Socket, requested: number, logger: CoreLogger): number {
+  if (requested > 0) {
+    try {
+      sock.setRecvBufferSize(Math.min(requested, 0x7fffffff));
+    } catch (err) {
+      logger.warn({ err, requested }, 'coap receive buffer size refused; keeping the system default');
+    }
+  }
+  const obtained = sock.getRecvBufferSize();
+  if (requested > 0 && obtained < requested) logger.info({ requested, obtained }, 'coap receive buffer capped by the kernel (Linux: raise net.core.rmem_max)');
+  else logger.debug({ requested, obtained }, 'coap receive buffer');
+  return obtained;
 }

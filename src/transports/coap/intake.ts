@@ -7,21 +7,30 @@
  * - ACK/RST for our own notifications go to the observe registry;
  * - duplicates are caught by endpoint, Message ID and token for the whole exchange (RFC 7252 §4.5);
  * - payloads and Block1 transfers over the limit get 4.13 with Size1 (RFC 7959 §2.9.3; node-coap would allocate
- *   NUM x SZX bytes for a single forged block), and Block1 bodies are reassembled here (see block1.ts).
+ *   NUM x SZX bytes for a single forged block), and Block1 bodies are reassembled here (see block1.ts);
+ * - a request without Observe and Block2 options (telemetry, attributes, RPC, provisioning) does not go through
+ *   node-coap unless its answer needs it: a small answer ready within the piggyback window is sent by the transport
+ *   itself (requests.ts), which saves node-coap's per-request streams, timers and response cache. The request is
+ *   handed to node-coap when its piggyback window closes (node-coap then sends the empty ACK and the answer as a
+ *   separate CON response, RFC 7252 §5.2.2) or when its answer needs Block2 (RFC 7959 §2.2);
+ * - datagrams are taken in once per event-loop turn, all that the socket holds, so one group commit covers them
+ *   (see `drain`).
  */
 import type { AddressInfo } from 'node:net';
+import { parameters, type OutgoingMessage } from 'coap';
 import { parse, type ParsedPacket } from 'coap-packet';
 import type { Block1Assembler } from './block1.ts';
-import { ExchangeCache } from './exchanges.ts';
+import { ExchangeCache, type Exchange } from './exchanges.ts';
 import type { ObserveRegistry } from './observe.ts';
 import { codeReply, diagnosticReply, errorReply, methodNotAllowed, tooLargeReply, withMaxAge } from './replies.ts';
 import { NotificationBlocks } from './notify-blocks.ts';
-import { block1, block2, emptyAck, encodeMessage, observeValue, optionValues, peekHeader, readUint, resetMessage, uriPath, uriQuery, type CoapReply } from './wire.ts';
+import { block1, block2, emptyAck, encodeMessage, observeValue, optionValue, peekHeader, readUint, resetMessage, uriPath, uriQuery, type CoapReply } from './wire.ts';
 
 /** node-coap's server surface the intake drives (public fields of its class declaration). */
 export interface NodeCoapServer {
   _handle(packet: ParsedPacket, rsinfo: AddressInfo): void;
   _lru: { peek(key: string): unknown };
+  _options: { piggybackReplyMs?: number };
 }
 
 export interface IntakeDeps {
@@ -33,6 +42,10 @@ export interface IntakeDeps {
   send(datagram: Buffer, to: AddressInfo): void;
   isClosing(): boolean;
   onInternalError(err: unknown): void;
+  /** Starts answering a fresh request (requests.ts handleRequest). */
+  process(request: PendingRequest): void;
+  /** RFC 7252 §5.2.2: how long a CON request may wait for a piggybacked answer, ms (node-coap's piggybackReplyMs). */
+  piggybackReplyMs: number;
   /**
    * Admission by source address (issue 7 §2): undefined to proceed, or the refusal — 4.29 with Max-Age
    * `retryAfterSeconds` and a diagnostic naming the limit. Retransmissions (duplicates) are not counted.
@@ -40,23 +53,62 @@ export interface IntakeDeps {
   admit?(address: string): { message: string; retryAfterSeconds: number } | undefined;
 }
 
-/** The request currently inside node-coap's synchronous `_handle`, so the request listener can pick up its key. */
-export interface CurrentExchange {
+/** A fresh request being answered (its body reassembled when it came block-wise). */
+export interface PendingRequest {
+  /** Its duplicate-detection key (exchanges.ts). */
   key: string;
-  emitted: boolean;
+  packet: ParsedPacket;
+  rinfo: AddressInfo;
+  /** GET, POST, PUT or DELETE. */
+  method: string;
   /** RFC 7959 §2.3: the final response of a block-wise request carries the last Block1 option. */
   block1?: Buffer;
+  /** node-coap's response, once node-coap has seen the request (see the file comment). */
+  res?: OutgoingMessage;
+  /** A CON request whose piggyback window is watched: when it closes (performance.now(), ms). */
+  deadline?: number;
 }
 
-const OBSERVE = 6;
+/** The request inside node-coap's synchronous `_handle`, so the request listener can attach node-coap's response. */
+interface Handover {
+  request: PendingRequest;
+  emitted: boolean;
+}
+
+/**
+ * node-coap's server answers a payload smaller than this in one message and a larger one with Block2
+ * (its `maxBlock2`, derived the same way from the same parameter when node-coap is loaded).
+ */
+const NODE_COAP_MAX_BLOCK = parameters.maxPayloadSize < 1024 ? 2 ** Math.floor(Math.log2(parameters.maxPayloadSize)) : 1024;
+
+/** True when node-coap would send `payload` in a single message (no Block2), so the transport may send it itself. */
+export const fitsOneMessage = (payload: Buffer | undefined): boolean => payload === undefined || payload.length < NODE_COAP_MAX_BLOCK;
+
 const BLOCK1 = 27;
-const BLOCK2 = 23;
 const SIZE1 = 60;
 
-/** RFC 7959 §2.2: a Block1/Block2 value is 0-3 bytes. node-coap throws on longer ones (found by test/fuzz). */
-const badBlockOption = (packet: ParsedPacket): boolean =>
-  packet.options.some((o) => (o.name === 'Block2' || o.name === 'Block1' || o.name === String(BLOCK2) || o.name === String(BLOCK1)) && o.value.length > 3);
 const REQUEST_TAG = 292;
+/** libuv reads at most this many datagrams from one socket per event-loop turn (uv__udp_recvmsg, `count = 32`). */
+const LIBUV_READS_PER_TURN = 32;
+/** Most datagrams kept back while the socket has more: a few milliseconds of requests at most. */
+const MAX_HELD = 1024;
+
+const HAS_OBSERVE = 1;
+const HAS_BLOCK1 = 2;
+const HAS_BLOCK2 = 4;
+/** RFC 7959 §2.2: a Block1/Block2 value is 0-3 bytes. node-coap throws on longer ones (found by test/fuzz). */
+const BAD_BLOCK = 8;
+
+/** One pass over a request's options: which of Observe, Block1, Block2 it has (coap-packet names these three). */
+function scanOptions(packet: ParsedPacket): number {
+  let flags = 0;
+  for (const o of packet.options) {
+    if (o.name === 'Observe') flags |= HAS_OBSERVE;
+    else if (o.name === 'Block1') flags |= o.value.length > 3 ? HAS_BLOCK1 | BAD_BLOCK : HAS_BLOCK1;
+    else if (o.name === 'Block2') flags |= o.value.length > 3 ? HAS_BLOCK2 | BAD_BLOCK : HAS_BLOCK2;
+  }
+  return flags;
+}
 const METHODS: Record<string, string> = { '0.01': 'GET', '0.02': 'POST', '0.03': 'PUT', '0.04': 'DELETE' };
 
 /** Answers a request directly: piggybacked in the ACK of a CON, or as a NON (RFC 7252 §5.2). */
@@ -66,18 +118,65 @@ export function directAnswer(packet: ParsedPacket, reply: CoapReply, observe?: n
 
 export class Intake {
   /** Set while node-coap handles a fresh request. */
-  current: CurrentExchange | undefined;
+  private current: Handover | undefined;
+  /** CON requests answered by the transport itself whose piggyback window is open, oldest first. */
+  private readonly waiting = new Set<PendingRequest>();
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  /** Datagrams read but not yet taken in, as msg, rinfo pairs. */
+  private held: (Buffer | AddressInfo)[] = [];
+  private readThisTurn = 0;
+  private drainScheduled = false;
 
   constructor(private readonly deps: IntakeDeps) {}
 
-  /** The `(msg, rinfo)` listener node-coap's `listen` attaches to the socket. */
+  /** node-coap's `request` listener: attaches its response to the request being handed over. */
+  readonly onNodeCoapRequest = (res: OutgoingMessage): void => {
+    const current = this.current;
+    if (!current) return;
+    current.emitted = true;
+    current.request.res = res;
+  };
+
+  /**
+   * The `(msg, rinfo)` listener node-coap's `listen` attaches to the socket. Datagrams are taken in once per
+   * event-loop turn (see `drain`), so core's group commit sees every request the socket had, not only libuv's 32.
+   */
   readonly onDatagram = (msg: Buffer, rinfo: AddressInfo): void => {
+    this.held.push(msg, rinfo);
+    this.readThisTurn++;
+    if (!this.drainScheduled) {
+      this.drainScheduled = true;
+      setImmediate(this.drain);
+    }
+  };
+
+  /**
+   * Runs after the turn's reads (check phase). libuv reads at most 32 datagrams from a socket per turn
+   * (uv__udp_recvmsg); core commits the telemetry submitted before its own setImmediate, so without this every
+   * commit would hold at most 32 requests however many wait in the socket. When a turn read 32, more are probably
+   * waiting: keep them for the next turn, up to MAX_HELD, then take them all in arrival order.
+   */
+  private readonly drain = (): void => {
+    this.drainScheduled = false;
+    const read = this.readThisTurn;
+    this.readThisTurn = 0;
+    if (read >= LIBUV_READS_PER_TURN && this.held.length < 2 * MAX_HELD) {
+      this.drainScheduled = true;
+      setImmediate(this.drain);
+      return;
+    }
+    const held = this.held;
+    this.held = [];
+    for (let i = 0; i < held.length; i += 2) this.take(held[i] as Buffer, held[i + 1] as AddressInfo);
+  };
+
+  private take(msg: Buffer, rinfo: AddressInfo): void {
     try {
       this.intake(msg, rinfo);
     } catch (err) {
       this.deps.onInternalError(err);
     }
-  };
+  }
 
   private intake(msg: Buffer, rinfo: AddressInfo): void {
     const { deps } = this;
@@ -110,57 +209,142 @@ export class Intake {
     const method = METHODS[packet.code];
     if (!method) return this.answer(packet, rinfo, key, methodNotAllowed(`Method ${packet.code}`, 'this server'));
     if (packet.payload.length > deps.maxPayload) return this.answer(packet, rinfo, key, tooLargeReply(deps.maxPayload));
-    if (badBlockOption(packet)) return this.answer(packet, rinfo, key, diagnosticReply('4.02', 'Malformed Block option')); // RFC 7252 §5.4.1
-    const wanted = method === 'GET' ? block2(packet) : undefined;
+    const flags = scanOptions(packet);
+    if (flags & BAD_BLOCK) return this.answer(packet, rinfo, key, diagnosticReply('4.02', 'Malformed Block option')); // RFC 7252 §5.4.1
+    const wanted = method === 'GET' && flags & HAS_BLOCK2 ? block2(packet) : undefined;
     if (wanted && wanted.num > 0) {
       // RFC 7959 §2.6: the rest of a large notification, from the representation the notification came from.
       const served = deps.observers.blocks.serve(NotificationBlocks.key(rinfo, uriPath(packet).join('/')), wanted, observeValue(packet) === 0);
       if (served) return this.answer(packet, rinfo, key, served.reply, served.observe);
     }
     let finalBlock: Buffer | undefined;
-    if (optionValues(packet, BLOCK1).length > 0) {
+    if (flags & HAS_BLOCK1) {
       const b = block1(packet);
       if (!b) return this.answer(packet, rinfo, key, diagnosticReply('4.00', 'Malformed Block1 option'));
       if (b.more && packet.payload.length !== b.size) return this.answer(packet, rinfo, key, diagnosticReply('4.00', 'Block1 payload does not match its block size'));
       // RFC 7959 §4: Size1 announces the whole body; refuse early.
-      const announced = readUint(optionValues(packet, SIZE1)[0]);
+      const announced = readUint(optionValue(packet, SIZE1));
       if (b.num * b.size + packet.payload.length > deps.maxPayload || (announced ?? 0) > deps.maxPayload) return this.answer(packet, rinfo, key, tooLargeReply(deps.maxPayload));
-      const bodyKey = `${rinfo.address}:${rinfo.port}|${packet.code}|${uriPath(packet).join('/')}?${[...uriQuery(packet)].join('&')}|${optionValues(packet, REQUEST_TAG)[0]?.toString('hex') ?? ''}`;
+      const bodyKey = `${rinfo.address}:${rinfo.port}|${packet.code}|${uriPath(packet).join('/')}?${[...uriQuery(packet)].join('&')}|${optionValue(packet, REQUEST_TAG)?.toString('hex') ?? ''}`;
       const result = deps.blocks.accept(bodyKey, b, packet.payload);
-      const echo = optionValues(packet, BLOCK1)[0];
+      const echo = optionValue(packet, BLOCK1);
       switch (result.kind) {
         case 'incomplete':
           return this.answer(packet, rinfo, key, diagnosticReply('4.08', 'Block1 transfer is incomplete'));
         case 'too-large':
           return this.answer(packet, rinfo, key, tooLargeReply(deps.maxPayload));
         case 'continue': // RFC 7959 §2.3: 2.31 Continue echoes the block
-          return this.answer(packet, rinfo, key, { code: '2.31', options: [{ name: 'Block1', value: echo }] });
+          return this.answer(packet, rinfo, key, { code: '2.31', options: [{ name: 'Block1', value: echo! }] });
         case 'complete':
           packet.payload = result.payload;
-          packet.options = packet.options.filter((o) => o.name !== 'Block1' && o.name !== BLOCK1);
+          packet.options = packet.options.filter((o) => o.name !== 'Block1');
           finalBlock = echo;
       }
     }
     // RFC 7641 §2: Observe only means something on GET; node-coap would answer 5.00 to the wrong address otherwise.
-    if (method !== 'GET') packet.options = packet.options.filter((o) => o.name !== 'Observe' && o.name !== OBSERVE);
+    if (method !== 'GET' && flags & HAS_OBSERVE) packet.options = packet.options.filter((o) => o.name !== 'Observe');
     deps.exchanges.begin(key);
-    this.current = { key, emitted: false, block1: finalBlock };
-    try {
-      deps.server._handle(packet, rinfo);
-    } catch (err) {
-      deps.onInternalError(err);
-      return this.answer(packet, rinfo, key, errorReply(err));
-    } finally {
-      const emitted = this.current?.emitted;
-      this.current = undefined;
+    const request: PendingRequest = { key, packet, rinfo, method, block1: finalBlock };
+    if (flags & HAS_BLOCK2 || (method === 'GET' && flags & HAS_OBSERVE)) {
+      // Observe (GET) and Block2 requests go through node-coap first (its observe stream, its Block2 cache).
+      let emitted: boolean;
+      try {
+        emitted = this.handOverRequest(request, false);
+      } catch (err) {
+        deps.onInternalError(err);
+        return this.answer(packet, rinfo, key, errorReply(err));
+      }
       // node-coap answered synchronously (a cached Block2 block): the answer is in its LRU.
-      if (!emitted) deps.exchanges.finish(key);
+      if (!emitted) return deps.exchanges.finish(key);
+    } else if (packet.confirmable) {
+      this.watch(request);
     }
+    deps.process(request);
+  }
+
+  /**
+   * Gives a request's answer to node-coap when the transport cannot send it itself (it needs Block2, or the piggyback
+   * window closed): the request is handed to node-coap now, unless that happened already. Undefined when node-coap
+   * would not take it (then the caller answers directly).
+   */
+  responseFor(request: PendingRequest): OutgoingMessage | undefined {
+    this.settle(request);
+    if (request.res) return request.res;
+    try {
+      this.handOverRequest(request, false);
+    } catch (err) {
+      this.deps.onInternalError(err);
+    }
+    return request.res;
+  }
+
+  /** The request is being answered (or abandoned): its piggyback window no longer matters. */
+  settle(request: PendingRequest): void {
+    if (request.deadline === undefined) return;
+    request.deadline = undefined;
+    this.waiting.delete(request);
+  }
+
+  /** Stops the piggyback timer (shutdown). */
+  close(): void {
+    clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = undefined;
+    this.waiting.clear();
+  }
+
+  /** RFC 7252 §5.2.2: one timer for all open piggyback windows; they close in the order they opened. */
+  private watch(request: PendingRequest): void {
+    request.deadline = performance.now() + this.deps.piggybackReplyMs;
+    this.waiting.add(request);
+    if (!this.deadlineTimer) this.armDeadline(this.deps.piggybackReplyMs);
+  }
+
+  private armDeadline(ms: number): void {
+    this.deadlineTimer = setTimeout(this.onDeadline, Math.max(1, ms));
+    this.deadlineTimer.unref();
+  }
+
+  private readonly onDeadline = (): void => {
+    this.deadlineTimer = undefined;
+    const now = performance.now();
+    for (const request of this.waiting) {
+      if (request.deadline! > now) return this.armDeadline(request.deadline! - now);
+      this.settle(request);
+      // The answer is late: node-coap sends the empty ACK at once and later the answer as a CON (RFC 7252 §5.2.2).
+      try {
+        if (this.handOverRequest(request, true)) this.deps.exchanges.markSeparate(request.key);
+      } catch (err) {
+        this.deps.onInternalError(err);
+      }
+    }
+  };
+
+  /**
+   * Runs node-coap's `_handle` for a fresh request and picks up its response (true when node-coap emitted the
+   * request). `late`: the piggyback window is over, so node-coap's empty ACK goes out on its next timer turn.
+   */
+  private handOverRequest(request: PendingRequest, late: boolean): boolean {
+    const { server } = this.deps;
+    const handover: Handover = { request, emitted: false };
+    const piggyback = server._options.piggybackReplyMs;
+    this.current = handover;
+    if (late) server._options.piggybackReplyMs = 0;
+    try {
+      server._handle(request.packet, request.rinfo);
+    } finally {
+      this.current = undefined;
+      server._options.piggybackReplyMs = piggyback;
+    }
+    return handover.emitted;
   }
 
   /** RFC 7252 §4.5: same endpoint, Message ID and token again. */
-  private duplicate(packet: ParsedPacket, rinfo: AddressInfo, key: string, seen: { state: string; replay?: Buffer }): void {
-    if (seen.state === 'pending') return; // still working: the answer (or node-coap's empty ACK) is on its way
+  private duplicate(packet: ParsedPacket, rinfo: AddressInfo, key: string, seen: Exchange): void {
+    if (seen.state === 'pending') {
+      // Still working. Past the piggyback window the empty ACK went out: acknowledge the copy again (RFC 7252 §4.5).
+      if (seen.separate && packet.confirmable) this.deps.send(emptyAck(packet.messageId), rinfo);
+      return; // otherwise the answer (or node-coap's empty ACK) is on its way
+    }
     if (seen.replay) return this.deps.send(seen.replay, rinfo);
     // node-coap keeps piggybacked and NON answers under `address:port/mid` + token; it replays them itself.
     if (this.deps.server._lru.peek(`${rinfo.address}:${rinfo.port}/${packet.messageId}${packet.token.toString('hex')}`)) return this.handOver(packet, rinfo);

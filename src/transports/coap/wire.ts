@@ -31,6 +31,13 @@ export function optionValues(packet: Pick<ParsedPacket, 'options'>, number: numb
   return out;
 }
 
+/** The first value of one option, undefined when absent. */
+export function optionValue(packet: Pick<ParsedPacket, 'options'>, number: number): Buffer | undefined {
+  const options = packet.options ?? [];
+  for (let i = 0; i < options.length; i++) if (optionNumber(options[i].name) === number) return options[i].value;
+  return undefined;
+}
+
 /** RFC 7252 §3.2 `uint` option value (big-endian, 0-4 bytes). */
 export function readUint(value: Buffer | number | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -43,10 +50,17 @@ export function readUint(value: Buffer | number | undefined): number | undefined
 }
 
 /** Uri-Path segments (RFC 7252 §6.5: one option per segment, already percent-decoded on the wire). */
-export const uriPath = (p: Pick<ParsedPacket, 'options'>): string[] => optionValues(p, OPTION.uriPath).map((v) => v.toString('utf8'));
+export function uriPath(p: Pick<ParsedPacket, 'options'>): string[] {
+  const out: string[] = [];
+  for (const o of p.options ?? []) if (optionNumber(o.name) === OPTION.uriPath) out.push(o.value.toString('utf8'));
+  return out;
+}
+
+const NO_QUERY: ReadonlyMap<string, string> = new Map();
 
 /** Uri-Query as key -> value (first occurrence wins). */
-export function uriQuery(p: Pick<ParsedPacket, 'options'>): Map<string, string> {
+export function uriQuery(p: Pick<ParsedPacket, 'options'>): ReadonlyMap<string, string> {
+  if (optionValue(p, OPTION.uriQuery) === undefined) return NO_QUERY;
   const out = new Map<string, string>();
   for (const v of optionValues(p, OPTION.uriQuery)) {
     const text = v.toString('utf8');
@@ -58,7 +72,7 @@ export function uriQuery(p: Pick<ParsedPacket, 'options'>): Map<string, string> 
 }
 
 /** RFC 7641 §2: the Observe option value, undefined when absent. */
-export const observeValue = (p: Pick<ParsedPacket, 'options'>): number | undefined => readUint(optionValues(p, OPTION.observe)[0]);
+export const observeValue = (p: Pick<ParsedPacket, 'options'>): number | undefined => readUint(optionValue(p, OPTION.observe));
 
 /** RFC 7959 §2.2 Block1: NUM, M and block size; undefined when absent or malformed. */
 export const block1 = (p: Pick<ParsedPacket, 'options'>) => blockOption(p, OPTION.block1);
@@ -67,7 +81,7 @@ export const block1 = (p: Pick<ParsedPacket, 'options'>) => blockOption(p, OPTIO
 export const block2 = (p: Pick<ParsedPacket, 'options'>) => blockOption(p, OPTION.block2);
 
 function blockOption(p: Pick<ParsedPacket, 'options'>, number: number): { num: number; more: boolean; size: number } | undefined {
-  const raw = optionValues(p, number)[0];
+  const raw = optionValue(p, number);
   const n = readUint(raw);
   if (n === undefined || raw!.length > 3) return undefined;
   const szx = n & 0x7;
@@ -109,6 +123,26 @@ export function uintBuffer(n: number): Buffer {
   return Buffer.from(bytes);
 }
 
+const TYPE_BITS = { CON: 0x00, NON: 0x10, ACK: 0x20 } as const;
+
+/**
+ * The bytes coap-packet's generate() writes for a message without options and payload (RFC 7252 §3: header and
+ * token), built directly: most answers to telemetry are such an empty 2.01.
+ */
+function encodeBare(type: 'CON' | 'NON' | 'ACK', code: string, messageId: number, token: Buffer): Buffer | undefined {
+  if (code.length !== 4 || code[1] !== '.' || token.length > 12) return undefined; // "c.dd", no extended token length
+  const cls = code.charCodeAt(0) - 48;
+  const detail = (code.charCodeAt(2) - 48) * 10 + (code.charCodeAt(3) - 48);
+  if (cls < 0 || cls > 7 || detail < 0 || detail > 31) return undefined;
+  const out = Buffer.allocUnsafe(4 + token.length);
+  out[0] = 0x40 | TYPE_BITS[type] | token.length;
+  out[1] = (cls << 5) | detail;
+  out[2] = (messageId >> 8) & 0xff;
+  out[3] = messageId & 0xff;
+  token.copy(out, 4);
+  return out;
+}
+
 /** A whole message the transport sends itself (piggybacked ACK, NON/CON response or notification). */
 export function encodeMessage(m: {
   type: 'CON' | 'NON' | 'ACK';
@@ -118,6 +152,11 @@ export function encodeMessage(m: {
   observe?: number;
   maxAge?: number;
 }): Buffer {
+  const bare = m.observe === undefined && m.maxAge === undefined && m.reply.format === undefined && !m.reply.options?.length && !m.reply.payload?.length;
+  if (bare) {
+    const out = encodeBare(m.type, m.reply.code, m.messageId, m.token);
+    if (out) return out;
+  }
   const options: { name: string; value: Buffer }[] = [];
   if (m.observe !== undefined) options.push({ name: 'Observe', value: uintBuffer(m.observe & 0xffffff) });
   if (m.reply.format !== undefined) options.push({ name: 'Content-Format', value: uintBuffer(m.reply.format) });
