@@ -47,6 +47,8 @@ export interface Config {
   batchMaxRows: number;
   /** Telemetry group commit: longest wait before a batch is written, ms (0 = next turn of the event loop). */
   batchMaxDelayMs: number;
+  /** Shortest time between the starts of two telemetry commits, ms. */
+  batchIntervalMs: number;
   /** SQLite `synchronous` pragma: `normal` survives a process kill, `full` also a power loss. */
   sqliteSynchronous: 'normal' | 'full';
   /** CoAP: largest request payload, whole or reassembled from blocks, bytes. */
@@ -139,6 +141,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'provisionRetryAfterMs', env: 'FLEETGATE_PROVISION_RETRY_AFTER_MS', flag: 'provision-retry-after-ms', kind: 'int', default: 3000, doc: 'age in ms after which a repeat provisioning request for a never-connected device returns its credentials again' },
   { key: 'batchMaxRows', env: 'FLEETGATE_BATCH_MAX_ROWS', flag: 'batch-max-rows', kind: 'int', default: 5000, doc: 'most rows in one telemetry commit' },
   { key: 'batchMaxDelayMs', env: 'FLEETGATE_BATCH_MAX_DELAY_MS', flag: 'batch-max-delay-ms', kind: 'int', default: 0, doc: 'longest wait before a telemetry commit in ms' },
+  { key: 'batchIntervalMs', env: 'FLEETGATE_BATCH_INTERVAL_MS', flag: 'batch-interval-ms', kind: 'int', default: 1, doc: 'shortest time between the starts of two telemetry commits in ms; writes arriving sooner wait for the rest of it (only under load)' },
   { key: 'sqliteSynchronous', env: 'FLEETGATE_SQLITE_SYNCHRONOUS', flag: 'sqlite-synchronous', kind: 'enum', values: ['normal', 'full'], default: 'normal', doc: 'SQLite durability: normal (survives process kill) or full (survives power loss)' },
   { key: 'coapMaxPayload', env: 'FLEETGATE_COAP_MAX_PAYLOAD', flag: 'coap-max-payload', kind: 'int', default: 65536, doc: 'largest CoAP request payload in bytes (whole or block-wise)' },
   { key: 'coapRequestRatePerSource', env: 'FLEETGATE_COAP_REQUEST_RATE_PER_SOURCE', flag: 'coap-request-rate-per-source', kind: 'optional-string', default: undefined, doc: 'CoAP requests per source address, "capacity:seconds" pairs; past it 4.29 with Max-Age naming the limit (empty = no limit)' },

@@ -83,6 +83,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       settings: {
         batchMaxRows: config.batchMaxRows,
         batchMaxDelayMs: config.batchMaxDelayMs,
+        batchIntervalMs: config.batchIntervalMs,
         rpcDefaultTimeout: config.rpcDefaultTimeout,
         provisionRetryAfterMs: config.provisionRetryAfterMs,
       },

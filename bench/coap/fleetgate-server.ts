@@ -16,11 +16,13 @@ import { startCoapTransport } from '../../src/transports/coap/index.ts';
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
 const actor = { userId: null, userName: 'bench', source: { transport: 'cli' as const } };
 
-const dir = mkdtempSync(join(tmpdir(), 'fleetgate-bench-coap-'));
-const store = await openSqliteStore(join(dir, 'bench.db'), { synchronous: 'normal' });
-const core = await createCore({ store, bus: new MemoryBus(), logger: quiet, settings: { batchMaxRows: 5000, batchMaxDelayMs: 0, rpcDefaultTimeout: 10000, provisionRetryAfterMs: 3000 } });
 // FLEETGATE_* variables apply (e.g. FLEETGATE_COAP_RECEIVE_BUFFER_BYTES=0 for the system default receive buffer).
-const transport = await startCoapTransport({ core, config: loadConfig({ env: process.env }), logger: quiet, host: '127.0.0.1', port: 0 });
+const config = loadConfig({ env: process.env });
+const dir = mkdtempSync(join(tmpdir(), 'fleetgate-bench-coap-'));
+const store = await openSqliteStore(join(dir, 'bench.db'), { synchronous: config.sqliteSynchronous });
+const settings = { batchMaxRows: config.batchMaxRows, batchMaxDelayMs: config.batchMaxDelayMs, batchIntervalMs: config.batchIntervalMs, rpcDefaultTimeout: 10000, provisionRetryAfterMs: 3000 };
+const core = await createCore({ store, bus: new MemoryBus(), logger: quiet, settings });
+const transport = await startCoapTransport({ core, config, logger: quiet, host: '127.0.0.1', port: 0 });
 await core.profiles.save(
   DEFAULT_TENANT_ID,
   { name: 'bench', provisionType: 'ALLOW_CREATE_NEW_DEVICES', provisionDeviceKey: 'bench-key', profileData: { provisionConfiguration: { type: 'ALLOW_CREATE_NEW_DEVICES', provisionDeviceSecret: 'bench-secret' } } },

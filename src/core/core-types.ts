@@ -35,6 +35,8 @@ export interface Core {
 export interface CoreSettings {
   batchMaxRows: number;
   batchMaxDelayMs: number;
+  /** Shortest time between the starts of two telemetry commits, ms (GroupCommitSettings.minIntervalMs; default 0). */
+  batchIntervalMs?: number;
   rpcDefaultTimeout: number;
   /** DESIGN 3: how old a provisioned device must be before a repeat request counts as a lost-response retry. */
   provisionRetryAfterMs: number;

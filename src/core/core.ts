@@ -77,7 +77,7 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
   const provisioning = new Provisioning(store, transactions, profiles, audit, { retryAfterMs: settings.provisionRetryAfterMs }, logger, (id, deviceId) => {
     credentialsChanged(id, deviceId).catch((err) => logger.warn({ err }, 'credentials-changed publish failed'));
   });
-  const committer = new GroupCommitter(store, { maxRows: settings.batchMaxRows, maxDelayMs: settings.batchMaxDelayMs }, logger);
+  const committer = new GroupCommitter(store, { maxRows: settings.batchMaxRows, maxDelayMs: settings.batchMaxDelayMs, minIntervalMs: settings.batchIntervalMs }, logger);
   const telemetry = new Telemetry(store, committer, observer);
   const sessions = new SessionRegistry(bus, logger);
   const rpc = new Rpc(store, bus, sessions, settings.rpcDefaultTimeout, logger);

@@ -89,6 +89,12 @@ export interface GroupCommitSettings {
   maxRows: number;
   /** Wait this long for more writes before committing (0: commit on the next turn of the event loop). */
   maxDelayMs: number;
+  /**
+   * Shortest time between the starts of two commits, ms (default 0). Writes that arrive sooner after a commit
+   * started wait for the rest of it, so a steady stream is committed in batches of at least this long; a write
+   * after a quiet moment is committed at once.
+   */
+  minIntervalMs?: number;
 }
 
 export interface GroupCommitStats {
@@ -103,6 +109,8 @@ export class GroupCommitter {
   /** Points and submissions of the newest batch closed to new submissions, to size the next one. */
   private lastSize = { points: 0, submissions: 0 };
   private scheduled = false;
+  /** performance.now() when the last commit started. */
+  private lastStart = -Infinity;
   private flushing: Promise<void> | undefined;
   private closed = false;
   readonly stats: GroupCommitStats = { batches: 0, rows: 0, lastCommitMs: 0 };
@@ -147,13 +155,17 @@ export class GroupCommitter {
         if (this.queue.length > 0) this.schedule();
       });
     };
-    if (this.settings.maxDelayMs > 0) setTimeout(run, this.settings.maxDelayMs);
+    const interval = this.settings.minIntervalMs ?? 0;
+    const early = interval - (performance.now() - this.lastStart);
+    const wait = Math.max(this.settings.maxDelayMs, this.queue.length > 1 ? 0 : early); // a full batch goes at once
+    if (wait > 0) setTimeout(run, wait);
     else setImmediate(run);
   }
 
   private async flush(): Promise<void> {
     const batch = this.queue.shift();
     if (!batch) return;
+    this.lastStart = performance.now();
     this.lastSize = { points: batch.points, submissions: batch.submissions };
     const started = performance.now();
     try {

@@ -92,3 +92,35 @@ test('close commits everything queued, then refuses new writes', async () => {
   await Promise.all(pending);
   await assert.rejects(committer.submit([pt('d')]), /storage is closing/);
 });
+
+/** A store that records when each commit started (performance.now()). */
+function timedStore() {
+  const starts: number[] = [];
+  const store = { async writeBatch() { starts.push(performance.now()); } } as unknown as Store;
+  return { store, starts };
+}
+
+test('minIntervalMs: writes arriving soon after a commit started wait for the rest of the interval', async () => {
+  const { store, starts } = timedStore();
+  const committer = new GroupCommitter(store, { maxRows: 100, maxDelayMs: 0, minIntervalMs: 60 }, silentLogger);
+  await committer.submit([pt('a')]);
+  await Promise.all([committer.submit([pt('b')]), committer.submit([pt('c')])]); // one batch, held back
+  assert.equal(starts.length, 2);
+  assert.ok(starts[1] - starts[0] >= 55, `second commit ${(starts[1] - starts[0]).toFixed(1)} ms after the first`);
+  assert.equal(committer.stats.rows, 3);
+});
+
+test('minIntervalMs: a write after a quiet moment, and a batch that is already full, are committed at once', async () => {
+  const { store, starts } = timedStore();
+  const committer = new GroupCommitter(store, { maxRows: 2, maxDelayMs: 0, minIntervalMs: 200 }, silentLogger);
+  await committer.submit([pt('a')]);
+  await new Promise((r) => setTimeout(r, 250));
+  const quiet = performance.now();
+  await committer.submit([pt('b')]);
+  assert.ok(starts[1] - quiet < 100, 'no wait after a quiet moment');
+  // Five rows with maxRows 2: three batches queued at once; the full ones do not wait for the interval.
+  const burst = performance.now();
+  await Promise.all([1, 2, 3, 4, 5].map((i) => committer.submit([pt(`k${i}`)])));
+  assert.equal(starts.length, 5);
+  assert.ok(starts[3] - burst < 100, 'the second batch of the burst went at once');
+});
