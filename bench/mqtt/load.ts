@@ -3,7 +3,14 @@
  * client side is not the bottleneck: pipelined QoS 1 telemetry, idle sessions, provisioning round trips.
  */
 import mqtt, { type Packet } from 'mqtt-packet';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+export function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
 
 /** A bare MQTT 3.1.1 connection. */
 class BareClient {
@@ -50,8 +57,9 @@ class BareClient {
  * Returns acknowledged messages per second. After CONNECT the clients leave mqtt-packet: the PUBLISH is encoded
  * once and only its packet id is patched, PUBACKs are counted straight from the bytes, and the publishes that
  * replace the acks of one read go out in one write, so the generator costs far less than any server it measures.
+ * With `serverPid`, `cpuUsPerMsg` is the server's CPU time per acknowledged message over the measured window.
  */
-export async function telemetryRate(port: number, tokens: string[], durationMs: number, window = 64): Promise<number> {
+export async function telemetryRate(port: number, tokens: string[], durationMs: number, window = 64, serverPid?: number): Promise<number & { cpuUsPerMsg?: number }> {
   const clients = await Promise.all(tokens.map((t, i) => BareClient.open(port, t, `tele-${i}-${Date.now()}`)));
   let acked = 0;
   let running = true;
@@ -87,13 +95,15 @@ export async function telemetryRate(port: number, tokens: string[], durationMs: 
   }
   await new Promise((r) => setTimeout(r, 1000)); // warm-up, not counted
   const start = acked;
+  const cpu0 = serverPid === undefined ? 0 : cpuSeconds(serverPid);
   const t0 = process.hrtime.bigint();
   await new Promise((r) => setTimeout(r, durationMs));
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const rate = (acked - start) / seconds;
+  const messages = acked - start;
+  const cpu = serverPid === undefined ? undefined : cpuSeconds(serverPid) - cpu0;
   running = false;
   for (const c of clients) c.close();
-  return rate;
+  return Object.assign(messages / seconds, { cpuUsPerMsg: cpu === undefined ? undefined : (cpu * 1e6) / messages });
 }
 
 /** Opens `tokens.length` idle sessions (at most `parallel` handshakes at once); returns a closer. */

@@ -67,12 +67,14 @@ const log = (line: string) => {
 
 // 1. QoS 1 telemetry, 100 devices, alternating rounds.
 const telemetry: Record<string, number[]> = { fleetgate: [], mosquitto: [], aedes: [], aedesTuned: [] };
+const cpuPerMsg: Record<string, number[]> = { fleetgate: [], mosquitto: [], aedes: [], aedesTuned: [] };
 for (let r = 0; r < rounds; r++) {
   for (const start of [() => startFleetgate(100), startMosquitto, () => startAedes(), () => startAedes(true)]) {
     const target = await start();
-    const rate = await telemetryRate(target.port, tokens(100), duration);
-    telemetry[target.name].push(rate);
-    log(`round ${r + 1} ${target.name}: ${Math.round(rate)} msg/s`);
+    const rate = await telemetryRate(target.port, tokens(100), duration, 64, target.child.pid);
+    telemetry[target.name].push(+rate);
+    cpuPerMsg[target.name].push(rate.cpuUsPerMsg!);
+    log(`round ${r + 1} ${target.name}: ${Math.round(rate)} msg/s, server CPU ${rate.cpuUsPerMsg!.toFixed(2)} us/msg`);
     await stop(target);
   }
 }
@@ -110,9 +112,10 @@ console.log(`| Measure | fleetgate | mosquitto 2.0 | aedes 1 |
 |---|---|---|---|
 | QoS 1 telemetry, 100 devices, msg/s (median of ${rounds}) | ${Math.round(fg)} | ${Math.round(mq)} (fleetgate/mosquitto = ${(fg / mq).toFixed(2)}) | ${Math.round(ae)} (fleetgate/aedes = ${(fg / ae).toFixed(2)}) |
 | Idle sessions: server memory per session (${idleCount} sessions) | ${(idle.fleetgate / 1024).toFixed(1)} KB | ${(idle.mosquitto / 1024).toFixed(1)} KB | ${(idle.aedes / 1024).toFixed(1)} KB |
+| Server CPU per message, us (median) | ${median(cpuPerMsg.fleetgate).toFixed(2)} | ${median(cpuPerMsg.mosquitto).toFixed(2)} | ${median(cpuPerMsg.aedes).toFixed(2)} |
 | Provisioning over MQTT (connect, request, response, disconnect), devices/s | ${Math.round(provision.rate)} | n/a | n/a |
 
-aedes with fleetgate's node flags (${NODE_FLAGS.join(' ')}): ${Math.round(aeTuned)} msg/s (fleetgate/aedes = ${(fg / aeTuned).toFixed(2)}).
+aedes with fleetgate's node flags (${NODE_FLAGS.join(' ')}): ${Math.round(aeTuned)} msg/s (fleetgate/aedes = ${(fg / aeTuned).toFixed(2)}), ${median(cpuPerMsg.aedesTuned).toFixed(2)} us of CPU per message.
 
 Rounds: ${lines.join('; ')}`);
 process.exit(0);
