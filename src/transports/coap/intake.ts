@@ -14,17 +14,19 @@
  *   handed to node-coap when its piggyback window closes (node-coap then sends the empty ACK and the answer as a
  *   separate CON response, RFC 7252 §5.2.2) or when its answer needs Block2 (RFC 7959 §2.2);
  * - datagrams are taken in once per event-loop turn, all that the socket holds, so one group commit covers them
- *   (see `drain`).
+ *   (datagram-drain.ts).
  */
 import type { AddressInfo } from 'node:net';
-import { parameters, type OutgoingMessage } from 'coap';
+import type { OutgoingMessage } from 'coap';
 import { parse, type ParsedPacket } from 'coap-packet';
 import type { Block1Assembler } from './block1.ts';
+import { DatagramDrain } from './datagram-drain.ts';
 import { ExchangeCache, type Exchange } from './exchanges.ts';
 import type { ObserveRegistry } from './observe.ts';
-import { codeReply, diagnosticReply, errorReply, methodNotAllowed, tooLargeReply, withMaxAge } from './replies.ts';
+import { codeReply, diagnosticReply, directAnswer, errorReply, methodNotAllowed, tooLargeReply, withMaxAge } from './replies.ts';
 import { NotificationBlocks } from './notify-blocks.ts';
-import { block1, block2, emptyAck, encodeMessage, observeValue, optionValue, peekHeader, readUint, resetMessage, uriPath, uriQuery, type CoapReply } from './wire.ts';
+import { PiggybackWindows } from './piggyback-windows.ts';
+import { block1, block2, emptyAck, observeValue, optionValue, peekHeader, readUint, resetMessage, uriPath, uriQuery, type CoapReply } from './wire.ts';
 
 /** node-coap's server surface the intake drives (public fields of its class declaration). */
 export interface NodeCoapServer {
@@ -75,23 +77,10 @@ interface Handover {
   emitted: boolean;
 }
 
-/**
- * node-coap's server answers a payload smaller than this in one message and a larger one with Block2
- * (its `maxBlock2`, derived the same way from the same parameter when node-coap is loaded).
- */
-const NODE_COAP_MAX_BLOCK = parameters.maxPayloadSize < 1024 ? 2 ** Math.floor(Math.log2(parameters.maxPayloadSize)) : 1024;
-
-/** True when node-coap would send `payload` in a single message (no Block2), so the transport may send it itself. */
-export const fitsOneMessage = (payload: Buffer | undefined): boolean => payload === undefined || payload.length < NODE_COAP_MAX_BLOCK;
-
 const BLOCK1 = 27;
 const SIZE1 = 60;
 
 const REQUEST_TAG = 292;
-/** libuv reads at most this many datagrams from one socket per event-loop turn (uv__udp_recvmsg, `count = 32`). */
-const LIBUV_READS_PER_TURN = 32;
-/** Most datagrams kept back while the socket has more: a few milliseconds of requests at most. */
-const MAX_HELD = 1024;
 
 const HAS_OBSERVE = 1;
 const HAS_BLOCK1 = 2;
@@ -111,23 +100,16 @@ function scanOptions(packet: ParsedPacket): number {
 }
 const METHODS: Record<string, string> = { '0.01': 'GET', '0.02': 'POST', '0.03': 'PUT', '0.04': 'DELETE' };
 
-/** Answers a request directly: piggybacked in the ACK of a CON, or as a NON (RFC 7252 §5.2). */
-export function directAnswer(packet: ParsedPacket, reply: CoapReply, observe?: number): Buffer {
-  return encodeMessage({ type: packet.confirmable ? 'ACK' : 'NON', messageId: packet.messageId, token: packet.token, reply, observe });
-}
-
 export class Intake {
   /** Set while node-coap handles a fresh request. */
   private current: Handover | undefined;
-  /** CON requests answered by the transport itself whose piggyback window is open, oldest first. */
-  private readonly waiting = new Set<PendingRequest>();
-  private deadlineTimer: NodeJS.Timeout | undefined;
-  /** Datagrams read but not yet taken in, as msg, rinfo pairs. */
-  private held: (Buffer | AddressInfo)[] = [];
-  private readThisTurn = 0;
-  private drainScheduled = false;
+  /** CON requests answered by the transport itself whose piggyback window is open. */
+  private readonly windows: PiggybackWindows<PendingRequest>;
+  private readonly drain = new DatagramDrain((msg, rinfo) => this.take(msg, rinfo));
 
-  constructor(private readonly deps: IntakeDeps) {}
+  constructor(private readonly deps: IntakeDeps) {
+    this.windows = new PiggybackWindows(deps.piggybackReplyMs, (request) => this.late(request));
+  }
 
   /** node-coap's `request` listener: attaches its response to the request being handed over. */
   readonly onNodeCoapRequest = (res: OutgoingMessage): void => {
@@ -137,38 +119,8 @@ export class Intake {
     current.request.res = res;
   };
 
-  /**
-   * The `(msg, rinfo)` listener node-coap's `listen` attaches to the socket. Datagrams are taken in once per
-   * event-loop turn (see `drain`), so core's group commit sees every request the socket had, not only libuv's 32.
-   */
-  readonly onDatagram = (msg: Buffer, rinfo: AddressInfo): void => {
-    this.held.push(msg, rinfo);
-    this.readThisTurn++;
-    if (!this.drainScheduled) {
-      this.drainScheduled = true;
-      setImmediate(this.drain);
-    }
-  };
-
-  /**
-   * Runs after the turn's reads (check phase). libuv reads at most 32 datagrams from a socket per turn
-   * (uv__udp_recvmsg); core commits the telemetry submitted before its own setImmediate, so without this every
-   * commit would hold at most 32 requests however many wait in the socket. When a turn read 32, more are probably
-   * waiting: keep them for the next turn, up to MAX_HELD, then take them all in arrival order.
-   */
-  private readonly drain = (): void => {
-    this.drainScheduled = false;
-    const read = this.readThisTurn;
-    this.readThisTurn = 0;
-    if (read >= LIBUV_READS_PER_TURN && this.held.length < 2 * MAX_HELD) {
-      this.drainScheduled = true;
-      setImmediate(this.drain);
-      return;
-    }
-    const held = this.held;
-    this.held = [];
-    for (let i = 0; i < held.length; i += 2) this.take(held[i] as Buffer, held[i + 1] as AddressInfo);
-  };
+  /** The `(msg, rinfo)` listener node-coap's `listen` attaches to the socket (see datagram-drain.ts). */
+  readonly onDatagram = this.drain.onDatagram;
 
   private take(msg: Buffer, rinfo: AddressInfo): void {
     try {
@@ -257,7 +209,7 @@ export class Intake {
       // node-coap answered synchronously (a cached Block2 block): the answer is in its LRU.
       if (!emitted) return deps.exchanges.finish(key);
     } else if (packet.confirmable) {
-      this.watch(request);
+      this.windows.watch(request);
     }
     deps.process(request);
   }
@@ -280,44 +232,22 @@ export class Intake {
 
   /** The request is being answered (or abandoned): its piggyback window no longer matters. */
   settle(request: PendingRequest): void {
-    if (request.deadline === undefined) return;
-    request.deadline = undefined;
-    this.waiting.delete(request);
+    this.windows.settle(request);
   }
 
   /** Stops the piggyback timer (shutdown). */
   close(): void {
-    clearTimeout(this.deadlineTimer);
-    this.deadlineTimer = undefined;
-    this.waiting.clear();
+    this.windows.close();
   }
 
-  /** RFC 7252 §5.2.2: one timer for all open piggyback windows; they close in the order they opened. */
-  private watch(request: PendingRequest): void {
-    request.deadline = performance.now() + this.deps.piggybackReplyMs;
-    this.waiting.add(request);
-    if (!this.deadlineTimer) this.armDeadline(this.deps.piggybackReplyMs);
-  }
-
-  private armDeadline(ms: number): void {
-    this.deadlineTimer = setTimeout(this.onDeadline, Math.max(1, ms));
-    this.deadlineTimer.unref();
-  }
-
-  private readonly onDeadline = (): void => {
-    this.deadlineTimer = undefined;
-    const now = performance.now();
-    for (const request of this.waiting) {
-      if (request.deadline! > now) return this.armDeadline(request.deadline! - now);
-      this.settle(request);
-      // The answer is late: node-coap sends the empty ACK at once and later the answer as a CON (RFC 7252 §5.2.2).
-      try {
-        if (this.handOverRequest(request, true)) this.deps.exchanges.markSeparate(request.key);
-      } catch (err) {
-        this.deps.onInternalError(err);
-      }
+  /** The answer is late: node-coap sends the empty ACK at once and later the answer as a CON (RFC 7252 §5.2.2). */
+  private late(request: PendingRequest): void {
+    try {
+      if (this.handOverRequest(request, true)) this.deps.exchanges.markSeparate(request.key);
+    } catch (err) {
+      this.deps.onInternalError(err);
     }
-  };
+  }
 
   /**
    * Runs node-coap's `_handle` for a fresh request and picks up its response (true when node-coap emitted the

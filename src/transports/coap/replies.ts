@@ -2,8 +2,24 @@
  * Every CoAP answer the transport renders, and the one place errors become CoAP codes (DESIGN: the error registry
  * carries each code's CoAP signal; transports map errors in one place).
  */
+import { parameters } from 'coap';
+import type { ParsedPacket } from 'coap-packet';
 import { FleetgateError, toFleetgateError, type ErrorCode } from '../../core/errors.ts';
-import { CONTENT_FORMAT, uintBuffer, type CoapReply } from './wire.ts';
+import { CONTENT_FORMAT, encodeMessage, uintBuffer, type CoapReply } from './wire.ts';
+
+/**
+ * node-coap's server answers a payload smaller than this in one message and a larger one with Block2
+ * (its `maxBlock2`, derived the same way from the same parameter when node-coap is loaded).
+ */
+const NODE_COAP_MAX_BLOCK = parameters.maxPayloadSize < 1024 ? 2 ** Math.floor(Math.log2(parameters.maxPayloadSize)) : 1024;
+
+/** True when node-coap would send `payload` in a single message (no Block2), so the transport may send it itself. */
+export const fitsOneMessage = (payload: Buffer | undefined): boolean => payload === undefined || payload.length < NODE_COAP_MAX_BLOCK;
+
+/** Answers a request directly: piggybacked in the ACK of a CON, or as a NON (RFC 7252 §5.2). */
+export function directAnswer(packet: ParsedPacket, reply: CoapReply, observe?: number): Buffer {
+  return encodeMessage({ type: packet.confirmable ? 'ACK' : 'NON', messageId: packet.messageId, token: packet.token, reply, observe });
+}
 
 /** A JSON answer. Content-Format application/json is a deliberate choice: ThingsBoard sets none, which
  * Californium sends as text/plain (spec §5.4 "treat as ambiguous"); clients parse the payload either way. */

@@ -8,10 +8,10 @@ import type { Core } from '../../core/core-types.ts';
 import { toFleetgateError } from '../../core/errors.ts';
 import type { CoapDeviceApi, DeviceOutcome } from './device-api.ts';
 import type { ExchangeCache } from './exchanges.ts';
-import { directAnswer, fitsOneMessage, type PendingRequest } from './intake.ts';
+import type { PendingRequest } from './intake.ts';
 import type { ObserveRegistry } from './observe.ts';
 import { provision } from './provision.ts';
-import { codeReply, diagnosticReply, errorReply, methodNotAllowed, tooLargeReply } from './replies.ts';
+import { codeReply, diagnosticReply, directAnswer, errorReply, fitsOneMessage, methodNotAllowed, tooLargeReply } from './replies.ts';
 import { resolveRoute } from './routes.ts';
 import { block2, observeValue, uintBuffer, uriPath, uriQuery, type CoapReply } from './wire.ts';
 
