@@ -68,6 +68,11 @@ export interface TsKvTable extends ValueColumns {
   ts: number;
 }
 
+/** SQLite only: telemetry staged in arrival order, merged into ts_kv in large batches (kysely/sqlite-staging.ts). */
+export interface TsKvRecentTable extends TsKvTable {
+  seq: Generated<number>;
+}
+
 export interface RpcTable {
   request_id: Generated<number>;
   id: string;
@@ -113,6 +118,7 @@ export interface Database {
   attribute_kv: AttributeKvTable;
   ts_kv: TsKvTable;
   ts_kv_latest: TsKvTable;
+  ts_kv_recent: TsKvRecentTable;
   rpc: RpcTable;
   audit_log: AuditLogTable;
   settings: SettingsTable;

@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import { sqliteDialect } from './dialect.ts';
 import { KyselyStore } from './kysely/kysely-store.ts';
+import { SqliteStaging } from './kysely/sqlite-staging.ts';
 import { migrationProvider } from './migrate.ts';
 import type { Database } from './schema.ts';
 
@@ -27,7 +28,11 @@ function withStatementCache(database: BetterSqlite3.Database) {
   };
 }
 
-/** Opens (creating if needed) a SQLite database in WAL mode and brings its schema up to date. */
+/**
+ * Opens (creating if needed) a SQLite database in WAL mode and brings its schema up to date. Closing the store merges
+ * the telemetry it staged (kysely/sqlite-staging.ts); rows left staged by a killed process are merged by the next
+ * reader or writer.
+ */
 export async function openSqliteStore(path: string, options: { synchronous: 'normal' | 'full' }): Promise<KyselyStore> {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const database = new BetterSqlite3(path);
@@ -47,5 +52,13 @@ export async function openSqliteStore(path: string, options: { synchronous: 'nor
     await db.destroy();
     throw result.error;
   }
-  return new KyselyStore(db, sqliteDialect, () => db.destroy());
+  const staging = await SqliteStaging.open(db);
+  const close = async () => {
+    try {
+      await staging.flush(db);
+    } finally {
+      await db.destroy();
+    }
+  };
+  return new KyselyStore(db, sqliteDialect, close, false, 1, staging);
 }

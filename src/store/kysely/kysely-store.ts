@@ -32,12 +32,16 @@ import {
   rowToRpc,
   rowToUser,
 } from './rows.ts';
+import type { SqliteStaging } from './sqlite-staging.ts';
 import { fromColumns, toColumns } from './values.ts';
 import { writeBatch } from './write-batch.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
-/** The Store over Kysely, for SQLite and PostgreSQL alike; `dialect` holds the differences. */
+/**
+ * The Store over Kysely, for SQLite and PostgreSQL alike; `dialect` holds the differences. `staging` (SQLite only)
+ * stages sparse telemetry batches outside ts_kv (sqlite-staging.ts).
+ */
 export class KyselyStore implements Store {
   constructor(
     protected readonly db: Db,
@@ -45,11 +49,12 @@ export class KyselyStore implements Store {
     private readonly onClose: () => Promise<void> = async () => {},
     private readonly inTransaction = false,
     readonly transactionConcurrency = 1,
+    readonly staging?: SqliteStaging,
   ) {}
 
   async transaction<T>(work: (tx: Store) => Promise<T>): Promise<T> {
     if (this.inTransaction) return work(this);
-    return this.guard(() => (this.db as Kysely<Database>).transaction().execute((trx) => work(new KyselyStore(trx, this.dialect, async () => {}, true))));
+    return this.guard(() => (this.db as Kysely<Database>).transaction().execute((trx) => work(new KyselyStore(trx, this.dialect, async () => {}, true, 1, this.staging))));
   }
 
   private savepoints = 0;
@@ -173,6 +178,7 @@ export class KyselyStore implements Store {
       await db.deleteFrom('attribute_kv').where('device_id', '=', id).execute();
       await db.deleteFrom('ts_kv_latest').where('device_id', '=', id).execute();
       await db.deleteFrom('ts_kv').where('device_id', '=', id).execute();
+      await this.staging?.deleteDevice(db, id);
       await db.deleteFrom('rpc').where('device_id', '=', id).execute();
       return true;
     });
@@ -233,11 +239,12 @@ export class KyselyStore implements Store {
 
   // ---- time series
   writeBatch(batch: WriteBatch): Promise<void> {
-    return this.transaction((tx) => writeBatch((tx as KyselyStore).db, batch, this.dialect));
+    return this.transaction((tx) => writeBatch((tx as KyselyStore).db, batch, this.dialect, this.staging));
   }
 
   async getTimeseries(query: TimeseriesQuery): Promise<Map<string, { ts: number; value: KvValue }[]>> {
     const result = new Map<string, { ts: number; value: KvValue }[]>();
+    await this.staging?.flush(this.db);
     for (const key of query.keys) {
       const rows = await this.db
         .selectFrom('ts_kv')

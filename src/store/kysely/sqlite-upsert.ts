@@ -1,12 +1,13 @@
 /**
  * SQLite bulk upserts for the telemetry hot path: multi-row VALUES whose SQL text is built once per (table, row
  * count) and run through Kysely as a compiled query, so a batch costs no query-builder work and no row objects.
- * PostgreSQL takes pg-unnest.ts instead.
+ * Batches with few rows per series are staged instead (sqlite-staging.ts). PostgreSQL takes pg-unnest.ts instead.
  */
 import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import type { AttributeKvTable, Database, TsKvTable } from '../schema.ts';
 import type { WriteBatch } from '../store.ts';
 import type { AttributeWrite, KvEntry, TsPoint } from '../../core/model.ts';
+import { DIRECT_ROWS_PER_SERIES, type SqliteStaging } from './sqlite-staging.ts';
 import { setColumns } from './values.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -27,9 +28,15 @@ const SET_VALUES = VALUES.map((c) => `"${c}" = excluded."${c}"`).join(', ');
 interface UpsertShape<Row> {
   table: string;
   columns: readonly (keyof Row & string)[];
-  /** The ON CONFLICT ... DO UPDATE clause. */
+  /** The ON CONFLICT ... DO UPDATE clause ('' for a plain insert). */
   conflict: string;
 }
+
+const TS_KV_RECENT: UpsertShape<TsKvTable> = {
+  table: 'ts_kv_recent',
+  columns: ['device_id', 'key', 'ts', ...VALUES],
+  conflict: '',
+};
 
 const TS_KV: UpsertShape<TsKvTable> = {
   table: 'ts_kv',
@@ -91,11 +98,22 @@ function fillPoint(params: unknown[], p: TsPoint, at: number): void {
  * without `ts` often repeat one millisecond), and the latest-value upsert gets the newest point per (device, key).
  * Attribute writes fold the same way (the last write of a key wins). No sorting: SQLite has a single writer, so no
  * lock order matters.
+ *
+ * With `staging`, a batch of fewer than DIRECT_ROWS_PER_SERIES rows per series is appended to ts_kv_recent (a
+ * commit writes every ts_kv page it dirties: sqlite-staging.ts); a denser one merges whatever is staged, then
+ * upserts ts_kv directly. ts_kv_latest is upserted directly either way.
  */
-export async function sqliteWriteBatch(db: Db, batch: WriteBatch): Promise<void> {
+export async function sqliteWriteBatch(db: Db, batch: WriteBatch, staging?: SqliteStaging): Promise<void> {
   if (batch.telemetry.length > 0) {
     const { rows, latest } = foldPoints(batch.telemetry);
-    await upsertRows(db, TS_KV, rows.length, (params, i, at) => fillPoint(params, rows[i], at));
+    const fill = (params: unknown[], i: number, at: number) => fillPoint(params, rows[i], at);
+    if (staging && rows.length < DIRECT_ROWS_PER_SERIES * latest.length) {
+      await upsertRows(db, TS_KV_RECENT, rows.length, fill);
+      await staging.appended(db, rows.length);
+    } else {
+      await staging?.merge(db); // else an older staged row of a (device, key, ts) would later be merged over this one
+      await upsertRows(db, TS_KV, rows.length, fill);
+    }
     await upsertRows(db, TS_KV_LATEST, latest.length, (params, i, at) => fillPoint(params, latest[i], at));
   }
   if (batch.attributes.length > 0) {

@@ -4,6 +4,7 @@ import type { WriteBatch } from '../store.ts';
 import type { Dialect } from '../dialect.ts';
 import { upsertAttributes, upsertTsKv, upsertTsKvLatest } from './pg-unnest.ts';
 import { sqliteWriteBatch } from './sqlite-upsert.ts';
+import type { SqliteStaging } from './sqlite-staging.ts';
 import { toColumns } from './values.ts';
 
 /** Orders rows by their key so concurrent batches lock rows in one order (PostgreSQL would otherwise deadlock). */
@@ -13,10 +14,11 @@ const byKey = <T>(rows: Map<string, T>): T[] => [...rows.entries()].sort((a, b) 
  * Writes one group-commit batch inside the caller's transaction: every time-series value (upsert on
  * device, key, ts), the latest value per key (only moving forward in time), and attribute writes.
  * Duplicate rows within the batch are folded first (PostgreSQL rejects one statement touching a row twice).
- * On PostgreSQL each table takes one `unnest` statement (pg-unnest.ts); SQLite has its own writer (sqlite-upsert.ts).
+ * On PostgreSQL each table takes one `unnest` statement (pg-unnest.ts); SQLite has its own writer (sqlite-upsert.ts),
+ * which stages sparse batches when given `staging`.
  */
-export async function writeBatch(db: Kysely<Database> | Transaction<Database>, batch: WriteBatch, dialect?: Dialect): Promise<void> {
-  if (dialect?.name !== 'postgres') return sqliteWriteBatch(db, batch);
+export async function writeBatch(db: Kysely<Database> | Transaction<Database>, batch: WriteBatch, dialect?: Dialect, staging?: SqliteStaging): Promise<void> {
+  if (dialect?.name !== 'postgres') return sqliteWriteBatch(db, batch, staging);
   const all = new Map<string, TsKvTable>();
   const latest = new Map<string, TsKvTable>();
   for (const p of batch.telemetry) {

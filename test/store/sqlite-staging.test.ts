@@ -1,0 +1,204 @@
+/**
+ * SQLite telemetry staging (src/store/kysely/sqlite-staging.ts) on real database files: which batches are staged,
+ * that reads, deletes and later writes see staged rows, and that they survive a process that never closes its store.
+ * A second read-only connection counts rows in ts_kv_recent and ts_kv without triggering a merge.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, describe, test } from 'node:test';
+import BetterSqlite3 from 'better-sqlite3';
+import type { TsPoint } from '../../src/core/model.ts';
+import type { KyselyStore } from '../../src/store/kysely/kysely-store.ts';
+import { DIRECT_ROWS_PER_SERIES, MERGE_AT } from '../../src/store/kysely/sqlite-staging.ts';
+import { openSqliteStore } from '../../src/store/sqlite.ts';
+import { seedDevice } from './fixtures.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'fleetgate-staging-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+const newFile = () => join(dir, `store-${++files}.db`);
+const open = (file: string) => openSqliteStore(file, { synchronous: 'normal' });
+
+const pt = (deviceId: string, key: string, ts: number, value: number): TsPoint => ({ deviceId, key, ts, value: { type: 'DOUBLE', value } });
+/** One row for each of `keys` series: the shape of closed-loop devices, which is staged. */
+const sparse = (deviceId: string, ts: number, value: number, keys = ['t', 'h']) => keys.map((k) => pt(deviceId, k, ts, value));
+/** DIRECT_ROWS_PER_SERIES rows of one series: dense enough to go straight to ts_kv. */
+const dense = (deviceId: string, key: string, from: number, value: number) => Array.from({ length: DIRECT_ROWS_PER_SERIES }, (_, i) => pt(deviceId, key, from + i, value));
+
+/** Rows in the staging table and in ts_kv, read over a connection of its own (as another process would). */
+function rowCounts(file: string): { staged: number; tsKv: number } {
+  const db = new BetterSqlite3(file, { readonly: true });
+  try {
+    const count = (table: string) => Number(db.prepare(`select count(*) from ${table}`).pluck().get());
+    return { staged: count('ts_kv_recent'), tsKv: count('ts_kv') };
+  } finally {
+    db.close();
+  }
+}
+
+async function series(store: KyselyStore, deviceId: string, key: string): Promise<[number, unknown][]> {
+  const rows = await store.getTimeseries({ deviceId, keys: [key], startTs: 0, endTs: 1e15, limit: 1e6, orderBy: 'ASC' });
+  return (rows.get(key) ?? []).map((r) => [r.ts, r.value.value]);
+}
+
+describe('SQLite telemetry staging', () => {
+  test('a batch of one row per series is staged; reads see its rows as soon as the write resolves', async () => {
+    const file = newFile();
+    const store = await open(file);
+    try {
+      await store.writeBatch({ telemetry: [...sparse('a', 10, 1), ...sparse('b', 10, 2)], attributes: [] });
+      assert.deepEqual(rowCounts(file), { staged: 4, tsKv: 0 });
+      assert.deepEqual(await store.listTimeseriesKeys('a'), ['h', 't']);
+      assert.deepEqual(await series(store, 'a', 't'), [[10, 1]]);
+      assert.deepEqual(await series(store, 'b', 'h'), [[10, 2]]);
+      assert.deepEqual(rowCounts(file), { staged: 0, tsKv: 4 }, 'the read merged them');
+    } finally {
+      await store.close();
+    }
+  });
+
+  test(`a batch of ${DIRECT_ROWS_PER_SERIES} rows per series goes straight to ts_kv; one row less is staged`, async () => {
+    const file = newFile();
+    const store = await open(file);
+    try {
+      await store.writeBatch({ telemetry: [...dense('a', 't', 1, 1), ...dense('a', 'h', 1, 2)], attributes: [] });
+      assert.deepEqual(rowCounts(file), { staged: 0, tsKv: 2 * DIRECT_ROWS_PER_SERIES });
+      await store.writeBatch({ telemetry: [...dense('b', 't', 1, 1).slice(1), ...dense('b', 'h', 1, 2).slice(1)], attributes: [] });
+      assert.deepEqual(rowCounts(file), { staged: 2 * DIRECT_ROWS_PER_SERIES - 2, tsKv: 2 * DIRECT_ROWS_PER_SERIES });
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('latest values come from staged batches directly (no merge needed to read them)', async () => {
+    const file = newFile();
+    const store = await open(file);
+    try {
+      await store.writeBatch({ telemetry: sparse('a', 20, 2), attributes: [] });
+      await store.writeBatch({ telemetry: sparse('a', 10, 1), attributes: [] }); // older: latest stays at 20
+      await store.writeBatch({ telemetry: sparse('a', 30, 3, ['t']), attributes: [] });
+      const latest = await store.getLatestTimeseries('a');
+      assert.deepEqual([...latest].map(([k, v]) => [k, v.ts, v.value.value]), [['h', 20, 2], ['t', 30, 3]]);
+      assert.equal(rowCounts(file).staged, 5);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('the last write of a (device, key, ts) wins across staged, direct and staged batches', async () => {
+    const file = newFile();
+    const store = await open(file);
+    try {
+      await store.writeBatch({ telemetry: [pt('a', 'k', 5, 1)], attributes: [] });
+      assert.equal(rowCounts(file).staged, 1);
+      await store.writeBatch({ telemetry: dense('a', 'k', 5, 2), attributes: [] }); // (a, k, 5) again, written directly
+      assert.deepEqual(rowCounts(file), { staged: 0, tsKv: DIRECT_ROWS_PER_SERIES }, 'the direct write merged what was staged first');
+      assert.deepEqual((await series(store, 'a', 'k')).slice(0, 2), [[5, 2], [6, 2]]);
+      await store.writeBatch({ telemetry: [pt('a', 'k', 5, 3)], attributes: [] });
+      assert.equal(rowCounts(file).staged, 1);
+      assert.deepEqual((await series(store, 'a', 'k')).slice(0, 2), [[5, 3], [6, 2]]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a (device, key, ts) staged twice, in one batch or across batches: the later row wins', async () => {
+    const file = newFile();
+    const store = await open(file);
+    try {
+      // Within one batch the repeat of ts 5 is not adjacent, so folding keeps both rows (3 rows, 1 series: staged).
+      await store.writeBatch({ telemetry: [pt('a', 'k', 5, 1), pt('a', 'k', 6, 2), pt('a', 'k', 5, 3)], attributes: [] });
+      await store.writeBatch({ telemetry: [pt('a', 'j', 7, 1)], attributes: [] });
+      await store.writeBatch({ telemetry: [pt('a', 'j', 7, 2)], attributes: [] });
+      assert.equal(rowCounts(file).staged, 5);
+      assert.deepEqual(await series(store, 'a', 'k'), [[5, 3], [6, 2]]);
+      assert.deepEqual(await series(store, 'a', 'j'), [[7, 2]]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('deleting a device deletes its staged rows, not those of other devices', async () => {
+    const file = newFile();
+    const store = await open(file);
+    try {
+      const { device: d } = await seedDevice(store);
+      const { device: e } = await seedDevice(store);
+      await store.writeBatch({ telemetry: dense(d.id, 'k', 1, 1), attributes: [] });
+      await store.writeBatch({ telemetry: [...sparse(d.id, 100, 2), ...sparse(e.id, 100, 3)], attributes: [] });
+      assert.deepEqual(rowCounts(file), { staged: 4, tsKv: DIRECT_ROWS_PER_SERIES });
+      assert.equal(await store.deleteDevice(d.tenantId, d.id), true);
+      assert.deepEqual(rowCounts(file), { staged: 2, tsKv: 0 });
+      assert.deepEqual(await series(store, d.id, 't'), []);
+      assert.deepEqual(await series(store, d.id, 'k'), []);
+      assert.deepEqual(await series(store, e.id, 't'), [[100, 3]]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test(`the writer merges inside its transaction once ${MERGE_AT} rows are staged`, async () => {
+    const file = newFile();
+    const store = await open(file);
+    try {
+      const keys = Array.from({ length: MERGE_AT - 1 }, (_, i) => `k${i}`);
+      await store.writeBatch({ telemetry: sparse('a', 1, 1, keys), attributes: [] });
+      assert.deepEqual(rowCounts(file), { staged: MERGE_AT - 1, tsKv: 0 });
+      await store.writeBatch({ telemetry: [pt('b', 'k', 1, 2)], attributes: [] });
+      assert.deepEqual(rowCounts(file), { staged: 0, tsKv: MERGE_AT });
+      assert.equal(store.staging?.staged, 0);
+      assert.deepEqual(await series(store, 'a', `k${MERGE_AT - 2}`), [[1, 1]]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('closing the store merges what it staged', async () => {
+    const file = newFile();
+    const store = await open(file);
+    await store.writeBatch({ telemetry: sparse('a', 1, 1), attributes: [] });
+    assert.equal(rowCounts(file).staged, 2);
+    await store.close();
+    assert.deepEqual(rowCounts(file), { staged: 0, tsKv: 2 });
+  });
+
+  test('another connection (another process) reads, and writes after, rows this one staged', async () => {
+    const file = newFile();
+    const server = await open(file);
+    const cli = await open(file); // opened before the rows are staged: its count says nothing is staged
+    try {
+      await server.writeBatch({ telemetry: [pt('a', 'k', 5, 1), pt('a', 'j', 5, 1)], attributes: [] });
+      assert.equal(cli.staging?.staged, 0);
+      assert.deepEqual(await series(cli, 'a', 'j'), [[5, 1]]);
+      await server.writeBatch({ telemetry: [pt('a', 'k', 6, 1)], attributes: [] });
+      await cli.writeBatch({ telemetry: dense('a', 'k', 6, 2), attributes: [] }); // direct: must merge ts 6 = 1 first
+      assert.deepEqual((await series(server, 'a', 'k')).slice(0, 3), [[5, 1], [6, 2], [7, 2]]);
+    } finally {
+      await cli.close();
+      await server.close();
+    }
+  });
+
+  test('rows staged by a process that exits without closing its store survive, are counted and read back', async () => {
+    const file = newFile();
+    const code = `
+      const { openSqliteStore } = await import(${JSON.stringify(new URL('../../src/store/sqlite.ts', import.meta.url).href)});
+      const store = await openSqliteStore(${JSON.stringify(file)}, { synchronous: 'normal' });
+      await store.writeBatch({ telemetry: [{ deviceId: 'a', key: 't', ts: 1, value: { type: 'LONG', value: 7 } }, { deviceId: 'b', key: 't', ts: 1, value: { type: 'LONG', value: 8 } }], attributes: [] });
+      process.exit(0);`;
+    await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code]);
+    assert.deepEqual(rowCounts(file), { staged: 2, tsKv: 0 });
+    const store = await open(file);
+    try {
+      assert.equal(store.staging?.staged, 2);
+      const rows = await store.getTimeseries({ deviceId: 'b', keys: ['t'], startTs: 0, endTs: 10, limit: 10, orderBy: 'ASC' });
+      assert.deepEqual(rows.get('t'), [{ ts: 1, value: { type: 'LONG', value: 8 } }]);
+    } finally {
+      await store.close();
+    }
+  });
+});
