@@ -4,6 +4,7 @@
  *   node --import tsx bench/hardening/limits-ab.ts [--rounds 3] [--duration 8000]
  */
 import { spawn } from 'node:child_process';
+import { NODE_FLAGS } from '../../bin/node-flags.js';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -13,7 +14,7 @@ const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3'
 const LIMITS_ON = { FLEETGATE_DEVICE_MESSAGE_RATE: '1000000:1,100000000:60', FLEETGATE_MQTT_CONNECT_RATE_PER_SOURCE: '100000:1' };
 
 async function round(env: Record<string, string>): Promise<number> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/mqtt/fleetgate-server.ts'], { env: { ...process.env, BENCH_DEVICES: '100', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', 'bench/mqtt/fleetgate-server.ts'], { env: { ...process.env, BENCH_DEVICES: '100', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
   const rate = await telemetryRate(JSON.parse(line).mqttPort, Array.from({ length: 100 }, (_, i) => `bench-${i}`), Number(values.duration));
   child.kill('SIGTERM');

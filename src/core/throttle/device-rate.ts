@@ -10,16 +10,25 @@ interface Bucket {
   at: number;
 }
 
+interface DeviceBuckets {
+  buckets: Bucket[];
+  /** When the entry last moved to the end of the map (the most recently seen end). */
+  touched: number;
+}
+
 /** Bound on the devices tracked at a time (least recently seen dropped first). */
 const MAX_DEVICES = 500_000;
+/** An entry moves to the most recently seen end at most this often: a Map delete and set per message cost more than the buckets. */
+const TOUCH_EVERY_MS = 1000;
 
 /** Token buckets per device. With no rules, every message passes. */
 export class DeviceRateLimiter {
-  private readonly buckets = new Map<string, Bucket[]>();
+  private readonly devices = new Map<string, DeviceBuckets>();
 
   constructor(
     private readonly rules: readonly RateRule[],
     private readonly now: () => number = Date.now,
+    private readonly maxDevices = MAX_DEVICES,
   ) {}
 
   get enabled(): boolean {
@@ -28,22 +37,28 @@ export class DeviceRateLimiter {
 
   /** Takes one message from `deviceId`'s buckets: 0 when it may pass, else ms until it could. */
   take(deviceId: string): number {
-    if (this.rules.length === 0) return 0;
+    const rules = this.rules;
+    if (rules.length === 0) return 0;
     const now = this.now();
-    let buckets = this.buckets.get(deviceId);
-    if (buckets) this.buckets.delete(deviceId); // re-inserted: Map order is least recently seen first
-    else {
-      if (this.buckets.size >= MAX_DEVICES) this.buckets.delete(this.buckets.keys().next().value!);
-      buckets = this.rules.map((r) => ({ tokens: r.capacity, at: now }));
+    let entry = this.devices.get(deviceId);
+    if (entry === undefined) {
+      if (this.devices.size >= this.maxDevices) this.devices.delete(this.devices.keys().next().value!);
+      entry = { buckets: rules.map((r) => ({ tokens: r.capacity, at: now })), touched: now };
+      this.devices.set(deviceId, entry);
+    } else if (now - entry.touched >= TOUCH_EVERY_MS) {
+      this.devices.delete(deviceId); // re-inserted: Map order is least recently seen first (to the second)
+      this.devices.set(deviceId, entry);
+      entry.touched = now;
     }
-    this.buckets.set(deviceId, buckets);
+    const buckets = entry.buckets;
     let wait = 0;
-    this.rules.forEach((rule, i) => {
-      const b = buckets![i]!;
+    for (let i = 0; i < rules.length; i++) {
+      const rule = rules[i];
+      const b = buckets[i];
       b.tokens = Math.min(rule.capacity, b.tokens + ((now - b.at) * rule.capacity) / rule.windowMs);
       b.at = now;
       if (b.tokens < 1) wait = Math.max(wait, Math.ceil(((1 - b.tokens) * rule.windowMs) / rule.capacity));
-    });
+    }
     if (wait > 0) return wait;
     for (const b of buckets) b.tokens -= 1;
     return 0;

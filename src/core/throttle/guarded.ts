@@ -97,18 +97,17 @@ export class ThrottledDeviceAuth implements DeviceAuthApi {
  */
 export function rateLimitedTelemetry(inner: TelemetryApi, throttle: Throttle): TelemetryApi {
   if (!throttle.deviceMessages.enabled) return inner;
-  const check = (device: DeviceIdentity) => {
-    const wait = throttle.deviceMessages.take(device.deviceId);
-    if (wait > 0) throw new FleetgateError('RATE_LIMITED', `Device message rate limit exceeded (${throttle.limits.deviceMessageRate})`, { retryAfterSeconds: retryAfterSeconds(wait) });
-  };
+  // Plain functions returning the inner promise: no extra promise per message on the telemetry hot path.
+  const refusal = (wait: number) =>
+    Promise.reject(new FleetgateError('RATE_LIMITED', `Device message rate limit exceeded (${throttle.limits.deviceMessageRate})`, { retryAfterSeconds: retryAfterSeconds(wait) }));
   return {
-    async ingestJson(device, json) {
-      check(device);
-      return inner.ingestJson(device, json);
+    ingestJson(device, json) {
+      const wait = throttle.deviceMessages.take(device.deviceId);
+      return wait > 0 ? refusal(wait) : inner.ingestJson(device, json);
     },
-    async saveClientAttributesJson(device, json) {
-      check(device);
-      return inner.saveClientAttributesJson(device, json);
+    saveClientAttributesJson(device, json) {
+      const wait = throttle.deviceMessages.take(device.deviceId);
+      return wait > 0 ? refusal(wait) : inner.saveClientAttributesJson(device, json);
     },
   };
 }
