@@ -1,39 +1,16 @@
 import type { Kysely, Transaction } from 'kysely';
 import { sql } from 'kysely';
-import type {
-  AttributeEntry,
-  AttributeScope,
-  AttributeWrite,
-  AuditEntry,
-  Device,
-  DeviceCredentials,
-  DeviceProfile,
-  KvEntry,
-  KvValue,
-  Page,
-  PageQuery,
-  RpcRequest,
-  RpcStatus,
-  User,
-} from '../../core/model.ts';
+import type { AttributeEntry, AttributeScope, AttributeWrite, AuditEntry, Device, DeviceCredentials, DeviceProfile, KvEntry, KvValue, Page, PageQuery, RpcRequest, RpcStatus, User } from '../../core/model.ts';
 import type { Dialect } from '../dialect.ts';
 import type { Database } from '../schema.ts';
 import { UniqueViolation, type Store, type TimeseriesQuery, type WriteBatch } from '../store.ts';
+import * as accounts from './account-queries.ts';
+import * as attributes from './attribute-queries.ts';
 import { fetchPage } from './paging.ts';
-import {
-  auditToRow,
-  credentialsToRow,
-  deviceToRow,
-  profileToRow,
-  rowToAudit,
-  rowToCredentials,
-  rowToDevice,
-  rowToProfile,
-  rowToRpc,
-  rowToUser,
-} from './rows.ts';
+import * as rpc from './rpc-queries.ts';
+import * as ts from './timeseries-queries.ts';
+import { credentialsToRow, deviceToRow, profileToRow, rowToCredentials, rowToDevice, rowToProfile } from './rows.ts';
 import type { SqliteStaging } from './sqlite-staging.ts';
-import { fromColumns, toColumns } from './values.ts';
 import { writeBatch } from './write-batch.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -208,33 +185,17 @@ export class KyselyStore implements Store {
     return this.writeBatch({ telemetry: [], attributes: [write] });
   }
 
-  async insertAttributeIfAbsent(deviceId: string, scope: AttributeScope, entry: KvEntry, ts: number): Promise<boolean> {
-    const result = await this.db
-      .insertInto('attribute_kv')
-      .values({ device_id: deviceId, scope, key: entry.key, last_update_ts: ts, ...toColumns(entry.value) })
-      .onConflict((oc) => oc.columns(['device_id', 'scope', 'key']).doNothing())
-      .executeTakeFirst();
-    return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+  insertAttributeIfAbsent(deviceId: string, scope: AttributeScope, entry: KvEntry, ts: number): Promise<boolean> {
+    return attributes.insertAttributeIfAbsent(this.db, deviceId, scope, entry, ts);
   }
 
-  async getAttributes(deviceId: string, scope: AttributeScope, keys?: string[]): Promise<AttributeEntry[]> {
-    if (keys && keys.length === 0) return [];
-    let q = this.db.selectFrom('attribute_kv').selectAll().where('device_id', '=', deviceId).where('scope', '=', scope);
-    if (keys) q = q.where('key', 'in', keys);
-    const rows = await q.orderBy('key').execute();
-    return rows.map((r) => ({ key: r.key, value: fromColumns(r), lastUpdateTs: Number(r.last_update_ts) }));
+  getAttributes(deviceId: string, scope: AttributeScope, keys?: string[]): Promise<AttributeEntry[]> {
+    return attributes.getAttributes(this.db, deviceId, scope, keys);
   }
 
   async deleteAttributes(deviceId: string, scope: AttributeScope, keys: string[]): Promise<string[]> {
     if (keys.length === 0) return [];
-    return this.transaction(async (tx) => {
-      const db = (tx as KyselyStore).db;
-      const found = await db.selectFrom('attribute_kv').select('key').where('device_id', '=', deviceId).where('scope', '=', scope).where('key', 'in', keys).execute();
-      if (found.length > 0) {
-        await db.deleteFrom('attribute_kv').where('device_id', '=', deviceId).where('scope', '=', scope).where('key', 'in', keys).execute();
-      }
-      return found.map((r) => r.key);
-    });
+    return this.transaction((tx) => attributes.deleteAttributes((tx as KyselyStore).db, deviceId, scope, keys));
   }
 
   // ---- time series
@@ -242,86 +203,37 @@ export class KyselyStore implements Store {
     return this.transaction((tx) => writeBatch((tx as KyselyStore).db, batch, this.dialect, this.staging));
   }
 
-  async getTimeseries(query: TimeseriesQuery): Promise<Map<string, { ts: number; value: KvValue }[]>> {
-    const result = new Map<string, { ts: number; value: KvValue }[]>();
-    await this.staging?.flush(this.db);
-    for (const key of query.keys) {
-      const rows = await this.db
-        .selectFrom('ts_kv')
-        .selectAll()
-        .where('device_id', '=', query.deviceId)
-        .where('key', '=', key)
-        .where('ts', '>=', query.startTs)
-        .where('ts', '<=', query.endTs)
-        .orderBy('ts', query.orderBy === 'ASC' ? 'asc' : 'desc')
-        .limit(query.limit)
-        .execute();
-      if (rows.length > 0) result.set(key, rows.map((r) => ({ ts: Number(r.ts), value: fromColumns(r) })));
-    }
-    return result;
+  getTimeseries(query: TimeseriesQuery): Promise<Map<string, { ts: number; value: KvValue }[]>> {
+    return ts.getTimeseries(this.db, query, this.staging);
   }
 
-  async getLatestTimeseries(deviceId: string, keys?: string[]): Promise<Map<string, { ts: number; value: KvValue }>> {
-    let q = this.db.selectFrom('ts_kv_latest').selectAll().where('device_id', '=', deviceId);
-    if (keys) {
-      if (keys.length === 0) return new Map();
-      q = q.where('key', 'in', keys);
-    }
-    const rows = await q.orderBy('key').execute();
-    return new Map(rows.map((r) => [r.key, { ts: Number(r.ts), value: fromColumns(r) }]));
+  getLatestTimeseries(deviceId: string, keys?: string[]): Promise<Map<string, { ts: number; value: KvValue }>> {
+    return ts.getLatestTimeseries(this.db, deviceId, keys);
   }
 
-  async listTimeseriesKeys(deviceId: string): Promise<string[]> {
-    const rows = await this.db.selectFrom('ts_kv_latest').select('key').where('device_id', '=', deviceId).orderBy('key').execute();
-    return rows.map((r) => r.key);
+  listTimeseriesKeys(deviceId: string): Promise<string[]> {
+    return ts.listTimeseriesKeys(this.db, deviceId);
   }
 
   // ---- RPC
-  async insertRpc(rpc: Omit<RpcRequest, 'requestId'>): Promise<RpcRequest> {
-    const row = await this.db
-      .insertInto('rpc')
-      .values({
-        id: rpc.id,
-        device_id: rpc.deviceId,
-        tenant_id: rpc.tenantId,
-        method: rpc.method,
-        params: rpc.params,
-        oneway: rpc.oneway ? 1 : 0,
-        expiration_time: rpc.expirationTime,
-        status: rpc.status,
-        response: rpc.response,
-        created_time: rpc.createdTime,
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    return rowToRpc(row);
+  insertRpc(request: Omit<RpcRequest, 'requestId'>): Promise<RpcRequest> {
+    return rpc.insertRpc(this.db, request);
   }
 
-  async getRpc(id: string): Promise<RpcRequest | undefined> {
-    const row = await this.db.selectFrom('rpc').selectAll().where('id', '=', id).executeTakeFirst();
-    return row && rowToRpc(row);
+  getRpc(id: string): Promise<RpcRequest | undefined> {
+    return rpc.getRpc(this.db, id);
   }
 
-  async findRpcByRequestId(deviceId: string, requestId: number): Promise<RpcRequest | undefined> {
-    const row = await this.db.selectFrom('rpc').selectAll().where('device_id', '=', deviceId).where('request_id', '=', requestId).executeTakeFirst();
-    return row && rowToRpc(row);
+  findRpcByRequestId(deviceId: string, requestId: number): Promise<RpcRequest | undefined> {
+    return rpc.findRpcByRequestId(this.db, deviceId, requestId);
   }
 
-  async updateRpcStatus(id: string, status: RpcStatus, response?: string | null): Promise<void> {
-    const set = response === undefined ? { status } : { status, response };
-    await this.db.updateTable('rpc').set(set).where('id', '=', id).execute();
+  updateRpcStatus(id: string, status: RpcStatus, response?: string | null): Promise<void> {
+    return rpc.updateRpcStatus(this.db, id, status, response);
   }
 
-  async listPendingRpc(deviceId: string, now: number): Promise<RpcRequest[]> {
-    const rows = await this.db
-      .selectFrom('rpc')
-      .selectAll()
-      .where('device_id', '=', deviceId)
-      .where('status', 'in', ['QUEUED', 'SENT'])
-      .where('expiration_time', '>', now)
-      .orderBy('request_id')
-      .execute();
-    return rows.map(rowToRpc);
+  listPendingRpc(deviceId: string, now: number): Promise<RpcRequest[]> {
+    return rpc.listPendingRpc(this.db, deviceId, now);
   }
 
   // ---- users
@@ -334,45 +246,39 @@ export class KyselyStore implements Store {
     );
   }
 
-  async findUserByEmail(email: string): Promise<User | undefined> {
-    const row = await this.db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
-    return row && rowToUser(row);
+  findUserByEmail(email: string): Promise<User | undefined> {
+    return accounts.findUserByEmail(this.db, email);
   }
 
-  async getUser(id: string): Promise<User | undefined> {
-    const row = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
-    return row && rowToUser(row);
+  getUser(id: string): Promise<User | undefined> {
+    return accounts.getUser(this.db, id);
   }
 
-  async updateUserPassword(id: string, passwordHash: string): Promise<void> {
-    await this.db.updateTable('users').set({ password_hash: passwordHash }).where('id', '=', id).execute();
+  updateUserPassword(id: string, passwordHash: string): Promise<void> {
+    return accounts.updateUserPassword(this.db, id, passwordHash);
   }
 
-  async countUsers(): Promise<number> {
-    const row = await this.db.selectFrom('users').select((eb) => eb.fn.countAll().as('n')).executeTakeFirst();
-    return Number(row?.n ?? 0);
+  countUsers(): Promise<number> {
+    return accounts.countUsers(this.db);
   }
 
   // ---- settings (not on the Store port: used by server bootstrap)
-  async getSetting(key: string): Promise<string | undefined> {
-    const row = await this.db.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirst();
-    return row?.value;
+  getSetting(key: string): Promise<string | undefined> {
+    return accounts.getSetting(this.db, key);
   }
 
   /** Stores `value` unless the key is set; returns the stored value (first writer wins). */
-  async initSetting(key: string, value: string): Promise<string> {
-    await this.db.insertInto('settings').values({ key, value }).onConflict((oc) => oc.column('key').doNothing()).execute();
-    return (await this.getSetting(key))!;
+  initSetting(key: string, value: string): Promise<string> {
+    return accounts.initSetting(this.db, key, value);
   }
 
   // ---- audit
-  async insertAudit(entry: AuditEntry): Promise<void> {
-    await this.db.insertInto('audit_log').values(auditToRow(entry)).execute();
+  insertAudit(entry: AuditEntry): Promise<void> {
+    return accounts.insertAudit(this.db, entry);
   }
 
   listAudit(tenantId: string, query: PageQuery): Promise<Page<AuditEntry>> {
-    const base = this.db.selectFrom('audit_log').where('tenant_id', '=', tenantId);
-    return fetchPage(base, query, (qb) => qb.selectAll().orderBy('created_time', 'desc').orderBy('seq', 'desc'), rowToAudit);
+    return accounts.listAudit(this.db, tenantId, query);
   }
 
   async close(): Promise<void> {

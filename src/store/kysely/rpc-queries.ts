@@ -1,0 +1,55 @@
+/** The `rpc` table: persisted server-side RPC requests (so a device that reconnects still gets a pending one). */
+import type { Kysely, Transaction } from 'kysely';
+import type { RpcRequest, RpcStatus } from '../../core/model.ts';
+import type { Database } from '../schema.ts';
+import { rowToRpc } from './rows.ts';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+export async function insertRpc(db: Db, rpc: Omit<RpcRequest, 'requestId'>): Promise<RpcRequest> {
+  const row = await db
+    .insertInto('rpc')
+    .values({
+      id: rpc.id,
+      device_id: rpc.deviceId,
+      tenant_id: rpc.tenantId,
+      method: rpc.method,
+      params: rpc.params,
+      oneway: rpc.oneway ? 1 : 0,
+      expiration_time: rpc.expirationTime,
+      status: rpc.status,
+      response: rpc.response,
+      created_time: rpc.createdTime,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return rowToRpc(row);
+}
+
+export async function getRpc(db: Db, id: string): Promise<RpcRequest | undefined> {
+  const row = await db.selectFrom('rpc').selectAll().where('id', '=', id).executeTakeFirst();
+  return row && rowToRpc(row);
+}
+
+export async function findRpcByRequestId(db: Db, deviceId: string, requestId: number): Promise<RpcRequest | undefined> {
+  const row = await db.selectFrom('rpc').selectAll().where('device_id', '=', deviceId).where('request_id', '=', requestId).executeTakeFirst();
+  return row && rowToRpc(row);
+}
+
+export async function updateRpcStatus(db: Db, id: string, status: RpcStatus, response?: string | null): Promise<void> {
+  const set = response === undefined ? { status } : { status, response };
+  await db.updateTable('rpc').set(set).where('id', '=', id).execute();
+}
+
+/** Queued or sent, not yet expired, oldest first. */
+export async function listPendingRpc(db: Db, deviceId: string, now: number): Promise<RpcRequest[]> {
+  const rows = await db
+    .selectFrom('rpc')
+    .selectAll()
+    .where('device_id', '=', deviceId)
+    .where('status', 'in', ['QUEUED', 'SENT'])
+    .where('expiration_time', '>', now)
+    .orderBy('request_id')
+    .execute();
+  return rows.map(rowToRpc);
+}

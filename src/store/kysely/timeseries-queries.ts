@@ -1,0 +1,44 @@
+/** Reads of time series: history from ts_kv (after merging SQLite's staged rows), latest values from ts_kv_latest. */
+import type { Kysely, Transaction } from 'kysely';
+import type { KvValue } from '../../core/model.ts';
+import type { Database } from '../schema.ts';
+import type { TimeseriesQuery } from '../store.ts';
+import type { SqliteStaging } from './sqlite-staging.ts';
+import { fromColumns } from './values.ts';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+export async function getTimeseries(db: Db, query: TimeseriesQuery, staging?: SqliteStaging): Promise<Map<string, { ts: number; value: KvValue }[]>> {
+  const result = new Map<string, { ts: number; value: KvValue }[]>();
+  await staging?.flush(db);
+  for (const key of query.keys) {
+    const rows = await db
+      .selectFrom('ts_kv')
+      .selectAll()
+      .where('device_id', '=', query.deviceId)
+      .where('key', '=', key)
+      .where('ts', '>=', query.startTs)
+      .where('ts', '<=', query.endTs)
+      .orderBy('ts', query.orderBy === 'ASC' ? 'asc' : 'desc')
+      .limit(query.limit)
+      .execute();
+    if (rows.length > 0) result.set(key, rows.map((r) => ({ ts: Number(r.ts), value: fromColumns(r) })));
+  }
+  return result;
+}
+
+/** Latest value per key; `keys` limits the keys (an empty list: none). */
+export async function getLatestTimeseries(db: Db, deviceId: string, keys?: string[]): Promise<Map<string, { ts: number; value: KvValue }>> {
+  let q = db.selectFrom('ts_kv_latest').selectAll().where('device_id', '=', deviceId);
+  if (keys) {
+    if (keys.length === 0) return new Map();
+    q = q.where('key', 'in', keys);
+  }
+  const rows = await q.orderBy('key').execute();
+  return new Map(rows.map((r) => [r.key, { ts: Number(r.ts), value: fromColumns(r) }]));
+}
+
+export async function listTimeseriesKeys(db: Db, deviceId: string): Promise<string[]> {
+  const rows = await db.selectFrom('ts_kv_latest').select('key').where('device_id', '=', deviceId).orderBy('key').execute();
+  return rows.map((r) => r.key);
+}
