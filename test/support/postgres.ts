@@ -9,6 +9,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { skipSuiteForMissingTool } from './tools.ts';
 
 const run = promisify(execFile);
 
@@ -39,10 +40,7 @@ export function postgresUnavailable(): string | undefined {
  * With FLEETGATE_TEST_REQUIRE_ALL=1 a missing server is an error instead of a skip.
  */
 export function skipUnlessPostgres(): string | false {
-  const why = postgresUnavailable();
-  if (!why) return false;
-  if (process.env.FLEETGATE_TEST_REQUIRE_ALL === '1') throw new Error(`${why} (FLEETGATE_TEST_REQUIRE_ALL=1)`);
-  return why;
+  return skipSuiteForMissingTool(postgresUnavailable());
 }
 
 /** A port that was free a moment ago on 127.0.0.1. */

@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './postgres.ts';
+import { skipSuiteForMissingTool } from './tools.ts';
 
 /** Where Debian installs the server. */
 export const REDIS_SERVER = process.env.FLEETGATE_REDIS_SERVER ?? '/usr/bin/redis-server';
@@ -23,10 +24,7 @@ export interface TestRedis {
  * With FLEETGATE_TEST_REQUIRE_ALL=1 a missing server is an error instead of a skip.
  */
 export function skipUnlessRedis(): string | false {
-  if (existsSync(REDIS_SERVER)) return false;
-  const why = `redis-server not found at ${REDIS_SERVER}`;
-  if (process.env.FLEETGATE_TEST_REQUIRE_ALL === '1') throw new Error(`${why} (FLEETGATE_TEST_REQUIRE_ALL=1)`);
-  return why;
+  return skipSuiteForMissingTool(existsSync(REDIS_SERVER) ? undefined : `redis-server not found at ${REDIS_SERVER}`);
 }
 
 /** Resolves once the server prints that it accepts connections; rejects when it exits first. */

@@ -11,6 +11,7 @@ import { DEFAULT_TENANT_ID, type ProvisionType } from '../../../src/core/model.t
 import { startCoapTransport, type CoapTransport, type CoapTransportOptions } from '../../../src/transports/coap/index.ts';
 import { createTestCore, silentLogger, type TestCore } from '../../support/core.ts';
 import { TEST_ACTOR } from '../../support/harness.ts';
+import { skipSuiteForMissingTool } from '../../support/tools.ts';
 
 export const T = DEFAULT_TENANT_ID;
 
@@ -93,9 +94,7 @@ export const jsonBody = (a: CoapAnswer) => JSON.parse(a.text) as Record<string, 
 /** Is coap-client-notls here? Missing -> skip, unless FLEETGATE_TEST_REQUIRE_ALL=1 (then the test fails). */
 export const COAP_CLIENT = '/usr/bin/coap-client-notls';
 export function coapClientSkip(): string | false {
-  if (existsSync(COAP_CLIENT)) return false;
-  if (process.env.FLEETGATE_TEST_REQUIRE_ALL === '1') throw new Error(`${COAP_CLIENT} is required (FLEETGATE_TEST_REQUIRE_ALL=1); install libcoap3-bin`);
-  return `${COAP_CLIENT} not installed (apt install libcoap3-bin)`;
+  return skipSuiteForMissingTool(existsSync(COAP_CLIENT) ? undefined : `${COAP_CLIENT} not installed (apt install libcoap3-bin)`);
 }
 
 /** Runs coap-client-notls; resolves with its stdout and stderr (it prints the payload to stdout). */
