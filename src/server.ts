@@ -123,7 +123,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     }
     await registerOpenApi(app);
     registerDeviceApi(app, { core, config, logger });
-    await registerAdminApi(app, { core, config, logger, jwtSecret, isReady: () => ready });
+    await registerAdminApi(app, { core, config, logger, jwtSecret, isReady: () => ready, probes: { database: () => store.ping(), bus: () => bus.ping() } });
     await app.listen({ host: config.host, port: config.httpPort });
     const httpPort = (app.server.address() as AddressInfo).port;
     const mqtt = await startMqttTransport({

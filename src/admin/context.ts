@@ -17,6 +17,8 @@ export interface AdminDeps {
   jwtSecret: string;
   /** True once the server accepts traffic; drives GET /healthz. */
   isReady: () => boolean;
+  /** GET /healthz checks: each resolves when its part answers now. */
+  probes: { database: () => Promise<void>; bus: () => Promise<void> };
 }
 
 /** The user a request acts for, taken from a verified access token. */

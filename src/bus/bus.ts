@@ -17,6 +17,8 @@ export interface Bus {
   publish(channel: string, message: BusMessage): Promise<void>;
   /** Subscribes this node to `channel`; returns the function that unsubscribes. */
   subscribe(channel: string, handler: BusHandler): Promise<() => Promise<void>>;
+  /** Resolves when the bus can deliver messages now (GET /healthz); rejects with the reason otherwise. */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 

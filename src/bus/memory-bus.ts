@@ -23,6 +23,8 @@ export class MemoryBus implements Bus {
     };
   }
 
+  async ping(): Promise<void> {}
+
   async close(): Promise<void> {
     this.handlers.clear();
   }

@@ -49,6 +49,14 @@ export class RedisBus implements Bus {
     sub.on('message', (channel: string, text: string) => this.dispatch(channel, text));
   }
 
+  /** Both connections ready (a subscriber that is reconnecting would miss messages) and the server answering. */
+  async ping(): Promise<void> {
+    for (const [name, connection] of [['publisher', this.pub], ['subscriber', this.sub]] as const) {
+      if (connection.status !== 'ready') throw new Error(`Redis ${name} connection is ${connection.status}`);
+    }
+    await this.pub.ping();
+  }
+
   async publish(channel: string, message: BusMessage): Promise<void> {
     await this.pub.publish(this.prefix + channel, JSON.stringify(message));
   }

@@ -122,5 +122,7 @@ export interface Store {
   initSetting(key: string, value: string): Promise<string>;
 
   /** Closes connections. */
+  /** Resolves when the database answers a query now (GET /healthz); rejects otherwise. */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { PROBE_TIMEOUT_MS } from '../../src/admin/health.ts';
 import { registerAdminApi } from '../../src/admin/index.ts';
 import { createHttpApp } from '../../src/transports/http/app.ts';
 import { startTestServer, type TestServer } from '../support/harness.ts';
@@ -16,15 +17,40 @@ describe('health, OpenAPI and request hygiene', () => {
   });
   after(() => server.close());
 
-  it('GET /healthz answers 200 {"status":"UP"} without a token when the server is ready', async () => {
+  it('GET /healthz answers 200 UP without a token when the server is ready and its database and bus answer', async () => {
     const res = await api.get('/healthz', { token: null });
     assert.equal(res.status, 200);
-    assert.deepEqual(res.json, { status: 'UP' });
+    assert.deepEqual(res.json, { status: 'UP', checks: { database: 'UP', bus: 'UP' } });
+  });
+
+  /** An admin API whose health checks are `probes` (fault injection: a failing or hanging part). */
+  async function healthWith(probes: { database: () => Promise<void>; bus: () => Promise<void> }): Promise<{ status: number; body: unknown }> {
+    const app = createHttpApp({ logger: server.logger, bodyLimit: 65536 });
+    await registerAdminApi(app, { core: server.core, config: server.config, logger: server.logger, jwtSecret: 'x', isReady: () => true, probes });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const res = await fetch(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}/healthz`);
+      return { status: res.status, body: await res.json() };
+    } finally {
+      await app.close();
+    }
+  }
+
+  it('GET /healthz answers 503 naming the check that fails', async () => {
+    const res = await healthWith({ database: () => server.store.ping(), bus: () => Promise.reject(new Error('Redis subscriber connection is reconnecting')) });
+    assert.deepEqual(res, { status: 503, body: { status: 'DOWN', checks: { database: 'UP', bus: 'DOWN' } } });
+  });
+
+  it('GET /healthz counts a check that does not answer in time as down', async () => {
+    const started = Date.now();
+    const res = await healthWith({ database: () => new Promise(() => {}), bus: async () => {} });
+    assert.deepEqual(res, { status: 503, body: { status: 'DOWN', checks: { database: 'DOWN', bus: 'UP' } } });
+    assert.ok(Date.now() - started >= PROBE_TIMEOUT_MS - 50);
   });
 
   it('GET /healthz answers 503 while the server is not ready', async () => {
     const app = createHttpApp({ logger: server.logger, bodyLimit: 65536 });
-    await registerAdminApi(app, { core: server.core, config: server.config, logger: server.logger, jwtSecret: 'x', isReady: () => false });
+    await registerAdminApi(app, { core: server.core, config: server.config, logger: server.logger, jwtSecret: 'x', isReady: () => false, probes: { database: async () => {}, bus: async () => {} } });
     await app.listen({ host: '127.0.0.1', port: 0 });
     try {
       const res = await fetch(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}/healthz`);

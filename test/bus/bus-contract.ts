@@ -64,6 +64,11 @@ export function busContract(name: string, open: () => Promise<OpenedBus>, option
     after(() => medium?.close());
     const channel = () => channels.device(randomUUID());
 
+    test('a working bus answers ping', async () => {
+      await a.ping();
+      await b.ping();
+    });
+
     test('every kind of message arrives as published, from this node and from another', async () => {
       const ch = channel();
       const inbox = new Inbox();

@@ -52,6 +52,22 @@ describe('Redis bus: presence, isolation, errors', { skip }, () => {
     await server?.stop();
   });
 
+  test('ping fails once the Redis server is gone (GET /healthz reports the bus down)', async () => {
+    const own = await startRedis();
+    const bus = await openRedisBus(own.url, {});
+    try {
+      await bus.ping();
+      await own.stop();
+      let failed: unknown;
+      for (let i = 0; i < 100 && !failed; i++) {
+        await bus.ping().then(() => new Promise((r) => setTimeout(r, 50)), (err: unknown) => (failed = err));
+      }
+      assert.match(String(failed), /Redis (publisher|subscriber) connection is|Connection is closed|ECONNREFUSED/);
+    } finally {
+      await bus.close();
+    }
+  });
+
   test('a node announces the devices whose channel it subscribes, and withdraws them on unsubscribe', async () => {
     const [a, b] = [await node(), await node()];
     assert.deepEqual(await b.holders('dev-p1'), []);

@@ -35,6 +35,10 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>, op
       await opened?.close();
     });
 
+    test('an open store answers ping', async () => {
+      await store().ping();
+    });
+
     profileContract(store);
     deviceContract(store);
     attributeContract(store, { bigintTodo: options.bigintTodo });

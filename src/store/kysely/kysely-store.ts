@@ -281,6 +281,10 @@ export class KyselyStore implements Store {
     return accounts.listAudit(this.db, tenantId, query);
   }
 
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.db);
+  }
+
   async close(): Promise<void> {
     await this.onClose();
   }
