@@ -19,6 +19,12 @@ export interface Bus {
   subscribe(channel: string, handler: BusHandler): Promise<() => Promise<void>>;
   /** Resolves when the bus can deliver messages now (GET /healthz); rejects with the reason otherwise. */
   ping(): Promise<void>;
+  /**
+   * Registers `listener` for the moment the bus is back after losing its connection: messages published meanwhile
+   * may be lost, so whatever is persisted (pending RPCs) must be looked up again. A bus that cannot lose messages
+   * never calls it.
+   */
+  onReconnect(listener: () => void): void;
   close(): Promise<void>;
 }
 

@@ -25,6 +25,9 @@ export class MemoryBus implements Bus {
 
   async ping(): Promise<void> {}
 
+  /** An in-process bus never loses its connection. */
+  onReconnect(): void {}
+
   async close(): Promise<void> {
     this.handlers.clear();
   }

@@ -47,6 +47,23 @@ export class RedisBus implements Bus {
     this.ttlMs = options.presenceTtlMs ?? 15_000;
     this.onError = options.onError ?? (() => {});
     sub.on('message', (channel: string, text: string) => this.dispatch(channel, text));
+    // The subscriber is connected before the bus is built: every later 'ready' is a reconnection (ioredis
+    // resubscribes on its own; messages published while it was away are gone).
+    sub.on('ready', () => {
+      for (const listener of this.reconnectListeners) {
+        try {
+          listener();
+        } catch (err) {
+          this.onError(err, 'reconnect listener');
+        }
+      }
+    });
+  }
+
+  private readonly reconnectListeners: (() => void)[] = [];
+
+  onReconnect(listener: () => void): void {
+    this.reconnectListeners.push(listener);
   }
 
   /** Both connections ready (a subscriber that is reconnecting would miss messages) and the server answering. */

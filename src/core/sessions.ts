@@ -48,7 +48,17 @@ export class SessionRegistry implements SessionsApi {
   constructor(
     private readonly bus: Bus,
     private readonly logger: CoreLogger,
-  ) {}
+  ) {
+    bus.onReconnect(() => this.redeliverPending());
+  }
+
+  /** After a bus outage: RPCs published meanwhile never arrived, so every RPC session looks up its device's pending ones. */
+  private redeliverPending(): void {
+    for (const entry of this.devices.values()) {
+      const sessions = [...entry.sessions].filter((s) => s.handlers.onRpc);
+      if (sessions.length > 0) this.deliverRpc(sessions, undefined);
+    }
+  }
 
   open(identity: DeviceIdentity, handlers: SessionHandlers): DeviceSession {
     const session = new DeviceSession(identity, handlers, this);

@@ -1,7 +1,8 @@
-/** A core over a fresh SQLite file and the in-memory bus, with no transports: for core-level tests. */
+/** A core over a fresh SQLite file and the in-memory bus (or the given one), with no transports: for core-level tests. */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Bus } from '../../src/bus/bus.ts';
 import { MemoryBus } from '../../src/bus/memory-bus.ts';
 import { createCore, type CoreInstance } from '../../src/core/core.ts';
 import type { CoreSettings } from '../../src/core/core-types.ts';
@@ -13,14 +14,13 @@ export const silentLogger = { info() {}, warn() {}, error() {}, debug() {} };
 export interface TestCore {
   core: CoreInstance;
   store: KyselyStore;
-  bus: MemoryBus;
+  bus: Bus;
   close(): Promise<void>;
 }
 
-export async function createTestCore(settings: Partial<CoreSettings> = {}): Promise<TestCore> {
+export async function createTestCore(settings: Partial<CoreSettings> = {}, bus: Bus = new MemoryBus()): Promise<TestCore> {
   const dir = mkdtempSync(join(tmpdir(), 'fleetgate-core-'));
   const store = await openSqliteStore(join(dir, 'test.db'), { synchronous: 'normal' });
-  const bus = new MemoryBus();
   const core = await createCore({
     store,
     bus,

@@ -46,17 +46,17 @@ function ready(child: ChildProcess): Promise<void> {
   });
 }
 
-/** Starts a fresh redis-server. */
-export async function startRedis(): Promise<TestRedis> {
+/** Starts a fresh redis-server, on `port` if given (e.g. to bring back one that was stopped). */
+export async function startRedis(options: { port?: number } = {}): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'fleetgate-redis-'));
   for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
+    const port = options.port ?? (await freePort());
     const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'yes', '--loglevel', 'notice'];
     const child = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
       await ready(child);
     } catch (err) {
-      if (attempt < 4) continue; // most likely the port was taken in between
+      if (attempt < 4 && options.port === undefined) continue; // most likely the port was taken in between
       rmSync(dir, { recursive: true, force: true });
       throw err;
     }
