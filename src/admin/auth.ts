@@ -37,8 +37,8 @@ export interface JwtPair {
   refreshToken: string;
 }
 
-function unauthorized(message: string): FleetgateError {
-  return withHttpStatus(new FleetgateError('UNAUTHORIZED', message));
+function unauthorized(message: string, code: 'UNAUTHORIZED' | 'TOKEN_EXPIRED' = 'UNAUTHORIZED'): FleetgateError {
+  return withHttpStatus(new FleetgateError(code, message));
 }
 
 /** The bearer token of a request: `X-Authorization` first, then `Authorization`. */
@@ -60,7 +60,7 @@ function verifyToken(app: FastifyInstance, token: string, kind: 'access' | 'refr
     claims = app.jwt.verify<Record<string, unknown>>(token);
   } catch (err) {
     const code = (err as { code?: string }).code;
-    throw code === 'FAST_JWT_EXPIRED' ? unauthorized('Token has expired') : unauthorized('Invalid JWT token');
+    throw code === 'FAST_JWT_EXPIRED' ? unauthorized('Token has expired', 'TOKEN_EXPIRED') : unauthorized('Invalid JWT token');
   }
   const scopes = Array.isArray(claims.scopes) ? claims.scopes : [];
   const isRefresh = scopes.includes(REFRESH_SCOPE);

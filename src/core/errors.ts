@@ -6,7 +6,7 @@
 export interface ErrorSignal {
   /** HTTP status code. */
   http: number;
-  /** ThingsBoard's REST `errorCode` (ThingsboardErrorCode): 2 general, 10 auth, 20 permission, 30 invalid args, 31 bad params, 32 not found, 33 too many requests. */
+  /** ThingsBoard's REST `errorCode` (ThingsboardErrorCode): 2 general, 10 auth, 11 JWT expired, 20 permission, 30 invalid args, 31 bad params, 32 not found, 33 too many requests. */
   tbErrorCode: number;
   /** MQTT 3.1.1 CONNACK return code for connect-time errors, or null when the connection is simply closed. */
   mqtt3: number | null;
@@ -24,6 +24,8 @@ export const ERRORS = {
   INVALID_ARGUMENT: { http: 400, tbErrorCode: 31, mqtt3: null, mqtt5: 0x83, coap: '4.00' },
   /** Device or user credentials not accepted. */
   UNAUTHORIZED: { http: 401, tbErrorCode: 10, mqtt3: 5, mqtt5: 0x87, coap: '4.01' },
+  /** An admin JWT past its expiry: ThingsBoard's JWT_TOKEN_EXPIRED (11), which tells clients to refresh it. */
+  TOKEN_EXPIRED: { http: 401, tbErrorCode: 11, mqtt3: 5, mqtt5: 0x87, coap: '4.01' },
   /** Username/password given but wrong (MQTT CONNACK 0x86 on v5). */
   BAD_USERNAME_OR_PASSWORD: { http: 401, tbErrorCode: 10, mqtt3: 5, mqtt5: 0x86, coap: '4.01' },
   /** Client id alone did not identify a device (spec §8.1). */

@@ -85,13 +85,16 @@ describe('admin authentication', () => {
     assert.equal((await api.call('GET', '/api/auth/user', { token: null, header: 'Authorization' })).status, 401);
   });
 
-  it('rejects an expired token with 401 "Token has expired"', async () => {
+  it('rejects an expired token with 401 "Token has expired" and ThingsBoard\'s errorCode 11 (JWT_TOKEN_EXPIRED)', async () => {
     const claims = decodeClaims(await server.adminToken());
     const now = Math.floor(Date.now() / 1000);
     const expired = handmadeJwt({ ...claims, iat: now - 7200, exp: now - 3600 }, SECRET);
     const res = await api.get('/api/auth/user', { token: expired });
     assert.equal(res.status, 401);
     assert.equal(tbError(res).message, 'Token has expired');
+    assert.equal(tbError(res).errorCode, 11, 'clients refresh their token on 11');
+    const garbage = await api.get('/api/auth/user', { token: 'garbage' });
+    assert.equal(tbError(garbage).errorCode, 10, 'an invalid token stays 10');
   });
 
   it('rejects a token signed with another secret', async () => {
