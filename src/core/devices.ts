@@ -4,7 +4,7 @@ import { exportDevices, importDevices } from './device-import.ts';
 import { buildCredentials, CredentialsRejected, parseMqttBasicValue } from './credentials.ts';
 import { FleetgateError, notFound } from './errors.ts';
 import { newId, randomAlphanumeric } from './ids.ts';
-import { CREDENTIALS_TYPES, type Device, type DeviceCredentials, type Page, type PageQuery } from './model.ts';
+import { CREDENTIALS_TYPES, type Device, type DeviceCredentials, type DeviceProfile, type Page, type PageQuery } from './model.ts';
 import type { Profiles } from './profiles.ts';
 import { UniqueViolation, type Store } from '../store/store.ts';
 import { channels, type Bus } from '../bus/bus.ts';
@@ -21,10 +21,21 @@ export class Devices implements DevicesApi {
     private readonly bus: Bus,
   ) {}
 
+  /**
+   * The profile of a saved device: `deviceProfileId` if given; else, as ThingsBoard does, the profile named by `type`
+   * (created if missing) when `type` is given; else the device's current profile, or the tenant's default one.
+   */
+  private async profileFor(tenantId: string, input: DeviceInput, existing: Device | undefined, actor: Actor): Promise<DeviceProfile> {
+    if (input.deviceProfileId) return this.profiles.get(tenantId, input.deviceProfileId);
+    const type = typeof input.type === 'string' ? input.type.trim() : '';
+    if (type !== '' && type !== existing?.type) return this.profiles.findOrCreateByName(tenantId, type, actor);
+    return existing ? this.profiles.get(tenantId, existing.profileId) : this.profiles.getDefault(tenantId);
+  }
+
   async save(tenantId: string, input: DeviceInput, actor: Actor, accessToken?: string): Promise<Device> {
     if (!input || typeof input.name !== 'string' || input.name.trim() === '') throw new FleetgateError('INVALID_ARGUMENT', 'Device name should be specified!');
     const existing = input.id ? await this.get(tenantId, input.id) : undefined;
-    const profile = input.deviceProfileId ? await this.profiles.get(tenantId, input.deviceProfileId) : existing ? await this.profiles.get(tenantId, existing.profileId) : await this.profiles.getDefault(tenantId);
+    const profile = await this.profileFor(tenantId, input, existing, actor);
     const device: Device = {
       id: existing?.id ?? newId(),
       tenantId,

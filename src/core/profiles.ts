@@ -119,6 +119,24 @@ export class Profiles implements ProfilesApi {
     await this.audit.action(actor, tenantId, { type: 'DEVICE_PROFILE', id, name: profile.name }, 'DELETED');
   }
 
+  /**
+   * The tenant's profile named `name`, created with default settings when there is none: what ThingsBoard does for a
+   * device saved with a `type` and no `deviceProfileId` (findOrCreateDeviceProfile). A concurrent create of the same
+   * name is decided by the unique name index; the loser reads the winner's profile.
+   */
+  async findOrCreateByName(tenantId: string, name: string, actor: Actor): Promise<DeviceProfile> {
+    const found = await this.store.findProfileByName(tenantId, name);
+    if (found) return found;
+    await this.getDefault(tenantId); // a tenant's first profile becomes its default: that must not be this one
+    try {
+      return await this.save(tenantId, { name, default: false }, actor);
+    } catch (err) {
+      const raced = await this.store.findProfileByName(tenantId, name);
+      if (raced) return raced;
+      throw err;
+    }
+  }
+
   async getDefault(tenantId: string): Promise<DeviceProfile> {
     const found = await this.store.findDefaultProfile(tenantId);
     if (found) return found;

@@ -62,6 +62,8 @@ export interface Store {
   getProfile(tenantId: string, id: string): Promise<DeviceProfile | undefined>;
   findProfileByProvisionKey(key: string): Promise<DeviceProfile | undefined>;
   findDefaultProfile(tenantId: string): Promise<DeviceProfile | undefined>;
+  /** The tenant's profile named `name` (names are unique per tenant). */
+  findProfileByName(tenantId: string, name: string): Promise<DeviceProfile | undefined>;
   listProfiles(tenantId: string, query: PageQuery): Promise<Page<DeviceProfile>>;
   /** Deletes the profile; false when it did not exist. Throws if devices still use it. */
   deleteProfile(tenantId: string, id: string): Promise<boolean>;

@@ -26,6 +26,23 @@ describe('devices and credentials', () => {
     return res.json;
   }
 
+  it('a device saved with a type and no deviceProfileId gets the profile of that name, created once (ThingsBoard findOrCreateDeviceProfile)', async () => {
+    const [a, b] = await Promise.all([createDevice('Typed 1', { type: 'thermostat' }), createDevice('Typed 2', { type: 'thermostat' })]);
+    assert.equal(a.type, 'thermostat');
+    assert.deepEqual(a.deviceProfileId, b.deviceProfileId, 'two concurrent saves share one new profile');
+    const profile = (await api.get(`/api/deviceProfile/${a.deviceProfileId.id}`)).json;
+    assert.equal(profile.name, 'thermostat');
+    assert.equal(profile.default, false);
+    assert.equal(profile.provisionType, 'DISABLED');
+    const profiles = (await api.get('/api/deviceProfiles?pageSize=100&page=0')).json.data as { name: string }[];
+    assert.equal(profiles.filter((p) => p.name === 'thermostat').length, 1);
+    const untyped = await createDevice('Untyped');
+    const defaultProfile = (await api.get('/api/deviceProfileInfo/default')).json;
+    assert.equal(untyped.deviceProfileId.id, defaultProfile.id.id, 'no type: the default profile');
+    const moved = (await api.post('/api/device', { id: untyped.id, name: 'Untyped', type: 'thermostat' })).json;
+    assert.deepEqual(moved.deviceProfileId, a.deviceProfileId, 'a new type on save moves the device to that profile');
+  });
+
   it('creates a device and renders it as ThingsBoard does', async () => {
     const device = await createDevice('Thermometer 1', { label: 'Room 234', additionalInfo: { gateway: false } });
     assert.equal(device.id.entityType, 'DEVICE');

@@ -83,6 +83,11 @@ export class KyselyStore implements Store {
     return row && rowToProfile(row);
   }
 
+  async findProfileByName(tenantId: string, name: string): Promise<DeviceProfile | undefined> {
+    const row = await this.db.selectFrom('device_profile').selectAll().where('tenant_id', '=', tenantId).where('name', '=', name).executeTakeFirst();
+    return row && rowToProfile(row);
+  }
+
   async findDefaultProfile(tenantId: string): Promise<DeviceProfile | undefined> {
     const row = await this.db.selectFrom('device_profile').selectAll().where('tenant_id', '=', tenantId).where('is_default', '=', 1).executeTakeFirst();
     return row && rowToProfile(row);
