@@ -50,7 +50,9 @@ export type ProvisionReason =
   | 'CREDENTIALS_IN_USE'
   | 'INVALID_CREDENTIALS'
   | 'UNSUPPORTED_STRATEGY'
-  | 'RATE_LIMITED';
+  | 'RATE_LIMITED'
+  /** X.509 chain provisioning (spec §7): no device name in the leaf's CN by the profile's certificateRegExPattern. */
+  | 'CN_NOT_MATCHED';
 
 export interface MqttBasicValue {
   clientId: string | null;
@@ -116,6 +118,34 @@ export interface DeviceSessionHandle {
 export interface ProvisioningApi {
   /** Runs the provisioning algorithm (spec §4) in one transaction. Never throws for business outcomes. */
   provision(request: ProvisionRequest, source: RequestSource): Promise<ProvisionResult>;
+}
+
+/**
+ * What X.509 certificate-chain provisioning decided for the chain of one TLS client (spec §7). The connection's
+ * CONNECT then authenticates by the leaf's hash as always (spec §7 step 6), so only INVALID_CHAIN changes what the
+ * transport does (it closes the connection).
+ */
+export type X509ChainResult =
+  /** A presented certificate (`index` 0 = the leaf) is already a device's X509_CERTIFICATE credentials: nothing done. */
+  | { status: 'REGISTERED'; index: number }
+  /** A device was created with the leaf as its credentials (spec §6 side effects), or its certificate replaced. */
+  | { status: 'CREATED' | 'ROTATED'; deviceId: string; deviceName: string }
+  /** No presented certificate is registered or the trust anchor of an X509_CERTIFICATE_CHAIN profile. */
+  | { status: 'NO_PROFILE' }
+  /** A chain profile matched but no device could be provisioned; `detail` says why (for logs, never secret). */
+  | { status: 'FAILURE'; reason: ProvisionReason; detail: string; profileId: string }
+  /** A certificate is not signed by the next one, or the chain cannot be parsed (spec §7 step 3). */
+  | { status: 'INVALID_CHAIN'; detail: string }
+  /** The source is throttled (DESIGN 6): nothing was looked at. */
+  | { status: 'RATE_LIMITED'; retryAfterSeconds: number };
+
+export interface X509ChainProvisioningApi {
+  /**
+   * spec §7 steps 3-4: checks that each certificate is signed by the next, then for each certificate in order stops at
+   * one that is registered, or provisions the leaf through the X509_CERTIFICATE_CHAIN profile whose key is its hash.
+   * `chain` is leaf first, each entry PEM or the Base64 of the DER. Never throws for bad input.
+   */
+  provisionByChain(chain: readonly string[], source: RequestSource): Promise<X509ChainResult>;
 }
 
 /** A device transport, as a device profile's `transportType` names it. */

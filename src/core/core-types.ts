@@ -12,11 +12,14 @@ import type {
   TelemetryApi,
   TimeseriesReadApi,
   UsersApi,
+  X509ChainProvisioningApi,
 } from './api.ts';
 
 /** Everything core offers, wired over one Store and one Bus. Built by `createCore` (src/core/core.ts). */
 export interface Core {
   provisioning: ProvisioningApi;
+  /** X.509 certificate-chain provisioning (spec §7), used by the MQTT TLS listener before CONNECT. */
+  x509Provisioning: X509ChainProvisioningApi;
   auth: DeviceAuthApi;
   telemetry: TelemetryApi;
   attributes: AttributesApi;

@@ -10,6 +10,7 @@ import { Devices } from './devices.ts';
 import { GroupCommitter } from './group-commit.ts';
 import { Profiles } from './profiles.ts';
 import { Provisioning } from './provisioning/provision.ts';
+import { throttledX509Provisioning, X509ChainProvisioning } from './provisioning/x509-chain.ts';
 import { Rpc } from './rpc.ts';
 import { SessionRegistry } from './sessions.ts';
 import { Telemetry } from './telemetry.ts';
@@ -77,6 +78,10 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
   const provisioning = new Provisioning(store, transactions, profiles, audit, { retryAfterMs: settings.provisionRetryAfterMs }, logger, (id, deviceId) => {
     credentialsChanged(id, deviceId).catch((err) => logger.warn({ err }, 'credentials-changed publish failed'));
   });
+  // spec §7: X.509 chain provisioning shares the batcher, the profile cache and the auth cache with the rest.
+  const x509Provisioning = new X509ChainProvisioning(store, transactions, profiles, auth, audit, logger, (id, deviceId) => {
+    credentialsChanged(id, deviceId).catch((err) => logger.warn({ err }, 'credentials-changed publish failed'));
+  });
   const committer = new GroupCommitter(store, { maxRows: settings.batchMaxRows, maxDelayMs: settings.batchMaxDelayMs, minIntervalMs: settings.batchIntervalMs }, logger);
   const telemetry = new Telemetry(store, committer, observer);
   const sessions = new SessionRegistry(bus, logger);
@@ -84,6 +89,7 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
   const devices = new Devices(store, profiles, audit, credentialsChanged, bus);
   return {
     provisioning: observedProvisioning(throttledProvisioning(provisioning, throttle), observer),
+    x509Provisioning: throttledX509Provisioning(x509Provisioning, throttle),
     auth: new ThrottledDeviceAuth(auth, throttle),
     throttle,
     telemetry: rateLimitedTelemetry(telemetry, throttle),

@@ -23,12 +23,19 @@ const MAX_ENTRIES = 200_000;
 export class DeviceAuth implements DeviceAuthApi {
   private readonly cache = new Map<string, CacheEntry>();
   private readonly inflight = new Map<string, Promise<CacheEntry>>();
+  /**
+   * Bumped by every invalidation: a load that started before one may have read the old state, so it is returned to
+   * its callers but not cached (else a miss read just before a device was created would hide it for NEGATIVE_TTL_MS).
+   */
+  private generation = 0;
 
   constructor(private readonly store: Store) {}
 
   /** Drops cached lookups for a credentials id (after create, update or delete). */
   invalidate(credentialsId: string): void {
+    this.generation++;
     this.cache.delete(credentialsId);
+    this.inflight.delete(credentialsId);
   }
 
   private async lookup(credentialsId: string): Promise<CacheEntry> {
@@ -37,13 +44,17 @@ export class DeviceAuth implements DeviceAuthApi {
     if (hit && hit.expires > now) return hit;
     let pending = this.inflight.get(credentialsId);
     if (!pending) {
-      pending = this.load(credentialsId).finally(() => this.inflight.delete(credentialsId));
+      const started = this.generation;
+      const loading: Promise<CacheEntry> = this.load(credentialsId, started).finally(() => {
+        if (this.inflight.get(credentialsId) === loading) this.inflight.delete(credentialsId);
+      });
+      pending = loading;
       this.inflight.set(credentialsId, pending);
     }
     return pending;
   }
 
-  private async load(credentialsId: string): Promise<CacheEntry> {
+  private async load(credentialsId: string, started: number): Promise<CacheEntry> {
     const credentials = await this.store.findCredentialsById(credentialsId);
     let identity: DeviceIdentity | undefined;
     let transportType = 'DEFAULT';
@@ -55,6 +66,7 @@ export class DeviceAuth implements DeviceAuthApi {
       }
     }
     const entry = { identity, credentials: identity ? credentials : undefined, transportType, expires: Date.now() + (identity ? POSITIVE_TTL_MS : NEGATIVE_TTL_MS) };
+    if (started !== this.generation) return entry;
     if (this.cache.size >= MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(credentialsId, entry);
     return entry;
@@ -62,7 +74,18 @@ export class DeviceAuth implements DeviceAuthApi {
 
   /** Drops every cached lookup (after a device profile changed). */
   clear(): void {
+    this.generation++;
     this.cache.clear();
+    this.inflight.clear();
+  }
+
+  /**
+   * spec §7 step 4: whether `hash` is the id of a device's X509_CERTIFICATE credentials. Uses the same cache as a login
+   * but does not count as one (no first use recorded, no transport check).
+   */
+  async isX509Registered(hash: string): Promise<boolean> {
+    const entry = await this.lookup(hash);
+    return entry.credentials?.credentialsType === 'X509_CERTIFICATE';
   }
 
   /**

@@ -42,6 +42,10 @@ export async function handleConnect(conn: MqttConnection, packet: IConnectPacket
   const certificate = conn.clientCertificate;
   try {
     if (certificate && certificate.kind !== 'none') {
+      if (certificate.kind === 'valid' && certificate.provisioned) {
+        await certificate.provisioned; // spec §7 step 6: chain provisioning first; an invalid chain closed the connection
+        if (conn.closed) return;
+      }
       // spec §8.1 step 1: a client certificate decides alone; unknown or expired -> v3 5 / v5 0x87.
       identity = certificate.kind === 'valid' ? await conn.ctx.core.auth.byX509Hash(certificate.hash, 'MQTT', source) : undefined;
       if (!identity) throw new FleetgateError('UNAUTHORIZED', certificate.kind === 'expired' ? 'Client certificate expired' : 'Unknown client certificate');

@@ -11,7 +11,7 @@ import { DEFAULT_MQTT_LIMITS, type MqttLimits } from './limits.ts';
 import { RC } from './reason-codes.ts';
 import { MemoryRateCounter } from '../../core/throttle/counter.ts';
 import { parseRateLimit } from '../../core/throttle/limits.ts';
-import { clientCertificate, tlsServerOptions, type MqttTlsOptions } from './tls.ts';
+import { clientCertificate, provisionByChain, tlsServerOptions, type MqttTlsOptions } from './tls.ts';
 
 export type { MqttTlsOptions } from './tls.ts';
 
@@ -69,7 +69,17 @@ export async function startMqttTransport(deps: MqttTransportDeps): Promise<MqttT
     socket.setKeepAlive(true, 60_000); // half-open sockets of clients with keepalive 0
     const refusal = admission(socket.remoteAddress);
     const conn = new MqttConnection(socket, ctx, socket.remoteAddress);
-    if (tlsSocket) conn.clientCertificate = clientCertificate(tlsSocket);
+    if (tlsSocket) {
+      try {
+        const certificate = clientCertificate(tlsSocket);
+        // spec §7: chain provisioning right after the handshake (not for a connection an admission limit refuses).
+        if (certificate.kind === 'valid' && !refusal) certificate.provisioned = provisionByChain(ctx, certificate, socket.remoteAddress, () => conn.destroy());
+        conn.clientCertificate = certificate;
+      } catch (err) {
+        deps.logger.warn({ err, address: socket.remoteAddress }, 'mqtt: unreadable client certificate, connection closed');
+        conn.destroy(); // bad input costs its connection, never the process
+      }
+    }
     if (refusal) {
       conn.refusal = refusal;
       deps.onRejected?.(refusal === 'max-connections' ? 'MAX_CONNECTIONS' : 'CONNECT_RATE');
