@@ -3,20 +3,19 @@
  * (a TCP socket, or an in-memory pair in tests), writing packets back with mqtt-packet's generator.
  * States: awaiting-connect -> connecting -> provision | device -> closed.
  */
-import mqtt, { type Packet, type IPublishPacket } from 'mqtt-packet';
+import mqtt, { type Packet } from 'mqtt-packet';
 import type { Duplex } from 'node:stream';
 import type { Core, CoreLogger } from '../../core/core-types.ts';
 import { OrderedAcks } from './acks.ts';
 import { handleConnect } from './connect.ts';
 import type { DeviceSession } from './device-session.ts';
+import { dispatchPacket } from './dispatch.ts';
 import { decodePublish, MqttFramer, type FrameSink } from './framer.ts';
 import type { MqttLimits } from './limits.ts';
 import { OutboundInflight } from './outbound.ts';
 import type { ProvisionSession } from './provision-session.ts';
 import type { ClientCertificate } from './tls.ts';
-import { handlePublish } from './publish.ts';
 import { disconnectAfterConnack, RC } from './reason-codes.ts';
-import { handleSubscribe, handleUnsubscribe } from './subscribe.ts';
 
 /** What every connection of one transport shares. */
 export interface TransportContext {
@@ -141,39 +140,12 @@ export class MqttConnection implements FrameSink {
       else this.queued.push(packet);
       return;
     }
-    this.dispatch(packet);
+    dispatchPacket(this, packet);
   }
 
-  private dispatch(packet: Packet): void {
-    switch (packet.cmd) {
-      case 'publish':
-        handlePublish(this, packet as IPublishPacket);
-        return;
-      case 'subscribe':
-        if (packet.subscriptions.length === 0) this.fail(RC.PROTOCOL_ERROR, 'SUBSCRIBE without filters'); // [MQTT-3.8.3-3]
-        else handleSubscribe(this, packet);
-        return;
-      case 'unsubscribe':
-        if (packet.unsubscriptions.length === 0) this.fail(RC.PROTOCOL_ERROR, 'UNSUBSCRIBE without filters'); // [MQTT-3.10.3-2]
-        else handleUnsubscribe(this, packet);
-        return;
-      case 'pingreq':
-        this.send({ cmd: 'pingresp' });
-        return;
-      case 'disconnect':
-        this.end(); // [MQTT-3.14.4-1]
-        return;
-      case 'puback':
-        this.outbound.acknowledge(packet.messageId ?? -1);
-        return;
-      case 'pubrec':
-      case 'pubrel':
-      case 'pubcomp':
-      case 'auth':
-        return; // QoS 2 and enhanced authentication are not offered; ignored as ThingsBoard does.
-      default:
-        this.fail(RC.PROTOCOL_ERROR, `unexpected ${packet.cmd}`);
-    }
+  /** The client's PUBACK for a QoS 1 message this server sent. */
+  acknowledged(messageId: number): void {
+    this.outbound.acknowledge(messageId);
   }
 
   /** Completes CONNECT: sends CONNACK and starts serving the packets that arrived meanwhile. */
@@ -182,7 +154,7 @@ export class MqttConnection implements FrameSink {
     this.send(connack);
     this.connackSent = true;
     this.state = state;
-    while (this.queued.length > 0 && !this.closed) this.dispatch(this.queued.shift()!);
+    while (this.queued.length > 0 && !this.closed) dispatchPacket(this, this.queued.shift()!);
   }
 
   /** Refuses CONNECT with a return/reason code; v5 also sends DISCONNECT where the code allows (spec §8.1). */
