@@ -16,6 +16,7 @@ import { registerHealthRoutes } from './health.ts';
 import { registerImportRoutes } from './import.ts';
 import { registerOpenApi, registerOpenApiRoutes } from './openapi.ts';
 import { registerProfileRoutes } from './profiles.ts';
+import { registerPersistentRpcRoutes } from './rpc-persistent.ts';
 import { registerRpcRoutes } from './rpc.ts';
 import { registerTelemetryRoutes } from './telemetry.ts';
 
@@ -52,6 +53,7 @@ export async function registerAdminApi(app: AnyFastify, deps: AdminDeps): Promis
       registerTelemetryRoutes(secured, deps);
       registerAttributeRoutes(secured, deps);
       registerRpcRoutes(secured, deps);
+      registerPersistentRpcRoutes(secured, deps);
       registerAuditRoutes(secured, deps);
       registerImportRoutes(secured, deps);
     });

@@ -10,7 +10,7 @@ import type { AuditEntry, Device, DeviceCredentials, DeviceProfile, Page, User }
 export const NULL_UUID = '13814000-1dd2-11b2-8080-808080808080';
 
 /** Entity types that appear in rendered ids. */
-export type EntityType = 'DEVICE' | 'DEVICE_PROFILE' | 'TENANT' | 'CUSTOMER' | 'USER';
+export type EntityType = 'DEVICE' | 'DEVICE_PROFILE' | 'TENANT' | 'CUSTOMER' | 'USER' | 'RPC';
 
 /** An entity id as ThingsBoard renders it: `{"entityType":"DEVICE","id":"<uuid>"}`. */
 export interface EntityIdJson {

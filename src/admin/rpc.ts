@@ -11,14 +11,14 @@ import type { AdminDeps } from './context.ts';
 import { SECURED, uuidParams } from './schemas.ts';
 import { deviceOf } from './telemetry.ts';
 
-interface RpcBody {
+export interface RpcBody {
   method: string;
   params?: unknown;
   timeout?: number;
   persistent?: boolean;
 }
 
-const RPC_BODY = {
+export const RPC_BODY = {
   type: 'object',
   required: ['method'],
   properties: {
@@ -29,7 +29,7 @@ const RPC_BODY = {
   },
 } as const;
 
-type RpcRoute = { Params: { deviceId: string }; Body: RpcBody };
+export type RpcRoute = { Params: { deviceId: string }; Body: RpcBody };
 
 /** The device's reply text: the stored JSON text when core kept it, else what `send` returned. */
 function replyText(rpc: RpcRequest | undefined, response: unknown): string | undefined {
@@ -54,7 +54,8 @@ function sendDeviceReply(reply: FastifyReply, text: string | undefined): Fastify
   return reply.type('text/plain; charset=utf-8').send(text);
 }
 
-async function handleRpc(deps: AdminDeps, req: FastifyRequest<RpcRoute>, reply: FastifyReply, oneway: boolean): Promise<FastifyReply> {
+/** Sends the RPC and waits (v1, and v2 without `persistent`). */
+export async function handleRpc(deps: AdminDeps, req: FastifyRequest<RpcRoute>, reply: FastifyReply, oneway: boolean): Promise<FastifyReply> {
   const device = await deviceOf(deps, req);
   const { method, params, timeout } = req.body;
   const audit = (failure: string | null) =>

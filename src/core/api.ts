@@ -14,6 +14,7 @@ import type {
   Page,
   PageQuery,
   RpcRequest,
+  RpcStatus,
   User,
 } from './model.ts';
 
@@ -188,6 +189,25 @@ export interface RpcApi {
   send(device: Device, request: { method: string; params: unknown; timeout?: number; oneway: boolean }): Promise<{ rpc: RpcRequest; response?: unknown }>;
   /** A device's reply on `rpc/response/{requestId}`. */
   reply(deviceId: string, requestId: number, payload: string): Promise<void>;
+  /**
+   * Persistent RPC (ThingsBoard's RpcV2 `persistent: true`): stores the request as QUEUED and starts its delivery,
+   * without waiting for it. `expirationTime` (epoch ms) overrides `timeout`. Delivery, reply and status go on as for any RPC.
+   */
+  submit(device: Device, request: RpcSubmission): Promise<RpcRequest>;
+  /** One of the tenant's stored requests; NOT_FOUND otherwise. */
+  get(tenantId: string, rpcId: string): Promise<RpcRequest>;
+  /** One page of a device's stored requests, newest first by default; `status` filters. */
+  listForDevice(device: Device, query: PageQuery & { status?: RpcStatus }): Promise<Page<RpcRequest>>;
+  /** Deletes one of the tenant's requests (a pending one is then never delivered); NOT_FOUND otherwise. Returns it. */
+  delete(tenantId: string, rpcId: string): Promise<RpcRequest>;
+}
+
+export interface RpcSubmission {
+  method: string;
+  params: unknown;
+  oneway: boolean;
+  timeout?: number;
+  expirationTime?: number;
 }
 
 export interface SessionsApi {

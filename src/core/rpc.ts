@@ -2,11 +2,11 @@
  * Server-side RPC: persisted requests (so a reconnecting device still gets a pending one), delivered through the
  * bus to whichever node holds the device's sessions, and answered back through the bus to the waiting caller.
  */
-import type { RpcApi } from './api.ts';
+import type { RpcApi, RpcSubmission } from './api.ts';
 import type { CoreLogger } from './core-types.ts';
-import { FleetgateError } from './errors.ts';
+import { FleetgateError, notFound } from './errors.ts';
 import { newId } from './ids.ts';
-import type { Device, RpcRequest } from './model.ts';
+import type { Device, Page, PageQuery, RpcRequest, RpcStatus } from './model.ts';
 import type { DeviceSession, SessionRegistry } from './sessions.ts';
 import { channels, type Bus, type BusMessage } from '../bus/bus.ts';
 import type { Store } from '../store/store.ts';
@@ -18,6 +18,11 @@ function parseJsonOr(text: string | null): unknown {
   } catch {
     return text;
   }
+}
+
+function validate(method: unknown, timeout: number): void {
+  if (typeof method !== 'string' || method === '') throw new FleetgateError('INVALID_ARGUMENT', 'RPC method should be specified!');
+  if (!Number.isFinite(timeout) || timeout <= 0) throw new FleetgateError('INVALID_ARGUMENT', 'RPC timeout must be a positive number of milliseconds');
 }
 
 export class Rpc implements RpcApi {
@@ -32,10 +37,8 @@ export class Rpc implements RpcApi {
   }
 
   async send(device: Device, request: { method: string; params: unknown; timeout?: number; oneway: boolean }): Promise<{ rpc: RpcRequest; response?: unknown }> {
-    if (typeof request.method !== 'string' || request.method === '') throw new FleetgateError('INVALID_ARGUMENT', 'RPC method should be specified!');
     const timeout = request.timeout ?? this.defaultTimeoutMs;
-    if (!Number.isFinite(timeout) || timeout <= 0) throw new FleetgateError('INVALID_ARGUMENT', 'RPC timeout must be a positive number of milliseconds');
-    const now = Date.now();
+    validate(request.method, timeout);
     const id = newId();
     let settle!: (m: Extract<BusMessage, { kind: 'rpc-reply' }>) => void;
     const replied = new Promise<Extract<BusMessage, { kind: 'rpc-reply' }>>((resolve) => (settle = resolve));
@@ -44,19 +47,7 @@ export class Rpc implements RpcApi {
       if (m.status === 'SUCCESSFUL' || m.status === 'FAILED' || (request.oneway && m.status === 'DELIVERED')) settle(m);
     });
     try {
-      const rpc = await this.store.insertRpc({
-        id,
-        deviceId: device.id,
-        tenantId: device.tenantId,
-        method: request.method,
-        params: JSON.stringify(request.params ?? {}),
-        oneway: request.oneway,
-        expirationTime: now + timeout,
-        status: 'QUEUED',
-        response: null,
-        createdTime: now,
-      });
-      await this.bus.publish(channels.device(device.id), { kind: 'rpc', deviceId: device.id, rpcId: id });
+      const rpc = await this.enqueue(id, device, request, Date.now() + timeout);
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeout)));
       const outcome = await Promise.race([replied, timedOut]);
@@ -75,6 +66,48 @@ export class Rpc implements RpcApi {
     } finally {
       await unsubscribe();
     }
+  }
+
+  async submit(device: Device, request: RpcSubmission): Promise<RpcRequest> {
+    const timeout = request.timeout ?? this.defaultTimeoutMs;
+    validate(request.method, timeout);
+    const expirationTime = request.expirationTime ?? Date.now() + timeout;
+    if (!Number.isSafeInteger(expirationTime)) throw new FleetgateError('INVALID_ARGUMENT', 'RPC expirationTime must be epoch milliseconds');
+    return this.enqueue(newId(), device, request, expirationTime);
+  }
+
+  async get(tenantId: string, rpcId: string): Promise<RpcRequest> {
+    const rpc = await this.store.getRpc(rpcId);
+    if (!rpc || rpc.tenantId !== tenantId) throw notFound(`Rpc with id [${rpcId}] is not found`);
+    return rpc;
+  }
+
+  listForDevice(device: Device, query: PageQuery & { status?: RpcStatus }): Promise<Page<RpcRequest>> {
+    return this.store.listRpcForDevice(device.tenantId, device.id, query);
+  }
+
+  async delete(tenantId: string, rpcId: string): Promise<RpcRequest> {
+    const rpc = await this.get(tenantId, rpcId);
+    if (!(await this.store.deleteRpc(tenantId, rpcId))) throw notFound(`Rpc with id [${rpcId}] is not found`);
+    return rpc;
+  }
+
+  /** Stores the request as QUEUED and asks the node holding the device's sessions to deliver it. */
+  private async enqueue(id: string, device: Device, request: { method: string; params: unknown; oneway: boolean }, expirationTime: number): Promise<RpcRequest> {
+    const rpc = await this.store.insertRpc({
+      id,
+      deviceId: device.id,
+      tenantId: device.tenantId,
+      method: request.method,
+      params: JSON.stringify(request.params ?? {}),
+      oneway: request.oneway,
+      expirationTime,
+      status: 'QUEUED',
+      response: null,
+      createdTime: Date.now(),
+    });
+    await this.bus.publish(channels.device(device.id), { kind: 'rpc', deviceId: device.id, rpcId: id });
+    return rpc;
   }
 
   async reply(deviceId: string, requestId: number, payload: string): Promise<void> {

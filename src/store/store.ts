@@ -108,6 +108,10 @@ export interface Store {
   updateRpcStatus(id: string, status: RpcStatus, response?: string | null): Promise<void>;
   /** Requests still to deliver (QUEUED or SENT and not expired at `now`), oldest first. */
   listPendingRpc(deviceId: string, now: number): Promise<RpcRequest[]>;
+  /** One page of a device's requests (newest first by default), optionally of one status only. */
+  listRpcForDevice(tenantId: string, deviceId: string, query: PageQuery & { status?: RpcStatus }): Promise<Page<RpcRequest>>;
+  /** Deletes one of the tenant's requests; false when it did not exist. */
+  deleteRpc(tenantId: string, id: string): Promise<boolean>;
 
   // users
   insertUser(user: User): Promise<void>;

@@ -237,5 +237,31 @@ export function rpcContract(store: () => Store): void {
       assert.ok(expired.requestId > queued.requestId);
       assert.deepEqual(await store().listPendingRpc(d.id, now + 10), []);
     });
+    test('listRpcForDevice pages the requests of one device newest first, filters by status; deleteRpc removes one', async () => {
+      const { device: d } = await seedDevice(store());
+      const { device: other } = await seedDevice(store());
+      const tenant = d.tenantId;
+      const r1 = await store().insertRpc(rpc(d.id, { tenantId: tenant, createdTime: 1000 }));
+      const r2 = await store().insertRpc(rpc(d.id, { tenantId: tenant, createdTime: 2000 }));
+      const r3 = await store().insertRpc(rpc(d.id, { tenantId: tenant, createdTime: 3000 }));
+      await store().insertRpc(rpc(other.id, { tenantId: tenant, createdTime: 4000 }));
+      await store().updateRpcStatus(r2.id, 'SUCCESSFUL', '{"ok":1}');
+      const first = await store().listRpcForDevice(tenant, d.id, { pageSize: 2, page: 0 });
+      assert.deepEqual(first.data.map((r) => r.id), [r3.id, r2.id]);
+      assert.deepEqual([first.totalElements, first.totalPages, first.hasNext], [3, 2, true]);
+      const second = await store().listRpcForDevice(tenant, d.id, { pageSize: 2, page: 1 });
+      assert.deepEqual(second.data.map((r) => r.id), [r1.id]);
+      assert.equal(second.hasNext, false);
+      const asc = await store().listRpcForDevice(tenant, d.id, { pageSize: 10, page: 0, sortProperty: 'createdTime', sortOrder: 'ASC' });
+      assert.deepEqual(asc.data.map((r) => r.id), [r1.id, r2.id, r3.id]);
+      const done = await store().listRpcForDevice(tenant, d.id, { pageSize: 10, page: 0, status: 'SUCCESSFUL' });
+      assert.deepEqual(done.data, [{ ...r2, status: 'SUCCESSFUL', response: '{"ok":1}' }]);
+      assert.equal((await store().listRpcForDevice('00000000-0000-4000-8000-000000000000', d.id, { pageSize: 10, page: 0 })).totalElements, 0);
+      assert.equal(await store().deleteRpc('00000000-0000-4000-8000-000000000000', r1.id), false, 'another tenant cannot delete it');
+      assert.equal(await store().deleteRpc(tenant, r1.id), true);
+      assert.equal(await store().getRpc(r1.id), undefined);
+      assert.equal(await store().deleteRpc(tenant, r1.id), false);
+      assert.equal((await store().listRpcForDevice(tenant, d.id, { pageSize: 10, page: 0 })).totalElements, 2);
+    });
   });
 }

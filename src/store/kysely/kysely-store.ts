@@ -241,6 +241,14 @@ export class KyselyStore implements Store {
     return rpc.listPendingRpc(this.db, deviceId, now);
   }
 
+  listRpcForDevice(tenantId: string, deviceId: string, query: PageQuery & { status?: RpcStatus }): Promise<Page<RpcRequest>> {
+    return rpc.listRpcForDevice(this.db, tenantId, deviceId, query);
+  }
+
+  deleteRpc(tenantId: string, id: string): Promise<boolean> {
+    return rpc.deleteRpc(this.db, tenantId, id);
+  }
+
   // ---- users
   insertUser(user: User): Promise<void> {
     return this.guard(async () =>

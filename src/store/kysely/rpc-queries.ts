@@ -1,7 +1,8 @@
 /** The `rpc` table: persisted server-side RPC requests (so a device that reconnects still gets a pending one). */
 import type { Kysely, Transaction } from 'kysely';
-import type { RpcRequest, RpcStatus } from '../../core/model.ts';
+import type { Page, PageQuery, RpcRequest, RpcStatus } from '../../core/model.ts';
 import type { Database } from '../schema.ts';
+import { fetchPage } from './paging.ts';
 import { rowToRpc } from './rows.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -52,4 +53,19 @@ export async function listPendingRpc(db: Db, deviceId: string, now: number): Pro
     .orderBy('request_id')
     .execute();
   return rows.map(rowToRpc);
+}
+
+/** One device's requests, newest first unless `sortProperty`/`sortOrder` say otherwise; `status` filters. */
+export function listRpcForDevice(db: Db, tenantId: string, deviceId: string, query: PageQuery & { status?: RpcStatus }): Promise<Page<RpcRequest>> {
+  let base = db.selectFrom('rpc').where('tenant_id', '=', tenantId).where('device_id', '=', deviceId);
+  if (query.status) base = base.where('status', '=', query.status);
+  const column = ({ createdTime: 'created_time', expirationTime: 'expiration_time', status: 'status' } as const)[query.sortProperty ?? 'createdTime'] ?? 'created_time';
+  const order = query.sortOrder === 'ASC' ? 'asc' : 'desc';
+  return fetchPage(base, query, (qb) => qb.selectAll().orderBy(column, order).orderBy('request_id', order), rowToRpc);
+}
+
+/** Deletes one of the tenant's requests; false when there was none. */
+export async function deleteRpc(db: Db, tenantId: string, id: string): Promise<boolean> {
+  const result = await db.deleteFrom('rpc').where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
 }
