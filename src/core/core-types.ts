@@ -40,6 +40,8 @@ export interface CoreSettings {
   batchMaxDelayMs: number;
   /** Shortest time between the starts of two telemetry commits, ms (GroupCommitSettings.minIntervalMs; default 0). */
   batchIntervalMs?: number;
+  /** How often RPCs past their expiry get their end state (EXPIRED / TIMEOUT), ms (default 5000). */
+  rpcExpirySweepMs?: number;
   rpcDefaultTimeout: number;
   /** DESIGN 3: how old a provisioned device must be before a repeat request counts as a lost-response retry. */
   provisionRetryAfterMs: number;

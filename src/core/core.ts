@@ -86,6 +86,9 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
   const telemetry = new Telemetry(store, committer, observer);
   const sessions = new SessionRegistry(bus, logger);
   const rpc = new Rpc(store, bus, sessions, settings.rpcDefaultTimeout, logger);
+  // ThingsBoard marks RPCs past their expiry; every node may run this (the updates are idempotent).
+  const rpcExpiry = setInterval(() => store.expireRpcs(Date.now()).catch((err) => logger.warn({ err }, 'rpc expiry sweep failed')), settings.rpcExpirySweepMs ?? 5000);
+  rpcExpiry.unref();
   const devices = new Devices(store, profiles, audit, credentialsChanged, bus);
   return {
     provisioning: observedProvisioning(throttledProvisioning(provisioning, throttle), observer),
@@ -104,6 +107,7 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
     audit,
     committer,
     async close() {
+      clearInterval(rpcExpiry);
       await transactions.drain();
       await committer.close();
       await unsubscribeCredentials();

@@ -112,6 +112,8 @@ export interface Store {
   listRpcForDevice(tenantId: string, deviceId: string, query: PageQuery & { status?: RpcStatus }): Promise<Page<RpcRequest>>;
   /** Deletes one of the tenant's requests; false when it did not exist. */
   deleteRpc(tenantId: string, id: string): Promise<boolean>;
+  /** RPCs past their expiry: QUEUED ones become EXPIRED, SENT or DELIVERED ones (no reply) TIMEOUT. */
+  expireRpcs(now: number): Promise<void>;
 
   // users
   insertUser(user: User): Promise<void>;

@@ -1,7 +1,7 @@
 /** Store contract, part 2: attributes, time series (group-commit batches) and RPC requests. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { KvEntry, TsPoint } from '../../src/core/model.ts';
+import type { KvEntry, RpcStatus, TsPoint } from '../../src/core/model.ts';
 import type { Store } from '../../src/store/store.ts';
 import { rpc, seedDevice, settleAll } from './fixtures.ts';
 
@@ -223,6 +223,24 @@ export function rpcContract(store: () => Store): void {
       assert.deepEqual(await store().getRpc(r.id), { ...r, status: 'DELIVERED', response: '{"ok":true}' });
       await store().updateRpcStatus(r.id, 'FAILED', null);
       assert.equal((await store().getRpc(r.id))?.response, null);
+    });
+    test('expireRpcs ends expired requests: QUEUED -> EXPIRED, SENT and DELIVERED -> TIMEOUT; others untouched', async () => {
+      const { device: d } = await seedDevice(store());
+      const now = 5_000_000;
+      const made = async (status: RpcStatus, expirationTime: number) => (await store().insertRpc(rpc(d.id, { status, expirationTime }))).id;
+      const ids = {
+        queued: await made('QUEUED', now - 1),
+        sent: await made('SENT', now),
+        delivered: await made('DELIVERED', now - 10),
+        fresh: await made('QUEUED', now + 1),
+        done: await made('SUCCESSFUL', now - 10),
+      };
+      await store().expireRpcs(now);
+      const status = async (id: string) => (await store().getRpc(id))?.status;
+      assert.deepEqual(
+        { queued: await status(ids.queued), sent: await status(ids.sent), delivered: await status(ids.delivered), fresh: await status(ids.fresh), done: await status(ids.done) },
+        { queued: 'EXPIRED', sent: 'TIMEOUT', delivered: 'TIMEOUT', fresh: 'QUEUED', done: 'SUCCESSFUL' },
+      );
     });
     test('listPendingRpc lists QUEUED and SENT requests not yet expired, oldest first', async () => {
       const { device: d } = await seedDevice(store());

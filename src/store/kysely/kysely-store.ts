@@ -249,6 +249,10 @@ export class KyselyStore implements Store {
     return rpc.deleteRpc(this.db, tenantId, id);
   }
 
+  expireRpcs(now: number): Promise<void> {
+    return rpc.expireRpcs(this.db, now);
+  }
+
   // ---- users
   insertUser(user: User): Promise<void> {
     return this.guard(async () =>

@@ -69,3 +69,9 @@ export async function deleteRpc(db: Db, tenantId: string, id: string): Promise<b
   const result = await db.deleteFrom('rpc').where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
   return Number(result.numDeletedRows) > 0;
 }
+
+/** ThingsBoard's end states for RPCs past their expiry: EXPIRED if never sent, TIMEOUT if sent and not answered. */
+export async function expireRpcs(db: Db, now: number): Promise<void> {
+  await db.updateTable('rpc').set({ status: 'EXPIRED' }).where('status', '=', 'QUEUED').where('expiration_time', '<=', now).execute();
+  await db.updateTable('rpc').set({ status: 'TIMEOUT' }).where('status', 'in', ['SENT', 'DELIVERED']).where('expiration_time', '<=', now).execute();
+}
