@@ -4,13 +4,11 @@
  * delivery started; `/api/rpc/persistent/...` then reads, lists and deletes stored requests as ThingsBoard `Rpc` JSON.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { FleetgateError } from '../core/errors.ts';
 import type { RpcRequest, RpcStatus } from '../core/model.ts';
-import { recordAudit } from './audit.ts';
 import { principalOf, type AdminDeps } from './context.ts';
 import { entityId, pageJson } from './json-shapes.ts';
 import { pageQuery, type PageParams } from './request-input.ts';
-import { handleRpc, RPC_BODY, type RpcBody } from './rpc.ts';
+import { auditedRpcCall, handleRpc, RPC_BODY, type RpcBody } from './rpc.ts';
 import { PAGE_QUERY_PROPERTIES, SECURED, uuidParams } from './schemas.ts';
 import { deviceOf } from './telemetry.ts';
 
@@ -79,23 +77,8 @@ export function rpcJson(rpc: RpcRequest): Record<string, unknown> {
 async function handlePersistent(deps: AdminDeps, req: FastifyRequest<V2Route>, reply: FastifyReply, oneway: boolean): Promise<FastifyReply> {
   const device = await deviceOf(deps, req);
   const { method, params, timeout, expirationTime } = req.body;
-  const audit = (failure: string | null) =>
-    recordAudit(deps, req, {
-      entityType: 'DEVICE',
-      entityId: device.id,
-      entityName: device.name,
-      actionType: 'RPC_CALL',
-      actionData: { oneWay: oneway, method },
-      failure,
-    });
-  try {
-    const rpc = await deps.core.rpc.submit(device, { method, params: params ?? null, timeout, expirationTime, oneway });
-    await audit(null);
-    return reply.status(200).send({ rpcId: rpc.id });
-  } catch (err) {
-    await audit(err instanceof FleetgateError ? `RPC Error: ${err.code}` : 'RPC Error');
-    throw err;
-  }
+  const rpc = await auditedRpcCall(deps, req, device, { method, oneway }, () => deps.core.rpc.submit(device, { method, params: params ?? null, timeout, expirationTime, oneway }));
+  return reply.status(200).send({ rpcId: rpc.id });
 }
 
 /** Registers the v2 RPC routes. */

@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { FleetgateError } from '../core/errors.ts';
-import type { RpcRequest } from '../core/model.ts';
+import type { Device, RpcRequest } from '../core/model.ts';
 import { recordAudit } from './audit.ts';
 import type { AdminDeps } from './context.ts';
 import { SECURED, uuidParams } from './schemas.ts';
@@ -54,27 +54,33 @@ function sendDeviceReply(reply: FastifyReply, text: string | undefined): Fastify
   return reply.type('text/plain; charset=utf-8').send(text);
 }
 
-/** Sends the RPC and waits (v1, and v2 without `persistent`). */
-export async function handleRpc(deps: AdminDeps, req: FastifyRequest<RpcRoute>, reply: FastifyReply, oneway: boolean): Promise<FastifyReply> {
-  const device = await deviceOf(deps, req);
-  const { method, params, timeout } = req.body;
+/** Runs an RPC call for `device` and records it as RPC_CALL in the audit log, with the error code if it failed. */
+export async function auditedRpcCall<T>(deps: AdminDeps, req: FastifyRequest, device: Device, call: { method: string; oneway: boolean }, work: () => Promise<T>): Promise<T> {
   const audit = (failure: string | null) =>
     recordAudit(deps, req, {
       entityType: 'DEVICE',
       entityId: device.id,
       entityName: device.name,
       actionType: 'RPC_CALL',
-      actionData: { oneWay: oneway, method },
+      actionData: { oneWay: call.oneway, method: call.method },
       failure,
     });
   try {
-    const result = await deps.core.rpc.send(device, { method, params: params ?? null, timeout, oneway });
+    const result = await work();
     await audit(null);
-    return oneway ? reply.status(200).send() : sendDeviceReply(reply, replyText(result.rpc, result.response));
+    return result;
   } catch (err) {
     await audit(err instanceof FleetgateError ? `RPC Error: ${err.code}` : 'RPC Error');
     throw err;
   }
+}
+
+/** Sends the RPC and waits (v1, and v2 without `persistent`). */
+export async function handleRpc(deps: AdminDeps, req: FastifyRequest<RpcRoute>, reply: FastifyReply, oneway: boolean): Promise<FastifyReply> {
+  const device = await deviceOf(deps, req);
+  const { method, params, timeout } = req.body;
+  const result = await auditedRpcCall(deps, req, device, { method, oneway }, () => deps.core.rpc.send(device, { method, params: params ?? null, timeout, oneway }));
+  return oneway ? reply.status(200).send() : sendDeviceReply(reply, replyText(result.rpc, result.response));
 }
 
 /** Registers the RPC routes. */
