@@ -20,6 +20,11 @@ import { startCoapTransport } from './transports/coap/index.ts';
 import { registerAdminApi, registerOpenApi } from './admin/index.ts';
 import { observeHttpOutcomes, registerMetricsRoute } from './metrics/http.ts';
 import { FleetgateMetrics } from './metrics/metrics.ts';
+import { Outages } from './core/outages.ts';
+import { DependencyUnavailableError } from './core/errors.ts';
+import { postgresUnavailable } from './store/unavailable.ts';
+import { redisRetryDelay, redisUnavailable } from './bus/redis-unavailable.ts';
+import { waitForPart } from './wait-for-part.ts';
 
 export interface RunningServer {
   config: Config;
@@ -40,6 +45,25 @@ export interface StartOptions {
   announce?: (line: string) => void;
 }
 
+/**
+ * The database check of /healthz: the database answers a query, and, while commits are failing (a full disk answers
+ * reads but refuses writes), one write goes through. DOWN while commits failed in the last 2 s: the devices' own
+ * writes are the best probe while they come.
+ */
+async function probeDatabase(store: Store, outages: Outages): Promise<void> {
+  await store.ping();
+  const outage = outages.of('database');
+  if (!outage) return;
+  if (Date.now() - outage.lastFailure < 2000) throw outage.error;
+  try {
+    await store.probeWrite();
+  } catch (err) {
+    if (err instanceof DependencyUnavailableError) outages.failed(err);
+    throw err;
+  }
+  outages.recovered('database');
+}
+
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config.logLevel, undefined, config.logFormat);
   const databaseKind = isPostgresUrl(config.database) ? 'postgres' : config.database;
@@ -49,18 +73,38 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   // What has been opened so far, newest last: closed in reverse if a later step fails.
   const opened: Array<() => Promise<unknown>> = [];
   try {
-    const store = await openStore(config, {
-      poolSize: config.pgPoolSize,
-      onPoolError: (err) => logger.warn({ event: 'db_pool_error', err }, 'an idle PostgreSQL connection failed; the pool opens a new one when needed'),
-    });
+    const outages = new Outages(logger, metrics?.coreObserver);
+    // issue 18: a connection that breaks is replaced by its pool or by ioredis; it is logged unless the part's outage
+    // is already logged, and counted.
+    const connectionError = (part: 'database' | 'bus', err: unknown, context: string) => {
+      metrics?.connectionError(part);
+      if (!outages.of(part)) logger.warn({ event: 'connection_error', part, context, err }, `${part} connection error (${context}); it is replaced when needed`);
+    };
+    // Only a PostgreSQL server is waited for; a SQLite file that cannot be opened is a configuration error.
+    const classifyDatabase = (err: unknown) => (isPostgresUrl(config.database) ? postgresUnavailable(err) : undefined);
+    const store = await waitForPart(
+      'database',
+      () => openStore(config, { poolSize: config.pgPoolSize, onPoolError: (err) => connectionError('database', err, 'PostgreSQL connection') }),
+      classifyDatabase,
+      logger,
+    );
     opened.push(() => store.close());
-    const bus = await openBus(config, {
-      onError: (err, context) => logger.warn({ event: 'bus_error', context, err }, `Redis bus error: ${context}`),
-    });
+    const onBusError = (err: unknown, context: string) => {
+      const outage = redisUnavailable(err);
+      if (outage && context === 'redis connection') {
+        metrics?.connectionError('bus');
+        outages.failed(outage);
+      } else if (outage) outages.failed(outage);
+      else logger.warn({ event: 'bus_error', context, err }, `Redis bus error: ${context}`);
+    };
+    const bus = await waitForPart('bus', () => openBus(config, { onError: onBusError }), redisUnavailable, logger);
     opened.push(() => bus.close());
+    bus.onReconnect(() => outages.recovered('bus'));
     const throttleUrl = config.throttleStore && config.throttleStore !== 'memory' ? config.throttleStore : config.bus !== 'memory' ? config.bus : undefined;
     const throttle = new Throttle({
-      counter: throttleUrl ? RedisRateCounter.open(throttleUrl) : undefined,
+      counter: throttleUrl
+        ? RedisRateCounter.open(throttleUrl, { retryStrategy: redisRetryDelay, onConnectionError: (err) => connectionError('bus', err, 'Redis throttle counter') })
+        : undefined,
       limits: {
         provisionFailuresPerSource: config.throttleProvisionFailuresPerSource,
         provisionFailuresPerKey: config.throttleProvisionFailuresPerKey,
@@ -72,13 +116,18 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         metrics?.throttleBlocked(guard);
         logger.warn({ event: 'throttle', guard, address: guard === 'provision-key' ? undefined : key, blockedMs }, 'too many failures: throttling');
       },
-      onError: (err) => logger.warn({ err }, 'throttle counter unavailable; failures not counted'),
+      onError: (err) => {
+        const outage = redisUnavailable(err);
+        if (outage) outages.failed(outage); // logged once, as the outage; failures are not counted meanwhile
+        else logger.warn({ err }, 'throttle counter unavailable; failures not counted');
+      },
     });
     const core = await createCore({
       store,
       bus,
       logger,
       throttle,
+      outages,
       observer: metrics?.coreObserver,
       settings: {
         batchMaxRows: config.batchMaxRows,
@@ -123,7 +172,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     }
     await registerOpenApi(app);
     registerDeviceApi(app, { core, config, logger });
-    await registerAdminApi(app, { core, config, logger, jwtSecret, isReady: () => ready, probes: { database: () => store.ping(), bus: () => bus.ping() } });
+    await registerAdminApi(app, { core, config, logger, jwtSecret, isReady: () => ready, probes: { database: () => probeDatabase(store, outages), bus: () => bus.ping() } });
     await app.listen({ host: config.host, port: config.httpPort });
     const httpPort = (app.server.address() as AddressInfo).port;
     const mqtt = await startMqttTransport({

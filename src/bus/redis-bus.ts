@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { channels, type Bus, type BusHandler, type BusMessage } from './bus.ts';
+import { redisRetryDelay } from './redis-unavailable.ts';
 
 /** Options of {@link openRedisBus}. */
 export interface RedisBusOptions {
@@ -212,7 +213,7 @@ export class RedisBus implements Bus {
  */
 export async function openRedisBus(url: string, options: RedisBusOptions = {}): Promise<RedisBus> {
   const connect = async () => {
-    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3, connectionName: 'fleetgate' });
+    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3, connectionName: 'fleetgate', retryStrategy: redisRetryDelay });
     redis.on('error', (err) => options.onError?.(err, 'redis connection'));
     try {
       await redis.connect();

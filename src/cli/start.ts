@@ -2,6 +2,7 @@
 import { Option, type Command } from 'commander';
 import { ConfigError, loadConfig, OPTIONS, type Config } from '../config.ts';
 import { startServer, type RunningServer } from '../server.ts';
+import { installLastResort } from './last-resort.ts';
 
 /** Longest graceful stop before the process exits anyway (with code 1). */
 export const SHUTDOWN_TIMEOUT_MS = 15_000;
@@ -27,27 +28,31 @@ function configError(err: unknown): never {
  * On SIGTERM/SIGINT: stop accepting, let in-flight requests finish, tell MQTT 5 clients (DISCONNECT 0x8B), commit the
  * last telemetry batch, close the store (all in server.close()), then exit 0; exit 1 if that takes too long or fails.
  */
-function stopOnSignals(server: RunningServer): void {
+function stopOnSignals(server: RunningServer): (code: number) => void {
   let stopping = false;
-  const stop = (signal: string) => {
+  const stopWith = (code: number) => {
     if (stopping) return;
     stopping = true;
-    server.logger.info({ event: 'signal', signal }, 'shutting down');
     const force = setTimeout(() => {
       process.stderr.write('fleetgate: shutdown took too long, exiting\n');
       process.exit(1);
     }, SHUTDOWN_TIMEOUT_MS);
     force.unref();
     server.close().then(
-      () => process.exit(0),
+      () => process.exit(code),
       (err) => {
         process.stderr.write(`fleetgate: error during shutdown: ${(err as Error).message}\n`);
         process.exit(1);
       },
     );
   };
+  const stop = (signal: string) => {
+    if (!stopping) server.logger.info({ event: 'signal', signal }, 'shutting down');
+    stopWith(0);
+  };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  return stopWith;
 }
 
 /** Registers `start` on the program. */
@@ -67,7 +72,17 @@ export function registerStartCommand(program: Command): void {
     } catch (err) {
       configError(err);
     }
-    let server: RunningServer;
+    let server: RunningServer | undefined;
+    let exitWith: ((code: number) => void) | undefined;
+    installLastResort(() =>
+      server && exitWith
+        ? {
+            log: (level, obj, msg) => server!.logger[level](obj, msg),
+            count: (kind) => server!.metrics?.unhandledError(kind),
+            exit: exitWith,
+          }
+        : undefined,
+    );
     try {
       server = await startServer(config);
     } catch (err) {
@@ -76,6 +91,6 @@ export function registerStartCommand(program: Command): void {
       process.stderr.write(`fleetgate: failed to start: ${e.code === 'EADDRINUSE' ? `address in use (${e.message})` : e.message}\n`);
       process.exit(1);
     }
-    stopOnSignals(server);
+    exitWith = stopOnSignals(server);
   });
 }

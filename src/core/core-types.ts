@@ -64,4 +64,8 @@ export interface CoreObserver {
   provisioned?(transport: RequestSource['transport'], result: ProvisionResult | undefined): void;
   /** One telemetry message with `points` data points was committed. */
   telemetryCommitted?(points: number): void;
+  /** An operation failed because `part` is down (issue 18). */
+  dependencyFailed?(part: 'database' | 'bus'): void;
+  /** `part` went down (`up` false) or works again. */
+  dependencyState?(part: 'database' | 'bus', up: boolean): void;
 }

@@ -8,6 +8,8 @@ import type { Core, CoreLogger, CoreObserver, CoreSettings } from './core-types.
 import { DeviceAuth } from './device-auth.ts';
 import { Devices } from './devices.ts';
 import { GroupCommitter } from './group-commit.ts';
+import { isDependencyUnavailable } from './errors.ts';
+import { Outages } from './outages.ts';
 import { Profiles } from './profiles.ts';
 import { Provisioning } from './provisioning/provision.ts';
 import { throttledX509Provisioning, X509ChainProvisioning } from './provisioning/x509-chain.ts';
@@ -26,6 +28,8 @@ export interface CoreInstance extends Core {
   sessionRegistry: SessionRegistry;
   /** Brute-force guards in front of provisioning and device authentication (DESIGN 6). */
   throttle: Throttle;
+  /** What is down right now (issue 18): read by /healthz, fed by commits, the bus and the health probe. */
+  outages: Outages;
 }
 
 /** Wraps provisioning so the observer sees every outcome, on every transport, in one place. */
@@ -50,13 +54,23 @@ function observedProvisioning(inner: ProvisioningApi, observer: CoreObserver | u
  * Builds core. `throttle` defaults to an in-memory one with DEFAULT_THROTTLE_LIMITS (per node); pass one over a
  * RedisRateCounter for limits that hold per cluster. Core closes it.
  */
-export async function createCore(deps: { store: Store; bus: Bus; settings: CoreSettings; logger: CoreLogger; observer?: CoreObserver; throttle?: Throttle }): Promise<CoreInstance> {
+export async function createCore(deps: {
+  store: Store;
+  bus: Bus;
+  settings: CoreSettings;
+  logger: CoreLogger;
+  observer?: CoreObserver;
+  throttle?: Throttle;
+  /** The outage tracker, when the composition root feeds it from the store's and the bus's connections too. */
+  outages?: Outages;
+}): Promise<CoreInstance> {
   const { store, bus, settings, logger, observer } = deps;
   const throttle =
     deps.throttle ??
     new Throttle({
       onBlock: (guard, key, ms) => logger.warn({ event: 'throttle', guard, key: guard === 'provision-key' ? undefined : key, blockedMs: ms }, 'too many failures: throttling'),
     });
+  const outages = deps.outages ?? new Outages(logger, observer);
   const audit = new AuditRecorder(store);
   const auth = new DeviceAuth(store);
   const profiles = new Profiles(store, audit, async () => {
@@ -74,7 +88,7 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
     auth.invalidate(credentialsId);
     await bus.publish(channels.credentials, { kind: 'credentials-changed', credentialsId, deviceId });
   };
-  const transactions = new TransactionBatcher(store, 256, logger);
+  const transactions = new TransactionBatcher(store, 256, logger, store.transactionConcurrency, outages);
   const provisioning = new Provisioning(store, transactions, profiles, audit, { retryAfterMs: settings.provisionRetryAfterMs }, logger, (id, deviceId) => {
     credentialsChanged(id, deviceId).catch((err) => logger.warn({ err }, 'credentials-changed publish failed'));
   });
@@ -82,12 +96,19 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
   const x509Provisioning = new X509ChainProvisioning(store, transactions, profiles, auth, audit, logger, (id, deviceId) => {
     credentialsChanged(id, deviceId).catch((err) => logger.warn({ err }, 'credentials-changed publish failed'));
   });
-  const committer = new GroupCommitter(store, { maxRows: settings.batchMaxRows, maxDelayMs: settings.batchMaxDelayMs, minIntervalMs: settings.batchIntervalMs }, logger);
+  const committer = new GroupCommitter(store, { maxRows: settings.batchMaxRows, maxDelayMs: settings.batchMaxDelayMs, minIntervalMs: settings.batchIntervalMs }, logger, outages);
   const telemetry = new Telemetry(store, committer, observer);
   const sessions = new SessionRegistry(bus, logger);
   const rpc = new Rpc(store, bus, sessions, settings.rpcDefaultTimeout, logger);
   // ThingsBoard marks RPCs past their expiry; every node may run this (the updates are idempotent).
-  const rpcExpiry = setInterval(() => store.expireRpcs(Date.now()).catch((err) => logger.warn({ err }, 'rpc expiry sweep failed')), settings.rpcExpirySweepMs ?? 5000);
+  const rpcExpiry = setInterval(
+    () =>
+      store.expireRpcs(Date.now()).catch((err) => {
+        if (isDependencyUnavailable(err)) outages.failed(err); // logged once, as the outage
+        else logger.warn({ err }, 'rpc expiry sweep failed');
+      }),
+    settings.rpcExpirySweepMs ?? 5000,
+  );
   rpcExpiry.unref();
   const devices = new Devices(store, profiles, audit, credentialsChanged, bus);
   return {
@@ -106,6 +127,7 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
     users: throttledUsers(new Users(store), throttle),
     audit,
     committer,
+    outages,
     async close() {
       clearInterval(rpcExpiry);
       await transactions.drain();

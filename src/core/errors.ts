@@ -48,6 +48,12 @@ export const ERRORS = {
   NOT_IMPLEMENTED: { http: 501, tbErrorCode: 2, mqtt3: null, mqtt5: 0x83, coap: '5.01' },
   SERVER_UNAVAILABLE: { http: 503, tbErrorCode: 2, mqtt3: 3, mqtt5: 0x88, coap: '5.03' },
   SHUTTING_DOWN: { http: 503, tbErrorCode: 2, mqtt3: 3, mqtt5: 0x8b, coap: '5.03' },
+  /**
+   * A part the server needs (the database, the bus) is down or refuses writes (disk full): "not now", never "no".
+   * HTTP 503 + Retry-After, CoAP 5.03 + Max-Age, MQTT 5 PUBACK 0x83 (0x88/0x89 are not PUBACK reasons, MQTT 5.0
+   * §3.4.2.1), CONNACK 3 / 0x88 at connect time; on MQTT 3.x a PUBLISH that fails so gets no PUBACK (the client resends).
+   */
+  DEPENDENCY_UNAVAILABLE: { http: 503, tbErrorCode: 2, mqtt3: 3, mqtt5: 0x83, coap: '5.03' },
   INTERNAL: { http: 500, tbErrorCode: 2, mqtt3: 3, mqtt5: 0x83, coap: '5.00' },
 } as const satisfies Record<string, ErrorSignal>;
 
@@ -74,6 +80,33 @@ export class FleetgateError extends Error {
 export function toFleetgateError(err: unknown): FleetgateError {
   if (err instanceof FleetgateError) return err;
   return new FleetgateError('INTERNAL', 'Internal server error', { cause: err });
+}
+
+/** Which part is down, as `/healthz` names it. */
+export type DependencyPart = 'database' | 'bus';
+
+/** Seconds a device is told to wait (Retry-After, Max-Age) while a part is down. */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * DEPENDENCY_UNAVAILABLE with what the operator needs: `part`, a plain `reason` ("the disk is full (SQLITE_FULL)")
+ * and `advice` (what to do). Devices see only the generic message.
+ */
+export class DependencyUnavailableError extends FleetgateError {
+  constructor(
+    readonly part: DependencyPart,
+    readonly reason: string,
+    readonly advice: string,
+    cause?: unknown,
+  ) {
+    super('DEPENDENCY_UNAVAILABLE', `The ${part} is unavailable; try again later`, { cause, retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS });
+    this.name = 'DependencyUnavailableError';
+  }
+}
+
+/** True for an error that means "a part is down, try again later". */
+export function isDependencyUnavailable(err: unknown): err is DependencyUnavailableError {
+  return err instanceof DependencyUnavailableError;
 }
 
 export const badRequest = (message: string) => new FleetgateError('INVALID_ARGUMENT', message);

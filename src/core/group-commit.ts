@@ -5,6 +5,8 @@
 import type { AttributeWrite, TsPoint } from './model.ts';
 import type { Store, WriteBatch } from '../store/store.ts';
 import type { CoreLogger } from './core-types.ts';
+import { isDependencyUnavailable } from './errors.ts';
+import type { Outages } from './outages.ts';
 
 /** Called once a submission is committed, with its number of points, before its promise resolves. */
 export type CommittedHook = (points: number) => void;
@@ -121,6 +123,7 @@ export class GroupCommitter {
     private readonly store: Store,
     private readonly settings: GroupCommitSettings,
     private readonly logger: CoreLogger,
+    private readonly outages?: Outages,
   ) {}
 
   /**
@@ -169,11 +172,16 @@ export class GroupCommitter {
     this.lastSize = { points: batch.points, submissions: batch.submissions };
     const started = performance.now();
     try {
-      await this.store.writeBatch(batch.seal());
+      await this.write(batch.seal());
       this.record(started, batch.rows);
       for (let i = 0; i < batch.submissions; i++) batch.committed(i);
     } catch (err) {
-      if (batch.submissions === 1) return batch.failed(0, err);
+      // The database is down or full: every submission gets "not now" at once (transports answer 503, 5.03,
+      // PUBACK 0x83, or no PUBACK), nothing is acknowledged, and nobody waits for a retry that would fail too.
+      if (batch.submissions === 1 || isDependencyUnavailable(err)) {
+        for (let i = 0; i < batch.submissions; i++) batch.failed(i, err);
+        return;
+      }
       // One bad submission must not fail its neighbours: write each on its own.
       this.logger.warn({ err, submissions: batch.submissions }, 'batch commit failed; retrying submissions one by one');
       for (let i = 0; i < batch.submissions; i++) {
@@ -186,6 +194,33 @@ export class GroupCommitter {
         batch.committed(i);
       }
     }
+  }
+
+  /**
+   * Writes one batch. The first failure after commits worked is retried once at once: it is often a single
+   * connection that broke (an administrator ended it, a failover), and the pool's next one works. A retry after an
+   * uncertain commit is safe: every write is an upsert on its key, so a batch written twice is stored once. While
+   * the database is down, batches are refused without trying until the outage's backoff has passed.
+   */
+  private async write(batch: WriteBatch): Promise<void> {
+    const refusal = this.outages?.refusal('database');
+    if (refusal) throw refusal;
+    try {
+      await this.store.writeBatch(batch);
+    } catch (err) {
+      if (!isDependencyUnavailable(err)) throw err;
+      if (this.outages?.of('database')) {
+        this.outages.failed(err);
+        throw err;
+      }
+      try {
+        await this.store.writeBatch(batch);
+      } catch (again) {
+        if (isDependencyUnavailable(again)) this.outages?.failed(again);
+        throw again;
+      }
+    }
+    this.outages?.recovered('database');
   }
 
   private record(started: number, rows: number): void {

@@ -5,6 +5,8 @@
  */
 import type { CoreLogger } from './core-types.ts';
 import type { Store } from '../store/store.ts';
+import { isDependencyUnavailable } from './errors.ts';
+import type { Outages } from './outages.ts';
 
 interface Job {
   work: (tx: Store) => Promise<unknown>;
@@ -25,6 +27,7 @@ export class TransactionBatcher {
     private readonly maxJobs: number,
     private readonly logger: CoreLogger,
     private readonly concurrency = store.transactionConcurrency,
+    private readonly outages?: Outages,
   ) {}
 
   /** Runs `work` atomically; resolves with its result once committed, rejects with its error (its writes undone). */
@@ -54,6 +57,11 @@ export class TransactionBatcher {
     // Spread the queue over the free slots, so PostgreSQL runs several smaller groups at once.
     const free = Math.max(1, this.concurrency - this.running.size);
     const jobs = this.queue.splice(0, Math.min(this.maxJobs, Math.ceil(this.queue.length / free)));
+    const refusal = this.outages?.refusal('database');
+    if (refusal) {
+      for (const job of jobs) job.reject(refusal);
+      return;
+    }
     let outcomes: Settled[];
     try {
       outcomes = await this.store.transaction(async (tx) => {
@@ -68,12 +76,19 @@ export class TransactionBatcher {
         return results;
       });
     } catch (err) {
+      if (isDependencyUnavailable(err)) {
+        // The database is down: every unit gets "not now" at once rather than a retry that would fail too.
+        this.outages?.failed(err);
+        for (const job of jobs) job.reject(err);
+        return;
+      }
       if (jobs.length === 1) return jobs[0].reject(err);
       // The shared commit failed: give every unit a transaction of its own.
       this.logger.warn({ err, jobs: jobs.length }, 'grouped transaction failed; retrying units one by one');
       for (const job of jobs) await this.store.transaction(job.work).then(job.resolve, job.reject);
       return;
     }
+    this.outages?.recovered('database');
     jobs.forEach((job, i) => {
       const o = outcomes[i];
       if (o.ok) job.resolve(o.value);

@@ -60,6 +60,7 @@ export class FleetgateMetrics implements TransportMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+    for (const part of ['database', 'bus']) this.dependencyUp.set({ part }, 1);
     const metrics = this;
     new Gauge({
       name: 'fleetgate_sessions_open',
@@ -90,6 +91,8 @@ export class FleetgateMetrics implements TransportMetrics {
       this.telemetryMessages.inc();
       this.telemetryPoints.inc(points);
     },
+    dependencyFailed: (part) => this.dependencyFailures.inc({ part }),
+    dependencyState: (part, up) => this.dependencyUp.set({ part }, up ? 1 : 0),
   };
 
   /** Feeds the commit histogram (pass to GroupCommitter.onCommit). */
@@ -114,6 +117,42 @@ export class FleetgateMetrics implements TransportMetrics {
 
   connectionCount(transport: TransportName, count: () => number | Promise<number>): void {
     this.connectionCounters.set(transport, count);
+  }
+
+  // ---- outages (issue 18)
+  private readonly dependencyUp = new Gauge({
+    name: 'fleetgate_dependency_up',
+    help: 'Whether a part the server needs works (1) or is down (0), as far as this node has seen: part database or bus',
+    labelNames: ['part'] as const,
+    registers: [this.registry],
+  });
+  private readonly dependencyFailures = new Counter({
+    name: 'fleetgate_dependency_failures_total',
+    help: 'Operations refused because a part was down (commits, provisioning transactions, bus operations), by part',
+    labelNames: ['part'] as const,
+    registers: [this.registry],
+  });
+  private readonly connectionErrors = new Counter({
+    name: 'fleetgate_dependency_connection_errors_total',
+    help: 'Errors emitted by connections to PostgreSQL (part database) or Redis (part bus): the connection is replaced',
+    labelNames: ['part'] as const,
+    registers: [this.registry],
+  });
+  private readonly unhandled = new Counter({
+    name: 'fleetgate_unhandled_errors_total',
+    help: 'Errors that reached the last-resort handler: kind rejection (kept serving), exception (kept serving: a connection error) or fatal (the process ended)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  /** A connection to the database or the bus emitted an error (it is replaced; the process goes on). */
+  connectionError(part: 'database' | 'bus'): void {
+    this.connectionErrors.inc({ part });
+  }
+
+  /** The last-resort handler saw an unhandled rejection or exception. */
+  unhandledError(kind: 'rejection' | 'exception' | 'fatal'): void {
+    this.unhandled.inc({ kind });
   }
 
   /** The Prometheus text exposition. */

@@ -14,7 +14,10 @@ import type { Database } from './schema.ts';
 export interface PostgresStoreOptions {
   /** Most connections this node holds (default 10: enough to keep 2-4 cores busy, small enough for many nodes). */
   poolSize?: number;
-  /** Called with errors of idle pooled connections (e.g. the server restarted); they are otherwise dropped. */
+  /**
+   * Called with the errors pooled connections emit, idle or in use (the server restarted, an administrator ended the
+   * connection, the network broke). The pool drops such a connection and opens a new one when needed.
+   */
   onPoolError?: (err: Error) => void;
 }
 
@@ -40,9 +43,20 @@ const types: pg.CustomTypesConfig = {
  * returns the store. Closing the store ends the pool.
  */
 export async function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<KyselyStore> {
-  const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, types, idleTimeoutMillis: 30_000 });
-  // Without a listener an idle connection's error (server restart, network cut) would crash the process.
-  pool.on('error', (err) => options.onPoolError?.(err));
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolSize ?? 10,
+    types,
+    idleTimeoutMillis: 30_000,
+    // A server that does not answer (network cut) fails the request instead of holding it forever.
+    connectionTimeoutMillis: 5_000,
+    keepAlive: true,
+  });
+  // pg emits 'error' on a connection that breaks, idle in the pool or checked out (between the queries of a
+  // transaction, say). Unheard, that event would end the process (issue 18), so every connection gets a listener;
+  // the pool repeats idle connections' errors on itself, already reported by then.
+  pool.on('connect', (client) => client.on('error', (err) => options.onPoolError?.(err)));
+  pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparedStatementPool(pool) }) });
   try {
     const result = await new Migrator({ db, provider: migrationProvider(postgresDialect) }).migrateToLatest();

@@ -7,19 +7,82 @@ import { KyselyStore } from './kysely/kysely-store.ts';
 import { SqliteStaging } from './kysely/sqlite-staging.ts';
 import { migrationProvider } from './migrate.ts';
 import type { Database } from './schema.ts';
+import { sqliteUnavailable } from './unavailable.ts';
 
 /** Most prepared statements kept; Kysely prepares every query it runs, so reuse saves the parse and plan. */
 const STATEMENT_CACHE_SIZE = 1000;
 
-/** Wraps the database so repeated SQL texts reuse their prepared statement (safe: better-sqlite3 runs each to completion). */
-function withStatementCache(database: BetterSqlite3.Database) {
-  const cache = new Map<string, BetterSqlite3.Statement>();
+/** The part of a better-sqlite3 statement Kysely's SqliteDriver uses. */
+interface DriverStatement {
+  readonly reader: boolean;
+  all(parameters: readonly unknown[]): unknown[];
+  run(parameters: readonly unknown[]): BetterSqlite3.RunResult;
+  iterate(parameters: readonly unknown[]): IterableIterator<unknown>;
+}
+
+/**
+ * `rollback`, `rollback to` and `release` when no transaction is open: SQLite already rolled it back itself (it does
+ * on SQLITE_FULL, SQLITE_IOERR and SQLITE_NOMEM). Kysely's rollback would then fail with "cannot rollback - no
+ * transaction is active" and that error would replace the one that says what happened (issue 18: 988 such lines and
+ * not one saying the disk was full), so it is skipped.
+ */
+const ENDS_TRANSACTION = /^\s*(rollback|release)\b/i;
+const NOTHING_TO_UNDO: DriverStatement = {
+  reader: false,
+  all: () => [],
+  run: () => ({ changes: 0, lastInsertRowid: 0 }),
+  iterate: () => [][Symbol.iterator](),
+};
+
+/** `statement` with its errors that mean "cannot write now" turned into DependencyUnavailableError (unavailable.ts). */
+function translated(statement: BetterSqlite3.Statement, path: string): DriverStatement {
+  const rethrow = (err: unknown): never => {
+    throw sqliteUnavailable(err, path) ?? err;
+  };
+  return {
+    reader: statement.reader,
+    all(parameters) {
+      try {
+        return statement.all(parameters as unknown[]);
+      } catch (err) {
+        return rethrow(err);
+      }
+    },
+    run(parameters) {
+      try {
+        return statement.run(parameters as unknown[]);
+      } catch (err) {
+        return rethrow(err);
+      }
+    },
+    iterate(parameters) {
+      try {
+        return statement.iterate(parameters as unknown[]);
+      } catch (err) {
+        return rethrow(err);
+      }
+    },
+  };
+}
+
+/**
+ * Wraps the database so repeated SQL texts reuse their prepared statement (safe: better-sqlite3 runs each to
+ * completion), errors that mean the disk or file system failed reach callers as "database unavailable", and a
+ * rollback after SQLite rolled back on its own is a no-op.
+ */
+function withStatementCache(database: BetterSqlite3.Database, path: string) {
+  const cache = new Map<string, DriverStatement>();
   return {
     close: () => database.close(),
-    prepare(text: string) {
+    prepare(text: string): DriverStatement {
+      if (!database.inTransaction && ENDS_TRANSACTION.test(text)) return NOTHING_TO_UNDO;
       let statement = cache.get(text);
       if (!statement) {
-        statement = database.prepare(text);
+        try {
+          statement = translated(database.prepare(text), path);
+        } catch (err) {
+          throw sqliteUnavailable(err, path) ?? err;
+        }
         if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
         cache.set(text, statement);
       }
@@ -46,7 +109,7 @@ export async function openSqliteStore(path: string, options: { synchronous: 'nor
   // Integers come back as BigInt, so 64-bit values (spec §8.2 long) survive; rows.ts and values.ts narrow them.
   database.defaultSafeIntegers(true);
   database.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database, path) }) });
   const result = await new Migrator({ db, provider: migrationProvider(sqliteDialect) }).migrateToLatest();
   if (result.error) {
     await db.destroy();

@@ -132,5 +132,7 @@ export interface Store {
   /** Closes connections. */
   /** Resolves when the database answers a query now (GET /healthz); rejects otherwise. */
   ping(): Promise<void>;
+  /** Commits a small write (issue 18: /healthz asks it while writes fail, to learn when they work again). */
+  probeWrite(): Promise<void>;
   close(): Promise<void>;
 }

@@ -27,6 +27,12 @@ export interface TestPostgres {
   cpuSeconds(): number;
   /** Stops the server and deletes its directory. Idempotent. */
   stop(): Promise<void>;
+  /** Stops the server (`pg_ctl stop -m fast`: sessions are ended) but keeps its data, for {@link resume}. */
+  pause(): Promise<void>;
+  /** Starts a paused server again on the same port, with the same data; resolves once it accepts connections. */
+  resume(): Promise<void>;
+  /** Ends every client connection to `database` with pg_terminate_backend; resolves with how many were ended. */
+  terminateConnections(database: string): Promise<number>;
 }
 
 /** Why PostgreSQL tests cannot run here, or undefined when they can. */
@@ -81,6 +87,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   await run(initCmd, initArgs);
   let port = 0;
   let started = false;
+  let serverArgs = '';
   const ctl = (args: string[]) => pgCommand('pg_ctl', ['-D', data, ...args]);
   for (let attempt = 0; attempt < 5 && !started; attempt++) {
     port = await freePort();
@@ -91,7 +98,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       ...(options.durable ? {} : { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' }),
       ...options.settings,
     };
-    const serverArgs = [`-p ${port}`, ...Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`)].join(' ');
+    serverArgs = [`-p ${port}`, ...Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`)].join(' ');
     const [cmd, args] = ctl(['-l', log, '-w', '-t', '60', '-o', serverArgs, 'start']);
     try {
       await run(cmd, args);
@@ -128,6 +135,24 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
         await client.end();
       }
       return `postgres://postgres@127.0.0.1:${port}/${name}`;
+    },
+    async pause() {
+      const [cmd, args] = ctl(['-m', 'fast', '-w', '-t', '60', 'stop']);
+      await run(cmd, args);
+    },
+    async resume() {
+      const [cmd, args] = ctl(['-l', log, '-w', '-t', '60', '-o', serverArgs, 'start']);
+      await run(cmd, args);
+    },
+    async terminateConnections(database: string) {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        const result = await client.query('select pg_terminate_backend(pid) as ended from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [database]);
+        return result.rows.filter((r) => r.ended).length;
+      } finally {
+        await client.end();
+      }
     },
     stop() {
       return (stopped ??= (async () => {

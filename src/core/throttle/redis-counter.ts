@@ -26,6 +26,10 @@ type WithScript = Redis & { fleetgateSlidingHit(current: string, previous: strin
 export interface RedisRateCounterOptions {
   /** Prefix of every key (default `fleetgate:throttle:`), so several clusters can share one Redis. */
   prefix?: string;
+  /** Errors the connection emits (Redis restarted or unreachable); without a listener ioredis prints each one. */
+  onConnectionError?: (err: Error) => void;
+  /** ioredis's reconnection delay after `times` failed attempts, ms (default: ioredis's). */
+  retryStrategy?: (times: number) => number;
 }
 
 /** A {@link RateCounter} in Redis. Owns its connection: `close()` quits it. */
@@ -41,7 +45,9 @@ export class RedisRateCounter implements RateCounter {
 
   /** Connects to `url` (`redis://host:port/db`). */
   static open(url: string, options: RedisRateCounterOptions = {}): RedisRateCounter {
-    return new RedisRateCounter(new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true }), options);
+    const redis = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, retryStrategy: options.retryStrategy });
+    redis.on('error', (err: Error) => options.onConnectionError?.(err));
+    return new RedisRateCounter(redis, options);
   }
 
   private async run(key: string, windowMs: number, now: number, n: number): Promise<number> {

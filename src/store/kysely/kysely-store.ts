@@ -6,6 +6,7 @@ import type { Database } from '../schema.ts';
 import { UniqueViolation, type Store, type TimeseriesQuery, type WriteBatch } from '../store.ts';
 import * as accounts from './account-queries.ts';
 import * as attributes from './attribute-queries.ts';
+import { probeWrite } from './health-queries.ts';
 import { fetchPage } from './paging.ts';
 import * as rpc from './rpc-queries.ts';
 import * as ts from './timeseries-queries.ts';
@@ -300,6 +301,10 @@ export class KyselyStore implements Store {
 
   async ping(): Promise<void> {
     await sql`select 1`.execute(this.db);
+  }
+
+  probeWrite(): Promise<void> {
+    return probeWrite(this.db as Kysely<Database>);
   }
 
   async close(): Promise<void> {

@@ -48,6 +48,8 @@ export function describeFailure(err: unknown, bodyLimit: number): HttpFailure {
   if (err instanceof FleetgateError) {
     // INTERNAL messages may carry details of our own failure; the client gets the generic text.
     const failure = failureOf(err.code, err.code === 'INTERNAL' ? GENERIC_INTERNAL_MESSAGE : err.message);
+    // A part that is down is logged once as an outage by core, not once per request; its message is generic.
+    if (err.code === 'DEPENDENCY_UNAVAILABLE') failure.internal = false;
     return err.retryAfterSeconds === undefined ? failure : { ...failure, retryAfterSeconds: err.retryAfterSeconds };
   }
   const e = (typeof err === 'object' && err !== null ? err : {}) as FrameworkError;

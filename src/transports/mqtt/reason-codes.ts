@@ -40,7 +40,7 @@ export const subackFailure = (version: number): number => (version === 5 ? RC.TO
  */
 export function connackCode(error: unknown, version: number): number {
   const err = toFleetgateError(error);
-  const signal = err.code === 'INTERNAL' || err.code === 'TIMEOUT' ? ERRORS.SERVER_UNAVAILABLE : err.signal;
+  const signal = err.code === 'INTERNAL' || err.code === 'TIMEOUT' || err.code === 'DEPENDENCY_UNAVAILABLE' ? ERRORS.SERVER_UNAVAILABLE : err.signal;
   if (version === 5) return signal.mqtt5;
   return signal.mqtt3 ?? V3_CONNACK.NOT_AUTHORIZED; // TB: never 4; unknown failures are "not authorised"
 }
