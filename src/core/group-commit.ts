@@ -86,6 +86,9 @@ function capture(resolve: () => void, reject: (err: unknown) => void): void {
   capturedReject = reject;
 }
 
+/** Retries of a batch whose write failed because the database seemed down, before devices are told "not now". */
+const WRITE_RETRIES = 3;
+
 export interface GroupCommitSettings {
   /** Most rows per transaction; a larger backlog is written in several transactions. */
   maxRows: number;
@@ -197,8 +200,8 @@ export class GroupCommitter {
   }
 
   /**
-   * Writes one batch. The first failure after commits worked is retried once at once: it is often a single
-   * connection that broke (an administrator ended it, a failover), and the pool's next one works. A retry after an
+   * Writes one batch. The first failure after commits worked is retried (WRITE_RETRIES times, 20, 40, 60 ms apart):
+   * it is often connections that broke (an administrator ended them, a failover), and the pool's next one works. A retry after an
    * uncertain commit is safe: every write is an upsert on its key, so a batch written twice is stored once. While
    * the database is down, batches are refused without trying until the outage's backoff has passed.
    */
@@ -213,11 +216,18 @@ export class GroupCommitter {
         this.outages.failed(err);
         throw err;
       }
-      try {
-        await this.store.writeBatch(batch);
-      } catch (again) {
-        if (isDependencyUnavailable(again)) this.outages?.failed(again);
-        throw again;
+      for (let retry = 1; ; retry++) {
+        // Let the pool notice its other broken connections first (their errors arrive a moment later).
+        await new Promise((resolve) => setTimeout(resolve, 20 * retry));
+        try {
+          await this.store.writeBatch(batch);
+          break;
+        } catch (again) {
+          if (!isDependencyUnavailable(again) || retry === WRITE_RETRIES) {
+            if (isDependencyUnavailable(again)) this.outages?.failed(again);
+            throw again;
+          }
+        }
       }
     }
     this.outages?.recovered('database');

@@ -72,8 +72,10 @@ export interface MqttLoad {
  * messages in flight: `{"ts": n, "values": {"seq": n}}` (the sequence number is the timestamp, so a message stored
  * twice would still be one row and a row per acknowledged number proves nothing was lost). An MQTT 5 PUBACK with an
  * error reason is resent after 200 ms; on MQTT 3.1.1 the client resends unacknowledged messages when it reconnects.
+ * `padBytes` adds a string value of that size to each message (to fill a disk).
  */
-export function startMqttLoad(mqttPort: number, token: string, clients = 4, inflight = 8): MqttLoad {
+export function startMqttLoad(mqttPort: number, token: string, clients = 4, inflight = 8, padBytes = 0): MqttLoad {
+  const pad = padBytes > 0 ? 'p'.repeat(padBytes) : undefined;
   const acked = new Map<number, number>();
   const refusals = { pubackErrors: 0, reasonCodes: new Set<number>(), disconnects: 0 };
   let next = 1;
@@ -97,7 +99,7 @@ export function startMqttLoad(mqttPort: number, token: string, clients = 4, infl
     const send = (seq: number) => {
       if (stopped && !pending.has(seq)) return;
       pending.add(seq);
-      client.publish('v1/devices/me/telemetry', JSON.stringify({ ts: seq, values: { seq } }), { qos: 1 }, (err, packet) => {
+      client.publish('v1/devices/me/telemetry', JSON.stringify({ ts: seq, values: pad ? { seq, pad } : { seq } }), { qos: 1 }, (err, packet) => {
         if (err) {
           const code = (err as { code?: number }).code ?? (packet as { reasonCode?: number } | undefined)?.reasonCode;
           if (typeof code === 'number') refusals.reasonCodes.add(code);
