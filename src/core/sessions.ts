@@ -37,6 +37,8 @@ export class DeviceSession implements DeviceSessionHandle {
 interface DeviceEntry {
   sessions: Set<DeviceSession>;
   unsubscribe: Promise<() => Promise<void>>;
+  /** The bus subscription failed (the bus was down): made again when the bus is back. */
+  subscribeFailed?: boolean;
 }
 
 export class SessionRegistry implements SessionsApi {
@@ -52,9 +54,19 @@ export class SessionRegistry implements SessionsApi {
     bus.onReconnect(() => this.redeliverPending());
   }
 
-  /** After a bus outage: RPCs published meanwhile never arrived, so every RPC session looks up its device's pending ones. */
+  /**
+   * After a bus outage: subscriptions that failed meanwhile are made again, and, as RPCs published meanwhile never
+   * arrived, every RPC session looks up its device's pending ones.
+   */
   private redeliverPending(): void {
-    for (const entry of this.devices.values()) {
+    for (const [deviceId, entry] of this.devices) {
+      if (entry.subscribeFailed) {
+        entry.subscribeFailed = false;
+        entry.unsubscribe = this.subscribeDevice(deviceId, entry);
+        const sessions = [...entry.sessions].filter((s) => s.handlers.onRpc);
+        if (sessions.length > 0) void entry.unsubscribe.then(() => this.deliverRpc(sessions, undefined), () => {});
+        continue;
+      }
       const sessions = [...entry.sessions].filter((s) => s.handlers.onRpc);
       if (sessions.length > 0) this.deliverRpc(sessions, undefined);
     }
@@ -65,14 +77,24 @@ export class SessionRegistry implements SessionsApi {
     let entry = this.devices.get(identity.deviceId);
     if (!entry) {
       const deviceId = identity.deviceId;
-      entry = { sessions: new Set(), unsubscribe: this.bus.subscribe(channels.device(deviceId), (m) => this.onMessage(deviceId, m)) };
-      entry.unsubscribe.catch((err) => this.logger.error({ err, deviceId }, 'bus subscribe failed'));
+      entry = { sessions: new Set(), unsubscribe: Promise.resolve(async () => {}) };
+      entry.unsubscribe = this.subscribeDevice(deviceId, entry);
       this.devices.set(deviceId, entry);
     }
     entry.sessions.add(session);
     this.total++;
     if (handlers.onRpc) this.rpcSubscribed(session);
     return session;
+  }
+
+  /** Subscribes this node to the device's channel; a failure is logged and marks the entry for the next reconnect. */
+  private subscribeDevice(deviceId: string, entry: DeviceEntry): Promise<() => Promise<void>> {
+    const subscribed = this.bus.subscribe(channels.device(deviceId), (m) => this.onMessage(deviceId, m));
+    subscribed.catch((err) => {
+      entry.subscribeFailed = true;
+      this.logger.warn({ err, deviceId }, 'bus subscribe failed; subscribing again when the bus is back');
+    });
+    return subscribed;
   }
 
   count(): number {
