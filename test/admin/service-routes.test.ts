@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { PROBE_TIMEOUT_MS } from '../../src/admin/health.ts';
+import { DependencyUnavailableError } from '../../src/core/errors.ts';
 import { registerAdminApi } from '../../src/admin/index.ts';
 import { createHttpApp } from '../../src/transports/http/app.ts';
 import { startTestServer, type TestServer } from '../support/harness.ts';
@@ -36,15 +37,21 @@ describe('health, OpenAPI and request hygiene', () => {
     }
   }
 
-  it('GET /healthz answers 503 naming the check that fails', async () => {
+  it('GET /healthz answers 503 naming the check that fails, and why', async () => {
     const res = await healthWith({ database: () => server.store.ping(), bus: () => Promise.reject(new Error('Redis subscriber connection is reconnecting')) });
-    assert.deepEqual(res, { status: 503, body: { status: 'DOWN', checks: { database: 'UP', bus: 'DOWN' } } });
+    assert.deepEqual(res, { status: 503, body: { status: 'DOWN', checks: { database: 'UP', bus: 'DOWN' }, reasons: { bus: 'Redis subscriber connection is reconnecting' } } });
+  });
+
+  it("GET /healthz gives an outage's plain reason, not the generic message devices get", async () => {
+    const full = new DependencyUnavailableError('database', 'the disk holding x.db is full (SQLITE_FULL)', 'free space');
+    const res = await healthWith({ database: () => Promise.reject(full), bus: async () => {} });
+    assert.deepEqual(res, { status: 503, body: { status: 'DOWN', checks: { database: 'DOWN', bus: 'UP' }, reasons: { database: 'the disk holding x.db is full (SQLITE_FULL)' } } });
   });
 
   it('GET /healthz counts a check that does not answer in time as down', async () => {
     const started = Date.now();
     const res = await healthWith({ database: () => new Promise(() => {}), bus: async () => {} });
-    assert.deepEqual(res, { status: 503, body: { status: 'DOWN', checks: { database: 'DOWN', bus: 'UP' } } });
+    assert.deepEqual(res, { status: 503, body: { status: 'DOWN', checks: { database: 'DOWN', bus: 'UP' }, reasons: { database: 'no answer within 2 s' } } });
     assert.ok(Date.now() - started >= PROBE_TIMEOUT_MS - 50);
   });
 
