@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // Runs every test/**/*.test.ts with node:test under tsx. Extra args are passed to node (e.g. --test-name-pattern).
+// First it brings dist/ up to date (scripts/build.mjs): tests that start the server or the CLI as a child process run
+// the compiled JavaScript, as users do, and must never run a stale build.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { build } from './build.mjs';
 
 function findTests(dir) {
   const out = [];
@@ -18,6 +21,7 @@ const args = process.argv.slice(2);
 const fileArgs = args.filter((a) => a.endsWith('.ts'));
 const nodeArgs = args.filter((a) => !a.endsWith('.ts'));
 const files = fileArgs.length > 0 ? fileArgs : findTests('test');
+build();
 const result = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=120000', ...nodeArgs, ...files],
