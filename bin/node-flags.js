@@ -6,5 +6,8 @@
  * --max-semi-space-size=64: a 64 MiB young generation per semi-space (V8's default is 16). Under load every message
  * lives until its batch commits, so with the default size the scavenger copies thousands of live messages many times
  * a second; the larger space cut garbage collection enough to raise MQTT telemetry by about a third (bench/RESULTS.md).
+ *
+ * --enable-source-maps: the server and the CLI run the JavaScript compiled to dist/; with this flag the stack traces
+ * they print and log name the TypeScript files and lines in src/ (dist/ holds the source maps).
  */
-export const NODE_FLAGS = ['--max-semi-space-size=64'];
+export const NODE_FLAGS = ['--max-semi-space-size=64', '--enable-source-maps'];

@@ -4,7 +4,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Throttle } from './core/throttle/index.ts';
-import { RedisRateCounter } from './core/throttle/redis-counter.ts';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.ts';
 import { createCore, type CoreInstance } from './core/core.ts';
@@ -102,8 +101,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     bus.onReconnect(() => outages.recovered('bus'));
     const throttleUrl = config.throttleStore && config.throttleStore !== 'memory' ? config.throttleStore : config.bus !== 'memory' ? config.bus : undefined;
     const throttle = new Throttle({
+      // ioredis is loaded only when a cluster needs it (start-up of a single node is faster without it).
       counter: throttleUrl
-        ? RedisRateCounter.open(throttleUrl, { retryStrategy: redisRetryDelay, onConnectionError: (err) => connectionError('bus', err, 'Redis throttle counter') })
+        ? (await import('./core/throttle/redis-counter.ts')).RedisRateCounter.open(throttleUrl, {
+            retryStrategy: redisRetryDelay,
+            onConnectionError: (err) => connectionError('bus', err, 'Redis throttle counter'),
+          })
         : undefined,
       limits: {
         provisionFailuresPerSource: config.throttleProvisionFailuresPerSource,

@@ -9,11 +9,7 @@ import { existsSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { ConfigError, loadConfig } from '../config.ts';
-import { AuditRecorder } from '../core/audit.ts';
-import { FleetgateError } from '../core/errors.ts';
 import { randomAlphanumeric } from '../core/ids.ts';
-import { Users } from '../core/users.ts';
-import { isPostgresUrl, openStore } from '../store/open-store.ts';
 import { CliError, EXIT, usageError } from './errors.ts';
 import { print, printJson } from './output.ts';
 
@@ -49,6 +45,13 @@ async function resetPassword(opts: PasswordOptions): Promise<void> {
     if (err instanceof ConfigError) throw usageError(`invalid configuration: ${err.message}`);
     throw err;
   }
+  // Loaded here, not at the top: the other commands (and --help) start without the store's modules.
+  const [{ AuditRecorder }, { FleetgateError }, { Users }, { isPostgresUrl, openStore }] = await Promise.all([
+    import('../core/audit.ts'),
+    import('../core/errors.ts'),
+    import('../core/users.ts'),
+    import('../store/open-store.ts'),
+  ]);
   if (!isPostgresUrl(config.database) && !existsSync(config.database)) {
     throw new CliError(`no database at ${config.database} (set --database or FLEETGATE_DATABASE)`, EXIT.API);
   }

@@ -7,7 +7,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { DeviceImportResult, DeviceImportRow } from '../core/api.ts';
-import { csvToImportRows, ImportFileError } from '../admin/import.ts';
 import { AdminClient, withConnection, type ConnectionOptions } from './api-client.ts';
 import { CliError, EXIT, positiveInt, usageError } from './errors.ts';
 import { findProfile } from './lookup.ts';
@@ -24,13 +23,14 @@ interface ImportAnswer {
   errors: DeviceImportResult['rejected'];
 }
 
-function readRows(file: string): { rows: DeviceImportRow[]; rejected: DeviceImportResult['rejected'] } {
+async function readRows(file: string): Promise<{ rows: DeviceImportRow[]; rejected: DeviceImportResult['rejected'] }> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     throw usageError(`cannot read ${file}: ${(err as Error).message}`);
   }
+  const { csvToImportRows, ImportFileError } = await import('../admin/import.ts');
   try {
     return csvToImportRows(text);
   } catch (err) {
@@ -52,7 +52,7 @@ function summary(result: DeviceImportResult): string {
 }
 
 async function importFile(file: string, opts: ImportOptions): Promise<void> {
-  const { rows, rejected } = readRows(file);
+  const { rows, rejected } = await readRows(file);
   const client = new AdminClient(opts);
   const profile = await findProfile(client, opts.profile);
   const result: DeviceImportResult = { created: 0, duplicates: [], rejected };

@@ -1,7 +1,7 @@
 /** `fleetgate start`: runs the server; every config option is also a flag. Stops gracefully on SIGTERM/SIGINT. */
 import { Option, type Command } from 'commander';
 import { ConfigError, loadConfig, OPTIONS, type Config } from '../config.ts';
-import { startServer, type RunningServer } from '../server.ts';
+import type { RunningServer } from '../server.ts';
 import { installLastResort } from './last-resort.ts';
 
 /** Longest graceful stop before the process exits anyway (with code 1). */
@@ -84,6 +84,8 @@ export function registerStartCommand(program: Command): void {
         : undefined,
     );
     try {
+      // Loaded here, not at the top: the other commands (and --help) start without the server's modules.
+      const { startServer } = await import('../server.ts');
       server = await startServer(config);
     } catch (err) {
       if (err instanceof ConfigError) configError(err);

@@ -1,7 +1,6 @@
 import type { Config } from '../config.ts';
 import type { Store } from './store.ts';
-import { openPostgresStore, type PostgresStoreOptions } from './postgres.ts';
-import { openSqliteStore } from './sqlite.ts';
+import type { PostgresStoreOptions } from './postgres.ts';
 
 /** True when `database` names a PostgreSQL server rather than a SQLite file. */
 export function isPostgresUrl(database: string): boolean {
@@ -13,6 +12,7 @@ export function isPostgresUrl(database: string): boolean {
  * `postgres` options (pool size, pool error hook) apply only to PostgreSQL.
  */
 export async function openStore(config: Pick<Config, 'database' | 'sqliteSynchronous'>, postgres: PostgresStoreOptions = {}): Promise<Store> {
-  if (isPostgresUrl(config.database)) return openPostgresStore(config.database, postgres);
-  return openSqliteStore(config.database, { synchronous: config.sqliteSynchronous });
+  // Each driver is loaded only when its database is configured (start-up is faster without the other one).
+  if (isPostgresUrl(config.database)) return (await import('./postgres.ts')).openPostgresStore(config.database, postgres);
+  return (await import('./sqlite.ts')).openSqliteStore(config.database, { synchronous: config.sqliteSynchronous });
 }

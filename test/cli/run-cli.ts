@@ -1,6 +1,7 @@
 /** Runs `bin/fleetgate.js` as a child process (asynchronously, so an in-process test server keeps serving). */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { ensureBuilt } from '../support/build.ts';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'fleetgate.js');
 
@@ -12,6 +13,7 @@ export interface CliResult {
 
 /** Runs `fleetgate ...args` with a clean environment plus `env`; `input` is written to stdin. */
 export function runCli(args: string[], env: Record<string, string> = {}, input?: string): Promise<CliResult> {
+  ensureBuilt();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';

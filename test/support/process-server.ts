@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { ensureBuilt } from './build.ts';
 
 export async function freePort(): Promise<number> {
   const server = createServer().listen(0, '127.0.0.1');
@@ -28,6 +29,7 @@ const BIN = join(import.meta.dirname, '..', '..', 'bin', 'fleetgate.js');
 
 /** Starts the server with `env` on top of loopback defaults; resolves when /healthz answers 200. */
 export async function startServerProcess(env: Record<string, string>, opts: { waitReady?: boolean } = {}): Promise<ServerProcess> {
+  ensureBuilt();
   const httpPort = env.FLEETGATE_HTTP_PORT ? Number(env.FLEETGATE_HTTP_PORT) : await freePort();
   const mqttPort = env.FLEETGATE_MQTT_PORT ? Number(env.FLEETGATE_MQTT_PORT) : await freePort();
   const coapPort = env.FLEETGATE_COAP_PORT ? Number(env.FLEETGATE_COAP_PORT) : await freePort();

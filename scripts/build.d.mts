@@ -1,0 +1,3 @@
+/** See build.mjs. */
+export declare function fingerprint(): string;
+export declare function build(options?: { force?: boolean; quiet?: boolean }): boolean;
