@@ -11,7 +11,9 @@ import { registerAuditRoutes } from './audit.ts';
 import { authenticate, registerPublicAuthRoutes, registerUserRoutes } from './auth.ts';
 import type { AdminDeps } from './context.ts';
 import { registerDeviceInfoRoutes } from './device-infos.ts';
+import { registerBulkImportRoutes } from './bulk-import.ts';
 import { registerDeviceRoutes } from './devices.ts';
+import { registerDeviceWithCredentialsRoutes } from './device-with-credentials.ts';
 import { toAdminError } from './error-mapping.ts';
 import { registerHealthRoutes } from './health.ts';
 import { registerImportRoutes } from './import.ts';
@@ -53,6 +55,8 @@ export async function registerAdminApi(app: AnyFastify, deps: AdminDeps): Promis
       registerProfileRoutes(secured, deps);
       registerDeviceRoutes(secured, deps);
       registerDeviceInfoRoutes(secured, deps);
+      registerDeviceWithCredentialsRoutes(secured, deps);
+      registerBulkImportRoutes(secured, deps);
       registerProfileInfoRoutes(secured, deps);
       registerTelemetryRoutes(secured, deps);
       registerAttributeRoutes(secured, deps);

@@ -16,6 +16,8 @@ import type {
   X509ChainProvisioningApi,
 } from './api.ts';
 
+import type { DeviceBulkImport } from './bulk-import.ts';
+
 /** Everything core offers, wired over one Store and one Bus. Built by `createCore` (src/core/core.ts). */
 export interface Core {
   provisioning: ProvisioningApi;
@@ -30,6 +32,8 @@ export interface Core {
   devices: DevicesApi;
   /** ThingsBoard DeviceInfo reads and device types (issue 11). */
   deviceInfos: DeviceInfosApi;
+  /** ThingsBoard's device bulk import (POST /api/device/bulk_import). */
+  bulkImport: Pick<DeviceBulkImport, 'run'>;
   timeseries: TimeseriesReadApi;
   users: UsersApi;
   audit: AuditApi;

@@ -8,6 +8,7 @@ import type { Core, CoreLogger, CoreObserver, CoreSettings } from './core-types.
 import { activityReportingAuth, DeviceActivityTracker } from './device-activity.ts';
 import { DeviceAuth } from './device-auth.ts';
 import { DeviceInfos } from './device-infos.ts';
+import { DeviceBulkImport } from './bulk-import.ts';
 import { Devices } from './devices.ts';
 import { GroupCommitter } from './group-commit.ts';
 import { Profiles } from './profiles.ts';
@@ -96,6 +97,7 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
   const rpcExpiry = setInterval(() => store.expireRpcs(Date.now()).catch((err) => logger.warn({ err }, 'rpc expiry sweep failed')), settings.rpcExpirySweepMs ?? 5000);
   rpcExpiry.unref();
   const devices = new Devices(store, profiles, audit, credentialsChanged, bus);
+  const attributes = new Attributes(store, bus);
   return {
     provisioning: observedProvisioning(throttledProvisioning(provisioning, throttle), observer),
     x509Provisioning: throttledX509Provisioning(x509Provisioning, throttle),
@@ -103,13 +105,14 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
     throttle,
     telemetry: rateLimitedTelemetry(telemetry, throttle),
     timeseries: telemetry,
-    attributes: new Attributes(store, bus),
+    attributes,
     rpc,
     sessions,
     sessionRegistry: sessions,
     profiles,
     devices,
     deviceInfos: new DeviceInfos(store, activity),
+    bulkImport: new DeviceBulkImport(store, devices, attributes),
     users: throttledUsers(new Users(store), throttle),
     audit,
     committer,

@@ -148,6 +148,8 @@ export interface Store {
   /** Stores activity reports (one per device), keeping the later of the stored and the reported time per column. */
   recordDeviceActivity(writes: DeviceActivityWrite[]): Promise<void>;
   getDeviceActivity(deviceId: string): Promise<DeviceActivity | undefined>;
+  /** The tenant's devices among `ids` (unknown ids are left out). */
+  getDevicesByIds(tenantId: string, ids: string[]): Promise<Device[]>;
   /** Makes the profile the tenant's only default one. */
   setDefaultProfile(tenantId: string, id: string): Promise<void>;
 

@@ -8,7 +8,7 @@ import mqtt from 'mqtt';
 import { startTestServer, type TestServer } from '../support/harness.ts';
 import { skipUnlessPostgres, startPostgres, type TestPostgres } from '../support/postgres.ts';
 import { skipUnlessRedis, startRedis, type TestRedis } from '../support/redis.ts';
-import { adminClient, type AdminClient } from '../admin/admin-client.ts';
+import { adminClient, within, type AdminClient } from '../admin/admin-client.ts';
 import { until } from './cluster-support.ts';
 
 describe('API parity on two nodes (PostgreSQL + Redis)', { skip: skipUnlessPostgres() || skipUnlessRedis() }, () => {
@@ -82,5 +82,22 @@ describe('API parity on two nodes (PostgreSQL + Redis)', { skip: skipUnlessPostg
     assert.deepEqual(types.json.map((t: any) => t.type), ['Cluster default', 'default']);
     const defaults = (await apiB.get('/api/deviceProfiles?pageSize=100&page=0')).json.data.filter((p: any) => p.default);
     assert.equal(defaults.length, 1);
+  });
+  it('credentials replaced on node A end the MQTT session on node B; B refuses the old token at once', async () => {
+    const device = (await apiA.post('/api/device?accessToken=cluster-old-token', { name: 'Cluster replace' })).json;
+    const telemetryOnB = (token: string) =>
+      fetch(`${b!.httpUrl}/api/v1/${token}/telemetry`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"x":1}' }).then((r) => r.status);
+    assert.equal(await telemetryOnB('cluster-old-token'), 200, 'B has the old token in its auth cache now');
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${b!.mqttPort}`, { username: 'cluster-old-token', reconnectPeriod: 0, connectTimeout: 10_000 });
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    const current = (await apiA.get(`/api/device/${device.id.id}/credentials`)).json;
+    const res = await apiA.post('/api/device/credentials', { ...current, credentialsId: 'cluster-new-token' });
+    assert.equal(res.status, 200, res.text);
+    await within(closed, 20_000, 'node B closing the MQTT connection');
+    await until('node B refuses the old token', async () => (await telemetryOnB('cluster-old-token')) === 401, 400);
+    assert.equal(await telemetryOnB('cluster-new-token'), 200);
+    await assert.rejects(mqtt.connectAsync(`mqtt://127.0.0.1:${b!.mqttPort}`, { username: 'cluster-old-token', reconnectPeriod: 0, connectTimeout: 10_000 }));
+    const again = await mqtt.connectAsync(`mqtt://127.0.0.1:${b!.mqttPort}`, { username: 'cluster-new-token', reconnectPeriod: 0, connectTimeout: 10_000 });
+    await again.endAsync();
   });
 });

@@ -323,6 +323,10 @@ export class KyselyStore implements Store {
     return infos.getDeviceActivity(this.db, deviceId);
   }
 
+  getDevicesByIds(tenantId: string, ids: string[]): Promise<Device[]> {
+    return infos.getDevicesByIds(this.db, tenantId, ids);
+  }
+
   setDefaultProfile(tenantId: string, id: string): Promise<void> {
     return this.transaction((tx) => infos.setDefaultProfile((tx as KyselyStore).db, tenantId, id));
   }
