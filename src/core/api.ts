@@ -9,6 +9,7 @@ import type {
   CredentialsType,
   Device,
   DeviceCredentials,
+  DeviceInfo,
   DeviceProfile,
   KvValue,
   Page,
@@ -85,6 +86,8 @@ export interface DeviceIdentity {
   deviceName: string;
   profileId: string;
   credentialsType: CredentialsType;
+  /** The credentials the device authenticated with; its sessions end when they are replaced. */
+  credentialsId?: string;
 }
 
 /** A server-side RPC as delivered to a device. */
@@ -108,6 +111,11 @@ export interface SessionHandlers {
   onRpc?: (rpc: RpcDelivery) => Promise<void>;
   /** The device was deleted: the transport ends the session (HTTP long poll: 403 `Device was deleted!`, spec §8.3). */
   onDeviceDeleted?: () => void;
+  /**
+   * The credentials this session authenticated with were replaced (POST /api/device/credentials), on any node: the
+   * transport ends the session so the device must authenticate again.
+   */
+  onCredentialsRevoked?: () => void;
 }
 
 export interface DeviceSessionHandle {
@@ -249,6 +257,8 @@ export interface DeviceInput {
 }
 
 export interface CredentialsInput {
+  /** The credentials row id (`id.id`); when given it must be the device's (TB: `Unable to update non-existent device credentials!`). */
+  id?: string;
   deviceId: string;
   credentialsType: CredentialsType;
   credentialsId?: string | null;
@@ -259,10 +269,29 @@ export interface ProfilesApi {
   /** Creates or updates (when `id` is set). Duplicate provision key -> ALREADY_EXISTS with ThingsBoard's message (spec §3.2). */
   save(tenantId: string, input: ProfileInput, actor: Actor): Promise<DeviceProfile>;
   get(tenantId: string, id: string): Promise<DeviceProfile>;
-  list(tenantId: string, query: PageQuery): Promise<Page<DeviceProfile>>;
+  /** `transportType` filters by exact transport type. */
+  list(tenantId: string, query: PageQuery & { transportType?: string }): Promise<Page<DeviceProfile>>;
   delete(tenantId: string, id: string, actor: Actor): Promise<void>;
   /** The tenant's default profile, created on first use. */
   getDefault(tenantId: string): Promise<DeviceProfile>;
+  /** Makes the profile the tenant's only default one; returns it. */
+  setDefault(tenantId: string, id: string, actor: Actor): Promise<DeviceProfile>;
+}
+
+/** A device info with ThingsBoard's `active` flag (src/core/device-activity.ts defines it). */
+export interface ActiveDeviceInfo extends DeviceInfo {
+  active: boolean;
+}
+
+/** Device infos (ThingsBoard's DeviceInfo), device types and device activity (issue 11). */
+export interface DeviceInfosApi {
+  list(tenantId: string, query: PageQuery & { profileId?: string; active?: boolean }): Promise<Page<ActiveDeviceInfo>>;
+  /** NOT_FOUND `Device with id [..] is not found`. */
+  get(tenantId: string, id: string): Promise<ActiveDeviceInfo>;
+  /** Names of the profiles that have devices, sorted. */
+  types(tenantId: string): Promise<string[]>;
+  /** Writes the activity held in memory now (tests, shutdown). */
+  flushActivity(): Promise<void>;
 }
 
 export interface DevicesApi {
@@ -275,10 +304,25 @@ export interface DevicesApi {
   getCredentials(tenantId: string, deviceId: string): Promise<DeviceCredentials>;
   /** Replaces a device's credentials, normalising ids as ThingsBoard does (SHA3 for X.509 and MQTT_BASIC). */
   saveCredentials(tenantId: string, input: CredentialsInput, actor: Actor): Promise<DeviceCredentials>;
+  /** The tenant's devices among `ids`; unknown ids are left out. */
+  getByIds(tenantId: string, ids: string[]): Promise<Device[]>;
+  /**
+   * TB saveDeviceWithCredentials: creates the device with exactly these credentials, or (with `device.id`) updates it
+   * and replaces its credentials, in one transaction. A name clash is ALREADY_EXISTS unless `naming` uniquifies it.
+   */
+  saveWithCredentials(tenantId: string, device: DeviceInput, credentials: Omit<CredentialsInput, 'deviceId'>, actor: Actor, naming?: NameConflictPolicy): Promise<Device>;
   /** Bulk pre-provisioning into a CHECK_PRE_PROVISIONED_DEVICES profile, in batches (src/core/device-import.ts). */
   importDevices(tenantId: string, profileId: string, rows: DeviceImportRow[], actor: Actor, options?: ImportOptions): Promise<DeviceImportResult>;
   /** Names and credentials of the devices of one profile (or all), oldest first, for the factory. */
   exportDevices(tenantId: string, profileId: string | undefined, actor: Actor): Promise<DeviceExportRow[]>;
+}
+
+/** TB's NameConflictStrategy: on a name clash, FAIL, or rename to `<name><separator><suffix>`. */
+export interface NameConflictPolicy {
+  policy: 'FAIL' | 'UNIQUIFY';
+  separator: string;
+  /** RANDOM: 6 random alphanumerics; INCREMENTAL: 1, 2, ... */
+  strategy: 'RANDOM' | 'INCREMENTAL';
 }
 
 /** One device to import. Credentials: `accessToken`, or MQTT_BASIC `clientId`/`username`/`password`, or `certificate`; none = a generated token. */

@@ -4,6 +4,7 @@ import type {
   AttributesApi,
   AuditApi,
   DeviceAuthApi,
+  DeviceInfosApi,
   DevicesApi,
   ProfilesApi,
   ProvisioningApi,
@@ -14,6 +15,8 @@ import type {
   UsersApi,
   X509ChainProvisioningApi,
 } from './api.ts';
+
+import type { DeviceBulkImport } from './bulk-import.ts';
 
 /** Everything core offers, wired over one Store and one Bus. Built by `createCore` (src/core/core.ts). */
 export interface Core {
@@ -27,6 +30,10 @@ export interface Core {
   sessions: SessionsApi;
   profiles: ProfilesApi;
   devices: DevicesApi;
+  /** ThingsBoard DeviceInfo reads and device types (issue 11). */
+  deviceInfos: DeviceInfosApi;
+  /** ThingsBoard's device bulk import (POST /api/device/bulk_import). */
+  bulkImport: Pick<DeviceBulkImport, 'run'>;
   timeseries: TimeseriesReadApi;
   users: UsersApi;
   audit: AuditApi;
@@ -45,6 +52,10 @@ export interface CoreSettings {
   rpcDefaultTimeout: number;
   /** DESIGN 3: how old a provisioned device must be before a repeat request counts as a lost-response retry. */
   provisionRetryAfterMs: number;
+  /** A device is active this long after its last activity, ms (default 600000, ThingsBoard's default). */
+  deviceInactivityTimeoutMs?: number;
+  /** Longest delay before device activity is written, ms (default 1000). */
+  deviceActivityFlushMs?: number;
 }
 
 /** The logging surface core uses (a pino logger fits). */

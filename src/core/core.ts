@@ -5,7 +5,10 @@ import { Attributes } from './attributes.ts';
 import { AuditRecorder } from './audit.ts';
 import type { ProvisioningApi } from './api.ts';
 import type { Core, CoreLogger, CoreObserver, CoreSettings } from './core-types.ts';
+import { activityReportingAuth, DeviceActivityTracker } from './device-activity.ts';
 import { DeviceAuth } from './device-auth.ts';
+import { DeviceInfos } from './device-infos.ts';
+import { DeviceBulkImport } from './bulk-import.ts';
 import { Devices } from './devices.ts';
 import { GroupCommitter } from './group-commit.ts';
 import { isDependencyUnavailable } from './errors.ts';
@@ -99,6 +102,10 @@ export async function createCore(deps: {
   const committer = new GroupCommitter(store, { maxRows: settings.batchMaxRows, maxDelayMs: settings.batchMaxDelayMs, minIntervalMs: settings.batchIntervalMs }, logger, outages);
   const telemetry = new Telemetry(store, committer, observer);
   const sessions = new SessionRegistry(bus, logger);
+  const activity = new DeviceActivityTracker(store, { inactivityTimeoutMs: settings.deviceInactivityTimeoutMs ?? 600_000, flushMs: settings.deviceActivityFlushMs }, logger);
+  activity.openDevices = () => sessions.deviceIds();
+  sessions.onDeviceOpened = (deviceId) => activity.connected(deviceId);
+  sessions.onDeviceClosed = (deviceId) => activity.disconnected(deviceId);
   const rpc = new Rpc(store, bus, sessions, settings.rpcDefaultTimeout, logger);
   // ThingsBoard marks RPCs past their expiry; every node may run this (the updates are idempotent).
   const rpcExpiry = setInterval(
@@ -111,19 +118,22 @@ export async function createCore(deps: {
   );
   rpcExpiry.unref();
   const devices = new Devices(store, profiles, audit, credentialsChanged, bus);
+  const attributes = new Attributes(store, bus);
   return {
     provisioning: observedProvisioning(throttledProvisioning(provisioning, throttle), observer),
     x509Provisioning: throttledX509Provisioning(x509Provisioning, throttle),
-    auth: new ThrottledDeviceAuth(auth, throttle),
+    auth: activityReportingAuth(new ThrottledDeviceAuth(auth, throttle), activity),
     throttle,
     telemetry: rateLimitedTelemetry(telemetry, throttle),
     timeseries: telemetry,
-    attributes: new Attributes(store, bus),
+    attributes,
     rpc,
     sessions,
     sessionRegistry: sessions,
     profiles,
     devices,
+    deviceInfos: new DeviceInfos(store, activity),
+    bulkImport: new DeviceBulkImport(store, devices, attributes),
     users: throttledUsers(new Users(store), throttle),
     audit,
     committer,
@@ -132,6 +142,7 @@ export async function createCore(deps: {
       clearInterval(rpcExpiry);
       await transactions.drain();
       await committer.close();
+      await activity.close();
       await unsubscribeCredentials();
       await throttle.close();
     },

@@ -46,6 +46,9 @@ export class SessionRegistry implements SessionsApi {
   private total = 0;
   /** Set by the RPC service: delivers RPC `rpcId` to the given sessions, or the device's pending RPCs when rpcId is undefined. */
   deliverRpc: (sessions: DeviceSession[], rpcId: string | undefined) => void = () => {};
+  /** Set by core: a device's first session on this node opened / its last one closed (device activity). */
+  onDeviceOpened: (deviceId: string) => void = () => {};
+  onDeviceClosed: (deviceId: string) => void = () => {};
 
   constructor(
     private readonly bus: Bus,
@@ -80,6 +83,7 @@ export class SessionRegistry implements SessionsApi {
       entry = { sessions: new Set(), unsubscribe: Promise.resolve(async () => {}) };
       entry.unsubscribe = this.subscribeDevice(deviceId, entry);
       this.devices.set(deviceId, entry);
+      this.onDeviceOpened(deviceId);
     }
     entry.sessions.add(session);
     this.total++;
@@ -101,6 +105,11 @@ export class SessionRegistry implements SessionsApi {
     return this.total;
   }
 
+  /** Devices with at least one session on this node. */
+  deviceIds(): IterableIterator<string> {
+    return this.devices.keys();
+  }
+
   /** Sessions of a device on this node. */
   sessionsOf(deviceId: string): DeviceSession[] {
     return [...(this.devices.get(deviceId)?.sessions ?? [])];
@@ -117,6 +126,7 @@ export class SessionRegistry implements SessionsApi {
     this.total--;
     if (entry.sessions.size === 0) {
       this.devices.delete(session.identity.deviceId);
+      this.onDeviceClosed(session.identity.deviceId);
       void entry.unsubscribe.then((unsub) => unsub()).catch(() => {});
     }
   }
@@ -132,11 +142,24 @@ export class SessionRegistry implements SessionsApi {
     }
   }
 
+  private safely(deviceId: string, run: () => void): void {
+    try {
+      run();
+    } catch (err) {
+      this.logger.warn({ err, deviceId }, 'session end failed');
+    }
+  }
+
   private onMessage(deviceId: string, message: BusMessage): void {
     if (message.kind === 'attributes') this.pushAttributes(deviceId, message.update);
     else if (message.kind === 'rpc') this.deliverRpc(this.sessionsOf(deviceId).filter((s) => s.handlers.onRpc), message.rpcId);
     else if (message.kind === 'device-deleted') {
       for (const s of this.sessionsOf(deviceId)) s.handlers.onDeviceDeleted?.();
+    } else if (message.kind === 'credentials-revoked') {
+      for (const s of this.sessionsOf(deviceId)) {
+        const used = s.identity.credentialsId;
+        if (used === undefined || used === message.credentialsId) this.safely(deviceId, () => s.handlers.onCredentialsRevoked?.());
+      }
     }
   }
 }
