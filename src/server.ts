@@ -86,12 +86,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         batchIntervalMs: config.batchIntervalMs,
         rpcDefaultTimeout: config.rpcDefaultTimeout,
         provisionRetryAfterMs: config.provisionRetryAfterMs,
+        liveInterestTtlMs: config.wsInterestTtlMs,
       },
     });
     opened.push(() => core.close());
     if (metrics) {
       core.committer.onCommit = metrics.onCommit;
       metrics.countSessionsWith(() => core.sessions.count());
+      core.liveUpdates.onPublished = metrics.onLivePublished;
     }
     const admin = await core.users.ensureAdmin(config.adminUsername, config.adminPassword);
     if (admin.generatedPassword) {
@@ -123,7 +125,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     }
     await registerOpenApi(app);
     registerDeviceApi(app, { core, config, logger });
-    await registerAdminApi(app, { core, config, logger, jwtSecret, isReady: () => ready, probes: { database: () => store.ping(), bus: () => bus.ping() } });
+    await registerAdminApi(app, { core, config, logger, jwtSecret, isReady: () => ready, probes: { database: () => store.ping(), bus: () => bus.ping() }, wsMetrics: metrics });
     await app.listen({ host: config.host, port: config.httpPort });
     const httpPort = (app.server.address() as AddressInfo).port;
     const mqtt = await startMqttTransport({

@@ -14,6 +14,7 @@ import type {
   UsersApi,
   X509ChainProvisioningApi,
 } from './api.ts';
+import type { LiveUpdatesApi } from './live-updates.ts';
 
 /** Everything core offers, wired over one Store and one Bus. Built by `createCore` (src/core/core.ts). */
 export interface Core {
@@ -30,6 +31,8 @@ export interface Core {
   timeseries: TimeseriesReadApi;
   users: UsersApi;
   audit: AuditApi;
+  /** Committed telemetry and attribute changes as they happen, on any node (the WebSocket telemetry API). */
+  live: LiveUpdatesApi;
   /** Commits pending telemetry and stops timers; the store and bus are closed by their owner. */
   close(): Promise<void>;
 }
@@ -45,6 +48,8 @@ export interface CoreSettings {
   rpcDefaultTimeout: number;
   /** DESIGN 3: how old a provisioned device must be before a repeat request counts as a lost-response retry. */
   provisionRetryAfterMs: number;
+  /** How long another node's live-subscriber announcement counts without a refresh, ms (default 30000). */
+  liveInterestTtlMs?: number;
 }
 
 /** The logging surface core uses (a pino logger fits). */
