@@ -94,6 +94,11 @@ export class LiveUpdates implements LiveUpdatesApi {
     return this.listeners.size;
   }
 
+  /** True when some node of the cluster (this one included) watches the device, as this node knows it. */
+  watchedAnywhere(deviceId: string): boolean {
+    return this.interest.has(deviceId);
+  }
+
   private unwatch(deviceId: string, listener: LiveListener): void {
     const set = this.listeners.get(deviceId);
     if (!set?.delete(listener) || set.size > 0) return;
