@@ -100,7 +100,9 @@ async function withSubscribers(r: number): Promise<number> {
   return +loaded;
 }
 // Rounds alternate which phase goes first, so a drift in the machine's load does not favour one side.
-for (let r = 0; r < rounds; r++) {
+const only = process.env.BENCH_ONLY; // 'with' or 'without': one phase only (for profiling the server)
+for (let r = 0; r < rounds && only; r++) await (only === 'with' ? withSubscribers(r) : withoutSubscribers(r));
+for (let r = 0; r < rounds && !only; r++) {
   let a: number;
   let b: number;
   if (r % 2 === 0) {
@@ -118,9 +120,12 @@ server.kill('SIGTERM');
 await once(server, 'exit');
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+if (only) process.exit(0);
 const w0 = median(without);
 const w1 = median(withSubs);
-console.log(`| Measure | Value |
+console.log(`Server: wsUpdateIntervalMs = ${process.env.FLEETGATE_WS_UPDATE_INTERVAL_MS ?? '0 (a frame per commit)'}.
+
+| Measure | Value |
 |---|---|
 | MQTT QoS 1 telemetry, ${devices} devices (window ${window}), no WebSocket subscribers, msg/s (median of ${rounds}) | ${Math.round(w0)} |
 | Same, with ${devices} sockets each subscribed to one device's latest telemetry, msg/s | ${Math.round(w1)} |

@@ -37,6 +37,7 @@ export function registerWebSocketApi(app: FastifyInstance, deps: AdminDeps, metr
       maxQueuePerSession: config.wsMaxQueuePerSession,
       authTimeoutMs: config.wsAuthTimeoutMs,
       pingTimeoutMs: config.wsPingTimeoutMs,
+      updateIntervalMs: config.wsUpdateIntervalMs,
     },
     userSessions: new UserSessionCounts(),
     sessions: new Set(),

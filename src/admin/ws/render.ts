@@ -22,6 +22,8 @@ export interface V1Reply {
 /** Collects pairs per key, in arrival order, for one reply. */
 export class ReplyData {
   private readonly pairs = new Map<string, TsPair[]>();
+  /** Pairs held, all keys together. */
+  size = 0;
 
   add(key: string, ts: number, value: KvValue | null): void {
     this.addPair(key, [ts, value === null ? null : stringValue(value)]);
@@ -31,6 +33,12 @@ export class ReplyData {
     let list = this.pairs.get(key);
     if (!list) this.pairs.set(key, (list = []));
     list.push(pair);
+    this.size++;
+  }
+
+  /** Appends every pair of `other` after this one's, key by key (one frame for several commits). */
+  append(other: ReplyData): void {
+    for (const [key, pairs] of other.pairs) for (const pair of pairs) this.addPair(key, pair);
   }
 
   get empty(): boolean {
