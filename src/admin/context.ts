@@ -7,6 +7,7 @@ import type { Actor } from '../core/api.ts';
 import type { Core, CoreLogger } from '../core/core-types.ts';
 import { FleetgateError } from '../core/errors.ts';
 import type { Config } from '../config.ts';
+import type { WsMetrics } from './ws/context.ts';
 
 /** Dependencies of the admin API, passed by the composition root (src/server.ts). */
 export interface AdminDeps {
@@ -19,6 +20,8 @@ export interface AdminDeps {
   isReady: () => boolean;
   /** GET /healthz checks: each resolves when its part answers now. */
   probes: { database: () => Promise<void>; bus: () => Promise<void> };
+  /** Where the WebSocket API reports (metrics on); undefined when metrics are off. */
+  wsMetrics?: WsMetrics;
 }
 
 /** The user a request acts for, taken from a verified access token. */

@@ -13,6 +13,8 @@ import { Devices } from './devices.ts';
 import { GroupCommitter } from './group-commit.ts';
 import { isDependencyUnavailable } from './errors.ts';
 import { Outages } from './outages.ts';
+import { LiveInterest } from './live-interest.ts';
+import { LiveUpdates } from './live-updates.ts';
 import { Profiles } from './profiles.ts';
 import { Provisioning } from './provisioning/provision.ts';
 import { throttledX509Provisioning, X509ChainProvisioning } from './provisioning/x509-chain.ts';
@@ -33,6 +35,8 @@ export interface CoreInstance extends Core {
   throttle: Throttle;
   /** What is down right now (issue 18): read by /healthz, fed by commits, the bus and the health probe. */
   outages: Outages;
+  /** The live-update hub behind `live` (its onPublished hook feeds metrics). */
+  liveUpdates: LiveUpdates;
 }
 
 /** Wraps provisioning so the observer sees every outcome, on every transport, in one place. */
@@ -101,6 +105,10 @@ export async function createCore(deps: {
   });
   const committer = new GroupCommitter(store, { maxRows: settings.batchMaxRows, maxDelayMs: settings.batchMaxDelayMs, minIntervalMs: settings.batchIntervalMs }, logger, outages);
   const telemetry = new Telemetry(store, committer, observer);
+  const interest = new LiveInterest(bus, logger, { ttlMs: settings.liveInterestTtlMs });
+  await interest.start();
+  const live = new LiveUpdates(bus, interest, logger);
+  committer.onBatchCommitted = (batch) => live.committed(batch);
   const sessions = new SessionRegistry(bus, logger);
   const activity = new DeviceActivityTracker(store, { inactivityTimeoutMs: settings.deviceInactivityTimeoutMs ?? 600_000, flushMs: settings.deviceActivityFlushMs }, logger);
   activity.openDevices = () => sessions.deviceIds();
@@ -118,7 +126,7 @@ export async function createCore(deps: {
   );
   rpcExpiry.unref();
   const devices = new Devices(store, profiles, audit, credentialsChanged, bus);
-  const attributes = new Attributes(store, bus);
+  const attributes = new Attributes(store, bus, live);
   return {
     provisioning: observedProvisioning(throttledProvisioning(provisioning, throttle), observer),
     x509Provisioning: throttledX509Provisioning(x509Provisioning, throttle),
@@ -127,6 +135,8 @@ export async function createCore(deps: {
     telemetry: rateLimitedTelemetry(telemetry, throttle),
     timeseries: telemetry,
     attributes,
+    live,
+    liveUpdates: live,
     rpc,
     sessions,
     sessionRegistry: sessions,
@@ -143,6 +153,7 @@ export async function createCore(deps: {
       await transactions.drain();
       await committer.close();
       await activity.close();
+      await live.close();
       await unsubscribeCredentials();
       await throttle.close();
     },

@@ -121,6 +121,11 @@ export class GroupCommitter {
   readonly stats: GroupCommitStats = { batches: 0, rows: 0, lastCommitMs: 0 };
   /** Called after each commit with its duration in ms and row count (metrics hook). */
   onCommit: ((ms: number, rows: number) => void) | undefined;
+  /**
+   * Called with the writes of each committed transaction, after its submissions are settled (live updates,
+   * src/core/live-updates.ts). It must not throw; an error it throws is logged and never fails the commit.
+   */
+  onBatchCommitted: ((batch: WriteBatch) => void) | undefined;
 
   constructor(
     private readonly store: Store,
@@ -178,6 +183,7 @@ export class GroupCommitter {
       await this.write(batch.seal());
       this.record(started, batch.rows);
       for (let i = 0; i < batch.submissions; i++) batch.committed(i);
+      this.announce(batch);
     } catch (err) {
       // The database is down or full: every submission gets "not now" at once (transports answer 503, 5.03,
       // PUBACK 0x83, or no PUBACK), nothing is acknowledged, and nobody waits for a retry that would fail too.
@@ -195,6 +201,7 @@ export class GroupCommitter {
           continue;
         }
         batch.committed(i);
+        this.announce(batch.part(i));
       }
     }
   }
@@ -231,6 +238,15 @@ export class GroupCommitter {
       }
     }
     this.outages?.recovered('database');
+  }
+
+  private announce(batch: WriteBatch): void {
+    if (!this.onBatchCommitted) return;
+    try {
+      this.onBatchCommitted(batch);
+    } catch (err) {
+      this.logger.warn({ err }, 'batch-committed listener failed');
+    }
   }
 
   private record(started: number, rows: number): void {
