@@ -18,6 +18,7 @@ import { registerDeviceApi } from './transports/http/device-api.ts';
 import { startMqttTransport } from './transports/mqtt/index.ts';
 import { startCoapTransport } from './transports/coap/index.ts';
 import { registerAdminApi, registerOpenApi } from './admin/index.ts';
+import { registerConsole } from './admin/console-static.ts';
 import { observeHttpOutcomes, registerMetricsRoute } from './metrics/http.ts';
 import { FleetgateMetrics } from './metrics/metrics.ts';
 
@@ -124,6 +125,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     await registerOpenApi(app);
     registerDeviceApi(app, { core, config, logger });
     await registerAdminApi(app, { core, config, logger, jwtSecret, isReady: () => ready, probes: { database: () => store.ping(), bus: () => bus.ping() } });
+    await registerConsole(app);
     await app.listen({ host: config.host, port: config.httpPort });
     const httpPort = (app.server.address() as AddressInfo).port;
     const mqtt = await startMqttTransport({
