@@ -122,9 +122,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       registerMetricsRoute(app, metrics, config.metricsToken);
       metrics.connectionCount('http', () => new Promise<number>((resolve) => app.server.getConnections((err, n) => resolve(err ? 0 : n))));
     }
+    /** Filled in as the transports start (GET /api/fleetgate/info). */
+    const listening: { http?: number; mqtt?: number; coap?: number; mqttTls?: number } = {};
     await registerOpenApi(app);
     registerDeviceApi(app, { core, config, logger });
-    await registerAdminApi(app, { core, config, logger, jwtSecret, isReady: () => ready, probes: { database: () => store.ping(), bus: () => bus.ping() } });
+    await registerAdminApi(app, { core, config, logger, jwtSecret, isReady: () => ready, probes: { database: () => store.ping(), bus: () => bus.ping() }, ports: () => listening });
     await registerConsole(app);
     await app.listen({ host: config.host, port: config.httpPort });
     const httpPort = (app.server.address() as AddressInfo).port;
@@ -162,6 +164,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     metrics?.connectionCount('mqtt', () => mqtt.sessionCount());
     metrics?.connectionCount('coap', () => coap.observerCount());
     ready = true;
+    Object.assign(listening, { http: httpPort, mqtt: mqtt.port, coap: coap.port, mqttTls: mqtt.tlsPort });
     logger.info({ event: 'listen', host: config.host, http: httpPort, mqtt: mqtt.port, mqttTls: mqtt.tlsPort, coap: coap.port, database: databaseKind }, 'fleetgate started');
 
     let closing: Promise<void> | undefined;

@@ -114,11 +114,12 @@ export function Secret({ value, label }: { value: string; label: string }) {
   );
 }
 
-export function CodeBlock({ title, code }: { title: string; code: string }) {
+/** A titled code block with a Copy button; `copy` is what gets copied when it differs from what is shown. */
+export function CodeBlock({ title, code, copy }: { title: string; code: string; copy?: string }) {
   return (
     <figure class="code">
       <figcaption>
-        <span>{title}</span> <CopyButton text={code} label={`Copy ${title}`} />
+        <span>{title}</span> <CopyButton text={copy ?? code} label={`Copy ${title}`} />
       </figcaption>
       <pre tabIndex={0} aria-label={title}>
         <code>{code}</code>
