@@ -8,6 +8,7 @@ import { RedisRateCounter } from './core/throttle/redis-counter.ts';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.ts';
 import { createCore, type CoreInstance } from './core/core.ts';
+import { DEFAULT_TENANT_ID } from './core/model.ts';
 import { createLogger, type Logger } from './log.ts';
 import { isPostgresUrl, openStore } from './store/open-store.ts';
 import type { Store } from './store/store.ts';
@@ -87,6 +88,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         batchIntervalMs: config.batchIntervalMs,
         rpcDefaultTimeout: config.rpcDefaultTimeout,
         provisionRetryAfterMs: config.provisionRetryAfterMs,
+        deviceInactivityTimeoutMs: config.deviceInactivityTimeoutMs,
       },
     });
     opened.push(() => core.close());
@@ -95,6 +97,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       metrics.countSessionsWith(() => core.sessions.count());
     }
     const admin = await core.users.ensureAdmin(config.adminUsername, config.adminPassword);
+    // TB: a fresh tenant has the profile `default` (provisioning DISABLED) marked default.
+    await core.profiles.getDefault(DEFAULT_TENANT_ID);
     if (admin.generatedPassword) {
       announce(`fleetgate: created administrator ${config.adminUsername} with generated password: ${admin.generatedPassword}`);
       announce('fleetgate: this password is shown only once; change it with `fleetgate admin password`.');

@@ -4,6 +4,7 @@
  * Fields fleetgate does not model (firmware, dashboards, rule chains, customers) are rendered as
  * ThingsBoard renders them when unset.
  */
+import type { ActiveDeviceInfo } from '../core/api.ts';
 import type { AuditEntry, Device, DeviceCredentials, DeviceProfile, Page, User } from '../core/model.ts';
 
 /** ThingsBoard's NULL_UUID: the customer id of a device that is not assigned to a customer. */
@@ -50,6 +51,28 @@ export function deviceJson(device: Device): Record<string, unknown> {
     softwareId: null,
     externalId: null,
   };
+}
+
+/**
+ * ThingsBoard `DeviceInfo` JSON: a Device plus `customerTitle`, `customerIsPublic` (fleetgate has no customers),
+ * `deviceProfileName` and `active`; fleetgate adds the activity times ThingsBoard keeps as server attributes.
+ */
+export function deviceInfoJson(info: ActiveDeviceInfo): Record<string, unknown> {
+  return {
+    ...deviceJson(info),
+    customerTitle: null,
+    customerIsPublic: false,
+    deviceProfileName: info.profileName,
+    active: info.active,
+    lastActivityTime: info.activity.lastActivityTime,
+    lastConnectTime: info.activity.lastConnectTime,
+    lastDisconnectTime: info.activity.lastDisconnectTime,
+  };
+}
+
+/** ThingsBoard `EntitySubtype` JSON (GET /api/device/types). */
+export function deviceTypeJson(tenantId: string, type: string): Record<string, unknown> {
+  return { tenantId: entityId('TENANT', tenantId), entityType: 'DEVICE', type };
 }
 
 /** ThingsBoard `DeviceProfile` JSON; `profileData` as stored, with the two DEFAULT sections filled in when absent. */

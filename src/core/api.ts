@@ -9,6 +9,7 @@ import type {
   CredentialsType,
   Device,
   DeviceCredentials,
+  DeviceInfo,
   DeviceProfile,
   KvValue,
   Page,
@@ -259,10 +260,29 @@ export interface ProfilesApi {
   /** Creates or updates (when `id` is set). Duplicate provision key -> ALREADY_EXISTS with ThingsBoard's message (spec §3.2). */
   save(tenantId: string, input: ProfileInput, actor: Actor): Promise<DeviceProfile>;
   get(tenantId: string, id: string): Promise<DeviceProfile>;
-  list(tenantId: string, query: PageQuery): Promise<Page<DeviceProfile>>;
+  /** `transportType` filters by exact transport type. */
+  list(tenantId: string, query: PageQuery & { transportType?: string }): Promise<Page<DeviceProfile>>;
   delete(tenantId: string, id: string, actor: Actor): Promise<void>;
   /** The tenant's default profile, created on first use. */
   getDefault(tenantId: string): Promise<DeviceProfile>;
+  /** Makes the profile the tenant's only default one; returns it. */
+  setDefault(tenantId: string, id: string, actor: Actor): Promise<DeviceProfile>;
+}
+
+/** A device info with ThingsBoard's `active` flag (src/core/device-activity.ts defines it). */
+export interface ActiveDeviceInfo extends DeviceInfo {
+  active: boolean;
+}
+
+/** Device infos (ThingsBoard's DeviceInfo), device types and device activity (issue 11). */
+export interface DeviceInfosApi {
+  list(tenantId: string, query: PageQuery & { profileId?: string; active?: boolean }): Promise<Page<ActiveDeviceInfo>>;
+  /** NOT_FOUND `Device with id [..] is not found`. */
+  get(tenantId: string, id: string): Promise<ActiveDeviceInfo>;
+  /** Names of the profiles that have devices, sorted. */
+  types(tenantId: string): Promise<string[]>;
+  /** Writes the activity held in memory now (tests, shutdown). */
+  flushActivity(): Promise<void>;
 }
 
 export interface DevicesApi {

@@ -4,6 +4,7 @@ import type {
   AttributesApi,
   AuditApi,
   DeviceAuthApi,
+  DeviceInfosApi,
   DevicesApi,
   ProfilesApi,
   ProvisioningApi,
@@ -27,6 +28,8 @@ export interface Core {
   sessions: SessionsApi;
   profiles: ProfilesApi;
   devices: DevicesApi;
+  /** ThingsBoard DeviceInfo reads and device types (issue 11). */
+  deviceInfos: DeviceInfosApi;
   timeseries: TimeseriesReadApi;
   users: UsersApi;
   audit: AuditApi;
@@ -45,6 +48,10 @@ export interface CoreSettings {
   rpcDefaultTimeout: number;
   /** DESIGN 3: how old a provisioned device must be before a repeat request counts as a lost-response retry. */
   provisionRetryAfterMs: number;
+  /** A device is active this long after its last activity, ms (default 600000, ThingsBoard's default). */
+  deviceInactivityTimeoutMs?: number;
+  /** Longest delay before device activity is written, ms (default 1000). */
+  deviceActivityFlushMs?: number;
 }
 
 /** The logging surface core uses (a pino logger fits). */

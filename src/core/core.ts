@@ -5,7 +5,9 @@ import { Attributes } from './attributes.ts';
 import { AuditRecorder } from './audit.ts';
 import type { ProvisioningApi } from './api.ts';
 import type { Core, CoreLogger, CoreObserver, CoreSettings } from './core-types.ts';
+import { activityReportingAuth, DeviceActivityTracker } from './device-activity.ts';
 import { DeviceAuth } from './device-auth.ts';
+import { DeviceInfos } from './device-infos.ts';
 import { Devices } from './devices.ts';
 import { GroupCommitter } from './group-commit.ts';
 import { Profiles } from './profiles.ts';
@@ -85,6 +87,10 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
   const committer = new GroupCommitter(store, { maxRows: settings.batchMaxRows, maxDelayMs: settings.batchMaxDelayMs, minIntervalMs: settings.batchIntervalMs }, logger);
   const telemetry = new Telemetry(store, committer, observer);
   const sessions = new SessionRegistry(bus, logger);
+  const activity = new DeviceActivityTracker(store, { inactivityTimeoutMs: settings.deviceInactivityTimeoutMs ?? 600_000, flushMs: settings.deviceActivityFlushMs }, logger);
+  activity.openDevices = () => sessions.deviceIds();
+  sessions.onDeviceOpened = (deviceId) => activity.connected(deviceId);
+  sessions.onDeviceClosed = (deviceId) => activity.disconnected(deviceId);
   const rpc = new Rpc(store, bus, sessions, settings.rpcDefaultTimeout, logger);
   // ThingsBoard marks RPCs past their expiry; every node may run this (the updates are idempotent).
   const rpcExpiry = setInterval(() => store.expireRpcs(Date.now()).catch((err) => logger.warn({ err }, 'rpc expiry sweep failed')), settings.rpcExpirySweepMs ?? 5000);
@@ -93,7 +99,7 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
   return {
     provisioning: observedProvisioning(throttledProvisioning(provisioning, throttle), observer),
     x509Provisioning: throttledX509Provisioning(x509Provisioning, throttle),
-    auth: new ThrottledDeviceAuth(auth, throttle),
+    auth: activityReportingAuth(new ThrottledDeviceAuth(auth, throttle), activity),
     throttle,
     telemetry: rateLimitedTelemetry(telemetry, throttle),
     timeseries: telemetry,
@@ -103,6 +109,7 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
     sessionRegistry: sessions,
     profiles,
     devices,
+    deviceInfos: new DeviceInfos(store, activity),
     users: throttledUsers(new Users(store), throttle),
     audit,
     committer,
@@ -110,6 +117,7 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
       clearInterval(rpcExpiry);
       await transactions.drain();
       await committer.close();
+      await activity.close();
       await unsubscribeCredentials();
       await throttle.close();
     },

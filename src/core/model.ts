@@ -188,3 +188,25 @@ export interface PageQuery {
   sortProperty?: string;
   sortOrder?: 'ASC' | 'DESC';
 }
+
+/** When a device last connected, disconnected and showed activity, on any node (ms; null = never). */
+export interface DeviceActivity {
+  lastConnectTime: number | null;
+  lastDisconnectTime: number | null;
+  lastActivityTime: number | null;
+}
+
+/** A device with what ThingsBoard's DeviceInfo adds: its profile's name and its activity. */
+export interface DeviceInfo extends Device {
+  profileName: string;
+  activity: DeviceActivity;
+}
+
+/** Filters of a device-info page (GET /api/tenant/deviceInfos). */
+export interface DeviceInfoQuery extends PageQuery {
+  profileId?: string;
+  /** true: devices seen at or after `activeSince`; false: the others. */
+  active?: boolean;
+  /** Activity at or after this time (ms) counts as active. */
+  activeSince: number;
+}

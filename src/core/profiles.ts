@@ -53,9 +53,14 @@ export class Profiles implements ProfilesApi {
       profileData,
       createdTime: existing?.createdTime ?? Date.now(),
     };
+    // One default per tenant (unique index): a profile saved as default takes the flag over from the current one.
+    const currentDefault = profile.isDefault ? await this.store.findDefaultProfile(tenantId) : undefined;
+    const takesDefault = currentDefault !== undefined && currentDefault.id !== profile.id;
     try {
-      if (existing) await this.store.updateProfile(profile);
-      else await this.store.insertProfile(profile);
+      const row = takesDefault ? { ...profile, isDefault: false } : profile;
+      if (existing) await this.store.updateProfile(row);
+      else await this.store.insertProfile(row);
+      if (takesDefault) await this.store.setDefaultProfile(tenantId, profile.id);
     } catch (err) {
       if (err instanceof UniqueViolation && err.constraint === 'provision_key') {
         throw new FleetgateError(
@@ -80,7 +85,7 @@ export class Profiles implements ProfilesApi {
     return profile;
   }
 
-  list(tenantId: string, query: PageQuery): Promise<Page<DeviceProfile>> {
+  list(tenantId: string, query: PageQuery & { transportType?: string }): Promise<Page<DeviceProfile>> {
     return this.store.listProfiles(tenantId, query);
   }
 
@@ -137,11 +142,25 @@ export class Profiles implements ProfilesApi {
     }
   }
 
+  /** Makes the profile the tenant's only default one (TB: POST /api/deviceProfile/{id}/default); returns it. */
+  async setDefault(tenantId: string, id: string, actor: Actor): Promise<DeviceProfile> {
+    const profile = await this.get(tenantId, id);
+    if (profile.isDefault) return profile;
+    await this.store.setDefaultProfile(tenantId, id);
+    await this.profileChanged();
+    await this.audit.action(actor, tenantId, { type: 'DEVICE_PROFILE', id, name: profile.name }, 'UPDATED', { default: true });
+    return { ...profile, isDefault: true };
+  }
+
   async getDefault(tenantId: string): Promise<DeviceProfile> {
     const found = await this.store.findDefaultProfile(tenantId);
     if (found) return found;
+    const system = { userId: null, userName: null, source: { transport: 'admin' as const } };
     try {
-      return await this.save(tenantId, { name: 'default', default: true }, { userId: null, userName: null, source: { transport: 'admin' } });
+      const named = await this.store.findProfileByName(tenantId, 'default');
+      if (named) return await this.setDefault(tenantId, named.id, system);
+      // TB: a new tenant gets this profile (DeviceProfileServiceImpl.createDefaultDeviceProfile), provisioning DISABLED.
+      return await this.save(tenantId, { name: 'default', description: 'Default device profile', default: true, provisionType: 'DISABLED' }, system);
     } catch (err) {
       const raced = await this.store.findDefaultProfile(tenantId);
       if (raced) return raced;

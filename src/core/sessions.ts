@@ -44,6 +44,9 @@ export class SessionRegistry implements SessionsApi {
   private total = 0;
   /** Set by the RPC service: delivers RPC `rpcId` to the given sessions, or the device's pending RPCs when rpcId is undefined. */
   deliverRpc: (sessions: DeviceSession[], rpcId: string | undefined) => void = () => {};
+  /** Set by core: a device's first session on this node opened / its last one closed (device activity). */
+  onDeviceOpened: (deviceId: string) => void = () => {};
+  onDeviceClosed: (deviceId: string) => void = () => {};
 
   constructor(
     private readonly bus: Bus,
@@ -68,6 +71,7 @@ export class SessionRegistry implements SessionsApi {
       entry = { sessions: new Set(), unsubscribe: this.bus.subscribe(channels.device(deviceId), (m) => this.onMessage(deviceId, m)) };
       entry.unsubscribe.catch((err) => this.logger.error({ err, deviceId }, 'bus subscribe failed'));
       this.devices.set(deviceId, entry);
+      this.onDeviceOpened(deviceId);
     }
     entry.sessions.add(session);
     this.total++;
@@ -77,6 +81,11 @@ export class SessionRegistry implements SessionsApi {
 
   count(): number {
     return this.total;
+  }
+
+  /** Devices with at least one session on this node. */
+  deviceIds(): IterableIterator<string> {
+    return this.devices.keys();
   }
 
   /** Sessions of a device on this node. */
@@ -95,6 +104,7 @@ export class SessionRegistry implements SessionsApi {
     this.total--;
     if (entry.sessions.size === 0) {
       this.devices.delete(session.identity.deviceId);
+      this.onDeviceClosed(session.identity.deviceId);
       void entry.unsubscribe.then((unsub) => unsub()).catch(() => {});
     }
   }

@@ -8,6 +8,8 @@ export interface UsersTable {
   authority: string;
   password_hash: string;
   created_time: number;
+  /** Migration 003: JWTs issued before this time (ms) are outdated. */
+  tokens_valid_after: Generated<number>;
 }
 
 export interface DeviceProfileTable {
@@ -110,6 +112,26 @@ export interface SettingsTable {
   value: string;
 }
 
+/** Migration 003: when a device last connected, disconnected and showed activity (any node). */
+export interface DeviceActivityTable {
+  device_id: string;
+  last_connect_time: number | null;
+  last_disconnect_time: number | null;
+  last_activity_time: number | null;
+}
+
+/** Migration 003: API keys (ThingsBoard 4.3); only the SHA-256 of the value is stored. */
+export interface ApiKeyTable {
+  id: string;
+  tenant_id: string;
+  user_id: string;
+  value_hash: string;
+  description: string;
+  enabled: number;
+  expiration_time: number;
+  created_time: number;
+}
+
 export interface Database {
   users: UsersTable;
   device_profile: DeviceProfileTable;
@@ -122,4 +144,6 @@ export interface Database {
   rpc: RpcTable;
   audit_log: AuditLogTable;
   settings: SettingsTable;
+  device_activity: DeviceActivityTable;
+  api_key: ApiKeyTable;
 }

@@ -4,6 +4,9 @@ import type {
   AttributeWrite,
   AuditEntry,
   Device,
+  DeviceActivity,
+  DeviceInfo,
+  DeviceInfoQuery,
   DeviceCredentials,
   DeviceProfile,
   KvEntry,
@@ -14,6 +17,14 @@ import type {
   TsPoint,
   User,
 } from '../core/model.ts';
+
+/** One device activity report; absent or null fields leave the stored time as it is. */
+export interface DeviceActivityWrite {
+  deviceId: string;
+  lastConnectTime?: number | null;
+  lastDisconnectTime?: number | null;
+  lastActivityTime?: number | null;
+}
 
 /** Query for stored time series of one device. */
 export interface TimeseriesQuery {
@@ -64,7 +75,7 @@ export interface Store {
   findDefaultProfile(tenantId: string): Promise<DeviceProfile | undefined>;
   /** The tenant's profile named `name` (names are unique per tenant). */
   findProfileByName(tenantId: string, name: string): Promise<DeviceProfile | undefined>;
-  listProfiles(tenantId: string, query: PageQuery): Promise<Page<DeviceProfile>>;
+  listProfiles(tenantId: string, query: PageQuery & { transportType?: string }): Promise<Page<DeviceProfile>>;
   /** Deletes the profile; false when it did not exist. Throws if devices still use it. */
   deleteProfile(tenantId: string, id: string): Promise<boolean>;
   countDevicesOfProfile(profileId: string): Promise<number>;
@@ -128,6 +139,17 @@ export interface Store {
 
   /** Stores `value` under `key` unless one is stored already; returns the stored value (first writer wins). */
   initSetting(key: string, value: string): Promise<string>;
+
+  // device infos and activity (issue 11; kysely/device-info-queries.ts)
+  listDeviceInfos(tenantId: string, query: DeviceInfoQuery): Promise<Page<DeviceInfo>>;
+  getDeviceInfo(tenantId: string, id: string): Promise<DeviceInfo | undefined>;
+  /** Names of the tenant's profiles that have devices, sorted. */
+  listDeviceTypes(tenantId: string): Promise<string[]>;
+  /** Stores activity reports (one per device), keeping the later of the stored and the reported time per column. */
+  recordDeviceActivity(writes: DeviceActivityWrite[]): Promise<void>;
+  getDeviceActivity(deviceId: string): Promise<DeviceActivity | undefined>;
+  /** Makes the profile the tenant's only default one. */
+  setDefaultProfile(tenantId: string, id: string): Promise<void>;
 
   /** Closes connections. */
   /** Resolves when the database answers a query now (GET /healthz); rejects otherwise. */

@@ -1,9 +1,10 @@
 import type { Kysely, Transaction } from 'kysely';
 import { sql } from 'kysely';
-import type { AttributeEntry, AttributeScope, AttributeWrite, AuditEntry, Device, DeviceCredentials, DeviceProfile, KvEntry, KvValue, Page, PageQuery, RpcRequest, RpcStatus, User } from '../../core/model.ts';
+import type { AttributeEntry, AttributeScope, AttributeWrite, AuditEntry, Device, DeviceActivity, DeviceInfo, DeviceInfoQuery, DeviceCredentials, DeviceProfile, KvEntry, KvValue, Page, PageQuery, RpcRequest, RpcStatus, User } from '../../core/model.ts';
 import type { Dialect } from '../dialect.ts';
 import type { Database } from '../schema.ts';
-import { UniqueViolation, type Store, type TimeseriesQuery, type WriteBatch } from '../store.ts';
+import { UniqueViolation, type DeviceActivityWrite, type Store, type TimeseriesQuery, type WriteBatch } from '../store.ts';
+import * as infos from './device-info-queries.ts';
 import * as accounts from './account-queries.ts';
 import * as attributes from './attribute-queries.ts';
 import { fetchPage } from './paging.ts';
@@ -93,10 +94,12 @@ export class KyselyStore implements Store {
     return row && rowToProfile(row);
   }
 
-  listProfiles(tenantId: string, query: PageQuery): Promise<Page<DeviceProfile>> {
+  listProfiles(tenantId: string, query: PageQuery & { transportType?: string }): Promise<Page<DeviceProfile>> {
     let base = this.db.selectFrom('device_profile').where('tenant_id', '=', tenantId);
+    if (query.transportType) base = base.where('transport_type', '=', query.transportType);
     if (query.textSearch) base = base.where(sql<boolean>`lower(name) like ${'%' + query.textSearch.toLowerCase() + '%'}`);
-    const column = ({ name: 'name', createdTime: 'created_time', type: 'type' } as const)[query.sortProperty ?? 'createdTime'] ?? 'created_time';
+    const sorts = { name: 'name', createdTime: 'created_time', type: 'type', transportType: 'transport_type', description: 'description', isDefault: 'is_default' } as const;
+    const column = sorts[(query.sortProperty ?? 'createdTime') as keyof typeof sorts] ?? 'created_time';
     const order = query.sortOrder === 'ASC' ? 'asc' : 'desc';
     return fetchPage(base, query, (qb) => qb.selectAll().orderBy(column, order).orderBy('id'), rowToProfile);
   }
@@ -162,6 +165,7 @@ export class KyselyStore implements Store {
       await db.deleteFrom('ts_kv').where('device_id', '=', id).execute();
       await this.staging?.deleteDevice(db, id);
       await db.deleteFrom('rpc').where('device_id', '=', id).execute();
+      await db.deleteFrom('device_activity').where('device_id', '=', id).execute();
       return true;
     });
   }
@@ -296,6 +300,31 @@ export class KyselyStore implements Store {
 
   listAudit(tenantId: string, query: PageQuery): Promise<Page<AuditEntry>> {
     return accounts.listAudit(this.db, tenantId, query);
+  }
+
+  // ---- device infos and activity
+  listDeviceInfos(tenantId: string, query: DeviceInfoQuery): Promise<Page<DeviceInfo>> {
+    return infos.listDeviceInfos(this.db, tenantId, query);
+  }
+
+  getDeviceInfo(tenantId: string, id: string): Promise<DeviceInfo | undefined> {
+    return infos.getDeviceInfo(this.db, tenantId, id);
+  }
+
+  listDeviceTypes(tenantId: string): Promise<string[]> {
+    return infos.listDeviceTypes(this.db, tenantId);
+  }
+
+  recordDeviceActivity(writes: DeviceActivityWrite[]): Promise<void> {
+    return infos.recordDeviceActivity(this.db, this.dialect, writes);
+  }
+
+  getDeviceActivity(deviceId: string): Promise<DeviceActivity | undefined> {
+    return infos.getDeviceActivity(this.db, deviceId);
+  }
+
+  setDefaultProfile(tenantId: string, id: string): Promise<void> {
+    return this.transaction((tx) => infos.setDefaultProfile((tx as KyselyStore).db, tenantId, id));
   }
 
   async ping(): Promise<void> {
