@@ -105,6 +105,20 @@ export interface Config {
   metricsToken: string | undefined;
   /** A device counts as active this long after its last activity (ThingsBoard's `active`), ms. */
   deviceInactivityTimeoutMs: number;
+  /** WebSocket API: live subscriptions one session may hold. */
+  wsMaxSubscriptionsPerSession: number;
+  /** WebSocket API: open sessions one user may hold on a node. */
+  wsMaxSessionsPerUser: number;
+  /** WebSocket API: frames queued for a socket before it is closed as a slow reader. */
+  wsMaxQueuePerSession: number;
+  /** WebSocket API: largest inbound frame, bytes. */
+  wsMaxFrameBytes: number;
+  /** WebSocket API: time an /api/ws session has to authenticate, ms. */
+  wsAuthTimeoutMs: number;
+  /** WebSocket API: a session that answers no ping for this long is closed, ms. */
+  wsPingTimeoutMs: number;
+  /** Cluster: how long a node's announcement of its live subscribers counts without a refresh, ms. */
+  wsInterestTtlMs: number;
 }
 
 type Kind = 'string' | 'port' | 'int' | 'optional-string' | 'enum';
@@ -172,6 +186,13 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'metrics', env: 'FLEETGATE_METRICS', flag: 'metrics', kind: 'enum', values: ['on', 'off'], default: 'on', doc: 'serve GET /metrics (Prometheus)' },
   { key: 'metricsToken', env: 'FLEETGATE_METRICS_TOKEN', flag: 'metrics-token', kind: 'optional-string', default: undefined, doc: 'bearer token GET /metrics requires (open when empty)' },
   { key: 'deviceInactivityTimeoutMs', env: 'FLEETGATE_DEVICE_INACTIVITY_TIMEOUT_MS', flag: 'device-inactivity-timeout-ms', kind: 'int', default: 600000, doc: 'a device is "active" (DeviceInfo) this long after its last connect, request or open-session refresh, in ms' },
+  { key: 'wsMaxSubscriptionsPerSession', env: 'FLEETGATE_WS_MAX_SUBSCRIPTIONS_PER_SESSION', flag: 'ws-max-subscriptions-per-session', kind: 'int', default: 1000, doc: 'WebSocket API: live subscriptions per session; past it the command gets errorCode 2' },
+  { key: 'wsMaxSessionsPerUser', env: 'FLEETGATE_WS_MAX_SESSIONS_PER_USER', flag: 'ws-max-sessions-per-user', kind: 'int', default: 100, doc: 'WebSocket API: open sessions per user on one node; past it close 1008 (0 = no limit)' },
+  { key: 'wsMaxQueuePerSession', env: 'FLEETGATE_WS_MAX_QUEUE_PER_SESSION', flag: 'ws-max-queue-per-session', kind: 'int', default: 1000, doc: 'WebSocket API: frames queued for a slow reader before close 1008 "Max pending updates limit reached!"' },
+  { key: 'wsMaxFrameBytes', env: 'FLEETGATE_WS_MAX_FRAME_BYTES', flag: 'ws-max-frame-bytes', kind: 'int', default: 32768, doc: 'WebSocket API: largest inbound frame in bytes; larger closes with 1009' },
+  { key: 'wsAuthTimeoutMs', env: 'FLEETGATE_WS_AUTH_TIMEOUT_MS', flag: 'ws-auth-timeout-ms', kind: 'int', default: 10000, doc: 'WebSocket API: time /api/ws has to receive its authCmd in ms; past it close 1008' },
+  { key: 'wsPingTimeoutMs', env: 'FLEETGATE_WS_PING_TIMEOUT_MS', flag: 'ws-ping-timeout-ms', kind: 'int', default: 30000, doc: 'WebSocket API: close 4500 when no pong for this long in ms (pings every third of it)' },
+  { key: 'wsInterestTtlMs', env: 'FLEETGATE_WS_INTEREST_TTL_MS', flag: 'ws-interest-ttl-ms', kind: 'int', default: 30000, doc: 'cluster: a node\'s list of devices with live subscribers expires this long after its last refresh in ms' },
 ];
 
 /** Invalid configuration: the CLI prints the message and exits with code 2. */

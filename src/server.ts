@@ -89,12 +89,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         rpcDefaultTimeout: config.rpcDefaultTimeout,
         provisionRetryAfterMs: config.provisionRetryAfterMs,
         deviceInactivityTimeoutMs: config.deviceInactivityTimeoutMs,
+        liveInterestTtlMs: config.wsInterestTtlMs,
       },
     });
     opened.push(() => core.close());
     if (metrics) {
       core.committer.onCommit = metrics.onCommit;
       metrics.countSessionsWith(() => core.sessions.count());
+      core.liveUpdates.onPublished = metrics.onLivePublished;
     }
     const admin = await core.users.ensureAdmin(config.adminUsername, config.adminPassword);
     // TB: a fresh tenant has the profile `default` (provisioning DISABLED) marked default.
@@ -130,7 +132,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const listening: { http?: number; mqtt?: number; coap?: number; mqttTls?: number } = {};
     await registerOpenApi(app);
     registerDeviceApi(app, { core, config, logger });
-    await registerAdminApi(app, { core, config, logger, jwtSecret, isReady: () => ready, probes: { database: () => store.ping(), bus: () => bus.ping() }, ports: () => listening });
+    await registerAdminApi(app, { core, config, logger, jwtSecret, isReady: () => ready, probes: { database: () => store.ping(), bus: () => bus.ping() }, wsMetrics: metrics, ports: () => listening });
     await registerConsole(app);
     await app.listen({ host: config.host, port: config.httpPort });
     const httpPort = (app.server.address() as AddressInfo).port;

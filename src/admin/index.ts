@@ -22,6 +22,7 @@ import { registerProfileRoutes } from './profiles.ts';
 import { registerPersistentRpcRoutes } from './rpc-persistent.ts';
 import { registerRpcRoutes } from './rpc.ts';
 import { registerTelemetryRoutes } from './telemetry.ts';
+import { registerWebSocketApi } from './ws/index.ts';
 
 export type { AdminDeps } from './context.ts';
 export { OPENAPI_PATH, registerOpenApi, SWAGGER_UI_PATH } from './openapi.ts';
@@ -47,6 +48,7 @@ export async function registerAdminApi(app: AnyFastify, deps: AdminDeps): Promis
     registerPublicAuthRoutes(admin, deps);
     registerHealthRoutes(admin, deps);
     await registerOpenApiRoutes(admin);
+    registerWebSocketApi(admin, deps, deps.wsMetrics);
 
     await admin.register(async (secured: FastifyInstance) => {
       secured.addHook('onRequest', authenticate(admin));

@@ -10,7 +10,26 @@ export type BusMessage =
   | { kind: 'device-deleted'; deviceId: string }
   | { kind: 'rpc-reply'; rpcId: string; status: 'DELIVERED' | 'SUCCESSFUL' | 'FAILED'; response: string | null }
   | { kind: 'credentials-changed'; credentialsId: string; deviceId: string }
-  | { kind: 'profiles-changed' };
+  | { kind: 'profiles-changed' }
+  /** Committed telemetry and attribute changes of one device, for live subscribers (src/core/live-updates.ts). */
+  | { kind: 'live'; deviceId: string; committedAt: number; telemetry: LiveWirePoint[]; attributes: LiveWireAttributes[] }
+  /** Which devices a node has live subscribers for; `full` replaces the node's whole set (src/core/live-interest.ts). */
+  | { kind: 'live-interest'; nodeId: string; deviceIds: string[]; watching: boolean; full: boolean }
+  /** A node that just started asks every other node to announce its whole set. */
+  | { kind: 'live-interest-sync'; nodeId: string };
+
+/** A KvValue as it crosses the bus: `[type, value]`, 64-bit LONGs as decimal text (JSON has no bigint). */
+export type LiveWireValue = [type: string, value: string | number | boolean];
+
+/** One committed time series point: `[ts, key, value]`. */
+export type LiveWirePoint = [ts: number, key: string, value: LiveWireValue];
+
+/** One committed attribute write; a `null` value is a deleted key. */
+export interface LiveWireAttributes {
+  scope: string;
+  ts: number;
+  entries: [key: string, value: LiveWireValue | null][];
+}
 
 export interface Bus {
   /** Publishes to every subscriber of `channel` on every node. */
@@ -33,4 +52,7 @@ export const channels = {
   device: (deviceId: string) => `device:${deviceId}`,
   rpcReply: (rpcId: string) => `rpc-reply:${rpcId}`,
   credentials: 'credentials',
+  /** Committed changes of one device, published only while some node has a live subscriber for it. */
+  live: (deviceId: string) => `live:${deviceId}`,
+  liveInterest: 'live-interest',
 } as const;

@@ -4,6 +4,7 @@ import { kvToJson, objectToEntries } from './kv-json.ts';
 import type { AttributeEntry, AttributeScope, Device } from './model.ts';
 import { channels, type Bus } from '../bus/bus.ts';
 import type { Store } from '../store/store.ts';
+import type { LiveUpdates } from './live-updates.ts';
 
 function toObject(entries: AttributeEntry[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -16,6 +17,7 @@ export class Attributes implements AttributesApi {
   constructor(
     private readonly store: Store,
     private readonly bus: Bus,
+    private readonly live?: LiveUpdates,
   ) {}
 
   /**
@@ -44,7 +46,9 @@ export class Attributes implements AttributesApi {
     if (values === null || typeof values !== 'object' || Array.isArray(values)) throw new FleetgateError('INVALID_ARGUMENT', 'Attributes must be a JSON object');
     const entries = objectToEntries(values, false);
     if (entries.length === 0) return;
-    await this.store.saveAttributes({ deviceId: device.id, scope, entries, ts: Date.now() });
+    const ts = Date.now();
+    await this.store.saveAttributes({ deviceId: device.id, scope, entries, ts });
+    this.live?.attributesSaved(device.id, scope, entries, ts);
     if (scope === 'SHARED_SCOPE') {
       const update: Record<string, unknown> = {};
       for (const e of entries) update[e.key] = kvToJson(e.value);
@@ -54,6 +58,7 @@ export class Attributes implements AttributesApi {
 
   async delete(device: Device, scope: AttributeScope, keys: string[]): Promise<void> {
     const deleted = await this.store.deleteAttributes(device.id, scope, keys);
+    this.live?.attributesDeleted(device.id, scope, deleted, Date.now());
     if (scope === 'SHARED_SCOPE' && deleted.length > 0) {
       await this.bus.publish(channels.device(device.id), { kind: 'attributes', deviceId: device.id, update: { deleted } });
     }

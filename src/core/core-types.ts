@@ -15,6 +15,7 @@ import type {
   UsersApi,
   X509ChainProvisioningApi,
 } from './api.ts';
+import type { LiveUpdatesApi } from './live-updates.ts';
 
 /** Everything core offers, wired over one Store and one Bus. Built by `createCore` (src/core/core.ts). */
 export interface Core {
@@ -33,6 +34,8 @@ export interface Core {
   timeseries: TimeseriesReadApi;
   users: UsersApi;
   audit: AuditApi;
+  /** Committed telemetry and attribute changes as they happen, on any node (the WebSocket telemetry API). */
+  live: LiveUpdatesApi;
   /** Commits pending telemetry and stops timers; the store and bus are closed by their owner. */
   close(): Promise<void>;
 }
@@ -52,6 +55,8 @@ export interface CoreSettings {
   deviceInactivityTimeoutMs?: number;
   /** Longest delay before device activity is written, ms (default 1000). */
   deviceActivityFlushMs?: number;
+  /** How long another node's live-subscriber announcement counts without a refresh, ms (default 30000). */
+  liveInterestTtlMs?: number;
 }
 
 /** The logging surface core uses (a pino logger fits). */

@@ -10,6 +10,8 @@ import { DeviceAuth } from './device-auth.ts';
 import { DeviceInfos } from './device-infos.ts';
 import { Devices } from './devices.ts';
 import { GroupCommitter } from './group-commit.ts';
+import { LiveInterest } from './live-interest.ts';
+import { LiveUpdates } from './live-updates.ts';
 import { Profiles } from './profiles.ts';
 import { Provisioning } from './provisioning/provision.ts';
 import { throttledX509Provisioning, X509ChainProvisioning } from './provisioning/x509-chain.ts';
@@ -28,6 +30,8 @@ export interface CoreInstance extends Core {
   sessionRegistry: SessionRegistry;
   /** Brute-force guards in front of provisioning and device authentication (DESIGN 6). */
   throttle: Throttle;
+  /** The live-update hub behind `live` (its onPublished hook feeds metrics). */
+  liveUpdates: LiveUpdates;
 }
 
 /** Wraps provisioning so the observer sees every outcome, on every transport, in one place. */
@@ -86,6 +90,10 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
   });
   const committer = new GroupCommitter(store, { maxRows: settings.batchMaxRows, maxDelayMs: settings.batchMaxDelayMs, minIntervalMs: settings.batchIntervalMs }, logger);
   const telemetry = new Telemetry(store, committer, observer);
+  const interest = new LiveInterest(bus, logger, { ttlMs: settings.liveInterestTtlMs });
+  await interest.start();
+  const live = new LiveUpdates(bus, interest, logger);
+  committer.onBatchCommitted = (batch) => live.committed(batch);
   const sessions = new SessionRegistry(bus, logger);
   const activity = new DeviceActivityTracker(store, { inactivityTimeoutMs: settings.deviceInactivityTimeoutMs ?? 600_000, flushMs: settings.deviceActivityFlushMs }, logger);
   activity.openDevices = () => sessions.deviceIds();
@@ -103,7 +111,9 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
     throttle,
     telemetry: rateLimitedTelemetry(telemetry, throttle),
     timeseries: telemetry,
-    attributes: new Attributes(store, bus),
+    attributes: new Attributes(store, bus, live),
+    live,
+    liveUpdates: live,
     rpc,
     sessions,
     sessionRegistry: sessions,
@@ -118,6 +128,7 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
       await transactions.drain();
       await committer.close();
       await activity.close();
+      await live.close();
       await unsubscribeCredentials();
       await throttle.close();
     },

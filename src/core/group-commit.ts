@@ -116,6 +116,11 @@ export class GroupCommitter {
   readonly stats: GroupCommitStats = { batches: 0, rows: 0, lastCommitMs: 0 };
   /** Called after each commit with its duration in ms and row count (metrics hook). */
   onCommit: ((ms: number, rows: number) => void) | undefined;
+  /**
+   * Called with the writes of each committed transaction, after its submissions are settled (live updates,
+   * src/core/live-updates.ts). It must not throw; an error it throws is logged and never fails the commit.
+   */
+  onBatchCommitted: ((batch: WriteBatch) => void) | undefined;
 
   constructor(
     private readonly store: Store,
@@ -172,6 +177,7 @@ export class GroupCommitter {
       await this.store.writeBatch(batch.seal());
       this.record(started, batch.rows);
       for (let i = 0; i < batch.submissions; i++) batch.committed(i);
+      this.announce(batch);
     } catch (err) {
       if (batch.submissions === 1) return batch.failed(0, err);
       // One bad submission must not fail its neighbours: write each on its own.
@@ -184,7 +190,17 @@ export class GroupCommitter {
           continue;
         }
         batch.committed(i);
+        this.announce(batch.part(i));
       }
+    }
+  }
+
+  private announce(batch: WriteBatch): void {
+    if (!this.onBatchCommitted) return;
+    try {
+      this.onBatchCommitted(batch);
+    } catch (err) {
+      this.logger.warn({ err }, 'batch-committed listener failed');
     }
   }
 

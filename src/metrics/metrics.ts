@@ -116,6 +116,36 @@ export class FleetgateMetrics implements TransportMetrics {
     this.connectionCounters.set(transport, count);
   }
 
+  private readonly wsSent = new Counter({ name: 'fleetgate_ws_messages_sent_total', help: 'WebSocket API frames sent (snapshots, updates, errors)', registers: [this.registry] });
+  private readonly wsLatency = new Histogram({
+    name: 'fleetgate_ws_update_latency_seconds',
+    help: 'WebSocket API live updates: from the commit to the frame handed to the socket',
+    buckets: COMMIT_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly wsCloses = new Counter({ name: 'fleetgate_ws_closed_total', help: 'WebSocket sessions closed by the server, by close code', labelNames: ['code'] as const, registers: [this.registry] });
+  private readonly livePublished = new Counter({ name: 'fleetgate_live_updates_published_total', help: 'Live-update bus messages published (one per watched device per commit)', registers: [this.registry] });
+
+  /** Registers the WebSocket session and subscription gauges (WsMetrics). */
+  wsGauges(sessions: () => number, subscriptions: () => number): void {
+    new Gauge({ name: 'fleetgate_ws_sessions_open', help: 'Open WebSocket API sessions on this node', registers: [this.registry], collect() { this.set(sessions()); } });
+    new Gauge({ name: 'fleetgate_ws_subscriptions_open', help: 'Live WebSocket subscriptions on this node', registers: [this.registry], collect() { this.set(subscriptions()); } });
+  }
+
+  wsMessageSent(latencyMs: number | undefined): void {
+    this.wsSent.inc();
+    if (latencyMs !== undefined) this.wsLatency.observe(Math.max(0, latencyMs) / 1000);
+  }
+
+  wsClosed(code: string): void {
+    this.wsCloses.inc({ code });
+  }
+
+  /** Feeds the live-update counter (pass to LiveUpdates.onPublished). */
+  readonly onLivePublished = (messages: number): void => {
+    this.livePublished.inc(messages);
+  };
+
   /** The Prometheus text exposition. */
   render(): Promise<string> {
     return this.registry.metrics();

@@ -1,0 +1,67 @@
+/**
+ * ThingsBoard's WebSocket telemetry API on the admin HTTP(S) server: `/api/ws` (first frame `authCmd`, then `cmds`)
+ * and the deprecated `/api/ws/plugins/telemetry?token=JWT` (spec §1.1). Uses the `ws` library on the server's
+ * `upgrade` event, so it works over HTTP and HTTPS alike.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { WebSocketServer } from 'ws';
+import type { AdminDeps } from '../context.ts';
+import { UserSessionCounts, type WsContext, type WsMetrics } from './context.ts';
+import { CLOSE, CLOSE_REASON, WsSession, type WsSessionKind } from './session.ts';
+import { queryToken } from './ws-auth.ts';
+
+export type { WsMetrics } from './context.ts';
+
+const PREFIX = '/api/ws';
+
+/** The session type of a path under /api/ws (spec §1.1); null for a path that is not ours. */
+function sessionKind(path: string): WsSessionKind | 'UNKNOWN' | null {
+  if (path === PREFIX || path === `${PREFIX}/`) return 'GENERAL';
+  if (path === `${PREFIX}/plugins/telemetry` || path === `${PREFIX}/plugins/telemetry/`) return 'TELEMETRY';
+  return path.startsWith(`${PREFIX}/`) ? 'UNKNOWN' : null;
+}
+
+/** Serves the WebSocket API on `app`'s server; open sessions are closed when the app closes. */
+export function registerWebSocketApi(app: FastifyInstance, deps: AdminDeps, metrics?: WsMetrics): void {
+  const { config } = deps;
+  const wss = new WebSocketServer({ noServer: true, maxPayload: config.wsMaxFrameBytes, perMessageDeflate: false });
+  const ctx: WsContext = {
+    app,
+    core: deps.core,
+    logger: deps.logger,
+    limits: {
+      maxSubscriptionsPerSession: config.wsMaxSubscriptionsPerSession,
+      maxSessionsPerUser: config.wsMaxSessionsPerUser,
+      maxQueuePerSession: config.wsMaxQueuePerSession,
+      authTimeoutMs: config.wsAuthTimeoutMs,
+      pingTimeoutMs: config.wsPingTimeoutMs,
+    },
+    userSessions: new UserSessionCounts(),
+    sessions: new Set(),
+    metrics,
+  };
+  metrics?.wsGauges(
+    () => ctx.sessions.size,
+    () => [...ctx.sessions].reduce((n, s) => n + s.subscriptionCount, 0),
+  );
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const kind = sessionKind((req.url ?? '').split('?', 1)[0]);
+    if (kind === null) return;
+    socket.on('error', () => socket.destroy());
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      // TB: the upgrade always succeeds; every refusal is a close frame.
+      if (kind === 'UNKNOWN') return ws.close(CLOSE.badData, 'Unknown session type');
+      new WsSession(ws, kind, ctx).begin(queryToken(req.url) || undefined);
+    });
+  };
+  app.server.on('upgrade', onUpgrade);
+  app.addHook('preClose', (done) => {
+    app.server.off('upgrade', onUpgrade);
+    for (const session of [...ctx.sessions]) session.close(CLOSE.serverGoingAway, CLOSE_REASON.shutdown);
+    for (const client of wss.clients) client.terminate();
+    wss.close();
+    done();
+  });
+}

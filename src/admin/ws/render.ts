@@ -1,0 +1,59 @@
+/**
+ * v1 replies of the WebSocket telemetry API (spec §3.1): `{"subscriptionId","errorCode","errorMsg","data",
+ * "latestValues"}`, values as Java's `toString` renders them, keys in Java's sorted-map order.
+ */
+import type { KvValue } from '../../core/model.ts';
+import { stringValue } from '../kv-values.ts';
+
+/** One `[ts, value]` pair; `null` is a missing value. */
+export type TsPair = [number, string | null];
+
+/** Subscription error codes (spec §3.5, TB SubscriptionErrorCode). */
+export const WS_ERROR = { NO_ERROR: 0, INTERNAL_ERROR: 1, BAD_REQUEST: 2, UNAUTHORIZED: 3 } as const;
+
+export interface V1Reply {
+  subscriptionId: number;
+  errorCode: number;
+  errorMsg: string | null;
+  data: Record<string, TsPair[]> | null;
+  latestValues: Record<string, number>;
+}
+
+/** Collects pairs per key, in arrival order, for one reply. */
+export class ReplyData {
+  private readonly pairs = new Map<string, TsPair[]>();
+
+  add(key: string, ts: number, value: KvValue | null): void {
+    this.addPair(key, [ts, value === null ? null : stringValue(value)]);
+  }
+
+  addPair(key: string, pair: TsPair): void {
+    let list = this.pairs.get(key);
+    if (!list) this.pairs.set(key, (list = []));
+    list.push(pair);
+  }
+
+  get empty(): boolean {
+    return this.pairs.size === 0;
+  }
+
+  /** The data reply of a subscription or history command. */
+  reply(subscriptionId: number): V1Reply {
+    const data: Record<string, TsPair[]> = {};
+    const latestValues: Record<string, number> = {};
+    for (const key of [...this.pairs.keys()].sort()) {
+      const list = this.pairs.get(key)!;
+      data[key] = list;
+      latestValues[key] = list[list.length - 1][0]; // TB: the ts of the last pair, not the newest (spec §6.5)
+    }
+    return { subscriptionId, errorCode: WS_ERROR.NO_ERROR, errorMsg: null, data, latestValues };
+  }
+}
+
+/** An error reply for one command. */
+export function errorReply(subscriptionId: number, errorCode: number, errorMsg: string): V1Reply {
+  return { subscriptionId, errorCode, errorMsg, data: null, latestValues: {} };
+}
+
+/** TB: a frame that fails to parse is answered with subscriptionId 1, whatever its commands (spec §2.3). */
+export const PARSE_ERROR_REPLY = errorReply(1, WS_ERROR.BAD_REQUEST, 'Failed to parse the payload');

@@ -1,0 +1,108 @@
+/**
+ * One live v1 subscription (TIMESERIES or ATTRIBUTES) of a session: registers with core's live updates first, then
+ * sends the snapshot, then every committed change that matches (spec §3.2, §3.3). Changes that arrive while the
+ * snapshot is read are held and sent after it (spec §6.13: register first, buffer until the snapshot is out).
+ */
+import type { LiveChange, LiveUpdatesApi } from '../../core/live-updates.ts';
+import type { AttributeScope } from '../../core/model.ts';
+import { ReplyData, type V1Reply } from './render.ts';
+import type { Target } from './targets.ts';
+
+/** How a subscription hands replies to its session; `committedAt` (epoch ms) is set on live updates. */
+export type ReplySink = (reply: V1Reply, committedAt?: number) => void;
+
+/** What a subscription selects from a device's changes. */
+export type Selection =
+  | { kind: 'TIMESERIES'; target: Target; /** TB LATEST_TELEMETRY: drop points older than the last one sent per key. */ latestOnly: boolean }
+  | { kind: 'ATTRIBUTES'; target: Target; scopes: AttributeScope[] };
+
+export class LiveSubscription {
+  private stopWatching: (() => void) | undefined;
+  /** Changes received before the snapshot went out; undefined once live. */
+  private held: LiveChange[] | undefined = [];
+  /** Per key, the ts of the last point sent (LATEST_TELEMETRY filter). */
+  private readonly lastTs = new Map<string, number>();
+  private stopped = false;
+
+  constructor(
+    readonly cmdId: number,
+    private readonly selection: Selection,
+    private readonly send: ReplySink,
+    /** Called when more changes are held than a session may queue (the session closes as a slow reader). */
+    private readonly overflow: () => void,
+    private readonly maxHeld: number,
+  ) {}
+
+  /** Registers, sends the snapshot read by `snapshot`, then the held changes. Rejects (and stops) if the read fails. */
+  async start(live: LiveUpdatesApi, snapshot: () => Promise<ReplyData>): Promise<void> {
+    const stop = await live.watch(this.selection.target.deviceId, (change) => this.onChange(change));
+    if (this.stopped) return stop();
+    this.stopWatching = stop;
+    let data: ReplyData;
+    try {
+      data = await snapshot();
+    } catch (err) {
+      this.stop();
+      throw err;
+    }
+    if (this.stopped) return;
+    const reply = data.reply(this.cmdId);
+    if (this.selection.kind === 'TIMESERIES' && this.selection.latestOnly) {
+      for (const [key, pairs] of Object.entries(reply.data ?? {})) for (const [ts, value] of pairs) if (value !== null) this.lastTs.set(key, Math.max(ts, this.lastTs.get(key) ?? ts));
+    }
+    this.send(reply);
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const change of held) this.onChange(change);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.held = undefined;
+    this.stopWatching?.();
+    this.stopWatching = undefined;
+  }
+
+  private onChange(change: LiveChange): void {
+    if (this.stopped) return;
+    if (this.held) {
+      if (this.held.length >= this.maxHeld) return this.overflow();
+      this.held.push(change);
+      return;
+    }
+    const data = this.selection.kind === 'TIMESERIES' ? this.selectTelemetry(change) : this.selectAttributes(change, this.selection.scopes);
+    if (!data.empty) this.send(data.reply(this.cmdId), change.committedAt);
+  }
+
+  /** TB: only the keys of that save (∩ subscribed keys), every point in save order (spec §3.3). */
+  private selectTelemetry(change: LiveChange): ReplyData {
+    const data = new ReplyData();
+    const keys = this.selection.target.keys;
+    const latestOnly = this.selection.kind === 'TIMESERIES' && this.selection.latestOnly;
+    for (const p of change.telemetry) {
+      if (keys && !keys.has(p.key)) continue;
+      if (latestOnly) {
+        const last = this.lastTs.get(p.key);
+        if (last !== undefined && p.ts < last) continue; // TB: equal passes, older is dropped
+        this.lastTs.set(p.key, p.ts);
+      }
+      data.add(p.key, p.ts, p.value);
+    }
+    return data;
+  }
+
+  /** TB: no timestamp filter; a scoped subscription sees its scope only; a deleted key reads [0, ""]. */
+  private selectAttributes(change: LiveChange, scopes: AttributeScope[]): ReplyData {
+    const data = new ReplyData();
+    const keys = this.selection.target.keys;
+    for (const write of change.attributes) {
+      if (!scopes.includes(write.scope)) continue;
+      for (const e of write.entries) {
+        if (keys && !keys.has(e.key)) continue;
+        if (e.value === null) data.addPair(e.key, [0, '']);
+        else data.add(e.key, write.ts, e.value);
+      }
+    }
+    return data;
+  }
+}

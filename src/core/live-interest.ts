@@ -1,0 +1,118 @@
+/**
+ * Which devices have live subscribers anywhere in the cluster, known in every node's memory, so ingestion publishes
+ * committed changes only for those devices and pays one map lookup per point otherwise (nothing at all while nobody
+ * watches anything).
+ *
+ * Each node announces on the bus when it starts or stops watching a device, re-announces its whole set every
+ * `ttlMs / 3`, and forgets another node's entries not refreshed within `ttlMs` (a dead node's interest lapses).
+ * A starting node asks the others to announce at once.
+ */
+import { randomUUID } from 'node:crypto';
+import { channels, type Bus, type BusMessage } from '../bus/bus.ts';
+import type { CoreLogger } from './core-types.ts';
+
+/** Options of {@link LiveInterest}. */
+export interface LiveInterestOptions {
+  /** How long another node's interest counts without being refreshed, ms (default 30000). */
+  ttlMs?: number;
+  /** This node's id (default: a random uuid). */
+  nodeId?: string;
+}
+
+/** The cluster-wide set of watched devices, as this node knows it. */
+export class LiveInterest {
+  readonly nodeId: string;
+  private readonly ttlMs: number;
+  /** Devices this node watches. */
+  private readonly local = new Set<string>();
+  /** Devices other nodes watch: device -> node -> expiry (epoch ms). */
+  private readonly remote = new Map<string, Map<string, number>>();
+  private timer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => Promise<void>) | undefined;
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly logger: CoreLogger,
+    options: LiveInterestOptions = {},
+  ) {
+    this.nodeId = options.nodeId ?? randomUUID();
+    this.ttlMs = options.ttlMs ?? 30_000;
+  }
+
+  /** Listens to other nodes' announcements, asks them for their sets and starts re-announcing this node's. */
+  async start(): Promise<void> {
+    this.unsubscribe = await this.bus.subscribe(channels.liveInterest, (m) => this.receive(m));
+    await this.bus.publish(channels.liveInterest, { kind: 'live-interest-sync', nodeId: this.nodeId });
+    this.timer = setInterval(() => this.refresh(), Math.max(50, Math.floor(this.ttlMs / 3)));
+    this.timer.unref();
+  }
+
+  /** True when some node (this one included) has a live subscriber for the device. */
+  has(deviceId: string): boolean {
+    return this.local.has(deviceId) || this.remote.has(deviceId);
+  }
+
+  /** True when nothing is watched anywhere: ingestion skips the per-point lookups. */
+  get empty(): boolean {
+    return this.local.size === 0 && this.remote.size === 0;
+  }
+
+  /** This node starts watching a device; resolves once the announcement is published. */
+  async watch(deviceId: string): Promise<void> {
+    if (this.local.has(deviceId)) return;
+    this.local.add(deviceId);
+    await this.announce([deviceId], true, false);
+  }
+
+  /** This node stops watching a device. */
+  async unwatch(deviceId: string): Promise<void> {
+    if (!this.local.delete(deviceId)) return;
+    await this.announce([deviceId], false, false);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    const watched = [...this.local];
+    this.local.clear();
+    if (watched.length > 0) await this.announce(watched, false, false).catch(() => {});
+    await this.unsubscribe?.().catch(() => {});
+  }
+
+  private announce(deviceIds: string[], watching: boolean, full: boolean): Promise<void> {
+    return this.bus.publish(channels.liveInterest, { kind: 'live-interest', nodeId: this.nodeId, deviceIds, watching, full });
+  }
+
+  private refresh(): void {
+    const now = Date.now();
+    for (const [deviceId, nodes] of this.remote) {
+      for (const [node, expiry] of nodes) if (expiry <= now) nodes.delete(node);
+      if (nodes.size === 0) this.remote.delete(deviceId);
+    }
+    if (this.local.size > 0) this.announce([...this.local], true, true).catch((err) => this.logger.warn({ err }, 'live interest announcement failed'));
+  }
+
+  private receive(message: BusMessage): void {
+    if (message.kind === 'live-interest-sync') {
+      if (message.nodeId !== this.nodeId && this.local.size > 0) {
+        this.announce([...this.local], true, true).catch((err) => this.logger.warn({ err }, 'live interest announcement failed'));
+      }
+      return;
+    }
+    if (message.kind !== 'live-interest' || message.nodeId === this.nodeId) return;
+    const expiry = Date.now() + this.ttlMs;
+    if (message.full) {
+      // A full set replaces what we knew of that node: devices it no longer lists are dropped.
+      const listed = new Set(message.deviceIds);
+      for (const [deviceId, nodes] of this.remote) {
+        if (!listed.has(deviceId) && nodes.delete(message.nodeId) && nodes.size === 0) this.remote.delete(deviceId);
+      }
+    }
+    for (const deviceId of message.deviceIds) {
+      let nodes = this.remote.get(deviceId);
+      if (message.watching) {
+        if (!nodes) this.remote.set(deviceId, (nodes = new Map()));
+        nodes.set(message.nodeId, expiry);
+      } else if (nodes?.delete(message.nodeId) && nodes.size === 0) this.remote.delete(deviceId);
+    }
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * Live updates: committed telemetry and attribute changes of a device, delivered to whoever watches it on any node
+ * (the WebSocket telemetry API, src/admin/ws/). Knows no socket.
+ *
+ * Changes are published on the bus (`live:<deviceId>`) only after their commit, and only for devices some node
+ * watches ({@link LiveInterest}); a watcher subscribes that channel on its own node, so one path serves one node
+ * and a cluster alike.
+ */
+import { channels, type Bus, type BusMessage, type LiveWireAttributes, type LiveWirePoint, type LiveWireValue } from '../bus/bus.ts';
+import type { CoreLogger } from './core-types.ts';
+import type { LiveInterest } from './live-interest.ts';
+import type { AttributeScope, KvEntry, KvValue } from './model.ts';
+import type { WriteBatch } from '../store/store.ts';
+
+/** One committed time series point. */
+export interface LiveTelemetryPoint {
+  ts: number;
+  key: string;
+  value: KvValue;
+}
+
+/** One committed attribute write of one scope; a `null` value is a deleted key. */
+export interface LiveAttributeChange {
+  scope: AttributeScope;
+  ts: number;
+  entries: { key: string; value: KvValue | null }[];
+}
+
+/** What one commit changed for one device, in save order. */
+export interface LiveChange {
+  deviceId: string;
+  /** When the change was committed (epoch ms, the committing node's clock). */
+  committedAt: number;
+  telemetry: LiveTelemetryPoint[];
+  attributes: LiveAttributeChange[];
+}
+
+export type LiveListener = (change: LiveChange) => void;
+
+/** What the WebSocket API needs from core for live data. */
+export interface LiveUpdatesApi {
+  /**
+   * Registers `listener` for the device's committed changes. Resolves, with the function that stops it, once changes
+   * committed on any node from then on reach it (read a snapshot only after that, and nothing falls in between).
+   */
+  watch(deviceId: string, listener: LiveListener): Promise<() => void>;
+  /** Devices this node watches (metrics). */
+  watchedDevices(): number;
+}
+
+function encodeValue(value: KvValue): LiveWireValue {
+  return [value.type, typeof value.value === 'bigint' ? value.value.toString() : value.value];
+}
+
+function decodeValue([type, value]: LiveWireValue): KvValue {
+  if (type === 'LONG') return { type, value: typeof value === 'string' ? BigInt(value) : (value as number) };
+  return { type, value } as KvValue;
+}
+
+type LiveMessage = Extract<BusMessage, { kind: 'live' }>;
+
+/** The live-update hub of one node. Built by createCore; fed by the group commit and attribute writes. */
+export class LiveUpdates implements LiveUpdatesApi {
+  private readonly listeners = new Map<string, Set<LiveListener>>();
+  private readonly busSubscriptions = new Map<string, Promise<() => Promise<void>>>();
+  /** Called with the number of bus messages each commit published (metrics). */
+  onPublished: ((messages: number) => void) | undefined;
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly interest: LiveInterest,
+    private readonly logger: CoreLogger,
+  ) {}
+
+  async watch(deviceId: string, listener: LiveListener): Promise<() => void> {
+    let set = this.listeners.get(deviceId);
+    if (!set) {
+      this.listeners.set(deviceId, (set = new Set()));
+      this.busSubscriptions.set(deviceId, this.bus.subscribe(channels.live(deviceId), (m) => this.deliver(m)));
+    }
+    set.add(listener);
+    const stop = () => this.unwatch(deviceId, listener);
+    try {
+      await this.busSubscriptions.get(deviceId);
+      await this.interest.watch(deviceId);
+    } catch (err) {
+      stop();
+      throw err;
+    }
+    return stop;
+  }
+
+  watchedDevices(): number {
+    return this.listeners.size;
+  }
+
+  private unwatch(deviceId: string, listener: LiveListener): void {
+    const set = this.listeners.get(deviceId);
+    if (!set?.delete(listener) || set.size > 0) return;
+    this.listeners.delete(deviceId);
+    const subscription = this.busSubscriptions.get(deviceId);
+    this.busSubscriptions.delete(deviceId);
+    const failed = (err: unknown) => this.logger.warn({ err, deviceId }, 'live unwatch failed');
+    subscription?.then((unsubscribe) => unsubscribe()).catch(failed);
+    this.interest.unwatch(deviceId).catch(failed);
+  }
+
+  /** Group-commit hook: publishes what the transaction committed, for watched devices only. */
+  committed(batch: WriteBatch): void {
+    if (this.interest.empty) return; // nobody watches anything: no per-point work at all
+    let messages: Map<string, LiveMessage> | undefined;
+    const messageOf = (deviceId: string) => {
+      messages ??= new Map();
+      let m = messages.get(deviceId);
+      if (!m) messages.set(deviceId, (m = { kind: 'live', deviceId, committedAt: 0, telemetry: [], attributes: [] }));
+      return m;
+    };
+    for (const p of batch.telemetry) {
+      if (this.interest.has(p.deviceId)) messageOf(p.deviceId).telemetry.push([p.ts, p.key, encodeValue(p.value)] satisfies LiveWirePoint);
+    }
+    for (const a of batch.attributes) {
+      if (this.interest.has(a.deviceId)) messageOf(a.deviceId).attributes.push(this.wireAttributes(a.scope, a.ts, a.entries));
+    }
+    if (messages) this.publish([...messages.values()]);
+  }
+
+  /** Attributes written outside the group commit (admin API), after their commit. */
+  attributesSaved(deviceId: string, scope: AttributeScope, entries: KvEntry[], ts: number): void {
+    if (!this.interest.has(deviceId)) return;
+    this.publish([{ kind: 'live', deviceId, committedAt: 0, telemetry: [], attributes: [this.wireAttributes(scope, ts, entries)] }]);
+  }
+
+  /** Attributes deleted (admin API), after the commit. */
+  attributesDeleted(deviceId: string, scope: AttributeScope, keys: string[], ts: number): void {
+    if (keys.length === 0 || !this.interest.has(deviceId)) return;
+    const attributes: LiveWireAttributes = { scope, ts, entries: keys.map((k) => [k, null]) };
+    this.publish([{ kind: 'live', deviceId, committedAt: 0, telemetry: [], attributes: [attributes] }]);
+  }
+
+  async close(): Promise<void> {
+    const subscriptions = [...this.busSubscriptions.values()];
+    this.listeners.clear();
+    this.busSubscriptions.clear();
+    await Promise.allSettled(subscriptions.map((s) => s.then((unsubscribe) => unsubscribe())));
+    await this.interest.close();
+  }
+
+  private wireAttributes(scope: AttributeScope, ts: number, entries: KvEntry[]): LiveWireAttributes {
+    return { scope, ts, entries: entries.map((e) => [e.key, encodeValue(e.value)]) };
+  }
+
+  private publish(messages: LiveMessage[]): void {
+    const committedAt = Date.now();
+    for (const m of messages) {
+      m.committedAt = committedAt;
+      this.bus.publish(channels.live(m.deviceId), m).catch((err) => this.logger.warn({ err, deviceId: m.deviceId }, 'live update publish failed'));
+    }
+    this.onPublished?.(messages.length);
+  }
+
+  private deliver(message: BusMessage): void {
+    if (message.kind !== 'live') return;
+    const set = this.listeners.get(message.deviceId);
+    if (!set || set.size === 0) return;
+    let change: LiveChange;
+    try {
+      change = {
+        deviceId: message.deviceId,
+        committedAt: message.committedAt,
+        telemetry: message.telemetry.map(([ts, key, value]) => ({ ts, key, value: decodeValue(value) })),
+        attributes: message.attributes.map((a) => ({
+          scope: a.scope as AttributeScope,
+          ts: a.ts,
+          entries: a.entries.map(([key, value]) => ({ key, value: value === null ? null : decodeValue(value) })),
+        })),
+      };
+    } catch (err) {
+      this.logger.warn({ err, deviceId: message.deviceId }, 'malformed live update dropped');
+      return;
+    }
+    for (const listener of [...set]) {
+      try {
+        listener(change);
+      } catch (err) {
+        this.logger.warn({ err, deviceId: message.deviceId }, 'live listener failed');
+      }
+    }
+  }
+}
