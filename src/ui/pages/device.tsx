@@ -5,6 +5,7 @@ import { CopyButton, ErrorBox, Secret, formatTime, useLoad } from '../parts/ui.t
 import type { Device, DeviceCredentials } from '../types.ts';
 import { CredentialsFields, EMPTY_CREDENTIALS, credentialsBody, credentialsProblem } from './device-create.tsx';
 import { AttributesPanel } from './device-attributes.tsx';
+import { DeviceAudit } from './audit.tsx';
 import { RpcPanel } from './device-rpc.tsx';
 import { TelemetryPanel } from './device-telemetry.tsx';
 import { randomKey } from './profile-form.tsx';
@@ -48,6 +49,7 @@ export function DevicePage({ id }: { id: string }) {
       <TelemetryPanel deviceId={device.id.id} />
       <AttributesPanel deviceId={device.id.id} />
       <RpcPanel deviceId={device.id.id} />
+      <DeviceAudit deviceId={device.id.id} />
     </>
   );
 }
