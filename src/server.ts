@@ -18,6 +18,7 @@ import { registerDeviceApi } from './transports/http/device-api.ts';
 import { startMqttTransport } from './transports/mqtt/index.ts';
 import { startCoapTransport } from './transports/coap/index.ts';
 import { registerAdminApi, registerOpenApi } from './admin/index.ts';
+import { registerConsole } from './admin/console-static.ts';
 import { observeHttpOutcomes, registerMetricsRoute } from './metrics/http.ts';
 import { FleetgateMetrics } from './metrics/metrics.ts';
 import { Outages } from './core/outages.ts';
@@ -179,9 +180,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       registerMetricsRoute(app, metrics, config.metricsToken);
       metrics.connectionCount('http', () => new Promise<number>((resolve) => app.server.getConnections((err, n) => resolve(err ? 0 : n))));
     }
+    /** Filled in as the transports start (GET /api/fleetgate/info). */
+    const listening: { http?: number; mqtt?: number; coap?: number; mqttTls?: number } = {};
     await registerOpenApi(app);
     registerDeviceApi(app, { core, config, logger });
-    await registerAdminApi(app, { core, config, logger, jwtSecret, isReady: () => ready, probes: { database: () => probeDatabase(store, outages), bus: () => bus.ping() }, wsMetrics: metrics });
+    await registerAdminApi(app, { core, config, logger, jwtSecret, isReady: () => ready, probes: { database: () => probeDatabase(store, outages), bus: () => bus.ping() }, wsMetrics: metrics, ports: () => listening });
+    await registerConsole(app);
     await app.listen({ host: config.host, port: config.httpPort });
     const httpPort = (app.server.address() as AddressInfo).port;
     const mqtt = await startMqttTransport({
@@ -218,6 +222,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     metrics?.connectionCount('mqtt', () => mqtt.sessionCount());
     metrics?.connectionCount('coap', () => coap.observerCount());
     ready = true;
+    Object.assign(listening, { http: httpPort, mqtt: mqtt.port, coap: coap.port, mqttTls: mqtt.tlsPort });
     logger.info({ event: 'listen', host: config.host, http: httpPort, mqtt: mqtt.port, mqttTls: mqtt.tlsPort, coap: coap.port, database: databaseKind }, 'fleetgate started');
 
     let closing: Promise<void> | undefined;

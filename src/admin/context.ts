@@ -20,6 +20,8 @@ export interface AdminDeps {
   isReady: () => boolean;
   /** GET /healthz checks: each resolves when its part answers now. */
   probes: { database: () => Promise<void>; bus: () => Promise<void> };
+  /** Ports the transports listen on, once they do (GET /api/fleetgate/info); config values when absent. */
+  ports?: () => { http?: number; mqtt?: number; coap?: number; mqttTls?: number };
   /** Where the WebSocket API reports (metrics on); undefined when metrics are off. */
   wsMetrics?: WsMetrics;
 }

@@ -8,6 +8,7 @@ import fastifyJwt from '@fastify/jwt';
 import type { FastifyInstance } from 'fastify';
 import { registerAttributeRoutes } from './attributes.ts';
 import { registerAuditRoutes } from './audit.ts';
+import { registerConsoleInfoRoutes } from './console-info.ts';
 import { authenticate, registerPublicAuthRoutes, registerUserRoutes } from './auth.ts';
 import type { AdminDeps } from './context.ts';
 import { registerDeviceInfoRoutes } from './device-infos.ts';
@@ -66,6 +67,7 @@ export async function registerAdminApi(app: AnyFastify, deps: AdminDeps): Promis
       registerPersistentRpcRoutes(secured, deps);
       registerAuditRoutes(secured, deps);
       registerImportRoutes(secured, deps);
+      registerConsoleInfoRoutes(secured, deps);
     });
   });
 }

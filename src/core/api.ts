@@ -14,6 +14,7 @@ import type {
   KvValue,
   Page,
   PageQuery,
+  AuditQuery,
   RpcRequest,
   RpcStatus,
   User,
@@ -388,6 +389,6 @@ export interface UsersApi {
 }
 
 export interface AuditApi {
-  list(tenantId: string, query: PageQuery): Promise<Page<AuditEntry>>;
+  list(tenantId: string, query: AuditQuery): Promise<Page<AuditEntry>>;
   record(entry: Omit<AuditEntry, 'id' | 'createdTime'>): Promise<void>;
 }

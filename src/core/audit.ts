@@ -1,7 +1,7 @@
 /** The audit log: who did what, when, from where. Never holds a secret (DESIGN 6; ThingsBoard logs them, spec §11.15). */
 import type { Actor, AuditApi, ProvisionReason, ProvisionRequest, RequestSource } from './api.ts';
 import { newId } from './ids.ts';
-import type { AuditEntry, Device, DeviceProfile, Page, PageQuery } from './model.ts';
+import type { AuditEntry, AuditQuery, Device, DeviceProfile, Page, PageQuery } from './model.ts';
 import type { Store } from '../store/store.ts';
 
 function sourceText(source: RequestSource): string {
@@ -15,7 +15,7 @@ export class AuditRecorder implements AuditApi {
     await store.insertAudit({ ...entry, id: newId(), createdTime: Date.now() });
   }
 
-  list(tenantId: string, query: PageQuery): Promise<Page<AuditEntry>> {
+  list(tenantId: string, query: AuditQuery): Promise<Page<AuditEntry>> {
     return this.store.listAudit(tenantId, query);
   }
 

@@ -189,6 +189,15 @@ export interface PageQuery {
   sortOrder?: 'ASC' | 'DESC';
 }
 
+/** Filters of an audit log page (ThingsBoard's startTime/endTime/actionTypes and the entity route). */
+export interface AuditQuery extends PageQuery {
+  /** Inclusive bounds on createdTime, ms. */
+  startTime?: number;
+  endTime?: number;
+  actionTypes?: string[];
+  entityId?: string;
+}
+
 /** When a device last connected, disconnected and showed activity, on any node (ms; null = never). */
 export interface DeviceActivity {
   lastConnectTime: number | null;

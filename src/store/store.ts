@@ -12,6 +12,7 @@ import type {
   KvEntry,
   Page,
   PageQuery,
+  AuditQuery,
   RpcRequest,
   RpcStatus,
   TsPoint,
@@ -135,7 +136,7 @@ export interface Store {
 
   // audit
   insertAudit(entry: AuditEntry): Promise<void>;
-  listAudit(tenantId: string, query: PageQuery): Promise<Page<AuditEntry>>;
+  listAudit(tenantId: string, query: AuditQuery): Promise<Page<AuditEntry>>;
 
   /** Stores `value` under `key` unless one is stored already; returns the stored value (first writer wins). */
   initSetting(key: string, value: string): Promise<string>;

@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import { sql } from 'kysely';
-import type { AttributeEntry, AttributeScope, AttributeWrite, AuditEntry, Device, DeviceActivity, DeviceInfo, DeviceInfoQuery, DeviceCredentials, DeviceProfile, KvEntry, KvValue, Page, PageQuery, RpcRequest, RpcStatus, User } from '../../core/model.ts';
+import type { AttributeEntry, AttributeScope, AttributeWrite, AuditEntry, AuditQuery, Device, DeviceActivity, DeviceInfo, DeviceInfoQuery, DeviceCredentials, DeviceProfile, KvEntry, KvValue, Page, PageQuery, RpcRequest, RpcStatus, User } from '../../core/model.ts';
 import type { Dialect } from '../dialect.ts';
 import type { Database } from '../schema.ts';
 import { UniqueViolation, type DeviceActivityWrite, type Store, type TimeseriesQuery, type WriteBatch } from '../store.ts';
@@ -299,7 +299,7 @@ export class KyselyStore implements Store {
     return accounts.insertAudit(this.db, entry);
   }
 
-  listAudit(tenantId: string, query: PageQuery): Promise<Page<AuditEntry>> {
+  listAudit(tenantId: string, query: AuditQuery): Promise<Page<AuditEntry>> {
     return accounts.listAudit(this.db, tenantId, query);
   }
 

@@ -1,0 +1,76 @@
+/** ThingsBoard JSON shapes the console reads (thingsboard-rest.md). */
+export interface EntityId {
+  entityType?: string;
+  id: string;
+}
+
+export interface PageData<T> {
+  data: T[];
+  totalPages: number;
+  totalElements: number;
+  hasNext: boolean;
+}
+
+export type ProvisionType = 'DISABLED' | 'ALLOW_CREATE_NEW_DEVICES' | 'CHECK_PRE_PROVISIONED_DEVICES' | 'X509_CERTIFICATE_CHAIN';
+
+export interface DeviceProfile {
+  id?: EntityId;
+  createdTime?: number;
+  name: string;
+  description?: string | null;
+  type?: string;
+  transportType?: string;
+  default?: boolean;
+  provisionType: ProvisionType;
+  provisionDeviceKey: string | null;
+  profileData: {
+    provisionConfiguration?: {
+      type: ProvisionType;
+      provisionDeviceSecret: string | null;
+      certificateRegExPattern?: string | null;
+      allowCreateNewDevicesByX509Certificate?: boolean | null;
+    } | null;
+    [key: string]: unknown;
+  } | null;
+}
+
+export interface Device {
+  id: EntityId;
+  createdTime: number;
+  name: string;
+  type: string;
+  label: string | null;
+  deviceProfileId: EntityId;
+  additionalInfo: Record<string, unknown> | null;
+  /** DeviceInfo only (GET /api/tenant/deviceInfos). */
+  deviceProfileName?: string;
+  active?: boolean;
+}
+
+export interface DeviceCredentials {
+  id: { id: string };
+  deviceId: EntityId;
+  credentialsType: 'ACCESS_TOKEN' | 'MQTT_BASIC' | 'X509_CERTIFICATE' | 'LWM2M_CREDENTIALS';
+  credentialsId: string;
+  credentialsValue: string | null;
+}
+
+export interface AuditLog {
+  id: { id: string };
+  createdTime: number;
+  entityId: EntityId | null;
+  entityName: string | null;
+  userName: string | null;
+  actionType: string;
+  actionData: unknown;
+  actionStatus: 'SUCCESS' | 'FAILURE';
+  actionFailureDetails: string | null;
+}
+
+export interface ImportResult {
+  created: number;
+  skipped: number;
+  rejected: number;
+  duplicates: { line: number; name: string | null }[];
+  errors: { line: number; name: string | null; error: string }[];
+}
