@@ -103,6 +103,12 @@ export interface Config {
   metrics: 'on' | 'off';
   /** When set, GET /metrics requires `Authorization: Bearer <metricsToken>`. */
   metricsToken: string | undefined;
+  /** OTA rollout: devices notified per group (ThingsBoard queue.core.ota.pack-size: 100). */
+  otaRolloutGroupSize: number;
+  /** OTA rollout: time per group, ms (ThingsBoard queue.core.ota.pack-interval-ms: 60000). */
+  otaRolloutIntervalMs: number;
+  /** OTA: largest package accepted on upload, bytes. */
+  otaMaxPackageBytes: number;
 }
 
 type Kind = 'string' | 'port' | 'int' | 'optional-string' | 'enum';
@@ -169,6 +175,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'logFormat', env: 'FLEETGATE_LOG_FORMAT', flag: 'log-format', kind: 'enum', values: ['auto', 'json', 'pretty'], default: 'auto', doc: 'log format: json, pretty, or auto (pretty when stdout is a terminal)' },
   { key: 'metrics', env: 'FLEETGATE_METRICS', flag: 'metrics', kind: 'enum', values: ['on', 'off'], default: 'on', doc: 'serve GET /metrics (Prometheus)' },
   { key: 'metricsToken', env: 'FLEETGATE_METRICS_TOKEN', flag: 'metrics-token', kind: 'optional-string', default: undefined, doc: 'bearer token GET /metrics requires (open when empty)' },
+  { key: 'otaRolloutGroupSize', env: 'FLEETGATE_OTA_ROLLOUT_GROUP_SIZE', flag: 'ota-rollout-group-size', kind: 'int', default: 100, doc: 'OTA rollout: devices notified per group' },
+  { key: 'otaRolloutIntervalMs', env: 'FLEETGATE_OTA_ROLLOUT_INTERVAL_MS', flag: 'ota-rollout-interval-ms', kind: 'int', default: 60000, doc: 'OTA rollout: time per group in ms' },
+  { key: 'otaMaxPackageBytes', env: 'FLEETGATE_OTA_MAX_PACKAGE_BYTES', flag: 'ota-max-package-bytes', kind: 'int', default: 1073741824, doc: 'OTA: largest package accepted on upload in bytes' },
 ];
 
 /** Invalid configuration: the CLI prints the message and exits with code 2. */
@@ -271,6 +280,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   }
   if (!!result.tlsCert !== !!result.tlsKey) throw new ConfigError('tlsCert (FLEETGATE_TLS_CERT) and tlsKey (FLEETGATE_TLS_KEY) go together: give both or neither');
   // A pool of 0 would make every query wait forever.
+  if (result.otaRolloutGroupSize < 1) throw new ConfigError(`otaRolloutGroupSize (FLEETGATE_OTA_ROLLOUT_GROUP_SIZE) must be at least 1, got ${result.otaRolloutGroupSize}`);
   if (result.pgPoolSize < 1) throw new ConfigError(`pgPoolSize (FLEETGATE_PG_POOL_SIZE) must be at least 1, got ${result.pgPoolSize}`);
   return result;
 }

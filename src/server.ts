@@ -86,6 +86,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         batchIntervalMs: config.batchIntervalMs,
         rpcDefaultTimeout: config.rpcDefaultTimeout,
         provisionRetryAfterMs: config.provisionRetryAfterMs,
+        otaRolloutGroupSize: config.otaRolloutGroupSize,
+        otaRolloutIntervalMs: config.otaRolloutIntervalMs,
+        otaMaxPackageBytes: config.otaMaxPackageBytes,
       },
     });
     opened.push(() => core.close());

@@ -16,6 +16,8 @@ import { registerHealthRoutes } from './health.ts';
 import { registerImportRoutes } from './import.ts';
 import { registerOpenApi, registerOpenApiRoutes } from './openapi.ts';
 import { registerProfileRoutes } from './profiles.ts';
+import { registerOtaRoutes } from './ota.ts';
+import { addOtaAssignmentsToEntities } from './ota-assignment-hook.ts';
 import { registerPersistentRpcRoutes } from './rpc-persistent.ts';
 import { registerRpcRoutes } from './rpc.ts';
 import { registerTelemetryRoutes } from './telemetry.ts';
@@ -47,6 +49,7 @@ export async function registerAdminApi(app: AnyFastify, deps: AdminDeps): Promis
 
     await admin.register(async (secured: FastifyInstance) => {
       secured.addHook('onRequest', authenticate(admin));
+      addOtaAssignmentsToEntities(secured, deps.core);
       registerUserRoutes(secured, deps);
       registerProfileRoutes(secured, deps);
       registerDeviceRoutes(secured, deps);
@@ -56,6 +59,7 @@ export async function registerAdminApi(app: AnyFastify, deps: AdminDeps): Promis
       registerPersistentRpcRoutes(secured, deps);
       registerAuditRoutes(secured, deps);
       registerImportRoutes(secured, deps);
+      await secured.register((ota: FastifyInstance) => registerOtaRoutes(ota, deps));
     });
   });
 }

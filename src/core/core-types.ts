@@ -14,6 +14,7 @@ import type {
   UsersApi,
   X509ChainProvisioningApi,
 } from './api.ts';
+import type { Ota } from './ota/ota.ts';
 
 /** Everything core offers, wired over one Store and one Bus. Built by `createCore` (src/core/core.ts). */
 export interface Core {
@@ -30,6 +31,8 @@ export interface Core {
   timeseries: TimeseriesReadApi;
   users: UsersApi;
   audit: AuditApi;
+  /** Over-the-air updates: packages, assignment, paced rollout, device downloads (spec thingsboard-ota). */
+  ota: Ota;
   /** Commits pending telemetry and stops timers; the store and bus are closed by their owner. */
   close(): Promise<void>;
 }
@@ -45,6 +48,10 @@ export interface CoreSettings {
   rpcDefaultTimeout: number;
   /** DESIGN 3: how old a provisioned device must be before a repeat request counts as a lost-response retry. */
   provisionRetryAfterMs: number;
+  /** OTA rollout pacing: devices per group (TB 100) and time per group, ms (TB 60000); largest package, bytes. */
+  otaRolloutGroupSize?: number;
+  otaRolloutIntervalMs?: number;
+  otaMaxPackageBytes?: number;
 }
 
 /** The logging surface core uses (a pino logger fits). */

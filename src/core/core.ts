@@ -17,6 +17,7 @@ import { Telemetry } from './telemetry.ts';
 import { TransactionBatcher } from './transaction-batcher.ts';
 import { rateLimitedTelemetry, Throttle, ThrottledDeviceAuth, throttledProvisioning, throttledUsers } from './throttle/index.ts';
 import { Users } from './users.ts';
+import { Ota } from './ota/ota.ts';
 import { channels, type Bus } from '../bus/bus.ts';
 import type { Store } from '../store/store.ts';
 
@@ -90,6 +91,17 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
   const rpcExpiry = setInterval(() => store.expireRpcs(Date.now()).catch((err) => logger.warn({ err }, 'rpc expiry sweep failed')), settings.rpcExpirySweepMs ?? 5000);
   rpcExpiry.unref();
   const devices = new Devices(store, profiles, audit, credentialsChanged, bus);
+  const attributes = new Attributes(store, bus);
+  const ota = new Ota(
+    store,
+    attributes,
+    audit,
+    { groupSize: settings.otaRolloutGroupSize ?? 100, intervalMs: settings.otaRolloutIntervalMs ?? 60_000, maxPackageBytes: settings.otaMaxPackageBytes ?? 1024 ** 3 },
+    logger,
+  );
+  devices.ota = ota;
+  profiles.ota = ota;
+  ota.start();
   return {
     provisioning: observedProvisioning(throttledProvisioning(provisioning, throttle), observer),
     x509Provisioning: throttledX509Provisioning(x509Provisioning, throttle),
@@ -97,7 +109,8 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
     throttle,
     telemetry: rateLimitedTelemetry(telemetry, throttle),
     timeseries: telemetry,
-    attributes: new Attributes(store, bus),
+    attributes,
+    ota,
     rpc,
     sessions,
     sessionRegistry: sessions,
@@ -108,6 +121,7 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
     committer,
     async close() {
       clearInterval(rpcExpiry);
+      await ota.stop();
       await transactions.drain();
       await committer.close();
       await unsubscribeCredentials();

@@ -14,6 +14,7 @@ import type {
   TsPoint,
   User,
 } from '../core/model.ts';
+import type { OtaStore } from '../core/ports/ota-store.ts';
 
 /** Query for stored time series of one device. */
 export interface TimeseriesQuery {
@@ -125,6 +126,9 @@ export interface Store {
   // audit
   insertAudit(entry: AuditEntry): Promise<void>;
   listAudit(tenantId: string, query: PageQuery): Promise<Page<AuditEntry>>;
+
+  /** Over-the-air update packages, assignments and rollout (src/core/ports/ota-store.ts), in this store's transaction. */
+  readonly ota: OtaStore;
 
   /** Stores `value` under `key` unless one is stored already; returns the stored value (first writer wins). */
   initSetting(key: string, value: string): Promise<string>;

@@ -6,6 +6,7 @@ import type { Database } from '../schema.ts';
 import { UniqueViolation, type Store, type TimeseriesQuery, type WriteBatch } from '../store.ts';
 import * as accounts from './account-queries.ts';
 import * as attributes from './attribute-queries.ts';
+import { KyselyOtaStore } from './ota-queries.ts';
 import { fetchPage } from './paging.ts';
 import * as rpc from './rpc-queries.ts';
 import * as ts from './timeseries-queries.ts';
@@ -27,7 +28,12 @@ export class KyselyStore implements Store {
     private readonly inTransaction = false,
     readonly transactionConcurrency = 1,
     readonly staging?: SqliteStaging,
-  ) {}
+  ) {
+    this.ota = new KyselyOtaStore(db, dialect);
+  }
+
+  /** OTA queries (ota-queries.ts) on this connection or transaction. */
+  readonly ota: KyselyOtaStore;
 
   async transaction<T>(work: (tx: Store) => Promise<T>): Promise<T> {
     if (this.inTransaction) return work(this);
@@ -102,8 +108,13 @@ export class KyselyStore implements Store {
   }
 
   async deleteProfile(tenantId: string, id: string): Promise<boolean> {
-    const result = await this.db.deleteFrom('device_profile').where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
-    return Number(result.numDeletedRows) > 0;
+    return this.transaction(async (tx) => {
+      const db = (tx as KyselyStore).db;
+      const result = await db.deleteFrom('device_profile').where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+      // TB [SCHEMA]: a profile's OTA packages go with it (ON DELETE CASCADE), and so does its assignment.
+      await (tx as KyselyStore).ota.deleteForProfile(id);
+      return Number(result.numDeletedRows) > 0;
+    });
   }
 
   async countDevicesOfProfile(profileId: string): Promise<number> {
@@ -162,6 +173,7 @@ export class KyselyStore implements Store {
       await db.deleteFrom('ts_kv').where('device_id', '=', id).execute();
       await this.staging?.deleteDevice(db, id);
       await db.deleteFrom('rpc').where('device_id', '=', id).execute();
+      await (tx as KyselyStore).ota.deleteForDevice(id);
       return true;
     });
   }
