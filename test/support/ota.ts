@@ -27,7 +27,7 @@ export async function uploadPackage(
   file: Buffer | { path: string },
   options: { algorithm?: string; checksum?: string; fileName?: string; contentType?: string } = {},
 ): Promise<{ status: number; text: string; json: any }> {
-  const blob = Buffer.isBuffer(file) ? new Blob([file], { type: options.contentType ?? 'application/octet-stream' }) : await openAsBlob(file.path, { type: options.contentType ?? 'application/octet-stream' });
+  const blob = Buffer.isBuffer(file) ? new Blob([new Uint8Array(file)], { type: options.contentType ?? 'application/octet-stream' }) : await openAsBlob(file.path, { type: options.contentType ?? 'application/octet-stream' });
   const form = new FormData();
   form.append('file', blob, options.fileName ?? 'firmware.bin');
   const query = new URLSearchParams({ checksumAlgorithm: options.algorithm ?? 'SHA256' });
