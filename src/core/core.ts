@@ -75,13 +75,18 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
     auth.invalidate(credentialsId);
     await bus.publish(channels.credentials, { kind: 'credentials-changed', credentialsId, deviceId });
   };
+  // spec thingsboard-ota §3.3: a device created by provisioning gets its profile's packages queued (ota is built below).
+  let ota: Ota | undefined;
+  const provisioned = (deviceId: string) => void ota?.deviceCreated(deviceId).catch((err) => logger.warn({ err, deviceId }, 'ota: queueing a provisioned device failed'));
   const transactions = new TransactionBatcher(store, 256, logger);
   const provisioning = new Provisioning(store, transactions, profiles, audit, { retryAfterMs: settings.provisionRetryAfterMs }, logger, (id, deviceId) => {
     credentialsChanged(id, deviceId).catch((err) => logger.warn({ err }, 'credentials-changed publish failed'));
+    provisioned(deviceId);
   });
   // spec §7: X.509 chain provisioning shares the batcher, the profile cache and the auth cache with the rest.
   const x509Provisioning = new X509ChainProvisioning(store, transactions, profiles, auth, audit, logger, (id, deviceId) => {
     credentialsChanged(id, deviceId).catch((err) => logger.warn({ err }, 'credentials-changed publish failed'));
+    provisioned(deviceId);
   });
   const committer = new GroupCommitter(store, { maxRows: settings.batchMaxRows, maxDelayMs: settings.batchMaxDelayMs, minIntervalMs: settings.batchIntervalMs }, logger);
   const telemetry = new Telemetry(store, committer, observer);
@@ -92,7 +97,7 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
   rpcExpiry.unref();
   const devices = new Devices(store, profiles, audit, credentialsChanged, bus);
   const attributes = new Attributes(store, bus);
-  const ota = new Ota(
+  ota = new Ota(
     store,
     attributes,
     audit,

@@ -79,6 +79,24 @@ describe('OTA assignment pushes fw_* to connected devices', () => {
     }
   });
 
+  it('a device created by provisioning gets its profile\'s firmware queued and its fw_* attributes written', async () => {
+    const type = 'ALLOW_CREATE_NEW_DEVICES';
+    const created = await api('POST', '/api/deviceProfile', { name: 'ota-provisioned', provisionType: type, provisionDeviceKey: 'ota-key', profileData: { provisionConfiguration: { type, provisionDeviceSecret: 'ota-secret' } } });
+    const profile = created.json.id.id;
+    const pkg = await createPackage(api, profile, 'provisioned-fw', '1.0');
+    await uploadPackage(server.httpUrl, token, pkg, Buffer.from('provisioned'));
+    assert.equal((await assignToProfile(api, profile, 'FIRMWARE', pkg)).status, 200);
+    const res = await fetch(`${server.httpUrl}/api/v1/provision`, { method: 'POST', body: JSON.stringify({ deviceName: 'born-later', provisionDeviceKey: 'ota-key', provisionDeviceSecret: 'ota-secret' }) });
+    const reply = (await res.json()) as { status: string; credentialsValue: string };
+    assert.equal(reply.status, 'SUCCESS');
+    const attrs = await eventually('fw_* on the provisioned device', async () => {
+      const r = await fetch(`${server.httpUrl}/api/v1/${reply.credentialsValue}/attributes?sharedKeys=fw_title,fw_version`);
+      const body = (await r.json()) as { shared?: Record<string, string> };
+      return body.shared?.fw_version ? body.shared : undefined;
+    });
+    assert.deepEqual(attrs, { fw_title: 'provisioned-fw', fw_version: '1.0' });
+  });
+
   it('devices are notified in paced groups (group size 3, interval 1 s): each group comes no sooner than the pacing allows', async () => {
     const paced = await startTestServer({ otaRolloutGroupSize: 3, otaRolloutIntervalMs: 1000 });
     try {

@@ -76,6 +76,16 @@ export class OtaAssignments {
     }
   }
 
+  /** §3.3 "device created": queues the device's effective packages. */
+  async deviceCreated(deviceId: string): Promise<void> {
+    const device = await this.store.getDeviceById(deviceId);
+    if (!device) return;
+    for (const type of OTA_TYPES) {
+      const id = await this.effective(device, type);
+      if (id) await this.queue([device.id], id);
+    }
+  }
+
   /** After a profile save: its own assignment, then every device following it is queued or cleared (§3.3). */
   async profileSaved(profile: DeviceProfile, input: AssignmentInput, created: boolean): Promise<void> {
     const prior = (await this.of([profile.id])).get(profile.id)!;

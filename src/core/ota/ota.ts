@@ -97,6 +97,10 @@ export class Ota {
   deviceSaved(device: Device, input: AssignmentInput, before: Device | undefined): Promise<void> {
     return this.assignments.deviceSaved(device, input, before);
   }
+  /** A device created outside the admin API (provisioning): its profile's packages are queued. */
+  deviceCreated(deviceId: string): Promise<void> {
+    return this.assignments.deviceCreated(deviceId);
+  }
   profileSaved(profile: DeviceProfile, input: AssignmentInput, created: boolean): Promise<void> {
     return this.assignments.profileSaved(profile, input, created);
   }
