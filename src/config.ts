@@ -121,6 +121,12 @@ export interface Config {
   wsInterestTtlMs: number;
   /** WebSocket API: 0 sends a frame per commit; otherwise a subscription's updates go out at most once per this many ms. */
   wsUpdateIntervalMs: number;
+  /** OTA rollout: devices notified per group (ThingsBoard queue.core.ota.pack-size: 100). */
+  otaRolloutGroupSize: number;
+  /** OTA rollout: time per group, ms (ThingsBoard queue.core.ota.pack-interval-ms: 60000). */
+  otaRolloutIntervalMs: number;
+  /** OTA: largest package accepted on upload, bytes. */
+  otaMaxPackageBytes: number;
 }
 
 type Kind = 'string' | 'port' | 'int' | 'optional-string' | 'enum';
@@ -196,6 +202,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'wsPingTimeoutMs', env: 'FLEETGATE_WS_PING_TIMEOUT_MS', flag: 'ws-ping-timeout-ms', kind: 'int', default: 30000, doc: 'WebSocket API: close 4500 when no pong for this long in ms (pings every third of it)' },
   { key: 'wsInterestTtlMs', env: 'FLEETGATE_WS_INTEREST_TTL_MS', flag: 'ws-interest-ttl-ms', kind: 'int', default: 30000, doc: 'cluster: a node\'s list of devices with live subscribers expires this long after its last refresh in ms' },
   { key: 'wsUpdateIntervalMs', env: 'FLEETGATE_WS_UPDATE_INTERVAL_MS', flag: 'ws-update-interval-ms', kind: 'int', default: 0, doc: 'WebSocket API: 0 sends one frame per commit (ThingsBoard); otherwise a subscription\'s updates of this many ms go out in one frame, every point kept' },
+  { key: 'otaRolloutGroupSize', env: 'FLEETGATE_OTA_ROLLOUT_GROUP_SIZE', flag: 'ota-rollout-group-size', kind: 'int', default: 100, doc: 'OTA rollout: devices notified per group' },
+  { key: 'otaRolloutIntervalMs', env: 'FLEETGATE_OTA_ROLLOUT_INTERVAL_MS', flag: 'ota-rollout-interval-ms', kind: 'int', default: 60000, doc: 'OTA rollout: time per group in ms' },
+  { key: 'otaMaxPackageBytes', env: 'FLEETGATE_OTA_MAX_PACKAGE_BYTES', flag: 'ota-max-package-bytes', kind: 'int', default: 1073741824, doc: 'OTA: largest package accepted on upload in bytes' },
 ];
 
 /** Invalid configuration: the CLI prints the message and exits with code 2. */
@@ -298,6 +307,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   }
   if (!!result.tlsCert !== !!result.tlsKey) throw new ConfigError('tlsCert (FLEETGATE_TLS_CERT) and tlsKey (FLEETGATE_TLS_KEY) go together: give both or neither');
   // A pool of 0 would make every query wait forever.
+  if (result.otaRolloutGroupSize < 1) throw new ConfigError(`otaRolloutGroupSize (FLEETGATE_OTA_ROLLOUT_GROUP_SIZE) must be at least 1, got ${result.otaRolloutGroupSize}`);
   if (result.pgPoolSize < 1) throw new ConfigError(`pgPoolSize (FLEETGATE_PG_POOL_SIZE) must be at least 1, got ${result.pgPoolSize}`);
   return result;
 }

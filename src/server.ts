@@ -142,6 +142,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         provisionRetryAfterMs: config.provisionRetryAfterMs,
         deviceInactivityTimeoutMs: config.deviceInactivityTimeoutMs,
         liveInterestTtlMs: config.wsInterestTtlMs,
+        otaRolloutGroupSize: config.otaRolloutGroupSize,
+        otaRolloutIntervalMs: config.otaRolloutIntervalMs,
+        otaMaxPackageBytes: config.otaMaxPackageBytes,
       },
     });
     opened.push(() => core.close());

@@ -21,6 +21,8 @@ import { registerImportRoutes } from './import.ts';
 import { registerOpenApi, registerOpenApiRoutes } from './openapi.ts';
 import { registerProfileInfoRoutes } from './profile-infos.ts';
 import { registerProfileRoutes } from './profiles.ts';
+import { registerOtaRoutes } from './ota.ts';
+import { addOtaAssignmentsToEntities } from './ota-assignment-hook.ts';
 import { registerPersistentRpcRoutes } from './rpc-persistent.ts';
 import { registerRpcRoutes } from './rpc.ts';
 import { registerTelemetryRoutes } from './telemetry.ts';
@@ -54,6 +56,7 @@ export async function registerAdminApi(app: AnyFastify, deps: AdminDeps): Promis
 
     await admin.register(async (secured: FastifyInstance) => {
       secured.addHook('onRequest', authenticate(admin));
+      addOtaAssignmentsToEntities(secured, deps.core);
       registerUserRoutes(secured, deps);
       registerProfileRoutes(secured, deps);
       registerDeviceRoutes(secured, deps);
@@ -68,6 +71,7 @@ export async function registerAdminApi(app: AnyFastify, deps: AdminDeps): Promis
       registerAuditRoutes(secured, deps);
       registerImportRoutes(secured, deps);
       registerConsoleInfoRoutes(secured, deps);
+      await secured.register((ota: FastifyInstance) => registerOtaRoutes(ota, deps));
     });
   });
 }

@@ -68,7 +68,16 @@ export function deviceInput(body: Record<string, unknown>): DeviceInput {
   if (profileId) input.deviceProfileId = profileId;
   const additionalInfo = optionalObject(body, 'additionalInfo');
   if (additionalInfo !== undefined) input.additionalInfo = additionalInfo;
+  Object.assign(input, otaAssignmentInput(body));
   return input;
+}
+
+/** `firmwareId` / `softwareId` of a Device or DeviceProfile body: an id, null to clear; a key left out keeps it. */
+function otaAssignmentInput(body: Record<string, unknown>): { firmwareId?: string | null; softwareId?: string | null } {
+  const out: { firmwareId?: string | null; softwareId?: string | null } = {};
+  if ('firmwareId' in body) out.firmwareId = entityIdInput(body.firmwareId, 'firmwareId') ?? null;
+  if ('softwareId' in body) out.softwareId = entityIdInput(body.softwareId, 'softwareId') ?? null;
+  return out;
 }
 
 /** DeviceProfile JSON (POST /api/deviceProfile) -> ProfileInput; a missing provisionType stays null (core sets DISABLED, spec §3.2). */
@@ -94,6 +103,7 @@ export function profileInput(body: Record<string, unknown>): ProfileInput {
     enumValue<ProvisionType>((config as { type?: unknown }).type, PROVISION_TYPES, 'profileData.provisionConfiguration.type');
   }
   input.profileData = (profileData as ProfileData | undefined) ?? null;
+  Object.assign(input, otaAssignmentInput(body));
   return input;
 }
 

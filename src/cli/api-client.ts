@@ -27,6 +27,8 @@ interface RequestOptions {
   body?: unknown;
   /** Raw body text with its content type instead of JSON. */
   text?: { contentType: string; body: string };
+  /** A multipart/form-data body (file uploads). */
+  form?: FormData;
   accept?: string;
 }
 
@@ -45,8 +47,10 @@ export class AdminClient {
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     const headers: Record<string, string> = { accept: opts.accept ?? 'application/json' };
     if (token) headers['x-authorization'] = `Bearer ${token}`;
-    let body: string | undefined;
-    if (opts.text) {
+    let body: string | FormData | undefined;
+    if (opts.form) {
+      body = opts.form;
+    } else if (opts.text) {
       headers['content-type'] = opts.text.contentType;
       body = opts.text.body;
     } else if (opts.body !== undefined) {

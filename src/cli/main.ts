@@ -9,6 +9,7 @@ import { registerDeviceCommands } from './devices.ts';
 import { CliError, EXIT } from './errors.ts';
 import { registerImportExportCommands } from './import-export.ts';
 import { registerProfileCommands } from './profiles.ts';
+import { registerOtaCommands } from './ota.ts';
 import { registerStartCommand } from './start.ts';
 
 /** The whole command tree; usage errors throw CommanderError instead of exiting (see `run`). */
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerDeviceCommands(device);
   registerImportExportCommands(device);
   registerAdminCommands(program);
+  registerOtaCommands(program);
   return program;
 }
 

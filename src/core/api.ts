@@ -246,6 +246,9 @@ export interface ProfileInput {
   provisionType?: DeviceProfile['provisionType'] | null;
   provisionDeviceKey?: string | null;
   profileData?: DeviceProfile['profileData'] | null;
+  /** OTA packages (spec thingsboard-ota §3): an id, null to clear, undefined to keep. */
+  firmwareId?: string | null;
+  softwareId?: string | null;
 }
 
 export interface DeviceInput {
@@ -255,6 +258,9 @@ export interface DeviceInput {
   label?: string | null;
   deviceProfileId?: string;
   additionalInfo?: Record<string, unknown> | null;
+  /** The device's own OTA packages (spec thingsboard-ota §3.1): an id, null to clear, undefined to keep. */
+  firmwareId?: string | null;
+  softwareId?: string | null;
 }
 
 export interface CredentialsInput {

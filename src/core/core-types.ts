@@ -18,6 +18,7 @@ import type {
 import type { LiveUpdatesApi } from './live-updates.ts';
 
 import type { DeviceBulkImport } from './bulk-import.ts';
+import type { Ota } from './ota/ota.ts';
 
 /** Everything core offers, wired over one Store and one Bus. Built by `createCore` (src/core/core.ts). */
 export interface Core {
@@ -40,6 +41,8 @@ export interface Core {
   audit: AuditApi;
   /** Committed telemetry and attribute changes as they happen, on any node (the WebSocket telemetry API). */
   live: LiveUpdatesApi;
+  /** Over-the-air updates: packages, assignment, paced rollout, device downloads (spec thingsboard-ota). */
+  ota: Ota;
   /** Commits pending telemetry and stops timers; the store and bus are closed by their owner. */
   close(): Promise<void>;
 }
@@ -61,6 +64,10 @@ export interface CoreSettings {
   deviceActivityFlushMs?: number;
   /** How long another node's live-subscriber announcement counts without a refresh, ms (default 30000). */
   liveInterestTtlMs?: number;
+  /** OTA rollout pacing: devices per group (TB 100) and time per group, ms (TB 60000); largest package, bytes. */
+  otaRolloutGroupSize?: number;
+  otaRolloutIntervalMs?: number;
+  otaMaxPackageBytes?: number;
 }
 
 /** The logging surface core uses (a pino logger fits). */

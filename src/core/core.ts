@@ -24,6 +24,7 @@ import { Telemetry } from './telemetry.ts';
 import { TransactionBatcher } from './transaction-batcher.ts';
 import { rateLimitedTelemetry, Throttle, ThrottledDeviceAuth, throttledProvisioning, throttledUsers } from './throttle/index.ts';
 import { Users } from './users.ts';
+import { Ota } from './ota/ota.ts';
 import { channels, type Bus } from '../bus/bus.ts';
 import type { Store } from '../store/store.ts';
 
@@ -95,13 +96,18 @@ export async function createCore(deps: {
     auth.invalidate(credentialsId);
     await bus.publish(channels.credentials, { kind: 'credentials-changed', credentialsId, deviceId });
   };
+  // spec thingsboard-ota §3.3: a device created by provisioning gets its profile's packages queued (ota is built below).
+  let ota: Ota | undefined;
+  const provisioned = (deviceId: string) => void ota?.deviceCreated(deviceId).catch((err) => logger.warn({ err, deviceId }, 'ota: queueing a provisioned device failed'));
   const transactions = new TransactionBatcher(store, 256, logger, store.transactionConcurrency, outages);
   const provisioning = new Provisioning(store, transactions, profiles, audit, { retryAfterMs: settings.provisionRetryAfterMs }, logger, (id, deviceId) => {
     credentialsChanged(id, deviceId).catch((err) => logger.warn({ err }, 'credentials-changed publish failed'));
+    provisioned(deviceId);
   });
   // spec §7: X.509 chain provisioning shares the batcher, the profile cache and the auth cache with the rest.
   const x509Provisioning = new X509ChainProvisioning(store, transactions, profiles, auth, audit, logger, (id, deviceId) => {
     credentialsChanged(id, deviceId).catch((err) => logger.warn({ err }, 'credentials-changed publish failed'));
+    provisioned(deviceId);
   });
   const committer = new GroupCommitter(store, { maxRows: settings.batchMaxRows, maxDelayMs: settings.batchMaxDelayMs, minIntervalMs: settings.batchIntervalMs }, logger, outages);
   const telemetry = new Telemetry(store, committer, observer);
@@ -127,6 +133,16 @@ export async function createCore(deps: {
   rpcExpiry.unref();
   const devices = new Devices(store, profiles, audit, credentialsChanged, bus);
   const attributes = new Attributes(store, bus, live);
+  ota = new Ota(
+    store,
+    attributes,
+    audit,
+    { groupSize: settings.otaRolloutGroupSize ?? 100, intervalMs: settings.otaRolloutIntervalMs ?? 60_000, maxPackageBytes: settings.otaMaxPackageBytes ?? 1024 ** 3 },
+    logger,
+  );
+  devices.ota = ota;
+  profiles.ota = ota;
+  ota.start();
   return {
     provisioning: observedProvisioning(throttledProvisioning(provisioning, throttle), observer),
     x509Provisioning: throttledX509Provisioning(x509Provisioning, throttle),
@@ -137,6 +153,7 @@ export async function createCore(deps: {
     attributes,
     live,
     liveUpdates: live,
+    ota,
     rpc,
     sessions,
     sessionRegistry: sessions,
@@ -150,6 +167,7 @@ export async function createCore(deps: {
     outages,
     async close() {
       clearInterval(rpcExpiry);
+      await ota.stop();
       await transactions.drain();
       await committer.close();
       await activity.close();

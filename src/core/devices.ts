@@ -8,11 +8,15 @@ import { CREDENTIALS_TYPES, type Device, type DeviceCredentials, type DeviceProf
 import type { Profiles } from './profiles.ts';
 import { UniqueViolation, type Store } from '../store/store.ts';
 import { channels, type Bus } from '../bus/bus.ts';
+import type { Ota } from './ota/ota.ts';
 
 const DUPLICATE_CREDENTIALS = 'Device credentials are already assigned to another device!';
 
 /** Devices and their credentials, as the admin API manages them. */
 export class Devices implements DevicesApi {
+  /** OTA assignment checks and triggers (spec thingsboard-ota §3), set by createCore. */
+  ota: Ota | undefined;
+
   constructor(
     private readonly store: Store,
     private readonly profiles: Profiles,
@@ -47,6 +51,8 @@ export class Devices implements DevicesApi {
       createdByProvisioning: existing?.createdByProvisioning ?? false,
       createdTime: existing?.createdTime ?? Date.now(),
     };
+    const otaInput = { firmwareId: input.firmwareId, softwareId: input.softwareId };
+    await this.ota?.checkAssignment(tenantId, profile.id, otaInput);
     try {
       if (existing) {
         await this.store.updateDevice(device);
@@ -60,6 +66,7 @@ export class Devices implements DevicesApi {
     } catch (err) {
       throw this.uniqueError(err);
     }
+    await this.ota?.deviceSaved(device, otaInput, existing);
     await this.audit.action(actor, tenantId, { type: 'DEVICE', id: device.id, name: device.name }, existing ? 'UPDATED' : 'ADDED');
     return device;
   }

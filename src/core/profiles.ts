@@ -5,6 +5,7 @@ import { FleetgateError, notFound } from './errors.ts';
 import { newId } from './ids.ts';
 import { PROVISION_TYPES, type DeviceProfile, type Page, type PageQuery, type ProfileData } from './model.ts';
 import { UniqueViolation, type Store } from '../store/store.ts';
+import type { Ota } from './ota/ota.ts';
 
 /** How long a profile found by its provision key is reused without asking the store. */
 const PROVISION_KEY_CACHE_MS = 5_000;
@@ -12,6 +13,8 @@ const PROVISION_KEY_CACHE_MS = 5_000;
 /** Device profiles, saved with ThingsBoard's rules (spec §3.2). */
 export class Profiles implements ProfilesApi {
   private readonly byProvisionKey = new Map<string, { profile: DeviceProfile; expires: number }>();
+  /** OTA assignment checks and triggers (spec thingsboard-ota §3), set by createCore. */
+  ota: Ota | undefined;
 
   constructor(
     private readonly store: Store,
@@ -56,6 +59,8 @@ export class Profiles implements ProfilesApi {
     // One default per tenant (unique index): a profile saved as default takes the flag over from the current one.
     const currentDefault = profile.isDefault ? await this.store.findDefaultProfile(tenantId) : undefined;
     const takesDefault = currentDefault !== undefined && currentDefault.id !== profile.id;
+    const otaInput = { firmwareId: input.firmwareId, softwareId: input.softwareId };
+    await this.ota?.checkAssignment(tenantId, profile.id, otaInput);
     try {
       const row = takesDefault ? { ...profile, isDefault: false } : profile;
       if (existing) await this.store.updateProfile(row);
@@ -72,6 +77,7 @@ export class Profiles implements ProfilesApi {
       throw err;
     }
     if (existing) await this.profileChanged();
+    await this.ota?.profileSaved(profile, otaInput, !existing);
     await this.audit.action(actor, tenantId, { type: 'DEVICE_PROFILE', id: profile.id, name: profile.name }, existing ? 'UPDATED' : 'ADDED', {
       provisionType,
       provisionDeviceKey,

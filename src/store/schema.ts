@@ -132,6 +132,57 @@ export interface ApiKeyTable {
   created_time: number;
 }
 
+/** OTA packages (migration 004); bytes in ota_package_chunk under `blob_id`. */
+export interface OtaPackageTable {
+  id: string;
+  tenant_id: string;
+  device_profile_id: string | null;
+  type: string;
+  title: string;
+  version: string;
+  tag: string | null;
+  url: string | null;
+  file_name: string | null;
+  content_type: string | null;
+  checksum_algorithm: string | null;
+  checksum: string | null;
+  data_size: number | null;
+  blob_id: string | null;
+  additional_info: string | null;
+  created_time: number;
+}
+
+export interface OtaBlobTable {
+  id: string;
+  created_time: number;
+}
+
+export interface OtaPackageChunkTable {
+  blob_id: string;
+  idx: number;
+  data: Buffer;
+}
+
+export interface OtaAssignmentTable {
+  target_id: string;
+  target_kind: string;
+  ota_type: string;
+  package_id: string;
+}
+
+export interface OtaRolloutQueueTable {
+  device_id: string;
+  ota_type: string;
+  package_id: string;
+  queued_ts: number;
+  lease_until: number;
+}
+
+export interface OtaRolloutPacerTable {
+  id: string;
+  next_at: number;
+}
+
 export interface Database {
   users: UsersTable;
   device_profile: DeviceProfileTable;
@@ -146,4 +197,10 @@ export interface Database {
   settings: SettingsTable;
   device_activity: DeviceActivityTable;
   api_key: ApiKeyTable;
+  ota_package: OtaPackageTable;
+  ota_blob: OtaBlobTable;
+  ota_package_chunk: OtaPackageChunkTable;
+  ota_assignment: OtaAssignmentTable;
+  ota_rollout_queue: OtaRolloutQueueTable;
+  ota_rollout_pacer: OtaRolloutPacerTable;
 }

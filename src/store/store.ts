@@ -18,6 +18,7 @@ import type {
   TsPoint,
   User,
 } from '../core/model.ts';
+import type { OtaStore } from '../core/ports/ota-store.ts';
 
 /** One device activity report; absent or null fields leave the stored time as it is. */
 export interface DeviceActivityWrite {
@@ -137,6 +138,9 @@ export interface Store {
   // audit
   insertAudit(entry: AuditEntry): Promise<void>;
   listAudit(tenantId: string, query: AuditQuery): Promise<Page<AuditEntry>>;
+
+  /** Over-the-air update packages, assignments and rollout (src/core/ports/ota-store.ts), in this store's transaction. */
+  readonly ota: OtaStore;
 
   /** Stores `value` under `key` unless one is stored already; returns the stored value (first writer wins). */
   initSetting(key: string, value: string): Promise<string>;

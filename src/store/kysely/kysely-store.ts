@@ -8,6 +8,7 @@ import * as infos from './device-info-queries.ts';
 import * as accounts from './account-queries.ts';
 import * as attributes from './attribute-queries.ts';
 import { probeWrite } from './health-queries.ts';
+import { KyselyOtaStore } from './ota-queries.ts';
 import { fetchPage } from './paging.ts';
 import * as rpc from './rpc-queries.ts';
 import * as ts from './timeseries-queries.ts';
@@ -29,7 +30,12 @@ export class KyselyStore implements Store {
     private readonly inTransaction = false,
     readonly transactionConcurrency = 1,
     readonly staging?: SqliteStaging,
-  ) {}
+  ) {
+    this.ota = new KyselyOtaStore(db, dialect);
+  }
+
+  /** OTA queries (ota-queries.ts) on this connection or transaction. */
+  readonly ota: KyselyOtaStore;
 
   async transaction<T>(work: (tx: Store) => Promise<T>): Promise<T> {
     if (this.inTransaction) return work(this);
@@ -106,8 +112,13 @@ export class KyselyStore implements Store {
   }
 
   async deleteProfile(tenantId: string, id: string): Promise<boolean> {
-    const result = await this.db.deleteFrom('device_profile').where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
-    return Number(result.numDeletedRows) > 0;
+    return this.transaction(async (tx) => {
+      const db = (tx as KyselyStore).db;
+      const result = await db.deleteFrom('device_profile').where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+      // TB [SCHEMA]: a profile's OTA packages go with it (ON DELETE CASCADE), and so does its assignment.
+      await (tx as KyselyStore).ota.deleteForProfile(id);
+      return Number(result.numDeletedRows) > 0;
+    });
   }
 
   async countDevicesOfProfile(profileId: string): Promise<number> {
@@ -167,6 +178,7 @@ export class KyselyStore implements Store {
       await this.staging?.deleteDevice(db, id);
       await db.deleteFrom('rpc').where('device_id', '=', id).execute();
       await db.deleteFrom('device_activity').where('device_id', '=', id).execute();
+      await (tx as KyselyStore).ota.deleteForDevice(id);
       return true;
     });
   }

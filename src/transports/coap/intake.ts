@@ -25,6 +25,7 @@ import { ExchangeCache, type Exchange } from './exchanges.ts';
 import type { ObserveRegistry } from './observe.ts';
 import { codeReply, diagnosticReply, directAnswer, errorReply, methodNotAllowed, tooLargeReply, withMaxAge } from './replies.ts';
 import { NotificationBlocks } from './notify-blocks.ts';
+import { isOtaPath } from './ota.ts';
 import { PiggybackWindows } from './piggyback-windows.ts';
 import { block1, block2, emptyAck, observeValue, optionValue, peekHeader, readUint, resetMessage, uriPath, uriQuery, type CoapReply } from './wire.ts';
 
@@ -197,7 +198,9 @@ export class Intake {
     if (method !== 'GET' && flags & HAS_OBSERVE) packet.options = packet.options.filter((o) => o.name !== 'Observe');
     deps.exchanges.begin(key);
     const request: PendingRequest = { key, packet, rinfo, method, block1: finalBlock };
-    if (flags & HAS_BLOCK2 || (method === 'GET' && flags & HAS_OBSERVE)) {
+    if (isOtaPath(uriPath(packet))) {
+      // OTA blocks: read from storage and answered by the transport itself, unwatched (ota.ts).
+    } else if (flags & HAS_BLOCK2 || (method === 'GET' && flags & HAS_OBSERVE)) {
       // Observe (GET) and Block2 requests go through node-coap first (its observe stream, its Block2 cache).
       let emitted: boolean;
       try {

@@ -13,6 +13,7 @@ import type { ObserveRegistry } from './observe.ts';
 import { provision } from './provision.ts';
 import { codeReply, diagnosticReply, directAnswer, errorReply, fitsOneMessage, methodNotAllowed, tooLargeReply } from './replies.ts';
 import { resolveRoute } from './routes.ts';
+import { isOtaPath, otaReply } from './ota.ts';
 import { block2, observeValue, uintBuffer, uriPath, uriQuery, type CoapReply } from './wire.ts';
 
 export interface RequestDeps {
@@ -75,6 +76,8 @@ async function respond(deps: RequestDeps, request: PendingRequest): Promise<void
     outcome.started();
     return;
   }
+  // OTA blocks are read from storage per request and always sent by the transport itself (ota.ts).
+  if (isOtaPath(segments)) return answerDirectly(deps, request, outcome.reply);
   if (observe === 0) {
     // node-coap gave an observe stream for this request; a plain answer goes out directly, without Observe.
     return answerDirectly(deps, request, outcome.reply);
@@ -101,6 +104,9 @@ function route(deps: RequestDeps, request: PendingRequest, segments: string[], o
   // The intake reassembled a Block1 transfer into the payload (RFC 7959 §2.5) and bounded it.
   const payload = packet.payload;
   if (payload.length > deps.maxPayload) return replyOutcome(tooLargeReply(deps.maxPayload));
+  if (isOtaPath(segments)) {
+    return otaReply(deps.core, { method, segments, query: uriQuery(packet), block2: block2(packet), address: rinfo.address }).then(replyOutcome);
+  }
   const target = resolveRoute(segments);
   switch (target.kind) {
     case 'unknown':

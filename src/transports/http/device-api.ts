@@ -9,6 +9,7 @@ import type { Logger } from '../../log.ts';
 import { LongPolls } from './long-poll.ts';
 import { registerProvisionRoute } from './provision-route.ts';
 import { registerRpcRoutes } from './rpc-routes.ts';
+import { registerOtaRoutes } from './ota-routes.ts';
 import { registerSubscriptionRoutes } from './subscription-routes.ts';
 import { registerTelemetryRoutes } from './telemetry-routes.ts';
 
@@ -49,6 +50,7 @@ export function registerDeviceApi(app: FastifyInstance, deps: DeviceApiDeps): vo
       registerTelemetryRoutes(api, routeDeps);
       registerSubscriptionRoutes(api, routeDeps);
       registerRpcRoutes(api, routeDeps);
+      registerOtaRoutes(api, routeDeps);
     },
     { prefix: '/api/v1' },
   );

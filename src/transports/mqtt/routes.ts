@@ -9,6 +9,7 @@ import type { MqttConnection } from './connection.ts';
 import { ackNow, ackWhenDone } from './publish.ts';
 import { RC } from './reason-codes.ts';
 import { outboundTopic, routeOf, type TopicStyle } from './topics.ts';
+import { handleOtaRequest } from './ota.ts';
 
 /** Handles a PUBLISH in an authenticated device session. */
 export function handleDevicePublish(conn: MqttConnection, topic: string, packet: IPublishPacket, payload: Buffer): void {
@@ -26,9 +27,11 @@ export function handleDevicePublish(conn: MqttConnection, topic: string, packet:
       return ackWhenDone(conn, packet, () => core.rpc.reply(session.identity.deviceId, route.requestId, payload.toString('utf8')));
     case 'rpc-request':
       return ackWhenDone(conn, packet, async () => answerClientRpc(conn, route.requestId, route.style, payload));
+    case 'ota-chunk':
+      return handleOtaRequest(conn, packet, route, payload);
     default:
       // spec §8.2: unknown topic -> PUBACK 0x90 on v5 (plain PUBACK on 3.x), connection kept.
-      // Claim and firmware topics have no core API yet and are treated as unknown.
+      // Claim topics have no core API yet and are treated as unknown.
       return ackNow(conn, packet, RC.TOPIC_NAME_INVALID);
   }
 }

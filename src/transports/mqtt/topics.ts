@@ -21,6 +21,8 @@ export type DeviceRoute =
   | { kind: 'rpc-reply'; requestId: number }
   | { kind: 'rpc-request'; requestId: number; style: TopicStyle }
   | { kind: 'claim' }
+  /** spec thingsboard-ota §4.1: `v2/fw/request/{requestId}/chunk/{chunk}` (`v2/sw/...`). */
+  | { kind: 'ota-chunk'; type: 'FIRMWARE' | 'SOFTWARE'; requestId: number; chunk: number }
   | { kind: 'unknown' };
 
 const V1 = 'v1/devices/me/';
@@ -33,6 +35,9 @@ const CLAIM_V1 = `${V1}claim`;
 const TELEMETRY: DeviceRoute = { kind: 'telemetry' };
 const ATTRIBUTES: DeviceRoute = { kind: 'attributes' };
 const CLAIM: DeviceRoute = { kind: 'claim' };
+
+/** spec thingsboard-ota §4.1: ids are `\d+` (bounded here to safe integers). */
+const OTA_REQUEST = /^v2\/(fw|sw)\/request\/(\d{1,9})\/chunk\/(\d{1,9})$/;
 
 /** Parses a request id segment: a decimal integer (TB reads it with Integer.valueOf). */
 function requestIdOf(text: string): number | undefined {
@@ -63,6 +68,8 @@ export function routeOf(topic: string): DeviceRoute {
     return { kind: 'rpc-request', requestId: id, style: 'v1' };
   }
   if (!topic.startsWith('v2/')) return { kind: 'unknown' };
+  const ota = OTA_REQUEST.exec(topic);
+  if (ota) return { kind: 'ota-chunk', type: ota[1] === 'fw' ? 'FIRMWARE' : 'SOFTWARE', requestId: Number(ota[2]), chunk: Number(ota[3]) };
   const base = v2Base(topic);
   if (base === 'v2/t') return TELEMETRY;
   if (base === 'v2/a') return ATTRIBUTES;
@@ -77,7 +84,7 @@ export function routeOf(topic: string): DeviceRoute {
 }
 
 /** What a device subscribes to: one of the server -> device message streams. */
-export type SubscriptionKind = 'attributes' | 'attributes-response' | 'rpc-request' | 'rpc-response';
+export type SubscriptionKind = 'attributes' | 'attributes-response' | 'rpc-request' | 'rpc-response' | 'fw-response' | 'sw-response' | 'fw-error' | 'sw-error';
 
 /** Filters a device session may subscribe to (spec §8.2); anything else gets a SUBACK failure. */
 const FILTERS: ReadonlyMap<string, { kind: SubscriptionKind; style: TopicStyle }> = new Map([
@@ -90,6 +97,11 @@ const FILTERS: ReadonlyMap<string, { kind: SubscriptionKind; style: TopicStyle }
   ['v2/a/res/+', { kind: 'attributes-response', style: 'v2' }],
   ['v2/r/req/+', { kind: 'rpc-request', style: 'v2' }],
   ['v2/r/res/+', { kind: 'rpc-response', style: 'v2' }],
+  // spec thingsboard-ota §4.1: exactly these four; chunks and errors are delivered whether subscribed or not.
+  ['v2/fw/response/+/chunk/+', { kind: 'fw-response', style: 'v2' }],
+  ['v2/sw/response/+/chunk/+', { kind: 'sw-response', style: 'v2' }],
+  ['v2/fw/error', { kind: 'fw-error', style: 'v2' }],
+  ['v2/sw/error', { kind: 'sw-error', style: 'v2' }],
 ] as const);
 
 /** The stream a subscription filter selects, or undefined when the filter is not supported. */
@@ -108,5 +120,7 @@ export function outboundTopic(kind: SubscriptionKind, style: TopicStyle, request
       return style === 'v1' ? `${V1}rpc/request/${requestId}` : `v2/r/req/${requestId}`;
     case 'rpc-response':
       return style === 'v1' ? `${V1}rpc/response/${requestId}` : `v2/r/res/${requestId}`;
+    default:
+      throw new Error(`no outbound topic for ${kind}`); // OTA topics are built by ota.ts
   }
 }

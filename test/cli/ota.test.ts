@@ -1,0 +1,58 @@
+/** `fleetgate ota upload|list|assign|status` against a running server. */
+import assert from 'node:assert/strict';
+import { randomBytes, createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { ADMIN_EMAIL, ADMIN_PASSWORD, startTestServer, type TestServer } from '../support/harness.ts';
+import { runCli } from './run-cli.ts';
+
+describe('fleetgate ota', () => {
+  let server: TestServer;
+  let env: Record<string, string>;
+  const dir = mkdtempSync(join(tmpdir(), 'fleetgate-cli-ota-'));
+  const file = join(dir, 'meter-fw-1.2.bin');
+  const data = randomBytes(150_000);
+  before(async () => {
+    server = await startTestServer({ otaRolloutGroupSize: 50, otaRolloutIntervalMs: 100 });
+    env = { FLEETGATE_URL: server.httpUrl, FLEETGATE_ADMIN_USERNAME: ADMIN_EMAIL, FLEETGATE_ADMIN_PASSWORD: ADMIN_PASSWORD };
+    writeFileSync(file, data);
+  });
+  after(async () => {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('upload, list, assign to a profile and to one device, status, and clear', async () => {
+    assert.equal((await runCli(['profile', 'create', 'Meters', '--strategy', 'disabled'], env)).code, 0);
+    assert.equal((await runCli(['device', 'create', 'meter-1', '--profile', 'Meters', '--token', 'meter-1-token'], env)).code, 0);
+    const up = await runCli(['ota', 'upload', file, '--title', 'meter-fw', '--version', '1.2', '--profile', 'Meters', '--json'], env);
+    assert.equal(up.code, 0, up.stderr);
+    const pkg = JSON.parse(up.stdout);
+    assert.equal(pkg.checksum, createHash('sha256').update(data).digest('hex'));
+    assert.equal(pkg.fileName, 'meter-fw-1.2.bin');
+    assert.equal(pkg.tag, 'meter-fw 1.2');
+    const listed = await runCli(['ota', 'list'], env);
+    assert.match(listed.stdout, /^TITLE\s+VERSION\s+TYPE\s+SIZE/m);
+    assert.match(listed.stdout, /meter-fw\s+1\.2\s+FIRMWARE\s+150000\s+SHA256:/);
+    const assigned = await runCli(['ota', 'assign', 'meter-fw@1.2', '--profile', 'Meters'], env);
+    assert.equal(assigned.code, 0, assigned.stderr);
+    assert.equal(assigned.stdout, 'profile Meters: firmware meter-fw 1.2\n');
+    const dl = async () => fetch(`${server.httpUrl}/api/v1/meter-1-token/firmware?title=meter-fw&version=1.2`);
+    assert.equal((await dl()).status, 200);
+    const status = await runCli(['ota', 'status', 'meter-fw@1.2', '--json'], env);
+    assert.equal(JSON.parse(status.stdout).total, 1);
+    assert.equal((await runCli(['ota', 'assign', 'none', '--type', 'firmware', '--device', 'meter-1'], env)).stdout, 'device meter-1: firmware none\n');
+    assert.equal((await runCli(['ota', 'assign', 'none', '--type', 'FIRMWARE', '--profile', 'Meters'], env)).code, 0);
+    assert.equal((await runCli(['ota', 'assign', 'meter-fw@9.9', '--profile', 'Meters'], env)).code, 1);
+    assert.equal((await runCli(['ota', 'assign', 'meter-fw@1.2'], env)).code, 2, 'needs --profile or --device');
+  });
+
+  test('a failed upload leaves no package behind', async () => {
+    const res = await runCli(['ota', 'upload', join(dir, 'missing.bin'), '--title', 'x', '--version', '1', '--profile', 'Meters'], env);
+    assert.notEqual(res.code, 0);
+    const listed = await runCli(['ota', 'list', '--search', 'x', '--json'], env);
+    assert.deepEqual(JSON.parse(listed.stdout).filter((p: { title: string }) => p.title === 'x'), []);
+  });
+});
