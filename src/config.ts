@@ -103,6 +103,12 @@ export interface Config {
   metrics: 'on' | 'off';
   /** When set, GET /metrics requires `Authorization: Bearer <metricsToken>`. */
   metricsToken: string | undefined;
+  /** Sub-devices one gateway may have (issue 14); past it a message naming a new one gets PUBACK 0x97. */
+  gatewayMaxSubDevices: number;
+  /** Devices one gateway telemetry/attributes message may name; past it PUBACK 0x97, nothing stored. */
+  gatewayMaxDevicesPerMessage: number;
+  /** Longest sub-device name a gateway may use, characters (ThingsBoard: 255). */
+  gatewayMaxDeviceNameLength: number;
 }
 
 type Kind = 'string' | 'port' | 'int' | 'optional-string' | 'enum';
@@ -169,6 +175,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'logFormat', env: 'FLEETGATE_LOG_FORMAT', flag: 'log-format', kind: 'enum', values: ['auto', 'json', 'pretty'], default: 'auto', doc: 'log format: json, pretty, or auto (pretty when stdout is a terminal)' },
   { key: 'metrics', env: 'FLEETGATE_METRICS', flag: 'metrics', kind: 'enum', values: ['on', 'off'], default: 'on', doc: 'serve GET /metrics (Prometheus)' },
   { key: 'metricsToken', env: 'FLEETGATE_METRICS_TOKEN', flag: 'metrics-token', kind: 'optional-string', default: undefined, doc: 'bearer token GET /metrics requires (open when empty)' },
+  { key: 'gatewayMaxSubDevices', env: 'FLEETGATE_GATEWAY_MAX_SUB_DEVICES', flag: 'gateway-max-sub-devices', kind: 'int', default: 10000, doc: 'sub-devices one gateway may have' },
+  { key: 'gatewayMaxDevicesPerMessage', env: 'FLEETGATE_GATEWAY_MAX_DEVICES_PER_MESSAGE', flag: 'gateway-max-devices-per-message', kind: 'int', default: 1000, doc: 'devices one gateway message may name' },
+  { key: 'gatewayMaxDeviceNameLength', env: 'FLEETGATE_GATEWAY_MAX_DEVICE_NAME_LENGTH', flag: 'gateway-max-device-name-length', kind: 'int', default: 255, doc: 'longest sub-device name, characters' },
 ];
 
 /** Invalid configuration: the CLI prints the message and exits with code 2. */

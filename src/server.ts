@@ -86,6 +86,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         batchIntervalMs: config.batchIntervalMs,
         rpcDefaultTimeout: config.rpcDefaultTimeout,
         provisionRetryAfterMs: config.provisionRetryAfterMs,
+        gateway: { maxSubDevices: config.gatewayMaxSubDevices, maxDevicesPerMessage: config.gatewayMaxDevicesPerMessage, maxNameLength: config.gatewayMaxDeviceNameLength },
       },
     });
     opened.push(() => core.close());

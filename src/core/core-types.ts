@@ -5,6 +5,7 @@ import type {
   AuditApi,
   DeviceAuthApi,
   DevicesApi,
+  GatewayApi,
   ProfilesApi,
   ProvisioningApi,
   RpcApi,
@@ -24,6 +25,8 @@ export interface Core {
   telemetry: TelemetryApi;
   attributes: AttributesApi;
   rpc: RpcApi;
+  /** ThingsBoard's MQTT gateway API: sub-devices behind a gateway connection (issue 14). */
+  gateway: GatewayApi;
   sessions: SessionsApi;
   profiles: ProfilesApi;
   devices: DevicesApi;
@@ -45,6 +48,8 @@ export interface CoreSettings {
   rpcDefaultTimeout: number;
   /** DESIGN 3: how old a provisioned device must be before a repeat request counts as a lost-response retry. */
   provisionRetryAfterMs: number;
+  /** Gateway limits (issue 14); absent fields take DEFAULT_GATEWAY_LIMITS. */
+  gateway?: { maxSubDevices?: number; maxDevicesPerMessage?: number; maxNameLength?: number };
 }
 
 /** The logging surface core uses (a pino logger fits). */

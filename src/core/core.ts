@@ -8,6 +8,8 @@ import type { Core, CoreLogger, CoreObserver, CoreSettings } from './core-types.
 import { DeviceAuth } from './device-auth.ts';
 import { Devices } from './devices.ts';
 import { GroupCommitter } from './group-commit.ts';
+import { DEFAULT_GATEWAY_LIMITS, Gateways } from './gateway/gateways.ts';
+import { SubDeviceDirectory } from './gateway/sub-devices.ts';
 import { Profiles } from './profiles.ts';
 import { Provisioning } from './provisioning/provision.ts';
 import { throttledX509Provisioning, X509ChainProvisioning } from './provisioning/x509-chain.ts';
@@ -90,6 +92,22 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
   const rpcExpiry = setInterval(() => store.expireRpcs(Date.now()).catch((err) => logger.warn({ err }, 'rpc expiry sweep failed')), settings.rpcExpirySweepMs ?? 5000);
   rpcExpiry.unref();
   const devices = new Devices(store, profiles, audit, credentialsChanged, bus);
+  const attributes = new Attributes(store, bus);
+  const gatewayLimits = { ...DEFAULT_GATEWAY_LIMITS, ...settings.gateway };
+  const gateway = new Gateways(
+    {
+      store,
+      directory: new SubDeviceDirectory(store, profiles, audit, gatewayLimits.maxSubDevices),
+      sessions,
+      committer,
+      throttle,
+      attributes,
+      rpc,
+      limits: gatewayLimits,
+      countCommitted: observer?.telemetryCommitted ? (points) => observer.telemetryCommitted!(points) : undefined,
+    },
+    logger,
+  );
   return {
     provisioning: observedProvisioning(throttledProvisioning(provisioning, throttle), observer),
     x509Provisioning: throttledX509Provisioning(x509Provisioning, throttle),
@@ -97,7 +115,8 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
     throttle,
     telemetry: rateLimitedTelemetry(telemetry, throttle),
     timeseries: telemetry,
-    attributes: new Attributes(store, bus),
+    attributes,
+    gateway,
     rpc,
     sessions,
     sessionRegistry: sessions,
