@@ -12,6 +12,17 @@ import { parseAttributeRequest, parseAttributesMessage, parseConnect, parseDisco
 import { subDeviceIdentity, type WantedDevice } from './sub-devices.ts';
 import type { GatewayDeps } from './gateways.ts';
 
+/** RATE_LIMITED for one sub-device, naming it, so the transport can tell the gateway which device to slow down. */
+export class SubDeviceRateLimited extends FleetgateError {
+  constructor(
+    readonly device: string,
+    message: string,
+    retryAfterSeconds: number,
+  ) {
+    super('RATE_LIMITED', message, { retryAfterSeconds });
+  }
+}
+
 interface SubDevice {
   identity: DeviceIdentity;
   session: DeviceSessionHandle;
@@ -94,9 +105,7 @@ export class GatewaySession implements GatewaySessionHandle {
     for (const id of ids) {
       const wait = limiter.take(id.deviceId);
       if (wait > 0) {
-        throw new FleetgateError('RATE_LIMITED', `Device "${id.deviceName}" is over its message rate limit (${this.deps.throttle.limits.deviceMessageRate})`, {
-          retryAfterSeconds: Math.max(1, Math.ceil(wait / 1000)),
-        });
+        throw new SubDeviceRateLimited(id.deviceName, `Device "${id.deviceName}" is over its message rate limit (${this.deps.throttle.limits.deviceMessageRate})`, Math.max(1, Math.ceil(wait / 1000)));
       }
     }
   }

@@ -5,7 +5,8 @@
  * is closed without the PUBACK (as ThingsBoard closes it), so nothing refused is ever acknowledged.
  */
 import type { IPublishPacket } from 'mqtt-packet';
-import { FleetgateError } from '../../../core/errors.ts';
+import type { FleetgateError } from '../../../core/errors.ts';
+import { SubDeviceRateLimited } from '../../../core/gateway/gateway-session.ts';
 import type { MqttConnection } from '../connection.ts';
 import { ackReason, classify, RC } from '../reason-codes.ts';
 import { gatewayRouteOf } from './topics.ts';
@@ -79,6 +80,9 @@ function ackGatewayWork(conn: MqttConnection, packet: IPublishPacket, work: () =
         if (error.code === 'INTERNAL') conn.ctx.logger.error({ err, address: conn.address }, 'mqtt: gateway publish failed');
         else conn.ctx.logger.info({ event: 'gateway_refused', deviceId: conn.device?.identity.deviceId, reason: error.code, why: error.message }, 'mqtt: gateway message refused');
         if (conn.version === 5) {
+          // spec §2.3: reason 150 (message rate too high) tells the SDK to slow down that device; ThingsBoard sends it
+          // after closing the connection, so it never arrives. Here it comes first and the connection stays.
+          if (err instanceof SubDeviceRateLimited) conn.publish('v1/gateway/disconnect', JSON.stringify({ device: err.device, reason: 150 }), 0).catch(() => {});
           if (ack) conn.acks.complete(ack, ackReason(error), reasonText(error));
         } else conn.fail(RC.UNSPECIFIED_ERROR, `gateway publish refused: ${error.code}`);
       },

@@ -22,7 +22,11 @@ export interface Ack {
 export function publishAck(client: MqttClient, topic: string, body: string | Buffer | object): Promise<Ack> {
   const payload = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
   return new Promise((resolve, reject) => {
+    // MQTT.js keeps an unacknowledged QoS 1 message for a reconnect and never calls back when the connection is gone.
+    const onClose = () => reject(new Error(`connection closed before the PUBACK of ${topic}`));
+    client.once('close', onClose);
     client.publish(topic, payload, { qos: 1 }, (err, packet) => {
+      client.off('close', onClose);
       const ack = packet as { reasonCode?: number; properties?: { reasonString?: string } } | undefined;
       if (ack && (ack as { cmd?: string }).cmd === 'puback') resolve({ reasonCode: ack.reasonCode ?? 0, reasonString: ack.properties?.reasonString });
       else if (err) reject(err);
