@@ -348,6 +348,8 @@ export interface DeviceImportRow {
   password?: string;
   /** X.509 certificate, PEM or bare Base64. */
   certificate?: string;
+  /** `true` makes the device a gateway (`additionalInfo.gateway`; ThingsBoard's column IS_GATEWAY); empty or `false`: not. */
+  isGateway?: string;
 }
 
 export interface ImportOptions {
