@@ -127,6 +127,12 @@ export interface Config {
   otaRolloutIntervalMs: number;
   /** OTA: largest package accepted on upload, bytes. */
   otaMaxPackageBytes: number;
+  /** Sub-devices one gateway may have (issue 14); past it a message naming a new one gets PUBACK 0x97. */
+  gatewayMaxSubDevices: number;
+  /** Devices one gateway telemetry/attributes message may name; past it PUBACK 0x97, nothing stored. */
+  gatewayMaxDevicesPerMessage: number;
+  /** Longest sub-device name a gateway may use, characters (ThingsBoard: 255). */
+  gatewayMaxDeviceNameLength: number;
 }
 
 type Kind = 'string' | 'port' | 'int' | 'optional-string' | 'enum';
@@ -205,6 +211,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'otaRolloutGroupSize', env: 'FLEETGATE_OTA_ROLLOUT_GROUP_SIZE', flag: 'ota-rollout-group-size', kind: 'int', default: 100, doc: 'OTA rollout: devices notified per group' },
   { key: 'otaRolloutIntervalMs', env: 'FLEETGATE_OTA_ROLLOUT_INTERVAL_MS', flag: 'ota-rollout-interval-ms', kind: 'int', default: 60000, doc: 'OTA rollout: time per group in ms' },
   { key: 'otaMaxPackageBytes', env: 'FLEETGATE_OTA_MAX_PACKAGE_BYTES', flag: 'ota-max-package-bytes', kind: 'int', default: 1073741824, doc: 'OTA: largest package accepted on upload in bytes' },
+  { key: 'gatewayMaxSubDevices', env: 'FLEETGATE_GATEWAY_MAX_SUB_DEVICES', flag: 'gateway-max-sub-devices', kind: 'int', default: 10000, doc: 'sub-devices one gateway may have' },
+  { key: 'gatewayMaxDevicesPerMessage', env: 'FLEETGATE_GATEWAY_MAX_DEVICES_PER_MESSAGE', flag: 'gateway-max-devices-per-message', kind: 'int', default: 1000, doc: 'devices one gateway message may name' },
+  { key: 'gatewayMaxDeviceNameLength', env: 'FLEETGATE_GATEWAY_MAX_DEVICE_NAME_LENGTH', flag: 'gateway-max-device-name-length', kind: 'int', default: 255, doc: 'longest sub-device name, characters' },
 ];
 
 /** Invalid configuration: the CLI prints the message and exits with code 2. */

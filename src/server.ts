@@ -145,6 +145,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         otaRolloutGroupSize: config.otaRolloutGroupSize,
         otaRolloutIntervalMs: config.otaRolloutIntervalMs,
         otaMaxPackageBytes: config.otaMaxPackageBytes,
+        gateway: { maxSubDevices: config.gatewayMaxSubDevices, maxDevicesPerMessage: config.gatewayMaxDevicesPerMessage, maxNameLength: config.gatewayMaxDeviceNameLength },
       },
     });
     opened.push(() => core.close());

@@ -33,6 +33,8 @@ const COLUMN_ALIASES: Record<string, keyof Omit<DeviceImportRow, 'line'> | null>
   mqttpassword: 'password',
   certificate: 'certificate',
   x509: 'certificate',
+  isgateway: 'isGateway', // ThingsBoard's IS_GATEWAY
+  gateway: 'isGateway',
   // Written by the export; the kind of credentials follows from the columns that are filled.
   credentialstype: null,
 };
@@ -61,7 +63,7 @@ export function csvToImportRows(text: string): { rows: DeviceImportRow[]; reject
   if (!header) throw new ImportFileError('the file is empty: a header line such as "name,accessToken" is expected');
   const columns = header.fields.map((name) => {
     const key = name.trim().toLowerCase().replace(/[\s_-]/g, '');
-    if (!(key in COLUMN_ALIASES)) throw new ImportFileError(`unknown column "${name}" (known: name, type, label, accessToken, clientId, username, password, certificate)`);
+    if (!(key in COLUMN_ALIASES)) throw new ImportFileError(`unknown column "${name}" (known: name, type, label, accessToken, clientId, username, password, certificate, isGateway)`);
     return COLUMN_ALIASES[key];
   });
   if (!columns.includes('name')) throw new ImportFileError('the header has no "name" column');
@@ -82,7 +84,7 @@ export function csvToImportRows(text: string): { rows: DeviceImportRow[]; reject
   return { rows, rejected };
 }
 
-const ROW_FIELDS = ['name', 'type', 'label', 'accessToken', 'clientId', 'username', 'password', 'certificate'] as const;
+const ROW_FIELDS = ['name', 'type', 'label', 'accessToken', 'clientId', 'username', 'password', 'certificate', 'isGateway'] as const;
 
 /** JSON rows -> import rows; `line` defaults to the row's position (1-based). */
 function jsonToImportRows(body: unknown): DeviceImportRow[] {
@@ -95,6 +97,10 @@ function jsonToImportRows(body: unknown): DeviceImportRow[] {
     for (const field of ROW_FIELDS) {
       const v = r[field];
       if (v === undefined || v === null) continue;
+      if (field === 'isGateway' && typeof v === 'boolean') {
+        row.isGateway = String(v);
+        continue;
+      }
       if (typeof v !== 'string') throw badRequest(`Invalid rows[${i}].${field}: a string is expected`);
       row[field] = v;
     }

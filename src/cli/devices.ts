@@ -6,7 +6,7 @@ import { positiveInt, usageError } from './errors.ts';
 import { fetchAll, findDevice, findProfile, type EntityJson } from './lookup.ts';
 import { formatFields, formatTable, formatTime, print, printJson } from './output.ts';
 
-type DeviceJson = EntityJson & { type: string; label: string | null; createdTime: number };
+type DeviceJson = EntityJson & { type: string; label: string | null; createdTime: number; additionalInfo?: Record<string, unknown> | null };
 type CredentialsJson = { credentialsType: string; credentialsId: string; credentialsValue: string | null };
 
 /** The credentials as `key value` fields (MQTT_BASIC's JSON value spread out). */
@@ -20,17 +20,19 @@ function credentialFields(c: CredentialsJson): [string, unknown][] {
 }
 
 function deviceFields(d: DeviceJson): [string, unknown][] {
-  return [['name', d.name], ['id', d.id.id], ['profile', d.type], ['label', d.label], ['created', formatTime(d.createdTime)]];
+  const info = d.additionalInfo ?? {};
+  const gateway: [string, unknown][] = info.gateway === true ? [['gateway', 'yes']] : typeof info.lastConnectedGateway === 'string' ? [['gateway', info.lastConnectedGateway]] : [];
+  return [['name', d.name], ['id', d.id.id], ['profile', d.type], ['label', d.label], ['created', formatTime(d.createdTime)], ...gateway];
 }
 
-type CreateOptions = ConnectionOptions & { profile?: string; label?: string; token?: string };
+type CreateOptions = ConnectionOptions & { profile?: string; label?: string; token?: string; gateway?: boolean };
 
 async function create(name: string, opts: CreateOptions): Promise<void> {
   const client = new AdminClient(opts);
   const profileId = opts.profile ? (await findProfile(client, opts.profile)).id.id : undefined;
   const device = await client.call<DeviceJson>('POST', '/api/device', {
     query: { accessToken: opts.token },
-    body: { name, label: opts.label ?? null, ...(profileId ? { deviceProfileId: { entityType: 'DEVICE_PROFILE', id: profileId } } : {}) },
+    body: { name, label: opts.label ?? null, ...(opts.gateway ? { additionalInfo: { gateway: true } } : {}), ...(profileId ? { deviceProfileId: { entityType: 'DEVICE_PROFILE', id: profileId } } : {}) },
   });
   const creds = await client.call<CredentialsJson>('GET', `/api/device/${device.id.id}/credentials`);
   if (opts.json) return printJson({ ...device, credentials: creds });
@@ -95,7 +97,8 @@ export function registerDeviceCommands(device: Command): void {
       .description('create a device with access-token credentials (generated unless --token)')
       .option('--profile <profile>', 'device profile (name or id); the default profile if absent')
       .option('--label <label>', 'label')
-      .option('--token <token>', 'access token'),
+      .option('--token <token>', 'access token')
+      .option('--gateway', 'make it a gateway (additionalInfo.gateway true): it may speak for sub-devices on v1/gateway/*'),
   ).action(create);
   withConnection(
     device

@@ -89,6 +89,8 @@ export interface DeviceIdentity {
   credentialsType: CredentialsType;
   /** The credentials the device authenticated with; its sessions end when they are replaced. */
   credentialsId?: string;
+  /** The device is a gateway: its `additionalInfo.gateway` is JSON `true` (gateway spec §1.3), read at authentication. */
+  gateway?: boolean;
 }
 
 /** A server-side RPC as delivered to a device. */
@@ -219,6 +221,57 @@ export interface RpcSubmission {
   expirationTime?: number;
 }
 
+/** What a gateway's transport session receives for its sub-devices (gateway spec §2.7, §2.8). */
+export interface GatewaySink {
+  /** A shared-attribute update (or `{"deleted":[...]}`) of sub-device `device`. */
+  attributes(device: string, update: AttributeUpdate): void;
+  /** A server RPC to sub-device `device`; resolves when it reached the gateway (as SessionHandlers.onRpc). */
+  rpc(device: string, rpc: RpcDelivery): Promise<void>;
+}
+
+/**
+ * The answer to `v1/gateway/attributes/request` (gateway spec §2.6): `{"id","device"}` plus `"value"` (one key asked
+ * for and found) or `"values"` (the keys found).
+ */
+export type GatewayAttributeResponse = { id: number; device: string; value?: unknown; values?: Record<string, unknown> };
+
+/**
+ * One gateway connection as core sees it: each method takes the raw payload of its `v1/gateway/*` topic, decides
+ * everything (parsing, sub-device ownership and creation, limits) and resolves once what it wrote is committed.
+ * Rejections are FleetgateErrors whose message says what was refused; nothing of a refused message is written.
+ */
+export interface GatewaySessionHandle {
+  /** `v1/gateway/connect` `{"device","type"}`. */
+  connect(payload: Buffer): Promise<void>;
+  /** `v1/gateway/disconnect` `{"device"}`. */
+  disconnect(payload: Buffer): Promise<void>;
+  /** `v1/gateway/telemetry` `{"Dev A":[{"ts","values"}|{k:v}], ...}`: one group commit for the whole message. */
+  telemetry(payload: Buffer): Promise<void>;
+  /** `v1/gateway/attributes` `{"Dev A":{k:v}, ...}`: client attributes, one group commit. */
+  attributes(payload: Buffer): Promise<void>;
+  /** `v1/gateway/attributes/request`; the answer goes on `v1/gateway/attributes/response`. */
+  attributeRequest(payload: Buffer): Promise<GatewayAttributeResponse>;
+  /** `v1/gateway/rpc` `{"device","id","data"}`: a sub-device's reply to a server RPC. */
+  rpcReply(payload: Buffer): Promise<void>;
+  /** Names of the sub-devices with an open session on this connection. */
+  subDevices(): string[];
+  /**
+   * Opens sessions for this gateway's sub-devices that have pending RPCs, so those are delivered now. Call it when the
+   * gateway is ready for RPCs (MQTT: its SUBSCRIBE to `v1/gateway/rpc`); later calls do nothing; a failed lookup is logged.
+   */
+  start(): void;
+  /** The gateway connection ended: every sub-device session closes. */
+  close(): void;
+}
+
+export interface GatewayApi {
+  /**
+   * Opens the gateway session of an authenticated gateway connection (PERMISSION_DENIED for a device that is not a
+   * gateway). Its `start()` then delivers the sub-devices' pending RPCs.
+   */
+  open(gateway: DeviceIdentity, sink: GatewaySink): GatewaySessionHandle;
+}
+
 export interface SessionsApi {
   /** Registers a live transport session for a device; server -> device messages reach it through `handlers`. */
   open(device: DeviceIdentity, handlers: SessionHandlers): DeviceSessionHandle;
@@ -346,6 +399,8 @@ export interface DeviceImportRow {
   password?: string;
   /** X.509 certificate, PEM or bare Base64. */
   certificate?: string;
+  /** `true` makes the device a gateway (`additionalInfo.gateway`; ThingsBoard's column IS_GATEWAY); empty or `false`: not. */
+  isGateway?: string;
 }
 
 export interface ImportOptions {

@@ -6,6 +6,7 @@ import type {
   DeviceAuthApi,
   DeviceInfosApi,
   DevicesApi,
+  GatewayApi,
   ProfilesApi,
   ProvisioningApi,
   RpcApi,
@@ -29,6 +30,8 @@ export interface Core {
   telemetry: TelemetryApi;
   attributes: AttributesApi;
   rpc: RpcApi;
+  /** ThingsBoard's MQTT gateway API: sub-devices behind a gateway connection (issue 14). */
+  gateway: GatewayApi;
   sessions: SessionsApi;
   profiles: ProfilesApi;
   devices: DevicesApi;
@@ -68,6 +71,8 @@ export interface CoreSettings {
   otaRolloutGroupSize?: number;
   otaRolloutIntervalMs?: number;
   otaMaxPackageBytes?: number;
+  /** Gateway limits (issue 14); absent fields take DEFAULT_GATEWAY_LIMITS. */
+  gateway?: { maxSubDevices?: number; maxDevicesPerMessage?: number; maxNameLength?: number };
 }
 
 /** The logging surface core uses (a pino logger fits). */

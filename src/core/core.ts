@@ -15,6 +15,8 @@ import { isDependencyUnavailable } from './errors.ts';
 import { Outages } from './outages.ts';
 import { LiveInterest } from './live-interest.ts';
 import { LiveUpdates } from './live-updates.ts';
+import { DEFAULT_GATEWAY_LIMITS, Gateways } from './gateway/gateways.ts';
+import { SubDeviceDirectory } from './gateway/sub-devices.ts';
 import { Profiles } from './profiles.ts';
 import { Provisioning } from './provisioning/provision.ts';
 import { throttledX509Provisioning, X509ChainProvisioning } from './provisioning/x509-chain.ts';
@@ -143,6 +145,21 @@ export async function createCore(deps: {
   devices.ota = ota;
   profiles.ota = ota;
   ota.start();
+  const gatewayLimits = { ...DEFAULT_GATEWAY_LIMITS, ...settings.gateway };
+  const gateway = new Gateways(
+    {
+      store,
+      directory: new SubDeviceDirectory(store, profiles, audit, gatewayLimits.maxSubDevices),
+      sessions,
+      committer,
+      throttle,
+      attributes,
+      rpc,
+      limits: gatewayLimits,
+      countCommitted: observer?.telemetryCommitted ? (points) => observer.telemetryCommitted!(points) : undefined,
+    },
+    logger,
+  );
   return {
     provisioning: observedProvisioning(throttledProvisioning(provisioning, throttle), observer),
     x509Provisioning: throttledX509Provisioning(x509Provisioning, throttle),
@@ -154,6 +171,7 @@ export async function createCore(deps: {
     live,
     liveUpdates: live,
     ota,
+    gateway,
     rpc,
     sessions,
     sessionRegistry: sessions,

@@ -62,6 +62,7 @@ export class DeviceAuth implements DeviceAuthApi {
       const device = await this.store.getDeviceById(credentials.deviceId);
       if (device) {
         identity = { deviceId: device.id, tenantId: device.tenantId, deviceName: device.name, profileId: device.profileId, credentialsType: credentials.credentialsType, credentialsId: credentials.credentialsId };
+        if (device.additionalInfo?.gateway === true) identity.gateway = true; // gateway spec §1.3: only JSON true
         transportType = (await this.store.getProfile(device.tenantId, device.profileId))?.transportType ?? 'DEFAULT';
       }
     }

@@ -51,6 +51,8 @@ function prepare(row: DeviceImportRow, profile: DeviceProfile, now: number): Pre
   if (name === '') return reject('Device name should be specified!');
   if (name.length > MAX_NAME_LENGTH) return reject(`Device name is longer than ${MAX_NAME_LENGTH} characters`);
   if (present(row.type) && row.type.trim() !== profile.name) return reject(`Device type "${row.type}" is not the profile name "${profile.name}"`);
+  const isGateway = present(row.isGateway) ? row.isGateway.trim().toLowerCase() : 'false';
+  if (isGateway !== 'true' && isGateway !== 'false') return reject(`isGateway must be true or false, got "${row.isGateway}"`);
   let creds: ReturnType<typeof rowCredentials>;
   try {
     creds = rowCredentials(row);
@@ -65,7 +67,7 @@ function prepare(row: DeviceImportRow, profile: DeviceProfile, now: number): Pre
     name,
     type: profile.name, // as on every other path: type = profile name
     label: present(row.label) ? row.label : null,
-    additionalInfo: null,
+    additionalInfo: isGateway === 'true' ? { gateway: true } : null, // issue 14: ThingsBoard's IS_GATEWAY column
     createdByProvisioning: false,
     createdTime: now,
   };

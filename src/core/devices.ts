@@ -56,6 +56,11 @@ export class Devices implements DevicesApi {
     try {
       if (existing) {
         await this.store.updateDevice(device);
+        // The gateway flag travels with cached authentications: a flipped one must count at the next CONNECT.
+        if ((existing.additionalInfo?.gateway === true) !== (device.additionalInfo?.gateway === true)) {
+          const creds = await this.store.getCredentialsOfDevice(device.id);
+          if (creds) await this.credentialsChanged(creds.credentialsId, device.id);
+        }
       } else {
         const token = accessToken ?? randomAlphanumeric(20);
         const built = this.build({ deviceId: device.id, credentialsType: 'ACCESS_TOKEN', credentialsId: token });

@@ -38,6 +38,8 @@ export const ERRORS = {
   PAYLOAD_TOO_LARGE: { http: 413, tbErrorCode: 31, mqtt3: null, mqtt5: 0x95, coap: '4.13' },
   UNSUPPORTED_MEDIA_TYPE: { http: 415, tbErrorCode: 31, mqtt3: null, mqtt5: 0x99, coap: '4.15' },
   RATE_LIMITED: { http: 429, tbErrorCode: 33, mqtt3: 3, mqtt5: 0x97, coap: '4.29' },
+  /** A count limit reached (a gateway's sub-devices, devices in one gateway message): MQTT 5 0x97 quota exceeded. */
+  QUOTA_EXCEEDED: { http: 400, tbErrorCode: 31, mqtt3: null, mqtt5: 0x97, coap: '4.00' },
   /**
    * Too many failed device authentications from one address (DESIGN 6): CONNACK quota exceeded on v5, "not
    * authorised" on v3 (clients retry code 3 at once, but back off on 5), HTTP 429 + Retry-After, CoAP 4.29.

@@ -36,6 +36,8 @@ export interface DeviceTable {
   additional_info: string | null;
   created_by_provisioning: number;
   created_time: number;
+  /** The gateway whose sub-device this is: `additionalInfo.lastConnectedGateway`, as a column (migration 005). */
+  gateway_id?: string | null;
 }
 
 export interface DeviceCredentialsTable {

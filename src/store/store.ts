@@ -98,6 +98,14 @@ export interface Store {
   /** Sets firstUsedTime if it is still null. */
   markCredentialsUsed(credentialsRowId: string, time: number): Promise<void>;
 
+  // gateways (issue 14): a sub-device's gateway is its additionalInfo.lastConnectedGateway
+  /** The tenant's devices named any of `names` (exact match); names without a device are absent. */
+  findDevicesByNames(tenantId: string, names: readonly string[]): Promise<Device[]>;
+  /** Number of sub-devices of a gateway. */
+  countSubDevices(gatewayId: string): Promise<number>;
+  /** A gateway's sub-devices that have a pending (QUEUED or SENT, unexpired) RPC. */
+  listSubDevicesWithPendingRpc(gatewayId: string, now: number): Promise<Device[]>;
+
   // attributes
   saveAttributes(write: AttributeWrite): Promise<void>;
   /** Inserts one attribute unless the key exists; true when inserted (lets the database decide races). */

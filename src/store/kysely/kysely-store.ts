@@ -9,6 +9,7 @@ import * as accounts from './account-queries.ts';
 import * as attributes from './attribute-queries.ts';
 import { probeWrite } from './health-queries.ts';
 import { KyselyOtaStore } from './ota-queries.ts';
+import * as gateways from './gateway-queries.ts';
 import { fetchPage } from './paging.ts';
 import * as rpc from './rpc-queries.ts';
 import * as ts from './timeseries-queries.ts';
@@ -164,6 +165,18 @@ export class KyselyStore implements Store {
     const column = ({ name: 'name', createdTime: 'created_time', type: 'type', label: 'label' } as const)[query.sortProperty ?? 'createdTime'] ?? 'created_time';
     const order = query.sortOrder === 'ASC' ? 'asc' : 'desc';
     return fetchPage(base, query, (qb) => qb.selectAll().orderBy(column, order).orderBy('id'), rowToDevice);
+  }
+
+  findDevicesByNames(tenantId: string, names: readonly string[]): Promise<Device[]> {
+    return gateways.findDevicesByNames(this.db, tenantId, names);
+  }
+
+  countSubDevices(gatewayId: string): Promise<number> {
+    return gateways.countSubDevices(this.db, gatewayId);
+  }
+
+  listSubDevicesWithPendingRpc(gatewayId: string, now: number): Promise<Device[]> {
+    return gateways.listSubDevicesWithPendingRpc(this.db, gatewayId, now);
   }
 
   async deleteDevice(tenantId: string, id: string): Promise<boolean> {

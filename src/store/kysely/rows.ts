@@ -49,6 +49,7 @@ export function deviceToRow(d: Device): DeviceTable {
     additional_info: d.additionalInfo === null ? null : JSON.stringify(d.additionalInfo),
     created_by_provisioning: d.createdByProvisioning ? 1 : 0,
     created_time: d.createdTime,
+    gateway_id: typeof d.additionalInfo?.lastConnectedGateway === 'string' ? d.additionalInfo.lastConnectedGateway : null,
   };
 }
 

@@ -5,6 +5,7 @@
 import type { DeviceIdentity, DeviceSessionHandle, RpcDelivery } from '../../core/api.ts';
 import type { MqttConnection } from './connection.ts';
 import { RC } from './reason-codes.ts';
+import { MqttGatewaySession } from './gateway/gateway-session.ts';
 import { outboundTopic, type SubscriptionKind, type TopicStyle } from './topics.ts';
 
 interface Subscription {
@@ -23,7 +24,12 @@ export class DeviceSession {
     readonly identity: DeviceIdentity,
   ) {
     this.handle = conn.ctx.core.sessions.open(identity, this.endHandlers());
+    // gateway spec §1.2: decided once per connection, at CONNECT.
+    if (identity.gateway) this.gateway = new MqttGatewaySession(conn, identity);
   }
+
+  /** Set when the device is a gateway: its sub-devices' traffic on `v1/gateway/*`. */
+  readonly gateway: MqttGatewaySession | undefined;
 
   /** Records a subscription; attribute and RPC subscriptions start the matching pushes. */
   subscribe(kind: SubscriptionKind, style: TopicStyle, qos: 0 | 1): void {
@@ -97,5 +103,6 @@ export class DeviceSession {
     for (const timer of this.clientRpcTimers) clearTimeout(timer);
     this.clientRpcTimers.clear();
     this.handle.close();
+    this.gateway?.close();
   }
 }

@@ -6,6 +6,8 @@ import type { IPublishPacket } from 'mqtt-packet';
 import { answerClientRpc as answerCoreClientRpc, parseClientRpc } from '../../core/client-rpc.ts';
 import { FleetgateError } from '../../core/errors.ts';
 import type { MqttConnection } from './connection.ts';
+import { handleGatewayPublish } from './gateway/publish.ts';
+import { GATEWAY_TOPIC_PREFIX } from './gateway/topics.ts';
 import { ackNow, ackWhenDone } from './publish.ts';
 import { RC } from './reason-codes.ts';
 import { outboundTopic, routeOf, type TopicStyle } from './topics.ts';
@@ -30,6 +32,8 @@ export function handleDevicePublish(conn: MqttConnection, topic: string, packet:
     case 'ota-chunk':
       return handleOtaRequest(conn, packet, route, payload);
     default:
+      // gateway spec §1.6: everything under v1/gateway is the gateway API's.
+      if (topic.startsWith(GATEWAY_TOPIC_PREFIX)) return handleGatewayPublish(conn, topic, packet, payload);
       // spec §8.2: unknown topic -> PUBACK 0x90 on v5 (plain PUBACK on 3.x), connection kept.
       // Claim topics have no core API yet and are treated as unknown.
       return ackNow(conn, packet, RC.TOPIC_NAME_INVALID);

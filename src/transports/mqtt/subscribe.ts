@@ -6,6 +6,7 @@ import type { ISubscribePacket, IUnsubscribePacket } from 'mqtt-packet';
 import type { MqttConnection } from './connection.ts';
 import { RC, subackFailure } from './reason-codes.ts';
 import { PROVISION_RESPONSE_TOPIC, subscriptionOf } from './topics.ts';
+import { gatewaySubscriptionOf } from './gateway/topics.ts';
 
 const cap = (qos: number): 0 | 1 => (qos >= 1 ? 1 : 0);
 
@@ -15,6 +16,12 @@ export function handleSubscribe(conn: MqttConnection, packet: ISubscribePacket):
     if (conn.provision) {
       if (topic !== PROVISION_RESPONSE_TOPIC) return subackFailure(conn.version); // spec §5.2
       conn.provision.responseQos = cap(qos);
+      return cap(qos);
+    }
+    const gatewaySub = gatewaySubscriptionOf(topic);
+    if (gatewaySub) {
+      // gateway spec §1.6: granted to any device; only a gateway's connection ever gets messages on them.
+      conn.device!.gateway?.subscribe(gatewaySub, cap(qos));
       return cap(qos);
     }
     const sub = subscriptionOf(topic);
@@ -34,6 +41,8 @@ export function handleUnsubscribe(conn: MqttConnection, packet: IUnsubscribePack
       conn.provision.responseQos = undefined;
       return existed ? RC.SUCCESS : RC.NO_SUBSCRIPTION_EXISTED;
     }
+    const gatewaySub = gatewaySubscriptionOf(topic);
+    if (gatewaySub) return conn.device!.gateway?.unsubscribe(gatewaySub) ? RC.SUCCESS : RC.NO_SUBSCRIPTION_EXISTED;
     const sub = subscriptionOf(topic);
     if (!sub) return RC.TOPIC_FILTER_INVALID;
     return conn.device!.unsubscribe(sub.kind) ? RC.SUCCESS : RC.NO_SUBSCRIPTION_EXISTED;
