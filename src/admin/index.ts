@@ -16,6 +16,7 @@ import { registerHealthRoutes } from './health.ts';
 import { registerImportRoutes } from './import.ts';
 import { registerOpenApi, registerOpenApiRoutes } from './openapi.ts';
 import { registerProfileRoutes } from './profiles.ts';
+import { registerProvisioningSecurityRoutes } from './provisioning-security.ts';
 import { registerPersistentRpcRoutes } from './rpc-persistent.ts';
 import { registerRpcRoutes } from './rpc.ts';
 import { registerTelemetryRoutes } from './telemetry.ts';
@@ -56,6 +57,7 @@ export async function registerAdminApi(app: AnyFastify, deps: AdminDeps): Promis
       registerPersistentRpcRoutes(secured, deps);
       registerAuditRoutes(secured, deps);
       registerImportRoutes(secured, deps);
+      registerProvisioningSecurityRoutes(secured, deps);
     });
   });
 }

@@ -322,6 +322,8 @@ export interface DeviceExportRow {
   username?: string;
   password?: string;
   certificate?: string;
+  /** The device's own provisioning secret when its profile uses secretDerivation HMAC_SHA256 (derived-secret.ts). */
+  provisionDeviceSecret?: string;
 }
 
 export interface TimeseriesReadApi {

@@ -4,7 +4,8 @@
  */
 import type { ProvisionReason, ProvisionRequest, ProvisionResult, RequestSource } from '../api.ts';
 import type { AuditRecorder } from '../audit.ts';
-import { buildCredentials, CredentialsRejected, parseMqttBasicValue, secretsEqual } from '../credentials.ts';
+import { buildCredentials, CredentialsRejected, parseMqttBasicValue } from '../credentials.ts';
+import { provisionSecretMatches } from './derived-secret.ts';
 import { newId, randomAlphanumeric } from '../ids.ts';
 import type { CoreLogger } from '../core-types.ts';
 import type { TransactionBatcher } from '../transaction-batcher.ts';
@@ -85,7 +86,8 @@ export class Provisioning {
     if (!profile || !configured || typeof secret !== 'string') return this.done(req, source, notFound('BAD_KEY_OR_SECRET'));
     // DESIGN 4: ThingsBoard never answers here; fleetgate fails at once.
     if (profile.provisionType === 'X509_CERTIFICATE_CHAIN') return this.done(req, source, failure('UNSUPPORTED_STRATEGY'), profile);
-    if (!secretsEqual(secret, req.provisionDeviceSecret)) return this.done(req, source, notFound('BAD_KEY_OR_SECRET'), profile);
+    // The profile secret, or under secretDerivation HMAC_SHA256 the device's own secret (derived-secret.ts).
+    if (!provisionSecretMatches(profile, secret, name, req.provisionDeviceSecret)) return this.done(req, source, notFound('BAD_KEY_OR_SECRET'), profile);
     switch (profile.provisionType) {
       case 'ALLOW_CREATE_NEW_DEVICES':
         return this.createNew(req, source, profile, name, arrived);
