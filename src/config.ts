@@ -103,6 +103,8 @@ export interface Config {
   metrics: 'on' | 'off';
   /** When set, GET /metrics requires `Authorization: Bearer <metricsToken>`. */
   metricsToken: string | undefined;
+  /** Pre-provisioning hook calls in flight at once per node; more wait within the hook's timeout. */
+  provisionHookConcurrency: number;
 }
 
 type Kind = 'string' | 'port' | 'int' | 'optional-string' | 'enum';
@@ -169,6 +171,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'logFormat', env: 'FLEETGATE_LOG_FORMAT', flag: 'log-format', kind: 'enum', values: ['auto', 'json', 'pretty'], default: 'auto', doc: 'log format: json, pretty, or auto (pretty when stdout is a terminal)' },
   { key: 'metrics', env: 'FLEETGATE_METRICS', flag: 'metrics', kind: 'enum', values: ['on', 'off'], default: 'on', doc: 'serve GET /metrics (Prometheus)' },
   { key: 'metricsToken', env: 'FLEETGATE_METRICS_TOKEN', flag: 'metrics-token', kind: 'optional-string', default: undefined, doc: 'bearer token GET /metrics requires (open when empty)' },
+  { key: 'provisionHookConcurrency', env: 'FLEETGATE_PROVISION_HOOK_CONCURRENCY', flag: 'provision-hook-concurrency', kind: 'int', default: 16, doc: 'pre-provisioning hook calls in flight at once per node; more wait within the hook timeout' },
 ];
 
 /** Invalid configuration: the CLI prints the message and exits with code 2. */

@@ -8,6 +8,7 @@ import { RedisRateCounter } from './core/throttle/redis-counter.ts';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.ts';
 import { createCore, type CoreInstance } from './core/core.ts';
+import { FetchHookCaller } from './hooks/fetch-hook-caller.ts';
 import { createLogger, type Logger } from './log.ts';
 import { isPostgresUrl, openStore } from './store/open-store.ts';
 import type { Store } from './store/store.ts';
@@ -79,6 +80,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       bus,
       logger,
       throttle,
+      hookCaller: new FetchHookCaller(),
       observer: metrics?.coreObserver,
       settings: {
         batchMaxRows: config.batchMaxRows,
@@ -86,6 +88,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         batchIntervalMs: config.batchIntervalMs,
         rpcDefaultTimeout: config.rpcDefaultTimeout,
         provisionRetryAfterMs: config.provisionRetryAfterMs,
+        provisionHookConcurrency: config.provisionHookConcurrency,
       },
     });
     opened.push(() => core.close());

@@ -53,7 +53,11 @@ export type ProvisionReason =
   | 'UNSUPPORTED_STRATEGY'
   | 'RATE_LIMITED'
   /** X.509 chain provisioning (spec §7): no device name in the leaf's CN by the profile's certificateRegExPattern. */
-  | 'CN_NOT_MATCHED';
+  | 'CN_NOT_MATCHED'
+  /** The profile's pre-provisioning hook denied the request (README "Pre-provisioning hook"). */
+  | 'HOOK_DENIED'
+  /** The hook could not be asked, was too slow or answered garbage, and the profile fails closed. */
+  | 'HOOK_UNAVAILABLE';
 
 export interface MqttBasicValue {
   clientId: string | null;

@@ -45,6 +45,8 @@ export interface CoreSettings {
   rpcDefaultTimeout: number;
   /** DESIGN 3: how old a provisioned device must be before a repeat request counts as a lost-response retry. */
   provisionRetryAfterMs: number;
+  /** Pre-provisioning hook calls in flight at once on this node (default 16); more wait within their timeout. */
+  provisionHookConcurrency?: number;
 }
 
 /** The logging surface core uses (a pino logger fits). */
@@ -64,4 +66,6 @@ export interface CoreObserver {
   provisioned?(transport: RequestSource['transport'], result: ProvisionResult | undefined): void;
   /** One telemetry message with `points` data points was committed. */
   telemetryCommitted?(points: number): void;
+  /** A pre-provisioning hook call ended (`allowed`, `denied`, `unavailable`, `failedOpen`) after `seconds`. */
+  provisionHookCalled?(outcome: string, seconds: number): void;
 }

@@ -10,6 +10,8 @@ import { Devices } from './devices.ts';
 import { GroupCommitter } from './group-commit.ts';
 import { Profiles } from './profiles.ts';
 import { Provisioning } from './provisioning/provision.ts';
+import { PreProvisioningHook } from './provisioning/pre-provisioning-hook.ts';
+import type { HookCaller } from './ports/hook-caller.ts';
 import { throttledX509Provisioning, X509ChainProvisioning } from './provisioning/x509-chain.ts';
 import { Rpc } from './rpc.ts';
 import { SessionRegistry } from './sessions.ts';
@@ -50,7 +52,7 @@ function observedProvisioning(inner: ProvisioningApi, observer: CoreObserver | u
  * Builds core. `throttle` defaults to an in-memory one with DEFAULT_THROTTLE_LIMITS (per node); pass one over a
  * RedisRateCounter for limits that hold per cluster. Core closes it.
  */
-export async function createCore(deps: { store: Store; bus: Bus; settings: CoreSettings; logger: CoreLogger; observer?: CoreObserver; throttle?: Throttle }): Promise<CoreInstance> {
+export async function createCore(deps: { store: Store; bus: Bus; settings: CoreSettings; logger: CoreLogger; observer?: CoreObserver; throttle?: Throttle; hookCaller?: HookCaller }): Promise<CoreInstance> {
   const { store, bus, settings, logger, observer } = deps;
   const throttle =
     deps.throttle ??
@@ -75,9 +77,21 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
     await bus.publish(channels.credentials, { kind: 'credentials-changed', credentialsId, deviceId });
   };
   const transactions = new TransactionBatcher(store, 256, logger);
-  const provisioning = new Provisioning(store, transactions, profiles, audit, { retryAfterMs: settings.provisionRetryAfterMs }, logger, (id, deviceId) => {
-    credentialsChanged(id, deviceId).catch((err) => logger.warn({ err }, 'credentials-changed publish failed'));
-  });
+  const hook = deps.hookCaller
+    ? new PreProvisioningHook(deps.hookCaller, settings.provisionHookConcurrency ?? 16, logger, (outcome, seconds) => observer?.provisionHookCalled?.(outcome, seconds))
+    : undefined;
+  const provisioning = new Provisioning(
+    store,
+    transactions,
+    profiles,
+    audit,
+    { retryAfterMs: settings.provisionRetryAfterMs },
+    logger,
+    (id, deviceId) => {
+      credentialsChanged(id, deviceId).catch((err) => logger.warn({ err }, 'credentials-changed publish failed'));
+    },
+    hook,
+  );
   // spec §7: X.509 chain provisioning shares the batcher, the profile cache and the auth cache with the rest.
   const x509Provisioning = new X509ChainProvisioning(store, transactions, profiles, auth, audit, logger, (id, deviceId) => {
     credentialsChanged(id, deviceId).catch((err) => logger.warn({ err }, 'credentials-changed publish failed'));

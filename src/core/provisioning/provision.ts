@@ -6,6 +6,8 @@ import type { ProvisionReason, ProvisionRequest, ProvisionResult, RequestSource 
 import type { AuditRecorder } from '../audit.ts';
 import { buildCredentials, CredentialsRejected, parseMqttBasicValue } from '../credentials.ts';
 import { provisionSecretMatches } from './derived-secret.ts';
+import { writeHookGrant, type HookDecision, type PreProvisioningHook } from './pre-provisioning-hook.ts';
+import { provisioningOptions } from './profile-options.ts';
 import { newId, randomAlphanumeric } from '../ids.ts';
 import type { CoreLogger } from '../core-types.ts';
 import type { TransactionBatcher } from '../transaction-batcher.ts';
@@ -70,6 +72,8 @@ export class Provisioning {
     private readonly settings: ProvisioningSettings,
     private readonly logger: CoreLogger,
     private readonly onCredentialsCreated: (credentialsId: string, deviceId: string) => void,
+    /** The pre-provisioning hook caller (profiles with `preProvisioningHook`); none = such profiles fail closed. */
+    private readonly hook?: PreProvisioningHook,
   ) {}
 
   async provision(req: ProvisionRequest, source: RequestSource): Promise<ProvisionResult> {
@@ -90,15 +94,27 @@ export class Provisioning {
     if (!provisionSecretMatches(profile, secret, name, req.provisionDeviceSecret)) return this.done(req, source, notFound('BAD_KEY_OR_SECRET'), profile);
     switch (profile.provisionType) {
       case 'ALLOW_CREATE_NEW_DEVICES':
-        return this.createNew(req, source, profile, name, arrived);
-      case 'CHECK_PRE_PROVISIONED_DEVICES':
-        return this.checkPreProvisioned(source, req, profile, name);
+      case 'CHECK_PRE_PROVISIONED_DEVICES': {
+        const hook = await this.askHook(profile, req, name, source);
+        if (!hook.proceed) return this.done(req, source, failure(hook.reason), profile, undefined, hook.detail);
+        if (profile.provisionType === 'ALLOW_CREATE_NEW_DEVICES') return this.createNew(req, source, profile, name, arrived, hook);
+        return this.checkPreProvisioned(source, req, profile, name, hook);
+      }
       default:
         return this.done(req, source, notFound('PROVISIONING_DISABLED'), profile); // spec §4 step 5: DISABLED -> NOT_FOUND
     }
   }
 
-  private async createNew(req: ProvisionRequest, source: RequestSource, profile: DeviceProfile, requestedName: string, arrived: number): Promise<ProvisionResult> {
+  /** The profile's pre-provisioning hook, asked before anything is written (pre-provisioning-hook.ts). */
+  private askHook(profile: DeviceProfile, req: ProvisionRequest, name: string, source: RequestSource): Promise<HookDecision> | HookDecision {
+    const options = provisioningOptions(profile.profileData?.provisionConfiguration).hook;
+    if (!options) return { proceed: true, grant: undefined, outcome: 'none' };
+    if (!this.hook) return { proceed: false, reason: 'HOOK_UNAVAILABLE', outcome: 'unavailable', detail: 'no hook caller configured' };
+    return this.hook.decide(profile, options, req, name, source);
+  }
+
+  private async createNew(req: ProvisionRequest, source: RequestSource, profile: DeviceProfile, requestedName: string, arrived: number, hook?: HookDecision): Promise<ProvisionResult> {
+    const grant = hook?.proceed ? hook.grant : undefined;
     let credentials: ReturnType<typeof requestedCredentials>;
     try {
       credentials = requestedCredentials(req);
@@ -126,7 +142,7 @@ export class Provisioning {
           profileId: profile.id,
           name: requestedName || randomAlphanumeric(20),
           type: profile.name, // spec §6: type = profile name
-          label: null,
+          label: grant?.label ?? null,
           additionalInfo: req.gateway ? { gateway: true } : null,
           createdByProvisioning: true,
           createdTime: now,
@@ -142,7 +158,8 @@ export class Provisioning {
         };
         await tx.insertDevice(device, creds);
         await tx.insertAttributeIfAbsent(device.id, 'SERVER_SCOPE', { key: PROVISION_STATE_KEY, value: { type: 'STRING', value: PROVISIONED } }, now);
-        await this.audit.provisioning(tx, { req, source, profile, device, status: 'SUCCESS', reason: null });
+        await writeHookGrant(tx, device.id, grant, now);
+        await this.audit.provisioning(tx, { req, source, profile, device, status: 'SUCCESS', reason: null, detail: hook?.detail });
         return successOf(device, creds);
       });
       if (result.status === 'SUCCESS') this.onCredentialsCreated(credentials.id, result.deviceId);
@@ -178,7 +195,8 @@ export class Provisioning {
     return successOf(existing, creds);
   }
 
-  private async checkPreProvisioned(source: RequestSource, req: ProvisionRequest, profile: DeviceProfile, name: string): Promise<ProvisionResult> {
+  private async checkPreProvisioned(source: RequestSource, req: ProvisionRequest, profile: DeviceProfile, name: string, hook?: HookDecision): Promise<ProvisionResult> {
+    const grant = hook?.proceed ? hook.grant : undefined;
     if (name === '') return this.done(req, source, failure('EMPTY_NAME'), profile);
     try {
       const result = await this.transactions.run(async (tx) => {
@@ -190,7 +208,9 @@ export class Provisioning {
         const now = Date.now();
         const claimed = await tx.insertAttributeIfAbsent(device.id, 'SERVER_SCOPE', { key: PROVISION_STATE_KEY, value: { type: 'STRING', value: PROVISIONED } }, now);
         if (!claimed) throw new Outcome(failure('ALREADY_PROVISIONED'), device);
-        await this.audit.provisioning(tx, { req, source, profile, device, status: 'SUCCESS', reason: null });
+        if (grant?.label !== undefined) await tx.updateDevice({ ...device, label: grant.label });
+        await writeHookGrant(tx, device.id, grant, now);
+        await this.audit.provisioning(tx, { req, source, profile, device, status: 'SUCCESS', reason: null, detail: hook?.detail });
         return successOf(device, creds);
       });
       return this.done(req, source, result, profile, undefined, undefined, true);
