@@ -105,6 +105,8 @@ export interface Config {
   metricsToken: string | undefined;
   /** Pre-provisioning hook calls in flight at once per node; more wait within the hook's timeout. */
   provisionHookConcurrency: number;
+  /** How long a device's credentials keep working after it rotated them, ms. */
+  credentialsRotationGraceMs: number;
 }
 
 type Kind = 'string' | 'port' | 'int' | 'optional-string' | 'enum';
@@ -171,6 +173,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'logFormat', env: 'FLEETGATE_LOG_FORMAT', flag: 'log-format', kind: 'enum', values: ['auto', 'json', 'pretty'], default: 'auto', doc: 'log format: json, pretty, or auto (pretty when stdout is a terminal)' },
   { key: 'metrics', env: 'FLEETGATE_METRICS', flag: 'metrics', kind: 'enum', values: ['on', 'off'], default: 'on', doc: 'serve GET /metrics (Prometheus)' },
   { key: 'metricsToken', env: 'FLEETGATE_METRICS_TOKEN', flag: 'metrics-token', kind: 'optional-string', default: undefined, doc: 'bearer token GET /metrics requires (open when empty)' },
+  { key: 'credentialsRotationGraceMs', env: 'FLEETGATE_CREDENTIALS_ROTATION_GRACE_MS', flag: 'credentials-rotation-grace-ms', kind: 'int', default: 3600000, doc: 'how long credentials replaced by a device-initiated rotation keep working in ms, so a lost answer cannot lock the device out' },
   { key: 'provisionHookConcurrency', env: 'FLEETGATE_PROVISION_HOOK_CONCURRENCY', flag: 'provision-hook-concurrency', kind: 'int', default: 16, doc: 'pre-provisioning hook calls in flight at once per node; more wait within the hook timeout' },
 ];
 

@@ -89,6 +89,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         rpcDefaultTimeout: config.rpcDefaultTimeout,
         provisionRetryAfterMs: config.provisionRetryAfterMs,
         provisionHookConcurrency: config.provisionHookConcurrency,
+        credentialsRotationGraceMs: config.credentialsRotationGraceMs,
       },
     });
     opened.push(() => core.close());

@@ -3,6 +3,8 @@
  * - GET /api/deviceProfile/{id}/derivedSecret?deviceName=  the provisioning secret of one device of a profile with
  *   `secretDerivation: HMAC_SHA256`, for the factory: `{"deviceName":..,"provisionDeviceSecret":..}`. Audited
  *   (DERIVED_SECRET_READ, without the secret).
+ * - POST /api/deviceProfile/{id}/requireCredentialsRotation  sets the shared attribute `credentialsRotationRequired`
+ *   on every device of the profile (pushed to connected devices); answers `{"devices": n}`. Audited.
  */
 import type { FastifyInstance } from 'fastify';
 import { derivedSecretFor } from '../core/provisioning/derived-secret.ts';
@@ -43,6 +45,23 @@ export function registerProvisioningSecurityRoutes(app: FastifyInstance, deps: A
         source: `admin:${req.ip}`,
       });
       return { deviceName, provisionDeviceSecret };
+    },
+  );
+
+  app.post<{ Params: { deviceProfileId: string } }>(
+    '/api/deviceProfile/:deviceProfileId/requireCredentialsRotation',
+    {
+      schema: {
+        tags: ['device profiles'],
+        summary: 'Ask every device of the profile to rotate its credentials (shared attribute credentialsRotationRequired: true)',
+        security: SECURED,
+        params: uuidParams('deviceProfileId'),
+      },
+    },
+    async (req) => {
+      const { tenantId } = principalOf(req);
+      const profile = await deps.core.profiles.get(tenantId, req.params.deviceProfileId);
+      return deps.core.rotation.requireRotation(tenantId, profile.id, actorOf(req));
     },
   );
 }

@@ -89,6 +89,8 @@ export interface DeviceIdentity {
   deviceName: string;
   profileId: string;
   credentialsType: CredentialsType;
+  /** The credentials id this session authenticated with (a rotated-away one during its grace period). */
+  credentialsId?: string;
 }
 
 /** A server-side RPC as delivered to a device. */

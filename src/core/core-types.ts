@@ -14,10 +14,13 @@ import type {
   UsersApi,
   X509ChainProvisioningApi,
 } from './api.ts';
+import type { CredentialsRotationApi } from './provisioning/rotation.ts';
 
 /** Everything core offers, wired over one Store and one Bus. Built by `createCore` (src/core/core.ts). */
 export interface Core {
   provisioning: ProvisioningApi;
+  /** Device-initiated credentials rotation and the profile-wide rotation requirement (provisioning/rotation.ts). */
+  rotation: CredentialsRotationApi;
   /** X.509 certificate-chain provisioning (spec §7), used by the MQTT TLS listener before CONNECT. */
   x509Provisioning: X509ChainProvisioningApi;
   auth: DeviceAuthApi;
@@ -45,6 +48,8 @@ export interface CoreSettings {
   rpcDefaultTimeout: number;
   /** DESIGN 3: how old a provisioned device must be before a repeat request counts as a lost-response retry. */
   provisionRetryAfterMs: number;
+  /** How long credentials replaced by a device's rotation keep working, ms (default 3600000). */
+  credentialsRotationGraceMs?: number;
   /** Pre-provisioning hook calls in flight at once on this node (default 16); more wait within their timeout. */
   provisionHookConcurrency?: number;
 }

@@ -11,6 +11,7 @@ import { GroupCommitter } from './group-commit.ts';
 import { Profiles } from './profiles.ts';
 import { Provisioning } from './provisioning/provision.ts';
 import { PreProvisioningHook } from './provisioning/pre-provisioning-hook.ts';
+import { CredentialsRotation } from './provisioning/rotation.ts';
 import type { HookCaller } from './ports/hook-caller.ts';
 import { throttledX509Provisioning, X509ChainProvisioning } from './provisioning/x509-chain.ts';
 import { Rpc } from './rpc.ts';
@@ -104,14 +105,17 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
   const rpcExpiry = setInterval(() => store.expireRpcs(Date.now()).catch((err) => logger.warn({ err }, 'rpc expiry sweep failed')), settings.rpcExpirySweepMs ?? 5000);
   rpcExpiry.unref();
   const devices = new Devices(store, profiles, audit, credentialsChanged, bus);
+  const attributes = new Attributes(store, bus);
+  const rotation = new CredentialsRotation(store, attributes, audit, settings.credentialsRotationGraceMs ?? 3_600_000, logger, credentialsChanged);
   return {
+    rotation,
     provisioning: observedProvisioning(throttledProvisioning(provisioning, throttle), observer),
     x509Provisioning: throttledX509Provisioning(x509Provisioning, throttle),
     auth: new ThrottledDeviceAuth(auth, throttle),
     throttle,
     telemetry: rateLimitedTelemetry(telemetry, throttle),
     timeseries: telemetry,
-    attributes: new Attributes(store, bus),
+    attributes,
     rpc,
     sessions,
     sessionRegistry: sessions,

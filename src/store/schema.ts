@@ -105,6 +105,15 @@ export interface AuditLogTable {
   source: string | null;
 }
 
+/** Credentials replaced by rotation, accepted until expires_time (migration 006). */
+export interface CredentialsGraceTable {
+  credentials_id: string;
+  device_id: string;
+  credentials_type: string;
+  credentials_value: string | null;
+  expires_time: number;
+}
+
 export interface SettingsTable {
   key: string;
   value: string;
@@ -122,4 +131,5 @@ export interface Database {
   rpc: RpcTable;
   audit_log: AuditLogTable;
   settings: SettingsTable;
+  credentials_grace: CredentialsGraceTable;
 }

@@ -8,6 +8,7 @@ import { buildCredentials, CredentialsRejected, parseMqttBasicValue } from '../c
 import { provisionSecretMatches } from './derived-secret.ts';
 import { writeHookGrant, type HookDecision, type PreProvisioningHook } from './pre-provisioning-hook.ts';
 import { provisioningOptions } from './profile-options.ts';
+import { reprovisionExisting, type Reprovisioned } from './reprovision.ts';
 import { newId, randomAlphanumeric } from '../ids.ts';
 import type { CoreLogger } from '../core-types.ts';
 import type { TransactionBatcher } from '../transaction-batcher.ts';
@@ -122,6 +123,7 @@ export class Provisioning {
       if (err instanceof CredentialsRejected) return this.done(req, source, failure('INVALID_CREDENTIALS'), profile, undefined, err.message);
       throw err;
     }
+    let reprovisioned: Reprovisioned | undefined;
     try {
       const result = await this.transactions.run(async (tx) => {
         if (requestedName !== '') {
@@ -132,6 +134,8 @@ export class Provisioning {
               await this.audit.provisioning(tx, { req, source, profile, device: existing, status: 'SUCCESS', reason: null, detail: 'repeat of a request whose answer was lost' });
               return retried;
             }
+            reprovisioned = await reprovisionExisting(tx, existing, profile, credentials, Date.now());
+            if (reprovisioned) return this.reprovisionedResult(tx, req, source, profile, existing, reprovisioned);
             throw new Outcome(failure('DEVICE_EXISTS'), existing);
           }
         }
@@ -163,6 +167,7 @@ export class Provisioning {
         return successOf(device, creds);
       });
       if (result.status === 'SUCCESS') this.onCredentialsCreated(credentials.id, result.deviceId);
+      if (result.status === 'SUCCESS' && reprovisioned?.replaced) this.onCredentialsCreated(reprovisioned.replaced, result.deviceId);
       return this.done(req, source, result, profile, undefined, undefined, true);
     } catch (err) {
       if (err instanceof Outcome) return this.done(req, source, err.result, profile, err.device);
@@ -195,9 +200,16 @@ export class Provisioning {
     return successOf(existing, creds);
   }
 
+  /** Audits a repeat request answered by the profile's reprovisionPolicy (reprovision.ts). */
+  private async reprovisionedResult(tx: Store, req: ProvisionRequest, source: RequestSource, profile: DeviceProfile, device: Device, again: Reprovisioned): Promise<ProvisionResult> {
+    await this.audit.provisioning(tx, { req, source, profile, device, status: 'SUCCESS', reason: null, detail: `reprovisioned (reprovisionPolicy ${again.policy})` });
+    return successOf(device, again.credentials);
+  }
+
   private async checkPreProvisioned(source: RequestSource, req: ProvisionRequest, profile: DeviceProfile, name: string, hook?: HookDecision): Promise<ProvisionResult> {
     const grant = hook?.proceed ? hook.grant : undefined;
     if (name === '') return this.done(req, source, failure('EMPTY_NAME'), profile);
+    let reprovisioned: Reprovisioned | undefined;
     try {
       const result = await this.transactions.run(async (tx) => {
         const device = await tx.findDeviceByName(profile.tenantId, name);
@@ -207,12 +219,21 @@ export class Provisioning {
         if (!creds) throw new Outcome(failure('NOT_PRE_PROVISIONED'));
         const now = Date.now();
         const claimed = await tx.insertAttributeIfAbsent(device.id, 'SERVER_SCOPE', { key: PROVISION_STATE_KEY, value: { type: 'STRING', value: PROVISIONED } }, now);
-        if (!claimed) throw new Outcome(failure('ALREADY_PROVISIONED'), device);
+        if (!claimed) {
+          // Credentials in the request are ignored under this strategy (spec §4): a new one is always a token.
+          reprovisioned = await reprovisionExisting(tx, device, profile, { type: 'ACCESS_TOKEN', id: randomAlphanumeric(20), value: null }, now);
+          if (reprovisioned) return this.reprovisionedResult(tx, req, source, profile, device, reprovisioned);
+          throw new Outcome(failure('ALREADY_PROVISIONED'), device);
+        }
         if (grant?.label !== undefined) await tx.updateDevice({ ...device, label: grant.label });
         await writeHookGrant(tx, device.id, grant, now);
         await this.audit.provisioning(tx, { req, source, profile, device, status: 'SUCCESS', reason: null, detail: hook?.detail });
         return successOf(device, creds);
       });
+      if (result.status === 'SUCCESS' && reprovisioned?.replaced) {
+        this.onCredentialsCreated(reprovisioned.replaced, result.deviceId);
+        this.onCredentialsCreated(reprovisioned.credentials.credentialsId, result.deviceId);
+      }
       return this.done(req, source, result, profile, undefined, undefined, true);
     } catch (err) {
       if (err instanceof Outcome) return this.done(req, source, err.result, profile, err.device);

@@ -8,6 +8,7 @@ import type { Core } from '../../core/core-types.ts';
 import type { Logger } from '../../log.ts';
 import { LongPolls } from './long-poll.ts';
 import { registerProvisionRoute } from './provision-route.ts';
+import { registerRotationRoute } from './rotation-route.ts';
 import { registerRpcRoutes } from './rpc-routes.ts';
 import { registerSubscriptionRoutes } from './subscription-routes.ts';
 import { registerTelemetryRoutes } from './telemetry-routes.ts';
@@ -49,6 +50,7 @@ export function registerDeviceApi(app: FastifyInstance, deps: DeviceApiDeps): vo
       registerTelemetryRoutes(api, routeDeps);
       registerSubscriptionRoutes(api, routeDeps);
       registerRpcRoutes(api, routeDeps);
+      registerRotationRoute(api, routeDeps);
     },
     { prefix: '/api/v1' },
   );

@@ -21,6 +21,8 @@ export type DeviceRoute =
   | { kind: 'rpc-reply'; requestId: number }
   | { kind: 'rpc-request'; requestId: number; style: TopicStyle }
   | { kind: 'claim' }
+  /** fleetgate's credentials rotation (README "Rotation and reprovisioning"). */
+  | { kind: 'credentials-rotate' }
   | { kind: 'unknown' };
 
 const V1 = 'v1/devices/me/';
@@ -33,6 +35,9 @@ const CLAIM_V1 = `${V1}claim`;
 const TELEMETRY: DeviceRoute = { kind: 'telemetry' };
 const ATTRIBUTES: DeviceRoute = { kind: 'attributes' };
 const CLAIM: DeviceRoute = { kind: 'claim' };
+const ROTATE_REQUEST_V1 = `${V1}credentials/rotate/request`;
+const ROTATE_RESPONSE_V1 = `${V1}credentials/rotate/response`;
+const ROTATE: DeviceRoute = { kind: 'credentials-rotate' };
 
 /** Parses a request id segment: a decimal integer (TB reads it with Integer.valueOf). */
 function requestIdOf(text: string): number | undefined {
@@ -52,6 +57,7 @@ export function routeOf(topic: string): DeviceRoute {
   if (topic === TELEMETRY_V1) return TELEMETRY;
   if (topic === ATTRIBUTES_V1) return ATTRIBUTES;
   if (topic === CLAIM_V1) return CLAIM;
+  if (topic === ROTATE_REQUEST_V1) return ROTATE;
   let id: number | undefined;
   if (topic.startsWith(ATTR_REQ_V1) && (id = requestIdOf(topic.slice(ATTR_REQ_V1.length))) !== undefined) {
     return { kind: 'attributes-request', requestId: id, style: 'v1' };
@@ -77,7 +83,7 @@ export function routeOf(topic: string): DeviceRoute {
 }
 
 /** What a device subscribes to: one of the server -> device message streams. */
-export type SubscriptionKind = 'attributes' | 'attributes-response' | 'rpc-request' | 'rpc-response';
+export type SubscriptionKind = 'attributes' | 'attributes-response' | 'rpc-request' | 'rpc-response' | 'credentials-rotate-response';
 
 /** Filters a device session may subscribe to (spec §8.2); anything else gets a SUBACK failure. */
 const FILTERS: ReadonlyMap<string, { kind: SubscriptionKind; style: TopicStyle }> = new Map([
@@ -90,6 +96,7 @@ const FILTERS: ReadonlyMap<string, { kind: SubscriptionKind; style: TopicStyle }
   ['v2/a/res/+', { kind: 'attributes-response', style: 'v2' }],
   ['v2/r/req/+', { kind: 'rpc-request', style: 'v2' }],
   ['v2/r/res/+', { kind: 'rpc-response', style: 'v2' }],
+  [ROTATE_RESPONSE_V1, { kind: 'credentials-rotate-response', style: 'v1' }],
 ] as const);
 
 /** The stream a subscription filter selects, or undefined when the filter is not supported. */
@@ -108,5 +115,7 @@ export function outboundTopic(kind: SubscriptionKind, style: TopicStyle, request
       return style === 'v1' ? `${V1}rpc/request/${requestId}` : `v2/r/req/${requestId}`;
     case 'rpc-response':
       return style === 'v1' ? `${V1}rpc/response/${requestId}` : `v2/r/res/${requestId}`;
+    case 'credentials-rotate-response':
+      return ROTATE_RESPONSE_V1;
   }
 }
