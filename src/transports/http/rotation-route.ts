@@ -11,7 +11,7 @@ import { authenticate, type TokenParams } from './device-request.ts';
 
 export function registerRotationRoute(api: FastifyInstance, { core }: DeviceRouteDeps): void {
   api.post<{ Params: TokenParams }>('/:token/credentials/rotate', async (request, reply) => {
-    const device = await authenticate(core, request.params.token, request.ip);
+    const device = await authenticate(core, request.params.token, request.ip, request.raw.socket);
     const result = await core.rotation.rotate(device, { transport: 'http', address: request.ip });
     return reply.code(result.status === 'SUCCESS' ? 200 : 400).header('content-type', 'application/json').send(renderRotationJson(result));
   });
