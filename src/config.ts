@@ -133,6 +133,10 @@ export interface Config {
   gatewayMaxDevicesPerMessage: number;
   /** Longest sub-device name a gateway may use, characters (ThingsBoard: 255). */
   gatewayMaxDeviceNameLength: number;
+  /** Pre-provisioning hook calls in flight at once per node; more wait within the hook's timeout. */
+  provisionHookConcurrency: number;
+  /** How long a device's credentials keep working after it rotated them, ms. */
+  credentialsRotationGraceMs: number;
 }
 
 type Kind = 'string' | 'port' | 'int' | 'optional-string' | 'enum';
@@ -214,6 +218,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'gatewayMaxSubDevices', env: 'FLEETGATE_GATEWAY_MAX_SUB_DEVICES', flag: 'gateway-max-sub-devices', kind: 'int', default: 10000, doc: 'sub-devices one gateway may have' },
   { key: 'gatewayMaxDevicesPerMessage', env: 'FLEETGATE_GATEWAY_MAX_DEVICES_PER_MESSAGE', flag: 'gateway-max-devices-per-message', kind: 'int', default: 1000, doc: 'devices one gateway message may name' },
   { key: 'gatewayMaxDeviceNameLength', env: 'FLEETGATE_GATEWAY_MAX_DEVICE_NAME_LENGTH', flag: 'gateway-max-device-name-length', kind: 'int', default: 255, doc: 'longest sub-device name, characters' },
+  { key: 'credentialsRotationGraceMs', env: 'FLEETGATE_CREDENTIALS_ROTATION_GRACE_MS', flag: 'credentials-rotation-grace-ms', kind: 'int', default: 3600000, doc: 'how long credentials replaced by a device-initiated rotation keep working in ms, so a lost answer cannot lock the device out' },
+  { key: 'provisionHookConcurrency', env: 'FLEETGATE_PROVISION_HOOK_CONCURRENCY', flag: 'provision-hook-concurrency', kind: 'int', default: 16, doc: 'pre-provisioning hook calls in flight at once per node; more wait within the hook timeout' },
 ];
 
 /** Invalid configuration: the CLI prints the message and exits with code 2. */

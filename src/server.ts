@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config.ts';
 import { createCore, type CoreInstance } from './core/core.ts';
 import { DEFAULT_TENANT_ID } from './core/model.ts';
+import { FetchHookCaller } from './hooks/fetch-hook-caller.ts';
 import { createLogger, type Logger } from './log.ts';
 import { isPostgresUrl, openStore } from './store/open-store.ts';
 import type { Store } from './store/store.ts';
@@ -133,6 +134,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       logger,
       throttle,
       outages,
+      hookCaller: new FetchHookCaller(),
       observer: metrics?.coreObserver,
       settings: {
         batchMaxRows: config.batchMaxRows,
@@ -146,6 +148,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         otaRolloutIntervalMs: config.otaRolloutIntervalMs,
         otaMaxPackageBytes: config.otaMaxPackageBytes,
         gateway: { maxSubDevices: config.gatewayMaxSubDevices, maxDevicesPerMessage: config.gatewayMaxDevicesPerMessage, maxNameLength: config.gatewayMaxDeviceNameLength },
+        provisionHookConcurrency: config.provisionHookConcurrency,
+        credentialsRotationGraceMs: config.credentialsRotationGraceMs,
       },
     });
     opened.push(() => core.close());

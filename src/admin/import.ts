@@ -37,10 +37,12 @@ const COLUMN_ALIASES: Record<string, keyof Omit<DeviceImportRow, 'line'> | null>
   gateway: 'isGateway',
   // Written by the export; the kind of credentials follows from the columns that are filled.
   credentialstype: null,
+  // Written by the export for profiles with derived secrets; computed, so never imported.
+  provisiondevicesecret: null,
 };
 
 /** Columns of an export, in order (a superset of what the import reads). */
-export const EXPORT_COLUMNS = ['name', 'type', 'label', 'credentialsType', 'accessToken', 'clientId', 'username', 'password', 'certificate'];
+export const EXPORT_COLUMNS = ['name', 'type', 'label', 'credentialsType', 'accessToken', 'clientId', 'username', 'password', 'certificate', 'provisionDeviceSecret'];
 
 /** A CSV document that cannot be imported at all (no header, no name column, unknown columns, bad quoting). */
 export class ImportFileError extends Error {

@@ -23,6 +23,7 @@ import { registerProfileInfoRoutes } from './profile-infos.ts';
 import { registerProfileRoutes } from './profiles.ts';
 import { registerOtaRoutes } from './ota.ts';
 import { addOtaAssignmentsToEntities } from './ota-assignment-hook.ts';
+import { registerProvisioningSecurityRoutes } from './provisioning-security.ts';
 import { registerPersistentRpcRoutes } from './rpc-persistent.ts';
 import { registerRpcRoutes } from './rpc.ts';
 import { registerTelemetryRoutes } from './telemetry.ts';
@@ -72,6 +73,7 @@ export async function registerAdminApi(app: AnyFastify, deps: AdminDeps): Promis
       registerImportRoutes(secured, deps);
       registerConsoleInfoRoutes(secured, deps);
       await secured.register((ota: FastifyInstance) => registerOtaRoutes(ota, deps));
+      registerProvisioningSecurityRoutes(secured, deps);
     });
   });
 }

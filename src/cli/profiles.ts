@@ -109,6 +109,17 @@ export function registerProfileCommands(program: Command): void {
       else print(details(shown));
     },
   );
+  withConnection(
+    profile
+      .command('derive-key <profile> <device>')
+      .description("print a device's own provisioning secret (profiles with secretDerivation HMAC_SHA256), for the factory"),
+  ).action(async (ref: string, deviceName: string, opts: ConnectionOptions) => {
+    const client = new AdminClient(opts);
+    const found = await findProfile(client, ref);
+    const answer = await client.call<{ deviceName: string; provisionDeviceSecret: string }>('GET', `/api/deviceProfile/${found.id.id}/derivedSecret`, { query: { deviceName } });
+    if (opts.json) printJson(answer);
+    else print(`${answer.provisionDeviceSecret}\n`);
+  });
   withConnection(profile.command('delete <profile>').description('delete a profile (name or id); it must have no devices')).action(async (ref: string, opts: ConnectionOptions) => {
     const client = new AdminClient(opts);
     const found = await findProfile(client, ref);

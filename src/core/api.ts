@@ -55,7 +55,11 @@ export type ProvisionReason =
   | 'UNSUPPORTED_STRATEGY'
   | 'RATE_LIMITED'
   /** X.509 chain provisioning (spec §7): no device name in the leaf's CN by the profile's certificateRegExPattern. */
-  | 'CN_NOT_MATCHED';
+  | 'CN_NOT_MATCHED'
+  /** The profile's pre-provisioning hook denied the request (README "Pre-provisioning hook"). */
+  | 'HOOK_DENIED'
+  /** The hook could not be asked, was too slow or answered garbage, and the profile fails closed. */
+  | 'HOOK_UNAVAILABLE';
 
 export interface MqttBasicValue {
   clientId: string | null;
@@ -87,7 +91,7 @@ export interface DeviceIdentity {
   deviceName: string;
   profileId: string;
   credentialsType: CredentialsType;
-  /** The credentials the device authenticated with; its sessions end when they are replaced. */
+  /** The credentials id this session authenticated with (a rotated-away one during its grace period); its sessions end when they are replaced. */
   credentialsId?: string;
   /** The device is a gateway: its `additionalInfo.gateway` is JSON `true` (gateway spec §1.3), read at authentication. */
   gateway?: boolean;
@@ -428,6 +432,8 @@ export interface DeviceExportRow {
   username?: string;
   password?: string;
   certificate?: string;
+  /** The device's own provisioning secret when its profile uses secretDerivation HMAC_SHA256 (derived-secret.ts). */
+  provisionDeviceSecret?: string;
 }
 
 export interface TimeseriesReadApi {

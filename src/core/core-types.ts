@@ -20,10 +20,13 @@ import type { LiveUpdatesApi } from './live-updates.ts';
 
 import type { DeviceBulkImport } from './bulk-import.ts';
 import type { Ota } from './ota/ota.ts';
+import type { CredentialsRotationApi } from './provisioning/rotation.ts';
 
 /** Everything core offers, wired over one Store and one Bus. Built by `createCore` (src/core/core.ts). */
 export interface Core {
   provisioning: ProvisioningApi;
+  /** Device-initiated credentials rotation and the profile-wide rotation requirement (provisioning/rotation.ts). */
+  rotation: CredentialsRotationApi;
   /** X.509 certificate-chain provisioning (spec §7), used by the MQTT TLS listener before CONNECT. */
   x509Provisioning: X509ChainProvisioningApi;
   auth: DeviceAuthApi;
@@ -73,6 +76,10 @@ export interface CoreSettings {
   otaMaxPackageBytes?: number;
   /** Gateway limits (issue 14); absent fields take DEFAULT_GATEWAY_LIMITS. */
   gateway?: { maxSubDevices?: number; maxDevicesPerMessage?: number; maxNameLength?: number };
+  /** How long credentials replaced by a device's rotation keep working, ms (default 3600000). */
+  credentialsRotationGraceMs?: number;
+  /** Pre-provisioning hook calls in flight at once on this node (default 16); more wait within their timeout. */
+  provisionHookConcurrency?: number;
 }
 
 /** The logging surface core uses (a pino logger fits). */
@@ -96,4 +103,6 @@ export interface CoreObserver {
   dependencyFailed?(part: 'database' | 'bus'): void;
   /** `part` went down (`up` false) or works again. */
   dependencyState?(part: 'database' | 'bus', up: boolean): void;
+  /** A pre-provisioning hook call ended (`allowed`, `denied`, `unavailable`, `failedOpen`) after `seconds`. */
+  provisionHookCalled?(outcome: string, seconds: number): void;
 }

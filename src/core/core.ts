@@ -19,6 +19,9 @@ import { DEFAULT_GATEWAY_LIMITS, Gateways } from './gateway/gateways.ts';
 import { SubDeviceDirectory } from './gateway/sub-devices.ts';
 import { Profiles } from './profiles.ts';
 import { Provisioning } from './provisioning/provision.ts';
+import { PreProvisioningHook } from './provisioning/pre-provisioning-hook.ts';
+import { CredentialsRotation } from './provisioning/rotation.ts';
+import type { HookCaller } from './ports/hook-caller.ts';
 import { throttledX509Provisioning, X509ChainProvisioning } from './provisioning/x509-chain.ts';
 import { Rpc } from './rpc.ts';
 import { SessionRegistry } from './sessions.ts';
@@ -73,6 +76,8 @@ export async function createCore(deps: {
   throttle?: Throttle;
   /** The outage tracker, when the composition root feeds it from the store's and the bus's connections too. */
   outages?: Outages;
+  /** Calls pre-provisioning hooks (issue 15); without it, profiles with a hook fail closed. */
+  hookCaller?: HookCaller;
 }): Promise<CoreInstance> {
   const { store, bus, settings, logger, observer } = deps;
   const throttle =
@@ -102,10 +107,22 @@ export async function createCore(deps: {
   let ota: Ota | undefined;
   const provisioned = (deviceId: string) => void ota?.deviceCreated(deviceId).catch((err) => logger.warn({ err, deviceId }, 'ota: queueing a provisioned device failed'));
   const transactions = new TransactionBatcher(store, 256, logger, store.transactionConcurrency, outages);
-  const provisioning = new Provisioning(store, transactions, profiles, audit, { retryAfterMs: settings.provisionRetryAfterMs }, logger, (id, deviceId) => {
-    credentialsChanged(id, deviceId).catch((err) => logger.warn({ err }, 'credentials-changed publish failed'));
-    provisioned(deviceId);
-  });
+  const hook = deps.hookCaller
+    ? new PreProvisioningHook(deps.hookCaller, settings.provisionHookConcurrency ?? 16, logger, (outcome, seconds) => observer?.provisionHookCalled?.(outcome, seconds))
+    : undefined;
+  const provisioning = new Provisioning(
+    store,
+    transactions,
+    profiles,
+    audit,
+    { retryAfterMs: settings.provisionRetryAfterMs },
+    logger,
+    (id, deviceId) => {
+      credentialsChanged(id, deviceId).catch((err) => logger.warn({ err }, 'credentials-changed publish failed'));
+      provisioned(deviceId);
+    },
+    hook,
+  );
   // spec §7: X.509 chain provisioning shares the batcher, the profile cache and the auth cache with the rest.
   const x509Provisioning = new X509ChainProvisioning(store, transactions, profiles, auth, audit, logger, (id, deviceId) => {
     credentialsChanged(id, deviceId).catch((err) => logger.warn({ err }, 'credentials-changed publish failed'));
@@ -160,7 +177,9 @@ export async function createCore(deps: {
     },
     logger,
   );
+  const rotation = new CredentialsRotation(store, attributes, audit, settings.credentialsRotationGraceMs ?? 3_600_000, logger, credentialsChanged);
   return {
+    rotation,
     provisioning: observedProvisioning(throttledProvisioning(provisioning, throttle), observer),
     x509Provisioning: throttledX509Provisioning(x509Provisioning, throttle),
     auth: activityReportingAuth(new ThrottledDeviceAuth(auth, throttle), activity),

@@ -55,18 +55,27 @@ export class DeviceAuth implements DeviceAuthApi {
   }
 
   private async load(credentialsId: string, started: number): Promise<CacheEntry> {
-    const credentials = await this.store.findCredentialsById(credentialsId);
+    let credentials = await this.store.findCredentialsById(credentialsId);
+    // Rotation's grace period: credentials replaced a moment ago still work until they expire (rotation.ts).
+    let graceUntil = Infinity;
+    if (!credentials) {
+      const grace = await this.store.findCredentialsGrace(credentialsId, Date.now());
+      if (grace) {
+        credentials = { ...grace, id: `grace:${credentialsId}`, createdTime: 0, firstUsedTime: 0 };
+        graceUntil = grace.expiresTime;
+      }
+    }
     let identity: DeviceIdentity | undefined;
     let transportType = 'DEFAULT';
     if (credentials) {
       const device = await this.store.getDeviceById(credentials.deviceId);
       if (device) {
-        identity = { deviceId: device.id, tenantId: device.tenantId, deviceName: device.name, profileId: device.profileId, credentialsType: credentials.credentialsType, credentialsId: credentials.credentialsId };
+        identity = { deviceId: device.id, tenantId: device.tenantId, deviceName: device.name, profileId: device.profileId, credentialsType: credentials.credentialsType, credentialsId };
         if (device.additionalInfo?.gateway === true) identity.gateway = true; // gateway spec §1.3: only JSON true
         transportType = (await this.store.getProfile(device.tenantId, device.profileId))?.transportType ?? 'DEFAULT';
       }
     }
-    const entry = { identity, credentials: identity ? credentials : undefined, transportType, expires: Date.now() + (identity ? POSITIVE_TTL_MS : NEGATIVE_TTL_MS) };
+    const entry = { identity, credentials: identity ? credentials : undefined, transportType, expires: Math.min(graceUntil, Date.now() + (identity ? POSITIVE_TTL_MS : NEGATIVE_TTL_MS)) };
     if (started !== this.generation) return entry;
     if (this.cache.size >= MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(credentialsId, entry);

@@ -11,6 +11,7 @@ import { buildCredentials, CredentialsRejected, parseMqttBasicValue } from './cr
 import { FleetgateError } from './errors.ts';
 import { newId, randomAlphanumeric } from './ids.ts';
 import type { CredentialsType, Device, DeviceCredentials, DeviceProfile } from './model.ts';
+import { DerivedSecretColumn } from './provisioning/derived-secret.ts';
 import { UniqueViolation, type Store } from '../store/store.ts';
 
 /** Devices per transaction unless the caller says otherwise. */
@@ -135,6 +136,7 @@ export async function importDevices(
 /** Devices of a profile (or of the tenant) with their credentials, in creation order, for the factory. */
 export async function exportDevices(store: Store, audit: AuditRecorder, tenantId: string, profile: DeviceProfile | undefined, actor: Actor): Promise<DeviceExportRow[]> {
   const out: DeviceExportRow[] = [];
+  const derivedSecrets = new DerivedSecretColumn(store);
   const pageSize = 1000;
   for (let page = 0; page < 100_000; page++) {
     const batch = await store.listDevices(tenantId, { pageSize, page, sortProperty: 'createdTime', sortOrder: 'ASC', ...(profile ? { profileId: profile.id } : {}) });
@@ -146,6 +148,8 @@ export async function exportDevices(store: Store, audit: AuditRecorder, tenantId
         const v = parseMqttBasicValue(c.credentialsValue);
         Object.assign(row, { clientId: v.clientId ?? '', username: v.userName ?? '', password: v.password ?? '' });
       } else if (c?.credentialsType === 'X509_CERTIFICATE') row.certificate = c.credentialsValue ?? '';
+      const secret = await derivedSecrets.of(device);
+      if (secret !== undefined) row.provisionDeviceSecret = secret;
       out.push(row);
     }
     if (!batch.hasNext) break;

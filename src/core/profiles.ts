@@ -4,6 +4,7 @@ import { sha3Hex, stripCertificate } from './credentials.ts';
 import { FleetgateError, notFound } from './errors.ts';
 import { newId } from './ids.ts';
 import { PROVISION_TYPES, type DeviceProfile, type Page, type PageQuery, type ProfileData } from './model.ts';
+import { provisioningOptions } from './provisioning/profile-options.ts';
 import { UniqueViolation, type Store } from '../store/store.ts';
 import type { Ota } from './ota/ota.ts';
 
@@ -37,6 +38,7 @@ export class Profiles implements ProfilesApi {
     };
     let provisionDeviceKey = input.provisionDeviceKey ?? null;
     const provision = profileData.provisionConfiguration;
+    provisioningOptions(provision); // fleetgate's options (derived secrets, hook, reprovisioning): 400 when wrong
     if (provision && provision.type === 'X509_CERTIFICATE_CHAIN' && typeof provision.provisionDeviceSecret === 'string') {
       // spec §3.2: the key of an X.509 chain profile is the SHA3 of its (first) certificate.
       const first = provision.provisionDeviceSecret.split(/-----END CERTIFICATE-----/)[0];

@@ -87,6 +87,7 @@ export class FleetgateMetrics implements TransportMetrics {
       if (!result) this.provisioning.inc({ transport, status: 'ERROR', reason: '' });
       else this.provisioning.inc({ transport, status: result.status, reason: result.status === 'SUCCESS' ? '' : result.reason });
     },
+    provisionHookCalled: (outcome, seconds) => this.provisionHookCalled(outcome, seconds),
     telemetryCommitted: (points) => {
       this.telemetryMessages.inc();
       this.telemetryPoints.inc(points);
@@ -184,6 +185,25 @@ export class FleetgateMetrics implements TransportMetrics {
   readonly onLivePublished = (messages: number): void => {
     this.livePublished.inc(messages);
   };
+
+  private readonly hookCalls = new Counter({
+    name: 'fleetgate_provision_hook_calls_total',
+    help: 'Pre-provisioning hook calls by outcome (allowed, denied, unavailable, failedOpen)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  private readonly hookSeconds = new Histogram({
+    name: 'fleetgate_provision_hook_seconds',
+    help: 'Duration of pre-provisioning hook calls (waiting for a free slot included)',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
+    registers: [this.registry],
+  });
+
+  /** A pre-provisioning hook call ended. */
+  provisionHookCalled(outcome: string, seconds: number): void {
+    this.hookCalls.inc({ outcome });
+    this.hookSeconds.observe(seconds);
+  }
 
   /** The Prometheus text exposition. */
   render(): Promise<string> {

@@ -109,6 +109,15 @@ export interface AuditLogTable {
   source: string | null;
 }
 
+/** Credentials replaced by rotation, accepted until expires_time (migration 006). */
+export interface CredentialsGraceTable {
+  credentials_id: string;
+  device_id: string;
+  credentials_type: string;
+  credentials_value: string | null;
+  expires_time: number;
+}
+
 export interface SettingsTable {
   key: string;
   value: string;
@@ -205,4 +214,5 @@ export interface Database {
   ota_assignment: OtaAssignmentTable;
   ota_rollout_queue: OtaRolloutQueueTable;
   ota_rollout_pacer: OtaRolloutPacerTable;
+  credentials_grace: CredentialsGraceTable;
 }

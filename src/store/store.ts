@@ -3,6 +3,7 @@ import type {
   AttributeScope,
   AttributeWrite,
   AuditEntry,
+  CredentialsType,
   Device,
   DeviceActivity,
   DeviceInfo,
@@ -43,6 +44,15 @@ export interface TimeseriesQuery {
 export interface WriteBatch {
   telemetry: TsPoint[];
   attributes: AttributeWrite[];
+}
+
+/** Credentials a device replaced by rotation, still accepted until `expiresTime` (epoch ms). */
+export interface CredentialsGrace {
+  credentialsId: string;
+  deviceId: string;
+  credentialsType: CredentialsType;
+  credentialsValue: string | null;
+  expiresTime: number;
 }
 
 /** Raised by a store when a unique index rejects a write; `constraint` names the index. */
@@ -97,6 +107,10 @@ export interface Store {
   updateCredentials(credentials: DeviceCredentials): Promise<void>;
   /** Sets firstUsedTime if it is still null. */
   markCredentialsUsed(credentialsRowId: string, time: number): Promise<void>;
+  /** Rotation's grace period (migration 006): insert or replace, find unexpired, purge expired (and one device's). */
+  insertCredentialsGrace(grace: CredentialsGrace): Promise<void>;
+  findCredentialsGrace(credentialsId: string, now: number): Promise<CredentialsGrace | undefined>;
+  deleteCredentialsGrace(now: number, deviceId?: string): Promise<void>;
 
   // gateways (issue 14): a sub-device's gateway is its additionalInfo.lastConnectedGateway
   /** The tenant's devices named any of `names` (exact match); names without a device are absent. */

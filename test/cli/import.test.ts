@@ -104,7 +104,7 @@ describe('fleetgate device import / export', () => {
     const res = await runCli(['device', 'export', '--profile', 'Factory'], env);
     assert.equal(res.code, 0, res.stderr);
     const records = parseCsv(res.stdout);
-    assert.deepEqual(records[0].fields, ['name', 'type', 'label', 'credentialsType', 'accessToken', 'clientId', 'username', 'password', 'certificate']);
+    assert.deepEqual(records[0].fields, ['name', 'type', 'label', 'credentialsType', 'accessToken', 'clientId', 'username', 'password', 'certificate', 'provisionDeviceSecret']);
     assert.deepEqual(records.slice(1).map((r) => r.fields[0]).sort(), ['dev-1', 'dev-2', 'dev-7']);
     assert.deepEqual(records.find((r) => r.fields[0] === 'dev-1')!.fields.slice(2, 5), ['Hall, north', 'ACCESS_TOKEN', 'TOKEN1']);
     const { rows, rejected } = csvToImportRows(res.stdout);

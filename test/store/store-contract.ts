@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Store } from '../../src/store/store.ts';
 import { attributeContract, rpcContract, timeseriesContract } from './contract-data.ts';
 import { assertUnique, deviceContract, profileContract } from './contract-entities.ts';
+import { credentialsGraceContract } from './contract-credentials-grace.ts';
 import { audit, credentials, device, OTHER_TENANT, profile, seedDevice, TENANT, unique, user } from './fixtures.ts';
 
 /** A store under test and how to dispose of it. */
@@ -47,6 +48,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>, op
     userContract(store);
     auditContract(store);
     settingsAndTransactionContract(store);
+    credentialsGraceContract(store);
   });
 }
 

@@ -4,7 +4,11 @@
  */
 import type { ProvisionReason, ProvisionRequest, ProvisionResult, RequestSource } from '../api.ts';
 import type { AuditRecorder } from '../audit.ts';
-import { buildCredentials, CredentialsRejected, parseMqttBasicValue, secretsEqual } from '../credentials.ts';
+import { buildCredentials, CredentialsRejected, parseMqttBasicValue } from '../credentials.ts';
+import { provisionSecretMatches } from './derived-secret.ts';
+import { writeHookGrant, type HookDecision, type PreProvisioningHook } from './pre-provisioning-hook.ts';
+import { provisioningOptions } from './profile-options.ts';
+import { reprovisionExisting, type Reprovisioned } from './reprovision.ts';
 import { newId, randomAlphanumeric } from '../ids.ts';
 import type { CoreLogger } from '../core-types.ts';
 import type { TransactionBatcher } from '../transaction-batcher.ts';
@@ -69,6 +73,8 @@ export class Provisioning {
     private readonly settings: ProvisioningSettings,
     private readonly logger: CoreLogger,
     private readonly onCredentialsCreated: (credentialsId: string, deviceId: string) => void,
+    /** The pre-provisioning hook caller (profiles with `preProvisioningHook`); none = such profiles fail closed. */
+    private readonly hook?: PreProvisioningHook,
   ) {}
 
   async provision(req: ProvisionRequest, source: RequestSource): Promise<ProvisionResult> {
@@ -85,18 +91,31 @@ export class Provisioning {
     if (!profile || !configured || typeof secret !== 'string') return this.done(req, source, notFound('BAD_KEY_OR_SECRET'));
     // DESIGN 4: ThingsBoard never answers here; fleetgate fails at once.
     if (profile.provisionType === 'X509_CERTIFICATE_CHAIN') return this.done(req, source, failure('UNSUPPORTED_STRATEGY'), profile);
-    if (!secretsEqual(secret, req.provisionDeviceSecret)) return this.done(req, source, notFound('BAD_KEY_OR_SECRET'), profile);
+    // The profile secret, or under secretDerivation HMAC_SHA256 the device's own secret (derived-secret.ts).
+    if (!provisionSecretMatches(profile, secret, name, req.provisionDeviceSecret)) return this.done(req, source, notFound('BAD_KEY_OR_SECRET'), profile);
     switch (profile.provisionType) {
       case 'ALLOW_CREATE_NEW_DEVICES':
-        return this.createNew(req, source, profile, name, arrived);
-      case 'CHECK_PRE_PROVISIONED_DEVICES':
-        return this.checkPreProvisioned(source, req, profile, name);
+      case 'CHECK_PRE_PROVISIONED_DEVICES': {
+        const hook = await this.askHook(profile, req, name, source);
+        if (!hook.proceed) return this.done(req, source, failure(hook.reason), profile, undefined, hook.detail);
+        if (profile.provisionType === 'ALLOW_CREATE_NEW_DEVICES') return this.createNew(req, source, profile, name, arrived, hook);
+        return this.checkPreProvisioned(source, req, profile, name, hook);
+      }
       default:
         return this.done(req, source, notFound('PROVISIONING_DISABLED'), profile); // spec §4 step 5: DISABLED -> NOT_FOUND
     }
   }
 
-  private async createNew(req: ProvisionRequest, source: RequestSource, profile: DeviceProfile, requestedName: string, arrived: number): Promise<ProvisionResult> {
+  /** The profile's pre-provisioning hook, asked before anything is written (pre-provisioning-hook.ts). */
+  private askHook(profile: DeviceProfile, req: ProvisionRequest, name: string, source: RequestSource): Promise<HookDecision> | HookDecision {
+    const options = provisioningOptions(profile.profileData?.provisionConfiguration).hook;
+    if (!options) return { proceed: true, grant: undefined, outcome: 'none' };
+    if (!this.hook) return { proceed: false, reason: 'HOOK_UNAVAILABLE', outcome: 'unavailable', detail: 'no hook caller configured' };
+    return this.hook.decide(profile, options, req, name, source);
+  }
+
+  private async createNew(req: ProvisionRequest, source: RequestSource, profile: DeviceProfile, requestedName: string, arrived: number, hook?: HookDecision): Promise<ProvisionResult> {
+    const grant = hook?.proceed ? hook.grant : undefined;
     let credentials: ReturnType<typeof requestedCredentials>;
     try {
       credentials = requestedCredentials(req);
@@ -104,6 +123,7 @@ export class Provisioning {
       if (err instanceof CredentialsRejected) return this.done(req, source, failure('INVALID_CREDENTIALS'), profile, undefined, err.message);
       throw err;
     }
+    let reprovisioned: Reprovisioned | undefined;
     try {
       const result = await this.transactions.run(async (tx) => {
         if (requestedName !== '') {
@@ -114,6 +134,8 @@ export class Provisioning {
               await this.audit.provisioning(tx, { req, source, profile, device: existing, status: 'SUCCESS', reason: null, detail: 'repeat of a request whose answer was lost' });
               return retried;
             }
+            reprovisioned = await reprovisionExisting(tx, existing, profile, credentials, Date.now());
+            if (reprovisioned) return this.reprovisionedResult(tx, req, source, profile, existing, reprovisioned);
             throw new Outcome(failure('DEVICE_EXISTS'), existing);
           }
         }
@@ -124,7 +146,7 @@ export class Provisioning {
           profileId: profile.id,
           name: requestedName || randomAlphanumeric(20),
           type: profile.name, // spec §6: type = profile name
-          label: null,
+          label: grant?.label ?? null,
           additionalInfo: req.gateway ? { gateway: true } : null,
           createdByProvisioning: true,
           createdTime: now,
@@ -140,10 +162,12 @@ export class Provisioning {
         };
         await tx.insertDevice(device, creds);
         await tx.insertAttributeIfAbsent(device.id, 'SERVER_SCOPE', { key: PROVISION_STATE_KEY, value: { type: 'STRING', value: PROVISIONED } }, now);
-        await this.audit.provisioning(tx, { req, source, profile, device, status: 'SUCCESS', reason: null });
+        await writeHookGrant(tx, device.id, grant, now);
+        await this.audit.provisioning(tx, { req, source, profile, device, status: 'SUCCESS', reason: null, detail: hook?.detail });
         return successOf(device, creds);
       });
       if (result.status === 'SUCCESS') this.onCredentialsCreated(credentials.id, result.deviceId);
+      if (result.status === 'SUCCESS' && reprovisioned?.replaced) this.onCredentialsCreated(reprovisioned.replaced, result.deviceId);
       return this.done(req, source, result, profile, undefined, undefined, true);
     } catch (err) {
       if (err instanceof Outcome) return this.done(req, source, err.result, profile, err.device);
@@ -176,8 +200,16 @@ export class Provisioning {
     return successOf(existing, creds);
   }
 
-  private async checkPreProvisioned(source: RequestSource, req: ProvisionRequest, profile: DeviceProfile, name: string): Promise<ProvisionResult> {
+  /** Audits a repeat request answered by the profile's reprovisionPolicy (reprovision.ts). */
+  private async reprovisionedResult(tx: Store, req: ProvisionRequest, source: RequestSource, profile: DeviceProfile, device: Device, again: Reprovisioned): Promise<ProvisionResult> {
+    await this.audit.provisioning(tx, { req, source, profile, device, status: 'SUCCESS', reason: null, detail: `reprovisioned (reprovisionPolicy ${again.policy})` });
+    return successOf(device, again.credentials);
+  }
+
+  private async checkPreProvisioned(source: RequestSource, req: ProvisionRequest, profile: DeviceProfile, name: string, hook?: HookDecision): Promise<ProvisionResult> {
+    const grant = hook?.proceed ? hook.grant : undefined;
     if (name === '') return this.done(req, source, failure('EMPTY_NAME'), profile);
+    let reprovisioned: Reprovisioned | undefined;
     try {
       const result = await this.transactions.run(async (tx) => {
         const device = await tx.findDeviceByName(profile.tenantId, name);
@@ -187,10 +219,21 @@ export class Provisioning {
         if (!creds) throw new Outcome(failure('NOT_PRE_PROVISIONED'));
         const now = Date.now();
         const claimed = await tx.insertAttributeIfAbsent(device.id, 'SERVER_SCOPE', { key: PROVISION_STATE_KEY, value: { type: 'STRING', value: PROVISIONED } }, now);
-        if (!claimed) throw new Outcome(failure('ALREADY_PROVISIONED'), device);
-        await this.audit.provisioning(tx, { req, source, profile, device, status: 'SUCCESS', reason: null });
+        if (!claimed) {
+          // Credentials in the request are ignored under this strategy (spec §4): a new one is always a token.
+          reprovisioned = await reprovisionExisting(tx, device, profile, { type: 'ACCESS_TOKEN', id: randomAlphanumeric(20), value: null }, now);
+          if (reprovisioned) return this.reprovisionedResult(tx, req, source, profile, device, reprovisioned);
+          throw new Outcome(failure('ALREADY_PROVISIONED'), device);
+        }
+        if (grant?.label !== undefined) await tx.updateDevice({ ...device, label: grant.label });
+        await writeHookGrant(tx, device.id, grant, now);
+        await this.audit.provisioning(tx, { req, source, profile, device, status: 'SUCCESS', reason: null, detail: hook?.detail });
         return successOf(device, creds);
       });
+      if (result.status === 'SUCCESS' && reprovisioned?.replaced) {
+        this.onCredentialsCreated(reprovisioned.replaced, result.deviceId);
+        this.onCredentialsCreated(reprovisioned.credentials.credentialsId, result.deviceId);
+      }
       return this.done(req, source, result, profile, undefined, undefined, true);
     } catch (err) {
       if (err instanceof Outcome) return this.done(req, source, err.result, profile, err.device);

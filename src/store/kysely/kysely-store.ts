@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import type { AttributeEntry, AttributeScope, AttributeWrite, AuditEntry, AuditQuery, Device, DeviceActivity, DeviceInfo, DeviceInfoQuery, DeviceCredentials, DeviceProfile, KvEntry, KvValue, Page, PageQuery, RpcRequest, RpcStatus, User } from '../../core/model.ts';
 import type { Dialect } from '../dialect.ts';
 import type { Database } from '../schema.ts';
-import { UniqueViolation, type DeviceActivityWrite, type Store, type TimeseriesQuery, type WriteBatch } from '../store.ts';
+import { UniqueViolation, type CredentialsGrace, type DeviceActivityWrite, type Store, type TimeseriesQuery, type WriteBatch } from '../store.ts';
 import * as infos from './device-info-queries.ts';
 import * as accounts from './account-queries.ts';
 import * as attributes from './attribute-queries.ts';
@@ -12,6 +12,7 @@ import { KyselyOtaStore } from './ota-queries.ts';
 import * as gateways from './gateway-queries.ts';
 import { fetchPage } from './paging.ts';
 import * as rpc from './rpc-queries.ts';
+import * as grace from './credentials-grace-queries.ts';
 import * as ts from './timeseries-queries.ts';
 import { credentialsToRow, deviceToRow, profileToRow, rowToCredentials, rowToDevice, rowToProfile } from './rows.ts';
 import type { SqliteStaging } from './sqlite-staging.ts';
@@ -281,6 +282,18 @@ export class KyselyStore implements Store {
 
   expireRpcs(now: number): Promise<void> {
     return rpc.expireRpcs(this.db, now);
+  }
+
+  insertCredentialsGrace(row: CredentialsGrace): Promise<void> {
+    return grace.insertCredentialsGrace(this.db, row);
+  }
+
+  findCredentialsGrace(credentialsId: string, now: number): Promise<CredentialsGrace | undefined> {
+    return grace.findCredentialsGrace(this.db, credentialsId, now);
+  }
+
+  deleteCredentialsGrace(now: number, deviceId?: string): Promise<void> {
+    return grace.deleteCredentialsGrace(this.db, now, deviceId);
   }
 
   // ---- users

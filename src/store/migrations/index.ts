@@ -5,6 +5,7 @@ import * as m002 from './002-ts-kv-recent.ts';
 import * as m003 from './003-api-parity.ts';
 import * as m004 from './004-ota.ts';
 import * as m005 from './005-device-gateway.ts';
+import * as m006 from './006-credentials-grace.ts';
 
 /** One schema migration: a stable name and an `up` step. */
 export interface Migration {
@@ -19,4 +20,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '003-api-parity', up: m003.up },
   { name: '004-ota', up: m004.up },
   { name: '005-device-gateway', up: m005.up },
+  { name: '006-credentials-grace', up: m006.up },
 ];

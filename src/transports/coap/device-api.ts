@@ -7,6 +7,7 @@ import type { Core } from '../../core/core-types.ts';
 import { FleetgateError } from '../../core/errors.ts';
 import { kvToJson } from '../../core/kv-json.ts';
 import { answerClientRpc, parseClientRpc } from '../../core/client-rpc.ts';
+import { renderRotationJson } from '../../core/provisioning/rotation.ts';
 import type { ObserveRegistry, Endpoint, Observer } from './observe.ts';
 import { codeReply, diagnosticReply, emptyReply, errorReply, jsonReply, methodNotAllowed } from './replies.ts';
 import type { Feature } from './routes.ts';
@@ -87,6 +88,12 @@ export class CoapDeviceApi {
         if (req.method !== 'POST') return reply(methodNotAllowed(req.method, pathOf(req)));
         // ThingsBoard answers 2.01; fleetgate has no claiming yet and says so rather than pretend.
         return reply(diagnosticReply('5.01', 'Device claiming is not supported'));
+      case 'credentials': {
+        // README "Rotation and reprovisioning": 2.04 Changed with the new credentials, 4.00 with the FAILURE body.
+        if (req.method !== 'POST') return reply(methodNotAllowed(req.method, pathOf(req)));
+        const result = await this.core.rotation.rotate(device, { transport: 'coap', address: req.endpoint.address });
+        return reply(jsonReply(result.status === 'SUCCESS' ? '2.04' : '4.00', renderRotationJson(result)));
+      }
     }
   }
 

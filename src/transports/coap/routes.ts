@@ -3,9 +3,10 @@
  */
 
 /** Device API features reachable as `/api/v1/{token}/{feature}[/{id}]`. */
-export type Feature = 'telemetry' | 'attributes' | 'rpc' | 'claim';
+export type Feature = 'telemetry' | 'attributes' | 'rpc' | 'claim' | 'credentials';
 
-const FEATURES: readonly string[] = ['telemetry', 'attributes', 'rpc', 'claim'];
+/** `credentials` is fleetgate's (`/api/v1/{token}/credentials/rotate`, README "Rotation and reprovisioning"). */
+const FEATURES: readonly string[] = ['telemetry', 'attributes', 'rpc', 'claim', 'credentials'];
 
 /** What a request path addresses. */
 export type Route =
@@ -26,6 +27,7 @@ export function resolveRoute(segments: readonly string[]): Route {
   if (segments.length < 4) return { kind: 'bad-path', reason: 'Path must be /api/v1/{accessToken}/{feature}' };
   const [, , token, feature, id, ...rest] = segments;
   if (!FEATURES.includes(feature)) return { kind: 'bad-path', reason: `Unknown feature "${feature}"` };
-  if (rest.length > 0 || (id !== undefined && feature !== 'rpc')) return { kind: 'bad-path', reason: `Too many path segments for ${feature}` };
+  if (feature === 'credentials' && (id !== 'rotate' || rest.length > 0)) return { kind: 'bad-path', reason: 'Path must be /api/v1/{accessToken}/credentials/rotate' };
+  if (rest.length > 0 || (id !== undefined && feature !== 'rpc' && feature !== 'credentials')) return { kind: 'bad-path', reason: `Too many path segments for ${feature}` };
   return { kind: 'device', token, feature: feature as Feature, ...(id !== undefined ? { id } : {}) };
 }

@@ -47,7 +47,11 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
   const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...opts.limits };
   const timeouts = httpTimeoutOptions(limits);
   const app = fastify({
-    ...(opts.https ? { https: { cert: opts.https.cert, key: opts.https.key, minVersion: 'TLSv1.2' as const, ...timeouts } } : { http: timeouts }),
+    // Client certificates are asked for, never required, and not chain-verified: X.509 devices authenticate by the
+    // certificate's hash (spec §8.1 step 1) on /api/v1/x509/... (README "X.509 over HTTPS").
+    ...(opts.https
+      ? { https: { cert: opts.https.cert, key: opts.https.key, minVersion: 'TLSv1.2' as const, requestCert: true, rejectUnauthorized: false, ...timeouts } }
+      : { http: timeouts }),
     // fastify sets server.requestTimeout from this option (its default, 0, would switch Node's check off).
     requestTimeout: limits.requestTimeoutMs,
     clientErrorHandler: clientErrorHandler(limits, opts.logger, opts.onRejected),

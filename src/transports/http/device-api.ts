@@ -8,6 +8,8 @@ import type { Core } from '../../core/core-types.ts';
 import type { Logger } from '../../log.ts';
 import { LongPolls } from './long-poll.ts';
 import { registerProvisionRoute } from './provision-route.ts';
+import { registerRotationRoute } from './rotation-route.ts';
+import { registerX509ProvisionRoute } from './x509-provision-route.ts';
 import { registerRpcRoutes } from './rpc-routes.ts';
 import { registerOtaRoutes } from './ota-routes.ts';
 import { registerSubscriptionRoutes } from './subscription-routes.ts';
@@ -51,6 +53,8 @@ export function registerDeviceApi(app: FastifyInstance, deps: DeviceApiDeps): vo
       registerSubscriptionRoutes(api, routeDeps);
       registerRpcRoutes(api, routeDeps);
       registerOtaRoutes(api, routeDeps);
+      registerRotationRoute(api, routeDeps);
+      registerX509ProvisionRoute(api, routeDeps);
     },
     { prefix: '/api/v1' },
   );

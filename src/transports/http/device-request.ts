@@ -7,6 +7,7 @@ import { stringify } from 'lossless-json';
 import type { DeviceIdentity } from '../../core/api.ts';
 import type { Core } from '../../core/core-types.ts';
 import { FleetgateError } from '../../core/errors.ts';
+import { clientCertificateOf } from '../tls-client-certificate.ts';
 
 /** Route params of every `/api/v1/{token}/...` route. */
 export interface TokenParams {
@@ -14,11 +15,27 @@ export interface TokenParams {
 }
 
 /**
- * The device behind an access token (spec §8.3: only ACCESS_TOKEN credentials work on HTTP).
- * Bad token -> 401. ThingsBoard sends an empty body; fleetgate adds its JSON error body, which clients that only
- * look at the status ignore. `address` lets core throttle a source that keeps failing (429 + Retry-After, DESIGN 6).
+ * The token segment that asks for client-certificate authentication over HTTPS instead of an access token:
+ * `/api/v1/x509/telemetry` (fleetgate's; README "X.509 over HTTPS").
  */
-export async function authenticate(core: Core, token: string, address?: string): Promise<DeviceIdentity> {
+export const CLIENT_CERTIFICATE_TOKEN = 'x509';
+
+/**
+ * The device behind an access token (spec §8.3: only ACCESS_TOKEN credentials work on HTTP), or, for the token
+ * `x509` on an HTTPS connection (`socket`), behind the client certificate (X509_CERTIFICATE credentials, spec §8.1).
+ * Bad token or certificate -> 401. ThingsBoard sends an empty body; fleetgate adds its JSON error body, which clients
+ * that only look at the status ignore. `address` lets core throttle a source that keeps failing (429 + Retry-After).
+ */
+export async function authenticate(core: Core, token: string, address?: string, socket?: unknown): Promise<DeviceIdentity> {
+  if (token === CLIENT_CERTIFICATE_TOKEN && socket !== undefined) {
+    const certificate = clientCertificateOf(socket);
+    if (certificate.kind !== 'none') {
+      if (certificate.kind === 'expired') throw new FleetgateError('UNAUTHORIZED', 'Client certificate expired or not yet valid');
+      const byCertificate = await core.auth.byX509Hash(certificate.hash, 'HTTP', { transport: 'http', address });
+      if (!byCertificate) throw new FleetgateError('UNAUTHORIZED', 'Client certificate is not registered for a device');
+      return byCertificate;
+    }
+  }
   const device = await core.auth.byAccessToken(token, undefined, { transport: 'http', address });
   if (!device) throw new FleetgateError('UNAUTHORIZED', 'Invalid device access token');
   return device;

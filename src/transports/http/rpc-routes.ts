@@ -16,7 +16,7 @@ export function registerRpcRoutes(api: FastifyInstance, { core, config }: Device
   // spec §8.3: the reply to a server-side RPC; any payload (core does not validate it either, spec §8.2).
   api.post<{ Params: TokenParams & { requestId: string } }>('/:token/rpc/:requestId', { bodyLimit }, async (request, reply) => {
     const requestId = rpcRequestId(request.params.requestId);
-    const device = await authenticate(core, request.params.token, request.ip);
+    const device = await authenticate(core, request.params.token, request.ip, request.raw.socket);
     await core.rpc.reply(device.deviceId, requestId, requiredBody(request).toString('utf8'));
     return reply.code(200).send();
   });
@@ -28,7 +28,7 @@ export function registerRpcRoutes(api: FastifyInstance, { core, config }: Device
    * holding the device for a minute to report a timeout that is not one.
    */
   api.post<{ Params: TokenParams }>('/:token/rpc', { bodyLimit }, async (request, reply) => {
-    const device = await authenticate(core, request.params.token, request.ip);
+    const device = await authenticate(core, request.params.token, request.ip, request.raw.socket);
     const rpc = parseClientRpc(requiredBody(request));
     request.log.debug({ deviceId: device.deviceId, method: rpc.method }, 'client-side RPC');
     // spec §8.2: maxInflightMessages keeps ThingsBoard's 100; an HTTP device has no in-flight window, but SDKs size queues from it.

@@ -30,7 +30,7 @@ export function registerSubscriptionRoutes(api: FastifyInstance, { core, config,
   /** One long-poll route: authenticate, then hold the request until the session opened by `open` answers it. */
   const pollRoute = (path: string, open: (device: DeviceIdentity, answer: Answer, abort: (error: FleetgateError) => void) => DeviceSessionHandle) =>
     api.get<{ Params: TokenParams; Querystring: PollQuery }>(path, { exposeHeadRoute: false }, async (request, reply) => {
-      const device = await authenticate(core, request.params.token, request.ip);
+      const device = await authenticate(core, request.params.token, request.ip, request.raw.socket);
       const timeoutMs = longPollTimeout(request.query.timeout, config.httpLongPollTimeout);
       await longPoll({ request, reply, timeoutMs, polls, open: (answer, abort) => open(device, answer, abort) });
       return reply;

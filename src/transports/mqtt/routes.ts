@@ -5,6 +5,7 @@
 import type { IPublishPacket } from 'mqtt-packet';
 import { answerClientRpc as answerCoreClientRpc, parseClientRpc } from '../../core/client-rpc.ts';
 import { FleetgateError } from '../../core/errors.ts';
+import { renderRotationJson } from '../../core/provisioning/rotation.ts';
 import type { MqttConnection } from './connection.ts';
 import { handleGatewayPublish } from './gateway/publish.ts';
 import { GATEWAY_TOPIC_PREFIX } from './gateway/topics.ts';
@@ -31,6 +32,8 @@ export function handleDevicePublish(conn: MqttConnection, topic: string, packet:
       return ackWhenDone(conn, packet, async () => answerClientRpc(conn, route.requestId, route.style, payload));
     case 'ota-chunk':
       return handleOtaRequest(conn, packet, route, payload);
+    case 'credentials-rotate':
+      return ackWhenDone(conn, packet, () => answerRotation(conn));
     default:
       // gateway spec §1.6: everything under v1/gateway is the gateway API's.
       if (topic.startsWith(GATEWAY_TOPIC_PREFIX)) return handleGatewayPublish(conn, topic, packet, payload);
@@ -38,6 +41,16 @@ export function handleDevicePublish(conn: MqttConnection, topic: string, packet:
       // Claim topics have no core API yet and are treated as unknown.
       return ackNow(conn, packet, RC.TOPIC_NAME_INVALID);
   }
+}
+
+/**
+ * README "Rotation and reprovisioning": the answer goes to `v1/devices/me/credentials/rotate/response` (QoS of the
+ * subscription, else 1) after the new credentials are committed; the PUBACK follows.
+ */
+async function answerRotation(conn: MqttConnection): Promise<void> {
+  const result = await conn.ctx.core.rotation.rotate(conn.device!.identity, { transport: 'mqtt', address: conn.address });
+  const { qos } = conn.device!.delivery('credentials-rotate-response', 'v1');
+  conn.publish(outboundTopic('credentials-rotate-response', 'v1'), renderRotationJson(result), qos).catch(() => {});
 }
 
 function parseJsonObject(payload: Buffer, emptyIsObject: boolean): Record<string, unknown> {

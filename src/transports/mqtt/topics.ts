@@ -23,6 +23,8 @@ export type DeviceRoute =
   | { kind: 'claim' }
   /** spec thingsboard-ota §4.1: `v2/fw/request/{requestId}/chunk/{chunk}` (`v2/sw/...`). */
   | { kind: 'ota-chunk'; type: 'FIRMWARE' | 'SOFTWARE'; requestId: number; chunk: number }
+  /** fleetgate's credentials rotation (README "Rotation and reprovisioning"). */
+  | { kind: 'credentials-rotate' }
   | { kind: 'unknown' };
 
 const V1 = 'v1/devices/me/';
@@ -35,6 +37,9 @@ const CLAIM_V1 = `${V1}claim`;
 const TELEMETRY: DeviceRoute = { kind: 'telemetry' };
 const ATTRIBUTES: DeviceRoute = { kind: 'attributes' };
 const CLAIM: DeviceRoute = { kind: 'claim' };
+const ROTATE_REQUEST_V1 = `${V1}credentials/rotate/request`;
+const ROTATE_RESPONSE_V1 = `${V1}credentials/rotate/response`;
+const ROTATE: DeviceRoute = { kind: 'credentials-rotate' };
 
 /** spec thingsboard-ota §4.1: ids are `\d+` (bounded here to safe integers). */
 const OTA_REQUEST = /^v2\/(fw|sw)\/request\/(\d{1,9})\/chunk\/(\d{1,9})$/;
@@ -57,6 +62,7 @@ export function routeOf(topic: string): DeviceRoute {
   if (topic === TELEMETRY_V1) return TELEMETRY;
   if (topic === ATTRIBUTES_V1) return ATTRIBUTES;
   if (topic === CLAIM_V1) return CLAIM;
+  if (topic === ROTATE_REQUEST_V1) return ROTATE;
   let id: number | undefined;
   if (topic.startsWith(ATTR_REQ_V1) && (id = requestIdOf(topic.slice(ATTR_REQ_V1.length))) !== undefined) {
     return { kind: 'attributes-request', requestId: id, style: 'v1' };
@@ -84,7 +90,7 @@ export function routeOf(topic: string): DeviceRoute {
 }
 
 /** What a device subscribes to: one of the server -> device message streams. */
-export type SubscriptionKind = 'attributes' | 'attributes-response' | 'rpc-request' | 'rpc-response' | 'fw-response' | 'sw-response' | 'fw-error' | 'sw-error';
+export type SubscriptionKind = 'attributes' | 'attributes-response' | 'rpc-request' | 'rpc-response' | 'fw-response' | 'sw-response' | 'fw-error' | 'sw-error' | 'credentials-rotate-response';
 
 /** Filters a device session may subscribe to (spec §8.2); anything else gets a SUBACK failure. */
 const FILTERS: ReadonlyMap<string, { kind: SubscriptionKind; style: TopicStyle }> = new Map([
@@ -102,6 +108,7 @@ const FILTERS: ReadonlyMap<string, { kind: SubscriptionKind; style: TopicStyle }
   ['v2/sw/response/+/chunk/+', { kind: 'sw-response', style: 'v2' }],
   ['v2/fw/error', { kind: 'fw-error', style: 'v2' }],
   ['v2/sw/error', { kind: 'sw-error', style: 'v2' }],
+  [ROTATE_RESPONSE_V1, { kind: 'credentials-rotate-response', style: 'v1' }],
 ] as const);
 
 /** The stream a subscription filter selects, or undefined when the filter is not supported. */
@@ -120,6 +127,8 @@ export function outboundTopic(kind: SubscriptionKind, style: TopicStyle, request
       return style === 'v1' ? `${V1}rpc/request/${requestId}` : `v2/r/req/${requestId}`;
     case 'rpc-response':
       return style === 'v1' ? `${V1}rpc/response/${requestId}` : `v2/r/res/${requestId}`;
+    case 'credentials-rotate-response':
+      return ROTATE_RESPONSE_V1;
     default:
       throw new Error(`no outbound topic for ${kind}`); // OTA topics are built by ota.ts
   }

@@ -1,0 +1,23 @@
+/** Store contract: rotation's grace rows (migration 006), on SQLite and PostgreSQL alike. */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { Store } from '../../src/store/store.ts';
+
+export function credentialsGraceContract(store: () => Store): void {
+  describe('credentials grace (rotation)', () => {
+    test('a grace row is found until it expires, replaced by a second insert, and purged per device or when expired', async () => {
+      const id = `grace-${Math.random().toString(36).slice(2)}`;
+      const row = { credentialsId: id, deviceId: 'dev-grace-1', credentialsType: 'ACCESS_TOKEN' as const, credentialsValue: null, expiresTime: 2_000_000_000_000 };
+      await store().insertCredentialsGrace(row);
+      assert.deepEqual(await store().findCredentialsGrace(id, 1_000), row);
+      assert.equal(await store().findCredentialsGrace(id, 2_000_000_000_000), undefined, 'expired at its expiry time');
+      await store().insertCredentialsGrace({ ...row, expiresTime: 3_000_000_000_000 });
+      assert.equal((await store().findCredentialsGrace(id, 2_500_000_000_000))?.expiresTime, 3_000_000_000_000);
+      await store().deleteCredentialsGrace(1_000, 'dev-grace-1');
+      assert.equal(await store().findCredentialsGrace(id, 1_000), undefined);
+      await store().insertCredentialsGrace({ ...row, credentialsId: `${id}-old`, expiresTime: 5_000 });
+      await store().deleteCredentialsGrace(6_000);
+      assert.equal(await store().findCredentialsGrace(`${id}-old`, 1_000), undefined, 'expired rows are purged');
+    });
+  });
+}
