@@ -103,6 +103,16 @@ export interface Config {
   metrics: 'on' | 'off';
   /** When set, GET /metrics requires `Authorization: Bearer <metricsToken>`. */
   metricsToken: string | undefined;
+  /** Data out: messages older than this that still cannot be delivered go to the dead letters, ms. */
+  exportDeadLetterAgeMs: number;
+  /** Data out: the outbox's disk budget, bytes; past it new messages are stored but not exported (a gap message follows). */
+  exportMaxOutboxBytes: number;
+  /** Data out: how long a node holds a delivery lane it claimed, ms (a dead node's lanes are taken over after it). */
+  exportLeaseMs: number;
+  /** Data out: delivery lanes one node delivers at once. */
+  exportConcurrency: number;
+  /** Data out: first retry delay after a failed delivery, ms (doubled per attempt, with jitter, up to 5 minutes). */
+  exportRetryBaseMs: number;
 }
 
 type Kind = 'string' | 'port' | 'int' | 'optional-string' | 'enum';
@@ -169,6 +179,11 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'logFormat', env: 'FLEETGATE_LOG_FORMAT', flag: 'log-format', kind: 'enum', values: ['auto', 'json', 'pretty'], default: 'auto', doc: 'log format: json, pretty, or auto (pretty when stdout is a terminal)' },
   { key: 'metrics', env: 'FLEETGATE_METRICS', flag: 'metrics', kind: 'enum', values: ['on', 'off'], default: 'on', doc: 'serve GET /metrics (Prometheus)' },
   { key: 'metricsToken', env: 'FLEETGATE_METRICS_TOKEN', flag: 'metrics-token', kind: 'optional-string', default: undefined, doc: 'bearer token GET /metrics requires (open when empty)' },
+  { key: 'exportDeadLetterAgeMs', env: 'FLEETGATE_EXPORT_DEAD_LETTER_AGE_MS', flag: 'export-dead-letter-age-ms', kind: 'int', default: 86_400_000, doc: 'export messages this old that still fail go to the dead letters (ms)' },
+  { key: 'exportMaxOutboxBytes', env: 'FLEETGATE_EXPORT_MAX_OUTBOX_BYTES', flag: 'export-max-outbox-bytes', kind: 'int', default: 1_073_741_824, doc: 'disk budget of the export outbox in bytes; past it new messages are not exported' },
+  { key: 'exportLeaseMs', env: 'FLEETGATE_EXPORT_LEASE_MS', flag: 'export-lease-ms', kind: 'int', default: 30_000, doc: 'how long a node holds an export delivery lane (ms)' },
+  { key: 'exportConcurrency', env: 'FLEETGATE_EXPORT_CONCURRENCY', flag: 'export-concurrency', kind: 'int', default: 4, doc: 'export delivery lanes one node delivers at once' },
+  { key: 'exportRetryBaseMs', env: 'FLEETGATE_EXPORT_RETRY_BASE_MS', flag: 'export-retry-base-ms', kind: 'int', default: 1000, doc: 'first retry delay after a failed export delivery (ms)' },
 ];
 
 /** Invalid configuration: the CLI prints the message and exits with code 2. */

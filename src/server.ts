@@ -20,6 +20,8 @@ import { startCoapTransport } from './transports/coap/index.ts';
 import { registerAdminApi, registerOpenApi } from './admin/index.ts';
 import { observeHttpOutcomes, registerMetricsRoute } from './metrics/http.ts';
 import { FleetgateMetrics } from './metrics/metrics.ts';
+import { exportMetrics } from './metrics/export-metrics.ts';
+import { openExportSink } from './export/open-sink.ts';
 
 export interface RunningServer {
   config: Config;
@@ -80,12 +82,21 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       logger,
       throttle,
       observer: metrics?.coreObserver,
+      openSink: openExportSink,
+      exportObserver: metrics ? exportMetrics(metrics.registry) : undefined,
       settings: {
         batchMaxRows: config.batchMaxRows,
         batchMaxDelayMs: config.batchMaxDelayMs,
         batchIntervalMs: config.batchIntervalMs,
         rpcDefaultTimeout: config.rpcDefaultTimeout,
         provisionRetryAfterMs: config.provisionRetryAfterMs,
+        export: {
+          deadLetterAgeMs: config.exportDeadLetterAgeMs,
+          maxOutboxBytes: config.exportMaxOutboxBytes,
+          leaseMs: config.exportLeaseMs,
+          concurrency: config.exportConcurrency,
+          retryBaseMs: config.exportRetryBaseMs,
+        },
       },
     });
     opened.push(() => core.close());

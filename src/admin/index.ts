@@ -12,6 +12,7 @@ import { authenticate, registerPublicAuthRoutes, registerUserRoutes } from './au
 import type { AdminDeps } from './context.ts';
 import { registerDeviceRoutes } from './devices.ts';
 import { toAdminError } from './error-mapping.ts';
+import { registerExportRoutes } from './export.ts';
 import { registerHealthRoutes } from './health.ts';
 import { registerImportRoutes } from './import.ts';
 import { registerOpenApi, registerOpenApiRoutes } from './openapi.ts';
@@ -56,6 +57,7 @@ export async function registerAdminApi(app: AnyFastify, deps: AdminDeps): Promis
       registerPersistentRpcRoutes(secured, deps);
       registerAuditRoutes(secured, deps);
       registerImportRoutes(secured, deps);
+      registerExportRoutes(secured, deps);
     });
   });
 }

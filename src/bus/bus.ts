@@ -10,7 +10,8 @@ export type BusMessage =
   | { kind: 'device-deleted'; deviceId: string }
   | { kind: 'rpc-reply'; rpcId: string; status: 'DELIVERED' | 'SUCCESSFUL' | 'FAILED'; response: string | null }
   | { kind: 'credentials-changed'; credentialsId: string; deviceId: string }
-  | { kind: 'profiles-changed' };
+  | { kind: 'profiles-changed' }
+  | { kind: 'export-rules-changed' };
 
 export interface Bus {
   /** Publishes to every subscriber of `channel` on every node. */

@@ -14,6 +14,8 @@ import type {
   UsersApi,
   X509ChainProvisioningApi,
 } from './api.ts';
+import type { Exporter } from './export/exporter.ts';
+import type { ExportSettings } from './export/delivery.ts';
 
 /** Everything core offers, wired over one Store and one Bus. Built by `createCore` (src/core/core.ts). */
 export interface Core {
@@ -30,6 +32,8 @@ export interface Core {
   timeseries: TimeseriesReadApi;
   users: UsersApi;
   audit: AuditApi;
+  /** Data out (issue 16): export rules, dead letters, and the delivery loop. */
+  exports: Exporter;
   /** Commits pending telemetry and stops timers; the store and bus are closed by their owner. */
   close(): Promise<void>;
 }
@@ -45,6 +49,8 @@ export interface CoreSettings {
   rpcDefaultTimeout: number;
   /** DESIGN 3: how old a provisioned device must be before a repeat request counts as a lost-response retry. */
   provisionRetryAfterMs: number;
+  /** Data out (issue 16): delivery settings; defaults in DEFAULT_EXPORT_SETTINGS. */
+  export?: Partial<ExportSettings>;
 }
 
 /** The logging surface core uses (a pino logger fits). */

@@ -17,6 +17,9 @@ import { Telemetry } from './telemetry.ts';
 import { TransactionBatcher } from './transaction-batcher.ts';
 import { rateLimitedTelemetry, Throttle, ThrottledDeviceAuth, throttledProvisioning, throttledUsers } from './throttle/index.ts';
 import { Users } from './users.ts';
+import { DEFAULT_EXPORT_SETTINGS, type ExportObserver } from './export/delivery.ts';
+import { Exporter } from './export/exporter.ts';
+import type { ExportSinkFactory } from './ports/export-sink.ts';
 import { channels, type Bus } from '../bus/bus.ts';
 import type { Store } from '../store/store.ts';
 
@@ -50,7 +53,34 @@ function observedProvisioning(inner: ProvisioningApi, observer: CoreObserver | u
  * Builds core. `throttle` defaults to an in-memory one with DEFAULT_THROTTLE_LIMITS (per node); pass one over a
  * RedisRateCounter for limits that hold per cluster. Core closes it.
  */
-export async function createCore(deps: { store: Store; bus: Bus; settings: CoreSettings; logger: CoreLogger; observer?: CoreObserver; throttle?: Throttle }): Promise<CoreInstance> {
+/** A device's RPC reply as JSON when it is JSON, else as the text it sent. */
+function jsonOrText(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Without sink adapters (core alone, in tests), every delivery fails and messages wait in the outbox. */
+const noSinks: ExportSinkFactory = () => ({
+  deliver: async () => {
+    throw new Error('no export sink adapters configured');
+  },
+  close: async () => {},
+});
+
+export async function createCore(deps: {
+  store: Store;
+  bus: Bus;
+  settings: CoreSettings;
+  logger: CoreLogger;
+  observer?: CoreObserver;
+  throttle?: Throttle;
+  /** Export destination adapters (src/export/); see noSinks. */
+  openSink?: ExportSinkFactory;
+  exportObserver?: ExportObserver;
+}): Promise<CoreInstance> {
   const { store, bus, settings, logger, observer } = deps;
   const throttle =
     deps.throttle ??
@@ -58,6 +88,15 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
       onBlock: (guard, key, ms) => logger.warn({ event: 'throttle', guard, key: guard === 'provision-key' ? undefined : key, blockedMs: ms }, 'too many failures: throttling'),
     });
   const audit = new AuditRecorder(store);
+  const exporter = new Exporter(store, {
+    openSink: deps.openSink ?? noSinks,
+    settings: { ...DEFAULT_EXPORT_SETTINGS, ...settings.export },
+    logger,
+    observer: deps.exportObserver,
+    rulesChanged: () => bus.publish(channels.credentials, { kind: 'export-rules-changed' }),
+  });
+  audit.onProvisioning = (tx, e) =>
+    e.device ? exporter.provisioned(tx, { deviceId: e.device.id, deviceName: e.device.name, tenantId: e.device.tenantId, profileId: e.device.profileId }, { status: e.status, reason: e.reason }, e.source) : Promise.resolve();
   const auth = new DeviceAuth(store);
   const profiles = new Profiles(store, audit, async () => {
     auth.clear();
@@ -68,6 +107,8 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
     else if (m.kind === 'profiles-changed') {
       auth.clear();
       profiles.clearCache();
+    } else if (m.kind === 'export-rules-changed') {
+      exporter.rules.reload().catch((err) => logger.warn({ err }, 'export rules reload failed'));
     }
   });
   const credentialsChanged = async (credentialsId: string, deviceId: string) => {
@@ -86,6 +127,19 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
   const telemetry = new Telemetry(store, committer, observer);
   const sessions = new SessionRegistry(bus, logger);
   const rpc = new Rpc(store, bus, sessions, settings.rpcDefaultTimeout, logger);
+  committer.decorate = (batch) => exporter.outbox.decorate(batch);
+  telemetry.noteExported = (device, kind) => exporter.outbox.noteDevice(device, kind);
+  sessions.onConnectivity = (identity, event) => {
+    exporter.event('connectivity', identity, { event }).catch((err) => logger.warn({ err }, 'connectivity export failed'));
+  };
+  rpc.onOutcome = async (tx, request, status, response) => {
+    if (!exporter.rules.wants('rpc')) return;
+    const device = await tx.getDeviceById(request.deviceId);
+    if (!device) return;
+    const data = { rpcId: request.id, method: request.method, oneway: request.oneway, status, response: response === null ? null : jsonOrText(response) };
+    await exporter.event('rpc', { deviceId: device.id, deviceName: device.name, tenantId: device.tenantId, profileId: device.profileId }, data, tx);
+  };
+  await exporter.start();
   // ThingsBoard marks RPCs past their expiry; every node may run this (the updates are idempotent).
   const rpcExpiry = setInterval(() => store.expireRpcs(Date.now()).catch((err) => logger.warn({ err }, 'rpc expiry sweep failed')), settings.rpcExpirySweepMs ?? 5000);
   rpcExpiry.unref();
@@ -105,11 +159,13 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
     devices,
     users: throttledUsers(new Users(store), throttle),
     audit,
+    exports: exporter,
     committer,
     async close() {
       clearInterval(rpcExpiry);
       await transactions.drain();
       await committer.close();
+      await exporter.close();
       await unsubscribeCredentials();
       await throttle.close();
     },

@@ -44,6 +44,8 @@ export class SessionRegistry implements SessionsApi {
   private total = 0;
   /** Set by the RPC service: delivers RPC `rpcId` to the given sessions, or the device's pending RPCs when rpcId is undefined. */
   deliverRpc: (sessions: DeviceSession[], rpcId: string | undefined) => void = () => {};
+  /** Set by the exporter: a device's first session on this node opened (CONNECT) or its last one closed (DISCONNECT). */
+  onConnectivity: ((identity: DeviceIdentity, event: 'CONNECT' | 'DISCONNECT') => void) | undefined;
 
   constructor(
     private readonly bus: Bus,
@@ -68,6 +70,7 @@ export class SessionRegistry implements SessionsApi {
       entry = { sessions: new Set(), unsubscribe: this.bus.subscribe(channels.device(deviceId), (m) => this.onMessage(deviceId, m)) };
       entry.unsubscribe.catch((err) => this.logger.error({ err, deviceId }, 'bus subscribe failed'));
       this.devices.set(deviceId, entry);
+      this.onConnectivity?.(identity, 'CONNECT');
     }
     entry.sessions.add(session);
     this.total++;
@@ -95,6 +98,7 @@ export class SessionRegistry implements SessionsApi {
     this.total--;
     if (entry.sessions.size === 0) {
       this.devices.delete(session.identity.deviceId);
+      this.onConnectivity?.(session.identity, 'DISCONNECT');
       void entry.unsubscribe.then((unsub) => unsub()).catch(() => {});
     }
   }

@@ -14,6 +14,8 @@ import type {
   TsPoint,
   User,
 } from '../core/model.ts';
+import type { OutboxEntry } from '../core/export/model.ts';
+import type { ExportStore } from '../core/ports/export-store.ts';
 
 /** Query for stored time series of one device. */
 export interface TimeseriesQuery {
@@ -30,6 +32,8 @@ export interface TimeseriesQuery {
 export interface WriteBatch {
   telemetry: TsPoint[];
   attributes: AttributeWrite[];
+  /** Export outbox rows for these writes (issue 16), committed in the same transaction. */
+  outbox?: OutboxEntry[];
 }
 
 /** Raised by a store when a unique index rejects a write; `constraint` names the index. */
@@ -125,6 +129,9 @@ export interface Store {
   // audit
   insertAudit(entry: AuditEntry): Promise<void>;
   listAudit(tenantId: string, query: PageQuery): Promise<Page<AuditEntry>>;
+
+  /** Data out (issue 16): export rules, outbox, lanes, dead letters; inside a transaction, part of it. */
+  readonly exports: ExportStore;
 
   /** Stores `value` under `key` unless one is stored already; returns the stored value (first writer wins). */
   initSetting(key: string, value: string): Promise<string>;

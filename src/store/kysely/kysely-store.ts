@@ -3,9 +3,12 @@ import { sql } from 'kysely';
 import type { AttributeEntry, AttributeScope, AttributeWrite, AuditEntry, Device, DeviceCredentials, DeviceProfile, KvEntry, KvValue, Page, PageQuery, RpcRequest, RpcStatus, User } from '../../core/model.ts';
 import type { Dialect } from '../dialect.ts';
 import type { Database } from '../schema.ts';
+import type { ExportStore } from '../../core/ports/export-store.ts';
 import { UniqueViolation, type Store, type TimeseriesQuery, type WriteBatch } from '../store.ts';
 import * as accounts from './account-queries.ts';
 import * as attributes from './attribute-queries.ts';
+import { kyselyExportStore } from './export-store.ts';
+import { insertOutbox } from './export-queries.ts';
 import { fetchPage } from './paging.ts';
 import * as rpc from './rpc-queries.ts';
 import * as ts from './timeseries-queries.ts';
@@ -205,7 +208,15 @@ export class KyselyStore implements Store {
 
   // ---- time series
   writeBatch(batch: WriteBatch): Promise<void> {
-    return this.transaction((tx) => writeBatch((tx as KyselyStore).db, batch, this.dialect, this.staging));
+    return this.transaction(async (tx) => {
+      const db = (tx as KyselyStore).db;
+      await writeBatch(db, batch, this.dialect, this.staging);
+      if (batch.outbox && batch.outbox.length > 0) await insertOutbox(db, batch.outbox);
+    });
+  }
+
+  get exports(): ExportStore {
+    return kyselyExportStore(this.db, this.dialect, (work) => this.transaction((tx) => work((tx as KyselyStore).db)));
   }
 
   getTimeseries(query: TimeseriesQuery): Promise<Map<string, { ts: number; value: KvValue }[]>> {

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Dialect } from '../dialect.ts';
 import * as m001 from './001-initial.ts';
 import * as m002 from './002-ts-kv-recent.ts';
+import * as m011 from './011-export.ts';
 
 /** One schema migration: a stable name and an `up` step. */
 export interface Migration {
@@ -13,4 +14,5 @@ export interface Migration {
 export const MIGRATIONS: readonly Migration[] = [
   { name: '001-initial', up: m001.up },
   { name: '002-ts-kv-recent', up: m002.up },
+  { name: '011-export', up: m011.up },
 ];
