@@ -22,7 +22,7 @@ export interface Delivery {
 }
 
 /** What to answer to a POST: a status (with optional headers), or 'stall' to never answer. */
-export type Answer = { status: number; headers?: Record<string, string> } | 'stall';
+export type Answer = { status: number; headers?: Record<string, string>; delayMs?: number } | 'stall';
 
 export interface Receiver {
   url: string;
@@ -59,6 +59,7 @@ export async function startReceiver(): Promise<Receiver> {
       receiver.deliveries.push({ at: Date.now(), status: 0, headers: req.headers, body });
       return;
     }
+    if (answer.delayMs) await new Promise((r) => setTimeout(r, answer.delayMs));
     receiver.deliveries.push({ at: Date.now(), status: answer.status, headers: req.headers, body });
     if (answer.status >= 200 && answer.status < 300) receiver.accepted.push(...(JSON.parse(body) as ReceivedMessage[]));
     res.writeHead(answer.status, answer.headers ?? {});
@@ -83,3 +84,9 @@ export async function eventually(what: string, check: () => boolean | Promise<bo
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** The telemetry `ts` values of accepted messages, in arrival order (duplicates included). */
+export function acceptedPoints(receiver: Receiver, deviceId?: string): number[] {
+  return receiver.accepted.filter((m) => m.kind === 'telemetry' && (deviceId === undefined || m.deviceId === deviceId)).flatMap((m) => m.data.telemetry.map((p: { ts: number }) => p.ts));
+}
+
