@@ -137,6 +137,16 @@ export interface Config {
   provisionHookConcurrency: number;
   /** How long a device's credentials keep working after it rotated them, ms. */
   credentialsRotationGraceMs: number;
+  /** Data out: messages older than this that still cannot be delivered go to the dead letters, ms. */
+  exportDeadLetterAgeMs: number;
+  /** Data out: the outbox's disk budget, bytes; past it new messages are stored but not exported (a gap message follows). */
+  exportMaxOutboxBytes: number;
+  /** Data out: how long a node holds a delivery lane it claimed, ms (a dead node's lanes are taken over after it). */
+  exportLeaseMs: number;
+  /** Data out: delivery lanes one node delivers at once. */
+  exportConcurrency: number;
+  /** Data out: first retry delay after a failed delivery, ms (doubled per attempt, with jitter, up to 5 minutes). */
+  exportRetryBaseMs: number;
 }
 
 type Kind = 'string' | 'port' | 'int' | 'optional-string' | 'enum';
@@ -220,6 +230,11 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'gatewayMaxDeviceNameLength', env: 'FLEETGATE_GATEWAY_MAX_DEVICE_NAME_LENGTH', flag: 'gateway-max-device-name-length', kind: 'int', default: 255, doc: 'longest sub-device name, characters' },
   { key: 'credentialsRotationGraceMs', env: 'FLEETGATE_CREDENTIALS_ROTATION_GRACE_MS', flag: 'credentials-rotation-grace-ms', kind: 'int', default: 3600000, doc: 'how long credentials replaced by a device-initiated rotation keep working in ms, so a lost answer cannot lock the device out' },
   { key: 'provisionHookConcurrency', env: 'FLEETGATE_PROVISION_HOOK_CONCURRENCY', flag: 'provision-hook-concurrency', kind: 'int', default: 16, doc: 'pre-provisioning hook calls in flight at once per node; more wait within the hook timeout' },
+  { key: 'exportDeadLetterAgeMs', env: 'FLEETGATE_EXPORT_DEAD_LETTER_AGE_MS', flag: 'export-dead-letter-age-ms', kind: 'int', default: 86_400_000, doc: 'export messages this old that still fail go to the dead letters (ms)' },
+  { key: 'exportMaxOutboxBytes', env: 'FLEETGATE_EXPORT_MAX_OUTBOX_BYTES', flag: 'export-max-outbox-bytes', kind: 'int', default: 1_073_741_824, doc: 'disk budget of the export outbox in bytes; past it new messages are not exported' },
+  { key: 'exportLeaseMs', env: 'FLEETGATE_EXPORT_LEASE_MS', flag: 'export-lease-ms', kind: 'int', default: 30_000, doc: 'how long a node holds an export delivery lane (ms)' },
+  { key: 'exportConcurrency', env: 'FLEETGATE_EXPORT_CONCURRENCY', flag: 'export-concurrency', kind: 'int', default: 4, doc: 'export delivery lanes one node delivers at once' },
+  { key: 'exportRetryBaseMs', env: 'FLEETGATE_EXPORT_RETRY_BASE_MS', flag: 'export-retry-base-ms', kind: 'int', default: 1000, doc: 'first retry delay after a failed export delivery (ms)' },
 ];
 
 /** Invalid configuration: the CLI prints the message and exits with code 2. */

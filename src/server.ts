@@ -27,6 +27,8 @@ import { DependencyUnavailableError } from './core/errors.ts';
 import { postgresUnavailable } from './store/unavailable.ts';
 import { redisRetryDelay, redisUnavailable } from './bus/redis-unavailable.ts';
 import { waitForPart } from './wait-for-part.ts';
+import { exportMetrics } from './metrics/export-metrics.ts';
+import { openExportSink } from './export/open-sink.ts';
 
 export interface RunningServer {
   config: Config;
@@ -136,6 +138,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       outages,
       hookCaller: new FetchHookCaller(),
       observer: metrics?.coreObserver,
+      openSink: openExportSink,
+      exportObserver: metrics ? exportMetrics(metrics.registry) : undefined,
       settings: {
         batchMaxRows: config.batchMaxRows,
         batchMaxDelayMs: config.batchMaxDelayMs,
@@ -150,6 +154,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         gateway: { maxSubDevices: config.gatewayMaxSubDevices, maxDevicesPerMessage: config.gatewayMaxDevicesPerMessage, maxNameLength: config.gatewayMaxDeviceNameLength },
         provisionHookConcurrency: config.provisionHookConcurrency,
         credentialsRotationGraceMs: config.credentialsRotationGraceMs,
+        export: {
+          deadLetterAgeMs: config.exportDeadLetterAgeMs,
+          maxOutboxBytes: config.exportMaxOutboxBytes,
+          leaseMs: config.exportLeaseMs,
+          concurrency: config.exportConcurrency,
+          retryBaseMs: config.exportRetryBaseMs,
+        },
       },
     });
     opened.push(() => core.close());

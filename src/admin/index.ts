@@ -16,6 +16,7 @@ import { registerBulkImportRoutes } from './bulk-import.ts';
 import { registerDeviceRoutes } from './devices.ts';
 import { registerDeviceWithCredentialsRoutes } from './device-with-credentials.ts';
 import { toAdminError } from './error-mapping.ts';
+import { registerExportRoutes } from './export.ts';
 import { registerHealthRoutes } from './health.ts';
 import { registerImportRoutes } from './import.ts';
 import { registerOpenApi, registerOpenApiRoutes } from './openapi.ts';
@@ -74,6 +75,7 @@ export async function registerAdminApi(app: AnyFastify, deps: AdminDeps): Promis
       registerConsoleInfoRoutes(secured, deps);
       await secured.register((ota: FastifyInstance) => registerOtaRoutes(ota, deps));
       registerProvisioningSecurityRoutes(secured, deps);
+      registerExportRoutes(secured, deps);
     });
   });
 }

@@ -18,7 +18,8 @@ export type BusMessage =
   /** Which devices a node has live subscribers for; `full` replaces the node's whole set (src/core/live-interest.ts). */
   | { kind: 'live-interest'; nodeId: string; deviceIds: string[]; watching: boolean; full: boolean }
   /** A node that just started asks every other node to announce its whole set. */
-  | { kind: 'live-interest-sync'; nodeId: string };
+  | { kind: 'live-interest-sync'; nodeId: string }
+  | { kind: 'export-rules-changed' };
 
 /** A KvValue as it crosses the bus: `[type, value]`, 64-bit LONGs as decimal text (JSON has no bigint). */
 export type LiveWireValue = [type: string, value: string | number | boolean];
@@ -32,6 +33,7 @@ export interface LiveWireAttributes {
   ts: number;
   entries: [key: string, value: LiveWireValue | null][];
 }
+
 
 export interface Bus {
   /** Publishes to every subscriber of `channel` on every node. */

@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { registerAdminCommands } from './admin-password.ts';
 import { registerDeviceCommands } from './devices.ts';
 import { CliError, EXIT } from './errors.ts';
+import { registerExportCommands } from './export.ts';
 import { registerImportExportCommands } from './import-export.ts';
 import { registerProfileCommands } from './profiles.ts';
 import { registerOtaCommands } from './ota.ts';
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   const device = program.command('device').description('devices, their credentials, bulk import and export');
   registerDeviceCommands(device);
   registerImportExportCommands(device);
+  registerExportCommands(program);
   registerAdminCommands(program);
   registerOtaCommands(program);
   return program;

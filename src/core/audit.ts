@@ -8,7 +8,21 @@ function sourceText(source: RequestSource): string {
   return source.address ? `${source.transport}:${source.address}` : source.transport;
 }
 
+/** What a provisioning audit row records, passed on to the export outbox (issue 16). */
+export interface ProvisioningAuditEvent {
+  req: ProvisionRequest;
+  source: RequestSource;
+  profile: DeviceProfile;
+  device?: Device;
+  status: 'SUCCESS' | 'FAILURE';
+  reason: ProvisionReason | null;
+  detail?: string;
+}
+
 export class AuditRecorder implements AuditApi {
+  /** Set by the exporter: writes the outcome's outbox rows with the same store (the provisioning transaction). */
+  onProvisioning: ((store: Store, event: ProvisioningAuditEvent) => Promise<void>) | undefined;
+
   constructor(private readonly store: Store) {}
 
   async record(entry: Omit<AuditEntry, 'id' | 'createdTime'>, store: Store = this.store): Promise<void> {
@@ -37,10 +51,8 @@ export class AuditRecorder implements AuditApi {
   }
 
   /** spec §6 PROVISION_SUCCESS / PROVISION_FAILURE, with the request minus every secret. */
-  provisioning(
-    store: Store,
-    e: { req: ProvisionRequest; source: RequestSource; profile: DeviceProfile; device?: Device; status: 'SUCCESS' | 'FAILURE'; reason: ProvisionReason | null; detail?: string },
-  ): Promise<void> {
+  async provisioning(store: Store, e: ProvisioningAuditEvent): Promise<void> {
+    if (this.onProvisioning) await this.onProvisioning(store, e);
     return this.record(
       {
         tenantId: e.profile.tenantId,

@@ -21,6 +21,8 @@ import type { LiveUpdatesApi } from './live-updates.ts';
 import type { DeviceBulkImport } from './bulk-import.ts';
 import type { Ota } from './ota/ota.ts';
 import type { CredentialsRotationApi } from './provisioning/rotation.ts';
+import type { Exporter } from './export/exporter.ts';
+import type { ExportSettings } from './export/delivery.ts';
 
 /** Everything core offers, wired over one Store and one Bus. Built by `createCore` (src/core/core.ts). */
 export interface Core {
@@ -49,6 +51,8 @@ export interface Core {
   live: LiveUpdatesApi;
   /** Over-the-air updates: packages, assignment, paced rollout, device downloads (spec thingsboard-ota). */
   ota: Ota;
+  /** Data out (issue 16): export rules, dead letters, and the delivery loop. */
+  exports: Exporter;
   /** Commits pending telemetry and stops timers; the store and bus are closed by their owner. */
   close(): Promise<void>;
 }
@@ -80,6 +84,8 @@ export interface CoreSettings {
   credentialsRotationGraceMs?: number;
   /** Pre-provisioning hook calls in flight at once on this node (default 16); more wait within their timeout. */
   provisionHookConcurrency?: number;
+  /** Data out (issue 16): delivery settings; defaults in DEFAULT_EXPORT_SETTINGS. */
+  export?: Partial<ExportSettings>;
 }
 
 /** The logging surface core uses (a pino logger fits). */

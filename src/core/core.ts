@@ -30,6 +30,9 @@ import { TransactionBatcher } from './transaction-batcher.ts';
 import { rateLimitedTelemetry, Throttle, ThrottledDeviceAuth, throttledProvisioning, throttledUsers } from './throttle/index.ts';
 import { Users } from './users.ts';
 import { Ota } from './ota/ota.ts';
+import { DEFAULT_EXPORT_SETTINGS, type ExportObserver } from './export/delivery.ts';
+import { Exporter } from './export/exporter.ts';
+import type { ExportSinkFactory } from './ports/export-sink.ts';
 import { channels, type Bus } from '../bus/bus.ts';
 import type { Store } from '../store/store.ts';
 
@@ -67,6 +70,23 @@ function observedProvisioning(inner: ProvisioningApi, observer: CoreObserver | u
  * Builds core. `throttle` defaults to an in-memory one with DEFAULT_THROTTLE_LIMITS (per node); pass one over a
  * RedisRateCounter for limits that hold per cluster. Core closes it.
  */
+/** A device's RPC reply as JSON when it is JSON, else as the text it sent. */
+function jsonOrText(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Without sink adapters (core alone, in tests), every delivery fails and messages wait in the outbox. */
+const noSinks: ExportSinkFactory = () => ({
+  deliver: async () => {
+    throw new Error('no export sink adapters configured');
+  },
+  close: async () => {},
+});
+
 export async function createCore(deps: {
   store: Store;
   bus: Bus;
@@ -78,6 +98,9 @@ export async function createCore(deps: {
   outages?: Outages;
   /** Calls pre-provisioning hooks (issue 15); without it, profiles with a hook fail closed. */
   hookCaller?: HookCaller;
+  /** Export destination adapters (src/export/); see noSinks. */
+  openSink?: ExportSinkFactory;
+  exportObserver?: ExportObserver;
 }): Promise<CoreInstance> {
   const { store, bus, settings, logger, observer } = deps;
   const throttle =
@@ -87,6 +110,15 @@ export async function createCore(deps: {
     });
   const outages = deps.outages ?? new Outages(logger, observer);
   const audit = new AuditRecorder(store);
+  const exporter = new Exporter(store, {
+    openSink: deps.openSink ?? noSinks,
+    settings: { ...DEFAULT_EXPORT_SETTINGS, ...settings.export },
+    logger,
+    observer: deps.exportObserver,
+    rulesChanged: () => bus.publish(channels.credentials, { kind: 'export-rules-changed' }),
+  });
+  audit.onProvisioning = (tx, e) =>
+    e.device ? exporter.provisioned(tx, { deviceId: e.device.id, deviceName: e.device.name, tenantId: e.device.tenantId, profileId: e.device.profileId }, { status: e.status, reason: e.reason }, e.source) : Promise.resolve();
   const auth = new DeviceAuth(store);
   const profiles = new Profiles(store, audit, async () => {
     auth.clear();
@@ -97,6 +129,8 @@ export async function createCore(deps: {
     else if (m.kind === 'profiles-changed') {
       auth.clear();
       profiles.clearCache();
+    } else if (m.kind === 'export-rules-changed') {
+      exporter.rules.reload().catch((err) => logger.warn({ err }, 'export rules reload failed'));
     }
   });
   const credentialsChanged = async (credentialsId: string, deviceId: string) => {
@@ -140,6 +174,19 @@ export async function createCore(deps: {
   sessions.onDeviceOpened = (deviceId) => activity.connected(deviceId);
   sessions.onDeviceClosed = (deviceId) => activity.disconnected(deviceId);
   const rpc = new Rpc(store, bus, sessions, settings.rpcDefaultTimeout, logger);
+  committer.decorate = (batch) => exporter.outbox.decorate(batch);
+  telemetry.noteExported = (device, kind) => exporter.outbox.noteDevice(device, kind);
+  sessions.onConnectivity = (identity, event) => {
+    exporter.event('connectivity', identity, { event }).catch((err) => logger.warn({ err }, 'connectivity export failed'));
+  };
+  rpc.onOutcome = async (tx, request, status, response) => {
+    if (!exporter.rules.wants('rpc')) return;
+    const device = await tx.getDeviceById(request.deviceId);
+    if (!device) return;
+    const data = { rpcId: request.id, method: request.method, oneway: request.oneway, status, response: response === null ? null : jsonOrText(response) };
+    await exporter.event('rpc', { deviceId: device.id, deviceName: device.name, tenantId: device.tenantId, profileId: device.profileId }, data, tx);
+  };
+  await exporter.start();
   // ThingsBoard marks RPCs past their expiry; every node may run this (the updates are idempotent).
   const rpcExpiry = setInterval(
     () =>
@@ -200,6 +247,7 @@ export async function createCore(deps: {
     bulkImport: new DeviceBulkImport(store, devices, attributes),
     users: throttledUsers(new Users(store), throttle),
     audit,
+    exports: exporter,
     committer,
     outages,
     async close() {
@@ -209,6 +257,7 @@ export async function createCore(deps: {
       await committer.close();
       await activity.close();
       await live.close();
+      await exporter.close();
       await unsubscribeCredentials();
       await throttle.close();
     },

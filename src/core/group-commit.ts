@@ -119,6 +119,8 @@ export class GroupCommitter {
   private flushing: Promise<void> | undefined;
   private closed = false;
   readonly stats: GroupCommitStats = { batches: 0, rows: 0, lastCommitMs: 0 };
+  /** Adds rows that must commit with a batch (the export outbox, issue 16) just before it is written. */
+  decorate: ((batch: WriteBatch) => void) | undefined;
   /** Called after each commit with its duration in ms and row count (metrics hook). */
   onCommit: ((ms: number, rows: number) => void) | undefined;
   /**
@@ -180,7 +182,9 @@ export class GroupCommitter {
     this.lastSize = { points: batch.points, submissions: batch.submissions };
     const started = performance.now();
     try {
-      await this.write(batch.seal());
+      const sealed = batch.seal();
+      this.decorate?.(sealed);
+      await this.write(sealed);
       this.record(started, batch.rows);
       for (let i = 0; i < batch.submissions; i++) batch.committed(i);
       this.announce(batch);
@@ -195,7 +199,9 @@ export class GroupCommitter {
       this.logger.warn({ err, submissions: batch.submissions }, 'batch commit failed; retrying submissions one by one');
       for (let i = 0; i < batch.submissions; i++) {
         try {
-          await this.store.writeBatch(batch.part(i));
+          const part = batch.part(i);
+          this.decorate?.(part);
+          await this.store.writeBatch(part);
         } catch (e) {
           batch.failed(i, e);
           continue;

@@ -25,7 +25,13 @@ function validate(method: unknown, timeout: number): void {
   if (!Number.isFinite(timeout) || timeout <= 0) throw new FleetgateError('INVALID_ARGUMENT', 'RPC timeout must be a positive number of milliseconds');
 }
 
+/** Reports an RPC's end state with the store that writes it (the export outbox, issue 16). */
+export type RpcOutcomeHook = (store: Store, rpc: RpcRequest, status: 'SUCCESSFUL' | 'TIMEOUT', response: string | null) => Promise<void>;
+
 export class Rpc implements RpcApi {
+  /** Set by the exporter: writes an outbox row with each end state, in the same transaction. */
+  onOutcome: RpcOutcomeHook | undefined;
+
   constructor(
     private readonly store: Store,
     private readonly bus: Bus,
@@ -58,7 +64,7 @@ export class Rpc implements RpcApi {
         if (fresh && (fresh.status === 'SUCCESSFUL' || (request.oneway && fresh.status === 'DELIVERED'))) {
           return { rpc: fresh, response: request.oneway ? undefined : parseJsonOr(fresh.response) };
         }
-        await this.store.updateRpcStatus(id, 'TIMEOUT');
+        await this.finish(rpc, 'TIMEOUT', null);
         throw new FleetgateError('TIMEOUT', `Device did not answer RPC ${request.method} within ${timeout} ms`);
       }
       if (outcome.status === 'FAILED') throw new FleetgateError('INTERNAL', 'RPC delivery failed');
@@ -113,8 +119,18 @@ export class Rpc implements RpcApi {
   async reply(deviceId: string, requestId: number, payload: string): Promise<void> {
     const rpc = await this.store.findRpcByRequestId(deviceId, requestId);
     if (!rpc || rpc.oneway || !['QUEUED', 'SENT', 'DELIVERED'].includes(rpc.status)) return; // TB ignores unknown replies
-    await this.store.updateRpcStatus(rpc.id, 'SUCCESSFUL', payload);
+    await this.finish(rpc, 'SUCCESSFUL', payload);
     await this.bus.publish(channels.rpcReply(rpc.id), { kind: 'rpc-reply', rpcId: rpc.id, status: 'SUCCESSFUL', response: payload });
+  }
+
+  /** Writes an end state, with its export outbox row when a rule wants one. */
+  private async finish(rpc: RpcRequest, status: 'SUCCESSFUL' | 'TIMEOUT', response: string | null): Promise<void> {
+    const hook = this.onOutcome;
+    if (!hook) return this.store.updateRpcStatus(rpc.id, status, response ?? undefined);
+    await this.store.transaction(async (tx) => {
+      await tx.updateRpcStatus(rpc.id, status, response ?? undefined);
+      await hook(tx, rpc, status, response);
+    });
   }
 
   /** Delivers one RPC (or, with rpcId undefined, every pending RPC of the device) to the given sessions. */
@@ -149,7 +165,10 @@ export class Rpc implements RpcApi {
       return;
     }
     const fresh = await this.store.getRpc(rpc.id);
-    if (fresh && fresh.status === 'SENT') await this.store.updateRpcStatus(rpc.id, rpc.oneway ? 'SUCCESSFUL' : 'DELIVERED');
+    if (fresh && fresh.status === 'SENT') {
+      if (rpc.oneway) await this.finish(rpc, 'SUCCESSFUL', null);
+      else await this.store.updateRpcStatus(rpc.id, 'DELIVERED');
+    }
     await this.bus.publish(channels.rpcReply(rpc.id), { kind: 'rpc-reply', rpcId: rpc.id, status: 'DELIVERED', response: null });
   }
 }

@@ -49,6 +49,8 @@ export class SessionRegistry implements SessionsApi {
   /** Set by core: a device's first session on this node opened / its last one closed (device activity). */
   onDeviceOpened: (deviceId: string) => void = () => {};
   onDeviceClosed: (deviceId: string) => void = () => {};
+  /** Set by the exporter: a device's first session on this node opened (CONNECT) or its last one closed (DISCONNECT). */
+  onConnectivity: ((identity: DeviceIdentity, event: 'CONNECT' | 'DISCONNECT') => void) | undefined;
 
   constructor(
     private readonly bus: Bus,
@@ -84,6 +86,7 @@ export class SessionRegistry implements SessionsApi {
       entry.unsubscribe = this.subscribeDevice(deviceId, entry);
       this.devices.set(deviceId, entry);
       this.onDeviceOpened(deviceId);
+      this.onConnectivity?.(identity, 'CONNECT');
     }
     entry.sessions.add(session);
     this.total++;
@@ -127,6 +130,7 @@ export class SessionRegistry implements SessionsApi {
     if (entry.sessions.size === 0) {
       this.devices.delete(session.identity.deviceId);
       this.onDeviceClosed(session.identity.deviceId);
+      this.onConnectivity?.(session.identity, 'DISCONNECT');
       void entry.unsubscribe.then((unsub) => unsub()).catch(() => {});
     }
   }

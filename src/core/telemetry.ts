@@ -20,6 +20,9 @@ export class Telemetry implements TelemetryApi, TimeseriesReadApi {
     if (observer) this.countCommitted = (points) => observer.telemetryCommitted?.(points);
   }
 
+  /** Set by the exporter: remembers who a device is when its writes may be exported (issue 16). */
+  noteExported: ((device: DeviceIdentity, kind: 'telemetry' | 'attributes') => void) | undefined;
+
   /** Resolves once the points are committed; rejects on a malformed payload (nothing queued) or a failed commit. */
   ingestJson(device: DeviceIdentity, json: string | Buffer): Promise<void> {
     let points: TsPoint[];
@@ -28,6 +31,7 @@ export class Telemetry implements TelemetryApi, TimeseriesReadApi {
     } catch (err) {
       return Promise.reject(err);
     }
+    this.noteExported?.(device, 'telemetry');
     return this.committer.submit(points, undefined, this.countCommitted);
   }
 
@@ -39,6 +43,7 @@ export class Telemetry implements TelemetryApi, TimeseriesReadApi {
     } catch (err) {
       return Promise.reject(err);
     }
+    this.noteExported?.(device, 'attributes');
     return this.committer.submit(NO_POINTS, [{ deviceId: device.deviceId, scope: 'CLIENT_SCOPE', entries, ts: Date.now() }]);
   }
 

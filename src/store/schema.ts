@@ -194,6 +194,52 @@ export interface OtaRolloutPacerTable {
   next_at: number;
 }
 
+export interface ExportRuleTable {
+  id: string;
+  tenant_id: string;
+  name: string;
+  profile_id: string | null;
+  /** JSON array of ExportKind. */
+  kinds: string;
+  /** JSON of ExportDestination. */
+  destination: string;
+  enabled: number;
+  created_time: number;
+}
+
+export interface ExportOutboxTable {
+  seq: Generated<number>;
+  rule_id: string;
+  part: number;
+  device_id: string | null;
+  kind: string;
+  created_time: number;
+  payload: string;
+}
+
+export interface ExportLaneTable {
+  rule_id: string;
+  part: number;
+  owner: string | null;
+  lease_until: number;
+  attempts: number;
+  next_attempt_time: number;
+  last_error: string | null;
+}
+
+export interface ExportDeadLetterTable {
+  seq: number;
+  rule_id: string;
+  part: number;
+  device_id: string | null;
+  kind: string;
+  created_time: number;
+  payload: string;
+  attempts: number;
+  last_error: string | null;
+  dead_time: number;
+}
+
 export interface Database {
   users: UsersTable;
   device_profile: DeviceProfileTable;
@@ -215,4 +261,8 @@ export interface Database {
   ota_rollout_queue: OtaRolloutQueueTable;
   ota_rollout_pacer: OtaRolloutPacerTable;
   credentials_grace: CredentialsGraceTable;
+  export_rule: ExportRuleTable;
+  export_outbox: ExportOutboxTable;
+  export_lane: ExportLaneTable;
+  export_dead_letter: ExportDeadLetterTable;
 }

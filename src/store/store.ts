@@ -28,6 +28,8 @@ export interface DeviceActivityWrite {
   lastDisconnectTime?: number | null;
   lastActivityTime?: number | null;
 }
+import type { OutboxEntry } from '../core/export/model.ts';
+import type { ExportStore } from '../core/ports/export-store.ts';
 
 /** Query for stored time series of one device. */
 export interface TimeseriesQuery {
@@ -44,6 +46,8 @@ export interface TimeseriesQuery {
 export interface WriteBatch {
   telemetry: TsPoint[];
   attributes: AttributeWrite[];
+  /** Export outbox rows for these writes (issue 16), committed in the same transaction. */
+  outbox?: OutboxEntry[];
 }
 
 /** Credentials a device replaced by rotation, still accepted until `expiresTime` (epoch ms). */
@@ -163,6 +167,9 @@ export interface Store {
 
   /** Over-the-air update packages, assignments and rollout (src/core/ports/ota-store.ts), in this store's transaction. */
   readonly ota: OtaStore;
+
+  /** Data out (issue 16): export rules, outbox, lanes, dead letters; inside a transaction, part of it. */
+  readonly exports: ExportStore;
 
   /** Stores `value` under `key` unless one is stored already; returns the stored value (first writer wins). */
   initSetting(key: string, value: string): Promise<string>;

@@ -10,6 +10,9 @@ import * as attributes from './attribute-queries.ts';
 import { probeWrite } from './health-queries.ts';
 import { KyselyOtaStore } from './ota-queries.ts';
 import * as gateways from './gateway-queries.ts';
+import type { ExportStore } from '../../core/ports/export-store.ts';
+import { kyselyExportStore } from './export-store.ts';
+import { insertOutbox } from './export-queries.ts';
 import { fetchPage } from './paging.ts';
 import * as rpc from './rpc-queries.ts';
 import * as grace from './credentials-grace-queries.ts';
@@ -236,7 +239,15 @@ export class KyselyStore implements Store {
 
   // ---- time series
   writeBatch(batch: WriteBatch): Promise<void> {
-    return this.transaction((tx) => writeBatch((tx as KyselyStore).db, batch, this.dialect, this.staging));
+    return this.transaction(async (tx) => {
+      const db = (tx as KyselyStore).db;
+      await writeBatch(db, batch, this.dialect, this.staging);
+      if (batch.outbox && batch.outbox.length > 0) await insertOutbox(db, batch.outbox);
+    });
+  }
+
+  get exports(): ExportStore {
+    return kyselyExportStore(this.db, this.dialect, (work) => this.transaction((tx) => work((tx as KyselyStore).db)));
   }
 
   getTimeseries(query: TimeseriesQuery): Promise<Map<string, { ts: number; value: KvValue }[]>> {

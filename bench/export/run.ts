@@ -1,0 +1,76 @@
+/**
+ * Data-out benchmark (issue 16): MQTT QoS 1 telemetry with a distinct ts on every message (every point a stored row),
+ * 100 devices, with no export rule and with one rule exporting all telemetry to a local webhook receiver (a bare
+ * node:http process), alternating rounds.
+ *   node --import tsx bench/export/run.ts [--rounds 2] [--duration 8000]
+ * Reports ingestion (acknowledged msg/s), its slowdown with the rule, and the export rate: points the receiver got per
+ * second while the load ran, over points acknowledged per second; then how long the outbox took to drain.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { NODE_FLAGS } from '../../bin/node-flags.js';
+import { distinctTsTelemetry } from './load.ts';
+
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '2' }, duration: { type: 'string', default: '8000' } } });
+const rounds = Number(values.rounds);
+const duration = Number(values.duration);
+const DEVICES = 100;
+const POINTS_PER_MESSAGE = 2;
+
+async function child(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; info: Record<string, number> }> {
+  const c = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = (await once(createInterface({ input: c.stdout! }), 'line')) as [string];
+  return { child: c, info: JSON.parse(line) };
+}
+
+async function stop(c: ChildProcess): Promise<void> {
+  c.kill('SIGTERM');
+  await once(c, 'exit');
+}
+
+const receiverStats = async (port: number) => (await (await fetch(`http://127.0.0.1:${port}/stats`)).json()) as { points: number };
+
+async function round(exporting: boolean) {
+  const receiver = await child(['--import', 'tsx', 'bench/export/receiver.ts']);
+  const env = exporting ? { BENCH_EXPORT_URL: `http://127.0.0.1:${receiver.info.port}/hook`, BENCH_DEVICES: String(DEVICES) } : { BENCH_DEVICES: String(DEVICES) };
+  const server = await child([...NODE_FLAGS, '--import', 'tsx', 'bench/export/server.ts'], env);
+  const tokens = Array.from({ length: DEVICES }, (_, i) => `bench-${i}`);
+  const before = (await receiverStats(receiver.info.port)).points;
+  const load = distinctTsTelemetry(server.info.mqttPort, tokens, duration);
+  // Count what the receiver got over the same window as the load (1 s warm-up first).
+  await new Promise((r) => setTimeout(r, 1000));
+  const atStart = (await receiverStats(receiver.info.port)).points;
+  const { rate, acked } = await load;
+  const atEnd = (await receiverStats(receiver.info.port)).points;
+  const exportRate = (atEnd - atStart) / (duration / 1000);
+  let drainMs = 0;
+  if (exporting) {
+    const t0 = Date.now();
+    while ((await receiverStats(receiver.info.port)).points - before < acked * POINTS_PER_MESSAGE && Date.now() - t0 < 120_000) await new Promise((r) => setTimeout(r, 100));
+    drainMs = Date.now() - t0;
+  }
+  const exported = (await receiverStats(receiver.info.port)).points - before;
+  await stop(server.child);
+  await stop(receiver.child);
+  return { rate, acked, exportRate, drainMs, exported };
+}
+
+const none: number[] = [];
+const withRule: Awaited<ReturnType<typeof round>>[] = [];
+for (let i = 0; i < rounds; i++) {
+  none.push((await round(false)).rate);
+  withRule.push(await round(true));
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const base = median(none);
+const ruled = median(withRule.map((r) => r.rate));
+const share = median(withRule.map((r) => r.exportRate / (r.rate * POINTS_PER_MESSAGE)));
+console.log(`| rounds | ${rounds} x ${duration} ms, ${DEVICES} devices, QoS 1, distinct ts per message (${POINTS_PER_MESSAGE} points each) |`);
+console.log(`| ingestion, no rule | ${Math.round(base)} msg/s (${none.map((r) => Math.round(r)).join(', ')}) |`);
+console.log(`| ingestion, one rule exporting all telemetry | ${Math.round(ruled)} msg/s (${withRule.map((r) => Math.round(r.rate)).join(', ')}) |`);
+console.log(`| slowdown | ${((1 - ruled / base) * 100).toFixed(1)}% |`);
+console.log(`| export rate / ingestion rate (points) | ${share.toFixed(2)} (${withRule.map((r) => (r.exportRate / (r.rate * POINTS_PER_MESSAGE)).toFixed(2)).join(', ')}) |`);
+console.log(`| outbox drained after the load stopped | ${withRule.map((r) => `${(r.drainMs / 1000).toFixed(1)} s`).join(', ')} |`);
+console.log(`| points exported / acknowledged | ${withRule.map((r) => `${r.exported}/${r.acked * POINTS_PER_MESSAGE}`).join(', ')} |`);

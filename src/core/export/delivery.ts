@@ -1,0 +1,213 @@
+/**
+ * Delivery (issue 16): every node runs this loop. It leases due delivery lanes (rule, partition) through the database,
+ * sends each lane's oldest outbox rows to the rule's destination in one batch, and deletes them once the destination
+ * accepted them; a failure backs the lane off (exponential, with jitter, or the destination's Retry-After), and rows
+ * older than the dead-letter age move to the dead letters. One lane holds one device's messages in order, and one
+ * node at a time holds a lane, so messages of a device arrive in order; a node that dies mid-batch leaves its lease
+ * to expire and another node delivers the batch again (at least once).
+ */
+import { randomBytes } from 'node:crypto';
+import type { CoreLogger } from '../core-types.ts';
+import type { ExportStore } from '../ports/export-store.ts';
+import { SinkError, type ExportSink, type ExportSinkFactory } from '../ports/export-sink.ts';
+import { messageJson, partitionOf, type ExportLane, type ExportRule, type OutboxEntry } from './model.ts';
+import type { OutboxBudget } from './outbox.ts';
+import type { ExportRules } from './rules.ts';
+
+export interface ExportSettings {
+  /** How often an idle node looks for due lanes, ms. */
+  pollMs: number;
+  /** How long a claimed lane stays this node's, ms; a destination's timeout is capped at half of it. */
+  leaseMs: number;
+  /** Lanes delivered at once by this node. */
+  concurrency: number;
+  /** Rows older than this that still fail go to the dead letters, ms. */
+  deadLetterAgeMs: number;
+  /** The outbox's disk budget, bytes (estimated from rows x their average size); past it new rows are skipped. */
+  maxOutboxBytes: number;
+  /** First retry delay, ms; doubled per attempt up to `retryMaxMs`. */
+  retryBaseMs: number;
+  retryMaxMs: number;
+}
+
+export const DEFAULT_EXPORT_SETTINGS: ExportSettings = {
+  pollMs: 200,
+  leaseMs: 30_000,
+  concurrency: 4,
+  deadLetterAgeMs: 24 * 3600_000,
+  maxOutboxBytes: 1024 ** 3,
+  retryBaseMs: 1000,
+  retryMaxMs: 300_000,
+};
+
+/** What delivery reports (the composition root turns it into metrics). */
+export interface ExportObserver {
+  delivered?(rule: string, messages: number): void;
+  failed?(rule: string): void;
+  deadLettered?(rule: string, messages: number): void;
+  skipped?(rule: string, messages: number): void;
+  outbox?(rows: number, bytes: number, fill: number): void;
+}
+
+/** The next retry delay after `attempts` failures: exponential with full jitter in its upper half. */
+export function retryDelay(attempts: number, baseMs: number, maxMs: number, random = Math.random): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(30, Math.max(0, attempts - 1)));
+  return Math.round(ceiling / 2 + random() * (ceiling / 2));
+}
+
+export class ExportDelivery implements OutboxBudget {
+  readonly nodeId = randomBytes(8).toString('hex');
+  full = false;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  private readonly sinks = new Map<string, { key: string; sink: ExportSink }>();
+  private readonly skippedSince = new Map<string, { rows: number; from: number }>();
+  private averageBytes = 512;
+  private lastBudgetCheck = 0;
+  private warnedFill = false;
+
+  constructor(
+    private readonly store: { exports: ExportStore },
+    private readonly rules: ExportRules,
+    private readonly openSink: ExportSinkFactory,
+    private readonly settings: ExportSettings,
+    private readonly logger: CoreLogger,
+    private readonly observer: ExportObserver = {},
+  ) {}
+
+  start(): void {
+    this.schedule(0);
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.running = this.tick()
+        .then((busy) => this.schedule(busy ? 0 : this.settings.pollMs))
+        .catch((err) => {
+          this.logger.warn({ event: 'export_error', err }, 'export delivery failed; trying again');
+          this.schedule(this.settings.pollMs * 5);
+        });
+    }, ms);
+    this.timer.unref?.();
+  }
+
+  /** One round: checks the budget now and then, delivers every lane it can claim; true when there may be more. */
+  async tick(now = Date.now()): Promise<boolean> {
+    if (now - this.lastBudgetCheck >= 5_000) await this.checkBudget(now);
+    if (this.rules.all().length === 0) return false;
+    const lanes = await this.store.exports.claimLanes(this.nodeId, now, this.settings.leaseMs, this.settings.concurrency);
+    if (lanes.length === 0) return false;
+    const results = await Promise.all(lanes.map((lane) => this.deliverLane(lane)));
+    return results.some((full) => full);
+  }
+
+  /** Delivers the lane's oldest batch; true when the batch was full (more rows are likely waiting). */
+  private async deliverLane(lane: ExportLane): Promise<boolean> {
+    const rule = this.rules.all().find((r) => r.id === lane.ruleId);
+    if (!rule || !rule.enabled) {
+      await this.store.exports.releaseLane(this.nodeId, lane.ruleId, lane.partition);
+      return false;
+    }
+    const batchSize = rule.destination.batchSize;
+    const rows = await this.store.exports.readOutbox(rule.id, lane.partition, batchSize);
+    if (rows.length === 0) {
+      await this.store.exports.releaseLane(this.nodeId, lane.ruleId, lane.partition);
+      return false;
+    }
+    let bytes = 0;
+    const messages = rows.map((row) => {
+      bytes += row.payload.length;
+      return { id: String(row.seq), json: messageJson(row, rule.name) };
+    });
+    this.averageBytes = this.averageBytes * 0.9 + (bytes / rows.length + 120) * 0.1;
+    try {
+      await this.sinkFor(rule).deliver(messages);
+    } catch (err) {
+      const now = Date.now();
+      const error = err instanceof Error ? err.message : String(err);
+      this.observer.failed?.(rule.name);
+      const attempts = lane.attempts + 1;
+      if (rows[0].createdTime < now - this.settings.deadLetterAgeMs) {
+        await this.store.exports.deadLetter(this.nodeId, rows, attempts, error, now);
+        this.observer.deadLettered?.(rule.name, rows.length);
+        this.logger.warn({ event: 'export_dead_letter', rule: rule.name, messages: rows.length, attempts, error }, 'export messages dead-lettered');
+        return true;
+      }
+      const retryAfter = err instanceof SinkError && err.retryAfterMs !== undefined ? Math.min(err.retryAfterMs, 3_600_000) : undefined;
+      const delay = retryAfter ?? retryDelay(attempts, this.settings.retryBaseMs, this.settings.retryMaxMs);
+      await this.store.exports.failBatch(this.nodeId, rule.id, lane.partition, now + delay, error);
+      if (attempts === 1 || attempts % 10 === 0) this.logger.warn({ event: 'export_retry', rule: rule.name, attempts, delayMs: delay, error }, 'export delivery failed; will retry');
+      return false;
+    }
+    const kept = await this.store.exports.completeBatch(this.nodeId, rule.id, lane.partition, rows.map((r) => r.seq));
+    if (!kept) this.logger.warn({ event: 'export_lease_lost', rule: rule.name }, 'export lane was taken over during delivery; its batch will be delivered again');
+    this.observer.delivered?.(rule.name, rows.length);
+    return rows.length >= batchSize;
+  }
+
+  private sinkFor(rule: ExportRule): ExportSink {
+    const destination = { ...rule.destination, timeoutMs: Math.min(rule.destination.timeoutMs, Math.floor(this.settings.leaseMs / 2)) };
+    const key = JSON.stringify(destination);
+    const cached = this.sinks.get(rule.id);
+    if (cached && cached.key === key) return cached.sink;
+    if (cached) void cached.sink.close().catch(() => {});
+    const sink = this.openSink(destination);
+    this.sinks.set(rule.id, { key, sink });
+    return sink;
+  }
+
+  /** Estimates the outbox's size; past the budget, new rows are skipped (and a `gap` message says so afterwards). */
+  private async checkBudget(now: number): Promise<void> {
+    this.lastBudgetCheck = now;
+    for (const [id, entry] of this.sinks) if (!this.rules.all().some((r) => r.id === id)) {
+      this.sinks.delete(id);
+      void entry.sink.close().catch(() => {});
+    }
+    const counts = await this.store.exports.countOutbox();
+    let rows = 0;
+    for (const n of counts.values()) rows += n;
+    const bytes = Math.round(rows * this.averageBytes);
+    const fill = this.settings.maxOutboxBytes > 0 ? bytes / this.settings.maxOutboxBytes : 0;
+    this.observer.outbox?.(rows, bytes, fill);
+    if (fill >= 0.8 && !this.warnedFill) {
+      this.warnedFill = true;
+      this.logger.warn({ event: 'export_outbox_filling', rows, bytes, fill: Number(fill.toFixed(3)) }, 'export outbox is over 80% of its disk budget: a destination is slow or down');
+    } else if (fill < 0.7) this.warnedFill = false;
+    if (!this.full && fill >= 1) {
+      this.full = true;
+      this.logger.error({ event: 'export_outbox_full', rows, bytes }, 'export outbox is full: new messages are stored but not exported until it drains (a gap message will say what was left out)');
+    } else if (this.full && fill < 0.9) {
+      this.full = false;
+      await this.writeGaps(now);
+      this.logger.warn({ event: 'export_outbox_drained' }, 'export outbox has room again: exporting resumes');
+    }
+  }
+
+  skipped(ruleId: string, rows: number): void {
+    const entry = this.skippedSince.get(ruleId);
+    if (entry) entry.rows += rows;
+    else this.skippedSince.set(ruleId, { rows, from: Date.now() });
+    const rule = this.rules.all().find((r) => r.id === ruleId);
+    this.observer.skipped?.(rule?.name ?? ruleId, rows);
+  }
+
+  private async writeGaps(now: number): Promise<void> {
+    const gaps: OutboxEntry[] = [];
+    for (const [ruleId, { rows, from }] of this.skippedSince) {
+      gaps.push({ ruleId, partition: partitionOf(null), deviceId: null, kind: 'gap', createdTime: now, payload: JSON.stringify({ skipped: rows, from, to: now }) });
+    }
+    this.skippedSince.clear();
+    if (gaps.length > 0) await this.store.exports.insertOutbox(gaps);
+  }
+
+  /** Stops the loop after the round in progress; closes the sinks. Undelivered rows stay in the outbox. */
+  async close(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running?.catch(() => {});
+    await Promise.allSettled([...this.sinks.values()].map((s) => s.sink.close()));
+    this.sinks.clear();
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * Turns what core writes into outbox rows for the matching export rules. Telemetry and client attributes are folded
+ * into one row per device and rule per group-commit batch and travel in that batch's transaction; the other kinds are
+ * written in the transaction of the change they report, or alone when nothing else is written (connectivity).
+ */
+import type { DeviceIdentity } from '../api.ts';
+import { kvToJson } from '../kv-json.ts';
+import type { AttributeWrite, TsPoint } from '../model.ts';
+import type { WriteBatch } from '../../store/store.ts';
+import { partitionOf, type ExportKind, type OutboxEntry } from './model.ts';
+import type { ExportRules } from './rules.ts';
+
+/** Devices whose identity the outbox needs, kept for the batches still open (bounded: oldest dropped first). */
+const IDENTITY_CAP = 200_000;
+
+/** Whether new outbox rows may be written (the disk budget); `skipped` counts what was left out while full. */
+export interface OutboxBudget {
+  full: boolean;
+  skipped(ruleId: string, rows: number): void;
+}
+
+export class OutboxBuilder {
+  private readonly identities = new Map<string, DeviceIdentity>();
+
+  constructor(
+    private readonly rules: ExportRules,
+    private readonly budget: OutboxBudget,
+  ) {}
+
+  /** True when telemetry or attribute writes of this device may be exported: remember who it is for the batch. */
+  noteDevice(device: DeviceIdentity, kind: 'telemetry' | 'attributes'): void {
+    if (!this.rules.wants(kind)) return;
+    if (this.identities.size >= IDENTITY_CAP && !this.identities.has(device.deviceId)) {
+      this.identities.delete(this.identities.keys().next().value as string);
+    }
+    this.identities.set(device.deviceId, device);
+  }
+
+  /** Adds the batch's outbox rows to it (the group committer calls this before the write). */
+  decorate(batch: WriteBatch): void {
+    const wantsTelemetry = this.rules.wants('telemetry') && batch.telemetry.length > 0;
+    const wantsAttributes = this.rules.wants('attributes') && batch.attributes.length > 0;
+    if (!wantsTelemetry && !wantsAttributes) return;
+    const now = Date.now();
+    const out: OutboxEntry[] = [];
+    if (wantsTelemetry) this.telemetryRows(batch.telemetry, now, out);
+    if (wantsAttributes) this.attributeRows(batch.attributes, now, out);
+    if (out.length > 0) batch.outbox = out;
+  }
+
+  private telemetryRows(points: readonly TsPoint[], now: number, out: OutboxEntry[]): void {
+    const byDevice = new Map<string, Map<number, Record<string, unknown>>>();
+    for (const p of points) {
+      let series = byDevice.get(p.deviceId);
+      if (!series) byDevice.set(p.deviceId, (series = new Map()));
+      let values = series.get(p.ts);
+      if (!values) series.set(p.ts, (values = {}));
+      values[p.key] = kvToJson(p.value);
+    }
+    for (const [deviceId, series] of byDevice) {
+      const data = { telemetry: [...series].map(([ts, values]) => ({ ts, values })) };
+      this.push('telemetry', deviceId, now, data, out);
+    }
+  }
+
+  private attributeRows(writes: readonly AttributeWrite[], now: number, out: OutboxEntry[]): void {
+    const byDevice = new Map<string, Record<string, unknown>>();
+    for (const w of writes) {
+      if (w.scope !== 'CLIENT_SCOPE') continue;
+      let values = byDevice.get(w.deviceId);
+      if (!values) byDevice.set(w.deviceId, (values = {}));
+      for (const e of w.entries) values[e.key] = kvToJson(e.value);
+    }
+    for (const [deviceId, attributes] of byDevice) this.push('attributes', deviceId, now, { scope: 'CLIENT_SCOPE', attributes }, out);
+  }
+
+  private push(kind: 'telemetry' | 'attributes', deviceId: string, now: number, data: Record<string, unknown>, out: OutboxEntry[]): void {
+    const device = this.identities.get(deviceId);
+    if (!device) return;
+    this.forDevice(kind, device, now, data, out);
+  }
+
+  /** Outbox rows of one message about `device` for every rule that exports `kind` for its profile. */
+  forDevice(kind: ExportKind, device: { deviceId: string; deviceName: string; tenantId: string; profileId: string }, ts: number, data: Record<string, unknown>, out: OutboxEntry[] = []): OutboxEntry[] {
+    const rules = this.rules.matching(kind, device.tenantId, device.profileId);
+    if (rules.length === 0) return out;
+    const payload = JSON.stringify({ deviceName: device.deviceName, profileId: device.profileId, ...data });
+    for (const rule of rules) {
+      if (this.budget.full) {
+        this.budget.skipped(rule.id, 1);
+        continue;
+      }
+      out.push({ ruleId: rule.id, partition: partitionOf(device.deviceId), deviceId: device.deviceId, kind, createdTime: ts, payload });
+    }
+    return out;
+  }
+}

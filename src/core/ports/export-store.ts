@@ -1,0 +1,30 @@
+/** What data out (issue 16) needs from storage: rules, the outbox, delivery lanes and dead letters. */
+import type { DeadLetter, ExportLane, ExportRule, OutboxEntry, OutboxRow } from '../export/model.ts';
+import type { Page, PageQuery } from '../model.ts';
+
+export interface ExportStore {
+  insertRule(rule: ExportRule): Promise<void>;
+  updateRule(rule: ExportRule): Promise<void>;
+  getRule(tenantId: string, id: string): Promise<ExportRule | undefined>;
+  /** Every rule of every tenant. */
+  listRules(): Promise<ExportRule[]>;
+  /** Deletes the rule with its outbox rows, lanes and dead letters; false when it did not exist. */
+  deleteRule(tenantId: string, id: string): Promise<boolean>;
+  /** Appends outbox rows (inside the caller's transaction when called on one). */
+  insertOutbox(entries: readonly OutboxEntry[]): Promise<void>;
+  /** Leases up to `limit` free, due lanes that hold rows to `owner` until `now + leaseMs`. */
+  claimLanes(owner: string, now: number, leaseMs: number, limit: number): Promise<ExportLane[]>;
+  readOutbox(ruleId: string, partition: number, limit: number): Promise<OutboxRow[]>;
+  /** Deletes delivered rows and resets the lane's retries, if `owner` still holds the lane; false otherwise. */
+  completeBatch(owner: string, ruleId: string, partition: number, seqs: readonly number[]): Promise<boolean>;
+  failBatch(owner: string, ruleId: string, partition: number, nextAttemptTime: number, error: string): Promise<void>;
+  releaseLane(owner: string, ruleId: string, partition: number): Promise<void>;
+  /** Moves rows to the dead letters (all of one lane) and resets the lane. */
+  deadLetter(owner: string, rows: readonly OutboxRow[], attempts: number, lastError: string, now: number): Promise<void>;
+  listDeadLetters(ruleIds: readonly string[], query: PageQuery): Promise<Page<DeadLetter>>;
+  /** Puts dead letters back in the outbox (all of the rules', or those with the given seqs); returns how many. */
+  replayDeadLetters(ruleIds: readonly string[], seqs?: readonly number[]): Promise<number>;
+  /** Outbox rows waiting, per rule id. */
+  countOutbox(): Promise<Map<string, number>>;
+  listLanes(ruleId: string): Promise<ExportLane[]>;
+}

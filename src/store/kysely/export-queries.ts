@@ -1,0 +1,211 @@
+/**
+ * Data out (issue 16): export rules, the outbox, delivery lanes (lease + retry state per rule and partition) and dead
+ * letters. Lanes are claimed with one conditional UPDATE; on PostgreSQL its candidate rows are picked with
+ * `FOR UPDATE SKIP LOCKED`, so nodes claiming at once never wait on each other.
+ */
+import { sql, type Kysely, type Transaction } from 'kysely';
+import { EXPORT_PARTITIONS, type DeadLetter, type ExportLane, type ExportRule, type OutboxEntry, type OutboxRow } from '../../core/export/model.ts';
+import type { Page, PageQuery } from '../../core/model.ts';
+import type { Dialect } from '../dialect.ts';
+import type { Database, ExportDeadLetterTable, ExportLaneTable, ExportOutboxTable, ExportRuleTable } from '../schema.ts';
+import { fetchPage } from './paging.ts';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+const ruleToRow = (r: ExportRule): ExportRuleTable => ({
+  id: r.id,
+  tenant_id: r.tenantId,
+  name: r.name,
+  profile_id: r.profileId,
+  kinds: JSON.stringify(r.kinds),
+  destination: JSON.stringify(r.destination),
+  enabled: r.enabled ? 1 : 0,
+  created_time: r.createdTime,
+});
+
+const rowToRule = (r: ExportRuleTable): ExportRule => ({
+  id: r.id,
+  tenantId: r.tenant_id,
+  name: r.name,
+  profileId: r.profile_id,
+  kinds: JSON.parse(r.kinds),
+  destination: JSON.parse(r.destination),
+  enabled: Number(r.enabled) === 1,
+  createdTime: Number(r.created_time),
+});
+
+const rowToOutbox = (r: Omit<ExportOutboxTable, 'seq'> & { seq: number }): OutboxRow => ({
+  seq: Number(r.seq),
+  ruleId: r.rule_id,
+  partition: Number(r.part),
+  deviceId: r.device_id,
+  kind: r.kind as OutboxRow['kind'],
+  createdTime: Number(r.created_time),
+  payload: r.payload,
+});
+
+const rowToLane = (r: ExportLaneTable): ExportLane => ({
+  ruleId: r.rule_id,
+  partition: Number(r.part),
+  owner: r.owner,
+  leaseUntil: Number(r.lease_until),
+  attempts: Number(r.attempts),
+  nextAttemptTime: Number(r.next_attempt_time),
+  lastError: r.last_error,
+});
+
+/** Inserts the rule and its delivery lanes. */
+export async function insertExportRule(db: Db, rule: ExportRule): Promise<void> {
+  await db.insertInto('export_rule').values(ruleToRow(rule)).execute();
+  const lanes = Array.from({ length: EXPORT_PARTITIONS }, (_, part) => ({ rule_id: rule.id, part, owner: null, lease_until: 0, attempts: 0, next_attempt_time: 0, last_error: null }));
+  await db.insertInto('export_lane').values(lanes).execute();
+}
+
+export async function updateExportRule(db: Db, rule: ExportRule): Promise<void> {
+  const { id, ...row } = ruleToRow(rule);
+  await db.updateTable('export_rule').set(row).where('id', '=', id).execute();
+}
+
+export async function getExportRule(db: Db, tenantId: string, id: string): Promise<ExportRule | undefined> {
+  const row = await db.selectFrom('export_rule').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+  return row && rowToRule(row);
+}
+
+/** Every rule of every tenant (the delivery workers and the rule cache read them all). */
+export async function listExportRules(db: Db): Promise<ExportRule[]> {
+  const rows = await db.selectFrom('export_rule').selectAll().orderBy('created_time').orderBy('id').execute();
+  return rows.map(rowToRule);
+}
+
+/** Deletes a rule with its outbox rows, lanes and dead letters; false when it did not exist. */
+export async function deleteExportRule(db: Db, tenantId: string, id: string): Promise<boolean> {
+  const deleted = await db.deleteFrom('export_rule').where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+  if (Number(deleted.numDeletedRows) === 0) return false;
+  await db.deleteFrom('export_outbox').where('rule_id', '=', id).execute();
+  await db.deleteFrom('export_lane').where('rule_id', '=', id).execute();
+  await db.deleteFrom('export_dead_letter').where('rule_id', '=', id).execute();
+  return true;
+}
+
+export async function insertOutbox(db: Db, entries: readonly OutboxEntry[]): Promise<void> {
+  for (let i = 0; i < entries.length; i += 500) {
+    const rows = entries.slice(i, i + 500).map((e) => ({ rule_id: e.ruleId, part: e.partition, device_id: e.deviceId, kind: e.kind, created_time: e.createdTime, payload: e.payload }));
+    await db.insertInto('export_outbox').values(rows).execute();
+  }
+}
+
+/**
+ * Claims up to `limit` lanes that are free (no owner, or a lease past `now`, or already ours), due (`nextAttemptTime`
+ * reached) and hold at least one outbox row; leases them to `owner` until `now + leaseMs`.
+ */
+export async function claimExportLanes(db: Db, dialect: Dialect, owner: string, now: number, leaseMs: number, limit: number): Promise<ExportLane[]> {
+  const lock = dialect.name === 'postgres' ? sql`for update skip locked` : sql``;
+  const result = await sql<ExportLaneTable>`
+    update export_lane set owner = ${owner}, lease_until = ${now + leaseMs}
+    where (rule_id, part) in (
+      select l.rule_id, l.part from export_lane l
+      where (l.owner is null or l.owner = ${owner} or l.lease_until < ${now})
+        and l.next_attempt_time <= ${now}
+        and exists (select 1 from export_outbox o where o.rule_id = l.rule_id and o.part = l.part)
+      order by l.next_attempt_time
+      limit ${limit}
+      ${lock}
+    )
+    returning rule_id, part, owner, lease_until, attempts, next_attempt_time, last_error`.execute(db);
+  return result.rows.map(rowToLane);
+}
+
+/** The lane's oldest outbox rows, in order. */
+export async function readOutbox(db: Db, ruleId: string, partition: number, limit: number): Promise<OutboxRow[]> {
+  const rows = await db.selectFrom('export_outbox').selectAll().where('rule_id', '=', ruleId).where('part', '=', partition).orderBy('seq').limit(limit).execute();
+  return rows.map(rowToOutbox);
+}
+
+/**
+ * After a delivery: deletes the delivered rows and resets the lane's retry state, but only while `owner` still holds
+ * the lease (false otherwise: another node took the lane over and will deliver the rows again).
+ */
+export async function completeExportBatch(db: Db, owner: string, ruleId: string, partition: number, seqs: readonly number[]): Promise<boolean> {
+  const lane = await db
+    .updateTable('export_lane')
+    .set({ attempts: 0, next_attempt_time: 0, last_error: null })
+    .where('rule_id', '=', ruleId)
+    .where('part', '=', partition)
+    .where('owner', '=', owner)
+    .executeTakeFirst();
+  if (Number(lane.numUpdatedRows) === 0) return false;
+  for (let i = 0; i < seqs.length; i += 500) await db.deleteFrom('export_outbox').where('seq', 'in', seqs.slice(i, i + 500)).execute();
+  return true;
+}
+
+/** After a failed delivery: counts the attempt and sets when the lane is due again. */
+export async function failExportBatch(db: Db, owner: string, ruleId: string, partition: number, nextAttemptTime: number, error: string): Promise<void> {
+  await db
+    .updateTable('export_lane')
+    .set((eb) => ({ attempts: eb('attempts', '+', 1), next_attempt_time: nextAttemptTime, last_error: error.slice(0, 1000) }))
+    .where('rule_id', '=', ruleId)
+    .where('part', '=', partition)
+    .where('owner', '=', owner)
+    .execute();
+}
+
+/** Lets the lane go (another node, or this one, may claim it at once). */
+export async function releaseExportLane(db: Db, owner: string, ruleId: string, partition: number): Promise<void> {
+  await db.updateTable('export_lane').set({ owner: null, lease_until: 0 }).where('rule_id', '=', ruleId).where('part', '=', partition).where('owner', '=', owner).execute();
+}
+
+/** Moves outbox rows to the dead letters with the lane's last error; resets the lane so the rows behind them go on. */
+export async function deadLetter(db: Db, owner: string, rows: readonly OutboxRow[], attempts: number, lastError: string, now: number): Promise<void> {
+  if (rows.length === 0) return;
+  const { ruleId, partition } = rows[0];
+  const letters: ExportDeadLetterTable[] = rows.map((r) => ({
+    seq: r.seq,
+    rule_id: r.ruleId,
+    part: r.partition,
+    device_id: r.deviceId,
+    kind: r.kind,
+    created_time: r.createdTime,
+    payload: r.payload,
+    attempts,
+    last_error: lastError.slice(0, 1000),
+    dead_time: now,
+  }));
+  for (let i = 0; i < letters.length; i += 500) await db.insertInto('export_dead_letter').values(letters.slice(i, i + 500)).execute();
+  await completeExportBatch(db, owner, ruleId, partition, rows.map((r) => r.seq));
+}
+
+/** One page of dead letters of the given rules, oldest first. */
+export function listDeadLetters(db: Db, ruleIds: readonly string[], query: PageQuery): Promise<Page<DeadLetter>> {
+  const base = db.selectFrom('export_dead_letter').where('rule_id', 'in', ruleIds.length > 0 ? [...ruleIds] : ['']);
+  return fetchPage(base, query, (qb) => qb.selectAll().orderBy('seq'), (r: ExportDeadLetterTable) => ({
+    ...rowToOutbox(r),
+    attempts: Number(r.attempts),
+    lastError: r.last_error,
+    deadTime: Number(r.dead_time),
+  }));
+}
+
+/** Puts dead letters of the given rules (all, or those with the given seqs) back in the outbox; returns how many. */
+export async function replayDeadLetters(db: Db, ruleIds: readonly string[], seqs: readonly number[] | undefined): Promise<number> {
+  if (ruleIds.length === 0) return 0;
+  let query = db.selectFrom('export_dead_letter').selectAll().where('rule_id', 'in', [...ruleIds]);
+  if (seqs) query = query.where('seq', 'in', seqs.length > 0 ? [...seqs] : [-1]);
+  const rows = await query.orderBy('seq').execute();
+  if (rows.length === 0) return 0;
+  await insertOutbox(db, rows.map((r) => ({ ruleId: r.rule_id, partition: Number(r.part), deviceId: r.device_id, kind: r.kind as OutboxEntry['kind'], createdTime: Number(r.created_time), payload: r.payload })));
+  const done = rows.map((r) => Number(r.seq));
+  for (let i = 0; i < done.length; i += 500) await db.deleteFrom('export_dead_letter').where('seq', 'in', done.slice(i, i + 500)).execute();
+  return rows.length;
+}
+
+/** Outbox rows waiting, per rule. */
+export async function countOutbox(db: Db): Promise<Map<string, number>> {
+  const rows = await db.selectFrom('export_outbox').select(['rule_id', (eb) => eb.fn.countAll<number | string>().as('n')]).groupBy('rule_id').execute();
+  return new Map(rows.map((r) => [r.rule_id, Number(r.n)]));
+}
+
+/** The lanes of one rule. */
+export async function listExportLanes(db: Db, ruleId: string): Promise<ExportLane[]> {
+  const rows = await db.selectFrom('export_lane').selectAll().where('rule_id', '=', ruleId).orderBy('part').execute();
+  return rows.map(rowToLane);
+}

@@ -1,0 +1,30 @@
+/** The ExportStore port over export-queries.ts, bound to one connection or transaction. */
+import type { Kysely, Transaction } from 'kysely';
+import type { ExportStore } from '../../core/ports/export-store.ts';
+import type { Dialect } from '../dialect.ts';
+import type { Database } from '../schema.ts';
+import * as q from './export-queries.ts';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+/** `inTransaction` runs multi-statement writes atomically (the store's own transaction, or the caller's). */
+export function kyselyExportStore(db: Db, dialect: Dialect, inTransaction: <T>(work: (db: Db) => Promise<T>) => Promise<T>): ExportStore {
+  return {
+    insertRule: (rule) => inTransaction((tx) => q.insertExportRule(tx, rule)),
+    updateRule: (rule) => q.updateExportRule(db, rule),
+    getRule: (tenantId, id) => q.getExportRule(db, tenantId, id),
+    listRules: () => q.listExportRules(db),
+    deleteRule: (tenantId, id) => inTransaction((tx) => q.deleteExportRule(tx, tenantId, id)),
+    insertOutbox: (entries) => q.insertOutbox(db, entries),
+    claimLanes: (owner, now, leaseMs, limit) => q.claimExportLanes(db, dialect, owner, now, leaseMs, limit),
+    readOutbox: (ruleId, partition, limit) => q.readOutbox(db, ruleId, partition, limit),
+    completeBatch: (owner, ruleId, partition, seqs) => inTransaction((tx) => q.completeExportBatch(tx, owner, ruleId, partition, seqs)),
+    failBatch: (owner, ruleId, partition, next, error) => q.failExportBatch(db, owner, ruleId, partition, next, error),
+    releaseLane: (owner, ruleId, partition) => q.releaseExportLane(db, owner, ruleId, partition),
+    deadLetter: (owner, rows, attempts, lastError, now) => inTransaction((tx) => q.deadLetter(tx, owner, rows, attempts, lastError, now)),
+    listDeadLetters: (ruleIds, query) => q.listDeadLetters(db, ruleIds, query),
+    replayDeadLetters: (ruleIds, seqs) => inTransaction((tx) => q.replayDeadLetters(tx, ruleIds, seqs)),
+    countOutbox: () => q.countOutbox(db),
+    listLanes: (ruleId) => q.listExportLanes(db, ruleId),
+  };
+}

@@ -1,0 +1,41 @@
+/** Pure parts of data out: retry delays, Retry-After parsing, lanes by device, and the masked destination. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { retryDelay } from '../../src/core/export/delivery.ts';
+import { EXPORT_PARTITIONS, partitionOf } from '../../src/core/export/model.ts';
+import { maskedDestination, parseDestination } from '../../src/core/export/rules.ts';
+import { retryAfterMs } from '../../src/export/webhook-sink.ts';
+
+describe('export delivery rules', () => {
+  it('doubles the retry delay per attempt, with jitter in its upper half, up to the cap', () => {
+    assert.equal(retryDelay(1, 1000, 300_000, () => 0), 500);
+    assert.equal(retryDelay(1, 1000, 300_000, () => 1), 1000);
+    assert.equal(retryDelay(4, 1000, 300_000, () => 1), 8000);
+    assert.equal(retryDelay(40, 1000, 300_000, () => 1), 300_000);
+    assert.equal(retryDelay(40, 1000, 300_000, () => 0), 150_000);
+  });
+
+  it('reads Retry-After as seconds or an HTTP date', () => {
+    assert.equal(retryAfterMs('3'), 3000);
+    assert.equal(retryAfterMs(new Date(10_000).toUTCString(), 4_000), 6_000);
+    assert.equal(retryAfterMs('soon'), undefined);
+    assert.equal(retryAfterMs(null), undefined);
+  });
+
+  it('puts every message of a device in one lane', () => {
+    const lanes = new Set(Array.from({ length: 1000 }, (_, i) => partitionOf(`device-${i}`)));
+    assert.equal(lanes.size, EXPORT_PARTITIONS, 'devices spread over every lane');
+    assert.equal(partitionOf('abc'), partitionOf('abc'));
+    assert.equal(partitionOf(null), 0);
+  });
+
+  it('never answers a secret, and keeps stored secrets the input leaves out', () => {
+    const stored = parseDestination({ type: 'webhook', url: 'https://receiver.example/hook', secret: 's3cret', headers: { Authorization: 'Bearer x' } });
+    const masked = JSON.stringify(maskedDestination(stored));
+    assert.ok(!masked.includes('s3cret') && !masked.includes('Bearer x'));
+    const changed = parseDestination({ type: 'webhook', url: 'https://receiver.example/other' }, stored);
+    assert.equal(changed.type === 'webhook' && changed.secret, 's3cret');
+    const redis = maskedDestination(parseDestination({ type: 'redis-stream', url: 'redis://:pw123@127.0.0.1:6379/2', stream: 's' }));
+    assert.ok(!JSON.stringify(redis).includes('pw123'));
+  });
+});
