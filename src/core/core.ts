@@ -221,6 +221,7 @@ export async function createCore(deps: {
       rpc,
       limits: gatewayLimits,
       countCommitted: observer?.telemetryCommitted ? (points) => observer.telemetryCommitted!(points) : undefined,
+      noteExported: (device, kind) => exporter.outbox.noteDevice(device, kind),
     },
     logger,
   );

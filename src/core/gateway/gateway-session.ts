@@ -125,6 +125,7 @@ export class GatewaySession implements GatewaySessionHandle {
     const messages = parseTelemetryMessage(payload, this.deps.limits, Date.now());
     const ids = await this.identities(messages.map((m) => ({ name: m.device, type: 'default' })), true);
     this.checkRate(ids.values());
+    if (this.deps.noteExported) for (const id of ids.values()) this.deps.noteExported(id, 'telemetry');
     const points: TsPoint[] = [];
     for (const { device, samples } of messages) {
       const deviceId = ids.get(device)!.deviceId;
@@ -142,6 +143,7 @@ export class GatewaySession implements GatewaySessionHandle {
     const messages = parseAttributesMessage(payload, this.deps.limits);
     const ids = await this.identities(messages.map((m) => ({ name: m.device, type: 'default' })), true);
     this.checkRate(ids.values());
+    if (this.deps.noteExported) for (const id of ids.values()) this.deps.noteExported(id, 'attributes');
     const ts = Date.now();
     const writes: AttributeWrite[] = messages.map(({ device, values }) => ({ deviceId: ids.get(device)!.deviceId, scope: 'CLIENT_SCOPE', entries: objectToEntries(values), ts }));
     await this.deps.committer.submit([], writes);

@@ -33,6 +33,8 @@ export interface GatewayDeps {
   rpc: Rpc;
   limits: GatewayLimits;
   countCommitted?: CommittedHook;
+  /** Remembers who a sub-device is when its writes may be exported (data out, issue 16). */
+  noteExported?: (device: DeviceIdentity, kind: 'telemetry' | 'attributes') => void;
 }
 
 export class Gateways implements GatewayApi {
