@@ -136,7 +136,7 @@ describe('MQTT gateway API on one node', () => {
     assert.deepEqual(answered.json, { success: true });
   });
 
-  test('a persistent RPC queued while the gateway is away is delivered when it reconnects and subscribes, without re-announcing', async () => {
+  test('a persistent RPC queued while the gateway is away is delivered when it reconnects and publishes, without naming that device', async () => {
     const id = (await device('Device C')).id;
     await gw.endAsync();
     await eventually('the gateway session closed', () => server.core.sessionRegistry.sessionsOf(id).length === 0);
@@ -145,8 +145,9 @@ describe('MQTT gateway API on one node', () => {
     const rpcId = queued.json.rpcId;
     gw = await connect(4);
     const rpcs = collect(gw, 'v1/gateway/rpc');
-    assert.equal(server.core.sessionRegistry.sessionsOf(id).length, 0, 'nothing is sent before the gateway subscribes');
     await gw.subscribeAsync('v1/gateway/rpc', { qos: 1 });
+    assert.equal(server.core.sessionRegistry.sessionsOf(id).length, 0, 'nothing is sent before the gateway shows it runs');
+    await publishAck(gw, 'v1/gateway/telemetry', { 'Device A': [{ alive: 1 }] });
     const [delivered] = await rpcs.waitFor(1);
     assert.equal(delivered.device, 'Device C');
     assert.equal(delivered.data.method, 'later');

@@ -61,9 +61,9 @@ describe('MQTT gateway API with mosquitto_pub and mosquitto_sub', { skip: skipSu
     const device = await server.core.devices.findByName(TENANT, 'mos-1');
     const queued = await api.post(`/api/rpc/oneway/${device.id}`, { method: 'blink', params: {}, persistent: true, timeout: 60000 });
     assert.equal(queued.status, 200, queued.text);
-    // Subscribing to v1/gateway/rpc opens the session of the sub-device with the pending RPC on this connection, so
-    // the shared update below goes to it too (a gateway otherwise names a device to get its pushes).
-    const sub = run('mosquitto_sub', [...connection(), '-q', '1', '-t', 'v1/gateway/rpc', '-t', 'v1/gateway/attributes', '-C', '2', '-W', '30']);
+    // mosquitto_sub publishes nothing, but its keepalive ping (-k 5) shows the gateway runs: that opens, on this
+    // connection, the session of the sub-device with the pending RPC, so the shared update below comes here too.
+    const sub = run('mosquitto_sub', [...connection(), '-k', '5', '-q', '1', '-t', 'v1/gateway/rpc', '-t', 'v1/gateway/attributes', '-C', '2', '-W', '30']);
     await eventually('mosquitto_sub holds the sub-device', () => server.core.sessionRegistry.sessionsOf(device.id).length > 0);
     await api.post(`/api/plugins/telemetry/DEVICE/${device.id}/attributes/SHARED_SCOPE`, { mode: 'eco' });
     const result = await sub;
@@ -78,10 +78,10 @@ describe('MQTT gateway API with mosquitto_pub and mosquitto_sub', { skip: skipSu
 
   test('a two-way RPC: mosquitto_sub gets the request, mosquitto_pub sends the reply, the admin API returns it', async () => {
     const device = await server.core.devices.findByName(TENANT, 'mos-2');
-    // A persistent RPC waits for the gateway, which gets it once it subscribes to v1/gateway/rpc.
+    // A persistent RPC waits for the gateway, which gets it once it shows it runs (here: its keepalive ping).
     const queued = await api.post(`/api/rpc/twoway/${device.id}`, { method: 'setValve', params: { open: true }, persistent: true, timeout: 60000 });
     assert.equal(queued.status, 200, queued.text);
-    const sub = await run('mosquitto_sub', [...connection(), '-q', '1', '-t', 'v1/gateway/rpc', '-C', '1', '-W', '30']);
+    const sub = await run('mosquitto_sub', [...connection(), '-k', '5', '-q', '1', '-t', 'v1/gateway/rpc', '-C', '1', '-W', '30']);
     assert.equal(sub.code, 0, sub.out);
     const request = JSON.parse(sub.out);
     assert.equal(request.device, 'mos-2');
