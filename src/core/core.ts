@@ -9,6 +9,7 @@ import { DeviceAuth } from './device-auth.ts';
 import { Devices } from './devices.ts';
 import { GroupCommitter } from './group-commit.ts';
 import { DEFAULT_GATEWAY_LIMITS, Gateways } from './gateway/gateways.ts';
+import { gatewayNotices } from './gateway/notices.ts';
 import { SubDeviceDirectory } from './gateway/sub-devices.ts';
 import { Profiles } from './profiles.ts';
 import { Provisioning } from './provisioning/provision.ts';
@@ -91,7 +92,7 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
   // ThingsBoard marks RPCs past their expiry; every node may run this (the updates are idempotent).
   const rpcExpiry = setInterval(() => store.expireRpcs(Date.now()).catch((err) => logger.warn({ err }, 'rpc expiry sweep failed')), settings.rpcExpirySweepMs ?? 5000);
   rpcExpiry.unref();
-  const devices = new Devices(store, profiles, audit, credentialsChanged, bus);
+  const devices = new Devices(store, profiles, audit, credentialsChanged, bus, gatewayNotices(store, rpc, logger));
   const attributes = new Attributes(store, bus);
   const gatewayLimits = { ...DEFAULT_GATEWAY_LIMITS, ...settings.gateway };
   const gateway = new Gateways(

@@ -167,6 +167,27 @@ describe('MQTT gateway API on one node', () => {
     assert.deepEqual((await latest('Quiet')).t?.[0]?.value, 1);
   });
 
+  test('renaming and deleting a sub-device tells its gateway; a deleted name is created anew (testDeleteDevice, deviceCreationAfterDeleted)', async () => {
+    const notices: any[] = [];
+    gw.on('message', (topic, payload) => {
+      if (topic.startsWith('v1/devices/me/rpc/request/')) notices.push(JSON.parse(payload.toString()));
+    });
+    await gw.subscribeAsync('v1/devices/me/rpc/request/+', { qos: 1 });
+    const before = await device('Quiet');
+    const renamed = await api.post('/api/device', { id: { entityType: 'DEVICE', id: before.id }, name: 'Quiet 2', additionalInfo: before.additionalInfo });
+    assert.equal(renamed.status, 200, renamed.text);
+    await eventually('the rename notice', () => notices.length >= 1);
+    assert.deepEqual(notices[0], { method: 'gateway_device_renamed', params: { Quiet: 'Quiet 2' } });
+    assert.equal((await api.delete(`/api/device/${before.id}`)).status, 200);
+    await eventually('the delete notice', () => notices.length >= 2);
+    assert.deepEqual(notices[1], { method: 'gateway_device_deleted', params: 'Quiet 2' });
+    await eventually('the sub-device session ended', () => server.core.sessionRegistry.sessionsOf(before.id).length === 0);
+    assert.equal((await publishAck(gw, 'v1/gateway/telemetry', { 'Quiet 2': [{ again: 1 }] })).reasonCode, 0);
+    const reborn = await device('Quiet 2');
+    assert.notEqual(reborn.id, before.id);
+    assert.equal(reborn.additionalInfo?.lastConnectedGateway, gateway.id);
+  });
+
   test('500 sub-devices in one PUBLISH (MQTT 3.1.1): one PUBACK after one commit, every device and point stored', async () => {
     const v3 = await connect(4);
     const body: Record<string, unknown[]> = {};
