@@ -79,8 +79,11 @@ export class GatewaySession implements GatewaySessionHandle {
     sub.session.close();
   }
 
-  /** Identities for `wanted`: known ones from this connection, the rest found (or created) and given sessions. */
-  private async identities(wanted: readonly WantedDevice[], create: boolean): Promise<Map<string, DeviceIdentity>> {
+  /**
+   * Identities for `wanted`: known ones from this connection, the rest found (or created) and given sessions. `check`
+   * (the rate limit) sees every device that exists before any new one is created, so a refusal creates nothing.
+   */
+  private async identities(wanted: readonly WantedDevice[], create: boolean, check?: (ids: Iterable<DeviceIdentity>) => void): Promise<Map<string, DeviceIdentity>> {
     const out = new Map<string, DeviceIdentity>();
     const unknown: WantedDevice[] = [];
     for (const w of wanted) {
@@ -88,18 +91,31 @@ export class GatewaySession implements GatewaySessionHandle {
       if (sub) out.set(w.name, sub.identity);
       else unknown.push(w);
     }
+    check?.(out.values());
     if (unknown.length === 0) return out;
-    const devices = await this.deps.directory.resolve(this.gateway, unknown, create);
+    const checked = new Set<string>();
+    const beforeCreate =
+      check &&
+      ((found: Iterable<Device>) => {
+        const ids = [...found].map(subDeviceIdentity);
+        check(ids);
+        for (const id of ids) checked.add(id.deviceId);
+      });
+    const devices = await this.deps.directory.resolve(this.gateway, unknown, create, beforeCreate);
+    const created: DeviceIdentity[] = [];
     for (const w of unknown) {
       const device = devices.get(w.name);
       if (!device) throw new FleetgateError('NOT_FOUND', `Device "${w.name}" is not a sub-device of this gateway`);
-      out.set(w.name, (this.subs.get(w.name) ?? this.openSession(device)).identity);
+      const identity = (this.subs.get(w.name) ?? this.openSession(device)).identity;
+      out.set(w.name, identity);
+      if (!checked.has(identity.deviceId)) created.push(identity);
     }
+    check?.(created); // a new device's first message counts too (its fresh budget always has room for it)
     return out;
   }
 
   /** Per-sub-device message rate (config deviceMessageRate): one limited sub-device refuses the message, not the gateway. */
-  private checkRate(ids: Iterable<DeviceIdentity>): void {
+  private readonly checkRate = (ids: Iterable<DeviceIdentity>): void => {
     const limiter = this.deps.throttle.deviceMessages;
     if (!limiter.enabled) return;
     for (const id of ids) {
@@ -108,7 +124,7 @@ export class GatewaySession implements GatewaySessionHandle {
         throw new SubDeviceRateLimited(id.deviceName, `Device "${id.deviceName}" is over its message rate limit (${this.deps.throttle.limits.deviceMessageRate})`, Math.max(1, Math.ceil(wait / 1000)));
       }
     }
-  }
+  };
 
   async connect(payload: Buffer): Promise<void> {
     const { device, type } = parseConnect(payload, this.deps.limits);
@@ -123,8 +139,7 @@ export class GatewaySession implements GatewaySessionHandle {
 
   async telemetry(payload: Buffer): Promise<void> {
     const messages = parseTelemetryMessage(payload, this.deps.limits, Date.now());
-    const ids = await this.identities(messages.map((m) => ({ name: m.device, type: 'default' })), true);
-    this.checkRate(ids.values());
+    const ids = await this.identities(messages.map((m) => ({ name: m.device, type: 'default' })), true, this.checkRate);
     const points: TsPoint[] = [];
     for (const { device, samples } of messages) {
       const deviceId = ids.get(device)!.deviceId;
@@ -140,8 +155,7 @@ export class GatewaySession implements GatewaySessionHandle {
 
   async attributes(payload: Buffer): Promise<void> {
     const messages = parseAttributesMessage(payload, this.deps.limits);
-    const ids = await this.identities(messages.map((m) => ({ name: m.device, type: 'default' })), true);
-    this.checkRate(ids.values());
+    const ids = await this.identities(messages.map((m) => ({ name: m.device, type: 'default' })), true, this.checkRate);
     const ts = Date.now();
     const writes: AttributeWrite[] = messages.map(({ device, values }) => ({ deviceId: ids.get(device)!.deviceId, scope: 'CLIENT_SCOPE', entries: objectToEntries(values), ts }));
     await this.deps.committer.submit([], writes);
