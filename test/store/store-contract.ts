@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Store } from '../../src/store/store.ts';
 import { attributeContract, rpcContract, timeseriesContract } from './contract-data.ts';
 import { assertUnique, deviceContract, profileContract } from './contract-entities.ts';
+import { gatewayContract } from './contract-gateway.ts';
 import { audit, credentials, device, OTHER_TENANT, profile, seedDevice, TENANT, unique, user } from './fixtures.ts';
 
 /** A store under test and how to dispose of it. */
@@ -44,6 +45,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>, op
     attributeContract(store, { bigintTodo: options.bigintTodo });
     timeseriesContract(store);
     rpcContract(store);
+    gatewayContract(store);
     userContract(store);
     auditContract(store);
     settingsAndTransactionContract(store);
