@@ -188,6 +188,14 @@ describe('MQTT gateway API on one node', () => {
     assert.equal(reborn.additionalInfo?.lastConnectedGateway, gateway.id);
   });
 
+  test('getSessionLimitsRpcForGatewayTest: a gateway\'s getSessionLimits also has gatewayRateLimits', async () => {
+    const replies = collect(gw, 'v1/devices/me/rpc/response/5');
+    await publishAck(gw, 'v1/devices/me/rpc/request/5', { method: 'getSessionLimits', params: {} });
+    const [reply] = await replies.waitFor(1);
+    assert.deepEqual(Object.keys(reply).sort(), ['gatewayRateLimits', 'maxInflightMessages', 'maxPayloadSize', 'rateLimits']);
+    assert.deepEqual(reply.gatewayRateLimits, { messages: '', telemetryMessages: '', telemetryDataPoints: '' });
+  });
+
   test('500 sub-devices in one PUBLISH (MQTT 3.1.1): one PUBACK after one commit, every device and point stored', async () => {
     const v3 = await connect(4);
     const body: Record<string, unknown[]> = {};
