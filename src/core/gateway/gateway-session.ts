@@ -10,7 +10,7 @@ import type { AttributeWrite, Device, TsPoint } from '../model.ts';
 import { kvToJson as kvJson, objectToEntries, toKvValue } from '../kv-json.ts';
 import { parseAttributeRequest, parseAttributesMessage, parseConnect, parseDisconnect, parseRpcReply, parseTelemetryMessage } from './gateway-json.ts';
 import { subDeviceIdentity, type WantedDevice } from './sub-devices.ts';
-import type { GatewayDeps } from './gateways.ts';
+import type { GatewayDeps, Gateways } from './gateways.ts';
 
 /** RATE_LIMITED for one sub-device, naming it, so the transport can tell the gateway which device to slow down. */
 export class SubDeviceRateLimited extends FleetgateError {
@@ -28,6 +28,7 @@ interface SubDevice {
   session: DeviceSessionHandle;
 }
 
+/** Core's side of one gateway connection; built by {@link Gateways.open}, closed with the connection. */
 export class GatewaySession implements GatewaySessionHandle {
   /** Sub-devices with an open session on this connection, by the exact name the gateway uses (spec §3). */
   private readonly subs = new Map<string, SubDevice>();

@@ -35,6 +35,7 @@ export interface GatewayDeps {
   countCommitted?: CommittedHook;
 }
 
+/** The gateway API of core (`core.gateway`). */
 export class Gateways implements GatewayApi {
   constructor(
     private readonly deps: GatewayDeps,

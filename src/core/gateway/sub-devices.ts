@@ -29,6 +29,7 @@ export function isSubDeviceOf(device: Device, gatewayId: string): boolean {
   return device.id !== gatewayId && device.additionalInfo?.lastConnectedGateway === gatewayId;
 }
 
+/** Finds, checks and creates a gateway's sub-devices by name (shared by every gateway session of the node). */
 export class SubDeviceDirectory {
   constructor(
     private readonly store: Store,
