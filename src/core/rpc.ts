@@ -141,15 +141,15 @@ export class Rpc implements RpcApi {
         });
       });
     if (attempts.length === 0) return;
-    await this.store.updateRpcStatus(rpc.id, 'SENT');
+    // Conditional updates: a device may answer before these run, and its SUCCESSFUL must not be overwritten.
+    await this.store.updateRpcStatus(rpc.id, 'SENT', undefined, ['QUEUED', 'SENT']);
     try {
       await Promise.any(attempts);
     } catch {
-      await this.store.updateRpcStatus(rpc.id, 'QUEUED');
+      await this.store.updateRpcStatus(rpc.id, 'QUEUED', undefined, ['SENT']);
       return;
     }
-    const fresh = await this.store.getRpc(rpc.id);
-    if (fresh && fresh.status === 'SENT') await this.store.updateRpcStatus(rpc.id, rpc.oneway ? 'SUCCESSFUL' : 'DELIVERED');
+    await this.store.updateRpcStatus(rpc.id, rpc.oneway ? 'SUCCESSFUL' : 'DELIVERED', undefined, ['SENT']);
     await this.bus.publish(channels.rpcReply(rpc.id), { kind: 'rpc-reply', rpcId: rpc.id, status: 'DELIVERED', response: null });
   }
 }

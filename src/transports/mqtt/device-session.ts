@@ -5,6 +5,7 @@
 import type { DeviceIdentity, DeviceSessionHandle, RpcDelivery } from '../../core/api.ts';
 import type { MqttConnection } from './connection.ts';
 import { MqttGatewaySession } from './gateway/gateway-session.ts';
+import { RC } from './reason-codes.ts';
 import { outboundTopic, type SubscriptionKind, type TopicStyle } from './topics.ts';
 
 interface Subscription {
@@ -22,7 +23,7 @@ export class DeviceSession {
     private readonly conn: MqttConnection,
     readonly identity: DeviceIdentity,
   ) {
-    this.handle = conn.ctx.core.sessions.open(identity, {});
+    this.handle = conn.ctx.core.sessions.open(identity, { onDeviceDeleted: this.deleted });
     // gateway spec §1.2: decided once per connection, at CONNECT.
     if (identity.gateway) this.gateway = new MqttGatewaySession(conn, identity);
   }
@@ -52,8 +53,14 @@ export class DeviceSession {
     this.handle.update({
       onAttributes: this.subscriptions.has('attributes') ? this.pushAttributes : undefined,
       onRpc: this.subscriptions.has('rpc-request') ? this.pushRpc : undefined,
+      onDeviceDeleted: this.deleted,
     });
   }
+
+  /** gateway spec §4.4: a deleted device's connection ends (MQTT 5: DISCONNECT 0x98 administrative action). */
+  private readonly deleted = (): void => {
+    this.conn.fail(RC.ADMINISTRATIVE_ACTION, 'device deleted');
+  };
 
   /** Shared attribute update or `{"deleted":[...]}` to subscribers of the attributes topic (spec §8.2). */
   private readonly pushAttributes = (update: Record<string, unknown>): void => {

@@ -214,4 +214,17 @@ describe('MQTT gateway API on one node', () => {
     const entries = await server.core.attributes.get((await device('bulk-499')).id, 'CLIENT_SCOPE', ['firmware']);
     assert.deepEqual(entries[0].value, { type: 'STRING', value: 'fw-499' });
   });
+
+  test('deleting a gateway ends its connection (MQTT 5 DISCONNECT 0x98); its sub-devices stay', async () => {
+    const doomed = await createGateway(server, 'Doomed Gateway');
+    const client = await mqttjs(server, { username: doomed.token, protocolVersion: 5 });
+    clients.push(client);
+    assert.equal((await publishAck(client, 'v1/gateway/connect', { device: 'Orphan' })).reasonCode, 0);
+    const disconnected = new Promise<number | undefined>((resolve) => client.once('disconnect', (packet) => resolve(packet.reasonCode)));
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    assert.equal((await api.delete(`/api/device/${doomed.id}`)).status, 200);
+    assert.equal(await disconnected, 0x98);
+    await closed;
+    assert.equal((await device('Orphan')).additionalInfo?.lastConnectedGateway, doomed.id);
+  });
 });
