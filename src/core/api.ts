@@ -261,7 +261,7 @@ export interface GatewaySessionHandle {
   subDevices(): string[];
   /**
    * Opens sessions for this gateway's sub-devices that have pending RPCs, so those are delivered now. Call it when the
-   * gateway is ready for RPCs (MQTT: its SUBSCRIBE to `v1/gateway/rpc`); later calls do nothing; a failed lookup is logged.
+   * gateway is ready for RPCs (MQTT: its first gateway PUBLISH or PINGREQ); later calls do nothing; a failed lookup is logged.
    */
   start(): void;
   /** The gateway connection ended: every sub-device session closes. */

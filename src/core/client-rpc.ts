@@ -15,6 +15,8 @@ export interface ClientRpcRequest {
 export interface SessionLimits {
   maxPayloadSize: number;
   maxInflightMessages: number;
+  /** The session is a gateway's: the reply also has `gatewayRateLimits` (gateway spec §4.8). */
+  gateway?: boolean;
 }
 
 /** spec §8.2: the one client-side RPC method the server answers without a rule engine. */
@@ -46,10 +48,14 @@ export function parseClientRpc(payload: string | Buffer): ClientRpcRequest {
  */
 export function answerClientRpc(request: ClientRpcRequest, limits: SessionLimits): Record<string, unknown> {
   if (request.method === GET_SESSION_LIMITS) {
+    const none = { messages: '', telemetryMessages: '', telemetryDataPoints: '' };
     return {
       maxPayloadSize: limits.maxPayloadSize,
       maxInflightMessages: limits.maxInflightMessages,
-      rateLimits: { messages: '', telemetryMessages: '', telemetryDataPoints: '' },
+      rateLimits: none,
+      // TB ([MQH] onGetSessionLimitsRpc): a gateway is also told the limits of its sub-devices' traffic. fleetgate has
+      // no shared per-gateway budget (each sub-device has its own deviceMessageRate), so none is announced.
+      ...(limits.gateway ? { gatewayRateLimits: none } : {}),
     };
   }
   throw new FleetgateError('NOT_IMPLEMENTED', `Client-side RPC method "${request.method}" is not supported: fleetgate has no rule engine to answer it`);

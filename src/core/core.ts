@@ -16,6 +16,7 @@ import { Outages } from './outages.ts';
 import { LiveInterest } from './live-interest.ts';
 import { LiveUpdates } from './live-updates.ts';
 import { DEFAULT_GATEWAY_LIMITS, Gateways } from './gateway/gateways.ts';
+import { gatewayNotices } from './gateway/notices.ts';
 import { SubDeviceDirectory } from './gateway/sub-devices.ts';
 import { Profiles } from './profiles.ts';
 import { Provisioning } from './provisioning/provision.ts';
@@ -197,7 +198,7 @@ export async function createCore(deps: {
     settings.rpcExpirySweepMs ?? 5000,
   );
   rpcExpiry.unref();
-  const devices = new Devices(store, profiles, audit, credentialsChanged, bus);
+  const devices = new Devices(store, profiles, audit, credentialsChanged, bus, gatewayNotices(store, rpc, logger));
   const attributes = new Attributes(store, bus, live);
   ota = new Ota(
     store,

@@ -9,6 +9,7 @@ import type { Profiles } from './profiles.ts';
 import { UniqueViolation, type Store } from '../store/store.ts';
 import { channels, type Bus } from '../bus/bus.ts';
 import type { Ota } from './ota/ota.ts';
+import type { SubDeviceChange } from './gateway/notices.ts';
 
 const DUPLICATE_CREDENTIALS = 'Device credentials are already assigned to another device!';
 
@@ -23,6 +24,8 @@ export class Devices implements DevicesApi {
     private readonly audit: AuditRecorder,
     private readonly credentialsChanged: (credentialsId: string, deviceId: string) => Promise<void>,
     private readonly bus: Bus,
+    /** Told after a device was renamed or deleted (its gateway is notified, gateway spec §4.9). */
+    private readonly changed: (device: Device, change: SubDeviceChange) => Promise<void> = async () => {},
   ) {}
 
   /**
@@ -73,6 +76,7 @@ export class Devices implements DevicesApi {
     }
     await this.ota?.deviceSaved(device, otaInput, existing);
     await this.audit.action(actor, tenantId, { type: 'DEVICE', id: device.id, name: device.name }, existing ? 'UPDATED' : 'ADDED');
+    if (existing && existing.name !== device.name) await this.changed(device, { kind: 'renamed', from: existing.name });
     return device;
   }
 
@@ -122,6 +126,7 @@ export class Devices implements DevicesApi {
     if (creds) await this.credentialsChanged(creds.credentialsId, id);
     await this.bus.publish(channels.device(id), { kind: 'device-deleted', deviceId: id });
     await this.audit.action(actor, tenantId, { type: 'DEVICE', id, name: device.name }, 'DELETED');
+    await this.changed(device, { kind: 'deleted' });
   }
 
   async getCredentials(tenantId: string, deviceId: string): Promise<DeviceCredentials> {

@@ -124,11 +124,11 @@ export class Rpc implements RpcApi {
   }
 
   /** Writes an end state, with its export outbox row when a rule wants one. */
-  private async finish(rpc: RpcRequest, status: 'SUCCESSFUL' | 'TIMEOUT', response: string | null): Promise<void> {
+  private async finish(rpc: RpcRequest, status: 'SUCCESSFUL' | 'TIMEOUT', response: string | null, onlyIf?: readonly RpcStatus[]): Promise<void> {
     const hook = this.onOutcome;
-    if (!hook) return this.store.updateRpcStatus(rpc.id, status, response ?? undefined);
+    if (!hook) return this.store.updateRpcStatus(rpc.id, status, response ?? undefined, onlyIf);
     await this.store.transaction(async (tx) => {
-      await tx.updateRpcStatus(rpc.id, status, response ?? undefined);
+      await tx.updateRpcStatus(rpc.id, status, response ?? undefined, onlyIf);
       await hook(tx, rpc, status, response);
     });
   }
@@ -157,18 +157,16 @@ export class Rpc implements RpcApi {
         });
       });
     if (attempts.length === 0) return;
-    await this.store.updateRpcStatus(rpc.id, 'SENT');
+    // Conditional updates: a device may answer before these run, and its SUCCESSFUL must not be overwritten.
+    await this.store.updateRpcStatus(rpc.id, 'SENT', undefined, ['QUEUED', 'SENT']);
     try {
       await Promise.any(attempts);
     } catch {
-      await this.store.updateRpcStatus(rpc.id, 'QUEUED');
+      await this.store.updateRpcStatus(rpc.id, 'QUEUED', undefined, ['SENT']);
       return;
     }
-    const fresh = await this.store.getRpc(rpc.id);
-    if (fresh && fresh.status === 'SENT') {
-      if (rpc.oneway) await this.finish(rpc, 'SUCCESSFUL', null);
-      else await this.store.updateRpcStatus(rpc.id, 'DELIVERED');
-    }
+    if (rpc.oneway) await this.finish(rpc, 'SUCCESSFUL', null, ['SENT']);
+    else await this.store.updateRpcStatus(rpc.id, 'DELIVERED', undefined, ['SENT']);
     await this.bus.publish(channels.rpcReply(rpc.id), { kind: 'rpc-reply', rpcId: rpc.id, status: 'DELIVERED', response: null });
   }
 }

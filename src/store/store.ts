@@ -144,7 +144,8 @@ export interface Store {
   insertRpc(rpc: Omit<RpcRequest, 'requestId'>): Promise<RpcRequest>;
   getRpc(id: string): Promise<RpcRequest | undefined>;
   findRpcByRequestId(deviceId: string, requestId: number): Promise<RpcRequest | undefined>;
-  updateRpcStatus(id: string, status: RpcStatus, response?: string | null): Promise<void>;
+  /** Sets the status (and response); with `onlyIf`, only while the current status is one of those (no lost reply). */
+  updateRpcStatus(id: string, status: RpcStatus, response?: string | null, onlyIf?: readonly RpcStatus[]): Promise<void>;
   /** Requests still to deliver (QUEUED or SENT and not expired at `now`), oldest first. */
   listPendingRpc(deviceId: string, now: number): Promise<RpcRequest[]>;
   /** One page of a device's requests (newest first by default), optionally of one status only. */

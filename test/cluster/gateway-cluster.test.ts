@@ -137,6 +137,7 @@ describe('a gateway with 500 sub-devices on a two-node cluster', { skip: skipUnl
     gw = await connectTo(a!.mqttPort);
     const rpcs = collect(gw, 'v1/gateway/rpc');
     await gw.subscribeAsync('v1/gateway/rpc', { qos: 1 });
+    assert.equal((await publishAck(gw, 'v1/gateway/telemetry', { 'meter-1': [{ alive: 1 }] })).reasonCode, 0); // the gateway runs
     const [delivered] = await rpcs.waitFor(1);
     assert.equal(delivered.device, 'meter-250');
     assert.equal(delivered.data.method, 'calibrate');

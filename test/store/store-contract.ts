@@ -8,6 +8,7 @@ import type { Store } from '../../src/store/store.ts';
 import { attributeContract, rpcContract, timeseriesContract } from './contract-data.ts';
 import { assertUnique, deviceContract, profileContract } from './contract-entities.ts';
 import { credentialsGraceContract } from './contract-credentials-grace.ts';
+import { gatewayContract } from './contract-gateway.ts';
 import { audit, credentials, device, OTHER_TENANT, profile, seedDevice, TENANT, unique, user } from './fixtures.ts';
 
 /** A store under test and how to dispose of it. */
@@ -45,6 +46,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>, op
     attributeContract(store, { bigintTodo: options.bigintTodo });
     timeseriesContract(store);
     rpcContract(store);
+    gatewayContract(store);
     userContract(store);
     auditContract(store);
     settingsAndTransactionContract(store);

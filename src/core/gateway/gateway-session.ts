@@ -10,7 +10,7 @@ import type { AttributeWrite, Device, TsPoint } from '../model.ts';
 import { kvToJson as kvJson, objectToEntries, toKvValue } from '../kv-json.ts';
 import { parseAttributeRequest, parseAttributesMessage, parseConnect, parseDisconnect, parseRpcReply, parseTelemetryMessage } from './gateway-json.ts';
 import { subDeviceIdentity, type WantedDevice } from './sub-devices.ts';
-import type { GatewayDeps } from './gateways.ts';
+import type { GatewayDeps, Gateways } from './gateways.ts';
 
 /** RATE_LIMITED for one sub-device, naming it, so the transport can tell the gateway which device to slow down. */
 export class SubDeviceRateLimited extends FleetgateError {
@@ -28,6 +28,7 @@ interface SubDevice {
   session: DeviceSessionHandle;
 }
 
+/** Core's side of one gateway connection; built by {@link Gateways.open}, closed with the connection. */
 export class GatewaySession implements GatewaySessionHandle {
   /** Sub-devices with an open session on this connection, by the exact name the gateway uses (spec §3). */
   private readonly subs = new Map<string, SubDevice>();
@@ -79,8 +80,11 @@ export class GatewaySession implements GatewaySessionHandle {
     sub.session.close();
   }
 
-  /** Identities for `wanted`: known ones from this connection, the rest found (or created) and given sessions. */
-  private async identities(wanted: readonly WantedDevice[], create: boolean): Promise<Map<string, DeviceIdentity>> {
+  /**
+   * Identities for `wanted`: known ones from this connection, the rest found (or created) and given sessions. `check`
+   * (the rate limit) sees every device that exists before any new one is created, so a refusal creates nothing.
+   */
+  private async identities(wanted: readonly WantedDevice[], create: boolean, check?: (ids: Iterable<DeviceIdentity>) => void): Promise<Map<string, DeviceIdentity>> {
     const out = new Map<string, DeviceIdentity>();
     const unknown: WantedDevice[] = [];
     for (const w of wanted) {
@@ -88,18 +92,31 @@ export class GatewaySession implements GatewaySessionHandle {
       if (sub) out.set(w.name, sub.identity);
       else unknown.push(w);
     }
+    check?.(out.values());
     if (unknown.length === 0) return out;
-    const devices = await this.deps.directory.resolve(this.gateway, unknown, create);
+    const checked = new Set<string>();
+    const beforeCreate =
+      check &&
+      ((found: Iterable<Device>) => {
+        const ids = [...found].map(subDeviceIdentity);
+        check(ids);
+        for (const id of ids) checked.add(id.deviceId);
+      });
+    const devices = await this.deps.directory.resolve(this.gateway, unknown, create, beforeCreate);
+    const created: DeviceIdentity[] = [];
     for (const w of unknown) {
       const device = devices.get(w.name);
       if (!device) throw new FleetgateError('NOT_FOUND', `Device "${w.name}" is not a sub-device of this gateway`);
-      out.set(w.name, (this.subs.get(w.name) ?? this.openSession(device)).identity);
+      const identity = (this.subs.get(w.name) ?? this.openSession(device)).identity;
+      out.set(w.name, identity);
+      if (!checked.has(identity.deviceId)) created.push(identity);
     }
+    check?.(created); // a new device's first message counts too (its fresh budget always has room for it)
     return out;
   }
 
   /** Per-sub-device message rate (config deviceMessageRate): one limited sub-device refuses the message, not the gateway. */
-  private checkRate(ids: Iterable<DeviceIdentity>): void {
+  private readonly checkRate = (ids: Iterable<DeviceIdentity>): void => {
     const limiter = this.deps.throttle.deviceMessages;
     if (!limiter.enabled) return;
     for (const id of ids) {
@@ -108,7 +125,7 @@ export class GatewaySession implements GatewaySessionHandle {
         throw new SubDeviceRateLimited(id.deviceName, `Device "${id.deviceName}" is over its message rate limit (${this.deps.throttle.limits.deviceMessageRate})`, Math.max(1, Math.ceil(wait / 1000)));
       }
     }
-  }
+  };
 
   async connect(payload: Buffer): Promise<void> {
     const { device, type } = parseConnect(payload, this.deps.limits);
@@ -123,8 +140,7 @@ export class GatewaySession implements GatewaySessionHandle {
 
   async telemetry(payload: Buffer): Promise<void> {
     const messages = parseTelemetryMessage(payload, this.deps.limits, Date.now());
-    const ids = await this.identities(messages.map((m) => ({ name: m.device, type: 'default' })), true);
-    this.checkRate(ids.values());
+    const ids = await this.identities(messages.map((m) => ({ name: m.device, type: 'default' })), true, this.checkRate);
     if (this.deps.noteExported) for (const id of ids.values()) this.deps.noteExported(id, 'telemetry');
     const points: TsPoint[] = [];
     for (const { device, samples } of messages) {
@@ -141,8 +157,7 @@ export class GatewaySession implements GatewaySessionHandle {
 
   async attributes(payload: Buffer): Promise<void> {
     const messages = parseAttributesMessage(payload, this.deps.limits);
-    const ids = await this.identities(messages.map((m) => ({ name: m.device, type: 'default' })), true);
-    this.checkRate(ids.values());
+    const ids = await this.identities(messages.map((m) => ({ name: m.device, type: 'default' })), true, this.checkRate);
     if (this.deps.noteExported) for (const id of ids.values()) this.deps.noteExported(id, 'attributes');
     const ts = Date.now();
     const writes: AttributeWrite[] = messages.map(({ device, values }) => ({ deviceId: ids.get(device)!.deviceId, scope: 'CLIENT_SCOPE', entries: objectToEntries(values), ts }));

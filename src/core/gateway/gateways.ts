@@ -37,6 +37,7 @@ export interface GatewayDeps {
   noteExported?: (device: DeviceIdentity, kind: 'telemetry' | 'attributes') => void;
 }
 
+/** The gateway API of core (`core.gateway`). */
 export class Gateways implements GatewayApi {
   constructor(
     private readonly deps: GatewayDeps,

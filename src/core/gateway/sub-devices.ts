@@ -29,6 +29,7 @@ export function isSubDeviceOf(device: Device, gatewayId: string): boolean {
   return device.id !== gatewayId && device.additionalInfo?.lastConnectedGateway === gatewayId;
 }
 
+/** Finds, checks and creates a gateway's sub-devices by name (shared by every gateway session of the node). */
 export class SubDeviceDirectory {
   constructor(
     private readonly store: Store,
@@ -40,12 +41,14 @@ export class SubDeviceDirectory {
   /**
    * The gateway's sub-devices named in `wanted`, creating the missing ones when `create` is set. Throws, having
    * created nothing, when a name belongs to a device that is not this gateway's (PERMISSION_DENIED), is unknown and
-   * `create` is off (NOT_FOUND), or would take the gateway past its sub-device limit (QUOTA_EXCEEDED).
+   * `create` is off (NOT_FOUND), or would take the gateway past its sub-device limit (QUOTA_EXCEEDED), or when
+   * `beforeCreate` throws for the devices that exist already.
    */
-  async resolve(gateway: DeviceIdentity, wanted: readonly WantedDevice[], create: boolean): Promise<Map<string, Device>> {
+  async resolve(gateway: DeviceIdentity, wanted: readonly WantedDevice[], create: boolean, beforeCreate?: (found: Iterable<Device>) => void): Promise<Map<string, Device>> {
     const found = new Map<string, Device>();
     for (const device of await this.store.findDevicesByNames(gateway.tenantId, wanted.map((w) => w.name))) found.set(device.name, device);
     for (const device of found.values()) this.checkOwner(device, gateway);
+    beforeCreate?.(found.values()); // a refusal here (a rate limit) must not leave new devices behind
     const missing = wanted.filter((w) => !found.has(w.name));
     if (missing.length === 0) return found;
     if (!create) {

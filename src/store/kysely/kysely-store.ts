@@ -275,8 +275,8 @@ export class KyselyStore implements Store {
     return rpc.findRpcByRequestId(this.db, deviceId, requestId);
   }
 
-  updateRpcStatus(id: string, status: RpcStatus, response?: string | null): Promise<void> {
-    return rpc.updateRpcStatus(this.db, id, status, response);
+  updateRpcStatus(id: string, status: RpcStatus, response?: string | null, onlyIf?: readonly RpcStatus[]): Promise<void> {
+    return rpc.updateRpcStatus(this.db, id, status, response, onlyIf);
   }
 
   listPendingRpc(deviceId: string, now: number): Promise<RpcRequest[]> {

@@ -37,9 +37,11 @@ export async function findRpcByRequestId(db: Db, deviceId: string, requestId: nu
   return row && rowToRpc(row);
 }
 
-export async function updateRpcStatus(db: Db, id: string, status: RpcStatus, response?: string | null): Promise<void> {
+export async function updateRpcStatus(db: Db, id: string, status: RpcStatus, response?: string | null, onlyIf?: readonly RpcStatus[]): Promise<void> {
   const set = response === undefined ? { status } : { status, response };
-  await db.updateTable('rpc').set(set).where('id', '=', id).execute();
+  let query = db.updateTable('rpc').set(set).where('id', '=', id);
+  if (onlyIf) query = query.where('status', 'in', [...onlyIf]);
+  await query.execute();
 }
 
 /** Queued or sent, not yet expired, oldest first. */

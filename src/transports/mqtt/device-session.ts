@@ -53,7 +53,7 @@ export class DeviceSession {
   private endHandlers() {
     return {
       onCredentialsRevoked: () => this.conn.fail(RC.NOT_AUTHORIZED, 'device credentials replaced'),
-      onDeviceDeleted: () => this.conn.fail(RC.NOT_AUTHORIZED, 'device deleted'),
+      onDeviceDeleted: this.deleted,
     };
   }
 
@@ -64,6 +64,11 @@ export class DeviceSession {
       onRpc: this.subscriptions.has('rpc-request') ? this.pushRpc : undefined,
     });
   }
+
+  /** gateway spec §4.4: a deleted device's connection ends (MQTT 5: DISCONNECT 0x98 administrative action). */
+  private readonly deleted = (): void => {
+    this.conn.fail(RC.ADMINISTRATIVE_ACTION, 'device deleted');
+  };
 
   /** Shared attribute update or `{"deleted":[...]}` to subscribers of the attributes topic (spec §8.2). */
   private readonly pushAttributes = (update: Record<string, unknown>): void => {

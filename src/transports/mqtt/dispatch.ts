@@ -21,6 +21,7 @@ export function dispatchPacket(conn: MqttConnection, packet: Packet): void {
       return;
     case 'pingreq':
       conn.send({ cmd: 'pingresp' });
+      conn.device?.gateway?.ready(); // a live gateway gets its sub-devices' pending RPCs
       return;
     case 'disconnect':
       conn.end(); // [MQTT-3.14.4-1]

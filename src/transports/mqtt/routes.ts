@@ -104,7 +104,7 @@ function answerClientRpc(conn: MqttConnection, requestId: number, style: TopicSt
   const session = conn.device!;
   const limits = conn.ctx.limits;
   try {
-    const reply = answerCoreClientRpc(request, { maxPayloadSize: limits.maxPacketSize, maxInflightMessages: limits.maxInflight });
+    const reply = answerCoreClientRpc(request, { maxPayloadSize: limits.maxPacketSize, maxInflightMessages: limits.maxInflight, gateway: session.identity.gateway });
     session.replyToClientRpc(requestId, style, JSON.stringify(reply)).catch(() => {});
     return;
   } catch (err) {

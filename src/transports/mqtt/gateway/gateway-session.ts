@@ -22,13 +22,19 @@ export class MqttGatewaySession {
     });
   }
 
-  /**
-   * Records a subscription. The first one to `v1/gateway/rpc` also delivers the sub-devices' pending RPCs: the gateway
-   * is then ready for them (a delivery right after CONNACK could reach a client before its handlers are in place).
-   */
+  /** Records a subscription (its QoS is used for that stream). */
   subscribe(kind: GatewaySubscription, qos: 0 | 1): void {
     this.qos.set(kind, qos);
-    if (kind === 'rpc') this.core.start();
+  }
+
+  /**
+   * The gateway showed it is running (its first `v1/gateway/*` PUBLISH, or a PINGREQ): now its sub-devices' pending
+   * RPCs are delivered. Not at CONNACK or SUBACK: clients such as ThingsBoard's Python gateway client register their
+   * message handlers only after their subscriptions are acknowledged, and an RPC arriving before would be acknowledged
+   * by the MQTT library and lost to the application.
+   */
+  ready(): void {
+    this.core.start();
   }
 
   unsubscribe(kind: GatewaySubscription): boolean {

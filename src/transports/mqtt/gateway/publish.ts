@@ -24,6 +24,7 @@ export function handleGatewayPublish(conn: MqttConnection, topic: string, packet
     return;
   }
   const core = gateway.core;
+  gateway.ready();
   switch (gatewayRouteOf(topic)) {
     case 'connect':
       return ackGatewayWork(conn, packet, () => core.connect(payload));

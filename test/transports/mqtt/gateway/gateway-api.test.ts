@@ -136,7 +136,7 @@ describe('MQTT gateway API on one node', () => {
     assert.deepEqual(answered.json, { success: true });
   });
 
-  test('a persistent RPC queued while the gateway is away is delivered when it reconnects and subscribes, without re-announcing', async () => {
+  test('a persistent RPC queued while the gateway is away is delivered when it reconnects and publishes, without naming that device', async () => {
     const id = (await device('Device C')).id;
     await gw.endAsync();
     await eventually('the gateway session closed', () => server.core.sessionRegistry.sessionsOf(id).length === 0);
@@ -145,8 +145,9 @@ describe('MQTT gateway API on one node', () => {
     const rpcId = queued.json.rpcId;
     gw = await connect(4);
     const rpcs = collect(gw, 'v1/gateway/rpc');
-    assert.equal(server.core.sessionRegistry.sessionsOf(id).length, 0, 'nothing is sent before the gateway subscribes');
     await gw.subscribeAsync('v1/gateway/rpc', { qos: 1 });
+    assert.equal(server.core.sessionRegistry.sessionsOf(id).length, 0, 'nothing is sent before the gateway shows it runs');
+    await publishAck(gw, 'v1/gateway/telemetry', { 'Device A': [{ alive: 1 }] });
     const [delivered] = await rpcs.waitFor(1);
     assert.equal(delivered.device, 'Device C');
     assert.equal(delivered.data.method, 'later');
@@ -166,6 +167,35 @@ describe('MQTT gateway API on one node', () => {
     assert.deepEqual((await latest('Quiet')).t?.[0]?.value, 1);
   });
 
+  test('renaming and deleting a sub-device tells its gateway; a deleted name is created anew (testDeleteDevice, deviceCreationAfterDeleted)', async () => {
+    const notices: any[] = [];
+    gw.on('message', (topic, payload) => {
+      if (topic.startsWith('v1/devices/me/rpc/request/')) notices.push(JSON.parse(payload.toString()));
+    });
+    await gw.subscribeAsync('v1/devices/me/rpc/request/+', { qos: 1 });
+    const before = await device('Quiet');
+    const renamed = await api.post('/api/device', { id: { entityType: 'DEVICE', id: before.id }, name: 'Quiet 2', additionalInfo: before.additionalInfo });
+    assert.equal(renamed.status, 200, renamed.text);
+    await eventually('the rename notice', () => notices.length >= 1);
+    assert.deepEqual(notices[0], { method: 'gateway_device_renamed', params: { Quiet: 'Quiet 2' } });
+    assert.equal((await api.delete(`/api/device/${before.id}`)).status, 200);
+    await eventually('the delete notice', () => notices.length >= 2);
+    assert.deepEqual(notices[1], { method: 'gateway_device_deleted', params: 'Quiet 2' });
+    await eventually('the sub-device session ended', () => server.core.sessionRegistry.sessionsOf(before.id).length === 0);
+    assert.equal((await publishAck(gw, 'v1/gateway/telemetry', { 'Quiet 2': [{ again: 1 }] })).reasonCode, 0);
+    const reborn = await device('Quiet 2');
+    assert.notEqual(reborn.id, before.id);
+    assert.equal(reborn.additionalInfo?.lastConnectedGateway, gateway.id);
+  });
+
+  test('getSessionLimitsRpcForGatewayTest: a gateway\'s getSessionLimits also has gatewayRateLimits', async () => {
+    const replies = collect(gw, 'v1/devices/me/rpc/response/5');
+    await publishAck(gw, 'v1/devices/me/rpc/request/5', { method: 'getSessionLimits', params: {} });
+    const [reply] = await replies.waitFor(1);
+    assert.deepEqual(Object.keys(reply).sort(), ['gatewayRateLimits', 'maxInflightMessages', 'maxPayloadSize', 'rateLimits']);
+    assert.deepEqual(reply.gatewayRateLimits, { messages: '', telemetryMessages: '', telemetryDataPoints: '' });
+  });
+
   test('500 sub-devices in one PUBLISH (MQTT 3.1.1): one PUBACK after one commit, every device and point stored', async () => {
     const v3 = await connect(4);
     const body: Record<string, unknown[]> = {};
@@ -183,5 +213,18 @@ describe('MQTT gateway API on one node', () => {
     assert.equal((await publishAck(v3, 'v1/gateway/attributes', attrs)).reasonCode, 0);
     const entries = await server.core.attributes.get((await device('bulk-499')).id, 'CLIENT_SCOPE', ['firmware']);
     assert.deepEqual(entries[0].value, { type: 'STRING', value: 'fw-499' });
+  });
+
+  test('deleting a gateway ends its connection (MQTT 5 DISCONNECT 0x98); its sub-devices stay', async () => {
+    const doomed = await createGateway(server, 'Doomed Gateway');
+    const client = await mqttjs(server, { username: doomed.token, protocolVersion: 5 });
+    clients.push(client);
+    assert.equal((await publishAck(client, 'v1/gateway/connect', { device: 'Orphan' })).reasonCode, 0);
+    const disconnected = new Promise<number | undefined>((resolve) => client.once('disconnect', (packet) => resolve(packet.reasonCode)));
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    assert.equal((await api.delete(`/api/device/${doomed.id}`)).status, 200);
+    assert.equal(await disconnected, 0x98);
+    await closed;
+    assert.equal((await device('Orphan')).additionalInfo?.lastConnectedGateway, doomed.id);
   });
 });

@@ -167,6 +167,7 @@ describe('MQTT gateway API: bad input and limits', () => {
     const limited = await publishAck(client, 'v1/gateway/telemetry', { 'rate-1': [{ t: 2 }], 'rate-2': [{ t: 2 }] });
     assert.equal(limited.reasonCode, 0x97);
     assert.match(limited.reasonString ?? '', /"rate-1" is over its message rate limit/);
+    assert.equal(await exists('rate-2'), false, 'the refused message created nothing');
     assert.deepEqual((await notices.waitFor(1))[0], { device: 'rate-1', reason: 150 });
     assert.equal((await publishAck(client, 'v1/gateway/telemetry', { 'rate-2': [{ t: 3 }] })).reasonCode, 0, 'the other sub-device goes on');
     const rate2 = await server.core.devices.findByName(TENANT, 'rate-2');
