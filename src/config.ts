@@ -107,6 +107,8 @@ export interface Config {
   provisionHookConcurrency: number;
   /** How long a device's credentials keep working after it rotated them, ms. */
   credentialsRotationGraceMs: number;
+  /** Key that encrypts CA keys stored in device profiles (certificateSigning); generated per database when empty. */
+  caKeyEncryptionKey: string | undefined;
 }
 
 type Kind = 'string' | 'port' | 'int' | 'optional-string' | 'enum';
@@ -174,6 +176,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'metrics', env: 'FLEETGATE_METRICS', flag: 'metrics', kind: 'enum', values: ['on', 'off'], default: 'on', doc: 'serve GET /metrics (Prometheus)' },
   { key: 'metricsToken', env: 'FLEETGATE_METRICS_TOKEN', flag: 'metrics-token', kind: 'optional-string', default: undefined, doc: 'bearer token GET /metrics requires (open when empty)' },
   { key: 'credentialsRotationGraceMs', env: 'FLEETGATE_CREDENTIALS_ROTATION_GRACE_MS', flag: 'credentials-rotation-grace-ms', kind: 'int', default: 3600000, doc: 'how long credentials replaced by a device-initiated rotation keep working in ms, so a lost answer cannot lock the device out' },
+  { key: 'caKeyEncryptionKey', env: 'FLEETGATE_CA_KEY_ENCRYPTION_KEY', flag: 'ca-key-encryption-key', kind: 'optional-string', default: undefined, doc: 'key that encrypts CA keys stored in device profiles for CSR signing (generated and stored in the database on first use when empty)' },
   { key: 'provisionHookConcurrency', env: 'FLEETGATE_PROVISION_HOOK_CONCURRENCY', flag: 'provision-hook-concurrency', kind: 'int', default: 16, doc: 'pre-provisioning hook calls in flight at once per node; more wait within the hook timeout' },
 ];
 

@@ -90,6 +90,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         provisionRetryAfterMs: config.provisionRetryAfterMs,
         provisionHookConcurrency: config.provisionHookConcurrency,
         credentialsRotationGraceMs: config.credentialsRotationGraceMs,
+        caKeyEncryptionKey: config.caKeyEncryptionKey,
       },
     });
     opened.push(() => core.close());

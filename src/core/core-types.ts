@@ -48,6 +48,8 @@ export interface CoreSettings {
   rpcDefaultTimeout: number;
   /** DESIGN 3: how old a provisioned device must be before a repeat request counts as a lost-response retry. */
   provisionRetryAfterMs: number;
+  /** Key that encrypts CA keys stored in profiles (certificateSigning); default: generated once per database. */
+  caKeyEncryptionKey?: string;
   /** How long credentials replaced by a device's rotation keep working, ms (default 3600000). */
   credentialsRotationGraceMs?: number;
   /** Pre-provisioning hook calls in flight at once on this node (default 16); more wait within their timeout. */

@@ -12,6 +12,8 @@ import { Profiles } from './profiles.ts';
 import { Provisioning } from './provisioning/provision.ts';
 import { PreProvisioningHook } from './provisioning/pre-provisioning-hook.ts';
 import { CredentialsRotation } from './provisioning/rotation.ts';
+import { CertificateAuthorityKeys } from './provisioning/certificate-signing.ts';
+import { randomBytes } from 'node:crypto';
 import type { HookCaller } from './ports/hook-caller.ts';
 import { throttledX509Provisioning, X509ChainProvisioning } from './provisioning/x509-chain.ts';
 import { Rpc } from './rpc.ts';
@@ -62,10 +64,17 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
     });
   const audit = new AuditRecorder(store);
   const auth = new DeviceAuth(store);
-  const profiles = new Profiles(store, audit, async () => {
-    auth.clear();
-    await bus.publish(channels.credentials, { kind: 'profiles-changed' });
-  });
+  // The key that encrypts CA keys of certificateSigning profiles: configured, or generated once per database.
+  const caKeys = new CertificateAuthorityKeys(settings.caKeyEncryptionKey ?? (await store.initSetting('ca_key_encryption_key', randomBytes(32).toString('base64'))));
+  const profiles = new Profiles(
+    store,
+    audit,
+    async () => {
+      auth.clear();
+      await bus.publish(channels.credentials, { kind: 'profiles-changed' });
+    },
+    caKeys,
+  );
   const unsubscribeCredentials = await bus.subscribe(channels.credentials, (m) => {
     if (m.kind === 'credentials-changed') auth.invalidate(m.credentialsId);
     else if (m.kind === 'profiles-changed') {
@@ -92,6 +101,7 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
       credentialsChanged(id, deviceId).catch((err) => logger.warn({ err }, 'credentials-changed publish failed'));
     },
     hook,
+    caKeys,
   );
   // spec §7: X.509 chain provisioning shares the batcher, the profile cache and the auth cache with the rest.
   const x509Provisioning = new X509ChainProvisioning(store, transactions, profiles, auth, audit, logger, (id, deviceId) => {
