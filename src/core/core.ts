@@ -116,7 +116,7 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
   rpcExpiry.unref();
   const devices = new Devices(store, profiles, audit, credentialsChanged, bus);
   const attributes = new Attributes(store, bus);
-  const rotation = new CredentialsRotation(store, attributes, audit, settings.credentialsRotationGraceMs ?? 3_600_000, logger, credentialsChanged);
+  const rotation = new CredentialsRotation(store, attributes, audit, settings.credentialsRotationGraceMs ?? 3_600_000, logger, credentialsChanged, caKeys);
   return {
     rotation,
     provisioning: observedProvisioning(throttledProvisioning(provisioning, throttle), observer),

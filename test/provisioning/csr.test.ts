@@ -135,6 +135,33 @@ describe('certificates from a CSR', { skip: skipSuiteForMissingTool(missingClien
     assert.equal(reply.deviceName, 'meter-12');
   });
 
+  test('an X.509 device rotates its certificate with a new CSR over HTTPS (curl) and MQTT TLS (mosquitto_rr); the old one keeps working', async () => {
+    const first = csrFor('meter-rot');
+    const { reply } = await provisionWithCurl(server, request('meter-rot', first.csr));
+    assert.equal(reply.status, 'SUCCESS');
+    writeFileSync(path('rot-1.pem'), reply.credentialsValue);
+    const rotateOverHttps = (certFile: string, keyFile: string, csr: string) =>
+      curlCall(`${server.httpUrl}/api/v1/x509/credentials/rotate`, ['-X', 'POST', '--cert', certFile, '--key', keyFile, '-d', JSON.stringify({ csr })]);
+    const wrongCn = await rotateOverHttps(path('rot-1.pem'), first.keyPath, csrFor('meter-other').csr);
+    assert.deepEqual([wrongCn.status, JSON.parse(wrongCn.text).reason], [400, 'CN_NOT_MATCHED']);
+    const second = csrFor('meter-rot');
+    const rotated = await rotateOverHttps(path('rot-1.pem'), first.keyPath, second.csr);
+    assert.equal(rotated.status, 200, rotated.text);
+    const body = JSON.parse(rotated.text);
+    assert.equal(body.credentialsType, 'X509_CERTIFICATE');
+    writeFileSync(path('rot-2.pem'), body.credentialsValue);
+    const telemetry = (certFile: string, keyFile: string) => curlCall(`${server.httpUrl}/api/v1/x509/telemetry`, ['-X', 'POST', '--cert', certFile, '--key', keyFile, '-d', '{"r":1}']);
+    assert.equal((await telemetry(path('rot-2.pem'), second.keyPath)).status, 200, 'the new certificate works');
+    assert.equal((await telemetry(path('rot-1.pem'), first.keyPath)).status, 200, 'the old certificate works during the grace period');
+    const third = csrFor('meter-rot');
+    const mqtt = await run('mosquitto_rr', ['-h', '127.0.0.1', '-p', String(server.ports.mqttTls), '--cafile', path('server.pem'), '--cert', path('rot-2.pem'), '--key', second.keyPath, '-q', '1', '-t', 'v1/devices/me/credentials/rotate/request', '-e', 'v1/devices/me/credentials/rotate/response', '-m', JSON.stringify({ csr: third.csr }), '-W', '20']);
+    assert.equal(mqtt.code, 0, mqtt.stderr);
+    const overMqtt = JSON.parse(mqtt.stdout);
+    assert.equal(overMqtt.status, 'SUCCESS', mqtt.stdout);
+    writeFileSync(path('rot-3.pem'), overMqtt.credentialsValue);
+    assert.equal((await telemetry(path('rot-3.pem'), third.keyPath)).status, 200);
+  });
+
   describe('bad CSRs: a clear FAILURE reason and nothing written', () => {
     const cases: [string, () => { name: string; csr: string }, string][] = [
       ['a broken signature', () => {

@@ -28,7 +28,7 @@ export function handleDevicePublish(conn: MqttConnection, topic: string, packet:
     case 'rpc-request':
       return ackWhenDone(conn, packet, async () => answerClientRpc(conn, route.requestId, route.style, payload));
     case 'credentials-rotate':
-      return ackWhenDone(conn, packet, () => answerRotation(conn));
+      return ackWhenDone(conn, packet, () => answerRotation(conn, payload));
     default:
       // spec §8.2: unknown topic -> PUBACK 0x90 on v5 (plain PUBACK on 3.x), connection kept.
       // Claim and firmware topics have no core API yet and are treated as unknown.
@@ -40,8 +40,8 @@ export function handleDevicePublish(conn: MqttConnection, topic: string, packet:
  * README "Rotation and reprovisioning": the answer goes to `v1/devices/me/credentials/rotate/response` (QoS of the
  * subscription, else 1) after the new credentials are committed; the PUBACK follows.
  */
-async function answerRotation(conn: MqttConnection): Promise<void> {
-  const result = await conn.ctx.core.rotation.rotate(conn.device!.identity, { transport: 'mqtt', address: conn.address });
+async function answerRotation(conn: MqttConnection, payload: Buffer): Promise<void> {
+  const result = await conn.ctx.core.rotation.rotate(conn.device!.identity, { transport: 'mqtt', address: conn.address }, payload);
   const { qos } = conn.device!.delivery('credentials-rotate-response', 'v1');
   conn.publish(outboundTopic('credentials-rotate-response', 'v1'), renderRotationJson(result), qos).catch(() => {});
 }
