@@ -97,7 +97,7 @@ export interface Store {
   /** Rotation's grace period (migration 006): insert or replace, find unexpired, purge expired (and one device's). */
   insertCredentialsGrace(grace: CredentialsGrace): Promise<void>;
   findCredentialsGrace(credentialsId: string, now: number): Promise<CredentialsGrace | undefined>;
-  deleteCredentialsGrace(now: number, deviceId?: string): Promise<void>;
+  deleteCredentialsGrace(now: number, deviceId?: string): Promise<string[]>;
 
   // attributes
   saveAttributes(write: AttributeWrite): Promise<void>;

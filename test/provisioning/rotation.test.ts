@@ -107,6 +107,17 @@ describe('what rotation refuses', () => {
   });
 });
 
+test('an administrator replacing the credentials ends the grace period of rotated-away tokens at once', async () => {
+  const deviceId = await deviceWithToken('rot-admin', 'rot-admin-token-0');
+  const res = await fetch(`${server.httpUrl}/api/v1/rot-admin-token-0/credentials/rotate`, { method: 'POST' });
+  const rotated = (await res.json()) as { credentialsValue: string };
+  assert.equal(await sendTelemetry('rot-admin-token-0'), 200, 'in its grace period');
+  await server.core.devices.saveCredentials(T, { deviceId, credentialsType: 'ACCESS_TOKEN', credentialsId: 'rot-admin-token-new' }, TEST_ACTOR);
+  assert.equal(await sendTelemetry('rot-admin-token-0'), 401, 'the grace token is dead');
+  assert.equal(await sendTelemetry(rotated.credentialsValue), 401, 'the rotated token is dead');
+  assert.equal(await sendTelemetry('rot-admin-token-new'), 200);
+});
+
 test('the old token stops working when its grace period ends (core, short grace)', async () => {
   const t = await createTestCore({ credentialsRotationGraceMs: 300 });
   try {

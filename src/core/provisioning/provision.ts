@@ -176,7 +176,9 @@ export class Provisioning {
         return successOf(device, creds);
       });
       if (result.status === 'SUCCESS') this.onCredentialsCreated(credentials.id, result.deviceId);
-      if (result.status === 'SUCCESS' && reprovisioned?.replaced) this.onCredentialsCreated(reprovisioned.replaced, result.deviceId);
+      if (result.status === 'SUCCESS' && reprovisioned?.replaced) {
+        for (const id of [reprovisioned.replaced, ...(reprovisioned.retiredGrace ?? [])]) this.onCredentialsCreated(id, result.deviceId);
+      }
       // A signed CSR is answered with the chain (leaf then CA), not the stored Base64 body.
       if (result.status === 'SUCCESS' && issued && result.credentialsValue === issued.certificateBody) return this.done(req, source, { ...result, credentialsValue: issued.chainPem }, profile, undefined, undefined, true);
       return this.done(req, source, result, profile, undefined, undefined, true);
@@ -251,8 +253,7 @@ export class Provisioning {
         return successOf(device, creds);
       });
       if (result.status === 'SUCCESS' && reprovisioned?.replaced) {
-        this.onCredentialsCreated(reprovisioned.replaced, result.deviceId);
-        this.onCredentialsCreated(reprovisioned.credentials.credentialsId, result.deviceId);
+        for (const id of [reprovisioned.replaced, reprovisioned.credentials.credentialsId, ...(reprovisioned.retiredGrace ?? [])]) this.onCredentialsCreated(id, result.deviceId);
       }
       return this.done(req, source, result, profile, undefined, undefined, true);
     } catch (err) {
