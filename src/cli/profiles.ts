@@ -123,6 +123,17 @@ export function registerProfileCommands(program: Command): void {
     if (opts.json) printJson(answer);
     else print(`${answer.provisionDeviceSecret}\n`);
   });
+  withConnection(
+    profile
+      .command('require-rotation <profile>')
+      .description('ask every device of the profile to rotate its credentials (shared attribute credentialsRotationRequired)'),
+  ).action(async (ref: string, opts: ConnectionOptions) => {
+    const client = new AdminClient(opts);
+    const found = await findProfile(client, ref);
+    const answer = await client.call<{ devices: number }>('POST', `/api/deviceProfile/${found.id.id}/requireCredentialsRotation`);
+    if (opts.json) printJson(answer);
+    else print(`asked ${answer.devices} devices of ${found.name} to rotate their credentials\n`);
+  });
   withConnection(profile.command('delete <profile>').description('delete a profile (name or id); it must have no devices')).action(async (ref: string, opts: ConnectionOptions) => {
     const client = new AdminClient(opts);
     const found = await findProfile(client, ref);
