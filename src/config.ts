@@ -147,6 +147,8 @@ export interface Config {
   exportConcurrency: number;
   /** Data out: first retry delay after a failed delivery, ms (doubled per attempt, with jitter, up to 5 minutes). */
   exportRetryBaseMs: number;
+  /** Key that encrypts CA keys stored in device profiles (certificateSigning); generated per database when empty. */
+  caKeyEncryptionKey: string | undefined;
 }
 
 type Kind = 'string' | 'port' | 'int' | 'optional-string' | 'enum';
@@ -229,6 +231,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'gatewayMaxDevicesPerMessage', env: 'FLEETGATE_GATEWAY_MAX_DEVICES_PER_MESSAGE', flag: 'gateway-max-devices-per-message', kind: 'int', default: 1000, doc: 'devices one gateway message may name' },
   { key: 'gatewayMaxDeviceNameLength', env: 'FLEETGATE_GATEWAY_MAX_DEVICE_NAME_LENGTH', flag: 'gateway-max-device-name-length', kind: 'int', default: 255, doc: 'longest sub-device name, characters' },
   { key: 'credentialsRotationGraceMs', env: 'FLEETGATE_CREDENTIALS_ROTATION_GRACE_MS', flag: 'credentials-rotation-grace-ms', kind: 'int', default: 3600000, doc: 'how long credentials replaced by a device-initiated rotation keep working in ms, so a lost answer cannot lock the device out' },
+  { key: 'caKeyEncryptionKey', env: 'FLEETGATE_CA_KEY_ENCRYPTION_KEY', flag: 'ca-key-encryption-key', kind: 'optional-string', default: undefined, doc: 'key that encrypts CA keys stored in device profiles for CSR signing (generated and stored in the database on first use when empty)' },
   { key: 'provisionHookConcurrency', env: 'FLEETGATE_PROVISION_HOOK_CONCURRENCY', flag: 'provision-hook-concurrency', kind: 'int', default: 16, doc: 'pre-provisioning hook calls in flight at once per node; more wait within the hook timeout' },
   { key: 'exportDeadLetterAgeMs', env: 'FLEETGATE_EXPORT_DEAD_LETTER_AGE_MS', flag: 'export-dead-letter-age-ms', kind: 'int', default: 86_400_000, doc: 'export messages this old that still fail go to the dead letters (ms)' },
   { key: 'exportMaxOutboxBytes', env: 'FLEETGATE_EXPORT_MAX_OUTBOX_BYTES', flag: 'export-max-outbox-bytes', kind: 'int', default: 1_073_741_824, doc: 'disk budget of the export outbox in bytes; past it new messages are not exported' },

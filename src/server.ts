@@ -161,6 +161,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
           concurrency: config.exportConcurrency,
           retryBaseMs: config.exportRetryBaseMs,
         },
+        caKeyEncryptionKey: config.caKeyEncryptionKey,
       },
     });
     opened.push(() => core.close());

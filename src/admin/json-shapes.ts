@@ -6,6 +6,7 @@
  */
 import type { ActiveDeviceInfo } from '../core/api.ts';
 import type { AuditEntry, Device, DeviceCredentials, DeviceProfile, Page, User } from '../core/model.ts';
+import { withoutCaKey } from '../core/provisioning/certificate-signing.ts';
 
 /** ThingsBoard's NULL_UUID: the customer id of a device that is not assigned to a customer. */
 export const NULL_UUID = '13814000-1dd2-11b2-8080-808080808080';
@@ -82,6 +83,8 @@ export function deviceProfileJson(profile: DeviceProfile): Record<string, unknow
     transportConfiguration: { type: 'DEFAULT' },
     ...profile.profileData,
   };
+  // A certificateSigning CA key is never returned (README "Certificates from a CSR").
+  if (profileData.provisionConfiguration) profileData.provisionConfiguration = withoutCaKey(profileData.provisionConfiguration);
   return {
     id: entityId('DEVICE_PROFILE', profile.id),
     createdTime: profile.createdTime,

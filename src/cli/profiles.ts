@@ -50,13 +50,13 @@ function details(p: ProfileJson): string {
   ]);
 }
 
-type CreateOptions = ConnectionOptions & { strategy: string; key?: string; secret?: string; default?: boolean; description?: string };
+type CreateOptions = ConnectionOptions & { strategy: string; key?: string; secret?: string; default?: boolean; description?: string; derivedSecrets?: boolean };
 
 async function create(name: string, opts: CreateOptions): Promise<void> {
   const provisionType = STRATEGIES[opts.strategy];
   if (!provisionType) throw usageError(`unknown --strategy "${opts.strategy}" (allow-create, check-pre-provisioned, disabled)`);
   const provisions = provisionType !== 'DISABLED';
-  if (!provisions && (opts.key || opts.secret)) throw usageError('--key and --secret need a provisioning strategy');
+  if (!provisions && (opts.key || opts.secret || opts.derivedSecrets)) throw usageError('--key, --secret and --derived-secrets need a provisioning strategy');
   const key = provisions ? (opts.key ?? randomAlphanumeric(20).toLowerCase()) : null;
   const secret = provisions ? (opts.secret ?? randomAlphanumeric(20).toLowerCase()) : null;
   const client = new AdminClient(opts);
@@ -67,7 +67,9 @@ async function create(name: string, opts: CreateOptions): Promise<void> {
       provisionDeviceKey: key,
       description: opts.description ?? null,
       ...(opts.default ? { default: true } : {}),
-      profileData: provisions ? { provisionConfiguration: { type: provisionType, provisionDeviceSecret: secret } } : {},
+      profileData: provisions
+        ? { provisionConfiguration: { type: provisionType, provisionDeviceSecret: secret, ...(opts.derivedSecrets ? { secretDerivation: 'HMAC_SHA256' } : {}) } }
+        : {},
     },
   });
   if (opts.json) return printJson(saved);
@@ -98,6 +100,7 @@ export function registerProfileCommands(program: Command): void {
       .option('--key <key>', 'provision device key (globally unique)')
       .option('--secret <secret>', 'provision device secret')
       .option('--default', 'make it the default profile')
+      .option('--derived-secrets', 'devices send their own secret, derived from the profile secret and their name (fleetgate profile derive-key)')
       .option('--description <text>', 'description'),
   ).action(create);
   withConnection(profile.command('list').description('list profiles').option('--limit <n>', 'most profiles to list', positiveInt, 1000)).action(list);
@@ -119,6 +122,17 @@ export function registerProfileCommands(program: Command): void {
     const answer = await client.call<{ deviceName: string; provisionDeviceSecret: string }>('GET', `/api/deviceProfile/${found.id.id}/derivedSecret`, { query: { deviceName } });
     if (opts.json) printJson(answer);
     else print(`${answer.provisionDeviceSecret}\n`);
+  });
+  withConnection(
+    profile
+      .command('require-rotation <profile>')
+      .description('ask every device of the profile to rotate its credentials (shared attribute credentialsRotationRequired)'),
+  ).action(async (ref: string, opts: ConnectionOptions) => {
+    const client = new AdminClient(opts);
+    const found = await findProfile(client, ref);
+    const answer = await client.call<{ devices: number }>('POST', `/api/deviceProfile/${found.id.id}/requireCredentialsRotation`);
+    if (opts.json) printJson(answer);
+    else print(`asked ${answer.devices} devices of ${found.name} to rotate their credentials\n`);
   });
   withConnection(profile.command('delete <profile>').description('delete a profile (name or id); it must have no devices')).action(async (ref: string, opts: ConnectionOptions) => {
     const client = new AdminClient(opts);

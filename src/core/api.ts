@@ -39,6 +39,8 @@ export interface ProvisionRequest {
   password?: string;
   /** X.509 certificate (PEM or bare Base64), despite the name (spec §2.1). */
   hash?: string;
+  /** A PEM certificate signing request, with credentialsType X509_CERTIFICATE (fleetgate's certificateSigning). */
+  csr?: string;
   gateway?: boolean;
 }
 
@@ -59,7 +61,11 @@ export type ProvisionReason =
   /** The profile's pre-provisioning hook denied the request (README "Pre-provisioning hook"). */
   | 'HOOK_DENIED'
   /** The hook could not be asked, was too slow or answered garbage, and the profile fails closed. */
-  | 'HOOK_UNAVAILABLE';
+  | 'HOOK_UNAVAILABLE'
+  /** A CSR that is oversized, not PEM, unparseable, or whose signature does not verify. */
+  | 'INVALID_CSR'
+  /** A CSR sent to a profile without certificateSigning (or under a strategy that does not create devices). */
+  | 'CSR_NOT_SUPPORTED';
 
 export interface MqttBasicValue {
   clientId: string | null;

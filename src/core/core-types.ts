@@ -80,6 +80,8 @@ export interface CoreSettings {
   otaMaxPackageBytes?: number;
   /** Gateway limits (issue 14); absent fields take DEFAULT_GATEWAY_LIMITS. */
   gateway?: { maxSubDevices?: number; maxDevicesPerMessage?: number; maxNameLength?: number };
+  /** Key that encrypts CA keys stored in profiles (certificateSigning); default: generated once per database. */
+  caKeyEncryptionKey?: string;
   /** How long credentials replaced by a device's rotation keep working, ms (default 3600000). */
   credentialsRotationGraceMs?: number;
   /** Pre-provisioning hook calls in flight at once on this node (default 16); more wait within their timeout. */

@@ -22,6 +22,8 @@ import { Profiles } from './profiles.ts';
 import { Provisioning } from './provisioning/provision.ts';
 import { PreProvisioningHook } from './provisioning/pre-provisioning-hook.ts';
 import { CredentialsRotation } from './provisioning/rotation.ts';
+import { CertificateAuthorityKeys } from './provisioning/certificate-signing.ts';
+import { randomBytes } from 'node:crypto';
 import type { HookCaller } from './ports/hook-caller.ts';
 import { throttledX509Provisioning, X509ChainProvisioning } from './provisioning/x509-chain.ts';
 import { Rpc } from './rpc.ts';
@@ -121,10 +123,17 @@ export async function createCore(deps: {
   audit.onProvisioning = (tx, e) =>
     e.device ? exporter.provisioned(tx, { deviceId: e.device.id, deviceName: e.device.name, tenantId: e.device.tenantId, profileId: e.device.profileId }, { status: e.status, reason: e.reason }, e.source) : Promise.resolve();
   const auth = new DeviceAuth(store);
-  const profiles = new Profiles(store, audit, async () => {
-    auth.clear();
-    await bus.publish(channels.credentials, { kind: 'profiles-changed' });
-  });
+  // The key that encrypts CA keys of certificateSigning profiles: configured, or generated once per database.
+  const caKeys = new CertificateAuthorityKeys(settings.caKeyEncryptionKey ?? (await store.initSetting('ca_key_encryption_key', randomBytes(32).toString('base64'))));
+  const profiles = new Profiles(
+    store,
+    audit,
+    async () => {
+      auth.clear();
+      await bus.publish(channels.credentials, { kind: 'profiles-changed' });
+    },
+    caKeys,
+  );
   const unsubscribeCredentials = await bus.subscribe(channels.credentials, (m) => {
     if (m.kind === 'credentials-changed') auth.invalidate(m.credentialsId);
     else if (m.kind === 'profiles-changed') {
@@ -157,6 +166,7 @@ export async function createCore(deps: {
       provisioned(deviceId);
     },
     hook,
+    caKeys,
   );
   // spec §7: X.509 chain provisioning shares the batcher, the profile cache and the auth cache with the rest.
   const x509Provisioning = new X509ChainProvisioning(store, transactions, profiles, auth, audit, logger, (id, deviceId) => {
@@ -226,7 +236,7 @@ export async function createCore(deps: {
     },
     logger,
   );
-  const rotation = new CredentialsRotation(store, attributes, audit, settings.credentialsRotationGraceMs ?? 3_600_000, logger, credentialsChanged);
+  const rotation = new CredentialsRotation(store, attributes, audit, settings.credentialsRotationGraceMs ?? 3_600_000, logger, credentialsChanged, caKeys);
   return {
     rotation,
     provisioning: observedProvisioning(throttledProvisioning(provisioning, throttle), observer),

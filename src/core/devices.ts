@@ -152,6 +152,8 @@ export class Devices implements DevicesApi {
     await this.credentialsChanged(updated.credentialsId, input.deviceId);
     // Every node ends the sessions that authenticated with the old credentials (MQTT, CoAP observations, HTTP long polls).
     await this.bus.publish(channels.device(input.deviceId), { kind: 'credentials-revoked', credentialsId: current.credentialsId, deviceId: input.deviceId });
+    // Replaced by an administrator (e.g. after a theft): credentials still in a rotation's grace period die too.
+    for (const retired of await this.store.deleteCredentialsGrace(Date.now(), input.deviceId)) await this.credentialsChanged(retired, input.deviceId);
     const device = await this.get(tenantId, input.deviceId);
     await this.audit.action(actor, tenantId, { type: 'DEVICE', id: device.id, name: device.name }, 'CREDENTIALS_UPDATED', { credentialsType: updated.credentialsType });
     return updated;

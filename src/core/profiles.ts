@@ -4,6 +4,7 @@ import { sha3Hex, stripCertificate } from './credentials.ts';
 import { FleetgateError, notFound } from './errors.ts';
 import { newId } from './ids.ts';
 import { PROVISION_TYPES, type DeviceProfile, type Page, type PageQuery, type ProfileData } from './model.ts';
+import type { CertificateAuthorityKeys } from './provisioning/certificate-signing.ts';
 import { provisioningOptions } from './provisioning/profile-options.ts';
 import { UniqueViolation, type Store } from '../store/store.ts';
 import type { Ota } from './ota/ota.ts';
@@ -22,6 +23,8 @@ export class Profiles implements ProfilesApi {
     private readonly audit: AuditRecorder,
     /** Called after a profile changed (cached device lookups carry its transport type). */
     private readonly changed: () => Promise<void> = async () => {},
+    /** Checks and encrypts a profile's `certificateSigning` CA key (provisioning/certificate-signing.ts). */
+    private readonly caKeys?: CertificateAuthorityKeys,
   ) {}
 
   async save(tenantId: string, input: ProfileInput, actor: Actor): Promise<DeviceProfile> {
@@ -39,6 +42,7 @@ export class Profiles implements ProfilesApi {
     let provisionDeviceKey = input.provisionDeviceKey ?? null;
     const provision = profileData.provisionConfiguration;
     provisioningOptions(provision); // fleetgate's options (derived secrets, hook, reprovisioning): 400 when wrong
+    if (this.caKeys) profileData.provisionConfiguration = await this.caKeys.seal(provision, existing?.profileData?.provisionConfiguration);
     if (provision && provision.type === 'X509_CERTIFICATE_CHAIN' && typeof provision.provisionDeviceSecret === 'string') {
       // spec §3.2: the key of an X.509 chain profile is the SHA3 of its (first) certificate.
       const first = provision.provisionDeviceSecret.split(/-----END CERTIFICATE-----/)[0];

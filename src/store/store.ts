@@ -114,7 +114,7 @@ export interface Store {
   /** Rotation's grace period (migration 006): insert or replace, find unexpired, purge expired (and one device's). */
   insertCredentialsGrace(grace: CredentialsGrace): Promise<void>;
   findCredentialsGrace(credentialsId: string, now: number): Promise<CredentialsGrace | undefined>;
-  deleteCredentialsGrace(now: number, deviceId?: string): Promise<void>;
+  deleteCredentialsGrace(now: number, deviceId?: string): Promise<string[]>;
 
   // gateways (issue 14): a sub-device's gateway is its additionalInfo.lastConnectedGateway
   /** The tenant's devices named any of `names` (exact match); names without a device are absent. */

@@ -110,6 +110,16 @@ describe('the factory gets each device secret', () => {
     assert.equal(out.code, 0, out.stderr);
     assert.equal(out.stdout.trim(), secretOf('factory-2'));
   });
+  test('`fleetgate profile create --derived-secrets` makes such a profile', async () => {
+    const env = { FLEETGATE_URL: server.httpUrl, FLEETGATE_ADMIN_USERNAME: ADMIN_EMAIL, FLEETGATE_ADMIN_PASSWORD: ADMIN_PASSWORD };
+    const out = await runCli(['profile', 'create', 'CliDerived', '--strategy', 'allow-create', '--key', 'cli-derived-key', '--secret', 'cli-derived-secret', '--derived-secrets', '--json'], env);
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(JSON.parse(out.stdout).profileData.provisionConfiguration.secretDerivation, 'HMAC_SHA256');
+    const expected = createHmac('sha256', 'cli-derived-secret').update('cli-dev').digest('base64');
+    // From an exempt address: 127.0.0.1 is blocked by the throttling test above.
+    const reply = await server.core.provisioning.provision({ deviceName: 'cli-dev', provisionDeviceKey: 'cli-derived-key', provisionDeviceSecret: expected }, { transport: 'http', address: '192.0.2.1' });
+    assert.equal(reply.status, 'SUCCESS', JSON.stringify(reply));
+  });
   test('in the provisionDeviceSecret column of the CSV export', async () => {
     const res = await fetch(`${server.httpUrl}/api/devices/export?deviceProfileId=${profileId}`, { headers: { 'x-authorization': `Bearer ${await server.adminToken()}` } });
     const lines = (await res.text()).trim().split('\r\n');

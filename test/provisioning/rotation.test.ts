@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { DEFAULT_TENANT_ID } from '../../src/core/model.ts';
 import { createTestCore } from '../support/core.ts';
-import { startTestServer, TEST_ACTOR, type TestServer } from '../support/harness.ts';
+import { ADMIN_EMAIL, ADMIN_PASSWORD, startTestServer, TEST_ACTOR, type TestServer } from '../support/harness.ts';
+import { runCli } from '../cli/run-cli.ts';
 import { skipSuiteForMissingTool } from '../support/tools.ts';
 import { mqttjs, nextMessage } from '../transports/mqtt/e2e-support.ts';
 import { admin, coapClientPath, createProfile, missingClients, run } from './support.ts';
@@ -107,6 +108,17 @@ describe('what rotation refuses', () => {
   });
 });
 
+test('an administrator replacing the credentials ends the grace period of rotated-away tokens at once', async () => {
+  const deviceId = await deviceWithToken('rot-admin', 'rot-admin-token-0');
+  const res = await fetch(`${server.httpUrl}/api/v1/rot-admin-token-0/credentials/rotate`, { method: 'POST' });
+  const rotated = (await res.json()) as { credentialsValue: string };
+  assert.equal(await sendTelemetry('rot-admin-token-0'), 200, 'in its grace period');
+  await server.core.devices.saveCredentials(T, { deviceId, credentialsType: 'ACCESS_TOKEN', credentialsId: 'rot-admin-token-new' }, TEST_ACTOR);
+  assert.equal(await sendTelemetry('rot-admin-token-0'), 401, 'the grace token is dead');
+  assert.equal(await sendTelemetry(rotated.credentialsValue), 401, 'the rotated token is dead');
+  assert.equal(await sendTelemetry('rot-admin-token-new'), 200);
+});
+
 test('the old token stops working when its grace period ends (core, short grace)', async () => {
   const t = await createTestCore({ credentialsRotationGraceMs: 300 });
   try {
@@ -134,9 +146,10 @@ test('an administrator requires rotation for a profile: devices learn it from a 
   try {
     await client.subscribeAsync('v1/devices/me/attributes', { qos: 1 });
     const pushed = nextMessage(client, 'v1/devices/me/attributes', 20_000);
-    const res = await admin(server, 'POST', `/api/deviceProfile/${profileId}/requireCredentialsRotation`);
-    assert.equal(res.status, 200, res.text);
-    assert.deepEqual(res.json, { devices: 1 });
+    // `fleetgate profile require-rotation` calls POST /api/deviceProfile/{id}/requireCredentialsRotation.
+    const cli = await runCli(['profile', 'require-rotation', 'RotateMe', '--json'], { FLEETGATE_URL: server.httpUrl, FLEETGATE_ADMIN_USERNAME: ADMIN_EMAIL, FLEETGATE_ADMIN_PASSWORD: ADMIN_PASSWORD });
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.deepEqual(JSON.parse(cli.stdout), { devices: 1 });
     assert.deepEqual(JSON.parse((await pushed).payload.toString()), { credentialsRotationRequired: true });
     const cleared = nextMessage(client, 'v1/devices/me/attributes', 20_000);
     const answer = nextMessage(client, 'v1/devices/me/credentials/rotate/response', 20_000);

@@ -64,9 +64,21 @@ export async function createProfile(
   return res.json.id.id as string;
 }
 
+/** Extra curl arguments every helper passes (e.g. `--cacert` for a test server on HTTPS). */
+export const curlOptions: string[] = [];
+
+/** An HTTP call with curl: status and body text. */
+export async function curlCall(url: string, args: string[] = []): Promise<{ status: number; text: string }> {
+  const out = await run('curl', ['-s', '-w', '\n%{http_code}', ...curlOptions, ...args, url]);
+  assert.equal(out.code, 0, out.stderr);
+  const lines = out.stdout.trimEnd().split('\n');
+  const status = Number(lines.pop());
+  return { status, text: lines.join('\n') };
+}
+
 /** `POST /api/v1/provision` with curl; the parsed reply and the HTTP status. */
 export async function provisionWithCurl(server: TestServer, body: Record<string, unknown>): Promise<{ status: number; reply: any }> {
-  const out = await run('curl', ['-s', '-w', '\n%{http_code}', '-X', 'POST', '-H', 'content-type: application/json', '-d', JSON.stringify(body), `${server.httpUrl}/api/v1/provision`]);
+  const out = await run('curl', ['-s', '-w', '\n%{http_code}', ...curlOptions, '-X', 'POST', '-H', 'content-type: application/json', '-d', JSON.stringify(body), `${server.httpUrl}/api/v1/provision`]);
   assert.equal(out.code, 0, out.stderr);
   const lines = out.stdout.trimEnd().split('\n');
   const status = Number(lines.pop());

@@ -13,7 +13,7 @@ export function credentialsGraceContract(store: () => Store): void {
       assert.equal(await store().findCredentialsGrace(id, 2_000_000_000_000), undefined, 'expired at its expiry time');
       await store().insertCredentialsGrace({ ...row, expiresTime: 3_000_000_000_000 });
       assert.equal((await store().findCredentialsGrace(id, 2_500_000_000_000))?.expiresTime, 3_000_000_000_000);
-      await store().deleteCredentialsGrace(1_000, 'dev-grace-1');
+      assert.deepEqual(await store().deleteCredentialsGrace(1_000, 'dev-grace-1'), [id], "answers the device's retired ids");
       assert.equal(await store().findCredentialsGrace(id, 1_000), undefined);
       await store().insertCredentialsGrace({ ...row, credentialsId: `${id}-old`, expiresTime: 5_000 });
       await store().deleteCredentialsGrace(6_000);

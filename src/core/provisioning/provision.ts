@@ -4,10 +4,11 @@
  */
 import type { ProvisionReason, ProvisionRequest, ProvisionResult, RequestSource } from '../api.ts';
 import type { AuditRecorder } from '../audit.ts';
-import { buildCredentials, CredentialsRejected, parseMqttBasicValue } from '../credentials.ts';
+import { buildCredentials, CredentialsRejected, parseMqttBasicValue, sha3Hex } from '../credentials.ts';
 import { provisionSecretMatches } from './derived-secret.ts';
 import { writeHookGrant, type HookDecision, type PreProvisioningHook } from './pre-provisioning-hook.ts';
 import { provisioningOptions } from './profile-options.ts';
+import { CsrRejected, type CertificateAuthorityKeys, type IssuedCertificate } from './certificate-signing.ts';
 import { reprovisionExisting, type Reprovisioned } from './reprovision.ts';
 import { newId, randomAlphanumeric } from '../ids.ts';
 import type { CoreLogger } from '../core-types.ts';
@@ -75,6 +76,8 @@ export class Provisioning {
     private readonly onCredentialsCreated: (credentialsId: string, deviceId: string) => void,
     /** The pre-provisioning hook caller (profiles with `preProvisioningHook`); none = such profiles fail closed. */
     private readonly hook?: PreProvisioningHook,
+    /** Signs CSRs of profiles with `certificateSigning` (certificate-signing.ts). */
+    private readonly caKeys?: CertificateAuthorityKeys,
   ) {}
 
   async provision(req: ProvisionRequest, source: RequestSource): Promise<ProvisionResult> {
@@ -117,10 +120,16 @@ export class Provisioning {
   private async createNew(req: ProvisionRequest, source: RequestSource, profile: DeviceProfile, requestedName: string, arrived: number, hook?: HookDecision): Promise<ProvisionResult> {
     const grant = hook?.proceed ? hook.grant : undefined;
     let credentials: ReturnType<typeof requestedCredentials>;
+    let issued: IssuedCertificate | undefined;
     try {
-      credentials = requestedCredentials(req);
+      if (req.csr !== undefined) {
+        issued = await this.signCsr(req, profile, requestedName);
+        requestedName = issued.deviceName;
+        credentials = { type: 'X509_CERTIFICATE', id: sha3Hex(issued.certificateBody), value: issued.certificateBody };
+      } else credentials = requestedCredentials(req);
     } catch (err) {
       if (err instanceof CredentialsRejected) return this.done(req, source, failure('INVALID_CREDENTIALS'), profile, undefined, err.message);
+      if (err instanceof CsrRejected) return this.done(req, source, failure(err.reason), profile, undefined, err.detail);
       throw err;
     }
     let reprovisioned: Reprovisioned | undefined;
@@ -167,7 +176,11 @@ export class Provisioning {
         return successOf(device, creds);
       });
       if (result.status === 'SUCCESS') this.onCredentialsCreated(credentials.id, result.deviceId);
-      if (result.status === 'SUCCESS' && reprovisioned?.replaced) this.onCredentialsCreated(reprovisioned.replaced, result.deviceId);
+      if (result.status === 'SUCCESS' && reprovisioned?.replaced) {
+        for (const id of [reprovisioned.replaced, ...(reprovisioned.retiredGrace ?? [])]) this.onCredentialsCreated(id, result.deviceId);
+      }
+      // A signed CSR is answered with the chain (leaf then CA), not the stored Base64 body.
+      if (result.status === 'SUCCESS' && issued && result.credentialsValue === issued.certificateBody) return this.done(req, source, { ...result, credentialsValue: issued.chainPem }, profile, undefined, undefined, true);
       return this.done(req, source, result, profile, undefined, undefined, true);
     } catch (err) {
       if (err instanceof Outcome) return this.done(req, source, err.result, profile, err.device);
@@ -200,6 +213,14 @@ export class Provisioning {
     return successOf(existing, creds);
   }
 
+  /** Checks and signs the request's CSR (README "Certificates from a CSR"); throws CsrRejected or CredentialsRejected. */
+  private signCsr(req: ProvisionRequest, profile: DeviceProfile, name: string): Promise<IssuedCertificate> {
+    if (req.credentialsType !== 'X509_CERTIFICATE') throw new CredentialsRejected('A csr needs credentialsType X509_CERTIFICATE');
+    if (req.hash !== undefined && req.hash !== '') throw new CredentialsRejected('Send either a certificate (hash) or a csr, not both');
+    if (!this.caKeys) throw new CsrRejected('CSR_NOT_SUPPORTED', 'no CA keys configured');
+    return this.caKeys.signCsr(profile, req.csr!, name);
+  }
+
   /** Audits a repeat request answered by the profile's reprovisionPolicy (reprovision.ts). */
   private async reprovisionedResult(tx: Store, req: ProvisionRequest, source: RequestSource, profile: DeviceProfile, device: Device, again: Reprovisioned): Promise<ProvisionResult> {
     await this.audit.provisioning(tx, { req, source, profile, device, status: 'SUCCESS', reason: null, detail: `reprovisioned (reprovisionPolicy ${again.policy})` });
@@ -209,6 +230,7 @@ export class Provisioning {
   private async checkPreProvisioned(source: RequestSource, req: ProvisionRequest, profile: DeviceProfile, name: string, hook?: HookDecision): Promise<ProvisionResult> {
     const grant = hook?.proceed ? hook.grant : undefined;
     if (name === '') return this.done(req, source, failure('EMPTY_NAME'), profile);
+    if (req.csr !== undefined) return this.done(req, source, failure('CSR_NOT_SUPPORTED'), profile, undefined, 'CSRs are signed under ALLOW_CREATE_NEW_DEVICES only');
     let reprovisioned: Reprovisioned | undefined;
     try {
       const result = await this.transactions.run(async (tx) => {
@@ -231,8 +253,7 @@ export class Provisioning {
         return successOf(device, creds);
       });
       if (result.status === 'SUCCESS' && reprovisioned?.replaced) {
-        this.onCredentialsCreated(reprovisioned.replaced, result.deviceId);
-        this.onCredentialsCreated(reprovisioned.credentials.credentialsId, result.deviceId);
+        for (const id of [reprovisioned.replaced, reprovisioned.credentials.credentialsId, ...(reprovisioned.retiredGrace ?? [])]) this.onCredentialsCreated(id, result.deviceId);
       }
       return this.done(req, source, result, profile, undefined, undefined, true);
     } catch (err) {

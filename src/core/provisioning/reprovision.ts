@@ -20,6 +20,8 @@ export interface Reprovisioned {
   policy: ReprovisionPolicy;
   /** The credentials id that stopped working (NEW_CREDENTIALS): every node must drop it from its cache. */
   replaced?: string;
+  /** Ids of the device's credentials that were in a rotation's grace period and stopped working too. */
+  retiredGrace?: string[];
 }
 
 /**
@@ -41,6 +43,6 @@ export async function reprovisionExisting(tx: Store, device: Device, profile: De
     firstUsedTime: null,
   };
   await tx.updateCredentials(replacement); // a requested id another device holds: UniqueViolation -> CREDENTIALS_IN_USE
-  await tx.deleteCredentialsGrace(now, device.id);
-  return { credentials: replacement, policy, replaced: current.credentialsId };
+  const retired = await tx.deleteCredentialsGrace(now, device.id);
+  return { credentials: replacement, policy, replaced: current.credentialsId, retiredGrace: retired };
 }

@@ -40,7 +40,9 @@ export function provisionRequestFromObject(body: unknown): ProvisionRequest {
   if (typeText !== undefined && !CREDENTIALS_TYPES.includes(typeText as CredentialsType)) {
     throw new FleetgateError('INVALID_ARGUMENT', `Unknown credentialsType: ${typeText}`);
   }
+  const csr = optionalString(obj, 'csr');
   return {
+    ...(csr !== undefined ? { csr } : {}),
     provisionDeviceKey: requiredString(obj, 'provisionDeviceKey'),
     provisionDeviceSecret: requiredString(obj, 'provisionDeviceSecret'),
     deviceName: optionalString(obj, 'deviceName'),

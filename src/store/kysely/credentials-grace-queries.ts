@@ -35,8 +35,11 @@ export async function findCredentialsGrace(db: Db, credentialsId: string, now: n
   };
 }
 
-/** Removes rows expired at `now`, and (when given) every row of one device. */
-export async function deleteCredentialsGrace(db: Db, now: number, deviceId?: string): Promise<void> {
+/** Removes rows expired at `now`, and (when given) every row of one device; returns the ids of that device's rows. */
+export async function deleteCredentialsGrace(db: Db, now: number, deviceId?: string): Promise<string[]> {
   await db.deleteFrom('credentials_grace').where('expires_time', '<=', now).execute();
-  if (deviceId !== undefined) await db.deleteFrom('credentials_grace').where('device_id', '=', deviceId).execute();
+  if (deviceId === undefined) return [];
+  const rows = await db.selectFrom('credentials_grace').select('credentials_id').where('device_id', '=', deviceId).execute();
+  if (rows.length > 0) await db.deleteFrom('credentials_grace').where('device_id', '=', deviceId).execute();
+  return rows.map((r) => r.credentials_id);
 }

@@ -303,7 +303,7 @@ export class KyselyStore implements Store {
     return grace.findCredentialsGrace(this.db, credentialsId, now);
   }
 
-  deleteCredentialsGrace(now: number, deviceId?: string): Promise<void> {
+  deleteCredentialsGrace(now: number, deviceId?: string): Promise<string[]> {
     return grace.deleteCredentialsGrace(this.db, now, deviceId);
   }
 

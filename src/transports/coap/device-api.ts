@@ -91,7 +91,7 @@ export class CoapDeviceApi {
       case 'credentials': {
         // README "Rotation and reprovisioning": 2.04 Changed with the new credentials, 4.00 with the FAILURE body.
         if (req.method !== 'POST') return reply(methodNotAllowed(req.method, pathOf(req)));
-        const result = await this.core.rotation.rotate(device, { transport: 'coap', address: req.endpoint.address });
+        const result = await this.core.rotation.rotate(device, { transport: 'coap', address: req.endpoint.address }, req.payload);
         return reply(jsonReply(result.status === 'SUCCESS' ? '2.04' : '4.00', renderRotationJson(result)));
       }
     }

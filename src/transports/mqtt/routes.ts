@@ -33,7 +33,7 @@ export function handleDevicePublish(conn: MqttConnection, topic: string, packet:
     case 'ota-chunk':
       return handleOtaRequest(conn, packet, route, payload);
     case 'credentials-rotate':
-      return ackWhenDone(conn, packet, () => answerRotation(conn));
+      return ackWhenDone(conn, packet, () => answerRotation(conn, payload));
     default:
       // gateway spec §1.6: everything under v1/gateway is the gateway API's.
       if (topic.startsWith(GATEWAY_TOPIC_PREFIX)) return handleGatewayPublish(conn, topic, packet, payload);
@@ -47,8 +47,8 @@ export function handleDevicePublish(conn: MqttConnection, topic: string, packet:
  * README "Rotation and reprovisioning": the answer goes to `v1/devices/me/credentials/rotate/response` (QoS of the
  * subscription, else 1) after the new credentials are committed; the PUBACK follows.
  */
-async function answerRotation(conn: MqttConnection): Promise<void> {
-  const result = await conn.ctx.core.rotation.rotate(conn.device!.identity, { transport: 'mqtt', address: conn.address });
+async function answerRotation(conn: MqttConnection, payload: Buffer): Promise<void> {
+  const result = await conn.ctx.core.rotation.rotate(conn.device!.identity, { transport: 'mqtt', address: conn.address }, payload);
   const { qos } = conn.device!.delivery('credentials-rotate-response', 'v1');
   conn.publish(outboundTopic('credentials-rotate-response', 'v1'), renderRotationJson(result), qos).catch(() => {});
 }
