@@ -96,7 +96,7 @@ export async function createCore(deps: {
     rulesChanged: () => bus.publish(channels.credentials, { kind: 'export-rules-changed' }),
   });
   audit.onProvisioning = (tx, e) =>
-    e.device ? exporter.provisioned(tx, { deviceId: e.device.id, deviceName: e.device.name, tenantId: e.device.tenantId, profileId: e.device.profileId }, { status: e.status, reason: e.reason }, e.source) : Promise.resolve();
+    exporter.provisioned(tx, { deviceId: e.device?.id ?? null, deviceName: e.device?.name ?? e.req.deviceName ?? null, tenantId: e.profile.tenantId, profileId: e.profile.id }, { status: e.status, reason: e.reason }, e.source);
   const auth = new DeviceAuth(store);
   const profiles = new Profiles(store, audit, async () => {
     auth.clear();

@@ -95,7 +95,7 @@ export async function insertOutbox(db: Db, entries: readonly OutboxEntry[]): Pro
 }
 
 /**
- * Claims up to `limit` lanes that are free (no owner, or a lease past `now`, or already ours), due (`nextAttemptTime`
+ * Claims up to `limit` lanes of enabled rules that are free (no owner, or a lease past `now`, or already ours), due (`nextAttemptTime`
  * reached) and hold at least one outbox row; leases them to `owner` until `now + leaseMs`.
  */
 export async function claimExportLanes(db: Db, dialect: Dialect, owner: string, now: number, leaseMs: number, limit: number): Promise<ExportLane[]> {
@@ -107,6 +107,7 @@ export async function claimExportLanes(db: Db, dialect: Dialect, owner: string, 
       where (l.owner is null or l.owner = ${owner} or l.lease_until < ${now})
         and l.next_attempt_time <= ${now}
         and exists (select 1 from export_outbox o where o.rule_id = l.rule_id and o.part = l.part)
+        and exists (select 1 from export_rule r where r.id = l.rule_id and r.enabled = 1)
       order by l.next_attempt_time
       limit ${limit}
       ${lock}
