@@ -35,7 +35,7 @@ const receiverStats = async (port: number) => (await (await fetch(`http://127.0.
 async function round(exporting: boolean) {
   const receiver = await child(['--import', 'tsx', 'bench/export/receiver.ts']);
   const env = exporting ? { BENCH_EXPORT_URL: `http://127.0.0.1:${receiver.info.port}/hook`, BENCH_DEVICES: String(DEVICES) } : { BENCH_DEVICES: String(DEVICES) };
-  const server = await child([...NODE_FLAGS, '--import', 'tsx', 'bench/export/server.ts'], env);
+  const server = await child([...NODE_FLAGS, '--import', 'tsx', 'bench/mqtt/fleetgate-server.ts'], env);
   const tokens = Array.from({ length: DEVICES }, (_, i) => `bench-${i}`);
   const before = (await receiverStats(receiver.info.port)).points;
   const load = distinctTsTelemetry(server.info.mqttPort, tokens, duration);

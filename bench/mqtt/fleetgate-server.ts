@@ -1,7 +1,8 @@
 /**
  * Bench child process: a whole fleetgate server on 127.0.0.1 with a temp SQLite database, seeded with
  * `BENCH_DEVICES` devices whose access tokens are `bench-0..n-1` and a provisioning profile
- * (key `bench-key`, secret `bench-secret`). Prints one JSON line `{"mqttPort":..}` when ready.
+ * (key `bench-key`, secret `bench-secret`); with BENCH_EXPORT_URL, one export rule sending all telemetry to that webhook
+ * (bench/export). Prints one JSON line `{"mqttPort":..,"httpPort":..}` when ready.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -40,6 +41,9 @@ for (let i = 0; i < devices; i += 500) {
   const batch = [];
   for (let j = i; j < Math.min(devices, i + 500); j++) batch.push(server.core.devices.save(DEFAULT_TENANT_ID, { name: `bench-device-${j}` }, actor, `bench-${j}`));
   await Promise.all(batch);
+}
+if (process.env.BENCH_EXPORT_URL) {
+  await server.core.exports.rules.save(DEFAULT_TENANT_ID, { name: 'bench', kinds: ['telemetry'], destination: { type: 'webhook', url: process.env.BENCH_EXPORT_URL, batchSize: 1000 } });
 }
 process.stdout.write(`${JSON.stringify({ mqttPort: server.ports.mqtt, httpPort: server.ports.http })}\n`);
 

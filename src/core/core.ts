@@ -121,7 +121,7 @@ export async function createCore(deps: {
     rulesChanged: () => bus.publish(channels.credentials, { kind: 'export-rules-changed' }),
   });
   audit.onProvisioning = (tx, e) =>
-    e.device ? exporter.provisioned(tx, { deviceId: e.device.id, deviceName: e.device.name, tenantId: e.device.tenantId, profileId: e.device.profileId }, { status: e.status, reason: e.reason }, e.source) : Promise.resolve();
+    exporter.provisioned(tx, { deviceId: e.device?.id ?? null, deviceName: e.device?.name ?? e.req.deviceName ?? null, tenantId: e.profile.tenantId, profileId: e.profile.id }, { status: e.status, reason: e.reason }, e.source);
   const auth = new DeviceAuth(store);
   // The key that encrypts CA keys of certificateSigning profiles: configured, or generated once per database.
   const caKeys = new CertificateAuthorityKeys(settings.caKeyEncryptionKey ?? (await store.initSetting('ca_key_encryption_key', randomBytes(32).toString('base64'))));

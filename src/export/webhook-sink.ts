@@ -40,14 +40,34 @@ export class WebhookSink implements ExportSink {
       const why = e.name === 'TimeoutError' ? `no answer within ${this.destination.timeoutMs} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
       throw new SinkError(`POST ${redact(this.destination.url)} failed: ${why}`);
     }
-    // Drain the body so the connection can be reused (only a little of it is kept for the error message).
-    const text = await response.text().catch(() => '');
+    const text = await headOf(response, 4096);
     if (response.status >= 200 && response.status < 300) return;
     const retry = response.status === 429 || response.status === 503 ? retryAfterMs(response.headers.get('retry-after')) : undefined;
     throw new SinkError(`POST ${redact(this.destination.url)} answered ${response.status}${text ? `: ${text.slice(0, 200)}` : ''}`, retry);
   }
 
   async close(): Promise<void> {}
+}
+
+/** The first `limit` bytes of a response body as text; the rest is not read (a hostile receiver cannot fill memory). */
+async function headOf(response: Response, limit: number): Promise<string> {
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < limit) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.length;
+    }
+  } catch {
+    /* a broken body: what was read is enough */
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
 }
 
 /** The URL without user info or query (they may hold credentials), for error messages. */

@@ -39,3 +39,30 @@ describe('export delivery rules', () => {
     assert.ok(!JSON.stringify(redis).includes('pw123'));
   });
 });
+
+describe('webhook sink against a hostile receiver', () => {
+  it('reads no more than a little of a huge error body', async () => {
+    const { createServer } = await import('node:http');
+    const { WebhookSink } = await import('../../src/export/webhook-sink.ts');
+    let written = 0;
+    const server = createServer((req, res) => {
+      req.resume();
+      res.writeHead(500);
+      const chunk = Buffer.alloc(64 * 1024, 'x');
+      const pump = () => {
+        while (written < 512 * 1024 * 1024 && res.write(chunk)) written += chunk.length;
+        if (written < 512 * 1024 * 1024) res.once('drain', pump);
+        else res.end();
+      };
+      res.on('close', () => res.removeAllListeners('drain'));
+      pump();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
+    const sink = new WebhookSink({ type: 'webhook', url, headers: {}, secret: null, batchSize: 1, timeoutMs: 30_000 });
+    await assert.rejects(sink.deliver([{ id: '1', json: '{}' }]), (err: Error) => /answered 500: x{200}$/.test(err.message));
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    assert.ok(written < 64 * 1024 * 1024, `the sink stopped reading early (${written} bytes sent)`);
+  });
+});

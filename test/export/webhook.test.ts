@@ -146,6 +146,37 @@ describe('export to a webhook', () => {
     assert.equal(receiver.accepted[0].data.transport, 'http');
     assert.ok(!JSON.stringify(receiver.accepted).includes('export-provision-secret'));
     assert.ok(!JSON.stringify(receiver.accepted).includes(provisioned.credentialsValue));
+    const refused = await (
+      await fetch(`${server.httpUrl}/api/v1/provision`, { method: 'POST', body: JSON.stringify({ deviceName: 'ev-1', provisionDeviceKey: 'export-key', provisionDeviceSecret: 'export-provision-secret' }) })
+    ).json();
+    assert.equal(refused.status, 'FAILURE', 'the device has connected: a repeat request fails');
+    await eventually('the failed provisioning delivered', () => receiver.accepted.length >= 4);
+    const failure = receiver.accepted[3];
+    assert.equal(failure.kind, 'provisioning');
+    assert.equal(failure.deviceId, provisioned.deviceId);
+    assert.equal(failure.data.status, refused.status);
+    assert.equal(failure.data.reason, refused.reason);
+    assert.equal(failure.data.profileId, profile.json.id.id);
+    await deleteRules();
+  });
+
+  it('holds the messages of a disabled rule without starving the others', async () => {
+    receiver.accepted.length = 0;
+    receiver.answer = () => ({ status: 200 });
+    receiver.answer = () => ({ status: 503 });
+    const paused = await createRule({ name: 'paused', kinds: ['telemetry'], destination: { type: 'webhook', url: receiver.url } });
+    await createTokenDevice(server.httpUrl, await server.adminToken(), 'wh-token-4', 'wh-dev-4');
+    for (let i = 1; i <= 40; i++) assert.equal((await post('wh-token-4', { ts: i, values: { n: i } })).status, 200);
+    assert.equal((await api.post('/api/export/rule', { id: paused, enabled: false })).status, 200);
+    receiver.answer = () => ({ status: 200 });
+    await createRule({ name: 'active', kinds: ['telemetry'], destination: { type: 'webhook', url: receiver.url } });
+    assert.equal((await post('wh-token-4', { ts: 41, values: { n: 41 } })).status, 200);
+    await eventually('the enabled rule delivers', () => receiver.accepted.some((m) => m.rule === 'active'));
+    assert.ok(!receiver.accepted.some((m) => m.rule === 'paused'), 'a disabled rule delivers nothing');
+    const rules = (await api.get('/api/export/rules')).json;
+    assert.equal(rules.find((r: any) => r.name === 'paused').pending, 40, 'its messages wait; a disabled rule records nothing new');
+    assert.equal((await api.post('/api/export/rule', { id: paused, enabled: true })).status, 200);
+    await eventually('the re-enabled rule catches up', () => receiver.accepted.filter((m) => m.rule === 'paused').length === 40);
     await deleteRules();
   });
 });

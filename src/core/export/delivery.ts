@@ -49,6 +49,9 @@ export interface ExportObserver {
   outbox?(rows: number, bytes: number, fill: number): void;
 }
 
+/** What one delivery round did: delivered a full batch somewhere, delivered something, or nothing. */
+type Round = 'full' | 'some' | 'none';
+
 /** The next retry delay after `attempts` failures: exponential with full jitter in its upper half. */
 export function retryDelay(attempts: number, baseMs: number, maxMs: number, random = Math.random): number {
   const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(30, Math.max(0, attempts - 1)));
@@ -83,8 +86,9 @@ export class ExportDelivery implements OutboxBudget {
   private schedule(ms: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
+      // A full batch: go on at once; a partial one: let a little more gather first; nothing: poll.
       this.running = this.tick()
-        .then((busy) => this.schedule(busy ? 0 : this.settings.pollMs))
+        .then((round) => this.schedule(round === 'full' ? 0 : round === 'some' ? Math.ceil(this.settings.pollMs / 10) : this.settings.pollMs))
         .catch((err) => {
           this.logger.warn({ event: 'export_error', err }, 'export delivery failed; trying again');
           this.schedule(this.settings.pollMs * 5);
@@ -93,28 +97,28 @@ export class ExportDelivery implements OutboxBudget {
     this.timer.unref?.();
   }
 
-  /** One round: checks the budget now and then, delivers every lane it can claim; true when there may be more. */
-  async tick(now = Date.now()): Promise<boolean> {
+  /** One round: checks the budget now and then, delivers every lane it can claim; says whether a batch was full. */
+  async tick(now = Date.now()): Promise<Round> {
     if (now - this.lastBudgetCheck >= 5_000) await this.checkBudget(now);
-    if (this.rules.all().length === 0) return false;
+    if (this.rules.all().length === 0) return 'none';
     const lanes = await this.store.exports.claimLanes(this.nodeId, now, this.settings.leaseMs, this.settings.concurrency);
-    if (lanes.length === 0) return false;
+    if (lanes.length === 0) return 'none';
     const results = await Promise.all(lanes.map((lane) => this.deliverLane(lane)));
-    return results.some((full) => full);
+    return results.includes('full') ? 'full' : results.includes('some') ? 'some' : 'none';
   }
 
-  /** Delivers the lane's oldest batch; true when the batch was full (more rows are likely waiting). */
-  private async deliverLane(lane: ExportLane): Promise<boolean> {
+  /** Delivers the lane's oldest batch. */
+  private async deliverLane(lane: ExportLane): Promise<Round> {
     const rule = this.rules.all().find((r) => r.id === lane.ruleId);
     if (!rule || !rule.enabled) {
       await this.store.exports.releaseLane(this.nodeId, lane.ruleId, lane.partition);
-      return false;
+      return 'none';
     }
     const batchSize = rule.destination.batchSize;
     const rows = await this.store.exports.readOutbox(rule.id, lane.partition, batchSize);
     if (rows.length === 0) {
       await this.store.exports.releaseLane(this.nodeId, lane.ruleId, lane.partition);
-      return false;
+      return 'none';
     }
     let bytes = 0;
     const messages = rows.map((row) => {
@@ -133,18 +137,18 @@ export class ExportDelivery implements OutboxBudget {
         await this.store.exports.deadLetter(this.nodeId, rows, attempts, error, now);
         this.observer.deadLettered?.(rule.name, rows.length);
         this.logger.warn({ event: 'export_dead_letter', rule: rule.name, messages: rows.length, attempts, error }, 'export messages dead-lettered');
-        return true;
+        return 'some';
       }
       const retryAfter = err instanceof SinkError && err.retryAfterMs !== undefined ? Math.min(err.retryAfterMs, 3_600_000) : undefined;
       const delay = retryAfter ?? retryDelay(attempts, this.settings.retryBaseMs, this.settings.retryMaxMs);
       await this.store.exports.failBatch(this.nodeId, rule.id, lane.partition, now + delay, error);
       if (attempts === 1 || attempts % 10 === 0) this.logger.warn({ event: 'export_retry', rule: rule.name, attempts, delayMs: delay, error }, 'export delivery failed; will retry');
-      return false;
+      return 'none';
     }
     const kept = await this.store.exports.completeBatch(this.nodeId, rule.id, lane.partition, rows.map((r) => r.seq));
     if (!kept) this.logger.warn({ event: 'export_lease_lost', rule: rule.name }, 'export lane was taken over during delivery; its batch will be delivered again');
     this.observer.delivered?.(rule.name, rows.length);
-    return rows.length >= batchSize;
+    return rows.length >= batchSize ? 'full' : 'some';
   }
 
   private sinkFor(rule: ExportRule): ExportSink {

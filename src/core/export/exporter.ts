@@ -10,8 +10,8 @@ import type { ExportKind, ExportRule } from './model.ts';
 import { OutboxBuilder } from './outbox.ts';
 import { ExportRules } from './rules.ts';
 
-/** The device facts an event needs. */
-type DeviceFacts = Pick<DeviceIdentity, 'deviceId' | 'deviceName' | 'tenantId' | 'profileId'>;
+/** The device facts an event needs (a failed provisioning may have no device: then only its profile). */
+type DeviceFacts = { deviceId: string | null; deviceName: string | null } & Pick<DeviceIdentity, 'tenantId' | 'profileId'>;
 
 export class Exporter {
   readonly rules: ExportRules;

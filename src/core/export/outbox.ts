@@ -81,7 +81,7 @@ export class OutboxBuilder {
   }
 
   /** Outbox rows of one message about `device` for every rule that exports `kind` for its profile. */
-  forDevice(kind: ExportKind, device: { deviceId: string; deviceName: string; tenantId: string; profileId: string }, ts: number, data: Record<string, unknown>, out: OutboxEntry[] = []): OutboxEntry[] {
+  forDevice(kind: ExportKind, device: { deviceId: string | null; deviceName: string | null; tenantId: string; profileId: string }, ts: number, data: Record<string, unknown>, out: OutboxEntry[] = []): OutboxEntry[] {
     const rules = this.rules.matching(kind, device.tenantId, device.profileId);
     if (rules.length === 0) return out;
     const payload = JSON.stringify({ deviceName: device.deviceName, profileId: device.profileId, ...data });
