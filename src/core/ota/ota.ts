@@ -101,6 +101,10 @@ export class Ota {
   deviceCreated(deviceId: string): Promise<void> {
     return this.assignments.deviceCreated(deviceId);
   }
+  /** Devices were imported into a profile: those never queued get its packages queued. */
+  profileDevicesAdded(profileId: string): Promise<void> {
+    return this.assignments.profileDevicesAdded(profileId);
+  }
   profileSaved(profile: DeviceProfile, input: AssignmentInput, created: boolean): Promise<void> {
     return this.assignments.profileSaved(profile, input, created);
   }

@@ -228,6 +228,18 @@ export class KyselyOtaStore implements OtaStore {
     return rows.map((r) => r.id);
   }
 
+  async devicesNeverQueued(profileId: string, type: OtaType, afterId: string, limit: number): Promise<string[]> {
+    const key = `target_${type === 'FIRMWARE' ? 'fw' : 'sw'}_ts`;
+    const rows = await this.followingProfile(profileId, type)
+      .where(({ not, exists, selectFrom }) => not(exists(selectFrom('ts_kv_latest').select('device_id').whereRef('ts_kv_latest.device_id', '=', 'device.id').where('ts_kv_latest.key', '=', key))))
+      .select('id')
+      .where('id', '>', afterId)
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => r.id);
+  }
+
   async countDevicesFollowingProfile(profileId: string, type: OtaType): Promise<number> {
     const row = await this.followingProfile(profileId, type).select((eb) => eb.fn.countAll().as('n')).executeTakeFirst();
     return num(row?.n ?? 0);
