@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { coapClient, coapClientSkip } from '../transports/coap/support.ts';
+import { loggablePath } from '../../src/transports/coap/requests.ts';
 import { latest, otaDevice, otaFixture, sha256, type OtaFixture } from './ota-setup.ts';
 
 describe('OTA over HTTP (the SDK flow with fetch)', () => {
@@ -108,5 +109,12 @@ describe('OTA over CoAP (coap-client-notls, block-wise GET)', { skip: coapClient
     assert.match(await code(['-m', 'get', `${base()}/fw/${device.token}/extra`]), /4\.01/);
     assert.match(await code(['-m', 'get', `${base()}/fw/${device.token}?size=1024&chunk=5000`]), /4\.00/);
     assert.match(await code(['-m', 'post', `${base()}/fw/${device.token}`]), /4\.05/);
+  });
+});
+
+describe('OTA over CoAP: logs', () => {
+  it('the access token of /fw/{token} and /sw/{token} never reaches a log line', () => {
+    assert.equal(loggablePath(['fw', 'secret-token']), '/fw/{token}');
+    assert.equal(loggablePath(['sw', 'secret-token', 'extra']), '/sw/{token}/...');
   });
 });
