@@ -123,8 +123,8 @@ describe('OTA assignment pushes fw_* to connected devices', () => {
     assert.equal(queued.json.fw_state.filter((p: { value: string }) => p.value === 'QUEUED').length, 1, 'the early device was not queued again');
   });
 
-  it('devices are notified in paced groups (group size 3, interval 1 s): each group comes no sooner than the pacing allows', async () => {
-    const paced = await startTestServer({ otaRolloutGroupSize: 3, otaRolloutIntervalMs: 1000 });
+  it('devices are notified in paced groups (group size 3, interval 2 s): each group comes no sooner than the pacing allows', async () => {
+    const paced = await startTestServer({ otaRolloutGroupSize: 3, otaRolloutIntervalMs: 2000 });
     try {
       const t = await paced.adminToken();
       const papi = otaApi(paced.httpUrl, t);
@@ -150,8 +150,9 @@ describe('OTA assignment pushes fw_* to connected devices', () => {
       );
       const sorted = [...states].sort((a, b) => a - b);
       for (let k = 3; k < sorted.length; k++) {
-        // Group g is claimed at least g x 1000 ms after the first; the first group's processing may add up to 500 ms.
-        assert.ok(sorted[k] - sorted[0] >= Math.floor(k / 3) * 1000 - 500, `device ${k} came ${sorted[k] - sorted[0]} ms after the first`);
+        // Group g is claimed at least g x 2000 ms after the first group; the first device's own processing (claim to
+        // INITIATED) is allowed up to 1000 ms on a busy machine. Without pacing all nine would come within milliseconds.
+        assert.ok(sorted[k] - sorted[0] >= Math.floor(k / 3) * 2000 - 1000, `device ${k} came ${sorted[k] - sorted[0]} ms after the first`);
       }
       const summary = await papi('GET', `/api/otaPackage/${pkg}/rollout`);
       assert.equal(summary.json.total, 9);
