@@ -99,7 +99,7 @@ describe('OTA over CoAP (coap-client-notls, block-wise GET)', { skip: coapClient
     assert.ok(readFileSync(`${out}-fw`).equals(f.firmware.data.subarray(8192, 12288)));
   });
 
-  it('wrong version -> 4.00; bad token -> 4.01; a path of three segments -> 4.01; past the end -> 4.00; POST -> 4.05', async () => {
+  it('wrong version -> 4.00; bad token -> 4.01; a path of three segments -> 4.01; past the end -> 4.00; POST -> 4.05; nothing assigned -> 4.04', async () => {
     const code = async (args: string[]) => {
       const r = await coapClient(['-v', '5', ...args]);
       return r.stdout + r.stderr;
@@ -109,6 +109,9 @@ describe('OTA over CoAP (coap-client-notls, block-wise GET)', { skip: coapClient
     assert.match(await code(['-m', 'get', `${base()}/fw/${device.token}/extra`]), /4\.01/);
     assert.match(await code(['-m', 'get', `${base()}/fw/${device.token}?size=1024&chunk=5000`]), /4\.00/);
     assert.match(await code(['-m', 'post', `${base()}/fw/${device.token}`]), /4\.05/);
+    const other = await f.api('POST', '/api/deviceProfile', { name: 'coap nothing assigned', type: 'DEFAULT', transportType: 'DEFAULT' });
+    await f.api('POST', '/api/device?accessToken=coap-bare', { name: 'coap-bare', deviceProfileId: other.json.id });
+    assert.match(await code(['-m', 'get', `${base()}/sw/coap-bare`]), /4\.04/, 'nothing assigned');
   });
 });
 
