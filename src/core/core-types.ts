@@ -71,4 +71,6 @@ export interface CoreObserver {
   provisioned?(transport: RequestSource['transport'], result: ProvisionResult | undefined): void;
   /** One telemetry message with `points` data points was committed. */
   telemetryCommitted?(points: number): void;
+  /** An OTA chunk (or a whole package) of `bytes` was read for a device download. */
+  otaServed?(bytes: number): void;
 }

@@ -103,6 +103,7 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
     audit,
     { groupSize: settings.otaRolloutGroupSize ?? 100, intervalMs: settings.otaRolloutIntervalMs ?? 60_000, maxPackageBytes: settings.otaMaxPackageBytes ?? 1024 ** 3 },
     logger,
+    observer,
   );
   devices.ota = ota;
   profiles.ota = ota;

@@ -58,6 +58,10 @@ export class FleetgateMetrics implements TransportMetrics {
     registers: [this.registry],
   });
 
+  // OTA (issue 13): device downloads, one count per chunk request (or whole-package download) and the bytes sent.
+  private readonly otaChunks = new Counter({ name: 'fleetgate_ota_chunks_served_total', help: 'OTA chunk requests (or whole-package downloads) served to devices', registers: [this.registry] });
+  private readonly otaBytes = new Counter({ name: 'fleetgate_ota_bytes_served_total', help: 'OTA package bytes served to devices', registers: [this.registry] });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     const metrics = this;
@@ -89,6 +93,10 @@ export class FleetgateMetrics implements TransportMetrics {
     telemetryCommitted: (points) => {
       this.telemetryMessages.inc();
       this.telemetryPoints.inc(points);
+    },
+    otaServed: (bytes) => {
+      this.otaChunks.inc();
+      this.otaBytes.inc(bytes);
     },
   };
 

@@ -46,11 +46,14 @@ describe('OTA over HTTP (the SDK flow with fetch)', () => {
     });
   }
 
-  it('size 0 (or absent) is the whole package, streamed', async () => {
+  it('size 0 (or absent) is the whole package, streamed; /metrics counts what devices got', async () => {
+    const served = async () => Number(/^fleetgate_ota_bytes_served_total (\d+)/m.exec(await (await fetch(`${f.server.httpUrl}/metrics`)).text())?.[1]);
+    const before = await served();
     const res = await fetch(url('firmware', { title: f.firmware.title, version: f.firmware.version }));
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('content-length'), String(f.firmware.data.length));
     assert.ok(Buffer.from(await res.arrayBuffer()).equals(f.firmware.data));
+    assert.equal((await served()) - before, f.firmware.data.length);
   });
 
   it("wrong title or version -> 400; bad token -> 401; nothing assigned -> 404; bad numbers -> 400 (ThingsBoard's statuses)", async () => {
