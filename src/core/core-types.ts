@@ -113,4 +113,6 @@ export interface CoreObserver {
   dependencyState?(part: 'database' | 'bus', up: boolean): void;
   /** A pre-provisioning hook call ended (`allowed`, `denied`, `unavailable`, `failedOpen`) after `seconds`. */
   provisionHookCalled?(outcome: string, seconds: number): void;
+  /** An OTA chunk (or a whole package) of `bytes` was read for a device download. */
+  otaServed?(bytes: number): void;
 }

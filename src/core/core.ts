@@ -216,6 +216,7 @@ export async function createCore(deps: {
     audit,
     { groupSize: settings.otaRolloutGroupSize ?? 100, intervalMs: settings.otaRolloutIntervalMs ?? 60_000, maxPackageBytes: settings.otaMaxPackageBytes ?? 1024 ** 3 },
     logger,
+    observer,
   );
   devices.ota = ota;
   profiles.ota = ota;

@@ -225,7 +225,9 @@ export class Devices implements DevicesApi {
 
   async importDevices(tenantId: string, profileId: string, rows: DeviceImportRow[], actor: Actor, options?: ImportOptions): Promise<DeviceImportResult> {
     // New credentials need no cache invalidation: DeviceAuth caches a miss for 2 s at most.
-    return importDevices(this.store, this.audit, await this.profiles.get(tenantId, profileId), rows, actor, options);
+    const result = await importDevices(this.store, this.audit, await this.profiles.get(tenantId, profileId), rows, actor, options);
+    if (result.created > 0) await this.ota?.profileDevicesAdded(profileId); // spec thingsboard-ota §3.3 "device created"
+    return result;
   }
 
   async exportDevices(tenantId: string, profileId: string | undefined, actor: Actor): Promise<DeviceExportRow[]> {

@@ -58,6 +58,10 @@ export class FleetgateMetrics implements TransportMetrics {
     registers: [this.registry],
   });
 
+  // OTA (issue 13): device downloads, one count per chunk request (or whole-package download) and the bytes sent.
+  private readonly otaChunks = new Counter({ name: 'fleetgate_ota_chunks_served_total', help: 'OTA chunk requests (or whole-package downloads) served to devices', registers: [this.registry] });
+  private readonly otaBytes = new Counter({ name: 'fleetgate_ota_bytes_served_total', help: 'OTA package bytes served to devices', registers: [this.registry] });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     for (const part of ['database', 'bus']) this.dependencyUp.set({ part }, 1);
@@ -94,6 +98,10 @@ export class FleetgateMetrics implements TransportMetrics {
     },
     dependencyFailed: (part) => this.dependencyFailures.inc({ part }),
     dependencyState: (part, up) => this.dependencyUp.set({ part }, up ? 1 : 0),
+    otaServed: (bytes) => {
+      this.otaChunks.inc();
+      this.otaBytes.inc(bytes);
+    },
   };
 
   /** Feeds the commit histogram (pass to GroupCommitter.onCommit). */

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { coapClient, coapClientSkip } from '../transports/coap/support.ts';
+import { loggablePath } from '../../src/transports/coap/requests.ts';
 import { latest, otaDevice, otaFixture, sha256, type OtaFixture } from './ota-setup.ts';
 
 describe('OTA over HTTP (the SDK flow with fetch)', () => {
@@ -45,11 +46,14 @@ describe('OTA over HTTP (the SDK flow with fetch)', () => {
     });
   }
 
-  it('size 0 (or absent) is the whole package, streamed', async () => {
+  it('size 0 (or absent) is the whole package, streamed; /metrics counts what devices got', async () => {
+    const served = async () => Number(/^fleetgate_ota_bytes_served_total (\d+)/m.exec(await (await fetch(`${f.server.httpUrl}/metrics`)).text())?.[1]);
+    const before = await served();
     const res = await fetch(url('firmware', { title: f.firmware.title, version: f.firmware.version }));
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('content-length'), String(f.firmware.data.length));
     assert.ok(Buffer.from(await res.arrayBuffer()).equals(f.firmware.data));
+    assert.equal((await served()) - before, f.firmware.data.length);
   });
 
   it("wrong title or version -> 400; bad token -> 401; nothing assigned -> 404; bad numbers -> 400 (ThingsBoard's statuses)", async () => {
@@ -98,7 +102,7 @@ describe('OTA over CoAP (coap-client-notls, block-wise GET)', { skip: coapClient
     assert.ok(readFileSync(`${out}-fw`).equals(f.firmware.data.subarray(8192, 12288)));
   });
 
-  it('wrong version -> 4.00; bad token -> 4.01; a path of three segments -> 4.01; past the end -> 4.00; POST -> 4.05', async () => {
+  it('wrong version -> 4.00; bad token -> 4.01; a path of three segments -> 4.01; past the end -> 4.00; POST -> 4.05; nothing assigned -> 4.04', async () => {
     const code = async (args: string[]) => {
       const r = await coapClient(['-v', '5', ...args]);
       return r.stdout + r.stderr;
@@ -108,5 +112,15 @@ describe('OTA over CoAP (coap-client-notls, block-wise GET)', { skip: coapClient
     assert.match(await code(['-m', 'get', `${base()}/fw/${device.token}/extra`]), /4\.01/);
     assert.match(await code(['-m', 'get', `${base()}/fw/${device.token}?size=1024&chunk=5000`]), /4\.00/);
     assert.match(await code(['-m', 'post', `${base()}/fw/${device.token}`]), /4\.05/);
+    const other = await f.api('POST', '/api/deviceProfile', { name: 'coap nothing assigned', type: 'DEFAULT', transportType: 'DEFAULT' });
+    await f.api('POST', '/api/device?accessToken=coap-bare', { name: 'coap-bare', deviceProfileId: other.json.id });
+    assert.match(await code(['-m', 'get', `${base()}/sw/coap-bare`]), /4\.04/, 'nothing assigned');
+  });
+});
+
+describe('OTA over CoAP: logs', () => {
+  it('the access token of /fw/{token} and /sw/{token} never reaches a log line', () => {
+    assert.equal(loggablePath(['fw', 'secret-token']), '/fw/{token}');
+    assert.equal(loggablePath(['sw', 'secret-token', 'extra']), '/sw/{token}/...');
   });
 });

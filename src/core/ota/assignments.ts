@@ -86,6 +86,21 @@ export class OtaAssignments {
     }
   }
 
+  /** After a bulk import into a profile: its devices never queued get the profile's packages queued (§3.3). */
+  async profileDevicesAdded(profileId: string): Promise<void> {
+    const assigned = (await this.of([profileId])).get(profileId)!;
+    for (const type of OTA_TYPES) {
+      const packageId = assigned[field(type)];
+      if (!packageId) continue;
+      for (let after = ''; ; ) {
+        const ids = await this.store.ota.devicesNeverQueued(profileId, type, after, PAGE);
+        if (ids.length === 0) break;
+        after = ids[ids.length - 1];
+        await this.queue(ids, packageId);
+      }
+    }
+  }
+
   /** After a profile save: its own assignment, then every device following it is queued or cleared (§3.3). */
   async profileSaved(profile: DeviceProfile, input: AssignmentInput, created: boolean): Promise<void> {
     const prior = (await this.of([profile.id])).get(profile.id)!;

@@ -4,7 +4,7 @@
  */
 import type { Actor, AttributesApi } from '../api.ts';
 import type { AuditRecorder } from '../audit.ts';
-import type { CoreLogger } from '../core-types.ts';
+import type { CoreLogger, CoreObserver } from '../core-types.ts';
 import type { Device, DeviceProfile, Page, PageQuery } from '../model.ts';
 import type { OtaPackageFilter } from '../ports/ota-store.ts';
 import { OtaAssignments, type AssignmentInput } from './assignments.ts';
@@ -37,6 +37,7 @@ export class Ota {
     audit: AuditRecorder,
     settings: OtaSettings,
     private readonly logger: CoreLogger,
+    private readonly observer?: CoreObserver,
   ) {
     this.packages = new OtaPackages(store, audit, async (tenantId, id) => !!(await store.getProfile(tenantId, id)), settings.maxPackageBytes);
     this.assignments = new OtaAssignments(store, attributes);
@@ -101,6 +102,10 @@ export class Ota {
   deviceCreated(deviceId: string): Promise<void> {
     return this.assignments.deviceCreated(deviceId);
   }
+  /** Devices were imported into a profile: those never queued get its packages queued. */
+  profileDevicesAdded(profileId: string): Promise<void> {
+    return this.assignments.profileDevicesAdded(profileId);
+  }
   profileSaved(profile: DeviceProfile, input: AssignmentInput, created: boolean): Promise<void> {
     return this.assignments.profileSaved(profile, input, created);
   }
@@ -115,12 +120,22 @@ export class Ota {
     return sliceOf(pkg.dataSize ?? 0, size, chunk);
   }
   /** Bytes `[start, end)` of a package as one buffer (one indexed read). */
-  readRange(pkg: OtaPackage, start: number, end: number): Promise<Buffer> {
-    return this.packages.readRange(pkg, start, end);
+  async readRange(pkg: OtaPackage, start: number, end: number): Promise<Buffer> {
+    const data = await this.packages.readRange(pkg, start, end);
+    this.observer?.otaServed?.(data.length);
+    return data;
   }
   /** Bytes `[start, end)` as a stream of pieces (bounded memory). */
-  readStream(pkg: OtaPackage, start: number, end: number): AsyncGenerator<Buffer> {
-    return this.packages.read(pkg, start, end);
+  async *readStream(pkg: OtaPackage, start: number, end: number): AsyncGenerator<Buffer> {
+    let bytes = 0;
+    try {
+      for await (const part of this.packages.read(pkg, start, end)) {
+        bytes += part.length;
+        yield part;
+      }
+    } finally {
+      this.observer?.otaServed?.(bytes);
+    }
   }
 
   /** The rollout of a package in one profile: devices per reported state, the failed ones with their error (§5). */

@@ -47,6 +47,8 @@ export interface OtaStore {
   countAssignments(packageId: string): Promise<{ devices: number; profiles: number }>;
   /** Ids of devices of a profile without their own assignment of `type`, after `afterId`, by id (paging by keyset). */
   devicesFollowingProfile(profileId: string, type: OtaType, afterId: string, limit: number): Promise<string[]>;
+  /** Like devicesFollowingProfile, but only devices never queued for `type` (no `target_fw_ts` / `target_sw_ts`). */
+  devicesNeverQueued(profileId: string, type: OtaType, afterId: string, limit: number): Promise<string[]>;
   /** R9: devices of the profile without their own assignment of `type`. */
   countDevicesFollowingProfile(profileId: string, type: OtaType): Promise<number>;
 

@@ -2,73 +2,16 @@
  * OTA storage (migration 004) for SQLite and PostgreSQL: packages, their bytes in 64 KiB pieces, assignments, and
  * the paced rollout queue with leases. Reached as `store.ota`, on the store's connection or transaction.
  */
-import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { OtaPackageFilter, OtaStore } from '../../core/ports/ota-store.ts';
 import type { Page, PageQuery } from '../../core/model.ts';
 import type { OtaPackage, OtaType, RolloutItem } from '../../core/ota/model.ts';
-import type { ChecksumAlgorithm } from '../../core/ota/checksum.ts';
 import type { Dialect } from '../dialect.ts';
-import type { Database, OtaPackageTable } from '../schema.ts';
+import type { Database } from '../schema.ts';
+import { fromRow, num, SORT_COLUMNS, toRow } from './ota-rows.ts';
 import { fetchPage } from './paging.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
-
-const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
-
-function toRow(p: OtaPackage): OtaPackageTable {
-  return {
-    id: p.id,
-    tenant_id: p.tenantId,
-    device_profile_id: p.deviceProfileId,
-    type: p.type,
-    title: p.title,
-    version: p.version,
-    tag: p.tag,
-    url: p.url,
-    file_name: p.fileName,
-    content_type: p.contentType,
-    checksum_algorithm: p.checksumAlgorithm,
-    checksum: p.checksum,
-    data_size: p.dataSize,
-    blob_id: p.blobId,
-    additional_info: p.additionalInfo === null ? null : JSON.stringify(p.additionalInfo),
-    created_time: p.createdTime,
-  };
-}
-
-function fromRow(r: Selectable<OtaPackageTable>): OtaPackage {
-  return {
-    id: r.id,
-    tenantId: r.tenant_id,
-    deviceProfileId: r.device_profile_id,
-    type: r.type as OtaType,
-    title: r.title,
-    version: r.version,
-    tag: r.tag,
-    url: r.url,
-    fileName: r.file_name,
-    contentType: r.content_type,
-    checksumAlgorithm: r.checksum_algorithm as ChecksumAlgorithm | null,
-    checksum: r.checksum,
-    dataSize: r.data_size === null ? null : num(r.data_size),
-    blobId: r.blob_id,
-    additionalInfo: r.additional_info === null ? null : JSON.parse(r.additional_info),
-    createdTime: num(r.created_time),
-  };
-}
-
-/** spec §1.2 R6: the documented sort properties. */
-const SORT_COLUMNS = {
-  createdTime: 'created_time',
-  type: 'type',
-  title: 'title',
-  version: 'version',
-  tag: 'tag',
-  url: 'url',
-  fileName: 'file_name',
-  dataSize: 'data_size',
-  checksum: 'checksum',
-} as const;
 
 /** The OtaStore over one Kysely connection or transaction. */
 export class KyselyOtaStore implements OtaStore {
@@ -225,6 +168,18 @@ export class KyselyOtaStore implements OtaStore {
 
   async devicesFollowingProfile(profileId: string, type: OtaType, afterId: string, limit: number): Promise<string[]> {
     const rows = await this.followingProfile(profileId, type).select('id').where('id', '>', afterId).orderBy('id').limit(limit).execute();
+    return rows.map((r) => r.id);
+  }
+
+  async devicesNeverQueued(profileId: string, type: OtaType, afterId: string, limit: number): Promise<string[]> {
+    const key = `target_${type === 'FIRMWARE' ? 'fw' : 'sw'}_ts`;
+    const rows = await this.followingProfile(profileId, type)
+      .where(({ not, exists, selectFrom }) => not(exists(selectFrom('ts_kv_latest').select('device_id').whereRef('ts_kv_latest.device_id', '=', 'device.id').where('ts_kv_latest.key', '=', key))))
+      .select('id')
+      .where('id', '>', afterId)
+      .orderBy('id')
+      .limit(limit)
+      .execute();
     return rows.map((r) => r.id);
   }
 

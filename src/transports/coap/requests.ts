@@ -49,6 +49,7 @@ export async function handleRequest(deps: RequestDeps, request: PendingRequest):
 /** A request path for logs: the access token segment of `/api/v1/{token}/...` is never written out. */
 export function loggablePath(segments: readonly string[]): string {
   if (segments[0] === 'api' && segments[1] === 'v1' && segments.length >= 4) return `/api/v1/{token}/${segments.slice(3).join('/')}`;
+  if (isOtaPath(segments) && segments.length >= 2) return `/${segments[0]}/{token}${segments.length > 2 ? '/...' : ''}`;
   return `/${segments.join('/')}`;
 }
 

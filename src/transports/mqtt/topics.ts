@@ -113,8 +113,15 @@ const FILTERS: ReadonlyMap<string, { kind: SubscriptionKind; style: TopicStyle }
 
 /** The stream a subscription filter selects, or undefined when the filter is not supported. */
 export function subscriptionOf(filter: string): { kind: SubscriptionKind; style: TopicStyle } | undefined {
-  return FILTERS.get(filter);
+  const known = FILTERS.get(filter);
+  if (known) return known;
+  // fleetgate also grants one exact chunk topic (ThingsBoard refuses it), so request/response clients such as
+  // mosquitto_rr, which subscribe to the exact answer topic first, can fetch a chunk.
+  const exact = OTA_RESPONSE.exec(filter);
+  return exact ? { kind: exact[1] === 'fw' ? 'fw-response' : 'sw-response', style: 'v2' } : undefined;
 }
+
+const OTA_RESPONSE = /^v2\/(fw|sw)\/response\/\d{1,9}\/chunk\/\d{1,9}$/;
 
 /** Topic on which the server publishes a message of `kind` in `style` (spec §8.2). */
 export function outboundTopic(kind: SubscriptionKind, style: TopicStyle, requestId?: number): string {
