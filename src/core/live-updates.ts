@@ -6,17 +6,18 @@
  * watches ({@link LiveInterest}); a watcher subscribes that channel on its own node, so one path serves one node
  * and a cluster alike.
  */
-import { channels, type Bus, type BusMessage, type LiveWireAttributes, type LiveWirePoint, type LiveWireValue } from '../bus/bus.ts';
+import { channels, type Bus, type BusMessage, type LiveWireAttributes, type LiveWirePoints, type LiveWireValue } from '../bus/bus.ts';
 import type { CoreLogger } from './core-types.ts';
 import type { LiveInterest } from './live-interest.ts';
 import type { AttributeScope, KvEntry, KvValue } from './model.ts';
 import type { WriteBatch } from '../store/store.ts';
 
-/** One committed time series point. */
-export interface LiveTelemetryPoint {
-  ts: number;
-  key: string;
-  value: KvValue;
+/** Fields per point in {@link LiveChange.telemetry}: ts, key, type, value. */
+export const LIVE_POINT_STRIDE = 4;
+
+/** The typed value of a point of {@link LiveChange.telemetry} at index `i` (a multiple of LIVE_POINT_STRIDE). */
+export function livePointValue(points: LiveWirePoints, i: number): KvValue {
+  return decodeValue([points[i + 2] as string, points[i + 3]]);
 }
 
 /** One committed attribute write of one scope; a `null` value is a deleted key. */
@@ -31,7 +32,11 @@ export interface LiveChange {
   deviceId: string;
   /** When the change was committed (epoch ms, the committing node's clock). */
   committedAt: number;
-  telemetry: LiveTelemetryPoint[];
+  /**
+   * Committed points, flat: `ts, key, type, value` repeated (LIVE_POINT_STRIDE), in save order; `type` is the
+   * KvValue type and a LONG beyond 2^53 is decimal text. Read typed values with {@link livePointValue}.
+   */
+  telemetry: LiveWirePoints;
   attributes: LiveAttributeChange[];
 }
 
@@ -114,14 +119,18 @@ export class LiveUpdates implements LiveUpdatesApi {
   committed(batch: WriteBatch): void {
     if (this.interest.empty) return; // nobody watches anything: no per-point work at all
     let messages: Map<string, LiveMessage> | undefined;
+    let last: LiveMessage | undefined;
     const messageOf = (deviceId: string) => {
+      if (last?.deviceId === deviceId) return last; // a message's points usually come together
       messages ??= new Map();
       let m = messages.get(deviceId);
       if (!m) messages.set(deviceId, (m = { kind: 'live', deviceId, committedAt: 0, telemetry: [], attributes: [] }));
-      return m;
+      return (last = m);
     };
     for (const p of batch.telemetry) {
-      if (this.interest.has(p.deviceId)) messageOf(p.deviceId).telemetry.push([p.ts, p.key, encodeValue(p.value)] satisfies LiveWirePoint);
+      if (!this.interest.has(p.deviceId)) continue;
+      const v = p.value.value;
+      messageOf(p.deviceId).telemetry.push(p.ts, p.key, p.value.type, typeof v === 'bigint' ? v.toString() : v);
     }
     for (const a of batch.attributes) {
       if (this.interest.has(a.deviceId)) messageOf(a.deviceId).attributes.push(this.wireAttributes(a.scope, a.ts, a.entries));
@@ -165,6 +174,10 @@ export class LiveUpdates implements LiveUpdatesApi {
 
   private deliver(message: BusMessage): void {
     if (message.kind !== 'live') return;
+    if (!Array.isArray(message.telemetry) || message.telemetry.length % LIVE_POINT_STRIDE !== 0) {
+      this.logger.warn({ deviceId: message.deviceId }, 'malformed live update dropped');
+      return;
+    }
     const set = this.listeners.get(message.deviceId);
     if (!set || set.size === 0) return;
     let change: LiveChange;
@@ -172,7 +185,7 @@ export class LiveUpdates implements LiveUpdatesApi {
       change = {
         deviceId: message.deviceId,
         committedAt: message.committedAt,
-        telemetry: message.telemetry.map(([ts, key, value]) => ({ ts, key, value: decodeValue(value) })),
+        telemetry: message.telemetry,
         attributes: message.attributes.map((a) => ({
           scope: a.scope as AttributeScope,
           ts: a.ts,

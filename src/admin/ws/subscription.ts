@@ -3,7 +3,7 @@
  * sends the snapshot, then every committed change that matches (spec §3.2, §3.3). Changes that arrive while the
  * snapshot is read are held and sent after it (spec §6.13: register first, buffer until the snapshot is out).
  */
-import type { LiveChange, LiveUpdatesApi } from '../../core/live-updates.ts';
+import { LIVE_POINT_STRIDE, type LiveChange, type LiveUpdatesApi } from '../../core/live-updates.ts';
 import type { AttributeScope } from '../../core/model.ts';
 import { ReplyData, type V1Reply } from './render.ts';
 import type { Target } from './targets.ts';
@@ -110,14 +110,17 @@ export class LiveSubscription {
     const data = new ReplyData();
     const keys = this.selection.target.keys;
     const latestOnly = this.selection.kind === 'TIMESERIES' && this.selection.latestOnly;
-    for (const p of change.telemetry) {
-      if (keys && !keys.has(p.key)) continue;
+    const points = change.telemetry;
+    for (let i = 0; i < points.length; i += LIVE_POINT_STRIDE) {
+      const ts = points[i] as number;
+      const key = points[i + 1] as string;
+      if (keys && !keys.has(key)) continue;
       if (latestOnly) {
-        const last = this.lastTs.get(p.key);
-        if (last !== undefined && p.ts < last) continue; // TB: equal passes, older is dropped
-        this.lastTs.set(p.key, p.ts);
+        const last = this.lastTs.get(key);
+        if (last !== undefined && ts < last) continue; // TB: equal passes, older is dropped
+        this.lastTs.set(key, ts);
       }
-      data.add(p.key, p.ts, p.value);
+      data.addFlat(key, ts, points[i + 2] as string, points[i + 3]);
     }
     return data;
   }
