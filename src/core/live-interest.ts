@@ -45,6 +45,12 @@ export class LiveInterest {
     await this.bus.publish(channels.liveInterest, { kind: 'live-interest-sync', nodeId: this.nodeId });
     this.timer = setInterval(() => this.refresh(), Math.max(50, Math.floor(this.ttlMs / 3)));
     this.timer.unref();
+    // Announcements made while the bus was away are lost: tell our set again and ask for everyone's.
+    this.bus.onReconnect(() => {
+      const failed = (err: unknown) => this.logger.warn({ err }, 'live interest announcement failed');
+      this.bus.publish(channels.liveInterest, { kind: 'live-interest-sync', nodeId: this.nodeId }).catch(failed);
+      if (this.local.size > 0) this.announce([...this.local], true, true).catch(failed);
+    });
   }
 
   /** True when some node (this one included) has a live subscriber for the device. */

@@ -117,6 +117,22 @@ describe('WebSocket telemetry API on one node (SQLite)', () => {
     assert.deepEqual(Object.keys(snapshot.data!), ['firmware']);
   });
 
+  it('reports sessions, subscriptions, frames and commit-to-socket latency in /metrics', async () => {
+    const ws = await general();
+    ws.send({ cmds: [{ type: 'TIMESERIES', cmdId: 1, entityType: 'DEVICE', entityId: deviceId, keys: 'm' }] });
+    await ws.next((m) => m.subscriptionId === 1);
+    const res = await fetch(`${server.httpUrl}/api/v1/ws-live-token/telemetry`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"m":1}' });
+    assert.equal(res.status, 200);
+    await ws.next((m) => m.subscriptionId === 1, 1);
+    const text = await (await fetch(`${server.httpUrl}/metrics`)).text();
+    const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    assert.ok(value('fleetgate_ws_sessions_open') >= 1);
+    assert.ok(value('fleetgate_ws_subscriptions_open') >= 1);
+    assert.ok(value('fleetgate_ws_messages_sent_total') >= 2);
+    assert.ok(value('fleetgate_ws_update_latency_seconds_count') >= 1);
+    assert.ok(value('fleetgate_live_updates_published_total') >= 1);
+  });
+
   it('stops a subscription on unsubscribe while another on the same device keeps receiving', async () => {
     const ws = await general();
     const sub = (cmdId: number, extra = {}) => ({ type: 'TIMESERIES', cmdId, entityType: 'DEVICE', entityId: deviceId, keys: 'u', ...extra });
