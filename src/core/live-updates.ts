@@ -15,9 +15,21 @@ import type { WriteBatch } from '../store/store.ts';
 /** Fields per point in {@link LiveChange.telemetry}: ts, key, type, value. */
 export const LIVE_POINT_STRIDE = 4;
 
+/** The type of a point that stands for a deleted latest value (ts 0, value ''). */
+export const DELETED_TYPE = 'DELETED';
+/** Prefix of the type of a latest value rewritten after a delete (`LATEST:DOUBLE`): it passes the LATEST filter. */
+export const REWRITTEN_TYPE = 'LATEST:';
+
+/** True for points a deletion produced ({@link LiveUpdates.telemetryDeleted}): they pass the LATEST_TELEMETRY filter. */
+export function isDeletionPoint(type: string): boolean {
+  return type === DELETED_TYPE || type.startsWith(REWRITTEN_TYPE);
+}
+
 /** The typed value of a point of {@link LiveChange.telemetry} at index `i` (a multiple of LIVE_POINT_STRIDE). */
-export function livePointValue(points: LiveWirePoints, i: number): KvValue {
-  return decodeValue([points[i + 2] as string, points[i + 3]]);
+export function livePointValue(points: LiveWirePoints, i: number): KvValue | null {
+  const type = points[i + 2] as string;
+  if (type === DELETED_TYPE) return null;
+  return decodeValue([type.startsWith(REWRITTEN_TYPE) ? type.slice(REWRITTEN_TYPE.length) : type, points[i + 3]]);
 }
 
 /** One committed attribute write of one scope; a `null` value is a deleted key. */
@@ -149,6 +161,21 @@ export class LiveUpdates implements LiveUpdatesApi {
     if (keys.length === 0 || !this.interest.has(deviceId)) return;
     const attributes: LiveWireAttributes = { scope, ts, entries: keys.map((k) => [k, null]) };
     this.publish([{ kind: 'live', deviceId, committedAt: 0, telemetry: [], attributes: [attributes] }]);
+  }
+
+  /**
+   * Time series deleted (admin API), after the commit: each key whose latest value went is pushed as its new latest
+   * value, or as deleted (`[0, ""]` on the socket) when none is left (spec §3.3). Such points pass the
+   * LATEST_TELEMETRY filter.
+   */
+  telemetryDeleted(deviceId: string, latest: { key: string; now: { ts: number; value: KvValue } | null }[]): void {
+    if (latest.length === 0 || !this.interest.has(deviceId)) return;
+    const telemetry: LiveWirePoints = [];
+    for (const { key, now } of latest) {
+      if (now === null) telemetry.push(0, key, DELETED_TYPE, '');
+      else telemetry.push(now.ts, key, REWRITTEN_TYPE + now.value.type, typeof now.value.value === 'bigint' ? now.value.value.toString() : now.value.value);
+    }
+    this.publish([{ kind: 'live', deviceId, committedAt: 0, telemetry, attributes: [] }]);
   }
 
   async close(): Promise<void> {

@@ -58,9 +58,13 @@ describe('live interest: which devices some node watches', () => {
     assert.deepEqual(seen[0].telemetry, [1, 'k', 'LONG', '9007199254740993']);
     assert.deepEqual(livePointValue(seen[0].telemetry, 0), { type: 'LONG', value: 9007199254740993n });
     assert.deepEqual(seen[0].attributes, [{ scope: 'CLIENT_SCOPE', ts: 5, entries: [{ key: 'fw', value: { type: 'STRING', value: '1' } }] }]);
+    live.telemetryDeleted('a', [{ key: 'k', now: null }, { key: 'j', now: { ts: 7, value: { type: 'DOUBLE', value: 1.5 } } }]);
+    await until('the deletion arrives', () => seen.length === 2);
+    assert.equal(livePointValue(seen[1].telemetry, 0), null);
+    assert.deepEqual(livePointValue(seen[1].telemetry, 4), { type: 'DOUBLE', value: 1.5 });
     stop();
     live.committed({ telemetry: [point('a', 3n)], attributes: [] });
-    assert.equal(published, 1);
+    assert.equal(published, 2);
     await live.close();
   });
 });
