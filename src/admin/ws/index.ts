@@ -62,6 +62,8 @@ export function registerWebSocketApi(app: FastifyInstance, deps: AdminDeps, metr
     });
   };
   app.server.on('upgrade', onUpgrade);
+  // The HTTP app's connection drain (src/transports/http/connection-drain.ts) may already have dropped the sockets;
+  // whatever is left gets a 1001 close frame and is dropped, so no session holds the server open.
   app.addHook('preClose', (done) => {
     app.server.off('upgrade', onUpgrade);
     for (const session of [...ctx.sessions]) session.close(CLOSE.serverGoingAway, CLOSE_REASON.shutdown);
