@@ -34,7 +34,7 @@ export function registerWebSocketApi(app: FastifyInstance, deps: AdminDeps, metr
     limits: {
       maxSubscriptionsPerSession: config.wsMaxSubscriptionsPerSession,
       maxSessionsPerUser: config.wsMaxSessionsPerUser,
-      maxQueuePerSession: config.wsMaxQueuePerSession,
+      maxQueuePerSession: Math.max(1, config.wsMaxQueuePerSession), // a queue is always bounded
       authTimeoutMs: config.wsAuthTimeoutMs,
       pingTimeoutMs: config.wsPingTimeoutMs,
       updateIntervalMs: config.wsUpdateIntervalMs,

@@ -187,7 +187,8 @@ export class WsSession {
     if (this.closed) return;
     // fleetgate: a reused cmdId replaces its subscription (TB keeps both, spec §4).
     this.cancel(cmd.cmdId);
-    if (this.subscriptions.size >= this.ctx.limits.maxSubscriptionsPerSession) {
+    const maxSubscriptions = this.ctx.limits.maxSubscriptionsPerSession;
+    if (maxSubscriptions > 0 && this.subscriptions.size >= maxSubscriptions) {
       throw new WsCommandError(WS_ERROR.BAD_REQUEST, `Max subscriptions per session limit reached (${this.ctx.limits.maxSubscriptionsPerSession})`);
     }
     const selection =
