@@ -22,6 +22,7 @@ export const CLOSE_REASON = {
   authMissing: 'Auth cmd is missing',
   unparseable: 'The given string value cannot be transformed to Json object: ',
   queueFull: 'Max pending updates limit reached!',
+  commandsQueueFull: 'Max pending commands limit reached!',
   userSessions: 'Max user sessions limit reached',
   tokenExpired: 'JWT Token expired',
   shutdown: 'Server is shutting down',
@@ -47,6 +48,8 @@ export class WsSession {
   private readonly timers: NodeJS.Timeout[] = [];
   /** Frames run one after the other, so commands execute in the order they were sent. */
   private work: Promise<void> = Promise.resolve();
+  /** Frames received and not yet run: bounded like the outbound queue, so a flood of commands cannot pile up. */
+  private queuedFrames = 0;
 
   constructor(
     private readonly socket: WebSocket,
@@ -145,12 +148,15 @@ export class WsSession {
       if ('reason' in result) return this.close(CLOSE.badData, result.reason);
       if (!this.admit(result)) return;
     }
+    if (this.queuedFrames >= this.ctx.limits.maxQueuePerSession) return this.close(CLOSE.policy, CLOSE_REASON.commandsQueueFull);
+    this.queuedFrames++;
     const cmds = frame.cmds;
     this.work = this.work.then(async () => {
       for (const cmd of cmds) {
-        if (this.closed) return;
+        if (this.closed) break;
         await this.run(cmd).catch((err) => this.fail(cmd.cmdId, err));
       }
+      this.queuedFrames--;
     });
   }
 

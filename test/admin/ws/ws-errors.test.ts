@@ -152,14 +152,14 @@ describe('WebSocket telemetry API: bad input, bad tokens and limits', () => {
   });
 });
 
-describe('WebSocket telemetry API: sessions per user, expiring tokens, slow readers', () => {
+describe('WebSocket telemetry API: sessions per user and expiring tokens', () => {
   let server: TestServer;
   let token: string;
   let deviceId: string;
   const sockets: TestSocket[] = [];
 
   before(async () => {
-    server = await startTestServer({ wsMaxSessionsPerUser: 2, jwtExpirySeconds: 3, wsMaxQueuePerSession: 4, httpMaxPayload: 2_000_000 });
+    server = await startTestServer({ wsMaxSessionsPerUser: 2, jwtExpirySeconds: 8 });
     const api = await adminClient(server);
     token = await server.adminToken();
     ({ deviceId } = await deviceWithIdentity(server, api, 'ws-limits-token', 'WS limits device'));
@@ -176,6 +176,9 @@ describe('WebSocket telemetry API: sessions per user, expiring tokens, slow read
   }
 
   it('closes a session past wsMaxSessionsPerUser with 1008, then admits one once a slot is free; the token expiry ends sessions with 1008', async () => {
+    // A token of its own, issued now: it lives 8 s from here.
+    const res = await fetch(`${server.httpUrl}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin@test.local', password: 'test-admin-password' }) });
+    const token = ((await res.json()) as { token: string }).token;
     const first = await open(`/api/ws/plugins/telemetry?token=${token}`);
     const second = await open(`/api/ws?token=${token}`);
     const third = await open(`/api/ws/plugins/telemetry?token=${token}`);
@@ -188,7 +191,7 @@ describe('WebSocket telemetry API: sessions per user, expiring tokens, slow read
     admitted.send({ authCmd: { cmdId: 0, token }, cmds: [{ type: 'TIMESERIES', cmdId: 1, entityType: 'DEVICE', entityId: deviceId }] });
     await admitted.next((m) => m.subscriptionId === 1);
     assert.equal(admitted.messages[0].errorCode, 0);
-    // The token lives 3 s: both open sessions end with it.
+    // The token lives 8 s: both open sessions end with it.
     assert.deepEqual(await second.waitClosed(), { code: 1008, reason: 'JWT Token expired' });
     assert.deepEqual(await admitted.waitClosed(), { code: 1008, reason: 'JWT Token expired' });
     // And the expired token no longer opens a session.
@@ -198,15 +201,53 @@ describe('WebSocket telemetry API: sessions per user, expiring tokens, slow read
     assert.deepEqual(await late.waitClosed(), { code: 1007, reason: 'JWT Token expired' });
   });
 
+});
+
+describe('WebSocket telemetry API: slow readers and command floods', () => {
+  let server: TestServer;
+  let token: string;
+  let deviceId: string;
+  const sockets: TestSocket[] = [];
+
+  before(async () => {
+    server = await startTestServer({ wsMaxQueuePerSession: 4, httpMaxPayload: 2_000_000 });
+    const api = await adminClient(server);
+    token = await server.adminToken();
+    ({ deviceId } = await deviceWithIdentity(server, api, 'ws-limits-token', 'WS limits device'));
+  });
+  after(async () => {
+    for (const s of sockets) s.close();
+    await server.close();
+  });
+
+  async function open(path: string): Promise<TestSocket> {
+    const s = await openSocket(wsUrl(server.httpUrl, path));
+    sockets.push(s);
+    return s;
+  }
+
+  it('closes a session whose command frames pile up past wsMaxQueuePerSession', async () => {
+    const fresh = token;
+    const ws = await open(`/api/ws/plugins/telemetry?token=${fresh}`);
+    const frame = JSON.stringify({ historyCmds: [{ cmdId: 1, entityType: 'DEVICE', entityId: deviceId, keys: 'a', startTs: 0, endTs: Date.now() }] });
+    // Frames arrive faster than history reads finish: the queue fills up, whatever the machine's speed.
+    for (let i = 0; i < 20_000 && !ws.closed && ws.ws.readyState === ws.ws.OPEN; i++) {
+      ws.ws.send(frame);
+      if (i % 500 === 499) await new Promise((r) => setImmediate(r));
+    }
+    assert.deepEqual(await ws.waitClosed(), { code: 1008, reason: 'Max pending commands limit reached!' });
+  });
+
   it('closes a reader that does not read once wsMaxQueuePerSession frames pile up, and keeps ingesting', async () => {
-    const res = await fetch(`${server.httpUrl}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin@test.local', password: 'test-admin-password' }) });
-    const fresh = ((await res.json()) as { token: string }).token;
+    const fresh = token;
     const slow = await open(`/api/ws/plugins/telemetry?token=${fresh}`);
     slow.send({ tsSubCmds: [{ cmdId: 1, entityType: 'DEVICE', entityId: deviceId, keys: 'blob' }] });
     await slow.next((m) => m.subscriptionId === 1);
     (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause(); // stop reading: the kernel buffers fill up
     const blob = 'x'.repeat(500_000);
-    const closes = async () => /fleetgate_ws_closed_total\{code="1008"\} [1-9]/.test((await server.metrics!.render()));
+    const closed1008 = async () => Number(/fleetgate_ws_closed_total\{code="1008"\} (\d+)/.exec(await server.metrics!.render())?.[1] ?? 0);
+    const before = await closed1008();
+    const closes = async () => (await closed1008()) > before;
     let posts = 0;
     while (!(await closes())) {
       assert.ok(posts < 400, 'the slow reader was never closed');
