@@ -154,14 +154,12 @@ describe('WebSocket telemetry API: bad input, bad tokens and limits', () => {
 
 describe('WebSocket telemetry API: sessions per user and expiring tokens', () => {
   let server: TestServer;
-  let token: string;
   let deviceId: string;
   const sockets: TestSocket[] = [];
 
   before(async () => {
-    server = await startTestServer({ wsMaxSessionsPerUser: 2, jwtExpirySeconds: 8 });
+    server = await startTestServer({ wsMaxSessionsPerUser: 2, jwtExpirySeconds: 15 });
     const api = await adminClient(server);
-    token = await server.adminToken();
     ({ deviceId } = await deviceWithIdentity(server, api, 'ws-limits-token', 'WS limits device'));
   });
   after(async () => {
@@ -176,7 +174,7 @@ describe('WebSocket telemetry API: sessions per user and expiring tokens', () =>
   }
 
   it('closes a session past wsMaxSessionsPerUser with 1008, then admits one once a slot is free; the token expiry ends sessions with 1008', async () => {
-    // A token of its own, issued now: it lives 8 s from here.
+    // A token of its own, issued now: it lives 15 s from here (ample for the steps before its expiry).
     const res = await fetch(`${server.httpUrl}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin@test.local', password: 'test-admin-password' }) });
     const token = ((await res.json()) as { token: string }).token;
     const first = await open(`/api/ws/plugins/telemetry?token=${token}`);
@@ -191,7 +189,7 @@ describe('WebSocket telemetry API: sessions per user and expiring tokens', () =>
     admitted.send({ authCmd: { cmdId: 0, token }, cmds: [{ type: 'TIMESERIES', cmdId: 1, entityType: 'DEVICE', entityId: deviceId }] });
     await admitted.next((m) => m.subscriptionId === 1);
     assert.equal(admitted.messages[0].errorCode, 0);
-    // The token lives 8 s: both open sessions end with it.
+    // The token lives 15 s: both open sessions end with it.
     assert.deepEqual(await second.waitClosed(), { code: 1008, reason: 'JWT Token expired' });
     assert.deepEqual(await admitted.waitClosed(), { code: 1008, reason: 'JWT Token expired' });
     // And the expired token no longer opens a session.
