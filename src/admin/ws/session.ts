@@ -4,7 +4,7 @@
  */
 import type { WebSocket, RawData } from 'ws';
 import type { HistoryCmd, SubscriptionCmd, WsCommand, WsFrame } from './commands.ts';
-import { parseGeneralFrame, parseLegacyFrame } from './commands.ts';
+import { FrameParseError, parseGeneralFrame, parseLegacyFrame } from './commands.ts';
 import type { WsContext } from './context.ts';
 import { errorReply, PARSE_ERROR_REPLY, WS_ERROR, type V1Reply } from './render.ts';
 import { LiveSubscription } from './subscription.ts';
@@ -130,13 +130,14 @@ export class WsSession {
   private onFrame(data: RawData, isBinary: boolean): void {
     if (this.closed) return;
     if (isBinary) return this.close(CLOSE.unsupported, CLOSE_REASON.binary);
-    const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
+    const text = Buffer.isBuffer(data) ? data.toString('utf8') : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data).toString('utf8');
     let frame: WsFrame;
     try {
       const json: unknown = JSON.parse(text);
       frame = this.kind === 'GENERAL' ? parseGeneralFrame(json) : parseLegacyFrame(json);
     } catch (err) {
-      this.ctx.logger.debug({ err }, 'websocket frame refused');
+      // Never the frame itself (nor a JSON error quoting it): a first frame carries the token.
+      this.ctx.logger.debug({ reason: err instanceof FrameParseError ? err.message : 'not JSON' }, 'websocket frame refused');
       if (!this.identity) return this.close(CLOSE.badData, CLOSE_REASON.unparseable + text);
       return this.send(PARSE_ERROR_REPLY);
     }
