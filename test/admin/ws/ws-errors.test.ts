@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startTestServer, type TestServer } from '../../support/harness.ts';
 import { adminClient, deviceWithIdentity } from '../admin-client.ts';
+import WebSocket from 'ws';
 import { openSocket, poll, wsUrl, type TestSocket } from './ws-client.ts';
 
 describe('WebSocket telemetry API: bad input, bad tokens and limits', () => {
@@ -299,6 +300,34 @@ describe('WebSocket telemetry API: random frames', () => {
       assert.equal((await fresh.next((m) => m.subscriptionId === 3)).errorCode, 0);
     } finally {
       fresh.close();
+    }
+  });
+});
+
+describe('WebSocket telemetry API: keep-alive', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({ wsPingTimeoutMs: 6000 }); // pings every 2 s; generous, so a busy machine's pauses never look like a dead peer
+  });
+  after(() => server.close());
+
+  it('pings, keeps a session that answers, and closes one that does not with 4500', async () => {
+    const token = await server.adminToken();
+    const url = wsUrl(server.httpUrl, `/api/ws/plugins/telemetry?token=${token}`);
+    const answering = new WebSocket(url);
+    const silent = new WebSocket(url, { autoPong: false });
+    try {
+      let pings = 0;
+      answering.on('ping', () => pings++);
+      const silentClose = new Promise<number>((resolve) => silent.on('close', (code) => resolve(code)));
+      let answeringClosed = false;
+      answering.on('close', () => (answeringClosed = true));
+      assert.equal(await silentClose, 4500);
+      await poll(() => (pings >= 4 ? true : undefined), 60_000, 'four pings');
+      assert.equal(answeringClosed, false, 'a session that answers pings was closed');
+    } finally {
+      answering.terminate();
+      silent.terminate();
     }
   });
 });
