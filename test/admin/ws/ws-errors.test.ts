@@ -23,7 +23,7 @@ describe('WebSocket telemetry API: bad input, bad tokens and limits', () => {
   }
 
   before(async () => {
-    server = await startTestServer({ wsMaxSubscriptionsPerSession: 2, wsMaxSessionsPerUser: 40, wsAuthTimeoutMs: 300, wsMaxFrameBytes: 4096 });
+    server = await startTestServer({ wsMaxSubscriptionsPerSession: 2, wsMaxSessionsPerUser: 40, wsAuthTimeoutMs: 3000, wsMaxFrameBytes: 4096 });
     const api = await adminClient(server);
     token = await server.adminToken();
     ({ deviceId } = await deviceWithIdentity(server, api, 'ws-errors-token', 'WS errors device'));
