@@ -38,6 +38,17 @@ describe('WebSocket telemetry API: bad input, bad tokens and limits', () => {
     assert.deepEqual(await ws.waitClosed(), { code: 1007, reason: 'Unknown session type' });
   });
 
+  it('answers a WebSocket upgrade to a path outside /api/ws with 404', async () => {
+    const client = new WebSocket(wsUrl(server.httpUrl, '/api/v1/some-token/telemetry'));
+    const status = await new Promise<number>((resolve, reject) => {
+      client.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      client.on('open', () => reject(new Error('the upgrade succeeded')));
+      client.on('error', () => {});
+    });
+    client.terminate();
+    assert.equal(status, 404);
+  });
+
   it('closes on a bad query token with 1011 and ThingsBoard\'s reason', async () => {
     assert.deepEqual(await (await open('/api/ws/plugins/telemetry?token=not.a.jwt')).waitClosed(), { code: 1011, reason: 'Invalid JWT token: ' });
     const forged = token.slice(0, -4) + (token.endsWith('AAAA') ? 'BBBB' : 'AAAA');
