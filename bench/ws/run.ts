@@ -74,9 +74,12 @@ const clientP50: number[] = [];
 const clientP99: number[] = [];
 let serverQ = { p50: '', p99: '' };
 const costs: number[] = [];
+const cpuWithout: number[] = [];
+const cpuWith: number[] = [];
 async function withoutSubscribers(r: number): Promise<number> {
   const base = await telemetryRate(mqttPort, tokens, duration, window, server.pid);
   without.push(+base);
+  cpuWithout.push(base.cpuUsPerMsg!);
   log(`round ${r + 1} without subscribers: ${Math.round(base)} msg/s, server CPU ${base.cpuUsPerMsg!.toFixed(2)} us/msg`);
   return +base;
 }
@@ -90,6 +93,7 @@ async function withSubscribers(r: number): Promise<number> {
   const report = await ask<{ frames: number; points: number; p50: number; p99: number }>(subscribers, { report: true }, 'report');
   const h1 = await histogram();
   withSubs.push(+loaded);
+  cpuWith.push(loaded.cpuUsPerMsg!);
   delivered = { frames: delivered.frames + report.frames, points: delivered.points + report.points, seconds: delivered.seconds + seconds };
   clientP50.push(report.p50);
   clientP99.push(report.p99);
@@ -131,6 +135,7 @@ console.log(`Server: wsUpdateIntervalMs = ${process.env.FLEETGATE_WS_UPDATE_INTE
 | Same, with ${devices} sockets each subscribed to one device's latest telemetry, msg/s | ${Math.round(w1)} |
 | Cost to ingestion: median of the per-round paired costs (each round's two phases back to back) | ${(median(costs) * 100).toFixed(1)}% (rounds: ${costs.map((c) => `${(c * 100).toFixed(1)}%`).join(', ')}) |
 | Cost to ingestion from the medians above | ${(((w0 - w1) / w0) * 100).toFixed(1)}% |
+| Server CPU per ingested message without / with subscribers (median) | ${median(cpuWithout).toFixed(2)} us / ${median(cpuWith).toFixed(2)} us (+${(((median(cpuWith) - median(cpuWithout)) / median(cpuWithout)) * 100).toFixed(0)}%) |
 | WebSocket frames delivered per second (all sockets) | ${Math.round(delivered.frames / delivered.seconds)} |
 | Data points delivered per second | ${Math.round(delivered.points / delivered.seconds)} |
 | Point ts (server, before commit) to client arrival, p50 / p99 (median of rounds) | ${median(clientP50)} ms / ${median(clientP99)} ms |

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { channels } from '../../src/bus/bus.ts';
 import { MemoryBus } from '../../src/bus/memory-bus.ts';
 import { LiveInterest } from '../../src/core/live-interest.ts';
-import { LiveUpdates, type LiveChange } from '../../src/core/live-updates.ts';
+import { livePointValue, LiveUpdates, type LiveChange } from '../../src/core/live-updates.ts';
 import { until } from '../cluster/cluster-support.ts';
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
@@ -55,11 +55,16 @@ describe('live interest: which devices some node watches', () => {
     live.committed({ telemetry: [point('a', 9007199254740993n), point('b', 2n)], attributes: [{ deviceId: 'a', scope: 'CLIENT_SCOPE', ts: 5, entries: [{ key: 'fw', value: { type: 'STRING', value: '1' } }] }] });
     assert.equal(published, 1); // device b is not watched
     await until('the change arrives', () => seen.length === 1);
-    assert.deepEqual(seen[0].telemetry, [{ ts: 1, key: 'k', value: { type: 'LONG', value: 9007199254740993n } }]);
+    assert.deepEqual(seen[0].telemetry, [1, 'k', 'LONG', '9007199254740993']);
+    assert.deepEqual(livePointValue(seen[0].telemetry, 0), { type: 'LONG', value: 9007199254740993n });
     assert.deepEqual(seen[0].attributes, [{ scope: 'CLIENT_SCOPE', ts: 5, entries: [{ key: 'fw', value: { type: 'STRING', value: '1' } }] }]);
+    live.telemetryDeleted('a', [{ key: 'k', now: null }, { key: 'j', now: { ts: 7, value: { type: 'DOUBLE', value: 1.5 } } }]);
+    await until('the deletion arrives', () => seen.length === 2);
+    assert.equal(livePointValue(seen[1].telemetry, 0), null);
+    assert.deepEqual(livePointValue(seen[1].telemetry, 4), { type: 'DOUBLE', value: 1.5 });
     stop();
     live.committed({ telemetry: [point('a', 3n)], attributes: [] });
-    assert.equal(published, 1);
+    assert.equal(published, 2);
     await live.close();
   });
 });

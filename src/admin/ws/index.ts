@@ -34,7 +34,7 @@ export function registerWebSocketApi(app: FastifyInstance, deps: AdminDeps, metr
     limits: {
       maxSubscriptionsPerSession: config.wsMaxSubscriptionsPerSession,
       maxSessionsPerUser: config.wsMaxSessionsPerUser,
-      maxQueuePerSession: config.wsMaxQueuePerSession,
+      maxQueuePerSession: Math.max(1, config.wsMaxQueuePerSession), // a queue is always bounded
       authTimeoutMs: config.wsAuthTimeoutMs,
       pingTimeoutMs: config.wsPingTimeoutMs,
       updateIntervalMs: config.wsUpdateIntervalMs,
@@ -49,7 +49,11 @@ export function registerWebSocketApi(app: FastifyInstance, deps: AdminDeps, metr
   );
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const kind = sessionKind((req.url ?? '').split('?', 1)[0]);
-    if (kind === null) return;
+    if (kind === null) {
+      // Not ours: another upgrade listener may take it; alone, answer rather than leave the socket hanging.
+      if (app.server.listenerCount('upgrade') === 1) socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
     socket.on('error', () => socket.destroy());
     wss.handleUpgrade(req, socket, head, (ws) => {
       // TB: the upgrade always succeeds; every refusal is a close frame.
@@ -58,6 +62,8 @@ export function registerWebSocketApi(app: FastifyInstance, deps: AdminDeps, metr
     });
   };
   app.server.on('upgrade', onUpgrade);
+  // The HTTP app's connection drain (src/transports/http/connection-drain.ts) may already have dropped the sockets;
+  // whatever is left gets a 1001 close frame and is dropped, so no session holds the server open.
   app.addHook('preClose', (done) => {
     app.server.off('upgrade', onUpgrade);
     for (const session of [...ctx.sessions]) session.close(CLOSE.serverGoingAway, CLOSE_REASON.shutdown);

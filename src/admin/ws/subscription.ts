@@ -3,7 +3,7 @@
  * sends the snapshot, then every committed change that matches (spec §3.2, §3.3). Changes that arrive while the
  * snapshot is read are held and sent after it (spec §6.13: register first, buffer until the snapshot is out).
  */
-import type { LiveChange, LiveUpdatesApi } from '../../core/live-updates.ts';
+import { isDeletionPoint, LIVE_POINT_STRIDE, REWRITTEN_TYPE, type LiveChange, type LiveUpdatesApi } from '../../core/live-updates.ts';
 import type { AttributeScope } from '../../core/model.ts';
 import { ReplyData, type V1Reply } from './render.ts';
 import type { Target } from './targets.ts';
@@ -110,14 +110,26 @@ export class LiveSubscription {
     const data = new ReplyData();
     const keys = this.selection.target.keys;
     const latestOnly = this.selection.kind === 'TIMESERIES' && this.selection.latestOnly;
-    for (const p of change.telemetry) {
-      if (keys && !keys.has(p.key)) continue;
-      if (latestOnly) {
-        const last = this.lastTs.get(p.key);
-        if (last !== undefined && p.ts < last) continue; // TB: equal passes, older is dropped
-        this.lastTs.set(p.key, p.ts);
+    const points = change.telemetry;
+    for (let i = 0; i < points.length; i += LIVE_POINT_STRIDE) {
+      const ts = points[i] as number;
+      const key = points[i + 1] as string;
+      if (keys && !keys.has(key)) continue;
+      let type = points[i + 2] as string;
+      if (isDeletionPoint(type)) {
+        // TB: a deleted latest value ([0, ""]) or the one rewritten from history always passes, and becomes the latest.
+        this.lastTs.set(key, ts);
+        if (type.startsWith(REWRITTEN_TYPE)) type = type.slice(REWRITTEN_TYPE.length);
+        else {
+          data.addPair(key, [0, '']);
+          continue;
+        }
+      } else if (latestOnly) {
+        const last = this.lastTs.get(key);
+        if (last !== undefined && ts < last) continue; // TB: equal passes, older is dropped
+        this.lastTs.set(key, ts);
       }
-      data.add(p.key, p.ts, p.value);
+      data.addFlat(key, ts, type, points[i + 3]);
     }
     return data;
   }

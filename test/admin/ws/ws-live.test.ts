@@ -117,6 +117,22 @@ describe('WebSocket telemetry API on one node (SQLite)', () => {
     assert.deepEqual(Object.keys(snapshot.data!), ['firmware']);
   });
 
+  it('reports sessions, subscriptions, frames and commit-to-socket latency in /metrics', async () => {
+    const ws = await general();
+    ws.send({ cmds: [{ type: 'TIMESERIES', cmdId: 1, entityType: 'DEVICE', entityId: deviceId, keys: 'm' }] });
+    await ws.next((m) => m.subscriptionId === 1);
+    const res = await fetch(`${server.httpUrl}/api/v1/ws-live-token/telemetry`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"m":1}' });
+    assert.equal(res.status, 200);
+    await ws.next((m) => m.subscriptionId === 1, 1);
+    const text = await (await fetch(`${server.httpUrl}/metrics`)).text();
+    const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    assert.ok(value('fleetgate_ws_sessions_open') >= 1);
+    assert.ok(value('fleetgate_ws_subscriptions_open') >= 1);
+    assert.ok(value('fleetgate_ws_messages_sent_total') >= 2);
+    assert.ok(value('fleetgate_ws_update_latency_seconds_count') >= 1);
+    assert.ok(value('fleetgate_live_updates_published_total') >= 1);
+  });
+
   it('stops a subscription on unsubscribe while another on the same device keeps receiving', async () => {
     const ws = await general();
     const sub = (cmdId: number, extra = {}) => ({ type: 'TIMESERIES', cmdId, entityType: 'DEVICE', entityId: deviceId, keys: 'u', ...extra });
@@ -166,5 +182,23 @@ describe('WebSocket telemetry API with wsUpdateIntervalMs', () => {
     } finally {
       ws.close();
     }
+  });
+});
+
+describe('WebSocket telemetry API on shutdown', () => {
+  it('ends open sessions and does not hold the server open', async () => {
+    const server = await startTestServer();
+    const ws = await openSocket(wsUrl(server.httpUrl, `/api/ws/plugins/telemetry?token=${await server.adminToken()}`));
+    try {
+      const api = await adminClient(server);
+      const { deviceId } = await deviceWithIdentity(server, api, 'ws-shutdown-token', 'WS shutdown device');
+      ws.send({ tsSubCmds: [{ cmdId: 1, entityType: 'DEVICE', entityId: deviceId }] });
+      await ws.next((m) => m.subscriptionId === 1);
+    } finally {
+      await server.close(); // resolves only once the upgraded socket is gone
+    }
+    const closed = await ws.waitClosed();
+    // 1001 when the close frame gets out first; the HTTP app's connection drain may drop the socket before (1006).
+    assert.ok(closed.code === 1001 || closed.code === 1006, `closed with ${closed.code}`);
   });
 });
