@@ -23,6 +23,7 @@ import { registerProfileRoutes } from './profiles.ts';
 import { registerPersistentRpcRoutes } from './rpc-persistent.ts';
 import { registerRpcRoutes } from './rpc.ts';
 import { registerTelemetryRoutes } from './telemetry.ts';
+import { registerTelemetryDeleteRoutes } from './telemetry-delete.ts';
 
 export type { AdminDeps } from './context.ts';
 export { OPENAPI_PATH, registerOpenApi, SWAGGER_UI_PATH } from './openapi.ts';
@@ -59,6 +60,7 @@ export async function registerAdminApi(app: AnyFastify, deps: AdminDeps): Promis
       registerBulkImportRoutes(secured, deps);
       registerProfileInfoRoutes(secured, deps);
       registerTelemetryRoutes(secured, deps);
+      registerTelemetryDeleteRoutes(secured, deps);
       registerAttributeRoutes(secured, deps);
       registerRpcRoutes(secured, deps);
       registerPersistentRpcRoutes(secured, deps);

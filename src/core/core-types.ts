@@ -17,6 +17,7 @@ import type {
 } from './api.ts';
 
 import type { DeviceBulkImport } from './bulk-import.ts';
+import type { TimeseriesAdmin } from './timeseries-admin.ts';
 
 /** Everything core offers, wired over one Store and one Bus. Built by `createCore` (src/core/core.ts). */
 export interface Core {
@@ -34,6 +35,8 @@ export interface Core {
   deviceInfos: DeviceInfosApi;
   /** ThingsBoard's device bulk import (POST /api/device/bulk_import). */
   bulkImport: Pick<DeviceBulkImport, 'run'>;
+  /** History reads with aggregation, deletion, server-side writes and key lists (TelemetryController, issue 11). */
+  timeseriesAdmin: TimeseriesAdmin;
   timeseries: TimeseriesReadApi;
   users: UsersApi;
   audit: AuditApi;

@@ -9,6 +9,7 @@ import { activityReportingAuth, DeviceActivityTracker } from './device-activity.
 import { DeviceAuth } from './device-auth.ts';
 import { DeviceInfos } from './device-infos.ts';
 import { DeviceBulkImport } from './bulk-import.ts';
+import { TimeseriesAdmin } from './timeseries-admin.ts';
 import { Devices } from './devices.ts';
 import { GroupCommitter } from './group-commit.ts';
 import { Profiles } from './profiles.ts';
@@ -113,6 +114,7 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
     devices,
     deviceInfos: new DeviceInfos(store, activity),
     bulkImport: new DeviceBulkImport(store, devices, attributes),
+    timeseriesAdmin: new TimeseriesAdmin(store, telemetry, audit),
     users: throttledUsers(new Users(store), throttle),
     audit,
     committer,

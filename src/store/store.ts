@@ -37,6 +37,44 @@ export interface TimeseriesQuery {
   orderBy: 'ASC' | 'DESC';
 }
 
+/** Aggregation over buckets [start, end) of one device's time series (issue 11). */
+export interface TimeseriesAggregateQuery {
+  deviceId: string;
+  keys: string[];
+  buckets: [number, number][];
+}
+
+/** What the database computed for one key in one bucket; core derives ThingsBoard's value from it. */
+export interface AggregateBucket {
+  start: number;
+  end: number;
+  countBool: number;
+  countString: number;
+  countJson: number;
+  countLong: number;
+  countDouble: number;
+  sumLong: number | null;
+  sumDouble: number | null;
+  minLong: number | null;
+  maxLong: number | null;
+  minDouble: number | null;
+  maxDouble: number | null;
+  minString: string | null;
+  maxString: string | null;
+}
+
+/** Deletion of time series in [startTs, endTs). */
+export interface TimeseriesDelete {
+  deviceId: string;
+  keys: string[];
+  startTs: number;
+  endTs: number;
+  /** Also delete a latest value whose ts is in the range. */
+  deleteLatest: boolean;
+  /** Then replace it by the newest remaining point before startTs. */
+  rewriteLatest: boolean;
+}
+
 /** Telemetry and attribute writes that are committed together (group commit). */
 export interface WriteBatch {
   telemetry: TsPoint[];
@@ -110,6 +148,11 @@ export interface Store {
   getTimeseries(query: TimeseriesQuery): Promise<Map<string, { ts: number; value: KvEntry['value'] }[]>>;
   getLatestTimeseries(deviceId: string, keys?: string[]): Promise<Map<string, { ts: number; value: KvEntry['value'] }>>;
   listTimeseriesKeys(deviceId: string): Promise<string[]>;
+  /** Per key, the aggregates of each bucket that has points (kysely/timeseries-aggregation.ts). */
+  aggregateTimeseries(query: TimeseriesAggregateQuery): Promise<Map<string, AggregateBucket[]>>;
+  deleteTimeseries(del: TimeseriesDelete): Promise<void>;
+  /** Distinct time-series (latest) or attribute keys of at most 100 devices of the tenant or one profile, sorted. */
+  listDeviceKeys(tenantId: string, profileId: string | undefined, kind: 'timeseries' | 'attributes'): Promise<string[]>;
 
   // RPC
   /** Inserts the request and assigns its integer `requestId`; returns the stored request. */

@@ -3,7 +3,8 @@ import { sql } from 'kysely';
 import type { AttributeEntry, AttributeScope, AttributeWrite, AuditEntry, Device, DeviceActivity, DeviceInfo, DeviceInfoQuery, DeviceCredentials, DeviceProfile, KvEntry, KvValue, Page, PageQuery, RpcRequest, RpcStatus, User } from '../../core/model.ts';
 import type { Dialect } from '../dialect.ts';
 import type { Database } from '../schema.ts';
-import { UniqueViolation, type DeviceActivityWrite, type Store, type TimeseriesQuery, type WriteBatch } from '../store.ts';
+import * as tsAggregation from './timeseries-aggregation.ts';
+import { UniqueViolation, type AggregateBucket, type TimeseriesAggregateQuery, type TimeseriesDelete, type DeviceActivityWrite, type Store, type TimeseriesQuery, type WriteBatch } from '../store.ts';
 import * as infos from './device-info-queries.ts';
 import * as accounts from './account-queries.ts';
 import * as attributes from './attribute-queries.ts';
@@ -222,6 +223,18 @@ export class KyselyStore implements Store {
 
   listTimeseriesKeys(deviceId: string): Promise<string[]> {
     return ts.listTimeseriesKeys(this.db, deviceId);
+  }
+
+  aggregateTimeseries(query: TimeseriesAggregateQuery): Promise<Map<string, AggregateBucket[]>> {
+    return tsAggregation.aggregateTimeseries(this.db, query, this.staging);
+  }
+
+  deleteTimeseries(del: TimeseriesDelete): Promise<void> {
+    return this.transaction((tx) => tsAggregation.deleteTimeseries((tx as KyselyStore).db, del, this.staging));
+  }
+
+  listDeviceKeys(tenantId: string, profileId: string | undefined, kind: 'timeseries' | 'attributes'): Promise<string[]> {
+    return tsAggregation.listDeviceKeys(this.db, tenantId, profileId, kind);
   }
 
   // ---- RPC
