@@ -6,6 +6,7 @@
  */
 import fastifyJwt from '@fastify/jwt';
 import type { FastifyInstance } from 'fastify';
+import { registerApiKeyRoutes } from './api-keys.ts';
 import { registerAttributeRoutes } from './attributes.ts';
 import { registerAuditRoutes } from './audit.ts';
 import { authenticate, registerPublicAuthRoutes, registerUserRoutes } from './auth.ts';
@@ -51,7 +52,7 @@ export async function registerAdminApi(app: AnyFastify, deps: AdminDeps): Promis
     await registerOpenApiRoutes(admin);
 
     await admin.register(async (secured: FastifyInstance) => {
-      secured.addHook('onRequest', authenticate(admin));
+      secured.addHook('onRequest', authenticate(admin, deps));
       registerUserRoutes(secured, deps);
       registerProfileRoutes(secured, deps);
       registerDeviceRoutes(secured, deps);
@@ -65,6 +66,7 @@ export async function registerAdminApi(app: AnyFastify, deps: AdminDeps): Promis
       registerRpcRoutes(secured, deps);
       registerPersistentRpcRoutes(secured, deps);
       registerAuditRoutes(secured, deps);
+      registerApiKeyRoutes(secured, deps);
       registerImportRoutes(secured, deps);
     });
   });

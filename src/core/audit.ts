@@ -1,7 +1,7 @@
 /** The audit log: who did what, when, from where. Never holds a secret (DESIGN 6; ThingsBoard logs them, spec §11.15). */
 import type { Actor, AuditApi, ProvisionReason, ProvisionRequest, RequestSource } from './api.ts';
 import { newId } from './ids.ts';
-import type { AuditEntry, Device, DeviceProfile, Page, PageQuery } from './model.ts';
+import type { AuditEntry, AuditQuery, Device, DeviceProfile, Page, PageQuery } from './model.ts';
 import type { Store } from '../store/store.ts';
 
 function sourceText(source: RequestSource): string {
@@ -17,6 +17,10 @@ export class AuditRecorder implements AuditApi {
 
   list(tenantId: string, query: PageQuery): Promise<Page<AuditEntry>> {
     return this.store.listAudit(tenantId, query);
+  }
+
+  search(tenantId: string, query: AuditQuery): Promise<Page<AuditEntry>> {
+    return this.store.listAuditFiltered(tenantId, query);
   }
 
   /** An admin action on an entity. */

@@ -18,6 +18,7 @@ import type {
 
 import type { DeviceBulkImport } from './bulk-import.ts';
 import type { TimeseriesAdmin } from './timeseries-admin.ts';
+import type { UserSecurity } from './user-security.ts';
 
 /** Everything core offers, wired over one Store and one Bus. Built by `createCore` (src/core/core.ts). */
 export interface Core {
@@ -37,6 +38,8 @@ export interface Core {
   bulkImport: Pick<DeviceBulkImport, 'run'>;
   /** History reads with aggregation, deletion, server-side writes and key lists (TelemetryController, issue 11). */
   timeseriesAdmin: TimeseriesAdmin;
+  /** Password change with token outdating, API keys (issue 11). */
+  userSecurity: UserSecurity;
   timeseries: TimeseriesReadApi;
   users: UsersApi;
   audit: AuditApi;

@@ -10,6 +10,7 @@ import { DeviceAuth } from './device-auth.ts';
 import { DeviceInfos } from './device-infos.ts';
 import { DeviceBulkImport } from './bulk-import.ts';
 import { TimeseriesAdmin } from './timeseries-admin.ts';
+import { UserSecurity } from './user-security.ts';
 import { Devices } from './devices.ts';
 import { GroupCommitter } from './group-commit.ts';
 import { Profiles } from './profiles.ts';
@@ -115,6 +116,7 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
     deviceInfos: new DeviceInfos(store, activity),
     bulkImport: new DeviceBulkImport(store, devices, attributes),
     timeseriesAdmin: new TimeseriesAdmin(store, telemetry, audit),
+    userSecurity: new UserSecurity(store, audit),
     users: throttledUsers(new Users(store), throttle),
     audit,
     committer,

@@ -2,7 +2,9 @@ import type {
   AttributeEntry,
   AttributeScope,
   AttributeWrite,
+  ApiKey,
   AuditEntry,
+  AuditQuery,
   Device,
   DeviceActivity,
   DeviceInfo,
@@ -193,6 +195,16 @@ export interface Store {
   getDeviceActivity(deviceId: string): Promise<DeviceActivity | undefined>;
   /** The tenant's devices among `ids` (unknown ids are left out). */
   getDevicesByIds(tenantId: string, ids: string[]): Promise<Device[]>;
+  // API keys, token outdating, filtered audit (kysely/user-security-queries.ts)
+  insertApiKey(key: ApiKey, valueHash: string): Promise<void>;
+  updateApiKey(id: string, change: { description?: string; enabled?: boolean }): Promise<void>;
+  getApiKey(id: string): Promise<ApiKey | undefined>;
+  findApiKeyByHash(valueHash: string): Promise<ApiKey | undefined>;
+  listApiKeys(userId: string, query: PageQuery): Promise<Page<ApiKey>>;
+  deleteApiKey(id: string): Promise<boolean>;
+  /** Outdates the user's tokens issued before `time` (ms). */
+  setTokensValidAfter(userId: string, time: number): Promise<void>;
+  listAuditFiltered(tenantId: string, query: AuditQuery): Promise<Page<AuditEntry>>;
   /** Makes the profile the tenant's only default one. */
   setDefaultProfile(tenantId: string, id: string): Promise<void>;
 

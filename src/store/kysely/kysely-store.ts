@@ -1,11 +1,12 @@
 import type { Kysely, Transaction } from 'kysely';
 import { sql } from 'kysely';
-import type { AttributeEntry, AttributeScope, AttributeWrite, AuditEntry, Device, DeviceActivity, DeviceInfo, DeviceInfoQuery, DeviceCredentials, DeviceProfile, KvEntry, KvValue, Page, PageQuery, RpcRequest, RpcStatus, User } from '../../core/model.ts';
+import type { ApiKey, AuditQuery, AttributeEntry, AttributeScope, AttributeWrite, AuditEntry, Device, DeviceActivity, DeviceInfo, DeviceInfoQuery, DeviceCredentials, DeviceProfile, KvEntry, KvValue, Page, PageQuery, RpcRequest, RpcStatus, User } from '../../core/model.ts';
 import type { Dialect } from '../dialect.ts';
 import type { Database } from '../schema.ts';
 import * as tsAggregation from './timeseries-aggregation.ts';
 import { UniqueViolation, type AggregateBucket, type TimeseriesAggregateQuery, type TimeseriesDelete, type DeviceActivityWrite, type Store, type TimeseriesQuery, type WriteBatch } from '../store.ts';
 import * as infos from './device-info-queries.ts';
+import * as security from './user-security-queries.ts';
 import * as accounts from './account-queries.ts';
 import * as attributes from './attribute-queries.ts';
 import { fetchPage } from './paging.ts';
@@ -338,6 +339,39 @@ export class KyselyStore implements Store {
 
   getDevicesByIds(tenantId: string, ids: string[]): Promise<Device[]> {
     return infos.getDevicesByIds(this.db, tenantId, ids);
+  }
+
+  // ---- API keys, token outdating, filtered audit
+  insertApiKey(key: ApiKey, valueHash: string): Promise<void> {
+    return this.guard(() => security.insertApiKey(this.db, key, valueHash));
+  }
+
+  updateApiKey(id: string, change: { description?: string; enabled?: boolean }): Promise<void> {
+    return security.updateApiKey(this.db, id, change);
+  }
+
+  getApiKey(id: string): Promise<ApiKey | undefined> {
+    return security.getApiKey(this.db, id);
+  }
+
+  findApiKeyByHash(valueHash: string): Promise<ApiKey | undefined> {
+    return security.findApiKeyByHash(this.db, valueHash);
+  }
+
+  listApiKeys(userId: string, query: PageQuery): Promise<Page<ApiKey>> {
+    return security.listApiKeys(this.db, userId, query);
+  }
+
+  deleteApiKey(id: string): Promise<boolean> {
+    return security.deleteApiKey(this.db, id);
+  }
+
+  setTokensValidAfter(userId: string, time: number): Promise<void> {
+    return security.setTokensValidAfter(this.db, userId, time);
+  }
+
+  listAuditFiltered(tenantId: string, query: AuditQuery): Promise<Page<AuditEntry>> {
+    return security.listAuditFiltered(this.db, tenantId, query);
   }
 
   setDefaultProfile(tenantId: string, id: string): Promise<void> {
