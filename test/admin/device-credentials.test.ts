@@ -121,6 +121,9 @@ describe('devices with credentials, credentials replace, bulk import (SQLite)', 
     assert.equal(saved.json.credentialsId, 'cred-rt-2');
     assert.deepEqual(saved.json.id, current.id);
     assert.equal((await credentialsOf(device.id.id)).credentialsId, 'cred-rt-2');
+    const reads = await api.get(`/api/audit/logs/entity/DEVICE/${device.id.id}?pageSize=100&page=0&actionTypes=CREDENTIALS_READ`);
+    assert.ok(reads.json.totalElements >= 2, 'credential reads are audited');
+    assert.ok(!reads.text.includes('cred-rt-2'), 'without the credentials');
 
     const noDevice = await api.post('/api/device/credentials', { ...current, deviceId: null });
     assert.equal(tbError(noDevice).message, 'Invalid entity id');
