@@ -6,6 +6,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { badRequest } from '../core/errors.ts';
 import type { Device, Page, PageQuery } from '../core/model.ts';
+import { recordAudit } from './audit.ts';
 import { actorOf, principalOf, type AdminDeps } from './context.ts';
 import { deviceCredentialsJson, deviceJson, pageJson } from './json-shapes.ts';
 import { credentialsInput, deviceInput, pageQuery, type PageParams } from './request-input.ts';
@@ -127,7 +128,13 @@ export function registerDeviceRoutes(app: FastifyInstance, deps: AdminDeps): voi
   app.get<IdParams>(
     '/api/device/:deviceId/credentials',
     { schema: { tags: ['devices'], summary: 'Credentials of a device (getDeviceCredentialsByDeviceId)', security: SECURED, params: uuidParams('deviceId') } },
-    async (req) => deviceCredentialsJson(await devices.getCredentials(principalOf(req).tenantId, req.params.deviceId)),
+    async (req) => {
+      const credentials = await devices.getCredentials(principalOf(req).tenantId, req.params.deviceId);
+      const device = await devices.get(principalOf(req).tenantId, req.params.deviceId);
+      // TB: reading credentials is audited as CREDENTIALS_READ (the credentials themselves never are)
+      await recordAudit(deps, req, { entityType: 'DEVICE', entityId: device.id, entityName: device.name, actionType: 'CREDENTIALS_READ', actionData: { credentialsType: credentials.credentialsType } });
+      return deviceCredentialsJson(credentials);
+    },
   );
 
   app.post<{ Body: Record<string, unknown> }>(

@@ -6,6 +6,7 @@
  */
 import fastifyJwt from '@fastify/jwt';
 import type { FastifyInstance } from 'fastify';
+import { registerApiKeyRoutes } from './api-keys.ts';
 import { registerAttributeRoutes } from './attributes.ts';
 import { registerAuditRoutes } from './audit.ts';
 import { registerConsoleInfoRoutes } from './console-info.ts';
@@ -29,6 +30,7 @@ import { registerPersistentRpcRoutes } from './rpc-persistent.ts';
 import { registerRpcRoutes } from './rpc.ts';
 import { registerTelemetryRoutes } from './telemetry.ts';
 import { registerWebSocketApi } from './ws/index.ts';
+import { registerTelemetryDeleteRoutes } from './telemetry-delete.ts';
 
 export type { AdminDeps } from './context.ts';
 export { OPENAPI_PATH, registerOpenApi, SWAGGER_UI_PATH } from './openapi.ts';
@@ -57,7 +59,7 @@ export async function registerAdminApi(app: AnyFastify, deps: AdminDeps): Promis
     registerWebSocketApi(admin, deps, deps.wsMetrics);
 
     await admin.register(async (secured: FastifyInstance) => {
-      secured.addHook('onRequest', authenticate(admin));
+      secured.addHook('onRequest', authenticate(admin, deps));
       addOtaAssignmentsToEntities(secured, deps.core);
       registerUserRoutes(secured, deps);
       registerProfileRoutes(secured, deps);
@@ -67,10 +69,12 @@ export async function registerAdminApi(app: AnyFastify, deps: AdminDeps): Promis
       registerBulkImportRoutes(secured, deps);
       registerProfileInfoRoutes(secured, deps);
       registerTelemetryRoutes(secured, deps);
+      registerTelemetryDeleteRoutes(secured, deps);
       registerAttributeRoutes(secured, deps);
       registerRpcRoutes(secured, deps);
       registerPersistentRpcRoutes(secured, deps);
       registerAuditRoutes(secured, deps);
+      registerApiKeyRoutes(secured, deps);
       registerImportRoutes(secured, deps);
       registerConsoleInfoRoutes(secured, deps);
       await secured.register((ota: FastifyInstance) => registerOtaRoutes(ota, deps));

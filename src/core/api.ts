@@ -6,6 +6,7 @@ import type {
   AttributeEntry,
   AttributeScope,
   AuditEntry,
+  AuditQuery,
   CredentialsType,
   Device,
   DeviceCredentials,
@@ -14,7 +15,6 @@ import type {
   KvValue,
   Page,
   PageQuery,
-  AuditQuery,
   RpcRequest,
   RpcStatus,
   User,
@@ -462,6 +462,8 @@ export interface UsersApi {
 }
 
 export interface AuditApi {
-  list(tenantId: string, query: AuditQuery): Promise<Page<AuditEntry>>;
+  list(tenantId: string, query: PageQuery): Promise<Page<AuditEntry>>;
+  /** TB's audit filters: entity, user, time range, action types, text search, sort. */
+  search(tenantId: string, query: AuditQuery): Promise<Page<AuditEntry>>;
   record(entry: Omit<AuditEntry, 'id' | 'createdTime'>): Promise<void>;
 }

@@ -23,6 +23,8 @@ import type { Ota } from './ota/ota.ts';
 import type { CredentialsRotationApi } from './provisioning/rotation.ts';
 import type { Exporter } from './export/exporter.ts';
 import type { ExportSettings } from './export/delivery.ts';
+import type { TimeseriesAdmin } from './timeseries-admin.ts';
+import type { UserSecurity } from './user-security.ts';
 
 /** Everything core offers, wired over one Store and one Bus. Built by `createCore` (src/core/core.ts). */
 export interface Core {
@@ -44,6 +46,10 @@ export interface Core {
   deviceInfos: DeviceInfosApi;
   /** ThingsBoard's device bulk import (POST /api/device/bulk_import). */
   bulkImport: Pick<DeviceBulkImport, 'run'>;
+  /** History reads with aggregation, deletion, server-side writes and key lists (TelemetryController, issue 11). */
+  timeseriesAdmin: TimeseriesAdmin;
+  /** Password change with token outdating, API keys (issue 11). */
+  userSecurity: UserSecurity;
   timeseries: TimeseriesReadApi;
   users: UsersApi;
   audit: AuditApi;

@@ -9,6 +9,8 @@ import { activityReportingAuth, DeviceActivityTracker } from './device-activity.
 import { DeviceAuth } from './device-auth.ts';
 import { DeviceInfos } from './device-infos.ts';
 import { DeviceBulkImport } from './bulk-import.ts';
+import { TimeseriesAdmin } from './timeseries-admin.ts';
+import { UserSecurity } from './user-security.ts';
 import { Devices } from './devices.ts';
 import { GroupCommitter } from './group-commit.ts';
 import { isDependencyUnavailable } from './errors.ts';
@@ -258,6 +260,8 @@ export async function createCore(deps: {
     devices,
     deviceInfos: new DeviceInfos(store, activity),
     bulkImport: new DeviceBulkImport(store, devices, attributes),
+    timeseriesAdmin: new TimeseriesAdmin(store, telemetry, audit),
+    userSecurity: new UserSecurity(store, audit),
     users: throttledUsers(new Users(store), throttle),
     audit,
     exports: exporter,
