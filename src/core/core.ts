@@ -10,6 +10,7 @@ import { Devices } from './devices.ts';
 import { GroupCommitter } from './group-commit.ts';
 import { isDependencyUnavailable } from './errors.ts';
 import { Outages } from './outages.ts';
+import { kvToJson } from './kv-json.ts';
 import { Profiles } from './profiles.ts';
 import { Provisioning } from './provisioning/provision.ts';
 import { throttledX509Provisioning, X509ChainProvisioning } from './provisioning/x509-chain.ts';
@@ -30,6 +31,15 @@ export interface CoreInstance extends Core {
   throttle: Throttle;
   /** What is down right now (issue 18): read by /healthz, fed by commits, the bus and the health probe. */
   outages: Outages;
+}
+
+/** Pushes the device's shared attributes changed since `since` to its sessions on this node (after a bus outage). */
+async function resendSharedAttributes(store: Store, sessions: SessionRegistry, deviceId: string, since: number): Promise<void> {
+  const changed = (await store.getAttributes(deviceId, 'SHARED_SCOPE')).filter((a) => a.lastUpdateTs >= since);
+  if (changed.length === 0) return;
+  const update: Record<string, unknown> = {};
+  for (const a of changed) update[a.key] = kvToJson(a.value);
+  sessions.pushAttributes(deviceId, update);
 }
 
 /** Wraps provisioning so the observer sees every outcome, on every transport, in one place. */
@@ -100,6 +110,12 @@ export async function createCore(deps: {
   const telemetry = new Telemetry(store, committer, observer);
   const sessions = new SessionRegistry(bus, logger);
   const rpc = new Rpc(store, bus, sessions, settings.rpcDefaultTimeout, logger);
+  sessions.resendAttributes = (deviceId, since) => {
+    resendSharedAttributes(store, sessions, deviceId, since).catch((err) => {
+      if (isDependencyUnavailable(err)) outages.failed(err);
+      else logger.warn({ err, deviceId }, 'shared attributes not re-sent after the bus outage');
+    });
+  };
   // ThingsBoard marks RPCs past their expiry; every node may run this (the updates are idempotent).
   const rpcExpiry = setInterval(
     () =>
@@ -118,7 +134,7 @@ export async function createCore(deps: {
     throttle,
     telemetry: rateLimitedTelemetry(telemetry, throttle),
     timeseries: telemetry,
-    attributes: new Attributes(store, bus),
+    attributes: new Attributes(store, bus, (err) => outages.failed(err)),
     rpc,
     sessions,
     sessionRegistry: sessions,

@@ -34,6 +34,12 @@ export class DeviceSession implements DeviceSessionHandle {
   }
 }
 
+/**
+ * How far before the bus was lost attribute changes are pushed again: other nodes stamp their writes with their own
+ * clocks, and a push of an unchanged value is harmless (it says the current value again).
+ */
+export const ATTRIBUTE_RESEND_MARGIN_MS = 5000;
+
 interface DeviceEntry {
   sessions: Set<DeviceSession>;
   unsubscribe: Promise<() => Promise<void>>;
@@ -46,20 +52,29 @@ export class SessionRegistry implements SessionsApi {
   private total = 0;
   /** Set by the RPC service: delivers RPC `rpcId` to the given sessions, or the device's pending RPCs when rpcId is undefined. */
   deliverRpc: (sessions: DeviceSession[], rpcId: string | undefined) => void = () => {};
+  /**
+   * Set by core: pushes to the device's sessions the shared attributes changed since `since` (Date.now()), read from
+   * the store, because their bus messages may have been lost in an outage.
+   */
+  resendAttributes: (deviceId: string, since: number) => void = () => {};
 
   constructor(
     private readonly bus: Bus,
     private readonly logger: CoreLogger,
   ) {
-    bus.onReconnect(() => this.redeliverPending());
+    bus.onReconnect((lostAt) => this.redeliverPending(lostAt));
   }
 
   /**
-   * After a bus outage: subscriptions that failed meanwhile are made again, and, as RPCs published meanwhile never
-   * arrived, every RPC session looks up its device's pending ones.
+   * After a bus outage: subscriptions that failed meanwhile are made again, and, as messages published meanwhile never
+   * arrived, every RPC session looks up its device's pending RPCs, and every attribute session gets the shared
+   * attributes changed since the bus was lost (minus ATTRIBUTE_RESEND_MARGIN_MS for clocks of other nodes).
    */
-  private redeliverPending(): void {
+  private redeliverPending(lostAt: number | undefined): void {
     for (const [deviceId, entry] of this.devices) {
+      if (lostAt !== undefined && [...entry.sessions].some((s) => s.handlers.onAttributes)) {
+        this.resendAttributes(deviceId, lostAt - ATTRIBUTE_RESEND_MARGIN_MS);
+      }
       if (entry.subscribeFailed) {
         entry.subscribeFailed = false;
         entry.unsubscribe = this.subscribeDevice(deviceId, entry);
