@@ -92,6 +92,7 @@ export function startMqttLoad(mqttPort: number, token: string, clients = 4, infl
       connectTimeout: 10_000,
       clean: true,
       resubscribe: false,
+      reconnectOnConnackError: true, // CONNACK 3 (server unavailable) while the database is down: try again
     });
     client.on('error', () => {}); // CONNACK refusals while the database is down: the client reconnects
     client.on('close', () => refusals.disconnects++);
@@ -129,7 +130,9 @@ export function startMqttLoad(mqttPort: number, token: string, clients = 4, infl
     },
     async stop(ms = 30_000) {
       stopped = true;
-      await until('every message in flight acknowledged', () => (pending.size === 0 ? true : undefined), ms).catch(() => {});
+      await until('every message in flight acknowledged', () => (pending.size === 0 ? true : undefined), ms).catch(() => {
+        if (process.env.DEBUG_OUTAGE_LOG) console.log('pending', [...pending], list.map((c) => [c.options.protocolVersion, c.connected, Object.keys((c as any).outgoing ?? {}).length]));
+      });
       await Promise.all(list.map((c) => c.endAsync(true).catch(() => {})));
     },
   };
