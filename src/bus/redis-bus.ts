@@ -106,7 +106,7 @@ export class RedisBus implements Bus {
       await this.reconcile(channel);
     } catch (err) {
       if (remove()) await this.reconcile(channel).catch(() => {});
-      throw err;
+      throw redisUnavailable(err) ?? err;
     }
     return async () => {
       if (remove()) await this.reconcile(channel);

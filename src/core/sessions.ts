@@ -5,6 +5,7 @@
 import type { AttributeUpdate, DeviceIdentity, DeviceSessionHandle, SessionHandlers, SessionsApi } from './api.ts';
 import type { CoreLogger } from './core-types.ts';
 import { channels, type Bus, type BusMessage } from '../bus/bus.ts';
+import { isDependencyUnavailable } from './errors.ts';
 
 /** One transport session as core tracks it. */
 export class DeviceSession implements DeviceSessionHandle {
@@ -107,7 +108,9 @@ export class SessionRegistry implements SessionsApi {
     const subscribed = this.bus.subscribe(channels.device(deviceId), (m) => this.onMessage(deviceId, m));
     subscribed.catch((err) => {
       entry.subscribeFailed = true;
-      this.logger.warn({ err, deviceId }, 'bus subscribe failed; subscribing again when the bus is back');
+      // An outage of the bus is logged once where it is noticed; anything else is worth a line per device.
+      if (isDependencyUnavailable(err)) this.logger.debug({ err, deviceId }, 'bus subscribe failed; subscribing again when the bus is back');
+      else this.logger.warn({ err, deviceId }, 'bus subscribe failed; subscribing again when the bus is back');
     });
     return subscribed;
   }
