@@ -125,8 +125,12 @@ export class SessionRegistry implements SessionsApi {
   }
 
   rpcSubscribed(session: DeviceSession): void {
-    // Let the bus subscription settle first so nothing published meanwhile is missed.
-    void this.devices.get(session.identity.deviceId)?.unsubscribe.then(() => this.deliverRpc([session], undefined));
+    // Let the bus subscription settle first so nothing published meanwhile is missed. If it failed (the bus is
+    // down), the reconnection subscribes again and looks up pending RPCs then.
+    void this.devices.get(session.identity.deviceId)?.unsubscribe.then(
+      () => this.deliverRpc([session], undefined),
+      () => {},
+    );
   }
 
   remove(session: DeviceSession): void {
