@@ -103,6 +103,12 @@ export interface Config {
   metrics: 'on' | 'off';
   /** When set, GET /metrics requires `Authorization: Bearer <metricsToken>`. */
   metricsToken: string | undefined;
+  /**
+   * Largest size of the SQLite database file in MiB (0 = no limit): beyond it writes fail with SQLITE_FULL, as on a
+   * full disk (devices are told "not now", /healthz says why) until rows are deleted. Keeps the file from filling
+   * a disk it shares with others.
+   */
+  sqliteMaxSizeMb: number;
 }
 
 type Kind = 'string' | 'port' | 'int' | 'optional-string' | 'enum';
@@ -169,6 +175,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'logFormat', env: 'FLEETGATE_LOG_FORMAT', flag: 'log-format', kind: 'enum', values: ['auto', 'json', 'pretty'], default: 'auto', doc: 'log format: json, pretty, or auto (pretty when stdout is a terminal)' },
   { key: 'metrics', env: 'FLEETGATE_METRICS', flag: 'metrics', kind: 'enum', values: ['on', 'off'], default: 'on', doc: 'serve GET /metrics (Prometheus)' },
   { key: 'metricsToken', env: 'FLEETGATE_METRICS_TOKEN', flag: 'metrics-token', kind: 'optional-string', default: undefined, doc: 'bearer token GET /metrics requires (open when empty)' },
+  { key: 'sqliteMaxSizeMb', env: 'FLEETGATE_SQLITE_MAX_SIZE_MB', flag: 'sqlite-max-size-mb', kind: 'int', default: 0, doc: 'largest SQLite database file in MiB; beyond it writes fail as on a full disk (0 = no limit)' },
 ];
 
 /** Invalid configuration: the CLI prints the message and exits with code 2. */

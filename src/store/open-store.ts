@@ -12,7 +12,7 @@ export function isPostgresUrl(database: string): boolean {
  * Opens the store the configuration names: a SQLite file (default) or PostgreSQL (`postgres://` / `postgresql://`).
  * `postgres` options (pool size, pool error hook) apply only to PostgreSQL.
  */
-export async function openStore(config: Pick<Config, 'database' | 'sqliteSynchronous'>, postgres: PostgresStoreOptions = {}): Promise<Store> {
+export async function openStore(config: Pick<Config, 'database' | 'sqliteSynchronous'> & Partial<Pick<Config, 'sqliteMaxSizeMb'>>, postgres: PostgresStoreOptions = {}): Promise<Store> {
   if (isPostgresUrl(config.database)) return openPostgresStore(config.database, postgres);
-  return openSqliteStore(config.database, { synchronous: config.sqliteSynchronous });
+  return openSqliteStore(config.database, { synchronous: config.sqliteSynchronous, maxSizeMb: config.sqliteMaxSizeMb });
 }

@@ -74,6 +74,12 @@ describe('PostgreSQL outages under MQTT QoS 1 load', { skip: skipUnlessPostgres(
         // MQTT 3.1.1 has no negative PUBACK: the PUBLISH gets none, and the connection closes so the client resends.
         await assert.rejects(v3!.publish('v1/devices/me/telemetry', '{"ts":999999997,"values":{"x":1}}'), /closed/);
         v3!.destroy();
+        // MQTT 5 provisioning: PUBACK 0x83 at once, not a hang.
+        const provisioner = await WireClient.tcp(server.mqttPort, 5);
+        assert.equal((await provisioner.connect({ username: 'provision', clientId: 'provisioner' })).reasonCode ?? 0, 0);
+        const puback = await provisioner.publish('/provision/request', JSON.stringify({ deviceName: 'mqtt-d', provisionDeviceKey: 'k', provisionDeviceSecret: 's' }));
+        assert.equal(puback!.reasonCode, 0x83);
+        provisioner.destroy();
         // A new connection that needs the database: CONNACK 3, server unavailable (the client retries).
         const fresh = await WireClient.tcp(server.mqttPort, 4);
         assert.equal((await fresh.connect({ username: 'not-cached-token', clientId: 'fresh' })).returnCode, 3);
