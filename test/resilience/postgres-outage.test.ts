@@ -117,7 +117,6 @@ describe('PostgreSQL outages under MQTT QoS 1 load', { skip: skipUnlessPostgres(
     assert.equal((await health(server.httpUrl)).status, 200);
     assert.equal(exitCode(server), undefined);
     assert.doesNotMatch(server.stdout() + server.stderr(), /"event":"unhandled"|Unhandled 'error' event/);
-    if (process.env.DEBUG_OUTAGE_LOG) console.log(server.stdout().split('\n').filter((l) => /outage|recovered|connection_error|waiting|disconnect/.test(l)).slice(0, 60).join('\n'));
     const outages = server.stdout().split('\n').filter((l) => l.includes('"event":"outage"'));
     assert.ok(outages.length >= ROUNDS, 'each stop logged as an outage');
     assert.ok(outages.length <= 4 * ROUNDS, `an outage is logged once, not per request: ${outages.length} lines`);

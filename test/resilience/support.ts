@@ -130,9 +130,7 @@ export function startMqttLoad(mqttPort: number, token: string, clients = 4, infl
     },
     async stop(ms = 30_000) {
       stopped = true;
-      await until('every message in flight acknowledged', () => (pending.size === 0 ? true : undefined), ms).catch(() => {
-        if (process.env.DEBUG_OUTAGE_LOG) console.log('pending', [...pending], list.map((c) => [c.options.protocolVersion, c.connected, Object.keys((c as any).outgoing ?? {}).length]));
-      });
+      await until('every message in flight acknowledged', () => (pending.size === 0 ? true : undefined), ms).catch(() => {});
       await Promise.all(list.map((c) => c.endAsync(true).catch(() => {})));
     },
   };
