@@ -149,6 +149,12 @@ export interface Config {
   exportRetryBaseMs: number;
   /** Key that encrypts CA keys stored in device profiles (certificateSigning); generated per database when empty. */
   caKeyEncryptionKey: string | undefined;
+  /**
+   * Largest size of the SQLite database file in MiB (0 = no limit): beyond it writes fail with SQLITE_FULL, as on a
+   * full disk (devices are told "not now", /healthz says why) until rows are deleted. Keeps the file from filling
+   * a disk it shares with others.
+   */
+  sqliteMaxSizeMb: number;
 }
 
 type Kind = 'string' | 'port' | 'int' | 'optional-string' | 'enum';
@@ -238,6 +244,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'exportLeaseMs', env: 'FLEETGATE_EXPORT_LEASE_MS', flag: 'export-lease-ms', kind: 'int', default: 30_000, doc: 'how long a node holds an export delivery lane (ms)' },
   { key: 'exportConcurrency', env: 'FLEETGATE_EXPORT_CONCURRENCY', flag: 'export-concurrency', kind: 'int', default: 4, doc: 'export delivery lanes one node delivers at once' },
   { key: 'exportRetryBaseMs', env: 'FLEETGATE_EXPORT_RETRY_BASE_MS', flag: 'export-retry-base-ms', kind: 'int', default: 1000, doc: 'first retry delay after a failed export delivery (ms)' },
+  { key: 'sqliteMaxSizeMb', env: 'FLEETGATE_SQLITE_MAX_SIZE_MB', flag: 'sqlite-max-size-mb', kind: 'int', default: 0, doc: 'largest SQLite database file in MiB; beyond it writes fail as on a full disk (0 = no limit)' },
 ];
 
 /** Invalid configuration: the CLI prints the message and exits with code 2. */

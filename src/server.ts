@@ -95,11 +95,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     opened.push(() => store.close());
     const onBusError = (err: unknown, context: string) => {
       const outage = redisUnavailable(err);
-      if (outage && context === 'redis connection') {
-        metrics?.connectionError('bus');
-        outages.failed(outage);
-      } else if (outage) outages.failed(outage);
-      else logger.warn({ event: 'bus_error', context, err }, `Redis bus error: ${context}`);
+      if (!outage) return logger.warn({ event: 'bus_error', context, err }, `Redis bus error: ${context}`);
+      if (context === 'redis connection') metrics?.connectionError('bus');
+      outages.failed(outage); // logged once, when the outage begins; it ends when the bus reconnects
     };
     const bus = await waitForPart('bus', () => openBus(config, { onError: onBusError }), redisUnavailable, logger);
     opened.push(() => bus.close());
@@ -125,8 +123,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         logger.warn({ event: 'throttle', guard, address: guard === 'provision-key' ? undefined : key, blockedMs }, 'too many failures: throttling');
       },
       onError: (err) => {
-        const outage = redisUnavailable(err);
-        if (outage) outages.failed(outage); // logged once, as the outage; failures are not counted meanwhile
+        // On the bus's own Redis, its outage is the bus's: logged once, ended when the bus reconnects.
+        const outage = throttleUrl === config.bus ? redisUnavailable(err) : undefined;
+        if (outage) outages.failed(outage);
         else logger.warn({ err }, 'throttle counter unavailable; failures not counted');
       },
     });

@@ -47,10 +47,10 @@ export interface Bus {
   ping(): Promise<void>;
   /**
    * Registers `listener` for the moment the bus is back after losing its connection: messages published meanwhile
-   * may be lost, so whatever is persisted (pending RPCs) must be looked up again. A bus that cannot lose messages
-   * never calls it.
+   * may be lost, so whatever is persisted (pending RPCs, shared attributes) must be looked up again. `lostAt` is
+   * Date.now() when the connection was lost (undefined if unknown). A bus that cannot lose messages never calls it.
    */
-  onReconnect(listener: () => void): void;
+  onReconnect(listener: (lostAt: number | undefined) => void): void;
   close(): Promise<void>;
 }
 

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { channels, type Bus, type BusHandler, type BusMessage } from './bus.ts';
-import { redisRetryDelay } from './redis-unavailable.ts';
+import { redisRetryDelay, redisUnavailable } from './redis-unavailable.ts';
 
 /** Options of {@link openRedisBus}. */
 export interface RedisBusOptions {
@@ -50,10 +50,13 @@ export class RedisBus implements Bus {
     sub.on('message', (channel: string, text: string) => this.dispatch(channel, text));
     // The subscriber is connected before the bus is built: every later 'ready' is a reconnection (ioredis
     // resubscribes on its own; messages published while it was away are gone).
+    sub.on('close', () => (this.lostAt ??= Date.now()));
     sub.on('ready', () => {
+      const lostAt = this.lostAt;
+      this.lostAt = undefined;
       for (const listener of this.reconnectListeners) {
         try {
-          listener();
+          listener(lostAt);
         } catch (err) {
           this.onError(err, 'reconnect listener');
         }
@@ -61,9 +64,11 @@ export class RedisBus implements Bus {
     });
   }
 
-  private readonly reconnectListeners: (() => void)[] = [];
+  private readonly reconnectListeners: ((lostAt: number | undefined) => void)[] = [];
+  /** Date.now() when the subscriber connection was lost, until it is ready again. */
+  private lostAt: number | undefined;
 
-  onReconnect(listener: () => void): void {
+  onReconnect(listener: (lostAt: number | undefined) => void): void {
     this.reconnectListeners.push(listener);
   }
 
@@ -75,8 +80,13 @@ export class RedisBus implements Bus {
     await this.pub.ping();
   }
 
+  /** Rejects with a DependencyUnavailableError (part bus) when Redis is down. */
   async publish(channel: string, message: BusMessage): Promise<void> {
-    await this.pub.publish(this.prefix + channel, JSON.stringify(message));
+    try {
+      await this.pub.publish(this.prefix + channel, JSON.stringify(message));
+    } catch (err) {
+      throw redisUnavailable(err) ?? err;
+    }
   }
 
   async subscribe(channel: string, handler: BusHandler): Promise<() => Promise<void>> {
@@ -96,7 +106,7 @@ export class RedisBus implements Bus {
       await this.reconcile(channel);
     } catch (err) {
       if (remove()) await this.reconcile(channel).catch(() => {});
-      throw err;
+      throw redisUnavailable(err) ?? err;
     }
     return async () => {
       if (remove()) await this.reconcile(channel);

@@ -21,9 +21,9 @@ export function redisUnavailable(err: unknown): DependencyUnavailableError | und
 }
 
 /**
- * ioredis's reconnection delay after `times` failed attempts: 100 ms doubling to at most 5 s, each scaled by 0.5-1
+ * ioredis's reconnection delay after `times` failed attempts: 100 ms doubling to at most 1 s, each scaled by 0.5-1
  * (jitter), so nodes that lost Redis together do not all come back in the same millisecond.
  */
 export function redisRetryDelay(times: number): number {
-  return Math.round(Math.min(5000, 100 * 2 ** Math.min(times - 1, 6)) * (0.5 + Math.random() / 2));
+  return Math.round(Math.min(1000, 100 * 2 ** Math.min(times - 1, 4)) * (0.5 + Math.random() / 2));
 }

@@ -1,5 +1,5 @@
 import type { AttributesApi } from './api.ts';
-import { FleetgateError } from './errors.ts';
+import { FleetgateError, isDependencyUnavailable, type DependencyUnavailableError } from './errors.ts';
 import { kvToJson, objectToEntries } from './kv-json.ts';
 import type { AttributeEntry, AttributeScope, Device, KvEntry } from './model.ts';
 import { channels, type Bus } from '../bus/bus.ts';
@@ -14,11 +14,26 @@ function toObject(entries: AttributeEntry[]): Record<string, unknown> {
 
 /** Attributes by scope; SHARED_SCOPE changes are pushed to the device (spec §8.2). */
 export class Attributes implements AttributesApi {
+  /**
+   * @param onBusDown called when a change was saved but the bus is down: the request still succeeds, and the change
+   *   reaches the device when the bus is back (sessions re-send shared attributes changed during the outage).
+   */
   constructor(
     private readonly store: Store,
     private readonly bus: Bus,
     private readonly live?: LiveUpdates,
+    private readonly onBusDown: (err: DependencyUnavailableError) => void = () => {},
   ) {}
+
+  /** Publishes a change that is already saved; a bus outage does not fail the request (see the constructor). */
+  private async push(deviceId: string, update: Record<string, unknown>): Promise<void> {
+    try {
+      await this.bus.publish(channels.device(deviceId), { kind: 'attributes', deviceId, update });
+    } catch (err) {
+      if (!isDependencyUnavailable(err)) throw err;
+      this.onBusDown(err);
+    }
+  }
 
   /**
    * spec §8.2 attribute request: no keys at all -> every client and shared attribute; otherwise only the keys
@@ -63,7 +78,7 @@ export class Attributes implements AttributesApi {
     if (scope === 'SHARED_SCOPE') {
       const update: Record<string, unknown> = {};
       for (const e of entries) update[e.key] = kvToJson(e.value);
-      await this.bus.publish(channels.device(device.id), { kind: 'attributes', deviceId: device.id, update });
+      await this.push(device.id, update);
     }
   }
 
@@ -71,7 +86,7 @@ export class Attributes implements AttributesApi {
     const deleted = await this.store.deleteAttributes(device.id, scope, keys);
     this.live?.attributesDeleted(device.id, scope, deleted, Date.now());
     if (scope === 'SHARED_SCOPE' && deleted.length > 0) {
-      await this.bus.publish(channels.device(device.id), { kind: 'attributes', deviceId: device.id, update: { deleted } });
+      await this.push(device.id, { deleted });
     }
   }
 }

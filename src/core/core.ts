@@ -20,6 +20,7 @@ import { LiveUpdates } from './live-updates.ts';
 import { DEFAULT_GATEWAY_LIMITS, Gateways } from './gateway/gateways.ts';
 import { gatewayNotices } from './gateway/notices.ts';
 import { SubDeviceDirectory } from './gateway/sub-devices.ts';
+import { kvToJson } from './kv-json.ts';
 import { Profiles } from './profiles.ts';
 import { Provisioning } from './provisioning/provision.ts';
 import { PreProvisioningHook } from './provisioning/pre-provisioning-hook.ts';
@@ -51,6 +52,15 @@ export interface CoreInstance extends Core {
   outages: Outages;
   /** The live-update hub behind `live` (its onPublished hook feeds metrics). */
   liveUpdates: LiveUpdates;
+}
+
+/** Pushes the device's shared attributes changed since `since` to its sessions on this node (after a bus outage). */
+async function resendSharedAttributes(store: Store, sessions: SessionRegistry, deviceId: string, since: number): Promise<void> {
+  const changed = (await store.getAttributes(deviceId, 'SHARED_SCOPE')).filter((a) => a.lastUpdateTs >= since);
+  if (changed.length === 0) return;
+  const update: Record<string, unknown> = {};
+  for (const a of changed) update[a.key] = kvToJson(a.value);
+  sessions.pushAttributes(deviceId, update);
 }
 
 /** Wraps provisioning so the observer sees every outcome, on every transport, in one place. */
@@ -200,6 +210,12 @@ export async function createCore(deps: {
     await exporter.event('rpc', { deviceId: device.id, deviceName: device.name, tenantId: device.tenantId, profileId: device.profileId }, data, tx);
   };
   await exporter.start();
+  sessions.resendAttributes = (deviceId, since) => {
+    resendSharedAttributes(store, sessions, deviceId, since).catch((err) => {
+      if (isDependencyUnavailable(err)) outages.failed(err);
+      else logger.warn({ err, deviceId }, 'shared attributes not re-sent after the bus outage');
+    });
+  };
   // ThingsBoard marks RPCs past their expiry; every node may run this (the updates are idempotent).
   const rpcExpiry = setInterval(
     () =>
@@ -211,7 +227,7 @@ export async function createCore(deps: {
   );
   rpcExpiry.unref();
   const devices = new Devices(store, profiles, audit, credentialsChanged, bus, gatewayNotices(store, rpc, logger));
-  const attributes = new Attributes(store, bus, live);
+  const attributes = new Attributes(store, bus, live, (err) => outages.failed(err));
   ota = new Ota(
     store,
     attributes,

@@ -5,6 +5,7 @@
 import type { AttributeUpdate, DeviceIdentity, DeviceSessionHandle, SessionHandlers, SessionsApi } from './api.ts';
 import type { CoreLogger } from './core-types.ts';
 import { channels, type Bus, type BusMessage } from '../bus/bus.ts';
+import { isDependencyUnavailable } from './errors.ts';
 
 /** One transport session as core tracks it. */
 export class DeviceSession implements DeviceSessionHandle {
@@ -34,6 +35,12 @@ export class DeviceSession implements DeviceSessionHandle {
   }
 }
 
+/**
+ * How far before the bus was lost attribute changes are pushed again: other nodes stamp their writes with their own
+ * clocks, and a push of an unchanged value is harmless (it says the current value again).
+ */
+export const ATTRIBUTE_RESEND_MARGIN_MS = 5000;
+
 interface DeviceEntry {
   sessions: Set<DeviceSession>;
   unsubscribe: Promise<() => Promise<void>>;
@@ -51,20 +58,29 @@ export class SessionRegistry implements SessionsApi {
   onDeviceClosed: (deviceId: string) => void = () => {};
   /** Set by the exporter: a device's first session on this node opened (CONNECT) or its last one closed (DISCONNECT). */
   onConnectivity: ((identity: DeviceIdentity, event: 'CONNECT' | 'DISCONNECT') => void) | undefined;
+  /**
+   * Set by core: pushes to the device's sessions the shared attributes changed since `since` (Date.now()), read from
+   * the store, because their bus messages may have been lost in an outage.
+   */
+  resendAttributes: (deviceId: string, since: number) => void = () => {};
 
   constructor(
     private readonly bus: Bus,
     private readonly logger: CoreLogger,
   ) {
-    bus.onReconnect(() => this.redeliverPending());
+    bus.onReconnect((lostAt) => this.redeliverPending(lostAt));
   }
 
   /**
-   * After a bus outage: subscriptions that failed meanwhile are made again, and, as RPCs published meanwhile never
-   * arrived, every RPC session looks up its device's pending ones.
+   * After a bus outage: subscriptions that failed meanwhile are made again, and, as messages published meanwhile never
+   * arrived, every RPC session looks up its device's pending RPCs, and every attribute session gets the shared
+   * attributes changed since the bus was lost (minus ATTRIBUTE_RESEND_MARGIN_MS for clocks of other nodes).
    */
-  private redeliverPending(): void {
+  private redeliverPending(lostAt: number | undefined): void {
     for (const [deviceId, entry] of this.devices) {
+      if (lostAt !== undefined && [...entry.sessions].some((s) => s.handlers.onAttributes)) {
+        this.resendAttributes(deviceId, lostAt - ATTRIBUTE_RESEND_MARGIN_MS);
+      }
       if (entry.subscribeFailed) {
         entry.subscribeFailed = false;
         entry.unsubscribe = this.subscribeDevice(deviceId, entry);
@@ -99,7 +115,9 @@ export class SessionRegistry implements SessionsApi {
     const subscribed = this.bus.subscribe(channels.device(deviceId), (m) => this.onMessage(deviceId, m));
     subscribed.catch((err) => {
       entry.subscribeFailed = true;
-      this.logger.warn({ err, deviceId }, 'bus subscribe failed; subscribing again when the bus is back');
+      // An outage of the bus is logged once where it is noticed; anything else is worth a line per device.
+      if (isDependencyUnavailable(err)) this.logger.debug({ err, deviceId }, 'bus subscribe failed; subscribing again when the bus is back');
+      else this.logger.warn({ err, deviceId }, 'bus subscribe failed; subscribing again when the bus is back');
     });
     return subscribed;
   }
@@ -119,8 +137,12 @@ export class SessionRegistry implements SessionsApi {
   }
 
   rpcSubscribed(session: DeviceSession): void {
-    // Let the bus subscription settle first so nothing published meanwhile is missed.
-    void this.devices.get(session.identity.deviceId)?.unsubscribe.then(() => this.deliverRpc([session], undefined));
+    // Let the bus subscription settle first so nothing published meanwhile is missed. If it failed (the bus is
+    // down), the reconnection subscribes again and looks up pending RPCs then.
+    void this.devices.get(session.identity.deviceId)?.unsubscribe.then(
+      () => this.deliverRpc([session], undefined),
+      () => {},
+    );
   }
 
   remove(session: DeviceSession): void {

@@ -96,7 +96,7 @@ function withStatementCache(database: BetterSqlite3.Database, path: string) {
  * the telemetry it staged (kysely/sqlite-staging.ts); rows left staged by a killed process are merged by the next
  * reader or writer.
  */
-export async function openSqliteStore(path: string, options: { synchronous: 'normal' | 'full' }): Promise<KyselyStore> {
+export async function openSqliteStore(path: string, options: { synchronous: 'normal' | 'full'; maxSizeMb?: number }): Promise<KyselyStore> {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const database = new BetterSqlite3(path);
   database.pragma('journal_mode = WAL');
@@ -109,6 +109,11 @@ export async function openSqliteStore(path: string, options: { synchronous: 'nor
   // Integers come back as BigInt, so 64-bit values (spec §8.2 long) survive; rows.ts and values.ts narrow them.
   database.defaultSafeIntegers(true);
   database.pragma('busy_timeout = 5000');
+  if (options.maxSizeMb) {
+    // Beyond this many pages SQLite answers SQLITE_FULL, which the store reports as "database unavailable" (issue 18).
+    const pageSize = Number(database.pragma('page_size', { simple: true }));
+    database.pragma(`max_page_count = ${Math.max(1, Math.floor((options.maxSizeMb * 1024 * 1024) / pageSize))}`);
+  }
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database, path) }) });
   const result = await new Migrator({ db, provider: migrationProvider(sqliteDialect) }).migrateToLatest();
   if (result.error) {

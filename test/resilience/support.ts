@@ -31,12 +31,19 @@ export async function until<T>(what: string, check: () => Promise<T | undefined>
   }
 }
 
-/** Polls /healthz until `part` is DOWN (503); returns the body. */
-export function untilDown(server: ServerProcess, part: 'database' | 'bus'): Promise<Health['body']> {
-  return until(`${part} DOWN`, async () => {
+/**
+ * Polls /healthz until `part` is DOWN (503); returns the body. With `otherUp`, until the other part is UP in the same
+ * answer, and with `reason`, until the part's reason matches it (on a busy machine a probe can miss its 2 s deadline
+ * now and then, and its reason is then the timeout, so one answer proves nothing).
+ */
+export function untilDown(server: ServerProcess, part: 'database' | 'bus', options: { otherUp?: boolean; reason?: RegExp } = {}): Promise<Health['body']> {
+  const other = part === 'database' ? 'bus' : 'database';
+  return until(`${part} DOWN${options.otherUp ? ` and ${other} UP` : ''}`, async () => {
     assertRunning(server);
     const h = await health(server.httpUrl);
-    return h.status === 503 && h.body.checks?.[part] === 'DOWN' ? h.body : undefined;
+    if (h.status !== 503 || h.body.checks?.[part] !== 'DOWN') return undefined;
+    if (options.reason && !options.reason.test(h.body.reasons?.[part] ?? '')) return undefined;
+    return !options.otherUp || h.body.checks?.[other] === 'UP' ? h.body : undefined;
   });
 }
 
@@ -92,6 +99,7 @@ export function startMqttLoad(mqttPort: number, token: string, clients = 4, infl
       connectTimeout: 10_000,
       clean: true,
       resubscribe: false,
+      reconnectOnConnackError: true, // CONNACK 3 (server unavailable) while the database is down: try again
     });
     client.on('error', () => {}); // CONNACK refusals while the database is down: the client reconnects
     client.on('close', () => refusals.disconnects++);

@@ -20,6 +20,8 @@ export interface ServerProcess {
   httpUrl: string;
   httpPort: number;
   mqttPort: number;
+  /** The CoAP (UDP) port. */
+  coapPort: number;
   stdout: () => string;
   stderr: () => string;
   exited: Promise<number | null>;
@@ -65,7 +67,7 @@ export async function startServerProcess(env: Record<string, string>, opts: { wa
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  return { child, httpUrl, httpPort, mqttPort, stdout: () => out, stderr: () => err, exited };
+  return { child, httpUrl, httpPort, mqttPort, coapPort, stdout: () => out, stderr: () => err, exited };
 }
 
 /** Logs in and returns an admin JWT. */
