@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Store } from '../../src/store/store.ts';
 import { attributeContract, rpcContract, timeseriesContract } from './contract-data.ts';
 import { assertUnique, deviceContract, profileContract } from './contract-entities.ts';
+import { importContract } from './contract-import.ts';
 import { audit, credentials, device, OTHER_TENANT, profile, seedDevice, TENANT, unique, user } from './fixtures.ts';
 
 /** A store under test and how to dispose of it. */
@@ -41,6 +42,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>, op
 
     profileContract(store);
     deviceContract(store);
+    importContract(store);
     attributeContract(store, { bigintTodo: options.bigintTodo });
     timeseriesContract(store);
     rpcContract(store);

@@ -3,9 +3,10 @@ import { sql } from 'kysely';
 import type { AttributeEntry, AttributeScope, AttributeWrite, AuditEntry, Device, DeviceCredentials, DeviceProfile, KvEntry, KvValue, Page, PageQuery, RpcRequest, RpcStatus, User } from '../../core/model.ts';
 import type { Dialect } from '../dialect.ts';
 import type { Database } from '../schema.ts';
-import { UniqueViolation, type Store, type TimeseriesQuery, type WriteBatch } from '../store.ts';
+import { UniqueViolation, type DeviceInsertOutcome, type Store, type TimeseriesQuery, type WriteBatch } from '../store.ts';
 import * as accounts from './account-queries.ts';
 import * as attributes from './attribute-queries.ts';
+import * as imports from './import-queries.ts';
 import { fetchPage } from './paging.ts';
 import * as rpc from './rpc-queries.ts';
 import * as ts from './timeseries-queries.ts';
@@ -120,6 +121,10 @@ export class KyselyStore implements Store {
         await db.insertInto('device_credentials').values(credentialsToRow(credentials)).execute();
       }),
     );
+  }
+
+  insertDevicesIfAbsent(pairs: { device: Device; credentials: DeviceCredentials }[]): Promise<DeviceInsertOutcome[]> {
+    return this.transaction((tx) => (tx as KyselyStore).guard(() => imports.insertDevicesIfAbsent((tx as KyselyStore).db, pairs)));
   }
 
   updateDevice(device: Device): Promise<void> {
