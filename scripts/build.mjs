@@ -3,17 +3,18 @@
  * Compiles src/ to dist/ (JavaScript + source maps) with tsc, for bin/fleetgate.js. Run by `npm ci`/`npm install`
  * (`prepare`), by `npm run build`, and by the test runner before any test, so a test never runs stale compiled code.
  *
- * Skips the work when dist/ was built from exactly the current sources: a fingerprint (SHA-256 of every input file's
- * path and content, the tsconfigs and the compiler version) is kept in dist/.fingerprint. `--force` always builds.
+ * Skips the work when dist/ was built from exactly the current sources: a fingerprint (SHA-256 of every file's path
+ * and content under src/ but src/ui/, the tsconfigs and the compiler version) is kept in dist/.fingerprint. `--force`
+ * always builds. Files under src/ that are not code (JSON, templates, ...) are copied beside the compiled modules.
  * The build goes to a temporary directory that then replaces dist/, so a reader never sees a half-written dist/; a
  * lock directory keeps two builds (two test files started at once) from racing. Type errors do not stop the build
  * (`--noCheck`: isolatedModules makes the emit independent of types); `npm run typecheck` reports them.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const root = join(import.meta.dirname, '..');
@@ -21,14 +22,15 @@ const dist = join(root, 'dist');
 const lock = join(root, '.build-lock');
 /** Directories under src/ with a build of their own (the web console), not compiled here. */
 const OWN_BUILD = new Set([join(root, 'src', 'ui')]);
-const INPUT = /\.(ts|mts|mjs|js|json)$/;
+/** Compiled (or copied) by tsc; every other file under src/ is an asset copied to dist/ as it is. */
+const CODE = /\.(ts|mts|cts|tsx|mjs|cjs|js)$/;
 
 function inputs(dir, out = []) {
   for (const name of readdirSync(dir).sort()) {
     const path = join(dir, name);
     if (OWN_BUILD.has(path)) continue;
     if (statSync(path).isDirectory()) inputs(path, out);
-    else if (INPUT.test(name)) out.push(path);
+    else out.push(path);
   }
   return out;
 }
@@ -93,6 +95,13 @@ export function build({ force = false, quiet = false } = {}) {
     execFileSync(process.execPath, [tscPath(), '-p', join(root, 'tsconfig.build.json'), '--noCheck', '--outDir', tmp], {
       stdio: ['ignore', 'inherit', 'inherit'],
     });
+    // Files read at run time beside the modules (JSON, templates, ...) are copied, so dist/ works like src/.
+    for (const file of inputs(join(root, 'src'))) {
+      if (CODE.test(file) || file.endsWith('.d.ts')) continue;
+      const target = join(tmp, relative(join(root, 'src'), file));
+      mkdirSync(dirname(target), { recursive: true });
+      copyFileSync(file, target);
+    }
     writeFileSync(join(tmp, '.fingerprint'), want);
     if (existsSync(dist)) renameSync(dist, old);
     renameSync(tmp, dist);

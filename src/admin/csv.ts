@@ -1,7 +1,13 @@
 /**
- * A small RFC 4180 CSV codec: quoted fields with commas, quotes (`""`) and line breaks inside, CRLF or LF line ends,
- * a UTF-8 byte order mark, blank lines skipped. Records keep the line they start on, for error reports.
+ * CSV through csv-parse and csv-stringify (RFC 4180): quoted fields with commas, quotes (`""`) and line breaks
+ * inside, CRLF, LF or CR line ends (mixed too), a UTF-8 byte order mark, blank lines skipped, a quote inside an
+ * unquoted field kept as it is. Records keep the line they start on, for error reports. `parseCsv` reads a whole text
+ * (the admin API's text/csv body); `csvRecords` reads a stream record by record (the CLI's import of a large file).
  */
+import type { Readable } from 'node:stream';
+import { CsvError as ParserError, parse, type Options } from 'csv-parse';
+import { parse as parseText } from 'csv-parse/sync';
+import { stringify } from 'csv-stringify/sync';
 
 /** One parsed record and the 1-based line it starts on. */
 export interface CsvRecord {
@@ -9,7 +15,7 @@ export interface CsvRecord {
   fields: string[];
 }
 
-/** Malformed CSV (an unterminated quoted field); `line` is where the field started. */
+/** Malformed CSV (e.g. an unterminated quoted field); `line` is where the parser found it. */
 export class CsvError extends Error {
   constructor(
     message: string,
@@ -20,81 +26,81 @@ export class CsvError extends Error {
   }
 }
 
-/** Parses CSV text into records. A blank line (no characters at all) is skipped. `delimiter` is one character. */
-export function parseCsv(text: string, delimiter = ','): CsvRecord[] {
-  const records: CsvRecord[] = [];
-  let i = text.charCodeAt(0) === 0xfeff ? 1 : 0;
-  let line = 1;
-  let fields: string[] = [];
-  let recordLine = 1;
-  let field = '';
-  let quoted = false; // the current field was a quoted one (so even "" makes a record)
-  let atFieldStart = true;
-  const endRecord = () => {
-    if (fields.length > 0 || quoted || field !== '') {
-      fields.push(field);
-      records.push({ line: recordLine, fields });
-    }
-    fields = [];
-    field = '';
-    quoted = false;
-    atFieldStart = true;
-  };
-  while (i < text.length) {
-    const c = text[i];
-    if (c === '"' && atFieldStart) {
-      const quoteLine = line;
-      let j = i + 1;
-      let value = '';
-      for (;;) {
-        const q = text.indexOf('"', j);
-        if (q < 0) throw new CsvError('unterminated quoted field', quoteLine);
-        value += text.slice(j, q);
-        if (text[q + 1] === '"') {
-          value += '"';
-          j = q + 2;
-        } else {
-          j = q + 1;
-          break;
-        }
+const OPTIONS: Options = {
+  bom: true,
+  record_delimiter: ['\r\n', '\n', '\r'],
+  relax_column_count: true, // the import reports a wrong field count per row
+  relax_quotes: true,
+  skip_empty_lines: true,
+};
+
+/**
+ * Start lines of records. csv-parse counts the line a record ends on, and counts every CR and every LF inside a quoted
+ * field as a line of its own; a CRLF inside a field is one line break to a reader (and to an editor), so the lines
+ * csv-parse counted too many so far are subtracted.
+ */
+class LineCounter {
+  private excess = 0;
+  /** The line after the last whole record: where a record that never ends (an open quote) starts. */
+  private next = 1;
+
+  record(fields: string[], info: { lines: number }): CsvRecord {
+    let chars = 0;
+    let pairs = 0;
+    for (const field of fields) {
+      if (!field.includes('\n') && !field.includes('\r')) continue;
+      for (let i = 0; i < field.length; i++) {
+        const c = field.charCodeAt(i);
+        if (c === 10 || c === 13) chars++;
+        if (c === 13 && field.charCodeAt(i + 1) === 10) pairs++;
       }
-      line += value.split('\n').length - 1;
-      field = value;
-      quoted = true;
-      atFieldStart = false;
-      i = j;
-      continue;
     }
-    if (c === delimiter) {
-      fields.push(field); // a trailing comma still makes an (empty) last field
-      field = '';
-      atFieldStart = true;
-      i++;
-      continue;
-    }
-    if (c === '\r' || c === '\n') {
-      endRecord();
-      i += c === '\r' && text[i + 1] === '\n' ? 2 : 1;
-      line++;
-      recordLine = line;
-      continue;
-    }
-    atFieldStart = false;
-    field += c; // a quote inside an unquoted field is kept as it is (lenient, like most readers)
-    i++;
+    const line = info.lines - this.excess - chars;
+    this.excess += pairs;
+    this.next = line + chars - pairs + 1;
+    return { line, fields };
   }
-  endRecord();
-  return records;
+
+  error(err: unknown): unknown {
+    if (!(err instanceof ParserError)) return err;
+    // csv-parse names the line where it gave up (the end of the input, for an open quote).
+    if (err.code === 'CSV_QUOTE_NOT_CLOSED') return new CsvError('unterminated quoted field', this.next);
+    return new CsvError(err.message, ((err as ParserError & { lines?: number }).lines ?? 0) - this.excess);
+  }
 }
 
-/** One CSV field: quoted when it holds a comma, quote, line break, or leading/trailing space. */
-export function csvField(value: string): string {
-  return /[",\r\n]|^\s|\s$/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+/** csv-parse options whose records are CsvRecords, their lines counted by `lines` as they are parsed. */
+function optionsCounting(lines: LineCounter): Options {
+  // csv-parse's typings expect a record to stay a string[]; ours become CsvRecords (read back as such below).
+  return { ...OPTIONS, on_record: (fields, context) => lines.record(fields, context) as unknown as string[] };
 }
 
-/** A whole CSV document with a header line, CRLF line ends (RFC 4180). */
+/** Parses CSV text into records; `delimiter` is one character (ThingsBoard's bulk import lets it be chosen). Throws CsvError. */
+export function parseCsv(text: string, delimiter = ','): CsvRecord[] {
+  const lines = new LineCounter();
+  try {
+    return parseText(text, { ...optionsCounting(lines), delimiter }) as unknown as CsvRecord[];
+  } catch (err) {
+    throw lines.error(err);
+  }
+}
+
+/** Reads CSV from a stream, one record at a time, without holding the whole input. Throws CsvError. */
+export async function* csvRecords(input: Readable): AsyncGenerator<CsvRecord> {
+  const lines = new LineCounter();
+  const parser = input.pipe(parse(optionsCounting(lines)));
+  input.on('error', (err) => parser.destroy(err));
+  try {
+    for await (const record of parser as AsyncIterable<CsvRecord>) yield record;
+  } catch (err) {
+    throw lines.error(err);
+  } finally {
+    input.destroy();
+  }
+}
+
+/** A whole CSV document with a header line, CRLF line ends (RFC 4180); a field is quoted when it holds a comma, quote,
+ * line break, or leading/trailing space. */
 export function toCsv(columns: string[], rows: Record<string, string | undefined>[]): string {
-  const lines = [columns.map(csvField).join(',')];
-  for (const row of rows) lines.push(columns.map((c) => csvField(row[c] ?? '')).join(','));
-  return lines.join('\r\n') + '\r\n';
+  return stringify(rows, { header: true, columns, record_delimiter: 'windows', quoted_match: /[\r\n]|^\s|\s$/ });
 }

@@ -1,5 +1,5 @@
 /**
- * Bulk pre-provisioning over the admin API, and the device CSV columns shared with the `fleetgate` CLI:
+ * Bulk pre-provisioning over the admin API (the device CSV columns, shared with the `fleetgate` CLI, are in device-csv.ts):
  * - POST /api/devices/import?deviceProfileId=  body `text/csv` (a header line, then one device per line) or JSON
  *   `{"rows":[{"name":..,"accessToken":..},..]}`; answers `{created, skipped, rejected, duplicates, errors}`.
  * - GET /api/devices/export?deviceProfileId=  the devices with their credentials as CSV (or JSON with
@@ -10,81 +10,15 @@ import type { FastifyInstance } from 'fastify';
 import type { DeviceExportRow, DeviceImportResult, DeviceImportRow } from '../core/api.ts';
 import { badRequest } from '../core/errors.ts';
 import { actorOf, principalOf, type AdminDeps } from './context.ts';
-import { CsvError, parseCsv, toCsv } from './csv.ts';
+import { toCsv } from './csv.ts';
+import { csvToImportRows, EXPORT_COLUMNS, ImportFileError } from './device-csv.ts';
 import { entityIdInput } from './request-input.ts';
 import { SECURED } from './schemas.ts';
 
+export { csvToImportRows, EXPORT_COLUMNS, ImportFileError } from './device-csv.ts';
+
 /** Largest import body; 100,000 devices with tokens take about 4 MB. */
 export const IMPORT_BODY_LIMIT = 64 * 1024 * 1024;
-
-/** Import columns, as header names map to them (case, spaces, `_` and `-` ignored; ThingsBoard's names accepted). */
-const COLUMN_ALIASES: Record<string, keyof Omit<DeviceImportRow, 'line'> | null> = {
-  name: 'name',
-  devicename: 'name',
-  type: 'type',
-  label: 'label',
-  accesstoken: 'accessToken',
-  token: 'accessToken',
-  clientid: 'clientId',
-  mqttclientid: 'clientId',
-  username: 'username',
-  mqttusername: 'username',
-  password: 'password',
-  mqttpassword: 'password',
-  certificate: 'certificate',
-  x509: 'certificate',
-  isgateway: 'isGateway', // ThingsBoard's IS_GATEWAY
-  gateway: 'isGateway',
-  // Written by the export; the kind of credentials follows from the columns that are filled.
-  credentialstype: null,
-  // Written by the export for profiles with derived secrets; computed, so never imported.
-  provisiondevicesecret: null,
-};
-
-/** Columns of an export, in order (a superset of what the import reads). */
-export const EXPORT_COLUMNS = ['name', 'type', 'label', 'credentialsType', 'accessToken', 'clientId', 'username', 'password', 'certificate', 'provisionDeviceSecret'];
-
-/** A CSV document that cannot be imported at all (no header, no name column, unknown columns, bad quoting). */
-export class ImportFileError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ImportFileError';
-  }
-}
-
-/** Reads device CSV into import rows; rows with the wrong number of fields are returned as rejected. */
-export function csvToImportRows(text: string): { rows: DeviceImportRow[]; rejected: DeviceImportResult['rejected'] } {
-  let records;
-  try {
-    records = parseCsv(text);
-  } catch (err) {
-    if (err instanceof CsvError) throw new ImportFileError(err.message);
-    throw err;
-  }
-  const header = records.shift();
-  if (!header) throw new ImportFileError('the file is empty: a header line such as "name,accessToken" is expected');
-  const columns = header.fields.map((name) => {
-    const key = name.trim().toLowerCase().replace(/[\s_-]/g, '');
-    if (!(key in COLUMN_ALIASES)) throw new ImportFileError(`unknown column "${name}" (known: name, type, label, accessToken, clientId, username, password, certificate, isGateway)`);
-    return COLUMN_ALIASES[key];
-  });
-  if (!columns.includes('name')) throw new ImportFileError('the header has no "name" column');
-  const rows: DeviceImportRow[] = [];
-  const rejected: DeviceImportResult['rejected'] = [];
-  for (const record of records) {
-    if (record.fields.length !== columns.length) {
-      const at = columns.indexOf('name');
-      rejected.push({ line: record.line, name: record.fields[at] ?? null, error: `expected ${columns.length} fields, found ${record.fields.length}` });
-      continue;
-    }
-    const row: DeviceImportRow = { line: record.line, name: '' };
-    columns.forEach((column, i) => {
-      if (column) row[column] = record.fields[i];
-    });
-    rows.push(row);
-  }
-  return { rows, rejected };
-}
 
 const ROW_FIELDS = ['name', 'type', 'label', 'accessToken', 'clientId', 'username', 'password', 'certificate', 'isGateway'] as const;
 

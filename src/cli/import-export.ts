@@ -1,12 +1,15 @@
 /**
- * `fleetgate device import FILE.csv --profile P` and `fleetgate device export`. The CSV is read here (the same
- * column rules as the server's text/csv import, src/admin/import.ts) and sent as JSON rows in chunks, so the
- * progress line can move; the server inserts each chunk in batches, one transaction per batch. An interrupted import
- * can be run again: devices already created are skipped as duplicates.
+ * `fleetgate device import FILE.csv --profile P` and `fleetgate device export`. The CSV is streamed, never read whole
+ * (the same column rules as the server's text/csv import, src/admin/device-csv.ts): first checked to the end, so a
+ * file that cannot be imported (header, quoting) imports nothing; then read again and sent as JSON rows in chunks,
+ * the next chunk read while the server inserts the last one (one request at a time, so the first of two rows with
+ * the same name is the one created). The server inserts each chunk in batches, one transaction per batch. An
+ * interrupted import can be run again: devices already created are skipped as duplicates.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, statSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { DeviceImportResult, DeviceImportRow } from '../core/api.ts';
+import { ImportFileError, importRowChunks } from '../admin/device-csv.ts';
 import { AdminClient, withConnection, type ConnectionOptions } from './api-client.ts';
 import { CliError, EXIT, positiveInt, usageError } from './errors.ts';
 import { findProfile } from './lookup.ts';
@@ -23,20 +26,28 @@ interface ImportAnswer {
   errors: DeviceImportResult['rejected'];
 }
 
-async function readRows(file: string): Promise<{ rows: DeviceImportRow[]; rejected: DeviceImportResult['rejected'] }> {
-  let text: string;
+/** The file's chunks of rows; a file that cannot be read or imported is a usage error (exit 2). */
+async function* chunksOf(file: string, chunkSize: number): AsyncGenerator<{ rows: DeviceImportRow[]; rejected: DeviceImportResult['rejected'] }> {
   try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw usageError(`cannot read ${file}: ${(err as Error).message}`);
-  }
-  const { csvToImportRows, ImportFileError } = await import('../admin/import.ts');
-  try {
-    return csvToImportRows(text);
+    yield* importRowChunks(createReadStream(file), chunkSize);
   } catch (err) {
     if (err instanceof ImportFileError) throw usageError(`${file}: ${err.message}`);
+    if ((err as NodeJS.ErrnoException).syscall) throw usageError(`cannot read ${file}: ${(err as Error).message}`);
     throw err;
   }
+}
+
+/** Reads the whole file once without keeping it: the number of data rows, or a usage error. */
+async function checkFile(file: string): Promise<number> {
+  try {
+    if (statSync(file).isDirectory()) throw usageError(`cannot read ${file}: it is a directory`);
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw usageError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  let rows = 0;
+  for await (const chunk of chunksOf(file, 10_000)) rows += chunk.rows.length + chunk.rejected.length;
+  return rows;
 }
 
 function summary(result: DeviceImportResult): string {
@@ -52,26 +63,34 @@ function summary(result: DeviceImportResult): string {
 }
 
 async function importFile(file: string, opts: ImportOptions): Promise<void> {
-  const { rows, rejected } = await readRows(file);
+  const total = await checkFile(file);
   const client = new AdminClient(opts);
   const profile = await findProfile(client, opts.profile);
-  const result: DeviceImportResult = { created: 0, duplicates: [], rejected };
+  const result: DeviceImportResult = { created: 0, duplicates: [], rejected: [] };
   const progress = process.stderr.isTTY === true && !opts.json;
-  const total = rows.length;
-  for (let start = 0; start < total; start += opts.chunk) {
-    const answer = await client.call<ImportAnswer>('POST', '/api/devices/import', {
-      query: { deviceProfileId: profile.id.id },
-      body: { rows: rows.slice(start, start + opts.chunk) },
-    });
+  let done = 0;
+  const send = async (rows: DeviceImportRow[], count: number) => {
+    const answer = await client.call<ImportAnswer>('POST', '/api/devices/import', { query: { deviceProfileId: profile.id.id }, body: { rows } });
     result.created += answer.created;
-    result.duplicates.push(...answer.duplicates);
-    result.rejected.push(...answer.errors);
-    if (progress) {
-      const done = Math.min(start + opts.chunk, total);
-      process.stderr.write(`\rimporting ${done}/${total} rows (${Math.floor((done / total) * 100)}%)`);
+    for (const d of answer.duplicates) result.duplicates.push(d);
+    for (const r of answer.errors) result.rejected.push(r);
+    done += count;
+    if (progress) process.stderr.write(`\rimporting ${done}/${total} rows (${Math.floor((done / total) * 100)}%)`);
+  };
+  let pending: Promise<void> | undefined;
+  try {
+    for await (const chunk of chunksOf(file, opts.chunk)) {
+      // This chunk was read while the previous one was being inserted.
+      for (const r of chunk.rejected) result.rejected.push(r);
+      if (pending) await pending;
+      pending = send(chunk.rows, chunk.rows.length + chunk.rejected.length);
+      pending.catch(() => {}); // awaited above or below; never left unobserved if reading fails meanwhile
     }
+    await pending;
+  } finally {
+    if (progress && total > 0) process.stderr.write('\n');
   }
-  if (progress && total > 0) process.stderr.write('\n');
+  result.duplicates.sort((a, b) => a.line - b.line);
   result.rejected.sort((a, b) => a.line - b.line);
   if (opts.json) printJson({ created: result.created, skipped: result.duplicates.length, rejected: result.rejected.length, duplicates: result.duplicates, errors: result.rejected });
   else print(summary(result));

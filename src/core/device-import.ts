@@ -1,9 +1,10 @@
 /**
- * Bulk pre-provisioning: many devices with their credentials created in batches, one transaction per batch.
- * Duplicates are decided by the unique indexes (DESIGN 7), never by a read before the write, so two imports or an
- * import racing provisioning stay correct across nodes. A failure other than a duplicate rolls back its whole
- * batch (no device is ever left without its credentials); earlier batches stay, and re-running the same import
- * is safe because the devices already there are skipped as duplicates.
+ * Bulk pre-provisioning: many devices with their credentials created in batches, one transaction per batch, a few
+ * multi-row statements each (Store.insertDevicesIfAbsent). Duplicates are decided by the unique indexes (DESIGN 7),
+ * never by a read before the write, so two imports or an import racing provisioning stay correct across nodes. A
+ * failure other than a duplicate rolls back its whole batch (no device is ever left without its credentials);
+ * earlier batches stay, and re-running the same import is safe because the devices already there are skipped as
+ * duplicates.
  */
 import type { Actor, DeviceExportRow, DeviceImportResult, DeviceImportRow, ImportOptions } from './api.ts';
 import type { AuditRecorder } from './audit.ts';
@@ -12,7 +13,7 @@ import { FleetgateError } from './errors.ts';
 import { newId, randomAlphanumeric } from './ids.ts';
 import type { CredentialsType, Device, DeviceCredentials, DeviceProfile } from './model.ts';
 import { DerivedSecretColumn } from './provisioning/derived-secret.ts';
-import { UniqueViolation, type Store } from '../store/store.ts';
+import type { Store } from '../store/store.ts';
 
 /** Devices per transaction unless the caller says otherwise. */
 export const DEFAULT_IMPORT_BATCH = 1000;
@@ -76,26 +77,14 @@ function prepare(row: DeviceImportRow, profile: DeviceProfile, now: number): Pre
   return { line: row.line, device, credentials };
 }
 
-/** Inserts one batch in one transaction; each row under a savepoint so a unique violation undoes just that row. */
+/** Inserts one batch in one transaction; a row whose name or credentials are taken is skipped or rejected alone. */
 async function insertBatch(store: Store, batch: Prepared[], result: DeviceImportResult): Promise<void> {
-  const outcome = await store.transaction(async (tx) => {
-    const local: DeviceImportResult = { created: 0, duplicates: [], rejected: [] };
-    for (const p of batch) {
-      try {
-        await tx.savepoint((sp) => sp.insertDevice(p.device, p.credentials));
-        local.created++;
-      } catch (err) {
-        if (!(err instanceof UniqueViolation)) throw err;
-        if (err.constraint === 'device_name') local.duplicates.push({ line: p.line, name: p.device.name });
-        else if (err.constraint === 'credentials_id') local.rejected.push({ line: p.line, name: p.device.name, error: 'Device credentials are already assigned to another device!' });
-        else throw err;
-      }
-    }
-    return local;
+  const outcomes = await store.insertDevicesIfAbsent(batch);
+  batch.forEach((p, i) => {
+    if (outcomes[i] === 'created') result.created++;
+    else if (outcomes[i] === 'device_name') result.duplicates.push({ line: p.line, name: p.device.name });
+    else result.rejected.push({ line: p.line, name: p.device.name, error: 'Device credentials are already assigned to another device!' });
   });
-  result.created += outcome.created;
-  result.duplicates.push(...outcome.duplicates);
-  result.rejected.push(...outcome.rejected);
 }
 
 /** Imports `rows` into a CHECK_PRE_PROVISIONED_DEVICES profile; see the module comment for the guarantees. */

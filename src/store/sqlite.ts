@@ -5,6 +5,7 @@ import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import { sqliteDialect } from './dialect.ts';
 import { KyselyStore } from './kysely/kysely-store.ts';
 import { SqliteStaging } from './kysely/sqlite-staging.ts';
+import { SqliteCheckpointer } from './sqlite-checkpointer.ts';
 import { migrationProvider } from './migrate.ts';
 import type { Database } from './schema.ts';
 import { sqliteUnavailable } from './unavailable.ts';
@@ -121,10 +122,13 @@ export async function openSqliteStore(path: string, options: { synchronous: 'nor
     throw result.error;
   }
   const staging = await SqliteStaging.open(db);
+  // WAL checkpoints on a worker thread, off the event loop (sqlite-checkpointer.ts).
+  const checkpointer = path === ':memory:' ? undefined : SqliteCheckpointer.start(path, database);
   const close = async () => {
     try {
       await staging.flush(db);
     } finally {
+      await checkpointer?.stop();
       await db.destroy();
     }
   };

@@ -106,6 +106,9 @@ export class UniqueViolation extends Error {
   }
 }
 
+/** What became of one device of a bulk insert: created, or skipped because its name or its credentials were taken. */
+export type DeviceInsertOutcome = 'created' | 'device_name' | 'credentials_id';
+
 /**
  * The storage port. One Kysely implementation serves SQLite and PostgreSQL.
  * Methods that write several rows are atomic on their own; `transaction` groups calls.
@@ -137,6 +140,11 @@ export interface Store {
 
   // devices and their credentials
   insertDevice(device: Device, credentials: DeviceCredentials): Promise<void>;
+  /**
+   * Inserts many devices with their credentials in one transaction (bulk import), each unless its name or its
+   * credentials are taken: the outcome per pair, in order. Never leaves a device without its credentials.
+   */
+  insertDevicesIfAbsent(pairs: { device: Device; credentials: DeviceCredentials }[]): Promise<DeviceInsertOutcome[]>;
   updateDevice(device: Device): Promise<void>;
   getDevice(tenantId: string, id: string): Promise<Device | undefined>;
   getDeviceById(id: string): Promise<Device | undefined>;

@@ -138,6 +138,36 @@ describe('fleetgate device import / export', () => {
     assert.equal(unauth.status, 401);
   });
 
+  test('a file of many chunks is streamed: line numbers hold across chunks and quoted line breaks', async () => {
+    const lines = ['name,label'];
+    for (let i = 0; i < 25; i++) lines.push(i === 12 ? `stream-${i},"first\r\nsecond"` : `stream-${i},`);
+    lines.push('stream-bad,a,b'); // too many fields
+    lines.push('stream-0,again'); // a duplicate of a row 2 chunks earlier
+    const file = join(server.dataDir, 'stream.csv');
+    writeFileSync(file, lines.join('\n') + '\n');
+    const res = await runCli(['device', 'import', file, '--profile', 'Factory', '--chunk', '10', '--json'], env);
+    assert.equal(res.code, 3, res.stderr);
+    const summary = JSON.parse(res.stdout);
+    assert.equal(summary.created, 25);
+    // The label of stream-12 spans lines 14-15, so stream-bad is on line 28 and the duplicate on 29.
+    assert.deepEqual(summary.errors, [{ line: 28, name: 'stream-bad', error: 'expected 2 fields, found 3' }]);
+    assert.deepEqual(summary.duplicates, [{ line: 29, name: 'stream-0' }]);
+    const dev = (await (await fetch(`${server.httpUrl}/api/tenant/devices?deviceName=stream-12`, { headers })).json()) as { label: string };
+    assert.equal(dev.label, 'first\r\nsecond');
+  });
+
+  test('a file whose quoting breaks near its end imports nothing and names the line', async () => {
+    const lines = ['name'];
+    for (let i = 0; i < 30; i++) lines.push(`unquoted-${i}`);
+    lines.push('"never closed');
+    const file = join(server.dataDir, 'broken.csv');
+    writeFileSync(file, lines.join('\n') + '\n');
+    const res = await runCli(['device', 'import', file, '--profile', 'Factory', '--chunk', '5'], env);
+    assert.equal(res.code, 2);
+    assert.match(res.stderr, /line 32: unterminated quoted field/);
+    assert.equal((await fetch(`${server.httpUrl}/api/tenant/devices?deviceName=unquoted-0`, { headers })).status, 404);
+  });
+
   test('a file that cannot be read or has no name column is a usage error (exit 2)', async () => {
     assert.equal((await runCli(['device', 'import', '/nonexistent.csv', '--profile', 'Factory'], env)).code, 2);
     const file = join(server.dataDir, 'bad.csv');

@@ -9,6 +9,7 @@ import { attributeContract, rpcContract, timeseriesContract } from './contract-d
 import { assertUnique, deviceContract, profileContract } from './contract-entities.ts';
 import { credentialsGraceContract } from './contract-credentials-grace.ts';
 import { gatewayContract } from './contract-gateway.ts';
+import { importContract } from './contract-import.ts';
 import { audit, credentials, device, OTHER_TENANT, profile, seedDevice, TENANT, unique, user } from './fixtures.ts';
 
 /** A store under test and how to dispose of it. */
@@ -43,6 +44,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>, op
 
     profileContract(store);
     deviceContract(store);
+    importContract(store);
     attributeContract(store, { bigintTodo: options.bigintTodo });
     timeseriesContract(store);
     rpcContract(store);

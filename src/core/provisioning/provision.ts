@@ -134,6 +134,7 @@ export class Provisioning {
     }
     let reprovisioned: Reprovisioned | undefined;
     try {
+      // A known name is a repeat (DESIGN 3 retry, or the profile's reprovisionPolicy); a race is decided by the unique index (DESIGN 7).
       const result = await this.transactions.run(async (tx) => {
         if (requestedName !== '') {
           const existing = await tx.findDeviceByName(profile.tenantId, requestedName);
@@ -185,11 +186,36 @@ export class Provisioning {
     } catch (err) {
       if (err instanceof Outcome) return this.done(req, source, err.result, profile, err.device);
       if (err instanceof UniqueViolation) {
-        // DESIGN 7: the unique index decided a race (or the credentials are taken); the transaction rolled back.
-        const reason: ProvisionReason = err.constraint === 'credentials_id' ? 'CREDENTIALS_IN_USE' : 'DEVICE_EXISTS';
-        const existing = reason === 'DEVICE_EXISTS' ? await this.store.findDeviceByName(profile.tenantId, requestedName) : undefined;
-        return this.done(req, source, failure(reason), profile, existing);
+        // The unit's writes were undone. A taken name may be this device asking again (DESIGN 3); taken credentials
+        // are CREDENTIALS_IN_USE. A name taken by a concurrent request fails DESIGN 3's age check: DEVICE_EXISTS.
+        if (err.constraint === 'device_name' && requestedName !== '') return this.existingName(req, source, profile, requestedName, credentials, arrived);
+        return this.done(req, source, failure(err.constraint === 'credentials_id' ? 'CREDENTIALS_IN_USE' : 'DEVICE_EXISTS'), profile);
       }
+      throw err;
+    }
+  }
+
+  /** The requested name is taken: the same credentials again for a lost answer (DESIGN 3), else DEVICE_EXISTS. */
+  private async existingName(
+    req: ProvisionRequest,
+    source: RequestSource,
+    profile: DeviceProfile,
+    name: string,
+    credentials: { type: CredentialsType; id: string; value: string | null },
+    arrived: number,
+  ): Promise<ProvisionResult> {
+    try {
+      const result = await this.transactions.run(async (tx) => {
+        const existing = await tx.findDeviceByName(profile.tenantId, name);
+        if (!existing) throw new Outcome(failure('DEVICE_EXISTS')); // deleted since: as if it had won the race
+        const retried = await this.retryOfLostResponse(tx, existing, profile, credentials, req, arrived);
+        if (!retried) throw new Outcome(failure('DEVICE_EXISTS'), existing);
+        await this.audit.provisioning(tx, { req, source, profile, device: existing, status: 'SUCCESS', reason: null, detail: 'repeat of a request whose answer was lost' });
+        return retried;
+      });
+      return this.done(req, source, result, profile, undefined, undefined, true);
+    } catch (err) {
+      if (err instanceof Outcome) return this.done(req, source, err.result, profile, err.device);
       throw err;
     }
   }

@@ -4,11 +4,12 @@ import type { ApiKey, AttributeEntry, AttributeScope, AttributeWrite, AuditEntry
 import type { Dialect } from '../dialect.ts';
 import type { Database } from '../schema.ts';
 import * as tsAggregation from './timeseries-aggregation.ts';
-import { UniqueViolation, type AggregateBucket, type CredentialsGrace, type DeviceActivityWrite, type Store, type TimeseriesAggregateQuery, type TimeseriesDelete, type TimeseriesQuery, type WriteBatch } from '../store.ts';
+import { UniqueViolation, type AggregateBucket, type CredentialsGrace, type DeviceActivityWrite, type DeviceInsertOutcome, type Store, type TimeseriesAggregateQuery, type TimeseriesDelete, type TimeseriesQuery, type WriteBatch } from '../store.ts';
 import * as infos from './device-info-queries.ts';
 import * as security from './user-security-queries.ts';
 import * as accounts from './account-queries.ts';
 import * as attributes from './attribute-queries.ts';
+import * as imports from './import-queries.ts';
 import { probeWrite } from './health-queries.ts';
 import { KyselyOtaStore } from './ota-queries.ts';
 import * as gateways from './gateway-queries.ts';
@@ -142,6 +143,10 @@ export class KyselyStore implements Store {
         await db.insertInto('device_credentials').values(credentialsToRow(credentials)).execute();
       }),
     );
+  }
+
+  insertDevicesIfAbsent(pairs: { device: Device; credentials: DeviceCredentials }[]): Promise<DeviceInsertOutcome[]> {
+    return this.transaction((tx) => (tx as KyselyStore).guard(() => imports.insertDevicesIfAbsent((tx as KyselyStore).db, pairs)));
   }
 
   updateDevice(device: Device): Promise<void> {
