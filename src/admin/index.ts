@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { registerAttributeRoutes } from './attributes.ts';
 import { registerAuditRoutes } from './audit.ts';
 import { registerConsoleInfoRoutes } from './console-info.ts';
+import { registerConsoleOverviewRoutes } from './console-overview.ts';
 import { authenticate, registerPublicAuthRoutes, registerUserRoutes } from './auth.ts';
 import type { AdminDeps } from './context.ts';
 import { registerDeviceInfoRoutes } from './device-infos.ts';
@@ -64,6 +65,7 @@ export async function registerAdminApi(app: AnyFastify, deps: AdminDeps): Promis
       registerAuditRoutes(secured, deps);
       registerImportRoutes(secured, deps);
       registerConsoleInfoRoutes(secured, deps);
+      registerConsoleOverviewRoutes(secured, deps);
     });
   });
 }
