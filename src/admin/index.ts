@@ -8,6 +8,7 @@ import fastifyJwt from '@fastify/jwt';
 import type { FastifyInstance } from 'fastify';
 import { registerAttributeRoutes } from './attributes.ts';
 import { registerAuditRoutes } from './audit.ts';
+import { registerConsoleDeviceRoutes } from './console-devices.ts';
 import { registerConsoleInfoRoutes } from './console-info.ts';
 import { registerConsoleOverviewRoutes } from './console-overview.ts';
 import { authenticate, registerPublicAuthRoutes, registerUserRoutes } from './auth.ts';
@@ -65,6 +66,7 @@ export async function registerAdminApi(app: AnyFastify, deps: AdminDeps): Promis
       registerAuditRoutes(secured, deps);
       registerImportRoutes(secured, deps);
       registerConsoleInfoRoutes(secured, deps);
+      registerConsoleDeviceRoutes(secured, deps);
       registerConsoleOverviewRoutes(secured, deps);
     });
   });

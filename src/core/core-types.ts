@@ -15,6 +15,7 @@ import type {
   UsersApi,
   X509ChainProvisioningApi,
 } from './api.ts';
+import type { ConsoleDevicesApi } from './console-devices.ts';
 import type { LiveUpdatesApi } from './live-updates.ts';
 
 /** Everything core offers, wired over one Store and one Bus. Built by `createCore` (src/core/core.ts). */
@@ -31,6 +32,8 @@ export interface Core {
   devices: DevicesApi;
   /** ThingsBoard DeviceInfo reads and device types (issue 11). */
   deviceInfos: DeviceInfosApi;
+  /** The web console's device table (issue 12). */
+  consoleDevices: ConsoleDevicesApi;
   timeseries: TimeseriesReadApi;
   users: UsersApi;
   audit: AuditApi;

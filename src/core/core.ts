@@ -8,6 +8,7 @@ import type { Core, CoreLogger, CoreObserver, CoreSettings } from './core-types.
 import { activityReportingAuth, DeviceActivityTracker } from './device-activity.ts';
 import { DeviceAuth } from './device-auth.ts';
 import { DeviceInfos } from './device-infos.ts';
+import { ConsoleDevices } from './console-devices.ts';
 import { Devices } from './devices.ts';
 import { GroupCommitter } from './group-commit.ts';
 import { LiveInterest } from './live-interest.ts';
@@ -120,6 +121,7 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
     profiles,
     devices,
     deviceInfos: new DeviceInfos(store, activity),
+    consoleDevices: new ConsoleDevices(store, activity),
     users: throttledUsers(new Users(store), throttle),
     audit,
     committer,

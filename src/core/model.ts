@@ -189,6 +189,23 @@ export interface PageQuery {
   sortOrder?: 'ASC' | 'DESC';
 }
 
+/** A page query of the console's device table (GET /api/fleetgate/devices). */
+export interface ConsoleDeviceQuery extends PageQuery {
+  profileId?: string;
+  /** true: devices seen at or after `activeSince`; false: the others. */
+  active?: boolean;
+  activeSince: number;
+  /** true: devices with the provisionState attribute (they provisioned themselves); false: the others. */
+  provisioned?: boolean;
+}
+
+/** A row of the console's device table. */
+export interface ConsoleDeviceRow extends DeviceInfo {
+  credentialsType: string | null;
+  /** When the device provisioned itself and over which transport (from its PROVISION_SUCCESS audit row); null if it did not. */
+  provisioned: { time: number; transport: string | null } | null;
+}
+
 /** Filters of an audit log page (ThingsBoard's startTime/endTime/actionTypes and the entity route). */
 export interface AuditQuery extends PageQuery {
   /** Inclusive bounds on createdTime, ms. */

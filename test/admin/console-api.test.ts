@@ -70,6 +70,35 @@ function overviewSuite(name: string, database: () => string | undefined) {
         assert.ok(body.node!.connections.mqtt >= 1);
         assert.ok(body.node!.telemetryMessages >= 5);
         assert.deepEqual(body.health, { database: 'UP', bus: 'UP' });
+
+        // The console's device table: provisioning time and transport, credentials type, the provision-state filter.
+        await call(server, '/api/device?accessToken=admin-made-token', { method: 'POST', body: JSON.stringify({ name: 'ov-admin' }) });
+        type Row = { name: string; credentialsType: string; provisioned: { time: number; transport: string } | null; active: boolean; deviceProfileName: string };
+        const all = await call<{ data: Row[]; totalElements: number }>(server, '/api/fleetgate/devices?pageSize=10&page=0&sortProperty=name&sortOrder=ASC');
+        assert.equal(all.status, 200);
+        assert.deepEqual(all.body.data.map((d) => d.name), ['ov-1', 'ov-2', 'ov-admin']);
+        const [ov1, , admin] = all.body.data;
+        assert.equal(ov1.provisioned?.transport, 'http');
+        assert.ok(ov1.provisioned!.time > Date.now() - 60_000);
+        assert.equal(ov1.credentialsType, 'ACCESS_TOKEN');
+        assert.equal(ov1.active, true);
+        assert.equal(admin.provisioned, null);
+        assert.equal(admin.deviceProfileName, 'default');
+        const notProvisioned = await call<{ data: Row[] }>(server, '/api/fleetgate/devices?pageSize=10&page=0&provisioned=false');
+        assert.deepEqual(notProvisioned.body.data.map((d) => d.name), ['ov-admin']);
+        const provisioned = await call<{ data: Row[]; totalElements: number }>(server, '/api/fleetgate/devices?pageSize=1&page=1&provisioned=true&sortOrder=DESC');
+        assert.equal(provisioned.body.totalElements, 2);
+        assert.deepEqual(provisioned.body.data.map((d) => d.name), ['ov-1']);
+        const active = await call<{ data: Row[] }>(server, '/api/fleetgate/devices?pageSize=10&page=0&active=true');
+        assert.deepEqual(active.body.data.map((d) => d.name), ['ov-1']);
+        const searched = await call<{ data: Row[]; totalElements: number }>(server, '/api/fleetgate/devices?pageSize=10&page=0&textSearch=OV-AD');
+        assert.deepEqual([searched.body.totalElements, searched.body.data.map((d) => d.name)], [1, ['ov-admin']]);
+        const beyond = await call<{ data: Row[]; totalElements: number }>(server, '/api/fleetgate/devices?pageSize=10&page=5&textSearch=ov');
+        assert.deepEqual([beyond.body.totalElements, beyond.body.data.length], [3, 0]);
+        for (const bad of ['active=maybe', 'provisioned=1x', 'deviceProfileId=nope', 'sortProperty=secret', 'pageSize=0']) {
+          const res = await call<{ message: string }>(server, `/api/fleetgate/devices?pageSize=10&page=0&${bad}`);
+          assert.equal(res.status, 400, bad);
+        }
       } finally {
         await client.endAsync();
       }

@@ -3,6 +3,7 @@ import type { Dialect } from '../dialect.ts';
 import * as m001 from './001-initial.ts';
 import * as m002 from './002-ts-kv-recent.ts';
 import * as m003 from './003-api-parity.ts';
+import * as m010 from './010-console.ts';
 
 /** One schema migration: a stable name and an `up` step. */
 export interface Migration {
@@ -15,4 +16,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '001-initial', up: m001.up },
   { name: '002-ts-kv-recent', up: m002.up },
   { name: '003-api-parity', up: m003.up },
+  { name: '010-console', up: m010.up },
 ];
