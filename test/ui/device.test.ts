@@ -95,6 +95,7 @@ describe('device page', { skip: skipWithoutChromium() }, () => {
     const outcome = rpc.getByLabel('RPC outcome');
     await outcome.and(page.locator('[data-outcome="reply"]')).waitFor();
     assert.deepEqual(JSON.parse((await outcome.locator('pre').textContent())!), { temperature: 22.5, echo: { unit: 'C' } });
+    await outcome.scrollIntoViewIfNeeded();
     await fx.shot('device-rpc');
     await rpc.getByLabel('Method').fill('reboot');
     await rpc.getByLabel('Timeout (ms)').fill('1000');
