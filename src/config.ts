@@ -119,6 +119,8 @@ export interface Config {
   wsPingTimeoutMs: number;
   /** Cluster: how long a node's announcement of its live subscribers counts without a refresh, ms. */
   wsInterestTtlMs: number;
+  /** WebSocket API: 0 sends a frame per commit; otherwise a subscription's updates go out at most once per this many ms. */
+  wsUpdateIntervalMs: number;
 }
 
 type Kind = 'string' | 'port' | 'int' | 'optional-string' | 'enum';
@@ -193,6 +195,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'wsAuthTimeoutMs', env: 'FLEETGATE_WS_AUTH_TIMEOUT_MS', flag: 'ws-auth-timeout-ms', kind: 'int', default: 10000, doc: 'WebSocket API: time /api/ws has to receive its authCmd in ms; past it close 1008' },
   { key: 'wsPingTimeoutMs', env: 'FLEETGATE_WS_PING_TIMEOUT_MS', flag: 'ws-ping-timeout-ms', kind: 'int', default: 30000, doc: 'WebSocket API: close 4500 when no pong for this long in ms (pings every third of it)' },
   { key: 'wsInterestTtlMs', env: 'FLEETGATE_WS_INTEREST_TTL_MS', flag: 'ws-interest-ttl-ms', kind: 'int', default: 30000, doc: 'cluster: a node\'s list of devices with live subscribers expires this long after its last refresh in ms' },
+  { key: 'wsUpdateIntervalMs', env: 'FLEETGATE_WS_UPDATE_INTERVAL_MS', flag: 'ws-update-interval-ms', kind: 'int', default: 0, doc: 'WebSocket API: 0 sends one frame per commit (ThingsBoard); otherwise a subscription\'s updates of this many ms go out in one frame, every point kept' },
 ];
 
 /** Invalid configuration: the CLI prints the message and exits with code 2. */

@@ -41,7 +41,7 @@ for (let i = 0; i < devices; i += 500) {
   for (let j = i; j < Math.min(devices, i + 500); j++) batch.push(server.core.devices.save(DEFAULT_TENANT_ID, { name: `bench-device-${j}` }, actor, `bench-${j}`));
   await Promise.all(batch);
 }
-process.stdout.write(`${JSON.stringify({ mqttPort: server.ports.mqtt })}\n`);
+process.stdout.write(`${JSON.stringify({ mqttPort: server.ports.mqtt, httpPort: server.ports.http })}\n`);
 
 const stop = async () => {
   await server.close();

@@ -12,7 +12,7 @@ export type BusMessage =
   | { kind: 'credentials-changed'; credentialsId: string; deviceId: string }
   | { kind: 'profiles-changed' }
   /** Committed telemetry and attribute changes of one device, for live subscribers (src/core/live-updates.ts). */
-  | { kind: 'live'; deviceId: string; committedAt: number; telemetry: LiveWirePoint[]; attributes: LiveWireAttributes[] }
+  | { kind: 'live'; deviceId: string; committedAt: number; telemetry: LiveWirePoints; attributes: LiveWireAttributes[] }
   /** Which devices a node has live subscribers for; `full` replaces the node's whole set (src/core/live-interest.ts). */
   | { kind: 'live-interest'; nodeId: string; deviceIds: string[]; watching: boolean; full: boolean }
   /** A node that just started asks every other node to announce its whole set. */
@@ -21,8 +21,11 @@ export type BusMessage =
 /** A KvValue as it crosses the bus: `[type, value]`, 64-bit LONGs as decimal text (JSON has no bigint). */
 export type LiveWireValue = [type: string, value: string | number | boolean];
 
-/** One committed time series point: `[ts, key, value]`. */
-export type LiveWirePoint = [ts: number, key: string, value: LiveWireValue];
+/**
+ * Committed time series points, flat (no object per point, ingestion pays for every one): `ts, key, type, value`
+ * repeated, in save order; `type` is the KvValue type, a LONG beyond 2^53 is decimal text.
+ */
+export type LiveWirePoints = (string | number | boolean)[];
 
 /** One committed attribute write; a `null` value is a deleted key. */
 export interface LiveWireAttributes {

@@ -25,8 +25,8 @@ export class LiveInterest {
   private readonly ttlMs: number;
   /** Devices this node watches. */
   private readonly local = new Set<string>();
-  /** Devices other nodes watch: device -> node -> expiry (epoch ms). */
-  private readonly remote = new Map<string, Map<string, number>>();
+  /** Devices any node watches: device -> node -> expiry (epoch ms; this node's own entries never expire). */
+  private readonly watchers = new Map<string, Map<string, number>>();
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => Promise<void>) | undefined;
 
@@ -45,37 +45,57 @@ export class LiveInterest {
     await this.bus.publish(channels.liveInterest, { kind: 'live-interest-sync', nodeId: this.nodeId });
     this.timer = setInterval(() => this.refresh(), Math.max(50, Math.floor(this.ttlMs / 3)));
     this.timer.unref();
+    // Announcements made while the bus was away are lost: tell our set again and ask for everyone's.
+    this.bus.onReconnect(() => {
+      const failed = (err: unknown) => this.logger.warn({ err }, 'live interest announcement failed');
+      this.bus.publish(channels.liveInterest, { kind: 'live-interest-sync', nodeId: this.nodeId }).catch(failed);
+      if (this.local.size > 0) this.announce([...this.local], true, true).catch(failed);
+    });
   }
 
   /** True when some node (this one included) has a live subscriber for the device. */
   has(deviceId: string): boolean {
-    return this.local.has(deviceId) || this.remote.has(deviceId);
+    return this.watchers.has(deviceId); // one lookup per point: this node's devices are in it too
   }
 
   /** True when nothing is watched anywhere: ingestion skips the per-point lookups. */
   get empty(): boolean {
-    return this.local.size === 0 && this.remote.size === 0;
+    return this.watchers.size === 0;
   }
 
   /** This node starts watching a device; resolves once the announcement is published. */
   async watch(deviceId: string): Promise<void> {
     if (this.local.has(deviceId)) return;
     this.local.add(deviceId);
+    this.mark(deviceId, this.nodeId, Infinity);
     await this.announce([deviceId], true, false);
   }
 
   /** This node stops watching a device. */
   async unwatch(deviceId: string): Promise<void> {
     if (!this.local.delete(deviceId)) return;
+    this.unmark(deviceId, this.nodeId);
     await this.announce([deviceId], false, false);
   }
 
   async close(): Promise<void> {
     clearInterval(this.timer);
     const watched = [...this.local];
+    for (const deviceId of watched) this.unmark(deviceId, this.nodeId);
     this.local.clear();
     if (watched.length > 0) await this.announce(watched, false, false).catch(() => {});
     await this.unsubscribe?.().catch(() => {});
+  }
+
+  private mark(deviceId: string, node: string, expiry: number): void {
+    let nodes = this.watchers.get(deviceId);
+    if (!nodes) this.watchers.set(deviceId, (nodes = new Map()));
+    nodes.set(node, expiry);
+  }
+
+  private unmark(deviceId: string, node: string): void {
+    const nodes = this.watchers.get(deviceId);
+    if (nodes?.delete(node) && nodes.size === 0) this.watchers.delete(deviceId);
   }
 
   private announce(deviceIds: string[], watching: boolean, full: boolean): Promise<void> {
@@ -84,9 +104,9 @@ export class LiveInterest {
 
   private refresh(): void {
     const now = Date.now();
-    for (const [deviceId, nodes] of this.remote) {
+    for (const [deviceId, nodes] of this.watchers) {
       for (const [node, expiry] of nodes) if (expiry <= now) nodes.delete(node);
-      if (nodes.size === 0) this.remote.delete(deviceId);
+      if (nodes.size === 0) this.watchers.delete(deviceId);
     }
     if (this.local.size > 0) this.announce([...this.local], true, true).catch((err) => this.logger.warn({ err }, 'live interest announcement failed'));
   }
@@ -103,16 +123,13 @@ export class LiveInterest {
     if (message.full) {
       // A full set replaces what we knew of that node: devices it no longer lists are dropped.
       const listed = new Set(message.deviceIds);
-      for (const [deviceId, nodes] of this.remote) {
-        if (!listed.has(deviceId) && nodes.delete(message.nodeId) && nodes.size === 0) this.remote.delete(deviceId);
+      for (const [deviceId, nodes] of this.watchers) {
+        if (!listed.has(deviceId) && nodes.delete(message.nodeId) && nodes.size === 0) this.watchers.delete(deviceId);
       }
     }
     for (const deviceId of message.deviceIds) {
-      let nodes = this.remote.get(deviceId);
-      if (message.watching) {
-        if (!nodes) this.remote.set(deviceId, (nodes = new Map()));
-        nodes.set(message.nodeId, expiry);
-      } else if (nodes?.delete(message.nodeId) && nodes.size === 0) this.remote.delete(deviceId);
+      if (message.watching) this.mark(deviceId, message.nodeId, expiry);
+      else this.unmark(deviceId, message.nodeId);
     }
   }
 }

@@ -6,17 +6,30 @@
  * watches ({@link LiveInterest}); a watcher subscribes that channel on its own node, so one path serves one node
  * and a cluster alike.
  */
-import { channels, type Bus, type BusMessage, type LiveWireAttributes, type LiveWirePoint, type LiveWireValue } from '../bus/bus.ts';
+import { channels, type Bus, type BusMessage, type LiveWireAttributes, type LiveWirePoints, type LiveWireValue } from '../bus/bus.ts';
 import type { CoreLogger } from './core-types.ts';
 import type { LiveInterest } from './live-interest.ts';
 import type { AttributeScope, KvEntry, KvValue } from './model.ts';
 import type { WriteBatch } from '../store/store.ts';
 
-/** One committed time series point. */
-export interface LiveTelemetryPoint {
-  ts: number;
-  key: string;
-  value: KvValue;
+/** Fields per point in {@link LiveChange.telemetry}: ts, key, type, value. */
+export const LIVE_POINT_STRIDE = 4;
+
+/** The type of a point that stands for a deleted latest value (ts 0, value ''). */
+export const DELETED_TYPE = 'DELETED';
+/** Prefix of the type of a latest value rewritten after a delete (`LATEST:DOUBLE`): it passes the LATEST filter. */
+export const REWRITTEN_TYPE = 'LATEST:';
+
+/** True for points a deletion produced ({@link LiveUpdates.telemetryDeleted}): they pass the LATEST_TELEMETRY filter. */
+export function isDeletionPoint(type: string): boolean {
+  return type === DELETED_TYPE || type.startsWith(REWRITTEN_TYPE);
+}
+
+/** The typed value of a point of {@link LiveChange.telemetry} at index `i` (a multiple of LIVE_POINT_STRIDE). */
+export function livePointValue(points: LiveWirePoints, i: number): KvValue | null {
+  const type = points[i + 2] as string;
+  if (type === DELETED_TYPE) return null;
+  return decodeValue([type.startsWith(REWRITTEN_TYPE) ? type.slice(REWRITTEN_TYPE.length) : type, points[i + 3]]);
 }
 
 /** One committed attribute write of one scope; a `null` value is a deleted key. */
@@ -31,7 +44,11 @@ export interface LiveChange {
   deviceId: string;
   /** When the change was committed (epoch ms, the committing node's clock). */
   committedAt: number;
-  telemetry: LiveTelemetryPoint[];
+  /**
+   * Committed points, flat: `ts, key, type, value` repeated (LIVE_POINT_STRIDE), in save order; `type` is the
+   * KvValue type and a LONG beyond 2^53 is decimal text. Read typed values with {@link livePointValue}.
+   */
+  telemetry: LiveWirePoints;
   attributes: LiveAttributeChange[];
 }
 
@@ -94,6 +111,11 @@ export class LiveUpdates implements LiveUpdatesApi {
     return this.listeners.size;
   }
 
+  /** True when some node of the cluster (this one included) watches the device, as this node knows it. */
+  watchedAnywhere(deviceId: string): boolean {
+    return this.interest.has(deviceId);
+  }
+
   private unwatch(deviceId: string, listener: LiveListener): void {
     const set = this.listeners.get(deviceId);
     if (!set?.delete(listener) || set.size > 0) return;
@@ -109,14 +131,18 @@ export class LiveUpdates implements LiveUpdatesApi {
   committed(batch: WriteBatch): void {
     if (this.interest.empty) return; // nobody watches anything: no per-point work at all
     let messages: Map<string, LiveMessage> | undefined;
+    let last: LiveMessage | undefined;
     const messageOf = (deviceId: string) => {
+      if (last?.deviceId === deviceId) return last; // a message's points usually come together
       messages ??= new Map();
       let m = messages.get(deviceId);
       if (!m) messages.set(deviceId, (m = { kind: 'live', deviceId, committedAt: 0, telemetry: [], attributes: [] }));
-      return m;
+      return (last = m);
     };
     for (const p of batch.telemetry) {
-      if (this.interest.has(p.deviceId)) messageOf(p.deviceId).telemetry.push([p.ts, p.key, encodeValue(p.value)] satisfies LiveWirePoint);
+      if (!this.interest.has(p.deviceId)) continue;
+      const v = p.value.value;
+      messageOf(p.deviceId).telemetry.push(p.ts, p.key, p.value.type, typeof v === 'bigint' ? v.toString() : v);
     }
     for (const a of batch.attributes) {
       if (this.interest.has(a.deviceId)) messageOf(a.deviceId).attributes.push(this.wireAttributes(a.scope, a.ts, a.entries));
@@ -135,6 +161,21 @@ export class LiveUpdates implements LiveUpdatesApi {
     if (keys.length === 0 || !this.interest.has(deviceId)) return;
     const attributes: LiveWireAttributes = { scope, ts, entries: keys.map((k) => [k, null]) };
     this.publish([{ kind: 'live', deviceId, committedAt: 0, telemetry: [], attributes: [attributes] }]);
+  }
+
+  /**
+   * Time series deleted (admin API), after the commit: each key whose latest value went is pushed as its new latest
+   * value, or as deleted (`[0, ""]` on the socket) when none is left (spec §3.3). Such points pass the
+   * LATEST_TELEMETRY filter.
+   */
+  telemetryDeleted(deviceId: string, latest: { key: string; now: { ts: number; value: KvValue } | null }[]): void {
+    if (latest.length === 0 || !this.interest.has(deviceId)) return;
+    const telemetry: LiveWirePoints = [];
+    for (const { key, now } of latest) {
+      if (now === null) telemetry.push(0, key, DELETED_TYPE, '');
+      else telemetry.push(now.ts, key, REWRITTEN_TYPE + now.value.type, typeof now.value.value === 'bigint' ? now.value.value.toString() : now.value.value);
+    }
+    this.publish([{ kind: 'live', deviceId, committedAt: 0, telemetry, attributes: [] }]);
   }
 
   async close(): Promise<void> {
@@ -160,6 +201,10 @@ export class LiveUpdates implements LiveUpdatesApi {
 
   private deliver(message: BusMessage): void {
     if (message.kind !== 'live') return;
+    if (!Array.isArray(message.telemetry) || message.telemetry.length % LIVE_POINT_STRIDE !== 0) {
+      this.logger.warn({ deviceId: message.deviceId }, 'malformed live update dropped');
+      return;
+    }
     const set = this.listeners.get(message.deviceId);
     if (!set || set.size === 0) return;
     let change: LiveChange;
@@ -167,7 +212,7 @@ export class LiveUpdates implements LiveUpdatesApi {
       change = {
         deviceId: message.deviceId,
         committedAt: message.committedAt,
-        telemetry: message.telemetry.map(([ts, key, value]) => ({ ts, key, value: decodeValue(value) })),
+        telemetry: message.telemetry,
         attributes: message.attributes.map((a) => ({
           scope: a.scope as AttributeScope,
           ts: a.ts,

@@ -18,6 +18,8 @@ export interface WsLimits {
   authTimeoutMs: number;
   /** A session that answers no ping for this long is closed with 4500, ms (TB `ping_timeout`; pings every third). */
   pingTimeoutMs: number;
+  /** 0: a frame per commit (ThingsBoard); otherwise a subscription's updates are sent at most once per this many ms. */
+  updateIntervalMs: number;
 }
 
 /** What the WebSocket API reports to metrics (src/metrics/metrics.ts implements it). Never throws. */

@@ -37,6 +37,7 @@ export function registerWebSocketApi(app: FastifyInstance, deps: AdminDeps, metr
       maxQueuePerSession: config.wsMaxQueuePerSession,
       authTimeoutMs: config.wsAuthTimeoutMs,
       pingTimeoutMs: config.wsPingTimeoutMs,
+      updateIntervalMs: config.wsUpdateIntervalMs,
     },
     userSessions: new UserSessionCounts(),
     sessions: new Set(),
@@ -48,7 +49,11 @@ export function registerWebSocketApi(app: FastifyInstance, deps: AdminDeps, metr
   );
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const kind = sessionKind((req.url ?? '').split('?', 1)[0]);
-    if (kind === null) return;
+    if (kind === null) {
+      // Not ours: another upgrade listener may take it; alone, answer rather than leave the socket hanging.
+      if (app.server.listenerCount('upgrade') === 1) socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
     socket.on('error', () => socket.destroy());
     wss.handleUpgrade(req, socket, head, (ws) => {
       // TB: the upgrade always succeeds; every refusal is a close frame.

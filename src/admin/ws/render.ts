@@ -3,7 +3,7 @@
  * "latestValues"}`, values as Java's `toString` renders them, keys in Java's sorted-map order.
  */
 import type { KvValue } from '../../core/model.ts';
-import { stringValue } from '../kv-values.ts';
+import { javaDoubleString, stringValue } from '../kv-values.ts';
 
 /** One `[ts, value]` pair; `null` is a missing value. */
 export type TsPair = [number, string | null];
@@ -22,15 +22,32 @@ export interface V1Reply {
 /** Collects pairs per key, in arrival order, for one reply. */
 export class ReplyData {
   private readonly pairs = new Map<string, TsPair[]>();
+  /** Pairs held, all keys together. */
+  size = 0;
 
   add(key: string, ts: number, value: KvValue | null): void {
     this.addPair(key, [ts, value === null ? null : stringValue(value)]);
+  }
+
+  /** A point of core's flat live format (`type`, `value` as on the bus), rendered without building a KvValue. */
+  addFlat(key: string, ts: number, type: string, value: string | number | boolean): void {
+    let text: string;
+    if (type === 'DOUBLE') text = javaDoubleString(value as number);
+    else if (type === 'BOOLEAN') text = value ? 'true' : 'false';
+    else text = String(value); // LONG (number or decimal text), STRING, JSON
+    this.addPair(key, [ts, text]);
   }
 
   addPair(key: string, pair: TsPair): void {
     let list = this.pairs.get(key);
     if (!list) this.pairs.set(key, (list = []));
     list.push(pair);
+    this.size++;
+  }
+
+  /** Appends every pair of `other` after this one's, key by key (one frame for several commits). */
+  append(other: ReplyData): void {
+    for (const [key, pairs] of other.pairs) for (const pair of pairs) this.addPair(key, pair);
   }
 
   get empty(): boolean {

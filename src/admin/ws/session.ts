@@ -194,7 +194,11 @@ export class WsSession {
       cmd.type === 'TIMESERIES'
         ? ({ kind: 'TIMESERIES', target, latestOnly: cmd.scope === 'LATEST_TELEMETRY' } as const)
         : ({ kind: 'ATTRIBUTES', target, scopes: attributeScopes(cmd.scope) } as const);
-    const sub = new LiveSubscription(cmd.cmdId, selection, (reply, committedAt) => this.send(reply, committedAt), () => this.overflow(), this.ctx.limits.maxQueuePerSession);
+    const sub = new LiveSubscription(cmd.cmdId, selection, (reply, committedAt) => this.send(reply, committedAt), {
+      overflow: () => this.overflow(),
+      maxHeld: this.ctx.limits.maxQueuePerSession,
+      updateIntervalMs: this.ctx.limits.updateIntervalMs,
+    });
     this.subscriptions.set(cmd.cmdId, sub);
     const failed = cmd.type === 'TIMESERIES' ? 'Failed to fetch data!' : 'Failed to fetch attributes!';
     const read = selection.kind === 'TIMESERIES' ? () => timeseriesSnapshot(this.ctx.core, target, cmd) : () => attributesSnapshot(this.ctx.core, target, selection.scopes);

@@ -3,7 +3,7 @@
  * sends the snapshot, then every committed change that matches (spec §3.2, §3.3). Changes that arrive while the
  * snapshot is read are held and sent after it (spec §6.13: register first, buffer until the snapshot is out).
  */
-import type { LiveChange, LiveUpdatesApi } from '../../core/live-updates.ts';
+import { isDeletionPoint, LIVE_POINT_STRIDE, REWRITTEN_TYPE, type LiveChange, type LiveUpdatesApi } from '../../core/live-updates.ts';
 import type { AttributeScope } from '../../core/model.ts';
 import { ReplyData, type V1Reply } from './render.ts';
 import type { Target } from './targets.ts';
@@ -16,6 +16,9 @@ export type Selection =
   | { kind: 'TIMESERIES'; target: Target; /** TB LATEST_TELEMETRY: drop points older than the last one sent per key. */ latestOnly: boolean }
   | { kind: 'ATTRIBUTES'; target: Target; scopes: AttributeScope[] };
 
+/** A gathered frame is sent early once it holds this many points. */
+const MAX_GATHERED_POINTS = 10_000;
+
 export class LiveSubscription {
   private stopWatching: (() => void) | undefined;
   /** Changes received before the snapshot went out; undefined once live. */
@@ -24,13 +27,22 @@ export class LiveSubscription {
   private readonly lastTs = new Map<string, number>();
   private stopped = false;
 
+  /** Updates gathered for the next frame (`updateIntervalMs` > 0), and the commit time of the oldest of them. */
+  private gathered: ReplyData | undefined;
+  private gatheredAt = 0;
+  private flushTimer: NodeJS.Timeout | undefined;
+
   constructor(
     readonly cmdId: number,
     private readonly selection: Selection,
     private readonly send: ReplySink,
-    /** Called when more changes are held than a session may queue (the session closes as a slow reader). */
-    private readonly overflow: () => void,
-    private readonly maxHeld: number,
+    private readonly options: {
+      /** Called when more changes are held than a session may queue (the session closes as a slow reader). */
+      overflow: () => void;
+      maxHeld: number;
+      /** 0: one frame per commit (ThingsBoard). Otherwise the updates of this long go out in one frame, every point kept. */
+      updateIntervalMs: number;
+    },
   ) {}
 
   /** Registers, sends the snapshot read by `snapshot`, then the held changes. Rejects (and stops) if the read fails. */
@@ -58,6 +70,8 @@ export class LiveSubscription {
 
   stop(): void {
     this.stopped = true;
+    clearTimeout(this.flushTimer);
+    this.gathered = undefined;
     this.held = undefined;
     this.stopWatching?.();
     this.stopWatching = undefined;
@@ -66,12 +80,29 @@ export class LiveSubscription {
   private onChange(change: LiveChange): void {
     if (this.stopped) return;
     if (this.held) {
-      if (this.held.length >= this.maxHeld) return this.overflow();
+      if (this.held.length >= this.options.maxHeld) return this.options.overflow();
       this.held.push(change);
       return;
     }
     const data = this.selection.kind === 'TIMESERIES' ? this.selectTelemetry(change) : this.selectAttributes(change, this.selection.scopes);
-    if (!data.empty) this.send(data.reply(this.cmdId), change.committedAt);
+    if (data.empty) return;
+    if (this.options.updateIntervalMs <= 0) return this.send(data.reply(this.cmdId), change.committedAt);
+    if (this.gathered) {
+      this.gathered.append(data);
+      if (this.gathered.size >= MAX_GATHERED_POINTS) this.flush();
+      return;
+    }
+    this.gathered = data;
+    this.gatheredAt = change.committedAt;
+    this.flushTimer = setTimeout(() => this.flush(), this.options.updateIntervalMs);
+    this.flushTimer.unref();
+  }
+
+  private flush(): void {
+    clearTimeout(this.flushTimer);
+    const data = this.gathered;
+    this.gathered = undefined;
+    if (data && !this.stopped) this.send(data.reply(this.cmdId), this.gatheredAt);
   }
 
   /** TB: only the keys of that save (∩ subscribed keys), every point in save order (spec §3.3). */
@@ -79,14 +110,26 @@ export class LiveSubscription {
     const data = new ReplyData();
     const keys = this.selection.target.keys;
     const latestOnly = this.selection.kind === 'TIMESERIES' && this.selection.latestOnly;
-    for (const p of change.telemetry) {
-      if (keys && !keys.has(p.key)) continue;
-      if (latestOnly) {
-        const last = this.lastTs.get(p.key);
-        if (last !== undefined && p.ts < last) continue; // TB: equal passes, older is dropped
-        this.lastTs.set(p.key, p.ts);
+    const points = change.telemetry;
+    for (let i = 0; i < points.length; i += LIVE_POINT_STRIDE) {
+      const ts = points[i] as number;
+      const key = points[i + 1] as string;
+      if (keys && !keys.has(key)) continue;
+      let type = points[i + 2] as string;
+      if (isDeletionPoint(type)) {
+        // TB: a deleted latest value ([0, ""]) or the one rewritten from history always passes, and becomes the latest.
+        this.lastTs.set(key, ts);
+        if (type.startsWith(REWRITTEN_TYPE)) type = type.slice(REWRITTEN_TYPE.length);
+        else {
+          data.addPair(key, [0, '']);
+          continue;
+        }
+      } else if (latestOnly) {
+        const last = this.lastTs.get(key);
+        if (last !== undefined && ts < last) continue; // TB: equal passes, older is dropped
+        this.lastTs.set(key, ts);
       }
-      data.add(p.key, p.ts, p.value);
+      data.addFlat(key, ts, type, points[i + 3]);
     }
     return data;
   }

@@ -15,6 +15,8 @@ export interface V1Message {
 export interface TestSocket {
   ws: WebSocket;
   messages: V1Message[];
+  /** When each message arrived (Date.now()), by index. */
+  arrivals: number[];
   /** Set once the socket closed: the code and reason the server sent. */
   closed: { code: number; reason: string } | undefined;
   send(frame: unknown): void;
@@ -37,6 +39,7 @@ export async function openSocket(url: string): Promise<TestSocket> {
   const socket: TestSocket = {
     ws,
     messages: [],
+    arrivals: [],
     closed: undefined,
     send: (frame) => ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame)),
     next: (match, from = 0, ms = WAIT_MS) =>
@@ -44,7 +47,10 @@ export async function openSocket(url: string): Promise<TestSocket> {
     waitClosed: (ms = WAIT_MS) => poll(() => socket.closed, ms, 'the WebSocket close').then((c) => c!),
     close: () => ws.terminate(),
   };
-  ws.on('message', (data) => socket.messages.push(JSON.parse(String(data))));
+  ws.on('message', (data) => {
+    socket.arrivals.push(Date.now());
+    socket.messages.push(JSON.parse(String(data)));
+  });
   ws.on('close', (code, reason) => (socket.closed = { code, reason: reason.toString() }));
   ws.on('error', () => {});
   await new Promise<void>((resolve, reject) => {

@@ -218,3 +218,48 @@ describe('WebSocket telemetry API: sessions per user, expiring tokens, slow read
     await slow.waitClosed();
   });
 });
+
+describe('WebSocket telemetry API: random frames', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer();
+  });
+  after(() => server.close());
+
+  it('survives a few hundred mutated frames on one session, answers each or closes, and keeps serving', async () => {
+    const api = await adminClient(server);
+    const { deviceId } = await deviceWithIdentity(server, api, 'ws-fuzz-token', 'WS fuzz device');
+    const token = await server.adminToken();
+    const valid = JSON.stringify({ tsSubCmds: [{ cmdId: 1, entityType: 'DEVICE', entityId: deviceId, keys: 'a,b', scope: 'LATEST_TELEMETRY', startTs: 0, timeWindow: 1000, limit: 5, agg: 'NONE' }], historyCmds: [{ cmdId: 2, entityType: 'DEVICE', entityId: deviceId, keys: 'a', startTs: 0, endTs: 10 }], attrSubCmds: [{ cmdId: 3, entityType: 'DEVICE', entityId: deviceId, scope: 'SHARED_SCOPE' }] });
+    let seed = 11;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const junk = ['null', '[]', '{}', '"x"', '-1', '1e309', 'true', '{"cmdId":{}}', '\u0000', '\uffff'];
+    const mutate = (text: string) => {
+      const chars = [...text];
+      for (let n = 1 + Math.floor(random() * 4); n > 0; n--) {
+        const at = Math.floor(random() * chars.length);
+        const op = random();
+        if (op < 0.4) chars.splice(at, 1);
+        else if (op < 0.7) chars.splice(at, 0, junk[Math.floor(random() * junk.length)]);
+        else chars[at] = String.fromCharCode(Math.floor(random() * 128));
+      }
+      return chars.join('');
+    };
+    const ws = await openSocket(wsUrl(server.httpUrl, `/api/ws/plugins/telemetry?token=${token}`));
+    try {
+      for (let i = 0; i < 300 && !ws.closed; i++) ws.send(mutate(valid));
+      await poll(() => (ws.closed || ws.messages.length >= 300 ? true : undefined), 60_000, 'answers to the random frames');
+      for (const m of ws.messages) assert.deepEqual(Object.keys(m).sort(), ['data', 'errorCode', 'errorMsg', 'latestValues', 'subscriptionId']);
+    } finally {
+      ws.close();
+    }
+    assert.equal((await fetch(`${server.httpUrl}/healthz`)).status, 200);
+    const fresh = await openSocket(wsUrl(server.httpUrl, `/api/ws/plugins/telemetry?token=${token}`));
+    try {
+      fresh.send(valid);
+      assert.equal((await fresh.next((m) => m.subscriptionId === 3)).errorCode, 0);
+    } finally {
+      fresh.close();
+    }
+  });
+});

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import { startTestServer, type TestServer } from '../../support/harness.ts';
 import { adminClient, deviceWithIdentity, type AdminClient } from '../admin-client.ts';
-import { openSocket, wsUrl, type TestSocket } from './ws-client.ts';
+import { openSocket, poll, wsUrl, type TestSocket } from './ws-client.ts';
 
 describe('WebSocket telemetry API on one node (SQLite)', () => {
   let server: TestServer;
@@ -117,6 +117,22 @@ describe('WebSocket telemetry API on one node (SQLite)', () => {
     assert.deepEqual(Object.keys(snapshot.data!), ['firmware']);
   });
 
+  it('reports sessions, subscriptions, frames and commit-to-socket latency in /metrics', async () => {
+    const ws = await general();
+    ws.send({ cmds: [{ type: 'TIMESERIES', cmdId: 1, entityType: 'DEVICE', entityId: deviceId, keys: 'm' }] });
+    await ws.next((m) => m.subscriptionId === 1);
+    const res = await fetch(`${server.httpUrl}/api/v1/ws-live-token/telemetry`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"m":1}' });
+    assert.equal(res.status, 200);
+    await ws.next((m) => m.subscriptionId === 1, 1);
+    const text = await (await fetch(`${server.httpUrl}/metrics`)).text();
+    const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    assert.ok(value('fleetgate_ws_sessions_open') >= 1);
+    assert.ok(value('fleetgate_ws_subscriptions_open') >= 1);
+    assert.ok(value('fleetgate_ws_messages_sent_total') >= 2);
+    assert.ok(value('fleetgate_ws_update_latency_seconds_count') >= 1);
+    assert.ok(value('fleetgate_live_updates_published_total') >= 1);
+  });
+
   it('stops a subscription on unsubscribe while another on the same device keeps receiving', async () => {
     const ws = await general();
     const sub = (cmdId: number, extra = {}) => ({ type: 'TIMESERIES', cmdId, entityType: 'DEVICE', entityId: deviceId, keys: 'u', ...extra });
@@ -132,5 +148,39 @@ describe('WebSocket telemetry API on one node (SQLite)', () => {
     await ws.next((m) => m.subscriptionId === 22, from);
     await ws.next((m) => m.subscriptionId === 23, from);
     assert.ok(!ws.messages.slice(from).some((m) => m.subscriptionId === 21), 'an unsubscribed command still received an update');
+  });
+});
+
+describe('WebSocket telemetry API with wsUpdateIntervalMs', () => {
+  let server: TestServer;
+  const INTERVAL = 1500;
+
+  before(async () => {
+    server = await startTestServer({ wsUpdateIntervalMs: INTERVAL });
+  });
+  after(() => server.close());
+
+  it('gathers a subscription\'s updates into one frame per interval, keeping every point in order', async () => {
+    const api = await adminClient(server);
+    const { deviceId } = await deviceWithIdentity(server, api, 'ws-interval-token', 'WS interval device');
+    const ws = await openSocket(wsUrl(server.httpUrl, `/api/ws/plugins/telemetry?token=${await server.adminToken()}`));
+    try {
+      ws.send({ tsSubCmds: [{ cmdId: 1, entityType: 'DEVICE', entityId: deviceId, keys: 'n' }] });
+      await ws.next((m) => m.subscriptionId === 1);
+      const started = Date.now();
+      for (const n of [1, 2, 3]) {
+        const res = await fetch(`${server.httpUrl}/api/v1/ws-interval-token/telemetry`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ n }) });
+        assert.equal(res.status, 200);
+      }
+      const postsDone = Date.now();
+      const points = () => ws.messages.slice(1).flatMap((m) => m.data!.n.map(([, v]) => v));
+      await poll(() => (points().length >= 3 ? true : undefined), 20_000, 'three points');
+      assert.deepEqual(points(), ['1', '2', '3']);
+      // Nothing goes out before the interval has passed since the first commit.
+      assert.ok(ws.arrivals[1] - started >= INTERVAL - 50, `a frame came ${ws.arrivals[1] - started} ms after the first post`);
+      if (postsDone - started < INTERVAL - 100) assert.equal(ws.messages.length, 2, 'three commits inside one interval should make one frame');
+    } finally {
+      ws.close();
+    }
   });
 });
