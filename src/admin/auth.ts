@@ -10,7 +10,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { FleetgateError } from '../core/errors.ts';
 import { DEFAULT_TENANT_ID, type User } from '../core/model.ts';
 import { recordAuditEntry, auditSource } from './audit.ts';
-import { principalOf, setPrincipal, type AdminDeps } from './context.ts';
+import { UserSecurity } from '../core/user-security.ts';
+import { actorOf, principalOf, setPrincipal, type AdminDeps } from './context.ts';
 import { withHttpStatus } from './error-mapping.ts';
 import { userJson } from './json-shapes.ts';
 import { SECURED } from './schemas.ts';
@@ -41,16 +42,25 @@ function unauthorized(message: string, code: 'UNAUTHORIZED' | 'TOKEN_EXPIRED' = 
   return withHttpStatus(new FleetgateError(code, message));
 }
 
-/** The bearer token of a request: `X-Authorization` first, then `Authorization`. */
-export function bearerToken(req: FastifyRequest): string | undefined {
+/** The credentials a request carries: `X-Authorization` first, `Authorization` only without it (TB). */
+export function requestCredentials(req: FastifyRequest): { kind: 'jwt' | 'apiKey'; value: string } | undefined {
   for (const name of ['x-authorization', 'authorization']) {
     const header = req.headers[name];
     const value = Array.isArray(header) ? header[0] : header;
     if (!value) continue;
+    // TB 4.3 (spec §6.4): case-sensitive prefix, one space, the rest untrimmed is the value.
+    if (value.startsWith('ApiKey ')) return { kind: 'apiKey', value: value.slice('ApiKey '.length) };
     const match = /^Bearer\s+(\S+)\s*$/i.exec(value);
-    if (match) return match[1];
+    if (match) return { kind: 'jwt', value: match[1] };
+    if (name === 'x-authorization') return undefined;
   }
   return undefined;
+}
+
+/** The bearer token of a request: `X-Authorization` first, then `Authorization`. */
+export function bearerToken(req: FastifyRequest): string | undefined {
+  const credentials = requestCredentials(req);
+  return credentials?.kind === 'jwt' ? credentials.value : undefined;
 }
 
 /** Verifies a token of the given kind; 401 with ThingsBoard's wording when it is expired or not valid. */
@@ -81,20 +91,46 @@ export function issueTokens(app: FastifyInstance, deps: AdminDeps, user: User): 
     enabled: true,
     isPublic: false,
   };
-  const token = app.jwt.sign({ ...access, iss: ISSUER, jti: randomUUID() }, { expiresIn: deps.config.jwtExpirySeconds });
+  // iatMs: the issue time in ms, so a password change outdates exactly the tokens issued before it (TB: whole seconds).
+  const iatMs = Date.now();
+  const token = app.jwt.sign({ ...access, iss: ISSUER, jti: randomUUID(), iatMs }, { expiresIn: deps.config.jwtExpirySeconds });
   const refreshToken = app.jwt.sign(
-    { sub: user.email, scopes: [REFRESH_SCOPE], userId: user.id, isPublic: false, iss: ISSUER, jti: randomUUID() },
+    { sub: user.email, scopes: [REFRESH_SCOPE], userId: user.id, isPublic: false, iss: ISSUER, jti: randomUUID(), iatMs },
     { expiresIn: REFRESH_TOKEN_EXPIRY_SECONDS },
   );
   return { token, refreshToken };
 }
 
-/** An onRequest hook that admits only requests with a valid access token and records their user. */
-export function authenticate(app: FastifyInstance): (req: FastifyRequest) => Promise<void> {
+/** The token's user, unless the user is gone or the token was outdated by a password change (TB: 401 code 11). */
+async function tokenUser(deps: AdminDeps, claims: Record<string, unknown>): Promise<User> {
+  const user = await deps.core.users.get(claims.userId as string);
+  if (!user) throw unauthorized('Authentication failed');
+  const issuedAt = typeof claims.iatMs === 'number' ? claims.iatMs : typeof claims.iat === 'number' ? claims.iat * 1000 : undefined;
+  if (UserSecurity.outdated(user, issuedAt)) throw unauthorized('Token has expired', 'TOKEN_EXPIRED');
+  return user;
+}
+
+/**
+ * An onRequest hook that admits requests with a valid access token (`Bearer <jwt>`) or API key (`ApiKey <value>`,
+ * ThingsBoard 4.3) and records their user. Each request reads the user (or key) from the database, so a password
+ * change, a disabled or deleted key, or a deleted user takes effect at once on every node.
+ */
+export function authenticate(app: FastifyInstance, deps: AdminDeps): (req: FastifyRequest) => Promise<void> {
   return async (req) => {
-    const token = bearerToken(req);
-    if (!token) throw unauthorized('Authentication failed');
-    const claims = verifyToken(app, token, 'access');
+    const credentials = requestCredentials(req);
+    if (!credentials) throw unauthorized('Authentication failed');
+    if (credentials.kind === 'apiKey') {
+      let user: User;
+      try {
+        user = await deps.core.userSecurity.authenticateKey(credentials.value, { transport: 'admin', address: req.ip });
+      } catch (err) {
+        throw err instanceof FleetgateError ? withHttpStatus(err) : err;
+      }
+      setPrincipal(req, { userId: user.id, tenantId: user.tenantId, email: user.email, authority: user.authority });
+      return;
+    }
+    const claims = verifyToken(app, credentials.value, 'access');
+    await tokenUser(deps, claims);
     const scopes = claims.scopes as unknown[];
     setPrincipal(req, {
       userId: claims.userId as string,
@@ -147,8 +183,7 @@ export function registerPublicAuthRoutes(app: FastifyInstance, deps: AdminDeps):
     { schema: { tags: ['auth'], summary: 'Trade a refresh token for a new JWT pair', body: REFRESH_BODY } },
     async (req) => {
       const claims = verifyToken(app, req.body.refreshToken, 'refresh');
-      const user = await deps.core.users.get(claims.userId as string);
-      if (!user) throw unauthorized('Invalid JWT token');
+      const user = await tokenUser(deps, claims);
       return issueTokens(app, deps, user);
     },
   );
@@ -161,6 +196,24 @@ export function registerUserRoutes(app: FastifyInstance, deps: AdminDeps): void 
     if (!user) throw unauthorized('Authentication failed');
     return userJson(user);
   });
+
+  app.post<{ Body: { currentPassword?: unknown; newPassword?: unknown } }>(
+    '/api/auth/changePassword',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Change the password of the logged-in user (changePassword); outdates the tokens issued before, returns a new JWT pair',
+        description: "Errors (400): `Current password doesn't match!`, `New password should be different from existing!`, policy messages (6 to 72 characters). API keys are unaffected.",
+        security: SECURED,
+        body: { type: 'object', properties: { currentPassword: { type: 'string' }, newPassword: { type: 'string' } } },
+      },
+    },
+    async (req) => {
+      const principal = principalOf(req);
+      const user = await deps.core.userSecurity.changePassword(principal.userId, req.body?.currentPassword, req.body?.newPassword, actorOf(req));
+      return issueTokens(app, deps, user);
+    },
+  );
 
   app.post('/api/auth/logout', { schema: { tags: ['auth'], summary: 'Log out (tokens are stateless; kept for ThingsBoard clients)', security: SECURED } }, async (_req, reply) => reply.status(200).send());
 }

@@ -76,7 +76,14 @@ export function registerConsoleOverviewRoutes(app: FastifyInstance, deps: AdminD
       const [all, active, provisioning, database, bus, node] = await Promise.all([
         deps.core.deviceInfos.list(tenantId, { pageSize: 1, page: 0 }),
         deps.core.deviceInfos.list(tenantId, { pageSize: 1, page: 0, active: true }),
-        deps.core.audit.list(tenantId, { pageSize: OVERVIEW_MAX_PROVISIONING_ROWS, page: 0, startTime: now - 24 * HOUR, actionTypes: ['PROVISION_SUCCESS', 'PROVISION_FAILURE'] }),
+        deps.core.audit.search(tenantId, {
+          pageSize: OVERVIEW_MAX_PROVISIONING_ROWS,
+          page: 0,
+          startTime: now - 24 * HOUR,
+          endTime: now,
+          actionTypes: ['PROVISION_SUCCESS', 'PROVISION_FAILURE'],
+          defaultOrder: 'DESC',
+        }),
         probe(deps.probes.database),
         probe(deps.probes.bus),
         deps.nodeStats ? deps.nodeStats() : Promise.resolve(null),

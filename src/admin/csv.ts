@@ -20,8 +20,8 @@ export class CsvError extends Error {
   }
 }
 
-/** Parses CSV text into records. A blank line (no characters at all) is skipped. */
-export function parseCsv(text: string): CsvRecord[] {
+/** Parses CSV text into records. A blank line (no characters at all) is skipped. `delimiter` is one character. */
+export function parseCsv(text: string, delimiter = ','): CsvRecord[] {
   const records: CsvRecord[] = [];
   let i = text.charCodeAt(0) === 0xfeff ? 1 : 0;
   let line = 1;
@@ -65,7 +65,7 @@ export function parseCsv(text: string): CsvRecord[] {
       i = j;
       continue;
     }
-    if (c === ',') {
+    if (c === delimiter) {
       fields.push(field); // a trailing comma still makes an (empty) last field
       field = '';
       atFieldStart = true;

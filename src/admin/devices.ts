@@ -25,11 +25,13 @@ const DEVICE_BODY = {
 
 const CREDENTIALS_BODY = {
   ...OBJECT_BODY,
-  required: ['deviceId', 'credentialsType'],
-  description: 'ThingsBoard DeviceCredentials JSON. credentialsId is computed (SHA3-256) for X509_CERTIFICATE and MQTT_BASIC.',
+  description:
+    'ThingsBoard DeviceCredentials JSON (normally the object read from GET /api/device/{id}/credentials). credentialsId is computed (SHA3-256) ' +
+    'for X509_CERTIFICATE and MQTT_BASIC. The sessions that used the old credentials end on every node and transport.',
   properties: {
-    deviceId: { type: 'object', properties: { entityType: { type: 'string' }, id: { type: 'string', format: 'uuid' } } },
-    credentialsType: { type: 'string', enum: ['ACCESS_TOKEN', 'X509_CERTIFICATE', 'MQTT_BASIC', 'LWM2M_CREDENTIALS'] },
+    id: { type: 'object', nullable: true, description: 'The credentials row id; when given it must be the device\'s' },
+    deviceId: { type: 'object', nullable: true, properties: { entityType: { type: 'string' }, id: { type: 'string' } } },
+    credentialsType: { type: 'string', nullable: true, enum: ['ACCESS_TOKEN', 'X509_CERTIFICATE', 'MQTT_BASIC', 'LWM2M_CREDENTIALS', null] },
     credentialsId: { type: 'string', nullable: true },
     credentialsValue: { description: 'String (JSON text for MQTT_BASIC; an object is accepted too), or null' },
   },

@@ -6,6 +6,7 @@
  */
 import fastifyJwt from '@fastify/jwt';
 import type { FastifyInstance } from 'fastify';
+import { registerApiKeyRoutes } from './api-keys.ts';
 import { registerAttributeRoutes } from './attributes.ts';
 import { registerAuditRoutes } from './audit.ts';
 import { registerConsoleDeviceRoutes } from './console-devices.ts';
@@ -14,7 +15,9 @@ import { registerConsoleOverviewRoutes } from './console-overview.ts';
 import { authenticate, registerPublicAuthRoutes, registerUserRoutes } from './auth.ts';
 import type { AdminDeps } from './context.ts';
 import { registerDeviceInfoRoutes } from './device-infos.ts';
+import { registerBulkImportRoutes } from './bulk-import.ts';
 import { registerDeviceRoutes } from './devices.ts';
+import { registerDeviceWithCredentialsRoutes } from './device-with-credentials.ts';
 import { toAdminError } from './error-mapping.ts';
 import { registerHealthRoutes } from './health.ts';
 import { registerImportRoutes } from './import.ts';
@@ -25,6 +28,7 @@ import { registerPersistentRpcRoutes } from './rpc-persistent.ts';
 import { registerRpcRoutes } from './rpc.ts';
 import { registerTelemetryRoutes } from './telemetry.ts';
 import { registerWebSocketApi } from './ws/index.ts';
+import { registerTelemetryDeleteRoutes } from './telemetry-delete.ts';
 
 export type { AdminDeps } from './context.ts';
 export { OPENAPI_PATH, registerOpenApi, SWAGGER_UI_PATH } from './openapi.ts';
@@ -53,17 +57,21 @@ export async function registerAdminApi(app: AnyFastify, deps: AdminDeps): Promis
     registerWebSocketApi(admin, deps, deps.wsMetrics);
 
     await admin.register(async (secured: FastifyInstance) => {
-      secured.addHook('onRequest', authenticate(admin));
+      secured.addHook('onRequest', authenticate(admin, deps));
       registerUserRoutes(secured, deps);
       registerProfileRoutes(secured, deps);
       registerDeviceRoutes(secured, deps);
       registerDeviceInfoRoutes(secured, deps);
+      registerDeviceWithCredentialsRoutes(secured, deps);
+      registerBulkImportRoutes(secured, deps);
       registerProfileInfoRoutes(secured, deps);
       registerTelemetryRoutes(secured, deps);
+      registerTelemetryDeleteRoutes(secured, deps);
       registerAttributeRoutes(secured, deps);
       registerRpcRoutes(secured, deps);
       registerPersistentRpcRoutes(secured, deps);
       registerAuditRoutes(secured, deps);
+      registerApiKeyRoutes(secured, deps);
       registerImportRoutes(secured, deps);
       registerConsoleInfoRoutes(secured, deps);
       registerConsoleDeviceRoutes(secured, deps);

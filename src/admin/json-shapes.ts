@@ -5,13 +5,13 @@
  * ThingsBoard renders them when unset.
  */
 import type { ActiveDeviceInfo } from '../core/api.ts';
-import type { AuditEntry, Device, DeviceCredentials, DeviceProfile, Page, User } from '../core/model.ts';
+import type { ApiKey, AuditEntry, Device, DeviceCredentials, DeviceProfile, Page, User } from '../core/model.ts';
 
 /** ThingsBoard's NULL_UUID: the customer id of a device that is not assigned to a customer. */
 export const NULL_UUID = '13814000-1dd2-11b2-8080-808080808080';
 
 /** Entity types that appear in rendered ids. */
-export type EntityType = 'DEVICE' | 'DEVICE_PROFILE' | 'TENANT' | 'CUSTOMER' | 'USER' | 'RPC';
+export type EntityType = 'DEVICE' | 'DEVICE_PROFILE' | 'TENANT' | 'CUSTOMER' | 'USER' | 'RPC' | 'API_KEY';
 
 /** An entity id as ThingsBoard renders it: `{"entityType":"DEVICE","id":"<uuid>"}`. */
 export interface EntityIdJson {
@@ -166,5 +166,20 @@ export function auditLogJson(entry: AuditEntry): Record<string, unknown> {
     actionStatus: entry.actionStatus,
     actionFailureDetails: entry.actionFailureDetails,
     source: entry.source,
+  };
+}
+
+/** ThingsBoard 4.3 `ApiKeyInfo` JSON; with `value` (a string once, at creation; else null) it is `ApiKey`. */
+export function apiKeyJson(key: ApiKey, value?: string | null): Record<string, unknown> {
+  return {
+    id: entityId('API_KEY', key.id),
+    createdTime: key.createdTime,
+    tenantId: entityId('TENANT', key.tenantId),
+    userId: entityId('USER', key.userId),
+    expirationTime: key.expirationTime,
+    description: key.description,
+    enabled: key.enabled,
+    expired: key.expirationTime > 0 && key.expirationTime <= Date.now(),
+    ...(value !== undefined ? { value } : {}),
   };
 }

@@ -100,9 +100,11 @@ export function profileInput(body: Record<string, unknown>): ProfileInput {
 /** DeviceCredentials JSON (POST /api/device/credentials) -> CredentialsInput. */
 export function credentialsInput(body: Record<string, unknown>): CredentialsInput {
   const deviceId = entityIdInput(body.deviceId, 'deviceId');
-  if (!deviceId) throw badRequest('Device credentials should be assigned to device!');
+  // TB: DeviceCredentialsDataValidator
+  if (!deviceId) throw badRequest('Invalid entity id');
   const credentialsType = enumValue<CredentialsType>(body.credentialsType, CREDENTIALS_TYPES, 'credentialsType');
-  if (!credentialsType) throw badRequest('Device credentials type should be specified!');
+  if (!credentialsType) throw badRequest('Device credentials type should be specified');
+  const rowId = entityIdInput(body.id, 'credentials id');
   const id = body.credentialsId;
   if (id !== undefined && id !== null && typeof id !== 'string') throw badRequest('Invalid credentialsId: a string is expected');
   const value = body.credentialsValue;
@@ -111,7 +113,7 @@ export function credentialsInput(body: Record<string, unknown>): CredentialsInpu
   // Lenient: an MQTT_BASIC value given as an object instead of its JSON text.
   else if (value !== undefined && value !== null && typeof value === 'object') credentialsValue = JSON.stringify(value);
   else if (value !== undefined && value !== null) throw badRequest('Invalid credentialsValue: a string is expected');
-  return { deviceId, credentialsType, credentialsId: (id as string | null | undefined) ?? null, credentialsValue };
+  return { ...(rowId ? { id: rowId } : {}), deviceId, credentialsType, credentialsId: (id as string | null | undefined) ?? null, credentialsValue };
 }
 
 /** Paging query parameters (already type-checked by the route schema). */

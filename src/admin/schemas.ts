@@ -13,7 +13,7 @@ export const SECURITY_SCHEMES = {
     type: 'apiKey',
     in: 'header',
     name: 'X-Authorization',
-    description: 'ThingsBoard style: `Bearer <token>` from POST /api/auth/login',
+    description: 'ThingsBoard style: `Bearer <token>` from POST /api/auth/login, or `ApiKey <value>` from POST /api/apiKey',
   },
   bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
 } as const;

@@ -7,39 +7,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { badRequest } from '../core/errors.ts';
 import type { Device, KvValue } from '../core/model.ts';
-import { principalOf, type AdminDeps } from './context.ts';
+import { actorOf, principalOf, type AdminDeps } from './context.ts';
 import { toJsonText, tsPointJson } from './kv-values.ts';
 import { isJsonObject, useLosslessJsonBodies } from './lossless-body.ts';
-import { keysList } from './request-input.ts';
+import { historyQuery, requestedKeys, strictTypes, TELEMETRY_QUERY_PROPERTIES, type TelemetryQueryString } from './telemetry-query.ts';
 import { SECURED, paramsWith, uuidParams } from './schemas.ts';
 
 /** Base path of ThingsBoard's telemetry plugin API for devices. */
 export const DEVICE_TELEMETRY = '/api/plugins/telemetry/DEVICE';
-
-interface TimeseriesQuery {
-  keys?: string;
-  startTs?: number;
-  endTs?: number;
-  limit?: number;
-  orderBy?: 'ASC' | 'DESC';
-  useStrictDataTypes?: boolean;
-  interval?: number;
-  agg?: string;
-}
-
-const TIMESERIES_QUERY = {
-  type: 'object',
-  properties: {
-    keys: { type: 'string', description: 'Comma-separated keys; all keys when absent (latest values only)' },
-    startTs: { type: 'integer', description: 'Range start, ms (inclusive); with endTs selects a range query' },
-    endTs: { type: 'integer', description: 'Range end, ms (inclusive)' },
-    limit: { type: 'integer', minimum: 1, description: 'Most points per key (range query, default 100)' },
-    orderBy: { type: 'string', enum: ['ASC', 'DESC'], description: 'Range query order (default DESC)' },
-    useStrictDataTypes: { type: 'boolean', description: 'Typed values instead of strings' },
-    interval: { type: 'integer', minimum: 0, description: 'Aggregation interval; only 0 (none) is supported' },
-    agg: { type: 'string', description: 'Aggregation; only NONE is supported' },
-  },
-};
 
 /** Sends a JSON document that may contain bigints or lossless numbers. */
 export function sendJson(reply: FastifyReply, value: unknown): FastifyReply {
@@ -63,21 +38,10 @@ function renderSeries(series: Series, strict: boolean): Record<string, unknown[]
   return result;
 }
 
-async function readTimeseries(deps: AdminDeps, device: Device, query: TimeseriesQuery): Promise<Series> {
-  const keys = keysList(query.keys);
-  if (query.startTs !== undefined && query.endTs !== undefined) {
-    if (!keys) throw badRequest("Required request parameter 'keys' is not present");
-    if ((query.interval ?? 0) > 0 && (query.agg ?? 'NONE') !== 'NONE') {
-      throw badRequest(`Aggregation ${query.agg} is not supported; use agg=NONE`);
-    }
-    return deps.core.timeseries.get(device.id, {
-      keys,
-      startTs: query.startTs,
-      endTs: query.endTs,
-      limit: query.limit ?? 100,
-      orderBy: query.orderBy ?? 'DESC',
-    });
-  }
+async function readTimeseries(deps: AdminDeps, device: Device, query: TelemetryQueryString): Promise<Series> {
+  const history = historyQuery(query);
+  if (history) return deps.core.timeseriesAdmin.history(device.id, history);
+  const keys = requestedKeys(query);
   const latest: Series = { ...(await deps.core.timeseries.latest(device.id, keys)) };
   // TB: a requested key without a value answers [{"ts":<now>,"value":null}]
   for (const key of keys ?? []) {
@@ -88,23 +52,29 @@ async function readTimeseries(deps: AdminDeps, device: Device, query: Timeseries
 
 /** Registers the time series routes. */
 export function registerTelemetryRoutes(app: FastifyInstance, deps: AdminDeps): void {
-  app.get<{ Params: { deviceId: string }; Querystring: TimeseriesQuery }>(
-    `${DEVICE_TELEMETRY}/:deviceId/values/timeseries`,
-    {
-      schema: {
-        tags: ['telemetry'],
-        summary: 'Latest values, or values in [startTs, endTs] (getLatestTimeseries / getTimeseries)',
-        security: SECURED,
-        params: uuidParams('deviceId'),
-        querystring: TIMESERIES_QUERY,
+  for (const path of [`${DEVICE_TELEMETRY}/:deviceId/values/timeseries`, `${DEVICE_TELEMETRY}/:deviceId/values/timeseries/history`]) {
+    app.get<{ Params: { deviceId: string }; Querystring: TelemetryQueryString }>(
+      path,
+      {
+        schema: {
+          tags: ['telemetry'],
+          summary: 'Latest values, or with startTs and endTs the values in [startTs, endTs), raw or aggregated by the database (getLatestTimeseries / getTimeseries)',
+          description:
+            'agg AVG/MIN/MAX/SUM/COUNT with interval (ms) or intervalType WEEK/WEEK_ISO/MONTH/QUARTER in timeZone: one point per bucket that has data, at the bucket midpoint, ascending. ' +
+            'AVG is a double; SUM a long unless a double is summed; COUNT counts booleans if any, else strings, else JSON, else numbers; MIN/MAX compare numbers, else strings.',
+          security: SECURED,
+          params: uuidParams('deviceId'),
+          querystring: { type: 'object', properties: TELEMETRY_QUERY_PROPERTIES },
+        },
       },
-    },
-    async (req, reply) => {
-      const device = await deviceOf(deps, req);
-      const series = await readTimeseries(deps, device, req.query);
-      return sendJson(reply, renderSeries(series, req.query.useStrictDataTypes === true));
-    },
-  );
+      async (req, reply) => {
+        const strict = strictTypes(req.query);
+        const device = await deviceOf(deps, req);
+        const series = await readTimeseries(deps, device, req.query);
+        return sendJson(reply, renderSeries(series, strict));
+      },
+    );
+  }
 
   app.get<{ Params: { deviceId: string } }>(
     `${DEVICE_TELEMETRY}/:deviceId/keys/timeseries`,
@@ -115,31 +85,25 @@ export function registerTelemetryRoutes(app: FastifyInstance, deps: AdminDeps): 
   // Lossless body: the text handed to core keeps number tokens exactly as sent (`1.0`, 64-bit longs).
   void app.register(async (writes: FastifyInstance) => {
     useLosslessJsonBodies(writes);
-    writes.post<{ Params: { deviceId: string; scope: string }; Body: unknown }>(
-      `${DEVICE_TELEMETRY}/:deviceId/timeseries/:scope`,
-      {
-        schema: {
-          tags: ['telemetry'],
-          summary: 'Save telemetry for a device, any device-API telemetry form (saveEntityTelemetry); scope is ignored (TB uses ANY)',
-          security: SECURED,
-          params: paramsWith('deviceId', 'scope'),
-          body: { description: 'A JSON object or array of telemetry' },
-        },
+    const save = async (req: FastifyRequest<{ Params: { deviceId: string; scope: string }; Body: unknown }>, reply: FastifyReply) => {
+      // TB: JsonConverter
+      if (!isJsonObject(req.body) && !Array.isArray(req.body)) throw badRequest('Unable to parse time series payload: Invalid JSON body!');
+      const device = await deviceOf(deps, req);
+      const credentials = await deps.core.devices.getCredentials(device.tenantId, device.id);
+      await deps.core.timeseriesAdmin.save(device, credentials.credentialsType, toJsonText(req.body), actorOf(req));
+      return reply.status(200).send();
+    };
+    const schema = (ttl: boolean) => ({
+      schema: {
+        tags: ['telemetry'],
+        summary: `Save telemetry for a device as the server (saveEntityTelemetry${ttl ? 'WithTTL' : ''}): committed before the 200 like device telemetry; audited`,
+        description: 'Any device-API telemetry form: `{"k":v}` at server time, `{"ts":ms,"values":{..}}`, or an array of these. `scope` is ignored (clients send ANY)' + (ttl ? '; `ttl` (seconds) is accepted and ignored (TB applies it on Cassandra only).' : '.'),
+        security: SECURED,
+        params: ttl ? paramsWith('deviceId', 'scope', 'ttl') : paramsWith('deviceId', 'scope'),
+        body: { description: 'A JSON object or array of telemetry' },
       },
-      async (req, reply) => {
-        if (!isJsonObject(req.body) && !Array.isArray(req.body)) throw badRequest('Unable to parse timeseries payload: Invalid JSON body!');
-        const device = await deviceOf(deps, req);
-        const credentials = await deps.core.devices.getCredentials(device.tenantId, device.id);
-        const identity = {
-          deviceId: device.id,
-          tenantId: device.tenantId,
-          deviceName: device.name,
-          profileId: device.profileId,
-          credentialsType: credentials.credentialsType,
-        };
-        await deps.core.telemetry.ingestJson(identity, toJsonText(req.body));
-        return reply.status(200).send();
-      },
-    );
+    });
+    writes.post<{ Params: { deviceId: string; scope: string }; Body: unknown }>(`${DEVICE_TELEMETRY}/:deviceId/timeseries/:scope`, schema(false), save);
+    writes.post<{ Params: { deviceId: string; scope: string; ttl: string }; Body: unknown }>(`${DEVICE_TELEMETRY}/:deviceId/timeseries/:scope/:ttl`, schema(true), save);
   });
 }

@@ -10,6 +10,8 @@ export type BusMessage =
   | { kind: 'device-deleted'; deviceId: string }
   | { kind: 'rpc-reply'; rpcId: string; status: 'DELIVERED' | 'SUCCESSFUL' | 'FAILED'; response: string | null }
   | { kind: 'credentials-changed'; credentialsId: string; deviceId: string }
+  /** On the device's channel: sessions authenticated with `credentialsId` end (the credentials were replaced). */
+  | { kind: 'credentials-revoked'; credentialsId: string; deviceId: string }
   | { kind: 'profiles-changed' }
   /** Committed telemetry and attribute changes of one device, for live subscribers (src/core/live-updates.ts). */
   | { kind: 'live'; deviceId: string; committedAt: number; telemetry: LiveWirePoints; attributes: LiveWireAttributes[] }

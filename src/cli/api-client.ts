@@ -1,6 +1,8 @@
 /**
- * The CLI's client of the admin REST API: logs in with the administrator's email and password, then sends
- * `X-Authorization: Bearer <token>` on every call. Errors become CliErrors with ThingsBoard's error message.
+ * The CLI's client of the admin REST API: with an API key (`--api-key` / FLEETGATE_API_KEY) it sends
+ * `X-Authorization: ApiKey <value>` on every call (no password needed: scripts and CI should not hold one); else it
+ * logs in with the administrator's email and password and sends `X-Authorization: Bearer <token>`. Errors become
+ * CliErrors with ThingsBoard's error message.
  */
 import { Option, type Command } from 'commander';
 import { CliError, EXIT, usageError } from './errors.ts';
@@ -10,6 +12,8 @@ export interface ConnectionOptions {
   url: string;
   username: string;
   password?: string;
+  /** An API key (POST /api/apiKey); used instead of logging in. */
+  apiKey?: string;
   json?: boolean;
 }
 
@@ -19,6 +23,7 @@ export function withConnection(cmd: Command): Command {
     .addOption(new Option('--url <url>', 'server URL').env('FLEETGATE_URL').default('http://127.0.0.1:8080'))
     .addOption(new Option('--username <email>', 'administrator login').env('FLEETGATE_ADMIN_USERNAME').default('admin@fleetgate.local'))
     .addOption(new Option('--password <password>', 'administrator password').env('FLEETGATE_ADMIN_PASSWORD'))
+    .addOption(new Option('--api-key <value>', 'API key (from POST /api/apiKey), instead of a password').env('FLEETGATE_API_KEY'))
     .option('--json', 'print JSON (for scripts) instead of tables');
 }
 
@@ -44,7 +49,7 @@ export class AdminClient {
     const url = new URL(this.base + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     const headers: Record<string, string> = { accept: opts.accept ?? 'application/json' };
-    if (token) headers['x-authorization'] = `Bearer ${token}`;
+    if (token) headers['x-authorization'] = token;
     let body: string | undefined;
     if (opts.text) {
       headers['content-type'] = opts.text.contentType;
@@ -73,12 +78,14 @@ export class AdminClient {
     return new CliError(`${what}: ${message} (HTTP ${res.status})`, EXIT.API);
   }
 
+  /** The X-Authorization header value: `ApiKey <value>`, or `Bearer <jwt>` after logging in. */
   private async login(): Promise<string> {
     if (this.token) return this.token;
-    if (!this.options.password) throw usageError('no administrator password: pass --password or set FLEETGATE_ADMIN_PASSWORD');
+    if (this.options.apiKey) return (this.token = `ApiKey ${this.options.apiKey}`);
+    if (!this.options.password) throw usageError('no administrator password or API key: pass --password or --api-key, or set FLEETGATE_ADMIN_PASSWORD or FLEETGATE_API_KEY');
     const res = await this.send('POST', '/api/auth/login', { body: { username: this.options.username, password: this.options.password } });
     if (res.status !== 200) throw await this.failure(res, `login as ${this.options.username} failed`);
-    this.token = ((await res.json()) as { token: string }).token;
+    this.token = `Bearer ${((await res.json()) as { token: string }).token}`;
     return this.token;
   }
 

@@ -6,6 +6,7 @@ import type {
   AttributeEntry,
   AttributeScope,
   AuditEntry,
+  AuditQuery,
   CredentialsType,
   Device,
   DeviceCredentials,
@@ -14,7 +15,6 @@ import type {
   KvValue,
   Page,
   PageQuery,
-  AuditQuery,
   RpcRequest,
   RpcStatus,
   User,
@@ -87,6 +87,8 @@ export interface DeviceIdentity {
   deviceName: string;
   profileId: string;
   credentialsType: CredentialsType;
+  /** The credentials the device authenticated with; its sessions end when they are replaced. */
+  credentialsId?: string;
 }
 
 /** A server-side RPC as delivered to a device. */
@@ -110,6 +112,11 @@ export interface SessionHandlers {
   onRpc?: (rpc: RpcDelivery) => Promise<void>;
   /** The device was deleted: the transport ends the session (HTTP long poll: 403 `Device was deleted!`, spec §8.3). */
   onDeviceDeleted?: () => void;
+  /**
+   * The credentials this session authenticated with were replaced (POST /api/device/credentials), on any node: the
+   * transport ends the session so the device must authenticate again.
+   */
+  onCredentialsRevoked?: () => void;
 }
 
 export interface DeviceSessionHandle {
@@ -251,6 +258,8 @@ export interface DeviceInput {
 }
 
 export interface CredentialsInput {
+  /** The credentials row id (`id.id`); when given it must be the device's (TB: `Unable to update non-existent device credentials!`). */
+  id?: string;
   deviceId: string;
   credentialsType: CredentialsType;
   credentialsId?: string | null;
@@ -296,10 +305,25 @@ export interface DevicesApi {
   getCredentials(tenantId: string, deviceId: string): Promise<DeviceCredentials>;
   /** Replaces a device's credentials, normalising ids as ThingsBoard does (SHA3 for X.509 and MQTT_BASIC). */
   saveCredentials(tenantId: string, input: CredentialsInput, actor: Actor): Promise<DeviceCredentials>;
+  /** The tenant's devices among `ids`; unknown ids are left out. */
+  getByIds(tenantId: string, ids: string[]): Promise<Device[]>;
+  /**
+   * TB saveDeviceWithCredentials: creates the device with exactly these credentials, or (with `device.id`) updates it
+   * and replaces its credentials, in one transaction. A name clash is ALREADY_EXISTS unless `naming` uniquifies it.
+   */
+  saveWithCredentials(tenantId: string, device: DeviceInput, credentials: Omit<CredentialsInput, 'deviceId'>, actor: Actor, naming?: NameConflictPolicy): Promise<Device>;
   /** Bulk pre-provisioning into a CHECK_PRE_PROVISIONED_DEVICES profile, in batches (src/core/device-import.ts). */
   importDevices(tenantId: string, profileId: string, rows: DeviceImportRow[], actor: Actor, options?: ImportOptions): Promise<DeviceImportResult>;
   /** Names and credentials of the devices of one profile (or all), oldest first, for the factory. */
   exportDevices(tenantId: string, profileId: string | undefined, actor: Actor): Promise<DeviceExportRow[]>;
+}
+
+/** TB's NameConflictStrategy: on a name clash, FAIL, or rename to `<name><separator><suffix>`. */
+export interface NameConflictPolicy {
+  policy: 'FAIL' | 'UNIQUIFY';
+  separator: string;
+  /** RANDOM: 6 random alphanumerics; INCREMENTAL: 1, 2, ... */
+  strategy: 'RANDOM' | 'INCREMENTAL';
 }
 
 /** One device to import. Credentials: `accessToken`, or MQTT_BASIC `clientId`/`username`/`password`, or `certificate`; none = a generated token. */
@@ -365,6 +389,8 @@ export interface UsersApi {
 }
 
 export interface AuditApi {
-  list(tenantId: string, query: AuditQuery): Promise<Page<AuditEntry>>;
+  list(tenantId: string, query: PageQuery): Promise<Page<AuditEntry>>;
+  /** TB's audit filters: entity, user, time range, action types, text search, sort. */
+  search(tenantId: string, query: AuditQuery): Promise<Page<AuditEntry>>;
   record(entry: Omit<AuditEntry, 'id' | 'createdTime'>): Promise<void>;
 }

@@ -1,7 +1,7 @@
 import type { AttributesApi } from './api.ts';
 import { FleetgateError } from './errors.ts';
 import { kvToJson, objectToEntries } from './kv-json.ts';
-import type { AttributeEntry, AttributeScope, Device } from './model.ts';
+import type { AttributeEntry, AttributeScope, Device, KvEntry } from './model.ts';
 import { channels, type Bus } from '../bus/bus.ts';
 import type { Store } from '../store/store.ts';
 import type { LiveUpdates } from './live-updates.ts';
@@ -49,6 +49,17 @@ export class Attributes implements AttributesApi {
     const ts = Date.now();
     await this.store.saveAttributes({ deviceId: device.id, scope, entries, ts });
     this.live?.attributesSaved(device.id, scope, entries, ts);
+    if (scope === 'SHARED_SCOPE') {
+      const update: Record<string, unknown> = {};
+      for (const e of entries) update[e.key] = kvToJson(e.value);
+      await this.bus.publish(channels.device(device.id), { kind: 'attributes', deviceId: device.id, update });
+    }
+  }
+
+  /** Writes typed entries (e.g. CSV cells typed by the bulk import); SHARED_SCOPE changes are pushed like `save`. */
+  async saveEntries(device: Device, scope: AttributeScope, entries: KvEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    await this.store.saveAttributes({ deviceId: device.id, scope, entries, ts: Date.now() });
     if (scope === 'SHARED_SCOPE') {
       const update: Record<string, unknown> = {};
       for (const e of entries) update[e.key] = kvToJson(e.value);

@@ -15,8 +15,12 @@ export class AuditRecorder implements AuditApi {
     await store.insertAudit({ ...entry, id: newId(), createdTime: Date.now() });
   }
 
-  list(tenantId: string, query: AuditQuery): Promise<Page<AuditEntry>> {
+  list(tenantId: string, query: PageQuery): Promise<Page<AuditEntry>> {
     return this.store.listAudit(tenantId, query);
+  }
+
+  search(tenantId: string, query: AuditQuery): Promise<Page<AuditEntry>> {
+    return this.store.listAuditFiltered(tenantId, query);
   }
 
   /** An admin action on an entity. */

@@ -18,6 +18,10 @@ import type {
 import type { ConsoleDevicesApi } from './console-devices.ts';
 import type { LiveUpdatesApi } from './live-updates.ts';
 
+import type { DeviceBulkImport } from './bulk-import.ts';
+import type { TimeseriesAdmin } from './timeseries-admin.ts';
+import type { UserSecurity } from './user-security.ts';
+
 /** Everything core offers, wired over one Store and one Bus. Built by `createCore` (src/core/core.ts). */
 export interface Core {
   provisioning: ProvisioningApi;
@@ -34,6 +38,12 @@ export interface Core {
   deviceInfos: DeviceInfosApi;
   /** The web console's device table (issue 12). */
   consoleDevices: ConsoleDevicesApi;
+  /** ThingsBoard's device bulk import (POST /api/device/bulk_import). */
+  bulkImport: Pick<DeviceBulkImport, 'run'>;
+  /** History reads with aggregation, deletion, server-side writes and key lists (TelemetryController, issue 11). */
+  timeseriesAdmin: TimeseriesAdmin;
+  /** Password change with token outdating, API keys (issue 11). */
+  userSecurity: UserSecurity;
   timeseries: TimeseriesReadApi;
   users: UsersApi;
   audit: AuditApi;

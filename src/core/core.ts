@@ -9,6 +9,9 @@ import { activityReportingAuth, DeviceActivityTracker } from './device-activity.
 import { DeviceAuth } from './device-auth.ts';
 import { DeviceInfos } from './device-infos.ts';
 import { ConsoleDevices } from './console-devices.ts';
+import { DeviceBulkImport } from './bulk-import.ts';
+import { TimeseriesAdmin } from './timeseries-admin.ts';
+import { UserSecurity } from './user-security.ts';
 import { Devices } from './devices.ts';
 import { GroupCommitter } from './group-commit.ts';
 import { LiveInterest } from './live-interest.ts';
@@ -105,6 +108,7 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
   const rpcExpiry = setInterval(() => store.expireRpcs(Date.now()).catch((err) => logger.warn({ err }, 'rpc expiry sweep failed')), settings.rpcExpirySweepMs ?? 5000);
   rpcExpiry.unref();
   const devices = new Devices(store, profiles, audit, credentialsChanged, bus);
+  const attributes = new Attributes(store, bus, live);
   return {
     provisioning: observedProvisioning(throttledProvisioning(provisioning, throttle), observer),
     x509Provisioning: throttledX509Provisioning(x509Provisioning, throttle),
@@ -112,7 +116,7 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
     throttle,
     telemetry: rateLimitedTelemetry(telemetry, throttle),
     timeseries: telemetry,
-    attributes: new Attributes(store, bus, live),
+    attributes,
     live,
     liveUpdates: live,
     rpc,
@@ -122,6 +126,9 @@ export async function createCore(deps: { store: Store; bus: Bus; settings: CoreS
     devices,
     deviceInfos: new DeviceInfos(store, activity),
     consoleDevices: new ConsoleDevices(store, activity),
+    bulkImport: new DeviceBulkImport(store, devices, attributes),
+    timeseriesAdmin: new TimeseriesAdmin(store, telemetry, audit),
+    userSecurity: new UserSecurity(store, audit),
     users: throttledUsers(new Users(store), throttle),
     audit,
     committer,

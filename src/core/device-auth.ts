@@ -61,7 +61,7 @@ export class DeviceAuth implements DeviceAuthApi {
     if (credentials) {
       const device = await this.store.getDeviceById(credentials.deviceId);
       if (device) {
-        identity = { deviceId: device.id, tenantId: device.tenantId, deviceName: device.name, profileId: device.profileId, credentialsType: credentials.credentialsType };
+        identity = { deviceId: device.id, tenantId: device.tenantId, deviceName: device.name, profileId: device.profileId, credentialsType: credentials.credentialsType, credentialsId: credentials.credentialsId };
         transportType = (await this.store.getProfile(device.tenantId, device.profileId))?.transportType ?? 'DEFAULT';
       }
     }

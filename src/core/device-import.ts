@@ -27,7 +27,7 @@ interface Prepared {
 const present = (v: string | undefined): v is string => v !== undefined && v !== '';
 
 /** The credentials a row asks for; a row with none gets a generated access token. Throws CredentialsRejected. */
-function rowCredentials(row: DeviceImportRow): { type: CredentialsType; id: string; value: string | null } {
+export function rowCredentials(row: DeviceImportRow): { type: CredentialsType; id: string; value: string | null } {
   const mqtt = [row.clientId, row.username, row.password].some(present);
   const kinds = [present(row.accessToken), mqtt, present(row.certificate)].filter(Boolean).length;
   if (kinds > 1) throw new CredentialsRejected('Give one kind of credentials: accessToken, or clientId/username/password, or certificate');

@@ -1,4 +1,4 @@
-import type { Actor, CredentialsInput, DeviceExportRow, DeviceImportResult, DeviceImportRow, DeviceInput, DevicesApi, ImportOptions } from './api.ts';
+import type { Actor, CredentialsInput, NameConflictPolicy, DeviceExportRow, DeviceImportResult, DeviceImportRow, DeviceInput, DevicesApi, ImportOptions } from './api.ts';
 import type { AuditRecorder } from './audit.ts';
 import { exportDevices, importDevices } from './device-import.ts';
 import { buildCredentials, CredentialsRejected, parseMqttBasicValue } from './credentials.ts';
@@ -122,6 +122,8 @@ export class Devices implements DevicesApi {
   async saveCredentials(tenantId: string, input: CredentialsInput, actor: Actor): Promise<DeviceCredentials> {
     if (!input || typeof input.deviceId !== 'string') throw new FleetgateError('INVALID_ARGUMENT', 'Device id should be specified!');
     const current = await this.getCredentials(tenantId, input.deviceId);
+    // fleetgate accepts a body without `id` (the device's row is meant); TB answers `Credentials for this device are already specified!`.
+    if (input.id !== undefined && input.id !== current.id) throw new FleetgateError('INVALID_ARGUMENT', 'Unable to update non-existent device credentials!');
     const built = this.build(input);
     const updated: DeviceCredentials = { ...current, credentialsType: input.credentialsType, ...built, firstUsedTime: null };
     try {
@@ -131,9 +133,75 @@ export class Devices implements DevicesApi {
     }
     await this.credentialsChanged(current.credentialsId, input.deviceId);
     await this.credentialsChanged(updated.credentialsId, input.deviceId);
+    // Every node ends the sessions that authenticated with the old credentials (MQTT, CoAP observations, HTTP long polls).
+    await this.bus.publish(channels.device(input.deviceId), { kind: 'credentials-revoked', credentialsId: current.credentialsId, deviceId: input.deviceId });
     const device = await this.get(tenantId, input.deviceId);
     await this.audit.action(actor, tenantId, { type: 'DEVICE', id: device.id, name: device.name }, 'CREDENTIALS_UPDATED', { credentialsType: updated.credentialsType });
     return updated;
+  }
+
+  getByIds(tenantId: string, ids: string[]): Promise<Device[]> {
+    return this.store.getDevicesByIds(tenantId, ids);
+  }
+
+  /** TB's uniquify: the first free `<name><sep><suffix>`. */
+  private async freeName(tenantId: string, name: string, naming: NameConflictPolicy): Promise<string> {
+    for (let i = 1; i <= 1000; i++) {
+      const candidate = `${name}${naming.separator}${naming.strategy === 'INCREMENTAL' ? i : randomAlphanumeric(6)}`;
+      if (!(await this.store.findDeviceByName(tenantId, candidate))) return candidate;
+    }
+    throw new FleetgateError('ALREADY_EXISTS', 'Device with such name already exists!');
+  }
+
+  async saveWithCredentials(tenantId: string, input: DeviceInput, credentials: Omit<CredentialsInput, 'deviceId'>, actor: Actor, naming?: NameConflictPolicy): Promise<Device> {
+    if (!input || typeof input.name !== 'string' || input.name.trim() === '') throw new FleetgateError('INVALID_ARGUMENT', 'Device name should be specified!');
+    const existing = input.id ? await this.get(tenantId, input.id) : undefined;
+    let name = input.name.trim();
+    if (naming?.policy === 'UNIQUIFY') {
+      const clash = await this.store.findDeviceByName(tenantId, name);
+      if (clash && clash.id !== existing?.id) name = await this.freeName(tenantId, name, naming);
+    }
+    const profile = await this.profileFor(tenantId, input, existing, actor);
+    const device: Device = {
+      id: existing?.id ?? newId(),
+      tenantId,
+      profileId: profile.id,
+      name,
+      type: profile.name,
+      label: input.label ?? null,
+      additionalInfo: input.additionalInfo ?? null,
+      createdByProvisioning: existing?.createdByProvisioning ?? false,
+      createdTime: existing?.createdTime ?? Date.now(),
+    };
+    const built = this.build({ ...credentials, deviceId: device.id });
+    const previous = existing ? await this.store.getCredentialsOfDevice(device.id) : undefined;
+    const creds: DeviceCredentials = {
+      id: previous?.id ?? newId(),
+      deviceId: device.id,
+      credentialsType: credentials.credentialsType,
+      ...built,
+      createdTime: previous?.createdTime ?? device.createdTime,
+      firstUsedTime: null,
+    };
+    try {
+      if (existing) {
+        await this.store.transaction(async (tx) => {
+          await tx.updateDevice(device);
+          await tx.updateCredentials(creds);
+        });
+      } else {
+        await this.store.insertDevice(device, creds);
+      }
+    } catch (err) {
+      throw this.uniqueError(err);
+    }
+    if (previous) {
+      await this.credentialsChanged(previous.credentialsId, device.id);
+      await this.bus.publish(channels.device(device.id), { kind: 'credentials-revoked', credentialsId: previous.credentialsId, deviceId: device.id });
+    }
+    await this.credentialsChanged(creds.credentialsId, device.id);
+    await this.audit.action(actor, tenantId, { type: 'DEVICE', id: device.id, name: device.name }, existing ? 'UPDATED' : 'ADDED', { credentialsType: creds.credentialsType });
+    return device;
   }
 
   async importDevices(tenantId: string, profileId: string, rows: DeviceImportRow[], actor: Actor, options?: ImportOptions): Promise<DeviceImportResult> {

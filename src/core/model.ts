@@ -154,6 +154,8 @@ export interface User {
   authority: string;
   passwordHash: string;
   createdTime: number;
+  /** Access and refresh tokens issued before this time (ms) are outdated (password change); 0 = none. */
+  tokensValidAfter?: number;
 }
 
 export interface AuditEntry {
@@ -206,15 +208,6 @@ export interface ConsoleDeviceRow extends DeviceInfo {
   provisioned: { time: number; transport: string | null } | null;
 }
 
-/** Filters of an audit log page (ThingsBoard's startTime/endTime/actionTypes and the entity route). */
-export interface AuditQuery extends PageQuery {
-  /** Inclusive bounds on createdTime, ms. */
-  startTime?: number;
-  endTime?: number;
-  actionTypes?: string[];
-  entityId?: string;
-}
-
 /** When a device last connected, disconnected and showed activity, on any node (ms; null = never). */
 export interface DeviceActivity {
   lastConnectTime: number | null;
@@ -235,4 +228,28 @@ export interface DeviceInfoQuery extends PageQuery {
   active?: boolean;
   /** Activity at or after this time (ms) counts as active. */
   activeSince: number;
+}
+
+/** An API key (ThingsBoard 4.3 ApiKeyInfo); the value itself is never stored, only its SHA-256. */
+export interface ApiKey {
+  id: string;
+  tenantId: string;
+  userId: string;
+  description: string;
+  enabled: boolean;
+  /** ms; 0 = never expires. */
+  expirationTime: number;
+  createdTime: number;
+}
+
+/** Filters of an audit log page (GET /api/audit/logs, /entity/.., /user/..). */
+export interface AuditQuery extends PageQuery {
+  entityId?: string;
+  userId?: string;
+  /** Inclusive bounds on createdTime (ms). */
+  startTime: number;
+  endTime: number;
+  actionTypes?: string[];
+  /** Order when no sortProperty is given. */
+  defaultOrder: 'ASC' | 'DESC';
 }

@@ -20,7 +20,8 @@ export class Profiles implements ProfilesApi {
     private readonly changed: () => Promise<void> = async () => {},
   ) {}
 
-  async save(tenantId: string, input: ProfileInput, actor: Actor): Promise<DeviceProfile> {
+  /** `audited` false: the tenant's automatic default profile (ThingsBoard does not audit it either). */
+  async save(tenantId: string, input: ProfileInput, actor: Actor, audited = true): Promise<DeviceProfile> {
     if (!input || typeof input.name !== 'string' || input.name.trim() === '') throw new FleetgateError('INVALID_ARGUMENT', 'Device profile name should be specified!');
     // spec §3.2: provisionType null on save -> DISABLED
     const provisionType = input.provisionType ?? 'DISABLED';
@@ -72,7 +73,7 @@ export class Profiles implements ProfilesApi {
       throw err;
     }
     if (existing) await this.profileChanged();
-    await this.audit.action(actor, tenantId, { type: 'DEVICE_PROFILE', id: profile.id, name: profile.name }, existing ? 'UPDATED' : 'ADDED', {
+    if (audited) await this.audit.action(actor, tenantId, { type: 'DEVICE_PROFILE', id: profile.id, name: profile.name }, existing ? 'UPDATED' : 'ADDED', {
       provisionType,
       provisionDeviceKey,
     });
@@ -160,7 +161,7 @@ export class Profiles implements ProfilesApi {
       const named = await this.store.findProfileByName(tenantId, 'default');
       if (named) return await this.setDefault(tenantId, named.id, system);
       // TB: a new tenant gets this profile (DeviceProfileServiceImpl.createDefaultDeviceProfile), provisioning DISABLED.
-      return await this.save(tenantId, { name: 'default', description: 'Default device profile', default: true, provisionType: 'DISABLED' }, system);
+      return await this.save(tenantId, { name: 'default', description: 'Default device profile', default: true, provisionType: 'DISABLED' }, system, false);
     } catch (err) {
       const raced = await this.store.findDefaultProfile(tenantId);
       if (raced) return raced;

@@ -120,11 +120,24 @@ export class SessionRegistry implements SessionsApi {
     }
   }
 
+  private safely(deviceId: string, run: () => void): void {
+    try {
+      run();
+    } catch (err) {
+      this.logger.warn({ err, deviceId }, 'session end failed');
+    }
+  }
+
   private onMessage(deviceId: string, message: BusMessage): void {
     if (message.kind === 'attributes') this.pushAttributes(deviceId, message.update);
     else if (message.kind === 'rpc') this.deliverRpc(this.sessionsOf(deviceId).filter((s) => s.handlers.onRpc), message.rpcId);
     else if (message.kind === 'device-deleted') {
       for (const s of this.sessionsOf(deviceId)) s.handlers.onDeviceDeleted?.();
+    } else if (message.kind === 'credentials-revoked') {
+      for (const s of this.sessionsOf(deviceId)) {
+        const used = s.identity.credentialsId;
+        if (used === undefined || used === message.credentialsId) this.safely(deviceId, () => s.handlers.onCredentialsRevoked?.());
+      }
     }
   }
 }

@@ -2,7 +2,9 @@ import type {
   AttributeEntry,
   AttributeScope,
   AttributeWrite,
+  ApiKey,
   AuditEntry,
+  AuditQuery,
   Device,
   DeviceActivity,
   DeviceInfo,
@@ -14,7 +16,6 @@ import type {
   KvEntry,
   Page,
   PageQuery,
-  AuditQuery,
   RpcRequest,
   RpcStatus,
   TsPoint,
@@ -38,6 +39,44 @@ export interface TimeseriesQuery {
   /** Rows per key at most. */
   limit: number;
   orderBy: 'ASC' | 'DESC';
+}
+
+/** Aggregation over buckets [start, end) of one device's time series (issue 11). */
+export interface TimeseriesAggregateQuery {
+  deviceId: string;
+  keys: string[];
+  buckets: [number, number][];
+}
+
+/** What the database computed for one key in one bucket; core derives ThingsBoard's value from it. */
+export interface AggregateBucket {
+  start: number;
+  end: number;
+  countBool: number;
+  countString: number;
+  countJson: number;
+  countLong: number;
+  countDouble: number;
+  sumLong: number | null;
+  sumDouble: number | null;
+  minLong: number | null;
+  maxLong: number | null;
+  minDouble: number | null;
+  maxDouble: number | null;
+  minString: string | null;
+  maxString: string | null;
+}
+
+/** Deletion of time series in [startTs, endTs). */
+export interface TimeseriesDelete {
+  deviceId: string;
+  keys: string[];
+  startTs: number;
+  endTs: number;
+  /** Also delete a latest value whose ts is in the range. */
+  deleteLatest: boolean;
+  /** Then replace it by the newest remaining point before startTs. */
+  rewriteLatest: boolean;
 }
 
 /** Telemetry and attribute writes that are committed together (group commit). */
@@ -113,6 +152,11 @@ export interface Store {
   getTimeseries(query: TimeseriesQuery): Promise<Map<string, { ts: number; value: KvEntry['value'] }[]>>;
   getLatestTimeseries(deviceId: string, keys?: string[]): Promise<Map<string, { ts: number; value: KvEntry['value'] }>>;
   listTimeseriesKeys(deviceId: string): Promise<string[]>;
+  /** Per key, the aggregates of each bucket that has points (kysely/timeseries-aggregation.ts). */
+  aggregateTimeseries(query: TimeseriesAggregateQuery): Promise<Map<string, AggregateBucket[]>>;
+  deleteTimeseries(del: TimeseriesDelete): Promise<void>;
+  /** Distinct time-series (latest) or attribute keys of at most 100 devices of the tenant or one profile, sorted. */
+  listDeviceKeys(tenantId: string, profileId: string | undefined, kind: 'timeseries' | 'attributes'): Promise<string[]>;
 
   // RPC
   /** Inserts the request and assigns its integer `requestId`; returns the stored request. */
@@ -138,7 +182,7 @@ export interface Store {
 
   // audit
   insertAudit(entry: AuditEntry): Promise<void>;
-  listAudit(tenantId: string, query: AuditQuery): Promise<Page<AuditEntry>>;
+  listAudit(tenantId: string, query: PageQuery): Promise<Page<AuditEntry>>;
 
   /** Stores `value` under `key` unless one is stored already; returns the stored value (first writer wins). */
   initSetting(key: string, value: string): Promise<string>;
@@ -153,6 +197,18 @@ export interface Store {
   /** Stores activity reports (one per device), keeping the later of the stored and the reported time per column. */
   recordDeviceActivity(writes: DeviceActivityWrite[]): Promise<void>;
   getDeviceActivity(deviceId: string): Promise<DeviceActivity | undefined>;
+  /** The tenant's devices among `ids` (unknown ids are left out). */
+  getDevicesByIds(tenantId: string, ids: string[]): Promise<Device[]>;
+  // API keys, token outdating, filtered audit (kysely/user-security-queries.ts)
+  insertApiKey(key: ApiKey, valueHash: string): Promise<void>;
+  updateApiKey(id: string, change: { description?: string; enabled?: boolean }): Promise<void>;
+  getApiKey(id: string): Promise<ApiKey | undefined>;
+  findApiKeyByHash(valueHash: string): Promise<ApiKey | undefined>;
+  listApiKeys(userId: string, query: PageQuery): Promise<Page<ApiKey>>;
+  deleteApiKey(id: string): Promise<boolean>;
+  /** Outdates the user's tokens issued before `time` (ms). */
+  setTokensValidAfter(userId: string, time: number): Promise<void>;
+  listAuditFiltered(tenantId: string, query: AuditQuery): Promise<Page<AuditEntry>>;
   /** Makes the profile the tenant's only default one. */
   setDefaultProfile(tenantId: string, id: string): Promise<void>;
 

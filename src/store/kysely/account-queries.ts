@@ -1,6 +1,6 @@
 /** Administrator accounts, server settings and the audit log. */
-import { sql, type Kysely, type Transaction } from 'kysely';
-import type { AuditEntry, AuditQuery, Page, PageQuery, User } from '../../core/model.ts';
+import type { Kysely, Transaction } from 'kysely';
+import type { AuditEntry, Page, PageQuery, User } from '../../core/model.ts';
 import type { Database } from '../schema.ts';
 import { fetchPage } from './paging.ts';
 import { auditToRow, rowToAudit, rowToUser } from './rows.ts';
@@ -41,18 +41,8 @@ export async function insertAudit(db: Db, entry: AuditEntry): Promise<void> {
   await db.insertInto('audit_log').values(auditToRow(entry)).execute();
 }
 
-/** Newest first; filtered by time range, action types, entity and text (TB: entityType, entityName, userName, actionType, actionStatus). */
-export function listAudit(db: Db, tenantId: string, query: AuditQuery): Promise<Page<AuditEntry>> {
-  let base = db.selectFrom('audit_log').where('tenant_id', '=', tenantId);
-  if (query.startTime !== undefined) base = base.where('created_time', '>=', query.startTime);
-  if (query.endTime !== undefined) base = base.where('created_time', '<=', query.endTime);
-  if (query.actionTypes?.length) base = base.where('action_type', 'in', query.actionTypes);
-  if (query.entityId) base = base.where('entity_id', '=', query.entityId);
-  if (query.textSearch) {
-    const like = `%${query.textSearch.toLowerCase()}%`;
-    base = base.where((eb) =>
-      eb.or(['entity_type', 'entity_name', 'user_name', 'action_type', 'action_status'].map((column) => eb(sql`lower(${sql.ref(column)})`, 'like', like))),
-    );
-  }
+/** Newest first. */
+export function listAudit(db: Db, tenantId: string, query: PageQuery): Promise<Page<AuditEntry>> {
+  const base = db.selectFrom('audit_log').where('tenant_id', '=', tenantId);
   return fetchPage(base, query, (qb) => qb.selectAll().orderBy('created_time', 'desc').orderBy('seq', 'desc'), rowToAudit);
 }

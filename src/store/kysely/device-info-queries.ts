@@ -3,7 +3,7 @@
  * tenant's default profile switch: the queries behind ThingsBoard's DeviceInfo and DeviceProfileInfo routes.
  */
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { DeviceActivity, DeviceInfo, DeviceInfoQuery, Page } from '../../core/model.ts';
+import type { Device, DeviceActivity, DeviceInfo, DeviceInfoQuery, Page } from '../../core/model.ts';
 import type { Dialect } from '../dialect.ts';
 import type { Database } from '../schema.ts';
 import type { DeviceActivityWrite } from '../store.ts';
@@ -124,6 +124,12 @@ export async function getDeviceActivity(db: Db, deviceId: string): Promise<Devic
   const row = await db.selectFrom('device_activity').selectAll().where('device_id', '=', deviceId).executeTakeFirst();
   const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
   return row && { lastConnectTime: num(row.last_connect_time), lastDisconnectTime: num(row.last_disconnect_time), lastActivityTime: num(row.last_activity_time) };
+}
+
+export async function getDevicesByIds(db: Db, tenantId: string, ids: string[]): Promise<Device[]> {
+  if (ids.length === 0) return [];
+  const rows = await db.selectFrom('device').selectAll().where('tenant_id', '=', tenantId).where('id', 'in', ids).orderBy('created_time').orderBy('id').execute();
+  return rows.map(rowToDevice);
 }
 
 /** Makes `id` the tenant's only default profile (one transaction; the partial unique index forbids two). */

@@ -1,11 +1,13 @@
 import type { Kysely, Transaction } from 'kysely';
 import { sql } from 'kysely';
-import type { AttributeEntry, AttributeScope, AttributeWrite, AuditEntry, AuditQuery, ConsoleDeviceQuery, ConsoleDeviceRow, Device, DeviceActivity, DeviceInfo, DeviceInfoQuery, DeviceCredentials, DeviceProfile, KvEntry, KvValue, Page, PageQuery, RpcRequest, RpcStatus, User } from '../../core/model.ts';
+import type { ApiKey, AuditQuery, ConsoleDeviceQuery, ConsoleDeviceRow, AttributeEntry, AttributeScope, AttributeWrite, AuditEntry, Device, DeviceActivity, DeviceInfo, DeviceInfoQuery, DeviceCredentials, DeviceProfile, KvEntry, KvValue, Page, PageQuery, RpcRequest, RpcStatus, User } from '../../core/model.ts';
 import type { Dialect } from '../dialect.ts';
 import type { Database } from '../schema.ts';
-import { UniqueViolation, type DeviceActivityWrite, type Store, type TimeseriesQuery, type WriteBatch } from '../store.ts';
+import * as tsAggregation from './timeseries-aggregation.ts';
+import { UniqueViolation, type AggregateBucket, type TimeseriesAggregateQuery, type TimeseriesDelete, type DeviceActivityWrite, type Store, type TimeseriesQuery, type WriteBatch } from '../store.ts';
 import * as consoleDevices from './console-device-queries.ts';
 import * as infos from './device-info-queries.ts';
+import * as security from './user-security-queries.ts';
 import * as accounts from './account-queries.ts';
 import * as attributes from './attribute-queries.ts';
 import { fetchPage } from './paging.ts';
@@ -225,6 +227,18 @@ export class KyselyStore implements Store {
     return ts.listTimeseriesKeys(this.db, deviceId);
   }
 
+  aggregateTimeseries(query: TimeseriesAggregateQuery): Promise<Map<string, AggregateBucket[]>> {
+    return tsAggregation.aggregateTimeseries(this.db, query, this.staging);
+  }
+
+  deleteTimeseries(del: TimeseriesDelete): Promise<void> {
+    return this.transaction((tx) => tsAggregation.deleteTimeseries((tx as KyselyStore).db, del, this.staging));
+  }
+
+  listDeviceKeys(tenantId: string, profileId: string | undefined, kind: 'timeseries' | 'attributes'): Promise<string[]> {
+    return tsAggregation.listDeviceKeys(this.db, tenantId, profileId, kind);
+  }
+
   // ---- RPC
   insertRpc(request: Omit<RpcRequest, 'requestId'>): Promise<RpcRequest> {
     return rpc.insertRpc(this.db, request);
@@ -299,7 +313,7 @@ export class KyselyStore implements Store {
     return accounts.insertAudit(this.db, entry);
   }
 
-  listAudit(tenantId: string, query: AuditQuery): Promise<Page<AuditEntry>> {
+  listAudit(tenantId: string, query: PageQuery): Promise<Page<AuditEntry>> {
     return accounts.listAudit(this.db, tenantId, query);
   }
 
@@ -326,6 +340,43 @@ export class KyselyStore implements Store {
 
   getDeviceActivity(deviceId: string): Promise<DeviceActivity | undefined> {
     return infos.getDeviceActivity(this.db, deviceId);
+  }
+
+  getDevicesByIds(tenantId: string, ids: string[]): Promise<Device[]> {
+    return infos.getDevicesByIds(this.db, tenantId, ids);
+  }
+
+  // ---- API keys, token outdating, filtered audit
+  insertApiKey(key: ApiKey, valueHash: string): Promise<void> {
+    return this.guard(() => security.insertApiKey(this.db, key, valueHash));
+  }
+
+  updateApiKey(id: string, change: { description?: string; enabled?: boolean }): Promise<void> {
+    return security.updateApiKey(this.db, id, change);
+  }
+
+  getApiKey(id: string): Promise<ApiKey | undefined> {
+    return security.getApiKey(this.db, id);
+  }
+
+  findApiKeyByHash(valueHash: string): Promise<ApiKey | undefined> {
+    return security.findApiKeyByHash(this.db, valueHash);
+  }
+
+  listApiKeys(userId: string, query: PageQuery): Promise<Page<ApiKey>> {
+    return security.listApiKeys(this.db, userId, query);
+  }
+
+  deleteApiKey(id: string): Promise<boolean> {
+    return security.deleteApiKey(this.db, id);
+  }
+
+  setTokensValidAfter(userId: string, time: number): Promise<void> {
+    return security.setTokensValidAfter(this.db, userId, time);
+  }
+
+  listAuditFiltered(tenantId: string, query: AuditQuery): Promise<Page<AuditEntry>> {
+    return security.listAuditFiltered(this.db, tenantId, query);
   }
 
   setDefaultProfile(tenantId: string, id: string): Promise<void> {

@@ -114,6 +114,7 @@ export function rowToUser(r: Selectable<UsersTable>): User {
     authority: r.authority,
     passwordHash: r.password_hash,
     createdTime: num(r.created_time),
+    tokensValidAfter: num(r.tokens_valid_after ?? 0),
   };
 }
 

@@ -133,6 +133,7 @@ export class CoapDeviceApi {
       onAttributes: (update) => {
         void ready.then(() => this.observers.notify(observer, jsonReply('2.05', json(update)))).catch(() => {});
       },
+      onCredentialsRevoked: () => this.endObservation(observer, ready),
     });
     observer.onClose = () => session.close();
     const current = async () => {
@@ -154,6 +155,7 @@ export class CoapDeviceApi {
   private observeRpc(req: DeviceRequest, device: DeviceIdentity): DeviceOutcome {
     const { observer, ready, started } = this.register(req, device, 'rpc');
     const session = this.core.sessions.open(device, {
+      onCredentialsRevoked: () => this.endObservation(observer, ready),
       // Resolves when the client has the RPC (CON: ACKed; NON: sent), as SessionHandlers.onRpc asks.
       onRpc: (rpc) =>
         ready.then(() => this.observers.notify(observer, jsonReply('2.05', json({ id: rpc.requestId, method: rpc.method, params: rpc.params })))),
@@ -162,6 +164,15 @@ export class CoapDeviceApi {
     // RFC 7641 §4.5 liveness check: the registration's 2.03 again ("no RPC pending"); an RPC is never repeated.
     observer.current = () => Promise.resolve(emptyReply('2.03'));
     return { kind: 'observe', observer, initial: emptyReply('2.03'), started };
+  }
+
+  /** The device's credentials were replaced: a last 4.01 notification ends the observation (RFC 7641 §3.2). */
+  private endObservation(observer: Observer, ready: Promise<void>): void {
+    const revoked = errorReply(new FleetgateError('UNAUTHORIZED', 'Device credentials were replaced'));
+    void ready
+      .then(() => this.observers.notify(observer, revoked))
+      .catch(() => {})
+      .finally(() => this.observers.remove(observer));
   }
 
   private register(req: DeviceRequest, device: DeviceIdentity, resource: 'attributes' | 'rpc') {

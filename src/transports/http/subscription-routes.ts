@@ -10,6 +10,8 @@ import { longPoll, type Answer } from './long-poll.ts';
 
 /** spec §8.3: a device deleted while its long poll waits gets 403 `Device was deleted!`. */
 const deviceDeleted = () => new FleetgateError('PERMISSION_DENIED', 'Device was deleted!');
+/** The token of a waiting long poll was replaced: 401, as a request with that token gets from now on. */
+const credentialsRevoked = () => new FleetgateError('UNAUTHORIZED', 'Device credentials were replaced');
 
 interface PollQuery {
   timeout?: string;
@@ -37,9 +39,10 @@ export function registerSubscriptionRoutes(api: FastifyInstance, { core, config,
   // spec §8.2: {"k":v,...} on update, {"deleted":[..]} on deletion. An update that finds the poll already answered is
   // not queued (as in ThingsBoard: updates between two polls are not kept).
   pollRoute('/:token/attributes/updates', (device, answer, abort) =>
-    core.sessions.open(device, { onAttributes: (update) => void answer(jsonText(update)).catch(() => {}), onDeviceDeleted: () => abort(deviceDeleted()) }),
+    core.sessions.open(device, { onAttributes: (update) => void answer(jsonText(update)).catch(() => {}), onDeviceDeleted: () => abort(deviceDeleted()), onCredentialsRevoked: () => abort(credentialsRevoked()) }),
   );
 
   // Resolves once the RPC was written to the device, rejects if it could not be (core keeps it pending).
-  pollRoute('/:token/rpc', (device, answer, abort) => core.sessions.open(device, { onRpc: (rpc) => answer(rpcJson(rpc)), onDeviceDeleted: () => abort(deviceDeleted()) }));
+  pollRoute('/:token/rpc', (device, answer, abort) => core.sessions.open(device, { onRpc: (rpc) => answer(rpcJson(rpc)), onDeviceDeleted: () => abort(deviceDeleted()), onCredentialsRevoked: () => abort(credentialsRevoked()) }),
+  );
 }

@@ -4,6 +4,7 @@
  */
 import type { DeviceIdentity, DeviceSessionHandle, RpcDelivery } from '../../core/api.ts';
 import type { MqttConnection } from './connection.ts';
+import { RC } from './reason-codes.ts';
 import { outboundTopic, type SubscriptionKind, type TopicStyle } from './topics.ts';
 
 interface Subscription {
@@ -21,7 +22,7 @@ export class DeviceSession {
     private readonly conn: MqttConnection,
     readonly identity: DeviceIdentity,
   ) {
-    this.handle = conn.ctx.core.sessions.open(identity, {});
+    this.handle = conn.ctx.core.sessions.open(identity, this.endHandlers());
   }
 
   /** Records a subscription; attribute and RPC subscriptions start the matching pushes. */
@@ -42,8 +43,17 @@ export class DeviceSession {
     return this.subscriptions.get(kind) ?? { style: fallbackStyle, qos: 1 };
   }
 
+  /** The connection ends when the device's credentials are replaced or the device is deleted. */
+  private endHandlers() {
+    return {
+      onCredentialsRevoked: () => this.conn.fail(RC.NOT_AUTHORIZED, 'device credentials replaced'),
+      onDeviceDeleted: () => this.conn.fail(RC.NOT_AUTHORIZED, 'device deleted'),
+    };
+  }
+
   private updateHandlers(): void {
     this.handle.update({
+      ...this.endHandlers(),
       onAttributes: this.subscriptions.has('attributes') ? this.pushAttributes : undefined,
       onRpc: this.subscriptions.has('rpc-request') ? this.pushRpc : undefined,
     });
