@@ -30,6 +30,8 @@ export interface ConsoleFixture {
   /** Absolute URL of a console route, e.g. url('/devices') -> http://127.0.0.1:port/#/devices. */
   url(route: string): string;
   login(): Promise<void>;
+  /** Every 5xx the browser received (the console must never make the server fail); checked by close(). */
+  serverErrors: string[];
   /** Saves a screenshot of the page as docs/screenshots/<name>.png. */
   shot(name: string): Promise<void>;
   close(): Promise<void>;
@@ -58,6 +60,8 @@ export async function startConsole(overrides: Partial<Config> = {}, viewport = {
       ],
       viewport,
       colorScheme: 'light',
+      // With TLS on, the test server has a self-signed certificate.
+      ignoreHTTPSErrors: !!overrides.tlsCert,
       timeout: 60_000,
     });
   } catch (err) {
@@ -66,10 +70,16 @@ export async function startConsole(overrides: Partial<Config> = {}, viewport = {
   }
   context.setDefaultTimeout(30_000);
   const page = context.pages()[0] ?? (await context.newPage());
-  const url = (route: string) => `${server.httpUrl}/#${route}`;
+  const base = overrides.tlsCert ? server.httpUrl.replace(/^http:/, 'https:') : server.httpUrl;
+  const url = (route: string) => `${base}/#${route}`;
+  const serverErrors: string[] = [];
+  context.on('response', (res) => {
+    if (res.status() >= 500) serverErrors.push(`${res.status()} ${res.request().method()} ${res.url()}`);
+  });
   return {
     server,
     context,
+    serverErrors,
     page,
     url,
     async login() {
@@ -87,6 +97,7 @@ export async function startConsole(overrides: Partial<Config> = {}, viewport = {
       await context.close().catch(() => {});
       await server.close();
       rmSync(profileDir, { recursive: true, force: true });
+      if (serverErrors.length > 0) throw new Error(`the server answered 5xx to the console: ${serverErrors.join(', ')}`);
     },
   };
 }
