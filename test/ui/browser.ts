@@ -37,10 +37,13 @@ export interface ConsoleFixture {
   close(): Promise<void>;
 }
 
-/** Starts a server and chromium, with a page at 1280x800 (or `viewport`). */
-export async function startConsole(overrides: Partial<Config> = {}, viewport = { width: 1280, height: 800 }): Promise<ConsoleFixture> {
+/**
+ * Starts a server and chromium, with a page at 1280x800 (or `viewport`). With `existing`, the browser uses that
+ * server (a cluster node) and close() leaves it running.
+ */
+export async function startConsole(overrides: Partial<Config> = {}, viewport = { width: 1280, height: 800 }, existing?: TestServer): Promise<ConsoleFixture> {
   ensureConsoleBuilt();
-  const server = await startTestServer(overrides);
+  const server = existing ?? (await startTestServer(overrides));
   const profileDir = mkdtempSync(join(tmpdir(), 'fleetgate-chromium-'));
   let context: BrowserContext;
   try {
@@ -65,7 +68,7 @@ export async function startConsole(overrides: Partial<Config> = {}, viewport = {
       timeout: 60_000,
     });
   } catch (err) {
-    await server.close();
+    if (!existing) await server.close();
     throw err;
   }
   context.setDefaultTimeout(30_000);
@@ -95,7 +98,7 @@ export async function startConsole(overrides: Partial<Config> = {}, viewport = {
     },
     async close() {
       await context.close().catch(() => {});
-      await server.close();
+      if (!existing) await server.close();
       rmSync(profileDir, { recursive: true, force: true });
       if (serverErrors.length > 0) throw new Error(`the server answered 5xx to the console: ${serverErrors.join(', ')}`);
     },
