@@ -44,6 +44,8 @@ export function Chart({ series, from, to, label, bars = false }: { series: Serie
           ),
         ],
         cursor: { drag: { x: true, y: false } },
+        // The visible range, for tests and scripts reading the page: seconds since the epoch.
+        hooks: { setScale: [(u, key) => key === 'x' && (el.dataset.min = String(Math.round(u.scales.x.min ?? 0)), el.dataset.max = String(Math.round(u.scales.x.max ?? 0)))] },
       },
       align(series),
       el,
