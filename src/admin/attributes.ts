@@ -35,10 +35,31 @@ function attributeValues(body: unknown): Record<string, unknown> {
   return values;
 }
 
+/**
+ * TB keeps a device's state as SERVER_SCOPE attributes (`active`, `lastActivityTime`, `lastConnectTime`,
+ * `lastDisconnectTime`); fleetgate derives them from device activity (src/core/device-activity.ts) when read. A stored
+ * attribute of the same key wins.
+ */
+async function activityAttributes(deps: AdminDeps, tenantId: string, deviceId: string, stored: AttributeEntry[], keys: string[] | undefined): Promise<AttributeEntry[]> {
+  const info = await deps.core.deviceInfos.get(tenantId, deviceId);
+  const { lastActivityTime, lastConnectTime, lastDisconnectTime } = info.activity;
+  const at = lastActivityTime ?? info.createdTime;
+  const derived: AttributeEntry[] = [{ key: 'active', value: { type: 'BOOLEAN', value: info.active }, lastUpdateTs: at }];
+  for (const [key, value] of Object.entries({ lastActivityTime, lastConnectTime, lastDisconnectTime })) {
+    if (value !== null) derived.push({ key, value: { type: 'LONG', value }, lastUpdateTs: value });
+  }
+  const taken = new Set(stored.map((entry) => entry.key));
+  return derived.filter((entry) => !taken.has(entry.key) && (!keys || keys.includes(entry.key)));
+}
+
 async function readAttributes(deps: AdminDeps, req: FastifyRequest, scopes: AttributeScope[], keys: string[] | undefined): Promise<AttributeEntry[]> {
   const device = await deviceOf(deps, req);
   const entries: AttributeEntry[] = [];
-  for (const scope of scopes) entries.push(...(await deps.core.attributes.get(device.id, scope, keys)));
+  for (const scope of scopes) {
+    const stored = await deps.core.attributes.get(device.id, scope, keys);
+    entries.push(...stored);
+    if (scope === 'SERVER_SCOPE') entries.push(...(await activityAttributes(deps, device.tenantId, device.id, stored, keys)));
+  }
   return entries;
 }
 

@@ -9,7 +9,8 @@
  * `lastConnectTime` / `lastDisconnectTime` record session opens and closes, for display.
  *
  * Reports are held in memory and written in one statement every `flushMs` (connects and disconnects at once), so the
- * cost is one upsert per device per flush, never one per message.
+ * cost is one upsert per device per flush, never one per message; a device whose activity this node wrote less than
+ * `writeGapMs` ago is not written again for activity alone (a busy HTTP device costs one row every few seconds).
  */
 import type { DeviceAuthApi, DeviceIdentity } from './api.ts';
 import type { CoreLogger } from './core-types.ts';
@@ -23,11 +24,16 @@ export interface ActivitySettings {
   flushMs?: number;
   /** How often devices with open sessions on this node are reported active, ms (default: a third of the timeout, at most 60 s). */
   refreshMs?: number;
+  /** Activity alone is written at most this often per device, ms (default: a tenth of the timeout, at most 10 s). */
+  writeGapMs?: number;
 }
 
 /** Records device activity and writes it to the store in batches. */
 export class DeviceActivityTracker {
   private pending = new Map<string, DeviceActivityWrite>();
+  /** The last activity time this node wrote per device. */
+  private readonly written = new Map<string, number>();
+  private readonly writeGapMs: number;
   private readonly flushTimer: NodeJS.Timeout;
   private readonly refreshTimer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
@@ -40,6 +46,7 @@ export class DeviceActivityTracker {
     readonly settings: ActivitySettings,
     private readonly logger: CoreLogger,
   ) {
+    this.writeGapMs = settings.writeGapMs ?? Math.min(10_000, Math.floor(settings.inactivityTimeoutMs / 10));
     this.flushTimer = setInterval(() => void this.flush(), settings.flushMs ?? 1000);
     this.flushTimer.unref();
     const refresh = settings.refreshMs ?? Math.max(1000, Math.min(60_000, Math.floor(settings.inactivityTimeoutMs / 3)));
@@ -103,10 +110,15 @@ export class DeviceActivityTracker {
   flush(): Promise<void> {
     this.flushing = this.flushing.then(async () => {
       if (this.pending.size === 0) return;
-      const writes = [...this.pending.values()];
+      const writes = [...this.pending.values()].filter((w) => {
+        const onlyActivity = w.lastConnectTime == null && w.lastDisconnectTime == null;
+        return !onlyActivity || (w.lastActivityTime ?? 0) - (this.written.get(w.deviceId) ?? 0) >= this.writeGapMs;
+      });
       this.pending = new Map();
       try {
         for (let i = 0; i < writes.length; i += 500) await this.store.recordDeviceActivity(writes.slice(i, i + 500));
+        if (this.written.size > 1_000_000) this.written.clear();
+        for (const w of writes) if (w.lastActivityTime != null) this.written.set(w.deviceId, w.lastActivityTime);
       } catch (err) {
         this.logger.warn({ err }, 'device activity write failed; retrying with the next flush');
         for (const write of writes) this.merge(write);

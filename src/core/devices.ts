@@ -11,6 +11,12 @@ import { channels, type Bus } from '../bus/bus.ts';
 
 const DUPLICATE_CREDENTIALS = 'Device credentials are already assigned to another device!';
 
+/** TB @Length(max = 255) on Device name, type and label: `Validation error: <field> length must be ...`, sorted. */
+function checkLengths(input: DeviceInput): void {
+  const long = (['label', 'name', 'type'] as const).filter((field) => typeof input[field] === 'string' && (input[field] as string).length > 255);
+  if (long.length > 0) throw new FleetgateError('INVALID_ARGUMENT', `Validation error: ${long.map((field) => `${field} length must be equal or less than 255`).join(', ')}`);
+}
+
 /** Devices and their credentials, as the admin API manages them. */
 export class Devices implements DevicesApi {
   constructor(
@@ -34,6 +40,7 @@ export class Devices implements DevicesApi {
 
   async save(tenantId: string, input: DeviceInput, actor: Actor, accessToken?: string): Promise<Device> {
     if (!input || typeof input.name !== 'string' || input.name.trim() === '') throw new FleetgateError('INVALID_ARGUMENT', 'Device name should be specified!');
+    checkLengths(input);
     const existing = input.id ? await this.get(tenantId, input.id) : undefined;
     const profile = await this.profileFor(tenantId, input, existing, actor);
     const device: Device = {
@@ -155,6 +162,7 @@ export class Devices implements DevicesApi {
 
   async saveWithCredentials(tenantId: string, input: DeviceInput, credentials: Omit<CredentialsInput, 'deviceId'>, actor: Actor, naming?: NameConflictPolicy): Promise<Device> {
     if (!input || typeof input.name !== 'string' || input.name.trim() === '') throw new FleetgateError('INVALID_ARGUMENT', 'Device name should be specified!');
+    checkLengths(input);
     const existing = input.id ? await this.get(tenantId, input.id) : undefined;
     let name = input.name.trim();
     if (naming?.policy === 'UNIQUIFY') {

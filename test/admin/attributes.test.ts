@@ -29,7 +29,9 @@ describe('attributes over the admin API', () => {
     const res = await api.get(`${base}/values/attributes/SERVER_SCOPE`);
     assert.equal(res.status, 200);
     const entries = res.json as Entry[];
-    assert.deepEqual(byKey(entries), { location: 'hall', floor: 3, ratio: 1, enabled: true, cfg: { x: [1, 2] } });
+    const derived = new Set(['active', 'lastActivityTime', 'lastConnectTime', 'lastDisconnectTime']); // device state, as ThingsBoard has it
+    assert.deepEqual(byKey(entries.filter((e) => !derived.has(e.key))), { location: 'hall', floor: 3, ratio: 1, enabled: true, cfg: { x: [1, 2] } });
+    assert.equal(typeof byKey(entries).active, 'boolean');
     assert.deepEqual(Object.keys(entries[0]), ['lastUpdateTs', 'key', 'value']);
     assert.equal(typeof entries[0].lastUpdateTs, 'number');
     assert.match(res.text, /"key":"ratio","value":1\.0\}/, 'a double stays a double');

@@ -98,6 +98,19 @@ describe('devices with credentials, credentials replace, bulk import (SQLite)', 
     assert.equal(await telemetry('dwc-token-1b'), 200);
   });
 
+  // spec §7 item 6 saveDeviceWithViolationOfValidation
+  it('a name, type or label longer than 255 characters is 400 with ThingsBoard\'s validation message', async () => {
+    const long = 'x'.repeat(300);
+    for (const field of ['name', 'type', 'label']) {
+      const res = await api.post('/api/device', { name: 'length-check', [field]: long });
+      assert.equal(res.status, 400);
+      assert.equal(tbError(res).message, `Validation error: ${field} length must be equal or less than 255`);
+    }
+    const all = await api.post('/api/device-with-credentials', { device: { name: long, type: long, label: long }, credentials: { credentialsType: 'ACCESS_TOKEN', credentialsId: 'len-token' } });
+    assert.equal(tbError(all).message, 'Validation error: label length must be equal or less than 255, name length must be equal or less than 255, type length must be equal or less than 255');
+    assert.equal((await api.get('/api/tenant/devices?deviceName=length-check')).status, 404);
+  });
+
   // spec §7 items 12-17
   it('POST /api/device/credentials round-trips and rejects as ThingsBoard does', async () => {
     const device = (await api.post('/api/device?accessToken=cred-rt-1', { name: 'cred-rt' })).json;

@@ -135,6 +135,22 @@ describe('device infos and profile infos (SQLite)', () => {
     }, 400);
   });
 
+  // spec §2.2, §7 item 37: `active` is readable as a SERVER_SCOPE attribute, false for a new device
+  it('SERVER_SCOPE attributes carry active and the activity times, as ThingsBoard keeps them', async () => {
+    const saved = await device('Attribute state', {}, 'infos-attr-token');
+    const attrs = (path: string) => api.get(`/api/plugins/telemetry/DEVICE/${saved.id.id}/values/attributes/SERVER_SCOPE${path}`);
+    const fresh = await attrs('');
+    assert.deepEqual(fresh.json.map((a: any) => [a.key, a.value]), [['active', false]]);
+    await sendHttpTelemetry('infos-attr-token');
+    await server.core.deviceInfos.flushActivity();
+    const seen = await attrs('?keys=active,lastActivityTime');
+    const byKey = Object.fromEntries(seen.json.map((a: any) => [a.key, a.value]));
+    assert.equal(byKey.active, true);
+    assert.equal(typeof byKey.lastActivityTime, 'number');
+    const keys = await api.get(`/api/plugins/telemetry/DEVICE/${saved.id.id}/keys/attributes/SERVER_SCOPE`);
+    assert.ok(keys.json.includes('active'));
+  });
+
   it('filters by deviceProfileId and textSearch (name, label, type), sorts, and pages', async () => {
     const profile = (await api.post('/api/deviceProfile', { name: 'Filter profile' })).json;
     await device('filter-b', { deviceProfileId: profile.id, label: 'Kitchen' });

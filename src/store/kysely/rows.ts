@@ -114,7 +114,7 @@ export function rowToUser(r: Selectable<UsersTable>): User {
     authority: r.authority,
     passwordHash: r.password_hash,
     createdTime: num(r.created_time),
-    tokensValidAfter: num(r.tokens_valid_after ?? 0),
+    ...(num(r.tokens_valid_after ?? 0) > 0 ? { tokensValidAfter: num(r.tokens_valid_after) } : {}),
   };
 }
 
