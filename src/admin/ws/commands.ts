@@ -123,7 +123,7 @@ function parseCommand(raw: unknown, type: string): WsCommand {
   if (!isObject(raw)) fail('a command must be an object');
   if (UNSUPPORTED_TYPES.has(type)) return { type: 'UNSUPPORTED', name: type, cmdId: typeof raw.cmdId === 'number' && Number.isInteger(raw.cmdId) ? raw.cmdId : 0 };
   const allowed = FIELDS[type];
-  if (!allowed) fail(`unknown command type ${type}`);
+  if (!allowed) fail(`unknown command type`);
   for (const name of Object.keys(raw)) if (!allowed.has(name)) fail(`unknown member ${name} in ${type}`);
   const base = { cmdId: num(raw, 'cmdId', INT_MAX), entityType: str(raw, 'entityType'), entityId: str(raw, 'entityId'), keys: str(raw, 'keys') };
   const window = { startTs: num(raw, 'startTs'), interval: num(raw, 'interval'), limit: num(raw, 'limit', INT_MAX), agg: str(raw, 'agg') };

@@ -34,7 +34,7 @@ export function registerWebSocketApi(app: FastifyInstance, deps: AdminDeps, metr
     limits: {
       maxSubscriptionsPerSession: config.wsMaxSubscriptionsPerSession,
       maxSessionsPerUser: config.wsMaxSessionsPerUser,
-      maxQueuePerSession: config.wsMaxQueuePerSession,
+      maxQueuePerSession: Math.max(1, config.wsMaxQueuePerSession), // a queue is always bounded
       authTimeoutMs: config.wsAuthTimeoutMs,
       pingTimeoutMs: config.wsPingTimeoutMs,
       updateIntervalMs: config.wsUpdateIntervalMs,
@@ -62,6 +62,8 @@ export function registerWebSocketApi(app: FastifyInstance, deps: AdminDeps, metr
     });
   };
   app.server.on('upgrade', onUpgrade);
+  // The HTTP app's connection drain (src/transports/http/connection-drain.ts) may already have dropped the sockets;
+  // whatever is left gets a 1001 close frame and is dropped, so no session holds the server open.
   app.addHook('preClose', (done) => {
     app.server.off('upgrade', onUpgrade);
     for (const session of [...ctx.sessions]) session.close(CLOSE.serverGoingAway, CLOSE_REASON.shutdown);

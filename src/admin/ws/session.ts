@@ -4,7 +4,7 @@
  */
 import type { WebSocket, RawData } from 'ws';
 import type { HistoryCmd, SubscriptionCmd, WsCommand, WsFrame } from './commands.ts';
-import { parseGeneralFrame, parseLegacyFrame } from './commands.ts';
+import { FrameParseError, parseGeneralFrame, parseLegacyFrame } from './commands.ts';
 import type { WsContext } from './context.ts';
 import { errorReply, PARSE_ERROR_REPLY, WS_ERROR, type V1Reply } from './render.ts';
 import { LiveSubscription } from './subscription.ts';
@@ -22,6 +22,7 @@ export const CLOSE_REASON = {
   authMissing: 'Auth cmd is missing',
   unparseable: 'The given string value cannot be transformed to Json object: ',
   queueFull: 'Max pending updates limit reached!',
+  commandsQueueFull: 'Max pending commands limit reached!',
   userSessions: 'Max user sessions limit reached',
   tokenExpired: 'JWT Token expired',
   shutdown: 'Server is shutting down',
@@ -47,6 +48,8 @@ export class WsSession {
   private readonly timers: NodeJS.Timeout[] = [];
   /** Frames run one after the other, so commands execute in the order they were sent. */
   private work: Promise<void> = Promise.resolve();
+  /** Frames received and not yet run: bounded like the outbound queue, so a flood of commands cannot pile up. */
+  private queuedFrames = 0;
 
   constructor(
     private readonly socket: WebSocket,
@@ -127,13 +130,14 @@ export class WsSession {
   private onFrame(data: RawData, isBinary: boolean): void {
     if (this.closed) return;
     if (isBinary) return this.close(CLOSE.unsupported, CLOSE_REASON.binary);
-    const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
+    const text = Buffer.isBuffer(data) ? data.toString('utf8') : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data).toString('utf8');
     let frame: WsFrame;
     try {
       const json: unknown = JSON.parse(text);
       frame = this.kind === 'GENERAL' ? parseGeneralFrame(json) : parseLegacyFrame(json);
     } catch (err) {
-      this.ctx.logger.debug({ err }, 'websocket frame refused');
+      // Never the frame itself (nor a JSON error quoting it): a first frame carries the token.
+      this.ctx.logger.debug({ reason: err instanceof FrameParseError ? err.message : 'not JSON' }, 'websocket frame refused');
       if (!this.identity) return this.close(CLOSE.badData, CLOSE_REASON.unparseable + text);
       return this.send(PARSE_ERROR_REPLY);
     }
@@ -145,12 +149,15 @@ export class WsSession {
       if ('reason' in result) return this.close(CLOSE.badData, result.reason);
       if (!this.admit(result)) return;
     }
+    if (this.queuedFrames >= this.ctx.limits.maxQueuePerSession) return this.close(CLOSE.policy, CLOSE_REASON.commandsQueueFull);
+    this.queuedFrames++;
     const cmds = frame.cmds;
     this.work = this.work.then(async () => {
       for (const cmd of cmds) {
-        if (this.closed) return;
+        if (this.closed) break;
         await this.run(cmd).catch((err) => this.fail(cmd.cmdId, err));
       }
+      this.queuedFrames--;
     });
   }
 
@@ -187,7 +194,8 @@ export class WsSession {
     if (this.closed) return;
     // fleetgate: a reused cmdId replaces its subscription (TB keeps both, spec §4).
     this.cancel(cmd.cmdId);
-    if (this.subscriptions.size >= this.ctx.limits.maxSubscriptionsPerSession) {
+    const maxSubscriptions = this.ctx.limits.maxSubscriptionsPerSession;
+    if (maxSubscriptions > 0 && this.subscriptions.size >= maxSubscriptions) {
       throw new WsCommandError(WS_ERROR.BAD_REQUEST, `Max subscriptions per session limit reached (${this.ctx.limits.maxSubscriptionsPerSession})`);
     }
     const selection =

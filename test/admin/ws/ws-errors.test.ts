@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startTestServer, type TestServer } from '../../support/harness.ts';
 import { adminClient, deviceWithIdentity } from '../admin-client.ts';
+import WebSocket from 'ws';
 import { openSocket, poll, wsUrl, type TestSocket } from './ws-client.ts';
 
 describe('WebSocket telemetry API: bad input, bad tokens and limits', () => {
@@ -22,7 +23,7 @@ describe('WebSocket telemetry API: bad input, bad tokens and limits', () => {
   }
 
   before(async () => {
-    server = await startTestServer({ wsMaxSubscriptionsPerSession: 2, wsMaxSessionsPerUser: 40, wsAuthTimeoutMs: 300, wsMaxFrameBytes: 4096 });
+    server = await startTestServer({ wsMaxSubscriptionsPerSession: 2, wsMaxSessionsPerUser: 40, wsAuthTimeoutMs: 3000, wsMaxFrameBytes: 4096 });
     const api = await adminClient(server);
     token = await server.adminToken();
     ({ deviceId } = await deviceWithIdentity(server, api, 'ws-errors-token', 'WS errors device'));
@@ -35,6 +36,17 @@ describe('WebSocket telemetry API: bad input, bad tokens and limits', () => {
   it('closes an unknown path under /api/ws with 1007 "Unknown session type"', async () => {
     const ws = await open('/api/ws/plugins/nothing');
     assert.deepEqual(await ws.waitClosed(), { code: 1007, reason: 'Unknown session type' });
+  });
+
+  it('answers a WebSocket upgrade to a path outside /api/ws with 404', async () => {
+    const client = new WebSocket(wsUrl(server.httpUrl, '/api/v1/some-token/telemetry'));
+    const status = await new Promise<number>((resolve, reject) => {
+      client.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      client.on('open', () => reject(new Error('the upgrade succeeded')));
+      client.on('error', () => {});
+    });
+    client.terminate();
+    assert.equal(status, 404);
   });
 
   it('closes on a bad query token with 1011 and ThingsBoard\'s reason', async () => {
@@ -152,14 +164,63 @@ describe('WebSocket telemetry API: bad input, bad tokens and limits', () => {
   });
 });
 
-describe('WebSocket telemetry API: sessions per user, expiring tokens, slow readers', () => {
+describe('WebSocket telemetry API: sessions per user and expiring tokens', () => {
+  let server: TestServer;
+  let deviceId: string;
+  const sockets: TestSocket[] = [];
+
+  before(async () => {
+    server = await startTestServer({ wsMaxSessionsPerUser: 2, jwtExpirySeconds: 15 });
+    const api = await adminClient(server);
+    ({ deviceId } = await deviceWithIdentity(server, api, 'ws-limits-token', 'WS limits device'));
+  });
+  after(async () => {
+    for (const s of sockets) s.close();
+    await server.close();
+  });
+
+  async function open(path: string): Promise<TestSocket> {
+    const s = await openSocket(wsUrl(server.httpUrl, path));
+    sockets.push(s);
+    return s;
+  }
+
+  it('closes a session past wsMaxSessionsPerUser with 1008, then admits one once a slot is free; the token expiry ends sessions with 1008', async () => {
+    // A token of its own, issued now: it lives 15 s from here (ample for the steps before its expiry).
+    const res = await fetch(`${server.httpUrl}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin@test.local', password: 'test-admin-password' }) });
+    const token = ((await res.json()) as { token: string }).token;
+    const first = await open(`/api/ws/plugins/telemetry?token=${token}`);
+    const second = await open(`/api/ws?token=${token}`);
+    const third = await open(`/api/ws/plugins/telemetry?token=${token}`);
+    assert.deepEqual(await third.waitClosed(), { code: 1008, reason: 'Max user sessions limit reached' });
+    first.close();
+    // The first socket's slot is free once the server has seen it go.
+    const openSessions = async () => Number(/fleetgate_ws_sessions_open (\d+)/.exec(await server.metrics!.render())?.[1]);
+    while ((await openSessions()) !== 1) await new Promise((r) => setTimeout(r, 20));
+    const admitted = await open('/api/ws');
+    admitted.send({ authCmd: { cmdId: 0, token }, cmds: [{ type: 'TIMESERIES', cmdId: 1, entityType: 'DEVICE', entityId: deviceId }] });
+    await admitted.next((m) => m.subscriptionId === 1);
+    assert.equal(admitted.messages[0].errorCode, 0);
+    // The token lives 15 s: both open sessions end with it.
+    assert.deepEqual(await second.waitClosed(), { code: 1008, reason: 'JWT Token expired' });
+    assert.deepEqual(await admitted.waitClosed(), { code: 1008, reason: 'JWT Token expired' });
+    // And the expired token no longer opens a session.
+    assert.deepEqual(await (await open(`/api/ws/plugins/telemetry?token=${token}`)).waitClosed(), { code: 1011, reason: 'JWT Token expired' });
+    const late = await open('/api/ws');
+    late.send({ authCmd: { cmdId: 0, token } });
+    assert.deepEqual(await late.waitClosed(), { code: 1007, reason: 'JWT Token expired' });
+  });
+
+});
+
+describe('WebSocket telemetry API: slow readers and command floods', () => {
   let server: TestServer;
   let token: string;
   let deviceId: string;
   const sockets: TestSocket[] = [];
 
   before(async () => {
-    server = await startTestServer({ wsMaxSessionsPerUser: 2, jwtExpirySeconds: 3, wsMaxQueuePerSession: 4, httpMaxPayload: 2_000_000 });
+    server = await startTestServer({ wsMaxQueuePerSession: 4, httpMaxPayload: 2_000_000 });
     const api = await adminClient(server);
     token = await server.adminToken();
     ({ deviceId } = await deviceWithIdentity(server, api, 'ws-limits-token', 'WS limits device'));
@@ -175,38 +236,28 @@ describe('WebSocket telemetry API: sessions per user, expiring tokens, slow read
     return s;
   }
 
-  it('closes a session past wsMaxSessionsPerUser with 1008, then admits one once a slot is free; the token expiry ends sessions with 1008', async () => {
-    const first = await open(`/api/ws/plugins/telemetry?token=${token}`);
-    const second = await open(`/api/ws?token=${token}`);
-    const third = await open(`/api/ws/plugins/telemetry?token=${token}`);
-    assert.deepEqual(await third.waitClosed(), { code: 1008, reason: 'Max user sessions limit reached' });
-    first.close();
-    // The first socket's slot is free once the server has seen it go.
-    const openSessions = async () => Number(/fleetgate_ws_sessions_open (\d+)/.exec(await server.metrics!.render())?.[1]);
-    while ((await openSessions()) !== 1) await new Promise((r) => setTimeout(r, 20));
-    const admitted = await open('/api/ws');
-    admitted.send({ authCmd: { cmdId: 0, token }, cmds: [{ type: 'TIMESERIES', cmdId: 1, entityType: 'DEVICE', entityId: deviceId }] });
-    await admitted.next((m) => m.subscriptionId === 1);
-    assert.equal(admitted.messages[0].errorCode, 0);
-    // The token lives 3 s: both open sessions end with it.
-    assert.deepEqual(await second.waitClosed(), { code: 1008, reason: 'JWT Token expired' });
-    assert.deepEqual(await admitted.waitClosed(), { code: 1008, reason: 'JWT Token expired' });
-    // And the expired token no longer opens a session.
-    assert.deepEqual(await (await open(`/api/ws/plugins/telemetry?token=${token}`)).waitClosed(), { code: 1011, reason: 'JWT Token expired' });
-    const late = await open('/api/ws');
-    late.send({ authCmd: { cmdId: 0, token } });
-    assert.deepEqual(await late.waitClosed(), { code: 1007, reason: 'JWT Token expired' });
+  it('closes a session whose command frames pile up past wsMaxQueuePerSession', async () => {
+    const fresh = token;
+    const ws = await open(`/api/ws/plugins/telemetry?token=${fresh}`);
+    const frame = JSON.stringify({ historyCmds: [{ cmdId: 1, entityType: 'DEVICE', entityId: deviceId, keys: 'a', startTs: 0, endTs: Date.now() }] });
+    // Frames arrive faster than history reads finish: the queue fills up, whatever the machine's speed.
+    for (let i = 0; i < 20_000 && !ws.closed && ws.ws.readyState === ws.ws.OPEN; i++) {
+      ws.ws.send(frame);
+      if (i % 500 === 499) await new Promise((r) => setImmediate(r));
+    }
+    assert.deepEqual(await ws.waitClosed(), { code: 1008, reason: 'Max pending commands limit reached!' });
   });
 
   it('closes a reader that does not read once wsMaxQueuePerSession frames pile up, and keeps ingesting', async () => {
-    const res = await fetch(`${server.httpUrl}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin@test.local', password: 'test-admin-password' }) });
-    const fresh = ((await res.json()) as { token: string }).token;
+    const fresh = token;
     const slow = await open(`/api/ws/plugins/telemetry?token=${fresh}`);
     slow.send({ tsSubCmds: [{ cmdId: 1, entityType: 'DEVICE', entityId: deviceId, keys: 'blob' }] });
     await slow.next((m) => m.subscriptionId === 1);
     (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause(); // stop reading: the kernel buffers fill up
     const blob = 'x'.repeat(500_000);
-    const closes = async () => /fleetgate_ws_closed_total\{code="1008"\} [1-9]/.test((await server.metrics!.render()));
+    const closed1008 = async () => Number(/fleetgate_ws_closed_total\{code="1008"\} (\d+)/.exec(await server.metrics!.render())?.[1] ?? 0);
+    const before = await closed1008();
+    const closes = async () => (await closed1008()) > before;
     let posts = 0;
     while (!(await closes())) {
       assert.ok(posts < 400, 'the slow reader was never closed');
@@ -260,6 +311,34 @@ describe('WebSocket telemetry API: random frames', () => {
       assert.equal((await fresh.next((m) => m.subscriptionId === 3)).errorCode, 0);
     } finally {
       fresh.close();
+    }
+  });
+});
+
+describe('WebSocket telemetry API: keep-alive', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({ wsPingTimeoutMs: 6000 }); // pings every 2 s; generous, so a busy machine's pauses never look like a dead peer
+  });
+  after(() => server.close());
+
+  it('pings, keeps a session that answers, and closes one that does not with 4500', async () => {
+    const token = await server.adminToken();
+    const url = wsUrl(server.httpUrl, `/api/ws/plugins/telemetry?token=${token}`);
+    const answering = new WebSocket(url);
+    const silent = new WebSocket(url, { autoPong: false });
+    try {
+      let pings = 0;
+      answering.on('ping', () => pings++);
+      const silentClose = new Promise<number>((resolve) => silent.on('close', (code) => resolve(code)));
+      let answeringClosed = false;
+      answering.on('close', () => (answeringClosed = true));
+      assert.equal(await silentClose, 4500);
+      await poll(() => (pings >= 4 ? true : undefined), 60_000, 'four pings');
+      assert.equal(answeringClosed, false, 'a session that answers pings was closed');
+    } finally {
+      answering.terminate();
+      silent.terminate();
     }
   });
 });

@@ -184,3 +184,21 @@ describe('WebSocket telemetry API with wsUpdateIntervalMs', () => {
     }
   });
 });
+
+describe('WebSocket telemetry API on shutdown', () => {
+  it('ends open sessions and does not hold the server open', async () => {
+    const server = await startTestServer();
+    const ws = await openSocket(wsUrl(server.httpUrl, `/api/ws/plugins/telemetry?token=${await server.adminToken()}`));
+    try {
+      const api = await adminClient(server);
+      const { deviceId } = await deviceWithIdentity(server, api, 'ws-shutdown-token', 'WS shutdown device');
+      ws.send({ tsSubCmds: [{ cmdId: 1, entityType: 'DEVICE', entityId: deviceId }] });
+      await ws.next((m) => m.subscriptionId === 1);
+    } finally {
+      await server.close(); // resolves only once the upgraded socket is gone
+    }
+    const closed = await ws.waitClosed();
+    // 1001 when the close frame gets out first; the HTTP app's connection drain may drop the socket before (1006).
+    assert.ok(closed.code === 1001 || closed.code === 1006, `closed with ${closed.code}`);
+  });
+});
