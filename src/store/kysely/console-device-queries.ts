@@ -23,7 +23,11 @@ export const CONSOLE_DEVICE_SORTS: Record<string, string> = {
 const PROVISION_STATE = 'provisionState';
 
 function filtered(db: Db, tenantId: string, q: ConsoleDeviceQuery) {
-  let base = db.selectFrom('device').where('device.tenant_id', '=', tenantId);
+  // A text search reads every row: a plain scan, then a sort of the matches, costs a fifth of walking an order index
+  // and fetching each row from it (SQLite, 100,000 devices). `tenant_id || ''` keeps the planner off those indexes.
+  let base = q.textSearch
+    ? db.selectFrom('device').where(sql<boolean>`(${sql.ref('device.tenant_id')} || '') = ${tenantId}`)
+    : db.selectFrom('device').where('device.tenant_id', '=', tenantId);
   if (q.profileId) base = base.where('device.profile_id', '=', q.profileId);
   if (q.active !== undefined) {
     const seen = (eb: any) =>
