@@ -21,7 +21,7 @@ import { startCoapTransport } from './transports/coap/index.ts';
 import { registerAdminApi, registerOpenApi } from './admin/index.ts';
 import { registerConsole } from './admin/console-static.ts';
 import { observeHttpOutcomes, registerMetricsRoute } from './metrics/http.ts';
-import { FleetgateMetrics } from './metrics/metrics.ts';
+import { FleetgateMetrics, nodeStatsOf } from './metrics/metrics.ts';
 import { Outages } from './core/outages.ts';
 import { DependencyUnavailableError } from './core/errors.ts';
 import { postgresUnavailable } from './store/unavailable.ts';
@@ -203,7 +203,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const listening: { http?: number; mqtt?: number; coap?: number; mqttTls?: number } = {};
     await registerOpenApi(app);
     registerDeviceApi(app, { core, config, logger });
-    await registerAdminApi(app, { core, config, logger, jwtSecret, isReady: () => ready, probes: { database: () => probeDatabase(store, outages), bus: () => bus.ping() }, wsMetrics: metrics, ports: () => listening });
+    await registerAdminApi(app, { core, config, logger, jwtSecret, isReady: () => ready, probes: { database: () => probeDatabase(store, outages), bus: () => bus.ping() }, wsMetrics: metrics, ports: () => listening, nodeStats: metrics ? () => nodeStatsOf(metrics) : undefined });
     await registerConsole(app);
     await app.listen({ host: config.host, port: config.httpPort });
     const httpPort = (app.server.address() as AddressInfo).port;

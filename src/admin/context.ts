@@ -7,6 +7,7 @@ import type { Actor } from '../core/api.ts';
 import type { Core, CoreLogger } from '../core/core-types.ts';
 import { FleetgateError } from '../core/errors.ts';
 import type { Config } from '../config.ts';
+import type { NodeStats } from '../metrics/metrics.ts';
 import type { WsMetrics } from './ws/context.ts';
 
 /** Dependencies of the admin API, passed by the composition root (src/server.ts). */
@@ -22,6 +23,8 @@ export interface AdminDeps {
   probes: { database: () => Promise<void>; bus: () => Promise<void> };
   /** Ports the transports listen on, once they do (GET /api/fleetgate/info); config values when absent. */
   ports?: () => { http?: number; mqtt?: number; coap?: number; mqttTls?: number };
+  /** This node's connection and telemetry figures (GET /api/fleetgate/overview); absent when metrics are off. */
+  nodeStats?: () => Promise<NodeStats>;
   /** Where the WebSocket API reports (metrics on); undefined when metrics are off. */
   wsMetrics?: WsMetrics;
 }

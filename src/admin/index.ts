@@ -9,7 +9,9 @@ import type { FastifyInstance } from 'fastify';
 import { registerApiKeyRoutes } from './api-keys.ts';
 import { registerAttributeRoutes } from './attributes.ts';
 import { registerAuditRoutes } from './audit.ts';
+import { registerConsoleDeviceRoutes } from './console-devices.ts';
 import { registerConsoleInfoRoutes } from './console-info.ts';
+import { registerConsoleOverviewRoutes } from './console-overview.ts';
 import { authenticate, registerPublicAuthRoutes, registerUserRoutes } from './auth.ts';
 import type { AdminDeps } from './context.ts';
 import { registerDeviceInfoRoutes } from './device-infos.ts';
@@ -80,6 +82,8 @@ export async function registerAdminApi(app: AnyFastify, deps: AdminDeps): Promis
       await secured.register((ota: FastifyInstance) => registerOtaRoutes(ota, deps));
       registerProvisioningSecurityRoutes(secured, deps);
       registerExportRoutes(secured, deps);
+      registerConsoleDeviceRoutes(secured, deps);
+      registerConsoleOverviewRoutes(secured, deps);
     });
   });
 }

@@ -16,6 +16,7 @@ import type {
   UsersApi,
   X509ChainProvisioningApi,
 } from './api.ts';
+import type { ConsoleDevicesApi } from './console-devices.ts';
 import type { LiveUpdatesApi } from './live-updates.ts';
 
 import type { DeviceBulkImport } from './bulk-import.ts';
@@ -44,6 +45,8 @@ export interface Core {
   devices: DevicesApi;
   /** ThingsBoard DeviceInfo reads and device types (issue 11). */
   deviceInfos: DeviceInfosApi;
+  /** The web console's device table (issue 12). */
+  consoleDevices: ConsoleDevicesApi;
   /** ThingsBoard's device bulk import (POST /api/device/bulk_import). */
   bulkImport: Pick<DeviceBulkImport, 'run'>;
   /** History reads with aggregation, deletion, server-side writes and key lists (TelemetryController, issue 11). */

@@ -8,6 +8,7 @@ import type { Core, CoreLogger, CoreObserver, CoreSettings } from './core-types.
 import { activityReportingAuth, DeviceActivityTracker } from './device-activity.ts';
 import { DeviceAuth } from './device-auth.ts';
 import { DeviceInfos } from './device-infos.ts';
+import { ConsoleDevices } from './console-devices.ts';
 import { DeviceBulkImport } from './bulk-import.ts';
 import { TimeseriesAdmin } from './timeseries-admin.ts';
 import { UserSecurity } from './user-security.ts';
@@ -275,6 +276,7 @@ export async function createCore(deps: {
     profiles,
     devices,
     deviceInfos: new DeviceInfos(store, activity),
+    consoleDevices: new ConsoleDevices(store, activity),
     bulkImport: new DeviceBulkImport(store, devices, attributes),
     timeseriesAdmin: new TimeseriesAdmin(store, telemetry, audit),
     userSecurity: new UserSecurity(store, audit),

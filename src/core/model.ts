@@ -191,6 +191,23 @@ export interface PageQuery {
   sortOrder?: 'ASC' | 'DESC';
 }
 
+/** A page query of the console's device table (GET /api/fleetgate/devices). */
+export interface ConsoleDeviceQuery extends PageQuery {
+  profileId?: string;
+  /** true: devices seen at or after `activeSince`; false: the others. */
+  active?: boolean;
+  activeSince: number;
+  /** true: devices with the provisionState attribute (they provisioned themselves); false: the others. */
+  provisioned?: boolean;
+}
+
+/** A row of the console's device table. */
+export interface ConsoleDeviceRow extends DeviceInfo {
+  credentialsType: string | null;
+  /** When the device provisioned itself and over which transport (from its PROVISION_SUCCESS audit row); null if it did not. */
+  provisioned: { time: number; transport: string | null } | null;
+}
+
 /** When a device last connected, disconnected and showed activity, on any node (ms; null = never). */
 export interface DeviceActivity {
   lastConnectTime: number | null;

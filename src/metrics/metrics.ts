@@ -222,3 +222,38 @@ export class FleetgateMetrics implements TransportMetrics {
     return this.registry.contentType;
   }
 }
+
+/** This node's figures for the console overview (GET /api/fleetgate/overview). */
+export interface NodeStats {
+  /** Open connections per transport (as fleetgate_connections_open). */
+  connections: Record<string, number>;
+  /** Open device sessions (as fleetgate_sessions_open). */
+  sessions: number;
+  /** Telemetry messages committed since start (as fleetgate_telemetry_messages_total); clients derive a rate. */
+  telemetryMessages: number;
+  /** Provisioning requests since start by status and reason, all transports (as fleetgate_provisioning_requests_total). */
+  provisioning: { status: string; reason: string | null; count: number }[];
+}
+
+/** Reads the node's figures from the metrics (open connections are counted at the moment of the call). */
+export async function nodeStatsOf(metrics: FleetgateMetrics): Promise<NodeStats> {
+  const read = async (name: string) => (await metrics.registry.getSingleMetric(name)?.get())?.values ?? [];
+  const connections: Record<string, number> = {};
+  for (const value of await read('fleetgate_connections_open')) connections[String(value.labels.transport)] = value.value;
+  const [sessions] = await read('fleetgate_sessions_open');
+  const [messages] = await read('fleetgate_telemetry_messages_total');
+  const provisioning = new Map<string, { status: string; reason: string | null; count: number }>();
+  for (const value of await read('fleetgate_provisioning_requests_total')) {
+    const status = String(value.labels.status);
+    const reason = value.labels.reason ? String(value.labels.reason) : null;
+    const row = provisioning.get(`${status}|${reason}`) ?? { status, reason, count: 0 };
+    row.count += value.value;
+    provisioning.set(`${status}|${reason}`, row);
+  }
+  return {
+    connections,
+    sessions: sessions?.value ?? 0,
+    telemetryMessages: messages?.value ?? 0,
+    provisioning: [...provisioning.values()].sort((a, b) => b.count - a.count),
+  };
+}

@@ -10,6 +10,8 @@ import type {
   DeviceActivity,
   DeviceInfo,
   DeviceInfoQuery,
+  ConsoleDeviceQuery,
+  ConsoleDeviceRow,
   DeviceCredentials,
   DeviceProfile,
   KvEntry,
@@ -229,6 +231,8 @@ export interface Store {
 
   // device infos and activity (issue 11; kysely/device-info-queries.ts)
   listDeviceInfos(tenantId: string, query: DeviceInfoQuery): Promise<Page<DeviceInfo>>;
+  /** The console's device table (kysely/console-device-queries.ts). */
+  listConsoleDevices(tenantId: string, query: ConsoleDeviceQuery): Promise<Page<ConsoleDeviceRow>>;
   getDeviceInfo(tenantId: string, id: string): Promise<DeviceInfo | undefined>;
   /** Names of the tenant's profiles that have devices, sorted. */
   listDeviceTypes(tenantId: string): Promise<string[]>;

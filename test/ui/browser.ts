@@ -30,15 +30,20 @@ export interface ConsoleFixture {
   /** Absolute URL of a console route, e.g. url('/devices') -> http://127.0.0.1:port/#/devices. */
   url(route: string): string;
   login(): Promise<void>;
+  /** Every 5xx the browser received (the console must never make the server fail); checked by close(). */
+  serverErrors: string[];
   /** Saves a screenshot of the page as docs/screenshots/<name>.png. */
   shot(name: string): Promise<void>;
   close(): Promise<void>;
 }
 
-/** Starts a server and chromium, with a page at 1280x800 (or `viewport`). */
-export async function startConsole(overrides: Partial<Config> = {}, viewport = { width: 1280, height: 800 }): Promise<ConsoleFixture> {
+/**
+ * Starts a server and chromium, with a page at 1280x800 (or `viewport`). With `existing`, the browser uses that
+ * server (a cluster node) and close() leaves it running.
+ */
+export async function startConsole(overrides: Partial<Config> = {}, viewport = { width: 1280, height: 800 }, existing?: TestServer): Promise<ConsoleFixture> {
   ensureConsoleBuilt();
-  const server = await startTestServer(overrides);
+  const server = existing ?? (await startTestServer(overrides));
   const profileDir = mkdtempSync(join(tmpdir(), 'fleetgate-chromium-'));
   let context: BrowserContext;
   try {
@@ -58,18 +63,26 @@ export async function startConsole(overrides: Partial<Config> = {}, viewport = {
       ],
       viewport,
       colorScheme: 'light',
+      // With TLS on, the test server has a self-signed certificate.
+      ignoreHTTPSErrors: !!overrides.tlsCert,
       timeout: 60_000,
     });
   } catch (err) {
-    await server.close();
+    if (!existing) await server.close();
     throw err;
   }
   context.setDefaultTimeout(30_000);
   const page = context.pages()[0] ?? (await context.newPage());
-  const url = (route: string) => `${server.httpUrl}/#${route}`;
+  const base = overrides.tlsCert ? server.httpUrl.replace(/^http:/, 'https:') : server.httpUrl;
+  const url = (route: string) => `${base}/#${route}`;
+  const serverErrors: string[] = [];
+  context.on('response', (res) => {
+    if (res.status() >= 500) serverErrors.push(`${res.status()} ${res.request().method()} ${res.url()}`);
+  });
   return {
     server,
     context,
+    serverErrors,
     page,
     url,
     async login() {
@@ -85,8 +98,9 @@ export async function startConsole(overrides: Partial<Config> = {}, viewport = {
     },
     async close() {
       await context.close().catch(() => {});
-      await server.close();
+      if (!existing) await server.close();
       rmSync(profileDir, { recursive: true, force: true });
+      if (serverErrors.length > 0) throw new Error(`the server answered 5xx to the console: ${serverErrors.join(', ')}`);
     },
   };
 }

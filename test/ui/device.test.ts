@@ -64,6 +64,16 @@ describe('device page', { skip: skipWithoutChromium() }, () => {
     await page.getByRole('button', { name: 'Last day' }).click();
     await page.waitForFunction(() => Number(document.querySelector('.chart')?.getAttribute('data-points')) >= 3);
     await fx.shot('device');
+    // Zoom: a drag across the middle of the plot narrows the visible range.
+    const span = async () => page.evaluate(`(() => { const c = document.querySelector('.chart'); return Number(c.dataset.max) - Number(c.dataset.min); })()`) as Promise<number>;
+    await page.waitForFunction(`Number(document.querySelector('.chart')?.dataset.max) > 0`);
+    const before = await span();
+    const box = (await page.locator('.chart .u-over').boundingBox())!;
+    await page.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.up();
+    await page.waitForFunction(`(() => { const c = document.querySelector('.chart'); return Number(c.dataset.max) - Number(c.dataset.min) < ${before} / 2; })()`);
   });
 
   test('a shared attribute edited in the page reaches the MQTT client', async () => {
@@ -95,6 +105,7 @@ describe('device page', { skip: skipWithoutChromium() }, () => {
     const outcome = rpc.getByLabel('RPC outcome');
     await outcome.and(page.locator('[data-outcome="reply"]')).waitFor();
     assert.deepEqual(JSON.parse((await outcome.locator('pre').textContent())!), { temperature: 22.5, echo: { unit: 'C' } });
+    await outcome.scrollIntoViewIfNeeded();
     await fx.shot('device-rpc');
     await rpc.getByLabel('Method').fill('reboot');
     await rpc.getByLabel('Timeout (ms)').fill('1000');

@@ -41,7 +41,9 @@ describe('devices page', { skip: skipWithoutChromium() }, () => {
       body: JSON.stringify({ deviceName: 'provisioned-1', provisionDeviceKey: 'open-key', provisionDeviceSecret: 'open-key-secret' }),
     });
     assert.equal((await res.json()).status, 'SUCCESS');
-    await page.getByRole('link', { name: 'provisioned-1' }).waitFor();
+    const row = page.getByRole('row').filter({ has: page.getByRole('link', { name: 'provisioned-1' }) });
+    await row.waitFor();
+    assert.match(await row.innerText(), /Access token\t\d{4}-\d\d-\d\d \d\d:\d\d:\d\d over HTTP/);
   });
 
   test('devices are created with an access token, MQTT basic or X.509 credentials; bad input is refused before sending', async () => {
@@ -101,6 +103,12 @@ describe('devices page', { skip: skipWithoutChromium() }, () => {
     await page.getByRole('link', { name: 'mqtt-device' }).waitFor({ state: 'detached' });
     assert.deepEqual(await page.getByRole('table', { name: 'Devices' }).getByRole('link').allTextContents(), ['provisioned-1']);
     await page.getByLabel('Profile').selectOption({ label: 'All profiles' });
+    await page.getByLabel('Provision state').selectOption({ label: 'Provisioned by the device' });
+    await page.getByRole('link', { name: 'mqtt-device' }).waitFor({ state: 'detached' });
+    assert.deepEqual(await page.getByRole('table', { name: 'Devices' }).getByRole('link').allTextContents(), ['provisioned-1']);
+    await page.getByLabel('Provision state').selectOption({ label: 'Not provisioned (created or imported)' });
+    await page.getByRole('link', { name: 'provisioned-1' }).waitFor({ state: 'detached' });
+    await page.getByLabel('Provision state').selectOption({ label: 'Any' });
     await page.getByRole('button', { name: /^Name/ }).click();
     await page.waitForFunction(() => document.querySelector('table[aria-label="Devices"] tbody tr a')?.textContent === 'mqtt-device');
     await page.getByRole('button', { name: /^Name/ }).click();

@@ -95,6 +95,23 @@ describe('device profiles page', { skip: skipWithoutChromium() }, () => {
     assert.equal(JSON.parse(stdout).status, 'SUCCESS');
   });
 
+  test('a profile is edited: description and strategy change, the key stays', async () => {
+    const { page } = fx;
+    await page.goto(profileUrl);
+    const key = await page.locator('dd code').first().textContent();
+    await page.getByRole('button', { name: 'Edit' }).click();
+    await page.getByLabel('Description').fill('Thermometers, all halls');
+    await page.getByLabel('Provisioning strategy').selectOption('CHECK_PRE_PROVISIONED_DEVICES');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Thermometers, all halls').waitFor();
+    await page.getByText('Check pre-provisioned devices').waitFor();
+    assert.equal(await page.locator('dd code').first().textContent(), key);
+    await page.getByRole('button', { name: 'Edit' }).click();
+    await page.getByLabel('Provisioning strategy').selectOption('ALLOW_CREATE_NEW_DEVICES');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Allow creating new devices').waitFor();
+  });
+
   test('a second profile with the same name shows the API\'s refusal', async () => {
     const { page } = fx;
     await page.goto(fx.url('/profiles/new'));

@@ -1,5 +1,5 @@
 /** Administrator accounts, server settings and the audit log. */
-import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { AuditEntry, Page, PageQuery, User } from '../../core/model.ts';
 import type { Database } from '../schema.ts';
 import { fetchPage } from './paging.ts';

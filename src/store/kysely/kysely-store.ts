@@ -1,10 +1,11 @@
 import type { Kysely, Transaction } from 'kysely';
 import { sql } from 'kysely';
-import type { ApiKey, AttributeEntry, AttributeScope, AttributeWrite, AuditEntry, AuditQuery, Device, DeviceActivity, DeviceInfo, DeviceInfoQuery, DeviceCredentials, DeviceProfile, KvEntry, KvValue, Page, PageQuery, RpcRequest, RpcStatus, User } from '../../core/model.ts';
+import type { ApiKey, AttributeEntry, AttributeScope, AttributeWrite, AuditEntry, AuditQuery, ConsoleDeviceQuery, ConsoleDeviceRow, Device, DeviceActivity, DeviceInfo, DeviceInfoQuery, DeviceCredentials, DeviceProfile, KvEntry, KvValue, Page, PageQuery, RpcRequest, RpcStatus, User } from '../../core/model.ts';
 import type { Dialect } from '../dialect.ts';
 import type { Database } from '../schema.ts';
 import * as tsAggregation from './timeseries-aggregation.ts';
 import { UniqueViolation, type AggregateBucket, type CredentialsGrace, type DeviceActivityWrite, type DeviceInsertOutcome, type Store, type TimeseriesAggregateQuery, type TimeseriesDelete, type TimeseriesQuery, type WriteBatch } from '../store.ts';
+import * as consoleDevices from './console-device-queries.ts';
 import * as infos from './device-info-queries.ts';
 import * as security from './user-security-queries.ts';
 import * as accounts from './account-queries.ts';
@@ -374,6 +375,10 @@ export class KyselyStore implements Store {
   // ---- device infos and activity
   listDeviceInfos(tenantId: string, query: DeviceInfoQuery): Promise<Page<DeviceInfo>> {
     return infos.listDeviceInfos(this.db, tenantId, query);
+  }
+
+  listConsoleDevices(tenantId: string, query: ConsoleDeviceQuery): Promise<Page<ConsoleDeviceRow>> {
+    return consoleDevices.listConsoleDevices(this.db, tenantId, query);
   }
 
   getDeviceInfo(tenantId: string, id: string): Promise<DeviceInfo | undefined> {

@@ -6,6 +6,7 @@ import * as m003 from './003-api-parity.ts';
 import * as m004 from './004-ota.ts';
 import * as m005 from './005-device-gateway.ts';
 import * as m006 from './006-credentials-grace.ts';
+import * as m010 from './010-console.ts';
 import * as m011 from './011-export.ts';
 
 /** One schema migration: a stable name and an `up` step. */
@@ -22,5 +23,6 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '004-ota', up: m004.up },
   { name: '005-device-gateway', up: m005.up },
   { name: '006-credentials-grace', up: m006.up },
+  { name: '010-console', up: m010.up },
   { name: '011-export', up: m011.up },
 ];

@@ -86,7 +86,7 @@ export function AuditPage() {
 
 export function DeviceAudit({ deviceId }: { deviceId: string }) {
   const [page, setPage] = useState(0);
-  const [data, error] = useLoad(() => api<PageData<AuditLog>>(`/api/audit/logs/entity/DEVICE/${deviceId}${query({ pageSize: 10, page })}`), [deviceId, page]);
+  const [data, error] = useLoad(() => api<PageData<AuditLog>>(`/api/audit/logs/entity/DEVICE/${deviceId}${query({ pageSize: 10, page, sortProperty: "createdTime", sortOrder: "DESC" })}`), [deviceId, page]);
   return (
     <section class="panel" aria-label="Audit events of this device">
       <h2>Audit events</h2>

@@ -125,7 +125,7 @@ export function CreateDevice({ profiles, onCreated }: { profiles: DeviceProfile[
       </button>
       <Dialog title="New device" open={open} onClose={() => setOpen(false)}>
         <form onSubmit={submit} noValidate>
-          <Field label="Name" value={name} onInput={(e) => setName(e.currentTarget.value)} />
+          <Field label="Name" value={name} onInput={(e) => (setName(e.currentTarget.value), setError(undefined))} />
           <Select label="Device profile" value={chosen} options={profiles.map((p): [string, string] => [p.id!.id, p.name])} onChange={(e) => setProfileId(e.currentTarget.value)} />
           <Field label="Label" value={label} onInput={(e) => setLabel(e.currentTarget.value)} />
           <CredentialsFields value={credentials} onChange={setCredentials} tokenHint="Empty: the server generates one." />

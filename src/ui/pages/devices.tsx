@@ -7,7 +7,15 @@ import type { Device, DeviceProfile, PageData } from '../types.ts';
 import { CreateDevice, DeleteDevice } from './device-create.tsx';
 import { ExportDevices, ImportDevices } from './device-import.tsx';
 
-type DeviceInfo = Device & { deviceProfileName: string; active: boolean; lastActivityTime?: number | null };
+type DeviceRow = Device & {
+  deviceProfileName: string;
+  active: boolean;
+  lastActivityTime?: number | null;
+  credentialsType: string | null;
+  provisioned: { time: number; transport: string | null } | null;
+};
+
+const CREDENTIALS_NAMES: Record<string, string> = { ACCESS_TOKEN: 'Access token', MQTT_BASIC: 'MQTT basic', X509_CERTIFICATE: 'X.509' };
 
 const PAGE_SIZE = 20;
 /** The table refreshes itself this often, so devices provisioned meanwhile appear without a reload. */
@@ -18,10 +26,10 @@ export function useProfiles(): DeviceProfile[] {
   return profiles?.data ?? [];
 }
 
-function SortHeader({ label, property, sort, onSort }: { label: string; property: string; sort: [string, 'ASC' | 'DESC']; onSort: (s: [string, 'ASC' | 'DESC']) => void }) {
+function SortHeader({ label, property, sort, onSort, narrow }: { label: string; property: string; sort: [string, 'ASC' | 'DESC']; onSort: (s: [string, 'ASC' | 'DESC']) => void; narrow?: boolean }) {
   const active = sort[0] === property;
   return (
-    <th aria-sort={active ? (sort[1] === 'ASC' ? 'ascending' : 'descending') : 'none'}>
+    <th class={narrow ? 'hide-narrow' : undefined} aria-sort={active ? (sort[1] === 'ASC' ? 'ascending' : 'descending') : 'none'}>
       <button type="button" onClick={() => onSort([property, active && sort[1] === 'ASC' ? 'DESC' : 'ASC'])}>
         {label} {active ? (sort[1] === 'ASC' ? '▲' : '▼') : ''}
       </button>
@@ -35,13 +43,14 @@ export function DevicesPage(_: { route: Route }) {
   const [search, setSearch] = useState('');
   const [profileId, setProfileId] = useState('');
   const [active, setActive] = useState('');
+  const [provisioned, setProvisioned] = useState('');
   const [sort, setSort] = useState<[string, 'ASC' | 'DESC']>(['createdTime', 'DESC']);
   const [data, error, reload] = useLoad(
     () =>
-      api<PageData<DeviceInfo>>(
-        `/api/tenant/deviceInfos${query({ pageSize: PAGE_SIZE, page, textSearch: search.trim(), deviceProfileId: profileId, active, sortProperty: sort[0], sortOrder: sort[1] })}`,
+      api<PageData<DeviceRow>>(
+        `/api/fleetgate/devices${query({ pageSize: PAGE_SIZE, page, textSearch: search.trim(), deviceProfileId: profileId, active, provisioned, sortProperty: sort[0], sortOrder: sort[1] })}`,
       ),
-    [page, search, profileId, active, sort[0], sort[1]],
+    [page, search, profileId, active, provisioned, sort[0], sort[1]],
   );
   useEffect(() => {
     const timer = setInterval(() => document.visibilityState === 'visible' && reload(), REFRESH_MS);
@@ -76,6 +85,16 @@ export function DevicesPage(_: { route: Route }) {
           ]}
           onChange={(e) => (setActive(e.currentTarget.value), resetPage())}
         />
+        <Select
+          label="Provision state"
+          value={provisioned}
+          options={[
+            ['', 'Any'],
+            ['true', 'Provisioned by the device'],
+            ['false', 'Not provisioned (created or imported)'],
+          ]}
+          onChange={(e) => (setProvisioned(e.currentTarget.value), resetPage())}
+        />
       </div>
       <ErrorBox error={error} />
       <div class="table-wrap">
@@ -85,9 +104,11 @@ export function DevicesPage(_: { route: Route }) {
               <SortHeader label="Name" property="name" sort={sort} onSort={setSort} />
               <SortHeader label="Profile" property="deviceProfileName" sort={sort} onSort={setSort} />
               <SortHeader label="Label" property="label" sort={sort} onSort={setSort} />
+              <th class="hide-narrow">Credentials</th>
+              <th>Provisioned</th>
               <th class="hide-narrow">Last activity</th>
               <th>Connected</th>
-              <SortHeader label="Created" property="createdTime" sort={sort} onSort={setSort} />
+              <SortHeader label="Created" property="createdTime" sort={sort} onSort={setSort} narrow />
               <th>
                 <span class="offscreen">Actions</span>
               </th>
@@ -101,9 +122,11 @@ export function DevicesPage(_: { route: Route }) {
                 </td>
                 <td>{d.deviceProfileName}</td>
                 <td>{d.label ?? ''}</td>
+                <td class="hide-narrow">{d.credentialsType ? (CREDENTIALS_NAMES[d.credentialsType] ?? d.credentialsType) : '—'}</td>
+                <td>{d.provisioned ? `${formatTime(d.provisioned.time)}${d.provisioned.transport ? ` over ${d.provisioned.transport.toUpperCase()}` : ''}` : '—'}</td>
                 <td class="hide-narrow">{formatTime(d.lastActivityTime)}</td>
                 <td>{d.active ? <span class="badge on">connected</span> : <span class="badge off">no</span>}</td>
-                <td>{formatTime(d.createdTime)}</td>
+                <td class="hide-narrow">{formatTime(d.createdTime)}</td>
                 <td>
                   <DeleteDevice device={d} onDeleted={reload} />
                 </td>

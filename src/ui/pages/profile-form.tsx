@@ -87,7 +87,7 @@ export function ProfileForm({ profile, onSaved, onCancel }: { profile?: DevicePr
   const [form, setForm] = useState(() => initial(profile));
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
-  const set = (patch: Partial<FormState>) => setForm({ ...form, ...patch });
+  const set = (patch: Partial<FormState>) => (setForm({ ...form, ...patch }), setError(undefined));
   const keyed = form.strategy === 'ALLOW_CREATE_NEW_DEVICES' || form.strategy === 'CHECK_PRE_PROVISIONED_DEVICES';
   return (
     <form

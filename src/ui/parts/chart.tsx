@@ -21,7 +21,7 @@ function align(series: Series[]): uPlot.AlignedData {
   return [times.map((t) => t / 1000), ...columns] as uPlot.AlignedData;
 }
 
-export function Chart({ series, from, to, label }: { series: Series[]; from: number; to: number; label: string }) {
+export function Chart({ series, from, to, label, bars = false }: { series: Series[]; from: number; to: number; label: string; bars?: boolean }) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot>();
   const keys = series.map((s) => s.key).join(',');
@@ -35,8 +35,17 @@ export function Chart({ series, from, to, label }: { series: Series[]; from: num
         height: 260,
         scales: { x: { time: true, range: (_u, min, max) => (min === max ? [min - 60, max + 60] : [min, max]) } },
         axes: [axis, axis],
-        series: [{}, ...series.map((s, i) => ({ label: s.key, stroke: COLORS[i % COLORS.length], width: 2, spanGaps: true, points: { show: s.points.length < 200 } }))],
+        series: [
+          {},
+          ...series.map((s, i) =>
+            bars
+              ? { label: s.key, stroke: COLORS[i % COLORS.length], fill: `${COLORS[i % COLORS.length]}99`, width: 1, paths: uPlot.paths.bars!({ size: [0.35, 40], align: i === 0 ? -1 : 1 }), points: { show: false } }
+              : { label: s.key, stroke: COLORS[i % COLORS.length], width: 2, spanGaps: true, points: { show: s.points.length < 200 } },
+          ),
+        ],
         cursor: { drag: { x: true, y: false } },
+        // The visible range, for tests and scripts reading the page: seconds since the epoch.
+        hooks: { setScale: [(u, key) => key === 'x' && (el.dataset.min = String(Math.round(u.scales.x.min ?? 0)), el.dataset.max = String(Math.round(u.scales.x.max ?? 0)))] },
       },
       align(series),
       el,
