@@ -67,14 +67,16 @@ export class Attributes implements AttributesApi {
     if (scope === 'SHARED_SCOPE') {
       const update: Record<string, unknown> = {};
       for (const e of entries) update[e.key] = kvToJson(e.value);
-      await this.bus.publish(channels.device(device.id), { kind: 'attributes', deviceId: device.id, update });
+      await this.push(device.id, update);
     }
   }
 
   /** Writes typed entries (e.g. CSV cells typed by the bulk import); SHARED_SCOPE changes are pushed like `save`. */
   async saveEntries(device: Device, scope: AttributeScope, entries: KvEntry[]): Promise<void> {
     if (entries.length === 0) return;
-    await this.store.saveAttributes({ deviceId: device.id, scope, entries, ts: Date.now() });
+    const ts = Date.now();
+    await this.store.saveAttributes({ deviceId: device.id, scope, entries, ts });
+    this.live?.attributesSaved(device.id, scope, entries, ts);
     if (scope === 'SHARED_SCOPE') {
       const update: Record<string, unknown> = {};
       for (const e of entries) update[e.key] = kvToJson(e.value);

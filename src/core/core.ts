@@ -278,7 +278,7 @@ export async function createCore(deps: {
     deviceInfos: new DeviceInfos(store, activity),
     consoleDevices: new ConsoleDevices(store, activity),
     bulkImport: new DeviceBulkImport(store, devices, attributes),
-    timeseriesAdmin: new TimeseriesAdmin(store, telemetry, audit),
+    timeseriesAdmin: new TimeseriesAdmin(store, telemetry, audit, live),
     userSecurity: new UserSecurity(store, audit),
     users: throttledUsers(new Users(store), throttle),
     audit,

@@ -8,6 +8,7 @@ import type { AuditRecorder } from './audit.ts';
 import type { Device, KvValue } from './model.ts';
 import { bucketTs, bucketValue, buildBuckets, type Aggregation, type IntervalType } from './timeseries-aggregate.ts';
 import type { Store } from '../store/store.ts';
+import type { LiveUpdates } from './live-updates.ts';
 
 /** A history read (TB getTimeseries with startTs and endTs); the range is [startTs, endTs). */
 export interface HistoryQuery {
@@ -29,6 +30,8 @@ export class TimeseriesAdmin {
     private readonly store: Store,
     private readonly telemetry: TelemetryApi,
     private readonly audit: AuditRecorder,
+    /** WebSocket subscribers of a key whose latest value was deleted get its new latest value (or its deletion). */
+    private readonly live?: LiveUpdates,
   ) {}
 
   /** spec §4.1: raw when agg is NONE or a millisecond interval of 0, else buckets computed by the database. */
@@ -57,6 +60,10 @@ export class TimeseriesAdmin {
   /** spec §4.3: deletes [startTs, endTs) of the keys (and the latest value in it when asked). */
   async delete(device: Device, del: { keys: string[]; startTs: number; endTs: number; deleteLatest: boolean; rewriteLatest: boolean }, actor: Actor): Promise<void> {
     await this.store.deleteTimeseries({ deviceId: device.id, ...del });
+    if (this.live && del.deleteLatest) {
+      const latest = await this.store.getLatestTimeseries(device.id, del.keys);
+      this.live.telemetryDeleted(device.id, del.keys.map((key) => ({ key, now: latest.get(key) ?? null })));
+    }
     await this.audit.action(actor, device.tenantId, { type: 'DEVICE', id: device.id, name: device.name }, 'TIMESERIES_DELETED', {
       keys: del.keys,
       startTs: del.startTs,
