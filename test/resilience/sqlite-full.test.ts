@@ -11,7 +11,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, truncateSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -51,8 +51,18 @@ describe(`SQLite full under MQTT QoS 1 load: ${mode}`, () => {
   /** tmpfs: a filler file takes all but 1 MB of the free space. Fallback: a ballast device's telemetry fills the limit. */
   const fill = async (round: number) => {
     if (mounted.tmpfs) {
-      const { bavail, bsize } = statfsSync(dir);
-      writeFileSync(filler, Buffer.alloc(Math.max(0, bavail * bsize - 1024 * 1024)));
+      // Written up to ENOSPC, then 1 MB given back: the server keeps writing meanwhile, so a size read beforehand may not fit.
+      const chunk = Buffer.alloc(1024 * 1024);
+      const fd = openSync(filler, 'w');
+      let size = 0;
+      try {
+        for (;;) size += writeSync(fd, chunk);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+      } finally {
+        closeSync(fd);
+      }
+      truncateSync(filler, Math.max(0, size - chunk.length));
       return;
     }
     const token = `ballast-token-${round}`;
