@@ -59,16 +59,7 @@ export class Attributes implements AttributesApi {
 
   async save(device: Device, scope: AttributeScope, values: Record<string, unknown>): Promise<void> {
     if (values === null || typeof values !== 'object' || Array.isArray(values)) throw new FleetgateError('INVALID_ARGUMENT', 'Attributes must be a JSON object');
-    const entries = objectToEntries(values, false);
-    if (entries.length === 0) return;
-    const ts = Date.now();
-    await this.store.saveAttributes({ deviceId: device.id, scope, entries, ts });
-    this.live?.attributesSaved(device.id, scope, entries, ts);
-    if (scope === 'SHARED_SCOPE') {
-      const update: Record<string, unknown> = {};
-      for (const e of entries) update[e.key] = kvToJson(e.value);
-      await this.push(device.id, update);
-    }
+    return this.saveEntries(device, scope, objectToEntries(values, false));
   }
 
   /** Writes typed entries (e.g. CSV cells typed by the bulk import); SHARED_SCOPE changes are pushed like `save`. */
