@@ -185,7 +185,7 @@ export async function createCore(deps: {
   const x509Provisioning = new X509ChainProvisioning(store, transactions, profiles, auth, audit, logger, (id, deviceId) => {
     credentialsChanged(id, deviceId).catch((err) => logger.warn({ err }, 'credentials-changed publish failed'));
     provisioned(deviceId);
-  });
+  }, hook);
   const committer = new GroupCommitter(store, { maxRows: settings.batchMaxRows, maxDelayMs: settings.batchMaxDelayMs, minIntervalMs: settings.batchIntervalMs }, logger, outages);
   const telemetry = new Telemetry(store, committer, observer);
   const interest = new LiveInterest(bus, logger, { ttlMs: settings.liveInterestTtlMs });

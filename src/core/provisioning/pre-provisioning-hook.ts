@@ -11,7 +11,7 @@ import type { CoreLogger } from '../core-types.ts';
 import type { DeviceProfile, KvEntry } from '../model.ts';
 import { objectToEntries } from '../kv-json.ts';
 import type { HookCaller } from '../ports/hook-caller.ts';
-import type { PreProvisioningHookOptions } from './profile-options.ts';
+import { provisioningOptions, type PreProvisioningHookOptions } from './profile-options.ts';
 
 /** Header with `sha256=<hex HMAC-SHA256(hook secret, timestamp + "." + body)>`. */
 export const SIGNATURE_HEADER = 'x-fleetgate-signature';
@@ -172,6 +172,17 @@ export class PreProvisioningHook {
     this.inFlight--;
     this.waiting.shift()?.();
   }
+}
+
+/**
+ * Asks `profile`'s hook, when its provision configuration names one, before anything is written (key/secret and X.509
+ * chain provisioning alike). A profile with a hook but no caller configured fails closed.
+ */
+export function askProfileHook(hook: PreProvisioningHook | undefined, profile: DeviceProfile, req: ProvisionRequest, deviceName: string, source: RequestSource): Promise<HookDecision> | HookDecision {
+  const options = provisioningOptions(profile.profileData?.provisionConfiguration).hook;
+  if (!options) return { proceed: true, grant: undefined, outcome: 'none' };
+  if (!hook) return { proceed: false, reason: 'HOOK_UNAVAILABLE', outcome: 'unavailable', detail: 'no hook caller configured' };
+  return hook.decide(profile, options, req, deviceName, source);
 }
 
 /** Writes what the hook granted for a device being provisioned, inside the provisioning transaction. */

@@ -6,8 +6,7 @@ import type { ProvisionReason, ProvisionRequest, ProvisionResult, RequestSource 
 import type { AuditRecorder } from '../audit.ts';
 import { buildCredentials, CredentialsRejected, parseMqttBasicValue, sha3Hex } from '../credentials.ts';
 import { provisionSecretMatches } from './derived-secret.ts';
-import { writeHookGrant, type HookDecision, type PreProvisioningHook } from './pre-provisioning-hook.ts';
-import { provisioningOptions } from './profile-options.ts';
+import { askProfileHook, writeHookGrant, type HookDecision, type PreProvisioningHook } from './pre-provisioning-hook.ts';
 import { CsrRejected, type CertificateAuthorityKeys, type IssuedCertificate } from './certificate-signing.ts';
 import { reprovisionExisting, type Reprovisioned } from './reprovision.ts';
 import { newId, randomAlphanumeric } from '../ids.ts';
@@ -111,10 +110,7 @@ export class Provisioning {
 
   /** The profile's pre-provisioning hook, asked before anything is written (pre-provisioning-hook.ts). */
   private askHook(profile: DeviceProfile, req: ProvisionRequest, name: string, source: RequestSource): Promise<HookDecision> | HookDecision {
-    const options = provisioningOptions(profile.profileData?.provisionConfiguration).hook;
-    if (!options) return { proceed: true, grant: undefined, outcome: 'none' };
-    if (!this.hook) return { proceed: false, reason: 'HOOK_UNAVAILABLE', outcome: 'unavailable', detail: 'no hook caller configured' };
-    return this.hook.decide(profile, options, req, name, source);
+    return askProfileHook(this.hook, profile, req, name, source);
   }
 
   private async createNew(req: ProvisionRequest, source: RequestSource, profile: DeviceProfile, requestedName: string, arrived: number, hook?: HookDecision): Promise<ProvisionResult> {

@@ -1,8 +1,9 @@
 /**
  * X.509 certificate-chain provisioning (spec §7): a device presents its chain over MQTT TLS; if one of the
  * certificates is the trust anchor of an X509_CERTIFICATE_CHAIN profile, the leaf becomes a device's credentials (a new
- * device, or a new certificate for an existing one). Writes happen in one transaction; races are decided by the unique
- * indexes on device name and credentials id (DESIGN 7).
+ * device, or a new certificate for an existing one). Before either is written the profile's pre-provisioning hook, if it
+ * names one, is asked as on the key/secret path (pre-provisioning-hook.ts). Writes happen in one transaction; races are
+ * decided by the unique indexes on device name and credentials id (DESIGN 7).
  */
 import type { ProvisionReason, ProvisionRequest, RequestSource, X509ChainProvisioningApi, X509ChainResult } from '../api.ts';
 import type { AuditRecorder } from '../audit.ts';
@@ -15,6 +16,7 @@ import type { Profiles } from '../profiles.ts';
 import { retryAfterSeconds, type Throttle } from '../throttle/throttle.ts';
 import type { TransactionBatcher } from '../transaction-batcher.ts';
 import { UniqueViolation, type Store } from '../../store/store.ts';
+import { askProfileHook, writeHookGrant, type HookDecision, type PreProvisioningHook } from './pre-provisioning-hook.ts';
 import { PROVISION_STATE_KEY, PROVISIONED } from './provision.ts';
 import { commonName, deviceNameFromCn, InvalidChain, isCurrentlyValid, parseChain, verifyChain, type ChainCertificate } from './x509-certificates.ts';
 
@@ -34,6 +36,12 @@ class Refused extends Error {
 /** What one provisioning transaction did; `replaced` is the credentials id a rotation retired. */
 type Decision = { result: X509ChainResult; replaced?: string };
 
+/** What a chain would do to the store, as read before the hook and again inside the transaction. */
+type Target = { kind: 'registered' } | { kind: 'rotate'; existing: Device; current: DeviceCredentials } | { kind: 'create' };
+
+/** A hook decision that lets provisioning go on. */
+type Proceed = Extract<HookDecision, { proceed: true }>;
+
 /** spec §7 steps 3-4 over the store; core.ts wraps it in {@link throttledX509Provisioning}. */
 export class X509ChainProvisioning implements X509ChainProvisioningApi {
   constructor(
@@ -45,6 +53,8 @@ export class X509ChainProvisioning implements X509ChainProvisioningApi {
     private readonly logger: CoreLogger,
     /** Drops cached lookups of a credentials id here and on every node (core.ts `credentialsChanged`). */
     private readonly credentialsChanged: (credentialsId: string, deviceId: string) => void,
+    /** The pre-provisioning hook caller (profiles with `preProvisioningHook`); none = such profiles fail closed. */
+    private readonly hook?: PreProvisioningHook,
   ) {}
 
   async provisionByChain(entries: readonly string[], source: RequestSource): Promise<X509ChainResult> {
@@ -79,9 +89,20 @@ export class X509ChainProvisioning implements X509ChainProvisioningApi {
     if (!isCurrentlyValid(leaf)) return this.failed(source, profile, new Refused('INVALID_CREDENTIALS', 'the leaf certificate is expired or not yet valid'));
     const named = deviceNameFromCn(commonName(leaf), config.certificateRegExPattern);
     if ('error' in named) return this.failed(source, profile, new Refused('CN_NOT_MATCHED', named.error));
+    // The hook is asked only about a chain that would write (a new device or a new certificate), never about a refusal.
+    let target: Target;
+    try {
+      target = await this.target(this.store, profile, config, leaf, named.name);
+    } catch (err) {
+      if (err instanceof Refused) return this.failed(source, profile, err, named.name);
+      throw err;
+    }
+    if (target.kind === 'registered') return this.committed(source, { result: { status: 'REGISTERED', index: 0 } }, leaf, named.name);
+    const hook = await askProfileHook(this.hook, profile, auditRequest(profile, named.name), named.name, source);
+    if (!hook.proceed) return this.failed(source, profile, new Refused(hook.reason, hook.detail), named.name);
     for (let attempt = 1; ; attempt++) {
       try {
-        const decision = await this.transactions.run((tx) => this.decide(tx, profile, config, leaf, named.name, source));
+        const decision = await this.transactions.run((tx) => this.decide(tx, profile, config, leaf, named.name, source, hook));
         return this.committed(source, decision, leaf, named.name);
       } catch (err) {
         if (err instanceof Refused) return this.failed(source, profile, err, named.name);
@@ -96,20 +117,36 @@ export class X509ChainProvisioning implements X509ChainProvisioningApi {
     }
   }
 
-  /** The writes of one provisioning, inside one transaction. Throws Refused for a FAILURE. */
-  private async decide(tx: Store, profile: DeviceProfile, config: ProvisionConfiguration, leaf: ChainCertificate, name: string, source: RequestSource): Promise<Decision> {
-    const { credentialsId, credentialsValue } = buildCredentials('X509_CERTIFICATE', { certificate: leaf.base64 });
-    const existing = await tx.findDeviceByName(profile.tenantId, name);
+  /** What the chain would write, read from `st` (the store, or the transaction). Throws Refused for a FAILURE. */
+  private async target(st: Store, profile: DeviceProfile, config: ProvisionConfiguration, leaf: ChainCertificate, name: string): Promise<Target> {
+    const existing = await st.findDeviceByName(profile.tenantId, name);
     if (existing) {
       if (existing.profileId !== profile.id) throw new Refused('DEVICE_EXISTS', 'a device with this name belongs to another profile', existing);
-      const current = await tx.getCredentialsOfDevice(existing.id);
+      const current = await st.getCredentialsOfDevice(existing.id);
       // spec §7: only X509_CERTIFICATE credentials are rotated; others stay, and CONNECT then refuses the leaf.
       if (!current || current.credentialsType !== 'X509_CERTIFICATE') {
         throw new Refused('DEVICE_EXISTS', `the device has ${current?.credentialsType ?? 'no'} credentials, which a certificate chain does not replace`, existing);
       }
-      if (current.credentialsId === credentialsId) return { result: { status: 'REGISTERED', index: 0 } }; // a concurrent connection was first
+      if (current.credentialsId === buildCredentials('X509_CERTIFICATE', { certificate: leaf.base64 }).credentialsId) return { kind: 'registered' }; // a concurrent connection was first
+      return { kind: 'rotate', existing, current };
+    }
+    if (config.allowCreateNewDevicesByX509Certificate !== true) throw new Refused('NOT_PRE_PROVISIONED', 'no device with this name, and the profile does not allow creating devices');
+    return { kind: 'create' };
+  }
+
+  /** The writes of one provisioning, inside one transaction, with what the hook granted. Throws Refused for a FAILURE. */
+  private async decide(tx: Store, profile: DeviceProfile, config: ProvisionConfiguration, leaf: ChainCertificate, name: string, source: RequestSource, hook: Proceed): Promise<Decision> {
+    const { credentialsId, credentialsValue } = buildCredentials('X509_CERTIFICATE', { certificate: leaf.base64 });
+    const target = await this.target(tx, profile, config, leaf, name);
+    if (target.kind === 'registered') return { result: { status: 'REGISTERED', index: 0 } };
+    const now = Date.now();
+    if (target.kind === 'rotate') {
+      const { existing, current } = target;
       // spec §7: certificate rotation, silent in ThingsBoard (no provisionState, no event); fleetgate audits it.
       await tx.updateCredentials({ ...current, credentialsId, credentialsValue, firstUsedTime: null });
+      // The hook allowed the rotation: its label and attributes apply as to a pre-provisioned device it lets claim.
+      if (hook.grant?.label !== undefined) await tx.updateDevice({ ...existing, label: hook.grant.label });
+      await writeHookGrant(tx, existing.id, hook.grant, now);
       await this.audit.record(
         {
           tenantId: profile.tenantId,
@@ -119,7 +156,7 @@ export class X509ChainProvisioning implements X509ChainProvisioningApi {
           userId: null,
           userName: null,
           actionType: 'CREDENTIALS_UPDATED',
-          actionData: { credentialsType: 'X509_CERTIFICATE', strategy: 'X509_CERTIFICATE_CHAIN', deviceProfileId: profile.id },
+          actionData: { credentialsType: 'X509_CERTIFICATE', strategy: 'X509_CERTIFICATE_CHAIN', deviceProfileId: profile.id, ...(hook.detail ? { note: hook.detail } : {}) },
           actionStatus: 'SUCCESS',
           actionFailureDetails: null,
           source: source.address ? `${source.transport}:${source.address}` : source.transport,
@@ -128,15 +165,13 @@ export class X509ChainProvisioning implements X509ChainProvisioningApi {
       );
       return { result: { status: 'ROTATED', deviceId: existing.id, deviceName: existing.name }, replaced: current.credentialsId };
     }
-    if (config.allowCreateNewDevicesByX509Certificate !== true) throw new Refused('NOT_PRE_PROVISIONED', 'no device with this name, and the profile does not allow creating devices');
-    const now = Date.now();
     const device: Device = {
       id: newId(),
       tenantId: profile.tenantId,
       profileId: profile.id,
       name,
       type: profile.name, // spec §6: type = profile name
-      label: null,
+      label: hook.grant?.label ?? null,
       additionalInfo: null,
       createdByProvisioning: true,
       createdTime: now,
@@ -145,7 +180,9 @@ export class X509ChainProvisioning implements X509ChainProvisioningApi {
     await tx.insertDevice(device, creds);
     // spec §6 side effects of a created device: provisionState attribute and the PROVISION_SUCCESS audit row.
     await tx.insertAttributeIfAbsent(device.id, 'SERVER_SCOPE', { key: PROVISION_STATE_KEY, value: { type: 'STRING', value: PROVISIONED } }, now);
-    await this.audit.provisioning(tx, { req: auditRequest(profile, name), source, profile, device, status: 'SUCCESS', reason: null, detail: 'X.509 certificate chain' });
+    await writeHookGrant(tx, device.id, hook.grant, now);
+    const detail = hook.detail ? `X.509 certificate chain; ${hook.detail}` : 'X.509 certificate chain';
+    await this.audit.provisioning(tx, { req: auditRequest(profile, name), source, profile, device, status: 'SUCCESS', reason: null, detail });
     return { result: { status: 'CREATED', deviceId: device.id, deviceName: name } };
   }
 
