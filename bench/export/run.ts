@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { NODE_FLAGS } from '../../bin/node-flags.js';
 import { distinctTsTelemetry } from './load.ts';
+import { cpuSeconds } from '../mqtt/load.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '2' }, duration: { type: 'string', default: '8000' } } });
 const rounds = Number(values.rounds);
@@ -38,11 +39,14 @@ async function round(exporting: boolean) {
   const server = await child([...NODE_FLAGS, '--import', 'tsx', 'bench/mqtt/fleetgate-server.ts'], env);
   const tokens = Array.from({ length: DEVICES }, (_, i) => `bench-${i}`);
   const before = (await receiverStats(receiver.info.port)).points;
+  const cpu0 = { server: cpuSeconds(server.child.pid!), receiver: cpuSeconds(receiver.child.pid!) };
   const load = distinctTsTelemetry(server.info.mqttPort, tokens, duration);
   // Count what the receiver got over the same window as the load (1 s warm-up first).
   await new Promise((r) => setTimeout(r, 1000));
   const atStart = (await receiverStats(receiver.info.port)).points;
   const { rate, acked } = await load;
+  const serverUs = ((cpuSeconds(server.child.pid!) - cpu0.server) * 1e6) / acked;
+  const receiverCpu = cpuSeconds(receiver.child.pid!) - cpu0.receiver;
   const atEnd = (await receiverStats(receiver.info.port)).points;
   const exportRate = (atEnd - atStart) / (duration / 1000);
   let drainMs = 0;
@@ -54,23 +58,25 @@ async function round(exporting: boolean) {
   const exported = (await receiverStats(receiver.info.port)).points - before;
   await stop(server.child);
   await stop(receiver.child);
-  return { rate, acked, exportRate, drainMs, exported };
+  return { rate, acked, exportRate, drainMs, exported, serverUs, receiverCpu };
 }
 
-const none: number[] = [];
+const none: Awaited<ReturnType<typeof round>>[] = [];
 const withRule: Awaited<ReturnType<typeof round>>[] = [];
 for (let i = 0; i < rounds; i++) {
-  none.push((await round(false)).rate);
+  none.push(await round(false));
   withRule.push(await round(true));
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const base = median(none);
+const base = median(none.map((r) => r.rate));
 const ruled = median(withRule.map((r) => r.rate));
 const share = median(withRule.map((r) => r.exportRate / (r.rate * POINTS_PER_MESSAGE)));
 console.log(`| rounds | ${rounds} x ${duration} ms, ${DEVICES} devices, QoS 1, distinct ts per message (${POINTS_PER_MESSAGE} points each) |`);
-console.log(`| ingestion, no rule | ${Math.round(base)} msg/s (${none.map((r) => Math.round(r)).join(', ')}) |`);
+console.log(`| ingestion, no rule | ${Math.round(base)} msg/s (${none.map((r) => Math.round(r.rate)).join(', ')}) |`);
 console.log(`| ingestion, one rule exporting all telemetry | ${Math.round(ruled)} msg/s (${withRule.map((r) => Math.round(r.rate)).join(', ')}) |`);
 console.log(`| slowdown | ${((1 - ruled / base) * 100).toFixed(1)}% |`);
 console.log(`| export rate / ingestion rate (points) | ${share.toFixed(2)} (${withRule.map((r) => (r.exportRate / (r.rate * POINTS_PER_MESSAGE)).toFixed(2)).join(', ')}) |`);
 console.log(`| outbox drained after the load stopped | ${withRule.map((r) => `${(r.drainMs / 1000).toFixed(1)} s`).join(', ')} |`);
 console.log(`| points exported / acknowledged | ${withRule.map((r) => `${r.exported}/${r.acked * POINTS_PER_MESSAGE}`).join(', ')} |`);
+console.log(`| server CPU per acknowledged message, no rule / with the rule | ${median(none.map((r) => r.serverUs)).toFixed(2)} / ${median(withRule.map((r) => r.serverUs)).toFixed(2)} µs (+${((median(withRule.map((r) => r.serverUs)) / median(none.map((r) => r.serverUs)) - 1) * 100).toFixed(1)}%) |`);
+console.log(`| receiver CPU during the load (same 2 cores) | ${withRule.map((r) => `${r.receiverCpu.toFixed(1)} s`).join(', ')} |`);

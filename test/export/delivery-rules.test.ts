@@ -66,3 +66,39 @@ describe('webhook sink against a hostile receiver', () => {
     assert.ok(written < 64 * 1024 * 1024, `the sink stopped reading early (${written} bytes sent)`);
   });
 });
+
+describe('telemetry outbox rows', () => {
+  it('render every value type as JSON, one entry per device and ts, the later of a repeated key winning', async () => {
+    const { OutboxBuilder } = await import('../../src/core/export/outbox.ts');
+    const rules = {
+      wants: () => true,
+      matching: () => [{ id: 'r1' }],
+    } as unknown as ConstructorParameters<typeof OutboxBuilder>[0];
+    const builder = new OutboxBuilder(rules, { full: false, skipped: () => {} });
+    const device = { deviceId: 'd1', deviceName: 'dev "one"', tenantId: 't', profileId: 'p', credentialsType: 'ACCESS_TOKEN' as const };
+    builder.noteDevice(device, 'telemetry');
+    const batch = {
+      attributes: [],
+      telemetry: [
+        { deviceId: 'd1', ts: 1, key: 'b', value: { type: 'BOOLEAN' as const, value: true } },
+        { deviceId: 'd1', ts: 1, key: 'l', value: { type: 'LONG' as const, value: 9007199254740993n } },
+        { deviceId: 'd1', ts: 1, key: 'd', value: { type: 'DOUBLE' as const, value: 21.5 } },
+        { deviceId: 'd1', ts: 2, key: 's', value: { type: 'STRING' as const, value: 'a "quoted"\nline' } },
+        { deviceId: 'd1', ts: 2, key: 'j', value: { type: 'JSON' as const, value: '{"x":[1,2]}' } },
+        { deviceId: 'd1', ts: 2, key: 's', value: { type: 'STRING' as const, value: 'later' } },
+        { deviceId: 'unknown-device', ts: 3, key: 'x', value: { type: 'LONG' as const, value: 1 } },
+      ],
+    } as Parameters<typeof builder.decorate>[0];
+    builder.decorate(batch);
+    assert.equal(batch.outbox?.length, 1, 'one row for the known device; a device never noted is not exported');
+    const payload = JSON.parse(batch.outbox![0].payload);
+    assert.deepEqual(payload, {
+      deviceName: 'dev "one"',
+      profileId: 'p',
+      telemetry: [
+        { ts: 1, values: { b: true, l: '9007199254740993', d: 21.5 } },
+        { ts: 2, values: { s: 'later', j: { x: [1, 2] } } },
+      ],
+    });
+  });
+});

@@ -88,7 +88,7 @@ export class ExportDelivery implements OutboxBudget {
     this.timer = setTimeout(() => {
       // A full batch: go on at once; a partial one: let a little more gather first; nothing: poll.
       this.running = this.tick()
-        .then((round) => this.schedule(round === 'full' ? 0 : round === 'some' ? Math.ceil(this.settings.pollMs / 10) : this.settings.pollMs))
+        .then((round) => this.schedule(round === 'full' ? 0 : round === 'some' ? Math.ceil(this.settings.pollMs / 2) : this.settings.pollMs))
         .catch((err) => {
           this.logger.warn({ event: 'export_error', err }, 'export delivery failed; trying again');
           this.schedule(this.settings.pollMs * 5);
