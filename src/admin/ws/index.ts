@@ -58,7 +58,7 @@ export function registerWebSocketApi(app: FastifyInstance, deps: AdminDeps, metr
     wss.handleUpgrade(req, socket, head, (ws) => {
       // TB: the upgrade always succeeds; every refusal is a close frame.
       if (kind === 'UNKNOWN') return ws.close(CLOSE.badData, 'Unknown session type');
-      new WsSession(ws, kind, ctx).begin(queryToken(req.url) || undefined);
+      new WsSession(ws, kind, ctx, req.socket.remoteAddress).begin(queryToken(req.url) || undefined);
     });
   };
   app.server.on('upgrade', onUpgrade);

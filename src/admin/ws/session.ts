@@ -9,7 +9,8 @@ import type { WsContext } from './context.ts';
 import { errorReply, PARSE_ERROR_REPLY, WS_ERROR, type V1Reply } from './render.ts';
 import { LiveSubscription } from './subscription.ts';
 import { attributeScopes, attributesSnapshot, historyReply, resolveTarget, timeseriesSnapshot, WsCommandError } from './targets.ts';
-import { AUTH_REASON, verifyWsToken, type WsIdentity } from './ws-auth.ts';
+import { FleetgateError } from '../../core/errors.ts';
+import { verifyWsToken, type WsIdentity } from './ws-auth.ts';
 
 /** `/api/ws` (GENERAL) or the deprecated `/api/ws/plugins/telemetry` (TELEMETRY). */
 export type WsSessionKind = 'GENERAL' | 'TELEMETRY';
@@ -39,6 +40,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class WsSession {
   private identity: WsIdentity | undefined;
+  /** An authCmd.apiKey is being checked; frames meanwhile queue behind it. */
+  private authenticating = false;
   private readonly subscriptions = new Map<number, LiveSubscription>();
   /** Frames handed to the socket and not yet written out. */
   private pending = 0;
@@ -55,6 +58,8 @@ export class WsSession {
     private readonly socket: WebSocket,
     private readonly kind: WsSessionKind,
     private readonly ctx: WsContext,
+    /** The client's address, for the audit of an API key's use. */
+    private readonly address?: string,
   ) {}
 
   /** Starts the session; `token` is the query token, if any (spec §1.2 A). */
@@ -106,6 +111,18 @@ export class WsSession {
     this.ctx.sessions.delete(this);
   }
 
+  /** An `authCmd.apiKey` (ThingsBoard 4.3): the key's user, or close 1007 with the reason it was refused. */
+  private async admitApiKey(value: string): Promise<void> {
+    try {
+      const user = await this.ctx.core.userSecurity.authenticateKey(value, { transport: 'admin', address: this.address });
+      if (!this.closed) this.admit({ principal: { userId: user.id, tenantId: user.tenantId, email: user.email, authority: user.authority }, expiresAt: undefined });
+    } catch (err) {
+      this.close(CLOSE.badData, err instanceof FleetgateError ? err.message : 'API key is invalid');
+    } finally {
+      this.authenticating = false;
+    }
+  }
+
   private admit(identity: WsIdentity): boolean {
     if (!this.ctx.userSessions.acquire(identity.principal.userId, this.ctx.limits.maxSessionsPerUser)) {
       this.close(CLOSE.policy, CLOSE_REASON.userSessions);
@@ -141,13 +158,18 @@ export class WsSession {
       if (!this.identity) return this.close(CLOSE.badData, CLOSE_REASON.unparseable + text);
       return this.send(PARSE_ERROR_REPLY);
     }
-    if (!this.identity) {
+    if (!this.identity && !this.authenticating) {
       if (!frame.authCmd) return this.close(CLOSE.policy, CLOSE_REASON.authMissing);
-      // API keys belong to another part of the admin API; until then a key is refused as TB does when they are off.
-      if (frame.authCmd.apiKey) return this.close(CLOSE.badData, AUTH_REASON.apiKeyInactive);
-      const result = verifyWsToken(this.ctx.app, frame.authCmd.token);
-      if ('reason' in result) return this.close(CLOSE.badData, result.reason);
-      if (!this.admit(result)) return;
+      // spec §1.2 B: a non-empty apiKey wins over the token; it is checked in the database, so the commands wait for it.
+      const apiKey = frame.authCmd.apiKey;
+      if (apiKey) {
+        this.authenticating = true;
+        this.work = this.work.then(() => this.admitApiKey(apiKey));
+      } else {
+        const result = verifyWsToken(this.ctx.app, frame.authCmd.token);
+        if ('reason' in result) return this.close(CLOSE.badData, result.reason);
+        if (!this.admit(result)) return;
+      }
     }
     if (this.queuedFrames >= this.ctx.limits.maxQueuePerSession) return this.close(CLOSE.policy, CLOSE_REASON.commandsQueueFull);
     this.queuedFrames++;

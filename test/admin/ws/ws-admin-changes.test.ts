@@ -46,3 +46,38 @@ describe('WebSocket subscribers see admin API changes', () => {
     assert.deepEqual(gone.data, { t: [[0, '']] });
   });
 });
+
+describe('WebSocket sessions authenticated by an API key', () => {
+  let server: TestServer;
+  let api: AdminClient;
+  let deviceId: string;
+  const sockets: TestSocket[] = [];
+
+  before(async () => {
+    server = await startTestServer();
+    api = await adminClient(server);
+    ({ deviceId } = await deviceWithIdentity(server, api, 'ws-key-token', 'WS key device'));
+  });
+  after(async () => {
+    for (const s of sockets) s.close();
+    await server.close();
+  });
+
+  it('subscribe with authCmd.apiKey; a disabled key is refused with 1007', async () => {
+    const userId = (await api.get('/api/auth/user')).json.id.id;
+    const created = await api.post('/api/apiKey', { userId: { entityType: 'USER', id: userId }, description: 'ws', enabled: true });
+    assert.equal(created.status, 200, created.text);
+    const ws = await openSocket(wsUrl(server.httpUrl, '/api/ws'));
+    sockets.push(ws);
+    ws.send({ authCmd: { cmdId: 0, apiKey: created.json.value }, cmds: [{ type: 'TIMESERIES', cmdId: 1, entityType: 'DEVICE', entityId: deviceId, keys: 'k', scope: 'LATEST_TELEMETRY' }] });
+    await ws.next((m) => m.subscriptionId === 1);
+    assert.equal((await fetch(`${server.httpUrl}/api/v1/ws-key-token/telemetry`, { method: 'POST', body: '{"ts":5,"values":{"k":7}}' })).status, 200);
+    const update = await ws.next((m) => m.subscriptionId === 1 && m.data?.k?.[0]?.[0] === 5);
+    assert.deepEqual(update.data, { k: [[5, '7']] });
+    assert.equal((await api.call('PUT', `/api/apiKey/${created.json.id.id}/enabled/false`)).status, 200);
+    const refused = await openSocket(wsUrl(server.httpUrl, '/api/ws'));
+    sockets.push(refused);
+    refused.send({ authCmd: { cmdId: 0, apiKey: created.json.value } });
+    assert.deepEqual(await refused.waitClosed(), { code: 1007, reason: 'User account is not active' });
+  });
+});

@@ -63,8 +63,8 @@ describe('WebSocket telemetry API: bad input, bad tokens and limits', () => {
     badToken.send({ authCmd: { cmdId: 0, token: 'garbage' } });
     assert.deepEqual(await badToken.waitClosed(), { code: 1007, reason: 'Invalid JWT token: ' });
     const apiKey = await open('/api/ws');
-    apiKey.send({ authCmd: { cmdId: 0, apiKey: 'some-key', token } });
-    assert.deepEqual(await apiKey.waitClosed(), { code: 1007, reason: 'API key auth is not active' });
+    apiKey.send({ authCmd: { cmdId: 0, apiKey: 'some-key', token } }); // a non-empty apiKey wins over the token
+    assert.deepEqual(await apiKey.waitClosed(), { code: 1007, reason: 'Invalid username or password' });
     const junk = await open('/api/ws');
     junk.send('{oops');
     assert.deepEqual(await junk.waitClosed(), { code: 1007, reason: 'The given string value cannot be transformed to Json object: {oops' });
