@@ -3,6 +3,8 @@
  * skips for attributes (spec §6.7: fleetgate enforces it), and the snapshot and history reads (spec §3.2).
  */
 import type { Core } from '../../core/core-types.ts';
+import { FleetgateError } from '../../core/errors.ts';
+import type { Aggregation } from '../../core/timeseries-aggregate.ts';
 import { ATTRIBUTE_SCOPES, type AttributeScope } from '../../core/model.ts';
 import type { AdminPrincipal } from '../context.ts';
 import type { HistoryCmd, SubscriptionCmd } from './commands.ts';
@@ -105,9 +107,32 @@ export async function timeseriesSnapshot(core: Core, target: Target, cmd: Subscr
 
 /** The one reply of TIMESERIES_HISTORY (spec §3.2). */
 export async function historyReply(core: Core, target: Target, cmd: HistoryCmd): Promise<ReplyData> {
-  aggregationOnly(cmd.agg);
   const data = new ReplyData();
-  await history(core, target, cmd.startTs, cmd.endTs, cmd.limit, data);
+  if (cmd.agg === null || cmd.agg === 'NONE') {
+    await history(core, target, cmd.startTs, cmd.endTs, cmd.limit, data);
+    return data;
+  }
+  if (!target.keys || cmd.endTs <= cmd.startTs) return data;
+  // spec §3.2: buckets of `interval` ms from startTs, oldest first; TB sends nothing for a bad interval (§6.8), we say why.
+  if (cmd.interval < 1) throw new WsCommandError(WS_ERROR.BAD_REQUEST, `Aggregation ${cmd.agg} needs an interval of at least 1 ms`);
+  let series: Awaited<ReturnType<Core['timeseriesAdmin']['history']>>;
+  try {
+    series = await core.timeseriesAdmin.history(target.deviceId, {
+      keys: [...target.keys],
+      startTs: cmd.startTs,
+      endTs: cmd.endTs,
+      agg: cmd.agg as Aggregation,
+      intervalType: 'MILLISECONDS',
+      interval: cmd.interval,
+      timeZone: 'UTC',
+      limit: cmd.limit > 0 ? cmd.limit : 100,
+      orderBy: 'ASC',
+    });
+  } catch (err) {
+    if (err instanceof FleetgateError && err.code === 'INVALID_ARGUMENT') throw new WsCommandError(WS_ERROR.BAD_REQUEST, err.message);
+    throw err;
+  }
+  for (const [key, points] of Object.entries(series)) for (const p of points) data.add(key, p.ts, p.value);
   return data;
 }
 

@@ -81,3 +81,38 @@ describe('WebSocket sessions authenticated by an API key', () => {
     assert.deepEqual(await refused.waitClosed(), { code: 1007, reason: 'User account is not active' });
   });
 });
+
+describe('WebSocket history with aggregation', () => {
+  let server: TestServer;
+  let api: AdminClient;
+  let token: string;
+  let deviceId: string;
+  const sockets: TestSocket[] = [];
+
+  before(async () => {
+    server = await startTestServer();
+    api = await adminClient(server);
+    token = await server.adminToken();
+    ({ deviceId } = await deviceWithIdentity(server, api, 'ws-agg-token', 'WS agg device'));
+  });
+  after(async () => {
+    for (const s of sockets) s.close();
+    await server.close();
+  });
+
+  it('answers TIMESERIES_HISTORY with AVG and SUM buckets computed by the database, oldest first', async () => {
+    const points = [[1000, 1], [1500, 2], [2000, 3], [2500, 4], [3000, 100]];
+    for (const [ts, v] of points) {
+      assert.equal((await fetch(`${server.httpUrl}/api/v1/ws-agg-token/telemetry`, { method: 'POST', body: JSON.stringify({ ts, values: { v } }) })).status, 200);
+    }
+    const ws = await openSocket(wsUrl(server.httpUrl, '/api/ws'));
+    sockets.push(ws);
+    const history = (cmdId: number, agg: string) => ({ type: 'TIMESERIES_HISTORY', cmdId, entityType: 'DEVICE', entityId: deviceId, keys: 'v', startTs: 1000, endTs: 3000, interval: 1000, limit: 100, agg });
+    ws.send({ authCmd: { cmdId: 0, token }, cmds: [history(1, 'AVG'), history(2, 'SUM')] });
+    const avg = await ws.next((m) => m.subscriptionId === 1);
+    const sum = await ws.next((m) => m.subscriptionId === 2);
+    // [1000, 2000): 1 and 2; [2000, 3000): 3 and 4; the point at 3000 is outside [startTs, endTs). ts = bucket middle.
+    assert.deepEqual(avg.data, { v: [[1500, '1.5'], [2500, '3.5']] });
+    assert.deepEqual(sum.data, { v: [[1500, '3'], [2500, '7']] });
+  });
+});
