@@ -155,7 +155,7 @@ export function ExportRuleForm() {
         </div>
         {webhook ? (
           <>
-            <Field label="Webhook URL" type="url" placeholder="https://example.com/ingest" value={f.url} onInput={(e) => set({ url: e.currentTarget.value })} />
+            <Field label="Webhook URL" type="url" placeholder="http(s) URL, e.g. lake.example/ingest" value={f.url} onInput={(e) => set({ url: e.currentTarget.value })} />
             <Field
               label="Signing secret (optional)"
               type="password"

@@ -57,12 +57,12 @@ function deliveryState(rule: ExportRule): string {
   return `${retrying.length} lane${retrying.length === 1 ? '' : 's'} retrying${error ? `: ${error}` : ''}`;
 }
 
-function EnableButton({ rule, onDone }: { rule: ExportRule; onDone: (error?: unknown) => void }) {
+function EnableButton({ rule, onDone, small = true }: { rule: ExportRule; onDone: (error?: unknown) => void; small?: boolean }) {
   const [busy, setBusy] = useState(false);
   return (
     <button
       type="button"
-      class="small"
+      class={small ? 'small' : undefined}
       disabled={busy}
       aria-label={`${rule.enabled ? 'Disable' : 'Enable'} rule ${rule.name}`}
       onClick={async () => {
@@ -187,7 +187,7 @@ function ExportRuleDetail({ id }: { id: string }) {
       <div class="row" style={{ justifyContent: 'space-between' }}>
         <h1>{rule.name}</h1>
         <span class="row">
-          <EnableButton rule={rule} onDone={(err) => (setActionError(err), reload())} />
+          <EnableButton rule={rule} small={false} onDone={(err) => (setActionError(err), reload())} />
           <DeleteRule rule={rule} />
         </span>
       </div>
@@ -237,11 +237,12 @@ function ExportRuleDetail({ id }: { id: string }) {
 }
 
 function Lanes({ rule }: { rule: ExportRule }) {
-  const lanes = rule.lanes ?? [];
+  // Only lanes that are failing or hold an error: a healthy lane has nothing to say.
+  const lanes = (rule.lanes ?? []).filter((l) => l.attempts > 0 || l.lastError);
   if (lanes.length === 0) return null;
   return (
     <section class="panel" aria-label="Delivery lanes">
-      <h2>Lanes with waiting messages</h2>
+      <h2>Retrying lanes</h2>
       <div class="table-wrap">
         <table aria-label="Delivery lanes">
           <thead>
