@@ -6,6 +6,7 @@ import { logout, session } from './api.ts';
 import { go, useRoute } from './router.ts';
 import { AuditPage } from './pages/audit.tsx';
 import { DevicePage } from './pages/device.tsx';
+import { ExportPage } from './pages/exports.tsx';
 import { DevicesPage } from './pages/devices.tsx';
 import { LoginPage } from './pages/login.tsx';
 import { OverviewPage } from './pages/overview.tsx';
@@ -15,6 +16,7 @@ const NAV: [string, string][] = [
   ['/', 'Overview'],
   ['/profiles', 'Device profiles'],
   ['/devices', 'Devices'],
+  ['/export', 'Export'],
   ['/audit', 'Audit log'],
 ];
 
@@ -31,6 +33,7 @@ function Page() {
   if (section === 'profiles') page = <ProfilesPage id={id} />;
   else if (section === 'devices' && id) page = <DevicePage id={id} />;
   else if (section === 'devices') page = <DevicesPage route={route} />;
+  else if (section === 'export') page = <ExportPage id={id} />;
   else if (section === 'audit') page = <AuditPage />;
   else page = <OverviewPage />;
   return (

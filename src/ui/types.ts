@@ -74,3 +74,35 @@ export interface ImportResult {
   duplicates: { line: number; name: string | null }[];
   errors: { line: number; name: string | null; error: string }[];
 }
+
+/** An export rule as /api/export/rule(s) answer it: secrets are masked by the server (`********`). */
+export type ExportKind = 'telemetry' | 'attributes' | 'provisioning' | 'connectivity' | 'rpc';
+
+export type ExportDestination =
+  | { type: 'webhook'; url: string; secret: string | null; headers: Record<string, string>; batchSize: number; timeoutMs: number }
+  | { type: 'redis-stream'; url: string; stream: string; maxLen: number; batchSize: number; timeoutMs: number };
+
+export interface ExportRule {
+  id: EntityId;
+  createdTime: number;
+  name: string;
+  deviceProfileId: EntityId | null;
+  kinds: ExportKind[];
+  destination: ExportDestination;
+  enabled: boolean;
+  pending: number;
+  /** GET /api/export/rule/{id} only: the delivery lanes that hold messages. */
+  lanes?: { partition: number; attempts: number; nextAttemptTime: number; lastError: string | null; leased: boolean }[];
+}
+
+export interface DeadLetter {
+  seq: number;
+  ruleId: string;
+  kind: string;
+  deviceId: string | null;
+  createdTime: number;
+  deadTime: number;
+  attempts: number;
+  lastError: string | null;
+  data: unknown;
+}

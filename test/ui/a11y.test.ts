@@ -20,6 +20,7 @@ describe('console accessibility and narrow screens', { skip: skipWithoutChromium
     const res = await fetch(`${fx.server.httpUrl}/api/v1/provision`, { method: 'POST', body: JSON.stringify({ deviceName: 'kb-device', provisionDeviceKey: 'kb-key', provisionDeviceSecret: 'kb-secret' }) });
     const device = (await res.json()) as { deviceId: string; credentialsValue: string };
     await fetch(`${fx.server.httpUrl}/api/v1/${device.credentialsValue}/telemetry`, { method: 'POST', body: JSON.stringify({ temperature: 21 }) });
+    const rule = await adminCall<{ id: { id: string } }>(fx.server, 'POST', '/api/export/rule', { name: 'kb-export', kinds: ['telemetry'], destination: { type: 'webhook', url: 'http://127.0.0.1:9/hook', secret: 'kb-signing' } });
     pages.push(
       ['overview', '/'],
       ['profiles', '/profiles'],
@@ -28,6 +29,9 @@ describe('console accessibility and narrow screens', { skip: skipWithoutChromium
       ['devices', '/devices'],
       ['device', `/devices/${device.deviceId}`],
       ['audit', '/audit'],
+      ['export rules', '/export'],
+      ['new export rule', '/export/new'],
+      ['export rule', `/export/${rule.body.id.id}`],
     );
     await fx.login();
   });
