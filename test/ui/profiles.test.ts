@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { adminCall, startConsole, skipWithoutChromium, type ConsoleFixture } from './browser.ts';
+import { skipForMissingTool } from '../support/tools.ts';
 
 const run = promisify(execFile);
 
@@ -67,7 +68,7 @@ describe('device profiles page', { skip: skipWithoutChromium() }, () => {
   });
 
   test('the guide\'s Python script, filled in by the console, provisions a device over MQTT and connects with its token', async (t) => {
-    if (!existsSync('/usr/lib/python3/dist-packages/paho')) return t.skip('python3-paho-mqtt is not installed');
+    if (!existsSync('/usr/lib/python3/dist-packages/paho')) return skipForMissingTool(t, 'python3-paho-mqtt is not installed');
     const { page } = fx;
     await page.getByLabel('Device name for the commands').fill('python-device-1');
     await page.getByRole('tab', { name: 'MQTT (Python script)' }).click();
@@ -85,7 +86,7 @@ describe('device profiles page', { skip: skipWithoutChromium() }, () => {
   });
 
   test('the coap-client command provisions a device over CoAP', async (t) => {
-    if (!existsSync('/usr/bin/coap-client-notls')) return t.skip('libcoap3-bin is not installed');
+    if (!existsSync('/usr/bin/coap-client-notls')) return skipForMissingTool(t, 'libcoap3-bin is not installed');
     const { page } = fx;
     await page.getByLabel('Device name for the commands').fill('coap-device-1');
     await page.getByRole('tab', { name: 'CoAP (coap-client)' }).click();
