@@ -8,18 +8,18 @@ import { startTestServer, type TestServer } from '../../support/harness.ts';
 import { adminClient, deviceWithIdentity, type AdminClient } from '../admin-client.ts';
 import { openSocket, wsUrl, type TestSocket } from './ws-client.ts';
 
-describe('WebSocket subscribers see admin API changes', () => {
+describe('WebSocket subscribers see admin API changes; API-key sessions; aggregated history', () => {
   let server: TestServer;
   let api: AdminClient;
   let token: string;
-  let deviceId: string;
   const sockets: TestSocket[] = [];
+  /** A device with access token `token`, created for one test. */
+  const device = async (token: string) => (await deviceWithIdentity(server, api, token, `device ${token}`)).deviceId;
 
   before(async () => {
     server = await startTestServer();
     api = await adminClient(server);
     token = await server.adminToken();
-    ({ deviceId } = await deviceWithIdentity(server, api, 'ws-admin-token', 'WS admin device'));
   });
   after(async () => {
     for (const s of sockets) s.close();
@@ -27,6 +27,7 @@ describe('WebSocket subscribers see admin API changes', () => {
   });
 
   it('a deleted latest value is replaced by the one before it, then by a deletion', async () => {
+    const deviceId = await device('ws-admin-token');
     for (const [ts, t] of [[1000, 1], [2000, 2]]) {
       const res = await fetch(`${server.httpUrl}/api/v1/ws-admin-token/telemetry`, { method: 'POST', body: JSON.stringify({ ts, values: { t } }) });
       assert.equal(res.status, 200);
@@ -45,25 +46,9 @@ describe('WebSocket subscribers see admin API changes', () => {
     const gone = await ws.next((m) => m.subscriptionId === 3 && m.data?.t?.[0]?.[0] === 0);
     assert.deepEqual(gone.data, { t: [[0, '']] });
   });
-});
-
-describe('WebSocket sessions authenticated by an API key', () => {
-  let server: TestServer;
-  let api: AdminClient;
-  let deviceId: string;
-  const sockets: TestSocket[] = [];
-
-  before(async () => {
-    server = await startTestServer();
-    api = await adminClient(server);
-    ({ deviceId } = await deviceWithIdentity(server, api, 'ws-key-token', 'WS key device'));
-  });
-  after(async () => {
-    for (const s of sockets) s.close();
-    await server.close();
-  });
 
   it('subscribe with authCmd.apiKey; a disabled key is refused with 1007', async () => {
+    const deviceId = await device('ws-key-token');
     const userId = (await api.get('/api/auth/user')).json.id.id;
     const created = await api.post('/api/apiKey', { userId: { entityType: 'USER', id: userId }, description: 'ws', enabled: true });
     assert.equal(created.status, 200, created.text);
@@ -80,27 +65,9 @@ describe('WebSocket sessions authenticated by an API key', () => {
     refused.send({ authCmd: { cmdId: 0, apiKey: created.json.value } });
     assert.deepEqual(await refused.waitClosed(), { code: 1007, reason: 'User account is not active' });
   });
-});
-
-describe('WebSocket history with aggregation', () => {
-  let server: TestServer;
-  let api: AdminClient;
-  let token: string;
-  let deviceId: string;
-  const sockets: TestSocket[] = [];
-
-  before(async () => {
-    server = await startTestServer();
-    api = await adminClient(server);
-    token = await server.adminToken();
-    ({ deviceId } = await deviceWithIdentity(server, api, 'ws-agg-token', 'WS agg device'));
-  });
-  after(async () => {
-    for (const s of sockets) s.close();
-    await server.close();
-  });
 
   it('answers TIMESERIES_HISTORY with AVG and SUM buckets computed by the database, oldest first', async () => {
+    const deviceId = await device('ws-agg-token');
     const points = [[1000, 1], [1500, 2], [2000, 3], [2500, 4], [3000, 100]];
     for (const [ts, v] of points) {
       assert.equal((await fetch(`${server.httpUrl}/api/v1/ws-agg-token/telemetry`, { method: 'POST', body: JSON.stringify({ ts, values: { v } }) })).status, 200);
