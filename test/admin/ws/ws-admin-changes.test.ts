@@ -1,6 +1,6 @@
 /**
- * Changes made through the admin REST API reach WebSocket subscribers too: a time series deletion pushes the key's new
- * latest value (or its deletion), and a bulk-import attribute column pushes the saved attributes.
+ * WebSocket API pieces wired at integration: a time series deletion through the admin REST API pushes the key's new
+ * latest value (or its deletion), a session can authenticate with an API key, and history can be aggregated.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
