@@ -19,3 +19,8 @@ function request()
   end
   return wrk.format("POST", "/api/v1/" .. tokens[i] .. "/telemetry", { ["Content-Type"] = "application/json" }, body)
 end
+
+-- Latency percentiles p50/p99/p99.9 and max in microseconds on one line (bench/http/telemetry-cpu.ts reads it).
+function done(summary, latency, requests)
+  io.write(string.format("PERCENTILES %d %d %d %d\n", latency:percentile(50), latency:percentile(99), latency:percentile(99.9), latency.max))
+end

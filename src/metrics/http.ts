@@ -2,10 +2,12 @@
  * HTTP side of metrics and logs: GET /metrics, and an onResponse hook that counts refused device API requests and
  * logs authentication failures (device token or admin login) without the token or password.
  */
+import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { secretsEqual } from '../core/credentials.ts';
 import { redactUrl, type Logger } from '../log.ts';
 import { refusedByAdmission } from '../transports/http/admission.ts';
+import { observeFastPathResponses } from '../transports/http/fast-device-path.ts';
 import type { FleetgateMetrics } from './metrics.ts';
 
 /** Path of the Prometheus endpoint. */
@@ -37,16 +39,18 @@ export function registerMetricsRoute(app: FastifyInstance, metrics: FleetgateMet
 
 /** Installs the hook: device API refusals -> fleetgate_rejected_connections_total{transport="http"}; 401s -> a warn line. */
 export function observeHttpOutcomes(app: FastifyInstance, metrics: FleetgateMetrics | undefined, logger: Logger): void {
-  app.addHook('onResponse', async (req, reply) => {
-    const status = reply.statusCode;
+  const outcome = (raw: IncomingMessage, status: number, url: string, ip: string | undefined, method: string | undefined): void => {
     const reason = REJECTION_REASONS[status];
-    if (!reason || refusedByAdmission(req.raw)) return; // counted by the admission hook as MAX_CONNECTIONS
-    const path = req.url.split('?')[0] ?? '';
+    if (!reason || refusedByAdmission(raw)) return; // counted by the admission hook as MAX_CONNECTIONS
+    const path = url.split('?')[0] ?? '';
     const device = path.startsWith('/api/v1/');
     if (device && !path.startsWith('/api/v1/provision')) metrics?.connectionRejected('http', reason);
     if (status === 401 && path !== METRICS_PATH) {
       const transport = device ? 'http' : 'admin';
-      logger.warn({ event: 'auth_failure', transport, address: req.ip, method: req.method, url: redactUrl(path), statusCode: status }, 'authentication failed');
+      logger.warn({ event: 'auth_failure', transport, address: ip, method, url: redactUrl(path), statusCode: status }, 'authentication failed');
     }
-  });
+  };
+  app.addHook('onResponse', async (req, reply) => outcome(req.raw, reply.statusCode, req.url, req.ip, req.method));
+  // The device API's lean path (telemetry and attributes posts) answers without fastify's hooks.
+  observeFastPathResponses(app, (req, status) => outcome(req, status, req.url ?? '', req.socket.remoteAddress, req.method));
 }

@@ -32,6 +32,12 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = { headersTimeoutMs: 10_000, reque
 /** Requests answered 503 for the connection limit (observeHttpOutcomes does not count them a second time). */
 const refusedRequests = new WeakSet<IncomingMessage>();
 
+/** Connections over the connection limit: each of their requests is answered 503. */
+const refusedSockets = new WeakSet<Socket>();
+
+/** True when `socket` came over the connection limit (its requests must reach the admission hook). */
+export const socketRefused = (socket: Socket): boolean => refusedSockets.has(socket);
+
 /** True when `req` was refused by the connection limit here. */
 export const refusedByAdmission = (req: IncomingMessage): boolean => refusedRequests.has(req);
 
@@ -85,7 +91,7 @@ export function installHttpAdmission(app: FastifyInstance, limits: HttpLimits, h
   app.server.keepAliveTimeout = limits.keepAliveTimeoutMs;
   if (limits.maxConnections <= 0) return;
   let open = 0;
-  const refused = new WeakSet<Socket>();
+  const refused = refusedSockets;
   app.server.on('connection', (socket: Socket) => {
     open++;
     socket.once('close', () => open--);

@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../config.ts';
 import type { Core } from '../../core/core-types.ts';
 import type { Logger } from '../../log.ts';
+import { installFastDevicePath } from './fast-device-path.ts';
 import { LongPolls } from './long-poll.ts';
 import { registerProvisionRoute } from './provision-route.ts';
 import { registerRotationRoute } from './rotation-route.ts';
@@ -32,6 +33,8 @@ export interface DeviceRouteDeps extends DeviceApiDeps {
  * body parsing). Long polls still waiting when the app closes are answered with 503.
  */
 export function registerDeviceApi(app: FastifyInstance, deps: DeviceApiDeps): void {
+  // Telemetry and attribute posts in the plain case skip fastify's machinery (same answers; fast-device-path.ts).
+  installFastDevicePath(app, { core: deps.core, bodyLimit: deps.config.httpMaxPayload });
   app.register(
     async (api) => {
       // spec §5.3: ThingsBoard reads the body as a String whatever the Content-Type (or none), so every body reaches

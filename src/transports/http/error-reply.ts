@@ -75,9 +75,13 @@ export function describeFailure(err: unknown, bodyLimit: number): HttpFailure {
   return failureOf('INTERNAL', GENERIC_INTERNAL_MESSAGE);
 }
 
+/** ThingsBoard's error JSON for `failure` (the body of every error response). */
+export function failureBody(failure: HttpFailure): string {
+  return JSON.stringify({ status: failure.status, message: failure.message, errorCode: failure.errorCode, timestamp: Date.now() });
+}
+
 /** Writes `failure` as ThingsBoard's error JSON. */
 export function sendFailure(reply: FastifyReply, failure: HttpFailure): FastifyReply {
-  const body = { status: failure.status, message: failure.message, errorCode: failure.errorCode, timestamp: Date.now() };
   if (failure.retryAfterSeconds !== undefined) reply.header('retry-after', String(failure.retryAfterSeconds));
-  return reply.code(failure.status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(body));
+  return reply.code(failure.status).header('content-type', 'application/json; charset=utf-8').send(failureBody(failure));
 }

@@ -1,0 +1,126 @@
+/**
+ * HTTP telemetry as issue 17 measures it: fleetgate started like `npm start` (its node flags, the default
+ * configuration: info logging, written here to a file, audit on) on SQLite, against a bare node:http server in the
+ * same run, rounds alternating. wrk with 64 connections posts three values per request over 100 devices
+ * (telemetry.lua). Reports per round the rate, the ratio to the bare server's best round, the latency
+ * p50/p99/p99.9/max, and the server's CPU per request (user + system from /proc, so it holds on a busy machine).
+ * `--bin` may be given twice (e.g. a checkout of the code before a change): each round then runs every server.
+ * BENCH_SERVER_NODE_ARGS adds node flags to the fleetgate servers (e.g. --cpu-prof).
+ * Usage: node --import tsx bench/http/telemetry-cpu.ts [--seconds 10] [--rounds 3] [--connections 64] [--bin bin/fleetgate.js]...
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { openSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { NODE_FLAGS } from '../../bin/node-flags.js';
+import { freePort, waitForHttp } from '../support/processes.ts';
+
+const root = join(import.meta.dirname, '..', '..');
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '64' },
+    bin: { type: 'string', multiple: true },
+  },
+});
+const bins = (values.bin ?? [join(root, 'bin', 'fleetgate.js')]).map((b) => resolve(b));
+const DEVICES = 100;
+
+const cpuMsOf = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+};
+
+interface Server {
+  name: string;
+  child: ChildProcess;
+  url: string;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'fleetgate-bench-telemetry-'));
+
+async function startFleetgate(bin: string, n: number): Promise<Server> {
+  const port = await freePort();
+  const log = openSync(join(dir, `server-${n}.log`), 'a');
+  const extra = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...extra, bin, 'start'], {
+    env: {
+      ...process.env,
+      FLEETGATE_HOST: '127.0.0.1',
+      FLEETGATE_HTTP_PORT: String(port),
+      FLEETGATE_MQTT_PORT: String(await freePort()),
+      FLEETGATE_COAP_PORT: String(await freePort()),
+      FLEETGATE_DATABASE: join(dir, `bench-${n}.db`),
+      FLEETGATE_ADMIN_PASSWORD: 'bench-password',
+    },
+    stdio: ['ignore', log, log],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${url}/healthz`, 60_000);
+  const login = await fetch(`${url}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin@fleetgate.local', password: 'bench-password' }) });
+  const { token } = (await login.json()) as { token: string };
+  const headers = { 'content-type': 'application/json', 'x-authorization': `Bearer ${token}` };
+  for (let i = 0; i < DEVICES; i++) {
+    const res = await fetch(`${url}/api/device?accessToken=bench-token-${i}`, { method: 'POST', headers, body: JSON.stringify({ name: `telemetry-${i}` }) });
+    if (res.status !== 200) throw new Error(`device: ${res.status}`);
+  }
+  return { name: bins.length > 1 ? `fleetgate#${n} ${bin.replace(/\/bin\/fleetgate\.js$/, '')}` : 'fleetgate', child, url };
+}
+
+async function startBare(): Promise<Server> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'bare-server.mjs'), String(port)], { stdio: 'ignore' });
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(url);
+  return { name: 'bare node:http', child, url };
+}
+
+interface Round {
+  rate: number;
+  line: string;
+}
+
+function round(server: Server): Round {
+  const before = cpuMsOf(server.child.pid!);
+  const out = spawnSync('wrk', ['-t2', `-c${values.connections}`, `-d${values.seconds}s`, '-s', join(import.meta.dirname, 'telemetry.lua'), server.url], {
+    encoding: 'utf8',
+    env: { ...process.env, TOKENS: Array.from({ length: DEVICES }, (_, i) => `bench-token-${i}`).join(',') },
+  });
+  const cpu = cpuMsOf(server.child.pid!) - before;
+  const total = Number(/(\d+) requests in/.exec(out.stdout)?.[1] ?? 0);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out.stdout)?.[1] ?? 0);
+  const errors = /Socket errors: (.*)/.exec(out.stdout)?.[1];
+  const rate = Number(/Requests\/sec:\s+([\d.]+)/.exec(out.stdout)?.[1] ?? 0);
+  const [p50, p99, p999, max] = (/PERCENTILES (\d+) (\d+) (\d+) (\d+)/.exec(out.stdout) ?? []).slice(1).map((v) => Number(v) / 1000);
+  const line =
+    `${rate.toFixed(0).padStart(6)} req/s (${total} requests, ${non2xx} not 2xx${errors ? `, socket errors ${errors}` : ''}), server CPU ${((cpu * 1000) / Math.max(1, total)).toFixed(1)} us/request, ` +
+    `latency p50 ${p50?.toFixed(2)} ms, p99 ${p99?.toFixed(2)} ms, p99.9 ${p999?.toFixed(2)} ms, max ${max?.toFixed(0)} ms`;
+  return { rate, line };
+}
+
+const servers: Server[] = [];
+try {
+  servers.push(await startBare());
+  for (const [n, bin] of bins.entries()) servers.push(await startFleetgate(bin, n + 1));
+  console.log(`# HTTP telemetry ${new Date().toISOString()}: ${cpus().length} cores (${cpus()[0]?.model}), node ${process.version}, wrk -t2 -c${values.connections} -d${values.seconds}s, 3 values per POST over ${DEVICES} devices, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  const best = new Map<Server, number>();
+  for (let r = 1; r <= Number(values.rounds); r++) {
+    for (const server of servers) {
+      const result = round(server);
+      best.set(server, Math.max(best.get(server) ?? 0, result.rate));
+      console.log(`round ${r} ${server.name.padEnd(16)} ${result.line}`);
+    }
+  }
+  const bare = best.get(servers[0]) ?? 1;
+  for (const server of servers.slice(1)) console.log(`${server.name}: best ${best.get(server)!.toFixed(0)} req/s, ratio to bare node:http's best (${bare.toFixed(0)}) ${(best.get(server)! / bare).toFixed(2)}`);
+  console.log(`load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+} finally {
+  for (const server of servers) {
+    server.child.kill('SIGTERM');
+    if (server.child.exitCode === null) await once(server.child, 'exit');
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
