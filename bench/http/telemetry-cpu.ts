@@ -83,13 +83,25 @@ interface Round {
   line: string;
 }
 
-function round(server: Server): Round {
+/** Group commits so far and those over 10 ms (fleetgate's /metrics); undefined for the bare server. */
+async function commitsOf(server: Server): Promise<{ all: number; slow: number } | undefined> {
+  if (server.name.startsWith('bare')) return undefined;
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const all = Number(/^fleetgate_batch_commit_seconds_count (\d+)/m.exec(text)?.[1] ?? NaN);
+  const fast = Number(/^fleetgate_batch_commit_seconds_bucket\{le="0\.01"\} (\d+)/m.exec(text)?.[1] ?? NaN);
+  return { all, slow: all - fast };
+}
+
+async function round(server: Server): Promise<Round> {
+  const commitsBefore = await commitsOf(server);
   const before = cpuMsOf(server.child.pid!);
   const out = spawnSync('wrk', ['-t2', `-c${values.connections}`, `-d${values.seconds}s`, '-s', join(import.meta.dirname, 'telemetry.lua'), server.url], {
     encoding: 'utf8',
     env: { ...process.env, TOKENS: Array.from({ length: DEVICES }, (_, i) => `bench-token-${i}`).join(',') },
   });
   const cpu = cpuMsOf(server.child.pid!) - before;
+  const commitsAfter = await commitsOf(server);
+  const commits = commitsBefore && commitsAfter ? { all: commitsAfter.all - commitsBefore.all, slow: commitsAfter.slow - commitsBefore.slow } : undefined;
   const total = Number(/(\d+) requests in/.exec(out.stdout)?.[1] ?? 0);
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out.stdout)?.[1] ?? 0);
   const errors = /Socket errors: (.*)/.exec(out.stdout)?.[1];
@@ -97,7 +109,8 @@ function round(server: Server): Round {
   const [p50, p99, p999, max] = (/PERCENTILES (\d+) (\d+) (\d+) (\d+)/.exec(out.stdout) ?? []).slice(1).map((v) => Number(v) / 1000);
   const line =
     `${rate.toFixed(0).padStart(6)} req/s (${total} requests, ${non2xx} not 2xx${errors ? `, socket errors ${errors}` : ''}), server CPU ${((cpu * 1000) / Math.max(1, total)).toFixed(1)} us/request, ` +
-    `latency p50 ${p50?.toFixed(2)} ms, p99 ${p99?.toFixed(2)} ms, p99.9 ${p999?.toFixed(2)} ms, max ${max?.toFixed(0)} ms`;
+    `latency p50 ${p50?.toFixed(2)} ms, p99 ${p99?.toFixed(2)} ms, p99.9 ${p999?.toFixed(2)} ms, max ${max?.toFixed(0)} ms` +
+    (commits === undefined ? '' : `, ${commits.all} commits (${(total / Math.max(1, commits.all)).toFixed(1)} requests each, ${commits.slow} over 10 ms)`);
   return { rate, line };
 }
 
@@ -109,7 +122,7 @@ try {
   const best = new Map<Server, number>();
   for (let r = 1; r <= Number(values.rounds); r++) {
     for (const server of servers) {
-      const result = round(server);
+      const result = await round(server);
       best.set(server, Math.max(best.get(server) ?? 0, result.rate));
       console.log(`round ${r} ${server.name.padEnd(16)} ${result.line}`);
     }
