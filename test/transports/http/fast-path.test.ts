@@ -8,7 +8,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
+import { DEFAULT_THROTTLE_LIMITS, parseRateLimit } from '../../../src/core/throttle/index.ts';
 import { createDevice, randomId, startTestServer, type TestServer } from './http-support.ts';
+
+const AUTH_LIMIT = parseRateLimit(DEFAULT_THROTTLE_LIMITS.authFailuresPerSource)[0]!;
 
 /** Sends `request` on a new connection and returns the whole raw response (one response, Content-Length framed). */
 function rawExchange(port: number, request: string): Promise<string> {
@@ -77,7 +80,7 @@ describe('HTTP device API lean path', () => {
     const answer = await sameAnswer('telemetry', '{"fastKey":21.5,"on":true}');
     assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/);
     assert.match(answer, /\r\ncontent-length: 0\r\n/i);
-    const latest = await server.core.telemetry.latest(deviceId, ['fastKey']);
+    const latest = await server.core.timeseries.latest(deviceId, ['fastKey']);
     assert.deepEqual(latest.fastKey?.[0]?.value, { type: 'DOUBLE', value: 21.5 });
 
     await sameAnswer('attributes', '{"fastAttribute":"x"}', 'text/plain');
@@ -115,7 +118,7 @@ describe('HTTP device API lean path', () => {
     // GET of attributes and an escaped token go through the router as before.
     const escaped = await rawExchange(port, postRequest(`/api/v1/${encodeURIComponent(token).replace(/^./, (c) => `%${c.charCodeAt(0).toString(16)}`)}/telemetry`, '{"escaped":2}'));
     assert.match(escaped, /^HTTP\/1\.1 200 /);
-    assert.deepEqual((await server.core.telemetry.latest(deviceId, ['escaped'])).escaped?.[0]?.value, { type: 'LONG', value: 2 });
+    assert.deepEqual((await server.core.timeseries.latest(deviceId, ['escaped'])).escaped?.[0]?.value, { type: 'LONG', value: 2 });
   });
 
   test('a 401 on the lean path is counted as a rejection and logged as an auth failure without the token', async () => {
@@ -129,5 +132,21 @@ describe('HTTP device API lean path', () => {
     assert.ok(failure, 'no auth_failure line');
     assert.match(failure, /"url":"\/api\/v1\/\[token\]\/telemetry"/);
     assert.ok(!server.logLines.some((line) => line.includes(wrong)), 'a log line holds the wrong token');
+  });
+
+  test('the failed-authentication throttle still applies: wrong tokens, then 429 + Retry-After, the same bytes as the route', async () => {
+    server.core.throttle.exempt.clear(); // loopback is exempt by default
+    server.core.throttle.clear();
+    try {
+      for (let i = 0; i < AUTH_LIMIT.capacity; i++) {
+        const answer = await rawExchange(port, postRequest(`/api/v1/wrong-${i}-${randomId()}/telemetry`, '{"a":1}'));
+        assert.match(answer, /^HTTP\/1\.1 401 /);
+      }
+      const blocked = await sameAnswer('telemetry', '{"a":1}');
+      assert.match(blocked, /^HTTP\/1\.1 429 /);
+      assert.match(blocked, new RegExp(`\\r\\nretry-after: ${AUTH_LIMIT.windowMs / 1000}\\r\\n`));
+    } finally {
+      server.core.throttle.clear();
+    }
   });
 });
