@@ -83,13 +83,22 @@ interface Round {
   line: string;
 }
 
-/** Group commits so far and those over 10 ms (fleetgate's /metrics); undefined for the bare server. */
-async function commitsOf(server: Server): Promise<{ all: number; slow: number } | undefined> {
+/** Commit duration buckets reported per round (upper bounds in seconds, fleetgate_batch_commit_seconds). */
+const SLOW_BUCKETS = ['0.01', '0.025', '0.05', '0.1', '+Inf'];
+
+/** Group commits so far, and cumulative counts at SLOW_BUCKETS (fleetgate's /metrics); undefined for the bare server. */
+async function commitsOf(server: Server): Promise<number[] | undefined> {
   if (server.name.startsWith('bare')) return undefined;
   const text = await (await fetch(`${server.url}/metrics`)).text();
-  const all = Number(/^fleetgate_batch_commit_seconds_count (\d+)/m.exec(text)?.[1] ?? NaN);
-  const fast = Number(/^fleetgate_batch_commit_seconds_bucket\{le="0\.01"\} (\d+)/m.exec(text)?.[1] ?? NaN);
-  return { all, slow: all - fast };
+  return SLOW_BUCKETS.map((le) => Number(new RegExp(`^fleetgate_batch_commit_seconds_bucket\\{le="${le.replace(/[.+]/g, '\\$&')}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? NaN));
+}
+
+/** "N commits (R requests each; 10-25 ms: a, 25-50 ms: b, ...)" from two commitsOf readings. */
+function commitSummary(before: number[], after: number[], requests: number): string {
+  const d = after.map((v, i) => v - before[i]!);
+  const all = d.at(-1)!;
+  const slow = SLOW_BUCKETS.slice(1).map((le, i) => `${le === '+Inf' ? `over ${Number(SLOW_BUCKETS[i]) * 1000}` : `${Number(SLOW_BUCKETS[i]) * 1000}-${Number(le) * 1000}`} ms: ${d[i + 1]! - d[i]!}`);
+  return `${all} commits (${(requests / Math.max(1, all)).toFixed(1)} requests each; ${slow.join(', ')})`;
 }
 
 async function round(server: Server): Promise<Round> {
@@ -101,7 +110,6 @@ async function round(server: Server): Promise<Round> {
   });
   const cpu = cpuMsOf(server.child.pid!) - before;
   const commitsAfter = await commitsOf(server);
-  const commits = commitsBefore && commitsAfter ? { all: commitsAfter.all - commitsBefore.all, slow: commitsAfter.slow - commitsBefore.slow } : undefined;
   const total = Number(/(\d+) requests in/.exec(out.stdout)?.[1] ?? 0);
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out.stdout)?.[1] ?? 0);
   const errors = /Socket errors: (.*)/.exec(out.stdout)?.[1];
@@ -110,7 +118,7 @@ async function round(server: Server): Promise<Round> {
   const line =
     `${rate.toFixed(0).padStart(6)} req/s (${total} requests, ${non2xx} not 2xx${errors ? `, socket errors ${errors}` : ''}), server CPU ${((cpu * 1000) / Math.max(1, total)).toFixed(1)} us/request, ` +
     `latency p50 ${p50?.toFixed(2)} ms, p99 ${p99?.toFixed(2)} ms, p99.9 ${p999?.toFixed(2)} ms, max ${max?.toFixed(0)} ms` +
-    (commits === undefined ? '' : `, ${commits.all} commits (${(total / Math.max(1, commits.all)).toFixed(1)} requests each, ${commits.slow} over 10 ms)`);
+    (commitsBefore && commitsAfter ? `, ${commitSummary(commitsBefore, commitsAfter, total)}` : '');
   return { rate, line };
 }
 
