@@ -9,7 +9,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { DEFAULT_THROTTLE_LIMITS, parseRateLimit } from '../../../src/core/throttle/index.ts';
-import { createDevice, randomId, startTestServer, type TestServer } from './http-support.ts';
+import { skipUnlessPostgres, startPostgres, type TestPostgres } from '../../support/postgres.ts';
+import { skipUnlessRedis, startRedis, type TestRedis } from '../../support/redis.ts';
+import { createDevice, randomId, startTestServer, TEST_ACTOR, type TestServer } from './http-support.ts';
 
 const AUTH_LIMIT = parseRateLimit(DEFAULT_THROTTLE_LIMITS.authFailuresPerSource)[0]!;
 
@@ -148,5 +150,41 @@ describe('HTTP device API lean path', () => {
     } finally {
       server.core.throttle.clear();
     }
+  });
+});
+
+describe('HTTP device API lean path in a cluster (PostgreSQL + Redis, two nodes)', { skip: skipUnlessPostgres() || skipUnlessRedis() }, () => {
+  let pg: TestPostgres | undefined;
+  let redis: TestRedis | undefined;
+  let a: TestServer | undefined;
+  let b: TestServer | undefined;
+  before(async () => {
+    [pg, redis] = await Promise.all([startPostgres(), startRedis()]);
+    const database = await pg.createDatabase();
+    a = await startTestServer({ database, bus: redis.url, logLevel: 'debug' });
+    b = await startTestServer({ database, bus: redis.url, logLevel: 'warn' });
+  });
+  after(async () => {
+    await a?.close();
+    await b?.close();
+    await Promise.all([pg?.stop(), redis?.stop()]);
+  });
+
+  test('a post answered by the lean path of one node is stored for the other; a deleted device is refused on both', async () => {
+    const { token, device } = await createDevice(a!, `fast-cluster-${randomId()}`);
+    const answer = await rawExchange(a!.ports.http, postRequest(`/api/v1/${token}/telemetry`, '{"clusterKey":7}'));
+    assert.match(answer, /^HTTP\/1\.1 200 /);
+    assert.ok(a!.logLines.some((line) => line.includes('"reqId":"req-f')), 'lean path not taken');
+    assert.deepEqual((await b!.core.timeseries.latest(device.id, ['clusterKey'])).clusterKey?.[0]?.value, { type: 'LONG', value: 7 });
+    const onB = await rawExchange(b!.ports.http, postRequest(`/api/v1/${token}/attributes`, '{"clusterAttribute":true}'));
+    assert.match(onB, /^HTTP\/1\.1 200 /);
+    // Both nodes have the token cached now; deleting the device on B must reach A's cache through the bus.
+    await b!.core.devices.delete(device.tenantId, device.id, TEST_ACTOR);
+    let refused = '';
+    for (let i = 0; i < 200 && !/^HTTP\/1\.1 401 /.test(refused); i++) {
+      refused = await rawExchange(a!.ports.http, postRequest(`/api/v1/${token}/telemetry`, '{"clusterKey":8}'));
+      if (!/^HTTP\/1\.1 401 /.test(refused)) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.match(refused, /^HTTP\/1\.1 401 /);
   });
 });
