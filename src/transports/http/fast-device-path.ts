@@ -79,22 +79,25 @@ export function installFastDevicePath(app: FastifyInstance, deps: FastPathDeps):
   const log = app.log as unknown as Logger;
   const { core, bodyLimit } = deps;
 
-  function finish(req: IncomingMessage, res: ServerResponse, started: number, statusCode: number): void {
+  /** A request id for log lines, like fastify's `req-<n>` but its own series (`req-f<n>`). */
+  const reqId = (id: number): string => `req-f${id.toString(36)}`;
+
+  function finish(req: IncomingMessage, id: number, started: number, statusCode: number): void {
     if (log.isLevelEnabled('debug')) {
       const responseTime = performance.now() - started;
-      log.debug({ reqId: `req-f${(++requests).toString(36)}`, method: req.method, url: redactUrl(req.url ?? ''), statusCode, responseTime }, 'request completed');
+      log.debug({ reqId: reqId(id), method: req.method, url: redactUrl(req.url ?? ''), statusCode, responseTime }, 'request completed');
     }
     const list = observers.get(app);
     if (list) for (const observer of list) observer(req, statusCode);
   }
 
-  function fail(req: IncomingMessage, res: ServerResponse, started: number, err: unknown): void {
+  function fail(req: IncomingMessage, res: ServerResponse, id: number, started: number, err: unknown): void {
     const failure: HttpFailure = describeFailure(err, bodyLimit);
     if (failure.internal) {
-      log.error({ err, method: req.method, url: redactUrl(req.url ?? ''), statusCode: failure.status }, 'request failed');
+      log.error({ reqId: reqId(id), err, method: req.method, url: redactUrl(req.url ?? ''), statusCode: failure.status }, 'request failed');
     } else if (log.isLevelEnabled('debug')) {
       // No message: a client error's message may quote the request body.
-      log.debug({ code: (err as { code?: unknown } | null)?.code, statusCode: failure.status }, 'request rejected');
+      log.debug({ reqId: reqId(id), code: (err as { code?: unknown } | null)?.code, statusCode: failure.status }, 'request rejected');
     }
     if (!res.headersSent && !res.destroyed) {
       const body = failureBody(failure);
@@ -105,24 +108,24 @@ export function installFastDevicePath(app: FastifyInstance, deps: FastPathDeps):
       res.writeHead(failure.status, headers);
       res.end(body);
     }
-    finish(req, res, started, failure.status);
+    finish(req, id, started, failure.status);
   }
 
-  async function serve(req: IncomingMessage, res: ServerResponse, token: string, attributes: boolean, body: Buffer, started: number): Promise<void> {
+  async function serve(req: IncomingMessage, res: ServerResponse, id: number, token: string, attributes: boolean, body: Buffer, started: number): Promise<void> {
     try {
       const device = await authenticate(core, token, req.socket.remoteAddress, req.socket);
       // spec §8.3: 200 with an empty body once the data is committed (DESIGN "Data flow").
       if (attributes) await core.telemetry.saveClientAttributesJson(device, body);
       else await core.telemetry.ingestJson(device, body);
     } catch (err) {
-      fail(req, res, started, err);
+      fail(req, res, id, started, err);
       return;
     }
     if (!res.destroyed) {
       res.writeHead(200, OK_HEADERS);
       res.end();
     }
-    finish(req, res, started, 200);
+    finish(req, id, started, 200);
   }
 
   function fastPath(req: IncomingMessage, res: ServerResponse): boolean {
@@ -135,6 +138,7 @@ export function installFastDevicePath(app: FastifyInstance, deps: FastPathDeps):
     const length = Number(headers['content-length']);
     if (!(length > 0 && length <= bodyLimit) || socketRefused(req.socket)) return false;
     const started = performance.now();
+    const id = ++requests;
     const token = match[1]!;
     const attributes = match[2] === 'attributes';
     // Node's parser delivers exactly Content-Length bytes; a request cut short never ends and is dropped with its socket.
@@ -146,7 +150,7 @@ export function installFastDevicePath(app: FastifyInstance, deps: FastPathDeps):
     });
     req.on('end', () => {
       const body = chunks ? Buffer.concat(chunks) : first!;
-      serve(req, res, token, attributes, body, started).catch((err: unknown) => log.error({ err }, 'device fast path failed'));
+      serve(req, res, id, token, attributes, body, started).catch((err: unknown) => log.error({ err }, 'device fast path failed'));
     });
     return true;
   }
