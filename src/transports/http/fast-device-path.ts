@@ -47,6 +47,7 @@ const PLAIN_CONTENT_TYPES = new Set([
   'application/json; charset=UTF-8',
   'application/json;charset=UTF-8',
   'text/plain',
+  'text/plain;charset=UTF-8', // fetch() with a string body and no Content-Type
   'text/plain; charset=utf-8',
   'text/plain;charset=utf-8',
   'application/x-www-form-urlencoded',

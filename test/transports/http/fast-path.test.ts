@@ -3,11 +3,13 @@
  * answer it gives is the same, byte for byte (Date and error timestamps aside), as fastify's route gives for the same
  * request — the route is reached by adding an empty query string, which the lean path leaves to fastify — and the
  * requests it does not take still get fastify's answers. Also: it really is taken (its debug lines), it stores the
- * data before the 200, and 401s still count as rejections and log an auth failure.
+ * data before the 200, 401s still count as rejections and log an auth failure, the throttle still answers 429, a
+ * database outage still answers 503 + Retry-After, and in a cluster the other node sees the data.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
+import { DependencyUnavailableError } from '../../../src/core/errors.ts';
 import { DEFAULT_THROTTLE_LIMITS, parseRateLimit } from '../../../src/core/throttle/index.ts';
 import { skipUnlessPostgres, startPostgres, type TestPostgres } from '../../support/postgres.ts';
 import { skipUnlessRedis, startRedis, type TestRedis } from '../../support/redis.ts';
@@ -150,6 +152,28 @@ describe('HTTP device API lean path', () => {
     } finally {
       server.core.throttle.clear();
     }
+  });
+
+  test('while the database is down: 503 + Retry-After, the same bytes as the route, nothing acknowledged; 200 once it is back', async () => {
+    // Fault injection: every write of the store fails as a database that went away does.
+    const store = server.store as unknown as { writeBatch: (...args: unknown[]) => Promise<void> };
+    const real = store.writeBatch;
+    store.writeBatch = () => Promise.reject(new DependencyUnavailableError('database', 'injected by the test', 'none'));
+    try {
+      const down = await sameAnswer('telemetry', '{"outageKey":1}', 'text/plain;charset=UTF-8');
+      assert.match(down, /^HTTP\/1\.1 503 /);
+      assert.match(down, /\r\nretry-after: \d+\r\n/);
+      assert.deepEqual(await server.core.timeseries.latest(deviceId, ['outageKey']), {});
+    } finally {
+      store.writeBatch = real;
+    }
+    let answer = '';
+    for (let i = 0; i < 600 && !/^HTTP\/1\.1 200 /.test(answer); i++) {
+      answer = await rawExchange(port, postRequest(`/api/v1/${token}/telemetry`, '{"outageKey":2}', 'text/plain;charset=UTF-8'));
+      if (!/^HTTP\/1\.1 200 /.test(answer)) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.match(answer, /^HTTP\/1\.1 200 /);
+    assert.deepEqual((await server.core.timeseries.latest(deviceId, ['outageKey'])).outageKey?.[0]?.value, { type: 'LONG', value: 2 });
   });
 });
 
