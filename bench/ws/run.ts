@@ -71,6 +71,7 @@ const without: number[] = [];
 const withSubs: number[] = [];
 let delivered = { frames: 0, points: 0, seconds: 0 };
 const clientP50: number[] = [];
+const clientCpu: number[] = []; // the subscriber process's CPU, % of one core
 const clientP99: number[] = [];
 let serverQ = { p50: '', p99: '' };
 const costs: number[] = [];
@@ -90,15 +91,16 @@ async function withSubscribers(r: number): Promise<number> {
   const t0 = process.hrtime.bigint();
   const loaded = await telemetryRate(mqttPort, tokens, duration, window, server.pid);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9; // includes the 1 s warm-up of telemetryRate
-  const report = await ask<{ frames: number; points: number; p50: number; p99: number }>(subscribers, { report: true }, 'report');
+  const report = await ask<{ frames: number; points: number; p50: number; p99: number; cpuMs: number }>(subscribers, { report: true }, 'report');
   const h1 = await histogram();
   withSubs.push(+loaded);
   cpuWith.push(loaded.cpuUsPerMsg!);
   delivered = { frames: delivered.frames + report.frames, points: delivered.points + report.points, seconds: delivered.seconds + seconds };
+  clientCpu.push(report.cpuMs / 10 / seconds);
   clientP50.push(report.p50);
   clientP99.push(report.p99);
   serverQ = { p50: quantile(h0, h1, 0.5), p99: quantile(h0, h1, 0.99) };
-  log(`round ${r + 1} with ${devices} subscribers: ${Math.round(loaded)} msg/s, server CPU ${loaded.cpuUsPerMsg!.toFixed(2)} us/msg; ${Math.round(report.frames / seconds)} frames/s, ~${Math.round(report.points / seconds)} points/s delivered; point-to-client p50 ${report.p50} ms p99 ${report.p99} ms; commit-to-socket p50 ${serverQ.p50}, p99 ${serverQ.p99}`);
+  log(`round ${r + 1} with ${devices} subscribers: ${Math.round(loaded)} msg/s, server CPU ${loaded.cpuUsPerMsg!.toFixed(2)} us/msg; ${Math.round(report.frames / seconds)} frames/s, ~${Math.round(report.points / seconds)} points/s delivered; point-to-client p50 ${report.p50} ms p99 ${report.p99} ms; subscriber process CPU ${(report.cpuMs / 10 / seconds).toFixed(0)}% of a core; commit-to-socket p50 ${serverQ.p50}, p99 ${serverQ.p99}`);
   await ask(subscribers, { close: true }, 'closed');
   for (let i = 0; i < 200 && (await metric('fleetgate_ws_sessions_open')) > 0; i++) await new Promise((res) => setTimeout(res, 50));
   return +loaded;
@@ -127,7 +129,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 if (only) process.exit(0);
 const w0 = median(without);
 const w1 = median(withSubs);
-console.log(`Server: wsUpdateIntervalMs = ${process.env.FLEETGATE_WS_UPDATE_INTERVAL_MS ?? '0 (a frame per commit)'}.
+console.log(`Server: wsUpdateIntervalMs = ${process.env.FLEETGATE_WS_UPDATE_INTERVAL_MS ?? '(default)'}.
 
 | Measure | Value |
 |---|---|
@@ -138,6 +140,7 @@ console.log(`Server: wsUpdateIntervalMs = ${process.env.FLEETGATE_WS_UPDATE_INTE
 | Server CPU per ingested message without / with subscribers (median) | ${median(cpuWithout).toFixed(2)} us / ${median(cpuWith).toFixed(2)} us (+${(((median(cpuWith) - median(cpuWithout)) / median(cpuWithout)) * 100).toFixed(0)}%) |
 | WebSocket frames delivered per second (all sockets) | ${Math.round(delivered.frames / delivered.seconds)} |
 | Data points delivered per second | ${Math.round(delivered.points / delivered.seconds)} |
+| Subscriber process (the 1,000 sockets' client, same cores) CPU, % of one core (median) | ${median(clientCpu).toFixed(0)}% (${process.env.BENCH_WS_CLIENT === 'ws' ? '\`ws\` package' : 'raw sockets'}) |
 | Point ts (server, before commit) to client arrival, p50 / p99 (median of rounds) | ${median(clientP50)} ms / ${median(clientP99)} ms |
 | Commit to socket (server histogram, last round) p50 / p99 | ${serverQ.p50} / ${serverQ.p99} |
 | Live-update bus messages published (whole run) | ${published} |

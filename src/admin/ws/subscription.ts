@@ -5,11 +5,14 @@
  */
 import { isDeletionPoint, LIVE_POINT_STRIDE, REWRITTEN_TYPE, type LiveChange, type LiveUpdatesApi } from '../../core/live-updates.ts';
 import type { AttributeScope } from '../../core/model.ts';
-import { ReplyData, type V1Reply } from './render.ts';
+import { LiveFrame, type ReplyData, type V1Reply } from './render.ts';
 import type { Target } from './targets.ts';
 
-/** How a subscription hands replies to its session; `committedAt` (epoch ms) is set on live updates. */
-export type ReplySink = (reply: V1Reply, committedAt?: number) => void;
+/**
+ * How a subscription hands replies to its session: a reply object, or a live update already rendered to its JSON text
+ * with `committedAt` (epoch ms, the oldest commit it carries).
+ */
+export type ReplySink = (reply: V1Reply | string, committedAt?: number) => void;
 
 /** What a subscription selects from a device's changes. */
 export type Selection =
@@ -27,9 +30,11 @@ export class LiveSubscription {
   private readonly lastTs = new Map<string, number>();
   private stopped = false;
 
-  /** Updates gathered for the next frame (`updateIntervalMs` > 0), and the commit time of the oldest of them. */
-  private gathered: ReplyData | undefined;
+  /** Updates not sent yet (several commits' while the frame waits for its turn), and the commit time of the oldest. */
+  private gathered: LiveFrame | undefined;
   private gatheredAt = 0;
+  /** When the last live frame went out (epoch ms), for `updateIntervalMs`. */
+  private lastSentAt = 0;
   private flushTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -40,7 +45,11 @@ export class LiveSubscription {
       /** Called when more changes are held than a session may queue (the session closes as a slow reader). */
       overflow: () => void;
       maxHeld: number;
-      /** 0: one frame per commit (ThingsBoard). Otherwise the updates of this long go out in one frame, every point kept. */
+      /**
+       * Least time between two live frames, ms. A change after a quieter spell goes out at once; changes that come
+       * sooner wait for the rest of the interval and go out together in one frame, every point kept in order.
+       * 0: a frame per commit (ThingsBoard).
+       */
       updateIntervalMs: number;
     },
   ) {}
@@ -84,30 +93,40 @@ export class LiveSubscription {
       this.held.push(change);
       return;
     }
-    const data = this.selection.kind === 'TIMESERIES' ? this.selectTelemetry(change) : this.selectAttributes(change, this.selection.scopes);
-    if (data.empty) return;
-    if (this.options.updateIntervalMs <= 0) return this.send(data.reply(this.cmdId), change.committedAt);
-    if (this.gathered) {
-      this.gathered.append(data);
-      if (this.gathered.size >= MAX_GATHERED_POINTS) this.flush();
+    const fresh = !this.gathered;
+    const frame = (this.gathered ??= new LiveFrame());
+    const before = frame.size;
+    if (this.selection.kind === 'TIMESERIES') this.selectTelemetry(change, frame);
+    else this.selectAttributes(change, this.selection.scopes, frame);
+    if (frame.size === before) {
+      if (fresh) this.gathered = undefined;
       return;
     }
-    this.gathered = data;
-    this.gatheredAt = change.committedAt;
-    this.flushTimer = setTimeout(() => this.flush(), this.options.updateIntervalMs);
+    if (fresh) this.gatheredAt = change.committedAt;
+    if (this.flushTimer) {
+      if (frame.size >= MAX_GATHERED_POINTS) this.flush();
+      return; // already waiting for its turn
+    }
+    const interval = this.options.updateIntervalMs;
+    if (interval <= 0) return this.flush();
+    const wait = this.lastSentAt + interval - Date.now();
+    if (wait <= 0) return this.flush();
+    this.flushTimer = setTimeout(() => this.flush(), wait);
     this.flushTimer.unref();
   }
 
   private flush(): void {
     clearTimeout(this.flushTimer);
-    const data = this.gathered;
+    this.flushTimer = undefined;
+    const frame = this.gathered;
     this.gathered = undefined;
-    if (data && !this.stopped) this.send(data.reply(this.cmdId), this.gatheredAt);
+    if (!frame || this.stopped) return;
+    if (this.options.updateIntervalMs > 0) this.lastSentAt = Date.now();
+    this.send(frame.text(this.cmdId), this.gatheredAt);
   }
 
   /** TB: only the keys of that save (∩ subscribed keys), every point in save order (spec §3.3). */
-  private selectTelemetry(change: LiveChange): ReplyData {
-    const data = new ReplyData();
+  private selectTelemetry(change: LiveChange, data: LiveFrame): void {
     const keys = this.selection.target.keys;
     const latestOnly = this.selection.kind === 'TIMESERIES' && this.selection.latestOnly;
     const points = change.telemetry;
@@ -121,7 +140,7 @@ export class LiveSubscription {
         this.lastTs.set(key, ts);
         if (type.startsWith(REWRITTEN_TYPE)) type = type.slice(REWRITTEN_TYPE.length);
         else {
-          data.addPair(key, [0, '']);
+          data.addDeleted(key);
           continue;
         }
       } else if (latestOnly) {
@@ -131,21 +150,18 @@ export class LiveSubscription {
       }
       data.addFlat(key, ts, type, points[i + 3]);
     }
-    return data;
   }
 
   /** TB: no timestamp filter; a scoped subscription sees its scope only; a deleted key reads [0, ""]. */
-  private selectAttributes(change: LiveChange, scopes: AttributeScope[]): ReplyData {
-    const data = new ReplyData();
+  private selectAttributes(change: LiveChange, scopes: AttributeScope[], data: LiveFrame): void {
     const keys = this.selection.target.keys;
     for (const write of change.attributes) {
       if (!scopes.includes(write.scope)) continue;
       for (const e of write.entries) {
         if (keys && !keys.has(e.key)) continue;
-        if (e.value === null) data.addPair(e.key, [0, '']);
+        if (e.value === null) data.addDeleted(e.key);
         else data.add(e.key, write.ts, e.value);
       }
     }
-    return data;
   }
 }
