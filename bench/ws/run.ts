@@ -2,7 +2,12 @@
  * WebSocket fan-out benchmark: 1,000 sockets, each subscribed to one device's latest telemetry, while the MQTT
  * telemetry load of bench/mqtt runs against the same 1,000 devices. Alternates rounds without and with subscribers
  * on one server, so the cost to ingestion is measured in the same run.
- *   node --import tsx bench/ws/run.ts [--rounds 4] [--duration 5000] [--devices 1000] [--window 8]
+ *   node --import tsx bench/ws/run.ts [--rounds 4] [--duration 5000] [--devices 1000] [--window 8] [--rate N]
+ * --rate N offers a fixed N msg/s (each device `window` publishes per tick) instead of saturating the server: the
+ * server CPU per message then compares the two phases at the same batch sizes, whatever else runs on the machine.
+ * FLEETGATE_* variables configure the server (e.g. FLEETGATE_WS_UPDATE_INTERVAL_MS); BENCH_WS_CLIENT=ws runs the
+ * subscribers on the `ws` package instead of raw sockets; BENCH_ONLY=with|without and BENCH_SERVER_FLAGS (e.g.
+ * "--cpu-prof --cpu-prof-dir=/tmp/prof") profile one phase.
  * Prints a markdown section for bench/RESULTS.md.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
@@ -10,15 +15,19 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { NODE_FLAGS } from '../../bin/node-flags.js';
-import { telemetryRate } from '../mqtt/load.ts';
+import { telemetryAtRate, telemetryRate } from '../mqtt/load.ts';
 
 const { values } = parseArgs({
-  options: { rounds: { type: 'string', default: '4' }, duration: { type: 'string', default: '5000' }, devices: { type: 'string', default: '1000' }, window: { type: 'string', default: '8' } },
+  options: { rounds: { type: 'string', default: '4' }, duration: { type: 'string', default: '5000' }, devices: { type: 'string', default: '1000' }, window: { type: 'string', default: '8' }, rate: { type: 'string', default: '0' } },
 });
 const rounds = Number(values.rounds);
 const duration = Number(values.duration);
 const devices = Number(values.devices);
 const window = Number(values.window);
+/** --rate N: open-loop load of N msg/s (each device `window` publishes per tick) instead of the saturating one. */
+const rate = Number(values.rate);
+const load = (): Promise<number & { cpuUsPerMsg?: number }> =>
+  rate > 0 ? telemetryAtRate(mqttPort, tokens, duration, window, (devices * window * 1000) / rate, server.pid) : telemetryRate(mqttPort, tokens, duration, window, server.pid);
 
 const server = spawn(process.execPath, [...NODE_FLAGS, ...(process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', 'bench/mqtt/fleetgate-server.ts'], {
   env: { ...process.env, BENCH_DEVICES: String(devices), FLEETGATE_WS_MAX_SESSIONS_PER_USER: String(devices + 10) },
@@ -78,7 +87,7 @@ const costs: number[] = [];
 const cpuWithout: number[] = [];
 const cpuWith: number[] = [];
 async function withoutSubscribers(r: number): Promise<number> {
-  const base = await telemetryRate(mqttPort, tokens, duration, window, server.pid);
+  const base = await load();
   without.push(+base);
   cpuWithout.push(base.cpuUsPerMsg!);
   log(`round ${r + 1} without subscribers: ${Math.round(base)} msg/s, server CPU ${base.cpuUsPerMsg!.toFixed(2)} us/msg`);
@@ -89,7 +98,7 @@ async function withSubscribers(r: number): Promise<number> {
   await ask(subscribers, { reset: true }, 'reset');
   const h0 = await histogram();
   const t0 = process.hrtime.bigint();
-  const loaded = await telemetryRate(mqttPort, tokens, duration, window, server.pid);
+  const loaded = await load();
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9; // includes the 1 s warm-up of telemetryRate
   const report = await ask<{ frames: number; points: number; p50: number; p99: number; cpuMs: number }>(subscribers, { report: true }, 'report');
   const h1 = await histogram();

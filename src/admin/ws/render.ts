@@ -87,6 +87,17 @@ function jsonString(text: string): string {
   return /^[\x20-\x21\x23-\x5b\x5d-\x7e]*$/.test(text) ? `"${text}"` : JSON.stringify(text);
 }
 
+/** Keys as JSON string literals, remembered (a fleet has few distinct telemetry keys; bounded all the same). */
+const quotedKeys = new Map<string, string>();
+function quotedKey(key: string): string {
+  let quoted = quotedKeys.get(key);
+  if (quoted === undefined) {
+    if (quotedKeys.size >= 10_000) quotedKeys.clear();
+    quotedKeys.set(key, (quoted = jsonString(key)));
+  }
+  return quoted;
+}
+
 /**
  * A live update's reply rendered straight to its JSON text: the same bytes `JSON.stringify` would give for
  * {@link ReplyData.reply} (keys in Java's sorted-map order, values as strings), without an object per pair. Pairs of
@@ -116,8 +127,16 @@ export class LiveFrame {
     this.addText(key, 0, '""');
   }
 
+  /** The last ts rendered and its text: a message's points share their ts. */
+  private tsNumber = NaN;
+  private tsText = '';
+
   private addText(key: string, ts: number, valueJson: string): void {
-    const pair = `[${ts},${valueJson}]`;
+    if (ts !== this.tsNumber) {
+      this.tsNumber = ts;
+      this.tsText = String(ts);
+    }
+    const pair = '[' + this.tsText + ',' + valueJson + ']';
     const entry = this.keys.get(key);
     if (entry) {
       entry.text += `,${pair}`;
@@ -137,7 +156,7 @@ export class LiveFrame {
     let latest = '';
     for (const name of names) {
       const entry = this.keys.get(name)!;
-      const quoted = jsonString(name);
+      const quoted = quotedKey(name);
       const sep = data === '' ? '' : ',';
       data += `${sep}${quoted}:[${entry.text}]`;
       latest += `${sep}${quoted}:${entry.lastTs}`; // TB: the ts of the last pair, not the newest (spec §6.5)

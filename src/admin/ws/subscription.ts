@@ -30,9 +30,14 @@ export class LiveSubscription {
   private readonly lastTs = new Map<string, number>();
   private stopped = false;
 
-  /** Updates not sent yet (several commits' while the frame waits for its turn), and the commit time of the oldest. */
-  private gathered: LiveFrame | undefined;
-  private gatheredAt = 0;
+  /**
+   * Changes waiting for the next frame while `updateIntervalMs` holds it back, kept as core delivered them (shared
+   * with the device's other subscriptions) and rendered only when the frame goes out: holding one small array per
+   * commit costs the garbage collector far less than holding rendered text per point.
+   */
+  private waiting: LiveChange[] = [];
+  /** Points in `waiting`, at most (before the key filter). */
+  private waitingPoints = 0;
   /** When the last live frame went out (epoch ms), for `updateIntervalMs`. */
   private lastSentAt = 0;
   private flushTimer: NodeJS.Timeout | undefined;
@@ -80,7 +85,7 @@ export class LiveSubscription {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.flushTimer);
-    this.gathered = undefined;
+    this.waiting = [];
     this.held = undefined;
     this.stopWatching?.();
     this.stopWatching = undefined;
@@ -93,24 +98,18 @@ export class LiveSubscription {
       this.held.push(change);
       return;
     }
-    const fresh = !this.gathered;
-    const frame = (this.gathered ??= new LiveFrame());
-    const before = frame.size;
-    if (this.selection.kind === 'TIMESERIES') this.selectTelemetry(change, frame);
-    else this.selectAttributes(change, this.selection.scopes, frame);
-    if (frame.size === before) {
-      if (fresh) this.gathered = undefined;
+    if (this.flushTimer) {
+      // A frame is already waiting for its turn: this change goes out with it.
+      this.waiting.push(change);
+      this.waitingPoints += change.telemetry.length / LIVE_POINT_STRIDE + change.attributes.length;
+      if (this.waitingPoints >= MAX_GATHERED_POINTS) this.flush();
       return;
     }
-    if (fresh) this.gatheredAt = change.committedAt;
-    if (this.flushTimer) {
-      if (frame.size >= MAX_GATHERED_POINTS) this.flush();
-      return; // already waiting for its turn
-    }
     const interval = this.options.updateIntervalMs;
-    if (interval <= 0) return this.flush();
-    const wait = this.lastSentAt + interval - Date.now();
-    if (wait <= 0) return this.flush();
+    const wait = interval <= 0 ? 0 : this.lastSentAt + interval - Date.now();
+    if (wait <= 0) return this.sendFrame([change]);
+    this.waiting.push(change);
+    this.waitingPoints = change.telemetry.length / LIVE_POINT_STRIDE + change.attributes.length;
     this.flushTimer = setTimeout(() => this.flush(), wait);
     this.flushTimer.unref();
   }
@@ -118,11 +117,22 @@ export class LiveSubscription {
   private flush(): void {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
-    const frame = this.gathered;
-    this.gathered = undefined;
-    if (!frame || this.stopped) return;
+    const changes = this.waiting;
+    this.waiting = [];
+    this.waitingPoints = 0;
+    if (!this.stopped && changes.length > 0) this.sendFrame(changes);
+  }
+
+  /** Renders the changes, in order, into one frame and sends it (nothing when none of their points is selected). */
+  private sendFrame(changes: LiveChange[]): void {
+    const frame = new LiveFrame();
+    for (const change of changes) {
+      if (this.selection.kind === 'TIMESERIES') this.selectTelemetry(change, frame);
+      else this.selectAttributes(change, this.selection.scopes, frame);
+    }
+    if (frame.empty) return;
     if (this.options.updateIntervalMs > 0) this.lastSentAt = Date.now();
-    this.send(frame.text(this.cmdId), this.gatheredAt);
+    this.send(frame.text(this.cmdId), changes[0].committedAt);
   }
 
   /** TB: only the keys of that save (∩ subscribed keys), every point in save order (spec §3.3). */
