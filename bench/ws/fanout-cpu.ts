@@ -3,7 +3,7 @@
  * 3 points per device go through LiveUpdates (memory bus), one LATEST_TELEMETRY subscription per device, each reply
  * serialised as the session would send it. Prints CPU ns per point and us per message.
  * WATCHED=k subscribes only the first k devices (0: nobody watches anything; 1: the others pay the lookup only).
- *   N=100 [WATCHED=1000] node --import tsx bench/ws/fanout-cpu.ts
+ *   N=100 [WATCHED=1000] [INTERVAL=0] node --import tsx bench/ws/fanout-cpu.ts   (INTERVAL: wsUpdateIntervalMs)
  */
 import { MemoryBus } from '../../src/bus/memory-bus.ts';
 import { LiveInterest } from '../../src/core/live-interest.ts';

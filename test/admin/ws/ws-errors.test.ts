@@ -221,7 +221,8 @@ describe('WebSocket telemetry API: slow readers and command floods', () => {
   const sockets: TestSocket[] = [];
 
   before(async () => {
-    server = await startTestServer({ wsMaxQueuePerSession: 4, httpMaxPayload: 2_000_000 });
+    // Frames gathered by wsUpdateIntervalMs (several commits in one) still count against the outbound queue.
+    server = await startTestServer({ wsMaxQueuePerSession: 4, httpMaxPayload: 2_000_000, wsUpdateIntervalMs: 250 });
     const api = await adminClient(server);
     token = await server.adminToken();
     ({ deviceId } = await deviceWithIdentity(server, api, 'ws-limits-token', 'WS limits device'));
