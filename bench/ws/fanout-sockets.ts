@@ -8,6 +8,7 @@
  * it). Being CPU time of a fixed amount of work, it holds up on a shared machine far better than throughput.
  *   [INTERVALS=0,250,500] [PERIOD=90] [DURATION=5000] [ROUNDS=2] node --max-semi-space-size=64 --import tsx bench/ws/fanout-sockets.ts
  * (the server's V8 flags, bin/node-flags.js: the young generation matters for frames gathered across commits).
+ * NOSEND=1 renders every frame but writes none: the difference to a normal run is what the socket writes cost.
  */
 import { fork } from 'node:child_process';
 import { createServer } from 'node:http';
