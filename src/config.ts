@@ -119,7 +119,7 @@ export interface Config {
   wsPingTimeoutMs: number;
   /** Cluster: how long a node's announcement of its live subscribers counts without a refresh, ms. */
   wsInterestTtlMs: number;
-  /** WebSocket API: 0 sends a frame per commit; otherwise a subscription's updates go out at most once per this many ms. */
+  /** WebSocket API: least time between two update frames of a subscription, ms (a change after a quieter spell goes out at once); 0: a frame per commit. */
   wsUpdateIntervalMs: number;
   /** OTA rollout: devices notified per group (ThingsBoard queue.core.ota.pack-size: 100). */
   otaRolloutGroupSize: number;
@@ -229,7 +229,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'wsAuthTimeoutMs', env: 'FLEETGATE_WS_AUTH_TIMEOUT_MS', flag: 'ws-auth-timeout-ms', kind: 'int', default: 10000, doc: 'WebSocket API: time /api/ws has to receive its authCmd in ms; past it close 1008' },
   { key: 'wsPingTimeoutMs', env: 'FLEETGATE_WS_PING_TIMEOUT_MS', flag: 'ws-ping-timeout-ms', kind: 'int', default: 30000, doc: 'WebSocket API: close 4500 when no pong for this long in ms (pings every third of it)' },
   { key: 'wsInterestTtlMs', env: 'FLEETGATE_WS_INTEREST_TTL_MS', flag: 'ws-interest-ttl-ms', kind: 'int', default: 30000, doc: 'cluster: a node\'s list of devices with live subscribers expires this long after its last refresh in ms' },
-  { key: 'wsUpdateIntervalMs', env: 'FLEETGATE_WS_UPDATE_INTERVAL_MS', flag: 'ws-update-interval-ms', kind: 'int', default: 0, doc: 'WebSocket API: 0 sends one frame per commit (ThingsBoard); otherwise a subscription\'s updates of this many ms go out in one frame, every point kept' },
+  { key: 'wsUpdateIntervalMs', env: 'FLEETGATE_WS_UPDATE_INTERVAL_MS', flag: 'ws-update-interval-ms', kind: 'int', default: 250, doc: 'WebSocket API: least time between two update frames of a subscription in ms; a change after a quieter spell goes out at once, later ones wait for the rest of the interval and go out together, every point kept in order (0: one frame per commit, as ThingsBoard)' },
   { key: 'otaRolloutGroupSize', env: 'FLEETGATE_OTA_ROLLOUT_GROUP_SIZE', flag: 'ota-rollout-group-size', kind: 'int', default: 100, doc: 'OTA rollout: devices notified per group' },
   { key: 'otaRolloutIntervalMs', env: 'FLEETGATE_OTA_ROLLOUT_INTERVAL_MS', flag: 'ota-rollout-interval-ms', kind: 'int', default: 60000, doc: 'OTA rollout: time per group in ms' },
   { key: 'otaMaxPackageBytes', env: 'FLEETGATE_OTA_MAX_PACKAGE_BYTES', flag: 'ota-max-package-bytes', kind: 'int', default: 1073741824, doc: 'OTA: largest package accepted on upload in bytes' },

@@ -106,6 +106,61 @@ export async function telemetryRate(port: number, tokens: string[], durationMs: 
   return Object.assign(messages / seconds, { cpuUsPerMsg: cpu === undefined ? undefined : (cpu * 1e6) / messages });
 }
 
+/**
+ * Open-loop QoS 1 telemetry: every `tickMs`, each of `tokens.length` devices sends `perTick` publishes, whatever the
+ * acks, for `durationMs` (after a 1 s warm-up). Returns acknowledged messages per second and, with `serverPid`, the
+ * server's CPU time per acknowledged message: at a fixed offered rate below the server's capacity, that figure does not
+ * depend on how fast the shared machine lets the server run (the saturating {@link telemetryRate} does).
+ */
+export async function telemetryAtRate(port: number, tokens: string[], durationMs: number, perTick: number, tickMs: number, serverPid?: number): Promise<number & { cpuUsPerMsg?: number }> {
+  const clients = await Promise.all(tokens.map((t, i) => BareClient.open(port, t, `rate-${i}-${Date.now()}`)));
+  let acked = 0;
+  const payload = Buffer.from('{"temperature":21.5,"humidity":40,"ok":true}');
+  const template = mqtt.generate({ cmd: 'publish', topic: 'v1/devices/me/telemetry', payload, qos: 1, messageId: 1, retain: false, dup: false });
+  const idAt = template.length - payload.length - 2;
+  const senders = clients.map((client) => {
+    let id = 0;
+    let partial: Buffer | undefined;
+    client.socket.removeAllListeners('data');
+    client.socket.on('data', (chunk: Buffer) => {
+      const bytes = partial ? Buffer.concat([partial, chunk]) : chunk;
+      let at = 0;
+      while (at + 2 <= bytes.length && at + 2 + bytes[at + 1] <= bytes.length) {
+        if (bytes[at] >> 4 === 4) acked++;
+        at += 2 + bytes[at + 1];
+      }
+      partial = at < bytes.length ? bytes.subarray(at) : undefined;
+    });
+    return () => {
+      const out = Buffer.allocUnsafe(template.length * perTick);
+      for (let i = 0; i < perTick; i++) {
+        id = (id % 65535) + 1;
+        template.copy(out, i * template.length);
+        out.writeUInt16BE(id, i * template.length + idAt);
+      }
+      client.socket.write(out);
+    };
+  });
+  let next = 0;
+  // Devices are spread over the tick, so the load comes evenly rather than in one burst per tick.
+  const timer = setInterval(() => {
+    const share = Math.ceil(senders.length / 10);
+    for (let i = 0; i < share; i++) senders[(next + i) % senders.length]();
+    next = (next + share) % senders.length;
+  }, tickMs / 10);
+  await new Promise((r) => setTimeout(r, 1000));
+  const start = acked;
+  const cpu0 = serverPid === undefined ? 0 : cpuSeconds(serverPid);
+  const t0 = process.hrtime.bigint();
+  await new Promise((r) => setTimeout(r, durationMs));
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const messages = acked - start;
+  const cpu = serverPid === undefined ? undefined : cpuSeconds(serverPid) - cpu0;
+  clearInterval(timer);
+  for (const c of clients) c.close();
+  return Object.assign(messages / seconds, { cpuUsPerMsg: cpu === undefined ? undefined : (cpu * 1e6) / messages });
+}
+
 /** Opens `tokens.length` idle sessions (at most `parallel` handshakes at once); returns a closer. */
 export async function idleSessions(port: number, tokens: string[], parallel = 500): Promise<{ count: number; close(): Promise<void> }> {
   const clients: BareClient[] = [];

@@ -3,7 +3,7 @@
  * 3 points per device go through LiveUpdates (memory bus), one LATEST_TELEMETRY subscription per device, each reply
  * serialised as the session would send it. Prints CPU ns per point and us per message.
  * WATCHED=k subscribes only the first k devices (0: nobody watches anything; 1: the others pay the lookup only).
- *   N=100 [WATCHED=1000] node --import tsx bench/ws/fanout-cpu.ts
+ *   N=100 [WATCHED=1000] [INTERVAL=0] node --import tsx bench/ws/fanout-cpu.ts   (INTERVAL: wsUpdateIntervalMs)
  */
 import { MemoryBus } from '../../src/bus/memory-bus.ts';
 import { LiveInterest } from '../../src/core/live-interest.ts';
@@ -19,7 +19,7 @@ let bytes = 0;
 const devices = Array.from({ length: 1000 }, (_, i) => `dev-${i}`);
 const watched = Number(process.env.WATCHED ?? devices.length);
 for (const d of devices.slice(0, watched)) {
-  const sub = new LiveSubscription(1, { kind: 'TIMESERIES', target: { deviceId: d, keys: undefined }, latestOnly: true }, (r) => { bytes += JSON.stringify(r).length; }, { overflow() {}, maxHeld: 1000, updateIntervalMs: 0 });
+  const sub = new LiveSubscription(1, { kind: 'TIMESERIES', target: { deviceId: d, keys: undefined }, latestOnly: true }, (r) => { bytes += (typeof r === 'string' ? r : JSON.stringify(r)).length; }, { overflow() {}, maxHeld: 1000, updateIntervalMs: Number(process.env.INTERVAL ?? 0) });
   await sub.start(live, async () => new ReplyData());
 }
 const batch = { telemetry: [] as any[], attributes: [] };

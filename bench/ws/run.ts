@@ -2,7 +2,13 @@
  * WebSocket fan-out benchmark: 1,000 sockets, each subscribed to one device's latest telemetry, while the MQTT
  * telemetry load of bench/mqtt runs against the same 1,000 devices. Alternates rounds without and with subscribers
  * on one server, so the cost to ingestion is measured in the same run.
- *   node --import tsx bench/ws/run.ts [--rounds 4] [--duration 5000] [--devices 1000] [--window 8]
+ *   node --import tsx bench/ws/run.ts [--rounds 4] [--duration 5000] [--devices 1000] [--window 8] [--rate N]
+ * --rate N offers a fixed N msg/s (each device `window` publishes per tick) instead of saturating the server: as long
+ * as the server keeps up (check the msg/s printed), the two phases then compare at the same batch sizes. On the shared
+ * machine it did not keep up with 20,000 msg/s, so bench/RESULTS.md quotes bench/ws/fanout-sockets.ts instead.
+ * FLEETGATE_* variables configure the server (e.g. FLEETGATE_WS_UPDATE_INTERVAL_MS); BENCH_WS_CLIENT=ws runs the
+ * subscribers on the `ws` package instead of raw sockets; BENCH_ONLY=with|without and BENCH_SERVER_FLAGS (e.g.
+ * "--cpu-prof --cpu-prof-dir=/tmp/prof") profile one phase.
  * Prints a markdown section for bench/RESULTS.md.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
@@ -10,15 +16,19 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { NODE_FLAGS } from '../../bin/node-flags.js';
-import { telemetryRate } from '../mqtt/load.ts';
+import { telemetryAtRate, telemetryRate } from '../mqtt/load.ts';
 
 const { values } = parseArgs({
-  options: { rounds: { type: 'string', default: '4' }, duration: { type: 'string', default: '5000' }, devices: { type: 'string', default: '1000' }, window: { type: 'string', default: '8' } },
+  options: { rounds: { type: 'string', default: '4' }, duration: { type: 'string', default: '5000' }, devices: { type: 'string', default: '1000' }, window: { type: 'string', default: '8' }, rate: { type: 'string', default: '0' } },
 });
 const rounds = Number(values.rounds);
 const duration = Number(values.duration);
 const devices = Number(values.devices);
 const window = Number(values.window);
+/** --rate N: open-loop load of N msg/s (each device `window` publishes per tick) instead of the saturating one. */
+const rate = Number(values.rate);
+const load = (): Promise<number & { cpuUsPerMsg?: number }> =>
+  rate > 0 ? telemetryAtRate(mqttPort, tokens, duration, window, (devices * window * 1000) / rate, server.pid) : telemetryRate(mqttPort, tokens, duration, window, server.pid);
 
 const server = spawn(process.execPath, [...NODE_FLAGS, ...(process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', 'bench/mqtt/fleetgate-server.ts'], {
   env: { ...process.env, BENCH_DEVICES: String(devices), FLEETGATE_WS_MAX_SESSIONS_PER_USER: String(devices + 10) },
@@ -71,13 +81,14 @@ const without: number[] = [];
 const withSubs: number[] = [];
 let delivered = { frames: 0, points: 0, seconds: 0 };
 const clientP50: number[] = [];
+const clientCpu: number[] = []; // the subscriber process's CPU, % of one core
 const clientP99: number[] = [];
 let serverQ = { p50: '', p99: '' };
 const costs: number[] = [];
 const cpuWithout: number[] = [];
 const cpuWith: number[] = [];
 async function withoutSubscribers(r: number): Promise<number> {
-  const base = await telemetryRate(mqttPort, tokens, duration, window, server.pid);
+  const base = await load();
   without.push(+base);
   cpuWithout.push(base.cpuUsPerMsg!);
   log(`round ${r + 1} without subscribers: ${Math.round(base)} msg/s, server CPU ${base.cpuUsPerMsg!.toFixed(2)} us/msg`);
@@ -88,17 +99,18 @@ async function withSubscribers(r: number): Promise<number> {
   await ask(subscribers, { reset: true }, 'reset');
   const h0 = await histogram();
   const t0 = process.hrtime.bigint();
-  const loaded = await telemetryRate(mqttPort, tokens, duration, window, server.pid);
+  const loaded = await load();
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9; // includes the 1 s warm-up of telemetryRate
-  const report = await ask<{ frames: number; points: number; p50: number; p99: number }>(subscribers, { report: true }, 'report');
+  const report = await ask<{ frames: number; points: number; p50: number; p99: number; cpuMs: number }>(subscribers, { report: true }, 'report');
   const h1 = await histogram();
   withSubs.push(+loaded);
   cpuWith.push(loaded.cpuUsPerMsg!);
   delivered = { frames: delivered.frames + report.frames, points: delivered.points + report.points, seconds: delivered.seconds + seconds };
+  clientCpu.push(report.cpuMs / 10 / seconds);
   clientP50.push(report.p50);
   clientP99.push(report.p99);
   serverQ = { p50: quantile(h0, h1, 0.5), p99: quantile(h0, h1, 0.99) };
-  log(`round ${r + 1} with ${devices} subscribers: ${Math.round(loaded)} msg/s, server CPU ${loaded.cpuUsPerMsg!.toFixed(2)} us/msg; ${Math.round(report.frames / seconds)} frames/s, ~${Math.round(report.points / seconds)} points/s delivered; point-to-client p50 ${report.p50} ms p99 ${report.p99} ms; commit-to-socket p50 ${serverQ.p50}, p99 ${serverQ.p99}`);
+  log(`round ${r + 1} with ${devices} subscribers: ${Math.round(loaded)} msg/s, server CPU ${loaded.cpuUsPerMsg!.toFixed(2)} us/msg; ${Math.round(report.frames / seconds)} frames/s, ~${Math.round(report.points / seconds)} points/s delivered; point-to-client p50 ${report.p50} ms p99 ${report.p99} ms; subscriber process CPU ${(report.cpuMs / 10 / seconds).toFixed(0)}% of a core; commit-to-socket p50 ${serverQ.p50}, p99 ${serverQ.p99}`);
   await ask(subscribers, { close: true }, 'closed');
   for (let i = 0; i < 200 && (await metric('fleetgate_ws_sessions_open')) > 0; i++) await new Promise((res) => setTimeout(res, 50));
   return +loaded;
@@ -127,7 +139,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 if (only) process.exit(0);
 const w0 = median(without);
 const w1 = median(withSubs);
-console.log(`Server: wsUpdateIntervalMs = ${process.env.FLEETGATE_WS_UPDATE_INTERVAL_MS ?? '0 (a frame per commit)'}.
+console.log(`Server: wsUpdateIntervalMs = ${process.env.FLEETGATE_WS_UPDATE_INTERVAL_MS ?? '(default)'}.
 
 | Measure | Value |
 |---|---|
@@ -138,6 +150,7 @@ console.log(`Server: wsUpdateIntervalMs = ${process.env.FLEETGATE_WS_UPDATE_INTE
 | Server CPU per ingested message without / with subscribers (median) | ${median(cpuWithout).toFixed(2)} us / ${median(cpuWith).toFixed(2)} us (+${(((median(cpuWith) - median(cpuWithout)) / median(cpuWithout)) * 100).toFixed(0)}%) |
 | WebSocket frames delivered per second (all sockets) | ${Math.round(delivered.frames / delivered.seconds)} |
 | Data points delivered per second | ${Math.round(delivered.points / delivered.seconds)} |
+| Subscriber process (the 1,000 sockets' client, same cores) CPU, % of one core (median) | ${median(clientCpu).toFixed(0)}% (${process.env.BENCH_WS_CLIENT === 'ws' ? '\`ws\` package' : 'raw sockets'}) |
 | Point ts (server, before commit) to client arrival, p50 / p99 (median of rounds) | ${median(clientP50)} ms / ${median(clientP99)} ms |
 | Commit to socket (server histogram, last round) p50 / p99 | ${serverQ.p50} / ${serverQ.p99} |
 | Live-update bus messages published (whole run) | ${published} |

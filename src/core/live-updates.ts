@@ -76,6 +76,9 @@ function decodeValue([type, value]: LiveWireValue): KvValue {
 
 type LiveMessage = Extract<BusMessage, { kind: 'live' }>;
 
+/** The attributes of a change that has none (shared, never written to). */
+const NO_ATTRIBUTES: LiveAttributeChange[] = [];
+
 /** The live-update hub of one node. Built by createCore; fed by the group commit and attribute writes. */
 export class LiveUpdates implements LiveUpdatesApi {
   private readonly listeners = new Map<string, Set<LiveListener>>();
@@ -139,8 +142,14 @@ export class LiveUpdates implements LiveUpdatesApi {
       if (!m) messages.set(deviceId, (m = { kind: 'live', deviceId, committedAt: 0, telemetry: [], attributes: [] }));
       return (last = m);
     };
+    let device: string | undefined;
+    let watched = false;
     for (const p of batch.telemetry) {
-      if (!this.interest.has(p.deviceId)) continue;
+      if (p.deviceId !== device) {
+        device = p.deviceId; // a message's points come together: one lookup for them all
+        watched = this.interest.has(device);
+      }
+      if (!watched) continue;
       const v = p.value.value;
       messageOf(p.deviceId).telemetry.push(p.ts, p.key, p.value.type, typeof v === 'bigint' ? v.toString() : v);
     }
@@ -213,7 +222,7 @@ export class LiveUpdates implements LiveUpdatesApi {
         deviceId: message.deviceId,
         committedAt: message.committedAt,
         telemetry: message.telemetry,
-        attributes: message.attributes.map((a) => ({
+        attributes: message.attributes.length === 0 ? NO_ATTRIBUTES : message.attributes.map((a) => ({
           scope: a.scope as AttributeScope,
           ts: a.ts,
           entries: a.entries.map(([key, value]) => ({ key, value: value === null ? null : decodeValue(value) })),
@@ -223,7 +232,7 @@ export class LiveUpdates implements LiveUpdatesApi {
       this.logger.warn({ err, deviceId: message.deviceId }, 'malformed live update dropped');
       return;
     }
-    for (const listener of [...set]) {
+    for (const listener of set.size === 1 ? set : [...set]) {
       try {
         listener(change);
       } catch (err) {

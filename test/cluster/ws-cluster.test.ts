@@ -92,6 +92,22 @@ describe('WebSocket live data on two nodes (PostgreSQL + Redis)', { skip: skipUn
     assert.equal((await ws.next((m) => m.subscriptionId === 5 && m.data !== null && 'humidity' in m.data, 1)).data!.humidity[0][1], '55');
   });
 
+  it('aggregates a windowed subscription on PostgreSQL, then delivers every point of quick commits on the other node, in order', async () => {
+    const api = adminApi(a.httpUrl, token);
+    const id = (await api('POST', '/api/device?accessToken=ws-window-token', { name: 'WS window device' })).json.id.id;
+    const post = async (node: TestServer, body: unknown) => assert.equal((await fetch(`${node.httpUrl}/api/v1/ws-window-token/telemetry`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).status, 200);
+    for (const [ts, v] of [[1000, 1], [1400, 4], [2000, 10], [2600, 20]]) await post(a, { ts, values: { v } });
+    const ws = await subscribe(b, { tsSubCmds: [{ cmdId: 7, entityType: 'DEVICE', entityId: id, keys: 'v', startTs: 1000, timeWindow: 2000, interval: 1000, agg: 'SUM' }] });
+    const first = await ws.next((m) => m.subscriptionId === 7);
+    assert.deepEqual(first.data, { v: [[1500, '5'], [2500, '30']] }); // 1 + 4, 10 + 20, summed by PostgreSQL
+    await until('node A knows the device is watched', () => a.core.liveUpdates.watchedAnywhere(id));
+    // Ten commits on A in quick succession: with wsUpdateIntervalMs (default 250) some share a frame; none is lost.
+    for (let n = 1; n <= 10; n++) await post(a, { ts: 10_000 + n, values: { v: n } });
+    const delivered = () => ws.messages.filter((m) => m.subscriptionId === 7).slice(1).flatMap((m) => m.data!.v);
+    await until('all ten points arrive', () => delivered().length >= 10, 600);
+    assert.deepEqual(delivered(), Array.from({ length: 10 }, (_, i) => [10_001 + i, String(i + 1)]));
+  });
+
   it('stops publishing for a device once its last subscriber, on another node, is gone', async () => {
     for (const s of sockets.splice(0)) s.close();
     await until('both nodes forget the device', () => !a.core.liveUpdates.watchedAnywhere(deviceId) && !b.core.liveUpdates.watchedAnywhere(deviceId));

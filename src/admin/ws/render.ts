@@ -74,3 +74,93 @@ export function errorReply(subscriptionId: number, errorCode: number, errorMsg: 
 
 /** TB: a frame that fails to parse is answered with subscriptionId 1, whatever its commands (spec §2.3). */
 export const PARSE_ERROR_REPLY = errorReply(1, WS_ERROR.BAD_REQUEST, 'Failed to parse the payload');
+
+/** One key's pairs in a {@link LiveFrame}: the JSON text of its pairs so far and the ts of the last one. */
+interface KeyPairs {
+  /** `[ts,"value"],[ts,"value"]` (no brackets around the list). */
+  text: string;
+  lastTs: number;
+}
+
+/** A JSON string literal for `text`; plain ASCII without quotes or backslashes skips JSON.stringify. */
+function jsonString(text: string): string {
+  return /^[\x20-\x21\x23-\x5b\x5d-\x7e]*$/.test(text) ? `"${text}"` : JSON.stringify(text);
+}
+
+/** Keys as JSON string literals, remembered (a fleet has few distinct telemetry keys; bounded all the same). */
+const quotedKeys = new Map<string, string>();
+function quotedKey(key: string): string {
+  let quoted = quotedKeys.get(key);
+  if (quoted === undefined) {
+    if (quotedKeys.size >= 10_000) quotedKeys.clear();
+    quotedKeys.set(key, (quoted = jsonString(key)));
+  }
+  return quoted;
+}
+
+/**
+ * A live update's reply rendered straight to its JSON text: the same bytes `JSON.stringify` would give for
+ * {@link ReplyData.reply} (keys in Java's sorted-map order, values as strings), without an object per pair. Pairs of
+ * several commits may be appended in order (one frame for several commits, every point kept).
+ */
+export class LiveFrame {
+  private readonly keys = new Map<string, KeyPairs>();
+  /** Pairs held, all keys together. */
+  size = 0;
+
+  /** A point of core's flat live format (`type`, `value` as on the bus). */
+  addFlat(key: string, ts: number, type: string, value: string | number | boolean): void {
+    let text: string;
+    if (type === 'DOUBLE') text = `"${javaDoubleString(value as number)}"`; // digits, '.', 'E', '-', NaN, Infinity
+    else if (type === 'BOOLEAN') text = value ? '"true"' : '"false"';
+    else if (type === 'LONG') text = `"${String(value)}"`;
+    else text = jsonString(String(value)); // STRING, JSON
+    this.addText(key, ts, text);
+  }
+
+  add(key: string, ts: number, value: KvValue | null): void {
+    this.addText(key, ts, value === null ? 'null' : jsonString(stringValue(value)));
+  }
+
+  /** A deleted value: `[0, ""]` (spec §3.3). */
+  addDeleted(key: string): void {
+    this.addText(key, 0, '""');
+  }
+
+  /** The last ts rendered and its text: a message's points share their ts. */
+  private tsNumber = NaN;
+  private tsText = '';
+
+  private addText(key: string, ts: number, valueJson: string): void {
+    if (ts !== this.tsNumber) {
+      this.tsNumber = ts;
+      this.tsText = String(ts);
+    }
+    const pair = '[' + this.tsText + ',' + valueJson + ']';
+    const entry = this.keys.get(key);
+    if (entry) {
+      entry.text += `,${pair}`;
+      entry.lastTs = ts;
+    } else this.keys.set(key, { text: pair, lastTs: ts });
+    this.size++;
+  }
+
+  get empty(): boolean {
+    return this.size === 0;
+  }
+
+  /** The reply's JSON text, as `JSON.stringify` of a {@link V1Reply} with this data. */
+  text(subscriptionId: number): string {
+    const names = [...this.keys.keys()].sort();
+    let data = '';
+    let latest = '';
+    for (const name of names) {
+      const entry = this.keys.get(name)!;
+      const quoted = quotedKey(name);
+      const sep = data === '' ? '' : ',';
+      data += `${sep}${quoted}:[${entry.text}]`;
+      latest += `${sep}${quoted}:${entry.lastTs}`; // TB: the ts of the last pair, not the newest (spec §6.5)
+    }
+    return `{"subscriptionId":${subscriptionId},"errorCode":0,"errorMsg":null,"data":{${data}},"latestValues":{${latest}}}`;
+  }
+}

@@ -253,12 +253,15 @@ export class WsSession {
     this.close(CLOSE.policy, CLOSE_REASON.queueFull);
   }
 
-  /** Queues one reply; a reader that lets `maxQueuePerSession` frames pile up is closed (spec §1.4). */
-  private send(reply: V1Reply, committedAt?: number): void {
+  /**
+   * Queues one reply (an object, or a live update already rendered to its JSON text); a reader that lets
+   * `maxQueuePerSession` frames pile up is closed (spec §1.4).
+   */
+  private send(reply: V1Reply | string, committedAt?: number): void {
     if (this.closed) return;
     if (this.pending >= this.ctx.limits.maxQueuePerSession) return this.overflow();
     this.pending++;
-    this.socket.send(JSON.stringify(reply), (err) => {
+    this.socket.send(typeof reply === 'string' ? reply : JSON.stringify(reply), (err) => {
       this.pending--;
       if (err && !this.closed) this.close(CLOSE.noPong, ''); // TB: a failed send closes with 4500
     });

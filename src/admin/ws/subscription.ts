@@ -5,11 +5,14 @@
  */
 import { isDeletionPoint, LIVE_POINT_STRIDE, REWRITTEN_TYPE, type LiveChange, type LiveUpdatesApi } from '../../core/live-updates.ts';
 import type { AttributeScope } from '../../core/model.ts';
-import { ReplyData, type V1Reply } from './render.ts';
+import { LiveFrame, type ReplyData, type V1Reply } from './render.ts';
 import type { Target } from './targets.ts';
 
-/** How a subscription hands replies to its session; `committedAt` (epoch ms) is set on live updates. */
-export type ReplySink = (reply: V1Reply, committedAt?: number) => void;
+/**
+ * How a subscription hands replies to its session: a reply object, or a live update already rendered to its JSON text
+ * with `committedAt` (epoch ms, the oldest commit it carries).
+ */
+export type ReplySink = (reply: V1Reply | string, committedAt?: number) => void;
 
 /** What a subscription selects from a device's changes. */
 export type Selection =
@@ -27,9 +30,16 @@ export class LiveSubscription {
   private readonly lastTs = new Map<string, number>();
   private stopped = false;
 
-  /** Updates gathered for the next frame (`updateIntervalMs` > 0), and the commit time of the oldest of them. */
-  private gathered: ReplyData | undefined;
-  private gatheredAt = 0;
+  /**
+   * Changes waiting for the next frame while `updateIntervalMs` holds it back, kept as core delivered them (shared
+   * with the device's other subscriptions) and rendered only when the frame goes out: holding one small array per
+   * commit costs the garbage collector far less than holding rendered text per point.
+   */
+  private waiting: LiveChange[] = [];
+  /** Points in `waiting`, at most (before the key filter). */
+  private waitingPoints = 0;
+  /** When the last live frame went out (epoch ms), for `updateIntervalMs`. */
+  private lastSentAt = 0;
   private flushTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -40,7 +50,11 @@ export class LiveSubscription {
       /** Called when more changes are held than a session may queue (the session closes as a slow reader). */
       overflow: () => void;
       maxHeld: number;
-      /** 0: one frame per commit (ThingsBoard). Otherwise the updates of this long go out in one frame, every point kept. */
+      /**
+       * Least time between two live frames, ms. A change after a quieter spell goes out at once; changes that come
+       * sooner wait for the rest of the interval and go out together in one frame, every point kept in order.
+       * 0: a frame per commit (ThingsBoard).
+       */
       updateIntervalMs: number;
     },
   ) {}
@@ -71,7 +85,7 @@ export class LiveSubscription {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.flushTimer);
-    this.gathered = undefined;
+    this.waiting = [];
     this.held = undefined;
     this.stopWatching?.();
     this.stopWatching = undefined;
@@ -84,30 +98,45 @@ export class LiveSubscription {
       this.held.push(change);
       return;
     }
-    const data = this.selection.kind === 'TIMESERIES' ? this.selectTelemetry(change) : this.selectAttributes(change, this.selection.scopes);
-    if (data.empty) return;
-    if (this.options.updateIntervalMs <= 0) return this.send(data.reply(this.cmdId), change.committedAt);
-    if (this.gathered) {
-      this.gathered.append(data);
-      if (this.gathered.size >= MAX_GATHERED_POINTS) this.flush();
+    if (this.flushTimer) {
+      // A frame is already waiting for its turn: this change goes out with it.
+      this.waiting.push(change);
+      this.waitingPoints += change.telemetry.length / LIVE_POINT_STRIDE + change.attributes.length;
+      if (this.waitingPoints >= MAX_GATHERED_POINTS) this.flush();
       return;
     }
-    this.gathered = data;
-    this.gatheredAt = change.committedAt;
-    this.flushTimer = setTimeout(() => this.flush(), this.options.updateIntervalMs);
+    const interval = this.options.updateIntervalMs;
+    const wait = interval <= 0 ? 0 : this.lastSentAt + interval - Date.now();
+    if (wait <= 0) return this.sendFrame([change]);
+    this.waiting.push(change);
+    this.waitingPoints = change.telemetry.length / LIVE_POINT_STRIDE + change.attributes.length;
+    this.flushTimer = setTimeout(() => this.flush(), wait);
     this.flushTimer.unref();
   }
 
   private flush(): void {
     clearTimeout(this.flushTimer);
-    const data = this.gathered;
-    this.gathered = undefined;
-    if (data && !this.stopped) this.send(data.reply(this.cmdId), this.gatheredAt);
+    this.flushTimer = undefined;
+    const changes = this.waiting;
+    this.waiting = [];
+    this.waitingPoints = 0;
+    if (!this.stopped && changes.length > 0) this.sendFrame(changes);
+  }
+
+  /** Renders the changes, in order, into one frame and sends it (nothing when none of their points is selected). */
+  private sendFrame(changes: LiveChange[]): void {
+    const frame = new LiveFrame();
+    for (const change of changes) {
+      if (this.selection.kind === 'TIMESERIES') this.selectTelemetry(change, frame);
+      else this.selectAttributes(change, this.selection.scopes, frame);
+    }
+    if (frame.empty) return;
+    if (this.options.updateIntervalMs > 0) this.lastSentAt = Date.now();
+    this.send(frame.text(this.cmdId), changes[0].committedAt);
   }
 
   /** TB: only the keys of that save (∩ subscribed keys), every point in save order (spec §3.3). */
-  private selectTelemetry(change: LiveChange): ReplyData {
-    const data = new ReplyData();
+  private selectTelemetry(change: LiveChange, data: LiveFrame): void {
     const keys = this.selection.target.keys;
     const latestOnly = this.selection.kind === 'TIMESERIES' && this.selection.latestOnly;
     const points = change.telemetry;
@@ -121,7 +150,7 @@ export class LiveSubscription {
         this.lastTs.set(key, ts);
         if (type.startsWith(REWRITTEN_TYPE)) type = type.slice(REWRITTEN_TYPE.length);
         else {
-          data.addPair(key, [0, '']);
+          data.addDeleted(key);
           continue;
         }
       } else if (latestOnly) {
@@ -131,21 +160,18 @@ export class LiveSubscription {
       }
       data.addFlat(key, ts, type, points[i + 3]);
     }
-    return data;
   }
 
   /** TB: no timestamp filter; a scoped subscription sees its scope only; a deleted key reads [0, ""]. */
-  private selectAttributes(change: LiveChange, scopes: AttributeScope[]): ReplyData {
-    const data = new ReplyData();
+  private selectAttributes(change: LiveChange, scopes: AttributeScope[], data: LiveFrame): void {
     const keys = this.selection.target.keys;
     for (const write of change.attributes) {
       if (!scopes.includes(write.scope)) continue;
       for (const e of write.entries) {
         if (keys && !keys.has(e.key)) continue;
-        if (e.value === null) data.addPair(e.key, [0, '']);
+        if (e.value === null) data.addDeleted(e.key);
         else data.add(e.key, write.ts, e.value);
       }
     }
-    return data;
   }
 }

@@ -78,10 +78,6 @@ export function attributeScopes(scope: string | null): AttributeScope[] {
   return [scope as AttributeScope];
 }
 
-function aggregationOnly(agg: string | null): void {
-  if (agg !== null && agg !== 'NONE') throw new WsCommandError(WS_ERROR.INTERNAL_ERROR, `Aggregation ${agg} is not supported; use NONE`);
-}
-
 /** Raw history per key, newest first, in [startTs, endTs) (TB: endTs is exclusive; limit 0 -> 100). */
 async function history(core: Core, target: Target, startTs: number, endTs: number, limit: number, data: ReplyData): Promise<void> {
   if (!target.keys || endTs <= startTs) return;
@@ -93,8 +89,10 @@ async function history(core: Core, target: Target, startTs: number, endTs: numbe
 export async function timeseriesSnapshot(core: Core, target: Target, cmd: SubscriptionCmd): Promise<ReplyData> {
   const data = new ReplyData();
   if (target.keys && cmd.timeWindow > 0) {
-    aggregationOnly(cmd.agg);
-    await history(core, target, cmd.startTs, cmd.startTs + cmd.timeWindow, cmd.limit, data);
+    // spec §3.2: the window's history, aggregated as TIMESERIES_HISTORY is; the updates that follow stay raw (§3.3).
+    const windowEnd = cmd.startTs + cmd.timeWindow;
+    if (cmd.agg === null || cmd.agg === 'NONE') await history(core, target, cmd.startTs, windowEnd, cmd.limit, data);
+    else await aggregatedHistory(core, target, cmd.startTs, windowEnd, cmd.agg, cmd.interval, cmd.limit, data);
     return data;
   }
   const latest = await core.timeseries.latest(target.deviceId, target.keys ? [...target.keys] : undefined);
@@ -108,24 +106,27 @@ export async function timeseriesSnapshot(core: Core, target: Target, cmd: Subscr
 /** The one reply of TIMESERIES_HISTORY (spec §3.2). */
 export async function historyReply(core: Core, target: Target, cmd: HistoryCmd): Promise<ReplyData> {
   const data = new ReplyData();
-  if (cmd.agg === null || cmd.agg === 'NONE') {
-    await history(core, target, cmd.startTs, cmd.endTs, cmd.limit, data);
-    return data;
-  }
-  if (!target.keys || cmd.endTs <= cmd.startTs) return data;
-  // spec §3.2: buckets of `interval` ms from startTs, oldest first; TB sends nothing for a bad interval (§6.8), we say why.
-  if (cmd.interval < 1) throw new WsCommandError(WS_ERROR.BAD_REQUEST, `Aggregation ${cmd.agg} needs an interval of at least 1 ms`);
+  if (cmd.agg === null || cmd.agg === 'NONE') await history(core, target, cmd.startTs, cmd.endTs, cmd.limit, data);
+  else await aggregatedHistory(core, target, cmd.startTs, cmd.endTs, cmd.agg, cmd.interval, cmd.limit, data);
+  return data;
+}
+
+/** Aggregated history per key in [startTs, endTs): buckets of `interval` ms from startTs, oldest first (spec §3.2). */
+async function aggregatedHistory(core: Core, target: Target, startTs: number, endTs: number, agg: string, interval: number, limit: number, data: ReplyData): Promise<void> {
+  if (!target.keys || endTs <= startTs) return;
+  // TB sends nothing for a bad interval (§6.8); we say why.
+  if (interval < 1) throw new WsCommandError(WS_ERROR.BAD_REQUEST, `Aggregation ${agg} needs an interval of at least 1 ms`);
   let series: Awaited<ReturnType<Core['timeseriesAdmin']['history']>>;
   try {
     series = await core.timeseriesAdmin.history(target.deviceId, {
       keys: [...target.keys],
-      startTs: cmd.startTs,
-      endTs: cmd.endTs,
-      agg: cmd.agg as Aggregation,
+      startTs,
+      endTs,
+      agg: agg as Aggregation,
       intervalType: 'MILLISECONDS',
-      interval: cmd.interval,
+      interval,
       timeZone: 'UTC',
-      limit: cmd.limit > 0 ? cmd.limit : 100,
+      limit: limit > 0 ? limit : 100,
       orderBy: 'ASC',
     });
   } catch (err) {
@@ -133,7 +134,6 @@ export async function historyReply(core: Core, target: Target, cmd: HistoryCmd):
     throw err;
   }
   for (const [key, points] of Object.entries(series)) for (const p of points) data.add(key, p.ts, p.value);
-  return data;
 }
 
 /** The first message of an ATTRIBUTES subscription: existing attributes of the scope(s), missing keys omitted. */

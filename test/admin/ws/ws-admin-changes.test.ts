@@ -1,6 +1,7 @@
 /**
  * WebSocket API pieces wired at integration: a time series deletion through the admin REST API pushes the key's new
- * latest value (or its deletion), a session can authenticate with an API key, and history can be aggregated.
+ * latest value (or its deletion), a session can authenticate with an API key, and history and a windowed
+ * subscription's first message can be aggregated.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -81,5 +82,31 @@ describe('WebSocket subscribers see admin API changes; API-key sessions; aggrega
     // [1000, 2000): 1 and 2; [2000, 3000): 3 and 4; the point at 3000 is outside [startTs, endTs). ts = bucket middle.
     assert.deepEqual(avg.data, { v: [[1500, '1.5'], [2500, '3.5']] });
     assert.deepEqual(sum.data, { v: [[1500, '3'], [2500, '7']] });
+  });
+
+  it('aggregates a windowed TIMESERIES subscription\'s first message as history is, then sends the raw updates', async () => {
+    const deviceId = await device('ws-aggsub-token');
+    const post = async (ts: number, v: number) => assert.equal((await fetch(`${server.httpUrl}/api/v1/ws-aggsub-token/telemetry`, { method: 'POST', body: JSON.stringify({ ts, values: { v } }) })).status, 200);
+    const points = [[1000, 2], [1200, 8], [1900, 5], [2100, 7], [2999, 1], [3000, 50]];
+    for (const [ts, v] of points) await post(ts, v);
+    const ws = await openSocket(wsUrl(server.httpUrl, '/api/ws'));
+    sockets.push(ws);
+    const window = { entityType: 'DEVICE', entityId: deviceId, keys: 'v', startTs: 1000, timeWindow: 2000, interval: 1000, limit: 100 };
+    ws.send({ authCmd: { cmdId: 0, token }, cmds: [{ type: 'TIMESERIES', cmdId: 1, ...window, agg: 'MAX' }, { type: 'TIMESERIES', cmdId: 2, ...window, agg: 'COUNT' }, { type: 'TIMESERIES', cmdId: 3, ...window, agg: 'AVG' }] });
+    const max = await ws.next((m) => m.subscriptionId === 1);
+    const count = await ws.next((m) => m.subscriptionId === 2);
+    const avg = await ws.next((m) => m.subscriptionId === 3);
+    // Computed here from `points`: [1000, 2000) holds 2, 8, 5; [2000, 3000) holds 7, 1; 3000 is past the window.
+    const buckets = [points.filter(([ts]) => ts >= 1000 && ts < 2000).map(([, v]) => v), points.filter(([ts]) => ts >= 2000 && ts < 3000).map(([, v]) => v)];
+    assert.deepEqual(max.data, { v: buckets.map((b, i) => [1500 + i * 1000, String(Math.max(...b))]) });
+    assert.deepEqual(count.data, { v: buckets.map((b, i) => [1500 + i * 1000, String(b.length)]) });
+    // AVG is a double, written as Java does (`5.0`); MAX and COUNT of longs stay longs (spec §3.2).
+    const javaDouble = (x: number) => (Number.isInteger(x) ? `${x}.0` : String(x));
+    assert.deepEqual(avg.data, { v: buckets.map((b, i) => [1500 + i * 1000, javaDouble(b.reduce((a, x) => a + x, 0) / b.length)]) });
+    assert.equal(max.errorCode, 0);
+    // TB: the live updates that follow are the saved points themselves, not re-aggregated (spec §3.3).
+    await post(3500, 9);
+    const update = await ws.next((m) => m.subscriptionId === 1 && m.data?.v?.some(([ts]) => ts === 3500) === true);
+    assert.deepEqual(update.data, { v: [[3500, '9']] });
   });
 });

@@ -160,7 +160,7 @@ describe('WebSocket telemetry API with wsUpdateIntervalMs', () => {
   });
   after(() => server.close());
 
-  it('gathers a subscription\'s updates into one frame per interval, keeping every point in order', async () => {
+  it('sends a change after a quiet spell at once, gathers the next ones until the interval has passed, every point in order', async () => {
     const api = await adminClient(server);
     const { deviceId } = await deviceWithIdentity(server, api, 'ws-interval-token', 'WS interval device');
     const ws = await openSocket(wsUrl(server.httpUrl, `/api/ws/plugins/telemetry?token=${await server.adminToken()}`));
@@ -176,9 +176,15 @@ describe('WebSocket telemetry API with wsUpdateIntervalMs', () => {
       const points = () => ws.messages.slice(1).flatMap((m) => m.data!.n.map(([, v]) => v));
       await poll(() => (points().length >= 3 ? true : undefined), 20_000, 'three points');
       assert.deepEqual(points(), ['1', '2', '3']);
-      // Nothing goes out before the interval has passed since the first commit.
-      assert.ok(ws.arrivals[1] - started >= INTERVAL - 50, `a frame came ${ws.arrivals[1] - started} ms after the first post`);
-      if (postsDone - started < INTERVAL - 100) assert.equal(ws.messages.length, 2, 'three commits inside one interval should make one frame');
+      // The first change had no frame before it within the interval: it went out alone, without waiting.
+      assert.deepEqual(ws.messages[1].data!.n.map(([, v]) => v), ['1']);
+      // The next frame waited for the interval after the first one, which left after `started`.
+      assert.ok(ws.arrivals[2] - started >= INTERVAL - 50, `the second frame came ${ws.arrivals[2] - started} ms after the first post`);
+      if (postsDone - started < INTERVAL - 100) {
+        assert.equal(ws.messages.length, 3, 'the two commits inside the interval should make one frame');
+        assert.deepEqual(ws.messages[2].data!.n.map(([, v]) => v), ['2', '3']);
+        assert.equal(ws.messages[2].latestValues.n, ws.messages[2].data!.n[1][0]);
+      }
     } finally {
       ws.close();
     }
