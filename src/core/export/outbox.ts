@@ -7,7 +7,8 @@ import type { DeviceIdentity } from '../api.ts';
 import { kvToJson } from '../kv-json.ts';
 import type { AttributeWrite, TsPoint } from '../model.ts';
 import type { WriteBatch } from '../../store/store.ts';
-import { partitionOf, type ExportKind, type OutboxEntry } from './model.ts';
+import { partitionOf, type ExportKind, type ExportRule, type OutboxEntry } from './model.ts';
+import { telemetryJsonByDevice } from './telemetry-json.ts';
 import type { ExportRules } from './rules.ts';
 
 /** Devices whose identity the outbox needs, kept for the batches still open (bounded: oldest dropped first). */
@@ -49,17 +50,14 @@ export class OutboxBuilder {
   }
 
   private telemetryRows(points: readonly TsPoint[], now: number, out: OutboxEntry[]): void {
-    const byDevice = new Map<string, Map<number, Record<string, unknown>>>();
-    for (const p of points) {
-      let series = byDevice.get(p.deviceId);
-      if (!series) byDevice.set(p.deviceId, (series = new Map()));
-      let values = series.get(p.ts);
-      if (!values) series.set(p.ts, (values = {}));
-      values[p.key] = kvToJson(p.value);
-    }
-    for (const [deviceId, series] of byDevice) {
-      const data = { telemetry: [...series].map(([ts, values]) => ({ ts, values })) };
-      this.push('telemetry', deviceId, now, data, out);
+    for (const [deviceId, telemetry] of telemetryJsonByDevice(points)) {
+      const device = this.identities.get(deviceId);
+      if (!device) continue;
+      const rules = this.rules.matching('telemetry', device.tenantId, device.profileId);
+      if (rules.length === 0) continue;
+      // What JSON.stringify({ deviceName, profileId, telemetry }) gives, without building the objects.
+      const payload = `{"deviceName":${JSON.stringify(device.deviceName)},"profileId":${JSON.stringify(device.profileId)},"telemetry":${telemetry}}`;
+      this.rowsFor(rules, 'telemetry', deviceId, now, payload, out);
     }
   }
 
@@ -84,14 +82,18 @@ export class OutboxBuilder {
   forDevice(kind: ExportKind, device: { deviceId: string | null; deviceName: string | null; tenantId: string; profileId: string }, ts: number, data: Record<string, unknown>, out: OutboxEntry[] = []): OutboxEntry[] {
     const rules = this.rules.matching(kind, device.tenantId, device.profileId);
     if (rules.length === 0) return out;
-    const payload = JSON.stringify({ deviceName: device.deviceName, profileId: device.profileId, ...data });
+    this.rowsFor(rules, kind, device.deviceId, ts, JSON.stringify({ deviceName: device.deviceName, profileId: device.profileId, ...data }), out);
+    return out;
+  }
+
+  private rowsFor(rules: readonly ExportRule[], kind: ExportKind, deviceId: string | null, ts: number, payload: string, out: OutboxEntry[]): void {
+    const partition = partitionOf(deviceId);
     for (const rule of rules) {
       if (this.budget.full) {
         this.budget.skipped(rule.id, 1);
         continue;
       }
-      out.push({ ruleId: rule.id, partition: partitionOf(device.deviceId), deviceId: device.deviceId, kind, createdTime: ts, payload });
+      out.push({ ruleId: rule.id, partition, deviceId, kind, createdTime: ts, payload });
     }
-    return out;
   }
 }
