@@ -15,7 +15,10 @@ export interface ExportStore {
   /** Leases up to `limit` free, due lanes that hold rows to `owner` until `now + leaseMs`. */
   claimLanes(owner: string, now: number, leaseMs: number, limit: number): Promise<ExportLane[]>;
   readOutbox(ruleId: string, partition: number, limit: number): Promise<OutboxRow[]>;
-  /** Deletes delivered rows and resets the lane's retries, if `owner` still holds the lane; false otherwise. */
+  /**
+   * Deletes delivered rows (`seqs`: the rows readOutbox returned, all of them, in order) and resets the lane's retries,
+   * if `owner` still holds the lane; false otherwise.
+   */
   completeBatch(owner: string, ruleId: string, partition: number, seqs: readonly number[]): Promise<boolean>;
   failBatch(owner: string, ruleId: string, partition: number, nextAttemptTime: number, error: string): Promise<void>;
   releaseLane(owner: string, ruleId: string, partition: number): Promise<void>;

@@ -3,7 +3,7 @@
  * letters. Lanes are claimed with one conditional UPDATE; on PostgreSQL its candidate rows are picked with
  * `FOR UPDATE SKIP LOCKED`, so nodes claiming at once never wait on each other.
  */
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { CompiledQuery, sql, type Kysely, type Transaction } from 'kysely';
 import { EXPORT_PARTITIONS, type DeadLetter, type ExportLane, type ExportRule, type OutboxEntry, type OutboxRow } from '../../core/export/model.ts';
 import type { Page, PageQuery } from '../../core/model.ts';
 import type { Dialect } from '../dialect.ts';
@@ -125,9 +125,13 @@ export async function readOutbox(db: Db, ruleId: string, partition: number, limi
 
 /**
  * After a delivery: deletes the delivered rows and resets the lane's retry state, but only while `owner` still holds
- * the lease (false otherwise: another node took the lane over and will deliver the rows again).
+ * the lease (false otherwise: another node took the lane over and will deliver the rows again). `seqs` are the rows
+ * readOutbox returned, in order. On SQLite they are deleted as one range: a lane's rows between the first and the last
+ * of them are exactly those rows, because SQLite commits one writer at a time and AUTOINCREMENT only grows, so a row
+ * committed after the read has a larger seq. On PostgreSQL a transaction that took a smaller seq may commit after the
+ * read, so the rows are deleted by their seqs.
  */
-export async function completeExportBatch(db: Db, owner: string, ruleId: string, partition: number, seqs: readonly number[]): Promise<boolean> {
+export async function completeExportBatch(db: Db, dialect: Dialect, owner: string, ruleId: string, partition: number, seqs: readonly number[]): Promise<boolean> {
   const lane = await db
     .updateTable('export_lane')
     .set({ attempts: 0, next_attempt_time: 0, last_error: null })
@@ -136,6 +140,11 @@ export async function completeExportBatch(db: Db, owner: string, ruleId: string,
     .where('owner', '=', owner)
     .executeTakeFirst();
   if (Number(lane.numUpdatedRows) === 0) return false;
+  if (seqs.length === 0) return true;
+  if (dialect.name !== 'postgres') {
+    await db.executeQuery(CompiledQuery.raw('delete from "export_outbox" where "rule_id" = ? and "part" = ? and "seq" between ? and ?', [ruleId, partition, seqs[0], seqs[seqs.length - 1]]));
+    return true;
+  }
   for (let i = 0; i < seqs.length; i += 500) await db.deleteFrom('export_outbox').where('seq', 'in', seqs.slice(i, i + 500)).execute();
   return true;
 }
@@ -157,7 +166,7 @@ export async function releaseExportLane(db: Db, owner: string, ruleId: string, p
 }
 
 /** Moves outbox rows to the dead letters with the lane's last error; resets the lane so the rows behind them go on. */
-export async function deadLetter(db: Db, owner: string, rows: readonly OutboxRow[], attempts: number, lastError: string, now: number): Promise<void> {
+export async function deadLetter(db: Db, dialect: Dialect, owner: string, rows: readonly OutboxRow[], attempts: number, lastError: string, now: number): Promise<void> {
   if (rows.length === 0) return;
   const { ruleId, partition } = rows[0];
   const letters: ExportDeadLetterTable[] = rows.map((r) => ({
@@ -173,7 +182,7 @@ export async function deadLetter(db: Db, owner: string, rows: readonly OutboxRow
     dead_time: now,
   }));
   for (let i = 0; i < letters.length; i += 500) await db.insertInto('export_dead_letter').values(letters.slice(i, i + 500)).execute();
-  await completeExportBatch(db, owner, ruleId, partition, rows.map((r) => r.seq));
+  await completeExportBatch(db, dialect, owner, ruleId, partition, rows.map((r) => r.seq));
 }
 
 /** One page of dead letters of the given rules, oldest first. */
