@@ -7,7 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import type { ExportRule, OutboxEntry } from '../../src/core/export/model.ts';
+import { sql, type Kysely } from 'kysely';
+import { packMessages, unpackMessages, type ExportRule, type OutboxEntry } from '../../src/core/export/model.ts';
+import type { Database } from '../../src/store/schema.ts';
 import type { Store } from '../../src/store/store.ts';
 import { openPostgresStore } from '../../src/store/postgres.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
@@ -45,6 +47,49 @@ function outboxContract(name: string, open: () => Promise<{ store: Store; close(
         const rest = await store.exports.readOutbox(rule.id, 1, 10);
         assert.equal(await store.exports.completeBatch('node-b', rule.id, 1, rest.map((r) => r.seq)), false);
         assert.equal((await store.exports.countOutbox()).get(rule.id), 4);
+      } finally {
+        await close();
+      }
+    });
+
+    it('reads rows of several messages up to a batch of messages, and dead-letters each message on its own', async () => {
+      const { store, close } = await open();
+      try {
+        await store.exports.insertRule(rule);
+        // A row written before migration 012 (no messages column given) holds one message.
+        await sql`insert into export_outbox (rule_id, part, device_id, kind, created_time, payload) values (${rule.id}, 3, 'old', 'telemetry', 1, '{"n":0}')`.execute((store as unknown as { db: Kysely<Database> }).db);
+        const packed = (devices: string[], n: number): OutboxEntry => ({
+          ...entry(3, n),
+          deviceId: null,
+          payload: packMessages(devices.map((d) => ({ deviceId: d, payload: `{"n":${n},"d":"${d}"}` }))),
+          messages: devices.length,
+        });
+        await store.exports.insertOutbox([packed(['a', 'b'], 1), packed(['a', 'b', 'c'], 2), entry(3, 3)]);
+        assert.equal((await store.exports.countOutbox()).get(rule.id), 7, 'messages are counted, not rows');
+        await store.exports.claimLanes('node-a', Date.now(), 30_000, 16);
+        // batchSize 3: the old row and the first packed row (3 messages); the next row would not fit.
+        const first = await store.exports.readOutbox(rule.id, 3, 3);
+        assert.deepEqual(first.map((r) => r.messages), [1, 2]);
+        const ids = first.flatMap((r) => unpackMessages(r));
+        assert.deepEqual(ids.map((m) => m.deviceId), ['old', 'a', 'b']);
+        assert.equal(new Set(ids.map((m) => m.id)).size, 3, 'every message has its own id');
+        // A row larger than the batch still goes alone (never stuck).
+        assert.equal((await store.exports.readOutbox(rule.id, 3, 1)).length, 1);
+        await store.exports.deadLetter('node-a', first, 4, 'HTTP 500', 99);
+        const letters = await store.exports.listDeadLetters([rule.id], { pageSize: 10, page: 0 });
+        assert.deepEqual(letters.data.map((l) => [l.deviceId, l.payload, l.lastError]), [
+          ['old', '{"n":0}', 'HTTP 500'],
+          ['a', '{"n":1,"d":"a"}', 'HTTP 500'],
+          ['b', '{"n":1,"d":"b"}', 'HTTP 500'],
+        ]);
+        const seqs = letters.data.map((l) => l.seq);
+        assert.equal(new Set(seqs).size, 3, 'each dead letter has its own seq');
+        const waiting = await store.exports.readOutbox(rule.id, 3, 100);
+        for (const s of seqs) assert.ok(!waiting.some((r) => r.seq === s), 'no dead letter shares a seq with an outbox row');
+        assert.equal(await store.exports.replayDeadLetters([rule.id], [seqs[2]]), 1);
+        const replayed = (await store.exports.readOutbox(rule.id, 3, 100)).at(-1)!;
+        assert.deepEqual([replayed.deviceId, replayed.payload, replayed.messages], ['b', '{"n":1,"d":"b"}', 1]);
+        assert.equal((await store.exports.countOutbox()).get(rule.id), 5);
       } finally {
         await close();
       }

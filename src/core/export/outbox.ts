@@ -7,7 +7,7 @@ import type { DeviceIdentity } from '../api.ts';
 import { kvToJson } from '../kv-json.ts';
 import type { AttributeWrite, TsPoint } from '../model.ts';
 import type { WriteBatch } from '../../store/store.ts';
-import { partitionOf, type ExportKind, type ExportRule, type OutboxEntry } from './model.ts';
+import { packMessages, partitionOf, type ExportKind, type ExportRule, type OutboxEntry } from './model.ts';
 import { telemetryJsonByDevice } from './telemetry-json.ts';
 import type { ExportRules } from './rules.ts';
 
@@ -49,7 +49,13 @@ export class OutboxBuilder {
     if (out.length > 0) batch.outbox = out;
   }
 
+  /**
+   * Telemetry rows: the devices of one lane share a row per rule (a lane delivers its devices' messages in seq order,
+   * so each device keeps its order), at most a batch of the rule's destination per row. A row of one message is
+   * written as before, with its device id.
+   */
   private telemetryRows(points: readonly TsPoint[], now: number, out: OutboxEntry[]): void {
+    const lanes = new Map<string, { rule: ExportRule; partition: number; messages: { deviceId: string; payload: string }[] }>();
     for (const [deviceId, telemetry] of telemetryJsonByDevice(points)) {
       const device = this.identities.get(deviceId);
       if (!device) continue;
@@ -57,7 +63,25 @@ export class OutboxBuilder {
       if (rules.length === 0) continue;
       // What JSON.stringify({ deviceName, profileId, telemetry }) gives, without building the objects.
       const payload = `{"deviceName":${JSON.stringify(device.deviceName)},"profileId":${JSON.stringify(device.profileId)},"telemetry":${telemetry}}`;
-      this.rowsFor(rules, 'telemetry', deviceId, now, payload, out);
+      const partition = partitionOf(deviceId);
+      for (const rule of rules) {
+        if (this.budget.full) {
+          this.budget.skipped(rule.id, 1);
+          continue;
+        }
+        const key = `${partition}:${rule.id}`;
+        let lane = lanes.get(key);
+        if (!lane) lanes.set(key, (lane = { rule, partition, messages: [] }));
+        lane.messages.push({ deviceId, payload });
+      }
+    }
+    for (const { rule, partition, messages } of lanes.values()) {
+      const perRow = Math.max(1, rule.destination.batchSize);
+      for (let i = 0; i < messages.length; i += perRow) {
+        const chunk = messages.slice(i, i + perRow);
+        if (chunk.length === 1) out.push({ ruleId: rule.id, partition, deviceId: chunk[0].deviceId, kind: 'telemetry', createdTime: now, payload: chunk[0].payload });
+        else out.push({ ruleId: rule.id, partition, deviceId: null, kind: 'telemetry', createdTime: now, payload: packMessages(chunk), messages: chunk.length });
+      }
     }
   }
 
