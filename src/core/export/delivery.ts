@@ -23,7 +23,7 @@ export interface ExportSettings {
   concurrency: number;
   /** Rows older than this that still fail go to the dead letters, ms. */
   deadLetterAgeMs: number;
-  /** The outbox's disk budget, bytes (estimated from rows x their average size); past it new rows are skipped. */
+  /** The outbox's disk budget, bytes (estimated from messages waiting x their average size); past it new messages are skipped. */
   maxOutboxBytes: number;
   /** First retry delay, ms; doubled per attempt up to `retryMaxMs`. */
   retryBaseMs: number;
