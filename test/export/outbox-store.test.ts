@@ -1,13 +1,18 @@
 /**
  * The outbox in the store, on SQLite and on a real PostgreSQL: completing a batch deletes exactly the rows delivered
- * (SQLite deletes them as one seq range) and keeps rows that were committed after the batch was read, in any lane.
+ * (SQLite deletes them as one seq range) and keeps rows that were committed after the batch was read, in any lane;
+ * rows of several messages; and rows left waiting by the release before migration 012.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { sql, type Kysely } from 'kysely';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import { postgresDialect, sqliteDialect, type Dialect } from '../../src/store/dialect.ts';
+import { migrationProvider } from '../../src/store/migrate.ts';
 import { packMessages, unpackMessages, type ExportRule, type OutboxEntry } from '../../src/core/export/model.ts';
 import type { Database } from '../../src/store/schema.ts';
 import type { Store } from '../../src/store/store.ts';
@@ -27,8 +32,37 @@ const rule: ExportRule = {
 };
 const entry = (partition: number, n: number): OutboxEntry => ({ ruleId: rule.id, partition, deviceId: `d${partition}`, kind: 'telemetry', createdTime: n, payload: `{"n":${n}}` });
 
-function outboxContract(name: string, open: () => Promise<{ store: Store; close(): Promise<void> }>, options: { skip?: string | false } = {}) {
+/** Opens a store; with `before` run on a database migrated only up to 011 first (rows written by the previous release). */
+type Opener = (before?: (db: Kysely<any>) => Promise<void>) => Promise<{ store: Store; close(): Promise<void> }>;
+
+/** Migrates `db` up to 011-export and writes outbox rows as that release did: one message each, no messages column. */
+async function rowsOf011(db: Kysely<any>, dialect: Dialect): Promise<void> {
+  const result = await new Migrator({ db, provider: migrationProvider(dialect) }).migrateTo('011-export');
+  if (result.error) throw result.error;
+  await db.insertInto('export_rule').values({ id: rule.id, tenant_id: rule.tenantId, name: rule.name, profile_id: null, kinds: '["telemetry"]', destination: JSON.stringify(rule.destination), enabled: 1, created_time: 1 }).execute();
+  await db.insertInto('export_lane').values(Array.from({ length: 16 }, (_, part) => ({ rule_id: rule.id, part, owner: null, lease_until: 0, attempts: 0, next_attempt_time: 0, last_error: null }))).execute();
+  await db.insertInto('export_outbox').values([1, 2, 3].map((n) => ({ rule_id: rule.id, part: 5, device_id: `d${n}`, kind: 'telemetry', created_time: n, payload: `{"n":${n}}` }))).execute();
+}
+
+function outboxContract(name: string, open: Opener, dialect: Dialect, options: { skip?: string | false } = {}) {
   describe(`export outbox on ${name}`, { skip: options.skip }, () => {
+    it('upgrading from 011 keeps the rows waiting, each one message, delivered in order', async () => {
+      const { store, close } = await open((db) => rowsOf011(db, dialect));
+      try {
+        assert.equal((await store.exports.countOutbox()).get(rule.id), 3);
+        await store.exports.claimLanes('node-a', Date.now(), 30_000, 16);
+        const rows = await store.exports.readOutbox(rule.id, 5, 2);
+        assert.deepEqual(rows.flatMap((r) => unpackMessages(r)).map((m) => [m.deviceId, m.payload, m.id]), [
+          ['d1', '{"n":1}', String(rows[0].seq)],
+          ['d2', '{"n":2}', String(rows[1].seq)],
+        ]);
+        assert.equal(await store.exports.completeBatch('node-a', rule.id, 5, rows.map((r) => r.seq)), true);
+        assert.deepEqual((await store.exports.readOutbox(rule.id, 5, 10)).map((r) => r.payload), ['{"n":3}']);
+      } finally {
+        await close();
+      }
+    });
+
     it('completing a batch deletes the rows delivered and keeps those written after the read', async () => {
       const { store, close } = await open();
       try {
@@ -97,8 +131,13 @@ function outboxContract(name: string, open: () => Promise<{ store: Store; close(
   });
 }
 
-outboxContract('SQLite', async () => {
+outboxContract('SQLite', async (before) => {
   const dir = mkdtempSync(join(tmpdir(), 'fleetgate-outbox-'));
+  if (before) {
+    const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new BetterSqlite3(join(dir, 'db.sqlite')) }) });
+    await before(db);
+    await db.destroy();
+  }
   const store = await openSqliteStore(join(dir, 'db.sqlite'), { synchronous: 'normal' });
   return {
     store,
@@ -107,14 +146,20 @@ outboxContract('SQLite', async () => {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-});
+}, sqliteDialect);
 
 outboxContract(
   'PostgreSQL',
-  async () => {
+  async (before) => {
     const server = await startPostgres();
     try {
-      const store = await openPostgresStore(await server.createDatabase());
+      const url = await server.createDatabase();
+      if (before) {
+        const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }) });
+        await before(db);
+        await db.destroy();
+      }
+      const store = await openPostgresStore(url);
       return {
         store,
         async close() {
@@ -127,5 +172,6 @@ outboxContract(
       throw err;
     }
   },
+  postgresDialect,
   { skip: skipUnlessPostgres() },
 );
