@@ -3,6 +3,7 @@
  * 100 devices, with no export rule and with one rule exporting all telemetry to a local webhook receiver (a bare
  * node:http process), alternating rounds.
  *   node --import tsx bench/export/run.ts [--rounds 2] [--duration 8000]
+ * BENCH_SERVER_NODE_ARGS adds node flags to the server process (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
  * Reports ingestion (acknowledged msg/s), its slowdown with the rule, and the export rate: points the receiver got per
  * second while the load ran, over points acknowledged per second; then how long the outbox took to drain.
  */
@@ -36,7 +37,8 @@ const receiverStats = async (port: number) => (await (await fetch(`http://127.0.
 async function round(exporting: boolean) {
   const receiver = await child(['--import', 'tsx', 'bench/export/receiver.ts']);
   const env = exporting ? { BENCH_EXPORT_URL: `http://127.0.0.1:${receiver.info.port}/hook`, BENCH_DEVICES: String(DEVICES) } : { BENCH_DEVICES: String(DEVICES) };
-  const server = await child([...NODE_FLAGS, '--import', 'tsx', 'bench/mqtt/fleetgate-server.ts'], env);
+  const extra = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const server = await child([...NODE_FLAGS, ...extra, '--import', 'tsx', 'bench/mqtt/fleetgate-server.ts'], env);
   const tokens = Array.from({ length: DEVICES }, (_, i) => `bench-${i}`);
   const before = (await receiverStats(receiver.info.port)).points;
   const cpu0 = { server: cpuSeconds(server.child.pid!), receiver: cpuSeconds(receiver.child.pid!) };

@@ -215,6 +215,8 @@ export interface ExportOutboxTable {
   kind: string;
   created_time: number;
   payload: string;
+  /** Messages in the row (migration 012); a row of several holds one line per message: device id, tab, data JSON. */
+  messages: Generated<number>;
 }
 
 export interface ExportLaneTable {

@@ -72,7 +72,7 @@ describe('telemetry outbox rows', () => {
     const { OutboxBuilder } = await import('../../src/core/export/outbox.ts');
     const rules = {
       wants: () => true,
-      matching: () => [{ id: 'r1' }],
+      matching: () => [{ id: 'r1', destination: { batchSize: 100 } }],
     } as unknown as ConstructorParameters<typeof OutboxBuilder>[0];
     const builder = new OutboxBuilder(rules, { full: false, skipped: () => {} });
     const device = { deviceId: 'd1', deviceName: 'dev "one"', tenantId: 't', profileId: 'p', credentialsType: 'ACCESS_TOKEN' as const };
@@ -100,5 +100,34 @@ describe('telemetry outbox rows', () => {
         { ts: 2, values: { s: 'later', j: { x: [1, 2] } } },
       ],
     });
+  });
+
+  it('put the devices of one lane in one row per commit, at most a batch each, a lone device as a row of its own', async () => {
+    const { OutboxBuilder } = await import('../../src/core/export/outbox.ts');
+    const { partitionOf, unpackMessages } = await import('../../src/core/export/model.ts');
+    const rules = {
+      wants: () => true,
+      matching: () => [{ id: 'r1', destination: { batchSize: 2 } }],
+    } as unknown as ConstructorParameters<typeof OutboxBuilder>[0];
+    const builder = new OutboxBuilder(rules, { full: false, skipped: () => {} });
+    // Three devices of one lane and one of another.
+    const ids = Array.from({ length: 200 }, (_, i) => `dev-${i}`);
+    const lane = ids.filter((id) => partitionOf(id) === partitionOf('dev-0')).slice(0, 3);
+    const other = ids.find((id) => partitionOf(id) !== partitionOf('dev-0'))!;
+    const points = [...lane, other].map((deviceId, i) => {
+      builder.noteDevice({ deviceId, deviceName: deviceId, tenantId: 't', profileId: 'p', credentialsType: 'ACCESS_TOKEN' }, 'telemetry');
+      return { deviceId, ts: 10 + i, key: 'k', value: { type: 'LONG' as const, value: i } };
+    });
+    const batch = { attributes: [], telemetry: points } as Parameters<typeof builder.decorate>[0];
+    builder.decorate(batch);
+    const rows = batch.outbox!;
+    assert.deepEqual(rows.map((r) => [r.partition, r.deviceId, r.messages ?? 1]), [
+      [partitionOf(lane[0]), null, 2],
+      [partitionOf(lane[0]), lane[2], 1],
+      [partitionOf(other), other, 1],
+    ]);
+    const delivered = rows.flatMap((r, seq) => unpackMessages({ ...r, seq }));
+    assert.deepEqual(delivered.map((m) => m.deviceId), [...lane, other], 'each device once, in its lane in the order of the batch');
+    delivered.forEach((m, i) => assert.deepEqual(JSON.parse(m.payload), { deviceName: m.deviceId, profileId: 'p', telemetry: [{ ts: 10 + i, values: { k: i } }] }));
   });
 });

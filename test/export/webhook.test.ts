@@ -81,6 +81,32 @@ describe('export to a webhook', () => {
     await deleteRules();
   });
 
+  it('keeps each device in order when a lane packs several devices per row, and still delivers a device deleted while its messages wait', async () => {
+    receiver.accepted.length = 0;
+    let open = false;
+    receiver.answer = () => (open ? { status: 200 } : { status: 503 });
+    await createRule({ name: 'packed', kinds: ['telemetry'], destination: { type: 'webhook', url: receiver.url, batchSize: 4 } });
+    const adminToken = await server.adminToken();
+    const devices = await Promise.all(Array.from({ length: 12 }, (_, d) => createTokenDevice(server.httpUrl, adminToken, `wh-pack-${d}`, `wh-pack-dev-${d}`)));
+    // Every device posts at once, so one commit holds several devices of a lane.
+    for (let ts = 1; ts <= 8; ts++) {
+      const answers = await Promise.all(devices.map((_, d) => post(`wh-pack-${d}`, { ts, values: { d, ts } })));
+      for (const a of answers) assert.equal(a.status, 200);
+    }
+    assert.equal((await api.delete(`/api/device/${devices[3]}`)).status, 200);
+    open = true;
+    const points = () => receiver.accepted.flatMap((m) => m.data.telemetry.map((p: any) => `${m.deviceId}/${p.ts}`));
+    await eventually('every point of every device delivered', () => new Set(points()).size === 12 * 8);
+    for (const deviceId of devices) {
+      const order = receiver.accepted.filter((m) => m.deviceId === deviceId).flatMap((m) => m.data.telemetry.map((p: any) => p.ts));
+      assert.deepEqual(order, [1, 2, 3, 4, 5, 6, 7, 8], `${deviceId}: in commit order, once each`);
+    }
+    const deleted = receiver.accepted.find((m) => m.deviceId === devices[3])!;
+    assert.equal(deleted.data.deviceName, 'wh-pack-dev-3', 'a deleted device\'s messages keep the name it had');
+    assert.equal(new Set(receiver.accepted.map((m) => m.id)).size, receiver.accepted.length, 'ids are unique');
+    await deleteRules();
+  });
+
   it('waits as long as a 429 Retry-After says', async () => {
     receiver.accepted.length = 0;
     receiver.deliveries.length = 0;

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { CoreLogger } from '../core-types.ts';
 import type { ExportStore } from '../ports/export-store.ts';
 import { SinkError, type ExportSink, type ExportSinkFactory } from '../ports/export-sink.ts';
-import { messageJson, partitionOf, type ExportLane, type ExportRule, type OutboxEntry } from './model.ts';
+import { messagesOf, partitionOf, type ExportLane, type ExportMessage, type ExportRule, type OutboxEntry } from './model.ts';
 import type { OutboxBudget } from './outbox.ts';
 import type { ExportRules } from './rules.ts';
 
@@ -23,7 +23,7 @@ export interface ExportSettings {
   concurrency: number;
   /** Rows older than this that still fail go to the dead letters, ms. */
   deadLetterAgeMs: number;
-  /** The outbox's disk budget, bytes (estimated from rows x their average size); past it new rows are skipped. */
+  /** The outbox's disk budget, bytes (estimated from messages waiting x their average size); past it new messages are skipped. */
   maxOutboxBytes: number;
   /** First retry delay, ms; doubled per attempt up to `retryMaxMs`. */
   retryBaseMs: number;
@@ -121,11 +121,15 @@ export class ExportDelivery implements OutboxBudget {
       return 'none';
     }
     let bytes = 0;
-    const messages = rows.map((row) => {
+    let largest = 0;
+    const messages: ExportMessage[] = [];
+    for (const row of rows) {
       bytes += row.payload.length;
-      return { id: String(row.seq), json: messageJson(row, rule.name) };
-    });
-    this.averageBytes = this.averageBytes * 0.9 + (bytes / rows.length + 120) * 0.1;
+      largest = Math.max(largest, row.messages ?? 1);
+      for (const m of messagesOf(row, rule.name)) messages.push(m);
+    }
+    // The budget estimates messages waiting x their average size.
+    this.averageBytes = this.averageBytes * 0.9 + (bytes / messages.length + 120) * 0.1;
     try {
       await this.sinkFor(rule).deliver(messages);
     } catch (err) {
@@ -135,8 +139,8 @@ export class ExportDelivery implements OutboxBudget {
       const attempts = lane.attempts + 1;
       if (rows[0].createdTime < now - this.settings.deadLetterAgeMs) {
         await this.store.exports.deadLetter(this.nodeId, rows, attempts, error, now);
-        this.observer.deadLettered?.(rule.name, rows.length);
-        this.logger.warn({ event: 'export_dead_letter', rule: rule.name, messages: rows.length, attempts, error }, 'export messages dead-lettered');
+        this.observer.deadLettered?.(rule.name, messages.length);
+        this.logger.warn({ event: 'export_dead_letter', rule: rule.name, messages: messages.length, attempts, error }, 'export messages dead-lettered');
         return 'some';
       }
       const retryAfter = err instanceof SinkError && err.retryAfterMs !== undefined ? Math.min(err.retryAfterMs, 3_600_000) : undefined;
@@ -147,8 +151,9 @@ export class ExportDelivery implements OutboxBudget {
     }
     const kept = await this.store.exports.completeBatch(this.nodeId, rule.id, lane.partition, rows.map((r) => r.seq));
     if (!kept) this.logger.warn({ event: 'export_lease_lost', rule: rule.name }, 'export lane was taken over during delivery; its batch will be delivered again');
-    this.observer.delivered?.(rule.name, rows.length);
-    return rows.length >= batchSize ? 'full' : 'some';
+    this.observer.delivered?.(rule.name, messages.length);
+    // Full when a row more would not have fitted: the lane may hold more, so go on at once.
+    return messages.length + largest > batchSize ? 'full' : 'some';
   }
 
   private sinkFor(rule: ExportRule): ExportSink {

@@ -46,16 +46,43 @@ export interface ExportRule {
   createdTime: number;
 }
 
-/** One outbox row to write: a message of `kind` about a device (or null), for one rule. */
+/**
+ * One outbox row to write, for one rule: a message of `kind` about a device (or null), or (`messages` > 1) several
+ * messages of `kind` of one commit and lane, devices in their lane's order.
+ */
 export interface OutboxEntry {
   ruleId: string;
   /** Delivery partition: hash of the device id, so one device's messages keep their order. */
   partition: number;
+  /** The device; null for a message about none (a gap) and for a row of several messages. */
   deviceId: string | null;
   kind: ExportKind | 'gap';
   createdTime: number;
-  /** The message's `data`, JSON. */
+  /** The message's `data`, JSON; in a row of several, one line per message: device id, a tab, its `data` JSON. */
   payload: string;
+  /** How many messages the row holds; absent = 1. */
+  messages?: number;
+}
+
+/** One message of an outbox row, with its id (unique, and the same each time the row is delivered). */
+export interface OutboxMessage {
+  id: string;
+  deviceId: string | null;
+  payload: string;
+}
+
+/** Joins messages of one lane into the payload of a row of several (JSON text never holds a raw tab or newline). */
+export function packMessages(messages: readonly { deviceId: string; payload: string }[]): string {
+  return messages.map((m) => `${m.deviceId}\t${m.payload}`).join('\n');
+}
+
+/** The messages of an outbox row: its own, or those packed in it (ids `<seq>.<n>`, n from 0). */
+export function unpackMessages(row: OutboxRow): OutboxMessage[] {
+  if ((row.messages ?? 1) <= 1) return [{ id: String(row.seq), deviceId: row.deviceId, payload: row.payload }];
+  return row.payload.split('\n').map((line, n) => {
+    const tab = line.indexOf('\t');
+    return { id: `${row.seq}.${n}`, deviceId: line.slice(0, tab), payload: line.slice(tab + 1) };
+  });
 }
 
 /** An outbox row as stored, with its insertion order. */
@@ -92,9 +119,13 @@ export interface ExportMessage {
   json: string;
 }
 
-/** The JSON text of an outbox row as delivered by rule `ruleName`. */
-export function messageJson(row: OutboxRow, ruleName: string): string {
-  return `{"id":"${row.seq}","rule":${JSON.stringify(ruleName)},"kind":"${row.kind}","deviceId":${row.deviceId === null ? 'null' : JSON.stringify(row.deviceId)},"ts":${row.createdTime},"data":${row.payload}}`;
+/** The messages of an outbox row as delivered by rule `ruleName`. */
+export function messagesOf(row: OutboxRow, ruleName: string): ExportMessage[] {
+  const rule = JSON.stringify(ruleName);
+  return unpackMessages(row).map((m) => ({
+    id: m.id,
+    json: `{"id":"${m.id}","rule":${rule},"kind":"${row.kind}","deviceId":${m.deviceId === null ? 'null' : JSON.stringify(m.deviceId)},"ts":${row.createdTime},"data":${m.payload}}`,
+  }));
 }
 
 /** Lanes per rule: messages of one device always share a lane, so they are delivered in order. */

@@ -7,7 +7,8 @@ import type { DeviceIdentity } from '../api.ts';
 import { kvToJson } from '../kv-json.ts';
 import type { AttributeWrite, TsPoint } from '../model.ts';
 import type { WriteBatch } from '../../store/store.ts';
-import { partitionOf, type ExportKind, type OutboxEntry } from './model.ts';
+import { packMessages, partitionOf, type ExportKind, type ExportRule, type OutboxEntry } from './model.ts';
+import { telemetryJsonByDevice } from './telemetry-json.ts';
 import type { ExportRules } from './rules.ts';
 
 /** Devices whose identity the outbox needs, kept for the batches still open (bounded: oldest dropped first). */
@@ -48,18 +49,39 @@ export class OutboxBuilder {
     if (out.length > 0) batch.outbox = out;
   }
 
+  /**
+   * Telemetry rows: the devices of one lane share a row per rule (a lane delivers its devices' messages in seq order,
+   * so each device keeps its order), at most a batch of the rule's destination per row. A row of one message is
+   * written as before, with its device id.
+   */
   private telemetryRows(points: readonly TsPoint[], now: number, out: OutboxEntry[]): void {
-    const byDevice = new Map<string, Map<number, Record<string, unknown>>>();
-    for (const p of points) {
-      let series = byDevice.get(p.deviceId);
-      if (!series) byDevice.set(p.deviceId, (series = new Map()));
-      let values = series.get(p.ts);
-      if (!values) series.set(p.ts, (values = {}));
-      values[p.key] = kvToJson(p.value);
+    const lanes = new Map<string, { rule: ExportRule; partition: number; messages: { deviceId: string; payload: string }[] }>();
+    for (const [deviceId, telemetry] of telemetryJsonByDevice(points)) {
+      const device = this.identities.get(deviceId);
+      if (!device) continue;
+      const rules = this.rules.matching('telemetry', device.tenantId, device.profileId);
+      if (rules.length === 0) continue;
+      // What JSON.stringify({ deviceName, profileId, telemetry }) gives, without building the objects.
+      const payload = `{"deviceName":${JSON.stringify(device.deviceName)},"profileId":${JSON.stringify(device.profileId)},"telemetry":${telemetry}}`;
+      const partition = partitionOf(deviceId);
+      for (const rule of rules) {
+        if (this.budget.full) {
+          this.budget.skipped(rule.id, 1);
+          continue;
+        }
+        const key = `${partition}:${rule.id}`;
+        let lane = lanes.get(key);
+        if (!lane) lanes.set(key, (lane = { rule, partition, messages: [] }));
+        lane.messages.push({ deviceId, payload });
+      }
     }
-    for (const [deviceId, series] of byDevice) {
-      const data = { telemetry: [...series].map(([ts, values]) => ({ ts, values })) };
-      this.push('telemetry', deviceId, now, data, out);
+    for (const { rule, partition, messages } of lanes.values()) {
+      const perRow = Math.max(1, rule.destination.batchSize);
+      for (let i = 0; i < messages.length; i += perRow) {
+        const chunk = messages.slice(i, i + perRow);
+        if (chunk.length === 1) out.push({ ruleId: rule.id, partition, deviceId: chunk[0].deviceId, kind: 'telemetry', createdTime: now, payload: chunk[0].payload });
+        else out.push({ ruleId: rule.id, partition, deviceId: null, kind: 'telemetry', createdTime: now, payload: packMessages(chunk), messages: chunk.length });
+      }
     }
   }
 
@@ -84,14 +106,18 @@ export class OutboxBuilder {
   forDevice(kind: ExportKind, device: { deviceId: string | null; deviceName: string | null; tenantId: string; profileId: string }, ts: number, data: Record<string, unknown>, out: OutboxEntry[] = []): OutboxEntry[] {
     const rules = this.rules.matching(kind, device.tenantId, device.profileId);
     if (rules.length === 0) return out;
-    const payload = JSON.stringify({ deviceName: device.deviceName, profileId: device.profileId, ...data });
+    this.rowsFor(rules, kind, device.deviceId, ts, JSON.stringify({ deviceName: device.deviceName, profileId: device.profileId, ...data }), out);
+    return out;
+  }
+
+  private rowsFor(rules: readonly ExportRule[], kind: ExportKind, deviceId: string | null, ts: number, payload: string, out: OutboxEntry[]): void {
+    const partition = partitionOf(deviceId);
     for (const rule of rules) {
       if (this.budget.full) {
         this.budget.skipped(rule.id, 1);
         continue;
       }
-      out.push({ ruleId: rule.id, partition: partitionOf(device.deviceId), deviceId: device.deviceId, kind, createdTime: ts, payload });
+      out.push({ ruleId: rule.id, partition, deviceId, kind, createdTime: ts, payload });
     }
-    return out;
   }
 }

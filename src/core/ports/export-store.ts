@@ -14,17 +14,21 @@ export interface ExportStore {
   insertOutbox(entries: readonly OutboxEntry[]): Promise<void>;
   /** Leases up to `limit` free, due lanes that hold rows to `owner` until `now + leaseMs`. */
   claimLanes(owner: string, now: number, leaseMs: number, limit: number): Promise<ExportLane[]>;
-  readOutbox(ruleId: string, partition: number, limit: number): Promise<OutboxRow[]>;
-  /** Deletes delivered rows and resets the lane's retries, if `owner` still holds the lane; false otherwise. */
+  /** The lane's oldest rows, in order, holding at most `maxMessages` messages between them (always at least one row). */
+  readOutbox(ruleId: string, partition: number, maxMessages: number): Promise<OutboxRow[]>;
+  /**
+   * Deletes delivered rows (`seqs`: the rows readOutbox returned, all of them, in order) and resets the lane's retries,
+   * if `owner` still holds the lane; false otherwise.
+   */
   completeBatch(owner: string, ruleId: string, partition: number, seqs: readonly number[]): Promise<boolean>;
   failBatch(owner: string, ruleId: string, partition: number, nextAttemptTime: number, error: string): Promise<void>;
   releaseLane(owner: string, ruleId: string, partition: number): Promise<void>;
-  /** Moves rows to the dead letters (all of one lane) and resets the lane. */
+  /** Moves rows (all of one lane) to the dead letters, one dead letter per message, and resets the lane. */
   deadLetter(owner: string, rows: readonly OutboxRow[], attempts: number, lastError: string, now: number): Promise<void>;
   listDeadLetters(ruleIds: readonly string[], query: PageQuery): Promise<Page<DeadLetter>>;
   /** Puts dead letters back in the outbox (all of the rules', or those with the given seqs); returns how many. */
   replayDeadLetters(ruleIds: readonly string[], seqs?: readonly number[]): Promise<number>;
-  /** Outbox rows waiting, per rule id. */
+  /** Messages waiting in the outbox, per rule id. */
   countOutbox(): Promise<Map<string, number>>;
   listLanes(ruleId: string): Promise<ExportLane[]>;
 }

@@ -3,8 +3,8 @@
  * letters. Lanes are claimed with one conditional UPDATE; on PostgreSQL its candidate rows are picked with
  * `FOR UPDATE SKIP LOCKED`, so nodes claiming at once never wait on each other.
  */
-import { sql, type Kysely, type Transaction } from 'kysely';
-import { EXPORT_PARTITIONS, type DeadLetter, type ExportLane, type ExportRule, type OutboxEntry, type OutboxRow } from '../../core/export/model.ts';
+import { CompiledQuery, sql, type Kysely, type Transaction } from 'kysely';
+import { EXPORT_PARTITIONS, unpackMessages, type DeadLetter, type ExportLane, type ExportRule, type OutboxEntry, type OutboxRow } from '../../core/export/model.ts';
 import type { Page, PageQuery } from '../../core/model.ts';
 import type { Dialect } from '../dialect.ts';
 import type { Database, ExportDeadLetterTable, ExportLaneTable, ExportOutboxTable, ExportRuleTable } from '../schema.ts';
@@ -34,8 +34,9 @@ const rowToRule = (r: ExportRuleTable): ExportRule => ({
   createdTime: Number(r.created_time),
 });
 
-const rowToOutbox = (r: Omit<ExportOutboxTable, 'seq'> & { seq: number }): OutboxRow => ({
+const rowToOutbox = (r: Omit<ExportOutboxTable, 'seq' | 'messages'> & { seq: number; messages?: number }): OutboxRow => ({
   seq: Number(r.seq),
+  messages: r.messages === undefined ? 1 : Number(r.messages),
   ruleId: r.rule_id,
   partition: Number(r.part),
   deviceId: r.device_id,
@@ -89,7 +90,7 @@ export async function deleteExportRule(db: Db, tenantId: string, id: string): Pr
 
 export async function insertOutbox(db: Db, entries: readonly OutboxEntry[]): Promise<void> {
   for (let i = 0; i < entries.length; i += 500) {
-    const rows = entries.slice(i, i + 500).map((e) => ({ rule_id: e.ruleId, part: e.partition, device_id: e.deviceId, kind: e.kind, created_time: e.createdTime, payload: e.payload }));
+    const rows = entries.slice(i, i + 500).map((e) => ({ rule_id: e.ruleId, part: e.partition, device_id: e.deviceId, kind: e.kind, created_time: e.createdTime, payload: e.payload, messages: e.messages ?? 1 }));
     await db.insertInto('export_outbox').values(rows).execute();
   }
 }
@@ -117,17 +118,39 @@ export async function claimExportLanes(db: Db, dialect: Dialect, owner: string, 
   return result.rows.map(rowToLane);
 }
 
-/** The lane's oldest outbox rows, in order. */
-export async function readOutbox(db: Db, ruleId: string, partition: number, limit: number): Promise<OutboxRow[]> {
-  const rows = await db.selectFrom('export_outbox').selectAll().where('rule_id', '=', ruleId).where('part', '=', partition).orderBy('seq').limit(limit).execute();
+/**
+ * The lane's oldest outbox rows, in order, holding at most `maxMessages` messages between them (at least one row).
+ * The row sizes come from the lane index alone; only the rows taken are read whole.
+ */
+export async function readOutbox(db: Db, ruleId: string, partition: number, maxMessages: number): Promise<OutboxRow[]> {
+  const sizes = await db.selectFrom('export_outbox').select(['seq', 'messages']).where('rule_id', '=', ruleId).where('part', '=', partition).orderBy('seq').limit(maxMessages).execute();
+  if (sizes.length === 0) return [];
+  let take = 0;
+  for (let total = 0; take < sizes.length; take++) {
+    total += Number(sizes[take].messages);
+    if (take > 0 && total > maxMessages) break;
+  }
+  const rows = await db
+    .selectFrom('export_outbox')
+    .selectAll()
+    .where('rule_id', '=', ruleId)
+    .where('part', '=', partition)
+    .where('seq', '>=', Number(sizes[0].seq))
+    .where('seq', '<=', Number(sizes[take - 1].seq))
+    .orderBy('seq')
+    .execute();
   return rows.map(rowToOutbox);
 }
 
 /**
  * After a delivery: deletes the delivered rows and resets the lane's retry state, but only while `owner` still holds
- * the lease (false otherwise: another node took the lane over and will deliver the rows again).
+ * the lease (false otherwise: another node took the lane over and will deliver the rows again). `seqs` are the rows
+ * readOutbox returned, in order. On SQLite they are deleted as one range: a lane's rows between the first and the last
+ * of them are exactly those rows, because SQLite commits one writer at a time and AUTOINCREMENT only grows, so a row
+ * committed after the read has a larger seq. On PostgreSQL a transaction that took a smaller seq may commit after the
+ * read, so the rows are deleted by their seqs.
  */
-export async function completeExportBatch(db: Db, owner: string, ruleId: string, partition: number, seqs: readonly number[]): Promise<boolean> {
+export async function completeExportBatch(db: Db, dialect: Dialect, owner: string, ruleId: string, partition: number, seqs: readonly number[]): Promise<boolean> {
   const lane = await db
     .updateTable('export_lane')
     .set({ attempts: 0, next_attempt_time: 0, last_error: null })
@@ -136,6 +159,11 @@ export async function completeExportBatch(db: Db, owner: string, ruleId: string,
     .where('owner', '=', owner)
     .executeTakeFirst();
   if (Number(lane.numUpdatedRows) === 0) return false;
+  if (seqs.length === 0) return true;
+  if (dialect.name !== 'postgres') {
+    await db.executeQuery(CompiledQuery.raw('delete from "export_outbox" where "rule_id" = ? and "part" = ? and "seq" between ? and ?', [ruleId, partition, seqs[0], seqs[seqs.length - 1]]));
+    return true;
+  }
   for (let i = 0; i < seqs.length; i += 500) await db.deleteFrom('export_outbox').where('seq', 'in', seqs.slice(i, i + 500)).execute();
   return true;
 }
@@ -156,24 +184,35 @@ export async function releaseExportLane(db: Db, owner: string, ruleId: string, p
   await db.updateTable('export_lane').set({ owner: null, lease_until: 0 }).where('rule_id', '=', ruleId).where('part', '=', partition).where('owner', '=', owner).execute();
 }
 
-/** Moves outbox rows to the dead letters with the lane's last error; resets the lane so the rows behind them go on. */
-export async function deadLetter(db: Db, owner: string, rows: readonly OutboxRow[], attempts: number, lastError: string, now: number): Promise<void> {
+/**
+ * Moves outbox rows to the dead letters, one dead letter per message, with the lane's last error; resets the lane so
+ * the rows behind them go on. A row of one message keeps its seq; the messages of a row of several take new seqs from
+ * the outbox's sequence, so dead letters and outbox rows never share one.
+ */
+export async function deadLetter(db: Db, dialect: Dialect, owner: string, rows: readonly OutboxRow[], attempts: number, lastError: string, now: number): Promise<void> {
   if (rows.length === 0) return;
   const { ruleId, partition } = rows[0];
-  const letters: ExportDeadLetterTable[] = rows.map((r) => ({
-    seq: r.seq,
-    rule_id: r.ruleId,
-    part: r.partition,
-    device_id: r.deviceId,
-    kind: r.kind,
-    created_time: r.createdTime,
-    payload: r.payload,
-    attempts,
-    last_error: lastError.slice(0, 1000),
-    dead_time: now,
-  }));
+  const letters: ExportDeadLetterTable[] = [];
+  for (const r of rows) {
+    const messages = unpackMessages(r);
+    const seqs = messages.length === 1 ? [r.seq] : await newOutboxSeqs(db, dialect, messages.length);
+    messages.forEach((m, i) =>
+      letters.push({ seq: seqs[i], rule_id: r.ruleId, part: r.partition, device_id: m.deviceId, kind: r.kind, created_time: r.createdTime, payload: m.payload, attempts, last_error: lastError.slice(0, 1000), dead_time: now }),
+    );
+  }
   for (let i = 0; i < letters.length; i += 500) await db.insertInto('export_dead_letter').values(letters.slice(i, i + 500)).execute();
-  await completeExportBatch(db, owner, ruleId, partition, rows.map((r) => r.seq));
+  await completeExportBatch(db, dialect, owner, ruleId, partition, rows.map((r) => r.seq));
+}
+
+/** `n` seqs no outbox row will take (inside the caller's transaction on SQLite, whose one writer makes this safe). */
+async function newOutboxSeqs(db: Db, dialect: Dialect, n: number): Promise<number[]> {
+  if (dialect.name === 'postgres') {
+    const result = await sql<{ seq: string }>`select nextval(pg_get_serial_sequence('export_outbox', 'seq')) as seq from generate_series(1, ${n})`.execute(db);
+    return result.rows.map((r) => Number(r.seq));
+  }
+  const result = await sql<{ seq: number | bigint }>`update sqlite_sequence set seq = seq + ${n} where name = 'export_outbox' returning seq`.execute(db);
+  const last = Number(result.rows[0].seq);
+  return Array.from({ length: n }, (_, i) => last - n + 1 + i);
 }
 
 /** One page of dead letters of the given rules, oldest first. */
@@ -200,9 +239,9 @@ export async function replayDeadLetters(db: Db, ruleIds: readonly string[], seqs
   return rows.length;
 }
 
-/** Outbox rows waiting, per rule. */
+/** Messages waiting in the outbox, per rule. */
 export async function countOutbox(db: Db): Promise<Map<string, number>> {
-  const rows = await db.selectFrom('export_outbox').select(['rule_id', (eb) => eb.fn.countAll<number | string>().as('n')]).groupBy('rule_id').execute();
+  const rows = await db.selectFrom('export_outbox').select(['rule_id', (eb) => eb.fn.sum<number | string>('messages').as('n')]).groupBy('rule_id').execute();
   return new Map(rows.map((r) => [r.rule_id, Number(r.n)]));
 }
 

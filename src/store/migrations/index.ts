@@ -8,6 +8,7 @@ import * as m005 from './005-device-gateway.ts';
 import * as m006 from './006-credentials-grace.ts';
 import * as m010 from './010-console.ts';
 import * as m011 from './011-export.ts';
+import * as m012 from './012-export-outbox.ts';
 
 /** One schema migration: a stable name and an `up` step. */
 export interface Migration {
@@ -25,4 +26,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '006-credentials-grace', up: m006.up },
   { name: '010-console', up: m010.up },
   { name: '011-export', up: m011.up },
+  { name: '012-export-outbox', up: m012.up },
 ];

@@ -1,0 +1,177 @@
+/**
+ * The outbox in the store, on SQLite and on a real PostgreSQL: completing a batch deletes exactly the rows delivered
+ * (SQLite deletes them as one seq range) and keeps rows that were committed after the batch was read, in any lane;
+ * rows of several messages; and rows left waiting by the release before migration 012.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import { postgresDialect, sqliteDialect, type Dialect } from '../../src/store/dialect.ts';
+import { migrationProvider } from '../../src/store/migrate.ts';
+import { packMessages, unpackMessages, type ExportRule, type OutboxEntry } from '../../src/core/export/model.ts';
+import type { Database } from '../../src/store/schema.ts';
+import type { Store } from '../../src/store/store.ts';
+import { openPostgresStore } from '../../src/store/postgres.ts';
+import { openSqliteStore } from '../../src/store/sqlite.ts';
+import { skipUnlessPostgres, startPostgres } from '../support/postgres.ts';
+
+const rule: ExportRule = {
+  id: 'a0000000-0000-4000-8000-000000000001',
+  tenantId: 't',
+  name: 'r',
+  profileId: null,
+  kinds: ['telemetry'],
+  destination: { type: 'webhook', url: 'http://127.0.0.1:9/', headers: {}, secret: null, batchSize: 3, timeoutMs: 1000 },
+  enabled: true,
+  createdTime: 1,
+};
+const entry = (partition: number, n: number): OutboxEntry => ({ ruleId: rule.id, partition, deviceId: `d${partition}`, kind: 'telemetry', createdTime: n, payload: `{"n":${n}}` });
+
+/** Opens a store; with `before` run on a database migrated only up to 011 first (rows written by the previous release). */
+type Opener = (before?: (db: Kysely<any>) => Promise<void>) => Promise<{ store: Store; close(): Promise<void> }>;
+
+/** Migrates `db` up to 011-export and writes outbox rows as that release did: one message each, no messages column. */
+async function rowsOf011(db: Kysely<any>, dialect: Dialect): Promise<void> {
+  const result = await new Migrator({ db, provider: migrationProvider(dialect) }).migrateTo('011-export');
+  if (result.error) throw result.error;
+  await db.insertInto('export_rule').values({ id: rule.id, tenant_id: rule.tenantId, name: rule.name, profile_id: null, kinds: '["telemetry"]', destination: JSON.stringify(rule.destination), enabled: 1, created_time: 1 }).execute();
+  await db.insertInto('export_lane').values(Array.from({ length: 16 }, (_, part) => ({ rule_id: rule.id, part, owner: null, lease_until: 0, attempts: 0, next_attempt_time: 0, last_error: null }))).execute();
+  await db.insertInto('export_outbox').values([1, 2, 3].map((n) => ({ rule_id: rule.id, part: 5, device_id: `d${n}`, kind: 'telemetry', created_time: n, payload: `{"n":${n}}` }))).execute();
+}
+
+function outboxContract(name: string, open: Opener, dialect: Dialect, options: { skip?: string | false } = {}) {
+  describe(`export outbox on ${name}`, { skip: options.skip }, () => {
+    it('upgrading from 011 keeps the rows waiting, each one message, delivered in order', async () => {
+      const { store, close } = await open((db) => rowsOf011(db, dialect));
+      try {
+        assert.equal((await store.exports.countOutbox()).get(rule.id), 3);
+        await store.exports.claimLanes('node-a', Date.now(), 30_000, 16);
+        const rows = await store.exports.readOutbox(rule.id, 5, 2);
+        assert.deepEqual(rows.flatMap((r) => unpackMessages(r)).map((m) => [m.deviceId, m.payload, m.id]), [
+          ['d1', '{"n":1}', String(rows[0].seq)],
+          ['d2', '{"n":2}', String(rows[1].seq)],
+        ]);
+        assert.equal(await store.exports.completeBatch('node-a', rule.id, 5, rows.map((r) => r.seq)), true);
+        assert.deepEqual((await store.exports.readOutbox(rule.id, 5, 10)).map((r) => r.payload), ['{"n":3}']);
+      } finally {
+        await close();
+      }
+    });
+
+    it('completing a batch deletes the rows delivered and keeps those written after the read', async () => {
+      const { store, close } = await open();
+      try {
+        await store.exports.insertRule(rule);
+        await store.exports.insertOutbox([entry(1, 1), entry(2, 2), entry(1, 3), entry(1, 4), entry(1, 5)]);
+        const [lane] = await store.exports.claimLanes('node-a', Date.now(), 30_000, 1);
+        assert.ok(lane, 'a lane with rows is claimed');
+        const read = await store.exports.readOutbox(rule.id, 1, 3);
+        assert.deepEqual(read.map((r) => r.payload), ['{"n":1}', '{"n":3}', '{"n":4}']);
+        // Written after the read, in the same lane and in another one.
+        await store.exports.insertOutbox([entry(1, 6), entry(2, 7)]);
+        assert.equal(await store.exports.completeBatch('node-a', rule.id, 1, read.map((r) => r.seq)), true);
+        assert.deepEqual((await store.exports.readOutbox(rule.id, 1, 10)).map((r) => r.payload), ['{"n":5}', '{"n":6}']);
+        assert.deepEqual((await store.exports.readOutbox(rule.id, 2, 10)).map((r) => r.payload), ['{"n":2}', '{"n":7}']);
+        // A node that lost the lane deletes nothing.
+        const rest = await store.exports.readOutbox(rule.id, 1, 10);
+        assert.equal(await store.exports.completeBatch('node-b', rule.id, 1, rest.map((r) => r.seq)), false);
+        assert.equal((await store.exports.countOutbox()).get(rule.id), 4);
+      } finally {
+        await close();
+      }
+    });
+
+    it('reads rows of several messages up to a batch of messages, and dead-letters each message on its own', async () => {
+      const { store, close } = await open();
+      try {
+        await store.exports.insertRule(rule);
+        // A row written before migration 012 (no messages column given) holds one message.
+        await sql`insert into export_outbox (rule_id, part, device_id, kind, created_time, payload) values (${rule.id}, 3, 'old', 'telemetry', 1, '{"n":0}')`.execute((store as unknown as { db: Kysely<Database> }).db);
+        const packed = (devices: string[], n: number): OutboxEntry => ({
+          ...entry(3, n),
+          deviceId: null,
+          payload: packMessages(devices.map((d) => ({ deviceId: d, payload: `{"n":${n},"d":"${d}"}` }))),
+          messages: devices.length,
+        });
+        await store.exports.insertOutbox([packed(['a', 'b'], 1), packed(['a', 'b', 'c'], 2), entry(3, 3)]);
+        assert.equal((await store.exports.countOutbox()).get(rule.id), 7, 'messages are counted, not rows');
+        await store.exports.claimLanes('node-a', Date.now(), 30_000, 16);
+        // batchSize 3: the old row and the first packed row (3 messages); the next row would not fit.
+        const first = await store.exports.readOutbox(rule.id, 3, 3);
+        assert.deepEqual(first.map((r) => r.messages), [1, 2]);
+        const ids = first.flatMap((r) => unpackMessages(r));
+        assert.deepEqual(ids.map((m) => m.deviceId), ['old', 'a', 'b']);
+        assert.equal(new Set(ids.map((m) => m.id)).size, 3, 'every message has its own id');
+        // A row larger than the batch still goes alone (never stuck).
+        assert.equal((await store.exports.readOutbox(rule.id, 3, 1)).length, 1);
+        await store.exports.deadLetter('node-a', first, 4, 'HTTP 500', 99);
+        const letters = await store.exports.listDeadLetters([rule.id], { pageSize: 10, page: 0 });
+        assert.deepEqual(letters.data.map((l) => [l.deviceId, l.payload, l.lastError]), [
+          ['old', '{"n":0}', 'HTTP 500'],
+          ['a', '{"n":1,"d":"a"}', 'HTTP 500'],
+          ['b', '{"n":1,"d":"b"}', 'HTTP 500'],
+        ]);
+        const seqs = letters.data.map((l) => l.seq);
+        assert.equal(new Set(seqs).size, 3, 'each dead letter has its own seq');
+        const waiting = await store.exports.readOutbox(rule.id, 3, 100);
+        for (const s of seqs) assert.ok(!waiting.some((r) => r.seq === s), 'no dead letter shares a seq with an outbox row');
+        assert.equal(await store.exports.replayDeadLetters([rule.id], [seqs[2]]), 1);
+        const replayed = (await store.exports.readOutbox(rule.id, 3, 100)).at(-1)!;
+        assert.deepEqual([replayed.deviceId, replayed.payload, replayed.messages], ['b', '{"n":1,"d":"b"}', 1]);
+        assert.equal((await store.exports.countOutbox()).get(rule.id), 5);
+      } finally {
+        await close();
+      }
+    });
+  });
+}
+
+outboxContract('SQLite', async (before) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fleetgate-outbox-'));
+  if (before) {
+    const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new BetterSqlite3(join(dir, 'db.sqlite')) }) });
+    await before(db);
+    await db.destroy();
+  }
+  const store = await openSqliteStore(join(dir, 'db.sqlite'), { synchronous: 'normal' });
+  return {
+    store,
+    async close() {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}, sqliteDialect);
+
+outboxContract(
+  'PostgreSQL',
+  async (before) => {
+    const server = await startPostgres();
+    try {
+      const url = await server.createDatabase();
+      if (before) {
+        const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }) });
+        await before(db);
+        await db.destroy();
+      }
+      const store = await openPostgresStore(url);
+      return {
+        store,
+        async close() {
+          await store.close();
+          await server.stop();
+        },
+      };
+    } catch (err) {
+      await server.stop();
+      throw err;
+    }
+  },
+  postgresDialect,
+  { skip: skipUnlessPostgres() },
+);
