@@ -57,7 +57,8 @@ export class Provisioning {
     private readonly audit: AuditRecorder,
     private readonly settings: ProvisioningSettings,
     private readonly logger: CoreLogger,
-    private readonly onCredentialsCreated: (credentialsId: string, deviceId: string) => void,
+    /** After commit: credentials `credentialsId` of `deviceId` (of `profileId`) were created or replaced. */
+    private readonly onCredentialsCreated: (credentialsId: string, deviceId: string, profileId: string) => void,
     /** The pre-provisioning hook caller (profiles with `preProvisioningHook`); none = such profiles fail closed. */
     private readonly hook?: PreProvisioningHook,
     /** Signs CSRs of profiles with `certificateSigning` (certificate-signing.ts). */
@@ -160,9 +161,9 @@ export class Provisioning {
         return createDevice(tx, item, this.audit);
       };
       const result = await this.transactions.run(alone, { writer: this.newDevices, item });
-      if (result.status === 'SUCCESS') this.onCredentialsCreated(credentials.id, result.deviceId);
+      if (result.status === 'SUCCESS') this.onCredentialsCreated(credentials.id, result.deviceId, profile.id);
       if (result.status === 'SUCCESS' && reprovisioned?.replaced) {
-        for (const id of [reprovisioned.replaced, ...(reprovisioned.retiredGrace ?? [])]) this.onCredentialsCreated(id, result.deviceId);
+        for (const id of [reprovisioned.replaced, ...(reprovisioned.retiredGrace ?? [])]) this.onCredentialsCreated(id, result.deviceId, profile.id);
       }
       // A signed CSR is answered with the chain (leaf then CA), not the stored Base64 body.
       if (result.status === 'SUCCESS' && issued && result.credentialsValue === issued.certificateBody) return this.done(req, source, { ...result, credentialsValue: issued.chainPem }, profile, undefined, undefined, true);
@@ -263,7 +264,7 @@ export class Provisioning {
         return successOf(device, creds);
       });
       if (result.status === 'SUCCESS' && reprovisioned?.replaced) {
-        for (const id of [reprovisioned.replaced, reprovisioned.credentials.credentialsId, ...(reprovisioned.retiredGrace ?? [])]) this.onCredentialsCreated(id, result.deviceId);
+        for (const id of [reprovisioned.replaced, reprovisioned.credentials.credentialsId, ...(reprovisioned.retiredGrace ?? [])]) this.onCredentialsCreated(id, result.deviceId, profile.id);
       }
       return this.done(req, source, result, profile, undefined, undefined, true);
     } catch (err) {
