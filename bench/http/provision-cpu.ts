@@ -8,7 +8,7 @@
  * Usage: node --import tsx bench/http/provision-cpu.ts [--seconds 10] [--rounds 2] [--connections 64] [--bin bin/fleetgate.js] [--no-bare]
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { openSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { openSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -30,6 +30,23 @@ const { values } = parseArgs({
 const cpuMsOf = (pid: number) => {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+};
+
+/** CPU ms of the main thread and of all other threads (checkpoint worker, libuv pool, GC helpers) of `pid`. */
+const threadSplitMs = (pid: number) => {
+  let main = 0;
+  let others = 0;
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const f = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8').split(') ')[1].split(' ');
+      const ms = ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+      if (t === String(pid)) main += ms;
+      else others += ms;
+    } catch {
+      /* the thread ended */
+    }
+  }
+  return { main, others };
 };
 
 const dir = mkdtempSync(join(tmpdir(), 'fleetgate-bench-provision-'));
@@ -87,12 +104,15 @@ try {
       console.log(`round ${round} bare node:http: ${b.rate.toFixed(0)} req/s, latency p50 ${b.p50?.toFixed(1)} ms, p99 ${b.p99?.toFixed(1)} ms`);
     }
     const before = cpuMsOf(child.pid!);
+    const splitBefore = threadSplitMs(child.pid!);
     const r = wrk(url, round);
     const cpu = cpuMsOf(child.pid!) - before;
+    const splitAfter = threadSplitMs(child.pid!);
     console.log(
       `round ${round}: ${r.rate.toFixed(0)} provisions/s (${r.total} requests, ${r.non2xx} not 2xx), server CPU ${((cpu * 1000) / Math.max(1, r.total)).toFixed(0)} us per provisioning, ` +
         `latency p50 ${r.p50?.toFixed(1)} ms, p99 ${r.p99?.toFixed(1)} ms, p99.9 ${r.p999?.toFixed(1)} ms, max ${r.max?.toFixed(0)} ms (p99/p50 ${(r.p99 / r.p50).toFixed(1)})` +
-        (bareRate ? `, ratio to bare node:http ${(r.rate / bareRate).toFixed(2)}` : ''),
+        (bareRate ? `, ratio to bare node:http ${(r.rate / bareRate).toFixed(2)}` : '') +
+        ` (main thread ${(((splitAfter.main - splitBefore.main) * 1000) / Math.max(1, r.total)).toFixed(0)} us, other threads ${(((splitAfter.others - splitBefore.others) * 1000) / Math.max(1, r.total)).toFixed(0)} us)`,
     );
   }
 } finally {
