@@ -4,7 +4,7 @@
  * request a new device name. Reports the rate, the server's CPU per provisioning (user + system from /proc, so it
  * holds on a busy machine) and the latency p50/p99/p99.9. Each round first runs the same wrk load against a bare
  * node:http server answering a fixed provisioning-sized body (bench/http/bare-server.mjs, the floor of issue 17 item 4)
- * and prints the ratio. BENCH_SERVER_NODE_ARGS adds node flags (e.g. --cpu-prof).
+ * and prints the ratio. A 3 s warm-up against fleetgate comes first, unmeasured. BENCH_SERVER_NODE_ARGS adds node flags (e.g. --cpu-prof).
  * Usage: node --import tsx bench/http/provision-cpu.ts [--seconds 10] [--rounds 2] [--connections 64] [--bin bin/fleetgate.js] [--no-bare]
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -67,8 +67,8 @@ const child = spawn(process.execPath, [...NODE_FLAGS, ...extra, resolve(values.b
 });
 const barePort = await freePort();
 const bare = values['no-bare'] ? undefined : spawn(process.execPath, [join(import.meta.dirname, 'bare-server.mjs'), String(barePort)], { stdio: 'ignore' });
-const wrk = (target: string, round: number) => {
-  const out = spawnSync('wrk', ['-t2', `-c${values.connections}`, `-d${values.seconds}s`, '-s', join(import.meta.dirname, 'provision-latency.lua'), target], {
+const wrk = (target: string, round: number | string, seconds = values.seconds) => {
+  const out = spawnSync('wrk', ['-t2', `-c${values.connections}`, `-d${seconds}s`, '-s', join(import.meta.dirname, 'provision-latency.lua'), target], {
     encoding: 'utf8',
     env: { ...process.env, RUN_ID: `r${round}-${Date.now()}` },
   });
@@ -96,6 +96,7 @@ try {
   });
   if (profile.status !== 200) throw new Error(`profile: ${profile.status}`);
   console.log(`# provisioning, wrk -t2 -c${values.connections} -d${values.seconds}s, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}, ${values.bin}`);
+  wrk(url, 'warmup', '3'); // JIT, caches and heap growth of a fresh process: not measured
   for (let round = 1; round <= Number(values.rounds); round++) {
     let bareRate: number | undefined;
     if (bare) {
