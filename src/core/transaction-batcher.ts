@@ -121,7 +121,7 @@ export class TransactionBatcher {
       try {
         written = await tx.savepoint((sp) => writer.write(sp, share.map((i) => jobs[i].bulk!.item)));
       } catch (err) {
-        this.logger.debug({ err, units: share.length }, 'bulk write failed; its units run one by one');
+        this.logger.warn({ err, units: share.length }, 'bulk write failed; its units run one by one');
         alone.push(...share);
         continue;
       }
