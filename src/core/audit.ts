@@ -19,6 +19,36 @@ export interface ProvisioningAuditEvent {
   detail?: string;
 }
 
+/** spec §6: the audit row of a provisioning outcome; the request is recorded without its secret (DESIGN 6). */
+function provisioningEntry(e: ProvisioningAuditEvent): AuditEntry {
+  return {
+    id: newId(),
+    createdTime: Date.now(),
+    tenantId: e.profile.tenantId,
+    entityType: 'DEVICE',
+    entityId: e.device?.id ?? null,
+    entityName: e.device?.name ?? e.req.deviceName ?? null,
+    userId: null,
+    userName: null,
+    actionType: e.status === 'SUCCESS' ? 'PROVISION_SUCCESS' : 'PROVISION_FAILURE',
+    actionData: {
+      provisionRequest: {
+        deviceName: e.req.deviceName ?? null,
+        credentialsType: e.req.credentialsType ?? 'ACCESS_TOKEN',
+        provisionDeviceKey: e.req.provisionDeviceKey,
+        gateway: e.req.gateway ?? false,
+      },
+      deviceProfileId: e.profile.id,
+      strategy: e.profile.provisionType,
+      reason: e.reason,
+      ...(e.status === 'SUCCESS' && e.detail ? { note: e.detail } : {}),
+    },
+    actionStatus: e.status,
+    actionFailureDetails: e.status === 'FAILURE' ? (e.detail ?? e.reason) : null,
+    source: sourceText(e.source),
+  };
+}
+
 export class AuditRecorder implements AuditApi {
   /** Set by the exporter: writes the outcome's outbox rows with the same store (the provisioning transaction). */
   onProvisioning: ((store: Store, event: ProvisioningAuditEvent) => Promise<void>) | undefined;
@@ -57,32 +87,13 @@ export class AuditRecorder implements AuditApi {
   /** spec §6 PROVISION_SUCCESS / PROVISION_FAILURE, with the request minus every secret. */
   async provisioning(store: Store, e: ProvisioningAuditEvent): Promise<void> {
     if (this.onProvisioning) await this.onProvisioning(store, e);
-    return this.record(
-      {
-        tenantId: e.profile.tenantId,
-        entityType: 'DEVICE',
-        entityId: e.device?.id ?? null,
-        entityName: e.device?.name ?? e.req.deviceName ?? null,
-        userId: null,
-        userName: null,
-        actionType: e.status === 'SUCCESS' ? 'PROVISION_SUCCESS' : 'PROVISION_FAILURE',
-        actionData: {
-          provisionRequest: {
-            deviceName: e.req.deviceName ?? null,
-            credentialsType: e.req.credentialsType ?? 'ACCESS_TOKEN',
-            provisionDeviceKey: e.req.provisionDeviceKey,
-            gateway: e.req.gateway ?? false,
-          },
-          deviceProfileId: e.profile.id,
-          strategy: e.profile.provisionType,
-          reason: e.reason,
-          ...(e.status === 'SUCCESS' && e.detail ? { note: e.detail } : {}),
-        },
-        actionStatus: e.status,
-        actionFailureDetails: e.status === 'FAILURE' ? (e.detail ?? e.reason) : null,
-        source: sourceText(e.source),
-      },
-      store,
-    );
+    await store.insertAudit(provisioningEntry(e));
+  }
+
+  /** The rows of many provisioning outcomes (a provisioning group), in one multi-row insert. */
+  async provisioningMany(store: Store, events: readonly ProvisioningAuditEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    if (this.onProvisioning) for (const e of events) await this.onProvisioning(store, e);
+    await store.insertAudits(events.map(provisioningEntry));
   }
 }

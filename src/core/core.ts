@@ -162,7 +162,19 @@ export async function createCore(deps: {
   };
   // spec thingsboard-ota §3.3: a device created by provisioning gets its profile's packages queued (ota is built below).
   let ota: Ota | undefined;
-  const provisioned = (deviceId: string) => void ota?.deviceCreated(deviceId).catch((err) => logger.warn({ err, deviceId }, 'ota: queueing a provisioned device failed'));
+  // Devices provisioned in the same turn of the event loop are looked up together (one query per provisioning group).
+  let provisionedNow = new Map<string, string>();
+  const provisioned = (deviceId: string, profileId?: string) => {
+    if (profileId === undefined) return void ota?.deviceCreated(deviceId).catch((err) => logger.warn({ err, deviceId }, 'ota: queueing a provisioned device failed'));
+    if (provisionedNow.size === 0) {
+      setImmediate(() => {
+        const devices = [...provisionedNow].map(([id, pid]) => ({ id, profileId: pid }));
+        provisionedNow = new Map();
+        ota?.devicesCreated(devices).catch((err) => logger.warn({ err, devices: devices.length }, 'ota: queueing provisioned devices failed'));
+      });
+    }
+    provisionedNow.set(deviceId, profileId);
+  };
   const transactions = new TransactionBatcher(store, 256, logger, store.transactionConcurrency, outages);
   const hook = deps.hookCaller
     ? new PreProvisioningHook(deps.hookCaller, settings.provisionHookConcurrency ?? 16, logger, (outcome, seconds) => observer?.provisionHookCalled?.(outcome, seconds))
@@ -174,9 +186,9 @@ export async function createCore(deps: {
     audit,
     { retryAfterMs: settings.provisionRetryAfterMs },
     logger,
-    (id, deviceId) => {
+    (id, deviceId, profileId) => {
       credentialsChanged(id, deviceId).catch((err) => logger.warn({ err }, 'credentials-changed publish failed'));
-      provisioned(deviceId);
+      provisioned(deviceId, profileId);
     },
     hook,
     caKeys,

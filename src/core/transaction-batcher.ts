@@ -2,14 +2,29 @@
  * Group commit for small transactions (provisioning): units of work queued in the same turn of the event loop run
  * one after another inside one database transaction, each under its own savepoint, so each stays all-or-nothing
  * while they share one commit. A unit's promise settles only after that commit.
+ *
+ * A unit may also come with a bulk item (`run(work, { writer, item })`): the group's items of one writer are written
+ * first, together, in a few multi-row statements under one savepoint. The writer gives each item its result, or sends
+ * it back to run its own `work` under its own savepoint (e.g. its name was taken); if the writer throws, its whole
+ * share is undone and every one of its units runs its own `work`, so one failing unit never fails the others.
  */
 import type { CoreLogger } from './core-types.ts';
 import type { Store } from '../store/store.ts';
 import { isDependencyUnavailable } from './errors.ts';
 import type { Outages } from './outages.ts';
 
+/** What a bulk writer made of one item: its unit's result or error, or `single`: run the unit's own `work` instead. */
+export type BulkOutcome<T> = { ok: true; value: T } | { ok: false; error: unknown } | 'single';
+
+/** Writes the items of many units at once, inside the group's transaction (under a savepoint of its own). */
+export interface BulkWriter<I, T> {
+  /** One outcome per item, in order. Throwing undoes all of it; each unit then runs its own `work`. */
+  write(tx: Store, items: I[]): Promise<BulkOutcome<T>[]>;
+}
+
 interface Job {
   work: (tx: Store) => Promise<unknown>;
+  bulk?: { writer: BulkWriter<unknown, unknown>; item: unknown };
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
 }
@@ -30,10 +45,14 @@ export class TransactionBatcher {
     private readonly outages?: Outages,
   ) {}
 
-  /** Runs `work` atomically; resolves with its result once committed, rejects with its error (its writes undone). */
-  run<T>(work: (tx: Store) => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` atomically; resolves with its result once committed, rejects with its error (its writes undone).
+   * With `bulk`, the item is first offered to its writer together with the group's other items (see above); `work`
+   * must do the same as the writer would for the item, alone.
+   */
+  run<T, I = never>(work: (tx: Store) => Promise<T>, bulk?: { writer: BulkWriter<I, T>; item: I }): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ work, resolve: resolve as (v: unknown) => void, reject });
+      this.queue.push({ work, bulk: bulk as Job['bulk'], resolve: resolve as (v: unknown) => void, reject });
       this.schedule();
     });
   }
@@ -64,17 +83,7 @@ export class TransactionBatcher {
     }
     let outcomes: Settled[];
     try {
-      outcomes = await this.store.transaction(async (tx) => {
-        const results: Settled[] = [];
-        for (const job of jobs) {
-          try {
-            results.push({ ok: true, value: await tx.savepoint(job.work) });
-          } catch (error) {
-            results.push({ ok: false, error });
-          }
-        }
-        return results;
-      });
+      outcomes = await this.store.transaction((tx) => this.runGroup(tx, jobs));
     } catch (err) {
       if (isDependencyUnavailable(err)) {
         // The database is down: every unit gets "not now" at once rather than a retry that would fail too.
@@ -94,6 +103,43 @@ export class TransactionBatcher {
       if (o.ok) job.resolve(o.value);
       else job.reject(o.error);
     });
+  }
+
+  /** The group inside its transaction: bulk items first, writer by writer, then every unit that runs alone, in order. */
+  private async runGroup(tx: Store, jobs: Job[]): Promise<Settled[]> {
+    const results: Settled[] = new Array(jobs.length);
+    const alone: number[] = [];
+    const byWriter = new Map<BulkWriter<unknown, unknown>, number[]>();
+    jobs.forEach((job, i) => {
+      if (!job.bulk) return alone.push(i);
+      const share = byWriter.get(job.bulk.writer);
+      if (share) share.push(i);
+      else byWriter.set(job.bulk.writer, [i]);
+    });
+    for (const [writer, share] of byWriter) {
+      let written: BulkOutcome<unknown>[];
+      try {
+        written = await tx.savepoint((sp) => writer.write(sp, share.map((i) => jobs[i].bulk!.item)));
+      } catch (err) {
+        this.logger.warn({ err, units: share.length }, 'bulk write failed; its units run one by one');
+        alone.push(...share);
+        continue;
+      }
+      share.forEach((i, k) => {
+        const o = written[k];
+        if (o === 'single') alone.push(i);
+        else results[i] = o;
+      });
+    }
+    if (byWriter.size > 0) alone.sort((a, b) => a - b);
+    for (const i of alone) {
+      try {
+        results[i] = { ok: true, value: await tx.savepoint(jobs[i].work) };
+      } catch (error) {
+        results[i] = { ok: false, error };
+      }
+    }
+    return results;
   }
 
   /** Waits until everything queued has committed. */

@@ -177,6 +177,8 @@ export interface Store {
   saveAttributes(write: AttributeWrite): Promise<void>;
   /** Inserts one attribute unless the key exists; true when inserted (lets the database decide races). */
   insertAttributeIfAbsent(deviceId: string, scope: AttributeScope, entry: KvEntry, ts: number): Promise<boolean>;
+  /** Many attributes at once, each unless its key exists (provisioning groups: kysely/provisioning-queries.ts). */
+  insertAttributesIfAbsent(rows: readonly { deviceId: string; scope: AttributeScope; entry: KvEntry; ts: number }[]): Promise<void>;
   getAttributes(deviceId: string, scope: AttributeScope, keys?: string[]): Promise<AttributeEntry[]>;
   /** Deletes the keys; returns the keys that existed. */
   deleteAttributes(deviceId: string, scope: AttributeScope, keys: string[]): Promise<string[]>;
@@ -218,6 +220,8 @@ export interface Store {
 
   // audit
   insertAudit(entry: AuditEntry): Promise<void>;
+  /** Many audit rows in multi-row statements, in order (provisioning groups). */
+  insertAudits(entries: readonly AuditEntry[]): Promise<void>;
   listAudit(tenantId: string, query: PageQuery): Promise<Page<AuditEntry>>;
 
   /** Over-the-air update packages, assignments and rollout (src/core/ports/ota-store.ts), in this store's transaction. */

@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestCore, silentLogger, type TestCore } from '../support/core.ts';
-import { TransactionBatcher } from '../../src/core/transaction-batcher.ts';
+import { TransactionBatcher, type BulkOutcome, type BulkWriter } from '../../src/core/transaction-batcher.ts';
 import { DEFAULT_TENANT_ID as T } from '../../src/core/model.ts';
 import { TEST_ACTOR } from '../support/harness.ts';
 
@@ -61,4 +61,35 @@ test('a unique violation in one unit does not spoil the others', async () => {
   ]);
   assert.deepEqual(results.map((r) => r.status), ['rejected', 'fulfilled']);
   assert.ok(await t.store.findDeviceByName(T, 'free-after-taken'));
+});
+
+test('bulk items of one group reach their writer together; "single" and a writer that throws fall back to each unit alone', async () => {
+  const batcher = new TransactionBatcher(t.store, 100, silentLogger);
+  const calls: string[][] = [];
+  const writer: BulkWriter<string, string> = {
+    async write(tx, names) {
+      calls.push(names);
+      for (const n of names) {
+        const d = device(n);
+        await tx.insertDevice(d.device, d.creds);
+      }
+      if (names.includes('bulk-boom')) throw new Error('writer failed');
+      return names.map((n): BulkOutcome<string> => (n === 'bulk-alone' ? 'single' : n === 'bulk-refused' ? { ok: false, error: new Error('refused') } : { ok: true, value: `bulk ${n}` }));
+    },
+  };
+  const unit = (name: string) =>
+    batcher.run(async (tx) => {
+      const d = device(`${name}-by-unit`);
+      await tx.insertDevice(d.device, d.creds);
+      return `alone ${name}`;
+    }, { writer, item: name });
+  const first = await Promise.allSettled([unit('bulk-a'), unit('bulk-alone'), unit('bulk-refused'), unit('bulk-b')]);
+  assert.deepEqual(calls, [['bulk-a', 'bulk-alone', 'bulk-refused', 'bulk-b']]);
+  assert.deepEqual(first.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message)), ['bulk bulk-a', 'alone bulk-alone', 'refused', 'bulk bulk-b']);
+  assert.ok(await t.store.findDeviceByName(T, 'bulk-alone-by-unit'));
+
+  const second = await Promise.allSettled([unit('bulk-c'), unit('bulk-boom')]);
+  assert.deepEqual(second.map((r) => (r.status === 'fulfilled' ? r.value : r.reason)), ['alone bulk-c', 'alone bulk-boom']);
+  assert.equal(await t.store.findDeviceByName(T, 'bulk-c'), undefined, 'the failed bulk write was undone');
+  assert.ok(await t.store.findDeviceByName(T, 'bulk-c-by-unit'));
 });

@@ -86,6 +86,16 @@ export class OtaAssignments {
     }
   }
 
+  /**
+   * §3.3 "device created" for many provisioned devices (of the given profiles): one lookup for all of them, and
+   * `deviceCreated` only for those that it shows have a package — usually none, so provisioning pays one query per group.
+   */
+  async devicesCreated(devices: readonly { id: string; profileId: string }[]): Promise<void> {
+    const assigned = await this.store.ota.getAssignments([...new Set(devices.flatMap((d) => [d.id, d.profileId]))]);
+    if (assigned.size === 0) return;
+    for (const d of devices) if (assigned.has(d.id) || assigned.has(d.profileId)) await this.deviceCreated(d.id);
+  }
+
   /** After a bulk import into a profile: its devices never queued get the profile's packages queued (§3.3). */
   async profileDevicesAdded(profileId: string): Promise<void> {
     const assigned = (await this.of([profileId])).get(profileId)!;

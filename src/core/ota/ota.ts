@@ -102,6 +102,10 @@ export class Ota {
   deviceCreated(deviceId: string): Promise<void> {
     return this.assignments.deviceCreated(deviceId);
   }
+  /** Many devices created by provisioning (`deviceCreated` for each, with one lookup when none has a package). */
+  devicesCreated(devices: readonly { id: string; profileId: string }[]): Promise<void> {
+    return this.assignments.devicesCreated(devices);
+  }
   /** Devices were imported into a profile: those never queued get its packages queued. */
   profileDevicesAdded(profileId: string): Promise<void> {
     return this.assignments.profileDevicesAdded(profileId);

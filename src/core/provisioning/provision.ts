@@ -4,7 +4,7 @@
  */
 import type { ProvisionReason, ProvisionRequest, ProvisionResult, RequestSource } from '../api.ts';
 import type { AuditRecorder } from '../audit.ts';
-import { buildCredentials, CredentialsRejected, parseMqttBasicValue, sha3Hex } from '../credentials.ts';
+import { buildCredentials, CredentialsRejected, sha3Hex } from '../credentials.ts';
 import { provisionSecretMatches } from './derived-secret.ts';
 import { askProfileHook, writeHookGrant, type HookDecision, type PreProvisioningHook } from './pre-provisioning-hook.ts';
 import { CsrRejected, type CertificateAuthorityKeys, type IssuedCertificate } from './certificate-signing.ts';
@@ -16,6 +16,7 @@ import type { Profiles } from '../profiles.ts';
 import type { CredentialsType, Device, DeviceCredentials, DeviceProfile } from '../model.ts';
 import { UniqueViolation, type Store } from '../../store/store.ts';
 import { failure, notFound } from './render.ts';
+import { createDevice, NewDeviceWriter, PROVISION_STATE_KEY, PROVISIONED, successOf, type NewDevice } from './new-devices.ts';
 
 export interface ProvisioningSettings {
   /**
@@ -25,27 +26,11 @@ export interface ProvisioningSettings {
   retryAfterMs: number;
 }
 
-/** Value the spec writes to the SERVER_SCOPE `provisionState` attribute (spec §6). */
-export const PROVISION_STATE_KEY = 'provisionState';
-export const PROVISIONED = 'provisioned';
+export { PROVISION_STATE_KEY, PROVISIONED } from './new-devices.ts';
 
 class Outcome extends Error {
   constructor(readonly result: ProvisionResult, readonly device?: Device) {
     super(result.status);
-  }
-}
-
-function successOf(device: Device, creds: DeviceCredentials): ProvisionResult {
-  const base = { status: 'SUCCESS' as const, credentialsType: creds.credentialsType, deviceId: device.id, deviceName: device.name };
-  switch (creds.credentialsType) {
-    case 'ACCESS_TOKEN':
-      return { ...base, credentialsValue: creds.credentialsId }; // [TAPI]: ACCESS_TOKEN -> credentialsId
-    case 'MQTT_BASIC':
-      return { ...base, credentialsValue: parseMqttBasicValue(creds.credentialsValue) };
-    case 'X509_CERTIFICATE':
-      return { ...base, credentialsValue: creds.credentialsValue ?? '' };
-    case 'LWM2M_CREDENTIALS':
-      return base; // spec §5.1: no credentialsValue
   }
 }
 
@@ -72,12 +57,18 @@ export class Provisioning {
     private readonly audit: AuditRecorder,
     private readonly settings: ProvisioningSettings,
     private readonly logger: CoreLogger,
-    private readonly onCredentialsCreated: (credentialsId: string, deviceId: string) => void,
+    /** After commit: credentials `credentialsId` of `deviceId` (of `profileId`) were created or replaced. */
+    private readonly onCredentialsCreated: (credentialsId: string, deviceId: string, profileId: string) => void,
     /** The pre-provisioning hook caller (profiles with `preProvisioningHook`); none = such profiles fail closed. */
     private readonly hook?: PreProvisioningHook,
     /** Signs CSRs of profiles with `certificateSigning` (certificate-signing.ts). */
     private readonly caKeys?: CertificateAuthorityKeys,
-  ) {}
+  ) {
+    this.newDevices = new NewDeviceWriter(audit);
+  }
+
+  /** Writes the new devices of concurrent requests together (one writer per Provisioning: one per group). */
+  private readonly newDevices: NewDeviceWriter;
 
   async provision(req: ProvisionRequest, source: RequestSource): Promise<ProvisionResult> {
     const arrived = Date.now();
@@ -130,8 +121,30 @@ export class Provisioning {
     }
     let reprovisioned: Reprovisioned | undefined;
     try {
-      // A known name is a repeat (DESIGN 3 retry, or the profile's reprovisionPolicy); a race is decided by the unique index (DESIGN 7).
-      const result = await this.transactions.run(async (tx) => {
+      const device: Device = {
+        id: newId(),
+        tenantId: profile.tenantId,
+        profileId: profile.id,
+        name: requestedName || randomAlphanumeric(20),
+        type: profile.name, // spec §6: type = profile name
+        label: grant?.label ?? null,
+        additionalInfo: req.gateway ? { gateway: true } : null,
+        createdByProvisioning: true,
+        createdTime: 0, // set when written
+      };
+      const creds: DeviceCredentials = {
+        id: newId(),
+        deviceId: device.id,
+        credentialsType: credentials.type,
+        credentialsId: credentials.id,
+        credentialsValue: credentials.value,
+        createdTime: 0,
+        firstUsedTime: null,
+      };
+      const item: NewDevice = { device, credentials: creds, grant, audit: { req, source, profile, device, status: 'SUCCESS', reason: null, detail: hook?.detail } };
+      // Written with the group's other new devices (new-devices.ts). Alone, or when the name is taken: a known name is
+      // a repeat (DESIGN 3 retry, or the profile's reprovisionPolicy); a race is decided by the unique index (DESIGN 7).
+      const alone = async (tx: Store): Promise<ProvisionResult> => {
         if (requestedName !== '') {
           const existing = await tx.findDeviceByName(profile.tenantId, requestedName);
           if (existing) {
@@ -145,36 +158,12 @@ export class Provisioning {
             throw new Outcome(failure('DEVICE_EXISTS'), existing);
           }
         }
-        const now = Date.now();
-        const device: Device = {
-          id: newId(),
-          tenantId: profile.tenantId,
-          profileId: profile.id,
-          name: requestedName || randomAlphanumeric(20),
-          type: profile.name, // spec §6: type = profile name
-          label: grant?.label ?? null,
-          additionalInfo: req.gateway ? { gateway: true } : null,
-          createdByProvisioning: true,
-          createdTime: now,
-        };
-        const creds: DeviceCredentials = {
-          id: newId(),
-          deviceId: device.id,
-          credentialsType: credentials.type,
-          credentialsId: credentials.id,
-          credentialsValue: credentials.value,
-          createdTime: now,
-          firstUsedTime: null,
-        };
-        await tx.insertDevice(device, creds);
-        await tx.insertAttributeIfAbsent(device.id, 'SERVER_SCOPE', { key: PROVISION_STATE_KEY, value: { type: 'STRING', value: PROVISIONED } }, now);
-        await writeHookGrant(tx, device.id, grant, now);
-        await this.audit.provisioning(tx, { req, source, profile, device, status: 'SUCCESS', reason: null, detail: hook?.detail });
-        return successOf(device, creds);
-      });
-      if (result.status === 'SUCCESS') this.onCredentialsCreated(credentials.id, result.deviceId);
+        return createDevice(tx, item, this.audit);
+      };
+      const result = await this.transactions.run(alone, { writer: this.newDevices, item });
+      if (result.status === 'SUCCESS') this.onCredentialsCreated(credentials.id, result.deviceId, profile.id);
       if (result.status === 'SUCCESS' && reprovisioned?.replaced) {
-        for (const id of [reprovisioned.replaced, ...(reprovisioned.retiredGrace ?? [])]) this.onCredentialsCreated(id, result.deviceId);
+        for (const id of [reprovisioned.replaced, ...(reprovisioned.retiredGrace ?? [])]) this.onCredentialsCreated(id, result.deviceId, profile.id);
       }
       // A signed CSR is answered with the chain (leaf then CA), not the stored Base64 body.
       if (result.status === 'SUCCESS' && issued && result.credentialsValue === issued.certificateBody) return this.done(req, source, { ...result, credentialsValue: issued.chainPem }, profile, undefined, undefined, true);
@@ -275,7 +264,7 @@ export class Provisioning {
         return successOf(device, creds);
       });
       if (result.status === 'SUCCESS' && reprovisioned?.replaced) {
-        for (const id of [reprovisioned.replaced, reprovisioned.credentials.credentialsId, ...(reprovisioned.retiredGrace ?? [])]) this.onCredentialsCreated(id, result.deviceId);
+        for (const id of [reprovisioned.replaced, reprovisioned.credentials.credentialsId, ...(reprovisioned.retiredGrace ?? [])]) this.onCredentialsCreated(id, result.deviceId, profile.id);
       }
       return this.done(req, source, result, profile, undefined, undefined, true);
     } catch (err) {

@@ -9,6 +9,7 @@ import type { Device, DeviceCredentials } from '../../core/model.ts';
 import type { Database } from '../schema.ts';
 import type { DeviceInsertOutcome } from '../store.ts';
 import { credentialsToRow, deviceToRow } from './rows.ts';
+import { executeInsert } from './compiled-inserts.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -20,22 +21,26 @@ export async function insertDevicesIfAbsent(db: Db, pairs: { device: Device; cre
   const outcomes: DeviceInsertOutcome[] = new Array(pairs.length);
   for (let start = 0; start < pairs.length; start += ROWS_PER_STATEMENT) {
     const part = pairs.slice(start, start + ROWS_PER_STATEMENT);
-    const inserted = await db
-      .insertInto('device')
-      .values(part.map((p) => deviceToRow(p.device)))
-      .onConflict((oc) => oc.columns(['tenant_id', 'name']).doNothing())
-      .returning('id')
-      .execute();
+    const deviceRows = part.map((p) => deviceToRow(p.device));
+    const inserted = await executeInsert(db, 'device-if-absent', Object.keys(deviceRows[0]) as (keyof (typeof deviceRows)[number])[], deviceRows, () =>
+      db
+        .insertInto('device')
+        .values(deviceRows)
+        .onConflict((oc) => oc.columns(['tenant_id', 'name']).doNothing())
+        .returning('id'),
+    );
     const created = new Set(inserted.map((r) => r.id));
     const withDevice = part.filter((p) => created.has(p.device.id));
     const credentialed = new Set<string>();
     if (withDevice.length > 0) {
-      const rows = await db
-        .insertInto('device_credentials')
-        .values(withDevice.map((p) => credentialsToRow(p.credentials)))
-        .onConflict((oc) => oc.column('credentials_id').doNothing())
-        .returning('device_id')
-        .execute();
+      const credentialsRows = withDevice.map((p) => credentialsToRow(p.credentials));
+      const rows = await executeInsert(db, 'credentials-if-absent', Object.keys(credentialsRows[0]) as (keyof (typeof credentialsRows)[number])[], credentialsRows, () =>
+        db
+          .insertInto('device_credentials')
+          .values(credentialsRows)
+          .onConflict((oc) => oc.column('credentials_id').doNothing())
+          .returning('device_id'),
+      );
       for (const r of rows) credentialed.add(r.device_id);
     }
     const orphans = withDevice.filter((p) => !credentialed.has(p.device.id)).map((p) => p.device.id);

@@ -11,6 +11,7 @@ import * as security from './user-security-queries.ts';
 import * as accounts from './account-queries.ts';
 import * as attributes from './attribute-queries.ts';
 import * as imports from './import-queries.ts';
+import * as provisioningRows from './provisioning-queries.ts';
 import { probeWrite } from './health-queries.ts';
 import { KyselyOtaStore } from './ota-queries.ts';
 import * as gateways from './gateway-queries.ts';
@@ -236,6 +237,10 @@ export class KyselyStore implements Store {
     return attributes.insertAttributeIfAbsent(this.db, deviceId, scope, entry, ts);
   }
 
+  insertAttributesIfAbsent(rows: readonly provisioningRows.NewAttribute[]): Promise<void> {
+    return provisioningRows.insertAttributesIfAbsent(this.db, rows);
+  }
+
   getAttributes(deviceId: string, scope: AttributeScope, keys?: string[]): Promise<AttributeEntry[]> {
     return attributes.getAttributes(this.db, deviceId, scope, keys);
   }
@@ -366,6 +371,10 @@ export class KyselyStore implements Store {
   // ---- audit
   insertAudit(entry: AuditEntry): Promise<void> {
     return accounts.insertAudit(this.db, entry);
+  }
+
+  insertAudits(entries: readonly AuditEntry[]): Promise<void> {
+    return provisioningRows.insertAudits(this.db, entries);
   }
 
   listAudit(tenantId: string, query: PageQuery): Promise<Page<AuditEntry>> {
