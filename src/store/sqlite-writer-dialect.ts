@@ -1,0 +1,283 @@
+/**
+ * A Kysely dialect whose writes run on the SQLite writer thread (sqlite-writer-thread.ts) and whose plain reads run
+ * on a read-only connection of the main thread (WAL: a read sees every transaction whose COMMIT has returned, so a
+ * read after an acknowledged write sees it, without a round trip to the thread).
+ *
+ * Like Kysely's SqliteDriver, one transaction at a time (a mutex held from BEGIN to COMMIT or ROLLBACK); a write
+ * outside a transaction takes the mutex for itself, so it never lands inside another caller's transaction. Reads
+ * inside a transaction go to the writer (they must see the transaction's own writes).
+ *
+ * Round trips: BEGIN is sent with the transaction's first statement, and a group-commit batch sends all its
+ * statements in one message (`statements()`), so a telemetry batch costs two round trips (statements, COMMIT).
+ */
+import BetterSqlite3 from 'better-sqlite3';
+import {
+  CompiledQuery,
+  SqliteAdapter,
+  SqliteIntrospector,
+  SqliteQueryCompiler,
+  type DatabaseConnection,
+  type Dialect,
+  type Driver,
+  type Kysely,
+  type QueryResult,
+} from 'kysely';
+import { DependencyUnavailableError } from '../core/errors.ts';
+import { sqliteUnavailable } from './unavailable.ts';
+import type { SqliteWriterThread, WriterOp, WriterResult } from './sqlite-writer-thread.ts';
+
+/**
+ * The SQL text of a query standing for several statements (its parameters are the WriterOps). Both SQLite paths
+ * understand it: this dialect sends them in one message, the in-process one (sqlite.ts) runs them in turn.
+ */
+export const STATEMENTS_SQL = '-- fleetgate: statements';
+
+/** One query that runs `ops` in order (one round trip on the writer thread); its numAffectedRows is their sum. */
+export function statements(ops: WriterOp[]): CompiledQuery {
+  return CompiledQuery.raw(STATEMENTS_SQL, ops);
+}
+
+/** Statements that never read: sent to the writer without preparing them on the read connection first. */
+const WRITES = /^\s*(insert|update|delete|replace|create|drop|alter|pragma|begin|commit|end|rollback|savepoint|release|vacuum|analyze|reindex|attach|detach)\b/i;
+const READ_CACHE_SIZE = 1000;
+/** Statements inside a transaction whose answer nobody reads: sent with the next statement, not on their own. */
+const DEFERRED = /^\s*(savepoint|release|rollback to)\b/i;
+
+class Mutex {
+  private tail: Promise<void> = Promise.resolve();
+  /** Resolves with the function that releases the lock, once every earlier holder released it. */
+  lock(): Promise<() => void> {
+    let release!: () => void;
+    const next = new Promise<void>((r) => (release = r));
+    const acquired = this.tail.then(() => release);
+    this.tail = this.tail.then(() => next);
+    return acquired;
+  }
+}
+
+/** The main thread's read connection: plain reads outside transactions, with their statements cached. */
+class ReadConnection {
+  /** A SQL text's prepared statement, or null when it is not a read (it goes to the writer). */
+  private readonly cache = new Map<string, BetterSqlite3.Statement | null>();
+
+  constructor(
+    readonly database: BetterSqlite3.Database,
+    private readonly path: string,
+  ) {}
+
+  /** The statement for `sql` when it only reads and returns rows, else undefined. */
+  reader(sql: string): BetterSqlite3.Statement | undefined {
+    let statement = this.cache.get(sql);
+    if (statement === undefined) {
+      if (WRITES.test(sql)) statement = null;
+      else {
+        try {
+          const prepared = this.database.prepare(sql);
+          statement = prepared.reader && prepared.readonly ? prepared : null;
+        } catch (err) {
+          throw sqliteUnavailable(err, this.path) ?? err;
+        }
+      }
+      if (this.cache.size >= READ_CACHE_SIZE) this.cache.delete(this.cache.keys().next().value!);
+      this.cache.set(sql, statement);
+    }
+    return statement ?? undefined;
+  }
+
+  all(statement: BetterSqlite3.Statement, parameters: readonly unknown[]): unknown[] {
+    try {
+      return statement.all(parameters as unknown[]);
+    } catch (err) {
+      throw sqliteUnavailable(err, this.path) ?? err;
+    }
+  }
+}
+
+function toQueryResult(results: WriterResult[], many: boolean): QueryResult<any> {
+  if (many) {
+    let changes = 0;
+    for (const r of results) changes += r.changes ?? 0;
+    return { rows: [], numAffectedRows: BigInt(changes) };
+  }
+  const last = results[results.length - 1];
+  if (last.rows) return { rows: last.rows };
+  return { rows: [], numAffectedRows: BigInt(last.changes ?? 0), insertId: last.insertId === undefined ? undefined : BigInt(last.insertId) };
+}
+
+class WriterConnection implements DatabaseConnection {
+  /** Set while this connection holds a transaction: releases the mutex. */
+  release: (() => void) | undefined;
+  /** BEGIN, SAVEPOINT, RELEASE and ROLLBACK TO not yet sent: they go with the next statement (or COMMIT). */
+  prefix: WriterOp[] = [];
+  /** The writer thread generation the transaction began on. */
+  generation = 0;
+
+  constructor(private readonly driver: WriterDriver) {}
+
+  async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
+    const many = compiled.sql === STATEMENTS_SQL;
+    const ops: WriterOp[] = many ? (compiled.parameters as WriterOp[]) : [{ sql: compiled.sql, params: compiled.parameters }];
+    if (this.release) {
+      if (!many && DEFERRED.test(compiled.sql)) {
+        this.prefix.push(ops[0]);
+        return { rows: [] };
+      }
+      return toQueryResult(await this.inTransaction(ops), many) as QueryResult<R>;
+    }
+    if (!many) {
+      const statement = this.driver.read?.reader(compiled.sql);
+      if (statement) return { rows: this.driver.read!.all(statement, compiled.parameters) as R[] };
+    }
+    const release = await this.driver.mutex.lock();
+    try {
+      return toQueryResult(await this.driver.send(ops), many) as QueryResult<R>;
+    } finally {
+      release();
+    }
+  }
+
+  private async inTransaction(ops: WriterOp[]): Promise<WriterResult[]> {
+    const prefix = this.prefix;
+    if (prefix.length === 0) {
+      if (this.generation !== this.driver.thread.generation) {
+        throw new DependencyUnavailableError('database', 'the SQLite writer thread stopped during a transaction', 'retry; the transaction was rolled back');
+      }
+      return this.driver.send(ops);
+    }
+    const begins = !this.begun;
+    if (!begins && this.generation !== this.driver.thread.generation) {
+      throw new DependencyUnavailableError('database', 'the SQLite writer thread stopped during a transaction', 'retry; the transaction was rolled back');
+    }
+    this.prefix = [];
+    this.begun = true;
+    if (begins) this.generation = this.driver.thread.current(); // BEGIN goes to this thread
+    const results = await this.driver.send([...prefix, ...ops]);
+    return results.slice(prefix.length);
+  }
+
+  /** Whether BEGIN was sent. */
+  private begun = false;
+
+  async begin(): Promise<void> {
+    this.release = await this.driver.mutex.lock();
+    this.prefix = [{ sql: 'begin', params: [] }];
+    this.begun = false;
+  }
+
+  /**
+   * COMMIT or ROLLBACK (nothing to send when BEGIN never went), then frees the mutex. A failed COMMIT is followed
+   * by a ROLLBACK (a no-op if SQLite ended the transaction), so the next holder never writes inside this one.
+   */
+  async end(sql: 'commit' | 'rollback'): Promise<void> {
+    try {
+      if (this.begun) await this.inTransaction([{ sql, params: [] }]);
+    } catch (err) {
+      if (sql === 'commit') await this.driver.send([{ sql: 'rollback', params: [] }]).catch(() => {});
+      throw err;
+    } finally {
+      const release = this.release;
+      this.release = undefined;
+      this.prefix = [];
+      this.begun = false;
+      release?.();
+    }
+  }
+
+  async *streamQuery<R>(compiled: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
+    const statement = this.release ? undefined : this.driver.read?.reader(compiled.sql);
+    if (statement) {
+      for (const row of statement.iterate(compiled.parameters as unknown[])) yield { rows: [row as R] };
+      return;
+    }
+    const { rows } = await this.executeQuery<R>(compiled);
+    for (const row of rows) yield { rows: [row] };
+  }
+}
+
+class WriterDriver implements Driver {
+  readonly mutex = new Mutex();
+
+  constructor(
+    readonly thread: SqliteWriterThread,
+    readonly read: ReadConnection | undefined,
+    private readonly path: string,
+  ) {}
+
+  async init(): Promise<void> {}
+
+  async send(ops: WriterOp[]): Promise<WriterResult[]> {
+    try {
+      return await this.thread.run(ops);
+    } catch (err) {
+      throw sqliteUnavailable(err, this.path) ?? err;
+    }
+  }
+
+  async acquireConnection(): Promise<DatabaseConnection> {
+    return new WriterConnection(this);
+  }
+
+  async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await (connection as WriterConnection).begin();
+  }
+
+  async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    await (connection as WriterConnection).end('commit');
+  }
+
+  async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    await (connection as WriterConnection).end('rollback');
+  }
+
+  async releaseConnection(): Promise<void> {}
+
+  async destroy(): Promise<void> {
+    const release = await this.mutex.lock();
+    try {
+      await this.thread.close();
+      this.read?.database.close();
+    } finally {
+      release();
+    }
+  }
+}
+
+/** Options of the writer-thread dialect. */
+export interface WriterDialectOptions {
+  thread: SqliteWriterThread;
+  path: string;
+  /** Plain reads on a connection of the main thread (true) or through the writer thread (false). */
+  mainThreadReads: boolean;
+}
+
+/** Opens the main thread's read connection to `path` (after the writer thread created the file in WAL mode). */
+function openReadConnection(path: string): ReadConnection {
+  const database = new BetterSqlite3(path, { fileMustExist: true });
+  database.pragma('query_only = ON');
+  database.pragma('cache_size = -65536');
+  database.defaultSafeIntegers(true);
+  database.pragma('busy_timeout = 5000');
+  return new ReadConnection(database, path);
+}
+
+/** The Kysely dialect over a started writer thread. */
+export class SqliteWriterDialect implements Dialect {
+  constructor(private readonly options: WriterDialectOptions) {}
+
+  createAdapter() {
+    return new SqliteAdapter();
+  }
+
+  createDriver(): Driver {
+    const { thread, path, mainThreadReads } = this.options;
+    return new WriterDriver(thread, mainThreadReads ? openReadConnection(path) : undefined, path);
+  }
+
+  createQueryCompiler() {
+    return new SqliteQueryCompiler();
+  }
+
+  createIntrospector(db: Kysely<any>) {
+    return new SqliteIntrospector(db);
+  }
+}
