@@ -22,7 +22,6 @@ import {
   type Kysely,
   type QueryResult,
 } from 'kysely';
-import { DependencyUnavailableError } from '../core/errors.ts';
 import { sqliteUnavailable } from './unavailable.ts';
 import type { SqliteWriterThread, WriterOp, WriterResult } from './sqlite-writer-thread.ts';
 
@@ -138,21 +137,15 @@ class WriterConnection implements DatabaseConnection {
 
   private async inTransaction(ops: WriterOp[]): Promise<WriterResult[]> {
     const prefix = this.prefix;
-    if (prefix.length === 0) {
-      if (this.generation !== this.driver.thread.generation) {
-        throw new DependencyUnavailableError('database', 'the SQLite writer thread stopped during a transaction', 'retry; the transaction was rolled back');
-      }
-      return this.driver.send(ops);
-    }
+    if (prefix.length === 0) return this.driver.send(ops, this.generation);
     const begins = !this.begun;
-    if (!begins && this.generation !== this.driver.thread.generation) {
-      throw new DependencyUnavailableError('database', 'the SQLite writer thread stopped during a transaction', 'retry; the transaction was rolled back');
-    }
     this.prefix = [];
     this.begun = true;
-    if (begins) this.generation = this.driver.thread.current(); // BEGIN goes to this thread
-    const results = await this.driver.send([...prefix, ...ops]);
-    return results.slice(prefix.length);
+    if (begins) {
+      this.generation = this.driver.thread.current(); // BEGIN goes to this thread
+      return (await this.driver.send([...prefix, ...ops])).slice(prefix.length);
+    }
+    return (await this.driver.send([...prefix, ...ops], this.generation)).slice(prefix.length);
   }
 
   /** Whether BEGIN was sent. */
@@ -205,9 +198,10 @@ class WriterDriver implements Driver {
 
   async init(): Promise<void> {}
 
-  async send(ops: WriterOp[]): Promise<WriterResult[]> {
+  /** Runs `ops` on the writer thread (on thread `generation` only, when given); errors translated as in process. */
+  async send(ops: WriterOp[], generation?: number): Promise<WriterResult[]> {
     try {
-      return await this.thread.run(ops);
+      return await this.thread.run(ops, generation);
     } catch (err) {
       throw sqliteUnavailable(err, this.path) ?? err;
     }
@@ -234,8 +228,9 @@ class WriterDriver implements Driver {
   async destroy(): Promise<void> {
     const release = await this.mutex.lock();
     try {
-      await this.thread.close();
+      // The read connection first: the last connection to close checkpoints the WAL, which is the thread's work.
       this.read?.database.close();
+      await this.thread.close();
     } finally {
       release();
     }

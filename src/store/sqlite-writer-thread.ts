@@ -153,8 +153,14 @@ export class SqliteWriterThread {
     return this.generation;
   }
 
-  /** Runs `ops` in order on the writer connection; resolves with one result per statement. */
-  async run(ops: WriterOp[]): Promise<WriterResult[]> {
+  /**
+   * Runs `ops` in order on the writer connection; resolves with one result per statement. With `generation` (a
+   * transaction that began on that thread), fails unless that very thread is still running.
+   */
+  async run(ops: WriterOp[], generation?: number): Promise<WriterResult[]> {
+    if (generation !== undefined && (!this.worker || generation !== this.generation)) {
+      throw new DependencyUnavailableError('database', 'the SQLite writer thread stopped during a transaction', 'retry; the transaction was rolled back');
+    }
     if (!this.worker) {
       if (this.closing) throw new DependencyUnavailableError('database', 'the SQLite store is closed', 'open the store again');
       this.spawn();
