@@ -38,7 +38,9 @@ export function statements(ops: WriterOp[]): CompiledQuery {
 
 /** Statements that never read: sent to the writer without preparing them on the read connection first. */
 const WRITES = /^\s*(insert|update|delete|replace|create|drop|alter|pragma|begin|commit|end|rollback|savepoint|release|vacuum|analyze|reindex|attach|detach)\b/i;
-const READ_CACHE_SIZE = 1000;
+const LOCAL_CACHE_SIZE = 1000;
+/** A rollback or release when SQLite already rolled the transaction back (as sqlite.ts): nothing to do. */
+const ENDS_TRANSACTION = /^\s*(rollback|release)\b/i;
 /** Statements inside a transaction whose answer nobody reads: sent with the next statement, not on their own. */
 const DEFERRED = /^\s*(savepoint|release|rollback to)\b/i;
 
@@ -54,41 +56,71 @@ class Mutex {
   }
 }
 
-/** The main thread's read connection: plain reads outside transactions, with their statements cached. */
-class ReadConnection {
-  /** A SQL text's prepared statement, or null when it is not a read (it goes to the writer). */
-  private readonly cache = new Map<string, BetterSqlite3.Statement | null>();
+/**
+ * The main thread's connection to the same file: plain reads, and transactions that do not start with a statement
+ * list (provisioning, admin writes: a few small statements whose answers the caller waits for one by one, where a
+ * round trip to the thread costs more than the statement). Statements cached; errors translated as in sqlite.ts.
+ */
+class LocalConnection {
+  private readonly cache = new Map<string, BetterSqlite3.Statement>();
 
   constructor(
     readonly database: BetterSqlite3.Database,
     private readonly path: string,
   ) {}
 
-  /** The statement for `sql` when it only reads and returns rows, else undefined. */
-  reader(sql: string): BetterSqlite3.Statement | undefined {
+  statement(sql: string): BetterSqlite3.Statement {
     let statement = this.cache.get(sql);
     if (statement === undefined) {
-      if (WRITES.test(sql)) statement = null;
-      else {
-        try {
-          const prepared = this.database.prepare(sql);
-          statement = prepared.reader && prepared.readonly ? prepared : null;
-        } catch (err) {
-          throw sqliteUnavailable(err, this.path) ?? err;
-        }
+      try {
+        statement = this.database.prepare(sql);
+      } catch (err) {
+        throw sqliteUnavailable(err, this.path) ?? err;
       }
-      if (this.cache.size >= READ_CACHE_SIZE) this.cache.delete(this.cache.keys().next().value!);
+      if (this.cache.size >= LOCAL_CACHE_SIZE) this.cache.delete(this.cache.keys().next().value!);
       this.cache.set(sql, statement);
     }
-    return statement ?? undefined;
+    return statement;
   }
 
-  all(statement: BetterSqlite3.Statement, parameters: readonly unknown[]): unknown[] {
+  /** The rows of a statement that only reads, or undefined when `sql` may write (it then needs the mutex). */
+  read(sql: string, parameters: readonly unknown[]): unknown[] | undefined {
+    if (WRITES.test(sql)) return undefined;
+    const statement = this.statement(sql);
+    if (!statement.reader || !statement.readonly) return undefined;
     try {
       return statement.all(parameters as unknown[]);
     } catch (err) {
       throw sqliteUnavailable(err, this.path) ?? err;
     }
+  }
+
+  /** Runs `ops` in order, as the writer thread does (sqlite-writer-worker.ts). */
+  execute(ops: readonly WriterOp[]): WriterResult[] {
+    const results: WriterResult[] = [];
+    let previousChanges = 1;
+    try {
+      for (const op of ops) {
+        if ((op.ifChanged && previousChanges === 0) || (!this.database.inTransaction && ENDS_TRANSACTION.test(op.sql))) {
+          results.push({ changes: 0 });
+          previousChanges = 0;
+          continue;
+        }
+        const statement = this.statement(op.sql);
+        if (statement.reader) {
+          const rows = statement.all(op.params as unknown[]) as Record<string, unknown>[];
+          results.push({ rows });
+          previousChanges = rows.length;
+        } else {
+          const r = statement.run(op.params as unknown[]);
+          results.push({ changes: r.changes, insertId: r.lastInsertRowid });
+          previousChanges = r.changes;
+        }
+      }
+    } catch (err) {
+      throw sqliteUnavailable(err, this.path) ?? err;
+    }
+    return results;
   }
 }
 
@@ -108,28 +140,46 @@ class WriterConnection implements DatabaseConnection {
   release: (() => void) | undefined;
   /** BEGIN, SAVEPOINT, RELEASE and ROLLBACK TO not yet sent: they go with the next statement (or COMMIT). */
   prefix: WriterOp[] = [];
+  /** Where the open transaction runs, decided by its first statement (undefined: none yet). */
+  mode: 'thread' | 'local' | undefined;
   /** The writer thread generation the transaction began on. */
   generation = 0;
+  /** Whether BEGIN was sent to the thread. */
+  private begun = false;
 
   constructor(private readonly driver: WriterDriver) {}
 
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
     const many = compiled.sql === STATEMENTS_SQL;
     const ops: WriterOp[] = many ? (compiled.parameters as WriterOp[]) : [{ sql: compiled.sql, params: compiled.parameters }];
+    const local = this.driver.local;
     if (this.release) {
+      if (this.mode === undefined) {
+        if (!many && DEFERRED.test(compiled.sql)) {
+          this.prefix.push(ops[0]);
+          return { rows: [] };
+        }
+        // A transaction that starts with a statement list (a group-commit batch) runs on the thread, others here.
+        this.mode = many || !local ? 'thread' : 'local';
+      }
+      if (this.mode === 'local') {
+        const prefix = this.prefix;
+        this.prefix = [];
+        return toQueryResult(local!.execute(prefix.length ? [...prefix, ...ops] : ops).slice(prefix.length), many) as QueryResult<R>;
+      }
       if (!many && DEFERRED.test(compiled.sql)) {
         this.prefix.push(ops[0]);
         return { rows: [] };
       }
       return toQueryResult(await this.inTransaction(ops), many) as QueryResult<R>;
     }
-    if (!many) {
-      const statement = this.driver.read?.reader(compiled.sql);
-      if (statement) return { rows: this.driver.read!.all(statement, compiled.parameters) as R[] };
+    if (local && !many) {
+      const rows = local.read(compiled.sql, compiled.parameters);
+      if (rows) return { rows: rows as R[] };
     }
     const release = await this.driver.mutex.lock();
     try {
-      return toQueryResult(await this.driver.send(ops), many) as QueryResult<R>;
+      return toQueryResult(local ? local.execute(ops) : await this.driver.send(ops), many) as QueryResult<R>;
     } finally {
       release();
     }
@@ -148,39 +198,53 @@ class WriterConnection implements DatabaseConnection {
     return (await this.driver.send([...prefix, ...ops], this.generation)).slice(prefix.length);
   }
 
-  /** Whether BEGIN was sent. */
-  private begun = false;
-
   async begin(): Promise<void> {
     this.release = await this.driver.mutex.lock();
     this.prefix = [{ sql: 'begin', params: [] }];
+    this.mode = undefined;
     this.begun = false;
   }
 
   /**
-   * COMMIT or ROLLBACK (nothing to send when BEGIN never went), then frees the mutex. A failed COMMIT is followed
-   * by a ROLLBACK (a no-op if SQLite ended the transaction), so the next holder never writes inside this one.
+   * COMMIT or ROLLBACK where the transaction ran (nothing when it never ran a statement), then frees the mutex. A
+   * failed COMMIT is followed by a ROLLBACK (a no-op if SQLite ended the transaction), so the next holder never
+   * writes inside this one.
    */
   async end(sql: 'commit' | 'rollback'): Promise<void> {
+    const end = [{ sql, params: [] }];
+    const rollback = [{ sql: 'rollback', params: [] }];
     try {
-      if (this.begun) await this.inTransaction([{ sql, params: [] }]);
+      if (this.mode === 'local') this.driver.local!.execute(end);
+      else if (this.begun) await this.inTransaction(end);
     } catch (err) {
-      if (sql === 'commit') await this.driver.send([{ sql: 'rollback', params: [] }]).catch(() => {});
+      if (sql === 'commit') {
+        if (this.mode === 'local') {
+          try {
+            this.driver.local!.execute(rollback);
+          } catch {
+            /* the commit's error says what happened */
+          }
+        } else await this.driver.send(rollback).catch(() => {});
+      }
       throw err;
     } finally {
       const release = this.release;
       this.release = undefined;
       this.prefix = [];
+      this.mode = undefined;
       this.begun = false;
       release?.();
     }
   }
 
   async *streamQuery<R>(compiled: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
-    const statement = this.release ? undefined : this.driver.read?.reader(compiled.sql);
-    if (statement) {
-      for (const row of statement.iterate(compiled.parameters as unknown[])) yield { rows: [row as R] };
-      return;
+    const local = this.driver.local;
+    if (local && this.mode !== 'thread' && !this.prefix.length) {
+      const statement = local.statement(compiled.sql);
+      if (statement.reader && (this.release || statement.readonly)) {
+        for (const row of statement.iterate(compiled.parameters as unknown[])) yield { rows: [row as R] };
+        return;
+      }
     }
     const { rows } = await this.executeQuery<R>(compiled);
     for (const row of rows) yield { rows: [row] };
@@ -192,7 +256,7 @@ class WriterDriver implements Driver {
 
   constructor(
     readonly thread: SqliteWriterThread,
-    readonly read: ReadConnection | undefined,
+    readonly local: LocalConnection | undefined,
     private readonly path: string,
   ) {}
 
@@ -229,7 +293,7 @@ class WriterDriver implements Driver {
     const release = await this.mutex.lock();
     try {
       // The read connection first: the last connection to close checkpoints the WAL, which is the thread's work.
-      this.read?.database.close();
+      this.local?.database.close();
       await this.thread.close();
     } finally {
       release();
@@ -241,18 +305,11 @@ class WriterDriver implements Driver {
 export interface WriterDialectOptions {
   thread: SqliteWriterThread;
   path: string;
-  /** Plain reads on a connection of the main thread (true) or through the writer thread (false). */
-  mainThreadReads: boolean;
-}
-
-/** Opens the main thread's read connection to `path` (after the writer thread created the file in WAL mode). */
-function openReadConnection(path: string): ReadConnection {
-  const database = new BetterSqlite3(path, { fileMustExist: true });
-  database.pragma('query_only = ON');
-  database.pragma('cache_size = -65536');
-  database.defaultSafeIntegers(true);
-  database.pragma('busy_timeout = 5000');
-  return new ReadConnection(database, path);
+  /**
+   * The main thread's connection to the same file, configured like the thread's: reads, and transactions that do not
+   * start with a statement list. Without it every statement goes through the thread.
+   */
+  local: BetterSqlite3.Database | undefined;
 }
 
 /** The Kysely dialect over a started writer thread. */
@@ -264,8 +321,8 @@ export class SqliteWriterDialect implements Dialect {
   }
 
   createDriver(): Driver {
-    const { thread, path, mainThreadReads } = this.options;
-    return new WriterDriver(thread, mainThreadReads ? openReadConnection(path) : undefined, path);
+    const { thread, path, local } = this.options;
+    return new WriterDriver(thread, local && new LocalConnection(local, path), path);
   }
 
   createQueryCompiler() {

@@ -113,28 +113,8 @@ function withStatementCache(database: BetterSqlite3.Database, path: string) {
   return cached;
 }
 
-/** Whether file databases write through the writer thread unless told otherwise (config sqliteWriterThread). */
-export const WRITER_THREAD_BY_DEFAULT = true;
-
-/** How openSqliteStore opens a database. */
-export interface SqliteStoreOptions {
-  synchronous: 'normal' | 'full';
-  maxSizeMb?: number;
-  /** Statements on a writer thread (sqlite-writer-thread.ts); ':memory:' always runs in process. */
-  writerThread?: boolean;
-  /** With the writer thread: plain reads on a main-thread connection (default) or through the thread. */
-  mainThreadReads?: boolean;
-}
-
-/**
- * Opens (creating if needed) a SQLite database in WAL mode and brings its schema up to date. Closing the store merges
- * the telemetry it staged (kysely/sqlite-staging.ts); rows left staged by a killed process are merged by the next
- * reader or writer.
- */
-export async function openSqliteStore(path: string, options: SqliteStoreOptions): Promise<KyselyStore> {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  if (path !== ':memory:' && (options.writerThread ?? WRITER_THREAD_BY_DEFAULT)) return openThreaded(path, options);
-  const database = new BetterSqlite3(path);
+/** Sets the pragmas of a writing connection (the writer thread sets the same ones: sqlite-writer-worker.ts). */
+function configure(database: BetterSqlite3.Database, options: SqliteStoreOptions): BetterSqlite3.Database {
   database.pragma('journal_mode = WAL');
   // normal: a commit survives a process kill (WAL is written before COMMIT returns); full: also a power loss.
   database.pragma(`synchronous = ${options.synchronous.toUpperCase()}`);
@@ -150,6 +130,34 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions)
     const pageSize = Number(database.pragma('page_size', { simple: true }));
     database.pragma(`max_page_count = ${Math.max(1, Math.floor((options.maxSizeMb * 1024 * 1024) / pageSize))}`);
   }
+  return database;
+}
+
+/** Whether file databases write through the writer thread unless told otherwise (config sqliteWriterThread). */
+export const WRITER_THREAD_BY_DEFAULT = true;
+
+/** How openSqliteStore opens a database. */
+export interface SqliteStoreOptions {
+  synchronous: 'normal' | 'full';
+  maxSizeMb?: number;
+  /** Statements on a writer thread (sqlite-writer-thread.ts); ':memory:' always runs in process. */
+  writerThread?: boolean;
+  /**
+   * With the writer thread: a main-thread connection for reads and for transactions that do not start with a
+   * statement list (default), or none (every statement through the thread).
+   */
+  mainConnection?: boolean;
+}
+
+/**
+ * Opens (creating if needed) a SQLite database in WAL mode and brings its schema up to date. Closing the store merges
+ * the telemetry it staged (kysely/sqlite-staging.ts); rows left staged by a killed process are merged by the next
+ * reader or writer.
+ */
+export async function openSqliteStore(path: string, options: SqliteStoreOptions): Promise<KyselyStore> {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:' && (options.writerThread ?? WRITER_THREAD_BY_DEFAULT)) return openThreaded(path, options);
+  const database = configure(new BetterSqlite3(path), options);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database, path) }) });
   return finishOpening(db, path, path === ':memory:' ? undefined : database);
 }
@@ -163,8 +171,16 @@ async function openThreaded(path: string, options: SqliteStoreOptions): Promise<
     await thread.close();
     throw sqliteUnavailable(err, path) ?? err;
   }
-  const db = new Kysely<Database>({ dialect: new SqliteWriterDialect({ thread, path, mainThreadReads: options.mainThreadReads ?? true }) });
-  return finishOpening(db, path, thread);
+  const local = options.mainConnection === false ? undefined : configure(new BetterSqlite3(path, { fileMustExist: true }), options);
+  const db = new Kysely<Database>({ dialect: new SqliteWriterDialect({ thread, path, local }) });
+  // The checkpointer moves the automatic checkpoint of both writing connections.
+  const checkpointed = {
+    setAutocheckpoint(pages: number) {
+      thread.setAutocheckpoint(pages);
+      if (local?.open) local.pragma(`wal_autocheckpoint = ${pages}`);
+    },
+  };
+  return finishOpening(db, path, checkpointed);
 }
 
 /** Migrates, then starts staging and the checkpointer (on `checkpointed`, the writing connection) of an opened store. */

@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CompiledQuery, Kysely, sql } from 'kysely';
+import BetterSqlite3 from 'better-sqlite3';
+import { CompiledQuery, Kysely, sql, type Transaction } from 'kysely';
 import { DependencyUnavailableError } from '../../src/core/errors.ts';
 import { SqliteWriterThread } from '../../src/store/sqlite-writer-thread.ts';
 import { SqliteWriterDialect, statements } from '../../src/store/sqlite-writer-dialect.ts';
@@ -21,20 +22,29 @@ interface Tables {
   t: { id: bigint; b: Buffer | null; n: bigint | null; s: string | null };
 }
 
-async function open(name: string, mainThreadReads = true) {
+async function open(name: string, mainConnection = true) {
   const path = join(dir, name);
   const thread = new SqliteWriterThread({ path, synchronous: 'normal', autocheckpoint: 10_000 });
   await thread.start();
-  const db = new Kysely<Tables>({ dialect: new SqliteWriterDialect({ thread, path, mainThreadReads }) });
+  let local: BetterSqlite3.Database | undefined;
+  if (mainConnection) {
+    local = new BetterSqlite3(path, { fileMustExist: true });
+    local.defaultSafeIntegers(true);
+    local.pragma('busy_timeout = 5000');
+  }
+  const db = new Kysely<Tables>({ dialect: new SqliteWriterDialect({ thread, path, local }) });
   await sql`create table t (id integer primary key, b blob, n integer, s text unique)`.execute(db);
   return { db, thread };
 }
 
-for (const mainThreadReads of [true, false]) {
-  describe(`SQLite writer thread (reads ${mainThreadReads ? 'on the main thread' : 'through the thread'})`, () => {
+/** Makes `trx` run on the writer thread: a transaction that starts with a statement list does (group commits). */
+const onThread = (trx: Transaction<Tables>) => trx.executeQuery(statements([{ sql: 'update t set s = s where id = ?', params: [-1] }]));
+
+for (const mainConnection of [true, false]) {
+  describe(`SQLite writer thread (${mainConnection ? 'with' : 'without'} a main-thread connection)`, () => {
     let db: Kysely<Tables>;
     let thread: SqliteWriterThread;
-    before(async () => ({ db, thread } = await open(`values-${mainThreadReads}.db`, mainThreadReads)));
+    before(async () => ({ db, thread } = await open(`values-${mainConnection}.db`, mainConnection)));
     after(() => db.destroy());
 
     test('a blob reads back as a Buffer and a 64-bit integer as the same BigInt, in and out of transactions', async () => {
@@ -45,42 +55,52 @@ for (const mainThreadReads of [true, false]) {
       assert.ok(Buffer.isBuffer(outside.b), 'a Buffer outside a transaction');
       assert.deepEqual([...outside.b!], [...blob]);
       assert.equal(outside.n, big);
-      const inside = await db.transaction().execute((trx) => trx.selectFrom('t').selectAll().where('id', '=', 1n).executeTakeFirstOrThrow());
+      const inside = await db.transaction().execute(async (trx) => {
+        await onThread(trx);
+        return trx.selectFrom('t').selectAll().where('id', '=', 1n).executeTakeFirstOrThrow();
+      });
       assert.ok(Buffer.isBuffer(inside.b), 'a Buffer inside a transaction (read on the writer thread)');
       assert.deepEqual([...inside.b!], [...blob]);
       assert.equal(inside.n, big);
     });
 
-    test('every read after a committed write sees it', async () => {
+    test('every read after a committed write sees it (the write on the thread, the read on the main thread)', async () => {
       for (let i = 0; i < 200; i++) {
-        await db.transaction().execute((trx) => trx.insertInto('t').values({ id: BigInt(1000 + i), s: `r${i}` }).execute());
+        await db.transaction().execute(async (trx) => {
+          await onThread(trx);
+          await trx.insertInto('t').values({ id: BigInt(1000 + i), s: `r${i}` }).execute();
+        });
         const row = await db.selectFrom('t').select('s').where('id', '=', BigInt(1000 + i)).executeTakeFirst();
         assert.equal(row?.s, `r${i}`);
       }
     });
 
-    test('a write outside a transaction waits for the open one and survives its rollback', async () => {
+    for (const where of ['thread', 'main thread'])
+    test(`a write outside a transaction waits for the open one (on the ${where}) and survives its rollback`, async () => {
+      const base = where === 'thread' ? 2000n : 2100n;
       let inTransaction!: () => void;
       const started = new Promise<void>((r) => (inTransaction = r));
       const rolledBack = db
         .transaction()
         .execute(async (trx) => {
-          await trx.insertInto('t').values({ id: 2000n, s: 'undone' }).execute();
+          if (where === 'thread') await onThread(trx);
+          await trx.insertInto('t').values({ id: base, s: `undone ${where}` }).execute();
           inTransaction();
           await new Promise((r) => setTimeout(r, 50));
           throw new Error('roll back');
         })
         .catch((err: Error) => err.message);
       await started;
-      await db.insertInto('t').values({ id: 2001n, s: 'kept' }).execute();
+      await db.insertInto('t').values({ id: base + 1n, s: `kept ${where}` }).execute();
       assert.equal(await rolledBack, 'roll back');
-      const ids = (await db.selectFrom('t').select('id').where('id', 'in', [2000n, 2001n]).execute()).map((r) => r.id);
-      assert.deepEqual(ids, [2001n]);
+      const ids = (await db.selectFrom('t').select('id').where('id', 'in', [base, base + 1n]).execute()).map((r) => r.id);
+      assert.deepEqual(ids, [base + 1n]);
     });
 
     test('a constraint error keeps its SQLite code and the transaction rolls back whole', async () => {
       await assert.rejects(
         db.transaction().execute(async (trx) => {
+          await onThread(trx);
           await trx.insertInto('t').values({ id: 3000n, s: 'first' }).execute();
           await trx.insertInto('t').values({ id: 3001n, s: 'first' }).execute();
         }),
@@ -113,12 +133,16 @@ describe('SQLite writer thread that dies', () => {
       await db.insertInto('t').values({ id: 1n, s: 'before' }).execute();
       const first = thread.generation;
       const outcome = db.transaction().execute(async (trx) => {
+        await onThread(trx);
         await trx.insertInto('t').values({ id: 2n, s: 'in the lost transaction' }).execute();
         await (thread as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
         await trx.insertInto('t').values({ id: 3n, s: 'must not commit on its own' }).execute();
       });
       await assert.rejects(outcome, (err) => err instanceof DependencyUnavailableError);
-      await db.insertInto('t').values({ id: 4n, s: 'after' }).execute();
+      await db.transaction().execute(async (trx) => {
+        await onThread(trx);
+        await trx.insertInto('t').values({ id: 4n, s: 'after' }).execute();
+      });
       assert.ok(thread.generation > first, 'a new thread');
       const ids = (await db.selectFrom('t').select('id').orderBy('id').execute()).map((r) => r.id);
       assert.deepEqual(ids, [1n, 4n]);

@@ -1,4 +1,4 @@
-/** The Store contract against SQLite (a fresh file in a temp dir): writer thread on (default), off, and with reads through it. */
+/** The Store contract against SQLite (a fresh file in a temp dir): writer thread on (default), off, and with every statement through it. */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,10 +30,10 @@ storeContract('SQLite, writer thread off', async () => {
   };
 });
 
-// Plain reads through the writer thread too (no main-thread read connection).
-storeContract('SQLite, reads through the writer thread', async () => {
+// Every statement through the writer thread (no main-thread connection).
+storeContract('SQLite, every statement through the writer thread', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'fleetgate-store-'));
-  const store = await openSqliteStore(join(dir, 'store.db'), { synchronous: 'normal', writerThread: true, mainThreadReads: false });
+  const store = await openSqliteStore(join(dir, 'store.db'), { synchronous: 'normal', writerThread: true, mainConnection: false });
   return {
     store,
     async close() {
