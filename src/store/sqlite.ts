@@ -162,16 +162,25 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions)
   return finishOpening(db, path, path === ':memory:' ? undefined : database);
 }
 
-/** The store over a writer thread that owns the writing connection (the same pragmas, set in the thread). */
+/**
+ * The store over a writer thread with its own connection (the same pragmas, set in the thread) and, unless
+ * `mainConnection` is false, a main-thread connection. The thread starts while the main connection migrates (a worker
+ * takes 100-600 ms to start on a busy machine); the first batch waits for it, and fails as "database unavailable"
+ * if it could not open the file.
+ */
 async function openThreaded(path: string, options: SqliteStoreOptions): Promise<KyselyStore> {
+  const local = options.mainConnection === false ? undefined : configure(new BetterSqlite3(path), options);
   const thread = new SqliteWriterThread({ path, synchronous: options.synchronous, maxSizeMb: options.maxSizeMb, autocheckpoint: 10_000 });
-  try {
-    await thread.start();
-  } catch (err) {
-    await thread.close();
-    throw sqliteUnavailable(err, path) ?? err;
+  const started = thread.start();
+  started.catch(() => {}); // reported by the first request that needs the thread
+  if (!local) {
+    try {
+      await started;
+    } catch (err) {
+      await thread.close();
+      throw sqliteUnavailable(err, path) ?? err;
+    }
   }
-  const local = options.mainConnection === false ? undefined : configure(new BetterSqlite3(path, { fileMustExist: true }), options);
   const db = new Kysely<Database>({ dialect: new SqliteWriterDialect({ thread, path, local }) });
   // The checkpointer moves the automatic checkpoint of both writing connections.
   const checkpointed = {
