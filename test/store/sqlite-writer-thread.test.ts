@@ -158,3 +158,28 @@ describe('SQLite writer thread that dies', () => {
     await assert.rejects(db.executeQuery(CompiledQuery.raw('select 1')));
   });
 });
+
+describe('config sqliteWriterThread', () => {
+  test('on (the default) starts a writer thread for a file, off and :memory: do not; all three store and read', async () => {
+    const { loadConfig } = await import('../../src/config.ts');
+    const { openStore } = await import('../../src/store/open-store.ts');
+    assert.equal(loadConfig({ env: {} }).sqliteWriterThread, 'on');
+    assert.equal(loadConfig({ env: { FLEETGATE_SQLITE_WRITER_THREAD: 'off' } }).sqliteWriterThread, 'off');
+    for (const [database, sqliteWriterThread, threads] of [
+      [join(dir, 'config-on.db'), 'on', 1],
+      [join(dir, 'config-off.db'), 'off', 0],
+      [':memory:', 'on', 0],
+    ] as const) {
+      const before = SqliteWriterThread.open.size;
+      const store = await openStore({ database, sqliteSynchronous: 'normal', sqliteWriterThread });
+      try {
+        assert.equal(SqliteWriterThread.open.size - before, threads, `${database} ${sqliteWriterThread}`);
+        await store.writeBatch({ telemetry: [{ deviceId: 'd', key: 'k', ts: 1, value: { type: 'LONG', value: 7 } }], attributes: [] });
+        const latest = await store.getLatestTimeseries('d', ['k']);
+        assert.equal(latest.get('k')?.ts, 1);
+      } finally {
+        await store.close();
+      }
+    }
+  });
+});
