@@ -19,13 +19,14 @@ const cache = new Map();
 
 function open() {
   db = new Database(path);
+  // First: the main thread may be migrating on its own connection while this one opens.
+  db.pragma('busy_timeout = 5000');
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = ' + synchronous.toUpperCase());
   db.pragma('wal_autocheckpoint = ' + autocheckpoint);
   db.pragma('cache_size = -65536');
   db.pragma('foreign_keys = ON');
   db.defaultSafeIntegers(true);
-  db.pragma('busy_timeout = 5000');
   if (maxSizeMb) {
     const pageSize = Number(db.pragma('page_size', { simple: true }));
     db.pragma('max_page_count = ' + Math.max(1, Math.floor((maxSizeMb * 1024 * 1024) / pageSize)));
