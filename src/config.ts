@@ -155,6 +155,11 @@ export interface Config {
    * a disk it shares with others.
    */
   sqliteMaxSizeMb: number;
+  /**
+   * SQLite statements on a writer thread (on) or on the event loop (off); see src/store/sqlite-writer-thread.ts.
+   * ':memory:' databases always run on the event loop.
+   */
+  sqliteWriterThread: 'on' | 'off';
 }
 
 type Kind = 'string' | 'port' | 'int' | 'optional-string' | 'enum';
@@ -245,6 +250,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'exportConcurrency', env: 'FLEETGATE_EXPORT_CONCURRENCY', flag: 'export-concurrency', kind: 'int', default: 4, doc: 'export delivery lanes one node delivers at once' },
   { key: 'exportRetryBaseMs', env: 'FLEETGATE_EXPORT_RETRY_BASE_MS', flag: 'export-retry-base-ms', kind: 'int', default: 1000, doc: 'first retry delay after a failed export delivery (ms)' },
   { key: 'sqliteMaxSizeMb', env: 'FLEETGATE_SQLITE_MAX_SIZE_MB', flag: 'sqlite-max-size-mb', kind: 'int', default: 0, doc: 'largest SQLite database file in MiB; beyond it writes fail as on a full disk (0 = no limit)' },
+  { key: 'sqliteWriterThread', env: 'FLEETGATE_SQLITE_WRITER_THREAD', flag: 'sqlite-writer-thread', kind: 'enum', values: ['on', 'off'], default: 'on', doc: 'run SQLite statements on a writer thread (on) or on the event loop (off)' },
 ];
 
 /** Invalid configuration: the CLI prints the message and exits with code 2. */

@@ -36,7 +36,8 @@ const actor = { userId: null, userName: 'bench', source: { transport: 'cli' as c
 
 // As src/server.ts builds it: SQLite synchronous=normal, default batch settings, metrics on unless withMetrics=0.
 const dir = mkdtempSync(join(tmpdir(), 'fleetgate-ingest-'));
-const store = await openSqliteStore(join(dir, 'bench.db'), { synchronous: 'normal' });
+// FLEETGATE_SQLITE_WRITER_THREAD=off: statements on the event loop (config sqliteWriterThread); BENCH_ROOT trees may not know it.
+const store = await openSqliteStore(join(dir, 'bench.db'), { synchronous: 'normal', writerThread: process.env.FLEETGATE_SQLITE_WRITER_THREAD !== 'off' } as Parameters<typeof openSqliteStore>[1]);
 const metrics = withMetrics ? new FleetgateMetrics() : undefined;
 const silent = { info() {}, warn() {}, error() {}, debug() {} };
 const settings = { batchMaxRows: 5000, batchMaxDelayMs: 0, rpcDefaultTimeout: 2000, provisionRetryAfterMs: 3000 };
@@ -47,9 +48,13 @@ for (let i = 0; i < devices; i++) {
   await core.devices.save(DEFAULT_TENANT_ID, { name: `bench-${i}` }, actor, `bench-token-${i}`);
   identities.push((await core.auth.byAccessToken(`bench-token-${i}`))!);
 }
+// BENCH_DISTINCT_TS=1: each message `{"ts":…,"values":{…}}` with a ts of its own (every point a row, as bench/mqtt/distinct-ts.ts).
+let lastTs = 1_700_000_000_000;
 const send = attributes
   ? (d: DeviceIdentity) => core.telemetry.saveClientAttributesJson(d, payload)
-  : (d: DeviceIdentity) => core.telemetry.ingestJson(d, payload);
+  : process.env.BENCH_DISTINCT_TS
+    ? (d: DeviceIdentity) => core.telemetry.ingestJson(d, Buffer.from(`{"ts":${++lastTs},"values":{"temperature":21.5,"humidity":40}}`))
+    : (d: DeviceIdentity) => core.telemetry.ingestJson(d, payload);
 
 /** Runs `count` messages through core; resolves when all are committed. */
 function run(count: number): Promise<void> {
@@ -85,11 +90,17 @@ if (session) {
   session.connect();
   await session.post('HeapProfiler.startSampling', { samplingInterval: 512, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
 }
+// Thread CPU: the writer thread is counted only for this tree's store (not under BENCH_ROOT).
+const { mainThreadCpuMs, writerThreadCpuMs } = await import('../support/thread-cpu.ts');
+const main0 = mainThreadCpuMs();
+const writer0 = await writerThreadCpuMs();
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 await run(messages);
 const ms = performance.now() - t0;
 const cpu = process.cpuUsage(cpu0);
+const mainUs = ((mainThreadCpuMs() - main0) * 1000) / messages;
+const writerUs = (((await writerThreadCpuMs()) - writer0) * 1000) / messages;
 await new Promise((r) => setImmediate(r));
 observer.disconnect();
 if (session) {
@@ -108,6 +119,8 @@ console.log(
   JSON.stringify({
     msgPerSec: Math.round((messages / ms) * 1000),
     cpuUsPerMsg: +(cpuUs / messages).toFixed(2),
+    mainThreadUsPerMsg: +mainUs.toFixed(2),
+    writerThreadUsPerMsg: +writerUs.toFixed(2),
     gcShare: +((gcMs * 1000) / cpuUs).toFixed(3),
     gcs,
     ...(allocated === undefined ? {} : { allocBytesPerMsg: Math.round(allocated / messages) }),

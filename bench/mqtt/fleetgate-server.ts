@@ -49,6 +49,14 @@ process.stdout.write(`${JSON.stringify({ mqttPort: server.ports.mqtt, httpPort: 
 
 const stop = async () => {
   await server.close();
+  if (process.env.BENCH_COUNT_ROWS) {
+    // The rows this run stored (bench/mqtt/distinct-ts.ts), counted after close merged the staged ones.
+    const { default: Database } = await import('better-sqlite3');
+    const db = new Database(config.database, { readonly: true });
+    const count = (table: string) => Number((db.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n);
+    process.stdout.write(`${JSON.stringify({ rows: count('ts_kv') + count('ts_kv_recent') })}\n`);
+    db.close();
+  }
   rmSync(dir, { recursive: true, force: true });
   process.exit(0);
 };

@@ -157,6 +157,9 @@ export class Rpc implements RpcApi {
         });
       });
     if (attempts.length === 0) return;
+    // Promise.any below handles a failed attempt; until then (the update takes a turn of the event loop, longer on the
+    // SQLite writer thread) it must not count as an unhandled rejection.
+    for (const attempt of attempts) attempt.catch(() => {});
     // Conditional updates: a device may answer before these run, and its SUCCESSFUL must not be overwritten.
     await this.store.updateRpcStatus(rpc.id, 'SENT', undefined, ['QUEUED', 'SENT']);
     try {

@@ -10,6 +10,14 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type BetterSqlite3 from 'better-sqlite3';
 
+/** The writing connection whose automatic checkpoint the checkpointer moves: in process, or the writer thread's. */
+export type CheckpointedConnection = BetterSqlite3.Database | { setAutocheckpoint(pages: number): void };
+
+function setAutocheckpoint(main: CheckpointedConnection, pages: number): void {
+  if ('setAutocheckpoint' in main) main.setAutocheckpoint(pages);
+  else if (main.open) main.pragma(`wal_autocheckpoint = ${pages}`);
+}
+
 /** The main connection's automatic checkpoint while the worker runs (pages): only if the worker cannot keep up. */
 export const SAFETY_NET_PAGES = 100_000;
 /** Without the worker (it failed), the main connection checkpoints as before (pages). */
@@ -55,11 +63,11 @@ export class SqliteCheckpointer {
 
   private constructor(
     path: string,
-    private readonly main: BetterSqlite3.Database,
+    private readonly main: CheckpointedConnection,
     intervalMs: number,
   ) {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path, driver } });
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { path, driver } });
     this.worker.unref();
     this.worker.on('message', (m: { ok: boolean; log?: number; checkpointed?: number; error?: string }) => {
       this.busy = false;
@@ -73,13 +81,13 @@ export class SqliteCheckpointer {
     this.worker.on('exit', () => {
       if (!this.stopped) this.fail('checkpoint worker exited');
     });
-    main.pragma(`wal_autocheckpoint = ${SAFETY_NET_PAGES}`);
+    setAutocheckpoint(main, SAFETY_NET_PAGES);
     this.timer = setInterval(() => this.tick(), intervalMs);
     this.timer.unref();
   }
 
   /** Starts checkpointing the database at `path` (in WAL mode, opened by `main`) every `intervalMs`. */
-  static start(path: string, main: BetterSqlite3.Database, intervalMs = 1000): SqliteCheckpointer {
+  static start(path: string, main: CheckpointedConnection, intervalMs = 1000): SqliteCheckpointer {
     return new SqliteCheckpointer(path, main, intervalMs);
   }
 
@@ -96,7 +104,7 @@ export class SqliteCheckpointer {
     this.stopped = true;
     clearInterval(this.timer);
     try {
-      if (this.main.open) this.main.pragma(`wal_autocheckpoint = ${FALLBACK_PAGES}`);
+      setAutocheckpoint(this.main, FALLBACK_PAGES);
     } catch {
       /* the store is closing */
     }

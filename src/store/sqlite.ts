@@ -5,10 +5,12 @@ import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import { sqliteDialect } from './dialect.ts';
 import { KyselyStore } from './kysely/kysely-store.ts';
 import { SqliteStaging } from './kysely/sqlite-staging.ts';
-import { SqliteCheckpointer } from './sqlite-checkpointer.ts';
+import { SqliteCheckpointer, type CheckpointedConnection } from './sqlite-checkpointer.ts';
 import { migrationProvider } from './migrate.ts';
 import type { Database } from './schema.ts';
 import { sqliteUnavailable } from './unavailable.ts';
+import { SqliteWriterThread, type WriterOp } from './sqlite-writer-thread.ts';
+import { STATEMENTS_SQL, SqliteWriterDialect } from './sqlite-writer-dialect.ts';
 
 /** Most prepared statements kept; Kysely prepares every query it runs, so reuse saves the parse and plan. */
 const STATEMENT_CACHE_SIZE = 1000;
@@ -73,9 +75,10 @@ function translated(statement: BetterSqlite3.Statement, path: string): DriverSta
  */
 function withStatementCache(database: BetterSqlite3.Database, path: string) {
   const cache = new Map<string, DriverStatement>();
-  return {
+  const cached = {
     close: () => database.close(),
     prepare(text: string): DriverStatement {
+      if (text === STATEMENTS_SQL) return statementList;
       if (!database.inTransaction && ENDS_TRANSACTION.test(text)) return NOTHING_TO_UNDO;
       let statement = cache.get(text);
       if (!statement) {
@@ -90,16 +93,28 @@ function withStatementCache(database: BetterSqlite3.Database, path: string) {
       return statement;
     },
   };
+  // statements() (sqlite-writer-dialect.ts): the ops in turn, `ifChanged` ones only after a statement that changed rows.
+  const statementList: DriverStatement = {
+    reader: false,
+    all: () => [],
+    iterate: () => [][Symbol.iterator](),
+    run(parameters) {
+      let changes = 0;
+      let previous = 1;
+      for (const op of parameters as WriterOp[]) {
+        if (op.ifChanged && previous === 0) continue;
+        const statement = cached.prepare(op.sql);
+        previous = statement.reader ? statement.all(op.params).length : Number(statement.run(op.params).changes);
+        if (!statement.reader) changes += previous;
+      }
+      return { changes, lastInsertRowid: 0 };
+    },
+  };
+  return cached;
 }
 
-/**
- * Opens (creating if needed) a SQLite database in WAL mode and brings its schema up to date. Closing the store merges
- * the telemetry it staged (kysely/sqlite-staging.ts); rows left staged by a killed process are merged by the next
- * reader or writer.
- */
-export async function openSqliteStore(path: string, options: { synchronous: 'normal' | 'full'; maxSizeMb?: number }): Promise<KyselyStore> {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const database = new BetterSqlite3(path);
+/** Sets the pragmas of a writing connection (the writer thread sets the same ones: sqlite-writer-worker.ts). */
+function configure(database: BetterSqlite3.Database, options: SqliteStoreOptions): BetterSqlite3.Database {
   database.pragma('journal_mode = WAL');
   // normal: a commit survives a process kill (WAL is written before COMMIT returns); full: also a power loss.
   database.pragma(`synchronous = ${options.synchronous.toUpperCase()}`);
@@ -115,15 +130,78 @@ export async function openSqliteStore(path: string, options: { synchronous: 'nor
     const pageSize = Number(database.pragma('page_size', { simple: true }));
     database.pragma(`max_page_count = ${Math.max(1, Math.floor((options.maxSizeMb * 1024 * 1024) / pageSize))}`);
   }
+  return database;
+}
+
+/** Whether file databases write through the writer thread unless told otherwise (config sqliteWriterThread). */
+export const WRITER_THREAD_BY_DEFAULT = true;
+
+/** How openSqliteStore opens a database. */
+export interface SqliteStoreOptions {
+  synchronous: 'normal' | 'full';
+  maxSizeMb?: number;
+  /** Statements on a writer thread (sqlite-writer-thread.ts); ':memory:' always runs in process. */
+  writerThread?: boolean;
+  /**
+   * With the writer thread: a main-thread connection for reads and for transactions that do not start with a
+   * statement list (default), or none (every statement through the thread).
+   */
+  mainConnection?: boolean;
+}
+
+/**
+ * Opens (creating if needed) a SQLite database in WAL mode and brings its schema up to date. Closing the store merges
+ * the telemetry it staged (kysely/sqlite-staging.ts); rows left staged by a killed process are merged by the next
+ * reader or writer.
+ */
+export async function openSqliteStore(path: string, options: SqliteStoreOptions): Promise<KyselyStore> {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:' && (options.writerThread ?? WRITER_THREAD_BY_DEFAULT)) return openThreaded(path, options);
+  const database = configure(new BetterSqlite3(path), options);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database, path) }) });
+  return finishOpening(db, path, path === ':memory:' ? undefined : database);
+}
+
+/**
+ * The store over a writer thread with its own connection (the same pragmas, set in the thread) and, unless
+ * `mainConnection` is false, a main-thread connection. The thread starts while the main connection migrates (a worker
+ * takes 100-600 ms to start on a busy machine); the first batch waits for it, and fails as "database unavailable"
+ * if it could not open the file.
+ */
+async function openThreaded(path: string, options: SqliteStoreOptions): Promise<KyselyStore> {
+  const local = options.mainConnection === false ? undefined : configure(new BetterSqlite3(path), options);
+  const thread = new SqliteWriterThread({ path, synchronous: options.synchronous, maxSizeMb: options.maxSizeMb, autocheckpoint: 10_000 });
+  const started = thread.start();
+  started.catch(() => {}); // reported by the first request that needs the thread
+  if (!local) {
+    try {
+      await started;
+    } catch (err) {
+      await thread.close();
+      throw sqliteUnavailable(err, path) ?? err;
+    }
+  }
+  const db = new Kysely<Database>({ dialect: new SqliteWriterDialect({ thread, path, local }) });
+  // The checkpointer moves the automatic checkpoint of both writing connections.
+  const checkpointed = {
+    setAutocheckpoint(pages: number) {
+      thread.setAutocheckpoint(pages);
+      if (local?.open) local.pragma(`wal_autocheckpoint = ${pages}`);
+    },
+  };
+  return finishOpening(db, path, checkpointed);
+}
+
+/** Migrates, then starts staging and the checkpointer (on `checkpointed`, the writing connection) of an opened store. */
+async function finishOpening(db: Kysely<Database>, path: string, checkpointed: CheckpointedConnection | undefined): Promise<KyselyStore> {
   const result = await new Migrator({ db, provider: migrationProvider(sqliteDialect) }).migrateToLatest();
   if (result.error) {
     await db.destroy();
     throw result.error;
   }
   const staging = await SqliteStaging.open(db);
-  // WAL checkpoints on a worker thread, off the event loop (sqlite-checkpointer.ts).
-  const checkpointer = path === ':memory:' ? undefined : SqliteCheckpointer.start(path, database);
+  // WAL checkpoints on a worker thread, off the event loop and off the writer (sqlite-checkpointer.ts).
+  const checkpointer = checkpointed && SqliteCheckpointer.start(path, checkpointed);
   const close = async () => {
     try {
       await staging.flush(db);

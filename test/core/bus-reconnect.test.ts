@@ -68,6 +68,12 @@ describe('bus reconnection', { skip: skipUnlessRedis() }, () => {
     await until(() => reconnects > 0, 15_000, 'the bus to reconnect');
     await until(() => received.length > 0, 5000, 'the pending RPC');
     assert.deepEqual(received.map((r) => [r.method, r.params]), [['setGpio', { pin: 7 }]]);
-    assert.equal((await store.getRpc('rpc-during-outage'))?.status, 'SUCCESSFUL');
+    // The status is written after the delivery returns (rpc.ts deliverOne): wait for it rather than race it.
+    let status: string | undefined;
+    for (let i = 0; i < 250 && status !== 'SUCCESSFUL'; i++) {
+      status = (await store.getRpc('rpc-during-outage'))?.status;
+      if (status !== 'SUCCESSFUL') await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(status, 'SUCCESSFUL');
   });
 });

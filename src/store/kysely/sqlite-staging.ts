@@ -12,6 +12,7 @@
  */
 import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../schema.ts';
+import type { WriterOp } from '../sqlite-writer-thread.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -56,6 +57,24 @@ export class SqliteStaging {
   async appended(db: Db, rows: number): Promise<void> {
     this.staged += rows;
     if (this.staged >= this.mergeAt) await this.merge(db);
+  }
+
+  /**
+   * The statements that count `rows` just appended: the merge (mergeOps) when the count reaches MERGE_AT, else none.
+   * For a caller that sends its statements together (sqlite-upsert.ts).
+   */
+  appendedOps(rows: number): WriterOp[] {
+    this.staged += rows;
+    return this.staged >= this.mergeAt ? this.mergeOps() : [];
+  }
+
+  /** merge() as statements: the emptying delete runs only if the merge moved a row (see merge). */
+  mergeOps(): WriterOp[] {
+    this.staged = 0;
+    return [
+      { sql: MERGE.sql, params: [] },
+      { sql: CLEAR.sql, params: [], ifChanged: true },
+    ];
   }
 
   /**

@@ -3,12 +3,14 @@
  * count) and run through Kysely as a compiled query, so a batch costs no query-builder work and no row objects.
  * Batches with few rows per series are staged instead (sqlite-staging.ts). PostgreSQL takes pg-unnest.ts instead.
  */
-import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { AttributeKvTable, Database, TsKvTable } from '../schema.ts';
 import type { WriteBatch } from '../store.ts';
 import type { AttributeWrite, KvEntry, TsPoint } from '../../core/model.ts';
 import { DIRECT_ROWS_PER_SERIES, type SqliteStaging } from './sqlite-staging.ts';
 import { setColumns } from './values.ts';
+import { statements } from '../sqlite-writer-dialect.ts';
+import type { WriterOp } from '../sqlite-writer-thread.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -70,16 +72,16 @@ function statementText(shape: UpsertShape<any>, rows: number): string {
 }
 
 /**
- * Upserts `count` rows through `shape` in statements of chunkRows() rows; `fill(params, row, at)` writes row `row` into
- * `params` from index `at`.
+ * Adds to `ops` the statements (of chunkRows() rows) that upsert `count` rows through `shape`; `fill(params, row, at)`
+ * writes row `row` into `params` from index `at`.
  */
-async function upsertRows(db: Db, shape: UpsertShape<any>, count: number, fill: (params: unknown[], row: number, at: number) => void): Promise<void> {
+function upsertRows(ops: WriterOp[], shape: UpsertShape<any>, count: number, fill: (params: unknown[], row: number, at: number) => void): void {
   const width = shape.columns.length;
   for (let first = 0, n = 0; first < count; first += n) {
     n = chunkRows(count - first);
-    const params = new Array(n * width); // not reused: CompiledQuery freezes it
+    const params = new Array(n * width);
     for (let i = 0; i < n; i++) fill(params, first + i, i * width);
-    await db.executeQuery(CompiledQuery.raw(statementText(shape, n), params));
+    ops.push({ sql: statementText(shape, n), params });
   }
 }
 
@@ -104,21 +106,23 @@ function fillPoint(params: unknown[], p: TsPoint, at: number): void {
  * upserts ts_kv directly. ts_kv_latest is upserted directly either way.
  */
 export async function sqliteWriteBatch(db: Db, batch: WriteBatch, staging?: SqliteStaging): Promise<void> {
+  // One query for the whole batch: on the writer thread one round trip (sqlite-writer-dialect.ts statements()).
+  const ops: WriterOp[] = [];
   if (batch.telemetry.length > 0) {
     const { rows, latest } = foldPoints(batch.telemetry);
     const fill = (params: unknown[], i: number, at: number) => fillPoint(params, rows[i], at);
     if (staging && rows.length < DIRECT_ROWS_PER_SERIES * latest.length) {
-      await upsertRows(db, TS_KV_RECENT, rows.length, fill);
-      await staging.appended(db, rows.length);
+      upsertRows(ops, TS_KV_RECENT, rows.length, fill);
+      ops.push(...staging.appendedOps(rows.length));
     } else {
-      await staging?.merge(db); // else an older staged row of a (device, key, ts) would later be merged over this one
-      await upsertRows(db, TS_KV, rows.length, fill);
+      if (staging) ops.push(...staging.mergeOps()); // else an older staged row of a (device, key, ts) would later be merged over this one
+      upsertRows(ops, TS_KV, rows.length, fill);
     }
-    await upsertRows(db, TS_KV_LATEST, latest.length, (params, i, at) => fillPoint(params, latest[i], at));
+    upsertRows(ops, TS_KV_LATEST, latest.length, (params, i, at) => fillPoint(params, latest[i], at));
   }
   if (batch.attributes.length > 0) {
     const { writes, entries } = foldAttributes(batch.attributes);
-    await upsertRows(db, ATTRIBUTE_KV, entries.length, (params, i, at) => {
+    upsertRows(ops, ATTRIBUTE_KV, entries.length, (params, i, at) => {
       const w = writes[i];
       const e = entries[i];
       params[at] = w.deviceId;
@@ -128,6 +132,7 @@ export async function sqliteWriteBatch(db: Db, batch: WriteBatch, staging?: Sqli
       setColumns(params, at + 4, e.value);
     });
   }
+  if (ops.length > 0) await db.executeQuery(statements(ops));
 }
 
 /**

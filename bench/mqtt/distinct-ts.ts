@@ -1,0 +1,177 @@
+/**
+ * MQTT QoS 1 telemetry with a distinct `ts` on every PUBLISH (issue 17 item 4): every point is a stored row, nothing
+ * folds. fleetgate with the SQLite writer thread on and off (config sqliteWriterThread) and aedes (stores nothing),
+ * alternating rounds in one run; 100 devices each keeping 64 publishes in flight.
+ *
+ *   node --import tsx bench/mqtt/distinct-ts.ts [--rounds 3] [--duration 10000]
+ *
+ * Per round: acknowledged msg/s, PUBLISH-to-PUBACK latency p50/p99/p99.9, server CPU µs per message (whole process,
+ * and its main thread alone, from /proc/<pid>/task), and for fleetgate the rows it stored (ts_kv + ts_kv_recent,
+ * counted by the server after closing its store).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import mqtt, { type Packet } from 'mqtt-packet';
+import { NODE_FLAGS } from '../../bin/node-flags.js';
+import { cpuSeconds } from './load.ts';
+
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, duration: { type: 'string', default: '10000' } } });
+const rounds = Number(values.rounds);
+const duration = Number(values.duration);
+const TOPIC = 'v1/devices/me/telemetry';
+const BASE_TS = 1_700_000_000_000;
+
+interface Target {
+  name: string;
+  port: number;
+  child: ChildProcess;
+  lines: AsyncIterator<string>;
+}
+
+/** CPU seconds of the process's main thread (its tid is its pid). */
+const mainThreadSeconds = (pid: number): number => {
+  const fields = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
+
+async function start(name: string, script: string, env: Record<string, string>): Promise<Target> {
+  const child = spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const first = await lines.next();
+  return { name, port: JSON.parse(first.value as string).mqttPort, child, lines };
+}
+
+async function connect(port: number, username: string): Promise<net.Socket> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.setNoDelay(true);
+  socket.on('error', () => {});
+  const parser = mqtt.parser({ protocolVersion: 4 });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('CONNACK timeout')), 30_000);
+    parser.on('packet', (p: Packet & { returnCode?: number }) => {
+      clearTimeout(timer);
+      if (p.cmd === 'connack' && p.returnCode === 0) resolve();
+      else reject(new Error(`refused: ${p.returnCode}`));
+    });
+    socket.on('data', (c: Buffer) => parser.parse(c));
+    socket.write(mqtt.generate({ cmd: 'connect', protocolVersion: 4, protocolId: 'MQTT', clientId: `${username}-${Date.now()}`, clean: true, keepalive: 0, username }));
+  });
+  socket.removeAllListeners('data');
+  return socket;
+}
+
+/** The load: returns msg/s, latency quantiles (ms) and server CPU per message over the measured window. */
+async function load(target: Target, devices: number, window: number) {
+  const pid = target.child.pid!;
+  const sockets = await Promise.all(Array.from({ length: devices }, (_, i) => connect(target.port, `bench-${i}`)));
+  const payloadOf = (ts: number) => `{"ts":${ts},"values":{"temperature":21.5,"humidity":40}}`;
+  const template = mqtt.generate({ cmd: 'publish', topic: TOPIC, payload: Buffer.from(payloadOf(BASE_TS)), qos: 1, messageId: 1, retain: false, dup: false });
+  const idAt = 2 + 2 + TOPIC.length;
+  const tsAt = idAt + 2 + '{"ts":'.length;
+  let acked = 0;
+  let running = true;
+  let measuring = false;
+  const latencies: number[] = [];
+  sockets.forEach((socket, device) => {
+    let id = 0;
+    let ts = BASE_TS + device * 1_000_000_000; // distinct per device too (not needed: rows are per device)
+    const sentAt = new Float64Array(65536);
+    let partial: Buffer | undefined;
+    const publishes = (n: number): Buffer => {
+      const out = Buffer.allocUnsafe(template.length * n);
+      const now = performance.now();
+      for (let i = 0; i < n; i++) {
+        const at = i * template.length;
+        id = (id % 65535) + 1;
+        template.copy(out, at);
+        out.writeUInt16BE(id, at + idAt);
+        out.write(String(++ts), at + tsAt, 'latin1');
+        sentAt[id] = now;
+      }
+      return out;
+    };
+    socket.on('data', (chunk: Buffer) => {
+      const bytes = partial ? Buffer.concat([partial, chunk]) : chunk;
+      const now = performance.now();
+      let at = 0;
+      let acks = 0;
+      while (at + 2 <= bytes.length && at + 2 + bytes[at + 1] <= bytes.length) {
+        if (bytes[at] >> 4 === 4) {
+          acks++;
+          if (measuring) latencies.push(now - sentAt[bytes.readUInt16BE(at + 2)]);
+        }
+        at += 2 + bytes[at + 1];
+      }
+      partial = at < bytes.length ? bytes.subarray(at) : undefined;
+      acked += acks;
+      if (running && acks > 0) socket.write(publishes(acks));
+    });
+    socket.write(publishes(window));
+  });
+  await new Promise((r) => setTimeout(r, 1000));
+  const start = acked;
+  const cpu0 = cpuSeconds(pid);
+  const main0 = mainThreadSeconds(pid);
+  measuring = true;
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, duration));
+  const seconds = (performance.now() - t0) / 1000;
+  measuring = false;
+  const measured = acked - start;
+  const cpu = cpuSeconds(pid) - cpu0;
+  const main = mainThreadSeconds(pid) - main0;
+  running = false;
+  await new Promise((r) => setTimeout(r, 500));
+  for (const s of sockets) s.destroy();
+  latencies.sort((a, b) => a - b);
+  const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
+  return { rate: measured / seconds, p50: q(0.5), p99: q(0.99), p999: q(0.999), cpuUs: (cpu * 1e6) / measured, mainUs: (main * 1e6) / measured };
+}
+
+/** Stops a server; fleetgate prints the rows it stored (BENCH_COUNT_ROWS) after closing its store. */
+async function stop(target: Target): Promise<number | undefined> {
+  target.child.kill('SIGTERM');
+  let rows: number | undefined;
+  for (let next = await target.lines.next(); !next.done; next = await target.lines.next()) {
+    const line = JSON.parse(next.value as string) as { rows?: number };
+    if (line.rows !== undefined) rows = line.rows;
+  }
+  if (target.child.exitCode === null) await once(target.child, 'exit');
+  return rows;
+}
+
+const peers: [string, () => Promise<Target>][] = [
+  ['fleetgate (writer thread)', () => start('fleetgate (writer thread)', 'bench/mqtt/fleetgate-server.ts', { BENCH_DEVICES: '100', BENCH_COUNT_ROWS: '1', FLEETGATE_SQLITE_WRITER_THREAD: 'on' })],
+  ['fleetgate (in process)', () => start('fleetgate (in process)', 'bench/mqtt/fleetgate-server.ts', { BENCH_DEVICES: '100', BENCH_COUNT_ROWS: '1', FLEETGATE_SQLITE_WRITER_THREAD: 'off' })],
+  ['aedes', () => start('aedes', 'bench/mqtt/aedes-server.ts', {})],
+];
+const results = new Map<string, Awaited<ReturnType<typeof load>>[]>();
+const lines: string[] = [];
+for (let r = 0; r < rounds; r++) {
+  for (const [name, startPeer] of peers) {
+    const target = await startPeer();
+    const result = await load(target, 100, 64);
+    const rows = await stop(target);
+    (results.get(name) ?? results.set(name, []).get(name)!).push(result);
+    const line = `round ${r + 1} ${name}: ${Math.round(result.rate)} msg/s, p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, p99.9 ${result.p999.toFixed(1)} ms, server CPU ${result.cpuUs.toFixed(2)} us/msg (main thread ${result.mainUs.toFixed(2)})${rows === undefined ? '' : `, ${rows} rows stored`}`;
+    lines.push(line);
+    process.stderr.write(`${line}\n`);
+  }
+}
+const median = (name: string, f: (r: Awaited<ReturnType<typeof load>>) => number) => {
+  const xs = results.get(name)!.map(f).sort((a, b) => a - b);
+  return xs[Math.floor(xs.length / 2)];
+};
+console.log(`| distinct ts, 100 devices × 64 in flight (median of ${rounds}) | msg/s | × aedes | p50 ms | p99 ms | p99 / aedes p99 | server CPU us/msg | main thread us/msg |
+|---|---|---|---|---|---|---|---|`);
+for (const [name] of peers) {
+  console.log(
+    `| ${name} | ${Math.round(median(name, (r) => r.rate))} | ${(median(name, (r) => r.rate) / median('aedes', (r) => r.rate)).toFixed(2)} | ${median(name, (r) => r.p50).toFixed(1)} | ${median(name, (r) => r.p99).toFixed(1)} | ${(median(name, (r) => r.p99) / median('aedes', (r) => r.p99)).toFixed(2)} | ${median(name, (r) => r.cpuUs).toFixed(2)} | ${median(name, (r) => r.mainUs).toFixed(2)} |`,
+  );
+}
+console.log(`\nRounds: ${lines.join('; ')}`);
+process.exit(0);

@@ -1,0 +1,268 @@
+/**
+ * A Kysely dialect over two connections to one SQLite file: the writer thread's (sqlite-writer-thread.ts) and,
+ * normally, one of the main thread (`local`).
+ *
+ * A transaction that starts with a statement list (`statements()`: a group-commit batch, hundreds of rows) runs on
+ * the thread, so its statement execution uses the second core. Every other transaction (provisioning, admin writes:
+ * a few small statements, each awaited before the next) runs on the main-thread connection, where a statement costs
+ * less than a round trip to the thread (measured: ~10 µs of main-thread CPU and ~40 µs of latency each, against
+ * 5-20 µs for such a statement). Plain reads run there too, without waiting: in WAL mode a read sees every
+ * transaction whose COMMIT has returned, so a read after an acknowledged write sees it.
+ *
+ * Like Kysely's SqliteDriver, one transaction at a time over both connections (a mutex held from BEGIN to COMMIT or
+ * ROLLBACK), so neither ever waits on the other's write lock; a write outside a transaction takes the mutex too.
+ *
+ * Round trips on the thread: BEGIN (and SAVEPOINT, RELEASE, ROLLBACK TO) go with the next statement, and a batch's
+ * statements go in one message, so a group commit costs two (statements, COMMIT).
+ */
+import type BetterSqlite3 from 'better-sqlite3';
+import {
+  CompiledQuery,
+  SqliteAdapter,
+  SqliteIntrospector,
+  SqliteQueryCompiler,
+  type DatabaseConnection,
+  type Dialect,
+  type Driver,
+  type Kysely,
+  type QueryResult,
+} from 'kysely';
+import { sqliteUnavailable } from './unavailable.ts';
+import { LocalConnection } from './sqlite-local-connection.ts';
+import type { SqliteWriterThread, WriterOp, WriterResult } from './sqlite-writer-thread.ts';
+
+/**
+ * The SQL text of a query standing for several statements (its parameters are the WriterOps). Both SQLite paths
+ * understand it: this dialect sends them in one message, the in-process one (sqlite.ts) runs them in turn.
+ */
+export const STATEMENTS_SQL = '-- fleetgate: statements';
+
+/** One query that runs `ops` in order (one round trip on the writer thread); its numAffectedRows is their sum. */
+export function statements(ops: WriterOp[]): CompiledQuery {
+  return CompiledQuery.raw(STATEMENTS_SQL, ops);
+}
+
+/** Statements inside a transaction whose answer nobody reads: sent with the next statement, not on their own. */
+const DEFERRED = /^\s*(savepoint|release|rollback to)\b/i;
+
+class Mutex {
+  private tail: Promise<void> = Promise.resolve();
+  /** Resolves with the function that releases the lock, once every earlier holder released it. */
+  lock(): Promise<() => void> {
+    let release!: () => void;
+    const next = new Promise<void>((r) => (release = r));
+    const acquired = this.tail.then(() => release);
+    this.tail = this.tail.then(() => next);
+    return acquired;
+  }
+}
+
+function toQueryResult(results: WriterResult[], many: boolean): QueryResult<any> {
+  if (many) {
+    let changes = 0;
+    for (const r of results) changes += r.changes ?? 0;
+    return { rows: [], numAffectedRows: BigInt(changes) };
+  }
+  const last = results[results.length - 1];
+  if (last.rows) return { rows: last.rows };
+  return { rows: [], numAffectedRows: BigInt(last.changes ?? 0), insertId: last.insertId === undefined ? undefined : BigInt(last.insertId) };
+}
+
+class WriterConnection implements DatabaseConnection {
+  /** Set while this connection holds a transaction: releases the mutex. */
+  release: (() => void) | undefined;
+  /** BEGIN, SAVEPOINT, RELEASE and ROLLBACK TO not yet sent: they go with the next statement (or COMMIT). */
+  prefix: WriterOp[] = [];
+  /** Where the open transaction runs, decided by its first statement (undefined: none yet). */
+  mode: 'thread' | 'local' | undefined;
+  /** The writer thread generation the transaction began on. */
+  generation = 0;
+  /** Whether BEGIN was sent to the thread. */
+  private begun = false;
+
+  constructor(private readonly driver: WriterDriver) {}
+
+  async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
+    const many = compiled.sql === STATEMENTS_SQL;
+    const ops: WriterOp[] = many ? (compiled.parameters as WriterOp[]) : [{ sql: compiled.sql, params: compiled.parameters }];
+    const local = this.driver.local;
+    if (this.release) {
+      if (this.mode === undefined) {
+        if (!many && DEFERRED.test(compiled.sql)) {
+          this.prefix.push(ops[0]);
+          return { rows: [] };
+        }
+        // A transaction that starts with a statement list (a group-commit batch) runs on the thread, others here.
+        this.mode = many || !local ? 'thread' : 'local';
+      }
+      if (this.mode === 'local') {
+        const prefix = this.prefix;
+        this.prefix = [];
+        return toQueryResult(local!.execute(prefix.length ? [...prefix, ...ops] : ops).slice(prefix.length), many) as QueryResult<R>;
+      }
+      if (!many && DEFERRED.test(compiled.sql)) {
+        this.prefix.push(ops[0]);
+        return { rows: [] };
+      }
+      return toQueryResult(await this.inTransaction(ops), many) as QueryResult<R>;
+    }
+    if (local && !many) {
+      const rows = local.read(compiled.sql, compiled.parameters);
+      if (rows) return { rows: rows as R[] };
+    }
+    const release = await this.driver.mutex.lock();
+    try {
+      return toQueryResult(local ? local.execute(ops) : await this.driver.send(ops), many) as QueryResult<R>;
+    } finally {
+      release();
+    }
+  }
+
+  private async inTransaction(ops: WriterOp[]): Promise<WriterResult[]> {
+    const prefix = this.prefix;
+    if (prefix.length === 0) return this.driver.send(ops, this.generation);
+    const begins = !this.begun;
+    this.prefix = [];
+    this.begun = true;
+    if (begins) {
+      this.generation = this.driver.thread.current(); // BEGIN goes to this thread
+      return (await this.driver.send([...prefix, ...ops])).slice(prefix.length);
+    }
+    return (await this.driver.send([...prefix, ...ops], this.generation)).slice(prefix.length);
+  }
+
+  async begin(): Promise<void> {
+    this.release = await this.driver.mutex.lock();
+    this.prefix = [{ sql: 'begin', params: [] }];
+    this.mode = undefined;
+    this.begun = false;
+  }
+
+  /**
+   * COMMIT or ROLLBACK where the transaction ran (nothing when it never ran a statement), then frees the mutex. A
+   * failed COMMIT is followed by a ROLLBACK (a no-op if SQLite ended the transaction), so the next holder never
+   * writes inside this one.
+   */
+  async end(sql: 'commit' | 'rollback'): Promise<void> {
+    const end = [{ sql, params: [] }];
+    const rollback = [{ sql: 'rollback', params: [] }];
+    try {
+      if (this.mode === 'local') this.driver.local!.execute(end);
+      else if (this.begun) await this.inTransaction(end);
+    } catch (err) {
+      if (sql === 'commit') {
+        if (this.mode === 'local') {
+          try {
+            this.driver.local!.execute(rollback);
+          } catch {
+            /* the commit's error says what happened */
+          }
+        } else await this.driver.send(rollback).catch(() => {});
+      }
+      throw err;
+    } finally {
+      const release = this.release;
+      this.release = undefined;
+      this.prefix = [];
+      this.mode = undefined;
+      this.begun = false;
+      release?.();
+    }
+  }
+
+  async *streamQuery<R>(compiled: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
+    const local = this.driver.local;
+    if (local && this.mode !== 'thread' && !this.prefix.length) {
+      const statement = local.statement(compiled.sql);
+      if (statement.reader && (this.release || statement.readonly)) {
+        for (const row of statement.iterate(compiled.parameters as unknown[])) yield { rows: [row as R] };
+        return;
+      }
+    }
+    const { rows } = await this.executeQuery<R>(compiled);
+    for (const row of rows) yield { rows: [row] };
+  }
+}
+
+class WriterDriver implements Driver {
+  readonly mutex = new Mutex();
+
+  constructor(
+    readonly thread: SqliteWriterThread,
+    readonly local: LocalConnection | undefined,
+    private readonly path: string,
+  ) {}
+
+  async init(): Promise<void> {}
+
+  /** Runs `ops` on the writer thread (on thread `generation` only, when given); errors translated as in process. */
+  async send(ops: WriterOp[], generation?: number): Promise<WriterResult[]> {
+    try {
+      return await this.thread.run(ops, generation);
+    } catch (err) {
+      throw sqliteUnavailable(err, this.path) ?? err;
+    }
+  }
+
+  async acquireConnection(): Promise<DatabaseConnection> {
+    return new WriterConnection(this);
+  }
+
+  async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await (connection as WriterConnection).begin();
+  }
+
+  async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    await (connection as WriterConnection).end('commit');
+  }
+
+  async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    await (connection as WriterConnection).end('rollback');
+  }
+
+  async releaseConnection(): Promise<void> {}
+
+  async destroy(): Promise<void> {
+    const release = await this.mutex.lock();
+    try {
+      // The read connection first: the last connection to close checkpoints the WAL, which is the thread's work.
+      this.local?.database.close();
+      await this.thread.close();
+    } finally {
+      release();
+    }
+  }
+}
+
+/** Options of the writer-thread dialect. */
+export interface WriterDialectOptions {
+  thread: SqliteWriterThread;
+  path: string;
+  /**
+   * The main thread's connection to the same file, configured like the thread's: reads, and transactions that do not
+   * start with a statement list. Without it every statement goes through the thread.
+   */
+  local: BetterSqlite3.Database | undefined;
+}
+
+/** The Kysely dialect over a started writer thread. */
+export class SqliteWriterDialect implements Dialect {
+  constructor(private readonly options: WriterDialectOptions) {}
+
+  createAdapter() {
+    return new SqliteAdapter();
+  }
+
+  createDriver(): Driver {
+    const { thread, path, local } = this.options;
+    return new WriterDriver(thread, local && new LocalConnection(local, path), path);
+  }
+
+  createQueryCompiler() {
+    return new SqliteQueryCompiler();
+  }
+
+  createIntrospector(db: Kysely<any>) {
+    return new SqliteIntrospector(db);
+  }
+}

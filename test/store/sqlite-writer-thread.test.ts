@@ -1,0 +1,185 @@
+/**
+ * The SQLite writer thread (src/store/sqlite-writer-thread.ts) and its Kysely dialect (sqlite-writer-dialect.ts):
+ * values cross the thread boundary unchanged (BigInt, Buffer blobs), a read after a commit sees it, a write outside
+ * a transaction never lands inside another caller's, statement lists run in one message, and a thread that dies
+ * fails its requests as "database unavailable" and is replaced, without a transaction continuing on the new one.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import BetterSqlite3 from 'better-sqlite3';
+import { CompiledQuery, Kysely, sql, type Transaction } from 'kysely';
+import { DependencyUnavailableError } from '../../src/core/errors.ts';
+import { SqliteWriterThread } from '../../src/store/sqlite-writer-thread.ts';
+import { SqliteWriterDialect, statements } from '../../src/store/sqlite-writer-dialect.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'fleetgate-writer-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Tables {
+  t: { id: bigint; b: Buffer | null; n: bigint | null; s: string | null };
+}
+
+async function open(name: string, mainConnection = true) {
+  const path = join(dir, name);
+  const thread = new SqliteWriterThread({ path, synchronous: 'normal', autocheckpoint: 10_000 });
+  await thread.start();
+  let local: BetterSqlite3.Database | undefined;
+  if (mainConnection) {
+    local = new BetterSqlite3(path, { fileMustExist: true });
+    local.defaultSafeIntegers(true);
+    local.pragma('busy_timeout = 5000');
+  }
+  const db = new Kysely<Tables>({ dialect: new SqliteWriterDialect({ thread, path, local }) });
+  await sql`create table t (id integer primary key, b blob, n integer, s text unique)`.execute(db);
+  return { db, thread };
+}
+
+/** Makes `trx` run on the writer thread: a transaction that starts with a statement list does (group commits). */
+const onThread = (trx: Transaction<Tables>) => trx.executeQuery(statements([{ sql: 'update t set s = s where id = ?', params: [-1] }]));
+
+for (const mainConnection of [true, false]) {
+  describe(`SQLite writer thread (${mainConnection ? 'with' : 'without'} a main-thread connection)`, () => {
+    let db: Kysely<Tables>;
+    let thread: SqliteWriterThread;
+    before(async () => ({ db, thread } = await open(`values-${mainConnection}.db`, mainConnection)));
+    after(() => db.destroy());
+
+    test('a blob reads back as a Buffer and a 64-bit integer as the same BigInt, in and out of transactions', async () => {
+      const blob = Buffer.from([0, 1, 2, 254, 255]);
+      const big = 2n ** 62n + 12345n;
+      await db.insertInto('t').values({ id: 1n, b: blob, n: big, s: 'one' }).execute();
+      const outside = await db.selectFrom('t').selectAll().where('id', '=', 1n).executeTakeFirstOrThrow();
+      assert.ok(Buffer.isBuffer(outside.b), 'a Buffer outside a transaction');
+      assert.deepEqual([...outside.b!], [...blob]);
+      assert.equal(outside.n, big);
+      const inside = await db.transaction().execute(async (trx) => {
+        await onThread(trx);
+        return trx.selectFrom('t').selectAll().where('id', '=', 1n).executeTakeFirstOrThrow();
+      });
+      assert.ok(Buffer.isBuffer(inside.b), 'a Buffer inside a transaction (read on the writer thread)');
+      assert.deepEqual([...inside.b!], [...blob]);
+      assert.equal(inside.n, big);
+    });
+
+    test('every read after a committed write sees it (the write on the thread, the read on the main thread)', async () => {
+      for (let i = 0; i < 200; i++) {
+        await db.transaction().execute(async (trx) => {
+          await onThread(trx);
+          await trx.insertInto('t').values({ id: BigInt(1000 + i), s: `r${i}` }).execute();
+        });
+        const row = await db.selectFrom('t').select('s').where('id', '=', BigInt(1000 + i)).executeTakeFirst();
+        assert.equal(row?.s, `r${i}`);
+      }
+    });
+
+    for (const where of ['thread', 'main thread'])
+    test(`a write outside a transaction waits for the open one (on the ${where}) and survives its rollback`, async () => {
+      const base = where === 'thread' ? 2000n : 2100n;
+      let inTransaction!: () => void;
+      const started = new Promise<void>((r) => (inTransaction = r));
+      const rolledBack = db
+        .transaction()
+        .execute(async (trx) => {
+          if (where === 'thread') await onThread(trx);
+          await trx.insertInto('t').values({ id: base, s: `undone ${where}` }).execute();
+          inTransaction();
+          await new Promise((r) => setTimeout(r, 50));
+          throw new Error('roll back');
+        })
+        .catch((err: Error) => err.message);
+      await started;
+      await db.insertInto('t').values({ id: base + 1n, s: `kept ${where}` }).execute();
+      assert.equal(await rolledBack, 'roll back');
+      const ids = (await db.selectFrom('t').select('id').where('id', 'in', [base, base + 1n]).execute()).map((r) => r.id);
+      assert.deepEqual(ids, [base + 1n]);
+    });
+
+    test('a constraint error keeps its SQLite code and the transaction rolls back whole', async () => {
+      await assert.rejects(
+        db.transaction().execute(async (trx) => {
+          await onThread(trx);
+          await trx.insertInto('t').values({ id: 3000n, s: 'first' }).execute();
+          await trx.insertInto('t').values({ id: 3001n, s: 'first' }).execute();
+        }),
+        (err: { code?: string }) => err.code === 'SQLITE_CONSTRAINT_UNIQUE',
+      );
+      assert.equal((await db.selectFrom('t').select('id').where('id', '=', 3000n).execute()).length, 0);
+    });
+
+    test('a statement list runs in order in one message; an ifChanged statement runs only after a change', async () => {
+      const result = await db.executeQuery(
+        statements([
+          { sql: 'insert into t (id, s) values (?, ?)', params: [4000, 'a'] },
+          { sql: 'update t set s = ? where id = ?', params: ['b', 4000] },
+          { sql: 'update t set s = ? where id = ?', params: ['never', 4999] },
+          { sql: 'update t set s = ? where id = ?', params: ['skipped', 4000], ifChanged: true },
+        ]),
+      );
+      assert.equal(result.numAffectedRows, 2n);
+      const row = await db.selectFrom('t').select('s').where('id', '=', 4000n).executeTakeFirst();
+      assert.equal(row?.s, 'b');
+      assert.ok(thread.generation >= 1);
+    });
+  });
+}
+
+describe('SQLite writer thread that dies', () => {
+  test('its requests fail as database unavailable, the next one starts a new thread, and an open transaction does not go on', async () => {
+    const { db, thread } = await open('dies.db');
+    try {
+      await db.insertInto('t').values({ id: 1n, s: 'before' }).execute();
+      const first = thread.generation;
+      const outcome = db.transaction().execute(async (trx) => {
+        await onThread(trx);
+        await trx.insertInto('t').values({ id: 2n, s: 'in the lost transaction' }).execute();
+        await (thread as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+        await trx.insertInto('t').values({ id: 3n, s: 'must not commit on its own' }).execute();
+      });
+      await assert.rejects(outcome, (err) => err instanceof DependencyUnavailableError);
+      await db.transaction().execute(async (trx) => {
+        await onThread(trx);
+        await trx.insertInto('t').values({ id: 4n, s: 'after' }).execute();
+      });
+      assert.ok(thread.generation > first, 'a new thread');
+      const ids = (await db.selectFrom('t').select('id').orderBy('id').execute()).map((r) => r.id);
+      assert.deepEqual(ids, [1n, 4n]);
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  test('closing answers later requests with database unavailable', async () => {
+    const { db, thread } = await open('closed.db', false);
+    await db.destroy();
+    await assert.rejects(thread.run([{ sql: 'select 1', params: [] }]), (err) => err instanceof DependencyUnavailableError);
+    await assert.rejects(db.executeQuery(CompiledQuery.raw('select 1')));
+  });
+});
+
+describe('config sqliteWriterThread', () => {
+  test('on (the default) starts a writer thread for a file, off and :memory: do not; all three store and read', async () => {
+    const { loadConfig } = await import('../../src/config.ts');
+    const { openStore } = await import('../../src/store/open-store.ts');
+    assert.equal(loadConfig({ env: {} }).sqliteWriterThread, 'on');
+    assert.equal(loadConfig({ env: { FLEETGATE_SQLITE_WRITER_THREAD: 'off' } }).sqliteWriterThread, 'off');
+    for (const [database, sqliteWriterThread, threads] of [
+      [join(dir, 'config-on.db'), 'on', 1],
+      [join(dir, 'config-off.db'), 'off', 0],
+      [':memory:', 'on', 0],
+    ] as const) {
+      const before = SqliteWriterThread.open.size;
+      const store = await openStore({ database, sqliteSynchronous: 'normal', sqliteWriterThread });
+      try {
+        assert.equal(SqliteWriterThread.open.size - before, threads, `${database} ${sqliteWriterThread}`);
+        await store.writeBatch({ telemetry: [{ deviceId: 'd', key: 'k', ts: 1, value: { type: 'LONG', value: 7 } }], attributes: [] });
+        const latest = await store.getLatestTimeseries('d', ['k']);
+        assert.equal(latest.get('k')?.ts, 1);
+      } finally {
+        await store.close();
+      }
+    }
+  });
+});
