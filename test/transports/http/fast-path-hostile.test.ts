@@ -128,3 +128,24 @@ describe('HTTP device API lean path: hostile and odd requests', () => {
     }
   });
 });
+
+describe('HTTP device API lean path under the connection limit', () => {
+  let server: TestServer;
+  before(async () => (server = await startTestServer({ logLevel: 'warn', httpMaxConnections: 2 })));
+  after(() => server.close());
+
+  test('a post on a connection beyond httpMaxConnections gets the 503 and is not stored', async () => {
+    const { token, device } = await createDevice(server, `fast-limit-${randomId()}`);
+    const port = server.ports.http;
+    const held = [connect(port, '127.0.0.1'), connect(port, '127.0.0.1')];
+    try {
+      await Promise.all(held.map((s) => new Promise((resolve) => s.once('connect', resolve))));
+      const [refused] = await exchange(port, postRequest(`/api/v1/${token}/telemetry`, '{"overLimit":1}'));
+      assert.match(refused!, /^HTTP\/1\.1 503 /);
+      assert.match(refused!, /at most 2 \(httpMaxConnections\)/);
+      assert.deepEqual(await server.core.timeseries.latest(device.id, ['overLimit']), {});
+    } finally {
+      for (const s of held) s.destroy();
+    }
+  });
+});
