@@ -122,8 +122,8 @@ function quotedKey(key: string): string {
 }
 
 /**
- * A live update's reply rendered straight to its JSON text: the same bytes `JSON.stringify` would give for
- * {@link ReplyData.reply} (keys in Java's sorted-map order, values as strings), without an object per pair. Pairs of
+ * A live update's reply rendered straight to its JSON text: the same bytes {@link ReplyData.text} gives for
+ * the same pairs (keys in Java's sorted-map order, values as strings), without an object per pair. Pairs of
  * several commits may be appended in order (one frame for several commits, every point kept).
  */
 export class LiveFrame {
@@ -172,7 +172,7 @@ export class LiveFrame {
     return this.size === 0;
   }
 
-  /** The reply's JSON text, as `JSON.stringify` of a {@link V1Reply} with this data. */
+  /** The reply's JSON text, the bytes {@link ReplyData.text} gives for the same pairs. */
   text(subscriptionId: number): string {
     const names = [...this.keys.keys()].sort();
     let data = '';
