@@ -118,6 +118,27 @@ describe('HTTP device API lean path: hostile and odd requests', () => {
     assert.deepEqual(Object.keys(await server.core.timeseries.latest(deviceId, ['cutShort', 'afterCut'])), ['afterCut']);
   });
 
+  test('Expect: 100-continue: the body follows the interim answer and is stored before the 200', async () => {
+    const socket = connect(port, '127.0.0.1');
+    socket.setEncoding('latin1');
+    let data = '';
+    socket.on('data', (chunk: string) => (data += chunk));
+    socket.on('error', () => {});
+    try {
+      const body = '{"ts":2001,"values":{"continued":1}}';
+      socket.write(`POST /api/v1/${token}/telemetry HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`);
+      const deadline = Date.now() + 30_000;
+      while (!data.includes('100 Continue') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.match(data, /^HTTP\/1\.1 100 Continue\r\n\r\n$/);
+      socket.write(body);
+      while (!/\r\n\r\nHTTP\/1\.1 \d+[^]*\r\n\r\n/.test(data) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.match(data, /\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+      assert.deepEqual((await server.core.timeseries.latest(deviceId, ['continued'])).continued?.[0]?.ts, 2001);
+    } finally {
+      socket.destroy();
+    }
+  });
+
   test('HEAD and GET on the post paths get fastify\'s answers', async () => {
     for (const method of ['HEAD', 'GET', 'PUT']) {
       const head = method === 'HEAD';
