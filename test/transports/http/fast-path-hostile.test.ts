@@ -170,3 +170,27 @@ describe('HTTP device API lean path under the connection limit', () => {
     }
   });
 });
+
+describe('HTTP device API lean path and a body that trickles in', () => {
+  let server: TestServer;
+  before(async () => (server = await startTestServer({ logLevel: 'warn', httpHeadersTimeoutMs: 1000, httpRequestTimeoutMs: 1000 })));
+  after(() => server.close());
+
+  test('a body not received within httpRequestTimeoutMs gets the 408 naming it; nothing is stored', async () => {
+    const { token, device } = await createDevice(server, `fast-slow-${randomId()}`);
+    const socket = connect(server.ports.http, '127.0.0.1');
+    socket.setEncoding('latin1');
+    let data = '';
+    let closed = false;
+    socket.on('data', (chunk: string) => (data += chunk));
+    socket.on('close', () => (closed = true));
+    socket.on('error', () => {});
+    socket.write(`POST /api/v1/${token}/telemetry HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{"slow":`);
+    const deadline = Date.now() + 30_000;
+    while (!closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    socket.destroy();
+    assert.match(data, /^HTTP\/1\.1 408 /);
+    assert.match(data, /Request not received within 1000 ms \(httpRequestTimeoutMs\)/);
+    assert.deepEqual(await server.core.timeseries.latest(device.id, ['slow']), {});
+  });
+});
