@@ -67,9 +67,13 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream,
   );
 }
 
-/** Strips the token segment of device API URLs (`/api/v1/{token}/...`) before they are logged. */
+/**
+ * Strips the token segment of device API URLs (`/api/v1/{token}/...`) before they are logged. Also in the forms a
+ * misconfigured client sends and the router answers 404 (logged all the same): repeated slashes (`//api/v1/..`, a base
+ * URL ending in `/`), another case (`/API/v1/..`) and the absolute form (`http://host/api/v1/..`).
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/^(\/api\/v1\/)(?!provision(?:[/?]|$))[^/?]+/, '$1[token]');
+  return url.replace(/^((?:[a-z][a-z0-9+.-]*:\/\/[^/?#]*)?\/+api\/+v1\/+)(?!provision(?:[/?]|$))[^/?]+/i, '$1[token]');
 }
 
 export type { Logger };

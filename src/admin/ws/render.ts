@@ -54,6 +54,29 @@ export class ReplyData {
     return this.pairs.size === 0;
   }
 
+  /** Each key with its pairs, in arrival order of the keys. */
+  entries(): IterableIterator<[string, TsPair[]]> {
+    return this.pairs.entries();
+  }
+
+  /**
+   * The data reply's JSON text. Not `JSON.stringify(this.reply(..))`: an object moves digit-only keys first and drops
+   * a key named `__proto__`, where ThingsBoard's sorted map keeps Java's string order for every key (spec §3.1), as
+   * {@link LiveFrame} does for the updates that follow.
+   */
+  text(subscriptionId: number): string {
+    let data = '';
+    let latest = '';
+    for (const key of [...this.pairs.keys()].sort()) {
+      const list = this.pairs.get(key)!;
+      const quoted = JSON.stringify(key);
+      const sep = data === '' ? '' : ',';
+      data += `${sep}${quoted}:${JSON.stringify(list)}`;
+      latest += `${sep}${quoted}:${list[list.length - 1][0]}`; // TB: the ts of the last pair, not the newest (spec §6.5)
+    }
+    return `{"subscriptionId":${subscriptionId},"errorCode":${WS_ERROR.NO_ERROR},"errorMsg":null,"data":{${data}},"latestValues":{${latest}}}`;
+  }
+
   /** The data reply of a subscription or history command. */
   reply(subscriptionId: number): V1Reply {
     const data: Record<string, TsPair[]> = {};
@@ -99,8 +122,8 @@ function quotedKey(key: string): string {
 }
 
 /**
- * A live update's reply rendered straight to its JSON text: the same bytes `JSON.stringify` would give for
- * {@link ReplyData.reply} (keys in Java's sorted-map order, values as strings), without an object per pair. Pairs of
+ * A live update's reply rendered straight to its JSON text: the same bytes {@link ReplyData.text} gives for
+ * the same pairs (keys in Java's sorted-map order, values as strings), without an object per pair. Pairs of
  * several commits may be appended in order (one frame for several commits, every point kept).
  */
 export class LiveFrame {
@@ -149,7 +172,7 @@ export class LiveFrame {
     return this.size === 0;
   }
 
-  /** The reply's JSON text, as `JSON.stringify` of a {@link V1Reply} with this data. */
+  /** The reply's JSON text, the bytes {@link ReplyData.text} gives for the same pairs. */
   text(subscriptionId: number): string {
     const names = [...this.keys.keys()].sort();
     let data = '';

@@ -202,7 +202,7 @@ export class WsSession {
       this.ctx.logger.warn({ err }, 'websocket history read failed');
       throw new WsCommandError(WS_ERROR.INTERNAL_ERROR, 'Failed to fetch data!');
     });
-    this.send(data.reply(cmd.cmdId));
+    this.send(data.text(cmd.cmdId));
   }
 
   private async subscribe(cmd: SubscriptionCmd): Promise<void> {

@@ -9,8 +9,8 @@ import { LiveFrame, type ReplyData, type V1Reply } from './render.ts';
 import type { Target } from './targets.ts';
 
 /**
- * How a subscription hands replies to its session: a reply object, or a live update already rendered to its JSON text
- * with `committedAt` (epoch ms, the oldest commit it carries).
+ * How a subscription hands replies to its session: a reply object, or a reply already rendered to its JSON text;
+ * `committedAt` (epoch ms, the oldest commit it carries) is set on live updates.
  */
 export type ReplySink = (reply: V1Reply | string, committedAt?: number) => void;
 
@@ -72,11 +72,10 @@ export class LiveSubscription {
       throw err;
     }
     if (this.stopped) return;
-    const reply = data.reply(this.cmdId);
     if (this.selection.kind === 'TIMESERIES' && this.selection.latestOnly) {
-      for (const [key, pairs] of Object.entries(reply.data ?? {})) for (const [ts, value] of pairs) if (value !== null) this.lastTs.set(key, Math.max(ts, this.lastTs.get(key) ?? ts));
+      for (const [key, pairs] of data.entries()) for (const [ts, value] of pairs) if (value !== null) this.lastTs.set(key, Math.max(ts, this.lastTs.get(key) ?? ts));
     }
-    this.send(reply);
+    this.send(data.text(this.cmdId));
     const held = this.held ?? [];
     this.held = undefined;
     for (const change of held) this.onChange(change);

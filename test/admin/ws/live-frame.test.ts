@@ -52,8 +52,14 @@ describe('LiveFrame', () => {
 
   it('orders keys as Java\'s sorted map does, digits-only keys included', () => {
     const frame = new LiveFrame();
-    for (const key of ['b', '10', '9', 'a']) frame.addFlat(key, 1, 'LONG', 1);
-    assert.match(frame.text(1), /"data":\{"10":\[\[1,"1"\]\],"9":\[\[1,"1"\]\],"a":\[\[1,"1"\]\],"b":\[\[1,"1"\]\]\}/);
+    const reply = new ReplyData();
+    for (const key of ['b', '10', '9', '__proto__', 'a']) {
+      frame.addFlat(key, 1, 'LONG', 1);
+      reply.addFlat(key, 1, 'LONG', 1);
+    }
+    assert.match(frame.text(1), /"data":\{"10":\[\[1,"1"\]\],"9":\[\[1,"1"\]\],"__proto__":\[\[1,"1"\]\],"a":\[\[1,"1"\]\],"b":\[\[1,"1"\]\]\}/);
+    // The first message of a subscription (ReplyData) is rendered in the same order, __proto__ kept.
+    assert.equal(reply.text(1), frame.text(1));
   });
 });
 
