@@ -7,24 +7,30 @@ import type { CoreLogger } from './core-types.ts';
 import { channels, type Bus, type BusMessage } from '../bus/bus.ts';
 import { isDependencyUnavailable } from './errors.ts';
 
-/** One transport session as core tracks it. */
+/**
+ * One transport session as core tracks it. The handlers object is kept as given (not copied), so a transport may pass
+ * an object whose handlers are methods (called on that object) and set or clear `onAttributes`/`onRpc` on it before
+ * calling `update` with it again.
+ */
 export class DeviceSession implements DeviceSessionHandle {
-  handlers: SessionHandlers;
-  /** RPC ids already handed to this session, so a re-delivery does not repeat one. */
-  readonly deliveredRpc = new Set<string>();
+  /** RPC ids already handed to this session, so a re-delivery does not repeat one (made on the first RPC). */
+  deliveredRpc: Set<string> | undefined = undefined;
   closed = false;
+  /** Whether the handlers had onRpc at the last open/update (an update that adds it delivers pending RPCs). */
+  private rpcWanted: boolean;
 
   constructor(
     readonly identity: DeviceIdentity,
-    handlers: SessionHandlers,
+    public handlers: SessionHandlers,
     private readonly registry: SessionRegistry,
   ) {
-    this.handlers = { ...handlers };
+    this.rpcWanted = !!handlers.onRpc;
   }
 
   update(handlers: SessionHandlers): void {
-    const rpcAdded = !this.handlers.onRpc && !!handlers.onRpc;
-    this.handlers = { ...handlers };
+    const rpcAdded = !this.rpcWanted && !!handlers.onRpc;
+    this.handlers = handlers;
+    this.rpcWanted = !!handlers.onRpc;
     if (rpcAdded) this.registry.rpcSubscribed(this);
   }
 
@@ -41,8 +47,12 @@ export class DeviceSession implements DeviceSessionHandle {
  */
 export const ATTRIBUTE_RESEND_MARGIN_MS = 5000;
 
+/** Placeholder of a device entry until its bus subscription is made. */
+const NOTHING_TO_UNSUBSCRIBE: Promise<() => Promise<void>> = Promise.resolve(async () => {});
+
 interface DeviceEntry {
-  sessions: Set<DeviceSession>;
+  /** Usually one; an array costs far less than a Set for so few. */
+  sessions: DeviceSession[];
   unsubscribe: Promise<() => Promise<void>>;
   /** The bus subscription failed (the bus was down): made again when the bus is back. */
   subscribeFailed?: boolean;
@@ -78,17 +88,17 @@ export class SessionRegistry implements SessionsApi {
    */
   private redeliverPending(lostAt: number | undefined): void {
     for (const [deviceId, entry] of this.devices) {
-      if (lostAt !== undefined && [...entry.sessions].some((s) => s.handlers.onAttributes)) {
+      if (lostAt !== undefined && entry.sessions.some((s) => s.handlers.onAttributes)) {
         this.resendAttributes(deviceId, lostAt - ATTRIBUTE_RESEND_MARGIN_MS);
       }
       if (entry.subscribeFailed) {
         entry.subscribeFailed = false;
         entry.unsubscribe = this.subscribeDevice(deviceId, entry);
-        const sessions = [...entry.sessions].filter((s) => s.handlers.onRpc);
+        const sessions = entry.sessions.filter((s) => s.handlers.onRpc);
         if (sessions.length > 0) void entry.unsubscribe.then(() => this.deliverRpc(sessions, undefined), () => {});
         continue;
       }
-      const sessions = [...entry.sessions].filter((s) => s.handlers.onRpc);
+      const sessions = entry.sessions.filter((s) => s.handlers.onRpc);
       if (sessions.length > 0) this.deliverRpc(sessions, undefined);
     }
   }
@@ -98,13 +108,13 @@ export class SessionRegistry implements SessionsApi {
     let entry = this.devices.get(identity.deviceId);
     if (!entry) {
       const deviceId = identity.deviceId;
-      entry = { sessions: new Set(), unsubscribe: Promise.resolve(async () => {}) };
+      entry = { sessions: [], unsubscribe: NOTHING_TO_UNSUBSCRIBE };
       entry.unsubscribe = this.subscribeDevice(deviceId, entry);
       this.devices.set(deviceId, entry);
       this.onDeviceOpened(deviceId);
       this.onConnectivity?.(identity, 'CONNECT');
     }
-    entry.sessions.add(session);
+    entry.sessions.push(session);
     this.total++;
     if (handlers.onRpc) this.rpcSubscribed(session);
     return session;
@@ -133,7 +143,7 @@ export class SessionRegistry implements SessionsApi {
 
   /** Sessions of a device on this node. */
   sessionsOf(deviceId: string): DeviceSession[] {
-    return [...(this.devices.get(deviceId)?.sessions ?? [])];
+    return this.devices.get(deviceId)?.sessions.slice() ?? [];
   }
 
   rpcSubscribed(session: DeviceSession): void {
@@ -147,9 +157,11 @@ export class SessionRegistry implements SessionsApi {
 
   remove(session: DeviceSession): void {
     const entry = this.devices.get(session.identity.deviceId);
-    if (!entry || !entry.sessions.delete(session)) return;
+    const at = entry ? entry.sessions.indexOf(session) : -1;
+    if (!entry || at < 0) return;
+    entry.sessions.splice(at, 1);
     this.total--;
-    if (entry.sessions.size === 0) {
+    if (entry.sessions.length === 0) {
       this.devices.delete(session.identity.deviceId);
       this.onDeviceClosed(session.identity.deviceId);
       this.onConnectivity?.(session.identity, 'DISCONNECT');
