@@ -47,6 +47,8 @@ export class DeviceSession implements DeviceSessionHandle {
  */
 export const ATTRIBUTE_RESEND_MARGIN_MS = 5000;
 
+const DEVICE_CHANNEL_PREFIX = channels.device('');
+
 /** Placeholder of a device entry until its bus subscription is made. */
 const NOTHING_TO_UNSUBSCRIBE: Promise<() => Promise<void>> = Promise.resolve(async () => {});
 
@@ -73,6 +75,11 @@ export class SessionRegistry implements SessionsApi {
    * the store, because their bus messages may have been lost in an outage.
    */
   resendAttributes: (deviceId: string, since: number) => void = () => {};
+
+  /** The one bus handler of every device channel (not a closure per device): the device id is in the channel name. */
+  private readonly onDeviceChannel = (message: BusMessage, channel: string): void => {
+    this.onMessage(channel.slice(DEVICE_CHANNEL_PREFIX.length), message);
+  };
 
   constructor(
     private readonly bus: Bus,
@@ -108,13 +115,12 @@ export class SessionRegistry implements SessionsApi {
     let entry = this.devices.get(identity.deviceId);
     if (!entry) {
       const deviceId = identity.deviceId;
-      entry = { sessions: [], unsubscribe: NOTHING_TO_UNSUBSCRIBE };
+      entry = { sessions: [session], unsubscribe: NOTHING_TO_UNSUBSCRIBE };
       entry.unsubscribe = this.subscribeDevice(deviceId, entry);
       this.devices.set(deviceId, entry);
       this.onDeviceOpened(deviceId);
       this.onConnectivity?.(identity, 'CONNECT');
-    }
-    entry.sessions.push(session);
+    } else entry.sessions.push(session);
     this.total++;
     if (handlers.onRpc) this.rpcSubscribed(session);
     return session;
@@ -122,7 +128,7 @@ export class SessionRegistry implements SessionsApi {
 
   /** Subscribes this node to the device's channel; a failure is logged and marks the entry for the next reconnect. */
   private subscribeDevice(deviceId: string, entry: DeviceEntry): Promise<() => Promise<void>> {
-    const subscribed = this.bus.subscribe(channels.device(deviceId), (m) => this.onMessage(deviceId, m));
+    const subscribed = this.bus.subscribe(channels.device(deviceId), this.onDeviceChannel);
     subscribed.catch((err) => {
       entry.subscribeFailed = true;
       // An outage of the bus is logged once where it is noticed; anything else is worth a line per device.

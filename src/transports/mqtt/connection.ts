@@ -64,9 +64,9 @@ export class MqttConnection implements FrameSink, Watched {
   clientCertificate: ClientCertificate | undefined = undefined;
   /** Set at accept when an admission limit refuses the connection; CONNECT is then answered with the refusal. */
   refusal: 'max-connections' | 'connect-rate' | undefined = undefined;
-  /** Watched by keepAliveWheel: its clock when bytes last arrived, and the silence allowed. */
+  /** Watched by keepAliveWheel: its tick count when bytes last arrived, and the silence allowed in ticks. */
   lastActivity = 0;
-  silenceLimitMs = 0;
+  silenceLimitTicks = 0;
 
   private readonly framer: MqttFramer;
   private aliases: Map<number, string> | undefined = undefined;
@@ -209,9 +209,13 @@ export class MqttConnection implements FrameSink, Watched {
   /** The connection was silent past its limit (keepAliveWheel). */
   onSilence(): void {
     if (this.closed) return;
-    this.ctx.onLimit?.(this.connackSent ? 'KEEP_ALIVE_TIMEOUT' : 'CONNECT_TIMEOUT');
-    if (this.connackSent) this.fail(RC.KEEP_ALIVE_TIMEOUT, 'keepalive timeout');
-    else this.end();
+    try {
+      this.ctx.onLimit?.(this.connackSent ? 'KEEP_ALIVE_TIMEOUT' : 'CONNECT_TIMEOUT');
+      if (this.connackSent) this.fail(RC.KEEP_ALIVE_TIMEOUT, 'keepalive timeout');
+      else this.end();
+    } catch (err) {
+      this.internalError(err);
+    }
   }
 
   /** Writes one packet. */
