@@ -56,8 +56,10 @@ export interface IdleFigures {
   sessions: number;
   rssBefore: number;
   rssAfter: number;
-  /** Settled RSS growth per session. */
+  /** Settled RSS growth per session over the second half (the marginal cost). */
   perSession: number;
+  /** Settled RSS growth per session over all sessions, from the settled server before the first one connected. */
+  wholePerSession: number;
   /** Growth of V8's used heap (live objects after full GCs), per session. */
   heapPerSession?: number;
   /** Growth of RSS outside the V8 heap's committed pages (RSS − heapTotal): native socket state, malloc, Buffers. */
@@ -67,16 +69,16 @@ export interface IdleFigures {
 }
 
 /**
- * Measures `server` with `count` idle sessions (tokens bench-0..count-1) as a marginal cost: the first half connects
- * and the server settles (measure A), the second half connects and it settles again (measure B); per session is
- * (B − A) / half. Start-up transients (seeding garbage, the young generation grown by it, code compiled on the first
- * connections) are thus out of the figure; the first half's sessions stay open. Closes the sessions, not the server.
+ * Measures `server` with `count` idle sessions (tokens bench-0..count-1): settled before any session (E), after the
+ * first half connected (A), after the second half connected too (B). Per session: (B − E) / count over all of them, and
+ * the marginal (B − A) / half, which leaves out start-up transients (code compiled and pools grown on the first
+ * connections). The first half's sessions stay open. Closes the sessions, not the server.
  */
 export async function measureIdle(server: ProbedServer, count: number): Promise<IdleFigures> {
   /**
-   * Probes every 2 s until V8 has shrunk the young generation back (its memory reducer does that some seconds after
-   * allocation stops; with --max-semi-space-size=64 a grown one holds up to 128 MB) and two answers in a row agree
-   * (RSS and heap used within 1%); at most ~60 s.
+   * Probes every 2 s until V8 has given back what it no longer uses (its memory reducer shrinks the young generation and
+   * releases free old-generation pages some seconds after allocation stops; with --max-semi-space-size=64 a grown
+   * young generation holds up to 128 MB) and two answers in a row agree (RSS and heap used within 1%); at most ~60 s.
    */
   const settle = async (): Promise<{ rss: number; memory?: MemoryReport }> => {
     if (!server.probe) {
@@ -88,7 +90,9 @@ export async function measureIdle(server: ProbedServer, count: number): Promise<
       const memory = await server.probe();
       const now = { rss: rssBytes(server.child.pid!), memory };
       const close = (a: number, b: number) => Math.abs(a - b) <= 0.01 * Math.max(a, b);
-      if (last && now.memory.newSpace <= 4 * 1048576 && close(last.rss, now.rss) && close(last.memory.heapUsed, now.memory.heapUsed)) return now;
+      const freeHeap = now.memory.heapTotal - now.memory.heapUsed; // pages V8 holds but no object uses
+      const released = now.memory.newSpace <= 4 * 1048576 && freeHeap <= Math.max(8 * 1048576, 0.1 * now.memory.heapUsed);
+      if (last && released && close(last.rss, now.rss) && close(last.memory.heapUsed, now.memory.heapUsed)) return now;
       last = now;
       await new Promise((r) => setTimeout(r, 2000));
     }
@@ -96,6 +100,7 @@ export async function measureIdle(server: ProbedServer, count: number): Promise<
   };
   const tokens = Array.from({ length: count }, (_, i) => `bench-${i}`);
   const half = Math.floor(count / 2);
+  const empty = await settle();
   const first = await idleSessions(server.port, tokens.slice(0, half));
   const before = await settle();
   const second = await idleSessions(server.port, tokens.slice(half));
@@ -104,7 +109,7 @@ export async function measureIdle(server: ProbedServer, count: number): Promise<
   const after = await settle();
   await Promise.all([first.close(), second.close()]);
   const n = second.count;
-  const figures: IdleFigures = { name: server.name, sessions: n, rssBefore: before.rss, rssAfter: after.rss, perSession: (after.rss - before.rss) / n, quickPerSession: (quick - before.rss) / n };
+  const figures: IdleFigures = { name: server.name, sessions: n, rssBefore: before.rss, rssAfter: after.rss, perSession: (after.rss - before.rss) / n, wholePerSession: (after.rss - empty.rss) / (n + first.count), quickPerSession: (quick - before.rss) / n };
   if (before.memory && after.memory) {
     figures.heapPerSession = (after.memory.heapUsed - before.memory.heapUsed) / n;
     figures.nativePerSession = (after.rss - after.memory.heapTotal - (before.rss - before.memory.heapTotal)) / n;
@@ -124,8 +129,8 @@ export async function stopServer(server: ProbedServer): Promise<void> {
 /** One markdown row. */
 export function idleRow(f: IdleFigures): string {
   const kb = (b: number | undefined) => (b === undefined ? '—' : (b / 1024).toFixed(2));
-  return `| ${f.name} | ${f.sessions} of ${f.sessions * 2} | **${kb(f.perSession)}** | ${kb(f.heapPerSession)} | ${kb(f.nativePerSession)} | ${kb(f.quickPerSession)} | ${Math.round(f.rssBefore / 1048576)} → ${Math.round(f.rssAfter / 1048576)} MB |`;
+  return `| ${f.name} | ${kb(f.wholePerSession)} | **${kb(f.perSession)}** | ${kb(f.heapPerSession)} | ${kb(f.nativePerSession)} | ${kb(f.quickPerSession)} | ${Math.round(f.rssBefore / 1048576)} → ${Math.round(f.rssAfter / 1048576)} MB |`;
 }
 
 export const IDLE_HEADER =
-  '| server | sessions measured | RSS per session, KB | V8 heap used per session, KB | native (RSS − heap committed) per session, KB | RSS 2 s after, no GC, KB | settled RSS A → B |\n|---|---|---|---|---|---|---|';
+  '| server | RSS per session, all sessions from empty, KB | RSS per session, second half, KB | V8 heap used per session, KB | native (RSS − heap committed) per session, KB | RSS 2 s after, no GC, KB | settled RSS A → B |\n|---|---|---|---|---|---|---|';
