@@ -78,7 +78,7 @@ export async function measureIdle(server: ProbedServer, count: number): Promise<
   /**
    * Probes every 2 s until V8 has given back what it no longer uses (its memory reducer shrinks the young generation and
    * releases free old-generation pages some seconds after allocation stops; with --max-semi-space-size=64 a grown
-   * young generation holds up to 128 MB) and two answers in a row agree (RSS and heap used within 1%); at most ~60 s.
+   * young generation holds up to 128 MB) and two answers in a row agree (RSS and heap used within 1%); at most ~45 s (then the last answer is taken as it is).
    */
   const settle = async (): Promise<{ rss: number; memory?: MemoryReport }> => {
     if (!server.probe) {
@@ -86,7 +86,7 @@ export async function measureIdle(server: ProbedServer, count: number): Promise<
       return { rss: rssBytes(server.child.pid!) };
     }
     let last: { rss: number; memory: MemoryReport } | undefined;
-    for (let i = 0; i < 30; i++) {
+    for (let i = 0; i < 15; i++) {
       const memory = await server.probe();
       const now = { rss: rssBytes(server.child.pid!), memory };
       const close = (a: number, b: number) => Math.abs(a - b) <= 0.01 * Math.max(a, b);

@@ -10,7 +10,8 @@ interface Group {
   size: number;
 }
 
-function groups(path: string): Map<string, Group> {
+/** Nodes of a heap snapshot file grouped by type and constructor name: count and self size. */
+export function groups(path: string): Map<string, Group> {
   const snap = JSON.parse(readFileSync(path, 'utf8'));
   const meta = snap.snapshot.meta;
   const fields: string[] = meta.node_fields;
@@ -38,15 +39,23 @@ function groups(path: string): Map<string, Group> {
   return out;
 }
 
-const [beforePath, afterPath, perArg, rowsArg] = process.argv.slice(2);
-const per = Number(perArg ?? 1);
-const before = groups(beforePath);
-const after = groups(afterPath);
-const rows = [...after].map(([key, g]) => {
-  const b = before.get(key) ?? { count: 0, size: 0 };
-  return { key, count: (g.count - b.count) / per, size: (g.size - b.size) / per };
-});
-rows.sort((a, b) => b.size - a.size);
-const total = rows.reduce((sum, r) => sum + r.size, 0);
-console.log(`total self size growth per unit: ${total.toFixed(0)} B`);
-for (const r of rows.slice(0, Number(rowsArg ?? 40))) console.log(`${r.size.toFixed(0).padStart(7)} B  ${r.count.toFixed(2).padStart(7)} ×  ${r.key}`);
+/** What grew from `before` to `after`, per `per` units, largest first; the total self size growth first. */
+export function diffLines(beforePath: string, afterPath: string, per: number, rows = 40): string[] {
+  const before = groups(beforePath);
+  const after = groups(afterPath);
+  const growth = [...after].map(([key, g]) => {
+    const b = before.get(key) ?? { count: 0, size: 0 };
+    return { key, count: (g.count - b.count) / per, size: (g.size - b.size) / per };
+  });
+  growth.sort((a, b) => b.size - a.size);
+  const total = growth.reduce((sum, r) => sum + r.size, 0);
+  return [
+    `total self size growth per unit: ${total.toFixed(0)} B`,
+    ...growth.slice(0, rows).filter((r) => Math.abs(r.size) >= 1).map((r) => `${r.size.toFixed(0).padStart(7)} B  ${r.count.toFixed(2).padStart(7)} ×  ${r.key}`),
+  ];
+}
+
+if (process.argv[1] && import.meta.filename === process.argv[1]) {
+  const [beforePath, afterPath, perArg, rowsArg] = process.argv.slice(2);
+  for (const line of diffLines(beforePath, afterPath, Number(perArg ?? 1), Number(rowsArg ?? 40))) console.log(line);
+}
