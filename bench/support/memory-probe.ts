@@ -23,6 +23,8 @@ export interface MemoryReport {
   external: number;
   arrayBuffers: number;
   newSpace: number;
+  /** Used bytes per V8 heap space (new_space, old_space, code_space, large_object_space, ...). */
+  spaces: Record<string, number>;
 }
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -39,8 +41,10 @@ export async function settledMemory(): Promise<MemoryReport> {
   }
   await pause(500);
   const m = process.memoryUsage();
-  const newSpace = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
-  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, newSpace };
+  const stats = v8.getHeapSpaceStatistics();
+  const newSpace = stats.find((s) => s.space_name === 'new_space')?.space_size ?? 0;
+  const spaces = Object.fromEntries(stats.map((s) => [s.space_name, s.space_used_size]));
+  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, newSpace, spaces };
 }
 
 /** Answers `measure` lines on stdin; stdin's end is ignored. */
