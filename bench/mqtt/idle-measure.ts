@@ -24,7 +24,7 @@ export const rssBytes = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(re
 
 /** Spawns a Node server that prints `{"mqttPort":N}` first and answers `measure` on stdin. */
 export async function startProbedNode(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<ProbedServer> {
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env, BENCH_MEMORY_PROBE: '1' }, stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! });
   const next = lineQueue(lines);
   const port = JSON.parse(await next()).mqttPort as number;

@@ -9,11 +9,8 @@ import { createInterface } from 'node:readline';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-v8.setFlagsFromString('--expose-gc');
-// Functions not run for a while lose their bytecode at some later GC; that would shrink the heap between two probes
-// for reasons that have nothing to do with what is measured.
-v8.setFlagsFromString('--no-flush-bytecode');
-const gc = runInNewContext('gc') as (options?: { type: 'major'; execution: 'sync'; flavor: 'last-resort' }) => void;
+type Gc = (options?: { type: 'major'; execution: 'sync'; flavor: 'last-resort' }) => void;
+let gc: Gc | undefined;
 
 /** What the probe reports, bytes. */
 export interface MemoryReport {
@@ -33,7 +30,7 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function settledMemory(): Promise<MemoryReport> {
   let last = Infinity;
   for (let i = 0; i < 6; i++) {
-    gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+    gc!({ type: 'major', execution: 'sync', flavor: 'last-resort' });
     await pause(200);
     const used = process.memoryUsage().heapUsed;
     if (used >= last * 0.999) break;
@@ -47,8 +44,17 @@ export async function settledMemory(): Promise<MemoryReport> {
   return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, newSpace, spaces };
 }
 
-/** Answers `measure` lines on stdin; stdin's end is ignored. */
+/**
+ * Answers `measure` lines on stdin; stdin's end is ignored. Only in a process started with BENCH_MEMORY_PROBE=1 (as
+ * bench/mqtt/idle-measure.ts starts its servers): elsewhere the V8 flags below would change what another bench measures.
+ */
 export function installMemoryProbe(): void {
+  if (process.env.BENCH_MEMORY_PROBE !== '1') return;
+  v8.setFlagsFromString('--expose-gc');
+  // Functions not run for a while lose their bytecode at some later GC; that would shrink the heap between two probes
+  // for reasons that have nothing to do with what is measured.
+  v8.setFlagsFromString('--no-flush-bytecode');
+  gc = runInNewContext('gc') as Gc;
   const lines = createInterface({ input: process.stdin });
   lines.on('line', (line) => {
     const [command, path] = line.trim().split(' ');
