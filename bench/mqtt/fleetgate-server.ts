@@ -3,14 +3,22 @@
  * `BENCH_DEVICES` devices whose access tokens are `bench-0..n-1` and a provisioning profile
  * (key `bench-key`, secret `bench-secret`); with BENCH_EXPORT_URL, one export rule sending all telemetry to that webhook
  * (bench/export). Prints one JSON line `{"mqttPort":..,"httpPort":..}` when ready.
+ * BENCH_FROM_DIST=1 runs the compiled dist/ (as `npm start` does; build it first with `node scripts/build.mjs`) instead
+ * of src/ through tsx, whose transform gives every arrow function kept in a field a `name` property of its own (about
+ * 250 bytes each on the heap); BENCH_DIST_DIR=/abs/dist runs another checkout's build (a before/after A/B). Answers the memory probe (bench/support/memory-probe.ts) on stdin.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../../src/config.ts';
-import { createLogger } from '../../src/log.ts';
-import { DEFAULT_TENANT_ID } from '../../src/core/model.ts';
-import { startServer } from '../../src/server.ts';
+import { pathToFileURL } from 'node:url';
+import { installMemoryProbe } from '../support/memory-probe.ts';
+
+const distDir = process.env.BENCH_DIST_DIR ?? (process.env.BENCH_FROM_DIST ? join(import.meta.dirname, '../../dist') : undefined);
+const code = (path: string) => (distDir ? pathToFileURL(join(distDir, `${path}.js`)).href : `../../src/${path}.ts`);
+const { loadConfig } = (await import(code('config'))) as typeof import('../../src/config.ts');
+const { createLogger } = (await import(code('log'))) as typeof import('../../src/log.ts');
+const { DEFAULT_TENANT_ID } = (await import(code('core/model'))) as typeof import('../../src/core/model.ts');
+const { startServer } = (await import(code('server'))) as typeof import('../../src/server.ts');
 
 const devices = Number(process.env.BENCH_DEVICES ?? 100);
 const dir = mkdtempSync(join(tmpdir(), 'fleetgate-bench-'));
@@ -45,6 +53,7 @@ for (let i = 0; i < devices; i += 500) {
 if (process.env.BENCH_EXPORT_URL) {
   await server.core.exports.rules.save(DEFAULT_TENANT_ID, { name: 'bench', kinds: ['telemetry'], destination: { type: 'webhook', url: process.env.BENCH_EXPORT_URL, batchSize: 1000 } });
 }
+installMemoryProbe();
 process.stdout.write(`${JSON.stringify({ mqttPort: server.ports.mqtt, httpPort: server.ports.http })}\n`);
 
 const stop = async () => {

@@ -3,13 +3,13 @@
  *   node --import tsx bench/mqtt/run.ts [--rounds 3] [--duration 10000] [--idle 19000]
  * Prints a markdown section for bench/RESULTS.md.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { NODE_FLAGS } from '../../bin/node-flags.js';
 import { freePort } from '../support/processes.ts';
+import { idleRow, measureIdle, startProbedNode, stopServer, type ProbedServer } from './idle-measure.ts';
 import { idleSessions, provisionRate, telemetryRate } from './load.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, duration: { type: 'string', default: '10000' }, idle: { type: 'string', default: '19000' } } });
@@ -22,8 +22,6 @@ interface Target {
   port: number;
   child: ChildProcess;
 }
-
-const rssKb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 
 async function startFleetgate(devices: number): Promise<Target> {
   const child = spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', 'bench/mqtt/fleetgate-server.ts'], { env: { ...process.env, BENCH_DEVICES: String(devices) }, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -79,22 +77,20 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 
-// 2. Idle sessions: server RSS growth per session.
+// 2. Idle sessions: settled server RSS growth per session, measured as bench/mqtt/idle.ts does (full GCs, settling,
+// the marginal cost of the second half of the sessions). fleetgate runs its compiled dist/, as `npm start` does.
 const idle: Record<string, number> = {};
-for (const start of [() => startFleetgate(idleCount), startMosquitto, () => startAedes()]) {
-  const target = await start();
-  const settle = async () => {
-    await new Promise((r) => setTimeout(r, 2000));
-  };
-  await settle();
-  const before = rssKb(target.child.pid!);
-  const sessions = await idleSessions(target.port, tokens(idleCount));
-  await settle();
-  const after = rssKb(target.child.pid!);
-  idle[target.name] = ((after - before) * 1024) / sessions.count;
-  log(`${target.name}: ${sessions.count} idle sessions, RSS ${before} -> ${after} KB, ${Math.round(idle[target.name])} B/session`);
-  await sessions.close();
-  await stop(target);
+execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
+for (const start of [
+  () => startProbedNode('fleetgate', [...NODE_FLAGS, '--import', 'tsx', 'bench/mqtt/fleetgate-server.ts'], { BENCH_DEVICES: String(idleCount), BENCH_FROM_DIST: '1' }),
+  async () => ({ ...(await startMosquitto()) }),
+  () => startProbedNode('aedes', ['--import', 'tsx', 'bench/mqtt/aedes-server.ts']),
+]) {
+  const target: ProbedServer = await start();
+  const figures = await measureIdle(target, idleCount);
+  idle[target.name] = figures.perSession;
+  log(`${target.name}: ${idleRow(figures)}`);
+  await stopServer(target);
 }
 
 // 3. Provisioning round trips (fleetgate only: a broker has no provisioning).
@@ -111,7 +107,7 @@ const aeTuned = median(telemetry.aedesTuned);
 console.log(`| Measure | fleetgate | mosquitto 2.0 | aedes 1 |
 |---|---|---|---|
 | QoS 1 telemetry, 100 devices, msg/s (median of ${rounds}) | ${Math.round(fg)} | ${Math.round(mq)} (fleetgate/mosquitto = ${(fg / mq).toFixed(2)}) | ${Math.round(ae)} (fleetgate/aedes = ${(fg / ae).toFixed(2)}) |
-| Idle sessions: server memory per session (${idleCount} sessions) | ${(idle.fleetgate / 1024).toFixed(1)} KB | ${(idle.mosquitto / 1024).toFixed(1)} KB | ${(idle.aedes / 1024).toFixed(1)} KB |
+| Idle sessions: server memory per session (settled RSS, marginal cost of the second ${Math.floor(idleCount / 2)} of ${idleCount}; bench/mqtt/idle.ts) | ${(idle.fleetgate / 1024).toFixed(1)} KB | ${(idle.mosquitto / 1024).toFixed(1)} KB | ${(idle.aedes / 1024).toFixed(1)} KB |
 | Server CPU per message, us (median) | ${median(cpuPerMsg.fleetgate).toFixed(2)} | ${median(cpuPerMsg.mosquitto).toFixed(2)} | ${median(cpuPerMsg.aedes).toFixed(2)} |
 | Provisioning over MQTT (connect, request, response, disconnect), devices/s | ${Math.round(provision.rate)} | n/a | n/a |
 

@@ -2,7 +2,8 @@
  * The bus port: delivers server -> device messages to the node that holds the device's session, and
  * device replies back to the node that waits for them. In-memory for one node; Redis for a cluster.
  */
-export type BusHandler = (message: BusMessage) => void;
+/** Receives the messages of a channel; `channel` is the one subscribed (one handler may serve many channels). */
+export type BusHandler = (message: BusMessage, channel: string) => void;
 
 export type BusMessage =
   | { kind: 'attributes'; deviceId: string; update: Record<string, unknown> }

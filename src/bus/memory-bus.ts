@@ -1,26 +1,41 @@
 import type { Bus, BusHandler, BusMessage } from './bus.ts';
 
-/** Single-node bus: handlers run on a later microtask, as they would after a network hop. */
+/**
+ * Single-node bus: handlers run on a later microtask, as they would after a network hop. A channel with one handler
+ * (every device channel with one session) holds just that function, not a Set: this bus holds one channel per
+ * connected device.
+ */
 export class MemoryBus implements Bus {
-  private readonly handlers = new Map<string, Set<BusHandler>>();
+  private readonly handlers = new Map<string, BusHandler | BusHandler[]>();
 
   async publish(channel: string, message: BusMessage): Promise<void> {
-    const set = this.handlers.get(channel);
-    if (!set) return;
-    for (const handler of [...set]) queueMicrotask(() => handler(message));
+    const held = this.handlers.get(channel);
+    if (!held) return;
+    if (typeof held === 'function') queueMicrotask(() => held(message, channel));
+    else for (const handler of [...held]) queueMicrotask(() => handler(message, channel));
   }
 
   async subscribe(channel: string, handler: BusHandler): Promise<() => Promise<void>> {
-    let set = this.handlers.get(channel);
-    if (!set) this.handlers.set(channel, (set = new Set()));
-    const entry: BusHandler = (m) => handler(m); // one entry per subscribe, even for the same function
-    set.add(entry);
+    const held = this.handlers.get(channel);
+    if (!held) this.handlers.set(channel, handler);
+    else if (typeof held === 'function') this.handlers.set(channel, [held, handler]);
+    else held.push(handler);
+    let subscribed = true; // one entry per subscribe, even for the same function; a second unsubscribe does nothing
     return async () => {
-      const current = this.handlers.get(channel);
-      if (!current) return;
-      current.delete(entry);
-      if (current.size === 0) this.handlers.delete(channel);
+      if (!subscribed) return;
+      subscribed = false;
+      this.remove(channel, handler);
     };
+  }
+
+  private remove(channel: string, handler: BusHandler): void {
+    const held = this.handlers.get(channel);
+    if (held === handler) this.handlers.delete(channel);
+    else if (Array.isArray(held)) {
+      const at = held.indexOf(handler);
+      if (at >= 0) held.splice(at, 1);
+      if (held.length === 1) this.handlers.set(channel, held[0]);
+    }
   }
 
   async ping(): Promise<void> {}

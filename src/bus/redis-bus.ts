@@ -94,7 +94,7 @@ export class RedisBus implements Bus {
     let set = this.handlers.get(channel);
     if (!set) this.handlers.set(channel, (set = new Set()));
     // A handler of its own identity, so subscribing one function twice gives two independent subscriptions.
-    const entry: BusHandler = (m) => handler(m);
+    const entry: BusHandler = (m, c) => handler(m, c);
     set.add(entry);
     const remove = () => {
       const current = this.handlers.get(channel);
@@ -190,7 +190,8 @@ export class RedisBus implements Bus {
 
   private dispatch(prefixed: string, text: string): void {
     if (!prefixed.startsWith(this.prefix)) return;
-    const set = this.handlers.get(prefixed.slice(this.prefix.length));
+    const channel = prefixed.slice(this.prefix.length);
+    const set = this.handlers.get(channel);
     if (!set || set.size === 0) return;
     let message: BusMessage;
     try {
@@ -201,7 +202,7 @@ export class RedisBus implements Bus {
     }
     for (const handler of [...set]) {
       try {
-        handler(message);
+        handler(message, channel);
       } catch (err) {
         this.onError(err, `handler of ${prefixed}`);
       }

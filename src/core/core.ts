@@ -299,6 +299,7 @@ export async function createCore(deps: {
     outages,
     async close() {
       clearInterval(rpcExpiry);
+      auth.close();
       await ota.stop();
       await transactions.drain();
       await committer.close();

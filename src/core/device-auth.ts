@@ -19,6 +19,20 @@ interface CacheEntry {
 const POSITIVE_TTL_MS = 60_000;
 const NEGATIVE_TTL_MS = 2_000;
 const MAX_ENTRIES = 200_000;
+/** How often expired entries are dropped (a miss cached for 2 s must not stay in memory until the cache is full). */
+const SWEEP_MS = 5_000;
+
+/**
+ * One string instance per distinct tenant id, profile id, credentials type and transport type: every row read from the
+ * store carries its own copy, and a cache of 100,000 devices would otherwise hold 100,000 copies of the same few.
+ */
+const shared = new Map<string, string>();
+function intern<T extends string>(value: T): T {
+  const held = shared.get(value);
+  if (held !== undefined) return held as T;
+  if (shared.size < 10_000) shared.set(value, value);
+  return value;
+}
 
 export class DeviceAuth implements DeviceAuthApi {
   private readonly cache = new Map<string, CacheEntry>();
@@ -28,8 +42,21 @@ export class DeviceAuth implements DeviceAuthApi {
    * its callers but not cached (else a miss read just before a device was created would hide it for NEGATIVE_TTL_MS).
    */
   private generation = 0;
+  private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly store: Store) {}
+  constructor(private readonly store: Store) {
+    this.sweeper = setInterval(() => this.sweep(Date.now()), SWEEP_MS);
+    this.sweeper.unref();
+  }
+
+  /** Stops the sweep of expired entries. */
+  close(): void {
+    clearInterval(this.sweeper);
+  }
+
+  private sweep(now: number): void {
+    for (const [key, entry] of this.cache) if (entry.expires <= now) this.cache.delete(key);
+  }
 
   /** Drops cached lookups for a credentials id (after create, update or delete). */
   invalidate(credentialsId: string): void {
@@ -70,9 +97,14 @@ export class DeviceAuth implements DeviceAuthApi {
     if (credentials) {
       const device = await this.store.getDeviceById(credentials.deviceId);
       if (device) {
-        identity = { deviceId: device.id, tenantId: device.tenantId, deviceName: device.name, profileId: device.profileId, credentialsType: credentials.credentialsType, credentialsId };
+        const credentialsType = intern(credentials.credentialsType);
+        identity = { deviceId: device.id, tenantId: intern(device.tenantId), deviceName: device.name, profileId: intern(device.profileId), credentialsType, credentialsId };
         if (device.additionalInfo?.gateway === true) identity.gateway = true; // gateway spec §1.3: only JSON true
-        transportType = (await this.store.getProfile(device.tenantId, device.profileId))?.transportType ?? 'DEFAULT';
+        transportType = intern((await this.store.getProfile(device.tenantId, device.profileId))?.transportType ?? 'DEFAULT');
+        // The cached row shares the identity's strings instead of holding equal copies.
+        credentials.credentialsType = credentialsType;
+        if (credentials.deviceId === device.id) credentials.deviceId = device.id;
+        if (credentials.credentialsId === credentialsId) credentials.credentialsId = credentialsId;
       }
     }
     const entry = { identity, credentials: identity ? credentials : undefined, transportType, expires: Math.min(graceUntil, Date.now() + (identity ? POSITIVE_TTL_MS : NEGATIVE_TTL_MS)) };

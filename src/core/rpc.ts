@@ -148,11 +148,11 @@ export class Rpc implements RpcApi {
   private async deliverOne(sessions: DeviceSession[], rpc: RpcRequest): Promise<void> {
     const delivery = { requestId: rpc.requestId, method: rpc.method, params: parseJsonOr(rpc.params) };
     const attempts = sessions
-      .filter((s) => !s.deliveredRpc.has(rpc.id))
+      .filter((s) => !s.deliveredRpc?.has(rpc.id))
       .map((s) => {
-        s.deliveredRpc.add(rpc.id);
+        (s.deliveredRpc ??= new Set()).add(rpc.id);
         return s.handlers.onRpc!(delivery).catch((err) => {
-          s.deliveredRpc.delete(rpc.id);
+          s.deliveredRpc?.delete(rpc.id);
           throw err;
         });
       });

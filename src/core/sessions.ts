@@ -7,24 +7,30 @@ import type { CoreLogger } from './core-types.ts';
 import { channels, type Bus, type BusMessage } from '../bus/bus.ts';
 import { isDependencyUnavailable } from './errors.ts';
 
-/** One transport session as core tracks it. */
+/**
+ * One transport session as core tracks it. The handlers object is kept as given (not copied), so a transport may pass
+ * an object whose handlers are methods (called on that object) and set or clear `onAttributes`/`onRpc` on it before
+ * calling `update` with it again.
+ */
 export class DeviceSession implements DeviceSessionHandle {
-  handlers: SessionHandlers;
-  /** RPC ids already handed to this session, so a re-delivery does not repeat one. */
-  readonly deliveredRpc = new Set<string>();
+  /** RPC ids already handed to this session, so a re-delivery does not repeat one (made on the first RPC). */
+  deliveredRpc: Set<string> | undefined = undefined;
   closed = false;
+  /** Whether the handlers had onRpc at the last open/update (an update that adds it delivers pending RPCs). */
+  private rpcWanted: boolean;
 
   constructor(
     readonly identity: DeviceIdentity,
-    handlers: SessionHandlers,
+    public handlers: SessionHandlers,
     private readonly registry: SessionRegistry,
   ) {
-    this.handlers = { ...handlers };
+    this.rpcWanted = !!handlers.onRpc;
   }
 
   update(handlers: SessionHandlers): void {
-    const rpcAdded = !this.handlers.onRpc && !!handlers.onRpc;
-    this.handlers = { ...handlers };
+    const rpcAdded = !this.rpcWanted && !!handlers.onRpc;
+    this.handlers = handlers;
+    this.rpcWanted = !!handlers.onRpc;
     if (rpcAdded) this.registry.rpcSubscribed(this);
   }
 
@@ -41,8 +47,14 @@ export class DeviceSession implements DeviceSessionHandle {
  */
 export const ATTRIBUTE_RESEND_MARGIN_MS = 5000;
 
+const DEVICE_CHANNEL_PREFIX = channels.device('');
+
+/** Placeholder of a device entry until its bus subscription is made. */
+const NOTHING_TO_UNSUBSCRIBE: Promise<() => Promise<void>> = Promise.resolve(async () => {});
+
 interface DeviceEntry {
-  sessions: Set<DeviceSession>;
+  /** Usually one; an array costs far less than a Set for so few. */
+  sessions: DeviceSession[];
   unsubscribe: Promise<() => Promise<void>>;
   /** The bus subscription failed (the bus was down): made again when the bus is back. */
   subscribeFailed?: boolean;
@@ -64,6 +76,11 @@ export class SessionRegistry implements SessionsApi {
    */
   resendAttributes: (deviceId: string, since: number) => void = () => {};
 
+  /** The one bus handler of every device channel (not a closure per device): the device id is in the channel name. */
+  private readonly onDeviceChannel = (message: BusMessage, channel: string): void => {
+    this.onMessage(channel.slice(DEVICE_CHANNEL_PREFIX.length), message);
+  };
+
   constructor(
     private readonly bus: Bus,
     private readonly logger: CoreLogger,
@@ -78,17 +95,17 @@ export class SessionRegistry implements SessionsApi {
    */
   private redeliverPending(lostAt: number | undefined): void {
     for (const [deviceId, entry] of this.devices) {
-      if (lostAt !== undefined && [...entry.sessions].some((s) => s.handlers.onAttributes)) {
+      if (lostAt !== undefined && entry.sessions.some((s) => s.handlers.onAttributes)) {
         this.resendAttributes(deviceId, lostAt - ATTRIBUTE_RESEND_MARGIN_MS);
       }
       if (entry.subscribeFailed) {
         entry.subscribeFailed = false;
         entry.unsubscribe = this.subscribeDevice(deviceId, entry);
-        const sessions = [...entry.sessions].filter((s) => s.handlers.onRpc);
+        const sessions = entry.sessions.filter((s) => s.handlers.onRpc);
         if (sessions.length > 0) void entry.unsubscribe.then(() => this.deliverRpc(sessions, undefined), () => {});
         continue;
       }
-      const sessions = [...entry.sessions].filter((s) => s.handlers.onRpc);
+      const sessions = entry.sessions.filter((s) => s.handlers.onRpc);
       if (sessions.length > 0) this.deliverRpc(sessions, undefined);
     }
   }
@@ -98,13 +115,12 @@ export class SessionRegistry implements SessionsApi {
     let entry = this.devices.get(identity.deviceId);
     if (!entry) {
       const deviceId = identity.deviceId;
-      entry = { sessions: new Set(), unsubscribe: Promise.resolve(async () => {}) };
+      entry = { sessions: [session], unsubscribe: NOTHING_TO_UNSUBSCRIBE };
       entry.unsubscribe = this.subscribeDevice(deviceId, entry);
       this.devices.set(deviceId, entry);
       this.onDeviceOpened(deviceId);
       this.onConnectivity?.(identity, 'CONNECT');
-    }
-    entry.sessions.add(session);
+    } else entry.sessions.push(session);
     this.total++;
     if (handlers.onRpc) this.rpcSubscribed(session);
     return session;
@@ -112,7 +128,7 @@ export class SessionRegistry implements SessionsApi {
 
   /** Subscribes this node to the device's channel; a failure is logged and marks the entry for the next reconnect. */
   private subscribeDevice(deviceId: string, entry: DeviceEntry): Promise<() => Promise<void>> {
-    const subscribed = this.bus.subscribe(channels.device(deviceId), (m) => this.onMessage(deviceId, m));
+    const subscribed = this.bus.subscribe(channels.device(deviceId), this.onDeviceChannel);
     subscribed.catch((err) => {
       entry.subscribeFailed = true;
       // An outage of the bus is logged once where it is noticed; anything else is worth a line per device.
@@ -133,7 +149,7 @@ export class SessionRegistry implements SessionsApi {
 
   /** Sessions of a device on this node. */
   sessionsOf(deviceId: string): DeviceSession[] {
-    return [...(this.devices.get(deviceId)?.sessions ?? [])];
+    return this.devices.get(deviceId)?.sessions.slice() ?? [];
   }
 
   rpcSubscribed(session: DeviceSession): void {
@@ -147,9 +163,11 @@ export class SessionRegistry implements SessionsApi {
 
   remove(session: DeviceSession): void {
     const entry = this.devices.get(session.identity.deviceId);
-    if (!entry || !entry.sessions.delete(session)) return;
+    const at = entry ? entry.sessions.indexOf(session) : -1;
+    if (!entry || at < 0) return;
+    entry.sessions.splice(at, 1);
     this.total--;
-    if (entry.sessions.size === 0) {
+    if (entry.sessions.length === 0) {
       this.devices.delete(session.identity.deviceId);
       this.onDeviceClosed(session.identity.deviceId);
       this.onConnectivity?.(session.identity, 'DISCONNECT');

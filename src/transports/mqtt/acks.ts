@@ -49,23 +49,27 @@ function writePuback(out: Buffer, at: number, version: number, messageId: number
   return at + 9 + text.length;
 }
 
+/** Where acks go: the connection (read when acks are encoded). */
+export interface AckSink {
+  /** The connection's protocol version. */
+  readonly version: number;
+  /** The client's Maximum Packet Size: a larger ack is not sent ([MQTT-3.1.2-25]). */
+  readonly clientMaxPacketSize: number | undefined;
+  /** Writes encoded PUBACKs to the client. */
+  write(bytes: Buffer): void;
+}
+
+function flushLater(acks: OrderedAcks): void {
+  acks.flushNow();
+}
+
 /** Queue of QoS 1 acknowledgements awaiting their work. */
 export class OrderedAcks {
   private queue: PendingAck[] = [];
   private head = 0;
   private flushScheduled = false;
-  private readonly flushLater = () => this.flush();
 
-  /**
-   * @param version the connection's protocol version, read when acks are encoded
-   * @param write writes encoded PUBACKs to the client
-   * @param maxSize the client's Maximum Packet Size: a larger ack is not sent ([MQTT-3.1.2-25])
-   */
-  constructor(
-    private readonly version: () => number,
-    private readonly write: (bytes: Buffer) => void,
-    private readonly maxSize: () => number | undefined = () => undefined,
-  ) {}
+  constructor(private readonly sink: AckSink) {}
 
   /** Reserves the ack slot of a PUBLISH that has just been received. */
   enqueue(messageId: number): PendingAck {
@@ -83,7 +87,7 @@ export class OrderedAcks {
     if (reasonString !== undefined && reason !== 0) ack.reasonString = reasonStringBytes(reasonString);
     if (this.flushScheduled || this.queue[this.head] !== ack) return;
     this.flushScheduled = true;
-    process.nextTick(this.flushLater);
+    process.nextTick(flushLater, this);
   }
 
   /** Sends the ready acks now (before another packet, so the client sees the order in which work finished). */
@@ -91,12 +95,17 @@ export class OrderedAcks {
     if (this.flushScheduled) this.flush();
   }
 
+  /** The scheduled flush (process.nextTick). */
+  flushNow(): void {
+    this.flush();
+  }
+
   private flush(): void {
     if (!this.flushScheduled) return;
     this.flushScheduled = false;
     const queue = this.queue;
-    const version = this.version();
-    const maxSize = this.maxSize() ?? Infinity;
+    const version = this.sink.version;
+    const maxSize = this.sink.clientMaxPacketSize ?? Infinity;
     let end = this.head;
     let bytes = 0;
     while (end < queue.length && queue[end].reason !== undefined) {
@@ -120,7 +129,7 @@ export class OrderedAcks {
       this.queue = queue.slice(end); // a connection that is never idle must not grow its queue forever
       this.head = 0;
     } else this.head = end;
-    if (bytes > 0) this.write(out);
+    if (bytes > 0) this.sink.write(out);
   }
 
   /** Number of PUBLISH packets not yet acknowledged. */

@@ -15,6 +15,7 @@ import { PROVISION_USERNAME } from './topics.ts';
 export async function handleConnect(conn: MqttConnection, packet: IConnectPacket): Promise<void> {
   const version = packet.protocolVersion ?? 4;
   conn.version = version;
+  if ((packet as { bridgeMode?: boolean }).bridgeMode) conn.bridgeMode = true; // mqtt-packet sets it; its types omit it
   conn.setKeepalive(packet.keepalive ?? 0);
   const properties = packet.properties;
   if (version === 5 && properties?.maximumPacketSize) conn.clientMaxPacketSize = properties.maximumPacketSize;

@@ -8,10 +8,12 @@ import type { Duplex } from 'node:stream';
 import type { Core, CoreLogger } from '../../core/core-types.ts';
 import { OrderedAcks } from './acks.ts';
 import { handleConnect } from './connect.ts';
+import { decodePacket } from './decode.ts';
 import type { DeviceSession } from './device-session.ts';
 import { dispatchPacket } from './dispatch.ts';
 import { decodePublish, MqttFramer, type FrameSink } from './framer.ts';
 import type { MqttLimits } from './limits.ts';
+import { keepAliveWheel, type Watched } from './keep-alive.ts';
 import { OutboundInflight } from './outbound.ts';
 import type { ProvisionSession } from './provision-session.ts';
 import type { ClientCertificate } from './tls.ts';
@@ -28,30 +30,49 @@ export interface TransportContext {
 
 export type ConnectionState = 'awaiting-connect' | 'connecting' | 'provision' | 'device' | 'closed';
 
-/** A connection's protocol engine. Create one per accepted stream; it owns the stream from then on. */
-export class MqttConnection implements FrameSink {
+/** The connection a stream belongs to, for the stream listeners below (shared functions, not closures per stream). */
+const CONNECTION = Symbol('mqtt connection');
+type OwnedStream = Duplex & { [CONNECTION]: MqttConnection };
+
+function onStreamData(this: OwnedStream, chunk: Buffer): void {
+  this[CONNECTION].onData(chunk);
+}
+
+function onStreamGone(this: OwnedStream): void {
+  this[CONNECTION].destroy();
+}
+
+/**
+ * A connection's protocol engine. Create one per accepted stream; it owns the stream from then on.
+ * Memory per idle connection is kept small (issue 17: ≤ 4 KB with the socket): no closure or timer per connection,
+ * the parser shared (decode.ts), and what only some connections need (ack queue, outbound in-flight ids, topic aliases,
+ * the queue before CONNACK) made when first needed.
+ */
+export class MqttConnection implements FrameSink, Watched {
   state: ConnectionState = 'awaiting-connect';
   /** 3 (3.1), 4 (3.1.1) or 5, known once CONNECT is parsed. */
   version: 3 | 4 | 5 = 4;
-  provision: ProvisionSession | undefined;
-  device: DeviceSession | undefined;
+  /** The CONNECT set the bridge bit of its protocol level (mqtt-packet then reads SUBSCRIBE options differently). */
+  bridgeMode = false;
+  provision: ProvisionSession | undefined = undefined;
+  device: DeviceSession | undefined = undefined;
   /** v5 CONNECT Maximum Packet Size: larger outbound packets are dropped ([MQTT-3.1.2-25]). */
-  clientMaxPacketSize: number | undefined;
-  /** v5 inbound topic aliases. */
-  readonly topicAliases = new Map<number, string>();
-  readonly acks: OrderedAcks;
-  /** Called once when the connection has closed. */
-  onClose: (() => void) | undefined;
+  clientMaxPacketSize: number | undefined = undefined;
+  /** Called once when the connection has closed, with the connection as `this`. */
+  onClose: ((this: MqttConnection) => void) | undefined = undefined;
   /** TLS connections: the client certificate (spec §8.1 step 1); undefined on plain TCP. */
-  clientCertificate: ClientCertificate | undefined;
+  clientCertificate: ClientCertificate | undefined = undefined;
   /** Set at accept when an admission limit refuses the connection; CONNECT is then answered with the refusal. */
-  refusal: 'max-connections' | 'connect-rate' | undefined;
+  refusal: 'max-connections' | 'connect-rate' | undefined = undefined;
+  /** Watched by keepAliveWheel: its tick count when bytes last arrived, and the silence allowed in ticks. */
+  lastActivity = 0;
+  silenceLimitTicks = 0;
 
-  private readonly parser = mqtt.parser();
   private readonly framer: MqttFramer;
-  private readonly queued: Packet[] = [];
-  private readonly outbound: OutboundInflight;
-  private timer: NodeJS.Timeout | undefined;
+  private aliases: Map<number, string> | undefined = undefined;
+  private ackQueue: OrderedAcks | undefined = undefined;
+  private queued: Packet[] | undefined = undefined;
+  private outbound: OutboundInflight | undefined = undefined;
   private work = 0;
   private paused = false;
   private corked = false;
@@ -62,26 +83,33 @@ export class MqttConnection implements FrameSink {
     readonly ctx: TransportContext,
     readonly address?: string,
   ) {
-    this.acks = new OrderedAcks(() => this.version, (bytes) => this.write(bytes), () => this.clientMaxPacketSize);
     this.framer = new MqttFramer(this, ctx.limits.maxPacketSize);
-    this.outbound = new OutboundInflight(ctx.limits.maxOutboundInflight);
-    this.parser.on('packet', (packet: Packet) => this.onPacket(packet));
-    this.parser.on('error', (err: Error) => this.onMalformed(err.message));
-    stream.on('data', (chunk: Buffer) => this.onData(chunk));
-    stream.on('error', () => this.destroy());
-    stream.on('close', () => this.destroy());
-    stream.on('end', () => this.destroy());
-    this.timer = setTimeout(() => this.onIdle(), ctx.limits.connectTimeoutMs);
-    this.timer.unref?.();
+    (stream as OwnedStream)[CONNECTION] = this;
+    stream.on('data', onStreamData);
+    stream.on('error', onStreamGone);
+    stream.on('close', onStreamGone);
+    stream.on('end', onStreamGone);
+    keepAliveWheel.watch(this, ctx.limits.connectTimeoutMs);
   }
 
   get closed(): boolean {
     return this.state === 'closed';
   }
 
-  private onData(chunk: Buffer): void {
+  /** v5 inbound topic aliases (made on first use). */
+  get topicAliases(): Map<number, string> {
+    return (this.aliases ??= new Map());
+  }
+
+  /** PUBACKs in arrival order (made on the first QoS 1 PUBLISH). */
+  get acks(): OrderedAcks {
+    return (this.ackQueue ??= new OrderedAcks(this));
+  }
+
+  /** Bytes arrived from the client. */
+  onData(chunk: Buffer): void {
     if (this.closed) return;
-    this.timer?.refresh();
+    this.lastActivity = keepAliveWheel.now;
     try {
       this.framer.push(chunk);
     } catch (err) {
@@ -97,7 +125,9 @@ export class MqttConnection implements FrameSink {
       else this.onPacket(packet);
       return;
     }
-    this.parser.parse(frame);
+    const packet = decodePacket(frame, this.version, this.bridgeMode);
+    if (packet instanceof Error) this.onMalformed(packet.message);
+    else this.onPacket(packet);
   }
 
   onTooLarge(): void {
@@ -133,11 +163,12 @@ export class MqttConnection implements FrameSink {
     }
     if (this.state === 'connecting') {
       // spec §8.1: packets sent before CONNACK are queued, at most 100.
-      if (this.queued.length >= this.ctx.limits.maxQueuedBeforeConnack) {
+      const queued = (this.queued ??= []);
+      if (queued.length >= this.ctx.limits.maxQueuedBeforeConnack) {
         this.ctx.onLimit?.('QUEUE_BEFORE_CONNACK');
         this.fail(RC.QUOTA_EXCEEDED, 'too many packets before CONNACK');
       }
-      else this.queued.push(packet);
+      else queued.push(packet);
       return;
     }
     dispatchPacket(this, packet);
@@ -145,7 +176,7 @@ export class MqttConnection implements FrameSink {
 
   /** The client's PUBACK for a QoS 1 message this server sent. */
   acknowledged(messageId: number): void {
-    this.outbound.acknowledge(messageId);
+    this.outbound?.acknowledge(messageId);
   }
 
   /** Completes CONNECT: sends CONNACK and starts serving the packets that arrived meanwhile. */
@@ -154,7 +185,9 @@ export class MqttConnection implements FrameSink {
     this.send(connack);
     this.connackSent = true;
     this.state = state;
-    while (this.queued.length > 0 && !this.closed) dispatchPacket(this, this.queued.shift()!);
+    const queued = this.queued;
+    this.queued = undefined;
+    if (queued) for (let i = 0; i < queued.length && !this.closed; i++) dispatchPacket(this, queued[i]);
   }
 
   /** Refuses CONNECT with a return/reason code; v5 also sends DISCONNECT where the code allows (spec §8.1). */
@@ -168,39 +201,39 @@ export class MqttConnection implements FrameSink {
 
   /** Starts the keepalive watchdog: 1.5 x keepalive of silence closes the connection ([MQTT-3.1.2-24]). */
   setKeepalive(seconds: number): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    if (seconds > 0) {
-      this.timer = setTimeout(() => this.onIdle(), seconds * 1500);
-      this.timer.unref?.();
-    }
+    if (this.closed) return;
+    if (seconds > 0) keepAliveWheel.watch(this, seconds * 1500);
+    else keepAliveWheel.unwatch(this);
   }
 
-  private onIdle(): void {
-    this.ctx.onLimit?.(this.connackSent ? 'KEEP_ALIVE_TIMEOUT' : 'CONNECT_TIMEOUT');
-    if (this.connackSent) this.fail(RC.KEEP_ALIVE_TIMEOUT, 'keepalive timeout');
-    else this.end();
+  /** The connection was silent past its limit (keepAliveWheel). */
+  onSilence(): void {
+    if (this.closed) return;
+    try {
+      this.ctx.onLimit?.(this.connackSent ? 'KEEP_ALIVE_TIMEOUT' : 'CONNECT_TIMEOUT');
+      if (this.connackSent) this.fail(RC.KEEP_ALIVE_TIMEOUT, 'keepalive timeout');
+      else this.end();
+    } catch (err) {
+      this.internalError(err);
+    }
   }
 
   /** Writes one packet. */
   send(packet: Packet): void {
     if (this.closed || this.stream.destroyed) return;
-    this.acks.flushReady();
+    this.ackQueue?.flushReady();
     const bytes = mqtt.generate(packet, { protocolVersion: this.version });
     if (this.clientMaxPacketSize !== undefined && bytes.length > this.clientMaxPacketSize) return; // [MQTT-3.1.2-25]
     this.write(bytes);
   }
 
   /** Writes encoded packets; cork/uncork batches the writes of one event-loop turn into one syscall. */
-  private write(bytes: Buffer): void {
+  write(bytes: Buffer): void {
     if (this.closed || this.stream.destroyed) return;
     if (!this.corked) {
       this.corked = true;
       this.stream.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.stream.uncork();
-      });
+      process.nextTick(uncork, this);
     }
     this.stream.write(bytes);
     if (this.stream.writableLength > this.ctx.limits.maxWriteBuffer) {
@@ -210,6 +243,12 @@ export class MqttConnection implements FrameSink {
     }
   }
 
+  /** Ends the cork of one event-loop turn (see write). */
+  uncorkNow(): void {
+    this.corked = false;
+    this.stream.uncork();
+  }
+
   /** Publishes to the client. QoS 1 resolves on the client's PUBACK; QoS 0 once written. */
   publish(topic: string, payload: Buffer | string, qos: 0 | 1): Promise<void> {
     if (this.closed) return Promise.reject(new Error('connection closed'));
@@ -217,7 +256,7 @@ export class MqttConnection implements FrameSink {
       this.send({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false });
       return Promise.resolve();
     }
-    const inflight = this.outbound.begin();
+    const inflight = (this.outbound ??= new OutboundInflight(this.ctx.limits.maxOutboundInflight)).begin();
     if (!inflight) return Promise.reject(new Error('too many unacknowledged messages'));
     this.send({ cmd: 'publish', topic, payload, qos: 1, messageId: inflight.messageId, retain: false, dup: false });
     return inflight.acked;
@@ -253,7 +292,7 @@ export class MqttConnection implements FrameSink {
   /** Ends the connection gracefully (flushing writes); v5 DISCONNECT first when a reason is given. */
   end(reasonCode?: number): void {
     if (this.closed) return;
-    this.acks.flushReady();
+    this.ackQueue?.flushReady();
     if (reasonCode !== undefined && this.version === 5 && this.connackSent) this.send({ cmd: 'disconnect', reasonCode });
     this.cleanup();
     this.stream.end();
@@ -270,11 +309,15 @@ export class MqttConnection implements FrameSink {
 
   private cleanup(): void {
     this.state = 'closed';
-    clearTimeout(this.timer);
-    this.queued.length = 0;
-    this.outbound.abandon();
+    keepAliveWheel.unwatch(this);
+    this.queued = undefined;
+    this.outbound?.abandon();
     this.provision?.close();
     this.device?.close();
     this.onClose?.();
   }
+}
+
+function uncork(conn: MqttConnection): void {
+  conn.uncorkNow();
 }

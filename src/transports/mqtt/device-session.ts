@@ -2,7 +2,7 @@
  * A device's MQTT session: its identity, its subscriptions, and the server -> device pushes that core
  * delivers through core.sessions (shared attribute updates, server RPC; spec §8.2).
  */
-import type { DeviceIdentity, DeviceSessionHandle, RpcDelivery } from '../../core/api.ts';
+import type { DeviceIdentity, DeviceSessionHandle, RpcDelivery, SessionHandlers } from '../../core/api.ts';
 import type { MqttConnection } from './connection.ts';
 import { RC } from './reason-codes.ts';
 import { MqttGatewaySession } from './gateway/gateway-session.ts';
@@ -13,75 +13,77 @@ interface Subscription {
   qos: 0 | 1;
 }
 
-/** Subscriptions and pushes of one authenticated connection; a device may hold several. */
-export class DeviceSession {
-  private readonly subscriptions = new Map<SubscriptionKind, Subscription>();
+/**
+ * Subscriptions and pushes of one authenticated connection; a device may hold several. The session is its own
+ * SessionHandlers for core (methods on the prototype, no closures per session): `onAttributes` and `onRpc` are set
+ * while the device is subscribed to them.
+ */
+export class DeviceSession implements SessionHandlers {
+  /** SessionHandlers: set while the device is subscribed to shared attribute updates. */
+  onAttributes: ((update: Record<string, unknown>) => void) | undefined = undefined;
+  /** SessionHandlers: set while the device is subscribed to server RPC. */
+  onRpc: ((rpc: RpcDelivery) => Promise<void>) | undefined = undefined;
+  /** Set when the device is a gateway: its sub-devices' traffic on `v1/gateway/*`. */
+  readonly gateway: MqttGatewaySession | undefined;
+  private subscriptions: Map<SubscriptionKind, Subscription> | undefined = undefined;
+  private clientRpcTimers: Set<NodeJS.Timeout> | undefined = undefined;
   private readonly handle: DeviceSessionHandle;
-  private readonly clientRpcTimers = new Set<NodeJS.Timeout>();
 
   constructor(
     private readonly conn: MqttConnection,
     readonly identity: DeviceIdentity,
   ) {
-    this.handle = conn.ctx.core.sessions.open(identity, this.endHandlers());
+    this.handle = conn.ctx.core.sessions.open(identity, this);
     // gateway spec §1.2: decided once per connection, at CONNECT.
-    if (identity.gateway) this.gateway = new MqttGatewaySession(conn, identity);
+    this.gateway = identity.gateway ? new MqttGatewaySession(conn, identity) : undefined;
   }
-
-  /** Set when the device is a gateway: its sub-devices' traffic on `v1/gateway/*`. */
-  readonly gateway: MqttGatewaySession | undefined;
 
   /** Records a subscription; attribute and RPC subscriptions start the matching pushes. */
   subscribe(kind: SubscriptionKind, style: TopicStyle, qos: 0 | 1): void {
-    this.subscriptions.set(kind, { style, qos });
+    (this.subscriptions ??= new Map()).set(kind, { style, qos });
     if (kind === 'attributes' || kind === 'rpc-request') this.updateHandlers();
   }
 
   /** Removes a subscription; false when there was none. */
   unsubscribe(kind: SubscriptionKind): boolean {
-    const existed = this.subscriptions.delete(kind);
+    const existed = this.subscriptions?.delete(kind) ?? false;
     if (existed && (kind === 'attributes' || kind === 'rpc-request')) this.updateHandlers();
     return existed;
   }
 
   /** QoS and topic style for server messages of `kind`: the subscription's, else QoS 1 (spec §8.2). */
   delivery(kind: SubscriptionKind, fallbackStyle: TopicStyle): Subscription {
-    return this.subscriptions.get(kind) ?? { style: fallbackStyle, qos: 1 };
+    return this.subscriptions?.get(kind) ?? { style: fallbackStyle, qos: 1 };
   }
 
-  /** The connection ends when the device's credentials are replaced or the device is deleted. */
-  private endHandlers() {
-    return {
-      onCredentialsRevoked: () => this.conn.fail(RC.NOT_AUTHORIZED, 'device credentials replaced'),
-      onDeviceDeleted: this.deleted,
-    };
+  /** SessionHandlers: the connection ends when the device's credentials are replaced. */
+  onCredentialsRevoked(): void {
+    this.conn.fail(RC.NOT_AUTHORIZED, 'device credentials replaced');
+  }
+
+  /** SessionHandlers, gateway spec §4.4: a deleted device's connection ends (MQTT 5: DISCONNECT 0x98 administrative action). */
+  onDeviceDeleted(): void {
+    this.conn.fail(RC.ADMINISTRATIVE_ACTION, 'device deleted');
   }
 
   private updateHandlers(): void {
-    this.handle.update({
-      ...this.endHandlers(),
-      onAttributes: this.subscriptions.has('attributes') ? this.pushAttributes : undefined,
-      onRpc: this.subscriptions.has('rpc-request') ? this.pushRpc : undefined,
-    });
+    this.onAttributes = this.subscriptions?.has('attributes') ? this.pushAttributes : undefined;
+    this.onRpc = this.subscriptions?.has('rpc-request') ? this.pushRpc : undefined;
+    this.handle.update(this);
   }
 
-  /** gateway spec §4.4: a deleted device's connection ends (MQTT 5: DISCONNECT 0x98 administrative action). */
-  private readonly deleted = (): void => {
-    this.conn.fail(RC.ADMINISTRATIVE_ACTION, 'device deleted');
-  };
-
   /** Shared attribute update or `{"deleted":[...]}` to subscribers of the attributes topic (spec §8.2). */
-  private readonly pushAttributes = (update: Record<string, unknown>): void => {
+  private pushAttributes(update: Record<string, unknown>): void {
     const { style, qos } = this.delivery('attributes', 'v1');
     this.conn.publish(outboundTopic('attributes', style), JSON.stringify(update), qos).catch(() => {});
-  };
+  }
 
   /** Server RPC; at QoS 1 the promise resolves on the device's PUBACK (= DELIVERED, spec §8.2). */
-  private readonly pushRpc = (rpc: RpcDelivery): Promise<void> => {
+  private pushRpc(rpc: RpcDelivery): Promise<void> {
     const { style, qos } = this.delivery('rpc-request', 'v1');
     const body = JSON.stringify({ method: rpc.method, params: rpc.params });
     return this.conn.publish(outboundTopic('rpc-request', style, rpc.requestId), body, qos);
-  };
+  }
 
   /** Sends the answer to a client-side RPC on the response topic of the request's style. */
   replyToClientRpc(requestId: number, style: TopicStyle, body: string): Promise<void> {
@@ -91,22 +93,23 @@ export class DeviceSession {
 
   /** Runs `fn` after `ms` unless the session closes first. */
   later(ms: number, fn: () => void): void {
+    const timers = (this.clientRpcTimers ??= new Set());
     const timer = setTimeout(() => {
-      this.clientRpcTimers.delete(timer);
+      timers.delete(timer);
       fn();
     }, ms);
     timer.unref?.();
-    this.clientRpcTimers.add(timer);
+    timers.add(timer);
   }
 
   /** Pending client-side RPC timers (bounded by the caller). */
   get pendingTimers(): number {
-    return this.clientRpcTimers.size;
+    return this.clientRpcTimers?.size ?? 0;
   }
 
   close(): void {
-    for (const timer of this.clientRpcTimers) clearTimeout(timer);
-    this.clientRpcTimers.clear();
+    if (this.clientRpcTimers) for (const timer of this.clientRpcTimers) clearTimeout(timer);
+    this.clientRpcTimers = undefined;
     this.handle.close();
     this.gateway?.close();
   }

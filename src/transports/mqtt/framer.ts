@@ -18,10 +18,13 @@ export interface FrameSink {
   readonly closed: boolean;
 }
 
+/** The parts of a framer holding no incomplete packet (shared: never pushed to, as partsLength is then 0). */
+const NO_PARTS: readonly Buffer[] = [];
+
 /** Frames one connection's stream. */
 export class MqttFramer {
   /** Bytes of an incomplete packet, in arrival order. */
-  private parts: Buffer[] = [];
+  private parts = NO_PARTS as Buffer[];
   private partsLength = 0;
   /** Size of the incomplete packet once its header is known (0: header still incomplete). */
   private expected = 0;
@@ -39,7 +42,7 @@ export class MqttFramer {
       this.partsLength += chunk.length;
       if (this.expected > 0 && this.partsLength < this.expected) return;
       buf = Buffer.concat(this.parts, this.partsLength);
-      this.parts = [];
+      this.parts = NO_PARTS as Buffer[];
       this.partsLength = 0;
     }
     this.expected = 0;

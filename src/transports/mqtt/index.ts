@@ -61,6 +61,10 @@ export async function startMqttTransport(deps: MqttTransportDeps): Promise<MqttT
     return undefined;
   };
 
+  /** conn.onClose of every connection (one function, called with the connection as `this`). */
+  function forget(this: MqttConnection): void {
+    connections.delete(this);
+  }
   const accept = (socket: net.Socket, tlsSocket?: TLSSocket) => {
     if (closing) {
       socket.destroy();
@@ -84,9 +88,9 @@ export async function startMqttTransport(deps: MqttTransportDeps): Promise<MqttT
       conn.refusal = refusal;
       deps.onRejected?.(refusal === 'max-connections' ? 'MAX_CONNECTIONS' : 'CONNECT_RATE');
     }
+    if (conn.closed) return; // destroyed above: never counted
     connections.add(conn);
-    conn.onClose = () => connections.delete(conn);
-    socket.once('close', () => connections.delete(conn));
+    conn.onClose = forget;
   };
   const server = net.createServer({ noDelay: true }, (socket) => accept(socket));
   server.on('error', (err) => deps.logger.error({ err }, 'mqtt: listener error'));

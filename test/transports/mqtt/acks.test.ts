@@ -9,7 +9,15 @@ import { OrderedAcks } from '../../../src/transports/mqtt/acks.ts';
 
 function acks(version: number, maxSize?: number) {
   const writes: Buffer[] = [];
-  const queue = new OrderedAcks(() => version, (b) => writes.push(b), () => maxSize);
+  const queue = new OrderedAcks({
+    get version() {
+      return version;
+    },
+    get clientMaxPacketSize() {
+      return maxSize;
+    },
+    write: (b: Buffer) => writes.push(b),
+  });
   return { queue, writes };
 }
 

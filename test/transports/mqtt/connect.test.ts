@@ -161,6 +161,25 @@ describe('MQTT CONNECT over an in-memory duplex', () => {
     await client.waitClosed();
   });
 
+  it('keeps a client that talks within 1.5 x keepalive open and closes it only after 1.5 x keepalive of silence (shared sweep)', async () => {
+    const core = new FakeCore();
+    core.addDevice('T1');
+    const { client, conn } = connectInMemory(core, 4);
+    await client.connect({ username: 'T1', keepalive: 1 });
+    // Traffic every 0.5 s for 2.5 s: past 1.5 x keepalive since CONNECT, so only the pings keep the connection open.
+    for (let i = 0; i < 5; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      client.send({ cmd: 'pingreq' });
+      await client.next('pingresp');
+    }
+    const lastPacket = Date.now();
+    await client.waitClosed();
+    // [MQTT-3.1.2-24]: never before 1.5 x keepalive of silence (late is allowed: the sweep runs every 250 ms).
+    assert.ok(Date.now() - lastPacket >= 1500, `closed after ${Date.now() - lastPacket} ms of silence`);
+    assert.equal(conn.closed, true);
+    assert.equal(core.sessions[0].closed, true);
+  });
+
   it('closes a connection that never sends CONNECT (half-open)', async () => {
     const { client } = connectInMemory(new FakeCore(), 4, { connectTimeoutMs: 50 });
     await client.waitClosed();

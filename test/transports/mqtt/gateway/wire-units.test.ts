@@ -13,7 +13,7 @@ import { Rng } from '../../../fuzz/rng.ts';
 /** PUBACKs an OrderedAcks writes, decoded by mqtt-packet as a v5 client would. */
 async function pubacks(version: 4 | 5, fill: (acks: OrderedAcks) => void, maxSize?: number): Promise<(Packet & Record<string, any>)[]> {
   const written: Buffer[] = [];
-  const acks = new OrderedAcks(() => version, (b) => written.push(b), () => maxSize);
+  const acks = new OrderedAcks({ version, clientMaxPacketSize: maxSize, write: (b: Buffer) => written.push(b) });
   fill(acks);
   await new Promise((r) => process.nextTick(r));
   const parser = mqtt.parser({ protocolVersion: version });

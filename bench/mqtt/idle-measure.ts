@@ -1,0 +1,136 @@
+/**
+ * Server memory per idle MQTT session, measured the same way for every server: the server's RSS (from /proc) and,
+ * for Node servers, its heap, each after full garbage collections and a settle pause (bench/support/memory-probe.ts),
+ * before and after `count` sessions have connected (CONNECT with keep-alive 0, CONNACK) and then sat idle.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { createInterface, type Interface } from 'node:readline';
+import type { MemoryReport } from '../support/memory-probe.ts';
+import { idleSessions } from './load.ts';
+
+/** A server child process that prints its port on its first stdout line and, if a Node server, answers the probe. */
+export interface ProbedServer {
+  name: string;
+  port: number;
+  child: ChildProcess;
+  /** Node servers: asks the probe for settled figures. Undefined for native servers (mosquitto). */
+  probe?: () => Promise<MemoryReport>;
+}
+
+/** Resident set size of a process, bytes, from /proc (Linux). */
+export const rssBytes = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+
+/** Spawns a Node server that prints `{"mqttPort":N}` first and answers `measure` on stdin. */
+export async function startProbedNode(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<ProbedServer> {
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env, BENCH_MEMORY_PROBE: '1' }, stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! });
+  const next = lineQueue(lines);
+  const port = JSON.parse(await next()).mqttPort as number;
+  const probe = async () => {
+    child.stdin!.write('measure\n');
+    for (;;) {
+      const line = await next();
+      if (line.startsWith('{"memory"')) return JSON.parse(line).memory as MemoryReport;
+    }
+  };
+  return { name, port, child, probe };
+}
+
+function lineQueue(lines: Interface): () => Promise<string> {
+  const buffered: string[] = [];
+  const waiting: ((line: string) => void)[] = [];
+  lines.on('line', (line) => {
+    const waiter = waiting.shift();
+    if (waiter) waiter(line);
+    else buffered.push(line);
+  });
+  return () => (buffered.length > 0 ? Promise.resolve(buffered.shift()!) : new Promise((resolve) => waiting.push(resolve)));
+}
+
+/** Per-session figures, bytes. The heap figures are undefined for a native server. */
+export interface IdleFigures {
+  name: string;
+  /** Sessions measured: the second half (see measureIdle). */
+  sessions: number;
+  rssBefore: number;
+  rssAfter: number;
+  /** Settled RSS growth per session over the second half (the marginal cost). */
+  perSession: number;
+  /** Settled RSS growth per session over all sessions, from the settled server before the first one connected. */
+  wholePerSession: number;
+  /** Growth of V8's used heap (live objects after full GCs), per session. */
+  heapPerSession?: number;
+  /** Growth of RSS outside the V8 heap's committed pages (RSS − heapTotal): native socket state, malloc, Buffers. */
+  nativePerSession?: number;
+  /** The earlier method: RSS 2 s after the last CONNACK, no GC, no settling, per session. */
+  quickPerSession: number;
+}
+
+/**
+ * Measures `server` with `count` idle sessions (tokens bench-0..count-1): settled before any session (E), after the
+ * first half connected (A), after the second half connected too (B). Per session: (B − E) / count over all of them, and
+ * the marginal (B − A) / half, which leaves out start-up transients (code compiled and pools grown on the first
+ * connections). The first half's sessions stay open. Closes the sessions, not the server.
+ */
+export async function measureIdle(server: ProbedServer, count: number): Promise<IdleFigures> {
+  /**
+   * Probes every 2 s until V8 has given back what it no longer uses (its memory reducer shrinks the young generation and
+   * releases free old-generation pages some seconds after allocation stops; with --max-semi-space-size=64 a grown
+   * young generation holds up to 128 MB) and two answers in a row agree (RSS and heap used within 1%); at most ~45 s (then the last answer is taken as it is).
+   */
+  const settle = async (): Promise<{ rss: number; memory?: MemoryReport }> => {
+    if (!server.probe) {
+      await new Promise((r) => setTimeout(r, 3000));
+      return { rss: rssBytes(server.child.pid!) };
+    }
+    let last: { rss: number; memory: MemoryReport } | undefined;
+    for (let i = 0; i < 15; i++) {
+      const memory = await server.probe();
+      const now = { rss: rssBytes(server.child.pid!), memory };
+      const close = (a: number, b: number) => Math.abs(a - b) <= 0.01 * Math.max(a, b);
+      const freeHeap = now.memory.heapTotal - now.memory.heapUsed; // pages V8 holds but no object uses
+      const released = now.memory.newSpace <= 4 * 1048576 && freeHeap <= Math.max(8 * 1048576, 0.1 * now.memory.heapUsed);
+      if (last && released && close(last.rss, now.rss) && close(last.memory.heapUsed, now.memory.heapUsed)) return now;
+      last = now;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    return last!;
+  };
+  const tokens = Array.from({ length: count }, (_, i) => `bench-${i}`);
+  const half = Math.floor(count / 2);
+  const empty = await settle();
+  const first = await idleSessions(server.port, tokens.slice(0, half));
+  const before = await settle();
+  const second = await idleSessions(server.port, tokens.slice(half));
+  await new Promise((r) => setTimeout(r, 2000));
+  const quick = rssBytes(server.child.pid!);
+  const after = await settle();
+  await Promise.all([first.close(), second.close()]);
+  const n = second.count;
+  const figures: IdleFigures = { name: server.name, sessions: n, rssBefore: before.rss, rssAfter: after.rss, perSession: (after.rss - before.rss) / n, wholePerSession: (after.rss - empty.rss) / (n + first.count), quickPerSession: (quick - before.rss) / n };
+  if (before.memory && after.memory) {
+    figures.heapPerSession = (after.memory.heapUsed - before.memory.heapUsed) / n;
+    figures.nativePerSession = (after.rss - after.memory.heapTotal - (before.rss - before.memory.heapTotal)) / n;
+  }
+  return figures;
+}
+
+/** Stops a server child. */
+export async function stopServer(server: ProbedServer): Promise<void> {
+  if (server.child.exitCode !== null) return;
+  server.child.kill('SIGTERM');
+  const timer = setTimeout(() => server.child.kill('SIGKILL'), 10_000);
+  await once(server.child, 'exit');
+  clearTimeout(timer);
+}
+
+/** One markdown row. */
+export function idleRow(f: IdleFigures): string {
+  const kb = (b: number | undefined) => (b === undefined ? '—' : (b / 1024).toFixed(2));
+  return `| ${f.name} | ${kb(f.wholePerSession)} | **${kb(f.perSession)}** | ${kb(f.heapPerSession)} | ${kb(f.nativePerSession)} | ${kb(f.quickPerSession)} | ${Math.round(f.rssBefore / 1048576)} → ${Math.round(f.rssAfter / 1048576)} MB |`;
+}
+
+export const IDLE_HEADER =
+  '| server | RSS per session, all sessions from empty, KB | RSS per session, second half, KB | V8 heap used per session, KB | native (RSS − heap committed) per session, KB | RSS 2 s after, no GC, KB | settled RSS A → B |\n|---|---|---|---|---|---|---|';

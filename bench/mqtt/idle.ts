@@ -1,0 +1,59 @@
+/**
+ * Idle MQTT sessions (issue 17 item 5): server memory per idle session for fleetgate (compiled dist/ as `npm start`
+ * runs it, with its node flags and without them), the bare-socket floor (a net.createServer answering CONNACK, paused /
+ * reading), aedes and mosquitto, each in a fresh process, one after another, measured the same way
+ * (bench/mqtt/idle-measure.ts). Builds dist/ first when stale.
+ *   node --import tsx bench/mqtt/idle.ts [--idle 19000] [--only fleetgate,floor-reading] [--base-dist /abs/other/dist]
+ * Targets: floor-paused, floor-reading, fleetgate, fleetgate-noflags, fleetgate-tsx (src/ through tsx), aedes,
+ * mosquitto, and with --base-dist, fleetgate-base (another checkout's build, for a before/after in the same run).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { NODE_FLAGS } from '../../bin/node-flags.js';
+import { freePort } from '../support/processes.ts';
+import { IDLE_HEADER, idleRow, measureIdle, startProbedNode, stopServer, type ProbedServer } from './idle-measure.ts';
+import { idleSessions } from './load.ts';
+
+const { values } = parseArgs({ options: { idle: { type: 'string', default: '19000' }, only: { type: 'string' }, 'base-dist': { type: 'string' } } });
+const count = Number(values.idle);
+
+async function startMosquitto(): Promise<ProbedServer> {
+  const port = await freePort();
+  const child = spawn('/usr/sbin/mosquitto', ['-p', String(port)], { stdio: ['ignore', 'ignore', 'ignore'] });
+  for (let i = 0; i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    try {
+      await idleSessions(port, ['probe']).then((s) => s.close());
+      break;
+    } catch {
+      /* not up yet */
+    }
+  }
+  return { name: 'mosquitto', port, child };
+}
+
+const targets: Record<string, () => Promise<ProbedServer>> = {
+  'floor-paused': () => startProbedNode('floor-paused', [...NODE_FLAGS, '--import', 'tsx', 'bench/mqtt/floor-server.ts'], { FLOOR_MODE: 'bare' }),
+  'floor-reading': () => startProbedNode('floor-reading', [...NODE_FLAGS, '--import', 'tsx', 'bench/mqtt/floor-server.ts'], { FLOOR_MODE: 'reading' }),
+  fleetgate: () => startProbedNode('fleetgate', [...NODE_FLAGS, '--import', 'tsx', 'bench/mqtt/fleetgate-server.ts'], { BENCH_DEVICES: String(count), BENCH_FROM_DIST: '1' }),
+  'fleetgate-noflags': () => startProbedNode('fleetgate-noflags', ['--import', 'tsx', 'bench/mqtt/fleetgate-server.ts'], { BENCH_DEVICES: String(count), BENCH_FROM_DIST: '1' }),
+  'fleetgate-tsx': () => startProbedNode('fleetgate-tsx', [...NODE_FLAGS, '--import', 'tsx', 'bench/mqtt/fleetgate-server.ts'], { BENCH_DEVICES: String(count) }),
+  'fleetgate-base': () => startProbedNode('fleetgate-base', [...NODE_FLAGS, '--import', 'tsx', 'bench/mqtt/fleetgate-server.ts'], { BENCH_DEVICES: String(count), BENCH_DIST_DIR: values['base-dist'] }),
+  aedes: () => startProbedNode('aedes', ['--import', 'tsx', 'bench/mqtt/aedes-server.ts']),
+  mosquitto: startMosquitto,
+};
+const names = values.only ? values.only.split(',') : ['floor-reading', 'fleetgate', ...(values['base-dist'] ? ['fleetgate-base'] : []), 'aedes', 'mosquitto'];
+execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' }); // dist/ from the current sources
+const rows: string[] = [];
+for (const name of names) {
+  const server = await targets[name]();
+  try {
+    const figures = await measureIdle(server, count);
+    rows.push(idleRow(figures));
+    process.stderr.write(`${rows.at(-1)}\n`);
+  } finally {
+    await stopServer(server);
+  }
+}
+console.log(`Idle MQTT sessions, ${new Date().toISOString()}, node ${process.version}, node flags for fleetgate and the floor: ${NODE_FLAGS.join(' ')}\n\n${IDLE_HEADER}\n${rows.join('\n')}`);
+process.exit(0);
