@@ -13,7 +13,7 @@ import { after, describe, test } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
 import type { TsPoint } from '../../src/core/model.ts';
 import type { KyselyStore } from '../../src/store/kysely/kysely-store.ts';
-import { DIRECT_ROWS_PER_SERIES, MERGE_AT, MERGE_CHUNK } from '../../src/store/kysely/sqlite-staging.ts';
+import { DIRECT_ROWS_PER_SERIES, MERGE_AT } from '../../src/store/kysely/sqlite-staging.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import { seedDevice } from './fixtures.ts';
 
@@ -141,7 +141,7 @@ describe('SQLite telemetry staging', () => {
     }
   });
 
-  test(`once ${MERGE_AT} rows are staged, each commit merges the oldest ${MERGE_CHUNK} inside its transaction`, async () => {
+  test(`the writer merges inside its transaction once ${MERGE_AT} rows are staged`, async () => {
     const file = newFile();
     const store = await open(file);
     try {
@@ -149,24 +149,9 @@ describe('SQLite telemetry staging', () => {
       await store.writeBatch({ telemetry: sparse('a', 1, 1, keys), attributes: [] });
       assert.deepEqual(rowCounts(file), { staged: MERGE_AT - 1, tsKv: 0 });
       await store.writeBatch({ telemetry: [pt('b', 'k', 1, 2)], attributes: [] });
-      assert.deepEqual(rowCounts(file), { staged: MERGE_AT - MERGE_CHUNK, tsKv: MERGE_CHUNK }, 'one chunk merged, not all');
-      const merged = new BetterSqlite3(file, { readonly: true });
-      try {
-        const keysIn = (table: string) => merged.prepare(`select key from ${table} where device_id = 'a' order by key`).pluck().all() as string[];
-        assert.deepEqual(new Set(keysIn('ts_kv')), new Set(keys.slice(0, MERGE_CHUNK)), 'the oldest rows, in arrival order');
-        assert.equal(keysIn('ts_kv_recent').length, MERGE_AT - 1 - MERGE_CHUNK);
-      } finally {
-        merged.close();
-      }
-      // Below the mark again: the next commit merges nothing.
-      await store.writeBatch({ telemetry: [pt('a', 'k0', 1, 9)], attributes: [] });
-      assert.deepEqual(rowCounts(file), { staged: MERGE_AT - MERGE_CHUNK + 1, tsKv: MERGE_CHUNK });
-      // Back at the mark: the next chunk merges; the newer row of an already merged (device, key, ts) still wins.
-      await store.writeBatch({ telemetry: sparse('c', 1, 1, keys.slice(0, MERGE_CHUNK - 1)), attributes: [] });
-      assert.deepEqual(rowCounts(file), { staged: MERGE_AT - MERGE_CHUNK, tsKv: 2 * MERGE_CHUNK });
-      assert.deepEqual(await series(store, 'a', 'k0'), [[1, 9]]);
+      assert.deepEqual(rowCounts(file), { staged: 0, tsKv: MERGE_AT });
+      assert.equal(store.staging?.staged, 0);
       assert.deepEqual(await series(store, 'a', `k${MERGE_AT - 2}`), [[1, 1]]);
-      assert.deepEqual(rowCounts(file), { staged: 0, tsKv: MERGE_AT + MERGE_CHUNK - 1 }, 'the read merged the rest (a k0 was written twice)');
     } finally {
       await store.close();
     }

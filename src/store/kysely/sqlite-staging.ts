@@ -25,16 +25,10 @@ type Db = Kysely<Database> | Transaction<Database>;
 export const DIRECT_ROWS_PER_SERIES = 256;
 
 /**
- * Staged rows at which the writer starts merging, inside its transaction. A merge costs ~1.5 µs a row at 20,000 rows
- * (2.6 at 5,000, 1.3 at 50,000: a page of ts_kv takes more rows).
+ * Staged rows at which the writer merges, inside its transaction. A merge costs ~1.5 µs a row at 20,000 rows
+ * (2.6 at 5,000, 1.3 at 50,000: a page of ts_kv takes more rows), so it blocks the event loop for ~30 ms.
  */
 export const MERGE_AT = 20_000;
-
-/**
- * Oldest staged rows the writer merges in one commit once MERGE_AT are staged (issue 17 item 3): merging all 20,000
- * at once held one commit — and every request waiting on it — for ~30 ms, which set the p99 of closed-loop clients.
- */
-export const MERGE_CHUNK = 4_000;
 
 const COLUMNS = ['device_id', 'key', 'ts', 'bool_v', 'long_v', 'dbl_v', 'str_v', 'json_v'].map((c) => `"${c}"`).join(', ');
 const SET_VALUES = ['bool_v', 'long_v', 'dbl_v', 'str_v', 'json_v'].map((c) => `"${c}" = excluded."${c}"`).join(', ');
@@ -43,11 +37,6 @@ const MERGE = CompiledQuery.raw(
   `insert into "ts_kv" (${COLUMNS}) select ${COLUMNS} from "ts_kv_recent" where true order by "seq" on conflict ("device_id", "key", "ts") do update set ${SET_VALUES}`,
 );
 const CLEAR = CompiledQuery.raw('delete from "ts_kv_recent"');
-// The oldest MERGE_CHUNK seqs at most (seq is the rowid, so gaps only make the chunk smaller); the same set in both
-// statements, since nothing changes ts_kv_recent between them.
-const OLDEST = `"seq" < (select min("seq") from "ts_kv_recent") + ${MERGE_CHUNK}`;
-const MERGE_OLDEST = `insert into "ts_kv" (${COLUMNS}) select ${COLUMNS} from "ts_kv_recent" where ${OLDEST} order by "seq" on conflict ("device_id", "key", "ts") do update set ${SET_VALUES}`;
-const CLEAR_OLDEST = `delete from "ts_kv_recent" where ${OLDEST}`;
 const ANY = CompiledQuery.raw('select 1 from "ts_kv_recent" limit 1');
 
 /** One SQLite store's staging state (see the file's doc). */
@@ -71,18 +60,12 @@ export class SqliteStaging {
   }
 
   /**
-   * The statements that count `rows` just appended: once the count reaches MERGE_AT, a merge of the oldest MERGE_CHUNK
-   * staged rows (so no single commit merges them all), else none. Rows merge in seq order either way, so the later
-   * row of a (device, key, ts) still wins. For a caller that sends its statements together (sqlite-upsert.ts).
+   * The statements that count `rows` just appended: the merge (mergeOps) when the count reaches MERGE_AT, else none.
+   * For a caller that sends its statements together (sqlite-upsert.ts).
    */
   appendedOps(rows: number): WriterOp[] {
     this.staged += rows;
-    if (this.staged < this.mergeAt) return [];
-    this.staged = Math.max(0, this.staged - MERGE_CHUNK);
-    return [
-      { sql: MERGE_OLDEST, params: [] },
-      { sql: CLEAR_OLDEST, params: [], ifChanged: true },
-    ];
+    return this.staged >= this.mergeAt ? this.mergeOps() : [];
   }
 
   /** merge() as statements: the emptying delete runs only if the merge moved a row (see merge). */
