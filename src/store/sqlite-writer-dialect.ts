@@ -68,6 +68,13 @@ function toQueryResult(results: WriterResult[], many: boolean): QueryResult<any>
   return { rows: [], numAffectedRows: BigInt(last.changes ?? 0), insertId: last.insertId === undefined ? undefined : BigInt(last.insertId) };
 }
 
+/** Parameters of `ops` together: what a statement list weighs (its rows times their columns). */
+function parameterCount(ops: readonly WriterOp[]): number {
+  let n = 0;
+  for (const op of ops) n += op.params.length;
+  return n;
+}
+
 class WriterConnection implements DatabaseConnection {
   /** Set while this connection holds a transaction: releases the mutex. */
   release: (() => void) | undefined;
@@ -93,7 +100,7 @@ class WriterConnection implements DatabaseConnection {
           return { rows: [] };
         }
         // A transaction that starts with a statement list (a group-commit batch) runs on the thread, others here.
-        this.mode = many || !local ? 'thread' : 'local';
+        this.mode = (many && parameterCount(ops) >= this.driver.threadMinParameters) || !local ? 'thread' : 'local';
       }
       if (this.mode === 'local') {
         const prefix = this.prefix;
@@ -191,6 +198,7 @@ class WriterDriver implements Driver {
     readonly thread: SqliteWriterThread,
     readonly local: LocalConnection | undefined,
     private readonly path: string,
+    readonly threadMinParameters: number,
   ) {}
 
   async init(): Promise<void> {}
@@ -243,6 +251,11 @@ export interface WriterDialectOptions {
    * start with a statement list. Without it every statement goes through the thread.
    */
   local: BetterSqlite3.Database | undefined;
+  /**
+   * With `local`: a transaction starting with a statement list of fewer parameters than this runs on `local` too
+   * (default 0: every statement list goes to the thread).
+   */
+  threadMinParameters?: number;
 }
 
 /** The Kysely dialect over a started writer thread. */
@@ -254,8 +267,8 @@ export class SqliteWriterDialect implements Dialect {
   }
 
   createDriver(): Driver {
-    const { thread, path, local } = this.options;
-    return new WriterDriver(thread, local && new LocalConnection(local, path), path);
+    const { thread, path, local, threadMinParameters = 0 } = this.options;
+    return new WriterDriver(thread, local && new LocalConnection(local, path), path, threadMinParameters);
   }
 
   createQueryCompiler() {

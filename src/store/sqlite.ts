@@ -136,6 +136,14 @@ function configure(database: BetterSqlite3.Database, options: SqliteStoreOptions
 /** Whether file databases write through the writer thread unless told otherwise (config sqliteWriterThread). */
 export const WRITER_THREAD_BY_DEFAULT = true;
 
+/**
+ * Group commits lighter than this many parameters (rows times columns) run on the main-thread connection even with
+ * the writer thread on. Measured on a quiet machine (bench/RESULTS.md, issue 17): HTTP telemetry's commits (~55
+ * requests, ~330 rows, ~2,600 parameters) ran 15% slower through the thread, where the round trips and encoding cost
+ * the event loop more than the statements; MQTT telemetry's (thousands of rows each) ran 27% faster.
+ */
+export const THREAD_MIN_PARAMETERS = 8_000;
+
 /** How openSqliteStore opens a database. */
 export interface SqliteStoreOptions {
   synchronous: 'normal' | 'full';
@@ -181,7 +189,7 @@ async function openThreaded(path: string, options: SqliteStoreOptions): Promise<
       throw sqliteUnavailable(err, path) ?? err;
     }
   }
-  const db = new Kysely<Database>({ dialect: new SqliteWriterDialect({ thread, path, local }) });
+  const db = new Kysely<Database>({ dialect: new SqliteWriterDialect({ thread, path, local, threadMinParameters: THREAD_MIN_PARAMETERS }) });
   // The checkpointer moves the automatic checkpoint of both writing connections.
   const checkpointed = {
     setAutocheckpoint(pages: number) {
