@@ -9,6 +9,7 @@ import type { Page, PageQuery } from '../../core/model.ts';
 import type { Dialect } from '../dialect.ts';
 import type { Database, ExportDeadLetterTable, ExportLaneTable, ExportOutboxTable, ExportRuleTable } from '../schema.ts';
 import { fetchPage } from './paging.ts';
+import type { WriterOp } from '../sqlite-writer-thread.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -88,11 +89,24 @@ export async function deleteExportRule(db: Db, tenantId: string, id: string): Pr
   return true;
 }
 
+const outboxRows = (entries: readonly OutboxEntry[]) =>
+  entries.map((e) => ({ rule_id: e.ruleId, part: e.partition, device_id: e.deviceId, kind: e.kind, created_time: e.createdTime, payload: e.payload, messages: e.messages ?? 1 }));
+
 export async function insertOutbox(db: Db, entries: readonly OutboxEntry[]): Promise<void> {
+  for (let i = 0; i < entries.length; i += 500) await db.insertInto('export_outbox').values(outboxRows(entries.slice(i, i + 500))).execute();
+}
+
+/**
+ * insertOutbox as statements, for SQLite's group commit to send with the batch's own (sqlite-upsert.ts): on the writer
+ * thread the outbox rows then cost no round trip of their own.
+ */
+export function outboxStatements(db: Db, entries: readonly OutboxEntry[]): WriterOp[] {
+  const ops: WriterOp[] = [];
   for (let i = 0; i < entries.length; i += 500) {
-    const rows = entries.slice(i, i + 500).map((e) => ({ rule_id: e.ruleId, part: e.partition, device_id: e.deviceId, kind: e.kind, created_time: e.createdTime, payload: e.payload, messages: e.messages ?? 1 }));
-    await db.insertInto('export_outbox').values(rows).execute();
+    const compiled = db.insertInto('export_outbox').values(outboxRows(entries.slice(i, i + 500))).compile();
+    ops.push({ sql: compiled.sql, params: compiled.parameters });
   }
+  return ops;
 }
 
 /**

@@ -17,7 +17,7 @@ import { KyselyOtaStore } from './ota-queries.ts';
 import * as gateways from './gateway-queries.ts';
 import type { ExportStore } from '../../core/ports/export-store.ts';
 import { kyselyExportStore } from './export-store.ts';
-import { insertOutbox } from './export-queries.ts';
+import { insertOutbox, outboxStatements } from './export-queries.ts';
 import { fetchPage } from './paging.ts';
 import * as rpc from './rpc-queries.ts';
 import * as grace from './credentials-grace-queries.ts';
@@ -254,8 +254,10 @@ export class KyselyStore implements Store {
   writeBatch(batch: WriteBatch): Promise<void> {
     return this.transaction(async (tx) => {
       const db = (tx as KyselyStore).db;
+      const outbox = batch.outbox && batch.outbox.length > 0 ? batch.outbox : undefined;
+      if (outbox && this.dialect.name === 'sqlite') return writeBatch(db, batch, this.dialect, this.staging, outboxStatements(db, outbox));
       await writeBatch(db, batch, this.dialect, this.staging);
-      if (batch.outbox && batch.outbox.length > 0) await insertOutbox(db, batch.outbox);
+      if (outbox) await insertOutbox(db, outbox);
     });
   }
 

@@ -103,9 +103,10 @@ function fillPoint(params: unknown[], p: TsPoint, at: number): void {
  *
  * With `staging`, a batch of fewer than DIRECT_ROWS_PER_SERIES rows per series is appended to ts_kv_recent (a
  * commit writes every ts_kv page it dirties: sqlite-staging.ts); a denser one merges whatever is staged, then
- * upserts ts_kv directly. ts_kv_latest is upserted directly either way.
+ * upserts ts_kv directly. ts_kv_latest is upserted directly either way. `extra` (statements of the same transaction:
+ * the export outbox's rows) go in the same statement list.
  */
-export async function sqliteWriteBatch(db: Db, batch: WriteBatch, staging?: SqliteStaging): Promise<void> {
+export async function sqliteWriteBatch(db: Db, batch: WriteBatch, staging?: SqliteStaging, extra?: WriterOp[]): Promise<void> {
   // One query for the whole batch: on the writer thread one round trip (sqlite-writer-dialect.ts statements()).
   const ops: WriterOp[] = [];
   if (batch.telemetry.length > 0) {
@@ -132,6 +133,7 @@ export async function sqliteWriteBatch(db: Db, batch: WriteBatch, staging?: Sqli
       setColumns(params, at + 4, e.value);
     });
   }
+  if (extra) for (const op of extra) ops.push(op);
   if (ops.length > 0) await db.executeQuery(statements(ops));
 }
 

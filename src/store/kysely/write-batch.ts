@@ -6,6 +6,7 @@ import { upsertAttributes, upsertTsKv, upsertTsKvLatest } from './pg-unnest.ts';
 import { sqliteWriteBatch } from './sqlite-upsert.ts';
 import type { SqliteStaging } from './sqlite-staging.ts';
 import { toColumns } from './values.ts';
+import type { WriterOp } from '../sqlite-writer-thread.ts';
 
 /** Orders rows by their key so concurrent batches lock rows in one order (PostgreSQL would otherwise deadlock). */
 const byKey = <T>(rows: Map<string, T>): T[] => [...rows.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((e) => e[1]);
@@ -15,10 +16,10 @@ const byKey = <T>(rows: Map<string, T>): T[] => [...rows.entries()].sort((a, b) 
  * device, key, ts), the latest value per key (only moving forward in time), and attribute writes.
  * Duplicate rows within the batch are folded first (PostgreSQL rejects one statement touching a row twice).
  * On PostgreSQL each table takes one `unnest` statement (pg-unnest.ts); SQLite has its own writer (sqlite-upsert.ts),
- * which stages sparse batches when given `staging`.
+ * which stages sparse batches when given `staging` and sends `sqliteExtra` (statements of the same transaction) with them.
  */
-export async function writeBatch(db: Kysely<Database> | Transaction<Database>, batch: WriteBatch, dialect?: Dialect, staging?: SqliteStaging): Promise<void> {
-  if (dialect?.name !== 'postgres') return sqliteWriteBatch(db, batch, staging);
+export async function writeBatch(db: Kysely<Database> | Transaction<Database>, batch: WriteBatch, dialect?: Dialect, staging?: SqliteStaging, sqliteExtra?: WriterOp[]): Promise<void> {
+  if (dialect?.name !== 'postgres') return sqliteWriteBatch(db, batch, staging, sqliteExtra);
   const all = new Map<string, TsKvTable>();
   const latest = new Map<string, TsKvTable>();
   for (const p of batch.telemetry) {
