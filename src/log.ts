@@ -4,7 +4,7 @@
 import { pino, type Logger } from 'pino';
 import { prettyStream } from './log-pretty.ts';
 
-/** The names of fields that hold secrets: a field of any of these names is logged as `[redacted]`, at any depth. */
+/** The names of fields that hold secrets: a field of any of these names is logged as `[redacted]`, down to MAX_DEPTH levels. */
 const SECRET_KEYS = new Set(['password', 'token', 'accessToken', 'provisionDeviceSecret', 'credentialsValue', 'secret', 'refreshToken', 'authorization', 'x-authorization', 'jwtSecret', 'metricsToken', 'adminPassword', 'newPassword']);
 const CENSOR = '[redacted]';
 /** How deep `redactSecrets` looks: log objects are shallow; the old path list went 3 levels (req.headers.authorization). */
@@ -57,7 +57,7 @@ function defaultDestination(): NodeJS.WritableStream {
 export function createLogger(level: string, destination?: NodeJS.WritableStream, format: 'auto' | 'json' | 'pretty' = 'json'): Logger {
   const target = destination ?? process.stdout;
   const pretty = format === 'pretty' || (format === 'auto' && target === process.stdout && process.stdout.isTTY === true);
-  return pino(
+  const logger = pino(
     {
       level,
       base: { name: 'fleetgate' },
@@ -65,6 +65,14 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream,
     },
     pretty ? prettyStream(target, target === process.stdout && process.stdout.isTTY === true) : destination ?? (level === 'silent' ? target : defaultDestination()),
   );
+  // pino applies `formatters.bindings` to the root's bindings only (a child gets a pass-through formatter), so a
+  // child's bindings are redacted here. Children are created from their parent's prototype: every descendant
+  // inherits this `child`, including children made with options of their own.
+  const child = logger.child;
+  logger.child = function (this: Logger, bindings: Record<string, unknown>, options?: object) {
+    return child.call(this, redactSecrets(bindings), options);
+  } as Logger['child'];
+  return logger;
 }
 
 /**

@@ -1,0 +1,32 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { createLogger } from '../../src/log.ts';
+import { httpLogger } from '../../src/transports/http/request-log.ts';
+
+function capture(): { sink: Writable; lines: () => string[] } {
+  let out = '';
+  const sink = new Writable({ write: (chunk, _e, cb) => ((out += String(chunk)), cb()) });
+  return { sink, lines: () => out.split('\n').filter((l) => l !== '') };
+}
+
+// DESIGN 6: secrets are never logged; a child logger's bindings are part of every line it writes.
+describe('secrets in child loggers bindings are redacted', () => {
+  test('child, grandchild and a child with its own serializers', () => {
+    const { sink, lines } = capture();
+    const root = createLogger('info', sink);
+    const child = root.child({ device: { credentialsValue: 'CHILD-SECRET-1' }, password: 'CHILD-SECRET-2' });
+    child.info('from child');
+    child.child({ provisionDeviceSecret: 'GRANDCHILD-SECRET-3', nested: [{ token: 'GRANDCHILD-SECRET-4' }] }).info('from grandchild');
+    httpLogger(root).child({ headers: { authorization: 'Bearer HTTP-CHILD-SECRET-5' } }).info('from http child');
+    root.child({ component: 'plain' }, { level: 'info' }).child({ accessToken: 'OPTIONS-CHILD-SECRET-6' }).info('child of a child with options');
+    const all = lines();
+    assert.equal(all.length, 4);
+    for (const line of all) assert.doesNotMatch(line, /SECRET-\d/, line);
+    const first = JSON.parse(all[0]) as { device: { credentialsValue: string }; password: string };
+    assert.equal(first.device.credentialsValue, '[redacted]');
+    assert.equal(first.password, '[redacted]');
+    assert.equal((JSON.parse(all[1]) as { provisionDeviceSecret: string }).provisionDeviceSecret, '[redacted]');
+    assert.equal((JSON.parse(all[3]) as { component: string }).component, 'plain'); // other bindings are kept
+  });
+});
