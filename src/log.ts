@@ -16,10 +16,19 @@ function isWalkable(v: unknown): v is Record<string, unknown> {
   return proto === Object.prototype || proto === null || Array.isArray(v) || v instanceof Error;
 }
 
-/** A copy of `v` that keeps its prototype (an Error stays an Error for pino's err serializer). */
+/**
+ * A copy of `v` that keeps its prototype (an Error stays an Error for pino's err serializer). Its fields are
+ * configurable and writable even where `v`'s are not (a frozen object, a getter), so redacting them cannot throw.
+ */
 function shallowCopy<T extends object>(v: T): T {
   if (Array.isArray(v)) return [...v] as T;
-  return Object.create(Object.getPrototypeOf(v), Object.getOwnPropertyDescriptors(v)) as T;
+  const fields = Object.getOwnPropertyDescriptors(v);
+  for (const key of Reflect.ownKeys(fields)) {
+    const d = fields[key as keyof typeof fields] as PropertyDescriptor;
+    d.configurable = true;
+    if ('value' in d) d.writable = true;
+  }
+  return Object.create(Object.getPrototypeOf(v), fields) as T;
 }
 
 /**
@@ -39,7 +48,7 @@ export function redactSecrets<T>(obj: T, depth = 0): T {
     else continue;
     if (next === value) continue;
     copy ??= shallowCopy(obj);
-    copy[key] = next;
+    Object.defineProperty(copy, key, { value: next, enumerable: true, writable: true, configurable: true });
   }
   return (copy ?? obj) as T;
 }

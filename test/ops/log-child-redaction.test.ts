@@ -30,3 +30,24 @@ describe('secrets in child loggers bindings are redacted', () => {
     assert.equal((JSON.parse(all[3]) as { component: string }).component, 'plain'); // other bindings are kept
   });
 });
+
+// A log call never throws: a secret field that is read-only (a frozen object, a getter, a non-writable property) is
+// redacted in the copy like any other.
+describe('read-only secret fields', () => {
+  test('frozen objects, getters and non-writable fields are redacted without throwing', () => {
+    const { sink, lines } = capture();
+    const log = createLogger('info', sink);
+    const err = Object.defineProperty(new Error('failed'), 'token', { value: 'READONLY-SECRET-3', enumerable: true, writable: false });
+    log.info({ cfg: Object.freeze({ password: 'FROZEN-SECRET-1', port: 1883 }) }, 'frozen');
+    log.info({ cfg: { get password() { return 'GETTER-SECRET-2'; }, port: 1883 } }, 'getter');
+    log.error({ err }, 'read-only error field');
+    const all = lines();
+    assert.equal(all.length, 3);
+    for (const line of all) assert.doesNotMatch(line, /SECRET-\d/, line);
+    assert.deepEqual((JSON.parse(all[0]) as { cfg: unknown }).cfg, { password: '[redacted]', port: 1883 });
+    assert.deepEqual((JSON.parse(all[1]) as { cfg: unknown }).cfg, { password: '[redacted]', port: 1883 });
+    const logged = JSON.parse(all[2]) as { err: { message: string; token: string } };
+    assert.equal(logged.err.message, 'failed');
+    assert.equal(logged.err.token, '[redacted]');
+  });
+});
