@@ -87,10 +87,15 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream,
 /**
  * Strips the token segment of device API URLs (`/api/v1/{token}/...`) before they are logged. Also in the forms a
  * misconfigured client sends and the router answers 404 (logged all the same): repeated slashes (`//api/v1/..`, a base
- * URL ending in `/`), another case (`/API/v1/..`) and the absolute form (`http://host/api/v1/..`).
+ * URL ending in `/`), another case (`/API/v1/..`) and the absolute form (`http://host/api/v1/..`). The values of query
+ * parameters named like a secret (`accessToken`, `token`, `resetToken`, ...) become `[redacted]` (DESIGN 6).
  */
 export function redactUrl(url: string): string {
-  return url.replace(/^((?:[a-z][a-z0-9+.-]*:\/\/[^/?#]*)?\/+api\/+v1\/+)(?!provision(?:[/?]|$))[^/?]+/i, '$1[token]');
+  const redacted = url.replace(/^((?:[a-z][a-z0-9+.-]*:\/\/[^/?#]*)?\/+api\/+v1\/+)(?!provision(?:[/?]|$))[^/?]+/i, '$1[token]');
+  return redacted.includes('?') ? redacted.replace(SECRET_QUERY_VALUE, '$1[redacted]') : redacted;
 }
+
+/** The value of a query parameter named like a secret (`?accessToken=` of POST /api/device, `?token=` of WebSocket URLs). */
+const SECRET_QUERY_VALUE = /([?&][^=&#]*(?:token|secret|password)[^=&#]*=)[^&#]*/gi;
 
 export type { Logger };

@@ -51,3 +51,14 @@ describe('read-only secret fields', () => {
     assert.equal(logged.err.token, '[redacted]');
   });
 });
+
+describe('secrets in logged URLs', () => {
+  test('query parameters named like a secret are redacted; others and the device token rule are kept', async () => {
+    const { redactUrl } = await import('../../src/log.ts');
+    assert.equal(redactUrl('/api/ws/plugins/telemetry?token=eyJ.JWT.sig'), '/api/ws/plugins/telemetry?token=[redacted]');
+    assert.equal(redactUrl('/api/device?accessToken=T0K&x=1'), '/api/device?accessToken=[redacted]&x=1');
+    assert.equal(redactUrl('/api/noauth/resetPassword?resetToken=R3S'), '/api/noauth/resetPassword?resetToken=[redacted]');
+    assert.equal(redactUrl('/api/v1/DEV1CE/rpc?timeout=500'), '/api/v1/[token]/rpc?timeout=500');
+    assert.equal(redactUrl('/api/v1/provision'), '/api/v1/provision');
+  });
+});

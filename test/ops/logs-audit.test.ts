@@ -10,11 +10,12 @@ const WRONG_SECRET = 'wrong-secret-77aa';
 const WRONG_PASSWORD = 'wrong-password-91bb';
 const DEVICE_TOKEN = 'DEVICETOKEN3f0d';
 const BAD_TOKEN = 'BADTOKEN8e2c';
+const ADMIN_SET_TOKEN = 'ADMINSETTOKEN6d1a'; // an admin sets a device's token in the query string
 
 describe('logs and the audit log after provisioning, logins and admin changes', () => {
   let server: TestServer;
   let jwt: string;
-  const secrets = () => [PROFILE_SECRET, WRONG_SECRET, ADMIN_PASSWORD, WRONG_PASSWORD, DEVICE_TOKEN, BAD_TOKEN, jwt];
+  const secrets = () => [PROFILE_SECRET, WRONG_SECRET, ADMIN_PASSWORD, WRONG_PASSWORD, DEVICE_TOKEN, BAD_TOKEN, ADMIN_SET_TOKEN, jwt];
 
   before(async () => {
     server = await startTestServer({ logLevel: 'trace' }); // the most verbose level must still hide secrets
@@ -32,7 +33,7 @@ describe('logs and the audit log after provisioning, logins and admin changes', 
     await post('/api/v1/provision', { deviceName: 'logged-1', provisionDeviceKey: 'log-key', provisionDeviceSecret: PROFILE_SECRET, credentialsType: 'ACCESS_TOKEN', token: DEVICE_TOKEN });
     assert.equal((await fetch(`${server.httpUrl}/api/v1/${DEVICE_TOKEN}/telemetry`, { method: 'POST', body: '{"t":1}' })).status, 200);
     assert.equal((await fetch(`${server.httpUrl}/api/v1/${BAD_TOKEN}/telemetry`, { method: 'POST', body: '{"t":1}' })).status, 401);
-    const device = (await (await post('/api/device?accessToken=ANOTHER', { name: 'admin-made' }, auth)).json()) as { id: { id: string } };
+    const device = (await (await post(`/api/device?accessToken=${ADMIN_SET_TOKEN}`, { name: 'admin-made' }, auth)).json()) as { id: { id: string } };
     await fetch(`${server.httpUrl}/api/device/${device.id.id}`, { method: 'DELETE', headers: auth });
     const csv = await fetch(`${server.httpUrl}/api/devices/import?deviceProfileId=${profile.id.id}`, { method: 'POST', headers: { ...auth, 'content-type': 'text/csv' }, body: 'name\nx\n' });
     assert.equal(csv.status, 400); // an ALLOW_CREATE profile: refused, and nothing is audited
