@@ -97,6 +97,46 @@ for (const mainConnection of [true, false]) {
       assert.deepEqual(ids, [base + 1n]);
     });
 
+    test('a read outside a transaction never sees the open transaction\'s uncommitted rows (and waits for it)', async () => {
+      let inTransaction!: () => void;
+      const started = new Promise<void>((r) => (inTransaction = r));
+      let letGo!: () => void;
+      const hold = new Promise<void>((r) => (letGo = r));
+      const rolledBack = db
+        .transaction()
+        .execute(async (trx) => {
+          await trx.insertInto('t').values({ id: 2500n, s: 'uncommitted' }).execute();
+          inTransaction();
+          await hold;
+          throw new Error('roll back');
+        })
+        .catch((err: Error) => err.message);
+      await started;
+      const read = db.selectFrom('t').select('s').where('id', '=', 2500n).execute();
+      const streamed = (async () => {
+        const rows: unknown[] = [];
+        for await (const row of db.selectFrom('t').select('s').where('id', '=', 2500n).stream()) rows.push(row);
+        return rows;
+      })();
+      setTimeout(letGo, 20);
+      assert.equal(await rolledBack, 'roll back');
+      assert.deepEqual(await read, [], 'a plain read saw a row that was rolled back');
+      assert.deepEqual(await streamed, [], 'a streamed read saw a row that was rolled back');
+    });
+
+    test('a write while another caller streams rows outside a transaction does not fail (connection busy)', async () => {
+      for (let i = 0; i < 5; i++) await db.insertInto('t').values({ id: BigInt(2600 + i), s: `stream ${i}` }).execute();
+      const seen: string[] = [];
+      for await (const row of db.selectFrom('t').select('s').where('id', '>=', 2600n).where('id', '<', 2605n).orderBy('id').stream()) {
+        seen.push(row.s!);
+        if (seen.length === 1) {
+          await db.insertInto('t').values({ id: 2700n, s: 'written mid-stream' }).execute();
+          await db.selectFrom('t').select('s').where('id', '=', 2700n).execute();
+        }
+      }
+      assert.equal(seen.length, 5);
+    });
+
     test('a constraint error keeps its SQLite code and the transaction rolls back whole', async () => {
       await assert.rejects(
         db.transaction().execute(async (trx) => {
