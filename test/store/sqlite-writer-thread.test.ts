@@ -137,6 +137,30 @@ for (const mainConnection of [true, false]) {
       assert.equal(seen.length, 5);
     });
 
+    for (const where of ['thread', 'main thread'])
+    test(`a failed COMMIT (on the ${where}) rolls back, frees the mutex, and the next write is not inside it`, async () => {
+      const base = where === 'thread' ? 5000n : 5100n;
+      await sql.raw(`create table if not exists p${base} (id integer primary key)`).execute(db);
+      await sql.raw(`create table if not exists c${base} (id integer primary key, p integer references p${base}(id) deferrable initially deferred)`).execute(db);
+      await assert.rejects(
+        db.transaction().execute(async (trx) => {
+          if (where === 'thread') await onThread(trx);
+          await sql.raw(`insert into c${base} (id, p) values (1, 999)`).execute(trx); // the deferred check fails at COMMIT
+          await trx.insertInto('t').values({ id: base, s: `failed commit ${where}` }).execute();
+        }),
+        (err: { code?: string }) => String(err.code).startsWith('SQLITE_CONSTRAINT'),
+      );
+      await db.insertInto('t').values({ id: base + 1n, s: `after ${where}` }).execute();
+      await db.transaction().execute(async (trx) => {
+        await onThread(trx);
+        await trx.insertInto('t').values({ id: base + 2n, s: `next ${where}` }).execute();
+      });
+      const ids = (await db.selectFrom('t').select('id').where('id', 'in', [base, base + 1n, base + 2n]).orderBy('id').execute()).map((r) => r.id);
+      assert.deepEqual(ids, [base + 1n, base + 2n]);
+      const orphans = await sql.raw<{ n: bigint }>(`select count(*) as n from c${base}`).execute(db);
+      assert.equal(Number(orphans.rows[0].n), 0);
+    });
+
     test('a constraint error keeps its SQLite code and the transaction rolls back whole', async () => {
       await assert.rejects(
         db.transaction().execute(async (trx) => {
