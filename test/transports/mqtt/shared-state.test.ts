@@ -46,6 +46,12 @@ describe('MQTT connections sharing a parser, a keep-alive watchdog and a credent
     cc.send({ cmd: 'subscribe', messageId: 9, subscriptions: [{ topic: 'v1/devices/me/rpc/request/+', qos: 1 }], properties: { subscriptionIdentifier: 3 } });
     const subackC = await cc.next('suback');
     assert.equal(subackC.messageId, 9);
+    // A 3.1.1 SUBSCRIBE right after 5's (no properties field): parsed with its own connection's version.
+    const cd = await WireClient.tcp(server.mqttPort, 4);
+    assert.equal((await cd.connect({ clientId: 'd', username: c.token })).returnCode, 0);
+    cd.send({ cmd: 'subscribe', messageId: 11, subscriptions: [{ topic: 'v1/devices/me/attributes', qos: 1 }] });
+    assert.deepEqual((await cd.next('suback')).granted, [1]);
+    cd.stream.destroy();
     ca.raw(subscribe.subarray(5));
     const subackA = await ca.next('suback');
     assert.equal(subackA.messageId, 7);
