@@ -247,3 +247,45 @@ describe('config sqliteWriterThread', () => {
     }
   });
 });
+
+describe('SQLite writer thread with a full database (SQLITE_FULL)', () => {
+  test('thread, main-thread and plain writes fail as database unavailable, free the mutex, and work again once space returns', async () => {
+    const path = join(dir, 'full.db');
+    const thread = new SqliteWriterThread({ path, synchronous: 'normal', autocheckpoint: 10_000, maxSizeMb: 1 });
+    await thread.start();
+    const local = new BetterSqlite3(path, { fileMustExist: true });
+    local.defaultSafeIntegers(true);
+    local.pragma('busy_timeout = 5000');
+    const pageSize = Number(local.pragma('page_size', { simple: true }));
+    local.pragma(`max_page_count = ${Math.floor((1024 * 1024) / pageSize)}`);
+    const db = new Kysely<Tables>({ dialect: new SqliteWriterDialect({ thread, path, local }) });
+    try {
+      await sql`create table t (id integer primary key, b blob, n integer, s text unique)`.execute(db);
+      const blob = Buffer.alloc(64 * 1024, 7);
+      let id = 1n;
+      const fill = async (how: 'thread' | 'main thread' | 'plain') => {
+        for (let i = 0; i < 100; i++) {
+          if (how === 'plain') await db.insertInto('t').values({ id: id++, b: blob }).execute();
+          else
+            await db.transaction().execute(async (trx) => {
+              if (how === 'thread') await onThread(trx);
+              await trx.insertInto('t').values({ id: id++, b: blob }).execute();
+            });
+        }
+      };
+      for (const how of ['thread', 'main thread', 'plain'] as const) {
+        await assert.rejects(fill(how), (err) => err instanceof DependencyUnavailableError && (err.cause as { code?: string } | undefined)?.code === 'SQLITE_FULL', how);
+        // The mutex is free and nothing is left open: a read answers, and a write works once space returns.
+        assert.ok((await db.selectFrom('t').select('id').execute()).length > 0);
+        await db.deleteFrom('t').where('id', '>', 2n).execute();
+        await db.transaction().execute(async (trx) => {
+          await onThread(trx);
+          await trx.insertInto('t').values({ id: id++, s: `resumed ${how}` }).execute();
+        });
+      }
+      assert.equal(local.inTransaction, false);
+    } finally {
+      await db.destroy();
+    }
+  });
+});
