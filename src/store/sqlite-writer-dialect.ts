@@ -113,7 +113,8 @@ class WriterConnection implements DatabaseConnection {
       }
       return toQueryResult(await this.inTransaction(ops), many) as QueryResult<R>;
     }
-    if (local && !many) {
+    // Lock-free only while no other caller holds a transaction on `local`: its uncommitted rows are visible there.
+    if (local && !many && !local.database.inTransaction) {
       const rows = local.read(compiled.sql, compiled.parameters);
       if (rows) return { rows: rows as R[] };
     }
@@ -181,7 +182,9 @@ class WriterConnection implements DatabaseConnection {
     const local = this.driver.local;
     if (local && this.mode !== 'thread' && !this.prefix.length) {
       const statement = local.statement(compiled.sql);
-      if (statement.reader && (this.release || statement.readonly)) {
+      // Only inside this caller's own transaction: outside one, an open iterator would make every other caller's
+      // statement on `local` fail ("connection is busy"), so the rows are read at once below.
+      if (statement.reader && this.release) {
         for (const row of statement.iterate(compiled.parameters as unknown[])) yield { rows: [row as R] };
         return;
       }

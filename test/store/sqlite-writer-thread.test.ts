@@ -97,6 +97,70 @@ for (const mainConnection of [true, false]) {
       assert.deepEqual(ids, [base + 1n]);
     });
 
+    test('a read outside a transaction never sees the open transaction\'s uncommitted rows (and waits for it)', async () => {
+      let inTransaction!: () => void;
+      const started = new Promise<void>((r) => (inTransaction = r));
+      let letGo!: () => void;
+      const hold = new Promise<void>((r) => (letGo = r));
+      const rolledBack = db
+        .transaction()
+        .execute(async (trx) => {
+          await trx.insertInto('t').values({ id: 2500n, s: 'uncommitted' }).execute();
+          inTransaction();
+          await hold;
+          throw new Error('roll back');
+        })
+        .catch((err: Error) => err.message);
+      await started;
+      const read = db.selectFrom('t').select('s').where('id', '=', 2500n).execute();
+      const streamed = (async () => {
+        const rows: unknown[] = [];
+        for await (const row of db.selectFrom('t').select('s').where('id', '=', 2500n).stream()) rows.push(row);
+        return rows;
+      })();
+      setTimeout(letGo, 20);
+      assert.equal(await rolledBack, 'roll back');
+      assert.deepEqual(await read, [], 'a plain read saw a row that was rolled back');
+      assert.deepEqual(await streamed, [], 'a streamed read saw a row that was rolled back');
+    });
+
+    test('a write while another caller streams rows outside a transaction does not fail (connection busy)', async () => {
+      for (let i = 0; i < 5; i++) await db.insertInto('t').values({ id: BigInt(2600 + i), s: `stream ${i}` }).execute();
+      const seen: string[] = [];
+      for await (const row of db.selectFrom('t').select('s').where('id', '>=', 2600n).where('id', '<', 2605n).orderBy('id').stream()) {
+        seen.push(row.s!);
+        if (seen.length === 1) {
+          await db.insertInto('t').values({ id: 2700n, s: 'written mid-stream' }).execute();
+          await db.selectFrom('t').select('s').where('id', '=', 2700n).execute();
+        }
+      }
+      assert.equal(seen.length, 5);
+    });
+
+    for (const where of ['thread', 'main thread'])
+    test(`a failed COMMIT (on the ${where}) rolls back, frees the mutex, and the next write is not inside it`, async () => {
+      const base = where === 'thread' ? 5000n : 5100n;
+      await sql.raw(`create table if not exists p${base} (id integer primary key)`).execute(db);
+      await sql.raw(`create table if not exists c${base} (id integer primary key, p integer references p${base}(id) deferrable initially deferred)`).execute(db);
+      await assert.rejects(
+        db.transaction().execute(async (trx) => {
+          if (where === 'thread') await onThread(trx);
+          await sql.raw(`insert into c${base} (id, p) values (1, 999)`).execute(trx); // the deferred check fails at COMMIT
+          await trx.insertInto('t').values({ id: base, s: `failed commit ${where}` }).execute();
+        }),
+        (err: { code?: string }) => String(err.code).startsWith('SQLITE_CONSTRAINT'),
+      );
+      await db.insertInto('t').values({ id: base + 1n, s: `after ${where}` }).execute();
+      await db.transaction().execute(async (trx) => {
+        await onThread(trx);
+        await trx.insertInto('t').values({ id: base + 2n, s: `next ${where}` }).execute();
+      });
+      const ids = (await db.selectFrom('t').select('id').where('id', 'in', [base, base + 1n, base + 2n]).orderBy('id').execute()).map((r) => r.id);
+      assert.deepEqual(ids, [base + 1n, base + 2n]);
+      const orphans = await sql.raw<{ n: bigint }>(`select count(*) as n from c${base}`).execute(db);
+      assert.equal(Number(orphans.rows[0].n), 0);
+    });
+
     test('a constraint error keeps its SQLite code and the transaction rolls back whole', async () => {
       await assert.rejects(
         db.transaction().execute(async (trx) => {
@@ -180,6 +244,48 @@ describe('config sqliteWriterThread', () => {
       } finally {
         await store.close();
       }
+    }
+  });
+});
+
+describe('SQLite writer thread with a full database (SQLITE_FULL)', () => {
+  test('thread, main-thread and plain writes fail as database unavailable, free the mutex, and work again once space returns', async () => {
+    const path = join(dir, 'full.db');
+    const thread = new SqliteWriterThread({ path, synchronous: 'normal', autocheckpoint: 10_000, maxSizeMb: 1 });
+    await thread.start();
+    const local = new BetterSqlite3(path, { fileMustExist: true });
+    local.defaultSafeIntegers(true);
+    local.pragma('busy_timeout = 5000');
+    const pageSize = Number(local.pragma('page_size', { simple: true }));
+    local.pragma(`max_page_count = ${Math.floor((1024 * 1024) / pageSize)}`);
+    const db = new Kysely<Tables>({ dialect: new SqliteWriterDialect({ thread, path, local }) });
+    try {
+      await sql`create table t (id integer primary key, b blob, n integer, s text unique)`.execute(db);
+      const blob = Buffer.alloc(64 * 1024, 7);
+      let id = 1n;
+      const fill = async (how: 'thread' | 'main thread' | 'plain') => {
+        for (let i = 0; i < 100; i++) {
+          if (how === 'plain') await db.insertInto('t').values({ id: id++, b: blob }).execute();
+          else
+            await db.transaction().execute(async (trx) => {
+              if (how === 'thread') await onThread(trx);
+              await trx.insertInto('t').values({ id: id++, b: blob }).execute();
+            });
+        }
+      };
+      for (const how of ['thread', 'main thread', 'plain'] as const) {
+        await assert.rejects(fill(how), (err) => err instanceof DependencyUnavailableError && (err.cause as { code?: string } | undefined)?.code === 'SQLITE_FULL', how);
+        // The mutex is free and nothing is left open: a read answers, and a write works once space returns.
+        assert.ok((await db.selectFrom('t').select('id').execute()).length > 0);
+        await db.deleteFrom('t').where('id', '>', 2n).execute();
+        await db.transaction().execute(async (trx) => {
+          await onThread(trx);
+          await trx.insertInto('t').values({ id: id++, s: `resumed ${how}` }).execute();
+        });
+      }
+      assert.equal(local.inTransaction, false);
+    } finally {
+      await db.destroy();
     }
   });
 });
