@@ -9,7 +9,8 @@ import net from 'node:net';
 const TOPIC = 'v1/devices/me/telemetry';
 const BASE_TS = 1_700_000_000_000;
 
-async function connect(port: number, username: string): Promise<net.Socket> {
+/** A raw MQTT 3.1.1 connection of device `username` (its access token), CONNACKed, with no data listener left. */
+export async function connectRaw(port: number, username: string): Promise<net.Socket> {
   const socket = net.connect(port, '127.0.0.1');
   socket.setNoDelay(true);
   socket.on('error', () => {});
@@ -30,7 +31,7 @@ async function connect(port: number, username: string): Promise<net.Socket> {
 
 /** Runs the load for `durationMs` after a 1 s warm-up; returns acknowledged messages per second and points sent. */
 export async function distinctTsTelemetry(port: number, tokens: string[], durationMs: number, window = 64): Promise<{ rate: number; acked: number }> {
-  const sockets = await Promise.all(tokens.map((t) => connect(port, t)));
+  const sockets = await Promise.all(tokens.map((t) => connectRaw(port, t)));
   const payloadOf = (ts: number) => `{"ts":${ts},"values":{"temperature":21.5,"humidity":40}}`;
   const template = mqtt.generate({ cmd: 'publish', topic: TOPIC, payload: Buffer.from(payloadOf(BASE_TS)), qos: 1, messageId: 1, retain: false, dup: false });
   const idAt = 2 + 2 + TOPIC.length;

@@ -12,12 +12,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import mqtt, { type Packet } from 'mqtt-packet';
+import mqtt from 'mqtt-packet';
 import { NODE_FLAGS } from '../../bin/node-flags.js';
 import { cpuSeconds } from './load.ts';
+import { connectRaw } from '../export/load.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, duration: { type: 'string', default: '10000' } } });
 const rounds = Number(values.rounds);
@@ -45,29 +45,10 @@ async function start(name: string, script: string, env: Record<string, string>):
   return { name, port: JSON.parse(first.value as string).mqttPort, child, lines };
 }
 
-async function connect(port: number, username: string): Promise<net.Socket> {
-  const socket = net.connect(port, '127.0.0.1');
-  socket.setNoDelay(true);
-  socket.on('error', () => {});
-  const parser = mqtt.parser({ protocolVersion: 4 });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('CONNACK timeout')), 30_000);
-    parser.on('packet', (p: Packet & { returnCode?: number }) => {
-      clearTimeout(timer);
-      if (p.cmd === 'connack' && p.returnCode === 0) resolve();
-      else reject(new Error(`refused: ${p.returnCode}`));
-    });
-    socket.on('data', (c: Buffer) => parser.parse(c));
-    socket.write(mqtt.generate({ cmd: 'connect', protocolVersion: 4, protocolId: 'MQTT', clientId: `${username}-${Date.now()}`, clean: true, keepalive: 0, username }));
-  });
-  socket.removeAllListeners('data');
-  return socket;
-}
-
 /** The load: returns msg/s, latency quantiles (ms) and server CPU per message over the measured window. */
 async function load(target: Target, devices: number, window: number) {
   const pid = target.child.pid!;
-  const sockets = await Promise.all(Array.from({ length: devices }, (_, i) => connect(target.port, `bench-${i}`)));
+  const sockets = await Promise.all(Array.from({ length: devices }, (_, i) => connectRaw(target.port, `bench-${i}`)));
   const payloadOf = (ts: number) => `{"ts":${ts},"values":{"temperature":21.5,"humidity":40}}`;
   const template = mqtt.generate({ cmd: 'publish', topic: TOPIC, payload: Buffer.from(payloadOf(BASE_TS)), qos: 1, messageId: 1, retain: false, dup: false });
   const idAt = 2 + 2 + TOPIC.length;
