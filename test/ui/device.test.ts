@@ -76,6 +76,35 @@ describe('device page', { skip: skipWithoutChromium() }, () => {
     await page.waitForFunction(`(() => { const c = document.querySelector('.chart'); return Number(c.dataset.max) - Number(c.dataset.min) < ${before} / 2; })()`);
   });
 
+  test('a value that arrives while the chart is reading its history is kept in the chart', async () => {
+    const { page } = fx;
+    // Fault injected: the history read runs on the server now, but its answer reaches the page only later.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let readPoints = -1;
+    await page.route('**/values/timeseries?*', async (route) => {
+      const response = await route.fetch();
+      const body = (await response.json()) as Record<string, unknown[]>;
+      readPoints = body.temperature?.length ?? 0;
+      await gate;
+      await route.fulfill({ response, json: body });
+    });
+    try {
+      await page.getByRole('button', { name: 'Last hour' }).click();
+      const deadline = Date.now() + 30_000;
+      while (readPoints < 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(readPoints >= 3, `the history read answered ${readPoints} points`);
+      await client.publishAsync('v1/devices/me/telemetry', JSON.stringify({ temperature: 24.75 }), { qos: 1 });
+      await page.locator('td[data-key="temperature"]').filter({ hasText: '24.75' }).waitFor();
+      release();
+      await page.locator('section[aria-label="Telemetry"][aria-busy="false"]').waitFor();
+      assert.equal(Number(await page.locator('.chart').getAttribute('data-points')), readPoints + 1);
+    } finally {
+      release();
+      await page.unroute('**/values/timeseries?*');
+    }
+  });
+
   test('a shared attribute edited in the page reaches the MQTT client', async () => {
     const { page } = fx;
     await page.getByRole('tab', { name: 'Shared' }).click();

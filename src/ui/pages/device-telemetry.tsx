@@ -1,5 +1,5 @@
 /** Latest telemetry, live over the WebSocket API, and a chart of chosen keys over the last hour, day or a range. */
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, query } from '../api.ts';
 import { Chart, type Series } from '../parts/chart.tsx';
 import { ErrorBox, Field, formatTime } from '../parts/ui.tsx';
@@ -9,6 +9,20 @@ type Latest = Record<string, { ts: number; value: string | null }>;
 type Range = 'hour' | 'day' | 'custom';
 
 const HOUR = 3_600_000;
+
+type Points = [number, number][];
+
+/** Points of both lists, one per timestamp (the later list wins a tie), in time order. */
+function mergePoints(older: Points, newer: Points): Points {
+  const byTs = new Map<number, number>();
+  for (const [ts, value] of older) byTs.set(ts, value);
+  for (const [ts, value] of newer) byTs.set(ts, value);
+  return [...byTs].sort((a, b) => a[0] - b[0]);
+}
+
+function numericPoints(points: [number, string | null][]): Points {
+  return points.filter(([, v]) => v !== null && v !== '' && !Number.isNaN(Number(v))).map(([t, v]): [number, number] => [t, Number(v)]);
+}
 
 function toLocalInput(ms: number): string {
   const d = new Date(ms - new Date().getTimezoneOffset() * 60_000);
@@ -21,7 +35,12 @@ export function TelemetryPanel({ deviceId }: { deviceId: string }) {
   const [chosen, setChosen] = useState<string[]>([]);
   const [range, setRange] = useState<Range>('hour');
   const [custom, setCustom] = useState(() => [toLocalInput(Date.now() - HOUR), toLocalInput(Date.now())]);
-  const [history, setHistory] = useState<Record<string, [number, number][]>>({});
+  const [history, setHistory] = useState<Record<string, Points>>({});
+  // Live points that arrive while a history read is in flight: the read may have run before they were committed,
+  // so they are merged into its answer instead of being overwritten by it.
+  const liveDuringRead = useRef<Record<string, Points> | undefined>(undefined);
+  const readGeneration = useRef(0);
+  const [reading, setReading] = useState(false);
   const [error, setError] = useState<unknown>();
   const [now, setNow] = useState(Date.now());
 
@@ -36,13 +55,11 @@ export function TelemetryPanel({ deviceId }: { deviceId: string }) {
             for (const [key, points] of Object.entries(data)) for (const [ts, value] of points) if (!next[key] || ts >= next[key].ts) next[key] = { ts, value };
             return next;
           });
+          const pending = liveDuringRead.current;
+          if (pending) for (const [key, points] of Object.entries(data)) pending[key] = mergePoints(pending[key] ?? [], numericPoints(points));
           setHistory((old) => {
             const next = { ...old };
-            for (const [key, points] of Object.entries(data)) {
-              if (!next[key]) continue;
-              const added = points.filter(([, v]) => v !== null && v !== '' && !Number.isNaN(Number(v))).map(([t, v]): [number, number] => [t, Number(v)]);
-              next[key] = [...next[key], ...added].sort((a, b) => a[0] - b[0]);
-            }
+            for (const [key, points] of Object.entries(data)) if (next[key]) next[key] = mergePoints(next[key], numericPoints(points));
             return next;
           });
           setNow(Date.now());
@@ -64,22 +81,37 @@ export function TelemetryPanel({ deviceId }: { deviceId: string }) {
 
   useEffect(() => {
     if (chosen.length === 0 || !(from < to)) return;
+    const generation = ++readGeneration.current;
+    liveDuringRead.current = {};
+    setReading(true);
     api<Record<string, { ts: number; value: string }[]>>(
       `/api/plugins/telemetry/DEVICE/${deviceId}/values/timeseries${query({ keys: chosen.join(','), startTs: from, endTs: range === 'custom' ? to : to + HOUR, limit: 10000, orderBy: 'ASC' })}`,
     ).then(
       (data) => {
-        const next: Record<string, [number, number][]> = {};
-        for (const key of chosen) next[key] = (data[key] ?? []).map((p): [number, number] => [p.ts, Number(p.value)]).filter(([, v]) => !Number.isNaN(v)).sort((a, b) => a[0] - b[0]);
+        if (generation !== readGeneration.current) return;
+        const next: Record<string, Points> = {};
+        for (const key of chosen) {
+          const read = numericPoints((data[key] ?? []).map((p): [number, string] => [p.ts, p.value]));
+          const live = (liveDuringRead.current?.[key] ?? []).filter(([ts]) => ts >= from && (range !== 'custom' || ts <= to));
+          next[key] = mergePoints(read, live);
+        }
+        liveDuringRead.current = undefined;
+        setReading(false);
         setHistory(next);
         setError(undefined);
       },
-      setError,
+      (e: unknown) => {
+        if (generation !== readGeneration.current) return;
+        liveDuringRead.current = undefined;
+        setReading(false);
+        setError(e);
+      },
     );
   }, [deviceId, chosen.join(','), range, custom[0], custom[1]]);
 
   const series: Series[] = chosen.map((key) => ({ key, points: history[key] ?? [] }));
   return (
-    <section class="panel" aria-label="Telemetry">
+    <section class="panel" aria-label="Telemetry" aria-busy={reading ? 'true' : 'false'}>
       <h2>
         Telemetry <span class={`badge ${live === 'live' ? 'on' : 'off'}`}>{live === 'live' ? 'live' : 'connecting…'}</span>
       </h2>
