@@ -29,9 +29,25 @@ export interface ServerProcess {
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'fleetgate.js');
 
-/** Starts the server with `env` on top of loopback defaults; resolves when /healthz answers 200. */
+/**
+ * Starts the server with `env` on top of loopback defaults; resolves when /healthz answers 200. A port picked here
+ * can be taken by another process between the pick and the server's bind (an outgoing connection's ephemeral port
+ * counts too); a start that fails with EADDRINUSE on picked ports is tried again on new ones.
+ */
 export async function startServerProcess(env: Record<string, string>, opts: { waitReady?: boolean } = {}): Promise<ServerProcess> {
   ensureBuilt();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(env, opts);
+    } catch (error) {
+      if (!(error instanceof PortTakenError) || attempt >= 3) throw error;
+    }
+  }
+}
+
+class PortTakenError extends Error {}
+
+async function startOnce(env: Record<string, string>, opts: { waitReady?: boolean }): Promise<ServerProcess> {
   const httpPort = env.FLEETGATE_HTTP_PORT ? Number(env.FLEETGATE_HTTP_PORT) : await freePort();
   const mqttPort = env.FLEETGATE_MQTT_PORT ? Number(env.FLEETGATE_MQTT_PORT) : await freePort();
   const coapPort = env.FLEETGATE_COAP_PORT ? Number(env.FLEETGATE_COAP_PORT) : await freePort();
@@ -57,11 +73,16 @@ export async function startServerProcess(env: Record<string, string>, opts: { wa
   if (opts.waitReady !== false) {
     const deadline = Date.now() + 30_000;
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${err}`);
+      if (child.exitCode !== null) {
+        const message = `server exited with ${child.exitCode}: ${err}`;
+        const taken = /EADDRINUSE.*:(\d+)\)/.exec(err)?.[1];
+        const picked = taken !== undefined && ![env.FLEETGATE_HTTP_PORT, env.FLEETGATE_MQTT_PORT, env.FLEETGATE_COAP_PORT].includes(taken);
+        throw picked ? new PortTakenError(message) : new Error(message);
+      }
       try {
-        if ((await fetch(`${httpUrl}/healthz`)).status === 200) break;
+        if ((await fetch(`${httpUrl}/healthz`, { signal: AbortSignal.timeout(5000) })).status === 200) break;
       } catch {
-        /* not listening yet */
+        /* not listening yet (or another process holds the port and does not answer) */
       }
       if (Date.now() > deadline) throw new Error(`server did not become ready: ${err}`);
       await new Promise((r) => setTimeout(r, 100));
