@@ -10,7 +10,7 @@ import type { Database } from '../schema.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
-/** SQL text per statement kind and row count, per dialect adapter (SQLite and PostgreSQL compile differently). */
+/** SQL text per statement kind, column list and row count, per dialect adapter (SQLite and PostgreSQL compile differently). */
 const cache = new WeakMap<object, Map<string, string | null>>();
 /** Row counts kept per statement kind: groups are at most a few hundred rows. */
 const MAX_ROWS_CACHED = 512;
@@ -23,13 +23,13 @@ function sameValues(a: readonly unknown[], b: readonly unknown[]): boolean {
 
 /**
  * Runs the multi-row INSERT `build(rows)` (rows as table rows, every one with `columns` in that order), reusing the SQL
- * text of an earlier statement of the same `kind` and row count.
+ * text of an earlier statement of the same `kind`, columns and row count.
  */
 export async function executeInsert<R, Row extends object>(db: Db, kind: string, columns: readonly (keyof Row & string)[], rows: readonly Row[], build: () => Compilable<R>): Promise<R[]> {
   const adapter = db.getExecutor().adapter as object;
   let texts = cache.get(adapter);
   if (!texts) cache.set(adapter, (texts = new Map()));
-  const key = `${kind}:${rows.length}`;
+  const key = `${kind}:${columns.join(',')}:${rows.length}`;
   const values: unknown[] = new Array(rows.length * columns.length);
   let i = 0;
   let complete = true; // an undefined value is left out by Kysely (DEFAULT): such rows never use a kept text
