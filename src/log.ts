@@ -91,7 +91,7 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream,
  * parameters named like a secret (`accessToken`, `token`, `resetToken`, ...) become `[redacted]` (DESIGN 6).
  */
 export function redactUrl(url: string): string {
-  const redacted = url.replace(/^((?:[a-z][a-z0-9+.-]*:\/\/[^/?#]*)?\/+api\/+v1\/+)(?!provision(?:[/?]|$))[^/?]+/i, '$1[token]');
+  const redacted = url.replace(/^((?:[a-z][a-z0-9+.-]*:\/\/[^/?#]*)?\/+api\/+v1\/+)(?!provision(?:[?#]|$))[^/?]+/i, '$1[token]');
   return redacted.includes('?') ? redacted.replace(SECRET_QUERY_VALUE, '$1[redacted]') : redacted;
 }
 

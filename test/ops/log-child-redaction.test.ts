@@ -60,5 +60,9 @@ describe('secrets in logged URLs', () => {
     assert.equal(redactUrl('/api/noauth/resetPassword?resetToken=R3S'), '/api/noauth/resetPassword?resetToken=[redacted]');
     assert.equal(redactUrl('/api/v1/DEV1CE/rpc?timeout=500'), '/api/v1/[token]/rpc?timeout=500');
     assert.equal(redactUrl('/api/v1/provision'), '/api/v1/provision');
+    assert.equal(redactUrl('/api/v1/provision?x=1'), '/api/v1/provision?x=1');
+    // A device whose access token is the word `provision` (any token is allowed): its telemetry path holds the token.
+    assert.equal(redactUrl('/api/v1/provision/telemetry'), '/api/v1/[token]/telemetry');
+    assert.equal(redactUrl('/api/v1/provisionX/attributes'), '/api/v1/[token]/attributes');
   });
 });
