@@ -243,6 +243,18 @@ export class MqttConnection extends MqttOutput implements FrameSink, Watched {
     if (!this.stream.destroyed) keepAliveWheel.watch(this, this.ctx.limits.disconnectTimeoutMs);
   }
 
+  /**
+   * The client's DISCONNECT ([MQTT-3.14.4-1]; TB: "DISCONNECT -> close", spec §5.2): the socket is closed at once once
+   * what was written has left, with no half-close waiting for the client's FIN.
+   */
+  clientDisconnected(): void {
+    if (this.closed) return;
+    this.ackQueue?.flushReady();
+    this.flushOutput();
+    if (this.stream.writableLength > 0) this.end(); // bytes still queued: let them out before the FIN
+    else this.destroy();
+  }
+
   /** Drops the connection at once. */
   destroy(): void {
     if (!this.closed) this.cleanup();
