@@ -237,6 +237,7 @@ export class MqttConnection extends MqttOutput implements FrameSink, Watched {
     this.ackQueue?.flushReady();
     if (reasonCode !== undefined && this.version === 5 && this.connackSent) this.send({ cmd: 'disconnect', reasonCode });
     this.flushOutput();
+    if (this.closed) return; // the flush found a slow consumer and dropped the connection
     this.cleanup();
     this.stream.end();
     // A client that does not close its side is dropped after the disconnect timeout (onSilence), unless it closes first.
@@ -251,6 +252,7 @@ export class MqttConnection extends MqttOutput implements FrameSink, Watched {
     if (this.closed) return;
     this.ackQueue?.flushReady();
     this.flushOutput();
+    if (this.closed) return; // the flush found a slow consumer and dropped the connection
     if (this.stream.writableLength > 0) this.end(); // bytes still queued: let them out before the FIN
     else this.destroy();
   }
