@@ -16,8 +16,8 @@
  * per session, and the ratio fleetgate / mosquitto. BENCH_SERVER_NODE_ARGS adds node flags to fleetgate (e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/prof`); BENCH_THREADS=1 prints the server's CPU per thread.
  *
- *   node --import tsx bench/mqtt/provision.ts [--seconds 10] [--rounds 2] [--concurrency 20] [--workers 2]
- *     [--warmup 3] [--bin bin/fleetgate.js] [--base-bin /tmp/before/bin/fleetgate.js] [--only fleetgate,mosquitto]
+ *   node --import tsx bench/mqtt/provision.ts [--seconds 10] [--rounds 3] [--concurrency 20] [--workers 2]
+ *     [--warmup 5] [--bin bin/fleetgate.js] [--base-bin /tmp/before/bin/fleetgate.js] [--only fleetgate,mosquitto]
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -33,10 +33,10 @@ import type { RunOrder, RunReport } from './provision-worker.ts';
 const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '10' },
-    rounds: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '20' },
     workers: { type: 'string', default: '2' },
-    warmup: { type: 'string', default: '3' },
+    warmup: { type: 'string', default: '5' },
     bin: { type: 'string', default: join(import.meta.dirname, '..', '..', 'bin', 'fleetgate.js') },
     'base-bin': { type: 'string' },
     only: { type: 'string' },
