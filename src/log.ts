@@ -53,10 +53,19 @@ export function redactSecrets<T>(obj: T, depth = 0): T {
   return (copy ?? obj) as T;
 }
 
-/** Where JSON lines go by default: fd 1 through pino's asynchronous buffered writer (flushed on exit), not a write(2) per line. */
+/**
+ * Where JSON lines go by default: fd 1 through pino's asynchronous buffered writer (flushed on exit), not a write(2) per
+ * line: lines gather until 4 KB or 100 ms have passed (under load a write(2) per line, one per provisioning or MQTT
+ * session, cost more than the line itself).
+ */
 function defaultDestination(): NodeJS.WritableStream {
-  return pino.destination({ dest: 1, sync: false }) as unknown as NodeJS.WritableStream;
+  return pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS }) as unknown as NodeJS.WritableStream;
 }
+
+/** Bytes of log lines gathered before a write (sonic-boom `minLength`). */
+const LOG_BATCH_BYTES = 4096;
+/** The longest a logged line waits for its write, ms (sonic-boom `periodicFlush`). */
+const LOG_FLUSH_MS = 100;
 
 /**
  * A pino logger writing to `destination` (stdout by default). `format` `pretty` renders readable lines

@@ -1,28 +1,47 @@
 /**
  * MQTT provisioning against its floor (issue 17 item 4), alternating rounds in one run:
  * - fleetgate started like `npm start` (its node flags, default configuration: info logging, here to a file, audit on,
- *   SQLite): each session CONNECTs as `provision`, PUBLISHes the request on `/provision/request` (QoS 1), reads the
- *   answer on `/provision/response` and DISCONNECTs; a new device name every time.
- * - Debian's mosquitto echoing the same exchange: CONNECT, SUBSCRIBE `/provision/response` and PUBLISH the same
- *   request body to it (QoS 1, one write, so no extra round trip), read the echo, DISCONNECT. A broker that stores
- *   nothing: the cost of the protocol alone.
- * `concurrency` sessions at a time (20, as the issue measured). Reports exchanges per second, the server's CPU per
- * exchange (user + system from /proc) and the ratio fleetgate / mosquitto. BENCH_SERVER_NODE_ARGS adds node flags to fleetgate.
+ *   SQLite): each session CONNECTs as `provision`, SUBSCRIBEs `/provision/response`, PUBLISHes the request on
+ *   `/provision/request` (QoS 1), reads the answer (it must say SUCCESS), PUBACKs it and DISCONNECTs; a new device
+ *   name every time.
+ * - Debian's mosquitto echoing the same exchange: the same CONNECT and SUBSCRIBE, the same request body PUBLISHed to
+ *   `/provision/response` itself, the echo read, PUBACKed, DISCONNECT. A broker that stores nothing: the cost of the
+ *   protocol alone.
+ * - optionally a second fleetgate (`--base-bin`, e.g. a copy of bin/ + dist/ built from the commit before a change):
+ *   an A/B of the same minutes.
+ * The load generator is `--workers` forked processes (provision-worker.ts) writing pre-encoded packets on raw sockets,
+ * `--concurrency` sessions at a time in all (20, as the issue measured), so the generator is cheap enough to drive
+ * mosquitto to what the machine can do. Each target is warmed up (`--warmup` s) before the rounds. Reports sessions
+ * per second, the server's CPU per session (user + system from /proc/<pid>/stat, every thread), the generator's CPU
+ * per session, and the ratio fleetgate / mosquitto. BENCH_SERVER_NODE_ARGS adds node flags to fleetgate (e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof`); BENCH_THREADS=1 prints the server's CPU per thread.
  *
- *   node --import tsx bench/mqtt/provision.ts [--seconds 10] [--rounds 2] [--concurrency 20] [--bin bin/fleetgate.js]
+ *   node --import tsx bench/mqtt/provision.ts [--seconds 10] [--rounds 3] [--concurrency 20] [--workers 2]
+ *     [--warmup 5] [--bin bin/fleetgate.js] [--base-bin /tmp/before/bin/fleetgate.js] [--only fleetgate,mosquitto]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import mqtt, { type Packet } from 'mqtt-packet';
 import { NODE_FLAGS } from '../../bin/node-flags.js';
 import { freePort, waitForHttp } from '../support/processes.ts';
+import type { RunOrder, RunReport } from './provision-worker.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, rounds: { type: 'string', default: '2' }, concurrency: { type: 'string', default: '20' }, bin: { type: 'string', default: join(import.meta.dirname, '..', '..', 'bin', 'fleetgate.js') } } });
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '3' },
+    concurrency: { type: 'string', default: '20' },
+    workers: { type: 'string', default: '2' },
+    warmup: { type: 'string', default: '5' },
+    bin: { type: 'string', default: join(import.meta.dirname, '..', '..', 'bin', 'fleetgate.js') },
+    'base-bin': { type: 'string' },
+    only: { type: 'string' },
+  },
+});
 const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
 const concurrency = Number(values.concurrency);
@@ -49,68 +68,32 @@ function threadCpu(pid: number): Map<string, [number, number]> {
   return out;
 }
 
-/** One MQTT 3.1.1 session on a raw socket: CONNECT, then `exchange`'s packets in one write, until `done` says so. */
-function session(port: number, clientId: string, packets: Record<string, unknown>[], done: (p: Packet & Record<string, any>) => boolean | undefined): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.setNoDelay(true);
-    const parser = mqtt.parser({ protocolVersion: 4 });
-    const timer = setTimeout(() => finish(false), 30_000);
-    const finish = (ok: boolean) => {
-      clearTimeout(timer);
-      if (ok) socket.end(mqtt.generate({ cmd: 'disconnect' } as Packet));
-      else socket.destroy();
-      resolve(ok);
-    };
-    parser.on('packet', (p: Packet & Record<string, any>) => {
-      if (p.cmd === 'connack') {
-        if (p.returnCode !== 0) return finish(false);
-        return void socket.write(Buffer.concat(packets.map((x) => mqtt.generate(x as unknown as Packet))));
-      }
-      const verdict = done(p);
-      if (verdict !== undefined) finish(verdict);
-    });
-    socket.on('data', (chunk: Buffer) => parser.parse(chunk));
-    socket.on('error', () => finish(false));
-    socket.write(mqtt.generate({ cmd: 'connect', protocolVersion: 4, protocolId: 'MQTT', clientId, clean: true, keepalive: 0, username: 'provision' } as Packet));
-  });
-}
+/** The load generator: `workers` forked processes (provision-worker.ts), the sessions split among them. */
+const workerCount = Number(values.workers);
+const workers: ChildProcess[] = Array.from({ length: workerCount }, () =>
+  fork(join(import.meta.dirname, 'provision-worker.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+);
 
-const request = (name: string) => JSON.stringify({ deviceName: name, provisionDeviceKey: 'bench-key', provisionDeviceSecret: 'bench-secret' });
-const publish = (topic: string, payload: string) => ({ cmd: 'publish', topic, payload, qos: 1, messageId: 1, retain: false, dup: false });
-
-const exchanges = {
-  fleetgate: (port: number, name: string) =>
-    session(port, name, [publish('/provision/request', request(name))], (p) => (p.cmd === 'publish' && p.topic === '/provision/response' ? JSON.parse(p.payload.toString()).status === 'SUCCESS' : undefined)),
-  mosquitto: (port: number, name: string) =>
-    session(port, name, [{ cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: '/provision/response', qos: 1 }] }, publish('/provision/response', request(name))], (p) =>
-      p.cmd === 'publish' && p.topic === '/provision/response' ? true : undefined,
-    ),
-};
-
-/** Sessions by `concurrency` workers for `seconds`: completed exchanges per second and failures. */
-async function load(kind: keyof typeof exchanges, port: number, round: number): Promise<{ rate: number; ok: number; failed: number }> {
-  let ok = 0;
-  let failed = 0;
-  let seq = 0;
-  const until = performance.now() + seconds * 1000;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < until) {
-        if (await exchanges[kind](port, `mq-${round}-${process.pid}-${seq++}`)) ok++;
-        else failed++;
-      }
+/** One round against one server: every worker runs its share of the sessions for `secs`. */
+async function load(kind: RunOrder['kind'], port: number, secs: number): Promise<{ rate: number; ok: number; failed: number; okWithDrain: number }> {
+  const reports = await Promise.all(
+    workers.map((w, index) => {
+      const sessions = Math.floor(concurrency / workerCount) + (index < concurrency % workerCount ? 1 : 0);
+      const report = once(w, 'message').then(([r]) => r as RunReport);
+      w.send({ kind, port, sessions, seconds: secs, index } satisfies RunOrder);
+      return report;
     }),
   );
-  return { rate: ok / ((performance.now() - t0) / 1000), ok, failed };
+  const ok = reports.reduce((a, r) => a + r.ok, 0);
+  return { ok, failed: reports.reduce((a, r) => a + r.failed, 0), okWithDrain: reports.reduce((a, r) => a + r.okWithDrain, 0), rate: ok / Math.max(...reports.map((r) => r.seconds)) };
 }
 
-async function startFleetgate(dir: string): Promise<{ child: ChildProcess; port: number }> {
+async function startFleetgate(dir: string, bin: string): Promise<{ child: ChildProcess; port: number }> {
+  mkdirSync(dir, { recursive: true });
   const http = await freePort();
   const port = await freePort();
   const log = openSync(join(dir, 'server.log'), 'a');
-  const child = spawn(process.execPath, [...NODE_FLAGS, ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), values.bin!, 'start'], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), bin, 'start'], {
     env: { ...process.env, FLEETGATE_HOST: '127.0.0.1', FLEETGATE_HTTP_PORT: String(http), FLEETGATE_MQTT_PORT: String(port), FLEETGATE_COAP_PORT: String(await freePort()), FLEETGATE_DATABASE: join(dir, 'bench.db'), FLEETGATE_ADMIN_PASSWORD: 'bench-password' },
     stdio: ['ignore', log, log],
   });
@@ -138,32 +121,53 @@ async function startMosquitto(): Promise<{ child: ChildProcess; port: number }> 
   return { child, port };
 }
 
+type Target = { name: string; kind: RunOrder['kind']; child: ChildProcess; port: number };
 const dir = mkdtempSync(join(tmpdir(), 'fleetgate-bench-mqtt-provision-'));
-const fleetgate = await startFleetgate(dir);
-const mosquitto = await startMosquitto();
-const results: Record<string, { rate: number; cpuUs: number }[]> = { fleetgate: [], mosquitto: [] };
-console.log(`# MQTT provisioning sessions, ${concurrency} concurrent, ${seconds} s rounds, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+const wanted = (name: string) => !values.only || values.only.split(',').includes(name);
+const targets: Target[] = [];
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+const workerCpuMs = () => workers.reduce((a, w) => a + cpuMs(w.pid!), 0);
 try {
+  if (wanted('fleetgate')) targets.push({ name: 'fleetgate', kind: 'fleetgate', ...(await startFleetgate(join(dir, 'a'), values.bin!)) });
+  if (values['base-bin']) targets.push({ name: 'fleetgate-base', kind: 'fleetgate', ...(await startFleetgate(join(dir, 'b'), values['base-bin'])) });
+  if (wanted('mosquitto')) targets.push({ name: 'mosquitto', kind: 'echo', ...(await startMosquitto()) });
+  const results = new Map<string, { rate: number; cpuUs: number; genUs: number }[]>(targets.map((t) => [t.name, []]));
+  console.log(`# MQTT provisioning sessions, ${concurrency} concurrent from ${workerCount} generator processes, ${seconds} s rounds, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  for (const t of targets) {
+    const r = await load(t.kind, t.port, Number(values.warmup));
+    console.log(`warm-up ${t.name}: ${r.rate.toFixed(0)}/s (${r.failed} failed)`);
+  }
   for (let round = 1; round <= rounds; round++) {
-    for (const [kind, target] of [['fleetgate', fleetgate], ['mosquitto', mosquitto]] as const) {
-      const before = cpuMs(target.child.pid!);
-      const threadsBefore = process.env.BENCH_THREADS ? threadCpu(target.child.pid!) : undefined;
-      const r = await load(kind, target.port, round);
+    for (const t of targets) {
+      const before = cpuMs(t.child.pid!);
+      const genBefore = workerCpuMs();
+      const threadsBefore = process.env.BENCH_THREADS ? threadCpu(t.child.pid!) : undefined;
+      const r = await load(t.kind, t.port, seconds);
       if (threadsBefore) {
-        const after = threadCpu(target.child.pid!);
-        console.log(`  ${kind} threads (user/system ms): ${[...after].map(([n, [u, s]]) => `${n} ${u - (threadsBefore.get(n)?.[0] ?? 0)}/${s - (threadsBefore.get(n)?.[1] ?? 0)}`).join(', ')}`);
+        const after = threadCpu(t.child.pid!);
+        console.log(`  ${t.name} threads (user/system ms): ${[...after].map(([n, [u, s]]) => `${n} ${u - (threadsBefore.get(n)?.[0] ?? 0)}/${s - (threadsBefore.get(n)?.[1] ?? 0)}`).join(', ')}`);
       }
-      const cpuUs = ((cpuMs(target.child.pid!) - before) * 1000) / Math.max(1, r.ok);
-      results[kind].push({ rate: r.rate, cpuUs });
-      console.log(`round ${round} ${kind}: ${r.rate.toFixed(0)} exchanges/s (${r.ok} ok, ${r.failed} failed), server CPU ${cpuUs.toFixed(0)} us per exchange`);
+      const sessions = Math.max(1, r.okWithDrain);
+      const cpuUs = ((cpuMs(t.child.pid!) - before) * 1000) / sessions;
+      const genUs = ((workerCpuMs() - genBefore) * 1000) / sessions;
+      results.get(t.name)!.push({ rate: r.rate, cpuUs, genUs });
+      console.log(`round ${round} ${t.name}: ${r.rate.toFixed(0)} sessions/s (${r.ok} ok, ${r.failed} failed), server CPU ${cpuUs.toFixed(0)} us per session, generator ${genUs.toFixed(0)} us, load average ${loadavg()[0].toFixed(1)}`);
     }
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const fg = median(results.fleetgate.map((r) => r.rate));
-  const mq = median(results.mosquitto.map((r) => r.rate));
-  console.log(`median: fleetgate ${fg.toFixed(0)}/s, mosquitto echo ${mq.toFixed(0)}/s, ratio ${(fg / mq).toFixed(2)} (target >= 0.4); fleetgate CPU ${median(results.fleetgate.map((r) => r.cpuUs)).toFixed(0)} us, mosquitto ${median(results.mosquitto.map((r) => r.cpuUs)).toFixed(0)} us per exchange`);
+  const summary = new Map([...results].map(([name, rs]) => [name, { rate: median(rs.map((r) => r.rate)), cpuUs: median(rs.map((r) => r.cpuUs)) }]));
+  console.log(`median: ${[...summary].map(([name, s]) => `${name} ${s.rate.toFixed(0)}/s at ${s.cpuUs.toFixed(0)} us CPU a session`).join(', ')}`);
+  const floor = summary.get('mosquitto');
+  if (floor) for (const name of ['fleetgate', 'fleetgate-base']) {
+    const s = summary.get(name);
+    if (s) console.log(`ratio ${name} / mosquitto echo: ${(s.rate / floor.rate).toFixed(2)} by rate (target >= 0.4), ${(floor.cpuUs / s.cpuUs).toFixed(2)} by server CPU per session`);
+  }
 } finally {
-  for (const t of [fleetgate, mosquitto]) {
+  for (const w of workers) w.disconnect();
+  for (const t of targets) {
     t.child.kill('SIGTERM');
     await once(t.child, 'exit');
   }

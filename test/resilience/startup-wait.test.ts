@@ -39,7 +39,8 @@ describe('start-up while PostgreSQL and Redis are down', { skip: skipUnlessPostg
     assert.equal(exitCode(started), undefined, 'still running while Redis is down');
     redis = await startRedis({ port: redisPort });
     await untilUp(started);
-    assert.match(started.stdout(), /"event":"dependency_ready","part":"database"/);
-    assert.match(started.stdout(), /"event":"dependency_ready","part":"bus"/);
+    // Log lines reach stdout in batches (up to 100 ms late, src/log.ts): wait for them rather than read at once.
+    await until('a line saying the database is ready', () => (/"event":"dependency_ready","part":"database"/.test(started.stdout()) ? true : undefined));
+    await until('a line saying the bus is ready', () => (/"event":"dependency_ready","part":"bus"/.test(started.stdout()) ? true : undefined));
   });
 });

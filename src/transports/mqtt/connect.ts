@@ -11,8 +11,11 @@ import { ProvisionSession } from './provision-session.ts';
 import { connackCode, RC, V3_CONNACK } from './reason-codes.ts';
 import { PROVISION_USERNAME } from './topics.ts';
 
-/** Handles the first CONNECT of a connection. */
-export async function handleConnect(conn: MqttConnection, packet: IConnectPacket): Promise<void> {
+/**
+ * Handles the first CONNECT of a connection. Provision sessions and refusals are answered at once; a device login
+ * returns the promise of its credential lookup.
+ */
+export function handleConnect(conn: MqttConnection, packet: IConnectPacket): Promise<void> | undefined {
   const version = packet.protocolVersion ?? 4;
   conn.version = version;
   if ((packet as { bridgeMode?: boolean }).bridgeMode) conn.bridgeMode = true; // mqtt-packet sets it; its types omit it
@@ -24,20 +27,25 @@ export async function handleConnect(conn: MqttConnection, packet: IConnectPacket
   if (conn.refusal) {
     // Admission limits (issue 7 §2): refused before any lookup, with a code naming the limit on v5.
     conn.refuse(version === 5 ? (conn.refusal === 'max-connections' ? RC.SERVER_BUSY : RC.CONNECTION_RATE_EXCEEDED) : V3_CONNACK.SERVER_UNAVAILABLE);
-    return;
+    return undefined;
   }
 
   // spec §5.2: username or client id `provision` -> provision-only session, no credential lookup.
   if (username === PROVISION_USERNAME || clientId === PROVISION_USERNAME) {
     conn.provision = new ProvisionSession(conn);
     conn.accept('provision', connack(conn, packet));
-    return;
+    return undefined;
   }
   if (clientId === '' && !packet.clean && version !== 5) {
     conn.refuse(V3_CONNACK.IDENTIFIER_REJECTED); // [MQTT-3.1.3-8]
-    return;
+    return undefined;
   }
+  return authenticate(conn, packet, clientId, username);
+}
 
+/** A device login: the client certificate or the MQTT credentials decide (spec §8.1), then CONNACK. */
+async function authenticate(conn: MqttConnection, packet: IConnectPacket, clientId: string, username: string | undefined): Promise<void> {
+  const version = conn.version;
   let identity;
   const source = { transport: 'mqtt' as const, address: conn.address };
   const certificate = conn.clientCertificate;

@@ -1,12 +1,11 @@
 /**
  * One MQTT connection: a state machine fed packets parsed by mqtt-packet from any Duplex stream
- * (a TCP socket, or an in-memory pair in tests), writing packets back with mqtt-packet's generator.
+ * (a TCP socket, or an in-memory pair in tests); its write side is MqttOutput (output.ts).
  * States: awaiting-connect -> connecting -> provision | device -> closed.
  */
-import mqtt, { type Packet } from 'mqtt-packet';
+import type { Packet } from 'mqtt-packet';
 import type { Duplex } from 'node:stream';
 import type { Core, CoreLogger } from '../../core/core-types.ts';
-import { OrderedAcks } from './acks.ts';
 import { handleConnect } from './connect.ts';
 import { decodePacket } from './decode.ts';
 import type { DeviceSession } from './device-session.ts';
@@ -14,7 +13,7 @@ import { dispatchPacket } from './dispatch.ts';
 import { decodePublish, MqttFramer, type FrameSink } from './framer.ts';
 import type { MqttLimits } from './limits.ts';
 import { keepAliveWheel, type Watched } from './keep-alive.ts';
-import { OutboundInflight } from './outbound.ts';
+import { MqttOutput } from './output.ts';
 import type { ProvisionSession } from './provision-session.ts';
 import type { ClientCertificate } from './tls.ts';
 import { disconnectAfterConnack, RC } from './reason-codes.ts';
@@ -48,16 +47,12 @@ function onStreamGone(this: OwnedStream): void {
  * the parser shared (decode.ts), and what only some connections need (ack queue, outbound in-flight ids, topic aliases,
  * the queue before CONNACK) made when first needed.
  */
-export class MqttConnection implements FrameSink, Watched {
+export class MqttConnection extends MqttOutput implements FrameSink, Watched {
   state: ConnectionState = 'awaiting-connect';
-  /** 3 (3.1), 4 (3.1.1) or 5, known once CONNECT is parsed. */
-  version: 3 | 4 | 5 = 4;
   /** The CONNECT set the bridge bit of its protocol level (mqtt-packet then reads SUBSCRIBE options differently). */
   bridgeMode = false;
   provision: ProvisionSession | undefined = undefined;
   device: DeviceSession | undefined = undefined;
-  /** v5 CONNECT Maximum Packet Size: larger outbound packets are dropped ([MQTT-3.1.2-25]). */
-  clientMaxPacketSize: number | undefined = undefined;
   /** Called once when the connection has closed, with the connection as `this`. */
   onClose: ((this: MqttConnection) => void) | undefined = undefined;
   /** TLS connections: the client certificate (spec §8.1 step 1); undefined on plain TCP. */
@@ -70,19 +65,17 @@ export class MqttConnection implements FrameSink, Watched {
 
   private readonly framer: MqttFramer;
   private aliases: Map<number, string> | undefined = undefined;
-  private ackQueue: OrderedAcks | undefined = undefined;
   private queued: Packet[] | undefined = undefined;
-  private outbound: OutboundInflight | undefined = undefined;
   private work = 0;
   private paused = false;
-  private corked = false;
   private connackSent = false;
 
   constructor(
-    readonly stream: Duplex,
-    readonly ctx: TransportContext,
+    stream: Duplex,
+    ctx: TransportContext,
     readonly address?: string,
   ) {
+    super(stream, ctx);
     this.framer = new MqttFramer(this, ctx.limits.maxPacketSize);
     (stream as OwnedStream)[CONNECTION] = this;
     stream.on('data', onStreamData);
@@ -99,11 +92,6 @@ export class MqttConnection implements FrameSink, Watched {
   /** v5 inbound topic aliases (made on first use). */
   get topicAliases(): Map<number, string> {
     return (this.aliases ??= new Map());
-  }
-
-  /** PUBACKs in arrival order (made on the first QoS 1 PUBLISH). */
-  get acks(): OrderedAcks {
-    return (this.ackQueue ??= new OrderedAcks(this));
   }
 
   /** Bytes arrived from the client. */
@@ -154,7 +142,7 @@ export class MqttConnection implements FrameSink, Watched {
         return;
       }
       this.state = 'connecting';
-      handleConnect(this, packet).catch((err) => this.internalError(err));
+      handleConnect(this, packet)?.catch((err) => this.internalError(err)); // a promise only when a lookup is needed
       return;
     }
     if (packet.cmd === 'connect') {
@@ -172,11 +160,6 @@ export class MqttConnection implements FrameSink, Watched {
       return;
     }
     dispatchPacket(this, packet);
-  }
-
-  /** The client's PUBACK for a QoS 1 message this server sent. */
-  acknowledged(messageId: number): void {
-    this.outbound?.acknowledge(messageId);
   }
 
   /** Completes CONNECT: sends CONNACK and starts serving the packets that arrived meanwhile. */
@@ -206,9 +189,12 @@ export class MqttConnection implements FrameSink, Watched {
     else keepAliveWheel.unwatch(this);
   }
 
-  /** The connection was silent past its limit (keepAliveWheel). */
+  /** The connection was silent past its limit, or (once closed) its client did not close within the disconnect timeout. */
   onSilence(): void {
-    if (this.closed) return;
+    if (this.closed) {
+      this.stream.destroy();
+      return;
+    }
     try {
       this.ctx.onLimit?.(this.connackSent ? 'KEEP_ALIVE_TIMEOUT' : 'CONNECT_TIMEOUT');
       if (this.connackSent) this.fail(RC.KEEP_ALIVE_TIMEOUT, 'keepalive timeout');
@@ -216,50 +202,6 @@ export class MqttConnection implements FrameSink, Watched {
     } catch (err) {
       this.internalError(err);
     }
-  }
-
-  /** Writes one packet. */
-  send(packet: Packet): void {
-    if (this.closed || this.stream.destroyed) return;
-    this.ackQueue?.flushReady();
-    const bytes = mqtt.generate(packet, { protocolVersion: this.version });
-    if (this.clientMaxPacketSize !== undefined && bytes.length > this.clientMaxPacketSize) return; // [MQTT-3.1.2-25]
-    this.write(bytes);
-  }
-
-  /** Writes encoded packets; cork/uncork batches the writes of one event-loop turn into one syscall. */
-  write(bytes: Buffer): void {
-    if (this.closed || this.stream.destroyed) return;
-    if (!this.corked) {
-      this.corked = true;
-      this.stream.cork();
-      process.nextTick(uncork, this);
-    }
-    this.stream.write(bytes);
-    if (this.stream.writableLength > this.ctx.limits.maxWriteBuffer) {
-      this.ctx.logger.warn({ address: this.address }, 'mqtt: slow consumer disconnected');
-      this.ctx.onLimit?.('SLOW_CONSUMER');
-      this.destroy();
-    }
-  }
-
-  /** Ends the cork of one event-loop turn (see write). */
-  uncorkNow(): void {
-    this.corked = false;
-    this.stream.uncork();
-  }
-
-  /** Publishes to the client. QoS 1 resolves on the client's PUBACK; QoS 0 once written. */
-  publish(topic: string, payload: Buffer | string, qos: 0 | 1): Promise<void> {
-    if (this.closed) return Promise.reject(new Error('connection closed'));
-    if (qos === 0) {
-      this.send({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false });
-      return Promise.resolve();
-    }
-    const inflight = (this.outbound ??= new OutboundInflight(this.ctx.limits.maxOutboundInflight)).begin();
-    if (!inflight) return Promise.reject(new Error('too many unacknowledged messages'));
-    this.send({ cmd: 'publish', topic, payload, qos: 1, messageId: inflight.messageId, retain: false, dup: false });
-    return inflight.acked;
   }
 
   /** Counts a PUBLISH being worked on; reading pauses while too many are unfinished (bounded memory). */
@@ -294,16 +236,31 @@ export class MqttConnection implements FrameSink, Watched {
     if (this.closed) return;
     this.ackQueue?.flushReady();
     if (reasonCode !== undefined && this.version === 5 && this.connackSent) this.send({ cmd: 'disconnect', reasonCode });
+    this.flushOutput();
+    if (this.closed) return; // the flush found a slow consumer and dropped the connection
     this.cleanup();
     this.stream.end();
-    const hard = setTimeout(() => this.stream.destroy(), this.ctx.limits.disconnectTimeoutMs);
-    hard.unref?.();
-    this.stream.once('close', () => clearTimeout(hard));
+    // A client that does not close its side is dropped after the disconnect timeout (onSilence), unless it closes first.
+    if (!this.stream.destroyed) keepAliveWheel.watch(this, this.ctx.limits.disconnectTimeoutMs);
+  }
+
+  /**
+   * The client's DISCONNECT ([MQTT-3.14.4-1]; TB: "DISCONNECT -> close", spec §5.2): the socket is closed at once once
+   * what was written has left, with no half-close waiting for the client's FIN.
+   */
+  clientDisconnected(): void {
+    if (this.closed) return;
+    this.ackQueue?.flushReady();
+    this.flushOutput();
+    if (this.closed) return; // the flush found a slow consumer and dropped the connection
+    if (this.stream.writableLength > 0) this.end(); // bytes still queued: let them out before the FIN
+    else this.destroy();
   }
 
   /** Drops the connection at once. */
   destroy(): void {
     if (!this.closed) this.cleanup();
+    keepAliveWheel.unwatch(this);
     if (!this.stream.destroyed) this.stream.destroy();
   }
 
@@ -311,13 +268,9 @@ export class MqttConnection implements FrameSink, Watched {
     this.state = 'closed';
     keepAliveWheel.unwatch(this);
     this.queued = undefined;
-    this.outbound?.abandon();
+    this.dropOutput();
     this.provision?.close();
     this.device?.close();
     this.onClose?.();
   }
-}
-
-function uncork(conn: MqttConnection): void {
-  conn.uncorkNow();
 }

@@ -2,9 +2,11 @@
  * Decodes whole MQTT packets with mqtt-packet's parser, one parser for the whole process instead of one per connection
  * (a parser is an EventEmitter holding a BufferList stream and, after a CONNECT, that whole CONNECT packet: about 1.5 KB
  * a connection). Sharing is safe because the framer hands over only whole packets and the parser answers synchronously:
- * each call leaves the parser empty for the next connection.
+ * each call leaves the parser empty for the next connection. The well-formed 3.x packets of every session are decoded by
+ * hand first (decode-fast.ts).
  */
 import mqtt, { type Packet } from 'mqtt-packet';
+import { decodeFast } from './decode-fast.ts';
 
 type Parser = ReturnType<typeof mqtt.parser> & {
   settings: { protocolVersion?: number; bridgeMode?: boolean };
@@ -39,6 +41,8 @@ for (const v of [3, 4, 5]) {
  * CONNECT is decoded whatever `version` says. Returns the packet, or the parser's error for a malformed one.
  */
 export function decodePacket(frame: Buffer, version: number, bridgeMode = false): Packet | Error {
+  const fast = decodeFast(frame, version, bridgeMode);
+  if (fast) return fast;
   parser.settings = SETTINGS.get(bridgeMode ? version + 128 : version) ?? { protocolVersion: version };
   decoded = undefined;
   failure = undefined;

@@ -75,7 +75,7 @@ export class DeviceSession implements SessionHandlers {
   /** Shared attribute update or `{"deleted":[...]}` to subscribers of the attributes topic (spec §8.2). */
   private pushAttributes(update: Record<string, unknown>): void {
     const { style, qos } = this.delivery('attributes', 'v1');
-    this.conn.publish(outboundTopic('attributes', style), JSON.stringify(update), qos).catch(() => {});
+    this.conn.publishAndForget(outboundTopic('attributes', style), JSON.stringify(update), qos);
   }
 
   /** Server RPC; at QoS 1 the promise resolves on the device's PUBACK (= DELIVERED, spec §8.2). */

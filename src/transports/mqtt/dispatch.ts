@@ -24,7 +24,7 @@ export function dispatchPacket(conn: MqttConnection, packet: Packet): void {
       conn.device?.gateway?.ready(); // a live gateway gets its sub-devices' pending RPCs
       return;
     case 'disconnect':
-      conn.end(); // [MQTT-3.14.4-1]
+      conn.clientDisconnected(); // [MQTT-3.14.4-1]
       return;
     case 'puback':
       conn.acknowledged(packet.messageId ?? -1);

@@ -44,14 +44,14 @@ export function handleOtaRequest(conn: MqttConnection, packet: IPublishPacket, r
       conn.endWork();
       if (ack) conn.acks.complete(ack, RC.SUCCESS);
       // TB: QoS of a matching subscription, else 1; delivery never depends on a subscription (spec §7.8).
-      conn.publish(topic, data, session.delivery(route.type === 'FIRMWARE' ? 'fw-response' : 'sw-response', 'v1').qos).catch(() => {});
+      conn.publishAndForget(topic, data, session.delivery(route.type === 'FIRMWARE' ? 'fw-response' : 'sw-response', 'v1').qos);
     },
     (err: unknown) => {
       conn.endWork();
       const status = err instanceof OtaRefusal ? err.message : toFleetgateError(err).code === 'INTERNAL' ? 'FAILURE' : err instanceof Error ? err.message : 'FAILURE';
       if (!(err instanceof OtaRefusal)) conn.ctx.logger.warn({ err, deviceId: session.identity.deviceId }, 'mqtt: ota chunk request failed');
       // TB: no PUBACK, the status name on v2/fw/error, then the connection is closed (MQTT 5 reason 0x83).
-      conn.publish('v2/fw/error', status, session.delivery('fw-error', 'v1').qos).catch(() => {});
+      conn.publishAndForget('v2/fw/error', status, session.delivery('fw-error', 'v1').qos);
       conn.fail(RC.IMPLEMENTATION_SPECIFIC_ERROR, `ota request refused: ${status}`);
     },
   );

@@ -8,6 +8,9 @@ interface Waiter {
   reject: (err: Error) => void;
 }
 
+/** The id of a message nobody waits for (see `track`): its PUBACK only frees the id. */
+const NO_WAITER: Waiter = { resolve: () => {}, reject: () => {} };
+
 /** The QoS 1 messages a connection has sent and the client has not acknowledged yet. */
 export class OutboundInflight {
   private readonly waiting = new Map<number, Waiter>();
@@ -20,12 +23,22 @@ export class OutboundInflight {
    * undefined when `limit` messages are already unacknowledged.
    */
   begin(): { messageId: number; acked: Promise<void> } | undefined {
+    const messageId = this.track();
+    if (messageId === undefined) return undefined;
+    const acked = new Promise<void>((resolve, reject) => this.waiting.set(messageId, { resolve, reject }));
+    return { messageId, acked };
+  }
+
+  /**
+   * Takes a free packet id for a message whose PUBACK nobody waits for (a provisioning answer): no promise is made.
+   * Undefined when `limit` messages are already unacknowledged.
+   */
+  track(): number | undefined {
     if (this.waiting.size >= this.limit) return undefined;
     do this.lastPacketId = (this.lastPacketId % 65535) + 1;
     while (this.waiting.has(this.lastPacketId));
-    const messageId = this.lastPacketId;
-    const acked = new Promise<void>((resolve, reject) => this.waiting.set(messageId, { resolve, reject }));
-    return { messageId, acked };
+    this.waiting.set(this.lastPacketId, NO_WAITER);
+    return this.lastPacketId;
   }
 
   /** The client's PUBACK for `messageId`; an id not in flight is ignored. */
@@ -38,6 +51,7 @@ export class OutboundInflight {
 
   /** The connection has ended: every waiter is rejected. */
   abandon(): void {
+    if (this.waiting.size === 0) return; // the usual close: no Error (its stack trace) made for nobody
     const closedError = new Error('connection closed');
     for (const waiter of this.waiting.values()) waiter.reject(closedError);
     this.waiting.clear();

@@ -9,6 +9,7 @@ import { FleetgateError } from '../../core/errors.ts';
 import { decodeProvisionRequestProto, encodeProvisionResponseProto } from '../../core/provisioning/protobuf.ts';
 import { renderProvisionJson } from '../../core/provisioning/render.ts';
 import { parseProvisionJson } from '../../core/provisioning/request.ts';
+import type { PendingAck } from './acks.ts';
 import type { MqttConnection } from './connection.ts';
 import { ackNow } from './publish.ts';
 import { ackReason, classify, RC } from './reason-codes.ts';
@@ -27,7 +28,7 @@ export class ProvisionSession {
   /** spec §5.2: the server closes the connection 60 s after the first answer. */
   scheduleClose(): void {
     if (this.closeTimer) return;
-    this.closeTimer = setTimeout(() => this.conn.end(), this.conn.ctx.limits.provisionSessionTtlMs);
+    this.closeTimer = setTimeout(endSession, this.conn.ctx.limits.provisionSessionTtlMs, this.conn);
     this.closeTimer.unref?.();
   }
 
@@ -46,12 +47,35 @@ function parseRequest(payload: Buffer): { request: ProvisionRequest; protobuf: b
   return { request: decodeProvisionRequestProto(payload), protobuf: true };
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new FleetgateError('TIMEOUT', 'Provisioning timed out')), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+function endSession(conn: MqttConnection): void {
+  conn.end();
+}
+
+/**
+ * Calls `settle` once: with the outcome of `promise`, or with a TIMEOUT error after `ms` (spec §5.2: the core's answer
+ * did not come in time). Plain callbacks: no promise race made per request.
+ */
+function settleWithin<T>(promise: Promise<T>, ms: number, settle: (err: unknown, result?: T) => void): void {
+  let settled = false;
+  const timer = setTimeout(() => {
+    if (settled) return;
+    settled = true;
+    settle(new FleetgateError('TIMEOUT', 'Provisioning timed out'));
+  }, ms);
+  promise.then(
+    (result) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      settle(undefined, result);
+    },
+    (err: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      settle(err ?? new Error('provisioning failed'));
+    },
+  );
 }
 
 /** Handles a PUBLISH in a provision session. */
@@ -74,24 +98,34 @@ export function handleProvisionPublish(conn: MqttConnection, topic: string, pack
   const ack = packet.qos > 0 ? conn.acks.enqueue(packet.messageId!) : undefined;
   conn.beginWork();
   const source = { transport: 'mqtt' as const, address: conn.address };
-  withTimeout(conn.ctx.core.provisioning.provision(parsed.request, source), conn.ctx.limits.provisionTimeoutMs)
-    .then(
-      (result: ProvisionResult) => {
-        if (conn.closed) return;
-        // spec §5.2 order: PUBACK, then the response (published even without a subscription, QoS 1).
-        if (ack) conn.acks.complete(ack, RC.SUCCESS);
-        const body = session.protobuf ? encodeProvisionResponseProto(result) : Buffer.from(renderProvisionJson(result));
-        conn.publish(PROVISION_RESPONSE_TOPIC, body, session.responseQos ?? 1).catch(() => {});
-        session.scheduleClose();
-      },
-      (err: unknown) => {
+  let provisioning: Promise<ProvisionResult>;
+  try {
+    provisioning = conn.ctx.core.provisioning.provision(parsed.request, source);
+  } catch (err) {
+    provisioning = Promise.reject(err);
+  }
+  settleWithin(provisioning, conn.ctx.limits.provisionTimeoutMs, (err, result) => {
+    try {
+      if (err === undefined) answer(conn, session, ack, result!);
+      else {
         // spec §5.2: core timeout / internal error -> PUBACK 0x83 then close.
         if (classify(err).code === 'INTERNAL') conn.ctx.logger.error({ err, address: conn.address }, 'mqtt: provisioning failed');
         if (ack) conn.acks.complete(ack, ackReason(err));
         conn.fail(ackReason(err), 'provisioning failed');
-      },
-    )
-    .finally(() => conn.endWork());
+      }
+    } finally {
+      conn.endWork();
+    }
+  });
+}
+
+/** spec §5.2 order: PUBACK, then the response (published even without a subscription, QoS 1). */
+function answer(conn: MqttConnection, session: ProvisionSession, ack: PendingAck | undefined, result: ProvisionResult): void {
+  if (conn.closed) return;
+  if (ack) conn.acks.complete(ack, RC.SUCCESS);
+  const body = session.protobuf ? encodeProvisionResponseProto(result) : renderProvisionJson(result);
+  conn.publishAndForget(PROVISION_RESPONSE_TOPIC, body, session.responseQos ?? 1);
+  session.scheduleClose();
 }
 
 /**

@@ -50,7 +50,7 @@ export function handleDevicePublish(conn: MqttConnection, topic: string, packet:
 async function answerRotation(conn: MqttConnection, payload: Buffer): Promise<void> {
   const result = await conn.ctx.core.rotation.rotate(conn.device!.identity, { transport: 'mqtt', address: conn.address }, payload);
   const { qos } = conn.device!.delivery('credentials-rotate-response', 'v1');
-  conn.publish(outboundTopic('credentials-rotate-response', 'v1'), renderRotationJson(result), qos).catch(() => {});
+  conn.publishAndForget(outboundTopic('credentials-rotate-response', 'v1'), renderRotationJson(result), qos);
 }
 
 function parseJsonObject(payload: Buffer, emptyIsObject: boolean): Record<string, unknown> {
@@ -92,7 +92,7 @@ async function answerAttributeRequest(conn: MqttConnection, requestId: number, s
   if (result.client && Object.keys(result.client).length > 0) response.client = result.client;
   if (result.shared && Object.keys(result.shared).length > 0) response.shared = result.shared;
   const { qos } = conn.device!.delivery('attributes-response', style);
-  conn.publish(outboundTopic('attributes-response', style, requestId), JSON.stringify(response), qos).catch(() => {});
+  conn.publishAndForget(outboundTopic('attributes-response', style, requestId), JSON.stringify(response), qos);
 }
 
 /**

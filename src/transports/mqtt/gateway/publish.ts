@@ -83,7 +83,7 @@ function ackGatewayWork(conn: MqttConnection, packet: IPublishPacket, work: () =
         if (conn.version === 5) {
           // spec §2.3: reason 150 (message rate too high) tells the SDK to slow down that device; ThingsBoard sends it
           // after closing the connection, so it never arrives. Here it comes first and the connection stays.
-          if (err instanceof SubDeviceRateLimited) conn.publish('v1/gateway/disconnect', JSON.stringify({ device: err.device, reason: 150 }), 0).catch(() => {});
+          if (err instanceof SubDeviceRateLimited) conn.publishAndForget('v1/gateway/disconnect', JSON.stringify({ device: err.device, reason: 150 }), 0);
           if (ack) conn.acks.complete(ack, ackReason(error), reasonText(error));
         } else conn.fail(RC.UNSPECIFIED_ERROR, `gateway publish refused: ${error.code}`);
       },
