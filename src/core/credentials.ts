@@ -30,6 +30,16 @@ export function secretsEqual(a: string, b: string): boolean {
   return timingSafeEqual(sha256(a), sha256(b));
 }
 
+/** The digest `secretMatchesDigest` compares against, for a secret compared often (a profile's provision secret). */
+export function secretDigest(secret: string): Buffer {
+  return sha256(secret);
+}
+
+/** `secretsEqual(secret, presented)` with `secret`'s digest made once beforehand (`secretDigest`). */
+export function secretMatchesDigest(digest: Buffer, presented: string): boolean {
+  return timingSafeEqual(digest, sha256(presented));
+}
+
 /** Why credentials data was rejected; message texts are ThingsBoard's where it has one ([CREDVAL]). */
 export class CredentialsRejected extends Error {
   constructor(message: string) {

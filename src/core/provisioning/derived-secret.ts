@@ -7,12 +7,21 @@
 import { createHmac } from 'node:crypto';
 import { FleetgateError } from '../errors.ts';
 import type { DeviceProfile } from '../model.ts';
-import { secretsEqual } from '../credentials.ts';
+import { secretDigest, secretMatchesDigest, secretsEqual } from '../credentials.ts';
 import { provisioningOptions } from './profile-options.ts';
 
 /** base64(HMAC-SHA256(profileSecret, deviceName)), both as UTF-8. */
 export function deriveDeviceSecret(profileSecret: string, deviceName: string): string {
   return createHmac('sha256', Buffer.from(profileSecret, 'utf8')).update(deviceName, 'utf8').digest('base64');
+}
+
+/** The digest of each cached profile object's secret: a provisioning request then hashes only the secret it presents. */
+const profileSecretDigests = new WeakMap<DeviceProfile, { secret: string; digest: Buffer }>();
+
+function profileSecretDigest(profile: DeviceProfile, secret: string): Buffer {
+  let known = profileSecretDigests.get(profile);
+  if (known?.secret !== secret) profileSecretDigests.set(profile, (known = { secret, digest: secretDigest(secret) }));
+  return known.digest;
 }
 
 /**
@@ -21,7 +30,7 @@ export function deriveDeviceSecret(profileSecret: string, deviceName: string): s
  * Compared in constant time (DESIGN 6).
  */
 export function provisionSecretMatches(profile: DeviceProfile, profileSecret: string, deviceName: string, presented: string): boolean {
-  if (provisioningOptions(profile.profileData?.provisionConfiguration).secretDerivation !== 'HMAC_SHA256') return secretsEqual(profileSecret, presented);
+  if (provisioningOptions(profile.profileData?.provisionConfiguration).secretDerivation !== 'HMAC_SHA256') return secretMatchesDigest(profileSecretDigest(profile, profileSecret), presented);
   if (deviceName === '') return false;
   return secretsEqual(deriveDeviceSecret(profileSecret, deviceName), presented);
 }

@@ -7,6 +7,7 @@ import type { Config } from '../../config.ts';
 import type { Core } from '../../core/core-types.ts';
 import type { Logger } from '../../log.ts';
 import { installFastDevicePath } from './fast-device-path.ts';
+import { installFastProvisionPath } from './fast-provision-path.ts';
 import { LongPolls } from './long-poll.ts';
 import { registerProvisionRoute } from './provision-route.ts';
 import { registerRotationRoute } from './rotation-route.ts';
@@ -35,6 +36,8 @@ export interface DeviceRouteDeps extends DeviceApiDeps {
 export function registerDeviceApi(app: FastifyInstance, deps: DeviceApiDeps): void {
   // Telemetry and attribute posts in the plain case skip fastify's machinery (same answers; fast-device-path.ts).
   installFastDevicePath(app, { core: deps.core, bodyLimit: deps.config.httpMaxPayload });
+  // So does POST /api/v1/provision (fast-provision-path.ts).
+  installFastProvisionPath(app, { core: deps.core, bodyLimit: deps.config.httpMaxPayload });
   app.register(
     async (api) => {
       // spec §5.3: ThingsBoard reads the body as a String whatever the Content-Type (or none), so every body reaches

@@ -40,7 +40,7 @@ export function observeFastPathResponses(app: FastifyInstance, observer: FastPat
 const DEVICE_POST = /^\/api\/v1\/([A-Za-z0-9._~!$&'()*+,=:@-]{1,512})\/(telemetry|attributes)$/;
 
 /** Content-Types the device API's catch-all parser takes as they are (fastify checks others for validity first). */
-const PLAIN_CONTENT_TYPES = new Set([
+export const PLAIN_CONTENT_TYPES: ReadonlySet<string> = new Set([
   'application/json',
   'application/json; charset=utf-8',
   'application/json;charset=utf-8',
@@ -55,6 +55,12 @@ const PLAIN_CONTENT_TYPES = new Set([
 
 /** `Content-Length` of a plain 200: fastify sends `content-length: 0` and nothing else of its own. */
 const OK_HEADERS = { 'content-length': '0' } as const;
+
+/** Tells `app`'s observers about a response that a lean path (this one or fast-provision-path.ts) sent. */
+export function notifyFastPathObservers(app: FastifyInstance, req: IncomingMessage, statusCode: number): void {
+  const list = observers.get(app);
+  if (list) for (const observer of list) observer(req, statusCode);
+}
 
 interface FastPathDeps {
   core: Core;
