@@ -47,16 +47,16 @@ interface Target {
 }
 
 /** CPU seconds of one thread of `pid` (the main thread's tid is the pid). */
-const threadSeconds = (pid: number, tid: number | string): number => {
+const threadSeconds = (pid: number, tid: number | string): { user: number; system: number } => {
   try {
     const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
   } catch {
-    return 0; // the thread ended
+    return { user: 0, system: 0 }; // the thread ended
   }
 };
-/** CPU seconds of every thread of `pid`, by tid. */
-const threadsSeconds = (pid: number): Map<string, number> => new Map(readdirSync(`/proc/${pid}/task`).map((tid) => [tid, threadSeconds(pid, tid)]));
+/** CPU seconds (user, system) of every thread of `pid`, by tid. */
+const threadsSeconds = (pid: number) => new Map(readdirSync(`/proc/${pid}/task`).map((tid) => [tid, threadSeconds(pid, tid)]));
 
 async function start(name: string, script: string, env: Record<string, string>): Promise<Target> {
   const child = spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -126,29 +126,34 @@ async function load(target: Target, devices: number, window: number) {
   const cpu = cpuSeconds(pid) - cpu0;
   let main = 0;
   let busiest = 0;
-  for (const [tid, seconds] of threadsSeconds(pid)) {
-    const used = seconds - (threads0.get(tid) ?? 0);
+  let busiestSystem = 0;
+  for (const [tid, now] of threadsSeconds(pid)) {
+    const before = threads0.get(tid) ?? { user: 0, system: 0 };
+    const used = now.user + now.system - before.user - before.system;
     if (tid === String(pid)) main = used;
-    else busiest = Math.max(busiest, used);
+    else if (used > busiest) {
+      busiest = used;
+      busiestSystem = now.system - before.system;
+    }
   }
   running = false;
   await new Promise((r) => setTimeout(r, 500));
   for (const s of sockets) s.destroy();
   latencies.sort((a, b) => a - b);
   const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
-  return { rate: measured / seconds, p50: q(0.5), p99: q(0.99), p999: q(0.999), cpuUs: (cpu * 1e6) / measured, mainUs: (main * 1e6) / measured, otherUs: (busiest * 1e6) / measured };
+  return { rate: measured / seconds, p50: q(0.5), p99: q(0.99), p999: q(0.999), cpuUs: (cpu * 1e6) / measured, mainUs: (main * 1e6) / measured, otherUs: (busiest * 1e6) / measured, otherSystemUs: (busiestSystem * 1e6) / measured };
 }
 
 /** Stops a server; fleetgate prints the rows it stored (BENCH_COUNT_ROWS) after closing its store. */
-async function stop(target: Target): Promise<number | undefined> {
+async function stop(target: Target): Promise<{ rows?: number; walBytes?: number }> {
   target.child.kill('SIGTERM');
-  let rows: number | undefined;
+  let counted: { rows?: number; walBytes?: number } = {};
   for (let next = await target.lines.next(); !next.done; next = await target.lines.next()) {
-    const line = JSON.parse(next.value as string) as { rows?: number };
-    if (line.rows !== undefined) rows = line.rows;
+    const line = JSON.parse(next.value as string) as { rows?: number; walBytes?: number };
+    if (line.rows !== undefined) counted = line;
   }
   if (target.child.exitCode === null) await once(target.child, 'exit');
-  return rows;
+  return counted;
 }
 
 const fleetgateEnv = (thread: 'on' | 'off', dist?: string): Record<string, string> => ({
@@ -173,9 +178,9 @@ for (let r = 0; r < rounds; r++) {
   for (const [name, startPeer] of peers) {
     const target = await startPeer();
     const result = await load(target, 100, 64);
-    const rows = await stop(target);
+    const { rows, walBytes } = await stop(target);
     (results.get(name) ?? results.set(name, []).get(name)!).push(result);
-    const line = `round ${r + 1} ${name}: ${Math.round(result.rate)} msg/s, p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, p99.9 ${result.p999.toFixed(1)} ms, server CPU ${result.cpuUs.toFixed(2)} us/msg (main thread ${result.mainUs.toFixed(2)}, busiest other thread ${result.otherUs.toFixed(2)})${rows === undefined ? '' : `, ${rows} rows stored`}`;
+    const line = `round ${r + 1} ${name}: ${Math.round(result.rate)} msg/s, p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, p99.9 ${result.p999.toFixed(1)} ms, server CPU ${result.cpuUs.toFixed(2)} us/msg (main thread ${result.mainUs.toFixed(2)}, busiest other thread ${result.otherUs.toFixed(2)}, ${result.otherSystemUs.toFixed(2)} of it system)${rows === undefined ? '' : `, ${rows} rows stored, WAL file grew to ${(walBytes! / 2 ** 20).toFixed(0)} MiB`}`;
     lines.push(line);
     process.stderr.write(`${line}\n`);
   }
