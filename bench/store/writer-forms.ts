@@ -1,12 +1,18 @@
 /**
  * What a stored telemetry row costs the SQLite writer, by the form of the statements (issue 17 item 4: MQTT
  * telemetry with a distinct ts, the writer thread's CPU per row). One connection on a real database file (the
- * project's schema, its pragmas: WAL, synchronous=NORMAL, 64 MiB cache), in this thread; group commits of
- * `--messages` messages from 100 devices, 2 points each, every point a distinct (device, key, ts), as the MQTT bench
- * sends them. CPU time (process.cpuUsage) per stored row over `--rows` rows per form, forms alternating.
- * Checkpoints run between commits and are not counted (the server runs them on their own thread).
+ * project's schema and pragmas: WAL, synchronous=NORMAL, 64 MiB cache), in this thread; group commits of `--messages`
+ * messages, 2 points each (a DOUBLE and a LONG), every point a distinct (device, key, ts), from `--spread` devices
+ * (the next ones each commit) in bursts of `--burst` messages per device, as the MQTT bench's commits look. CPU time
+ * (process.cpuUsage, user + system) per stored row over `--rows` rows per form, the staged forms' merges included,
+ * forms alternating; WAL frames written per 100 rows. Checkpoints (RESTART, every 8 commits; `--wal grow`: none) run
+ * between commits and are not counted: the server runs them on their own thread.
  *
- *   node --import tsx bench/store/writer-forms.ts [--rows 400000] [--messages 3200] [--rounds 2] [--forms a,b]
+ *   node --import tsx bench/store/writer-forms.ts [--rows 400000] [--messages 3200] [--rounds 2] [--forms 0,7]
+ *     [--spread 32] [--burst 8] [--page-size 4096] [--wal restart|grow]
+ *
+ * Forms by index: see `forms` below (0: staged, the form before issue 17's change; 7: direct, rows grouped by series,
+ * the form after it).
  */
 import BetterSqlite3 from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
