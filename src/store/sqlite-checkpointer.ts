@@ -11,13 +11,7 @@ import { Worker } from 'node:worker_threads';
 import type BetterSqlite3 from 'better-sqlite3';
 
 /** The writing connection whose automatic checkpoint the checkpointer moves: in process, or the writer thread's. */
-export type CheckpointedConnection =
-  | BetterSqlite3.Database
-  | {
-      setAutocheckpoint(pages: number): void;
-      /** Copies back the frames left after the last pass, between two of its transactions (see RESTART_AT_PAGES). */
-      catchUp?(): void;
-    };
+export type CheckpointedConnection = BetterSqlite3.Database | { setAutocheckpoint(pages: number): void };
 
 function setAutocheckpoint(main: CheckpointedConnection, pages: number): void {
   if ('setAutocheckpoint' in main) main.setAutocheckpoint(pages);
@@ -28,20 +22,6 @@ function setAutocheckpoint(main: CheckpointedConnection, pages: number): void {
 export const SAFETY_NET_PAGES = 100_000;
 /** Without the worker (it failed), the main connection checkpoints as before (pages). */
 export const FALLBACK_PAGES = 10_000;
-
-/**
- * WAL pages beyond which, after a pass that copied every frame it found, the writing connection is asked to copy
- * back the few frames committed since (`catchUp`). SQLite writes the WAL from its beginning again only when a write
- * transaction begins with every frame copied back. Under continuous group commits (MQTT telemetry on the writer
- * thread) a transaction is always open when a pass ends, so the WAL grew without bound (117 MB after 10 s of the
- * distinct-ts bench; the safety net checkpoints at 400 MB), every commit appending new blocks to the file: a third
- * of the writer thread's CPU was the kernel's write path (new page-cache pages, ext4 block allocation). The writer
- * copies only the frames of the commits since the pass ended, after answering its COMMIT.
- */
-export const RESTART_AT_PAGES = 2_000;
-
-/** Passes per checkpoint at most: after the first, more while commits landed during the last, leaving fewer frames to catch up. */
-export const CATCH_UP_PASSES = 4;
 
 // Runs in the worker (CommonJS, evaluated): one connection, a PASSIVE checkpoint whenever asked.
 const WORKER_SOURCE = `
@@ -55,12 +35,7 @@ parentPort.on('message', (message) => {
     return;
   }
   try {
-    let [result] = db.pragma('wal_checkpoint(PASSIVE)');
-    // Catch up with the commits that landed during the pass: the next write transaction starts the WAL over only
-    // if it begins when every frame has been copied back (see CATCH_UP_PASSES).
-    for (let pass = 1; pass < workerData.catchUpPasses && result.log > result.checkpointed; pass++) {
-      [result] = db.pragma('wal_checkpoint(PASSIVE)');
-    }
+    const [result] = db.pragma('wal_checkpoint(PASSIVE)');
     parentPort.postMessage({ ok: true, log: result.log, checkpointed: result.checkpointed });
   } catch (err) {
     parentPort.postMessage({ ok: false, error: String(err && err.message || err) });
@@ -92,7 +67,7 @@ export class SqliteCheckpointer {
     intervalMs: number,
   ) {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { path, driver, catchUpPasses: CATCH_UP_PASSES } });
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { path, driver } });
     this.worker.unref();
     this.worker.on('message', (m: { ok: boolean; log?: number; checkpointed?: number; error?: string }) => {
       this.busy = false;
@@ -100,7 +75,6 @@ export class SqliteCheckpointer {
         this.stats.runs++;
         this.stats.lastLog = m.log!;
         this.stats.lastCheckpointed = m.checkpointed!;
-        if (m.log! >= RESTART_AT_PAGES && 'catchUp' in this.main) this.main.catchUp?.();
       } else this.fail(m.error!);
     });
     this.worker.on('error', (err) => this.fail(err.message));

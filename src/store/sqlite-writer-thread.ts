@@ -195,14 +195,6 @@ export class SqliteWriterThread {
     this.worker?.postMessage({ autocheckpoint: pages });
   }
 
-  /**
-   * Asks the thread to copy back the WAL frames left by the checkpointer once its current transaction ends, so the
-   * next one writes the WAL from its beginning again (sqlite-checkpointer.ts, RESTART_AT_PAGES).
-   */
-  catchUp(): void {
-    this.worker?.postMessage({ catchUp: true });
-  }
-
   /** Closes the connection after the requests already sent, and ends the thread. */
   async close(): Promise<void> {
     this.closing = true;

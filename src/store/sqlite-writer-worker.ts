@@ -53,9 +53,6 @@ function hasBlob(rows) {
   return false;
 }
 
-/** Set by the checkpointer (through the main thread): run a PASSIVE checkpoint once no transaction is open. */
-let catchUp = false;
-
 // SQL texts by number (sqlite-writer-codec.ts).
 let texts = [];
 
@@ -134,21 +131,11 @@ parentPort.on('message', (message) => {
     try { db.pragma('wal_autocheckpoint = ' + message.autocheckpoint); } catch {}
     return;
   }
-  if (message.catchUp) {
-    catchUp = true;
-    return;
-  }
   try {
     const { results, blobs } = run(message.ops);
     parentPort.postMessage({ id: message.id, results, blobs });
   } catch (err) {
     parentPort.postMessage({ id: message.id, error: { message: String(err && err.message || err), code: err && err.code } });
-  }
-  // After the answer (the acknowledgements do not wait), between two transactions: copy back the frames the
-  // checkpointer left, so the next transaction starts the WAL over (sqlite-checkpointer.ts, RESTART_AT_PAGES).
-  if (catchUp && !db.inTransaction) {
-    catchUp = false;
-    try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {}
   }
 });
 `;

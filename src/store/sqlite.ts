@@ -199,7 +199,6 @@ async function openThreaded(path: string, options: SqliteStoreOptions): Promise<
       thread.setAutocheckpoint(pages);
       if (local?.open) local.pragma(`wal_autocheckpoint = ${pages}`);
     },
-    catchUp: () => thread.catchUp(),
   };
   return finishOpening(db, path, checkpointed);
 }

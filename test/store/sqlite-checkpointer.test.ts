@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
-import { FALLBACK_PAGES, RESTART_AT_PAGES, SAFETY_NET_PAGES, SqliteCheckpointer } from '../../src/store/sqlite-checkpointer.ts';
+import { FALLBACK_PAGES, SAFETY_NET_PAGES, SqliteCheckpointer } from '../../src/store/sqlite-checkpointer.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'fleetgate-checkpointer-'));
@@ -65,30 +65,5 @@ describe('SQLite checkpoints on a worker thread', () => {
     await store.close();
     // Closing the last connection checkpoints and removes the WAL: the worker's connection was closed first.
     assert.throws(() => statSync(`${path}-wal`), /ENOENT/);
-  });
-
-  test(`a pass that finds ${RESTART_AT_PAGES} WAL pages or more asks the writing connection to catch up; a smaller WAL does not`, async () => {
-    const path = join(dir, 'd.db');
-    const db = openWal(path);
-    let catchUps = 0;
-    const writer = { setAutocheckpoint: (pages: number) => db.pragma(`wal_autocheckpoint = ${pages}`), catchUp: () => catchUps++ };
-    const checkpointer = SqliteCheckpointer.start(path, writer, 20);
-    const insert = db.prepare('insert into t (v) values (?)');
-    insert.run('small');
-    await until(() => checkpointer.stats.runs >= 3, 'three passes over a small WAL');
-    assert.equal(catchUps, 0, `a WAL of ${checkpointer.stats.lastLog} pages needs no catch-up`);
-    // A reader holding its snapshot keeps the WAL from starting over while it grows past the bound.
-    const reader = new BetterSqlite3(path);
-    reader.exec('begin');
-    reader.prepare('select count(*) from t').get();
-    db.transaction(() => {
-      for (let i = 0; i < RESTART_AT_PAGES * 2; i++) insert.run('x'.repeat(3000));
-    })();
-    await until(() => catchUps > 0, 'a catch-up request');
-    assert.ok(checkpointer.stats.lastLog >= RESTART_AT_PAGES, `the pass saw ${checkpointer.stats.lastLog} pages`);
-    reader.exec('commit');
-    reader.close();
-    await checkpointer.stop();
-    db.close();
   });
 });
