@@ -3,23 +3,37 @@
  * folds. fleetgate with the SQLite writer thread on and off (config sqliteWriterThread) and aedes (stores nothing),
  * alternating rounds in one run; 100 devices each keeping 64 publishes in flight.
  *
- *   node --import tsx bench/mqtt/distinct-ts.ts [--rounds 3] [--duration 10000]
+ *   node --import tsx bench/mqtt/distinct-ts.ts [--rounds 3] [--duration 10000] [--peers thread,process,aedes]
+ *     [--base-dist /abs/other-checkout/dist] [--from-dist]
  *
  * Per round: acknowledged msg/s, PUBLISH-to-PUBACK latency p50/p99/p99.9, server CPU µs per message (whole process,
- * and its main thread alone, from /proc/<pid>/task), and for fleetgate the rows it stored (ts_kv + ts_kv_recent,
- * counted by the server after closing its store).
+ * its main thread alone, and its busiest other thread, which for fleetgate is the SQLite writer thread: Node does
+ * not name its threads, so the bench takes the one with the most CPU; from /proc/<pid>/task), and for fleetgate the
+ * rows it stored (ts_kv + ts_kv_recent, counted by the server after closing its store).
+ * `--base-dist` adds a peer "before": another checkout's compiled build (writer thread on), alternating with the
+ * others, for an A/B in the same minutes; `--from-dist` runs this checkout's build (`node scripts/build.mjs`) instead
+ * of the sources through tsx, so both sides of such an A/B run compiled JavaScript.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import assert from 'node:assert/strict';
 import mqtt from 'mqtt-packet';
 import { NODE_FLAGS } from '../../bin/node-flags.js';
 import { cpuSeconds } from './load.ts';
 import { connectRaw } from '../export/load.ts';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, duration: { type: 'string', default: '10000' } } });
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '10000' },
+    peers: { type: 'string', default: 'thread,process,aedes' },
+    'base-dist': { type: 'string' },
+    'from-dist': { type: 'boolean', default: false },
+  },
+});
 const rounds = Number(values.rounds);
 const duration = Number(values.duration);
 const TOPIC = 'v1/devices/me/telemetry';
@@ -32,11 +46,17 @@ interface Target {
   lines: AsyncIterator<string>;
 }
 
-/** CPU seconds of the process's main thread (its tid is its pid). */
-const mainThreadSeconds = (pid: number): number => {
-  const fields = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+/** CPU seconds of one thread of `pid` (the main thread's tid is the pid). */
+const threadSeconds = (pid: number, tid: number | string): { user: number; system: number } => {
+  try {
+    const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
+  } catch {
+    return { user: 0, system: 0 }; // the thread ended
+  }
 };
+/** CPU seconds (user, system) of every thread of `pid`, by tid. */
+const threadsSeconds = (pid: number) => new Map(readdirSync(`/proc/${pid}/task`).map((tid) => [tid, threadSeconds(pid, tid)]));
 
 async function start(name: string, script: string, env: Record<string, string>): Promise<Target> {
   const child = spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -96,7 +116,7 @@ async function load(target: Target, devices: number, window: number) {
   await new Promise((r) => setTimeout(r, 1000));
   const start = acked;
   const cpu0 = cpuSeconds(pid);
-  const main0 = mainThreadSeconds(pid);
+  const threads0 = threadsSeconds(pid);
   measuring = true;
   const t0 = performance.now();
   await new Promise((r) => setTimeout(r, duration));
@@ -104,41 +124,63 @@ async function load(target: Target, devices: number, window: number) {
   measuring = false;
   const measured = acked - start;
   const cpu = cpuSeconds(pid) - cpu0;
-  const main = mainThreadSeconds(pid) - main0;
+  let main = 0;
+  let busiest = 0;
+  let busiestSystem = 0;
+  for (const [tid, now] of threadsSeconds(pid)) {
+    const before = threads0.get(tid) ?? { user: 0, system: 0 };
+    const used = now.user + now.system - before.user - before.system;
+    if (tid === String(pid)) main = used;
+    else if (used > busiest) {
+      busiest = used;
+      busiestSystem = now.system - before.system;
+    }
+  }
   running = false;
   await new Promise((r) => setTimeout(r, 500));
   for (const s of sockets) s.destroy();
   latencies.sort((a, b) => a - b);
   const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
-  return { rate: measured / seconds, p50: q(0.5), p99: q(0.99), p999: q(0.999), cpuUs: (cpu * 1e6) / measured, mainUs: (main * 1e6) / measured };
+  return { rate: measured / seconds, p50: q(0.5), p99: q(0.99), p999: q(0.999), cpuUs: (cpu * 1e6) / measured, mainUs: (main * 1e6) / measured, otherUs: (busiest * 1e6) / measured, otherSystemUs: (busiestSystem * 1e6) / measured };
 }
 
 /** Stops a server; fleetgate prints the rows it stored (BENCH_COUNT_ROWS) after closing its store. */
-async function stop(target: Target): Promise<number | undefined> {
+async function stop(target: Target): Promise<{ rows?: number; walBytes?: number }> {
   target.child.kill('SIGTERM');
-  let rows: number | undefined;
+  let counted: { rows?: number; walBytes?: number } = {};
   for (let next = await target.lines.next(); !next.done; next = await target.lines.next()) {
-    const line = JSON.parse(next.value as string) as { rows?: number };
-    if (line.rows !== undefined) rows = line.rows;
+    const line = JSON.parse(next.value as string) as { rows?: number; walBytes?: number };
+    if (line.rows !== undefined) counted = line;
   }
   if (target.child.exitCode === null) await once(target.child, 'exit');
-  return rows;
+  return counted;
 }
 
-const peers: [string, () => Promise<Target>][] = [
-  ['fleetgate (writer thread)', () => start('fleetgate (writer thread)', 'bench/mqtt/fleetgate-server.ts', { BENCH_DEVICES: '100', BENCH_COUNT_ROWS: '1', FLEETGATE_SQLITE_WRITER_THREAD: 'on' })],
-  ['fleetgate (in process)', () => start('fleetgate (in process)', 'bench/mqtt/fleetgate-server.ts', { BENCH_DEVICES: '100', BENCH_COUNT_ROWS: '1', FLEETGATE_SQLITE_WRITER_THREAD: 'off' })],
-  ['aedes', () => start('aedes', 'bench/mqtt/aedes-server.ts', {})],
-];
+const fleetgateEnv = (thread: 'on' | 'off', dist?: string): Record<string, string> => ({
+  BENCH_DEVICES: '100',
+  BENCH_COUNT_ROWS: '1',
+  FLEETGATE_SQLITE_WRITER_THREAD: thread,
+  ...(dist ? { BENCH_DIST_DIR: dist } : values['from-dist'] ? { BENCH_FROM_DIST: '1' } : {}),
+});
+const allPeers: Record<string, [string, () => Promise<Target>]> = {
+  before: ['fleetgate before (writer thread)', () => start('fleetgate before (writer thread)', 'bench/mqtt/fleetgate-server.ts', fleetgateEnv('on', values['base-dist']))],
+  thread: ['fleetgate (writer thread)', () => start('fleetgate (writer thread)', 'bench/mqtt/fleetgate-server.ts', fleetgateEnv('on'))],
+  process: ['fleetgate (in process)', () => start('fleetgate (in process)', 'bench/mqtt/fleetgate-server.ts', fleetgateEnv('off'))],
+  aedes: ['aedes', () => start('aedes', 'bench/mqtt/aedes-server.ts', {})],
+};
+const chosen = values.peers.split(',');
+if (values['base-dist'] && !chosen.includes('before')) chosen.unshift('before');
+if (!chosen.includes('aedes')) chosen.push('aedes'); // the ratios are to aedes
+const peers = chosen.map((name) => allPeers[name] ?? assert.fail(`unknown peer ${name}: thread, process, aedes, before`));
 const results = new Map<string, Awaited<ReturnType<typeof load>>[]>();
 const lines: string[] = [];
 for (let r = 0; r < rounds; r++) {
   for (const [name, startPeer] of peers) {
     const target = await startPeer();
     const result = await load(target, 100, 64);
-    const rows = await stop(target);
+    const { rows, walBytes } = await stop(target);
     (results.get(name) ?? results.set(name, []).get(name)!).push(result);
-    const line = `round ${r + 1} ${name}: ${Math.round(result.rate)} msg/s, p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, p99.9 ${result.p999.toFixed(1)} ms, server CPU ${result.cpuUs.toFixed(2)} us/msg (main thread ${result.mainUs.toFixed(2)})${rows === undefined ? '' : `, ${rows} rows stored`}`;
+    const line = `round ${r + 1} ${name}: ${Math.round(result.rate)} msg/s, p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, p99.9 ${result.p999.toFixed(1)} ms, server CPU ${result.cpuUs.toFixed(2)} us/msg (main thread ${result.mainUs.toFixed(2)}, busiest other thread ${result.otherUs.toFixed(2)}, ${result.otherSystemUs.toFixed(2)} of it system)${rows === undefined ? '' : `, ${rows} rows stored, WAL file grew to ${(walBytes! / 2 ** 20).toFixed(0)} MiB`}`;
     lines.push(line);
     process.stderr.write(`${line}\n`);
   }
@@ -147,11 +189,11 @@ const median = (name: string, f: (r: Awaited<ReturnType<typeof load>>) => number
   const xs = results.get(name)!.map(f).sort((a, b) => a - b);
   return xs[Math.floor(xs.length / 2)];
 };
-console.log(`| distinct ts, 100 devices × 64 in flight (median of ${rounds}) | msg/s | × aedes | p50 ms | p99 ms | p99 / aedes p99 | server CPU us/msg | main thread us/msg |
-|---|---|---|---|---|---|---|---|`);
+console.log(`| distinct ts, 100 devices × 64 in flight (median of ${rounds}) | msg/s | × aedes | p50 ms | p99 ms | p99 / aedes p99 | server CPU us/msg | main thread us/msg | writer (busiest other) thread us/msg |
+|---|---|---|---|---|---|---|---|---|`);
 for (const [name] of peers) {
   console.log(
-    `| ${name} | ${Math.round(median(name, (r) => r.rate))} | ${(median(name, (r) => r.rate) / median('aedes', (r) => r.rate)).toFixed(2)} | ${median(name, (r) => r.p50).toFixed(1)} | ${median(name, (r) => r.p99).toFixed(1)} | ${(median(name, (r) => r.p99) / median('aedes', (r) => r.p99)).toFixed(2)} | ${median(name, (r) => r.cpuUs).toFixed(2)} | ${median(name, (r) => r.mainUs).toFixed(2)} |`,
+    `| ${name} | ${Math.round(median(name, (r) => r.rate))} | ${(median(name, (r) => r.rate) / median('aedes', (r) => r.rate)).toFixed(2)} | ${median(name, (r) => r.p50).toFixed(1)} | ${median(name, (r) => r.p99).toFixed(1)} | ${(median(name, (r) => r.p99) / median('aedes', (r) => r.p99)).toFixed(2)} | ${median(name, (r) => r.cpuUs).toFixed(2)} | ${median(name, (r) => r.mainUs).toFixed(2)} | ${median(name, (r) => r.otherUs).toFixed(2)} |`,
   );
 }
 console.log(`\nRounds: ${lines.join('; ')}`);

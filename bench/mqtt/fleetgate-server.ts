@@ -7,7 +7,7 @@
  * of src/ through tsx, whose transform gives every arrow function kept in a field a `name` property of its own (about
  * 250 bytes each on the heap); BENCH_DIST_DIR=/abs/dist runs another checkout's build (a before/after A/B). Answers the memory probe (bench/support/memory-probe.ts) on stdin.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -57,13 +57,21 @@ installMemoryProbe();
 process.stdout.write(`${JSON.stringify({ mqttPort: server.ports.mqtt, httpPort: server.ports.http })}\n`);
 
 const stop = async () => {
+  // The WAL file's size is its high-water mark (SQLite writes it from the start again after a full checkpoint, never
+  // shrinking it): how far it grew during the run (bench/mqtt/distinct-ts.ts).
+  let walBytes = 0;
+  try {
+    walBytes = statSync(`${config.database}-wal`).size;
+  } catch {
+    /* no WAL */
+  }
   await server.close();
   if (process.env.BENCH_COUNT_ROWS) {
     // The rows this run stored (bench/mqtt/distinct-ts.ts), counted after close merged the staged ones.
     const { default: Database } = await import('better-sqlite3');
     const db = new Database(config.database, { readonly: true });
     const count = (table: string) => Number((db.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n);
-    process.stdout.write(`${JSON.stringify({ rows: count('ts_kv') + count('ts_kv_recent') })}\n`);
+    process.stdout.write(`${JSON.stringify({ rows: count('ts_kv') + count('ts_kv_recent'), walBytes })}\n`);
     db.close();
   }
   rmSync(dir, { recursive: true, force: true });

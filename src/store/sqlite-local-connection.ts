@@ -8,6 +8,11 @@ import type { WriterOp, WriterResult } from './sqlite-writer-thread.ts';
 /** Statements that may write: never run as plain reads (they take the dialect's mutex); not prepared to find out. */
 const WRITES = /^\s*(insert|update|delete|replace|create|drop|alter|pragma|begin|commit|end|rollback|savepoint|release|vacuum|analyze|reindex|attach|detach)\b/i;
 const LOCAL_CACHE_SIZE = 1000;
+/**
+ * Parameters go to better-sqlite3 as separate arguments, not as one array, up to this many (as the writer thread
+ * does, sqlite-writer-worker.ts: an array is read element by element through V8's property lookup API).
+ */
+export const MAX_SPREAD = 16_384;
 /** A rollback or release when SQLite already rolled the transaction back (as sqlite.ts): nothing to do. */
 const ENDS_TRANSACTION = /^\s*(rollback|release)\b/i;
 
@@ -63,11 +68,11 @@ export class LocalConnection {
         }
         const statement = this.statement(op.sql);
         if (statement.reader) {
-          const rows = statement.all(op.params as unknown[]) as Record<string, unknown>[];
+          const rows = (op.params.length <= MAX_SPREAD ? statement.all(...op.params) : statement.all(op.params)) as Record<string, unknown>[];
           results.push({ rows });
           previousChanges = rows.length;
         } else {
-          const r = statement.run(op.params as unknown[]);
+          const r = op.params.length <= MAX_SPREAD ? statement.run(...op.params) : statement.run(op.params);
           results.push({ changes: r.changes, insertId: r.lastInsertRowid });
           previousChanges = r.changes;
         }

@@ -11,6 +11,7 @@ import type { Database } from './schema.ts';
 import { sqliteUnavailable } from './unavailable.ts';
 import { SqliteWriterThread, type WriterOp } from './sqlite-writer-thread.ts';
 import { STATEMENTS_SQL, SqliteWriterDialect } from './sqlite-writer-dialect.ts';
+import { MAX_SPREAD } from './sqlite-local-connection.ts';
 
 /** Most prepared statements kept; Kysely prepares every query it runs, so reuse saves the parse and plan. */
 const STATEMENT_CACHE_SIZE = 1000;
@@ -42,18 +43,20 @@ function translated(statement: BetterSqlite3.Statement, path: string): DriverSta
   const rethrow = (err: unknown): never => {
     throw sqliteUnavailable(err, path) ?? err;
   };
+  // Parameters as separate arguments, cheaper to bind than one array (sqlite-local-connection.ts, MAX_SPREAD).
+  const args = (parameters: readonly unknown[]) => (parameters.length <= MAX_SPREAD ? parameters : [parameters]) as unknown[];
   return {
     reader: statement.reader,
     all(parameters) {
       try {
-        return statement.all(parameters as unknown[]);
+        return statement.all(...args(parameters));
       } catch (err) {
         return rethrow(err);
       }
     },
     run(parameters) {
       try {
-        return statement.run(parameters as unknown[]);
+        return statement.run(...args(parameters));
       } catch (err) {
         return rethrow(err);
       }

@@ -46,6 +46,28 @@ async function series(store: KyselyStore, deviceId: string, key: string): Promis
 }
 
 describe('SQLite telemetry staging', () => {
+  test('a dense batch of interleaved series (an MQTT device pipelining) goes straight to ts_kv; a (device, key, ts) sent twice keeps the later value', async () => {
+    const file = newFile();
+    const store = await open(file);
+    try {
+      // Two devices, two keys each, messages interleaved as they arrive; the device resends ts 5 with a new value
+      // after other rows of the same series (so the two rows do not fold into one).
+      const telemetry: TsPoint[] = [];
+      for (let ts = 1; ts <= DIRECT_ROWS_PER_SERIES; ts++) for (const d of ['a', 'b']) telemetry.push(...sparse(d, ts, ts));
+      telemetry.push(pt('a', 't', 5, 500), pt('b', 'h', 7, 700));
+      await store.writeBatch({ telemetry, attributes: [] });
+      assert.deepEqual(rowCounts(file), { staged: 0, tsKv: 4 * DIRECT_ROWS_PER_SERIES });
+      const at = (rows: [number, unknown][], ts: number) => rows.find(([t]) => t === ts)?.[1];
+      assert.equal(at(await series(store, 'a', 't'), 5), 500, 'the later of two rows of (a, t, 5) won');
+      assert.equal(at(await series(store, 'b', 'h'), 7), 700, 'the later of two rows of (b, h, 7) won');
+      assert.equal(at(await series(store, 'a', 'h'), 5), 5, 'the other series kept their rows');
+      const latest = await store.getLatestTimeseries('a', ['t']);
+      assert.deepEqual(latest.get('t')?.ts, DIRECT_ROWS_PER_SERIES, 'the latest value is the newest ts, not the last row sent');
+    } finally {
+      await store.close();
+    }
+  });
+
   test('a batch of one row per series is staged; reads see its rows as soon as the write resolves', async () => {
     const file = newFile();
     const store = await open(file);

@@ -17,12 +17,14 @@ import type { WriterOp } from '../sqlite-writer-thread.ts';
 type Db = Kysely<Database> | Transaction<Database>;
 
 /**
- * Rows per distinct series at which a batch is written straight to ts_kv (bulk uploads): its rows then share pages.
- * Measured per row: staging plus merging ~1.5 µs whatever the batch; a direct upsert 13 µs at 1 row per series,
- * 5 at 8, 2.2 at 64, 1.7 at 256, 1.4 at 512 (folding already merges points of one millisecond, so even pipelined
- * clients rarely leave more than a few rows per series in a commit).
+ * Rows per distinct series at which a batch is written straight to ts_kv (bulk uploads, pipelining MQTT devices):
+ * its rows then share pages. Measured per stored row on a database file, rows grouped by series as foldPoints
+ * (sqlite-upsert.ts) gives them (bench/store/writer-forms.ts, issue 17): staging plus merging 2.1-2.4 µs whatever the
+ * batch; a direct upsert 4.7 µs at 8 rows per series, 2.9 at 16, 2.1 at 32, 1.7 at 64, 1.5 at 128, 1.4 at 256. (In
+ * arrival order, before the rows were grouped: 13 µs at 1 row per series, 5 at 8, 2.2 at 64, so the bound was 256.)
+ * Closed-loop devices (one request, wait for the answer) leave one row per series in a commit: staged.
  */
-export const DIRECT_ROWS_PER_SERIES = 256;
+export const DIRECT_ROWS_PER_SERIES = 32;
 
 /**
  * Staged rows at which the writer merges, inside its transaction. A merge costs ~1.5 µs a row at 20,000 rows

@@ -165,9 +165,9 @@ export function foldAttributes(attributes: readonly AttributeWrite[]): { writes:
   return { writes, entries };
 }
 
-/** Where a series (device, key) stands in foldPoints' output: its last time-series row and its latest-value row. */
+/** A series (device, key) in foldPoints: its time-series rows so far and where its latest-value row stands. */
 interface SeriesRows {
-  row: number;
+  rows: TsPoint[];
   latest: number;
 }
 
@@ -175,27 +175,40 @@ interface SeriesRows {
  * Time-series rows for `points`, each replacing its series' previous row if that has the same timestamp (upserting
  * them in order gives what upserting every point in order gives), and the newest point per (device, key), the later
  * one winning a tie.
+ *
+ * The rows come grouped by series (series in order of first appearance, each series' rows in arrival order), so a
+ * direct upsert into ts_kv, clustered by (device_id, key, ts), inserts each series' rows one after the other into
+ * the same few pages: measured per stored row (bench/store/writer-forms.ts), 1.7 µs at 64 rows per series against
+ * 2.6 in arrival order. Within a series the order is kept, so the later of two rows of one (device, key, ts) still
+ * wins.
  */
 export function foldPoints(points: readonly TsPoint[]): { rows: TsPoint[]; latest: TsPoint[] } {
   const series = new Map<string, Map<string, SeriesRows>>();
-  const rows: TsPoint[] = [];
+  const lists: TsPoint[][] = [];
   const latest: TsPoint[] = [];
+  let count = 0;
   for (const p of points) {
     let byKey = series.get(p.deviceId);
     if (byKey === undefined) series.set(p.deviceId, (byKey = new Map()));
     const s = byKey.get(p.key);
     if (s === undefined) {
-      byKey.set(p.key, { row: rows.length, latest: latest.length });
-      rows.push(p);
+      const rows = [p];
+      byKey.set(p.key, { rows, latest: latest.length });
+      lists.push(rows);
       latest.push(p);
+      count++;
       continue;
     }
-    if (rows[s.row].ts === p.ts) rows[s.row] = p;
+    const last = s.rows.length - 1;
+    if (s.rows[last].ts === p.ts) s.rows[last] = p;
     else {
-      s.row = rows.length;
-      rows.push(p);
+      s.rows.push(p);
+      count++;
     }
     if (latest[s.latest].ts <= p.ts) latest[s.latest] = p;
   }
+  const rows = new Array<TsPoint>(count);
+  let at = 0;
+  for (const list of lists) for (const p of list) rows[at++] = p;
   return { rows, latest };
 }
