@@ -141,20 +141,85 @@ describe('SQLite telemetry staging', () => {
     }
   });
 
-  test(`the writer merges inside its transaction once ${MERGE_AT} rows are staged`, async () => {
+  test(`once ${MERGE_AT} rows are staged, they are merged after the commit that crossed the mark, in slices of devices`, async () => {
     const file = newFile();
     const store = await open(file);
     try {
       const keys = Array.from({ length: MERGE_AT - 1 }, (_, i) => `k${i}`);
       await store.writeBatch({ telemetry: sparse('a', 1, 1, keys), attributes: [] });
+      await store.staging!.settled();
       assert.deepEqual(rowCounts(file), { staged: MERGE_AT - 1, tsKv: 0 });
       await store.writeBatch({ telemetry: [pt('b', 'k', 1, 2)], attributes: [] });
+      await store.staging!.settled();
       assert.deepEqual(rowCounts(file), { staged: 0, tsKv: MERGE_AT });
       assert.equal(store.staging?.staged, 0);
       assert.deepEqual(await series(store, 'a', `k${MERGE_AT - 2}`), [[1, 1]]);
     } finally {
       await store.close();
     }
+  });
+
+  describe('merge rounds (small rounds: a merge at 12 staged rows, slices of about 4)', () => {
+    const openSmall = (file: string, writerThread = true) => openSqliteStore(file, { synchronous: 'normal', writerThread, staging: { mergeAt: 12, sliceRows: 4 } });
+    const devices = ['d0', 'd1', 'd2', 'd3', 'd4', 'd5'];
+    /** Two rows (keys t, h) at `ts` with `value` for every device. */
+    const round = (ts: number, value: number) => devices.flatMap((d) => sparse(d, ts, value));
+
+    for (const writerThread of [true, false]) {
+      test(`${writerThread ? 'writer thread' : 'in process'}: writes between slices, the later row of a (device, key, ts) wins and nothing is lost`, async () => {
+        const file = newFile();
+        const store = await openSmall(file, writerThread);
+        try {
+          await store.writeBatch({ telemetry: round(1, 1), attributes: [] }); // 12 rows: a round starts after this commit
+          // Without waiting for the round: the same (device, key, ts) again, and new ones, while slices run.
+          await store.writeBatch({ telemetry: round(1, 2), attributes: [] });
+          await store.writeBatch({ telemetry: round(2, 3), attributes: [] });
+          await store.staging!.settled();
+          const counts = rowCounts(file);
+          assert.ok(counts.tsKv > 0, 'a round merged rows');
+          assert.ok(counts.staged + counts.tsKv >= 24, 'no row lost before the read');
+          for (const d of devices) {
+            assert.deepEqual(await series(store, d, 't'), [[1, 2], [2, 3]], d);
+            assert.deepEqual(await series(store, d, 'h'), [[1, 2], [2, 3]], d);
+          }
+          assert.deepEqual(rowCounts(file), { staged: 0, tsKv: 24 });
+        } finally {
+          await store.close();
+        }
+      });
+    }
+
+    test('a reader that merges everything in the middle of a round, and a direct write after it: the newest value stays', async () => {
+      const file = newFile();
+      const store = await openSmall(file);
+      try {
+        await store.writeBatch({ telemetry: round(1, 1), attributes: [] }); // a round starts
+        assert.deepEqual(await series(store, 'd5', 't'), [[1, 1]]); // the read merges all, between slices
+        await store.writeBatch({ telemetry: dense('d5', 't', 1, 9), attributes: [] }); // straight to ts_kv, over ts 1
+        await store.writeBatch({ telemetry: round(2, 2), attributes: [] });
+        await store.staging!.settled();
+        assert.deepEqual((await series(store, 'd5', 't')).slice(0, 3), [[1, 9], [2, 2], [3, 9]], 'no slice merged the older row over the direct write');
+        assert.deepEqual(await series(store, 'd0', 'h'), [[1, 1], [2, 2]]);
+      } finally {
+        await store.close();
+      }
+    });
+
+    test('slices cover devices this process never staged (rows another process left)', async () => {
+      const file = newFile();
+      const other = await openSmall(file);
+      await other.writeBatch({ telemetry: [...sparse('0-before-all', 1, 7), ...sparse('z-after-all', 1, 8)], attributes: [] });
+      const store = await openSmall(file);
+      try {
+        await other.staging!.stop(); // the other process stages and never merges
+        await store.writeBatch({ telemetry: round(1, 1), attributes: [] });
+        await store.staging!.settled();
+        assert.deepEqual(rowCounts(file), { staged: 0, tsKv: 16 }, 'one round merged every staged row');
+      } finally {
+        await store.close();
+        await other.close();
+      }
+    });
   });
 
   test('closing the store merges what it staged', async () => {

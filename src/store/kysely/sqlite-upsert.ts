@@ -114,7 +114,7 @@ export async function sqliteWriteBatch(db: Db, batch: WriteBatch, staging?: Sqli
     const fill = (params: unknown[], i: number, at: number) => fillPoint(params, rows[i], at);
     if (staging && rows.length < DIRECT_ROWS_PER_SERIES * latest.length) {
       upsertRows(ops, TS_KV_RECENT, rows.length, fill);
-      ops.push(...staging.appendedOps(rows.length));
+      staging.appended(rows.length, latest);
     } else {
       if (staging) ops.push(...staging.mergeOps()); // else an older staged row of a (device, key, ts) would later be merged over this one
       upsertRows(ops, TS_KV, rows.length, fill);
