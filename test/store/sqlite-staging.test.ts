@@ -13,7 +13,7 @@ import { after, describe, test } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
 import type { TsPoint } from '../../src/core/model.ts';
 import type { KyselyStore } from '../../src/store/kysely/kysely-store.ts';
-import { DIRECT_ROWS_PER_SERIES, MERGE_AT } from '../../src/store/kysely/sqlite-staging.ts';
+import { DIRECT_ROWS_PER_SERIES, MERGE_AT, MERGE_IN_COMMIT_ROWS } from '../../src/store/kysely/sqlite-staging.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import { seedDevice } from './fixtures.ts';
 
@@ -154,6 +154,35 @@ describe('SQLite telemetry staging', () => {
       assert.deepEqual(rowCounts(file), { staged: 0, tsKv: MERGE_AT });
       assert.equal(store.staging?.staged, 0);
       assert.deepEqual(await series(store, 'a', `k${MERGE_AT - 2}`), [[1, 1]]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test(`a commit of ${MERGE_IN_COMMIT_ROWS} rows or more that crosses ${MERGE_AT} merges inside itself`, async () => {
+    const file = newFile();
+    const store = await open(file);
+    try {
+      const keys = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+      await store.writeBatch({ telemetry: sparse('a', 1, 1, keys('k', MERGE_AT - 1)), attributes: [] });
+      await store.writeBatch({ telemetry: sparse('c', 1, 2, keys('j', MERGE_IN_COMMIT_ROWS)), attributes: [] });
+      assert.deepEqual(rowCounts(file), { staged: 0, tsKv: MERGE_AT - 1 + MERGE_IN_COMMIT_ROWS }, 'merged before the write resolved');
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('latest values from a staged batch with older, repeated and tied timestamps: the newest wins, the later of a tie', async () => {
+    const file = newFile();
+    const store = await open(file);
+    try {
+      await store.writeBatch({ telemetry: [pt('a', 'm', 50, 1)], attributes: [] });
+      // 4 rows of 2 series; k at 7 twice (not adjacent, so both rows stay), 8 the newest; m older than the stored 50.
+      await store.writeBatch({ telemetry: [pt('a', 'k', 7, 1), pt('a', 'm', 10, 2), pt('a', 'k', 8, 0), pt('a', 'k', 7, 3)], attributes: [] });
+      await store.writeBatch({ telemetry: [pt('a', 'j', 4, 1), pt('a', 'j', 4, 2), pt('a', 'h', 3, 5)], attributes: [] }); // folded: j at 4 = 2
+      const latest = await store.getLatestTimeseries('a');
+      assert.deepEqual([...latest].map(([k, v]) => [k, v.ts, v.value.value]).sort(), [['h', 3, 5], ['j', 4, 2], ['k', 8, 0], ['m', 50, 1]]);
+      assert.deepEqual(await series(store, 'a', 'k'), [[7, 3], [8, 0]]);
     } finally {
       await store.close();
     }
