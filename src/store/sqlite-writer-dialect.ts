@@ -68,10 +68,10 @@ function toQueryResult(results: WriterResult[], many: boolean): QueryResult<any>
   return { rows: [], numAffectedRows: BigInt(last.changes ?? 0), insertId: last.insertId === undefined ? undefined : BigInt(last.insertId) };
 }
 
-/** Parameters of `ops` together: what a statement list weighs (its rows times their columns; `onThread`: the most). */
+/** Parameters of `ops` together: what a statement list weighs (its rows times their columns). */
 function parameterCount(ops: readonly WriterOp[]): number {
   let n = 0;
-  for (const op of ops) n += op.onThread ? Infinity : op.params.length;
+  for (const op of ops) n += op.params.length;
   return n;
 }
 

@@ -14,16 +14,11 @@ import { DependencyUnavailableError } from '../core/errors.ts';
 import { WRITER_WORKER_SOURCE } from './sqlite-writer-worker.ts';
 import { OpsEncoder } from './sqlite-writer-codec.ts';
 
-/**
- * One statement for the writer thread. `ifChanged`: run only if the statement before it changed (or read) a row.
- * `onThread`: heavy whatever its parameters (a staging merge slice), so a transaction starting with it runs on the
- * writer thread (sqlite-writer-dialect.ts); not sent to the thread.
- */
+/** One statement for the writer thread. `ifChanged`: run only if the statement before it changed (or read) a row. */
 export interface WriterOp {
   sql: string;
   params: readonly unknown[];
   ifChanged?: boolean;
-  onThread?: boolean;
 }
 
 /** What one statement gave: rows (a reader) or changes and the last insert rowid (a writer). */
