@@ -10,17 +10,16 @@
  * row of a (device, key, ts) is merged over it later); deleting a device deletes its staged rows too. The count
  * `staged` only decides when the writer merges.
  *
- * When to merge (issue 17): once MERGE_AT rows are staged, a commit of MERGE_IN_COMMIT_ROWS or more merges them inside
- * itself; after lighter commits (HTTP telemetry's ~150 rows) a merge round runs instead, after the commit that crossed the mark,
- * in transactions of its own between group commits, one slice at a time.
- * A slice is a range of device ids holding about SLICE_ROWS staged rows, merged and deleted in one transaction, so
+ * When to merge (issue 17): once MERGE_AT rows are staged, a commit of MERGE_IN_COMMIT_ROWS or more merges them
+ * inside itself; after lighter commits (HTTP telemetry's ~150 rows) a merge round runs instead, after the commit that
+ * crossed the mark, in transactions of its own between group commits, one slice at a time. A slice is a range of device ids holding about SLICE_ROWS staged rows, merged and deleted in one transaction, so
  * no commit, and no request waiting on one, holds the whole ~30 ms merge. Slices are ranges of series, not of age:
  * ts_kv is clustered by (device_id, key, ts), so a slice of the oldest 4,000 rows (tried first) spans nearly every
  * series and dirties nearly every page a full merge dirties, and a WAL commit writes each dirtied page: 2.3-2.5× the
  * merge's CPU and WAL bytes per row (bench/RESULTS.md, issue 17). A range of devices dirties only its own pages, once
  * a round. Each slice is self-contained (it deletes exactly what it merged, whatever else happened meanwhile), so a
  * round needs no bookkeeping to be correct: a slice may run after a reader merged everything, after another process
- * did, or never (a crash), and rows staged during a round wait for the next one.
+ * did, or never (a crash); rows staged into a range after its slice ran wait for the next round.
  */
 import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../schema.ts';
