@@ -86,6 +86,8 @@ export class SqliteStaging {
   /** The slice being merged. */
   private running: Promise<void> | undefined;
   private stopped = false;
+  /** The next slice, scheduled. */
+  private due: NodeJS.Immediate | undefined;
 
   private constructor(
     /** The database (not a transaction) merge slices run on. */
@@ -108,6 +110,16 @@ export class SqliteStaging {
    * staged (the next round, reader or close merges them).
    */
   committed(): void {
+    if (this.running || this.stopped || this.due || (this.round === undefined && this.staged < this.mergeAt)) return;
+    // On the next turn of the event loop: the commit's requests are answered first (a slice on the main-thread
+    // connection holds the event loop while it runs).
+    this.due = setImmediate(() => {
+      this.due = undefined;
+      this.next();
+    });
+  }
+
+  private next(): void {
     if (this.running || this.stopped) return;
     if (this.round === undefined || this.round.length === 0) {
       this.round = undefined;
@@ -135,19 +147,21 @@ export class SqliteStaging {
       .finally(() => {
         this.running = undefined;
         // The next slice queues behind the group commit that waited for this one (the mutex is first come, first served).
-        if (this.round) setImmediate(() => this.committed());
+        if (this.round) this.committed();
       });
   }
 
   /** Resolves once the merge round is over: no slice running or still to run (tests). */
   async settled(): Promise<void> {
-    while (this.running || this.round) await (this.running ?? new Promise((resolve) => setImmediate(resolve)));
+    while (this.running || this.round || this.due) await (this.running ?? new Promise((resolve) => setImmediate(resolve)));
   }
 
   /** Stops starting merge slices and waits for the running one (before closing the store). */
   async stop(): Promise<void> {
     this.stopped = true;
     this.round = undefined;
+    if (this.due) clearImmediate(this.due);
+    this.due = undefined;
     await this.running;
   }
 
