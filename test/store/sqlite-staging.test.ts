@@ -234,6 +234,21 @@ describe('SQLite telemetry staging', () => {
       }
     });
 
+    test('commits back to back without a turn of the event loop for slices: staging stays under 4 × the merge mark', async () => {
+      const file = newFile();
+      const store = await openSmall(file);
+      try {
+        for (let i = 1; i <= 10; i++) {
+          await store.writeBatch({ telemetry: round(i, i), attributes: [] });
+          assert.ok(rowCounts(file).staged < 4 * 12 + 12, `after commit ${i}`);
+        }
+        await store.staging!.settled();
+        assert.deepEqual(await series(store, 'd3', 'h'), Array.from({ length: 10 }, (_, i) => [i + 1, i + 1]));
+      } finally {
+        await store.close();
+      }
+    });
+
     test('slices cover devices this process never staged (rows another process left)', async () => {
       const file = newFile();
       const other = await openSmall(file);

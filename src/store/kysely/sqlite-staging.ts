@@ -185,13 +185,16 @@ export class SqliteStaging {
   /**
    * Counts `rows` just appended (in a transaction not yet committed) for the devices of `series` (a point per
    * series: only its deviceId is read). Returns the statements of a whole merge (mergeOps) to run at the end of this
-   * transaction when it appended MERGE_IN_COMMIT_ROWS or more and MERGE_AT rows are staged; otherwise none, and the
-   * merge runs after the commit, in slices (committed()).
+   * transaction when it appended MERGE_IN_COMMIT_ROWS or more and MERGE_AT rows are staged (or 4 × MERGE_AT are);
+   * otherwise none, and the merge runs after the commit, in slices (committed()).
    */
   appended(rows: number, series: readonly { deviceId: string }[]): WriterOp[] {
     this.staged += rows;
     for (const p of series) this.devices.add(p.deviceId);
-    return rows >= MERGE_IN_COMMIT_ROWS && this.staged >= this.mergeAt ? this.mergeOps() : [];
+    // The second bound is a safety net: slices run on later turns of the event loop, and should they fall behind
+    // (an event loop that never turns between commits), a light commit merges everything as before slices.
+    const inCommit = (rows >= MERGE_IN_COMMIT_ROWS && this.staged >= this.mergeAt) || this.staged >= 4 * this.mergeAt;
+    return inCommit ? this.mergeOps() : [];
   }
 
   /** merge() as statements: the emptying delete runs only if the merge moved a row (see merge). */
