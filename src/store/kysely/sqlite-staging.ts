@@ -12,8 +12,9 @@
  *
  * When to merge (issue 17): once MERGE_AT rows are staged, a commit of MERGE_IN_COMMIT_ROWS or more merges them
  * inside itself; after lighter commits (HTTP telemetry's ~150 rows) a merge round runs instead, after the commit that
- * crossed the mark, in transactions of its own between group commits, one slice at a time. A slice is a range of device ids holding about SLICE_ROWS staged rows, merged and deleted in one transaction, so
- * no commit, and no request waiting on one, holds the whole ~30 ms merge. Slices are ranges of series, not of age:
+ * crossed the mark, in transactions of its own between group commits, one slice at a time. A slice is a range of
+ * device ids holding about SLICE_ROWS staged rows, merged and deleted in one transaction, so no commit, and no
+ * request waiting on one, waits for the whole ~30 ms merge. Slices are ranges of series, not of age:
  * ts_kv is clustered by (device_id, key, ts), so a slice of the oldest 4,000 rows (tried first) spans nearly every
  * series and dirties nearly every page a full merge dirties, and a WAL commit writes each dirtied page: 2.3-2.5× the
  * merge's CPU and WAL bytes per row (bench/RESULTS.md, issue 17). A range of devices dirties only its own pages, once
@@ -44,7 +45,8 @@ export const MERGE_AT = 20_000;
 
 /**
  * Staged rows a merge slice takes, about (whole devices: a slice is a range of device ids), so a slice holds the
- * writer ~6 ms. Smaller slices cost more: each scans the whole staging table for its range (~0.05 µs a row).
+ * writer (and the event loop: slices run on the main-thread connection) 7-9 ms on a quiet machine, at 1.6-2.2 µs a
+ * row. Smaller slices cost more: each scans the whole staging table for its range (~0.05 µs a row, twice).
  */
 export const SLICE_ROWS = 4_000;
 
