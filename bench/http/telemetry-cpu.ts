@@ -3,7 +3,8 @@
  * configuration: info logging, written here to a file, audit on) on SQLite, against a bare node:http server in the
  * same run, rounds alternating. wrk with 64 connections posts three values per request over 100 devices
  * (telemetry.lua). Reports per round the rate, the ratio to the bare server's best round, the latency
- * p50/p99/p99.9/max, and the server's CPU per request (user + system from /proc, so it holds on a busy machine).
+ * p50/p99/p99.9/max, and the server's CPU per request (user + system from /proc, so it holds on a busy machine), in
+ * all and on its main thread (the event loop, which bounds the rate).
  * `--bin` may be given twice (e.g. a checkout of the code before a change): each round then runs every server.
  * BENCH_SERVER_NODE_ARGS adds node flags to the fleetgate servers (e.g. --cpu-prof).
  * Usage: node --import tsx bench/http/telemetry-cpu.ts [--seconds 10] [--rounds 3] [--connections 64] [--bin bin/fleetgate.js]...
@@ -29,8 +30,9 @@ const { values } = parseArgs({
 const bins = (values.bin ?? [join(root, 'bin', 'fleetgate.js')]).map((b) => resolve(b));
 const DEVICES = 100;
 
-const cpuMsOf = (pid: number) => {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+/** CPU ms (user + system) of process `pid`, all threads; with `mainThread`, of its main thread (the event loop) only. */
+const cpuMsOf = (pid: number, mainThread = false) => {
+  const fields = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 };
 
@@ -104,11 +106,13 @@ function commitSummary(before: number[], after: number[], requests: number): str
 async function round(server: Server): Promise<Round> {
   const commitsBefore = await commitsOf(server);
   const before = cpuMsOf(server.child.pid!);
+  const mainBefore = cpuMsOf(server.child.pid!, true);
   const out = spawnSync('wrk', ['-t2', `-c${values.connections}`, `-d${values.seconds}s`, '-s', join(import.meta.dirname, 'telemetry.lua'), server.url], {
     encoding: 'utf8',
     env: { ...process.env, TOKENS: Array.from({ length: DEVICES }, (_, i) => `bench-token-${i}`).join(',') },
   });
   const cpu = cpuMsOf(server.child.pid!) - before;
+  const mainCpu = cpuMsOf(server.child.pid!, true) - mainBefore;
   const commitsAfter = await commitsOf(server);
   const total = Number(/(\d+) requests in/.exec(out.stdout)?.[1] ?? 0);
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out.stdout)?.[1] ?? 0);
@@ -116,7 +120,7 @@ async function round(server: Server): Promise<Round> {
   const rate = Number(/Requests\/sec:\s+([\d.]+)/.exec(out.stdout)?.[1] ?? 0);
   const [p50, p99, p999, max] = (/PERCENTILES (\d+) (\d+) (\d+) (\d+)/.exec(out.stdout) ?? []).slice(1).map((v) => Number(v) / 1000);
   const line =
-    `${rate.toFixed(0).padStart(6)} req/s (${total} requests, ${non2xx} not 2xx${errors ? `, socket errors ${errors}` : ''}), server CPU ${((cpu * 1000) / Math.max(1, total)).toFixed(1)} us/request, ` +
+    `${rate.toFixed(0).padStart(6)} req/s (${total} requests, ${non2xx} not 2xx${errors ? `, socket errors ${errors}` : ''}), server CPU ${((cpu * 1000) / Math.max(1, total)).toFixed(1)} us/request (main thread ${((mainCpu * 1000) / Math.max(1, total)).toFixed(1)}), ` +
     `latency p50 ${p50?.toFixed(2)} ms, p99 ${p99?.toFixed(2)} ms, p99.9 ${p999?.toFixed(2)} ms, max ${max?.toFixed(0)} ms` +
     (commitsBefore && commitsAfter ? `, ${commitSummary(commitsBefore, commitsAfter, total)}` : '');
   return { rate, line };

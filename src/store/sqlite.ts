@@ -158,6 +158,8 @@ export interface SqliteStoreOptions {
    * statement list (default), or none (every statement through the thread).
    */
   mainConnection?: boolean;
+  /** Staged rows that start a merge round, and rows per merge slice (kysely/sqlite-staging.ts; tests make them small). */
+  staging?: { mergeAt?: number; sliceRows?: number };
 }
 
 /**
@@ -170,7 +172,7 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions)
   if (path !== ':memory:' && (options.writerThread ?? WRITER_THREAD_BY_DEFAULT)) return openThreaded(path, options);
   const database = configure(new BetterSqlite3(path), options);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database, path) }) });
-  return finishOpening(db, path, path === ':memory:' ? undefined : database);
+  return finishOpening(db, path, path === ':memory:' ? undefined : database, options);
 }
 
 /**
@@ -200,21 +202,22 @@ async function openThreaded(path: string, options: SqliteStoreOptions): Promise<
       if (local?.open) local.pragma(`wal_autocheckpoint = ${pages}`);
     },
   };
-  return finishOpening(db, path, checkpointed);
+  return finishOpening(db, path, checkpointed, options);
 }
 
 /** Migrates, then starts staging and the checkpointer (on `checkpointed`, the writing connection) of an opened store. */
-async function finishOpening(db: Kysely<Database>, path: string, checkpointed: CheckpointedConnection | undefined): Promise<KyselyStore> {
+async function finishOpening(db: Kysely<Database>, path: string, checkpointed: CheckpointedConnection | undefined, options: SqliteStoreOptions): Promise<KyselyStore> {
   const result = await new Migrator({ db, provider: migrationProvider(sqliteDialect) }).migrateToLatest();
   if (result.error) {
     await db.destroy();
     throw result.error;
   }
-  const staging = await SqliteStaging.open(db);
+  const staging = await SqliteStaging.open(db, options.staging?.mergeAt, options.staging?.sliceRows);
   // WAL checkpoints on a worker thread, off the event loop and off the writer (sqlite-checkpointer.ts).
   const checkpointer = checkpointed && SqliteCheckpointer.start(path, checkpointed);
   const close = async () => {
     try {
+      await staging.stop();
       await staging.flush(db);
     } finally {
       await checkpointer?.stop();

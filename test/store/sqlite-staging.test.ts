@@ -13,7 +13,7 @@ import { after, describe, test } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
 import type { TsPoint } from '../../src/core/model.ts';
 import type { KyselyStore } from '../../src/store/kysely/kysely-store.ts';
-import { DIRECT_ROWS_PER_SERIES, MERGE_AT } from '../../src/store/kysely/sqlite-staging.ts';
+import { DIRECT_ROWS_PER_SERIES, MERGE_AT, MERGE_IN_COMMIT_ROWS } from '../../src/store/kysely/sqlite-staging.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import { seedDevice } from './fixtures.ts';
 
@@ -163,20 +163,129 @@ describe('SQLite telemetry staging', () => {
     }
   });
 
-  test(`the writer merges inside its transaction once ${MERGE_AT} rows are staged`, async () => {
+  test(`once ${MERGE_AT} rows are staged, they are merged after the commit that crossed the mark, in slices of devices`, async () => {
     const file = newFile();
     const store = await open(file);
     try {
       const keys = Array.from({ length: MERGE_AT - 1 }, (_, i) => `k${i}`);
       await store.writeBatch({ telemetry: sparse('a', 1, 1, keys), attributes: [] });
+      await store.staging!.settled();
       assert.deepEqual(rowCounts(file), { staged: MERGE_AT - 1, tsKv: 0 });
       await store.writeBatch({ telemetry: [pt('b', 'k', 1, 2)], attributes: [] });
+      await store.staging!.settled();
       assert.deepEqual(rowCounts(file), { staged: 0, tsKv: MERGE_AT });
       assert.equal(store.staging?.staged, 0);
       assert.deepEqual(await series(store, 'a', `k${MERGE_AT - 2}`), [[1, 1]]);
     } finally {
       await store.close();
     }
+  });
+
+  test(`a commit of ${MERGE_IN_COMMIT_ROWS} rows or more that crosses ${MERGE_AT} merges inside itself`, async () => {
+    const file = newFile();
+    const store = await open(file);
+    try {
+      const keys = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+      await store.writeBatch({ telemetry: sparse('a', 1, 1, keys('k', MERGE_AT - 1)), attributes: [] });
+      await store.writeBatch({ telemetry: sparse('c', 1, 2, keys('j', MERGE_IN_COMMIT_ROWS)), attributes: [] });
+      assert.deepEqual(rowCounts(file), { staged: 0, tsKv: MERGE_AT - 1 + MERGE_IN_COMMIT_ROWS }, 'merged before the write resolved');
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('latest values from a staged batch with older, repeated and tied timestamps: the newest wins, the later of a tie', async () => {
+    const file = newFile();
+    const store = await open(file);
+    try {
+      await store.writeBatch({ telemetry: [pt('a', 'm', 50, 1)], attributes: [] });
+      // 4 rows of 2 series; k at 7 twice (not adjacent, so both rows stay), 8 the newest; m older than the stored 50.
+      await store.writeBatch({ telemetry: [pt('a', 'k', 7, 1), pt('a', 'm', 10, 2), pt('a', 'k', 8, 0), pt('a', 'k', 7, 3)], attributes: [] });
+      await store.writeBatch({ telemetry: [pt('a', 'j', 4, 1), pt('a', 'j', 4, 2), pt('a', 'h', 3, 5)], attributes: [] }); // folded: j at 4 = 2
+      const latest = await store.getLatestTimeseries('a');
+      assert.deepEqual([...latest].map(([k, v]) => [k, v.ts, v.value.value]).sort(), [['h', 3, 5], ['j', 4, 2], ['k', 8, 0], ['m', 50, 1]]);
+      assert.deepEqual(await series(store, 'a', 'k'), [[7, 3], [8, 0]]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  describe('merge rounds (small rounds: a merge at 12 staged rows, slices of about 4)', () => {
+    const openSmall = (file: string, writerThread = true) => openSqliteStore(file, { synchronous: 'normal', writerThread, staging: { mergeAt: 12, sliceRows: 4 } });
+    const devices = ['d0', 'd1', 'd2', 'd3', 'd4', 'd5'];
+    /** Two rows (keys t, h) at `ts` with `value` for every device. */
+    const round = (ts: number, value: number) => devices.flatMap((d) => sparse(d, ts, value));
+
+    for (const writerThread of [true, false]) {
+      test(`${writerThread ? 'writer thread' : 'in process'}: writes between slices, the later row of a (device, key, ts) wins and nothing is lost`, async () => {
+        const file = newFile();
+        const store = await openSmall(file, writerThread);
+        try {
+          await store.writeBatch({ telemetry: round(1, 1), attributes: [] }); // 12 rows: a round starts after this commit
+          // Without waiting for the round: the same (device, key, ts) again, and new ones, while slices run.
+          await store.writeBatch({ telemetry: round(1, 2), attributes: [] });
+          await store.writeBatch({ telemetry: round(2, 3), attributes: [] });
+          await store.staging!.settled();
+          const counts = rowCounts(file);
+          assert.ok(counts.tsKv > 0, 'a round merged rows');
+          assert.ok(counts.staged + counts.tsKv >= 24, 'no row lost before the read');
+          for (const d of devices) {
+            assert.deepEqual(await series(store, d, 't'), [[1, 2], [2, 3]], d);
+            assert.deepEqual(await series(store, d, 'h'), [[1, 2], [2, 3]], d);
+          }
+          assert.deepEqual(rowCounts(file), { staged: 0, tsKv: 24 });
+        } finally {
+          await store.close();
+        }
+      });
+    }
+
+    test('a reader that merges everything in the middle of a round, and a direct write after it: the newest value stays', async () => {
+      const file = newFile();
+      const store = await openSmall(file);
+      try {
+        await store.writeBatch({ telemetry: round(1, 1), attributes: [] }); // a round starts
+        assert.deepEqual(await series(store, 'd5', 't'), [[1, 1]]); // the read merges all, between slices
+        await store.writeBatch({ telemetry: dense('d5', 't', 1, 9), attributes: [] }); // straight to ts_kv, over ts 1
+        await store.writeBatch({ telemetry: round(2, 2), attributes: [] });
+        await store.staging!.settled();
+        assert.deepEqual((await series(store, 'd5', 't')).slice(0, 3), [[1, 9], [2, 2], [3, 9]], 'no slice merged the older row over the direct write');
+        assert.deepEqual(await series(store, 'd0', 'h'), [[1, 1], [2, 2]]);
+      } finally {
+        await store.close();
+      }
+    });
+
+    test('commits back to back without a turn of the event loop for slices: staging stays under 4 × the merge mark', async () => {
+      const file = newFile();
+      const store = await openSmall(file);
+      try {
+        for (let i = 1; i <= 10; i++) {
+          await store.writeBatch({ telemetry: round(i, i), attributes: [] });
+          assert.ok(rowCounts(file).staged < 4 * 12 + 12, `after commit ${i}`);
+        }
+        await store.staging!.settled();
+        assert.deepEqual(await series(store, 'd3', 'h'), Array.from({ length: 10 }, (_, i) => [i + 1, i + 1]));
+      } finally {
+        await store.close();
+      }
+    });
+
+    test('slices cover devices this process never staged (rows another process left)', async () => {
+      const file = newFile();
+      const other = await openSmall(file);
+      await other.writeBatch({ telemetry: [...sparse('0-before-all', 1, 7), ...sparse('z-after-all', 1, 8)], attributes: [] });
+      const store = await openSmall(file);
+      try {
+        await other.staging!.stop(); // the other process stages and never merges
+        await store.writeBatch({ telemetry: round(1, 1), attributes: [] });
+        await store.staging!.settled();
+        assert.deepEqual(rowCounts(file), { staged: 0, tsKv: 16 }, 'one round merged every staged row');
+      } finally {
+        await store.close();
+        await other.close();
+      }
+    });
   });
 
   test('closing the store merges what it staged', async () => {

@@ -252,13 +252,16 @@ export class KyselyStore implements Store {
 
   // ---- time series
   writeBatch(batch: WriteBatch): Promise<void> {
-    return this.transaction(async (tx) => {
+    const written = this.transaction(async (tx) => {
       const db = (tx as KyselyStore).db;
       const outbox = batch.outbox && batch.outbox.length > 0 ? batch.outbox : undefined;
       if (outbox && this.dialect.name === 'sqlite') return writeBatch(db, batch, this.dialect, this.staging, outboxStatements(db, outbox));
       await writeBatch(db, batch, this.dialect, this.staging);
       if (outbox) await insertOutbox(db, outbox);
     });
+    // Committed (not inside a caller's transaction): the staging's merge slice, if one is due, runs after it.
+    const staging = this.inTransaction ? undefined : this.staging;
+    return staging ? written.then(() => staging.committed()) : written;
   }
 
   get exports(): ExportStore {

@@ -9,10 +9,23 @@
  * first when the table holds any row, whoever staged it; a direct write to ts_kv merges first (so no older staged
  * row of a (device, key, ts) is merged over it later); deleting a device deletes its staged rows too. The count
  * `staged` only decides when the writer merges.
+ *
+ * When to merge (issue 17): once MERGE_AT rows are staged, a commit of MERGE_IN_COMMIT_ROWS or more merges them
+ * inside itself; after lighter commits (HTTP telemetry's ~150 rows) a merge round runs instead, after the commit that
+ * crossed the mark, in transactions of its own between group commits, one slice at a time. A slice is a range of
+ * device ids holding about SLICE_ROWS staged rows, merged and deleted in one transaction, so no commit, and no
+ * request waiting on one, waits for the whole ~30 ms merge. Slices are ranges of series, not of age:
+ * ts_kv is clustered by (device_id, key, ts), so a slice of the oldest 4,000 rows (tried first) spans nearly every
+ * series and dirties nearly every page a full merge dirties, and a WAL commit writes each dirtied page: 2.3-2.5× the
+ * merge's CPU and WAL bytes per row (bench/RESULTS.md, issue 17). A range of devices dirties only its own pages, once
+ * a round. Each slice is self-contained (it deletes exactly what it merged, whatever else happened meanwhile), so a
+ * round needs no bookkeeping to be correct: a slice may run after a reader merged everything, after another process
+ * did, or never (a crash); rows staged into a range after its slice ran wait for the next round.
  */
 import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../schema.ts';
 import type { WriterOp } from '../sqlite-writer-thread.ts';
+import { statements } from '../sqlite-writer-dialect.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -27,10 +40,25 @@ type Db = Kysely<Database> | Transaction<Database>;
 export const DIRECT_ROWS_PER_SERIES = 32;
 
 /**
- * Staged rows at which the writer merges, inside its transaction. A merge costs ~1.5 µs a row at 20,000 rows
- * (2.6 at 5,000, 1.3 at 50,000: a page of ts_kv takes more rows), so it blocks the event loop for ~30 ms.
+ * Staged rows at which a merge round starts (see the file's doc). A merge costs ~1.5 µs a row at 20,000 rows
+ * (2.6 at 5,000, 1.3 at 50,000: a page of ts_kv takes more rows); merged at once, 20,000 took ~30 ms.
  */
 export const MERGE_AT = 20_000;
+
+/**
+ * Staged rows a merge slice takes, about (whole devices: a slice is a range of device ids), so a slice holds the
+ * writer (and the event loop: slices run on the main-thread connection) 7-9 ms on a quiet machine, at 1.6-2.2 µs a
+ * row. Smaller slices cost more: each scans the whole staging table for its range (~0.05 µs a row, twice).
+ */
+export const SLICE_ROWS = 4_000;
+
+/**
+ * Rows appended by one commit from which it merges everything staged inside itself, as before slices: such a commit
+ * (MQTT telemetry's, thousands of rows, on the writer thread) already takes several ms, and merging all at once
+ * dirties each ts_kv page once, where slices would each scan the staging table while it keeps growing by thousands
+ * of rows a commit (measured: +14% CPU per message for MQTT telemetry with a distinct ts, bench/core/ingest.ts).
+ */
+export const MERGE_IN_COMMIT_ROWS = 1_000;
 
 const COLUMNS = ['device_id', 'key', 'ts', 'bool_v', 'long_v', 'dbl_v', 'str_v', 'json_v'].map((c) => `"${c}"`).join(', ');
 const SET_VALUES = ['bool_v', 'long_v', 'dbl_v', 'str_v', 'json_v'].map((c) => `"${c}" = excluded."${c}"`).join(', ');
@@ -39,40 +67,143 @@ const MERGE = CompiledQuery.raw(
   `insert into "ts_kv" (${COLUMNS}) select ${COLUMNS} from "ts_kv_recent" where true order by "seq" on conflict ("device_id", "key", "ts") do update set ${SET_VALUES}`,
 );
 const CLEAR = CompiledQuery.raw('delete from "ts_kv_recent"');
+// A slice: the staged rows of device ids from the first parameter up to (not including) the second, if any.
+const RANGE = ['"device_id" >= ?', '"device_id" >= ? and "device_id" < ?'];
+const MERGE_RANGE = RANGE.map(
+  (range) => `insert into "ts_kv" (${COLUMNS}) select ${COLUMNS} from "ts_kv_recent" where ${range} order by "seq" on conflict ("device_id", "key", "ts") do update set ${SET_VALUES}`,
+);
+const CLEAR_RANGE = RANGE.map((range) => `delete from "ts_kv_recent" where ${range}`);
+
+/** A slice of a merge round: device ids from `from` up to (not including) `to`, or with no end. */
+interface Slice {
+  from: string;
+  to: string | undefined;
+}
 const ANY = CompiledQuery.raw('select 1 from "ts_kv_recent" limit 1');
 
 /** One SQLite store's staging state (see the file's doc). */
 export class SqliteStaging {
+  /** Device ids of the rows staged since the current merge round began (where its slices' ranges are cut). */
+  private devices = new Set<string>();
+  /** The slices of the current merge round still to run (undefined: no round). */
+  private round: Slice[] | undefined;
+  /** The slice being merged. */
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  /** The next slice, scheduled. */
+  private due: NodeJS.Immediate | undefined;
+
   private constructor(
-    /** Rows staged since the last merge, as far as this process knows: schedules merges, nothing else. */
+    /** The database (not a transaction) merge slices run on. */
+    private readonly db: Kysely<Database>,
+    /** Rows staged and not yet merged, as far as this process knows: schedules merges, nothing else. */
     public staged: number,
     private readonly mergeAt: number,
+    private readonly sliceRows: number,
   ) {}
 
   /** The staging of the database `db`, counting the rows already staged (e.g. left by a process that was killed). */
-  static async open(db: Kysely<Database>, mergeAt = MERGE_AT): Promise<SqliteStaging> {
+  static async open(db: Kysely<Database>, mergeAt = MERGE_AT, sliceRows = SLICE_ROWS): Promise<SqliteStaging> {
     const row = await db.selectFrom('ts_kv_recent').select((eb) => eb.fn.countAll().as('n')).executeTakeFirst();
-    return new SqliteStaging(Number(row?.n ?? 0), mergeAt);
-  }
-
-  /** Counts `rows` just appended inside the writer's transaction `db`, merging there when the count reaches MERGE_AT. */
-  async appended(db: Db, rows: number): Promise<void> {
-    this.staged += rows;
-    if (this.staged >= this.mergeAt) await this.merge(db);
+    return new SqliteStaging(db, Number(row?.n ?? 0), mergeAt, sliceRows);
   }
 
   /**
-   * The statements that count `rows` just appended: the merge (mergeOps) when the count reaches MERGE_AT, else none.
-   * For a caller that sends its statements together (sqlite-upsert.ts).
+   * After a group commit that appended rows: starts the next slice of the merge round, or a new round once MERGE_AT
+   * rows are staged, unless a slice is running. Never waits and never throws: a slice that fails leaves its rows
+   * staged (the next round, reader or close merges them).
    */
-  appendedOps(rows: number): WriterOp[] {
+  committed(): void {
+    if (this.running || this.stopped || this.due || (this.round === undefined && this.staged < this.mergeAt)) return;
+    // On the next turn of the event loop: the commit's requests are answered first (a slice on the main-thread
+    // connection holds the event loop while it runs).
+    this.due = setImmediate(() => {
+      this.due = undefined;
+      this.next();
+    });
+  }
+
+  private next(): void {
+    if (this.running || this.stopped) return;
+    if (this.round === undefined || this.round.length === 0) {
+      this.round = undefined;
+      if (this.staged < this.mergeAt) return;
+      this.round = this.slices();
+    }
+    const { from, to } = this.round.shift()!;
+    const bounded = to === undefined ? 0 : 1;
+    const params = to === undefined ? [from] : [from, to];
+    // A short statement list: with the writer thread on, it runs on the main-thread connection, where the light
+    // commits that staged these rows ran (a slice on the thread measured more CPU in all, its connection's page cache
+    // made stale by every commit of the other, and the event loop waited for it all the same: commits queue behind it).
+    const ops: WriterOp[] = [
+      { sql: MERGE_RANGE[bounded], params },
+      { sql: CLEAR_RANGE[bounded], params, ifChanged: true },
+    ];
+    this.running = this.db
+      .transaction()
+      .execute((trx) => trx.executeQuery(statements(ops)))
+      .then(
+        // The merged rows and the deleted ones: as many of each.
+        (result) => void (this.staged = Math.max(0, this.staged - Number(result.numAffectedRows ?? 0n) / 2)),
+        () => void (this.round = undefined),
+      )
+      .finally(() => {
+        this.running = undefined;
+        // The next slice queues behind the group commit that waited for this one (the mutex is first come, first served).
+        if (this.round) this.committed();
+      });
+  }
+
+  /** Resolves once the merge round is over: no slice running or still to run (tests). */
+  async settled(): Promise<void> {
+    while (this.running || this.round || this.due) await (this.running ?? new Promise((resolve) => setImmediate(resolve)));
+  }
+
+  /** Stops starting merge slices and waits for the running one (before closing the store). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.round = undefined;
+    if (this.due) clearImmediate(this.due);
+    this.due = undefined;
+    await this.running;
+  }
+
+  /** A new round's slices: ranges of the device ids staged since the last round began, ~SLICE_ROWS rows each. */
+  private slices(): Slice[] {
+    const ids = [...this.devices].sort();
+    this.devices = new Set();
+    const parts = Math.max(1, Math.min(ids.length, Math.ceil(this.staged / this.sliceRows)));
+    // From '' (the least text) to no end: rows of devices this process did not stage are merged too.
+    const slices: Slice[] = [];
+    let from = '';
+    for (let i = 1; i < parts; i++) {
+      const to = ids[Math.floor((i * ids.length) / parts)];
+      slices.push({ from, to });
+      from = to;
+    }
+    slices.push({ from, to: undefined });
+    return slices;
+  }
+
+  /**
+   * Counts `rows` just appended (in a transaction not yet committed) for the devices of `series` (a point per
+   * series: only its deviceId is read). Returns the statements of a whole merge (mergeOps) to run at the end of this
+   * transaction when it appended MERGE_IN_COMMIT_ROWS or more and MERGE_AT rows are staged (or 4 × MERGE_AT are);
+   * otherwise none, and the merge runs after the commit, in slices (committed()).
+   */
+  appended(rows: number, series: readonly { deviceId: string }[]): WriterOp[] {
     this.staged += rows;
-    return this.staged >= this.mergeAt ? this.mergeOps() : [];
+    for (const p of series) this.devices.add(p.deviceId);
+    // The second bound is a safety net: slices run on later turns of the event loop, and should they fall behind
+    // (an event loop that never turns between commits), a light commit merges everything as before slices.
+    const inCommit = (rows >= MERGE_IN_COMMIT_ROWS && this.staged >= this.mergeAt) || this.staged >= 4 * this.mergeAt;
+    return inCommit ? this.mergeOps() : [];
   }
 
   /** merge() as statements: the emptying delete runs only if the merge moved a row (see merge). */
   mergeOps(): WriterOp[] {
-    this.staged = 0;
+    this.forget();
     return [
       { sql: MERGE.sql, params: [] },
       { sql: CLEAR.sql, params: [], ifChanged: true },
@@ -87,7 +218,14 @@ export class SqliteStaging {
   async merge(db: Db): Promise<void> {
     const merged = await db.executeQuery(MERGE);
     if ((merged.numAffectedRows ?? 0n) > 0n) await db.executeQuery(CLEAR);
+    this.forget();
+  }
+
+  /** Everything staged is (being) merged at once: no round is due. */
+  private forget(): void {
     this.staged = 0;
+    this.round = undefined;
+    this.devices.clear();
   }
 
   /**
