@@ -70,7 +70,7 @@ for (const mainConnection of [true, false]) {
       const boundary = 'b'.repeat(256);
       const rows: [bigint, string][] = [[7000n, long], [7001n, 'key'], [7002n, longer], [7003n, 'key'], [7004n, boundary], [7005n, `${boundary}!`], [7006n, long]];
       await db.transaction().execute((trx) =>
-        trx.executeQuery(statements(rows.map(([id, s]) => ({ sql: 'insert into t (id, b) values (?, ?)', params: [id, Buffer.from(s)] })).concat(rows.map(([id, s]) => ({ sql: 'update t set n = length(?) where id = ?', params: [s, id] }))))),
+        trx.executeQuery(statements([...rows.map(([id, s]) => ({ sql: 'insert into t (id, b) values (?, ?)', params: [id, Buffer.from(s)] })), ...rows.map(([id, s]) => ({ sql: 'update t set n = length(?) where id = ?', params: [s, id] }))])),
       );
       const back = await db.selectFrom('t').select(['id', 'b', 'n']).where('id', '>=', 7000n).where('id', '<', 7100n).orderBy('id').execute();
       assert.deepEqual(back.map((r) => [r.id, r.b!.toString(), r.n]), rows.map(([id, s]) => [id, s, BigInt([...s].length)]));
