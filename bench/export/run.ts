@@ -10,6 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
+import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { NODE_FLAGS } from '../../bin/node-flags.js';
 import { distinctTsTelemetry } from './load.ts';
@@ -20,6 +21,29 @@ const rounds = Number(values.rounds);
 const duration = Number(values.duration);
 const DEVICES = 100;
 const POINTS_PER_MESSAGE = 2;
+
+/** CPU seconds of each thread of `pid`, by thread id, with its name (the main thread is the one whose id is `pid`). */
+function threadCpu(pid: number): Map<string, { name: string; s: number }> {
+  const out = new Map<string, { name: string; s: number }>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = Number(tid) === pid ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(tid, { name, s: (Number(fields[11]) + Number(fields[12])) / 100 });
+    } catch {
+      /* the thread ended */
+    }
+  }
+  return out;
+}
+
+/** CPU µs per message by thread name between two threadCpu snapshots (threads of one name summed). */
+function threadUs(before: Map<string, { name: string; s: number }>, after: Map<string, { name: string; s: number }>, messages: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [tid, { name, s }] of after) out[name] = (out[name] ?? 0) + ((s - (before.get(tid)?.s ?? 0)) * 1e6) / messages;
+  return out;
+}
 
 async function child(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; info: Record<string, number> }> {
   const c = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -42,12 +66,14 @@ async function round(exporting: boolean) {
   const tokens = Array.from({ length: DEVICES }, (_, i) => `bench-${i}`);
   const before = (await receiverStats(receiver.info.port)).points;
   const cpu0 = { server: cpuSeconds(server.child.pid!), receiver: cpuSeconds(receiver.child.pid!) };
+  const threads0 = threadCpu(server.child.pid!);
   const load = distinctTsTelemetry(server.info.mqttPort, tokens, duration);
   // Count what the receiver got over the same window as the load (1 s warm-up first).
   await new Promise((r) => setTimeout(r, 1000));
   const atStart = (await receiverStats(receiver.info.port)).points;
   const { rate, acked } = await load;
   const serverUs = ((cpuSeconds(server.child.pid!) - cpu0.server) * 1e6) / acked;
+  const byThread = threadUs(threads0, threadCpu(server.child.pid!), acked);
   const receiverCpu = cpuSeconds(receiver.child.pid!) - cpu0.receiver;
   const atEnd = (await receiverStats(receiver.info.port)).points;
   const exportRate = (atEnd - atStart) / (duration / 1000);
@@ -60,7 +86,7 @@ async function round(exporting: boolean) {
   const exported = (await receiverStats(receiver.info.port)).points - before;
   await stop(server.child);
   await stop(receiver.child);
-  return { rate, acked, exportRate, drainMs, exported, serverUs, receiverCpu };
+  return { rate, acked, exportRate, drainMs, exported, serverUs, receiverCpu, byThread };
 }
 
 const none: Awaited<ReturnType<typeof round>>[] = [];
@@ -82,3 +108,5 @@ console.log(`| outbox drained after the load stopped | ${withRule.map((r) => `${
 console.log(`| points exported / acknowledged | ${withRule.map((r) => `${r.exported}/${r.acked * POINTS_PER_MESSAGE}`).join(', ')} |`);
 console.log(`| server CPU per acknowledged message, no rule / with the rule | ${median(none.map((r) => r.serverUs)).toFixed(2)} / ${median(withRule.map((r) => r.serverUs)).toFixed(2)} µs (+${((median(withRule.map((r) => r.serverUs)) / median(none.map((r) => r.serverUs)) - 1) * 100).toFixed(1)}%) |`);
 console.log(`| receiver CPU during the load (same 2 cores) | ${withRule.map((r) => `${r.receiverCpu.toFixed(1)} s`).join(', ')} |`);
+const names = [...new Set([...none, ...withRule].flatMap((r) => Object.keys(r.byThread)))].filter((n) => median(withRule.map((r) => r.byThread[n] ?? 0)) + median(none.map((r) => r.byThread[n] ?? 0)) >= 0.05);
+console.log(`| server CPU per message by thread, no rule / with the rule (µs) | ${names.map((n) => `${n} ${median(none.map((r) => r.byThread[n] ?? 0)).toFixed(2)} / ${median(withRule.map((r) => r.byThread[n] ?? 0)).toFixed(2)}`).join('; ')} |`);

@@ -211,6 +211,7 @@ export async function createCore(deps: {
   sessions.onDeviceClosed = (deviceId) => activity.disconnected(deviceId);
   const rpc = new Rpc(store, bus, sessions, settings.rpcDefaultTimeout, logger);
   committer.decorate = (batch) => exporter.outbox.decorate(batch);
+  committer.afterCommit = (batch) => exporter.delivery.remember(batch.outbox);
   telemetry.noteExported = (device, kind) => exporter.outbox.noteDevice(device, kind);
   sessions.onConnectivity = (identity, event) => {
     exporter.event('connectivity', identity, { event }).catch((err) => logger.warn({ err }, 'connectivity export failed'));

@@ -121,6 +121,8 @@ export class GroupCommitter {
   readonly stats: GroupCommitStats = { batches: 0, rows: 0, lastCommitMs: 0 };
   /** Adds rows that must commit with a batch (the export outbox, issue 16) just before it is written. */
   decorate: ((batch: WriteBatch) => void) | undefined;
+  /** Called with each committed batch (or submission written alone), before its submissions are settled (issue 16). */
+  afterCommit: ((batch: WriteBatch) => void) | undefined;
   /** Called after each commit with its duration in ms and row count (metrics hook). */
   onCommit: ((ms: number, rows: number) => void) | undefined;
   /**
@@ -185,6 +187,7 @@ export class GroupCommitter {
       const sealed = batch.seal();
       this.decorate?.(sealed);
       await this.write(sealed);
+      this.afterCommit?.(sealed);
       this.record(started, batch.rows);
       for (let i = 0; i < batch.submissions; i++) batch.committed(i);
       this.announce(batch);
@@ -202,6 +205,7 @@ export class GroupCommitter {
           const part = batch.part(i);
           this.decorate?.(part);
           await this.store.writeBatch(part);
+          this.afterCommit?.(part);
         } catch (e) {
           batch.failed(i, e);
           continue;

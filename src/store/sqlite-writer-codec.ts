@@ -10,6 +10,9 @@
  */
 import type { WriterOp } from './sqlite-writer-thread.ts';
 
+/** Strings longer than this cross once per parameter, not once per message: ids and keys repeat, long texts do not. */
+const LONGEST_SHARED_STRING = 256;
+
 /** Most SQL texts remembered by number; past it both sides forget them all and start over. */
 const MAX_TEXTS = 4096;
 
@@ -74,10 +77,11 @@ export class OpsEncoder {
           tags[at] = 1;
           nums[at] = value;
         } else if (typeof value === 'string') {
-          let s = stringIds.get(value);
+          // Long strings (export outbox payloads, 10 KB and more) are not looked up: a lookup hashes the whole text.
+          let s = value.length > LONGEST_SHARED_STRING ? undefined : stringIds.get(value);
           if (s === undefined) {
             s = strings.length;
-            stringIds.set(value, s);
+            if (value.length <= LONGEST_SHARED_STRING) stringIds.set(value, s);
             strings.push(value);
           }
           tags[at] = 2;

@@ -57,8 +57,14 @@ class Mutex {
   }
 }
 
-function toQueryResult(results: WriterResult[], many: boolean): QueryResult<any> {
+/** Tells each op of a statement list what it gave (WriterOp.done); `results` holds one result per op, in order. */
+function reportResults(ops: readonly WriterOp[], results: readonly WriterResult[]): void {
+  for (let i = 0; i < ops.length; i++) if (ops[i].done && results[i]) ops[i].done!(results[i]);
+}
+
+function toQueryResult(results: WriterResult[], many: boolean, ops?: readonly WriterOp[]): QueryResult<any> {
   if (many) {
+    if (ops) reportResults(ops, results);
     let changes = 0;
     for (const r of results) changes += r.changes ?? 0;
     return { rows: [], numAffectedRows: BigInt(changes) };
@@ -105,13 +111,13 @@ class WriterConnection implements DatabaseConnection {
       if (this.mode === 'local') {
         const prefix = this.prefix;
         this.prefix = [];
-        return toQueryResult(local!.execute(prefix.length ? [...prefix, ...ops] : ops).slice(prefix.length), many) as QueryResult<R>;
+        return toQueryResult(local!.execute(prefix.length ? [...prefix, ...ops] : ops).slice(prefix.length), many, ops) as QueryResult<R>;
       }
       if (!many && DEFERRED.test(compiled.sql)) {
         this.prefix.push(ops[0]);
         return { rows: [] };
       }
-      return toQueryResult(await this.inTransaction(ops), many) as QueryResult<R>;
+      return toQueryResult(await this.inTransaction(ops), many, ops) as QueryResult<R>;
     }
     // Lock-free only while no other caller holds a transaction on `local`: its uncommitted rows are visible there.
     if (local && !many && !local.database.inTransaction) {
@@ -120,7 +126,7 @@ class WriterConnection implements DatabaseConnection {
     }
     const release = await this.driver.mutex.lock();
     try {
-      return toQueryResult(local ? local.execute(ops) : await this.driver.send(ops), many) as QueryResult<R>;
+      return toQueryResult(local ? local.execute(ops) : await this.driver.send(ops), many, ops) as QueryResult<R>;
     } finally {
       release();
     }

@@ -19,6 +19,11 @@ export interface WriterOp {
   sql: string;
   params: readonly unknown[];
   ifChanged?: boolean;
+  /**
+   * Called on the main thread with what the statement gave, once the list it is in ran (a skipped statement gives
+   * changes 0). Inside a transaction this is before its COMMIT: a caller keeps what it learns until that returned.
+   */
+  done?: (result: WriterResult) => void;
 }
 
 /** What one statement gave: rows (a reader) or changes and the last insert rowid (a writer). */

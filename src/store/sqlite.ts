@@ -107,8 +107,16 @@ function withStatementCache(database: BetterSqlite3.Database, path: string) {
       for (const op of parameters as WriterOp[]) {
         if (op.ifChanged && previous === 0) continue;
         const statement = cached.prepare(op.sql);
-        previous = statement.reader ? statement.all(op.params).length : Number(statement.run(op.params).changes);
-        if (!statement.reader) changes += previous;
+        if (statement.reader) {
+          const rows = statement.all(op.params) as Record<string, unknown>[];
+          previous = rows.length;
+          op.done?.({ rows });
+        } else {
+          const result = statement.run(op.params);
+          previous = Number(result.changes);
+          changes += previous;
+          op.done?.({ changes: previous, insertId: result.lastInsertRowid });
+        }
       }
       return { changes, lastInsertRowid: 0 };
     },

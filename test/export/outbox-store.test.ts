@@ -1,7 +1,8 @@
 /**
  * The outbox in the store, on SQLite and on a real PostgreSQL: completing a batch deletes exactly the rows delivered
  * (SQLite deletes them as one seq range) and keeps rows that were committed after the batch was read, in any lane;
- * rows of several messages; and rows left waiting by the release before migration 012.
+ * rows of several messages; rows left waiting by the release before migration 012; and, on SQLite, a batch write
+ * telling each outbox row its seq once committed, so delivery takes the rows from memory (ExportDelivery.remember).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -128,6 +129,41 @@ function outboxContract(name: string, open: Opener, dialect: Dialect, options: {
         await close();
       }
     });
+
+    it('a batch write tells each outbox row its seq after the commit (SQLite), and reads take rows from memory only when it has them all', async () => {
+      const { store, close } = await open();
+      try {
+        await store.exports.insertRule(rule);
+        // A small batch (on the main-thread connection) and one of more than 8,000 parameters (on the writer thread),
+        // each over several INSERTs of 500 rows.
+        for (const size of [3, 1201]) {
+          const entries = Array.from({ length: size }, (_, i) => entry(4 + (i % 2), size * 10_000 + i));
+          await store.writeBatch({ telemetry: [], attributes: [], outbox: entries });
+          const stored = new Map<number, string>();
+          for (const part of [4, 5]) for (const row of await store.exports.readOutbox(rule.id, part, 100_000)) stored.set(row.seq, row.payload);
+          if (dialect.name !== 'sqlite') {
+            assert.ok(entries.every((e) => e.seq === undefined), 'PostgreSQL leaves seqs unset');
+            continue;
+          }
+          assert.equal(new Set(entries.map((e) => e.seq)).size, size, 'every row has its own seq');
+          for (const e of entries) assert.equal(stored.get(e.seq!), e.payload, `seq ${e.seq} holds the row it was reported for`);
+          const written = new Map(entries.map((e) => [e.seq!, { ...e, seq: e.seq! }]));
+          const fromMemory = await store.exports.readOutbox(rule.id, 4, 100_000, (seq) => written.get(seq));
+          const lane4 = entries.filter((e) => e.partition === 4).map((e) => [e.seq, e.payload]);
+          assert.deepEqual(fromMemory.map((r) => [r.seq, r.payload]), lane4, 'the lane\'s rows, in order');
+          assert.ok(fromMemory.every((r) => r === written.get(r.seq)), 'the rows are those remembered');
+          // One row missing from memory: all are read from the database, the same rows.
+          written.delete(entries[size - 1 - ((size - 1) % 2)].seq!);
+          const fromDatabase = await store.exports.readOutbox(rule.id, 4, 100_000, (seq) => written.get(seq));
+          assert.deepEqual(fromDatabase.map((r) => [r.seq, r.payload]), fromMemory.map((r) => [r.seq, r.payload]));
+          assert.ok(fromDatabase.every((r) => r !== written.get(r.seq)), 'read from the database');
+          await store.exports.claimLanes('node-a', Date.now(), 30_000, 16);
+          for (const part of [4, 5]) assert.equal(await store.exports.completeBatch('node-a', rule.id, part, (await store.exports.readOutbox(rule.id, part, 100_000)).map((r) => r.seq)), true);
+        }
+      } finally {
+        await close();
+      }
+    });
   });
 }
 
@@ -139,6 +175,23 @@ outboxContract('SQLite', async (before) => {
     await db.destroy();
   }
   const store = await openSqliteStore(join(dir, 'db.sqlite'), { synchronous: 'normal' });
+  return {
+    store,
+    async close() {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}, sqliteDialect);
+
+outboxContract('SQLite without the writer thread', async (before) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fleetgate-outbox-'));
+  if (before) {
+    const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new BetterSqlite3(join(dir, 'db.sqlite')) }) });
+    await before(db);
+    await db.destroy();
+  }
+  const store = await openSqliteStore(join(dir, 'db.sqlite'), { synchronous: 'normal', writerThread: false });
   return {
     store,
     async close() {

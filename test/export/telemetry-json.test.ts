@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { kvJsonText, referenceTelemetry, telemetryJsonByDevice } from '../../src/core/export/telemetry-json.ts';
+import { kvJsonText, referenceTelemetry, telemetryJsonByDevice, tsText } from '../../src/core/export/telemetry-json.ts';
 import { kvToJson } from '../../src/core/kv-json.ts';
 import type { KvValue, TsPoint } from '../../src/core/model.ts';
 
@@ -54,6 +54,13 @@ function batch(next: () => number, size: number): TsPoint[] {
 describe('telemetry JSON of export messages', () => {
   it('renders every value type as JSON.stringify renders its JSON form', () => {
     for (const value of VALUES) assert.equal(kvJsonText(value), JSON.stringify(kvToJson(value)), `${value.type} ${String(value.value)}`);
+  });
+
+  it('writes a timestamp as String() does, across the millions it is cut at and outside the range it speeds up', () => {
+    const next = random(7);
+    const samples = [0, 1, 999_999, 1_000_000, 1_000_001, 1_999_999, 2_000_000, 1_700_000_000_000, 1_700_000_999_999, 1_700_001_000_000, 1_700_000_000_999, 1_700_000_001_000, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER - 1, 2 ** 53, 1e21, -1, -1_700_000_000_000, 1.5e12 + 0.5, Number.NaN];
+    for (let i = 0; i < 20_000; i++) samples.push(Math.floor(next() * 2 ** 53), 1_700_000_000_000 + Math.floor(next() * 5_000_000));
+    for (const ts of samples) assert.equal(tsText(ts), String(ts), String(ts));
   });
 
   it('gives the text JSON.stringify gives for the reference objects, on random batches', () => {

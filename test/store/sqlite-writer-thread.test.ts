@@ -64,6 +64,18 @@ for (const mainConnection of [true, false]) {
       assert.equal(inside.n, big);
     });
 
+    test('long texts (sent without the shared-string lookup) and repeated short ones cross intact in one statement list', async () => {
+      const long = `{"telemetry":"${'x'.repeat(20_000)}","é":"ключ \u2028"}`;
+      const longer = `${long}${'y'.repeat(300)}`;
+      const boundary = 'b'.repeat(256);
+      const rows: [bigint, string][] = [[7000n, long], [7001n, 'key'], [7002n, longer], [7003n, 'key'], [7004n, boundary], [7005n, `${boundary}!`], [7006n, long]];
+      await db.transaction().execute((trx) =>
+        trx.executeQuery(statements([...rows.map(([id, s]) => ({ sql: 'insert into t (id, b) values (?, ?)', params: [id, Buffer.from(s)] })), ...rows.map(([id, s]) => ({ sql: 'update t set n = length(?) where id = ?', params: [s, id] }))])),
+      );
+      const back = await db.selectFrom('t').select(['id', 'b', 'n']).where('id', '>=', 7000n).where('id', '<', 7100n).orderBy('id').execute();
+      assert.deepEqual(back.map((r) => [r.id, r.b!.toString(), r.n]), rows.map(([id, s]) => [id, s, BigInt([...s].length)]));
+    });
+
     test('every read after a committed write sees it (the write on the thread, the read on the main thread)', async () => {
       for (let i = 0; i < 200; i++) {
         await db.transaction().execute(async (trx) => {

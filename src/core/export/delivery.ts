@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { CoreLogger } from '../core-types.ts';
 import type { ExportStore } from '../ports/export-store.ts';
 import { SinkError, type ExportSink, type ExportSinkFactory } from '../ports/export-sink.ts';
-import { messagesOf, partitionOf, type ExportLane, type ExportMessage, type ExportRule, type OutboxEntry } from './model.ts';
+import { messagesOf, partitionOf, type ExportLane, type ExportMessage, type ExportRule, type OutboxEntry, type OutboxRow } from './model.ts';
 import type { OutboxBudget } from './outbox.ts';
 import type { ExportRules } from './rules.ts';
 
@@ -49,6 +49,9 @@ export interface ExportObserver {
   outbox?(rows: number, bytes: number, fill: number): void;
 }
 
+/** Most payload characters of written rows kept for delivery (ExportDelivery.remember); the oldest go first. */
+const WRITTEN_CHARS_CAP = 32 * 1024 * 1024;
+
 /** What one delivery round did: delivered a full batch somewhere, delivered something, or nothing. */
 type Round = 'full' | 'some' | 'none';
 
@@ -69,6 +72,10 @@ export class ExportDelivery implements OutboxBudget {
   private averageBytes = 512;
   private lastBudgetCheck = 0;
   private warnedFill = false;
+  /** Outbox rows this node wrote and committed, by seq (insertion order = oldest first), and their payload size. */
+  private readonly written = new Map<number, OutboxRow>();
+  private writtenChars = 0;
+  private readonly writtenRow = (seq: number) => this.written.get(seq);
 
   constructor(
     private readonly store: { exports: ExportStore },
@@ -115,7 +122,7 @@ export class ExportDelivery implements OutboxBudget {
       return 'none';
     }
     const batchSize = rule.destination.batchSize;
-    const rows = await this.store.exports.readOutbox(rule.id, lane.partition, batchSize);
+    const rows = await this.store.exports.readOutbox(rule.id, lane.partition, batchSize, this.writtenRow);
     if (rows.length === 0) {
       await this.store.exports.releaseLane(this.nodeId, lane.ruleId, lane.partition);
       return 'none';
@@ -139,6 +146,7 @@ export class ExportDelivery implements OutboxBudget {
       const attempts = lane.attempts + 1;
       if (rows[0].createdTime < now - this.settings.deadLetterAgeMs) {
         await this.store.exports.deadLetter(this.nodeId, rows, attempts, error, now);
+        this.forget(rows);
         this.observer.deadLettered?.(rule.name, messages.length);
         this.logger.warn({ event: 'export_dead_letter', rule: rule.name, messages: messages.length, attempts, error }, 'export messages dead-lettered');
         return 'some';
@@ -150,10 +158,36 @@ export class ExportDelivery implements OutboxBudget {
       return 'none';
     }
     const kept = await this.store.exports.completeBatch(this.nodeId, rule.id, lane.partition, rows.map((r) => r.seq));
+    this.forget(rows);
     if (!kept) this.logger.warn({ event: 'export_lease_lost', rule: rule.name }, 'export lane was taken over during delivery; its batch will be delivered again');
     this.observer.delivered?.(rule.name, messages.length);
     // Full when a row more would not have fitted: the lane may hold more, so go on at once.
     return messages.length + largest > batchSize ? 'full' : 'some';
+  }
+
+  /**
+   * Keeps committed outbox rows whose seq the store reported (SQLite's group commit), so delivering them needs no read
+   * of their payloads: the lane index still says which rows are due, and a row never changes once written.
+   */
+  remember(entries: readonly OutboxEntry[] | undefined): void {
+    if (!entries) return;
+    for (const entry of entries) {
+      if (entry.seq === undefined || this.written.has(entry.seq)) continue;
+      this.written.set(entry.seq, entry as OutboxRow);
+      this.writtenChars += entry.payload.length;
+    }
+    while (this.writtenChars > WRITTEN_CHARS_CAP) {
+      const [seq, row] = this.written.entries().next().value as [number, OutboxRow];
+      this.written.delete(seq);
+      this.writtenChars -= row.payload.length;
+    }
+  }
+
+  private forget(rows: readonly OutboxRow[]): void {
+    for (const row of rows) {
+      const kept = this.written.get(row.seq);
+      if (kept && this.written.delete(row.seq)) this.writtenChars -= kept.payload.length;
+    }
   }
 
   private sinkFor(rule: ExportRule): ExportSink {

@@ -62,6 +62,11 @@ export interface OutboxEntry {
   payload: string;
   /** How many messages the row holds; absent = 1. */
   messages?: number;
+  /**
+   * Its seq, set by a store that learns it when it writes the row (SQLite's group commit), once the transaction
+   * committed: delivery then takes the row from memory instead of reading it back (ExportDelivery.remember).
+   */
+  seq?: number;
 }
 
 /** One message of an outbox row, with its id (unique, and the same each time the row is delivered). */

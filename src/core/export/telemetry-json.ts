@@ -25,6 +25,28 @@ export function kvJsonText(value: KvValue): string {
   }
 }
 
+/** '000'..'999', for the low digits of a timestamp. */
+const THREE_DIGITS = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
+let lastMillionsOf = -1;
+let lastMillionsText = '';
+
+/**
+ * String(ts) for a timestamp, cheaper: String() of a 13-digit number costs ~150 ns (V8 formats it as a double and
+ * caches every distinct one, evicting the cached text of repeated values), while the timestamps of a batch share
+ * their millions (about 17 minutes), so that part is formatted once and the rest comes from a table.
+ */
+export function tsText(ts: number): string {
+  if (!(ts >= 1e6 && ts <= Number.MAX_SAFE_INTEGER && Number.isInteger(ts))) return String(ts);
+  const millions = Math.floor(ts / 1e6);
+  const rest = ts - millions * 1e6;
+  if (millions !== lastMillionsOf) {
+    lastMillionsOf = millions;
+    lastMillionsText = String(millions);
+  }
+  const thousands = Math.floor(rest / 1000);
+  return lastMillionsText + THREE_DIGITS[thousands] + THREE_DIGITS[rest - thousands * 1000];
+}
+
 /** Keys as JSON strings (devices send few distinct keys; bounded so odd payloads cannot grow it without end). */
 const quotedKeys = new Map<string, string>();
 const QUOTED_KEYS_CAP = 10_000;
@@ -73,7 +95,7 @@ export function telemetryJsonByDevice(points: readonly TsPoint[]): Map<string, s
         fallbacks++;
       } else {
         s.lastTs = ts;
-        let text = `{"ts":${ts},"values":{${quoted(points[i].key)}:${kvJsonText(points[i].value)}`;
+        let text = `{"ts":${tsText(ts)},"values":{${quoted(points[i].key)}:${kvJsonText(points[i].value)}`;
         for (let j = i + 1; j < end; j++) text += `,${quoted(points[j].key)}:${kvJsonText(points[j].value)}`;
         s.entries.push(`${text}}}`);
       }

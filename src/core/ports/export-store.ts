@@ -14,8 +14,11 @@ export interface ExportStore {
   insertOutbox(entries: readonly OutboxEntry[]): Promise<void>;
   /** Leases up to `limit` free, due lanes that hold rows to `owner` until `now + leaseMs`. */
   claimLanes(owner: string, now: number, leaseMs: number, limit: number): Promise<ExportLane[]>;
-  /** The lane's oldest rows, in order, holding at most `maxMessages` messages between them (always at least one row). */
-  readOutbox(ruleId: string, partition: number, maxMessages: number): Promise<OutboxRow[]>;
+  /**
+   * The lane's oldest rows, in order, holding at most `maxMessages` messages between them (always at least one row);
+   * taken from `written` (rows this node wrote, by seq) when it has them all.
+   */
+  readOutbox(ruleId: string, partition: number, maxMessages: number, written?: (seq: number) => OutboxRow | undefined): Promise<OutboxRow[]>;
   /**
    * Deletes delivered rows (`seqs`: the rows readOutbox returned, all of them, in order) and resets the lane's retries,
    * if `owner` still holds the lane; false otherwise.

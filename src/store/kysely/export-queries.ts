@@ -9,7 +9,7 @@ import type { Page, PageQuery } from '../../core/model.ts';
 import type { Dialect } from '../dialect.ts';
 import type { Database, ExportDeadLetterTable, ExportLaneTable, ExportOutboxTable, ExportRuleTable } from '../schema.ts';
 import { fetchPage } from './paging.ts';
-import type { WriterOp } from '../sqlite-writer-thread.ts';
+import type { WriterOp, WriterResult } from '../sqlite-writer-thread.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -98,13 +98,24 @@ export async function insertOutbox(db: Db, entries: readonly OutboxEntry[]): Pro
 
 /**
  * insertOutbox as statements, for SQLite's group commit to send with the batch's own (sqlite-upsert.ts): on the writer
- * thread the outbox rows then cost no round trip of their own.
+ * thread the outbox rows then cost no round trip of their own. `seqs` gets each entry's seq once the statements ran:
+ * the rows of one multi-row INSERT take consecutive seqs ending at its last insert rowid (one writer at a time, and
+ * AUTOINCREMENT gives each row the largest seq so far plus one).
  */
-export function outboxStatements(db: Db, entries: readonly OutboxEntry[]): WriterOp[] {
+export function outboxStatements(db: Db, entries: readonly OutboxEntry[], seqs?: (number | undefined)[]): WriterOp[] {
   const ops: WriterOp[] = [];
   for (let i = 0; i < entries.length; i += 500) {
-    const compiled = db.insertInto('export_outbox').values(outboxRows(entries.slice(i, i + 500))).compile();
-    ops.push({ sql: compiled.sql, params: compiled.parameters });
+    const chunk = entries.slice(i, i + 500);
+    const compiled = db.insertInto('export_outbox').values(outboxRows(chunk)).compile();
+    const from = i;
+    const done = seqs
+      ? (result: WriterResult) => {
+          if (result.changes !== chunk.length || result.insertId === undefined) return;
+          const first = Number(result.insertId) - chunk.length + 1;
+          for (let k = 0; k < chunk.length; k++) seqs[from + k] = first + k;
+        }
+      : undefined;
+    ops.push({ sql: compiled.sql, params: compiled.parameters, done });
   }
   return ops;
 }
@@ -134,15 +145,25 @@ export async function claimExportLanes(db: Db, dialect: Dialect, owner: string, 
 
 /**
  * The lane's oldest outbox rows, in order, holding at most `maxMessages` messages between them (at least one row).
- * The row sizes come from the lane index alone; only the rows taken are read whole.
+ * The row sizes come from the lane index alone; only the rows taken are read whole, unless `written` has them all
+ * (rows this node wrote and committed, by seq: a row never changes once written, and no seq is ever used again).
  */
-export async function readOutbox(db: Db, ruleId: string, partition: number, maxMessages: number): Promise<OutboxRow[]> {
+export async function readOutbox(db: Db, ruleId: string, partition: number, maxMessages: number, written?: (seq: number) => OutboxRow | undefined): Promise<OutboxRow[]> {
   const sizes = await db.selectFrom('export_outbox').select(['seq', 'messages']).where('rule_id', '=', ruleId).where('part', '=', partition).orderBy('seq').limit(maxMessages).execute();
   if (sizes.length === 0) return [];
   let take = 0;
   for (let total = 0; take < sizes.length; take++) {
     total += Number(sizes[take].messages);
     if (take > 0 && total > maxMessages) break;
+  }
+  if (written) {
+    const remembered: OutboxRow[] = [];
+    for (let k = 0; k < take; k++) {
+      const row = written(Number(sizes[k].seq));
+      if (!row || row.ruleId !== ruleId || row.partition !== partition || (row.messages ?? 1) !== Number(sizes[k].messages)) break;
+      remembered.push(row);
+    }
+    if (remembered.length === take) return remembered;
   }
   const rows = await db
     .selectFrom('export_outbox')

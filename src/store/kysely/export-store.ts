@@ -17,7 +17,7 @@ export function kyselyExportStore(db: Db, dialect: Dialect, inTransaction: <T>(w
     deleteRule: (tenantId, id) => inTransaction((tx) => q.deleteExportRule(tx, tenantId, id)),
     insertOutbox: (entries) => q.insertOutbox(db, entries),
     claimLanes: (owner, now, leaseMs, limit) => q.claimExportLanes(db, dialect, owner, now, leaseMs, limit),
-    readOutbox: (ruleId, partition, limit) => q.readOutbox(db, ruleId, partition, limit),
+    readOutbox: (ruleId, partition, limit, written) => q.readOutbox(db, ruleId, partition, limit, written),
     completeBatch: (owner, ruleId, partition, seqs) => inTransaction((tx) => q.completeExportBatch(tx, dialect, owner, ruleId, partition, seqs)),
     failBatch: (owner, ruleId, partition, next, error) => q.failExportBatch(db, owner, ruleId, partition, next, error),
     releaseLane: (owner, ruleId, partition) => q.releaseExportLane(db, owner, ruleId, partition),

@@ -251,17 +251,20 @@ export class KyselyStore implements Store {
   }
 
   // ---- time series
-  writeBatch(batch: WriteBatch): Promise<void> {
-    const written = this.transaction(async (tx) => {
+  async writeBatch(batch: WriteBatch): Promise<void> {
+    const outbox = batch.outbox && batch.outbox.length > 0 ? batch.outbox : undefined;
+    // SQLite: the outbox rows go with the batch's statements, and their seqs are set once the transaction committed
+    // (only when this call owns the transaction: inside a caller's, the commit is still to come).
+    const seqs: (number | undefined)[] | undefined = outbox && this.dialect.name === 'sqlite' && !this.inTransaction ? [] : undefined;
+    await this.transaction(async (tx) => {
       const db = (tx as KyselyStore).db;
-      const outbox = batch.outbox && batch.outbox.length > 0 ? batch.outbox : undefined;
-      if (outbox && this.dialect.name === 'sqlite') return writeBatch(db, batch, this.dialect, this.staging, outboxStatements(db, outbox));
+      if (outbox && this.dialect.name === 'sqlite') return writeBatch(db, batch, this.dialect, this.staging, outboxStatements(db, outbox, seqs));
       await writeBatch(db, batch, this.dialect, this.staging);
       if (outbox) await insertOutbox(db, outbox);
     });
+    if (outbox && seqs) for (let i = 0; i < outbox.length; i++) outbox[i].seq = seqs[i];
     // Committed (not inside a caller's transaction): the staging's merge slice, if one is due, runs after it.
-    const staging = this.inTransaction ? undefined : this.staging;
-    return staging ? written.then(() => staging.committed()) : written;
+    if (!this.inTransaction && this.staging) this.staging.committed();
   }
 
   get exports(): ExportStore {
