@@ -228,6 +228,7 @@ export class WsSession {
       overflow: () => this.overflow(),
       maxHeld: this.ctx.limits.maxQueuePerSession,
       updateIntervalMs: this.ctx.limits.updateIntervalMs,
+      pacer: this.ctx.pacer,
     });
     this.subscriptions.set(cmd.cmdId, sub);
     const failed = cmd.type === 'TIMESERIES' ? 'Failed to fetch data!' : 'Failed to fetch attributes!';

@@ -5,6 +5,7 @@
  */
 import { isDeletionPoint, LIVE_POINT_STRIDE, REWRITTEN_TYPE, type LiveChange, type LiveUpdatesApi } from '../../core/live-updates.ts';
 import type { AttributeScope } from '../../core/model.ts';
+import type { FramePacer } from './frame-pacer.ts';
 import { LiveFrame, type ReplyData, type V1Reply } from './render.ts';
 import type { Target } from './targets.ts';
 
@@ -56,6 +57,8 @@ export class LiveSubscription {
        * 0: a frame per commit (ThingsBoard).
        */
       updateIntervalMs: number;
+      /** The node's frame budget: when given, it sets the interval (never below `updateIntervalMs`). */
+      pacer?: FramePacer;
     },
   ) {}
 
@@ -104,7 +107,7 @@ export class LiveSubscription {
       if (this.waitingPoints >= MAX_GATHERED_POINTS) this.flush();
       return;
     }
-    const interval = this.options.updateIntervalMs;
+    const interval = this.options.pacer?.intervalMs ?? this.options.updateIntervalMs;
     const wait = interval <= 0 ? 0 : this.lastSentAt + interval - Date.now();
     if (wait <= 0) return this.sendFrame([change]);
     this.waiting.push(change);
@@ -130,7 +133,10 @@ export class LiveSubscription {
       else this.selectAttributes(change, this.selection.scopes, frame);
     }
     if (frame.empty) return;
-    if (this.options.updateIntervalMs > 0) this.lastSentAt = Date.now();
+    if (this.options.updateIntervalMs > 0) {
+      this.lastSentAt = Date.now();
+      this.options.pacer?.sent(this, this.lastSentAt);
+    }
     this.send(frame.text(this.cmdId), changes[0].committedAt);
   }
 
