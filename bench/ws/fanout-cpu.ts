@@ -19,7 +19,7 @@ let bytes = 0;
 const devices = Array.from({ length: 1000 }, (_, i) => `dev-${i}`);
 const watched = Number(process.env.WATCHED ?? devices.length);
 for (const d of devices.slice(0, watched)) {
-  const sub = new LiveSubscription(1, { kind: 'TIMESERIES', target: { deviceId: d, keys: undefined }, latestOnly: true }, (r) => { bytes += (typeof r === 'string' ? r : JSON.stringify(r)).length; }, { overflow() {}, maxHeld: 1000, updateIntervalMs: Number(process.env.INTERVAL ?? 0) });
+  const sub = new LiveSubscription(1, { kind: 'TIMESERIES', target: { deviceId: d, keys: undefined }, latestOnly: true }, (r) => { bytes += typeof r === 'string' || Buffer.isBuffer(r) ? r.length : JSON.stringify(r).length; }, { overflow() {}, maxHeld: 1000, updateIntervalMs: Number(process.env.INTERVAL ?? 0) });
   await sub.start(live, async () => new ReplyData());
 }
 const batch = { telemetry: [] as any[], attributes: [] };

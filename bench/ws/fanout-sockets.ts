@@ -58,13 +58,13 @@ wss.on('connection', (socket: WebSocket) => {
     let pending = 0;
     let snapshotSent = false;
     // As WsSession.send: the frame's text, a write callback that counts what is still queued.
-    const send = (reply: V1Reply | string) => {
+    const send = (reply: V1Reply | string | Buffer) => {
       if (process.env.NOSEND && snapshotSent) return void frames++; // rendered, not written (what the socket costs)
       snapshotSent = true;
       if (pending >= 1000) return socket.terminate();
       pending++;
       frames++;
-      socket.send(typeof reply === 'string' ? reply : JSON.stringify(reply), () => pending--);
+      socket.send(typeof reply === 'string' || Buffer.isBuffer(reply) ? reply : JSON.stringify(reply), { binary: false }, () => pending--);
     };
     const sub = new LiveSubscription(cmd.cmdId, { kind: 'TIMESERIES', target: { deviceId: cmd.entityId, keys: undefined }, latestOnly: true }, send, { overflow: () => socket.terminate(), maxHeld: 1000, updateIntervalMs: interval, pacer });
     subs.add(sub);

@@ -67,7 +67,7 @@ describe('a subscription under a stretched interval', () => {
     sendAll(pacer, others, Date.now());
     assert.equal(pacer.intervalMs, 2000);
     const replies: V1Reply[] = [];
-    const sub = new LiveSubscription(1, { kind: 'TIMESERIES', target: { deviceId: 'd', keys: undefined }, latestOnly: true }, (r) => replies.push(typeof r === 'string' ? JSON.parse(r) : r), { overflow() {}, maxHeld: 100, updateIntervalMs: 10, pacer });
+    const sub = new LiveSubscription(1, { kind: 'TIMESERIES', target: { deviceId: 'd', keys: undefined }, latestOnly: true }, (r) => replies.push(typeof r === 'string' || Buffer.isBuffer(r) ? JSON.parse(String(r)) : r), { overflow() {}, maxHeld: 100, updateIntervalMs: 10, pacer });
     await sub.start(live, async () => new ReplyData());
     const commit = (n: number) => live.committed({ telemetry: [{ deviceId: 'd', ts: 1000 + n, key: 'n', value: { type: 'LONG', value: n } }], attributes: [] });
     commit(1);
