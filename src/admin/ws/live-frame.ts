@@ -22,7 +22,8 @@ export function jsonString(text: string): string {
 class KeyPairs {
   buf = Buffer.allocUnsafe(INITIAL_BYTES);
   len = 0;
-  lastTs = 0;
+  /** The ts of the last pair added, in this frame or an earlier one (or seeded); -Infinity before any. */
+  lastTs = -Infinity;
   constructor(
     /** The key as a JSON string literal. */
     readonly quoted: string,
@@ -71,6 +72,22 @@ export class LiveFrame {
     else if (type === 'BOOLEAN') this.addAscii(key, ts, value ? 'true' : 'false');
     else if (type === 'LONG') this.addAscii(key, ts, String(value));
     else this.addJson(key, ts, jsonString(String(value))); // STRING, JSON
+  }
+
+  /**
+   * {@link addFlat} unless `ts` is older than the last pair added for the key, in this frame or an earlier one
+   * (TB LATEST_TELEMETRY: an equal ts passes, an older one is dropped). One lookup of the key for both.
+   */
+  addFlatIfNotOlder(key: string, ts: number, type: string, value: string | number | boolean): void {
+    const entry = this.keys.get(key);
+    if (entry !== undefined && ts < entry.lastTs) return;
+    this.addFlat(key, ts, type, value);
+  }
+
+  /** Records `ts` as the key's latest (a snapshot's value) for {@link addFlatIfNotOlder}, if newer than what it has. */
+  seedLatest(key: string, ts: number): void {
+    const entry = this.keyPairs(key);
+    if (ts > entry.lastTs) entry.lastTs = ts;
   }
 
   add(key: string, ts: number, value: KvValue | null): void {
@@ -130,9 +147,14 @@ export class LiveFrame {
     return this.bytes(subscriptionId).toString('utf8');
   }
 
-  private entry(key: string, ts: number): KeyPairs {
+  private keyPairs(key: string): KeyPairs {
     let entry = this.keys.get(key);
     if (!entry) this.keys.set(key, (entry = new KeyPairs(jsonString(key))));
+    return entry;
+  }
+
+  private entry(key: string, ts: number): KeyPairs {
+    const entry = this.keyPairs(key);
     if (ts !== this.tsNumber) {
       this.tsNumber = ts;
       this.tsText = String(ts);

@@ -29,8 +29,6 @@ export class LiveSubscription {
   private stopWatching: (() => void) | undefined;
   /** Changes received before the snapshot went out; undefined once live. */
   private held: LiveChange[] | undefined = [];
-  /** Per key, the ts of the last point sent (LATEST_TELEMETRY filter). */
-  private readonly lastTs = new Map<string, number>();
   private stopped = false;
 
   /**
@@ -78,7 +76,8 @@ export class LiveSubscription {
     }
     if (this.stopped) return;
     if (this.selection.kind === 'TIMESERIES' && this.selection.latestOnly) {
-      for (const [key, pairs] of data.entries()) for (const [ts, value] of pairs) if (value !== null) this.lastTs.set(key, Math.max(ts, this.lastTs.get(key) ?? ts));
+      // The LATEST_TELEMETRY filter starts from the snapshot: the frame keeps each key's last ts (LiveFrame.lastTs).
+      for (const [key, pairs] of data.entries()) for (const [ts, value] of pairs) if (value !== null) this.frame.seedLatest(key, ts);
     }
     this.send(data.text(this.cmdId));
     const held = this.held ?? [];
@@ -143,21 +142,14 @@ export class LiveSubscription {
       const ts = points[i] as number;
       const key = points[i + 1] as string;
       if (keys && !keys.has(key)) continue;
-      let type = points[i + 2] as string;
+      const type = points[i + 2] as string;
       if (isDeletionPoint(type)) {
-        // TB: a deleted latest value ([0, ""]) or the one rewritten from history always passes, and becomes the latest.
-        this.lastTs.set(key, ts);
-        if (type.startsWith(REWRITTEN_TYPE)) type = type.slice(REWRITTEN_TYPE.length);
-        else {
-          data.addDeleted(key);
-          continue;
-        }
-      } else if (latestOnly) {
-        const last = this.lastTs.get(key);
-        if (last !== undefined && ts < last) continue; // TB: equal passes, older is dropped
-        this.lastTs.set(key, ts);
-      }
-      data.addFlat(key, ts, type, points[i + 3]);
+        // TB: a deleted latest value ([0, ""]) or the one rewritten from history always passes, and becomes the latest
+        // (the frame's last ts of the key, which the LATEST filter reads).
+        if (type.startsWith(REWRITTEN_TYPE)) data.addFlat(key, ts, type.slice(REWRITTEN_TYPE.length), points[i + 3]);
+        else data.addDeleted(key);
+      } else if (latestOnly) data.addFlatIfNotOlder(key, ts, type, points[i + 3]); // TB: equal passes, older is dropped
+      else data.addFlat(key, ts, type, points[i + 3]);
     }
   }
 
