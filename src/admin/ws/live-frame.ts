@@ -46,7 +46,8 @@ class KeyPairs {
   }
 }
 
-const INITIAL_BYTES = 256;
+/** A key's first buffer: two or three pairs; it doubles as needed (a subscription may see many keys). */
+const INITIAL_BYTES = 64;
 /** A key's buffer grown past this by a burst is let go after its frame, so an idle subscription holds little. */
 const KEEP_BYTES = 64 * 1024;
 const COMMA = 0x2c;
@@ -137,9 +138,9 @@ export class LiveFrame {
       entry.len = 0;
       if (entry.buf.length > KEEP_BYTES) entry.buf = Buffer.allocUnsafe(INITIAL_BYTES);
     }
-    out.write(latest, at, 'utf8');
+    at += out.write(latest, at, 'utf8');
     this.size = 0;
-    return out;
+    return at === out.length ? out : out.subarray(0, at); // never hand out bytes not written (allocUnsafe)
   }
 
   /** The reply's JSON text (tests); empties the frame. */
