@@ -6,7 +6,9 @@
  * interval setting is measured with subscribers and, just before, with nobody subscribed (same commits); the
  * difference is the fan-out's CPU (user + system of this process, so the kernel's share of every socket write is in
  * it). Being CPU time of a fixed amount of work, it holds up on a shared machine far better than throughput.
- *   [INTERVALS=0,250,500] [PERIOD=90] [DURATION=5000] [ROUNDS=2] node --max-semi-space-size=64 --import tsx bench/ws/fanout-sockets.ts
+ *   [INTERVALS=0,250,500] [BUDGETS=1000,0] [PERIOD=90] [DURATION=5000] [ROUNDS=2] node --max-semi-space-size=64 --import tsx bench/ws/fanout-sockets.ts
+ * (BUDGETS: wsMaxUpdateFramesPerSecond values, each measured for each interval; a fresh budget starts at the interval
+ * and stretches it once its first window closes, about a second in)
  * (the server's V8 flags, bin/node-flags.js: the young generation matters for frames gathered across commits).
  * NOSEND=1 renders every frame but writes none: the difference to a normal run is what the socket writes cost.
  */
