@@ -55,6 +55,7 @@ describe('WebSocket telemetry API on one node (SQLite)', () => {
     );
     const ts = update.data!.longKey[0][0];
     assert.deepEqual(update.latestValues, { booleanKey: ts, doubleKey: ts, longKey: ts, stringKey: ts });
+    assert.equal(ws.binaryFrames, 0, 'the snapshot and the update (written from bytes) are text frames');
   });
 
   it('on /api/ws after authCmd: keyed snapshot with [now, null] for a missing key, HTTP telemetry live, older points dropped under LATEST_TELEMETRY', async () => {
