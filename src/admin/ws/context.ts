@@ -27,8 +27,8 @@ export interface WsLimits {
 
 /** What the WebSocket API reports to metrics (src/metrics/metrics.ts implements it). Never throws. */
 export interface WsMetrics {
-  /** Registers how to count open sessions and subscriptions; read at each scrape. */
-  wsGauges(sessions: () => number, subscriptions: () => number): void;
+  /** Registers how to count open sessions and subscriptions and read the current update interval (ms); read at each scrape. */
+  wsGauges(sessions: () => number, subscriptions: () => number, updateIntervalMs?: () => number): void;
   /** One frame sent; `latencyMs` is commit-to-socket for live updates, undefined for other frames. */
   wsMessageSent(latencyMs: number | undefined): void;
   /** A session closed by the server, by close code. */

@@ -49,6 +49,7 @@ export function registerWebSocketApi(app: FastifyInstance, deps: AdminDeps, metr
   metrics?.wsGauges(
     () => ctx.sessions.size,
     () => [...ctx.sessions].reduce((n, s) => n + s.subscriptionCount, 0),
+    () => ctx.pacer.intervalMs,
   );
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const kind = sessionKind((req.url ?? '').split('?', 1)[0]);

@@ -132,6 +132,7 @@ describe('WebSocket telemetry API on one node (SQLite)', () => {
     assert.ok(value('fleetgate_ws_messages_sent_total') >= 2);
     assert.ok(value('fleetgate_ws_update_latency_seconds_count') >= 1);
     assert.ok(value('fleetgate_live_updates_published_total') >= 1);
+    assert.equal(value('fleetgate_ws_update_interval_seconds'), 0.25, 'one busy subscription: the configured 250 ms, not stretched');
   });
 
   it('stops a subscription on unsubscribe while another on the same device keeps receiving', async () => {
