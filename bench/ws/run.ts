@@ -85,6 +85,7 @@ const clientP50: number[] = [];
 const clientCpu: number[] = []; // the subscriber process's CPU, % of one core
 const clientP99: number[] = [];
 let serverQ = { p50: '', p99: '' };
+let updateInterval = 0;
 const costs: number[] = [];
 const cpuWithout: number[] = [];
 const cpuWith: number[] = [];
@@ -108,6 +109,7 @@ async function withSubscribers(r: number): Promise<number> {
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9; // includes the 1 s warm-up of telemetryRate
   const report = await ask<{ frames: number; points: number; p50: number; p99: number; cpuMs: number }>(subscribers, { report: true }, 'report');
   const h1 = await histogram();
+  updateInterval = await metric('fleetgate_ws_update_interval_seconds'); // the frame budget's interval at the end of the phase
   withSubs.push(+loaded);
   cpuWith.push(loaded.cpuUsPerMsg!);
   // The subscriber process's CPU since its reset (the load's warm-up second included) per message of the same span.
@@ -118,7 +120,7 @@ async function withSubscribers(r: number): Promise<number> {
   clientP50.push(report.p50);
   clientP99.push(report.p99);
   serverQ = { p50: quantile(h0, h1, 0.5), p99: quantile(h0, h1, 0.99) };
-  log(`round ${r + 1} with ${devices} subscribers: ${Math.round(loaded)} msg/s, server CPU ${loaded.cpuUsPerMsg!.toFixed(2)} us/msg; ${Math.round(report.frames / seconds)} frames/s, ~${Math.round(report.points / seconds)} points/s delivered; point-to-client p50 ${report.p50} ms p99 ${report.p99} ms; subscriber process CPU ${(report.cpuMs / 10 / seconds).toFixed(0)}% of a core; commit-to-socket p50 ${serverQ.p50}, p99 ${serverQ.p99}`);
+  log(`round ${r + 1} with ${devices} subscribers: ${Math.round(loaded)} msg/s, server CPU ${loaded.cpuUsPerMsg!.toFixed(2)} us/msg; ${Math.round(report.frames / seconds)} frames/s, ~${Math.round(report.points / seconds)} points/s delivered; point-to-client p50 ${report.p50} ms p99 ${report.p99} ms; subscriber process CPU ${(report.cpuMs / 10 / seconds).toFixed(0)}% of a core; update interval ${updateInterval * 1000} ms; commit-to-socket p50 ${serverQ.p50}, p99 ${serverQ.p99}`);
   await ask(subscribers, { close: true }, 'closed');
   for (let i = 0; i < 200 && (await metric('fleetgate_ws_sessions_open')) > 0; i++) await new Promise((res) => setTimeout(res, 50));
   return +loaded;
@@ -179,6 +181,7 @@ console.log(`Server: wsUpdateIntervalMs = ${process.env.FLEETGATE_WS_UPDATE_INTE
 | Subscriber process (the 1,000 sockets' client, same cores) CPU, % of one core (median) | ${median(clientCpu).toFixed(0)}% (${process.env.BENCH_WS_CLIENT === 'ws' ? '\`ws\` package' : 'raw sockets'}) |
 | Point ts (server, before commit) to client arrival, p50 / p99 (median of rounds) | ${median(clientP50)} ms / ${median(clientP99)} ms |
 | Commit to socket (server histogram, last round) p50 / p99 | ${serverQ.p50} / ${serverQ.p99} |
+| Update interval at the end of the last "with" phase (fleetgate_ws_update_interval_seconds; 0 = not reported) | ${updateInterval * 1000} ms |
 | Live-update bus messages published (whole run) | ${published} |
 
 Rounds: ${lines.join('; ')}`);
