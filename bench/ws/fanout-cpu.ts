@@ -24,7 +24,7 @@ for (const d of devices.slice(0, watched)) {
 }
 const batch = { telemetry: [] as any[], attributes: [] };
 let ts = Date.now();
-for (let m = 0; m < 8; m++) for (const d of devices) { ts++; batch.telemetry.push({ deviceId: d, ts, key: 'temperature', value: { type: 'DOUBLE', value: 21.5 } }, { deviceId: d, ts, key: 'humidity', value: { type: 'LONG', value: 40 } }, { deviceId: d, ts, key: 'ok', value: { type: 'BOOLEAN', value: true } }); }
+for (let m = 0; m < Number(process.env.MSGS ?? 8); m++) for (const d of devices) { ts++; batch.telemetry.push({ deviceId: d, ts, key: 'temperature', value: { type: 'DOUBLE', value: 21.5 } }, { deviceId: d, ts, key: 'humidity', value: { type: 'LONG', value: 40 } }, { deviceId: d, ts, key: 'ok', value: { type: 'BOOLEAN', value: true } }); }
 const N = Number(process.env.N ?? 30);
 const c0 = process.cpuUsage();
 const t0 = process.hrtime.bigint();

@@ -203,9 +203,23 @@ export class LiveUpdates implements LiveUpdatesApi {
     const committedAt = Date.now();
     for (const m of messages) {
       m.committedAt = committedAt;
-      this.bus.publish(channels.live(m.deviceId), m).catch((err) => this.logger.warn({ err, deviceId: m.deviceId }, 'live update publish failed'));
+      this.bus.publish(this.channelOf(m.deviceId), m).catch(this.publishFailed);
     }
     this.onPublished?.(messages.length);
+  }
+
+  /** One handler for every failed publish (a bus failure, not a device's): no closure per message. */
+  private readonly publishFailed = (err: unknown) => this.logger.warn({ err }, 'live update publish failed');
+
+  /** `live:<deviceId>`, built once per device (a watched device publishes on every commit). */
+  private readonly liveChannels = new Map<string, string>();
+  private channelOf(deviceId: string): string {
+    let channel = this.liveChannels.get(deviceId);
+    if (channel === undefined) {
+      if (this.liveChannels.size >= 100_000) this.liveChannels.clear(); // bounded: devices come and go
+      this.liveChannels.set(deviceId, (channel = channels.live(deviceId)));
+    }
+    return channel;
   }
 
   private deliver(message: BusMessage): void {
