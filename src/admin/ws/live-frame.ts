@@ -36,17 +36,8 @@ class KeyPairs {
     this.buf.copy(next, 0, 0, this.len);
     this.buf = next;
   }
-
-  /** Appends ASCII text (every char < 0x80) byte by byte: cheaper than a native write for a few bytes. */
-  ascii(text: string): void {
-    const buf = this.buf;
-    let at = this.len;
-    for (let i = 0; i < text.length; i++) buf[at++] = text.charCodeAt(i);
-    this.len = at;
-  }
 }
 
-/** A key's first buffer: two or three pairs; it doubles as needed (a subscription may see many keys). */
 const INITIAL_BYTES = 64;
 /** A key's buffer grown past this by a burst is let go after its frame, so an idle subscription holds little. */
 const KEEP_BYTES = 64 * 1024;
@@ -69,10 +60,7 @@ export class LiveFrame {
 
   /** A point of core's flat live format (`type`, `value` as on the bus). */
   addFlat(key: string, ts: number, type: string, value: string | number | boolean): void {
-    if (type === 'DOUBLE') this.addAscii(key, ts, javaDoubleString(value as number)); // digits, '.', 'E', '-', NaN, Infinity
-    else if (type === 'BOOLEAN') this.addAscii(key, ts, value ? 'true' : 'false');
-    else if (type === 'LONG') this.addAscii(key, ts, String(value));
-    else this.addJson(key, ts, jsonString(String(value))); // STRING, JSON
+    this.addFlatTo(this.keyPairs(key), ts, type, value);
   }
 
   /**
@@ -80,9 +68,8 @@ export class LiveFrame {
    * (TB LATEST_TELEMETRY: an equal ts passes, an older one is dropped). One lookup of the key for both.
    */
   addFlatIfNotOlder(key: string, ts: number, type: string, value: string | number | boolean): void {
-    const entry = this.keys.get(key);
-    if (entry !== undefined && ts < entry.lastTs) return;
-    this.addFlat(key, ts, type, value);
+    const entry = this.keyPairs(key);
+    if (ts >= entry.lastTs) this.addFlatTo(entry, ts, type, value);
   }
 
   /** Records `ts` as the key's latest (a snapshot's value) for {@link addFlatIfNotOlder}, if newer than what it has. */
@@ -92,12 +79,12 @@ export class LiveFrame {
   }
 
   add(key: string, ts: number, value: KvValue | null): void {
-    this.addJson(key, ts, value === null ? 'null' : jsonString(stringValue(value)));
+    this.addJson(this.keyPairs(key), ts, value === null ? 'null' : jsonString(stringValue(value)));
   }
 
   /** A deleted value: `[0, ""]` (spec §3.3). */
   addDeleted(key: string): void {
-    this.addJson(key, 0, '""');
+    this.addJson(this.keyPairs(key), 0, '""');
   }
 
   get empty(): boolean {
@@ -154,40 +141,53 @@ export class LiveFrame {
     return entry;
   }
 
-  private entry(key: string, ts: number): KeyPairs {
-    const entry = this.keyPairs(key);
+  private addFlatTo(entry: KeyPairs, ts: number, type: string, value: string | number | boolean): void {
+    if (type === 'DOUBLE') this.addAscii(entry, ts, javaDoubleString(value as number)); // digits, '.', 'E', '-', NaN, Infinity
+    else if (type === 'BOOLEAN') this.addAscii(entry, ts, value ? 'true' : 'false');
+    else if (type === 'LONG') this.addAscii(entry, ts, String(value));
+    else this.addJson(entry, ts, jsonString(String(value))); // STRING, JSON
+  }
+
+  /** Counts a pair of `entry` at `ts`; returns the ts as text (a message's points share their ts: rendered once). */
+  private pair(entry: KeyPairs, ts: number): string {
     if (ts !== this.tsNumber) {
       this.tsNumber = ts;
       this.tsText = String(ts);
     }
     entry.lastTs = ts;
     this.size++;
-    return entry;
+    return this.tsText;
   }
 
   /** `[ts,"value"]` where `value` is ASCII that needs no escaping (numbers, booleans). */
-  private addAscii(key: string, ts: number, value: string): void {
-    const entry = this.entry(key, ts);
-    entry.reserve(this.tsText.length + value.length + 6);
-    if (entry.len > 0) entry.buf[entry.len++] = COMMA;
-    entry.buf[entry.len++] = OPEN;
-    entry.ascii(this.tsText);
-    entry.buf[entry.len++] = COMMA;
-    entry.buf[entry.len++] = QUOTE;
-    entry.ascii(value);
-    entry.buf[entry.len++] = QUOTE;
-    entry.buf[entry.len++] = CLOSE;
+  private addAscii(entry: KeyPairs, ts: number, value: string): void {
+    const tsText = this.pair(entry, ts);
+    entry.reserve(tsText.length + value.length + 6);
+    const buf = entry.buf;
+    let at = entry.len;
+    if (at > 0) buf[at++] = COMMA;
+    buf[at++] = OPEN;
+    for (let i = 0; i < tsText.length; i++) buf[at++] = tsText.charCodeAt(i);
+    buf[at++] = COMMA;
+    buf[at++] = QUOTE;
+    for (let i = 0; i < value.length; i++) buf[at++] = value.charCodeAt(i);
+    buf[at++] = QUOTE;
+    buf[at++] = CLOSE;
+    entry.len = at;
   }
 
   /** `[ts,<json>]` where `json` is a JSON literal already (escaped, possibly non-ASCII). */
-  private addJson(key: string, ts: number, json: string): void {
-    const entry = this.entry(key, ts);
-    entry.reserve(this.tsText.length + Buffer.byteLength(json) + 4);
-    if (entry.len > 0) entry.buf[entry.len++] = COMMA;
-    entry.buf[entry.len++] = OPEN;
-    entry.ascii(this.tsText);
-    entry.buf[entry.len++] = COMMA;
-    entry.len += entry.buf.write(json, entry.len, 'utf8');
-    entry.buf[entry.len++] = CLOSE;
+  private addJson(entry: KeyPairs, ts: number, json: string): void {
+    const tsText = this.pair(entry, ts);
+    entry.reserve(tsText.length + Buffer.byteLength(json) + 4);
+    const buf = entry.buf;
+    let at = entry.len;
+    if (at > 0) buf[at++] = COMMA;
+    buf[at++] = OPEN;
+    for (let i = 0; i < tsText.length; i++) buf[at++] = tsText.charCodeAt(i);
+    buf[at++] = COMMA;
+    at += buf.write(json, at, 'utf8');
+    buf[at++] = CLOSE;
+    entry.len = at;
   }
 }
