@@ -47,6 +47,11 @@ export class FramePacer {
     this.senders.add(subscription);
   }
 
+  /** A subscription stopped: it no longer counts as busy (sessions that close and others that open within one window are not counted twice). */
+  forget(subscription: object): void {
+    this.senders.delete(subscription);
+  }
+
   /** A window spans one and a half intervals (at least a second), so a subscription sending every interval is in each. */
   private windowLength(): number {
     return Math.max(1000, Math.ceil(this.current * 1.5));

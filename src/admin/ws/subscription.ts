@@ -89,6 +89,7 @@ export class LiveSubscription {
     this.stopped = true;
     clearTimeout(this.flushTimer);
     this.frame.clear();
+    this.options.pacer?.forget(this);
     this.held = undefined;
     this.stopWatching?.();
     this.stopWatching = undefined;

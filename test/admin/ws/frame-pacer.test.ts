@@ -44,6 +44,21 @@ describe('FramePacer', () => {
     assert.equal(pacer.intervalMs, 250);
   });
 
+  it('does not count stopped subscriptions: sessions replaced within one window are not counted twice', () => {
+    const pacer = new FramePacer(250, 1000);
+    const first = Array.from({ length: 1000 }, () => ({}));
+    const second = Array.from({ length: 1000 }, () => ({}));
+    let t = 1_000_000;
+    sendAll(pacer, first, t);
+    t += 1000;
+    sendAll(pacer, first, t); // the first window closed with 1,000 busy: one frame a second each
+    assert.equal(pacer.intervalMs, 1000);
+    for (const s of first) pacer.forget(s); // their sessions close; others open in the same window
+    sendAll(pacer, second, t + 500);
+    sendAll(pacer, second, t + 1500);
+    assert.equal(pacer.intervalMs, 1000, '1,000 busy, not 2,000');
+  });
+
   it('does nothing with a budget of 0 or an interval of 0 (a frame per commit, as ThingsBoard)', () => {
     for (const pacer of [new FramePacer(250, 0), new FramePacer(0, 1000)]) {
       const floor = pacer.intervalMs;
