@@ -160,6 +160,11 @@ export interface Config {
    * ':memory:' databases always run on the event loop.
    */
   sqliteWriterThread: 'on' | 'off';
+  /**
+   * WebSocket API: live update frames per second one node aims to stay under; when more subscriptions are busy than
+   * that allows at `wsUpdateIntervalMs`, their interval stretches (points are gathered, never dropped). 0 = no budget.
+   */
+  wsMaxUpdateFramesPerSecond: number;
 }
 
 type Kind = 'string' | 'port' | 'int' | 'optional-string' | 'enum';
@@ -251,6 +256,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'exportRetryBaseMs', env: 'FLEETGATE_EXPORT_RETRY_BASE_MS', flag: 'export-retry-base-ms', kind: 'int', default: 1000, doc: 'first retry delay after a failed export delivery (ms)' },
   { key: 'sqliteMaxSizeMb', env: 'FLEETGATE_SQLITE_MAX_SIZE_MB', flag: 'sqlite-max-size-mb', kind: 'int', default: 0, doc: 'largest SQLite database file in MiB; beyond it writes fail as on a full disk (0 = no limit)' },
   { key: 'sqliteWriterThread', env: 'FLEETGATE_SQLITE_WRITER_THREAD', flag: 'sqlite-writer-thread', kind: 'enum', values: ['on', 'off'], default: 'on', doc: 'run SQLite statements on a writer thread (on) or on the event loop (off)' },
+  { key: 'wsMaxUpdateFramesPerSecond', env: 'FLEETGATE_WS_MAX_UPDATE_FRAMES_PER_SECOND', flag: 'ws-max-update-frames-per-second', kind: 'int', default: 1000, doc: 'WebSocket API: live update frames per second one node aims to stay under; past it every busy subscription\'s wsUpdateIntervalMs stretches (points gathered, none dropped; 0 = no budget; no effect when wsUpdateIntervalMs is 0)' },
 ];
 
 /** Invalid configuration: the CLI prints the message and exits with code 2. */

@@ -59,7 +59,7 @@ class BareClient {
  * replace the acks of one read go out in one write, so the generator costs far less than any server it measures.
  * With `serverPid`, `cpuUsPerMsg` is the server's CPU time per acknowledged message over the measured window.
  */
-export async function telemetryRate(port: number, tokens: string[], durationMs: number, window = 64, serverPid?: number): Promise<number & { cpuUsPerMsg?: number }> {
+export async function telemetryRate(port: number, tokens: string[], durationMs: number, window = 64, serverPid?: number): Promise<number & { cpuUsPerMsg?: number; loadCpuUsPerMsg?: number }> {
   const clients = await Promise.all(tokens.map((t, i) => BareClient.open(port, t, `tele-${i}-${Date.now()}`)));
   let acked = 0;
   let running = true;
@@ -96,14 +96,17 @@ export async function telemetryRate(port: number, tokens: string[], durationMs: 
   await new Promise((r) => setTimeout(r, 1000)); // warm-up, not counted
   const start = acked;
   const cpu0 = serverPid === undefined ? 0 : cpuSeconds(serverPid);
+  const own0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   await new Promise((r) => setTimeout(r, durationMs));
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const messages = acked - start;
   const cpu = serverPid === undefined ? undefined : cpuSeconds(serverPid) - cpu0;
+  const own = process.cpuUsage(own0);
   running = false;
   for (const c of clients) c.close();
-  return Object.assign(messages / seconds, { cpuUsPerMsg: cpu === undefined ? undefined : (cpu * 1e6) / messages });
+  // loadCpuUsPerMsg: this process's CPU (the load generator) per message, for costs measured on a saturated machine.
+  return Object.assign(messages / seconds, { cpuUsPerMsg: cpu === undefined ? undefined : (cpu * 1e6) / messages, loadCpuUsPerMsg: (own.user + own.system) / messages });
 }
 
 /**

@@ -19,12 +19,12 @@ let bytes = 0;
 const devices = Array.from({ length: 1000 }, (_, i) => `dev-${i}`);
 const watched = Number(process.env.WATCHED ?? devices.length);
 for (const d of devices.slice(0, watched)) {
-  const sub = new LiveSubscription(1, { kind: 'TIMESERIES', target: { deviceId: d, keys: undefined }, latestOnly: true }, (r) => { bytes += (typeof r === 'string' ? r : JSON.stringify(r)).length; }, { overflow() {}, maxHeld: 1000, updateIntervalMs: Number(process.env.INTERVAL ?? 0) });
+  const sub = new LiveSubscription(1, { kind: 'TIMESERIES', target: { deviceId: d, keys: undefined }, latestOnly: true }, (r) => { bytes += typeof r === 'string' || Buffer.isBuffer(r) ? r.length : JSON.stringify(r).length; }, { overflow() {}, maxHeld: 1000, updateIntervalMs: Number(process.env.INTERVAL ?? 0) });
   await sub.start(live, async () => new ReplyData());
 }
 const batch = { telemetry: [] as any[], attributes: [] };
 let ts = Date.now();
-for (let m = 0; m < 8; m++) for (const d of devices) { ts++; batch.telemetry.push({ deviceId: d, ts, key: 'temperature', value: { type: 'DOUBLE', value: 21.5 } }, { deviceId: d, ts, key: 'humidity', value: { type: 'LONG', value: 40 } }, { deviceId: d, ts, key: 'ok', value: { type: 'BOOLEAN', value: true } }); }
+for (let m = 0; m < Number(process.env.MSGS ?? 8); m++) for (const d of devices) { ts++; batch.telemetry.push({ deviceId: d, ts, key: 'temperature', value: { type: 'DOUBLE', value: 21.5 } }, { deviceId: d, ts, key: 'humidity', value: { type: 'LONG', value: 40 } }, { deviceId: d, ts, key: 'ok', value: { type: 'BOOLEAN', value: true } }); }
 const N = Number(process.env.N ?? 30);
 const c0 = process.cpuUsage();
 const t0 = process.hrtime.bigint();

@@ -6,7 +6,9 @@
  * interval setting is measured with subscribers and, just before, with nobody subscribed (same commits); the
  * difference is the fan-out's CPU (user + system of this process, so the kernel's share of every socket write is in
  * it). Being CPU time of a fixed amount of work, it holds up on a shared machine far better than throughput.
- *   [INTERVALS=0,250,500] [PERIOD=90] [DURATION=5000] [ROUNDS=2] node --max-semi-space-size=64 --import tsx bench/ws/fanout-sockets.ts
+ *   [INTERVALS=0,250,500] [BUDGETS=1000,0] [PERIOD=90] [DURATION=5000] [ROUNDS=2] node --max-semi-space-size=64 --import tsx bench/ws/fanout-sockets.ts
+ * (BUDGETS: wsMaxUpdateFramesPerSecond values, each measured for each interval; a fresh budget starts at the interval
+ * and stretches it once its first window closes, about a second in)
  * (the server's V8 flags, bin/node-flags.js: the young generation matters for frames gathered across commits).
  * NOSEND=1 renders every frame but writes none: the difference to a normal run is what the socket writes cost.
  */
@@ -19,11 +21,14 @@ import { LiveInterest } from '../../src/core/live-interest.ts';
 import { LiveUpdates } from '../../src/core/live-updates.ts';
 import { ReplyData, type V1Reply } from '../../src/admin/ws/render.ts';
 import { LiveSubscription } from '../../src/admin/ws/subscription.ts';
+import { FramePacer } from '../../src/admin/ws/frame-pacer.ts';
 
 const intervals = (process.env.INTERVALS ?? '0,250,500').split(',').map(Number);
 const period = Number(process.env.PERIOD ?? 90);
 const duration = Number(process.env.DURATION ?? 5000);
 const rounds = Number(process.env.ROUNDS ?? 2);
+/** wsMaxUpdateFramesPerSecond values to compare (the server's default 1000; 0 = no budget). */
+const budgets = (process.env.BUDGETS ?? '1000').split(',').map(Number);
 const DEVICES = 1000;
 const PER_COMMIT = 8;
 
@@ -44,6 +49,7 @@ const points = deviceIds.flatMap((deviceId) =>
 const batch = { telemetry: points, attributes: [] };
 
 let interval = 0;
+let pacer = new FramePacer(0, 0);
 let frames = 0;
 const subs = new Set<LiveSubscription>();
 const http = createServer();
@@ -52,15 +58,17 @@ wss.on('connection', (socket: WebSocket) => {
   socket.once('message', async (data) => {
     const cmd = (JSON.parse(String(data)) as { cmds: { cmdId: number; entityId: string }[] }).cmds[0];
     let pending = 0;
+    let snapshotSent = false;
     // As WsSession.send: the frame's text, a write callback that counts what is still queued.
-    const send = (reply: V1Reply | string) => {
-      if (process.env.NOSEND && typeof reply === 'string') return void frames++; // rendered, not written (what the socket costs)
+    const send = (reply: V1Reply | string | Buffer) => {
+      if (process.env.NOSEND && snapshotSent) return void frames++; // rendered, not written (what the socket costs)
+      snapshotSent = true;
       if (pending >= 1000) return socket.terminate();
       pending++;
       frames++;
-      socket.send(typeof reply === 'string' ? reply : JSON.stringify(reply), () => pending--);
+      socket.send(typeof reply === 'string' || Buffer.isBuffer(reply) ? reply : JSON.stringify(reply), { binary: false }, () => pending--);
     };
-    const sub = new LiveSubscription(cmd.cmdId, { kind: 'TIMESERIES', target: { deviceId: cmd.entityId, keys: undefined }, latestOnly: true }, send, { overflow: () => socket.terminate(), maxHeld: 1000, updateIntervalMs: interval });
+    const sub = new LiveSubscription(cmd.cmdId, { kind: 'TIMESERIES', target: { deviceId: cmd.entityId, keys: undefined }, latestOnly: true }, send, { overflow: () => socket.terminate(), maxHeld: 1000, updateIntervalMs: interval, pacer });
     subs.add(sub);
     socket.on('close', () => (sub.stop(), subs.delete(sub)));
     await sub.start(live, async () => new ReplyData());
@@ -100,10 +108,11 @@ async function commits(): Promise<{ cpuMs: number; commits: number; seconds: num
 }
 
 const messagesPerCommit = DEVICES * PER_COMMIT;
-console.log(`| wsUpdateIntervalMs | Fan-out CPU per ingested message | Frames/s | Subscriber process CPU | Point to client p50 / p99 |\n|---|---|---|---|---|`);
+console.log(`| wsUpdateIntervalMs | wsMaxUpdateFramesPerSecond | Fan-out CPU per ingested message | Frames/s | Subscriber process CPU | Point to client p50 / p99 |\n|---|---|---|---|---|---|`);
 for (let r = 0; r < rounds; r++) {
-  for (const i of intervals) {
+  for (const i of intervals) for (const budget of budgets) {
     interval = i;
+    pacer = new FramePacer(i, budget);
     const base = await commits(); // nobody subscribed: the commit loop alone
     await ask({ open: { url: `ws://127.0.0.1:${port}/api/ws`, token: 'unused', deviceIds } }, 'ready');
     await ask({ reset: true }, 'reset');
@@ -112,7 +121,7 @@ for (let r = 0; r < rounds; r++) {
     const report = await ask<{ frames: number; p50: number; p99: number; cpuMs: number }>({ report: true }, 'report');
     await ask({ close: true }, 'closed');
     const perMessageUs = ((loaded.cpuMs / loaded.commits - base.cpuMs / base.commits) * 1000) / messagesPerCommit;
-    console.log(`| ${i} | ${perMessageUs.toFixed(2)} us | ${Math.round(frames / loaded.seconds)} | ${(report.cpuMs / 10 / loaded.seconds).toFixed(0)}% of a core | ${report.p50} / ${report.p99} ms |`);
+    console.log(`| ${i} | ${budget} | ${perMessageUs.toFixed(2)} us | ${Math.round(frames / loaded.seconds)} | ${(report.cpuMs / 10 / loaded.seconds).toFixed(0)}% of a core | ${report.p50} / ${report.p99} ms |`);
   }
 }
 child.kill();

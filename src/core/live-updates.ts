@@ -76,6 +76,13 @@ function decodeValue([type, value]: LiveWireValue): KvValue {
 
 type LiveMessage = Extract<BusMessage, { kind: 'live' }>;
 
+/** The device's message in `messages`, added empty if it has none yet. */
+function messageFor(messages: Map<string, LiveMessage>, deviceId: string): LiveMessage {
+  let m = messages.get(deviceId);
+  if (!m) messages.set(deviceId, (m = { kind: 'live', deviceId, committedAt: 0, telemetry: [], attributes: [] }));
+  return m;
+}
+
 /** The attributes of a change that has none (shared, never written to). */
 const NO_ATTRIBUTES: LiveAttributeChange[] = [];
 
@@ -134,27 +141,20 @@ export class LiveUpdates implements LiveUpdatesApi {
   committed(batch: WriteBatch): void {
     if (this.interest.empty) return; // nobody watches anything: no per-point work at all
     let messages: Map<string, LiveMessage> | undefined;
-    let last: LiveMessage | undefined;
-    const messageOf = (deviceId: string) => {
-      if (last?.deviceId === deviceId) return last; // a message's points usually come together
-      messages ??= new Map();
-      let m = messages.get(deviceId);
-      if (!m) messages.set(deviceId, (m = { kind: 'live', deviceId, committedAt: 0, telemetry: [], attributes: [] }));
-      return (last = m);
-    };
     let device: string | undefined;
-    let watched = false;
+    /** The points of the current run's device, or undefined when nobody watches it. */
+    let points: LiveWirePoints | undefined;
     for (const p of batch.telemetry) {
       if (p.deviceId !== device) {
         device = p.deviceId; // a message's points come together: one lookup for them all
-        watched = this.interest.has(device);
+        points = this.interest.has(device) ? messageFor((messages ??= new Map()), device).telemetry : undefined;
       }
-      if (!watched) continue;
+      if (points === undefined) continue;
       const v = p.value.value;
-      messageOf(p.deviceId).telemetry.push(p.ts, p.key, p.value.type, typeof v === 'bigint' ? v.toString() : v);
+      points.push(p.ts, p.key, p.value.type, typeof v === 'bigint' ? v.toString() : v);
     }
     for (const a of batch.attributes) {
-      if (this.interest.has(a.deviceId)) messageOf(a.deviceId).attributes.push(this.wireAttributes(a.scope, a.ts, a.entries));
+      if (this.interest.has(a.deviceId)) messageFor((messages ??= new Map()), a.deviceId).attributes.push(this.wireAttributes(a.scope, a.ts, a.entries));
     }
     if (messages) this.publish([...messages.values()]);
   }
@@ -203,9 +203,23 @@ export class LiveUpdates implements LiveUpdatesApi {
     const committedAt = Date.now();
     for (const m of messages) {
       m.committedAt = committedAt;
-      this.bus.publish(channels.live(m.deviceId), m).catch((err) => this.logger.warn({ err, deviceId: m.deviceId }, 'live update publish failed'));
+      this.bus.publish(this.channelOf(m.deviceId), m).catch(this.publishFailed);
     }
     this.onPublished?.(messages.length);
+  }
+
+  /** One handler for every failed publish (a bus failure, not a device's): no closure per message. */
+  private readonly publishFailed = (err: unknown) => this.logger.warn({ err }, 'live update publish failed');
+
+  /** `live:<deviceId>`, built once per device (a watched device publishes on every commit). */
+  private readonly liveChannels = new Map<string, string>();
+  private channelOf(deviceId: string): string {
+    let channel = this.liveChannels.get(deviceId);
+    if (channel === undefined) {
+      if (this.liveChannels.size >= 100_000) this.liveChannels.clear(); // bounded: devices come and go
+      this.liveChannels.set(deviceId, (channel = channels.live(deviceId)));
+    }
+    return channel;
   }
 
   private deliver(message: BusMessage): void {

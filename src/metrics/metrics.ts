@@ -175,9 +175,12 @@ export class FleetgateMetrics implements TransportMetrics {
   private readonly livePublished = new Counter({ name: 'fleetgate_live_updates_published_total', help: 'Live-update bus messages published (one per watched device per commit)', registers: [this.registry] });
 
   /** Registers the WebSocket session and subscription gauges (WsMetrics). */
-  wsGauges(sessions: () => number, subscriptions: () => number): void {
+  wsGauges(sessions: () => number, subscriptions: () => number, updateIntervalMs?: () => number): void {
     new Gauge({ name: 'fleetgate_ws_sessions_open', help: 'Open WebSocket API sessions on this node', registers: [this.registry], collect() { this.set(sessions()); } });
     new Gauge({ name: 'fleetgate_ws_subscriptions_open', help: 'Live WebSocket subscriptions on this node', registers: [this.registry], collect() { this.set(subscriptions()); } });
+    if (updateIntervalMs) {
+      new Gauge({ name: 'fleetgate_ws_update_interval_seconds', help: 'Least time between two live update frames of a subscription now (wsUpdateIntervalMs, stretched by wsMaxUpdateFramesPerSecond)', registers: [this.registry], collect() { this.set(updateIntervalMs() / 1000); } });
+    }
   }
 
   wsMessageSent(latencyMs: number | undefined): void {

@@ -4,6 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Core, CoreLogger } from '../../core/core-types.ts';
+import type { FramePacer } from './frame-pacer.ts';
 import type { WsSession } from './session.ts';
 
 /** Limits of the WebSocket API (config keys `ws*`, README "Live data over WebSocket"). */
@@ -20,12 +21,14 @@ export interface WsLimits {
   pingTimeoutMs: number;
   /** 0: a frame per commit (ThingsBoard); otherwise a subscription's updates are sent at most once per this many ms. */
   updateIntervalMs: number;
+  /** Live update frames per second this node aims to stay under (stretches `updateIntervalMs`; 0 = no budget). */
+  maxUpdateFramesPerSecond: number;
 }
 
 /** What the WebSocket API reports to metrics (src/metrics/metrics.ts implements it). Never throws. */
 export interface WsMetrics {
-  /** Registers how to count open sessions and subscriptions; read at each scrape. */
-  wsGauges(sessions: () => number, subscriptions: () => number): void;
+  /** Registers how to count open sessions and subscriptions and read the current update interval (ms); read at each scrape. */
+  wsGauges(sessions: () => number, subscriptions: () => number, updateIntervalMs?: () => number): void;
   /** One frame sent; `latencyMs` is commit-to-socket for live updates, undefined for other frames. */
   wsMessageSent(latencyMs: number | undefined): void;
   /** A session closed by the server, by close code. */
@@ -60,4 +63,6 @@ export interface WsContext {
   userSessions: UserSessionCounts;
   sessions: Set<WsSession>;
   metrics: WsMetrics | undefined;
+  /** The node-wide frame budget every live subscription consults. */
+  pacer: FramePacer;
 }

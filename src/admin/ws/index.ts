@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { WebSocketServer } from 'ws';
 import type { AdminDeps } from '../context.ts';
+import { FramePacer } from './frame-pacer.ts';
 import { UserSessionCounts, type WsContext, type WsMetrics } from './context.ts';
 import { CLOSE, CLOSE_REASON, WsSession, type WsSessionKind } from './session.ts';
 import { queryToken } from './ws-auth.ts';
@@ -38,14 +39,17 @@ export function registerWebSocketApi(app: FastifyInstance, deps: AdminDeps, metr
       authTimeoutMs: config.wsAuthTimeoutMs,
       pingTimeoutMs: config.wsPingTimeoutMs,
       updateIntervalMs: config.wsUpdateIntervalMs,
+      maxUpdateFramesPerSecond: config.wsMaxUpdateFramesPerSecond,
     },
     userSessions: new UserSessionCounts(),
     sessions: new Set(),
     metrics,
+    pacer: new FramePacer(config.wsUpdateIntervalMs, config.wsMaxUpdateFramesPerSecond),
   };
   metrics?.wsGauges(
     () => ctx.sessions.size,
     () => [...ctx.sessions].reduce((n, s) => n + s.subscriptionCount, 0),
+    () => ctx.pacer.intervalMs,
   );
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const kind = sessionKind((req.url ?? '').split('?', 1)[0]);

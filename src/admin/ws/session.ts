@@ -38,6 +38,9 @@ function closeReason(text: string): string {
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** Every reply is a text frame, bytes (a live update's UTF-8 JSON) included (spec §3.1; binary frames are not ours). */
+const TEXT_FRAME = { binary: false } as const;
+
 export class WsSession {
   private identity: WsIdentity | undefined;
   /** An authCmd.apiKey is being checked; frames meanwhile queue behind it. */
@@ -228,6 +231,7 @@ export class WsSession {
       overflow: () => this.overflow(),
       maxHeld: this.ctx.limits.maxQueuePerSession,
       updateIntervalMs: this.ctx.limits.updateIntervalMs,
+      pacer: this.ctx.pacer,
     });
     this.subscriptions.set(cmd.cmdId, sub);
     const failed = cmd.type === 'TIMESERIES' ? 'Failed to fetch data!' : 'Failed to fetch attributes!';
@@ -254,14 +258,15 @@ export class WsSession {
   }
 
   /**
-   * Queues one reply (an object, or a live update already rendered to its JSON text); a reader that lets
+   * Queues one reply (an object, or a reply already rendered to its JSON text or its UTF-8 bytes); a reader that lets
    * `maxQueuePerSession` frames pile up is closed (spec §1.4).
    */
-  private send(reply: V1Reply | string, committedAt?: number): void {
+  private send(reply: V1Reply | string | Buffer, committedAt?: number): void {
     if (this.closed) return;
     if (this.pending >= this.ctx.limits.maxQueuePerSession) return this.overflow();
     this.pending++;
-    this.socket.send(typeof reply === 'string' ? reply : JSON.stringify(reply), (err) => {
+    const data = typeof reply === 'string' || Buffer.isBuffer(reply) ? reply : JSON.stringify(reply);
+    this.socket.send(data, TEXT_FRAME, (err) => {
       this.pending--;
       if (err && !this.closed) this.close(CLOSE.noPong, ''); // TB: a failed send closes with 4500
     });

@@ -5,14 +5,17 @@
  */
 import { isDeletionPoint, LIVE_POINT_STRIDE, REWRITTEN_TYPE, type LiveChange, type LiveUpdatesApi } from '../../core/live-updates.ts';
 import type { AttributeScope } from '../../core/model.ts';
-import { LiveFrame, type ReplyData, type V1Reply } from './render.ts';
+import type { FramePacer } from './frame-pacer.ts';
+import { LiveFrame } from './live-frame.ts';
+import type { ReplyData, V1Reply } from './render.ts';
 import type { Target } from './targets.ts';
 
 /**
- * How a subscription hands replies to its session: a reply object, or a reply already rendered to its JSON text;
- * `committedAt` (epoch ms, the oldest commit it carries) is set on live updates.
+ * How a subscription hands replies to its session: a reply object, or a reply already rendered to its JSON text (as
+ * a string, or as UTF-8 bytes for live updates); `committedAt` (epoch ms, the oldest commit it carries) is set on live
+ * updates.
  */
-export type ReplySink = (reply: V1Reply | string, committedAt?: number) => void;
+export type ReplySink = (reply: V1Reply | string | Buffer, committedAt?: number) => void;
 
 /** What a subscription selects from a device's changes. */
 export type Selection =
@@ -26,18 +29,16 @@ export class LiveSubscription {
   private stopWatching: (() => void) | undefined;
   /** Changes received before the snapshot went out; undefined once live. */
   private held: LiveChange[] | undefined = [];
-  /** Per key, the ts of the last point sent (LATEST_TELEMETRY filter). */
-  private readonly lastTs = new Map<string, number>();
   private stopped = false;
 
   /**
-   * Changes waiting for the next frame while `updateIntervalMs` holds it back, kept as core delivered them (shared
-   * with the device's other subscriptions) and rendered only when the frame goes out: holding one small array per
-   * commit costs the garbage collector far less than holding rendered text per point.
+   * The next frame: the selected points of every change since the last frame, rendered as they arrive into byte
+   * buffers the garbage collector never copies (held as objects for up to an interval, they cost it more than
+   * rendering them).
    */
-  private waiting: LiveChange[] = [];
-  /** Points in `waiting`, at most (before the key filter). */
-  private waitingPoints = 0;
+  private readonly frame = new LiveFrame();
+  /** When the oldest change in `frame` was committed (epoch ms, the latency metric). */
+  private frameCommittedAt = 0;
   /** When the last live frame went out (epoch ms), for `updateIntervalMs`. */
   private lastSentAt = 0;
   private flushTimer: NodeJS.Timeout | undefined;
@@ -56,6 +57,8 @@ export class LiveSubscription {
        * 0: a frame per commit (ThingsBoard).
        */
       updateIntervalMs: number;
+      /** The node's frame budget: when given, it sets the interval (never below `updateIntervalMs`). */
+      pacer?: FramePacer;
     },
   ) {}
 
@@ -73,7 +76,8 @@ export class LiveSubscription {
     }
     if (this.stopped) return;
     if (this.selection.kind === 'TIMESERIES' && this.selection.latestOnly) {
-      for (const [key, pairs] of data.entries()) for (const [ts, value] of pairs) if (value !== null) this.lastTs.set(key, Math.max(ts, this.lastTs.get(key) ?? ts));
+      // The LATEST_TELEMETRY filter starts from the snapshot: the frame keeps each key's last ts (LiveFrame.lastTs).
+      for (const [key, pairs] of data.entries()) for (const [ts, value] of pairs) if (value !== null) this.frame.seedLatest(key, ts);
     }
     this.send(data.text(this.cmdId));
     const held = this.held ?? [];
@@ -84,7 +88,8 @@ export class LiveSubscription {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.flushTimer);
-    this.waiting = [];
+    this.frame.clear();
+    this.options.pacer?.forget(this);
     this.held = undefined;
     this.stopWatching?.();
     this.stopWatching = undefined;
@@ -97,18 +102,19 @@ export class LiveSubscription {
       this.held.push(change);
       return;
     }
+    const wasEmpty = this.frame.empty;
+    if (this.selection.kind === 'TIMESERIES') this.selectTelemetry(change, this.frame);
+    else this.selectAttributes(change, this.selection.scopes, this.frame);
+    if (this.frame.empty) return; // nothing of this change is selected
+    if (wasEmpty) this.frameCommittedAt = change.committedAt;
     if (this.flushTimer) {
       // A frame is already waiting for its turn: this change goes out with it.
-      this.waiting.push(change);
-      this.waitingPoints += change.telemetry.length / LIVE_POINT_STRIDE + change.attributes.length;
-      if (this.waitingPoints >= MAX_GATHERED_POINTS) this.flush();
+      if (this.frame.size >= MAX_GATHERED_POINTS) this.flush();
       return;
     }
-    const interval = this.options.updateIntervalMs;
+    const interval = this.options.pacer?.intervalMs ?? this.options.updateIntervalMs;
     const wait = interval <= 0 ? 0 : this.lastSentAt + interval - Date.now();
-    if (wait <= 0) return this.sendFrame([change]);
-    this.waiting.push(change);
-    this.waitingPoints = change.telemetry.length / LIVE_POINT_STRIDE + change.attributes.length;
+    if (wait <= 0) return this.sendFrame();
     this.flushTimer = setTimeout(() => this.flush(), wait);
     this.flushTimer.unref();
   }
@@ -116,22 +122,16 @@ export class LiveSubscription {
   private flush(): void {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
-    const changes = this.waiting;
-    this.waiting = [];
-    this.waitingPoints = 0;
-    if (!this.stopped && changes.length > 0) this.sendFrame(changes);
+    if (!this.stopped && !this.frame.empty) this.sendFrame();
   }
 
-  /** Renders the changes, in order, into one frame and sends it (nothing when none of their points is selected). */
-  private sendFrame(changes: LiveChange[]): void {
-    const frame = new LiveFrame();
-    for (const change of changes) {
-      if (this.selection.kind === 'TIMESERIES') this.selectTelemetry(change, frame);
-      else this.selectAttributes(change, this.selection.scopes, frame);
+  /** Sends the frame gathered so far. */
+  private sendFrame(): void {
+    if (this.options.updateIntervalMs > 0) {
+      this.lastSentAt = Date.now();
+      this.options.pacer?.sent(this, this.lastSentAt);
     }
-    if (frame.empty) return;
-    if (this.options.updateIntervalMs > 0) this.lastSentAt = Date.now();
-    this.send(frame.text(this.cmdId), changes[0].committedAt);
+    this.send(this.frame.bytes(this.cmdId), this.frameCommittedAt);
   }
 
   /** TB: only the keys of that save (∩ subscribed keys), every point in save order (spec §3.3). */
@@ -143,21 +143,14 @@ export class LiveSubscription {
       const ts = points[i] as number;
       const key = points[i + 1] as string;
       if (keys && !keys.has(key)) continue;
-      let type = points[i + 2] as string;
+      const type = points[i + 2] as string;
       if (isDeletionPoint(type)) {
-        // TB: a deleted latest value ([0, ""]) or the one rewritten from history always passes, and becomes the latest.
-        this.lastTs.set(key, ts);
-        if (type.startsWith(REWRITTEN_TYPE)) type = type.slice(REWRITTEN_TYPE.length);
-        else {
-          data.addDeleted(key);
-          continue;
-        }
-      } else if (latestOnly) {
-        const last = this.lastTs.get(key);
-        if (last !== undefined && ts < last) continue; // TB: equal passes, older is dropped
-        this.lastTs.set(key, ts);
-      }
-      data.addFlat(key, ts, type, points[i + 3]);
+        // TB: a deleted latest value ([0, ""]) or the one rewritten from history always passes, and becomes the latest
+        // (the frame's last ts of the key, which the LATEST filter reads).
+        if (type.startsWith(REWRITTEN_TYPE)) data.addFlat(key, ts, type.slice(REWRITTEN_TYPE.length), points[i + 3]);
+        else data.addDeleted(key);
+      } else if (latestOnly) data.addFlatIfNotOlder(key, ts, type, points[i + 3]); // TB: equal passes, older is dropped
+      else data.addFlat(key, ts, type, points[i + 3]);
     }
   }
 

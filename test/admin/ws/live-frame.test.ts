@@ -1,5 +1,5 @@
 /**
- * Live-update frames rendered straight to JSON text (src/admin/ws/render.ts LiveFrame) and gathered across commits
+ * Live-update frames rendered straight to JSON text (src/admin/ws/live-frame.ts LiveFrame, as UTF-8 bytes) and gathered across commits
  * (`updateIntervalMs`, src/admin/ws/subscription.ts): the text equals what `JSON.stringify` gives for the reply
  * object, and gathering keeps every point in order.
  */
@@ -8,7 +8,8 @@ import { describe, it } from 'node:test';
 import { MemoryBus } from '../../../src/bus/memory-bus.ts';
 import { LiveInterest } from '../../../src/core/live-interest.ts';
 import { LiveUpdates } from '../../../src/core/live-updates.ts';
-import { LiveFrame, ReplyData, type V1Reply } from '../../../src/admin/ws/render.ts';
+import { LiveFrame } from '../../../src/admin/ws/live-frame.ts';
+import { ReplyData, type V1Reply } from '../../../src/admin/ws/render.ts';
 import { LiveSubscription } from '../../../src/admin/ws/subscription.ts';
 import { poll } from './ws-client.ts';
 
@@ -41,13 +42,30 @@ describe('LiveFrame', () => {
     reply.add('attr', 30, { type: 'STRING', value: 'ünï' });
     frame.add('missing', 31, null);
     reply.add('missing', 31, null);
+    assert.equal(frame.size, points.length + 3);
     const text = frame.text(7);
     assert.equal(text, JSON.stringify(reply.reply(7)));
     const parsed = JSON.parse(text) as V1Reply;
     assert.deepEqual(parsed.data!.temperature, [[10, '21.5'], [20, '1.0E-4']]);
     assert.deepEqual(parsed.data!.b, [[11, '1.0E7'], [12, '-0.0']]);
     assert.equal(parsed.latestValues.temperature, 20);
-    assert.equal(frame.size, points.length + 3);
+    assert.ok(frame.empty, 'rendering empties the frame for the next one');
+  });
+
+  it('reuses its buffers frame after frame: each frame holds only its own pairs, however large the one before', () => {
+    const frame = new LiveFrame();
+    for (const count of [3, 20_000, 1, 5000, 2]) {
+      const reply = new ReplyData();
+      for (let i = 0; i < count; i++) {
+        const key = i % 2 === 0 ? 'temperature' : 'clé "ü"';
+        frame.addFlat(key, 1_764_870_000_000 + i, 'DOUBLE', i / 4);
+        reply.addFlat(key, 1_764_870_000_000 + i, 'DOUBLE', i / 4);
+      }
+      const bytes = frame.bytes(count);
+      assert.ok(Buffer.isBuffer(bytes));
+      assert.equal(bytes.toString('utf8'), JSON.stringify(reply.reply(count)), `a frame of ${count} pairs`);
+    }
+    assert.equal(frame.text(9), '{"subscriptionId":9,"errorCode":0,"errorMsg":null,"data":{},"latestValues":{}}');
   });
 
   it('orders keys as Java\'s sorted map does, digits-only keys included', () => {
@@ -57,9 +75,10 @@ describe('LiveFrame', () => {
       frame.addFlat(key, 1, 'LONG', 1);
       reply.addFlat(key, 1, 'LONG', 1);
     }
-    assert.match(frame.text(1), /"data":\{"10":\[\[1,"1"\]\],"9":\[\[1,"1"\]\],"__proto__":\[\[1,"1"\]\],"a":\[\[1,"1"\]\],"b":\[\[1,"1"\]\]\}/);
+    const text = frame.text(1);
+    assert.match(text, /"data":\{"10":\[\[1,"1"\]\],"9":\[\[1,"1"\]\],"__proto__":\[\[1,"1"\]\],"a":\[\[1,"1"\]\],"b":\[\[1,"1"\]\]\}/);
     // The first message of a subscription (ReplyData) is rendered in the same order, __proto__ kept.
-    assert.equal(reply.text(1), frame.text(1));
+    assert.equal(reply.text(1), text);
   });
 });
 
@@ -70,7 +89,7 @@ describe('a subscription with updateIntervalMs', () => {
     await interest.start();
     const live = new LiveUpdates(bus, interest, quiet);
     const replies: V1Reply[] = [];
-    const sub = new LiveSubscription(1, { kind: 'TIMESERIES', target: { deviceId: 'd', keys: undefined }, latestOnly: false }, (r) => replies.push(typeof r === 'string' ? JSON.parse(r) : r), { overflow() {}, maxHeld: 100, updateIntervalMs: 1000 });
+    const sub = new LiveSubscription(1, { kind: 'TIMESERIES', target: { deviceId: 'd', keys: undefined }, latestOnly: false }, (r) => replies.push(typeof r === 'string' || Buffer.isBuffer(r) ? JSON.parse(String(r)) : r), { overflow() {}, maxHeld: 100, updateIntervalMs: 1000 });
     await sub.start(live, async () => new ReplyData());
     const commit = (n: number) => ({ telemetry: [{ deviceId: 'd', ts: 1000 + n, key: 'n', value: { type: 'LONG' as const, value: n } }, { deviceId: 'd', ts: 1000 + n, key: 'm', value: { type: 'LONG' as const, value: -n } }], attributes: [] });
     // Twenty commits in one go: the bus delivers them all (microtasks) before any timer can run.
@@ -94,7 +113,7 @@ describe('a subscription with updateIntervalMs', () => {
     await interest.start();
     const live = new LiveUpdates(bus, interest, quiet);
     const replies: V1Reply[] = [];
-    const sub = new LiveSubscription(1, { kind: 'TIMESERIES', target: { deviceId: 'd', keys: undefined }, latestOnly: true }, (r) => replies.push(typeof r === 'string' ? JSON.parse(r) : r), { overflow() {}, maxHeld: 100, updateIntervalMs: 0 });
+    const sub = new LiveSubscription(1, { kind: 'TIMESERIES', target: { deviceId: 'd', keys: undefined }, latestOnly: true }, (r) => replies.push(typeof r === 'string' || Buffer.isBuffer(r) ? JSON.parse(String(r)) : r), { overflow() {}, maxHeld: 100, updateIntervalMs: 0 });
     await sub.start(live, async () => new ReplyData());
     for (let n = 1; n <= 5; n++) live.committed({ telemetry: [{ deviceId: 'd', ts: n, key: 'n', value: { type: 'LONG', value: n } }], attributes: [] });
     await poll(() => (replies.length === 6 ? true : undefined), 20_000, 'five frames');

@@ -16,7 +16,7 @@ describe('a LATEST_TELEMETRY subscription and time-series deletes (spec §3.3)',
     await interest.start();
     const live = new LiveUpdates(bus, interest, quiet);
     const replies: V1Reply[] = [];
-    const sub = new LiveSubscription(1, { kind: 'TIMESERIES', target: { deviceId: 'd', keys: undefined }, latestOnly: true }, (r) => replies.push(typeof r === 'string' ? JSON.parse(r) : r), { overflow() {}, maxHeld: 100, updateIntervalMs: 0 });
+    const sub = new LiveSubscription(1, { kind: 'TIMESERIES', target: { deviceId: 'd', keys: undefined }, latestOnly: true }, (r) => replies.push(typeof r === 'string' || Buffer.isBuffer(r) ? JSON.parse(String(r)) : r), { overflow() {}, maxHeld: 100, updateIntervalMs: 0 });
     await sub.start(live, async () => new ReplyData());
     const point = (ts: number, key: string, value: number) => ({ telemetry: [{ deviceId: 'd', ts, key, value: { type: 'LONG' as const, value } }], attributes: [] });
     live.committed(point(100, 'k', 1));

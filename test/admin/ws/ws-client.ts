@@ -17,6 +17,8 @@ export interface TestSocket {
   messages: V1Message[];
   /** When each message arrived (Date.now()), by index. */
   arrivals: number[];
+  /** Binary frames received (every reply of the API is a text frame, live updates sent from bytes included). */
+  binaryFrames: number;
   /** Set once the socket closed: the code and reason the server sent. */
   closed: { code: number; reason: string } | undefined;
   send(frame: unknown): void;
@@ -40,6 +42,7 @@ export async function openSocket(url: string): Promise<TestSocket> {
     ws,
     messages: [],
     arrivals: [],
+    binaryFrames: 0,
     closed: undefined,
     send: (frame) => ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame)),
     next: (match, from = 0, ms = WAIT_MS) =>
@@ -47,7 +50,8 @@ export async function openSocket(url: string): Promise<TestSocket> {
     waitClosed: (ms = WAIT_MS) => poll(() => socket.closed, ms, 'the WebSocket close').then((c) => c!),
     close: () => ws.terminate(),
   };
-  ws.on('message', (data) => {
+  ws.on('message', (data, isBinary) => {
+    if (isBinary) socket.binaryFrames++;
     socket.arrivals.push(Date.now());
     socket.messages.push(JSON.parse(String(data)));
   });

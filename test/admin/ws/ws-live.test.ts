@@ -55,6 +55,7 @@ describe('WebSocket telemetry API on one node (SQLite)', () => {
     );
     const ts = update.data!.longKey[0][0];
     assert.deepEqual(update.latestValues, { booleanKey: ts, doubleKey: ts, longKey: ts, stringKey: ts });
+    assert.equal(ws.binaryFrames, 0, 'the snapshot and the update (written from bytes) are text frames');
   });
 
   it('on /api/ws after authCmd: keyed snapshot with [now, null] for a missing key, HTTP telemetry live, older points dropped under LATEST_TELEMETRY', async () => {
@@ -131,6 +132,7 @@ describe('WebSocket telemetry API on one node (SQLite)', () => {
     assert.ok(value('fleetgate_ws_messages_sent_total') >= 2);
     assert.ok(value('fleetgate_ws_update_latency_seconds_count') >= 1);
     assert.ok(value('fleetgate_live_updates_published_total') >= 1);
+    assert.equal(value('fleetgate_ws_update_interval_seconds'), 0.25, 'one busy subscription: the configured 250 ms, not stretched');
   });
 
   it('stops a subscription on unsubscribe while another on the same device keeps receiving', async () => {
