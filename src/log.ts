@@ -117,11 +117,11 @@ class LineBatch {
    */
   private drainAtExit(): void {
     (this.sink as unknown as { minLength: number }).minLength = Number.POSITIVE_INFINITY; // a field sonic-boom reads on each write
-    this.drain();
     try {
+      this.drain();
       this.sink.flushSync();
     } catch {
-      /* not open yet or already closed: nothing it holds can be written */
+      /* the writer has already been ended (pino ends it on beforeExit): nothing more can be written; never throw here */
     }
   }
 
