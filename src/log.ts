@@ -66,9 +66,8 @@ class LineBatch {
   private scheduled = false;
 
   constructor(private readonly sink: AsyncDestination) {
-    const drain = () => this.drain();
-    process.prependListener('beforeExit', drain);
-    process.prependListener('exit', drain);
+    process.prependListener('beforeExit', () => this.drain());
+    process.prependListener('exit', () => this.drainAtExit());
   }
 
   write(line: string): boolean {
@@ -85,11 +84,45 @@ class LineBatch {
     this.drain();
   };
 
+  /**
+   * Hands the gathered lines to the writer in pieces of at most BATCH_PIECE_CHARS (one line may be longer): the
+   * writer writes what it is given as one asynchronous write(2), and a piece still being written when the process
+   * ends is lost, so no write is made larger than the writer's own (16 KB) would be.
+   */
   private drain(): void {
-    if (this.lines.length === 0) return;
-    const text = this.lines.length === 1 ? this.lines[0]! : this.lines.join('');
+    const lines = this.lines;
+    if (lines.length === 0) return;
     this.lines = [];
-    this.sink.write(text);
+    if (lines.length === 1) {
+      this.sink.write(lines[0]!);
+      return;
+    }
+    let start = 0;
+    let chars = 0;
+    for (let i = 0; i < lines.length; i++) {
+      if (chars > 0 && chars + lines[i]!.length > BATCH_PIECE_CHARS) {
+        this.sink.write(lines.slice(start, i).join(''));
+        start = i;
+        chars = 0;
+      }
+      chars += lines[i]!.length;
+    }
+    this.sink.write(start === 0 ? lines.join('') : lines.slice(start).join(''));
+  }
+
+  /**
+   * The process is ending (process.exit, an uncaught exception, the last turn): the event loop will not run again, so
+   * an asynchronous write started now would never finish. The writer starts none from here on (`minLength` out of
+   * reach) and writes what it holds with write(2) calls that wait (flushSync; pino's own exit hook does the same).
+   */
+  private drainAtExit(): void {
+    (this.sink as unknown as { minLength: number }).minLength = Number.POSITIVE_INFINITY; // a field sonic-boom reads on each write
+    try {
+      this.drain();
+      this.sink.flushSync();
+    } catch {
+      /* the writer has already been ended (pino ends it on beforeExit): nothing more can be written; never throw here */
+    }
   }
 
   flush(cb?: (err?: Error) => void): void {
@@ -102,6 +135,9 @@ class LineBatch {
     this.sink.flushSync();
   }
 }
+
+/** Longest piece of gathered lines handed to the writer at once, UTF-16 units (at most 16 KB of UTF-8 for ASCII lines). */
+const BATCH_PIECE_CHARS = 16 * 1024;
 
 /**
  * Where JSON lines go by default: fd 1 through pino's asynchronous buffered writer (flushed on exit), not a write(2) per

@@ -40,3 +40,18 @@ test('a secret field is still redacted on the default destination', () => {
   assert.ok(!out.includes('never-in-a-log'));
   assert.deepEqual(sequence(out), [0]);
 });
+
+test('process.exit after a turn of several megabytes of lines: every line is written, in order', () => {
+  // The turn's lines reach the writer at exit; an asynchronous write started then would never finish (the pipe takes
+  // 64 KB at a time), so everything past the first pipeful was lost.
+  const out = run(`for (let n = 0; n < 20000; n++) logger.info({ n }, 'x'.repeat(200));\nprocess.exit(0);`);
+  assert.deepEqual(sequence(out), Array.from({ length: 20000 }, (_, n) => n));
+});
+
+test('an uncaught exception after a large turn of lines: every line is written before the process dies', () => {
+  const script = `import { createLogger } from ${JSON.stringify(logModule)};\nconst logger = createLogger('info');\nsetTimeout(() => { for (let n = 0; n < 5000; n++) logger.info({ n }, 'x'.repeat(200)); throw new Error('boom'); }, 1);`;
+  const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 120_000, maxBuffer: 64 * 1024 * 1024 });
+  assert.notEqual(child.status, 0);
+  assert.match(child.stderr, /boom/);
+  assert.deepEqual(sequence(child.stdout), Array.from({ length: 5000 }, (_, n) => n));
+});
