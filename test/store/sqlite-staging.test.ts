@@ -271,6 +271,29 @@ describe('SQLite telemetry staging', () => {
       }
     });
 
+    test('rows counted but never committed (a rolled-back transaction) do not keep merge rounds running without end', async () => {
+      const file = newFile();
+      const store = await openSmall(file);
+      try {
+        const keys = Array.from({ length: 20 }, (_, i) => `k${i}`);
+        await assert.rejects(
+          store.transaction(async (tx) => {
+            await tx.writeBatch({ telemetry: sparse('gone', 1, 1, keys), attributes: [] });
+            throw new Error('rolled back');
+          }),
+        );
+        await store.writeBatch({ telemetry: [pt('e', 'k', 1, 1)], attributes: [] }); // a commit: a round starts
+        // A round over a table that holds fewer rows than counted must end; before the fix it began a new one at once,
+        // forever (tens of thousands of empty slices a second on the event loop).
+        const settled = await Promise.race([store.staging!.settled().then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), 20_000).unref())]);
+        assert.ok(settled, 'the merge round ended');
+        assert.ok(store.staging!.staged < 12, `counted ${store.staging!.staged} staged rows after the round`);
+        assert.deepEqual(rowCounts(file), { staged: 0, tsKv: 1 });
+      } finally {
+        await store.close();
+      }
+    });
+
     test('slices cover devices this process never staged (rows another process left)', async () => {
       const file = newFile();
       const other = await openSmall(file);

@@ -92,6 +92,13 @@ export class SqliteStaging {
   private stopped = false;
   /** The next slice, scheduled. */
   private due: NodeJS.Immediate | undefined;
+  /**
+   * Rows appended since the current round began. A round merges everything staged before it began (its slices cover
+   * every device id), so once it is over at most these are left: `staged` may count rows that never were (a rolled-back
+   * transaction) or that something else merged or deleted (another process, a reader's merge racing a count, a
+   * deleted device), and a count left at MERGE_AT or more would start a new round at once after each, without end.
+   */
+  private appendedSinceRound = 0;
 
   private constructor(
     /** The database (not a transaction) merge slices run on. */
@@ -126,6 +133,8 @@ export class SqliteStaging {
   private next(): void {
     if (this.running || this.stopped) return;
     if (this.round === undefined || this.round.length === 0) {
+      // A round that ran all its slices: what is left is at most what was appended meanwhile (see appendedSinceRound).
+      if (this.round !== undefined) this.staged = Math.min(this.staged, this.appendedSinceRound);
       this.round = undefined;
       if (this.staged < this.mergeAt) return;
       this.round = this.slices();
@@ -173,6 +182,7 @@ export class SqliteStaging {
   private slices(): Slice[] {
     const ids = [...this.devices].sort();
     this.devices = new Set();
+    this.appendedSinceRound = 0;
     const parts = Math.max(1, Math.min(ids.length, Math.ceil(this.staged / this.sliceRows)));
     // From '' (the least text) to no end: rows of devices this process did not stage are merged too.
     const slices: Slice[] = [];
@@ -194,6 +204,7 @@ export class SqliteStaging {
    */
   appended(rows: number, series: readonly { deviceId: string }[]): WriterOp[] {
     this.staged += rows;
+    this.appendedSinceRound += rows;
     for (const p of series) this.devices.add(p.deviceId);
     // The second bound is a safety net: slices run on later turns of the event loop, and should they fall behind
     // (an event loop that never turns between commits), a light commit merges everything as before slices.
@@ -224,6 +235,7 @@ export class SqliteStaging {
   /** Everything staged is (being) merged at once: no round is due. */
   private forget(): void {
     this.staged = 0;
+    this.appendedSinceRound = 0;
     this.round = undefined;
     this.devices.clear();
   }
