@@ -87,6 +87,30 @@ function outboxContract(name: string, open: Opener, dialect: Dialect, options: {
       }
     });
 
+    it('completing the batches of several lanes at once deletes what each delivered, not where the lease was lost', async () => {
+      const { store, close } = await open();
+      try {
+        await store.exports.insertRule(rule);
+        await store.exports.insertOutbox([entry(1, 1), entry(2, 2), entry(3, 3), entry(1, 4), entry(2, 5), entry(3, 6)]);
+        const lanes = await store.exports.claimLanes('node-a', Date.now(), 30_000, 16);
+        assert.deepEqual(lanes.map((l) => l.partition).sort(), [1, 2, 3]);
+        const read = new Map<number, number[]>();
+        for (const part of [1, 2, 3]) read.set(part, (await store.exports.readOutbox(rule.id, part, 1)).map((r) => r.seq));
+        // Written after the reads, in every lane; lane 3 is taken over by another node meanwhile.
+        await store.exports.insertOutbox([entry(1, 7), entry(2, 8), entry(3, 9)]);
+        await store.exports.claimLanes('node-b', Date.now() + 60_000, 30_000, 16);
+        const batches = [1, 2, 3].map((part) => ({ ruleId: rule.id, partition: part, seqs: read.get(part)! }));
+        assert.deepEqual(await store.exports.completeBatches('node-a', batches), [false, false, false], 'node-b holds every lane now');
+        assert.equal((await store.exports.countOutbox()).get(rule.id), 9);
+        assert.deepEqual(await store.exports.completeBatches('node-b', batches.slice(0, 2)), [true, true]);
+        assert.deepEqual((await store.exports.readOutbox(rule.id, 1, 10)).map((r) => r.payload), ['{"n":4}', '{"n":7}']);
+        assert.deepEqual((await store.exports.readOutbox(rule.id, 2, 10)).map((r) => r.payload), ['{"n":5}', '{"n":8}']);
+        assert.deepEqual((await store.exports.readOutbox(rule.id, 3, 10)).map((r) => r.payload), ['{"n":3}', '{"n":6}', '{"n":9}']);
+      } finally {
+        await close();
+      }
+    });
+
     it('reads rows of several messages up to a batch of messages, and dead-letters each message on its own', async () => {
       const { store, close } = await open();
       try {

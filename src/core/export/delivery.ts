@@ -55,6 +55,15 @@ const WRITTEN_CHARS_CAP = 32 * 1024 * 1024;
 /** What one delivery round did: delivered a full batch somewhere, delivered something, or nothing. */
 type Round = 'full' | 'some' | 'none';
 
+/** A batch the destination accepted, its rows still to be deleted. */
+interface Delivered {
+  rule: ExportRule;
+  partition: number;
+  rows: OutboxRow[];
+  messages: number;
+  round: Round;
+}
+
 /** The next retry delay after `attempts` failures: exponential with full jitter in its upper half. */
 export function retryDelay(attempts: number, baseMs: number, maxMs: number, random = Math.random): number {
   const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(30, Math.max(0, attempts - 1)));
@@ -111,11 +120,27 @@ export class ExportDelivery implements OutboxBudget {
     const lanes = await this.store.exports.claimLanes(this.nodeId, now, this.settings.leaseMs, this.settings.concurrency);
     if (lanes.length === 0) return 'none';
     const results = await Promise.all(lanes.map((lane) => this.deliverLane(lane)));
-    return results.includes('full') ? 'full' : results.includes('some') ? 'some' : 'none';
+    await this.complete(results.filter((r): r is Delivered => typeof r === 'object'));
+    const rounds = results.map((r) => (typeof r === 'object' ? r.round : r));
+    return rounds.includes('full') ? 'full' : rounds.includes('some') ? 'some' : 'none';
   }
 
-  /** Delivers the lane's oldest batch. */
-  private async deliverLane(lane: ExportLane): Promise<Round> {
+  /** Deletes the round's delivered rows and resets their lanes, in one transaction (ExportStore.completeBatches). */
+  private async complete(delivered: readonly Delivered[]): Promise<void> {
+    if (delivered.length === 0) return;
+    const kept = await this.store.exports.completeBatches(
+      this.nodeId,
+      delivered.map((d) => ({ ruleId: d.rule.id, partition: d.partition, seqs: d.rows.map((r) => r.seq) })),
+    );
+    delivered.forEach((d, i) => {
+      this.forget(d.rows);
+      if (!kept[i]) this.logger.warn({ event: 'export_lease_lost', rule: d.rule.name }, 'export lane was taken over during delivery; its batch will be delivered again');
+      this.observer.delivered?.(d.rule.name, d.messages);
+    });
+  }
+
+  /** Delivers the lane's oldest batch; a batch the destination accepted is returned for the round to complete. */
+  private async deliverLane(lane: ExportLane): Promise<Round | Delivered> {
     const rule = this.rules.all().find((r) => r.id === lane.ruleId);
     if (!rule || !rule.enabled) {
       await this.store.exports.releaseLane(this.nodeId, lane.ruleId, lane.partition);
@@ -157,12 +182,8 @@ export class ExportDelivery implements OutboxBudget {
       if (attempts === 1 || attempts % 10 === 0) this.logger.warn({ event: 'export_retry', rule: rule.name, attempts, delayMs: delay, error }, 'export delivery failed; will retry');
       return 'none';
     }
-    const kept = await this.store.exports.completeBatch(this.nodeId, rule.id, lane.partition, rows.map((r) => r.seq));
-    this.forget(rows);
-    if (!kept) this.logger.warn({ event: 'export_lease_lost', rule: rule.name }, 'export lane was taken over during delivery; its batch will be delivered again');
-    this.observer.delivered?.(rule.name, messages.length);
     // Full when a row more would not have fitted: the lane may hold more, so go on at once.
-    return messages.length + largest > batchSize ? 'full' : 'some';
+    return { rule, partition: lane.partition, rows, messages: messages.length, round: messages.length + largest > batchSize ? 'full' : 'some' };
   }
 
   /**

@@ -24,6 +24,11 @@ export interface ExportStore {
    * if `owner` still holds the lane; false otherwise.
    */
   completeBatch(owner: string, ruleId: string, partition: number, seqs: readonly number[]): Promise<boolean>;
+  /**
+   * completeBatch for several lanes in one transaction (a delivery round's): their rows share table pages (seqs of all
+   * lanes interleave), so each page is written once instead of once per lane. One answer per batch, in order.
+   */
+  completeBatches(owner: string, batches: readonly { ruleId: string; partition: number; seqs: readonly number[] }[]): Promise<boolean[]>;
   failBatch(owner: string, ruleId: string, partition: number, nextAttemptTime: number, error: string): Promise<void>;
   releaseLane(owner: string, ruleId: string, partition: number): Promise<void>;
   /** Moves rows (all of one lane) to the dead letters, one dead letter per message, and resets the lane. */

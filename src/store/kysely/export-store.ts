@@ -19,6 +19,12 @@ export function kyselyExportStore(db: Db, dialect: Dialect, inTransaction: <T>(w
     claimLanes: (owner, now, leaseMs, limit) => q.claimExportLanes(db, dialect, owner, now, leaseMs, limit),
     readOutbox: (ruleId, partition, limit, written) => q.readOutbox(db, ruleId, partition, limit, written),
     completeBatch: (owner, ruleId, partition, seqs) => inTransaction((tx) => q.completeExportBatch(tx, dialect, owner, ruleId, partition, seqs)),
+    completeBatches: (owner, batches) =>
+      inTransaction(async (tx) => {
+        const kept: boolean[] = [];
+        for (const b of batches) kept.push(await q.completeExportBatch(tx, dialect, owner, b.ruleId, b.partition, b.seqs));
+        return kept;
+      }),
     failBatch: (owner, ruleId, partition, next, error) => q.failExportBatch(db, owner, ruleId, partition, next, error),
     releaseLane: (owner, ruleId, partition) => q.releaseExportLane(db, owner, ruleId, partition),
     deadLetter: (owner, rows, attempts, lastError, now) => inTransaction((tx) => q.deadLetter(tx, dialect, owner, rows, attempts, lastError, now)),
