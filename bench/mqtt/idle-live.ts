@@ -1,7 +1,8 @@
 /**
  * Live V8 heap per idle MQTT session (issue 17 item 5), without the collectable heap the memory probe's GCs leave.
  * The probe's full GCs (bench/support/memory-probe.ts) leave 5-40 MB of heap that the GC of a heap snapshot frees,
- * varying from run to run, so `V8 heap used per session` in bench/mqtt/idle.ts swings by several KB per session. Here
+ * varying from run to run (most likely V8's compilation cache: Node 20's `gc({ flavor: 'last-resort' })` does not clear
+ * it, a snapshot's GC does), so `V8 heap used per session` in bench/mqtt/idle.ts swings by several KB per session. Here
  * each of A (first half of the sessions connected) and B (all) is read twice: after the probe's GCs, and again after
  * a heap snapshot's GC; the second reading is what the sessions hold. Alternates targets in one run for an A/B.
  *   node --import tsx bench/mqtt/idle-live.ts [--idle 19000] [--targets fleetgate,base,fleetgate,base] [--base-dist /abs/dist]
