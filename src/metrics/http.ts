@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { secretsEqual } from '../core/credentials.ts';
 import { redactUrl, type Logger } from '../log.ts';
 import { refusedByAdmission } from '../transports/http/admission.ts';
-import { observeFastPathResponses } from '../transports/http/fast-device-path.ts';
+import { observeFastPathResponses } from '../transports/http/lean-route.ts';
 import type { FleetgateMetrics } from './metrics.ts';
 
 /** Path of the Prometheus endpoint. */
