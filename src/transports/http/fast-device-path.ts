@@ -10,9 +10,8 @@
  * throttle, then ingest; 200 with an empty body only after the commit.
  */
 import type { FastifyInstance } from 'fastify';
-import type { Core } from '../../core/core-types.ts';
 import { authenticate, CLIENT_CERTIFICATE_TOKEN } from './device-request.ts';
-import { installLeanRoute, type LeanAnswer } from './lean-route.ts';
+import { installLeanRoute, type LeanAnswer, type LeanPathDeps } from './lean-route.ts';
 
 /**
  * `/api/v1/{token}/telemetry|attributes`. Token characters: unreserved and sub-delims of RFC 3986 minus `;` (which
@@ -24,17 +23,11 @@ const DEVICE_POST = /^\/api\/v1\/([A-Za-z0-9._~!$&'()*+,=:@-]{1,512})\/(telemetr
 /** A plain 200: fastify sends `content-length: 0` and nothing else of its own. */
 const OK: LeanAnswer = { status: 200, body: '' };
 
-interface FastPathDeps {
-  core: Core;
-  /** Largest request body, bytes (config.httpMaxPayload); larger ones go to fastify for its 413. */
-  bodyLimit: number;
-}
-
 /**
  * Puts the lean path in front of `app`'s request handler. Call it once, after `createHttpApp` (the server exists) and
  * before `listen`.
  */
-export function installFastDevicePath(app: FastifyInstance, deps: FastPathDeps): void {
+export function installFastDevicePath(app: FastifyInstance, deps: LeanPathDeps): void {
   const { core } = deps;
   installLeanRoute(app, deps.bodyLimit, {
     name: 'device fast path',

@@ -9,25 +9,18 @@
  * throttle) and gives the same answer (`provisionAnswer`: 200 or 429 only after the commit).
  */
 import type { FastifyInstance } from 'fastify';
-import type { Core } from '../../core/core-types.ts';
 import { parseProvisionJson } from '../../core/provisioning/request.ts';
-import { installLeanRoute } from './lean-route.ts';
+import { installLeanRoute, type LeanPathDeps } from './lean-route.ts';
 import { PROVISION_WIRE_CONTENT_TYPE, provisionAnswer } from './provision-route.ts';
 
 /** The one URL taken: the route's path, no query string (spec §5.3). */
 const PROVISION_URL = '/api/v1/provision';
 
-interface FastProvisionDeps {
-  core: Core;
-  /** Largest request body, bytes (config.httpMaxPayload); larger ones go to fastify for its 413. */
-  bodyLimit: number;
-}
-
 /**
  * Puts the lean provisioning path in front of `app`'s request handler (whatever is first then: fastify's, or the
  * device lean path that falls back to it). Call it once, after `createHttpApp` and before `listen`.
  */
-export function installFastProvisionPath(app: FastifyInstance, deps: FastProvisionDeps): void {
+export function installFastProvisionPath(app: FastifyInstance, deps: LeanPathDeps): void {
   const { core } = deps;
   installLeanRoute(app, deps.bodyLimit, {
     name: 'provisioning fast path',

@@ -12,6 +12,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
+import type { Core } from '../../core/core-types.ts';
 import { redactUrl, type Logger } from '../../log.ts';
 import { socketRefused } from './admission.ts';
 import { describeFailure, failureBody, type HttpFailure } from './error-reply.ts';
@@ -49,6 +50,13 @@ export interface LeanAnswer {
   /** Left out for an empty 200 (fastify then sends only `content-length: 0`). */
   contentType?: string;
   body: string;
+}
+
+/** What a lean path is installed with (device-api.ts). */
+export interface LeanPathDeps {
+  core: Core;
+  /** Largest request body, bytes (config.httpMaxPayload); larger ones go to fastify for its 413. */
+  bodyLimit: number;
 }
 
 /** One lean route: which requests it takes and how it answers them. */
