@@ -178,6 +178,38 @@ describe('device infos and profile infos (SQLite)', () => {
     assert.deepEqual(names, [...names].sort((a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)));
   });
 
+  it('pages taken one by one, under every sort and filter, join up to the whole list in the same order', async () => {
+    const profile = (await api.post('/api/deviceProfile', { name: 'zeta pages' })).json;
+    for (const name of ['page-d', 'page-a', 'page-c']) await device(name, { deviceProfileId: profile.id, label: `label ${name}` });
+    for (const name of ['page-b', 'page-e']) await device(name);
+    const queries = [
+      'textSearch=page-',
+      'textSearch=page-&sortProperty=deviceProfileName&sortOrder=DESC',
+      'textSearch=page-&sortProperty=name&sortOrder=ASC',
+      'textSearch=page-&sortProperty=label&sortOrder=DESC',
+      'textSearch=page-&active=false&sortProperty=createdTime&sortOrder=DESC',
+    ];
+    for (const q of queries) {
+      const whole = await api.get(`/api/tenant/deviceInfos?pageSize=100&page=0&${q}`);
+      assert.equal(whole.status, 200, whole.text);
+      assert.equal(whole.json.totalElements, 5, q);
+      const paged: any[] = [];
+      for (let page = 0; page < 3; page++) {
+        const part = await api.get(`/api/tenant/deviceInfos?pageSize=2&page=${page}&${q}`);
+        assert.equal(part.json.totalElements, 5, q);
+        assert.equal(part.json.hasNext, page < 2, q);
+        paged.push(...part.json.data);
+      }
+      assert.deepEqual(paged, whole.json.data, q);
+      assert.ok(whole.json.data.every((d: any) => typeof d.deviceProfileName === 'string' && d.id.entityType === 'DEVICE'), q);
+    }
+    const byProfile = await api.get('/api/tenant/deviceInfos?pageSize=100&page=0&textSearch=page-&sortProperty=deviceProfileName&sortOrder=DESC');
+    assert.deepEqual(byProfile.json.data.slice(0, 3).map((d: any) => d.deviceProfileName), ['zeta pages', 'zeta pages', 'zeta pages']);
+    const beyond = await api.get('/api/tenant/deviceInfos?pageSize=2&page=9&textSearch=page-');
+    assert.deepEqual(beyond.json.data, []);
+    assert.equal(beyond.json.totalElements, 5);
+  });
+
   it('bad page links are 400/31 with ThingsBoard messages', async () => {
     const cases: [string, string | RegExp][] = [
       ['pageSize=0&page=0', "Incorrect page link page size '0'. Page size must be greater than zero."],
