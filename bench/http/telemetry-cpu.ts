@@ -5,7 +5,9 @@
  * (telemetry.lua). Reports per round the rate, the ratio to the bare server's best round, the latency
  * p50/p99/p99.9/max, and the server's CPU per request (user + system from /proc, so it holds on a busy machine), in
  * all and on its main thread (the event loop, which bounds the rate).
- * `--bin` may be given twice (e.g. a checkout of the code before a change): each round then runs every server.
+ * `--bin` may be given twice (e.g. a checkout of the code before a change): each round then runs every server. A
+ * `--bin` value may name environment variables for that server after its path: `--bin 'bin/fleetgate.js
+ * FLEETGATE_SQLITE_THREAD_MIN_PARAMETERS=0'` (the same build with another setting).
  * BENCH_SERVER_NODE_ARGS adds node flags to the fleetgate servers (e.g. --cpu-prof).
  * Usage: node --import tsx bench/http/telemetry-cpu.ts [--seconds 10] [--rounds 3] [--connections 64] [--bin bin/fleetgate.js]...
  */
@@ -27,7 +29,11 @@ const { values } = parseArgs({
     bin: { type: 'string', multiple: true },
   },
 });
-const bins = (values.bin ?? [join(root, 'bin', 'fleetgate.js')]).map((b) => resolve(b));
+/** Each server to run: its bin and the environment variables given after the path. */
+const bins = (values.bin ?? [join(root, 'bin', 'fleetgate.js')]).map((spec) => {
+  const [path, ...vars] = spec.trim().split(/\s+/);
+  return { path: resolve(path!), env: Object.fromEntries(vars.map((v) => [v.slice(0, v.indexOf('=')), v.slice(v.indexOf('=') + 1)])), label: vars.join(' ') };
+});
 const DEVICES = 100;
 
 /** CPU ms (user + system) of process `pid`, all threads; with `mainThread`, of its main thread (the event loop) only. */
@@ -44,7 +50,7 @@ interface Server {
 
 const dir = mkdtempSync(join(tmpdir(), 'fleetgate-bench-telemetry-'));
 
-async function startFleetgate(bin: string, n: number): Promise<Server> {
+async function startFleetgate({ path: bin, env, label }: (typeof bins)[number], n: number): Promise<Server> {
   const port = await freePort();
   const log = openSync(join(dir, `server-${n}.log`), 'a');
   const extra = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -57,6 +63,7 @@ async function startFleetgate(bin: string, n: number): Promise<Server> {
       FLEETGATE_COAP_PORT: String(await freePort()),
       FLEETGATE_DATABASE: join(dir, `bench-${n}.db`),
       FLEETGATE_ADMIN_PASSWORD: 'bench-password',
+      ...env,
     },
     stdio: ['ignore', log, log],
   });
@@ -69,7 +76,7 @@ async function startFleetgate(bin: string, n: number): Promise<Server> {
     const res = await fetch(`${url}/api/device?accessToken=bench-token-${i}`, { method: 'POST', headers, body: JSON.stringify({ name: `telemetry-${i}` }) });
     if (res.status !== 200) throw new Error(`device: ${res.status}`);
   }
-  return { name: bins.length > 1 ? `fleetgate#${n} ${bin.replace(/\/bin\/fleetgate\.js$/, '')}` : 'fleetgate', child, url };
+  return { name: bins.length > 1 ? `fleetgate#${n} ${bin.replace(/\/bin\/fleetgate\.js$/, '')}${label ? ` ${label}` : ''}` : 'fleetgate', child, url };
 }
 
 async function startBare(): Promise<Server> {

@@ -11,12 +11,13 @@ export function isPostgresUrl(database: string): boolean {
  * Opens the store the configuration names: a SQLite file (default) or PostgreSQL (`postgres://` / `postgresql://`).
  * `postgres` options (pool size, pool error hook) apply only to PostgreSQL.
  */
-export async function openStore(config: Pick<Config, 'database' | 'sqliteSynchronous'> & Partial<Pick<Config, 'sqliteMaxSizeMb' | 'sqliteWriterThread'>>, postgres: PostgresStoreOptions = {}): Promise<Store> {
+export async function openStore(config: Pick<Config, 'database' | 'sqliteSynchronous'> & Partial<Pick<Config, 'sqliteMaxSizeMb' | 'sqliteWriterThread' | 'sqliteThreadMinParameters'>>, postgres: PostgresStoreOptions = {}): Promise<Store> {
   // Each driver is loaded only when its database is configured (start-up is faster without the other one).
   if (isPostgresUrl(config.database)) return (await import('./postgres.ts')).openPostgresStore(config.database, postgres);
   return (await import('./sqlite.ts')).openSqliteStore(config.database, {
     synchronous: config.sqliteSynchronous,
     maxSizeMb: config.sqliteMaxSizeMb,
     writerThread: config.sqliteWriterThread === undefined ? undefined : config.sqliteWriterThread === 'on',
+    threadMinParameters: config.sqliteThreadMinParameters,
   });
 }

@@ -10,7 +10,7 @@ import { migrationProvider } from './migrate.ts';
 import type { Database } from './schema.ts';
 import { sqliteUnavailable } from './unavailable.ts';
 import { SqliteWriterThread, type WriterOp } from './sqlite-writer-thread.ts';
-import { STATEMENTS_SQL, SqliteWriterDialect } from './sqlite-writer-dialect.ts';
+import { isStatementList, SqliteWriterDialect } from './sqlite-writer-dialect.ts';
 import { MAX_SPREAD } from './sqlite-local-connection.ts';
 
 /** Most prepared statements kept; Kysely prepares every query it runs, so reuse saves the parse and plan. */
@@ -81,7 +81,7 @@ function withStatementCache(database: BetterSqlite3.Database, path: string) {
   const cached = {
     close: () => database.close(),
     prepare(text: string): DriverStatement {
-      if (text === STATEMENTS_SQL) return statementList;
+      if (isStatementList(text)) return statementList;
       if (!database.inTransaction && ENDS_TRANSACTION.test(text)) return NOTHING_TO_UNDO;
       let statement = cache.get(text);
       if (!statement) {
@@ -166,6 +166,8 @@ export interface SqliteStoreOptions {
    * statement list (default), or none (every statement through the thread).
    */
   mainConnection?: boolean;
+  /** With the writer thread and a main connection: lighter group commits run on the main one (default THREAD_MIN_PARAMETERS). */
+  threadMinParameters?: number;
   /** Staged rows that start a merge round, and rows per merge slice (kysely/sqlite-staging.ts; tests make them small). */
   staging?: { mergeAt?: number; sliceRows?: number };
 }
@@ -202,7 +204,7 @@ async function openThreaded(path: string, options: SqliteStoreOptions): Promise<
       throw sqliteUnavailable(err, path) ?? err;
     }
   }
-  const db = new Kysely<Database>({ dialect: new SqliteWriterDialect({ thread, path, local, threadMinParameters: THREAD_MIN_PARAMETERS }) });
+  const db = new Kysely<Database>({ dialect: new SqliteWriterDialect({ thread, path, local, threadMinParameters: options.threadMinParameters ?? THREAD_MIN_PARAMETERS }) });
   // The checkpointer moves the automatic checkpoint of both writing connections.
   const checkpointed = {
     setAutocheckpoint(pages: number) {

@@ -185,6 +185,69 @@ for (const mainConnection of [true, false]) {
       assert.equal((await db.selectFrom('t').select('id').where('id', '=', 3000n).execute()).length, 0);
     });
 
+    test('a statement list whose result is unread goes with the COMMIT: one message for the whole transaction', async () => {
+      const run = thread.run.bind(thread);
+      const sent: string[][] = [];
+      thread.run = (ops, generation) => {
+        sent.push(ops.map((op) => op.sql));
+        return run(ops, generation);
+      };
+      try {
+        await db.transaction().execute(async (trx) => {
+          const result = await trx.executeQuery(statements([{ sql: 'insert into t (id, s) values (?, ?)', params: [6000, 'unread'] }], true));
+          if (mainConnection) assert.equal(sent.length, 0, 'nothing sent before the COMMIT');
+          return result;
+        });
+      } finally {
+        thread.run = run;
+      }
+      if (mainConnection) assert.deepEqual(sent, [['begin', 'insert into t (id, s) values (?, ?)', 'commit']]);
+      const row = await db.selectFrom('t').select('s').where('id', '=', 6000n).executeTakeFirst();
+      assert.equal(row?.s, 'unread');
+    });
+
+    test('an unread statement list that fails fails its transaction at the COMMIT, whole, and frees the mutex', async () => {
+      await db.insertInto('t').values({ id: 6100n, s: 'taken' }).execute();
+      await assert.rejects(
+        db.transaction().execute((trx) =>
+          trx.executeQuery(
+            statements(
+              [
+                { sql: 'insert into t (id, s) values (?, ?)', params: [6101, 'first'] },
+                { sql: 'insert into t (id, s) values (?, ?)', params: [6102, 'taken'] },
+              ],
+              true,
+            ),
+          ),
+        ),
+        (err: { code?: string }) => err.code === 'SQLITE_CONSTRAINT_UNIQUE',
+      );
+      assert.equal((await db.selectFrom('t').select('id').where('id', '=', 6101n).execute()).length, 0);
+      await db.transaction().execute((trx) => trx.executeQuery(statements([{ sql: 'insert into t (id, s) values (?, ?)', params: [6103, 'next'] }], true)));
+      assert.equal((await db.selectFrom('t').select('id').where('id', '=', 6103n).execute()).length, 1);
+    });
+
+    test('a transaction that throws after an unread statement list writes nothing of it', async () => {
+      await assert.rejects(
+        db.transaction().execute(async (trx) => {
+          await trx.executeQuery(statements([{ sql: 'insert into t (id, s) values (?, ?)', params: [6200, 'dropped'] }], true));
+          throw new Error('caller gave up');
+        }),
+        /caller gave up/,
+      );
+      assert.equal((await db.selectFrom('t').select('id').where('id', '=', 6200n).execute()).length, 0);
+      await db.insertInto('t').values({ id: 6201n, s: 'after the rollback' }).execute();
+      assert.equal((await db.selectFrom('t').select('id').where('id', '=', 6201n).execute()).length, 1);
+    });
+
+    test('an unread statement list with a statement whose result is wanted (done) runs at once', async () => {
+      let changes: number | undefined;
+      await db.transaction().execute(async (trx) => {
+        await trx.executeQuery(statements([{ sql: 'insert into t (id, s) values (?, ?)', params: [6300, 'done'], done: (r) => (changes = r.changes) }], true));
+        assert.equal(changes, 1, 'reported before the COMMIT');
+      });
+    });
+
     test('a statement list runs in order in one message; an ifChanged statement runs only after a change', async () => {
       const result = await db.executeQuery(
         statements([

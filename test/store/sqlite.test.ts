@@ -42,3 +42,17 @@ storeContract('SQLite, every statement through the writer thread', async () => {
     },
   };
 });
+
+// Every group commit on the writer thread, reads and other transactions on the main connection (config
+// sqliteThreadMinParameters = 0): a batch's statements travel with its COMMIT.
+storeContract('SQLite, every group commit on the writer thread', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fleetgate-store-'));
+  const store = await openSqliteStore(join(dir, 'store.db'), { synchronous: 'normal', writerThread: true, threadMinParameters: 0 });
+  return {
+    store,
+    async close() {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});

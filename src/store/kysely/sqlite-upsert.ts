@@ -117,7 +117,7 @@ function fillPoint(params: unknown[], p: TsPoint, at: number): void {
  * the export outbox's rows) go in the same statement list.
  */
 export async function sqliteWriteBatch(db: Db, batch: WriteBatch, staging?: SqliteStaging, extra?: WriterOp[]): Promise<void> {
-  // One query for the whole batch: on the writer thread one round trip (sqlite-writer-dialect.ts statements()).
+  // One query for the whole batch, its result unread: on the writer thread it goes with the COMMIT (sqlite-writer-dialect.ts statements()).
   const ops: WriterOp[] = [];
   if (batch.telemetry.length > 0) {
     const { rows, latest } = foldPoints(batch.telemetry);
@@ -148,7 +148,7 @@ export async function sqliteWriteBatch(db: Db, batch: WriteBatch, staging?: Sqli
     });
   }
   if (extra) for (const op of extra) ops.push(op);
-  if (ops.length > 0) await db.executeQuery(statements(ops));
+  if (ops.length > 0) await db.executeQuery(statements(ops, true));
 }
 
 /**
