@@ -45,7 +45,8 @@ export function statements(ops: WriterOp[]): CompiledQuery {
 /** Statements inside a transaction whose answer nobody reads: sent with the next statement, not on their own. */
 const DEFERRED = /^\s*(savepoint|release|rollback to)\b/i;
 
-class Mutex {
+/** The dialect's write mutex: one transaction at a time over both connections (also the checkpointer's write pause). */
+export class Mutex {
   private tail: Promise<void> = Promise.resolve();
   /** Resolves with the function that releases the lock, once every earlier holder released it. */
   lock(): Promise<() => void> {
@@ -201,9 +202,8 @@ class WriterConnection implements DatabaseConnection {
 }
 
 class WriterDriver implements Driver {
-  readonly mutex = new Mutex();
-
   constructor(
+    readonly mutex: Mutex,
     readonly thread: SqliteWriterThread,
     readonly local: LocalConnection | undefined,
     private readonly path: string,
@@ -265,6 +265,8 @@ export interface WriterDialectOptions {
    * (default 0: every statement list goes to the thread).
    */
   threadMinParameters?: number;
+  /** The write mutex, when the caller needs it too (the checkpointer's write pause, sqlite-checkpointer.ts). */
+  mutex?: Mutex;
 }
 
 /** The Kysely dialect over a started writer thread. */
@@ -276,8 +278,8 @@ export class SqliteWriterDialect implements Dialect {
   }
 
   createDriver(): Driver {
-    const { thread, path, local, threadMinParameters = 0 } = this.options;
-    return new WriterDriver(thread, local && new LocalConnection(local, path), path, threadMinParameters);
+    const { thread, path, local, threadMinParameters = 0, mutex = new Mutex() } = this.options;
+    return new WriterDriver(mutex, thread, local && new LocalConnection(local, path), path, threadMinParameters);
   }
 
   createQueryCompiler() {
