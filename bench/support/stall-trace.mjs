@@ -11,7 +11,8 @@ import { subscribe } from 'node:diagnostics_channel';
 import { createRequire } from 'node:module';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 
-const file = process.env.STALL_TRACE_FILE;
+// '%p' in the name stands for the process id (several servers in one bench).
+const file = process.env.STALL_TRACE_FILE?.replace('%p', String(process.pid));
 if (file) {
   const lines = [];
   const out = (line) => lines.push(`${performance.now().toFixed(1)} ${line}`);
