@@ -146,12 +146,16 @@ export class SqliteCheckpointer {
     return new SqliteCheckpointer(path, main, typeof options === 'number' ? { intervalMs: options } : options);
   }
 
-  /** One PASSIVE pass on the worker. */
+  /**
+   * One PASSIVE pass on the worker, referenced while it runs: writes may be waiting for a final pass, and a process
+   * with nothing else to do (a CLI command) must not exit under them.
+   */
   private pass(): Promise<PassResult> {
+    this.worker.ref();
     return new Promise<PassResult>((resolve, reject) => {
       this.waiting = { resolve, reject };
       this.worker.postMessage('checkpoint');
-    }).then((r) => {
+    }).finally(() => this.worker.unref()).then((r) => {
       this.stats.runs++;
       this.stats.lastLog = r.log;
       this.stats.lastCheckpointed = r.checkpointed;
