@@ -59,7 +59,8 @@ const threadSeconds = (pid: number, tid: number | string): { user: number; syste
 const threadsSeconds = (pid: number) => new Map(readdirSync(`/proc/${pid}/task`).map((tid) => [tid, threadSeconds(pid, tid)]));
 
 async function start(name: string, script: string, env: Record<string, string>): Promise<Target> {
-  const child = spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const extra = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean); // e.g. --import bench/support/stall-trace.mjs
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...extra, '--import', 'tsx', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   const first = await lines.next();
   return { name, port: JSON.parse(first.value as string).mqttPort, child, lines };

@@ -60,7 +60,8 @@ export const isStatementList = (sql: string): boolean => sql === STATEMENTS_SQL 
 /** Statements inside a transaction whose answer nobody reads: sent with the next statement, not on their own. */
 const DEFERRED = /^\s*(savepoint|release|rollback to)\b/i;
 
-class Mutex {
+/** The dialect's write mutex: one transaction at a time over both connections (also the checkpointer's write pause). */
+export class Mutex {
   private tail: Promise<void> = Promise.resolve();
   /** Resolves with the function that releases the lock, once every earlier holder released it. */
   lock(): Promise<() => void> {
@@ -227,9 +228,8 @@ class WriterConnection implements DatabaseConnection {
 }
 
 class WriterDriver implements Driver {
-  readonly mutex = new Mutex();
-
   constructor(
+    readonly mutex: Mutex,
     readonly thread: SqliteWriterThread,
     readonly local: LocalConnection | undefined,
     private readonly path: string,
@@ -291,6 +291,8 @@ export interface WriterDialectOptions {
    * (default 0: every statement list goes to the thread).
    */
   threadMinParameters?: number;
+  /** The write mutex, when the caller needs it too (the checkpointer's write pause, sqlite-checkpointer.ts). */
+  mutex?: Mutex;
 }
 
 /** The Kysely dialect over a started writer thread. */
@@ -302,8 +304,8 @@ export class SqliteWriterDialect implements Dialect {
   }
 
   createDriver(): Driver {
-    const { thread, path, local, threadMinParameters = 0 } = this.options;
-    return new WriterDriver(thread, local && new LocalConnection(local, path), path, threadMinParameters);
+    const { thread, path, local, threadMinParameters = 0, mutex = new Mutex() } = this.options;
+    return new WriterDriver(mutex, thread, local && new LocalConnection(local, path), path, threadMinParameters);
   }
 
   createQueryCompiler() {

@@ -5,12 +5,12 @@ import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import { sqliteDialect } from './dialect.ts';
 import { KyselyStore } from './kysely/kysely-store.ts';
 import { SqliteStaging } from './kysely/sqlite-staging.ts';
-import { SqliteCheckpointer, type CheckpointedConnection } from './sqlite-checkpointer.ts';
+import { SqliteCheckpointer, type CheckpointedConnection, type CheckpointerOptions } from './sqlite-checkpointer.ts';
 import { migrationProvider } from './migrate.ts';
 import type { Database } from './schema.ts';
 import { sqliteUnavailable } from './unavailable.ts';
 import { SqliteWriterThread, type WriterOp } from './sqlite-writer-thread.ts';
-import { isStatementList, SqliteWriterDialect } from './sqlite-writer-dialect.ts';
+import { isStatementList, Mutex, SqliteWriterDialect } from './sqlite-writer-dialect.ts';
 import { MAX_SPREAD } from './sqlite-local-connection.ts';
 
 /** Most prepared statements kept; Kysely prepares every query it runs, so reuse saves the parse and plan. */
@@ -170,6 +170,8 @@ export interface SqliteStoreOptions {
   threadMinParameters?: number;
   /** Staged rows that start a merge round, and rows per merge slice (kysely/sqlite-staging.ts; tests make them small). */
   staging?: { mergeAt?: number; sliceRows?: number };
+  /** The checkpointer's interval and restart size (sqlite-checkpointer.ts; tests make them small). */
+  checkpoints?: Pick<CheckpointerOptions, 'intervalMs' | 'restartPages'>;
 }
 
 /**
@@ -204,7 +206,8 @@ async function openThreaded(path: string, options: SqliteStoreOptions): Promise<
       throw sqliteUnavailable(err, path) ?? err;
     }
   }
-  const db = new Kysely<Database>({ dialect: new SqliteWriterDialect({ thread, path, local, threadMinParameters: options.threadMinParameters ?? THREAD_MIN_PARAMETERS }) });
+  const mutex = new Mutex();
+  const db = new Kysely<Database>({ dialect: new SqliteWriterDialect({ thread, path, local, threadMinParameters: options.threadMinParameters ?? THREAD_MIN_PARAMETERS, mutex }) });
   // The checkpointer moves the automatic checkpoint of both writing connections.
   const checkpointed = {
     setAutocheckpoint(pages: number) {
@@ -212,11 +215,26 @@ async function openThreaded(path: string, options: SqliteStoreOptions): Promise<
       if (local?.open) local.pragma(`wal_autocheckpoint = ${pages}`);
     },
   };
-  return finishOpening(db, path, checkpointed, options);
+  // The checkpointer's final pass runs while no transaction may begin, so the next one starts the WAL over.
+  const pauseWrites = async (final: () => Promise<void>) => {
+    const release = await mutex.lock();
+    try {
+      await final();
+    } finally {
+      release();
+    }
+  };
+  return finishOpening(db, path, checkpointed, options, { pauseWrites });
 }
 
 /** Migrates, then starts staging and the checkpointer (on `checkpointed`, the writing connection) of an opened store. */
-async function finishOpening(db: Kysely<Database>, path: string, checkpointed: CheckpointedConnection | undefined, options: SqliteStoreOptions): Promise<KyselyStore> {
+async function finishOpening(
+  db: Kysely<Database>,
+  path: string,
+  checkpointed: CheckpointedConnection | undefined,
+  options: SqliteStoreOptions,
+  checkpoints: CheckpointerOptions = {},
+): Promise<KyselyStore> {
   const result = await new Migrator({ db, provider: migrationProvider(sqliteDialect) }).migrateToLatest();
   if (result.error) {
     await db.destroy();
@@ -224,7 +242,7 @@ async function finishOpening(db: Kysely<Database>, path: string, checkpointed: C
   }
   const staging = await SqliteStaging.open(db, options.staging?.mergeAt, options.staging?.sliceRows);
   // WAL checkpoints on a worker thread, off the event loop and off the writer (sqlite-checkpointer.ts).
-  const checkpointer = checkpointed && SqliteCheckpointer.start(path, checkpointed);
+  const checkpointer = checkpointed && SqliteCheckpointer.start(path, checkpointed, { ...checkpoints, synchronous: options.synchronous, ...options.checkpoints });
   const close = async () => {
     try {
       await staging.stop();

@@ -22,6 +22,7 @@
  * round needs no bookkeeping to be correct: a slice may run after a reader merged everything, after another process
  * did, or never (a crash); rows staged into a range after its slice ran wait for the next round.
  */
+import { channel } from 'node:diagnostics_channel';
 import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../schema.ts';
 import type { WriterOp } from '../sqlite-writer-thread.ts';
@@ -80,6 +81,8 @@ interface Slice {
   to: string | undefined;
 }
 const ANY = CompiledQuery.raw('select 1 from "ts_kv_recent" limit 1');
+/** Each merge slice's rows and wall time, for diagnostics (bench/support/stall-trace.mjs). */
+const published = channel('fleetgate:sqlite-merge');
 
 /** One SQLite store's staging state (see the file's doc). */
 export class SqliteStaging {
@@ -149,12 +152,16 @@ export class SqliteStaging {
       { sql: MERGE_RANGE[bounded], params },
       { sql: CLEAR_RANGE[bounded], params, ifChanged: true },
     ];
+    const started = performance.now();
     this.running = this.db
       .transaction()
       .execute((trx) => trx.executeQuery(statements(ops)))
       .then(
         // The merged rows and the deleted ones: as many of each.
-        (result) => void (this.staged = Math.max(0, this.staged - Number(result.numAffectedRows ?? 0n) / 2)),
+        (result) => {
+          this.staged = Math.max(0, this.staged - Number(result.numAffectedRows ?? 0n) / 2);
+          if (published.hasSubscribers) published.publish({ slice: Number(result.numAffectedRows ?? 0n) / 2, ms: performance.now() - started });
+        },
         () => void (this.round = undefined),
       )
       .finally(() => {
