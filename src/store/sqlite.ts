@@ -218,7 +218,7 @@ async function openThreaded(path: string, options: SqliteStoreOptions): Promise<
  * transaction, every multi-row statement that may abort (any unique or foreign key) and every open savepoint copies
  * each page it first changes into a sub-journal, which SQLite writes to a temporary file once it passes 64 KiB: a
  * provisioning group of ~40 devices wrote ~0.5 MB there with a pwrite(2) per page, 12% of the event loop's samples
- * of an HTTP provisioning run (perf) and ~20 µs of the ~70 µs of SQLite CPU per new device (bench/store/provision-journal.ts).
+ * of an HTTP provisioning run (perf) and ~13 µs of the ~60 µs of SQLite CPU per new device (bench/store/provision-journal.ts).
  * In memory the same copy is a memcpy, freed at the statement's or transaction's end. Set after the migrations, so a
  * migration rewriting a big table keeps its journal on disk; the connection's work after that (provisioning, admin
  * writes, imports of 500-row statements, telemetry slices of ~4,000 rows) journals at most a few MB at a time.
