@@ -210,7 +210,10 @@ async function openThreaded(path: string, options: SqliteStoreOptions): Promise<
       if (local?.open) local.pragma(`wal_autocheckpoint = ${pages}`);
     },
   };
-  return finishOpening(db, path, checkpointed, options, () => local && journalsInMemory(local));
+  return finishOpening(db, path, checkpointed, options, () => {
+    if (local) journalsInMemory(local);
+    thread.keepJournalsInMemory();
+  });
 }
 
 /**

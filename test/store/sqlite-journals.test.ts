@@ -1,6 +1,7 @@
 /**
- * The main-thread SQLite connection keeps statement and savepoint journals in memory (sqlite.ts `journalsInMemory`):
- * a provisioning group's sub-journal no longer goes to a temporary file. Rolling back to a savepoint whose journal is
+ * The SQLite connections keep statement and savepoint journals in memory once migrated (sqlite.ts
+ * `journalsInMemory`, the writer thread's `keepJournalsInMemory`): a provisioning group's or a group commit's
+ * sub-journal no longer goes to a temporary file. Rolling back to a savepoint whose journal is
  * far past SQLite's 64 KiB spill size still restores every row.
  */
 import assert from 'node:assert/strict';
@@ -31,8 +32,10 @@ async function withStore(options: SqliteStoreOptions, work: (store: Store, db: K
 for (const [label, options] of [
   ['with the writer thread', { synchronous: 'normal' }],
   ['with the writer thread off', { synchronous: 'normal', writerThread: false }],
+  ['with every statement through the writer thread', { synchronous: 'normal', writerThread: true, mainConnection: false }],
 ] as const) {
-  test(`the main connection journals in memory, ${label}`, async () => {
+  // Without a main-thread connection the pragma is read (and the journals kept) by the writer thread's connection.
+  test(`the connection journals in memory, ${label}`, async () => {
     await withStore(options, async (_store, db) => {
       const { rows } = await sql<{ temp_store: number | bigint }>`pragma temp_store`.execute(db);
       assert.equal(Number(rows[0].temp_store), TEMP_STORE_MEMORY);
