@@ -217,14 +217,15 @@ async function openThreaded(path: string, options: SqliteStoreOptions): Promise<
 }
 
 /**
- * Statement journals and savepoint journals of the main-thread connection in memory (`temp_store = MEMORY`). Inside a
+ * Statement journals and savepoint journals of a connection in memory (`temp_store = MEMORY`). Inside a
  * transaction, every multi-row statement that may abort (any unique or foreign key) and every open savepoint copies
  * each page it first changes into a sub-journal, which SQLite writes to a temporary file once it passes 64 KiB: a
  * provisioning group of ~40 devices wrote ~0.5 MB there with a pwrite(2) per page, 12% of the event loop's samples
  * of an HTTP provisioning run (perf) and ~13 µs of the ~60 µs of SQLite CPU per new device (bench/store/provision-journal.ts).
  * In memory the same copy is a memcpy, freed at the statement's or transaction's end. Set after the migrations, so a
  * migration rewriting a big table keeps its journal on disk; the connection's work after that (provisioning, admin
- * writes, imports of 500-row statements, telemetry slices of ~4,000 rows) journals at most a few MB at a time.
+ * writes, imports of 500-row statements, telemetry slices of ~4,000 rows) journals at most a few MB at a time. The
+ * writer thread's connection does the same (`keepJournalsInMemory`), for its group commits.
  */
 function journalsInMemory(database: BetterSqlite3.Database): void {
   database.pragma('temp_store = MEMORY');
