@@ -40,6 +40,8 @@ export interface WriterOptions {
   maxSizeMb?: number;
   /** wal_autocheckpoint pages at open. */
   autocheckpoint: number;
+  /** Statement and savepoint journals in memory (temp_store = MEMORY, as sqlite.ts `journalsInMemory`). */
+  journalsInMemory?: boolean;
 }
 
 interface Pending {
@@ -198,6 +200,16 @@ export class SqliteWriterThread {
   setAutocheckpoint(pages: number): void {
     this.options.autocheckpoint = pages; // a restarted thread opens with it
     this.worker?.postMessage({ autocheckpoint: pages });
+  }
+
+  /**
+   * Keeps the connection's statement and savepoint journals in memory from now on (sqlite.ts `journalsInMemory`:
+   * called after the migrations). A group commit's multi-row statements run inside a transaction, so past 64 KiB
+   * their sub-journal went to a temporary file, a pwrite(2) per page.
+   */
+  keepJournalsInMemory(): void {
+    this.options.journalsInMemory = true; // a restarted thread opens with it
+    this.worker?.postMessage({ journalsInMemory: true });
   }
 
   /** Closes the connection after the requests already sent, and ends the thread. */

@@ -11,7 +11,7 @@
 export const WRITER_WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
-const { path, synchronous, maxSizeMb, autocheckpoint } = workerData;
+const { path, synchronous, maxSizeMb, autocheckpoint, journalsInMemory } = workerData;
 const ENDS_TRANSACTION = /^\\s*(rollback|release)\\b/i;
 const CACHE_SIZE = 1000;
 // Parameters go to better-sqlite3 as separate arguments, not as one array: it reads an array element by element
@@ -30,6 +30,7 @@ function open() {
   db.pragma('wal_autocheckpoint = ' + autocheckpoint);
   db.pragma('cache_size = -65536');
   db.pragma('foreign_keys = ON');
+  if (journalsInMemory) db.pragma('temp_store = MEMORY');
   db.defaultSafeIntegers(true);
   if (maxSizeMb) {
     const pageSize = Number(db.pragma('page_size', { simple: true }));
@@ -129,6 +130,11 @@ parentPort.on('message', (message) => {
   }
   if (message.autocheckpoint !== undefined) {
     try { db.pragma('wal_autocheckpoint = ' + message.autocheckpoint); } catch {}
+    return;
+  }
+  if (message.journalsInMemory) {
+    // Fails only inside a transaction (none runs when the store sends it, after its migrations): then on file.
+    try { db.pragma('temp_store = MEMORY'); } catch {}
     return;
   }
   try {
