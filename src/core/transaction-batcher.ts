@@ -83,7 +83,8 @@ export class TransactionBatcher {
     }
     let outcomes: Settled[];
     try {
-      outcomes = await this.store.transaction((tx) => this.runGroup(tx, jobs));
+      // Offloaded: on SQLite the group's statements and its commit run on the writer thread while the next group gathers.
+      outcomes = await this.store.transaction((tx) => this.runGroup(tx, jobs), { offload: true });
     } catch (err) {
       if (isDependencyUnavailable(err)) {
         // The database is down: every unit gets "not now" at once rather than a retry that would fail too.

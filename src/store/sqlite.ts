@@ -10,7 +10,7 @@ import { migrationProvider } from './migrate.ts';
 import type { Database } from './schema.ts';
 import { sqliteUnavailable } from './unavailable.ts';
 import { SqliteWriterThread, type WriterOp } from './sqlite-writer-thread.ts';
-import { isStatementList, Mutex, SqliteWriterDialect } from './sqlite-writer-dialect.ts';
+import { isStatementList, Mutex, OFFLOAD_SQL, SqliteWriterDialect } from './sqlite-writer-dialect.ts';
 import { MAX_SPREAD } from './sqlite-local-connection.ts';
 
 /** Most prepared statements kept; Kysely prepares every query it runs, so reuse saves the parse and plan. */
@@ -82,6 +82,7 @@ function withStatementCache(database: BetterSqlite3.Database, path: string) {
     close: () => database.close(),
     prepare(text: string): DriverStatement {
       if (isStatementList(text)) return statementList;
+      if (text === OFFLOAD_SQL) return NOTHING_TO_UNDO; // no writer thread here: the transaction runs in process
       if (!database.inTransaction && ENDS_TRANSACTION.test(text)) return NOTHING_TO_UNDO;
       let statement = cache.get(text);
       if (!statement) {

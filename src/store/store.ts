@@ -111,6 +111,16 @@ export class UniqueViolation extends Error {
 /** What became of one device of a bulk insert: created, or skipped because its name or its credentials were taken. */
 export type DeviceInsertOutcome = 'created' | 'device_name' | 'credentials_id';
 
+/** How a transaction may run (a hint; a store that cannot follow it runs the transaction as usual). */
+export interface TransactionOptions {
+  /**
+   * Run the statements off the event loop where the store can (SQLite with its writer thread: on that thread; the
+   * caller waits a round trip per statement but the statements and the commit use the second core). For groups of
+   * writes whose caller waits for the commit anyway (provisioning groups); PostgreSQL ignores it.
+   */
+  offload?: boolean;
+}
+
 /**
  * The storage port. One Kysely implementation serves SQLite and PostgreSQL.
  * Methods that write several rows are atomic on their own; `transaction` groups calls.
@@ -120,7 +130,7 @@ export interface Store {
   readonly transactionConcurrency: number;
 
   /** Runs `work` in one database transaction; it commits when `work` resolves and rolls back when it throws. */
-  transaction<T>(work: (tx: Store) => Promise<T>): Promise<T>;
+  transaction<T>(work: (tx: Store) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /**
    * Inside a transaction: runs `work` under a savepoint, undoing just its writes if it throws (the error is rethrown).
    * Outside a transaction it behaves like `transaction`.

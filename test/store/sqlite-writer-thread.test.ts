@@ -13,7 +13,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { CompiledQuery, Kysely, sql, type Transaction } from 'kysely';
 import { DependencyUnavailableError } from '../../src/core/errors.ts';
 import { SqliteWriterThread } from '../../src/store/sqlite-writer-thread.ts';
-import { SqliteWriterDialect, statements } from '../../src/store/sqlite-writer-dialect.ts';
+import { OFFLOAD_SQL, SqliteWriterDialect, statements } from '../../src/store/sqlite-writer-dialect.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'fleetgate-writer-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -262,8 +262,47 @@ for (const mainConnection of [true, false]) {
       assert.equal(row?.s, 'b');
       assert.ok(thread.generation >= 1);
     });
+
+    if (mainConnection)
+    test('a transaction opened with the offload marker runs on the thread: a read outside it does not wait for its end', async () => {
+      const outcome = await db.transaction().execute(async (trx) => {
+        await trx.executeQuery(CompiledQuery.raw(OFFLOAD_SQL));
+        await trx.insertInto('t').values({ id: 5000n, s: 'offloaded' }).execute();
+        // On the main-thread connection this read would wait for the mutex until the transaction ends.
+        const outside = db.selectFrom('t').select('s').where('id', '=', 5000n).execute();
+        const seen = await Promise.race([outside, new Promise<'waited'>((r) => setTimeout(() => r('waited'), 10_000))]);
+        const inside = await trx.selectFrom('t').select('s').where('id', '=', 5000n).executeTakeFirst();
+        return { seen, inside: inside?.s };
+      });
+      assert.deepEqual(outcome, { seen: [], inside: 'offloaded' }, 'the outside read sees only committed rows, without waiting');
+      const after = await db.selectFrom('t').select('s').where('id', '=', 5000n).executeTakeFirst();
+      assert.equal(after?.s, 'offloaded');
+    });
   });
 }
+
+describe('Store.transaction with offload', () => {
+  for (const [name, sqliteWriterThread] of [['a file with the writer thread', 'on'], ['a file without it', 'off'], [':memory:', 'on']] as const)
+  test(`commits and rolls back as any transaction (${name})`, async () => {
+    const { openStore } = await import('../../src/store/open-store.ts');
+    const database = name === ':memory:' ? ':memory:' : join(dir, `offload-${sqliteWriterThread}.db`);
+    const store = await openStore({ database, sqliteSynchronous: 'normal', sqliteWriterThread });
+    try {
+      assert.equal(await store.transaction((tx) => tx.initSetting('offload-kept', 'yes'), { offload: true }), 'yes');
+      await assert.rejects(
+        store.transaction(async (tx) => {
+          await tx.initSetting('offload-undone', 'no');
+          throw new Error('undo');
+        }, { offload: true }),
+        /undo/,
+      );
+      assert.equal(await store.initSetting('offload-kept', 'other'), 'yes', 'the committed write stays');
+      assert.equal(await store.initSetting('offload-undone', 'fresh'), 'fresh', 'the rolled-back write is gone');
+    } finally {
+      await store.close();
+    }
+  });
+});
 
 describe('SQLite writer thread that dies', () => {
   test('its requests fail as database unavailable, the next one starts a new thread, and an open transaction does not go on', async () => {

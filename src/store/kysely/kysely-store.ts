@@ -1,10 +1,11 @@
 import type { Kysely, Transaction } from 'kysely';
-import { sql } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
+import { OFFLOAD_SQL } from '../sqlite-writer-dialect.ts';
 import type { ApiKey, AttributeEntry, AttributeScope, AttributeWrite, AuditEntry, AuditQuery, ConsoleDeviceQuery, ConsoleDeviceRow, Device, DeviceActivity, DeviceInfo, DeviceInfoQuery, DeviceCredentials, DeviceProfile, KvEntry, KvValue, Page, PageQuery, RpcRequest, RpcStatus, User } from '../../core/model.ts';
 import type { Dialect } from '../dialect.ts';
 import type { Database } from '../schema.ts';
 import * as tsAggregation from './timeseries-aggregation.ts';
-import { UniqueViolation, type AggregateBucket, type CredentialsGrace, type DeviceActivityWrite, type DeviceInsertOutcome, type Store, type TimeseriesAggregateQuery, type TimeseriesDelete, type TimeseriesQuery, type WriteBatch } from '../store.ts';
+import { UniqueViolation, type AggregateBucket, type CredentialsGrace, type DeviceActivityWrite, type DeviceInsertOutcome, type Store, type TransactionOptions, type TimeseriesAggregateQuery, type TimeseriesDelete, type TimeseriesQuery, type WriteBatch } from '../store.ts';
 import * as consoleDevices from './console-device-queries.ts';
 import * as infos from './device-info-queries.ts';
 import * as security from './user-security-queries.ts';
@@ -47,9 +48,15 @@ export class KyselyStore implements Store {
   /** OTA queries (ota-queries.ts) on this connection or transaction. */
   readonly ota: KyselyOtaStore;
 
-  async transaction<T>(work: (tx: Store) => Promise<T>): Promise<T> {
+  async transaction<T>(work: (tx: Store) => Promise<T>, options?: TransactionOptions): Promise<T> {
     if (this.inTransaction) return work(this);
-    return this.guard(() => (this.db as Kysely<Database>).transaction().execute((trx) => work(new KyselyStore(trx, this.dialect, async () => {}, true, 1, this.staging))));
+    const offload = options?.offload === true && this.dialect.name === 'sqlite';
+    return this.guard(() =>
+      (this.db as Kysely<Database>).transaction().execute(async (trx) => {
+        if (offload) await trx.executeQuery(CompiledQuery.raw(OFFLOAD_SQL)); // the SQLite drivers' marker (sqlite-writer-dialect.ts)
+        return work(new KyselyStore(trx, this.dialect, async () => {}, true, 1, this.staging));
+      }),
+    );
   }
 
   private savepoints = 0;

@@ -217,6 +217,15 @@ export class MqttConnection extends MqttOutput implements FrameSink, Watched {
       this.paused = false;
       this.stream.resume();
     }
+    if (this.provision) this.flushOutput(); // what holdsOutput kept, with the answer
+  }
+
+  /**
+   * A provision session holds what it writes while its request is being worked on (the SUBACK of a SUBSCRIBE that came
+   * with the request), so the SUBACK, the request's PUBACK and the answer leave in one write, in that order.
+   */
+  holdsOutput(): boolean {
+    return this.work > 0 && this.provision !== undefined && !this.closed;
   }
 
   /** Closes after a protocol-level failure: v5 gets DISCONNECT with `reasonCode` once connected. */
