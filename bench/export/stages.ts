@@ -6,7 +6,8 @@
  *   node --max-semi-space-size=64 --import tsx bench/export/stages.ts [--rounds 3] [--commits 240]
  * Environment: DELIVER_EVERY (commits between delivery rounds, default 5; 20 is about bench/export/run.ts's cadence:
  * a lane every ~0.4 s), CONCURRENCY (lanes at once), ONLY=rule|none (one mode), MAIN_CONN=off (every statement on the
- * writer thread), TASKS=1 (CPU per message of every thread of the process).
+ * writer thread), TASKS=1 (CPU per message of every thread of the process), RECEIVER_MODE=scan (the receiver counts
+ * without JSON.parse; its CPU per message is the last line, in 10 ms ticks, so only long runs resolve it).
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -35,6 +36,11 @@ const receiver = spawn(process.execPath, ['--import', 'tsx', 'bench/export/recei
 const [line] = (await once(createInterface({ input: receiver.stdout! }), 'line')) as [string];
 const port = (JSON.parse(line) as { port: number }).port;
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
+/** The receiver process's CPU time, ms (RECEIVER_MODE=scan|parse picks how it counts; see receiver.ts). */
+const receiverCpuMs = () => {
+  const f = readFileSync(`/proc/${receiver.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+};
 
 async function run(exporting: boolean) {
   const dir = mkdtempSync(join(tmpdir(), 'fleetgate-export-stages-'));
@@ -87,6 +93,7 @@ async function run(exporting: boolean) {
   const main0 = mainThreadCpuMs();
   const writer0 = await writerThreadCpuMs();
   const proc0 = process.cpuUsage();
+  const receiver0 = receiverCpuMs();
   for (let c = 1; c <= COMMITS; c++) {
     const telemetry: TsPoint[] = [];
     for (let m = 0; m < MESSAGES_PER_DEVICE; m++) {
@@ -117,7 +124,7 @@ async function run(exporting: boolean) {
   const tasks1 = tasks();
   if (process.env.TASKS) console.log([...tasks1].map(([t, ms]) => `${t}:${us(ms - (tasks0.get(t) ?? 0)).toFixed(2)}`).filter((x) => !x.endsWith(':0.00')).join(' '));
   if (exporting) console.log(`store calls (wall, µs/msg): ${Object.entries(sqlMs).map(([k, v]) => `${k} ${us(v).toFixed(3)}`).join(', ')}; outbox rows delivered from memory ${fromMemory}, looked up and missing ${fromDatabase}`);
-  const result = { main: us(mainThreadCpuMs() - main0), writer: us((await writerThreadCpuMs()) - writer0), all: (proc.user + proc.system) / messages, render: us(renderMs), deliverWall: us(deliverMs) };
+  const result = { main: us(mainThreadCpuMs() - main0), writer: us((await writerThreadCpuMs()) - writer0), all: (proc.user + proc.system) / messages, render: us(renderMs), deliverWall: us(deliverMs), receiver: us(receiverCpuMs() - receiver0) };
   await delivery.close();
   await store.close();
   rmSync(dir, { recursive: true, force: true });
@@ -134,4 +141,4 @@ for (let i = 0; i < ROUNDS; i++) {
 receiver.kill();
 const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] : NaN);
 const f = (rs: R[], k: keyof R) => `${median(rs.map((r) => r[k])).toFixed(2)} (${rs.map((r) => r[k].toFixed(2)).join(', ')})`;
-for (const k of ['all', 'main', 'writer', 'render', 'deliverWall'] as const) console.log(`| ${k} µs/msg | no rule ${f(none, k)} | rule ${f(withRule, k)} | diff ${(median(withRule.map((r) => r[k])) - median(none.map((r) => r[k]))).toFixed(2)} |`);
+for (const k of ['all', 'main', 'writer', 'render', 'deliverWall', 'receiver'] as const) console.log(`| ${k} µs/msg | no rule ${f(none, k)} | rule ${f(withRule, k)} | diff ${(median(withRule.map((r) => r[k])) - median(none.map((r) => r[k]))).toFixed(2)} |`);

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { retryDelay } from '../../src/core/export/delivery.ts';
 import { EXPORT_PARTITIONS, partitionOf } from '../../src/core/export/model.ts';
 import { maskedDestination, parseDestination } from '../../src/core/export/rules.ts';
-import { retryAfterMs } from '../../src/export/webhook-sink.ts';
+import { retryAfterMs, webhookBody, webhookSignature } from '../../src/export/webhook-sink.ts';
 
 describe('export delivery rules', () => {
   it('doubles the retry delay per attempt, with jitter in its upper half, up to the cap', () => {
@@ -37,6 +37,31 @@ describe('export delivery rules', () => {
     assert.equal(changed.type === 'webhook' && changed.secret, 's3cret');
     const redis = maskedDestination(parseDestination({ type: 'redis-stream', url: 'redis://:pw123@127.0.0.1:6379/2', stream: 's' }));
     assert.ok(!JSON.stringify(redis).includes('pw123'));
+  });
+});
+
+describe('webhook body', () => {
+  it('is the UTF-8 of the JSON array of the messages, whatever their characters and sizes', () => {
+    const texts = [
+      '{"a":1}',
+      JSON.stringify({ name: 'ключ 温度 🌡️ \u2028', v: 'é'.repeat(5000) }), // 2-byte chars well past the ASCII estimate
+      '{"s":"' + '😀'.repeat(3000) + '"}', // surrogate pairs: 4 bytes per 2 units
+      '{"ascii":"' + 'x'.repeat(20_000) + '"}',
+      JSON.stringify({ z: '\u0000' }),
+    ];
+    for (const order of [texts, [...texts].reverse(), [texts[2], texts[2], texts[2]], [texts[0]], []]) {
+      const messages = order.map((json, i) => ({ id: String(i), json }));
+      const expected = Buffer.from(`[${order.join(',')}]`);
+      const body = webhookBody(messages);
+      assert.ok(body.equals(expected), `${order.length} messages, ${expected.length} bytes`);
+      assert.deepEqual(JSON.parse(body.toString('utf8')), order.map((t) => JSON.parse(t)));
+    }
+  });
+
+  it('is signed over the same bytes as its text', () => {
+    const messages = [{ id: '1', json: '{"name":"ключ"}' }];
+    const body = webhookBody(messages);
+    assert.equal(webhookSignature('secret', '1700000000000', body), webhookSignature('secret', '1700000000000', body.toString('utf8')));
   });
 });
 

@@ -64,6 +64,38 @@ interface Delivered {
   round: Round;
 }
 
+/** A lane's oldest batch, read and rendered, before it is sent. */
+interface LaneBatch {
+  lane: ExportLane;
+  rule: ExportRule;
+  rows: OutboxRow[];
+  messages: ExportMessage[];
+  /** Messages in the batch's largest row. */
+  largest: number;
+}
+
+/**
+ * The claimed lanes' batches grouped into requests: the batches of one rule share a request while their messages stay
+ * within the rule's batch size (one POST of several lanes costs the server and the receiver less than one per lane;
+ * each device is in one lane, so its messages keep their order). In claim order.
+ */
+export function groupByRequest<B extends { rule: ExportRule; messages: readonly unknown[] }>(batches: readonly B[]): B[][] {
+  const groups: B[][] = [];
+  const open = new Map<string, { group: B[]; messages: number }>();
+  for (const batch of batches) {
+    const current = open.get(batch.rule.id);
+    if (current && current.messages + batch.messages.length <= batch.rule.destination.batchSize) {
+      current.group.push(batch);
+      current.messages += batch.messages.length;
+      continue;
+    }
+    const group = [batch];
+    groups.push(group);
+    open.set(batch.rule.id, { group, messages: batch.messages.length });
+  }
+  return groups;
+}
+
 /** The next retry delay after `attempts` failures: exponential with full jitter in its upper half. */
 export function retryDelay(attempts: number, baseMs: number, maxMs: number, random = Math.random): number {
   const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(30, Math.max(0, attempts - 1)));
@@ -119,7 +151,8 @@ export class ExportDelivery implements OutboxBudget {
     if (this.rules.all().length === 0) return 'none';
     const lanes = await this.store.exports.claimLanes(this.nodeId, now, this.settings.leaseMs, this.settings.concurrency);
     if (lanes.length === 0) return 'none';
-    const results = await Promise.all(lanes.map((lane) => this.deliverLane(lane)));
+    const batches = (await Promise.all(lanes.map((lane) => this.readLane(lane)))).filter((b): b is LaneBatch => b !== undefined);
+    const results = (await Promise.all(groupByRequest(batches).map((group) => this.deliverGroup(group)))).flat();
     await this.complete(results.filter((r): r is Delivered => typeof r === 'object'));
     const rounds = results.map((r) => (typeof r === 'object' ? r.round : r));
     return rounds.includes('full') ? 'full' : rounds.includes('some') ? 'some' : 'none';
@@ -139,18 +172,17 @@ export class ExportDelivery implements OutboxBudget {
     });
   }
 
-  /** Delivers the lane's oldest batch; a batch the destination accepted is returned for the round to complete. */
-  private async deliverLane(lane: ExportLane): Promise<Round | Delivered> {
+  /** The lane's oldest batch, rendered; undefined (the lane released) when its rule is gone or disabled or it is empty. */
+  private async readLane(lane: ExportLane): Promise<LaneBatch | undefined> {
     const rule = this.rules.all().find((r) => r.id === lane.ruleId);
     if (!rule || !rule.enabled) {
       await this.store.exports.releaseLane(this.nodeId, lane.ruleId, lane.partition);
-      return 'none';
+      return undefined;
     }
-    const batchSize = rule.destination.batchSize;
-    const rows = await this.store.exports.readOutbox(rule.id, lane.partition, batchSize, this.writtenRow);
+    const rows = await this.store.exports.readOutbox(rule.id, lane.partition, rule.destination.batchSize, this.writtenRow);
     if (rows.length === 0) {
       await this.store.exports.releaseLane(this.nodeId, lane.ruleId, lane.partition);
-      return 'none';
+      return undefined;
     }
     let bytes = 0;
     let largest = 0;
@@ -162,28 +194,49 @@ export class ExportDelivery implements OutboxBudget {
     }
     // The budget estimates messages waiting x their average size.
     this.averageBytes = this.averageBytes * 0.9 + (bytes / messages.length + 120) * 0.1;
+    return { lane, rule, rows, messages, largest };
+  }
+
+  /**
+   * Sends the batches of one rule's lanes in one request (groupByRequest) and returns each accepted batch for the
+   * round to complete. When a request of several lanes fails quickly (the destination answered, or refused the
+   * connection), each lane is tried alone, so one lane's message a destination refuses holds back only its own lane;
+   * one that timed out is not tried again this round (the lanes back off), keeping the round within the lease.
+   */
+  private async deliverGroup(group: readonly LaneBatch[]): Promise<(Round | Delivered)[]> {
+    const { rule } = group[0];
+    const started = Date.now();
     try {
-      await this.sinkFor(rule).deliver(messages);
+      await this.sinkFor(rule).deliver(group.length === 1 ? group[0].messages : group.flatMap((b) => b.messages));
     } catch (err) {
-      const now = Date.now();
-      const error = err instanceof Error ? err.message : String(err);
-      this.observer.failed?.(rule.name);
-      const attempts = lane.attempts + 1;
-      if (rows[0].createdTime < now - this.settings.deadLetterAgeMs) {
-        await this.store.exports.deadLetter(this.nodeId, rows, attempts, error, now);
-        this.forget(rows);
-        this.observer.deadLettered?.(rule.name, messages.length);
-        this.logger.warn({ event: 'export_dead_letter', rule: rule.name, messages: messages.length, attempts, error }, 'export messages dead-lettered');
-        return 'some';
+      if (group.length > 1 && Date.now() - started < Math.min(rule.destination.timeoutMs, this.settings.leaseMs / 2) / 2) {
+        return (await Promise.all(group.map((b) => this.deliverGroup([b])))).flat();
       }
-      const retryAfter = err instanceof SinkError && err.retryAfterMs !== undefined ? Math.min(err.retryAfterMs, 3_600_000) : undefined;
-      const delay = retryAfter ?? retryDelay(attempts, this.settings.retryBaseMs, this.settings.retryMaxMs);
-      await this.store.exports.failBatch(this.nodeId, rule.id, lane.partition, now + delay, error);
-      if (attempts === 1 || attempts % 10 === 0) this.logger.warn({ event: 'export_retry', rule: rule.name, attempts, delayMs: delay, error }, 'export delivery failed; will retry');
-      return 'none';
+      return Promise.all(group.map((b) => this.failLane(b, err)));
     }
     // Full when a row more would not have fitted: the lane may hold more, so go on at once.
-    return { rule, partition: lane.partition, rows, messages: messages.length, round: messages.length + largest > batchSize ? 'full' : 'some' };
+    const batchSize = rule.destination.batchSize;
+    return group.map(({ lane, rows, messages, largest }) => ({ rule, partition: lane.partition, rows, messages: messages.length, round: messages.length + largest > batchSize ? 'full' : 'some' }));
+  }
+
+  /** A lane whose batch failed: backs it off (exponential, or Retry-After), or dead-letters the batch past its age. */
+  private async failLane({ lane, rule, rows, messages }: LaneBatch, err: unknown): Promise<Round> {
+    const now = Date.now();
+    const error = err instanceof Error ? err.message : String(err);
+    this.observer.failed?.(rule.name);
+    const attempts = lane.attempts + 1;
+    if (rows[0].createdTime < now - this.settings.deadLetterAgeMs) {
+      await this.store.exports.deadLetter(this.nodeId, rows, attempts, error, now);
+      this.forget(rows);
+      this.observer.deadLettered?.(rule.name, messages.length);
+      this.logger.warn({ event: 'export_dead_letter', rule: rule.name, messages: messages.length, attempts, error }, 'export messages dead-lettered');
+      return 'some';
+    }
+    const retryAfter = err instanceof SinkError && err.retryAfterMs !== undefined ? Math.min(err.retryAfterMs, 3_600_000) : undefined;
+    const delay = retryAfter ?? retryDelay(attempts, this.settings.retryBaseMs, this.settings.retryMaxMs);
+    await this.store.exports.failBatch(this.nodeId, rule.id, lane.partition, now + delay, error);
+    if (attempts === 1 || attempts % 10 === 0) this.logger.warn({ event: 'export_retry', rule: rule.name, attempts, delayMs: delay, error }, 'export delivery failed; will retry');
+    return 'none';
   }
 
   /**
