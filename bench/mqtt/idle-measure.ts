@@ -1,7 +1,9 @@
 /**
  * Server memory per idle MQTT session, measured the same way for every server: the server's RSS (from /proc) and,
- * for Node servers, its heap, each after full garbage collections and a settle pause (bench/support/memory-probe.ts),
- * before and after `count` sessions have connected (CONNECT with keep-alive 0, CONNACK) and then sat idle.
+ * for Node servers, its heap, each after V8's most thorough collection and a settle pause (bench/support/memory-probe.ts),
+ * before and after `count` sessions have connected (CONNECT with keep-alive 0, CONNACK) and then sat idle for 66 s;
+ * RSS is read again after glibc's malloc_trim(0) (see IdleOptions). bench/RESULTS.md, "Idle sessions, session 6",
+ * explains each step.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -162,7 +164,10 @@ export async function measureIdle(server: ProbedServer, count: number, options: 
   const quick = rssBytes(pid);
   await pause(Math.max(0, quietMs - 2000));
   const after = await settle();
+  const stillOpen = first.open() + second.open();
   await Promise.all([first.close(), second.close()]);
+  // Every session must still be connected when B is read, or the figure would divide by sessions the server dropped.
+  if (stillOpen !== first.count + second.count) throw new Error(`${server.name}: only ${stillOpen} of ${first.count + second.count} idle sessions were still open at the last probe`);
   const n = second.count;
   const figures: IdleFigures = { name: server.name, sessions: n, rssBefore: before.rss, rssAfter: after.rss, perSession: (after.rss - before.rss) / n, wholePerSession: (after.rss - empty.rss) / (n + first.count), quickPerSession: (quick - before.untrimmed) / n };
   if (trim) figures.untrimmedPerSession = (after.untrimmed - before.untrimmed) / n;
