@@ -1,9 +1,11 @@
 /**
  * Server memory per idle MQTT session, measured the same way for every server: the server's RSS (from /proc) and,
- * for Node servers, its heap, each after full garbage collections and a settle pause (bench/support/memory-probe.ts),
- * before and after `count` sessions have connected (CONNECT with keep-alive 0, CONNACK) and then sat idle.
+ * for Node servers, its heap, each after V8's most thorough collection and a settle pause (bench/support/memory-probe.ts),
+ * before and after `count` sessions have connected (CONNECT with keep-alive 0, CONNACK) and then sat idle for 66 s;
+ * RSS is read again after glibc's malloc_trim(0) (see IdleOptions). bench/RESULTS.md, "Idle sessions, session 6",
+ * explains each step.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createInterface, type Interface } from 'node:readline';
@@ -56,11 +58,13 @@ export interface IdleFigures {
   sessions: number;
   rssBefore: number;
   rssAfter: number;
-  /** Settled RSS growth per session over the second half (the marginal cost). */
+  /** Settled RSS growth per session over the second half (the marginal cost), after malloc_trim when trimming. */
   perSession: number;
   /** Settled RSS growth per session over all sessions, from the settled server before the first one connected. */
   wholePerSession: number;
-  /** Growth of V8's used heap (live objects after full GCs), per session. */
+  /** The same second half, RSS read before malloc_trim: as the OS sees it, with the allocator's free pages. */
+  untrimmedPerSession?: number;
+  /** Growth of V8's used heap (live objects after V8's most thorough collection), per session. */
   heapPerSession?: number;
   /** Growth of RSS outside the V8 heap's committed pages (RSS − heapTotal): native socket state, malloc, Buffers. */
   nativePerSession?: number;
@@ -68,48 +72,105 @@ export interface IdleFigures {
   quickPerSession: number;
 }
 
+/** How measureIdle reads a server. */
+export interface IdleOptions {
+  /**
+   * Quiet time after the last CONNACK of each half before the first probe, ms. Servers drop per-connect state on timers
+   * (fleetgate: credentials cache entries after 60 s, swept every 5 s; aedes likewise): a probe inside that window
+   * counts state an idle session no longer holds, and whether it falls inside it for the first half depended on how
+   * long the probes took. Default 66 s.
+   */
+  quietMs?: number;
+  /**
+   * Gives the allocator's free pages back before reading RSS (glibc `malloc_trim(0)`, called through gdb, the same for
+   * every server, mosquitto included). A connect storm leaves 5-40 MB of freed malloc memory resident in the main arena
+   * (Node: the 64 KB read buffers shrunk to the bytes read and the storm's transient allocations fragment it), a
+   * different amount each run; without the trim that swings RSS per session by ±1-2 KB. The RSS before the trim is
+   * reported too. Default: on when gdb is installed.
+   */
+  trim?: boolean;
+}
+
+/** Whether gdb can be run (the trim needs it). */
+export function gdbAvailable(): boolean {
+  try {
+    execFileSync('gdb', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Calls glibc's malloc_trim(0) inside `pid` (gdb attaches, calls it, detaches): freed malloc memory goes back to the OS. */
+export function mallocTrim(pid: number): void {
+  execFileSync('gdb', ['-p', String(pid), '-batch', '-nx', '-ex', 'call (int)malloc_trim(0)'], { stdio: 'ignore', timeout: 60_000 });
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 /**
  * Measures `server` with `count` idle sessions (tokens bench-0..count-1): settled before any session (E), after the
  * first half connected (A), after the second half connected too (B). Per session: (B − E) / count over all of them, and
  * the marginal (B − A) / half, which leaves out start-up transients (code compiled and pools grown on the first
  * connections). The first half's sessions stay open. Closes the sessions, not the server.
  */
-export async function measureIdle(server: ProbedServer, count: number): Promise<IdleFigures> {
+export async function measureIdle(server: ProbedServer, count: number, options: IdleOptions = {}): Promise<IdleFigures> {
+  const quietMs = options.quietMs ?? 66_000;
+  const trim = options.trim ?? gdbAvailable();
+  const pid = server.child.pid!;
   /**
    * Probes every 2 s until V8 has given back what it no longer uses (its memory reducer shrinks the young generation and
    * releases free old-generation pages some seconds after allocation stops; with --max-semi-space-size=64 a grown
-   * young generation holds up to 128 MB) and two answers in a row agree (RSS and heap used within 1%); at most ~45 s (then the last answer is taken as it is).
+   * young generation holds up to 128 MB) and two answers in a row agree (RSS within 0.5 MB, heap used within 0.5%); at
+   * most ~45 s (then the last answer is taken as it is). Then, when trimming, RSS again after malloc_trim.
    */
-  const settle = async (): Promise<{ rss: number; memory?: MemoryReport }> => {
+  const settle = async (): Promise<{ rss: number; untrimmed: number; memory?: MemoryReport }> => {
+    const finish = async (untrimmed: number, memory?: MemoryReport) => {
+      if (!trim) return { rss: untrimmed, untrimmed, memory };
+      mallocTrim(pid);
+      await pause(200);
+      return { rss: rssBytes(pid), untrimmed, memory };
+    };
     if (!server.probe) {
-      await new Promise((r) => setTimeout(r, 3000));
-      return { rss: rssBytes(server.child.pid!) };
+      let last = rssBytes(pid);
+      for (let i = 0; i < 15; i++) {
+        await pause(2000);
+        const now = rssBytes(pid);
+        if (Math.abs(now - last) <= 524288) return finish(now);
+        last = now;
+      }
+      return finish(last);
     }
     let last: { rss: number; memory: MemoryReport } | undefined;
     for (let i = 0; i < 15; i++) {
       const memory = await server.probe();
-      const now = { rss: rssBytes(server.child.pid!), memory };
-      const close = (a: number, b: number) => Math.abs(a - b) <= 0.01 * Math.max(a, b);
+      const now = { rss: rssBytes(pid), memory };
       const freeHeap = now.memory.heapTotal - now.memory.heapUsed; // pages V8 holds but no object uses
       const released = now.memory.newSpace <= 4 * 1048576 && freeHeap <= Math.max(8 * 1048576, 0.1 * now.memory.heapUsed);
-      if (last && released && close(last.rss, now.rss) && close(last.memory.heapUsed, now.memory.heapUsed)) return now;
+      if (last && released && Math.abs(last.rss - now.rss) <= 524288 && Math.abs(last.memory.heapUsed - now.memory.heapUsed) <= 0.005 * now.memory.heapUsed) return finish(now.rss, now.memory);
       last = now;
-      await new Promise((r) => setTimeout(r, 2000));
+      await pause(2000);
     }
-    return last!;
+    return finish(last!.rss, last!.memory);
   };
   const tokens = Array.from({ length: count }, (_, i) => `bench-${i}`);
   const half = Math.floor(count / 2);
   const empty = await settle();
   const first = await idleSessions(server.port, tokens.slice(0, half));
+  await pause(quietMs);
   const before = await settle();
   const second = await idleSessions(server.port, tokens.slice(half));
-  await new Promise((r) => setTimeout(r, 2000));
-  const quick = rssBytes(server.child.pid!);
+  await pause(2000);
+  const quick = rssBytes(pid);
+  await pause(Math.max(0, quietMs - 2000));
   const after = await settle();
+  const stillOpen = first.open() + second.open();
   await Promise.all([first.close(), second.close()]);
+  // Every session must still be connected when B is read, or the figure would divide by sessions the server dropped.
+  if (stillOpen !== first.count + second.count) throw new Error(`${server.name}: only ${stillOpen} of ${first.count + second.count} idle sessions were still open at the last probe`);
   const n = second.count;
-  const figures: IdleFigures = { name: server.name, sessions: n, rssBefore: before.rss, rssAfter: after.rss, perSession: (after.rss - before.rss) / n, wholePerSession: (after.rss - empty.rss) / (n + first.count), quickPerSession: (quick - before.rss) / n };
+  const figures: IdleFigures = { name: server.name, sessions: n, rssBefore: before.rss, rssAfter: after.rss, perSession: (after.rss - before.rss) / n, wholePerSession: (after.rss - empty.rss) / (n + first.count), quickPerSession: (quick - before.untrimmed) / n };
+  if (trim) figures.untrimmedPerSession = (after.untrimmed - before.untrimmed) / n;
   if (before.memory && after.memory) {
     figures.heapPerSession = (after.memory.heapUsed - before.memory.heapUsed) / n;
     figures.nativePerSession = (after.rss - after.memory.heapTotal - (before.rss - before.memory.heapTotal)) / n;
@@ -129,8 +190,8 @@ export async function stopServer(server: ProbedServer): Promise<void> {
 /** One markdown row. */
 export function idleRow(f: IdleFigures): string {
   const kb = (b: number | undefined) => (b === undefined ? '—' : (b / 1024).toFixed(2));
-  return `| ${f.name} | ${kb(f.wholePerSession)} | **${kb(f.perSession)}** | ${kb(f.heapPerSession)} | ${kb(f.nativePerSession)} | ${kb(f.quickPerSession)} | ${Math.round(f.rssBefore / 1048576)} → ${Math.round(f.rssAfter / 1048576)} MB |`;
+  return `| ${f.name} | ${kb(f.wholePerSession)} | **${kb(f.perSession)}** | ${kb(f.untrimmedPerSession)} | ${kb(f.heapPerSession)} | ${kb(f.nativePerSession)} | ${kb(f.quickPerSession)} | ${Math.round(f.rssBefore / 1048576)} → ${Math.round(f.rssAfter / 1048576)} MB |`;
 }
 
 export const IDLE_HEADER =
-  '| server | RSS per session, all sessions from empty, KB | RSS per session, second half, KB | V8 heap used per session, KB | native (RSS − heap committed) per session, KB | RSS 2 s after, no GC, KB | settled RSS A → B |\n|---|---|---|---|---|---|---|';
+  '| server | RSS per session, all sessions from empty, KB | RSS per session, second half, KB | the same before malloc_trim, KB | V8 heap used per session, KB | native (RSS − heap committed) per session, KB | RSS 2 s after, no GC, KB | settled RSS A → B |\n|---|---|---|---|---|---|---|---|';

@@ -3,7 +3,9 @@
  * runs it, with its node flags and without them), the bare-socket floor (a net.createServer answering CONNACK, paused /
  * reading), aedes and mosquitto, each in a fresh process, one after another, measured the same way
  * (bench/mqtt/idle-measure.ts). Builds dist/ first when stale.
- *   node --import tsx bench/mqtt/idle.ts [--idle 19000] [--only fleetgate,floor-reading] [--base-dist /abs/other/dist]
+ *   node --import tsx bench/mqtt/idle.ts [--idle 19000] [--only fleetgate,floor-reading] [--base-dist /abs/other/dist] [--quiet 66] [--no-trim]
+ * --quiet: seconds of quiet after each half's last CONNACK before probing; --no-trim: RSS without malloc_trim (needs gdb).
+ * One target takes about 2.5-3 minutes (two quiet waits of 66 s).
  * Targets: floor-paused, floor-reading, fleetgate, fleetgate-noflags, fleetgate-tsx (src/ through tsx), aedes,
  * mosquitto, and with --base-dist, fleetgate-base (another checkout's build, for a before/after in the same run).
  */
@@ -11,10 +13,12 @@ import { execFileSync, spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { NODE_FLAGS } from '../../bin/node-flags.js';
 import { freePort } from '../support/processes.ts';
-import { IDLE_HEADER, idleRow, measureIdle, startProbedNode, stopServer, type ProbedServer } from './idle-measure.ts';
+import { gdbAvailable, IDLE_HEADER, idleRow, measureIdle, startProbedNode, stopServer, type ProbedServer } from './idle-measure.ts';
 import { idleSessions } from './load.ts';
 
-const { values } = parseArgs({ options: { idle: { type: 'string', default: '19000' }, only: { type: 'string' }, 'base-dist': { type: 'string' } } });
+const { values } = parseArgs({ options: { idle: { type: 'string', default: '19000' }, only: { type: 'string' }, 'base-dist': { type: 'string' }, quiet: { type: 'string', default: '66' }, 'no-trim': { type: 'boolean', default: false } } });
+const options = { quietMs: Number(values.quiet) * 1000, trim: values['no-trim'] ? false : gdbAvailable() };
+if (!values['no-trim'] && !options.trim) process.stderr.write('gdb not found: RSS is read without malloc_trim\n');
 const count = Number(values.idle);
 
 async function startMosquitto(): Promise<ProbedServer> {
@@ -48,12 +52,12 @@ const rows: string[] = [];
 for (const name of names) {
   const server = await targets[name]();
   try {
-    const figures = await measureIdle(server, count);
+    const figures = await measureIdle(server, count, options);
     rows.push(idleRow(figures));
     process.stderr.write(`${rows.at(-1)}\n`);
   } finally {
     await stopServer(server);
   }
 }
-console.log(`Idle MQTT sessions, ${new Date().toISOString()}, node ${process.version}, node flags for fleetgate and the floor: ${NODE_FLAGS.join(' ')}\n\n${IDLE_HEADER}\n${rows.join('\n')}`);
+console.log(`Idle MQTT sessions, ${new Date().toISOString()}, node ${process.version}, node flags for fleetgate and the floor: ${NODE_FLAGS.join(' ')}, quiet ${values.quiet} s, RSS ${options.trim ? 'after' : 'without'} malloc_trim\n\n${IDLE_HEADER}\n${rows.join('\n')}`);
 process.exit(0);

@@ -164,15 +164,23 @@ export async function telemetryAtRate(port: number, tokens: string[], durationMs
   return Object.assign(messages / seconds, { cpuUsPerMsg: cpu === undefined ? undefined : (cpu * 1e6) / messages });
 }
 
+/**
+ * Client ids of idle sessions, unique in this process: a broker ends a session whose client id connects again (MQTT
+ * 3.1.1 §3.1.4), so a second call reusing the first call's ids would replace its sessions instead of adding to them.
+ */
+let idleClientIds = 0;
+
 /** Opens `tokens.length` idle sessions (at most `parallel` handshakes at once); returns a closer. */
-export async function idleSessions(port: number, tokens: string[], parallel = 500): Promise<{ count: number; close(): Promise<void> }> {
+export async function idleSessions(port: number, tokens: string[], parallel = 500): Promise<{ count: number; open(): number; close(): Promise<void> }> {
   const clients: BareClient[] = [];
   for (let i = 0; i < tokens.length; i += parallel) {
-    const batch = tokens.slice(i, i + parallel).map((t, j) => BareClient.open(port, t, `idle-${i + j}`));
+    const batch = tokens.slice(i, i + parallel).map((t) => BareClient.open(port, t, `idle-${idleClientIds++}`));
     clients.push(...(await Promise.all(batch)));
   }
   return {
     count: clients.length,
+    /** Sessions whose socket the server has not closed. */
+    open: () => clients.filter((c) => !c.socket.destroyed && c.socket.readyState === 'open').length,
     async close() {
       for (const c of clients) c.close();
       await Promise.all(clients.map((c) => c.closed));

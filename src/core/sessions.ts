@@ -49,13 +49,19 @@ export const ATTRIBUTE_RESEND_MARGIN_MS = 5000;
 
 const DEVICE_CHANNEL_PREFIX = channels.device('');
 
+type Unsubscribe = () => Promise<void>;
+
 /** Placeholder of a device entry until its bus subscription is made. */
-const NOTHING_TO_UNSUBSCRIBE: Promise<() => Promise<void>> = Promise.resolve(async () => {});
+const NOTHING_TO_UNSUBSCRIBE: Promise<Unsubscribe> = Promise.resolve(async () => {});
 
 interface DeviceEntry {
   /** Usually one; an array costs far less than a Set for so few. */
   sessions: DeviceSession[];
-  unsubscribe: Promise<() => Promise<void>>;
+  /**
+   * The bus subscription: its promise until it resolves, then the unsubscribe function alone (issue 17 item 5: a
+   * settled promise kept per connected device is 48 bytes for nothing). A failed one keeps its rejected promise.
+   */
+  unsubscribe: Promise<Unsubscribe> | Unsubscribe;
   /** The bus subscription failed (the bus was down): made again when the bus is back. */
   subscribeFailed?: boolean;
 }
@@ -102,7 +108,7 @@ export class SessionRegistry implements SessionsApi {
         entry.subscribeFailed = false;
         entry.unsubscribe = this.subscribeDevice(deviceId, entry);
         const sessions = entry.sessions.filter((s) => s.handlers.onRpc);
-        if (sessions.length > 0) void entry.unsubscribe.then(() => this.deliverRpc(sessions, undefined), () => {});
+        if (sessions.length > 0) void Promise.resolve(entry.unsubscribe).then(() => this.deliverRpc(sessions, undefined), () => {});
         continue;
       }
       const sessions = entry.sessions.filter((s) => s.handlers.onRpc);
@@ -127,14 +133,19 @@ export class SessionRegistry implements SessionsApi {
   }
 
   /** Subscribes this node to the device's channel; a failure is logged and marks the entry for the next reconnect. */
-  private subscribeDevice(deviceId: string, entry: DeviceEntry): Promise<() => Promise<void>> {
+  private subscribeDevice(deviceId: string, entry: DeviceEntry): Promise<Unsubscribe> {
     const subscribed = this.bus.subscribe(channels.device(deviceId), this.onDeviceChannel);
-    subscribed.catch((err) => {
-      entry.subscribeFailed = true;
-      // An outage of the bus is logged once where it is noticed; anything else is worth a line per device.
-      if (isDependencyUnavailable(err)) this.logger.debug({ err, deviceId }, 'bus subscribe failed; subscribing again when the bus is back');
-      else this.logger.warn({ err, deviceId }, 'bus subscribe failed; subscribing again when the bus is back');
-    });
+    subscribed.then(
+      (unsubscribe) => {
+        if (entry.unsubscribe === subscribed) entry.unsubscribe = unsubscribe; // the promise is no longer kept
+      },
+      (err) => {
+        entry.subscribeFailed = true;
+        // An outage of the bus is logged once where it is noticed; anything else is worth a line per device.
+        if (isDependencyUnavailable(err)) this.logger.debug({ err, deviceId }, 'bus subscribe failed; subscribing again when the bus is back');
+        else this.logger.warn({ err, deviceId }, 'bus subscribe failed; subscribing again when the bus is back');
+      },
+    );
     return subscribed;
   }
 
@@ -155,7 +166,9 @@ export class SessionRegistry implements SessionsApi {
   rpcSubscribed(session: DeviceSession): void {
     // Let the bus subscription settle first so nothing published meanwhile is missed. If it failed (the bus is
     // down), the reconnection subscribes again and looks up pending RPCs then.
-    void this.devices.get(session.identity.deviceId)?.unsubscribe.then(
+    const entry = this.devices.get(session.identity.deviceId);
+    if (!entry) return;
+    void Promise.resolve(entry.unsubscribe).then(
       () => this.deliverRpc([session], undefined),
       () => {},
     );
@@ -171,7 +184,7 @@ export class SessionRegistry implements SessionsApi {
       this.devices.delete(session.identity.deviceId);
       this.onDeviceClosed(session.identity.deviceId);
       this.onConnectivity?.(session.identity, 'DISCONNECT');
-      void entry.unsubscribe.then((unsub) => unsub()).catch(() => {});
+      void Promise.resolve(entry.unsubscribe).then((unsub) => unsub()).catch(() => {});
     }
   }
 
