@@ -25,16 +25,19 @@ export function webhookBody(messages: readonly ExportMessage[]): Buffer {
   // UTF-8 takes at most 3 bytes per UTF-16 unit; room for ASCII and some slack, grown when a message might not fit.
   let buf = Buffer.allocUnsafe(chars + (chars >> 3) + 16);
   let at = 0;
+  let left = chars; // UTF-16 units not written yet (their bytes may be up to 3 each)
   buf[at++] = 0x5b; // [
   for (let i = 0; i < messages.length; i++) {
     const json = messages[i].json;
     if (buf.length - at < json.length * 3 + 2) {
-      const grown = Buffer.allocUnsafe(Math.max(buf.length * 2, at + json.length * 3 + (chars - at) + 16));
+      // Room for this message at 3 bytes a unit, its comma and the closing bracket, and the rest at the estimate.
+      const grown = Buffer.allocUnsafe(Math.max(buf.length * 2, at + json.length * 3 + 2 + left + (left >> 3) + 16));
       buf.copy(grown, 0, 0, at);
       buf = grown;
     }
     if (i > 0) buf[at++] = 0x2c; // ,
     at += buf.write(json, at, 'utf8');
+    left -= json.length + 1;
   }
   buf[at++] = 0x5d; // ]
   return buf.subarray(0, at);

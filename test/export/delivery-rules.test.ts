@@ -58,6 +58,24 @@ describe('webhook body', () => {
     }
   });
 
+  it('fits a large 3-byte message that follows many small 3-byte ones (the buffer grows by what is left to write)', () => {
+    // Small messages of 3-byte characters fill the first buffer past its per-character estimate; the one after must
+    // still get room for all of its bytes, else it is cut off and the closing bracket lost.
+    for (const [count, size] of [[94, 343], [112, 417], [300, 5000]]) {
+      const order = [...Array.from({ length: count }, () => '"中文"'), `"${'中'.repeat(size)}"`];
+      const messages = order.map((json, i) => ({ id: String(i), json }));
+      const body = webhookBody(messages);
+      assert.ok(body.equals(Buffer.from(`[${order.join(',')}]`)), `${count} small, one of ${size}`);
+    }
+  });
+
+  it('encodes lone surrogates as the string encoder does (U+FFFD)', () => {
+    const raw = ['"\ud800"', '"a\udc00b"', '"x\ud83d"'];
+    const body = webhookBody(raw.map((json, i) => ({ id: String(i), json })));
+    assert.ok(body.equals(Buffer.from(`[${raw.join(',')}]`)));
+    assert.ok(body.includes(Buffer.from([0xef, 0xbf, 0xbd])));
+  });
+
   it('is signed over the same bytes as its text', () => {
     const messages = [{ id: '1', json: '{"name":"ключ"}' }];
     const body = webhookBody(messages);

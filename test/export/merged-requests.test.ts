@@ -130,6 +130,25 @@ function contract(name: string, open: () => Promise<{ store: Store; close(): Pro
         await t.close();
       }
     });
+
+    it('backs every lane off by a shared request\'s Retry-After without sending the lanes alone', async () => {
+      receiver.deliveries.length = 0;
+      receiver.accepted.length = 0;
+      const t = await setup(1000);
+      receiver.answer = () => ({ status: 429, headers: { 'retry-after': '120' } });
+      try {
+        const before = Date.now();
+        assert.equal(await t.delivery.tick(), 'none');
+        assert.equal(receiver.deliveries.length, 1, 'the receiver said when to come back: no request more this round');
+        const lanes = (await t.store.exports.listLanes((await t.store.exports.listRules())[0].id)).filter((l) => l.attempts > 0);
+        assert.equal(lanes.length, 4, 'all four lanes backed off');
+        for (const lane of lanes) assert.ok(lane.nextAttemptTime >= before + 120_000, `lane ${lane.partition} waits the Retry-After`);
+        assert.equal(await t.delivery.tick(), 'none');
+        assert.equal(receiver.deliveries.length, 1, 'nothing due before the Retry-After');
+      } finally {
+        await t.close();
+      }
+    });
   });
 }
 

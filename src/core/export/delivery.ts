@@ -201,7 +201,8 @@ export class ExportDelivery implements OutboxBudget {
    * Sends the batches of one rule's lanes in one request (groupByRequest) and returns each accepted batch for the
    * round to complete. When a request of several lanes fails quickly (the destination answered, or refused the
    * connection), each lane is tried alone, so one lane's message a destination refuses holds back only its own lane;
-   * one that timed out is not tried again this round (the lanes back off), keeping the round within the lease.
+   * one that timed out, or was answered with a Retry-After, is not tried again this round (the lanes back off), keeping
+   * the round within the lease.
    */
   private async deliverGroup(group: readonly LaneBatch[]): Promise<(Round | Delivered)[]> {
     const { rule } = group[0];
@@ -209,7 +210,9 @@ export class ExportDelivery implements OutboxBudget {
     try {
       await this.sinkFor(rule).deliver(group.length === 1 ? group[0].messages : group.flatMap((b) => b.messages));
     } catch (err) {
-      if (group.length > 1 && Date.now() - started < Math.min(rule.destination.timeoutMs, this.settings.leaseMs / 2) / 2) {
+      // A destination that said when to come back (Retry-After) gets no request before then: every lane waits.
+      const toldToWait = err instanceof SinkError && err.retryAfterMs !== undefined;
+      if (group.length > 1 && !toldToWait && Date.now() - started < Math.min(rule.destination.timeoutMs, this.settings.leaseMs / 2) / 2) {
         return (await Promise.all(group.map((b) => this.deliverGroup([b])))).flat();
       }
       return Promise.all(group.map((b) => this.failLane(b, err)));

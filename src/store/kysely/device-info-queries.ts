@@ -73,6 +73,9 @@ function filteredDevices(db: Db, tenantId: string, query: DeviceInfoQuery, colum
   return base;
 }
 
+/** Ids bound in one statement when a page's rows are joined. */
+const IDS_PER_STATEMENT = 10_000;
+
 /** A page of device infos. Without a sort property the order is creation order (ThingsBoard: `id` ASC, time-based ids). */
 export async function listDeviceInfos(db: Db, tenantId: string, query: DeviceInfoQuery): Promise<Page<DeviceInfo>> {
   const column = query.sortProperty ? DEVICE_INFO_SORTS[query.sortProperty] : undefined;
@@ -87,8 +90,12 @@ export async function listDeviceInfos(db: Db, tenantId: string, query: DeviceInf
     (row: { id: string }) => row.id,
   );
   if (ids.data.length === 0) return { ...ids, data: [] };
-  const rows: InfoRow[] = await selectInfo(infoBase(db, tenantId).where('device.id', 'in', ids.data)).execute();
-  const byId = new Map(rows.map((row) => [row.id as string, rowToInfo(row)]));
+  // A page may hold up to 100 000 ids: more than one statement can bind (SQLite 32 766, PostgreSQL 65 535).
+  const byId = new Map<string, DeviceInfo>();
+  for (let i = 0; i < ids.data.length; i += IDS_PER_STATEMENT) {
+    const rows: InfoRow[] = await selectInfo(infoBase(db, tenantId).where('device.id', 'in', ids.data.slice(i, i + IDS_PER_STATEMENT))).execute();
+    for (const row of rows) byId.set(row.id as string, rowToInfo(row));
+  }
   // A device deleted between the two reads is left out of the page rather than shown half.
   return { ...ids, data: ids.data.flatMap((id) => byId.get(id) ?? []) };
 }

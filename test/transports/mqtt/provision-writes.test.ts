@@ -68,3 +68,42 @@ it('a refused request still sends the held SUBACK and its PUBACK and answer, and
   assert.deepEqual(writes, [['suback', 'puback', 'publish']]);
   assert.equal(conn.closed, false);
 });
+
+it('a request whose provisioning fails inside the core still sends the held SUBACK, then PUBACK 0x83 (v3: plain), then closes', async () => {
+  const { conn, client, writes } = await provisionSession();
+  (conn.ctx.core.provisioning as { provision: unknown }).provision = async () => {
+    throw new Error('database unavailable');
+  };
+  client.raw(Buffer.concat([subscribe, request('secret')]));
+  assert.deepEqual((await client.next('suback')).granted, [1]);
+  assert.equal((await client.next('puback')).messageId, 9);
+  await client.closedPromise;
+  assert.equal(conn.closed, true);
+  assert.deepEqual(writes, [['suback', 'puback']]);
+});
+
+it('a QoS 0 request sent with a SUBSCRIBE: SUBACK and the answer in one write, no PUBACK', async () => {
+  const { client, writes } = await provisionSession();
+  const qos0 = g({ cmd: 'publish', topic: '/provision/request', payload: JSON.stringify({ provisionDeviceKey: 'key', provisionDeviceSecret: 'secret' }), qos: 0, retain: false, dup: false });
+  client.raw(Buffer.concat([subscribe, qos0]));
+  await client.next('suback');
+  const answer = await client.next('publish');
+  assert.equal(JSON.parse(String(answer.payload)).status, 'SUCCESS');
+  assert.deepEqual(writes, [['suback', 'publish']]);
+});
+
+it('a client that disconnects while its request is worked on gets the held SUBACK before the socket closes', async () => {
+  const { conn, client, writes } = await provisionSession();
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const provision = conn.ctx.core.provisioning.provision.bind(conn.ctx.core.provisioning);
+  (conn.ctx.core.provisioning as { provision: unknown }).provision = async (...args: Parameters<typeof provision>) => {
+    await gate;
+    return provision(...args);
+  };
+  client.raw(Buffer.concat([subscribe, request('secret'), g({ cmd: 'disconnect' })]));
+  await client.next('suback');
+  await client.closedPromise;
+  release();
+  assert.deepEqual(writes, [['suback']]);
+});
