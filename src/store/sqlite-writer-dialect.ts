@@ -202,7 +202,11 @@ class WriterConnection implements DatabaseConnection {
     const unsent = this.prefix.length > 0 && this.prefix[0].sql === 'begin';
     try {
       if (this.mode === 'local') this.driver.local!.execute(end);
-      else if (this.begun && !(sql === 'rollback' && unsent)) await this.inTransaction(end);
+      else if (sql === 'rollback') {
+        // Only the ROLLBACK: statements still deferred would be undone at once, and one of them failing (a unique
+        // key) would stop the message before the ROLLBACK, leaving the thread's connection inside this transaction.
+        if (this.begun && !unsent) await this.driver.send(rollback, this.generation);
+      } else if (this.begun) await this.inTransaction(end);
     } catch (err) {
       if (sql === 'commit') {
         if (this.mode === 'local') {
