@@ -73,6 +73,9 @@ function filteredDevices(db: Db, tenantId: string, query: DeviceInfoQuery, colum
   return base;
 }
 
+/** Ids of a page read back per query (each a bound parameter). */
+const PAGE_IDS_PER_QUERY = 10_000;
+
 /** A page of device infos. Without a sort property the order is creation order (ThingsBoard: `id` ASC, time-based ids). */
 export async function listDeviceInfos(db: Db, tenantId: string, query: DeviceInfoQuery): Promise<Page<DeviceInfo>> {
   const column = query.sortProperty ? DEVICE_INFO_SORTS[query.sortProperty] : undefined;
@@ -87,8 +90,12 @@ export async function listDeviceInfos(db: Db, tenantId: string, query: DeviceInf
     (row: { id: string }) => row.id,
   );
   if (ids.data.length === 0) return { ...ids, data: [] };
-  const rows: InfoRow[] = await selectInfo(infoBase(db, tenantId).where('device.id', 'in', ids.data)).execute();
-  const byId = new Map(rows.map((row) => [row.id as string, rowToInfo(row)]));
+  const byId = new Map<string, DeviceInfo>();
+  // In slices: a page may hold up to 100,000 ids, past SQLite's (32,766) and PostgreSQL's (65,535) bound parameters.
+  for (let at = 0; at < ids.data.length; at += PAGE_IDS_PER_QUERY) {
+    const rows: InfoRow[] = await selectInfo(infoBase(db, tenantId).where('device.id', 'in', ids.data.slice(at, at + PAGE_IDS_PER_QUERY))).execute();
+    for (const row of rows) byId.set(row.id as string, rowToInfo(row));
+  }
   // A device deleted between the two reads is left out of the page rather than shown half.
   return { ...ids, data: ids.data.flatMap((id) => byId.get(id) ?? []) };
 }
