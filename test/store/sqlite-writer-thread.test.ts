@@ -322,6 +322,27 @@ describe('Store.transaction with offload', () => {
   });
 });
 
+describe('Store.savepoint inside an offloaded transaction', () => {
+  for (const [name, sqliteWriterThread] of [['with the writer thread', 'on'], ['without it', 'off']] as const)
+  test(`a write under a savepoint that fails rejects the savepoint, and the transaction goes on and commits (${name})`, async () => {
+    const { openStore } = await import('../../src/store/open-store.ts');
+    // Every group commit on the thread: the attribute write below is a statement list whose result is unread.
+    const store = await openStore({ database: join(dir, `savepoint-${sqliteWriterThread}.db`), sqliteSynchronous: 'normal', sqliteWriterThread, sqliteThreadMinParameters: 0 });
+    try {
+      await store.transaction(async (tx) => {
+        await tx.initSetting('before-savepoint', 'yes');
+        // No such device: the attribute row breaks its foreign key.
+        await assert.rejects(tx.savepoint((sp) => sp.saveAttributes({ deviceId: 'no-such-device', scope: 'SERVER_SCOPE', entries: [{ key: 'k', value: { type: 'STRING', value: 'v' } }], ts: 1 })), /FOREIGN KEY/);
+        await tx.initSetting('after-savepoint', 'yes');
+      }, { offload: true });
+      assert.equal(await store.initSetting('before-savepoint', 'no'), 'yes');
+      assert.equal(await store.initSetting('after-savepoint', 'no'), 'yes');
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('SQLite writer thread that dies', () => {
   test('its requests fail as database unavailable, the next one starts a new thread, and an open transaction does not go on', async () => {
     const { db, thread } = await open('dies.db');
