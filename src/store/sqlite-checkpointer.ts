@@ -112,6 +112,8 @@ export class SqliteCheckpointer {
   private readonly restartPages: number;
   /** The WAL's frames after the last final pass: found again, nothing was written since (the WAL starts over at the next write). */
   private finalLog = -1;
+  /** The worker thread has ended (it emits 'exit' once). */
+  private exited = false;
 
   private constructor(
     path: string,
@@ -132,7 +134,11 @@ export class SqliteCheckpointer {
     });
     this.worker.on('error', (err) => this.fail(err.message));
     this.worker.on('exit', () => {
-      if (!this.stopped) this.fail('checkpoint worker exited');
+      this.exited = true;
+      if (!this.stopped) return this.fail('checkpoint worker exited');
+      // Stopping: a pass in flight (a final one holds the write pause) must still end, or stop() never would.
+      this.waiting?.reject(new Error('checkpoint worker exited'));
+      this.waiting = undefined;
     });
     setAutocheckpoint(main, SAFETY_NET_PAGES);
     this.loop = this.run().catch((err: Error) => this.fail(err.message));
@@ -240,6 +246,7 @@ export class SqliteCheckpointer {
     this.stopped = true;
     this.wake();
     await this.loop;
+    if (this.exited) return;
     const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
     this.worker.postMessage('close');
     const timeout = setTimeout(() => void this.worker.terminate(), 5000);

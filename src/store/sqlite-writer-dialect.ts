@@ -49,8 +49,9 @@ export const OFFLOAD_SQL = '-- fleetgate: offload';
 
 /**
  * The SQL text of a statement list whose result the caller does not read (a group commit's writes): inside a
- * transaction on the writer thread it is not sent on its own but with the COMMIT, so a group commit costs one round
- * trip instead of two. Its errors then surface at the COMMIT, which fails the transaction just the same.
+ * transaction on the writer thread, outside any savepoint, it is not sent on its own but with the COMMIT, so a group
+ * commit costs one round trip instead of two. Its errors then surface at the COMMIT, which fails the transaction just
+ * the same. Under a savepoint it is sent at once, so its errors reach the savepoint's work.
  */
 export const UNREAD_STATEMENTS_SQL = '-- fleetgate: statements, results unread';
 
@@ -68,6 +69,8 @@ export const isStatementList = (sql: string): boolean => sql === STATEMENTS_SQL 
 
 /** Statements inside a transaction whose answer nobody reads: sent with the next statement, not on their own. */
 const DEFERRED = /^\s*(savepoint|release|rollback to)\b/i;
+const SAVEPOINT = /^\s*savepoint\b/i;
+const RELEASE = /^\s*release\b/i;
 
 /** The dialect's write mutex: one transaction at a time over both connections (also the checkpointer's write pause). */
 export class Mutex {
@@ -117,6 +120,8 @@ class WriterConnection implements DatabaseConnection {
   generation = 0;
   /** Whether BEGIN was sent to the thread. */
   private begun = false;
+  /** Savepoints open in the transaction (SAVEPOINT seen, not yet RELEASEd). */
+  private savepoints = 0;
 
   constructor(private readonly driver: WriterDriver) {}
 
@@ -131,7 +136,7 @@ class WriterConnection implements DatabaseConnection {
     if (this.release) {
       if (this.mode === undefined) {
         if (!many && DEFERRED.test(compiled.sql)) {
-          this.prefix.push(ops[0]);
+          this.defer(ops[0]);
           return { rows: [] };
         }
         // A transaction that starts with a statement list (a group-commit batch) runs on the thread, others here.
@@ -143,10 +148,12 @@ class WriterConnection implements DatabaseConnection {
         return toQueryResult(local!.execute(prefix.length ? [...prefix, ...ops] : ops).slice(prefix.length), many, ops) as QueryResult<R>;
       }
       if (!many && DEFERRED.test(compiled.sql)) {
-        this.prefix.push(ops[0]);
+        this.defer(ops[0]);
         return { rows: [] };
       }
-      if (compiled.sql === UNREAD_STATEMENTS_SQL) {
+      // Under a savepoint it runs now: a failing statement must reject the savepoint's work, which then undoes just
+      // that (Store.savepoint), not fail the whole transaction at its COMMIT.
+      if (compiled.sql === UNREAD_STATEMENTS_SQL && this.savepoints === 0) {
         // Sent with the COMMIT (or the next statement): one round trip less per group commit.
         if (!this.begun) {
           this.generation = this.driver.thread.current(); // BEGIN goes to this thread
@@ -170,6 +177,13 @@ class WriterConnection implements DatabaseConnection {
     }
   }
 
+  /** Keeps a SAVEPOINT, RELEASE or ROLLBACK TO for the next message, counting the savepoints open. */
+  private defer(op: WriterOp): void {
+    if (SAVEPOINT.test(op.sql)) this.savepoints++;
+    else if (RELEASE.test(op.sql)) this.savepoints = Math.max(0, this.savepoints - 1);
+    this.prefix.push(op);
+  }
+
   private async inTransaction(ops: WriterOp[]): Promise<WriterResult[]> {
     const prefix = this.prefix;
     if (prefix.length === 0) return this.driver.send(ops, this.generation);
@@ -188,6 +202,7 @@ class WriterConnection implements DatabaseConnection {
     this.prefix = [{ sql: 'begin', params: [] }];
     this.mode = undefined;
     this.begun = false;
+    this.savepoints = 0;
   }
 
   /**
@@ -202,7 +217,11 @@ class WriterConnection implements DatabaseConnection {
     const unsent = this.prefix.length > 0 && this.prefix[0].sql === 'begin';
     try {
       if (this.mode === 'local') this.driver.local!.execute(end);
-      else if (this.begun && !(sql === 'rollback' && unsent)) await this.inTransaction(end);
+      else if (sql === 'rollback') {
+        // Only the ROLLBACK: statements still deferred would be undone at once, and one of them failing (a unique
+        // key) would stop the message before the ROLLBACK, leaving the thread's connection inside this transaction.
+        if (this.begun && !unsent) await this.driver.send(rollback, this.generation);
+      } else if (this.begun) await this.inTransaction(end);
     } catch (err) {
       if (sql === 'commit') {
         if (this.mode === 'local') {

@@ -8,6 +8,8 @@ import { after, describe, test } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
 import { FALLBACK_PAGES, SAFETY_NET_PAGES, SqliteCheckpointer } from '../../src/store/sqlite-checkpointer.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
+import { Mutex } from '../../src/store/sqlite-writer-dialect.ts';
+import type { Worker } from 'node:worker_threads';
 import type { TsPoint } from '../../src/core/model.ts';
 import { seedDevice } from './fixtures.ts';
 
@@ -19,6 +21,17 @@ async function until(condition: () => boolean, what: string): Promise<void> {
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** `promise`'s value, or 'timed out' after a generous bound (a hang must fail the test, not stall the file). */
+async function within<T>(promise: Promise<T>): Promise<T | 'timed out'> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<'timed out'>((r) => (timer = setTimeout(() => r('timed out'), 30_000)));
+  try {
+    return await Promise.race([promise, bound]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -68,6 +81,38 @@ describe('SQLite checkpoints on a worker thread', () => {
     await store.close();
     // Closing the last connection checkpoints and removes the WAL: the worker's connection was closed first.
     assert.throws(() => statSync(`${path}-wal`), /ENOENT/);
+  });
+
+  test('a worker that dies during stop() while a final pass holds the write pause: stop() ends and the pause is released', async () => {
+    const path = join(dir, 'dies-stopping.db');
+    const db = openWal(path);
+    const insert = db.prepare('insert into t (v) values (?)');
+    for (let i = 0; i < 500; i++) insert.run('x'.repeat(500));
+    const mutex = new Mutex();
+    let inFinal = false;
+    const checkpointer = SqliteCheckpointer.start(path, db, {
+      intervalMs: 5,
+      restartPages: 16,
+      pauseWrites: async (final) => {
+        const release = await mutex.lock();
+        try {
+          inFinal = true;
+          await final();
+        } finally {
+          release();
+        }
+      },
+    });
+    // Fault: the final pass's request is lost, as if the worker died before answering it.
+    const worker = (checkpointer as unknown as { worker: Worker }).worker;
+    const post = worker.postMessage.bind(worker);
+    worker.postMessage = (message: unknown) => void (inFinal && message === 'checkpoint' ? undefined : post(message));
+    await until(() => inFinal, 'the final pass');
+    const stopping = checkpointer.stop();
+    await worker.terminate();
+    assert.equal(await within(stopping.then(() => 'stopped')), 'stopped');
+    assert.equal(typeof (await within(mutex.lock())), 'function', 'the write pause was released');
+    db.close();
   });
 
   /** Writes `batches` group commits back to back through a store; returns the WAL file's size and the rows read back. */

@@ -240,6 +240,24 @@ for (const mainConnection of [true, false]) {
       assert.equal((await db.selectFrom('t').select('id').where('id', '=', 6201n).execute()).length, 1);
     });
 
+    test('a rollback with an unread statement list still deferred rolls back on the thread, even if that list would fail', async () => {
+      await db.insertInto('t').values({ id: 6400n, s: 'held' }).execute();
+      await assert.rejects(
+        db.transaction().execute(async (trx) => {
+          await trx.executeQuery(CompiledQuery.raw(OFFLOAD_SQL)); // on the thread in both configurations
+          await trx.insertInto('t').values({ id: 6401n, s: 'sent' }).execute(); // BEGIN and this reach the thread
+          // Deferred: it would fail (s is unique), but the transaction is rolled back before it is sent.
+          await trx.executeQuery(statements([{ sql: 'insert into t (id, s) values (?, ?)', params: [6402, 'held'] }], true));
+          throw new Error('caller gave up');
+        }),
+        /caller gave up/,
+        'the caller sees its own error',
+      );
+      // The thread's connection is out of that transaction: a new one begins there (it could not inside another).
+      await thread.run([{ sql: 'begin immediate', params: [] }, { sql: 'rollback', params: [] }]);
+      assert.equal((await db.selectFrom('t').select('id').where('id', 'in', [6401n, 6402n]).execute()).length, 0, 'nothing of it stays');
+    });
+
     test('an unread statement list with a statement whose result is wanted (done) runs at once', async () => {
       let changes: number | undefined;
       await db.transaction().execute(async (trx) => {
@@ -298,6 +316,27 @@ describe('Store.transaction with offload', () => {
       );
       assert.equal(await store.initSetting('offload-kept', 'other'), 'yes', 'the committed write stays');
       assert.equal(await store.initSetting('offload-undone', 'fresh'), 'fresh', 'the rolled-back write is gone');
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('Store.savepoint inside an offloaded transaction', () => {
+  for (const [name, sqliteWriterThread] of [['with the writer thread', 'on'], ['without it', 'off']] as const)
+  test(`a write under a savepoint that fails rejects the savepoint, and the transaction goes on and commits (${name})`, async () => {
+    const { openStore } = await import('../../src/store/open-store.ts');
+    // Every group commit on the thread: the attribute write below is a statement list whose result is unread.
+    const store = await openStore({ database: join(dir, `savepoint-${sqliteWriterThread}.db`), sqliteSynchronous: 'normal', sqliteWriterThread, sqliteThreadMinParameters: 0 });
+    try {
+      await store.transaction(async (tx) => {
+        await tx.initSetting('before-savepoint', 'yes');
+        // No such device: the attribute row breaks its foreign key.
+        await assert.rejects(tx.savepoint((sp) => sp.saveAttributes({ deviceId: 'no-such-device', scope: 'SERVER_SCOPE', entries: [{ key: 'k', value: { type: 'STRING', value: 'v' } }], ts: 1 })), /FOREIGN KEY/);
+        await tx.initSetting('after-savepoint', 'yes');
+      }, { offload: true });
+      assert.equal(await store.initSetting('before-savepoint', 'no'), 'yes');
+      assert.equal(await store.initSetting('after-savepoint', 'no'), 'yes');
     } finally {
       await store.close();
     }
