@@ -29,6 +29,14 @@ interface Job {
   reject: (err: unknown) => void;
 }
 
+/**
+ * Groups smaller than this are offloaded: on SQLite their statements and commit run on the writer thread while the
+ * next group gathers (MQTT provisioning, ~20 sessions in flight: 3,975 sessions/s against 1,962 on the event loop).
+ * Larger groups (HTTP provisioning under 64 connections) stay on the event loop, where a commit shared by many units is
+ * cheaper than the thread's round trips (13,400 provisions/s against 9,100 offloaded; bench/RESULTS.md, session 6).
+ */
+export const OFFLOAD_BELOW_UNITS = 16;
+
 type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 export class TransactionBatcher {
@@ -83,8 +91,7 @@ export class TransactionBatcher {
     }
     let outcomes: Settled[];
     try {
-      // Offloaded: on SQLite the group's statements and its commit run on the writer thread while the next group gathers.
-      outcomes = await this.store.transaction((tx) => this.runGroup(tx, jobs), { offload: true });
+      outcomes = await this.store.transaction((tx) => this.runGroup(tx, jobs), { offload: jobs.length < OFFLOAD_BELOW_UNITS });
     } catch (err) {
       if (isDependencyUnavailable(err)) {
         // The database is down: every unit gets "not now" at once rather than a retry that would fail too.

@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestCore, silentLogger, type TestCore } from '../support/core.ts';
-import { TransactionBatcher, type BulkOutcome, type BulkWriter } from '../../src/core/transaction-batcher.ts';
+import { OFFLOAD_BELOW_UNITS, TransactionBatcher, type BulkOutcome, type BulkWriter } from '../../src/core/transaction-batcher.ts';
 import { DEFAULT_TENANT_ID as T } from '../../src/core/model.ts';
 import { TEST_ACTOR } from '../support/harness.ts';
 
@@ -92,4 +92,32 @@ test('bulk items of one group reach their writer together; "single" and a writer
   assert.deepEqual(second.map((r) => (r.status === 'fulfilled' ? r.value : r.reason)), ['alone bulk-c', 'alone bulk-boom']);
   assert.equal(await t.store.findDeviceByName(T, 'bulk-c'), undefined, 'the failed bulk write was undone');
   assert.ok(await t.store.findDeviceByName(T, 'bulk-c-by-unit'));
+});
+
+test('small groups are offloaded to the SQLite writer thread, groups of OFFLOAD_BELOW_UNITS or more stay on the event loop', async () => {
+  const asked: (boolean | undefined)[] = [];
+  const store = new Proxy(t.store, {
+    get(target, key, receiver) {
+      if (key !== 'transaction') return Reflect.get(target, key, receiver);
+      return (work: Parameters<typeof target.transaction>[0], options?: Parameters<typeof target.transaction>[1]) => {
+        asked.push(options?.offload);
+        return target.transaction(work, options);
+      };
+    },
+  });
+  const batcher = new TransactionBatcher(store, 100, silentLogger);
+  const group = (prefix: string, n: number) =>
+    Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        batcher.run(async (tx) => {
+          const d = device(`${prefix}-${i}`);
+          await tx.insertDevice(d.device, d.creds);
+          return d.device.id;
+        }),
+      ),
+    );
+  const small = await group('offload-small', OFFLOAD_BELOW_UNITS - 1);
+  const large = await group('offload-large', OFFLOAD_BELOW_UNITS);
+  assert.deepEqual(asked, [true, false]);
+  for (const id of [...small, ...large]) assert.ok(await t.store.getDeviceById(id), 'every unit committed');
 });
