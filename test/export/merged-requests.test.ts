@@ -16,9 +16,9 @@ import { ExportRules } from '../../src/core/export/rules.ts';
 import { openExportSink } from '../../src/export/open-sink.ts';
 import type { TsPoint } from '../../src/core/model.ts';
 import type { Store } from '../../src/store/store.ts';
-import { openPostgresStore } from '../../src/store/postgres.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
-import { skipUnlessPostgres, startPostgres } from '../support/postgres.ts';
+import { skipUnlessPostgres } from '../support/postgres.ts';
+import { startPostgresStore } from '../support/postgres-store.ts';
 import { startReceiver, type Receiver } from './receiver.ts';
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
@@ -166,21 +166,6 @@ contract('SQLite', async () => {
 
 contract(
   'PostgreSQL',
-  async () => {
-    const server = await startPostgres();
-    try {
-      const store = await openPostgresStore(await server.createDatabase());
-      return {
-        store,
-        async close() {
-          await store.close();
-          await server.stop();
-        },
-      };
-    } catch (err) {
-      await server.stop();
-      throw err;
-    }
-  },
+  startPostgresStore,
   skipUnlessPostgres(),
 );

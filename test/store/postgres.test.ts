@@ -5,26 +5,12 @@ import type { KyselyStore } from '../../src/store/kysely/kysely-store.ts';
 import { openStore } from '../../src/store/open-store.ts';
 import { openPostgresStore } from '../../src/store/postgres.ts';
 import { skipUnlessPostgres, startPostgres } from '../support/postgres.ts';
+import { startPostgresStore } from '../support/postgres-store.ts';
 import { storeContract } from './store-contract.ts';
 
 storeContract(
   'PostgreSQL',
-  async () => {
-    const server = await startPostgres();
-    try {
-      const store = await openPostgresStore(await server.createDatabase());
-      return {
-        store,
-        async close() {
-          await store.close();
-          await server.stop();
-        },
-      };
-    } catch (err) {
-      await server.stop();
-      throw err;
-    }
-  },
+  startPostgresStore,
   { skip: skipUnlessPostgres() },
 );
 
