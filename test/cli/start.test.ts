@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { startServerProcess, loginAdmin } from '../support/process-server.ts';
 
 function tempDir() {
@@ -71,6 +74,22 @@ describe('fleetgate start: the administrator', () => {
       const config = loadConfig({ file: join(dir, 'c.json'), env: { FLEETGATE_MQTT_PORT: '2001', FLEETGATE_COAP_PORT: '2002' }, flags: { coapPort: '3002' } });
       assert.deepEqual([config.httpPort, config.mqttPort, config.coapPort, config.httpMaxPayload], [1000, 2001, 3002, 1048576]);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the test harness starts the right server', () => {
+  test('a /healthz 200 from another process on the picked port is not taken for the child being ready', async () => {
+    const dir = tempDir();
+    const squatter = createServer((_req, res) => res.end('{"status":"UP"}')).listen(0, '127.0.0.1');
+    await once(squatter, 'listening');
+    try {
+      const port = (squatter.address() as AddressInfo).port;
+      await assert.rejects(startServerProcess({ FLEETGATE_DATABASE: join(dir, 'db'), FLEETGATE_HTTP_PORT: String(port) }), /server exited with 1: .*EADDRINUSE/s);
+    } finally {
+      squatter.closeAllConnections();
+      squatter.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

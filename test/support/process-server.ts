@@ -3,6 +3,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { ensureBuilt } from './build.ts';
@@ -80,7 +81,9 @@ async function startOnce(env: Record<string, string>, opts: { waitReady?: boolea
         throw picked ? new PortTakenError(message) : new Error(message);
       }
       try {
-        if ((await fetch(`${httpUrl}/healthz`, { signal: AbortSignal.timeout(5000) })).status === 200) break;
+        const healthy = (await fetch(`${httpUrl}/healthz`, { signal: AbortSignal.timeout(5000) })).status === 200;
+        if (healthy && listensOn(child.pid!, httpPort)) break;
+        // Another test's server took the port between the pick and the bind; the child is about to exit on EADDRINUSE.
       } catch {
         /* not listening yet (or another process holds the port and does not answer) */
       }
@@ -89,6 +92,40 @@ async function startOnce(env: Record<string, string>, opts: { waitReady?: boolea
     }
   }
   return { child, httpUrl, httpPort, mqttPort, coapPort, stdout: () => out, stderr: () => err, exited };
+}
+
+/**
+ * Whether process `pid` holds the TCP socket listening on `port`: a /healthz 200 on a picked port may come from
+ * another test's server that bound it first (CI once logged in to the wrong server and got 401). Linux /proc only;
+ * elsewhere it trusts the answer.
+ */
+function listensOn(pid: number, port: number): boolean {
+  const inodes = new Set<string>();
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      return true;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields.length > 9 && fields[3] === '0A' && fields[1]!.endsWith(`:${hexPort}`)) inodes.add(fields[9]!);
+    }
+  }
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+        return target.startsWith('socket:[') && inodes.has(target.slice(8, -1));
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
 }
 
 /** Logs in and returns an admin JWT. */
