@@ -265,7 +265,81 @@ const forms: Form[] = [
       mergeIfDue(db, rows.length, MERGE_SEQ);
     },
   },
+  {
+    // Layout sketch (not the schema): points keyed by an integer series id, (series, ts) WITHOUT ROWID, the 5 value
+    // columns kept; the (device, key) -> series map is the process's (a series table written once per new series).
+    name: 'compact: (series int, ts) key, 5 value columns, grouped',
+    commit(db, rows, latest, byseries) {
+      compactUpsert(db, byseries, 5);
+      multiRow(db, 'ts_kv_latest', LATEST_CONFLICT, latest);
+    },
+  },
+  {
+    name: 'compact: (series int, ts) key, one value column (type in the series), grouped',
+    commit(db, rows, latest, byseries) {
+      compactUpsert(db, byseries, 1);
+      multiRow(db, 'ts_kv_latest', LATEST_CONFLICT, latest);
+    },
+  },
+  {
+    // Per-series chunks: one row per series per commit, its points packed (ts, value) as float64 pairs; the blob
+    // built here is counted (the writer would build it from the rows it receives).
+    name: 'chunk: a row per series per commit, points packed in a blob',
+    commit(db, rows, latest, byseries) {
+      const prep = statementsOf.get(db)!;
+      prep('create table if not exists ts_chunk (series integer not null, first_ts integer not null, seq integer not null, points blob not null, primary key (series, first_ts, seq)) without rowid').run();
+      const out: unknown[] = [];
+      for (let i = 0; i < byseries.length; ) {
+        let j = i;
+        const k0 = byseries[i][0], k1 = byseries[i][1];
+        while (j < byseries.length && byseries[j][0] === k0 && byseries[j][1] === k1) j++;
+        const packed = new Float64Array((j - i) * 2);
+        for (let m = i; m < j; m++) {
+          packed[(m - i) * 2] = byseries[m][2];
+          packed[(m - i) * 2 + 1] = Number(byseries[m][4] ?? byseries[m][5]);
+        }
+        out.push(seriesOf(byseries[i]), byseries[i][2], ++chunkSeq, Buffer.from(packed.buffer));
+        i = j;
+      }
+      for (let first = 0, n = 0; first < out.length / 4; first += n) {
+        n = chunkRows(out.length / 4 - first);
+        prep(`insert into ts_chunk (series, first_ts, seq, points) values ${Array(n).fill('(?, ?, ?, ?)').join(', ')}`).run(out.slice(first * 4, (first + n) * 4));
+      }
+      multiRow(db, 'ts_kv_latest', LATEST_CONFLICT, latest);
+    },
+  },
 ];
+let chunkSeq = 0;
+
+const seriesIds = new Map<string, number>();
+const seriesOf = (r: Row) => {
+  const k = `${r[0]}|${r[1]}`;
+  let id = seriesIds.get(k);
+  if (id === undefined) seriesIds.set(k, (id = seriesIds.size + 1));
+  return id;
+};
+/** Upserts rows into ts_point (series, ts, values): `width` 5 (the value columns) or 1 (the one non-null value). */
+function compactUpsert(db: BetterSqlite3.Database, rows: Row[], width: 1 | 5) {
+  const prep = statementsOf.get(db)!;
+  const vcols = width === 5 ? ['bool_v', 'long_v', 'dbl_v', 'str_v', 'json_v'] : ['v'];
+  prep(`create table if not exists ts_point_${width} (series integer not null, ts integer not null, ${vcols.join(', ')}, primary key (series, ts)) without rowid`).run();
+  const cols = 2 + width;
+  const tuple = `(${Array(cols).fill('?').join(', ')})`;
+  const set = vcols.map((c) => `${c} = excluded.${c}`).join(', ');
+  for (let first = 0, n = 0; first < rows.length; first += n) {
+    n = chunkRows(rows.length - first);
+    const params = new Array(n * cols);
+    for (let i = 0; i < n; i++) {
+      const r = rows[first + i];
+      const at = i * cols;
+      params[at] = seriesOf(r);
+      params[at + 1] = r[2];
+      if (width === 5) for (let c = 0; c < 5; c++) params[at + 2 + c] = r[3 + c];
+      else params[at + 2] = r[4] ?? r[5];
+    }
+    prep(`insert into ts_point_${width} (series, ts, ${vcols.join(', ')}) values ${Array(n).fill(tuple).join(', ')} on conflict (series, ts) do update set ${set}`).run(params);
+  }
+}
 
 function open(path: string): BetterSqlite3.Database {
   const db = new BetterSqlite3(path);
@@ -323,7 +397,8 @@ try {
       db.exec('commit');
       const d = process.cpuUsage(t0);
       cpu += d.user + d.system;
-      const count = Number((db.prepare('select count(*) n from ts_kv').get() as { n: bigint }).n);
+      const table = form.name.startsWith('chunk') ? 'ts_chunk' : form.name.startsWith('compact') ? `ts_point_${form.name.includes('one value') ? 1 : 5}` : 'ts_kv';
+      const count = Number((db.prepare(`select count(*) n from ${table}`).get() as { n: bigint }).n);
       db.close();
       const us = cpu / stored;
       (totals.get(form.name) ?? totals.set(form.name, []).get(form.name)!).push(us);

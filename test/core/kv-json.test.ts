@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { kvToString, parseAttributes, parseTelemetry, parseTelemetryPoints, toKvValue } from '../../src/core/kv-json.ts';
+import { kvToString, needsExactNumbers, parseAttributes, parseTelemetry, parseTelemetryPoints, toKvValue } from '../../src/core/kv-json.ts';
 import { FleetgateError } from '../../src/core/errors.ts';
 
 const NOW = 1_700_000_000_000;
@@ -111,6 +111,9 @@ describe('spec §8.2 telemetry forms', () => {
     ['values not an object', '{"ts":1,"values":5}'],
     ['ts not a number', '{"ts":"soon","values":{"a":1}}'],
     ['negative ts', '{"ts":-1,"values":{"a":1}}'],
+    ['a fractional ts', '{"ts":1.5,"values":{"a":1}}'],
+    ['a ts beyond 2^53', '{"ts":1e300,"values":{"a":1}}'],
+    ['a number ts with values not an object', '{"ts":7,"values":[1]}'],
     ['empty body', ''],
   ] as const) {
     test(`${name} is rejected as MALFORMED_PAYLOAD`, () => {
@@ -134,5 +137,34 @@ describe('entity ids', () => {
     assert.ok(a < b);
     assert.equal(a.slice(0, 13).replace('-', ''), (1_700_000_000_000).toString(16).padStart(12, '0'));
     assert.notEqual(newId(5), newId(5));
+  });
+});
+
+describe('which texts take the exact-number parser', () => {
+  // The scanner replaced this expression; it must answer as the expression did on every text.
+  const EXPRESSION = /\d\.0+(?![0-9])|\d[eE]|\d{16}/;
+  test('the cases the expression was written for', () => {
+    for (const text of ['{"a":21.0}', '{"a":1.00}', '{"a":0.0}', '{"a":1e3}', '{"a":1E3}', '{"a":12345678901234567}', '{"a":"x9.0"}', '1.0']) {
+      assert.equal(needsExactNumbers(text), true, text);
+    }
+    for (const text of ['{"a":21.05}', '{"a":1.001}', '{"a":1.5}', '{"t":"E"}', '{"a":".0"}', '{"a":123456789012345}', '{"ts":1700000000000,"values":{"temperature":21.5}}', '']) {
+      assert.equal(needsExactNumbers(text), false, text);
+    }
+  });
+  test('agrees with the expression on 20,000 random texts', () => {
+    const alphabet = '0123456789.eE0.0 ,"x-+';
+    let seed = 17;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let n = 0; n < 20_000; n++) {
+      let text = '';
+      const length = Math.floor(random() * 24);
+      for (let i = 0; i < length; i++) text += random() < 0.6 ? String(Math.floor(random() * 10)) : alphabet[Math.floor(random() * alphabet.length)];
+      assert.equal(needsExactNumbers(text), EXPRESSION.test(text), JSON.stringify(text));
+    }
+  });
+  test('a number ts is read as the text form reads it', () => {
+    assert.deepEqual(parseTelemetryPoints('{"ts":0,"values":{"a":1}}', 'dev', NOW).map((p) => p.ts), [0]);
+    assert.ok(Object.is(parseTelemetryPoints('{"ts":-0,"values":{"a":1}}', 'dev', NOW)[0].ts, 0));
+    assert.deepEqual(parseTelemetryPoints('{"ts":9007199254740991,"values":{"a":1}}', 'dev', NOW).map((p) => p.ts), [9007199254740991]);
   });
 });
