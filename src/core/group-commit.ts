@@ -100,6 +100,11 @@ export interface GroupCommitSettings {
    * after a quiet moment is committed at once.
    */
   minIntervalMs?: number;
+  /**
+   * Commits in flight at once (default 1; Store.commitsInFlight). With 2, the next batch's commit starts while the
+   * previous one's is still running (SQLite's writer thread runs them in order: sqlite-writer-dialect.ts Mutex).
+   */
+  inFlight?: number;
 }
 
 export interface GroupCommitStats {
@@ -116,7 +121,8 @@ export class GroupCommitter {
   private scheduled = false;
   /** performance.now() when the last commit started. */
   private lastStart = -Infinity;
-  private flushing: Promise<void> | undefined;
+  /** Commits running (at most settings.inFlight). */
+  private readonly flushes = new Set<Promise<void>>();
   private closed = false;
   readonly stats: GroupCommitStats = { batches: 0, rows: 0, lastCommitMs: 0 };
   /** Adds rows that must commit with a batch (the export outbox, issue 16) just before it is written. */
@@ -161,14 +167,17 @@ export class GroupCommitter {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.flushing) return;
+    if (this.scheduled || this.flushes.size >= (this.settings.inFlight ?? 1)) return;
     this.scheduled = true;
     const run = () => {
       this.scheduled = false;
-      this.flushing = this.flush().finally(() => {
-        this.flushing = undefined;
+      if (this.queue.length === 0) return;
+      const flushing: Promise<void> = this.flush().finally(() => {
+        this.flushes.delete(flushing);
         if (this.queue.length > 0) this.schedule();
       });
+      this.flushes.add(flushing);
+      if (this.queue.length > 0) this.schedule();
     };
     const interval = this.settings.minIntervalMs ?? 0;
     const early = interval - (performance.now() - this.lastStart);
@@ -270,11 +279,12 @@ export class GroupCommitter {
   /** Stops accepting writes and commits everything queued. */
   async close(): Promise<void> {
     this.closed = true;
-    while (this.queue.length > 0 || this.flushing || this.scheduled) {
-      if (this.flushing) await this.flushing;
+    while (this.queue.length > 0 || this.flushes.size > 0 || this.scheduled) {
+      if (this.flushes.size > 0) await Promise.all(this.flushes);
       else if (this.queue.length > 0) {
         this.scheduled = false;
-        this.flushing = this.flush().finally(() => (this.flushing = undefined));
+        const flushing: Promise<void> = this.flush().finally(() => this.flushes.delete(flushing));
+        this.flushes.add(flushing);
       } else await new Promise((r) => setImmediate(r));
     }
   }
