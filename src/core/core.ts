@@ -198,7 +198,7 @@ export async function createCore(deps: {
     credentialsChanged(id, deviceId).catch((err) => logger.warn({ err }, 'credentials-changed publish failed'));
     provisioned(deviceId);
   }, hook);
-  const committer = new GroupCommitter(store, { maxRows: settings.batchMaxRows, maxDelayMs: settings.batchMaxDelayMs, minIntervalMs: settings.batchIntervalMs, inFlight: store.commitsInFlight }, logger, outages);
+  const committer = new GroupCommitter(store, { maxRows: settings.batchMaxRows, maxDelayMs: settings.batchMaxDelayMs, minIntervalMs: settings.batchIntervalMs }, logger, outages);
   const telemetry = new Telemetry(store, committer, observer);
   const interest = new LiveInterest(bus, logger, { ttlMs: settings.liveInterestTtlMs });
   await interest.start();

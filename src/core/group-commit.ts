@@ -100,11 +100,6 @@ export interface GroupCommitSettings {
    * after a quiet moment is committed at once.
    */
   minIntervalMs?: number;
-  /**
-   * Commits in flight at once (default 1; Store.commitsInFlight). With 2, the next batch's commit starts while the
-   * previous one's is still running (SQLite's writer thread runs them in order: sqlite-writer-dialect.ts Mutex).
-   */
-  inFlight?: number;
 }
 
 export interface GroupCommitStats {
@@ -121,8 +116,7 @@ export class GroupCommitter {
   private scheduled = false;
   /** performance.now() when the last commit started. */
   private lastStart = -Infinity;
-  /** Commits running (at most settings.inFlight). */
-  private readonly flushes = new Set<Promise<void>>();
+  private flushing: Promise<void> | undefined;
   private closed = false;
   readonly stats: GroupCommitStats = { batches: 0, rows: 0, lastCommitMs: 0 };
   /** Adds rows that must commit with a batch (the export outbox, issue 16) just before it is written. */
@@ -167,17 +161,14 @@ export class GroupCommitter {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.flushes.size >= (this.settings.inFlight ?? 1)) return;
+    if (this.scheduled || this.flushing) return;
     this.scheduled = true;
     const run = () => {
       this.scheduled = false;
-      if (this.queue.length === 0) return;
-      const flushing: Promise<void> = this.flush().finally(() => {
-        this.flushes.delete(flushing);
+      this.flushing = this.flush().finally(() => {
+        this.flushing = undefined;
         if (this.queue.length > 0) this.schedule();
       });
-      this.flushes.add(flushing);
-      if (this.queue.length > 0) this.schedule();
     };
     const interval = this.settings.minIntervalMs ?? 0;
     const early = interval - (performance.now() - this.lastStart);
@@ -279,12 +270,11 @@ export class GroupCommitter {
   /** Stops accepting writes and commits everything queued. */
   async close(): Promise<void> {
     this.closed = true;
-    while (this.queue.length > 0 || this.flushes.size > 0 || this.scheduled) {
-      if (this.flushes.size > 0) await Promise.all(this.flushes);
+    while (this.queue.length > 0 || this.flushing || this.scheduled) {
+      if (this.flushing) await this.flushing;
       else if (this.queue.length > 0) {
         this.scheduled = false;
-        const flushing: Promise<void> = this.flush().finally(() => this.flushes.delete(flushing));
-        this.flushes.add(flushing);
+        this.flushing = this.flush().finally(() => (this.flushing = undefined));
       } else await new Promise((r) => setImmediate(r));
     }
   }

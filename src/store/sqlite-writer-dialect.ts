@@ -72,34 +72,9 @@ const DEFERRED = /^\s*(savepoint|release|rollback to)\b/i;
 const SAVEPOINT = /^\s*savepoint\b/i;
 const RELEASE = /^\s*release\b/i;
 
-/**
- * The dialect's write mutex: one transaction at a time over both connections (also the checkpointer's write pause).
- * A transaction sent to the writer thread whole (BEGIN … COMMIT in one message) frees it once sent, before its answer
- * (`track`): the thread runs messages in order, so the next holder's work on the thread queues behind it. Work on the
- * main-thread connection, and the checkpointer's pause, first wait for such commits to be answered (`idle`), so they
- * never wait on the thread's write lock.
- */
+/** The dialect's write mutex: one transaction at a time over both connections (also the checkpointer's write pause). */
 export class Mutex {
   private tail: Promise<void> = Promise.resolve();
-  /** Whole transactions sent to the thread and not yet answered. */
-  private inFlight = 0;
-  private waiters: (() => void)[] = [];
-  /** Counts `answer` as in flight until it settles. */
-  track(answer: Promise<unknown>): void {
-    this.inFlight++;
-    const settled = () => {
-      if (--this.inFlight > 0) return;
-      const waiters = this.waiters;
-      this.waiters = [];
-      for (const w of waiters) w();
-    };
-    answer.then(settled, settled);
-  }
-  /** Resolves once no tracked transaction is in flight; undefined when none is (nothing to await). */
-  idle(): Promise<void> | undefined {
-    if (this.inFlight === 0) return undefined;
-    return new Promise<void>((resolve) => this.waiters.push(resolve));
-  }
   /** Resolves with the function that releases the lock, once every earlier holder released it. */
   lock(): Promise<() => void> {
     let release!: () => void;
@@ -147,8 +122,6 @@ class WriterConnection implements DatabaseConnection {
   private begun = false;
   /** Savepoints open in the transaction (SAVEPOINT seen, not yet RELEASEd). */
   private savepoints = 0;
-  /** Whether part of the transaction was sent to the thread before its COMMIT (else it can go whole, pipelined). */
-  private sent = false;
 
   constructor(private readonly driver: WriterDriver) {}
 
@@ -168,8 +141,6 @@ class WriterConnection implements DatabaseConnection {
         }
         // A transaction that starts with a statement list (a group-commit batch) runs on the thread, others here.
         this.mode = (many && parameterCount(ops) >= this.driver.threadMinParameters) || !local ? 'thread' : 'local';
-        // Here it would wait on the thread's write lock (busy_timeout, blocking the event loop): let it finish first.
-        if (this.mode === 'local') await this.driver.mutex.idle();
       }
       if (this.mode === 'local') {
         const prefix = this.prefix;
@@ -200,7 +171,6 @@ class WriterConnection implements DatabaseConnection {
     }
     const release = await this.driver.mutex.lock();
     try {
-      if (local) await this.driver.mutex.idle();
       return toQueryResult(local ? local.execute(ops) : await this.driver.send(ops), many, ops) as QueryResult<R>;
     } finally {
       release();
@@ -215,7 +185,6 @@ class WriterConnection implements DatabaseConnection {
   }
 
   private async inTransaction(ops: WriterOp[]): Promise<WriterResult[]> {
-    this.sent = true;
     const prefix = this.prefix;
     if (prefix.length === 0) return this.driver.send(ops, this.generation);
     const begins = !this.begun;
@@ -234,17 +203,6 @@ class WriterConnection implements DatabaseConnection {
     this.mode = undefined;
     this.begun = false;
     this.savepoints = 0;
-    this.sent = false;
-  }
-
-  /** Frees the mutex and forgets the transaction. */
-  private reset(): void {
-    const release = this.release;
-    this.release = undefined;
-    this.prefix = [];
-    this.mode = undefined;
-    this.begun = false;
-    release?.();
   }
 
   /**
@@ -257,17 +215,6 @@ class WriterConnection implements DatabaseConnection {
     const rollback = [{ sql: 'rollback', params: [] }];
     // A rollback before anything reached the thread (its BEGIN still waits in `prefix`): nothing to undo there.
     const unsent = this.prefix.length > 0 && this.prefix[0].sql === 'begin';
-    if (sql === 'commit' && this.mode === 'thread' && this.begun && !this.sent && this.driver.pipelined) {
-      // The whole transaction in one message (a group commit: BEGIN, its statements, COMMIT): the mutex is freed once
-      // it is sent, so the next transaction is built and queued on the thread while this one runs, and the thread
-      // does not fall asleep between them. If any statement fails, the thread rolls the transaction back itself
-      // (`whole`); this call still resolves only once COMMIT returned, so nothing is acknowledged before.
-      const answer = this.driver.send([...this.prefix, ...end], this.generation, true);
-      this.driver.mutex.track(answer);
-      this.reset();
-      await answer;
-      return;
-    }
     try {
       if (this.mode === 'local') this.driver.local!.execute(end);
       else if (sql === 'rollback') {
@@ -287,7 +234,12 @@ class WriterConnection implements DatabaseConnection {
       }
       throw err;
     } finally {
-      this.reset();
+      const release = this.release;
+      this.release = undefined;
+      this.prefix = [];
+      this.mode = undefined;
+      this.begun = false;
+      release?.();
     }
   }
 
@@ -314,15 +266,14 @@ class WriterDriver implements Driver {
     readonly local: LocalConnection | undefined,
     private readonly path: string,
     readonly threadMinParameters: number,
-    readonly pipelined: boolean,
   ) {}
 
   async init(): Promise<void> {}
 
   /** Runs `ops` on the writer thread (on thread `generation` only, when given); errors translated as in process. */
-  async send(ops: WriterOp[], generation?: number, whole = false): Promise<WriterResult[]> {
+  async send(ops: WriterOp[], generation?: number): Promise<WriterResult[]> {
     try {
-      return await this.thread.run(ops, generation, whole);
+      return await this.thread.run(ops, generation);
     } catch (err) {
       throw sqliteUnavailable(err, this.path) ?? err;
     }
@@ -349,7 +300,6 @@ class WriterDriver implements Driver {
   async destroy(): Promise<void> {
     const release = await this.mutex.lock();
     try {
-      await this.mutex.idle();
       // The read connection first: the last connection to close checkpoints the WAL, which is the thread's work.
       this.local?.database.close();
       await this.thread.close();
@@ -375,11 +325,6 @@ export interface WriterDialectOptions {
   threadMinParameters?: number;
   /** The write mutex, when the caller needs it too (the checkpointer's write pause, sqlite-checkpointer.ts). */
   mutex?: Mutex;
-  /**
-   * Whether a transaction sent to the thread whole (a group commit) frees the mutex once sent rather than once
-   * answered (Mutex; default false).
-   */
-  pipelined?: boolean;
 }
 
 /** The Kysely dialect over a started writer thread. */
@@ -391,8 +336,8 @@ export class SqliteWriterDialect implements Dialect {
   }
 
   createDriver(): Driver {
-    const { thread, path, local, threadMinParameters = 0, mutex = new Mutex(), pipelined = false } = this.options;
-    return new WriterDriver(mutex, thread, local && new LocalConnection(local, path), path, threadMinParameters, pipelined);
+    const { thread, path, local, threadMinParameters = 0, mutex = new Mutex() } = this.options;
+    return new WriterDriver(mutex, thread, local && new LocalConnection(local, path), path, threadMinParameters);
   }
 
   createQueryCompiler() {

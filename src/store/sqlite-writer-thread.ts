@@ -83,8 +83,6 @@ export class SqliteWriterThread {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private closing = false;
-  /** Whether the current thread's connection is open (run posts at once, in call order). */
-  private isReady = false;
   private readonly encoder = new OpsEncoder();
   private readonly driver = createRequire(import.meta.url).resolve('better-sqlite3');
 
@@ -99,7 +97,6 @@ export class SqliteWriterThread {
 
   private spawn(): void {
     this.generation++;
-    this.isReady = false;
     this.encoder.forget();
     // execArgv: none of the parent's (--input-type=module would make this CommonJS source a module; tsx is not needed),
     // except a CPU profile of the thread when FLEETGATE_WRITER_CPU_PROF names a directory (diagnostics).
@@ -112,7 +109,6 @@ export class SqliteWriterThread {
         if (m.ready === true) {
           // Referenced only while a request waits (run), so an idle store does not keep the process alive.
           if (this.pending.size === 0) worker.unref();
-          if (this.worker === worker) this.isReady = true;
           resolve();
         }
         else if (m.ready === false) reject(this.error(m.error!));
@@ -166,11 +162,9 @@ export class SqliteWriterThread {
 
   /**
    * Runs `ops` in order on the writer connection; resolves with one result per statement. With `generation` (a
-   * transaction that began on that thread), fails unless that very thread is still running. With `whole` (the ops are
-   * a whole transaction, BEGIN to COMMIT), a failing statement makes the thread roll the transaction back. Once the
-   * thread is ready the message is posted within this call, so messages reach the thread in call order.
+   * transaction that began on that thread), fails unless that very thread is still running.
    */
-  async run(ops: WriterOp[], generation?: number, whole = false): Promise<WriterResult[]> {
+  async run(ops: WriterOp[], generation?: number): Promise<WriterResult[]> {
     if (generation !== undefined && (!this.worker || generation !== this.generation)) {
       throw new DependencyUnavailableError('database', 'the SQLite writer thread stopped during a transaction', 'retry; the transaction was rolled back');
     }
@@ -178,14 +172,14 @@ export class SqliteWriterThread {
       if (this.closing) throw new DependencyUnavailableError('database', 'the SQLite store is closed', 'open the store again');
       this.spawn();
     }
-    if (!this.isReady) await this.ready;
+    await this.ready;
     const worker = this.worker!;
     const id = this.nextId++;
     return new Promise<WriterResult[]>((resolve, reject) => {
       if (this.pending.size === 0) worker.ref();
       this.pending.set(id, { resolve, reject });
       const [encoded, transfer] = this.encoder.encode(ops);
-      worker.postMessage(whole ? { id, ops: encoded, whole } : { id, ops: encoded }, transfer);
+      worker.postMessage({ id, ops: encoded }, transfer);
     });
   }
 

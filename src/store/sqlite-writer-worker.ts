@@ -141,11 +141,6 @@ parentPort.on('message', (message) => {
     const { results, blobs } = run(message.ops);
     parentPort.postMessage({ id: message.id, results, blobs });
   } catch (err) {
-    // A whole transaction (BEGIN … COMMIT, sent without waiting for the one before) that failed is rolled back here:
-    // the next message may already be the next transaction's BEGIN.
-    if (message.whole && db.inTransaction) {
-      try { db.exec('rollback'); } catch {}
-    }
     parentPort.postMessage({ id: message.id, error: { message: String(err && err.message || err), code: err && err.code } });
   }
 });

@@ -169,11 +169,6 @@ export interface SqliteStoreOptions {
   mainConnection?: boolean;
   /** With the writer thread and a main connection: lighter group commits run on the main one (default THREAD_MIN_PARAMETERS). */
   threadMinParameters?: number;
-  /**
-   * With the writer thread: a group commit sent to it whole frees the write mutex once sent, so the next one is built
-   * and queued while it runs (sqlite-writer-dialect.ts Mutex); the store then takes two group commits in flight.
-   */
-  pipelinedCommits?: boolean;
   /** Staged rows that start a merge round, and rows per merge slice (kysely/sqlite-staging.ts; tests make them small). */
   staging?: { mergeAt?: number; sliceRows?: number };
   /** The checkpointer's interval and restart size (sqlite-checkpointer.ts; tests make them small). */
@@ -213,8 +208,7 @@ async function openThreaded(path: string, options: SqliteStoreOptions): Promise<
     }
   }
   const mutex = new Mutex();
-  const pipelined = options.pipelinedCommits ?? process.env.FLEETGATE_SQLITE_PIPELINED_COMMITS === '1';
-  const db = new Kysely<Database>({ dialect: new SqliteWriterDialect({ thread, path, local, threadMinParameters: options.threadMinParameters ?? THREAD_MIN_PARAMETERS, mutex, pipelined }) });
+  const db = new Kysely<Database>({ dialect: new SqliteWriterDialect({ thread, path, local, threadMinParameters: options.threadMinParameters ?? THREAD_MIN_PARAMETERS, mutex }) });
   // The checkpointer moves the automatic checkpoint of both writing connections.
   const checkpointed = {
     setAutocheckpoint(pages: number) {
@@ -226,7 +220,6 @@ async function openThreaded(path: string, options: SqliteStoreOptions): Promise<
   const pauseWrites = async (final: () => Promise<void>) => {
     const release = await mutex.lock();
     try {
-      await mutex.idle(); // group commits sent before, still running on the thread
       await final();
     } finally {
       release();
@@ -236,9 +229,7 @@ async function openThreaded(path: string, options: SqliteStoreOptions): Promise<
     if (local) journalsInMemory(local);
     thread.keepJournalsInMemory();
   };
-  const store = await finishOpening(db, path, checkpointed, options, migrated, { pauseWrites });
-  if (pipelined) store.commitsInFlight = 2;
-  return store;
+  return finishOpening(db, path, checkpointed, options, migrated, { pauseWrites });
 }
 
 /**

@@ -128,8 +128,6 @@ export interface TransactionOptions {
 export interface Store {
   /** How many transactions can usefully run at once (SQLite: 1, one connection; PostgreSQL: about the pool size). */
   readonly transactionConcurrency: number;
-  /** Group commits (writeBatch) worth having in flight at once (SQLite's pipelined writer thread: 2; default 1). */
-  readonly commitsInFlight?: number;
 
   /** Runs `work` in one database transaction; it commits when `work` resolves and rolls back when it throws. */
   transaction<T>(work: (tx: Store) => Promise<T>, options?: TransactionOptions): Promise<T>;

@@ -45,9 +45,6 @@ export class KyselyStore implements Store {
     this.ota = new KyselyOtaStore(db, dialect);
   }
 
-  /** Group commits worth having in flight at once (Store.commitsInFlight; set by sqlite.ts). */
-  commitsInFlight = 1;
-
   /** OTA queries (ota-queries.ts) on this connection or transaction. */
   readonly ota: KyselyOtaStore;
 
