@@ -7,7 +7,8 @@
  *
  * Variants (joined with +): base (as provisioning does it), tempmem (temp_store = MEMORY, as the main-thread
  * connection now has it), nosp (no savepoint), noaudit / noattr / nocred (leave that insert out), noret (the device and
- * credentials inserts without RETURNING: the statement's change count says whether every row went in).
+ * credentials inserts without RETURNING: the statement's change count says whether every row went in), clocktok (tokens
+ * from core/ids.ts newAccessToken, whose first characters follow a clock, instead of 20 random characters).
  * Usage: node --import tsx bench/store/provision-journal.ts [groups=400] [devices per group=40] [variant …]
  */
 import { copyFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
+import { newAccessToken } from '../../src/core/ids.ts';
 
 const [groupsArg = '400', sizeArg = '40', ...variantArgs] = process.argv.slice(2);
 const variants = variantArgs.length > 0 ? variantArgs : ['base', 'tempmem', 'tempmem+noaudit', 'tempmem+nocred'];
@@ -55,7 +57,7 @@ function group(db: BetterSqlite3.Database, v: Set<string>, n: number, run: strin
     const name = `bench-${run}-t1-${seq}`; // like the HTTP bench's names (provision-latency.lua)
     ids.push(d);
     dev.push(d, TENANT, PROFILE, name, 'bench', null, null, 1, now, null);
-    cred.push(id(), d, 'ACCESS_TOKEN', token(), null, now, null);
+    cred.push(id(), d, 'ACCESS_TOKEN', v.has('clocktok') ? newAccessToken() : token(), null, now, null);
     attr.push(d, 'SERVER_SCOPE', 'provisionState', now, null, null, null, 'provisioned', null);
     const data = { provisionRequest: { deviceName: name, credentialsType: 'ACCESS_TOKEN', provisionDeviceKey: 'bench-key', gateway: false }, deviceProfileId: PROFILE, strategy: 'ALLOW_CREATE_NEW_DEVICES', reason: null };
     aud.push(id(), TENANT, now, 'DEVICE', d, name, null, null, 'PROVISION_SUCCESS', JSON.stringify(data), 'SUCCESS', null, 'HTTP:127.0.0.1');
