@@ -6,7 +6,9 @@
  * told apart on a busy machine (process CPU, not wall time).
  *
  * Variants (joined with +): base (as provisioning does it), tempmem (temp_store = MEMORY, as the main-thread
- * connection now has it), nosp (no savepoint), noaudit / noattr / nocred (leave that insert out).
+ * connection now has it), nosp (no savepoint), noaudit / noattr / nocred (leave that insert out), noret (the device and
+ * credentials inserts without RETURNING: the statement's change count says whether every row went in), clocktok (tokens
+ * from core/ids.ts newAccessToken, whose first characters follow a clock, instead of 20 random characters).
  * Usage: node --import tsx bench/store/provision-journal.ts [groups=400] [devices per group=40] [variant …]
  */
 import { copyFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -14,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
+import { newAccessToken } from '../../src/core/ids.ts';
 
 const [groupsArg = '400', sizeArg = '40', ...variantArgs] = process.argv.slice(2);
 const variants = variantArgs.length > 0 ? variantArgs : ['base', 'tempmem', 'tempmem+noaudit', 'tempmem+nocred'];
@@ -54,16 +57,16 @@ function group(db: BetterSqlite3.Database, v: Set<string>, n: number, run: strin
     const name = `bench-${run}-t1-${seq}`; // like the HTTP bench's names (provision-latency.lua)
     ids.push(d);
     dev.push(d, TENANT, PROFILE, name, 'bench', null, null, 1, now, null);
-    cred.push(id(), d, 'ACCESS_TOKEN', token(), null, now, null);
+    cred.push(id(), d, 'ACCESS_TOKEN', v.has('clocktok') ? newAccessToken() : token(), null, now, null);
     attr.push(d, 'SERVER_SCOPE', 'provisionState', now, null, null, null, 'provisioned', null);
     const data = { provisionRequest: { deviceName: name, credentialsType: 'ACCESS_TOKEN', provisionDeviceKey: 'bench-key', gateway: false }, deviceProfileId: PROFILE, strategy: 'ALLOW_CREATE_NEW_DEVICES', reason: null };
     aud.push(id(), TENANT, now, 'DEVICE', d, name, null, null, 'PROVISION_SUCCESS', JSON.stringify(data), 'SUCCESS', null, 'HTTP:127.0.0.1');
   }
   statement(db, 'begin').run();
   if (!v.has('nosp')) statement(db, 'savepoint sp_1').run();
-  statement(db, `insert into "device" ("id", "tenant_id", "profile_id", "name", "type", "label", "additional_info", "created_by_provisioning", "created_time", "gateway_id") values ${rows(n, 10)} on conflict ("tenant_id", "name") do nothing returning "id"`).all(...dev);
+  statement(db, `insert into "device" ("id", "tenant_id", "profile_id", "name", "type", "label", "additional_info", "created_by_provisioning", "created_time", "gateway_id") values ${rows(n, 10)} on conflict ("tenant_id", "name") do nothing${v.has('noret') ? '' : ' returning "id"'}`)[v.has('noret') ? 'run' : 'all'](...dev);
   if (!v.has('nocred')) {
-    statement(db, `insert into "device_credentials" ("id", "device_id", "credentials_type", "credentials_id", "credentials_value", "created_time", "first_used_time") values ${rows(n, 7)} on conflict ("credentials_id") do nothing returning "device_id"`).all(...cred);
+    statement(db, `insert into "device_credentials" ("id", "device_id", "credentials_type", "credentials_id", "credentials_value", "created_time", "first_used_time") values ${rows(n, 7)} on conflict ("credentials_id") do nothing${v.has('noret') ? '' : ' returning "device_id"'}`)[v.has('noret') ? 'run' : 'all'](...cred);
   }
   if (!v.has('noattr')) {
     statement(db, `insert into "attribute_kv" ("device_id", "scope", "key", "last_update_ts", "bool_v", "long_v", "dbl_v", "str_v", "json_v") values ${rows(n, 9)} on conflict do nothing`).run(...attr);

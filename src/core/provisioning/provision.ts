@@ -9,7 +9,7 @@ import { provisionSecretMatches } from './derived-secret.ts';
 import { askProfileHook, writeHookGrant, type HookDecision, type PreProvisioningHook } from './pre-provisioning-hook.ts';
 import { CsrRejected, type CertificateAuthorityKeys, type IssuedCertificate } from './certificate-signing.ts';
 import { reprovisionExisting, type Reprovisioned } from './reprovision.ts';
-import { newId, randomAlphanumeric } from '../ids.ts';
+import { newAccessToken, newId, randomAlphanumeric } from '../ids.ts';
 import type { CoreLogger } from '../core-types.ts';
 import type { TransactionBatcher } from '../transaction-batcher.ts';
 import type { Profiles } from '../profiles.ts';
@@ -37,7 +37,7 @@ class Outcome extends Error {
 /** spec §6: the credentials a new device gets from the request (or a random token when none are supplied). */
 function requestedCredentials(req: ProvisionRequest): { type: CredentialsType; id: string; value: string | null } {
   const supplied = [req.token, req.hash, req.username, req.password, req.clientId].some((v) => v !== undefined && v !== '');
-  if (!supplied) return { type: 'ACCESS_TOKEN', id: randomAlphanumeric(20), value: null };
+  if (!supplied) return { type: 'ACCESS_TOKEN', id: newAccessToken(), value: null };
   const type = req.credentialsType ?? 'ACCESS_TOKEN';
   const built = buildCredentials(type, {
     token: req.token,
@@ -254,7 +254,7 @@ export class Provisioning {
         const claimed = await tx.insertAttributeIfAbsent(device.id, 'SERVER_SCOPE', { key: PROVISION_STATE_KEY, value: { type: 'STRING', value: PROVISIONED } }, now);
         if (!claimed) {
           // Credentials in the request are ignored under this strategy (spec §4): a new one is always a token.
-          reprovisioned = await reprovisionExisting(tx, device, profile, { type: 'ACCESS_TOKEN', id: randomAlphanumeric(20), value: null }, now);
+          reprovisioned = await reprovisionExisting(tx, device, profile, { type: 'ACCESS_TOKEN', id: newAccessToken(now), value: null }, now);
           if (reprovisioned) return this.reprovisionedResult(tx, req, source, profile, device, reprovisioned);
           throw new Outcome(failure('ALREADY_PROVISIONED'), device);
         }

@@ -9,7 +9,7 @@ import type { Device, DeviceCredentials } from '../../core/model.ts';
 import type { Database } from '../schema.ts';
 import type { DeviceInsertOutcome } from '../store.ts';
 import { credentialsToRow, deviceToRow } from './rows.ts';
-import { executeInsert } from './compiled-inserts.ts';
+import { executeInsertCount } from './compiled-inserts.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -22,31 +22,34 @@ export async function insertDevicesIfAbsent(db: Db, pairs: { device: Device; cre
   for (let start = 0; start < pairs.length; start += ROWS_PER_STATEMENT) {
     const part = pairs.slice(start, start + ROWS_PER_STATEMENT);
     const deviceRows = part.map((p) => deviceToRow(p.device));
-    const inserted = await executeInsert(db, 'device-if-absent', Object.keys(deviceRows[0]) as (keyof (typeof deviceRows)[number])[], deviceRows, () =>
+    // No RETURNING (cheaper): when every row went in, all were created; otherwise the new ids that exist now were.
+    const devicesIn = await executeInsertCount(db, 'device-if-absent', Object.keys(deviceRows[0]) as (keyof (typeof deviceRows)[number])[], deviceRows, () =>
       db
         .insertInto('device')
         .values(deviceRows)
-        .onConflict((oc) => oc.columns(['tenant_id', 'name']).doNothing())
-        .returning('id'),
+        .onConflict((oc) => oc.columns(['tenant_id', 'name']).doNothing()),
     );
-    const created = new Set(inserted.map((r) => r.id));
-    const withDevice = part.filter((p) => created.has(p.device.id));
-    const credentialed = new Set<string>();
+    const created = devicesIn === part.length ? undefined : new Set((await db.selectFrom('device').select('id').where('id', 'in', deviceRows.map((r) => r.id)).execute()).map((r) => r.id));
+    const withDevice = created ? part.filter((p) => created.has(p.device.id)) : part;
+    let credentialed: Set<string> | undefined = new Set<string>();
     if (withDevice.length > 0) {
       const credentialsRows = withDevice.map((p) => credentialsToRow(p.credentials));
-      const rows = await executeInsert(db, 'credentials-if-absent', Object.keys(credentialsRows[0]) as (keyof (typeof credentialsRows)[number])[], credentialsRows, () =>
+      const credentialsIn = await executeInsertCount(db, 'credentials-if-absent', Object.keys(credentialsRows[0]) as (keyof (typeof credentialsRows)[number])[], credentialsRows, () =>
         db
           .insertInto('device_credentials')
           .values(credentialsRows)
-          .onConflict((oc) => oc.column('credentials_id').doNothing())
-          .returning('device_id'),
+          .onConflict((oc) => oc.column('credentials_id').doNothing()),
       );
-      for (const r of rows) credentialed.add(r.device_id);
+      // The rows' ids are new: a row with one of them exists only if this statement put it in.
+      credentialed =
+        credentialsIn === credentialsRows.length
+          ? undefined
+          : new Set((await db.selectFrom('device_credentials').select('device_id').where('id', 'in', credentialsRows.map((r) => r.id)).execute()).map((r) => r.device_id));
     }
-    const orphans = withDevice.filter((p) => !credentialed.has(p.device.id)).map((p) => p.device.id);
+    const orphans = credentialed ? withDevice.filter((p) => !credentialed.has(p.device.id)).map((p) => p.device.id) : [];
     if (orphans.length > 0) await db.deleteFrom('device').where('id', 'in', orphans).execute();
     part.forEach((p, i) => {
-      outcomes[start + i] = !created.has(p.device.id) ? 'device_name' : credentialed.has(p.device.id) ? 'created' : 'credentials_id';
+      outcomes[start + i] = created && !created.has(p.device.id) ? 'device_name' : !credentialed || credentialed.has(p.device.id) ? 'created' : 'credentials_id';
     });
   }
   return outcomes;

@@ -10,8 +10,12 @@ import type { Dialect } from '../dialect.ts';
 import type { Database } from '../schema.ts';
 import { fromRow, num, SORT_COLUMNS, toRow } from './ota-rows.ts';
 import { fetchPage } from './paging.ts';
+import { executeWithKeptText } from './compiled-inserts.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
+
+/** Id counts whose assignment lookup keeps its SQL text (a provisioning group's devices and profiles). */
+const MAX_IDS_KEPT = 512;
 
 /** The OtaStore over one Kysely connection or transaction. */
 export class KyselyOtaStore implements OtaStore {
@@ -125,7 +129,11 @@ export class KyselyOtaStore implements OtaStore {
   async getAssignments(targetIds: string[]): Promise<Map<string, Map<OtaType, string>>> {
     const out = new Map<string, Map<OtaType, string>>();
     if (targetIds.length === 0) return out;
-    const rows = await this.db.selectFrom('ota_assignment').select(['target_id', 'ota_type', 'package_id']).where('target_id', 'in', targetIds).execute();
+    // Asked once per provisioning group (core.ts): the SQL text is built once per id count (compiled-inserts.ts).
+    const { rows } = await executeWithKeptText(this.db, `ota-assignments:${targetIds.length}`, targetIds, () =>
+      this.db.selectFrom('ota_assignment').select(['target_id', 'ota_type', 'package_id']).where('target_id', 'in', targetIds),
+      targetIds.length <= MAX_IDS_KEPT,
+    );
     for (const r of rows) {
       let m = out.get(r.target_id);
       if (!m) out.set(r.target_id, (m = new Map()));
