@@ -12,6 +12,15 @@ import type { CoreLogger } from './core-types.ts';
 import type { Store } from '../store/store.ts';
 import { isDependencyUnavailable } from './errors.ts';
 import type { Outages } from './outages.ts';
+import { channel } from 'node:diagnostics_channel';
+import { performance } from 'node:perf_hooks';
+
+/**
+ * Each group, when someone listens (bench/support/group-trace.mjs), twice: as it starts (its units, whether it is
+ * offloaded, startedAt) and once committed (also when its units were queued, and when its work ended and its commit
+ * returned; performance.now() ms).
+ */
+const groups = channel('fleetgate:transaction-group');
 
 /** What a bulk writer made of one item: its unit's result or error, or `single`: run the unit's own `work` instead. */
 export type BulkOutcome<T> = { ok: true; value: T } | { ok: false; error: unknown } | 'single';
@@ -27,6 +36,8 @@ interface Job {
   bulk?: { writer: BulkWriter<unknown, unknown>; item: unknown };
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
+  /** performance.now() when queued, only while the diagnostics channel has subscribers. */
+  queuedAt?: number;
 }
 
 /**
@@ -37,12 +48,24 @@ interface Job {
  */
 export const OFFLOAD_BELOW_UNITS = 16;
 
+/**
+ * The offload decision also looks at the batcher's typical group (a moving average of group sizes, each new group
+ * weighing 1/OFFLOAD_AVERAGE_OVER): a small group under a load of large ones stays on the event loop. Such a group
+ * forms right after a stall (a checkpoint's write pause, a descheduled event loop) from the few requests that arrived
+ * meanwhile; on the thread it paid a round trip per statement while the thread competed for the 2 cores, 3-12 ms
+ * against ~1 ms on the event loop (bench/RESULTS.md, "HTTP provisioning's tail, session 7"), and the requests gathering
+ * behind it waited as long.
+ */
+export const OFFLOAD_AVERAGE_OVER = 8;
+
 type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 export class TransactionBatcher {
   private queue: Job[] = [];
   private readonly running = new Set<Promise<void>>();
   private scheduled = false;
+  /** Moving average of the sizes of the groups so far (OFFLOAD_AVERAGE_OVER). */
+  private typicalUnits = 0;
 
   /** `concurrency`: grouped transactions in flight at once (store.transactionConcurrency: 1 on SQLite). */
   constructor(
@@ -60,7 +83,9 @@ export class TransactionBatcher {
    */
   run<T, I = never>(work: (tx: Store) => Promise<T>, bulk?: { writer: BulkWriter<I, T>; item: I }): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ work, bulk: bulk as Job['bulk'], resolve: resolve as (v: unknown) => void, reject });
+      const job: Job = { work, bulk: bulk as Job['bulk'], resolve: resolve as (v: unknown) => void, reject };
+      if (groups.hasSubscribers) job.queuedAt = performance.now();
+      this.queue.push(job);
       this.schedule();
     });
   }
@@ -90,8 +115,21 @@ export class TransactionBatcher {
       return;
     }
     let outcomes: Settled[];
+    const offload = jobs.length < OFFLOAD_BELOW_UNITS && this.typicalUnits < OFFLOAD_BELOW_UNITS;
+    this.typicalUnits += (jobs.length - this.typicalUnits) / OFFLOAD_AVERAGE_OVER;
+    const startedAt = groups.hasSubscribers ? performance.now() : 0;
+    if (startedAt) groups.publish({ units: jobs.length, offload, startedAt });
+    let executedAt = 0;
     try {
-      outcomes = await this.store.transaction((tx) => this.runGroup(tx, jobs), { offload: jobs.length < OFFLOAD_BELOW_UNITS });
+      outcomes = await this.store.transaction(async (tx) => {
+        const settled = await this.runGroup(tx, jobs);
+        if (startedAt) executedAt = performance.now();
+        return settled;
+      }, { offload });
+      if (startedAt) {
+        const queuedAt = jobs.map((j) => j.queuedAt ?? startedAt);
+        groups.publish({ units: jobs.length, offload, queuedAt, startedAt, executedAt, committedAt: performance.now() });
+      }
     } catch (err) {
       if (isDependencyUnavailable(err)) {
         // The database is down: every unit gets "not now" at once rather than a retry that would fail too.

@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestCore, silentLogger, type TestCore } from '../support/core.ts';
-import { OFFLOAD_BELOW_UNITS, TransactionBatcher, type BulkOutcome, type BulkWriter } from '../../src/core/transaction-batcher.ts';
+import { OFFLOAD_AVERAGE_OVER, OFFLOAD_BELOW_UNITS, TransactionBatcher, type BulkOutcome, type BulkWriter } from '../../src/core/transaction-batcher.ts';
 import { DEFAULT_TENANT_ID as T } from '../../src/core/model.ts';
 import { TEST_ACTOR } from '../support/harness.ts';
 
@@ -120,4 +120,41 @@ test('small groups are offloaded to the SQLite writer thread, groups of OFFLOAD_
   const large = await group('offload-large', OFFLOAD_BELOW_UNITS);
   assert.deepEqual(asked, [true, false]);
   for (const id of [...small, ...large]) assert.ok(await t.store.getDeviceById(id), 'every unit committed');
+});
+
+test('a small group among large ones stays on the event loop; a steady load of small groups is offloaded again', async () => {
+  const asked: (boolean | undefined)[] = [];
+  const store = new Proxy(t.store, {
+    get(target, key, receiver) {
+      if (key !== 'transaction') return Reflect.get(target, key, receiver);
+      return (work: Parameters<typeof target.transaction>[0], options?: Parameters<typeof target.transaction>[1]) => {
+        asked.push(options?.offload);
+        return target.transaction(work, options);
+      };
+    },
+  });
+  const batcher = new TransactionBatcher(store, 100, silentLogger);
+  let n = 0;
+  const group = (size: number) =>
+    Promise.all(
+      Array.from({ length: size }, () =>
+        batcher.run(async (tx) => {
+          const d = device(`typical-${n++}`);
+          await tx.insertDevice(d.device, d.creds);
+          return d.device.id;
+        }),
+      ),
+    );
+  // HTTP provisioning under 64 connections: groups of ~40, then the few requests that arrived during a stall.
+  for (let i = 0; i < OFFLOAD_AVERAGE_OVER; i++) await group(40);
+  await group(3);
+  assert.equal(asked.length, OFFLOAD_AVERAGE_OVER + 1);
+  assert.ok(asked.every((offloaded) => offloaded === false), 'the small group after large ones ran on the event loop');
+  // MQTT provisioning: ~20 sessions in flight, small groups only; once they are the typical group, they go to the thread.
+  asked.length = 0;
+  for (let i = 0; i < 4 * OFFLOAD_AVERAGE_OVER; i++) await group(3);
+  assert.equal(asked.at(-1), true, 'small groups are offloaded again once they are typical');
+  assert.equal(asked[0], false);
+  const ids = await group(2);
+  for (const id of ids) assert.ok(await t.store.getDeviceById(id), 'every unit committed');
 });
