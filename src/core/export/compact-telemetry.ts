@@ -33,7 +33,10 @@ export interface DeviceNumbers {
   text?: string;
 }
 
-/** Each device's points of a batch, in order of its first point (number form where it fits, else text). */
+/**
+ * Each device's points of a batch, in order of its first point (number form where it fits, else text). The numbers
+ * live in buffers reused by the next call: write the rows (compactRow) before encoding another batch.
+ */
 export function compactByDevice(points: readonly TsPoint[]): Map<string, DeviceNumbers> {
   const series = new Map<string, DeviceNumbers>();
   let texts = 0;
@@ -46,7 +49,7 @@ export function compactByDevice(points: readonly TsPoint[]): Map<string, DeviceN
     if (s === undefined) {
       const keys: string[] = [];
       for (let j = i; j < end; j++) keys.push(points[j].key);
-      series.set(deviceId, (s = { keys, nums: new Float64Array(64), n: 0, ok: distinct(keys), lastTs: -Infinity }));
+      series.set(deviceId, (s = { keys, nums: scratchFor(deviceId), n: 0, ok: distinct(keys), lastTs: -Infinity }));
       if (!s.ok) texts++;
     }
     if (s.ok) {
@@ -59,6 +62,7 @@ export function compactByDevice(points: readonly TsPoint[]): Map<string, DeviceN
           const grown = new Float64Array(Math.max(s.nums.length * 2, s.n + width + 1));
           grown.set(s.nums.subarray(0, s.n));
           s.nums = grown;
+          if (scratch.has(deviceId)) scratch.set(deviceId, grown);
         }
         const nums = s.nums;
         let at = s.n;
@@ -90,6 +94,22 @@ export function compactByDevice(points: readonly TsPoint[]): Map<string, DeviceN
  * True when a message's keys can be written in their order: distinct, and none that a JSON object would move (an
  * array index) or drop (`__proto__`); those devices take the text form, which orders them as an object does.
  */
+/**
+ * Each device's number buffer, reused from batch to batch (a typed array costs a microsecond or so to allocate; the
+ * rows copy the numbers out before the next batch is encoded). Bounded: past it, new devices get a fresh one.
+ */
+const scratch = new Map<string, Float64Array>();
+const SCRATCH_DEVICES = 20_000;
+
+function scratchFor(deviceId: string): Float64Array {
+  let nums = scratch.get(deviceId);
+  if (nums === undefined) {
+    nums = new Float64Array(256);
+    if (scratch.size < SCRATCH_DEVICES) scratch.set(deviceId, nums);
+  }
+  return nums;
+}
+
 function distinct(keys: readonly string[]): boolean {
   if (keys.length === 0 || keys.length > 0xffff) return false;
   for (let j = 0; j < keys.length; j++) {
