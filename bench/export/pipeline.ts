@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import { OutboxBuilder } from '../../src/core/export/outbox.ts';
 import type { ExportRules } from '../../src/core/export/rules.ts';
-import { messagesOf, type ExportRule, type OutboxRow } from '../../src/core/export/model.ts';
+import { messagesOf, type ExportRule, type OutboxEntry, type OutboxRow } from '../../src/core/export/model.ts';
 import type { TsPoint } from '../../src/core/model.ts';
 import type { WriteBatch } from '../../src/store/store.ts';
 import { webhookBody } from '../../src/export/webhook-sink.ts';
@@ -43,7 +43,8 @@ for (let round = 0; round < 3; round++) {
     outbox.decorate(batch);
     const d = process.cpuUsage(d0);
     decorateUs += d.user + d.system;
-    const rows = (batch.outbox ?? []).map((r, i) => ({ ...r, seq: b * 1000 + i }) as OutboxRow);
+    const entries: OutboxEntry[] = batch.outbox ?? [];
+    const rows: OutboxRow[] = entries.map((r, i) => ({ ...r, seq: b * 1000 + i }));
     for (const r of rows) bytes += size(r);
     body += webhookBody(rows.flatMap((r) => messagesOf(r, 'bench'))).length;
   }
