@@ -134,7 +134,8 @@ describe('telemetry outbox rows', () => {
     } as Parameters<typeof builder.decorate>[0];
     builder.decorate(batch);
     assert.equal(batch.outbox?.length, 1, 'one row for the known device; a device never noted is not exported');
-    const payload = JSON.parse(batch.outbox![0].payload);
+    const { unpackMessages } = await import('../../src/core/export/model.ts');
+    const payload = JSON.parse(unpackMessages({ ...batch.outbox![0], seq: 1 })[0].payload);
     assert.deepEqual(payload, {
       deviceName: 'dev "one"',
       profileId: 'p',

@@ -14,6 +14,7 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import { postgresDialect, sqliteDialect, type Dialect } from '../../src/store/dialect.ts';
 import { migrationProvider } from '../../src/store/migrate.ts';
+import { compactByDevice, compactRow } from '../../src/core/export/compact-telemetry.ts';
 import { packMessages, unpackMessages, type ExportRule, type OutboxEntry } from '../../src/core/export/model.ts';
 import type { Database } from '../../src/store/schema.ts';
 import type { Store } from '../../src/store/store.ts';
@@ -149,6 +150,36 @@ function outboxContract(name: string, open: Opener, dialect: Dialect, options: {
         const replayed = (await store.exports.readOutbox(rule.id, 3, 100)).at(-1)!;
         assert.deepEqual([replayed.deviceId, replayed.payload, replayed.messages], ['b', '{"n":1,"d":"b"}', 1]);
         assert.equal((await store.exports.countOutbox()).get(rule.id), 5);
+      } finally {
+        await close();
+      }
+    });
+
+    it('stores compact telemetry rows (their points as bytes) and reads them back; dead letters of them hold the JSON', async () => {
+      const { store, close } = await open();
+      try {
+        await store.exports.insertRule(rule);
+        const points = ['x', 'y'].flatMap((deviceId, d) => [1, 2].map((n) => ({ deviceId, ts: 1_700_000_000_000 + n, key: 't', value: { type: 'DOUBLE' as const, value: d + n / 10 } })));
+        const devices = [...compactByDevice(points)].map(([deviceId, numbers]) => ({ deviceId, prefix: `{"deviceName":"${deviceId}","telemetry":`, numbers }));
+        const compact = (n: number): OutboxEntry => ({ ...entry(6, n), deviceId: null, payload: '', points: compactRow(devices), messages: 2 });
+        const want = [
+          ['x', '{"deviceName":"x","telemetry":[{"ts":1700000000001,"values":{"t":0.1}},{"ts":1700000000002,"values":{"t":0.2}}]}'],
+          ['y', '{"deviceName":"y","telemetry":[{"ts":1700000000001,"values":{"t":1.1}},{"ts":1700000000002,"values":{"t":1.2}}]}'],
+        ];
+        // A small batch (the main-thread connection on SQLite) and one of more than 8,000 parameters (the writer thread).
+        await store.writeBatch({ telemetry: [], attributes: [], outbox: [compact(1)] });
+        await store.writeBatch({ telemetry: [], attributes: [], outbox: [compact(2), ...Array.from({ length: 1200 }, (_, i) => entry(7, i))] });
+        const rows = await store.exports.readOutbox(rule.id, 6, 100);
+        assert.deepEqual(rows.map((r) => [r.payload, r.messages, Buffer.isBuffer(r.points)]), [['', 2, true], ['', 2, true]]);
+        for (const r of rows) assert.deepEqual(unpackMessages(r).map((m) => [m.deviceId, m.payload]), want);
+        assert.equal((await store.exports.countOutbox()).get(rule.id), 1204);
+        await store.exports.claimLanes('node-a', Date.now(), 30_000, 16);
+        await store.exports.deadLetter('node-a', rows.slice(0, 1), 2, 'HTTP 500', 99);
+        const letters = await store.exports.listDeadLetters([rule.id], { pageSize: 10, page: 0 });
+        assert.deepEqual(letters.data.map((l) => [l.deviceId, l.payload]), want, 'each message a dead letter with its JSON');
+        assert.equal(await store.exports.replayDeadLetters([rule.id], undefined), 2);
+        const replayed = (await store.exports.readOutbox(rule.id, 6, 100)).slice(1);
+        assert.deepEqual(replayed.flatMap((r) => unpackMessages(r)).map((m) => [m.deviceId, m.payload]), want, 'replayed as text rows');
       } finally {
         await close();
       }

@@ -49,8 +49,11 @@ export interface ExportObserver {
   outbox?(rows: number, bytes: number, fill: number): void;
 }
 
-/** Most payload characters of written rows kept for delivery (ExportDelivery.remember); the oldest go first. */
+/** Most payload characters (or compact bytes) of written rows kept for delivery (ExportDelivery.remember); the oldest go first. */
 const WRITTEN_CHARS_CAP = 32 * 1024 * 1024;
+
+/** A row's stored size: its text, or its compact form's bytes. */
+const rowSize = (row: OutboxEntry): number => row.payload.length + (row.points?.length ?? 0);
 
 /** What one delivery round did: delivered a full batch somewhere, delivered something, or nothing. */
 type Round = 'full' | 'some' | 'none';
@@ -188,7 +191,7 @@ export class ExportDelivery implements OutboxBudget {
     let largest = 0;
     const messages: ExportMessage[] = [];
     for (const row of rows) {
-      bytes += row.payload.length;
+      bytes += rowSize(row);
       largest = Math.max(largest, row.messages ?? 1);
       for (const m of messagesOf(row, rule.name)) messages.push(m);
     }
@@ -251,19 +254,19 @@ export class ExportDelivery implements OutboxBudget {
     for (const entry of entries) {
       if (entry.seq === undefined || this.written.has(entry.seq)) continue;
       this.written.set(entry.seq, entry as OutboxRow);
-      this.writtenChars += entry.payload.length;
+      this.writtenChars += rowSize(entry);
     }
     while (this.writtenChars > WRITTEN_CHARS_CAP) {
       const [seq, row] = this.written.entries().next().value as [number, OutboxRow];
       this.written.delete(seq);
-      this.writtenChars -= row.payload.length;
+      this.writtenChars -= rowSize(row);
     }
   }
 
   private forget(rows: readonly OutboxRow[]): void {
     for (const row of rows) {
       const kept = this.written.get(row.seq);
-      if (kept && this.written.delete(row.seq)) this.writtenChars -= kept.payload.length;
+      if (kept && this.written.delete(row.seq)) this.writtenChars -= rowSize(kept);
     }
   }
 

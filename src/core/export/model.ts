@@ -2,6 +2,7 @@
  * Data out (issue 16): export rules, the outbox rows written in the same transaction as the data they export, and
  * the messages delivered to a destination.
  */
+import { readCompactRow } from './compact-telemetry.ts';
 
 /** What a rule can export. */
 export const EXPORT_KINDS = ['telemetry', 'attributes', 'provisioning', 'connectivity', 'rpc'] as const;
@@ -63,6 +64,11 @@ export interface OutboxEntry {
   /** How many messages the row holds; absent = 1. */
   messages?: number;
   /**
+   * Telemetry in the compact form (compact-telemetry.ts; `payload` is then empty): the points as numbers, the JSON
+   * written at delivery. Null or absent: the row's messages are in `payload`.
+   */
+  points?: Buffer | null;
+  /**
    * Its seq, set by a store that learns it when it writes the row (SQLite's group commit), once the transaction
    * committed: delivery then takes the row from memory instead of reading it back (ExportDelivery.remember).
    */
@@ -81,8 +87,13 @@ export function packMessages(messages: readonly { deviceId: string; payload: str
   return messages.map((m) => `${m.deviceId}\t${m.payload}`).join('\n');
 }
 
-/** The messages of an outbox row: its own, or those packed in it (ids `<seq>.<n>`, n from 0). */
+/** The messages of an outbox row: its own, or those packed in it (ids `<seq>.<n>`, n from 0), or its compact form's. */
 export function unpackMessages(row: OutboxRow): OutboxMessage[] {
+  if (row.points) {
+    const messages = readCompactRow(row.points);
+    if (messages.length === 1) return [{ id: String(row.seq), deviceId: messages[0].deviceId, payload: messages[0].data }];
+    return messages.map((m, n) => ({ id: `${row.seq}.${n}`, deviceId: m.deviceId, payload: m.data }));
+  }
   if ((row.messages ?? 1) <= 1) return [{ id: String(row.seq), deviceId: row.deviceId, payload: row.payload }];
   return row.payload.split('\n').map((line, n) => {
     const tab = line.indexOf('\t');

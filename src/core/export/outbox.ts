@@ -7,8 +7,8 @@ import type { DeviceIdentity } from '../api.ts';
 import { kvToJson } from '../kv-json.ts';
 import type { AttributeWrite, TsPoint } from '../model.ts';
 import type { WriteBatch } from '../../store/store.ts';
-import { packMessages, partitionOf, type ExportKind, type ExportRule, type OutboxEntry } from './model.ts';
-import { telemetryJsonByDevice } from './telemetry-json.ts';
+import { compactByDevice, compactRow, type DeviceNumbers } from './compact-telemetry.ts';
+import { partitionOf, type ExportKind, type ExportRule, type OutboxEntry } from './model.ts';
 import type { ExportRules } from './rules.ts';
 
 /** Devices whose identity the outbox needs, kept for the batches still open (bounded: oldest dropped first). */
@@ -51,18 +51,18 @@ export class OutboxBuilder {
 
   /**
    * Telemetry rows: the devices of one lane share a row per rule (a lane delivers its devices' messages in seq order,
-   * so each device keeps its order), at most a batch of the rule's destination per row. A row of one message is
-   * written as before, with its device id.
+   * so each device keeps its order), at most a batch of the rule's destination per row, in the compact form
+   * (compact-telemetry.ts: the points as numbers; delivery writes the JSON).
    */
   private telemetryRows(points: readonly TsPoint[], now: number, out: OutboxEntry[]): void {
-    const lanes = new Map<string, { rule: ExportRule; partition: number; messages: { deviceId: string; payload: string }[] }>();
-    for (const [deviceId, telemetry] of telemetryJsonByDevice(points)) {
+    const lanes = new Map<string, { rule: ExportRule; partition: number; devices: { deviceId: string; prefix: string; numbers: DeviceNumbers }[] }>();
+    for (const [deviceId, numbers] of compactByDevice(points)) {
       const device = this.identities.get(deviceId);
       if (!device) continue;
       const rules = this.rules.matching('telemetry', device.tenantId, device.profileId);
       if (rules.length === 0) continue;
-      // What JSON.stringify({ deviceName, profileId, telemetry }) gives, without building the objects.
-      const payload = `{"deviceName":${JSON.stringify(device.deviceName)},"profileId":${JSON.stringify(device.profileId)},"telemetry":${telemetry}}`;
+      // What JSON.stringify({ deviceName, profileId, telemetry }) gives before the telemetry array.
+      const prefix = `{"deviceName":${JSON.stringify(device.deviceName)},"profileId":${JSON.stringify(device.profileId)},"telemetry":`;
       const partition = partitionOf(deviceId);
       for (const rule of rules) {
         if (this.budget.full) {
@@ -71,16 +71,15 @@ export class OutboxBuilder {
         }
         const key = `${partition}:${rule.id}`;
         let lane = lanes.get(key);
-        if (!lane) lanes.set(key, (lane = { rule, partition, messages: [] }));
-        lane.messages.push({ deviceId, payload });
+        if (!lane) lanes.set(key, (lane = { rule, partition, devices: [] }));
+        lane.devices.push({ deviceId, prefix, numbers });
       }
     }
-    for (const { rule, partition, messages } of lanes.values()) {
+    for (const { rule, partition, devices } of lanes.values()) {
       const perRow = Math.max(1, rule.destination.batchSize);
-      for (let i = 0; i < messages.length; i += perRow) {
-        const chunk = messages.slice(i, i + perRow);
-        if (chunk.length === 1) out.push({ ruleId: rule.id, partition, deviceId: chunk[0].deviceId, kind: 'telemetry', createdTime: now, payload: chunk[0].payload });
-        else out.push({ ruleId: rule.id, partition, deviceId: null, kind: 'telemetry', createdTime: now, payload: packMessages(chunk), messages: chunk.length });
+      for (let i = 0; i < devices.length; i += perRow) {
+        const chunk = devices.slice(i, i + perRow);
+        out.push({ ruleId: rule.id, partition, deviceId: chunk.length === 1 ? chunk[0].deviceId : null, kind: 'telemetry', createdTime: now, payload: '', points: compactRow(chunk), messages: chunk.length });
       }
     }
   }

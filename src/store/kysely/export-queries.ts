@@ -35,7 +35,7 @@ const rowToRule = (r: ExportRuleTable): ExportRule => ({
   createdTime: Number(r.created_time),
 });
 
-const rowToOutbox = (r: Omit<ExportOutboxTable, 'seq' | 'messages'> & { seq: number; messages?: number }): OutboxRow => ({
+const rowToOutbox = (r: Omit<ExportOutboxTable, 'seq' | 'messages' | 'points'> & { seq: number; messages?: number; points?: Uint8Array | null }): OutboxRow => ({
   seq: Number(r.seq),
   messages: r.messages === undefined ? 1 : Number(r.messages),
   ruleId: r.rule_id,
@@ -44,6 +44,7 @@ const rowToOutbox = (r: Omit<ExportOutboxTable, 'seq' | 'messages'> & { seq: num
   kind: r.kind as OutboxRow['kind'],
   createdTime: Number(r.created_time),
   payload: r.payload,
+  ...(r.points ? { points: Buffer.isBuffer(r.points) ? r.points : Buffer.from(r.points.buffer, r.points.byteOffset, r.points.byteLength) } : {}),
 });
 
 const rowToLane = (r: ExportLaneTable): ExportLane => ({
@@ -90,7 +91,7 @@ export async function deleteExportRule(db: Db, tenantId: string, id: string): Pr
 }
 
 const outboxRows = (entries: readonly OutboxEntry[]) =>
-  entries.map((e) => ({ rule_id: e.ruleId, part: e.partition, device_id: e.deviceId, kind: e.kind, created_time: e.createdTime, payload: e.payload, messages: e.messages ?? 1 }));
+  entries.map((e) => ({ rule_id: e.ruleId, part: e.partition, device_id: e.deviceId, kind: e.kind, created_time: e.createdTime, payload: e.payload, messages: e.messages ?? 1, points: e.points ?? null }));
 
 export async function insertOutbox(db: Db, entries: readonly OutboxEntry[]): Promise<void> {
   for (let i = 0; i < entries.length; i += 500) await db.insertInto('export_outbox').values(outboxRows(entries.slice(i, i + 500))).execute();

@@ -1,0 +1,209 @@
+/**
+ * The compact outbox form of telemetry (issue 16, bench/RESULTS.md "Data out, session 7"). A commit's telemetry
+ * outbox rows hold each device's points as numbers (float64: its ts, then its values in the order of its keys)
+ * instead of the messages' JSON text, which delivery writes from them. On the commit path that costs copying the
+ * numbers (~50 ns a message against ~350 ns for the text), and the row SQLite writes, to the WAL and then the table,
+ * is a third of the text's size (24 bytes a message of two values against ~70).
+ *
+ * A device is in the number form when every message of it in the batch has the same keys in the same order, each
+ * value a finite number, and its timestamps increase; otherwise its part of the row holds its telemetry array's JSON
+ * text from telemetry-json.ts. Either way the JSON delivered is byte for byte what the text form holds.
+ *
+ * Row bytes (`OutboxEntry.points`): u8 version (1), then per device (one message each, `messages` of them):
+ *   u16 id length, id · u32 prefix length, prefix (`{"deviceName":…,"profileId":…,"telemetry":`) · u8 form:
+ *   0 numbers: u16 key count, per key u16 length + its JSON text (quoted) · u32 messages · messages x (1 + keys) f64
+ *   1 text: u32 length + the telemetry array's JSON text.
+ * Lengths are UTF-8 bytes; numbers little-endian.
+ */
+import type { TsPoint } from '../model.ts';
+import { telemetryJsonByDevice, tsText } from './telemetry-json.ts';
+
+const VERSION = 1;
+
+/** One device's points of a batch: its keys, and per message its ts and values. */
+export interface DeviceNumbers {
+  keys: string[];
+  nums: Float64Array;
+  /** Numbers written. */
+  n: number;
+  /** False once the device's points cannot take the number form. */
+  ok: boolean;
+  lastTs: number;
+  /** Its telemetry array's JSON text, when not `ok`. */
+  text?: string;
+}
+
+/**
+ * Each device's points of a batch, in order of its first point (number form where it fits, else text). The numbers
+ * live in buffers reused by the next call: write the rows (compactRow) before encoding another batch.
+ */
+export function compactByDevice(points: readonly TsPoint[]): Map<string, DeviceNumbers> {
+  const series = new Map<string, DeviceNumbers>();
+  let texts = 0;
+  for (let i = 0; i < points.length; ) {
+    const { deviceId, ts } = points[i];
+    // A run: consecutive points of one device and one ts (one message's values, usually).
+    let end = i + 1;
+    while (end < points.length && points[end].deviceId === deviceId && points[end].ts === ts) end++;
+    let s = series.get(deviceId);
+    if (s === undefined) {
+      const keys: string[] = [];
+      for (let j = i; j < end; j++) keys.push(points[j].key);
+      series.set(deviceId, (s = { keys, nums: scratchFor(deviceId), n: 0, ok: distinct(keys), lastTs: -Infinity }));
+      if (!s.ok) texts++;
+    }
+    if (s.ok) {
+      const width = s.keys.length;
+      if (end - i !== width || !(ts > s.lastTs) || !Number.isSafeInteger(ts)) {
+        s.ok = false;
+        texts++;
+      } else {
+        if (s.n + width + 1 > s.nums.length) {
+          const grown = new Float64Array(Math.max(s.nums.length * 2, s.n + width + 1));
+          grown.set(s.nums.subarray(0, s.n));
+          s.nums = grown;
+          if (scratch.has(deviceId)) scratch.set(deviceId, grown);
+        }
+        const nums = s.nums;
+        let at = s.n;
+        nums[at++] = ts;
+        for (let j = i; j < end; j++) {
+          const p = points[j];
+          const v = p.value;
+          if (p.key !== s.keys[j - i] || !(v.type === 'DOUBLE' || (v.type === 'LONG' && typeof v.value === 'number')) || !Number.isFinite(v.value)) {
+            s.ok = false;
+            texts++;
+            break;
+          }
+          nums[at++] = v.value as number;
+        }
+        s.n = at;
+        s.lastTs = ts;
+      }
+    }
+    i = end;
+  }
+  if (texts > 0) {
+    const text = telemetryJsonByDevice(points.filter((p) => !series.get(p.deviceId)!.ok));
+    for (const [deviceId, json] of text) series.get(deviceId)!.text = json;
+  }
+  return series;
+}
+
+/**
+ * True when a message's keys can be written in their order: distinct, and none that a JSON object would move (an
+ * array index) or drop (`__proto__`); those devices take the text form, which orders them as an object does.
+ */
+/**
+ * Each device's number buffer, reused from batch to batch (a typed array costs a microsecond or so to allocate; the
+ * rows copy the numbers out before the next batch is encoded). Bounded: past it, new devices get a fresh one.
+ */
+const scratch = new Map<string, Float64Array>();
+const SCRATCH_DEVICES = 20_000;
+
+function scratchFor(deviceId: string): Float64Array {
+  let nums = scratch.get(deviceId);
+  if (nums === undefined) {
+    nums = new Float64Array(256);
+    if (scratch.size < SCRATCH_DEVICES) scratch.set(deviceId, nums);
+  }
+  return nums;
+}
+
+function distinct(keys: readonly string[]): boolean {
+  if (keys.length === 0 || keys.length > 0xffff) return false;
+  for (let j = 0; j < keys.length; j++) {
+    const first = keys[j].charCodeAt(0);
+    if ((first >= 0x30 && first <= 0x39) || keys[j] === '__proto__') return false;
+    for (let k = 0; k < j; k++) if (keys[k] === keys[j]) return false;
+  }
+  return true;
+}
+
+/** One row's bytes for the devices (each with its message prefix) of one lane. */
+export function compactRow(devices: readonly { deviceId: string; prefix: string; numbers: DeviceNumbers }[]): Buffer {
+  let size = 1;
+  for (const d of devices) {
+    size += 2 + d.deviceId.length * 3 + 4 + d.prefix.length * 3 + 1;
+    if (d.numbers.ok) {
+      size += 2 + 4 + d.numbers.n * 8;
+      for (const k of d.numbers.keys) size += 2 + (k.length + 2) * 6;
+    } else size += 4 + d.numbers.text!.length * 3;
+  }
+  const buf = Buffer.allocUnsafe(size);
+  let at = 0;
+  buf[at++] = VERSION;
+  const text = (s: string, lengthBytes: 2 | 4) => {
+    const n = buf.write(s, at + lengthBytes, 'utf8');
+    if (lengthBytes === 2) buf.writeUInt16LE(n, at);
+    else buf.writeUInt32LE(n, at);
+    at += lengthBytes + n;
+  };
+  for (const d of devices) {
+    text(d.deviceId, 2);
+    text(d.prefix, 4);
+    const s = d.numbers;
+    if (!s.ok) {
+      buf[at++] = 1;
+      text(s.text!, 4);
+      continue;
+    }
+    buf[at++] = 0;
+    buf.writeUInt16LE(s.keys.length, at);
+    at += 2;
+    for (const k of s.keys) text(JSON.stringify(k), 2);
+    buf.writeUInt32LE(s.n / (s.keys.length + 1), at);
+    at += 4;
+    buf.set(new Uint8Array(s.nums.buffer, s.nums.byteOffset, s.n * 8), at);
+    at += s.n * 8;
+  }
+  return Buffer.from(buf.subarray(0, at));
+}
+
+/** One device's message of a compact row: its id and its `data` JSON text. */
+export interface CompactMessage {
+  deviceId: string;
+  data: string;
+}
+
+/** The messages of a compact row, in order, each device's `data` rendered as the text form holds it. */
+export function readCompactRow(row: Uint8Array): CompactMessage[] {
+  const buf = Buffer.isBuffer(row) ? row : Buffer.from(row.buffer, row.byteOffset, row.byteLength);
+  if (buf[0] !== VERSION) throw new Error(`unknown compact outbox row version ${buf[0]}`);
+  let at = 1;
+  const text = (lengthBytes: 2 | 4) => {
+    const n = lengthBytes === 2 ? buf.readUInt16LE(at) : buf.readUInt32LE(at);
+    const s = buf.toString('utf8', at + lengthBytes, at + lengthBytes + n);
+    at += lengthBytes + n;
+    return s;
+  };
+  const out: CompactMessage[] = [];
+  while (at < buf.length) {
+    const deviceId = text(2);
+    const prefix = text(4);
+    const form = buf[at++];
+    if (form === 1) {
+      out.push({ deviceId, data: `${prefix}${text(4)}}` });
+      continue;
+    }
+    if (form !== 0) throw new Error(`unknown compact outbox form ${form}`);
+    const width = buf.readUInt16LE(at);
+    at += 2;
+    const keys: string[] = [];
+    for (let k = 0; k < width; k++) keys.push(text(2));
+    const count = buf.readUInt32LE(at);
+    at += 4;
+    const entries: string[] = new Array(count);
+    for (let e = 0; e < count; e++) {
+      let entry = `{"ts":${tsText(buf.readDoubleLE(at))},"values":{${keys[0]}:${numberText(buf.readDoubleLE(at + 8))}`;
+      at += 16;
+      for (let k = 1; k < width; k++, at += 8) entry += `,${keys[k]}:${numberText(buf.readDoubleLE(at))}`;
+      entries[e] = `${entry}}}`;
+    }
+    out.push({ deviceId, data: `${prefix}[${entries.join(',')}]}` });
+  }
+  return out;
+}
+
+/** A finite number as JSON.stringify writes it (-0 as 0). */
+const numberText = (v: number): string => String(v);

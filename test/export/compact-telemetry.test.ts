@@ -1,0 +1,120 @@
+/**
+ * The compact outbox form of telemetry (src/core/export/compact-telemetry.ts): what delivery writes from a row's
+ * numbers must be exactly the text the JSON form holds (telemetry-json.ts), for devices in the number form, devices
+ * that fall back to text, and rows mixing both.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { compactByDevice, compactRow, readCompactRow } from '../../src/core/export/compact-telemetry.ts';
+import { telemetryJsonByDevice } from '../../src/core/export/telemetry-json.ts';
+import { unpackMessages } from '../../src/core/export/model.ts';
+import type { KvValue, TsPoint } from '../../src/core/model.ts';
+
+function random(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+const NUMBERS: KvValue[] = [
+  { type: 'DOUBLE', value: 21.5 },
+  { type: 'DOUBLE', value: -0 },
+  { type: 'DOUBLE', value: 1e21 },
+  { type: 'DOUBLE', value: 5e-324 },
+  { type: 'DOUBLE', value: -123.456789 },
+  { type: 'DOUBLE', value: 40 },
+  { type: 'LONG', value: 40 },
+  { type: 'LONG', value: -9007199254740991 },
+  { type: 'LONG', value: 1234567 },
+];
+const OTHERS: KvValue[] = [
+  { type: 'DOUBLE', value: Number.NaN },
+  { type: 'LONG', value: 9007199254740993n },
+  { type: 'BOOLEAN', value: true },
+  { type: 'STRING', value: 'a "quoted"\nline\u2028 ключ' },
+  { type: 'JSON', value: '{ "x" : [1, 2.50] }' },
+];
+const KEYS = ['temperature', 'humidity', 'a "b"', 'ключ', '7', '__proto__', 'x'];
+
+/** Devices that mostly keep one shape of numbers (the number form), now and then something the text form must take. */
+function batch(next: () => number, size: number, odd: number): TsPoint[] {
+  const points: TsPoint[] = [];
+  const shapes = new Map<string, string[]>();
+  let ts = 1_700_000_000_000;
+  while (points.length < size) {
+    const deviceId = `device-${Math.floor(next() * 6)}`;
+    let shape = shapes.get(deviceId);
+    if (!shape) shapes.set(deviceId, (shape = KEYS.slice(0, 2).concat(next() < 0.3 ? [KEYS[2 + Math.floor(next() * 5)]] : [])));
+    ts = next() < odd ? ts : ts + 1 + Math.floor(next() * 3);
+    const keys = next() < odd ? [...shape].reverse() : shape;
+    for (const key of keys) {
+      const value = next() < odd ? OTHERS[Math.floor(next() * OTHERS.length)] : NUMBERS[Math.floor(next() * NUMBERS.length)];
+      points.push({ deviceId, ts: next() < odd / 4 ? ts - 5 : ts, key, value });
+    }
+  }
+  return points;
+}
+
+const prefixOf = (deviceId: string) => `{"deviceName":${JSON.stringify(`név ${deviceId}`)},"profileId":"p","telemetry":`;
+
+describe('compact outbox telemetry', () => {
+  it('delivers exactly the text form, on random batches with and without values the number form cannot hold', () => {
+    let numberForm = 0;
+    let textForm = 0;
+    for (let seed = 1; seed <= 300; seed++) {
+      const points = batch(random(seed), 1 + (seed % 80) * 3, seed % 3 === 0 ? 0 : 0.04);
+      const text = telemetryJsonByDevice(points);
+      const series = compactByDevice(points);
+      assert.deepEqual([...series.keys()], [...text.keys()], `seed ${seed}: devices in first-seen order`);
+      for (const s of series.values()) if (s.ok) numberForm++; else textForm++;
+      const devices = [...series].map(([deviceId, numbers]) => ({ deviceId, prefix: prefixOf(deviceId), numbers }));
+      const messages = readCompactRow(compactRow(devices));
+      assert.deepEqual(
+        messages.map((m) => [m.deviceId, m.data]),
+        [...text].map(([deviceId, json]) => [deviceId, `${prefixOf(deviceId)}${json}}`]),
+        `seed ${seed}`,
+      );
+    }
+    assert.ok(numberForm > 200 && textForm > 50, `both forms exercised (${numberForm} number, ${textForm} text)`);
+  });
+
+  it('takes the text form for a ts again, keys in another order, and keys an object would reorder', () => {
+    const v = (n: number): KvValue => ({ type: 'LONG', value: n });
+    const points: TsPoint[] = [
+      { deviceId: 'again', ts: 5, key: 'a', value: v(1) },
+      { deviceId: 'again', ts: 5, key: 'a', value: v(2) },
+      { deviceId: 'order', ts: 5, key: 'a', value: v(1) },
+      { deviceId: 'order', ts: 5, key: 'b', value: v(1) },
+      { deviceId: 'order', ts: 6, key: 'b', value: v(1) },
+      { deviceId: 'order', ts: 6, key: 'a', value: v(1) },
+      { deviceId: 'index', ts: 5, key: 'z', value: v(1) },
+      { deviceId: 'index', ts: 5, key: '2', value: v(1) },
+      { deviceId: 'plain', ts: 5, key: 'z', value: v(1) },
+      { deviceId: 'plain', ts: 6, key: 'z', value: { type: 'DOUBLE', value: 0.1 } },
+    ];
+    const series = compactByDevice(points);
+    assert.deepEqual([...series].map(([id, s]) => [id, s.ok]), [['again', false], ['order', false], ['index', false], ['plain', true]]);
+    const text = telemetryJsonByDevice(points);
+    const messages = readCompactRow(compactRow([...series].map(([deviceId, numbers]) => ({ deviceId, prefix: '{"telemetry":', numbers }))));
+    assert.deepEqual(messages.map((m) => m.data), [...text.values()].map((t) => `{"telemetry":${t}}`));
+    assert.equal(messages[3].data, '{"telemetry":[{"ts":5,"values":{"z":1}},{"ts":6,"values":{"z":0.1}}]}');
+  });
+
+  it("gives a compact row's messages ids and payloads as a text row's (dead letters keep the JSON)", () => {
+    const points: TsPoint[] = [
+      { deviceId: 'd1', ts: 1_700_000_000_001, key: 't', value: { type: 'DOUBLE', value: 1.5 } },
+      { deviceId: 'd2', ts: 1_700_000_000_002, key: 't', value: { type: 'DOUBLE', value: 2.5 } },
+    ];
+    const devices = [...compactByDevice(points)].map(([deviceId, numbers]) => ({ deviceId, prefix: '{"telemetry":', numbers }));
+    const base = { ruleId: 'r', partition: 0, kind: 'telemetry' as const, createdTime: 1, payload: '' };
+    assert.deepEqual(unpackMessages({ ...base, seq: 7, deviceId: null, messages: 2, points: compactRow(devices) }), [
+      { id: '7.0', deviceId: 'd1', payload: '{"telemetry":[{"ts":1700000000001,"values":{"t":1.5}}]}' },
+      { id: '7.1', deviceId: 'd2', payload: '{"telemetry":[{"ts":1700000000002,"values":{"t":2.5}}]}' },
+    ]);
+    assert.deepEqual(unpackMessages({ ...base, seq: 8, deviceId: 'd1', messages: 1, points: compactRow(devices.slice(0, 1)) }), [
+      { id: '8', deviceId: 'd1', payload: '{"telemetry":[{"ts":1700000000001,"values":{"t":1.5}}]}' },
+    ]);
+  });
+});
