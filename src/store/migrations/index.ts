@@ -6,10 +6,10 @@ import * as m003 from './003-api-parity.ts';
 import * as m004 from './004-ota.ts';
 import * as m005 from './005-device-gateway.ts';
 import * as m006 from './006-credentials-grace.ts';
-import * as m008 from './008-export-compact.ts';
 import * as m010 from './010-console.ts';
 import * as m011 from './011-export.ts';
 import * as m012 from './012-export-outbox.ts';
+import * as m013 from './013-export-outbox-points.ts';
 
 /** One schema migration: a stable name and an `up` step. */
 export interface Migration {
@@ -28,7 +28,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '010-console', up: m010.up },
   { name: '011-export', up: m011.up },
   { name: '012-export-outbox', up: m012.up },
-  // Its file is 008 (the number this work was given), but Kysely runs migrations in name order and it alters the table
-  // 011 creates: the name sorts after 012, so fresh databases and those that already ran 012 both apply it last.
-  { name: '012-export-outbox-points', up: m008.up },
+  { name: '013-export-outbox-points', up: m013.up },
 ];
