@@ -88,11 +88,23 @@ export class MqttFramer {
   }
 }
 
+/** Whether bytes [from, to) of `frame` are the ASCII text `text` (then decoding them would give `text` again). */
+function sameAscii(frame: Buffer, from: number, to: number, text: string): boolean {
+  if (to - from !== text.length) return false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80 || frame[from + i] !== c) return false;
+  }
+  return true;
+}
+
 /**
  * Decodes an MQTT 3.1 / 3.1.1 PUBLISH frame into the packet mqtt-packet would produce, without copying the payload.
  * Returns an error message for a malformed frame. (MQTT 5 PUBLISH carries properties and goes through mqtt-packet.)
+ * `lastTopic`: the connection's previous PUBLISH topic, reused when the bytes are the same ASCII text (a device
+ * publishes to one topic again and again: no string decoded and made a message, issue 17).
  */
-export function decodePublish(frame: Buffer): IPublishPacket | string {
+export function decodePublish(frame: Buffer, lastTopic?: string): IPublishPacket | string {
   const first = frame[0];
   const qos = (first >> 1) & 3;
   if (qos === 3) return 'Packet must not have both QoS bits set to 1'; // MQTT 3.1.1 §3.3.1.2
@@ -102,7 +114,7 @@ export function decodePublish(frame: Buffer): IPublishPacket | string {
   if (pos + 2 > frame.length) return 'Cannot parse topic';
   const topicEnd = pos + 2 + frame.readUInt16BE(pos);
   if (topicEnd > frame.length) return 'Cannot parse topic';
-  const topic = frame.toString('utf8', pos + 2, topicEnd);
+  const topic = lastTopic !== undefined && sameAscii(frame, pos + 2, topicEnd, lastTopic) ? lastTopic : frame.toString('utf8', pos + 2, topicEnd);
   pos = topicEnd;
   let messageId: number | undefined;
   if (qos > 0) {

@@ -108,6 +108,20 @@ describe('decodePublish', () => {
     });
   }
 
+  it('reuses the previous topic only when the bytes are that same ASCII text', () => {
+    const last = 'v1/devices/me/telemetry';
+    const same = decodePublish(publish(last, '{"a":1}', 1, 7), last) as IPublishPacket;
+    assert.equal(same.topic, last);
+    const topics = ['v1/devices/me/telemetrx', 'v1/devices/me/telemetr', 'v1/devices/me/telemetryy', 'v1/devices/me/attributes', 'v1/devices/me/tëlemetry', 'v1/devices/me/t\u00c3\u00ablemetry'];
+    for (const topic of topics) {
+      for (const previous of [last, 'v1/devices/me/tëlemetry', 'v1/devices/me/t\u00c3\u00ablemetry']) {
+        const bytes = publish(topic, 'x', 1, 3);
+        const actual = decodePublish(bytes, previous) as IPublishPacket;
+        assert.equal(actual.topic, (parsedByMqttPacket(bytes) as IPublishPacket).topic, `${topic} after ${previous}`);
+      }
+    }
+  });
+
   it('rejects both QoS bits set and a truncated topic, as mqtt-packet does, and a missing packet id', () => {
     const qos3 = Buffer.from(publish('t', 'x', 1, 1));
     qos3[0] |= 0x06;
