@@ -108,9 +108,9 @@ export class MqttConnection extends MqttOutput implements FrameSink, Watched {
   }
 
   /** One whole packet from the framer. A 3.x PUBLISH is decoded in place (the hot path); the rest goes to mqtt-packet. */
-  onFrame(frame: Buffer): void {
-    if (frame[0] >> 4 === 3 && this.version !== 5 && this.state !== 'awaiting-connect') {
-      const packet = decodePublish(frame, this.lastTopic);
+  onFrame(buf: Buffer, start: number, end: number): void {
+    if (buf[start] >> 4 === 3 && this.version !== 5 && this.state !== 'awaiting-connect') {
+      const packet = decodePublish(buf, this.lastTopic, start, end);
       if (typeof packet === 'string') this.onMalformed(packet);
       else {
         this.lastTopic = packet.topic;
@@ -118,7 +118,7 @@ export class MqttConnection extends MqttOutput implements FrameSink, Watched {
       }
       return;
     }
-    const packet = decodePacket(frame, this.version, this.bridgeMode);
+    const packet = decodePacket(buf.subarray(start, end), this.version, this.bridgeMode);
     if (packet instanceof Error) this.onMalformed(packet.message);
     else this.onPacket(packet);
   }
