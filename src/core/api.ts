@@ -20,6 +20,17 @@ import type {
   User,
 } from './model.ts';
 
+/**
+ * Told how a submission ended, in place of a promise (TelemetryApi.ingestJsonTo, GroupCommitter.submitTo): one object a message instead of a promise, its two
+ * resolving functions and the caller's reaction closures (the MQTT telemetry path, issue 17: less garbage per message).
+ */
+export interface CommitListener {
+  /** The submission is committed (its CommittedHook has run). */
+  committed(): void;
+  /** The submission failed (nothing of it is committed), or its CommittedHook threw. */
+  failed(err: unknown): void;
+}
+
 /** Which transport a request arrived on, and from where (for audit, logs and throttling). */
 export interface RequestSource {
   transport: 'http' | 'mqtt' | 'coap' | 'admin' | 'cli';
@@ -192,6 +203,12 @@ export interface DeviceAuthApi {
 export interface TelemetryApi {
   /** Parses telemetry JSON (all forms of spec §8.2) and resolves once it is committed. Throws MALFORMED_PAYLOAD/INVALID_ARGUMENT. */
   ingestJson(device: DeviceIdentity, json: string | Buffer): Promise<void>;
+  /**
+   * ingestJson telling `listener` instead of returning a promise (no promise, resolvers or reaction closures per
+   * message: the MQTT hot path, issue 17). Never throws; every outcome, a malformed payload too, reaches the listener
+   * after this call returns. Optional: callers fall back to ingestJson.
+   */
+  ingestJsonTo?(device: DeviceIdentity, json: string | Buffer, listener: CommitListener): void;
   /** Parses a client-attributes JSON object and resolves once committed. */
   saveClientAttributesJson(device: DeviceIdentity, json: string | Buffer): Promise<void>;
 }

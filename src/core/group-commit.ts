@@ -2,6 +2,7 @@
  * Group commit: telemetry and attribute writes from many requests are committed in one transaction, and each
  * request's promise resolves only after the transaction holding it has committed (DESIGN "Data flow").
  */
+import type { CommitListener } from './api.ts';
 import type { AttributeWrite, TsPoint } from './model.ts';
 import type { Store, WriteBatch } from '../store/store.ts';
 import type { CoreLogger } from './core-types.ts';
@@ -23,8 +24,8 @@ class PendingBatch {
   submissions = 0;
   /** Per submission, two entries: the end of its points in `telemetry`, the end of its writes in `attributes`. */
   readonly ends: number[];
-  /** Per submission, three entries: resolve, reject, its CommittedHook or undefined. */
-  readonly callbacks: (((arg?: any) => void) | undefined)[];
+  /** Per submission, three entries: resolve, reject, its CommittedHook or undefined; or a CommitListener, undefined, the hook. */
+  readonly callbacks: (((arg?: any) => void) | CommitListener | undefined)[];
 
   /** Arrays are presized for the expected number of points and submissions (the previous batch's), so they rarely grow. */
   constructor(points: number, submissions: number) {
@@ -33,7 +34,7 @@ class PendingBatch {
     this.callbacks = new Array(3 * submissions);
   }
 
-  add(telemetry: readonly TsPoint[], attributes: readonly AttributeWrite[] | undefined, rows: number, resolve: () => void, reject: (err: unknown) => void, committed: CommittedHook | undefined): void {
+  add(telemetry: readonly TsPoint[], attributes: readonly AttributeWrite[] | undefined, rows: number, resolve: (() => void) | CommitListener, reject: ((err: unknown) => void) | undefined, committed: CommittedHook | undefined): void {
     for (const p of telemetry) this.telemetry[this.points++] = p;
     if (attributes) for (const a of attributes) this.attributes.push(a);
     this.rows += rows;
@@ -62,20 +63,31 @@ class PendingBatch {
 
   /** Settles submission `i` as committed: its hook, then its promise (rejected with the hook's error, if it throws). */
   committed(i: number): void {
-    const hook = this.callbacks[3 * i + 2];
+    const hook = this.callbacks[3 * i + 2] as CommittedHook | undefined;
     if (hook) {
       try {
         hook(this.ends[2 * i] - (i === 0 ? 0 : this.ends[2 * i - 2]));
       } catch (err) {
-        return this.callbacks[3 * i + 1]!(err);
+        return this.failed(i, err);
       }
     }
-    this.callbacks[3 * i]!();
+    const reject = this.callbacks[3 * i + 1];
+    if (reject === undefined) (this.callbacks[3 * i] as CommitListener).committed();
+    else (this.callbacks[3 * i] as () => void)();
   }
 
   failed(i: number, err: unknown): void {
-    this.callbacks[3 * i + 1]!(err);
+    const reject = this.callbacks[3 * i + 1] as ((err: unknown) => void) | undefined;
+    if (reject === undefined) (this.callbacks[3 * i] as CommitListener).failed(err);
+    else reject(err);
   }
+}
+
+/** Rows a submission writes: its points and attribute entries. */
+function rowsOf(telemetry: readonly TsPoint[], attributes: readonly AttributeWrite[] | undefined): number {
+  let rows = telemetry.length;
+  if (attributes) for (const a of attributes) rows += a.entries.length;
+  return rows;
 }
 
 let capturedResolve: (() => void) | undefined;
@@ -144,9 +156,36 @@ export class GroupCommitter {
    */
   submit(telemetry: readonly TsPoint[], attributes?: readonly AttributeWrite[], committed?: CommittedHook): Promise<void> {
     if (this.closed) return Promise.reject(new Error('storage is closing'));
-    let rows = telemetry.length;
-    if (attributes) for (const a of attributes) rows += a.entries.length;
+    const rows = rowsOf(telemetry, attributes);
     if (rows === 0) return committed ? Promise.resolve(0).then(committed) : Promise.resolve();
+    const promise = new Promise<void>(capture);
+    this.enqueue(telemetry, attributes, rows, capturedResolve!, capturedReject!, committed);
+    return promise;
+  }
+
+  /**
+   * submit() telling `listener` instead of returning a promise (the same order and guarantees: `committed` only after
+   * the commit, then `listener.committed()`; a refusal is told on a later microtask, never during this call).
+   */
+  submitTo(telemetry: readonly TsPoint[], listener: CommitListener, committed?: CommittedHook): void {
+    const rows = rowsOf(telemetry, undefined);
+    if (this.closed || rows === 0) {
+      const closed = this.closed;
+      queueMicrotask(() => {
+        if (closed) return listener.failed(new Error('storage is closing'));
+        try {
+          committed?.(0);
+        } catch (err) {
+          return listener.failed(err);
+        }
+        listener.committed();
+      });
+      return;
+    }
+    this.enqueue(telemetry, undefined, rows, listener, undefined, committed);
+  }
+
+  private enqueue(telemetry: readonly TsPoint[], attributes: readonly AttributeWrite[] | undefined, rows: number, resolve: (() => void) | CommitListener, reject: ((err: unknown) => void) | undefined, committed: CommittedHook | undefined): void {
     let batch = this.queue.at(-1);
     // A batch takes submissions while they fit in maxRows; the first one always fits.
     if (!batch || (batch.rows > 0 && batch.rows + rows > this.settings.maxRows)) {
@@ -154,10 +193,8 @@ export class GroupCommitter {
       const max = this.settings.maxRows;
       this.queue.push((batch = new PendingBatch(Math.min(like.points, max), Math.min(like.submissions, max))));
     }
-    const promise = new Promise<void>(capture);
-    batch.add(telemetry, attributes, rows, capturedResolve!, capturedReject!, committed);
+    batch.add(telemetry, attributes, rows, resolve, reject, committed);
     this.schedule();
-    return promise;
   }
 
   private schedule(): void {

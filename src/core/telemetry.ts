@@ -1,4 +1,4 @@
-import type { DeviceIdentity, TelemetryApi, TimeseriesReadApi } from './api.ts';
+import type { CommitListener, DeviceIdentity, TelemetryApi, TimeseriesReadApi } from './api.ts';
 import type { CoreObserver } from './core-types.ts';
 import type { CommittedHook, GroupCommitter } from './group-commit.ts';
 import { parseAttributes, parseTelemetryPoints } from './kv-json.ts';
@@ -33,6 +33,19 @@ export class Telemetry implements TelemetryApi, TimeseriesReadApi {
     }
     this.noteExported?.(device, 'telemetry');
     return this.committer.submit(points, undefined, this.countCommitted);
+  }
+
+  /** ingestJson telling `listener` (TelemetryApi.ingestJsonTo). */
+  ingestJsonTo(device: DeviceIdentity, json: string | Buffer, listener: CommitListener): void {
+    let points: TsPoint[];
+    try {
+      points = parseTelemetryPoints(json, device.deviceId, Date.now());
+    } catch (err) {
+      queueMicrotask(() => listener.failed(err));
+      return;
+    }
+    this.noteExported?.(device, 'telemetry');
+    this.committer.submitTo(points, listener, this.countCommitted);
   }
 
   /** Resolves once the client attributes are committed; rejects on a malformed payload or a failed commit. */

@@ -124,3 +124,52 @@ test('minIntervalMs: a write after a quiet moment, and a batch that is already f
   assert.equal(starts.length, 5);
   assert.ok(starts[3] - burst < 100, 'the second batch of the burst went at once');
 });
+
+test('submitTo tells its listener what submit resolves or rejects: after the commit and hook, mixed with promise submissions, retried alone when its batch fails', async () => {
+  const log: string[] = [];
+  const { store, batches } = fakeStore(log);
+  const committer = new GroupCommitter(store, { maxRows: 100, maxDelayMs: 0 }, silentLogger);
+  const hook = (points: number) => void log.push(`hook ${points}`);
+  const listener = (name: string) => {
+    let settle!: () => void;
+    const done = new Promise<void>((resolve) => (settle = resolve));
+    return { done, committed: () => (log.push(`${name} committed`), settle()), failed: (err: unknown) => (log.push(`${name} failed: ${(err as Error).message}`), settle()) };
+  };
+  const a = listener('a');
+  committer.submitTo([pt('a1'), pt('a2')], a, hook);
+  assert.equal(log.length, 0, 'nothing is told during the call');
+  const b = committer.submit([pt('b')], undefined, hook).then(() => void log.push('b resolved'));
+  await Promise.all([a.done, b]);
+  assert.deepEqual(log, ['commit 3', 'hook 2', 'a committed', 'hook 1', 'b resolved'], 'a listener is told at once, a promise on its reaction');
+  assert.equal(batches.length, 1, 'one transaction for both');
+
+  log.length = 0;
+  const bad = listener('bad');
+  const good = listener('good');
+  committer.submitTo([pt('bad')], bad, hook);
+  committer.submitTo([pt('g')], good, hook);
+  await Promise.all([bad.done, good.done]);
+  assert.deepEqual(log, ['bad failed: bad row', 'commit 1', 'hook 1', 'good committed'], 'the failed batch is retried submission by submission');
+
+  log.length = 0;
+  const empty = listener('empty');
+  committer.submitTo([], empty, hook);
+  assert.equal(log.length, 0);
+  await empty.done;
+  assert.deepEqual(log, ['hook 0', 'empty committed'], 'nothing to write still counts as committed, on a later microtask');
+
+  log.length = 0;
+  const throwing = listener('throwing');
+  committer.submitTo([pt('t')], throwing, () => {
+    throw new Error('hook failed');
+  });
+  await throwing.done;
+  assert.deepEqual(log, ['commit 1', 'throwing failed: hook failed']);
+
+  await committer.close();
+  log.length = 0;
+  const late = listener('late');
+  committer.submitTo([pt('z')], late);
+  await late.done;
+  assert.deepEqual(log, ['late failed: storage is closing']);
+});

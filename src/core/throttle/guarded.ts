@@ -105,6 +105,13 @@ export function rateLimitedTelemetry(inner: TelemetryApi, throttle: Throttle): T
       const wait = throttle.deviceMessages.take(device.deviceId);
       return wait > 0 ? refusal(wait) : inner.ingestJson(device, json);
     },
+    ingestJsonTo: inner.ingestJsonTo
+      ? (device, json, listener) => {
+          const wait = throttle.deviceMessages.take(device.deviceId);
+          if (wait > 0) refusal(wait).catch((err: unknown) => listener.failed(err));
+          else inner.ingestJsonTo!(device, json, listener);
+        }
+      : undefined,
     saveClientAttributesJson(device, json) {
       const wait = throttle.deviceMessages.take(device.deviceId);
       return wait > 0 ? refusal(wait) : inner.saveClientAttributesJson(device, json);

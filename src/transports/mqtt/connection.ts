@@ -65,6 +65,8 @@ export class MqttConnection extends MqttOutput implements FrameSink, Watched {
 
   private readonly framer: MqttFramer;
   private aliases: Map<number, string> | undefined = undefined;
+  /** The topic of the last 3.x PUBLISH, reused by the next one with the same bytes (decodePublish). */
+  private lastTopic: string | undefined = undefined;
   private queued: Packet[] | undefined = undefined;
   private work = 0;
   private paused = false;
@@ -106,14 +108,17 @@ export class MqttConnection extends MqttOutput implements FrameSink, Watched {
   }
 
   /** One whole packet from the framer. A 3.x PUBLISH is decoded in place (the hot path); the rest goes to mqtt-packet. */
-  onFrame(frame: Buffer): void {
-    if (frame[0] >> 4 === 3 && this.version !== 5 && this.state !== 'awaiting-connect') {
-      const packet = decodePublish(frame);
+  onFrame(buf: Buffer, start: number, end: number): void {
+    if (buf[start] >> 4 === 3 && this.version !== 5 && this.state !== 'awaiting-connect') {
+      const packet = decodePublish(buf, this.lastTopic, start, end);
       if (typeof packet === 'string') this.onMalformed(packet);
-      else this.onPacket(packet);
+      else {
+        this.lastTopic = packet.topic;
+        this.onPacket(packet);
+      }
       return;
     }
-    const packet = decodePacket(frame, this.version, this.bridgeMode);
+    const packet = decodePacket(buf.subarray(start, end), this.version, this.bridgeMode);
     if (packet instanceof Error) this.onMalformed(packet.message);
     else this.onPacket(packet);
   }

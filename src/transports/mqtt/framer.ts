@@ -8,8 +8,11 @@ import type { IPublishPacket } from 'mqtt-packet';
 
 /** What the framer reports to its connection. */
 export interface FrameSink {
-  /** One whole packet; a view of the received bytes, valid until the next chunk arrives. */
-  onFrame(frame: Buffer): void;
+  /**
+   * One whole packet: bytes [start, end) of `buf`, valid until the next chunk arrives (no view made per packet: the
+   * PUBLISH hot path takes its payload's view straight from `buf`, issue 17).
+   */
+  onFrame(buf: Buffer, start: number, end: number): void;
   /** The stream is not MQTT: a Remaining Length longer than four bytes. */
   onMalformed(why: string): void;
   /** A packet declares more than `maxPacketSize` bytes in all. */
@@ -54,7 +57,7 @@ export class MqttFramer {
         this.keep(buf.subarray(offset), size);
         return;
       }
-      this.sink.onFrame(buf.subarray(offset, offset + size));
+      this.sink.onFrame(buf, offset, offset + size);
       offset += size;
     }
   }
@@ -88,27 +91,40 @@ export class MqttFramer {
   }
 }
 
+/** Whether bytes [from, to) of `buf` are the ASCII text `text` (then decoding them would give `text` again). */
+function sameAscii(buf: Buffer, from: number, to: number, text: string): boolean {
+  if (to - from !== text.length) return false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80 || buf[from + i] !== c) return false;
+  }
+  return true;
+}
+
 /**
- * Decodes an MQTT 3.1 / 3.1.1 PUBLISH frame into the packet mqtt-packet would produce, without copying the payload.
+ * Decodes an MQTT 3.1 / 3.1.1 PUBLISH frame (bytes [start, end) of `buf`) into the packet mqtt-packet would produce,
+ * without copying the payload.
  * Returns an error message for a malformed frame. (MQTT 5 PUBLISH carries properties and goes through mqtt-packet.)
+ * `lastTopic`: the connection's previous PUBLISH topic, reused when the bytes are the same ASCII text (a device
+ * publishes to one topic again and again: no string decoded and made a message, issue 17).
  */
-export function decodePublish(frame: Buffer): IPublishPacket | string {
-  const first = frame[0];
+export function decodePublish(buf: Buffer, lastTopic?: string, start = 0, end = buf.length): IPublishPacket | string {
+  const first = buf[start];
   const qos = (first >> 1) & 3;
   if (qos === 3) return 'Packet must not have both QoS bits set to 1'; // MQTT 3.1.1 §3.3.1.2
-  let pos = 2;
-  while (frame[pos - 1] & 0x80) pos++;
-  const length = frame.length - pos;
-  if (pos + 2 > frame.length) return 'Cannot parse topic';
-  const topicEnd = pos + 2 + frame.readUInt16BE(pos);
-  if (topicEnd > frame.length) return 'Cannot parse topic';
-  const topic = frame.toString('utf8', pos + 2, topicEnd);
+  let pos = start + 2;
+  while (buf[pos - 1] & 0x80) pos++;
+  const length = end - pos;
+  if (pos + 2 > end) return 'Cannot parse topic';
+  const topicEnd = pos + 2 + ((buf[pos] << 8) | buf[pos + 1]);
+  if (topicEnd > end) return 'Cannot parse topic';
+  const topic = lastTopic !== undefined && sameAscii(buf, pos + 2, topicEnd, lastTopic) ? lastTopic : buf.toString('utf8', pos + 2, topicEnd);
   pos = topicEnd;
   let messageId: number | undefined;
   if (qos > 0) {
-    if (pos + 2 > frame.length) return 'Cannot parse messageId';
-    messageId = frame.readUInt16BE(pos);
+    if (pos + 2 > end) return 'Cannot parse messageId';
+    messageId = (buf[pos] << 8) | buf[pos + 1];
     pos += 2;
   }
-  return { cmd: 'publish', topic, payload: frame.subarray(pos), qos: qos as 0 | 1 | 2, dup: (first & 8) !== 0, retain: (first & 1) !== 0, messageId, length };
+  return { cmd: 'publish', topic, payload: buf.subarray(pos, end), qos: qos as 0 | 1 | 2, dup: (first & 8) !== 0, retain: (first & 1) !== 0, messageId, length };
 }

@@ -4,6 +4,8 @@
  * acknowledge a PUBLISH once its work is done.
  */
 import type { IPublishPacket } from 'mqtt-packet';
+import type { CommitListener } from '../../core/api.ts';
+import type { PendingAck } from './acks.ts';
 import type { MqttConnection } from './connection.ts';
 import { handleProvisionPublish } from './provision-session.ts';
 import { ackReason, classify, RC } from './reason-codes.ts';
@@ -58,21 +60,51 @@ export function ackWhenDone(conn: MqttConnection, packet: IPublishPacket, work: 
     promise = Promise.reject(err);
   }
   promise.then(
-    () => {
-      conn.endWork();
-      if (ack) conn.acks.complete(ack, RC.SUCCESS);
-    },
-    (err: unknown) => {
-      conn.endWork();
-      const error = classify(err);
-      if (error.code === 'INTERNAL') conn.ctx.logger.error({ err, address: conn.address }, 'mqtt: publish failed');
-      if (conn.version === 5) {
-        if (ack) conn.acks.complete(ack, ackReason(error));
-      } else {
-        conn.fail(RC.UNSPECIFIED_ERROR, `publish rejected: ${error.code}`);
-      }
-    },
+    () => workDone(conn, ack),
+    (err: unknown) => workFailed(conn, ack, err),
   );
+}
+
+/**
+ * ackWhenDone for work that tells a CommitListener (core.telemetry.ingestJsonTo): reserves the ack slot and returns
+ * the listener to hand to the work — one small object a PUBLISH, in place of the promise, its resolvers and the
+ * reaction closures (issue 17: less garbage per message).
+ */
+export function ackWhenCommitted(conn: MqttConnection, packet: IPublishPacket): CommitListener {
+  const ack = packet.qos > 0 ? conn.acks.enqueue(packet.messageId!) : undefined;
+  conn.beginWork();
+  return new PublishAck(conn, ack);
+}
+
+class PublishAck implements CommitListener {
+  constructor(
+    private readonly conn: MqttConnection,
+    private readonly ack: PendingAck | undefined,
+  ) {}
+
+  committed(): void {
+    workDone(this.conn, this.ack);
+  }
+
+  failed(err: unknown): void {
+    workFailed(this.conn, this.ack, err);
+  }
+}
+
+function workDone(conn: MqttConnection, ack: PendingAck | undefined): void {
+  conn.endWork();
+  if (ack) conn.acks.complete(ack, RC.SUCCESS);
+}
+
+function workFailed(conn: MqttConnection, ack: PendingAck | undefined, err: unknown): void {
+  conn.endWork();
+  const error = classify(err);
+  if (error.code === 'INTERNAL') conn.ctx.logger.error({ err, address: conn.address }, 'mqtt: publish failed');
+  if (conn.version === 5) {
+    if (ack) conn.acks.complete(ack, ackReason(error));
+  } else {
+    conn.fail(RC.UNSPECIFIED_ERROR, `publish rejected: ${error.code}`);
+  }
 }
 
 /** Acknowledges a PUBLISH at once with `reason` (v5; plain PUBACK on 3.x). */

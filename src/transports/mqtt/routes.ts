@@ -9,7 +9,7 @@ import { renderRotationJson } from '../../core/provisioning/rotation.ts';
 import type { MqttConnection } from './connection.ts';
 import { handleGatewayPublish } from './gateway/publish.ts';
 import { GATEWAY_TOPIC_PREFIX } from './gateway/topics.ts';
-import { ackNow, ackWhenDone } from './publish.ts';
+import { ackNow, ackWhenCommitted, ackWhenDone } from './publish.ts';
 import { RC } from './reason-codes.ts';
 import { outboundTopic, routeOf, type TopicStyle } from './topics.ts';
 import { handleOtaRequest } from './ota.ts';
@@ -21,6 +21,7 @@ export function handleDevicePublish(conn: MqttConnection, topic: string, packet:
   const route = routeOf(topic);
   switch (route.kind) {
     case 'telemetry':
+      if (core.telemetry.ingestJsonTo) return core.telemetry.ingestJsonTo(session.identity, payload, ackWhenCommitted(conn, packet));
       return ackWhenDone(conn, packet, () => core.telemetry.ingestJson(session.identity, payload));
     case 'attributes':
       return ackWhenDone(conn, packet, () => core.telemetry.saveClientAttributesJson(session.identity, payload));

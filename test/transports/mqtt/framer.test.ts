@@ -12,8 +12,8 @@ class Collect implements FrameSink {
   malformed: string[] = [];
   tooLarge = 0;
   closed = false;
-  onFrame(frame: Buffer): void {
-    this.frames.push(Buffer.from(frame));
+  onFrame(buf: Buffer, start: number, end: number): void {
+    this.frames.push(Buffer.from(buf.subarray(start, end)));
   }
   onMalformed(why: string): void {
     this.malformed.push(why);
@@ -107,6 +107,29 @@ describe('decodePublish', () => {
       assert.deepEqual(Buffer.from(actual.payload as Buffer), Buffer.from(expected.payload as Buffer));
     });
   }
+
+  it('decodes a PUBLISH inside a larger buffer (bytes [start, end)) as the same PUBLISH alone', () => {
+    const alone = publish('v1/devices/me/telemetry', '{"ts":1,"values":{"a":2}}', 1, 300);
+    const inside = Buffer.concat([Buffer.from([0xc0, 0x00]), alone, publish('t', 'next', 1, 2)]);
+    const actual = decodePublish(inside, undefined, 2, 2 + alone.length) as IPublishPacket;
+    const expected = decodePublish(alone) as IPublishPacket;
+    assert.deepEqual({ ...actual, payload: Buffer.from(actual.payload as Buffer) }, { ...expected, payload: Buffer.from(expected.payload as Buffer) });
+    assert.equal(decodePublish(inside, undefined, 2, 2 + alone.length - 30), 'Cannot parse topic', 'the end bounds the topic');
+  });
+
+  it('reuses the previous topic only when the bytes are that same ASCII text', () => {
+    const last = 'v1/devices/me/telemetry';
+    const same = decodePublish(publish(last, '{"a":1}', 1, 7), last) as IPublishPacket;
+    assert.equal(same.topic, last);
+    const topics = ['v1/devices/me/telemetrx', 'v1/devices/me/telemetr', 'v1/devices/me/telemetryy', 'v1/devices/me/attributes', 'v1/devices/me/tëlemetry', 'v1/devices/me/t\u00c3\u00ablemetry'];
+    for (const topic of topics) {
+      for (const previous of [last, 'v1/devices/me/tëlemetry', 'v1/devices/me/t\u00c3\u00ablemetry']) {
+        const bytes = publish(topic, 'x', 1, 3);
+        const actual = decodePublish(bytes, previous) as IPublishPacket;
+        assert.equal(actual.topic, (parsedByMqttPacket(bytes) as IPublishPacket).topic, `${topic} after ${previous}`);
+      }
+    }
+  });
 
   it('rejects both QoS bits set and a truncated topic, as mqtt-packet does, and a missing packet id', () => {
     const qos3 = Buffer.from(publish('t', 'x', 1, 1));
