@@ -229,8 +229,12 @@ export class ExportDelivery implements OutboxBudget {
     this.observer.failed?.(rule.name);
     const attempts = lane.attempts + 1;
     if (rows[0].createdTime < now - this.settings.deadLetterAgeMs) {
-      await this.store.exports.deadLetter(this.nodeId, rows, attempts, error, now);
+      const kept = await this.store.exports.deadLetter(this.nodeId, rows, attempts, error, now);
       this.forget(rows);
+      if (!kept) {
+        this.logger.warn({ event: 'export_lease_lost', rule: rule.name }, 'export lane was taken over during delivery; its new holder delivers or dead-letters the batch');
+        return 'none';
+      }
       this.observer.deadLettered?.(rule.name, messages.length);
       this.logger.warn({ event: 'export_dead_letter', rule: rule.name, messages: messages.length, attempts, error }, 'export messages dead-lettered');
       return 'some';
