@@ -115,6 +115,39 @@ describe('SQLite checkpoints on a worker thread', () => {
     db.close();
   });
 
+  test('a worker that hangs during the final pass: the pause ends after its bound, the main connection checkpoints again', async () => {
+    const path = join(dir, 'hangs-final.db');
+    const db = openWal(path);
+    const insert = db.prepare('insert into t (v) values (?)');
+    for (let i = 0; i < 500; i++) insert.run('x'.repeat(500));
+    const mutex = new Mutex();
+    let inFinal = false;
+    const checkpointer = SqliteCheckpointer.start(path, db, {
+      intervalMs: 5,
+      restartPages: 16,
+      finalPassTimeoutMs: 200,
+      pauseWrites: async (final) => {
+        const release = await mutex.lock();
+        try {
+          inFinal = true;
+          await final();
+        } finally {
+          release();
+        }
+      },
+    });
+    // Fault: the final pass is never answered, the worker alive (a hang, not an exit).
+    const worker = (checkpointer as unknown as { worker: Worker }).worker;
+    const post = worker.postMessage.bind(worker);
+    worker.postMessage = (message: unknown) => void (inFinal && message === 'checkpoint' ? undefined : post(message));
+    await until(() => inFinal, 'the final pass');
+    assert.equal(typeof (await within(mutex.lock())), 'function', 'the write pause was released without stop()');
+    assert.match(checkpointer.stats.error ?? '', /did not answer the final pass within 200 ms/);
+    assert.equal(Number(db.pragma('wal_autocheckpoint', { simple: true })), FALLBACK_PAGES, 'the main connection checkpoints by itself again');
+    assert.equal(await within(checkpointer.stop().then(() => 'stopped')), 'stopped');
+    db.close();
+  });
+
   /** Writes `batches` group commits back to back through a store; returns the WAL file's size and the rows read back. */
   async function fill(name: string, restartPages: number, batches: number, writerThread = true) {
     const path = join(dir, name);
