@@ -6,7 +6,7 @@ import type { ExportObserver } from '../core/export/delivery.ts';
 export function exportMetrics(registry: Registry): ExportObserver {
   const labelNames = ['rule'] as const;
   const delivered = new Counter({ name: 'fleetgate_export_delivered_total', help: 'Messages a destination accepted, by rule', labelNames, registers: [registry] });
-  const failures = new Counter({ name: 'fleetgate_export_failures_total', help: 'Failed delivery attempts (batches), by rule', labelNames, registers: [registry] });
+  const failures = new Counter({ name: 'fleetgate_export_failures_total', help: 'Failed delivery attempts (requests to the destination; a shared request that is split counts once, each lane tried alone after it once more), by rule', labelNames, registers: [registry] });
   const dead = new Counter({ name: 'fleetgate_export_dead_letters_total', help: 'Messages moved to the dead letters, by rule', labelNames, registers: [registry] });
   const skipped = new Counter({ name: 'fleetgate_export_skipped_total', help: 'Messages not exported because the outbox was full, by rule', labelNames, registers: [registry] });
   const rows = new Gauge({ name: 'fleetgate_export_outbox_rows', help: 'Messages waiting in the outbox (all rules, all nodes)', registers: [registry] });

@@ -42,6 +42,8 @@ const CATCH_UP_PASSES = 6;
 const OVERDUE_FACTOR = 4;
 /** A pass that took less than this (ms) leaves little for the final one: it follows at once. */
 const SHORT_PASS_MS = 10;
+/** Longest wait for the final pass (ms): a worker that hangs fails, the pause ends and the main connection checkpoints. */
+export const FINAL_PASS_TIMEOUT_MS = 10_000;
 
 // Runs in the worker (CommonJS, evaluated): one connection, a PASSIVE checkpoint whenever asked, timed.
 const WORKER_SOURCE = `
@@ -91,6 +93,8 @@ export interface CheckpointerOptions {
   restartPages?: number;
   /** The store's synchronous setting: the worker's checkpoints sync as the writers' would. */
   synchronous?: 'normal' | 'full';
+  /** Longest wait for the final pass while writes queue (FINAL_PASS_TIMEOUT_MS). */
+  finalPassTimeoutMs?: number;
 }
 
 interface PassResult {
@@ -202,7 +206,13 @@ export class SqliteCheckpointer {
         await pauseWrites(async () => {
           if (this.stopped) return;
           const started = performance.now();
-          final = await this.pass();
+          const limit = this.options.finalPassTimeoutMs ?? FINAL_PASS_TIMEOUT_MS;
+          const hung = setTimeout(() => this.fail(`checkpoint worker did not answer the final pass within ${limit} ms`), limit);
+          try {
+            final = await this.pass();
+          } finally {
+            clearTimeout(hung);
+          }
           waited = performance.now() - started;
         });
         if (final) {

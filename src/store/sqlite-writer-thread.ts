@@ -111,7 +111,13 @@ export class SqliteWriterThread {
           if (this.pending.size === 0) worker.unref();
           resolve();
         }
-        else if (m.ready === false) reject(this.error(m.error!));
+        else if (m.ready === false) {
+          // Could not open: this thread never serves; the next request starts a new one (else every write failed).
+          const err = this.error(m.error!);
+          reject(err);
+          this.lost(worker, err);
+          void worker.terminate();
+        }
         else this.answer(m);
       };
       worker.on('message', onAnswer);

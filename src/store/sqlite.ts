@@ -185,7 +185,10 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions)
   if (path !== ':memory:' && (options.writerThread ?? WRITER_THREAD_BY_DEFAULT)) return openThreaded(path, options);
   const database = configure(new BetterSqlite3(path), options);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database, path) }) });
-  return finishOpening(db, path, path === ':memory:' ? undefined : database, options, () => journalsInMemory(database));
+  // The checkpointer's final pass holds the one connection (Kysely's driver hands it to one query or transaction at a
+  // time), so no transaction begins during it and the next one starts the WAL over.
+  const pauseWrites = (final: () => Promise<void>) => db.connection().execute(() => final());
+  return finishOpening(db, path, path === ':memory:' ? undefined : database, options, () => journalsInMemory(database), { pauseWrites });
 }
 
 /**

@@ -9,7 +9,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ExportDelivery, DEFAULT_EXPORT_SETTINGS, groupByRequest } from '../../src/core/export/delivery.ts';
+import { Registry } from 'prom-client';
+import { ExportDelivery, DEFAULT_EXPORT_SETTINGS, groupByRequest, type ExportObserver } from '../../src/core/export/delivery.ts';
+import { exportMetrics } from '../../src/metrics/export-metrics.ts';
 import { partitionOf, type ExportRule } from '../../src/core/export/model.ts';
 import { OutboxBuilder } from '../../src/core/export/outbox.ts';
 import { ExportRules } from '../../src/core/export/rules.ts';
@@ -56,10 +58,10 @@ function contract(name: string, open: () => Promise<{ store: Store; close(): Pro
       await receiver?.close();
     });
 
-    async function setup(batchSize: number) {
+    async function setup(batchSize: number, observer?: ExportObserver) {
       const { store, close } = await open();
       const rules = new ExportRules(store, async () => true, async () => {});
-      const delivery = new ExportDelivery(store, rules, openExportSink, { ...DEFAULT_EXPORT_SETTINGS, concurrency: 16, retryBaseMs: 60_000 }, quiet);
+      const delivery = new ExportDelivery(store, rules, openExportSink, { ...DEFAULT_EXPORT_SETTINGS, concurrency: 16, retryBaseMs: 60_000 }, quiet, observer);
       const outbox = new OutboxBuilder(rules, delivery);
       await rules.save('tenant', { name: 'lanes', kinds: ['telemetry'], destination: { type: 'webhook', url: receiver.url, batchSize } });
       await rules.reload();
@@ -114,7 +116,8 @@ function contract(name: string, open: () => Promise<{ store: Store; close(): Pro
     it('tries each lane alone when the receiver refuses a request of several, holding back only the refused lane', async () => {
       receiver.deliveries.length = 0;
       receiver.accepted.length = 0;
-      const t = await setup(1000);
+      const registry = new Registry();
+      const t = await setup(1000, exportMetrics(registry));
       const refused = t.devices[0].deviceId;
       receiver.answer = ({ body }) => (body.includes(refused) ? { status: 400 } : { status: 200 });
       try {
@@ -126,6 +129,9 @@ function contract(name: string, open: () => Promise<{ store: Store; close(): Pro
         assert.ok(!lanesAccepted.has(partitionOf(refused)));
         const waiting = await t.store.exports.countOutbox();
         assert.equal([...waiting.values()].reduce((a, b) => a + b, 0), 6, "the refused lane's six messages (two devices, three commits) wait for their retry");
+        const refusals = receiver.deliveries.filter((d) => d.status >= 400).length;
+        assert.equal(refusals, 2, 'the shared request and the refused lane\'s own');
+        assert.equal((await registry.getSingleMetric('fleetgate_export_failures_total')!.get()).values.reduce((a, v) => a + v.value, 0), refusals, 'each failed request counted once');
       } finally {
         await t.close();
       }
@@ -134,7 +140,8 @@ function contract(name: string, open: () => Promise<{ store: Store; close(): Pro
     it('backs every lane off by a shared request\'s Retry-After without sending the lanes alone', async () => {
       receiver.deliveries.length = 0;
       receiver.accepted.length = 0;
-      const t = await setup(1000);
+      const registry = new Registry();
+      const t = await setup(1000, exportMetrics(registry));
       receiver.answer = () => ({ status: 429, headers: { 'retry-after': '120' } });
       try {
         const before = Date.now();
@@ -145,6 +152,7 @@ function contract(name: string, open: () => Promise<{ store: Store; close(): Pro
         for (const lane of lanes) assert.ok(lane.nextAttemptTime >= before + 120_000, `lane ${lane.partition} waits the Retry-After`);
         assert.equal(await t.delivery.tick(), 'none');
         assert.equal(receiver.deliveries.length, 1, 'nothing due before the Retry-After');
+        assert.equal((await registry.getSingleMetric('fleetgate_export_failures_total')!.get()).values.reduce((a, v) => a + v.value, 0), 1, 'one failed request of four lanes: one failure');
       } finally {
         await t.close();
       }

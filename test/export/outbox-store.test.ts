@@ -185,6 +185,30 @@ function outboxContract(name: string, open: Opener, dialect: Dialect, options: {
       }
     });
 
+    it('a node that lost the lane\'s lease dead-letters nothing: the batch is dead-lettered once, by the lane\'s holder', async () => {
+      const { store, close } = await open();
+      try {
+        await store.exports.insertRule(rule);
+        const packed: OutboxEntry = { ...entry(6, 2), deviceId: null, payload: packMessages([{ deviceId: 'a', payload: '{"n":2}' }, { deviceId: 'b', payload: '{"n":3}' }]), messages: 2 };
+        await store.exports.insertOutbox([entry(6, 1), packed]);
+        assert.equal((await store.exports.claimLanes('node-a', 1_000, 30_000, 16)).length, 1);
+        const readByA = await store.exports.readOutbox(rule.id, 6, 10);
+        // node-a's lease expires; node-b claims the lane and reads the same batch.
+        assert.equal((await store.exports.claimLanes('node-b', 40_000, 30_000, 16)).length, 1);
+        const readByB = await store.exports.readOutbox(rule.id, 6, 10);
+        assert.equal(await store.exports.deadLetter('node-a', readByA, 3, 'HTTP 500', 41_000), false, 'node-a no longer holds the lane');
+        assert.equal((await store.exports.listDeadLetters([rule.id], { pageSize: 10, page: 0 })).data.length, 0, 'nothing dead-lettered by node-a');
+        assert.equal((await store.exports.countOutbox()).get(rule.id), 3, 'the rows stay for node-b');
+        assert.equal(await store.exports.deadLetter('node-b', readByB, 3, 'HTTP 500', 42_000), true);
+        assert.equal(await store.exports.deadLetter('node-a', readByA, 3, 'HTTP 500', 43_000), false);
+        const letters = await store.exports.listDeadLetters([rule.id], { pageSize: 10, page: 0 });
+        assert.deepEqual(letters.data.map((l) => [l.deviceId, l.payload]), [['d6', '{"n":1}'], ['a', '{"n":2}'], ['b', '{"n":3}']], 'each message once');
+        assert.equal((await store.exports.countOutbox()).get(rule.id) ?? 0, 0);
+      } finally {
+        await close();
+      }
+    });
+
     it('a batch write tells each outbox row its seq after the commit (SQLite), and reads take rows from memory only when it has them all', async () => {
       const { store, close } = await open();
       try {

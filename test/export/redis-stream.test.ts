@@ -10,6 +10,7 @@ import { adminClient, type AdminClient } from '../admin/admin-client.ts';
 import { skipUnlessRedis, startRedis, type TestRedis } from '../support/redis.ts';
 import { createTokenDevice } from '../support/telemetry-load.ts';
 import { eventually } from './receiver.ts';
+import { RedisStreamSink } from '../../src/export/redis-stream-sink.ts';
 
 describe('export to a Redis stream', { skip: skipUnlessRedis() }, () => {
   let server: TestServer;
@@ -69,5 +70,32 @@ describe('export to a Redis stream', { skip: skipUnlessRedis() }, () => {
     assert.equal((await api.get('/api/export/rules')).json.find((r: any) => r.name === 'outage').pending, 5);
     redis = await startRedis({ port });
     await eventually('all five delivered after the restart', async () => (await entries('fleet:outage').catch(() => [])).length === 5);
+  });
+});
+
+describe('the Redis stream sink after a timeout', { skip: skipUnlessRedis() }, () => {
+  it('sends nothing while a timed-out batch is unanswered, and leaves its messages out of the retry once Redis applied it', async () => {
+    const redis = await startRedis();
+    const admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    const sink = new RedisStreamSink({ type: 'redis-stream', url: redis.url, stream: 'late', maxLen: 0, batchSize: 10, timeoutMs: 300 });
+    const message = (n: number) => ({ id: String(n), json: `{"n":${n}}` });
+    const stream = async () => (await admin.xrange('late', '-', '+')).map(([, fields]) => Number(fields[1]));
+    try {
+      await sink.deliver([message(0)]);
+      // Fault: Redis holds writes (a real server that answers late); the MULTI is queued there, not lost.
+      await admin.call('CLIENT', 'PAUSE', '60000', 'WRITE');
+      await assert.rejects(sink.deliver([message(1), message(2)]), /no answer within 300 ms/);
+      await assert.rejects(sink.deliver([message(1), message(2)]), /still unanswered/, 'the retry is not sent behind the first');
+      await admin.call('CLIENT', 'UNPAUSE');
+      await eventually('the timed-out batch applied late', async () => (await stream()).length === 3);
+      // The retry (the lane's batch again, with a new message behind it) appends only the new message.
+      await sink.deliver([message(1), message(2), message(3)]);
+      await sink.deliver([message(4)]);
+      assert.deepEqual(await stream(), [0, 1, 2, 3, 4], 'each message once, in order');
+    } finally {
+      await sink.close();
+      admin.disconnect();
+      await redis.stop();
+    }
   });
 });

@@ -115,10 +115,43 @@ describe('SQLite checkpoints on a worker thread', () => {
     db.close();
   });
 
+  test('a worker that hangs during the final pass: the pause ends after its bound, the main connection checkpoints again', async () => {
+    const path = join(dir, 'hangs-final.db');
+    const db = openWal(path);
+    const insert = db.prepare('insert into t (v) values (?)');
+    for (let i = 0; i < 500; i++) insert.run('x'.repeat(500));
+    const mutex = new Mutex();
+    let inFinal = false;
+    const checkpointer = SqliteCheckpointer.start(path, db, {
+      intervalMs: 5,
+      restartPages: 16,
+      finalPassTimeoutMs: 200,
+      pauseWrites: async (final) => {
+        const release = await mutex.lock();
+        try {
+          inFinal = true;
+          await final();
+        } finally {
+          release();
+        }
+      },
+    });
+    // Fault: the final pass is never answered, the worker alive (a hang, not an exit).
+    const worker = (checkpointer as unknown as { worker: Worker }).worker;
+    const post = worker.postMessage.bind(worker);
+    worker.postMessage = (message: unknown) => void (inFinal && message === 'checkpoint' ? undefined : post(message));
+    await until(() => inFinal, 'the final pass');
+    assert.equal(typeof (await within(mutex.lock())), 'function', 'the write pause was released without stop()');
+    assert.match(checkpointer.stats.error ?? '', /did not answer the final pass within 200 ms/);
+    assert.equal(Number(db.pragma('wal_autocheckpoint', { simple: true })), FALLBACK_PAGES, 'the main connection checkpoints by itself again');
+    assert.equal(await within(checkpointer.stop().then(() => 'stopped')), 'stopped');
+    db.close();
+  });
+
   /** Writes `batches` group commits back to back through a store; returns the WAL file's size and the rows read back. */
-  async function fill(name: string, restartPages: number, batches: number) {
+  async function fill(name: string, restartPages: number, batches: number, writerThread = true) {
     const path = join(dir, name);
-    const store = await openSqliteStore(path, { synchronous: 'normal', checkpoints: { intervalMs: 5, restartPages } });
+    const store = await openSqliteStore(path, { synchronous: 'normal', writerThread, checkpoints: { intervalMs: 5, restartPages } });
     try {
       const devices = await Promise.all(Array.from({ length: 4 }, () => seedDevice(store)));
       // Batches of 2,000 rows with distinct timestamps: written straight to ts_kv on the writer thread, ~150 WAL
@@ -131,6 +164,9 @@ describe('SQLite checkpoints on a worker thread', () => {
           for (const { device } of devices) telemetry.push({ deviceId: device.id, key: 'v', ts, value: { type: 'STRING', value: `${ts}-${'x'.repeat(250)}` } });
         }
         await store.writeBatch({ telemetry, attributes: [] });
+        // As a server's batches come from sockets: in process the writes settle in microtasks alone and would starve
+        // the checkpointer's timers.
+        await new Promise((resolve) => setImmediate(resolve));
       }
       const walBytes = statSync(`${path}-wal`).size;
       const series = await store.getTimeseries({ deviceId: devices[0].device.id, keys: ['v'], startTs: 0, endTs: ts + 1, limit: 1_000_000, orderBy: 'ASC' });
@@ -139,6 +175,13 @@ describe('SQLite checkpoints on a worker thread', () => {
       await store.close();
     }
   }
+
+  test('without the writer thread the WAL starts over too: its file stays bounded by size, nothing is lost', async () => {
+    const bounded = await fill('bounded-in-process.db', 1024, 1000, false);
+    assert.equal(bounded.rows, bounded.expected, 'every row is there');
+    const written = bounded.expected * 4 * 250;
+    assert.ok(bounded.walBytes < written / 4, `WAL file ${bounded.walBytes} bytes, ${written} bytes of values written`);
+  });
 
   test('under back-to-back group commits the WAL starts over: its file stays bounded by size, nothing is lost', async () => {
     const batches = 1000;

@@ -368,6 +368,26 @@ describe('SQLite writer thread that dies', () => {
     }
   });
 
+  test('a thread that cannot open its file fails its requests, and the next request starts a new one', async () => {
+    const { db, thread } = await open('reopen.db');
+    const options = (thread as unknown as { options: { path: string } }).options;
+    const path = options.path;
+    try {
+      await thread.run([{ sql: 'insert into t (id, s) values (1, ?)', params: ['before'] }]);
+      // Fault: the thread dies, and its replacement cannot open the file (a path that does not exist).
+      options.path = join(path, 'missing', 'nope.db');
+      await (thread as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+      await assert.rejects(thread.run([{ sql: 'select 1', params: [] }]));
+      options.path = path;
+      await thread.run([{ sql: 'insert into t (id, s) values (2, ?)', params: ['after'] }]);
+      const ids = (await db.selectFrom('t').select('id').orderBy('id').execute()).map((r) => r.id);
+      assert.deepEqual(ids, [1n, 2n], 'writes work again once the file can be opened');
+    } finally {
+      options.path = path;
+      await db.destroy();
+    }
+  });
+
   test('closing answers later requests with database unavailable', async () => {
     const { db, thread } = await open('closed.db', false);
     await db.destroy();

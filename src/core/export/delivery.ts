@@ -43,6 +43,7 @@ export const DEFAULT_EXPORT_SETTINGS: ExportSettings = {
 /** What delivery reports (the composition root turns it into metrics). */
 export interface ExportObserver {
   delivered?(rule: string, messages: number): void;
+  /** A request to the destination failed (one per request, however many lanes it held). */
   failed?(rule: string): void;
   deadLettered?(rule: string, messages: number): void;
   skipped?(rule: string, messages: number): void;
@@ -213,6 +214,9 @@ export class ExportDelivery implements OutboxBudget {
     try {
       await this.sinkFor(rule).deliver(group.length === 1 ? group[0].messages : group.flatMap((b) => b.messages));
     } catch (err) {
+      // One failed attempt per request, whatever lanes it held (a request of several that is split is one, each lane's
+      // own request after it another).
+      this.observer.failed?.(rule.name);
       // A destination that said when to come back (Retry-After) gets no request before then: every lane waits.
       const toldToWait = err instanceof SinkError && err.retryAfterMs !== undefined;
       if (group.length > 1 && !toldToWait && Date.now() - started < Math.min(rule.destination.timeoutMs, this.settings.leaseMs / 2) / 2) {
@@ -229,11 +233,14 @@ export class ExportDelivery implements OutboxBudget {
   private async failLane({ lane, rule, rows, messages }: LaneBatch, err: unknown): Promise<Round> {
     const now = Date.now();
     const error = err instanceof Error ? err.message : String(err);
-    this.observer.failed?.(rule.name);
     const attempts = lane.attempts + 1;
     if (rows[0].createdTime < now - this.settings.deadLetterAgeMs) {
-      await this.store.exports.deadLetter(this.nodeId, rows, attempts, error, now);
+      const kept = await this.store.exports.deadLetter(this.nodeId, rows, attempts, error, now);
       this.forget(rows);
+      if (!kept) {
+        this.logger.warn({ event: 'export_lease_lost', rule: rule.name }, 'export lane was taken over during delivery; its new holder delivers or dead-letters the batch');
+        return 'none';
+      }
       this.observer.deadLettered?.(rule.name, messages.length);
       this.logger.warn({ event: 'export_dead_letter', rule: rule.name, messages: messages.length, attempts, error }, 'export messages dead-lettered');
       return 'some';

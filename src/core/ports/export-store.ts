@@ -31,8 +31,11 @@ export interface ExportStore {
   completeBatches(owner: string, batches: readonly { ruleId: string; partition: number; seqs: readonly number[] }[]): Promise<boolean[]>;
   failBatch(owner: string, ruleId: string, partition: number, nextAttemptTime: number, error: string): Promise<void>;
   releaseLane(owner: string, ruleId: string, partition: number): Promise<void>;
-  /** Moves rows (all of one lane) to the dead letters, one dead letter per message, and resets the lane. */
-  deadLetter(owner: string, rows: readonly OutboxRow[], attempts: number, lastError: string, now: number): Promise<void>;
+  /**
+   * Moves rows (all of one lane) to the dead letters, one dead letter per message, and resets the lane, if `owner`
+   * still holds the lane; false otherwise (nothing moved: the lane's new holder delivers or dead-letters the rows).
+   */
+  deadLetter(owner: string, rows: readonly OutboxRow[], attempts: number, lastError: string, now: number): Promise<boolean>;
   listDeadLetters(ruleIds: readonly string[], query: PageQuery): Promise<Page<DeadLetter>>;
   /** Puts dead letters back in the outbox (all of the rules', or those with the given seqs); returns how many. */
   replayDeadLetters(ruleIds: readonly string[], seqs?: readonly number[]): Promise<number>;

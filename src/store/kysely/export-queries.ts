@@ -223,11 +223,14 @@ export async function releaseExportLane(db: Db, owner: string, ruleId: string, p
 /**
  * Moves outbox rows to the dead letters, one dead letter per message, with the lane's last error; resets the lane so
  * the rows behind them go on. A row of one message keeps its seq; the messages of a row of several take new seqs from
- * the outbox's sequence, so dead letters and outbox rows never share one.
+ * the outbox's sequence, so dead letters and outbox rows never share one. Only while `owner` still holds the lane
+ * (false otherwise, nothing written): the lane is updated first, which on PostgreSQL also locks it against a claim, so
+ * a node that lost its lease never dead-letters rows another node now delivers or dead-letters itself.
  */
-export async function deadLetter(db: Db, dialect: Dialect, owner: string, rows: readonly OutboxRow[], attempts: number, lastError: string, now: number): Promise<void> {
-  if (rows.length === 0) return;
+export async function deadLetter(db: Db, dialect: Dialect, owner: string, rows: readonly OutboxRow[], attempts: number, lastError: string, now: number): Promise<boolean> {
+  if (rows.length === 0) return true;
   const { ruleId, partition } = rows[0];
+  if (!(await completeExportBatch(db, dialect, owner, ruleId, partition, rows.map((r) => r.seq)))) return false;
   const letters: ExportDeadLetterTable[] = [];
   for (const r of rows) {
     const messages = unpackMessages(r);
@@ -237,7 +240,7 @@ export async function deadLetter(db: Db, dialect: Dialect, owner: string, rows: 
     );
   }
   for (let i = 0; i < letters.length; i += 500) await db.insertInto('export_dead_letter').values(letters.slice(i, i + 500)).execute();
-  await completeExportBatch(db, dialect, owner, ruleId, partition, rows.map((r) => r.seq));
+  return true;
 }
 
 /** `n` seqs no outbox row will take (inside the caller's transaction on SQLite, whose one writer makes this safe). */

@@ -113,6 +113,9 @@ export function handleProvisionPublish(conn: MqttConnection, topic: string, pack
         if (ack) conn.acks.complete(ack, ackReason(err));
         conn.fail(ackReason(err), 'provisioning failed');
       }
+    } catch (failure) {
+      // Thrown here it would be an unhandled rejection (this runs in a promise callback): the process would exit.
+      answerFailed(conn, ack, failure);
     } finally {
       conn.endWork();
     }
@@ -122,10 +125,25 @@ export function handleProvisionPublish(conn: MqttConnection, topic: string, pack
 /** spec §5.2 order: PUBACK, then the response (published even without a subscription, QoS 1). */
 function answer(conn: MqttConnection, session: ProvisionSession, ack: PendingAck | undefined, result: ProvisionResult): void {
   if (conn.closed) return;
-  if (ack) conn.acks.complete(ack, RC.SUCCESS);
   const body = session.protobuf ? encodeProvisionResponseProto(result) : renderProvisionJson(result);
+  if (ack) conn.acks.complete(ack, RC.SUCCESS);
   conn.publishAndForget(PROVISION_RESPONSE_TOPIC, body, session.responseQos ?? 1);
   session.scheduleClose();
+}
+
+/**
+ * The answer could not be rendered or sent: logged without the error's message (it may quote the credentials or the
+ * request's secret); then, like any internal error (spec §5.2), PUBACK 0x83 unless it was sent, and the session ends.
+ */
+function answerFailed(conn: MqttConnection, ack: PendingAck | undefined, failure: unknown): void {
+  const err = failure instanceof Error ? failure : new Error(typeof failure);
+  conn.ctx.logger.error(
+    { event: 'mqtt_provision_answer_failed', address: conn.address, error: err.name, stack: err.stack?.split('\n').slice(1).join('\n') },
+    'mqtt: the provisioning answer could not be sent; session closed',
+  );
+  if (conn.closed) return;
+  if (ack && ack.reason === undefined) conn.acks.complete(ack, RC.IMPLEMENTATION_SPECIFIC_ERROR);
+  conn.fail(RC.IMPLEMENTATION_SPECIFIC_ERROR, 'provisioning answer failed');
 }
 
 /**
