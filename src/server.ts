@@ -17,7 +17,6 @@ import type { Bus } from './bus/bus.ts';
 import { createHttpApp } from './transports/http/app.ts';
 import { registerDeviceApi } from './transports/http/device-api.ts';
 import { startMqttTransport } from './transports/mqtt/index.ts';
-import { startNativeMemoryReleaser } from './native-memory.ts';
 import { startCoapTransport } from './transports/coap/index.ts';
 import { registerAdminApi, registerOpenApi } from './admin/index.ts';
 import { registerConsole } from './admin/console-static.ts';
@@ -208,9 +207,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     await registerConsole(app);
     await app.listen({ host: config.host, port: config.httpPort });
     const httpPort = (app.server.address() as AddressInfo).port;
-    // Gives the allocator's free pages back after a burst of MQTT connections (issue 17 item 5).
-    const nativeMemory = startNativeMemoryReleaser(logger);
-    opened.push(async () => nativeMemory.close());
     const mqtt = await startMqttTransport({
       core,
       config,
@@ -230,7 +226,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       },
       tls: tlsFiles ? { port: config.mqttTlsPort, ...tlsFiles } : undefined,
       onRejected: (reason) => metrics?.connectionRejected('mqtt', reason),
-      onChurn: () => nativeMemory.noteChurn(),
     });
     opened.push(() => mqtt.close());
     const coap = await startCoapTransport({
@@ -258,7 +253,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         await core.close();
         await bus.close();
         await store.close();
-        nativeMemory.close();
         logger.info({ event: 'stopped' }, 'fleetgate stopped');
       })());
 

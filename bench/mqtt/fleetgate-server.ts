@@ -33,9 +33,7 @@ const config = {
   adminPassword: 'bench-password',
   logLevel: 'warn',
 };
-// BENCH_LOG_LEVEL=debug shows e.g. the native memory releaser's trims (bench/mqtt/idle-trim.ts).
-const logLevel = (process.env.BENCH_LOG_LEVEL ?? 'warn') as 'warn';
-const server = await startServer(config, { logger: createLogger(logLevel, process.stderr), announce: () => {} });
+const server = await startServer(config, { logger: createLogger('warn', process.stderr), announce: () => {} });
 const actor = { userId: null, userName: 'bench', source: { transport: 'cli' as const } };
 await server.core.profiles.save(
   DEFAULT_TENANT_ID,

@@ -32,8 +32,6 @@ export interface MqttTransportDeps {
   tls?: MqttTlsOptions;
   /** Told when an admission limit refuses a connection (`MAX_CONNECTIONS`, `CONNECT_RATE`), for metrics. */
   onRejected?: (reason: string) => void;
-  /** Told when a connection is accepted or closes (the server's native memory releaser counts bursts: native-memory.ts). */
-  onChurn?: () => void;
 }
 
 /** A running MQTT transport. */
@@ -66,7 +64,6 @@ export async function startMqttTransport(deps: MqttTransportDeps): Promise<MqttT
   /** conn.onClose of every connection (one function, called with the connection as `this`). */
   function forget(this: MqttConnection): void {
     connections.delete(this);
-    deps.onChurn?.();
   }
   const accept = (socket: net.Socket, tlsSocket?: TLSSocket) => {
     if (closing) {
@@ -74,7 +71,6 @@ export async function startMqttTransport(deps: MqttTransportDeps): Promise<MqttT
       return;
     }
     socket.setKeepAlive(true, 60_000); // half-open sockets of clients with keepalive 0
-    deps.onChurn?.();
     const refusal = admission(socket.remoteAddress);
     const conn = new MqttConnection(socket, ctx, socket.remoteAddress);
     if (tlsSocket) {
