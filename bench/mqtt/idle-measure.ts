@@ -18,7 +18,7 @@ export interface ProbedServer {
   port: number;
   child: ChildProcess;
   /** Node servers: asks the probe for settled figures. Undefined for native servers (mosquitto). */
-  probe?: () => Promise<MemoryReport>;
+  probe?: (command?: 'measure' | 'measure-plain') => Promise<MemoryReport>;
 }
 
 /** Resident set size of a process, bytes, from /proc (Linux). */
@@ -30,8 +30,8 @@ export async function startProbedNode(name: string, args: string[], env: NodeJS.
   const lines = createInterface({ input: child.stdout! });
   const next = lineQueue(lines);
   const port = JSON.parse(await next()).mqttPort as number;
-  const probe = async () => {
-    child.stdin!.write('measure\n');
+  const probe = async (command: 'measure' | 'measure-plain' = 'measure') => {
+    child.stdin!.write(`${command}\n`);
     for (;;) {
       const line = await next();
       if (line.startsWith('{"memory"')) return JSON.parse(line).memory as MemoryReport;

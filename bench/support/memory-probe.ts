@@ -48,9 +48,9 @@ function allAvailableGarbage(): void {
 }
 
 /** The most thorough collection, then full GCs until the used heap stops shrinking, then a settle pause; returns the figures. */
-export async function settledMemory(): Promise<MemoryReport> {
+export async function settledMemory(thorough = true): Promise<MemoryReport> {
   let last = Infinity;
-  allAvailableGarbage();
+  if (thorough) allAvailableGarbage();
   for (let i = 0; i < 6; i++) {
     gc!({ type: 'major', execution: 'sync', flavor: 'last-resort' });
     await pause(200);
@@ -86,8 +86,9 @@ export function installMemoryProbe(): void {
       process.stdout.write(`${JSON.stringify({ snapshot: path })}\n`);
       return;
     }
-    if (command !== 'measure') return;
-    void settledMemory().then((memory) => process.stdout.write(`${JSON.stringify({ memory })}\n`));
+    // `measure-plain`: the same without V8's most thorough collection (ordinary full GCs only; bench/mqtt/idle-regrow.ts).
+    if (command !== 'measure' && command !== 'measure-plain') return;
+    void settledMemory(command === 'measure').then((memory) => process.stdout.write(`${JSON.stringify({ memory })}\n`));
   });
   lines.on('error', () => {});
 }
