@@ -102,6 +102,18 @@ describe('compact outbox telemetry', () => {
     assert.equal(messages[3].data, '{"telemetry":[{"ts":5,"values":{"z":1}},{"ts":6,"values":{"z":0.1}}]}');
   });
 
+  it('takes the text form for a key whose JSON is too long for the row\'s 16-bit key length (the row is still written)', () => {
+    const long = 'é"'.repeat(17_000);
+    const points: TsPoint[] = [
+      { deviceId: 'long', ts: 5, key: long, value: { type: 'DOUBLE', value: 1.5 } },
+      { deviceId: 'short', ts: 5, key: 't', value: { type: 'DOUBLE', value: 2.5 } },
+    ];
+    const series = compactByDevice(points);
+    assert.deepEqual([...series].map(([id, s]) => [id, s.ok]), [['long', false], ['short', true]]);
+    const messages = readCompactRow(compactRow([...series].map(([deviceId, numbers]) => ({ deviceId, prefix: '{"telemetry":', numbers }))));
+    assert.deepEqual(messages.map((m) => m.data), [...telemetryJsonByDevice(points).values()].map((t) => `{"telemetry":${t}}`));
+  });
+
   it("gives a compact row's messages ids and payloads as a text row's (dead letters keep the JSON)", () => {
     const points: TsPoint[] = [
       { deviceId: 'd1', ts: 1_700_000_000_001, key: 't', value: { type: 'DOUBLE', value: 1.5 } },

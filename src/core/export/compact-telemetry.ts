@@ -110,11 +110,15 @@ function scratchFor(deviceId: string): Float64Array {
   return nums;
 }
 
+/** Longest key (UTF-16 units) the number form takes: its quoted JSON text fits a u16 length ((65535 - 2) / 6). */
+const MAX_KEY_UNITS = 10_000;
+
 function distinct(keys: readonly string[]): boolean {
   if (keys.length === 0 || keys.length > 0xffff) return false;
   for (let j = 0; j < keys.length; j++) {
     const first = keys[j].charCodeAt(0);
-    if ((first >= 0x30 && first <= 0x39) || keys[j] === '__proto__') return false;
+    // A key's JSON text is stored behind a u16 length: at most 6 bytes a UTF-16 unit (\u00XX), so longer keys take text.
+    if ((first >= 0x30 && first <= 0x39) || keys[j] === '__proto__' || keys[j].length > MAX_KEY_UNITS) return false;
     for (let k = 0; k < j; k++) if (keys[k] === keys[j]) return false;
   }
   return true;
