@@ -217,7 +217,7 @@ export interface ExportOutboxTable {
   payload: string;
   /** Messages in the row (migration 012); a row of several holds one line per message: device id, tab, data JSON. */
   messages: Generated<number>;
-  /** Telemetry in the compact form (migration 008, src/core/export/compact-telemetry.ts); null: the text form. */
+  /** Telemetry in the compact form (migration 013, src/core/export/compact-telemetry.ts); null: the text form. */
   points: Buffer | null;
 }
 
