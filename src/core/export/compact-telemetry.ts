@@ -24,6 +24,8 @@ const VERSION = 1;
 export interface DeviceNumbers {
   keys: string[];
   nums: Float64Array;
+  /** Its buffer's place in the pool of reused buffers, or -1. */
+  slot: number;
   /** Numbers written. */
   n: number;
   /** False once the device's points cannot take the number form. */
@@ -40,6 +42,7 @@ export interface DeviceNumbers {
 export function compactByDevice(points: readonly TsPoint[]): Map<string, DeviceNumbers> {
   const series = new Map<string, DeviceNumbers>();
   let texts = 0;
+  handedOut = 0;
   for (let i = 0; i < points.length; ) {
     const { deviceId, ts } = points[i];
     // A run: consecutive points of one device and one ts (one message's values, usually).
@@ -49,7 +52,8 @@ export function compactByDevice(points: readonly TsPoint[]): Map<string, DeviceN
     if (s === undefined) {
       const keys: string[] = [];
       for (let j = i; j < end; j++) keys.push(points[j].key);
-      series.set(deviceId, (s = { keys, nums: scratchFor(deviceId), n: 0, ok: distinct(keys), lastTs: -Infinity }));
+      const slot = handedOut < POOLED_BUFFERS ? handedOut++ : -1;
+      series.set(deviceId, (s = { keys, nums: pooledBuffer(slot), slot, n: 0, ok: distinct(keys), lastTs: -Infinity }));
       if (!s.ok) texts++;
     }
     if (s.ok) {
@@ -62,7 +66,7 @@ export function compactByDevice(points: readonly TsPoint[]): Map<string, DeviceN
           const grown = new Float64Array(Math.max(s.nums.length * 2, s.n + width + 1));
           grown.set(s.nums.subarray(0, s.n));
           s.nums = grown;
-          if (scratch.has(deviceId)) scratch.set(deviceId, grown);
+          if (s.slot >= 0 && grown.length <= LARGEST_POOLED) pool[s.slot] = grown;
         }
         const nums = s.nums;
         let at = s.n;
@@ -95,19 +99,20 @@ export function compactByDevice(points: readonly TsPoint[]): Map<string, DeviceN
  * array index) or drop (`__proto__`); those devices take the text form, which orders them as an object does.
  */
 /**
- * Each device's number buffer, reused from batch to batch (a typed array costs a microsecond or so to allocate; the
- * rows copy the numbers out before the next batch is encoded). Bounded: past it, new devices get a fresh one.
+ * Number buffers reused from batch to batch (a typed array costs a microsecond or so to allocate; the rows copy the
+ * numbers out before the next batch is encoded): the batch's n-th device takes the n-th. Bounded in count and size,
+ * so what stays allocated does not grow with the fleet (past the bounds, fresh buffers).
  */
-const scratch = new Map<string, Float64Array>();
-const SCRATCH_DEVICES = 20_000;
+const pool: Float64Array[] = [];
+const POOLED_BUFFERS = 1_024;
+/** Elements of the largest buffer kept (16 KiB). */
+const LARGEST_POOLED = 2_048;
+/** Buffers of the pool the current batch took. */
+let handedOut = 0;
 
-function scratchFor(deviceId: string): Float64Array {
-  let nums = scratch.get(deviceId);
-  if (nums === undefined) {
-    nums = new Float64Array(256);
-    if (scratch.size < SCRATCH_DEVICES) scratch.set(deviceId, nums);
-  }
-  return nums;
+function pooledBuffer(slot: number): Float64Array {
+  if (slot < 0) return new Float64Array(256);
+  return (pool[slot] ??= new Float64Array(256));
 }
 
 /** Longest key (UTF-16 units) the number form takes: its quoted JSON text fits a u16 length ((65535 - 2) / 6). */
