@@ -203,6 +203,11 @@ export class GroupCommitter {
     this.enqueue(telemetry, undefined, rows, listener, undefined, committed);
   }
 
+  /** Tells `listener` that its submission failed with `err`, on a later microtask (a throw of the listener is logged). */
+  refuse(listener: CommitListener, err: unknown): void {
+    queueMicrotask(() => tell(listener, this.logger, err, true));
+  }
+
   private enqueue(telemetry: readonly TsPoint[], attributes: readonly AttributeWrite[] | undefined, rows: number, resolve: (() => void) | CommitListener, reject: ((err: unknown) => void) | undefined, committed: CommittedHook | undefined): void {
     let batch = this.queue.at(-1);
     // A batch takes submissions while they fit in maxRows; the first one always fits.
