@@ -28,7 +28,11 @@ class PendingBatch {
   readonly callbacks: (((arg?: any) => void) | CommitListener | undefined)[];
 
   /** Arrays are presized for the expected number of points and submissions (the previous batch's), so they rarely grow. */
-  constructor(points: number, submissions: number) {
+  constructor(
+    points: number,
+    submissions: number,
+    private readonly logger: CoreLogger,
+  ) {
     this.telemetry = new Array(points);
     this.ends = new Array(2 * submissions);
     this.callbacks = new Array(3 * submissions);
@@ -72,14 +76,28 @@ class PendingBatch {
       }
     }
     const reject = this.callbacks[3 * i + 1];
-    if (reject === undefined) (this.callbacks[3 * i] as CommitListener).committed();
+    if (reject === undefined) tell(this.callbacks[3 * i] as CommitListener, this.logger);
     else (this.callbacks[3 * i] as () => void)();
   }
 
   failed(i: number, err: unknown): void {
     const reject = this.callbacks[3 * i + 1] as ((err: unknown) => void) | undefined;
-    if (reject === undefined) (this.callbacks[3 * i] as CommitListener).failed(err);
+    if (reject === undefined) tell(this.callbacks[3 * i] as CommitListener, this.logger, err, true);
     else reject(err);
+  }
+}
+
+/**
+ * Tells a listener how its submission ended. A listener runs synchronously inside flush() (a promise's resolvers
+ * cannot throw; a listener can): what it throws is logged and goes no further, so it can neither fail a batch that
+ * committed (its neighbours told again, their writes retried) nor stop the listeners after it being told.
+ */
+function tell(listener: CommitListener, logger: CoreLogger, err?: unknown, failed = false): void {
+  try {
+    if (failed) listener.failed(err);
+    else listener.committed();
+  } catch (thrown) {
+    logger.error({ err: thrown }, 'commit listener failed');
   }
 }
 
@@ -172,17 +190,22 @@ export class GroupCommitter {
     if (this.closed || rows === 0) {
       const closed = this.closed;
       queueMicrotask(() => {
-        if (closed) return listener.failed(new Error('storage is closing'));
+        if (closed) return tell(listener, this.logger, new Error('storage is closing'), true);
         try {
           committed?.(0);
         } catch (err) {
-          return listener.failed(err);
+          return tell(listener, this.logger, err, true);
         }
-        listener.committed();
+        tell(listener, this.logger);
       });
       return;
     }
     this.enqueue(telemetry, undefined, rows, listener, undefined, committed);
+  }
+
+  /** Tells `listener` that its submission failed with `err`, on a later microtask (a throw of the listener is logged). */
+  refuse(listener: CommitListener, err: unknown): void {
+    queueMicrotask(() => tell(listener, this.logger, err, true));
   }
 
   private enqueue(telemetry: readonly TsPoint[], attributes: readonly AttributeWrite[] | undefined, rows: number, resolve: (() => void) | CommitListener, reject: ((err: unknown) => void) | undefined, committed: CommittedHook | undefined): void {
@@ -191,7 +214,7 @@ export class GroupCommitter {
     if (!batch || (batch.rows > 0 && batch.rows + rows > this.settings.maxRows)) {
       const like = batch ?? this.lastSize;
       const max = this.settings.maxRows;
-      this.queue.push((batch = new PendingBatch(Math.min(like.points, max), Math.min(like.submissions, max))));
+      this.queue.push((batch = new PendingBatch(Math.min(like.points, max), Math.min(like.submissions, max), this.logger)));
     }
     batch.add(telemetry, attributes, rows, resolve, reject, committed);
     this.schedule();

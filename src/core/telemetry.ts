@@ -41,7 +41,7 @@ export class Telemetry implements TelemetryApi, TimeseriesReadApi {
     try {
       points = parseTelemetryPoints(json, device.deviceId, Date.now());
     } catch (err) {
-      queueMicrotask(() => listener.failed(err));
+      this.committer.refuse(listener, err);
       return;
     }
     this.noteExported?.(device, 'telemetry');

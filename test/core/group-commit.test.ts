@@ -173,3 +173,48 @@ test('submitTo tells its listener what submit resolves or rejects: after the com
   await late.done;
   assert.deepEqual(log, ['late failed: storage is closing']);
 });
+
+test('a listener that throws is told once and changes nothing for the other submissions of its batch', async () => {
+  const log: string[] = [];
+  const { store, batches } = fakeStore(log);
+  const logged: string[] = [];
+  const logger = { ...silentLogger, error: (_obj: object, msg?: string) => void logged.push(msg ?? '') };
+  const committer = new GroupCommitter(store, { maxRows: 100, maxDelayMs: 0 }, logger);
+  const told = new Map<string, string[]>();
+  const listener = (name: string, throws = false) => {
+    told.set(name, []);
+    let settle!: () => void;
+    const done = new Promise<void>((resolve) => (settle = resolve));
+    return {
+      done,
+      committed: () => {
+        told.get(name)!.push('committed');
+        settle();
+        if (throws) throw new Error(`${name} listener bug`);
+      },
+      failed: (err: unknown) => {
+        told.get(name)!.push(`failed: ${(err as Error).message}`);
+        settle();
+      },
+    };
+  };
+  const first = listener('first');
+  const thrower = listener('thrower', true);
+  const last = listener('last');
+  committer.submitTo([pt('a')], first);
+  committer.submitTo([pt('b')], thrower);
+  committer.submitTo([pt('c')], last);
+  await Promise.all([first.done, thrower.done, last.done]);
+  await new Promise((resolve) => setTimeout(resolve, 50)); // room for a second telling, were there one
+  assert.deepEqual(Object.fromEntries(told), { first: ['committed'], thrower: ['committed'], last: ['committed'] }, 'each told exactly once');
+  assert.equal(batches.length, 1, 'the committed batch is not written again');
+  assert.deepEqual(logged, ['commit listener failed'], 'the listener error is logged');
+
+  const empty = listener('empty', true);
+  committer.submitTo([], empty);
+  await empty.done;
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.deepEqual(told.get('empty'), ['committed']);
+  assert.equal(logged.length, 2, 'a throw on the microtask path is logged too, not an uncaught exception');
+  await committer.close();
+});

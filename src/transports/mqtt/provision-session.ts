@@ -138,12 +138,20 @@ function answer(conn: MqttConnection, session: ProvisionSession, ack: PendingAck
 function answerFailed(conn: MqttConnection, ack: PendingAck | undefined, failure: unknown): void {
   const err = failure instanceof Error ? failure : new Error(typeof failure);
   conn.ctx.logger.error(
-    { event: 'mqtt_provision_answer_failed', address: conn.address, error: err.name, stack: err.stack?.split('\n').slice(1).join('\n') },
+    { event: 'mqtt_provision_answer_failed', address: conn.address, error: err.name, stack: stackFrames(err) },
     'mqtt: the provisioning answer could not be sent; session closed',
   );
   if (conn.closed) return;
   if (ack && ack.reason === undefined) conn.acks.complete(ack, RC.IMPLEMENTATION_SPECIFIC_ERROR);
   conn.fail(RC.IMPLEMENTATION_SPECIFIC_ERROR, 'provisioning answer failed');
+}
+
+/** The frames of an error's stack without its message, which may span lines (a PEM, pretty JSON): `at` lines only. */
+function stackFrames(err: Error): string | undefined {
+  return err.stack
+    ?.split('\n')
+    .filter((line) => /^\s+at /.test(line))
+    .join('\n');
 }
 
 /**

@@ -67,3 +67,39 @@ it('an error while answering a provisioning request is logged without secrets an
     process.off('unhandledRejection', onUnhandled);
   }
 });
+
+it('an answer error whose message spans several lines (a PEM, pretty JSON) is logged without any line of it', async () => {
+  await withServer(async (server) => {
+    await provisioningProfile(server, 'ALLOW_CREATE_NEW_DEVICES', 'lines-key', 'lines-secret-4c2a');
+    const provisioning = server.core.provisioning;
+    const provision = provisioning.provision.bind(provisioning);
+    let issued = '';
+    provisioning.provision = async (request, source) => {
+      const result = await provision(request, source);
+      if (result.status !== 'SUCCESS') return result;
+      issued = String(result.credentialsValue);
+      return new Proxy(result, {
+        get(target, key) {
+          if (key === 'credentialsType') throw new Error(`cannot render the credentials:\n${issued}\nrequested with\n${request.provisionDeviceSecret}`);
+          return Reflect.get(target, key);
+        },
+      }) as ProvisionResult;
+    };
+    const client = await mqttjs(server, { protocolVersion: 5, username: 'provision', clientId: 'lines' });
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    await assert.rejects(
+      client.publishAsync('/provision/request', JSON.stringify({ deviceName: 'lines-1', provisionDeviceKey: 'lines-key', provisionDeviceSecret: 'lines-secret-4c2a' }), { qos: 1 }),
+      (err: { code?: number }) => err.code === 0x83,
+    );
+    await closed;
+    client.end(true);
+    assert.ok(issued.length > 0, 'the fault was injected');
+    const logged = server.logLines.find((l) => l.includes('mqtt_provision_answer_failed'));
+    assert.ok(logged, 'the failure is logged');
+    assert.ok(logged.includes('provision-answer-fault.test.ts'), 'the stack frames are kept');
+    for (const line of server.logLines) {
+      assert.ok(!line.includes(issued), `credentials not logged: ${line}`);
+      assert.ok(!line.includes('lines-secret-4c2a'), `provision secret not logged: ${line}`);
+    }
+  });
+});
