@@ -113,7 +113,8 @@ export class MqttConnection extends MqttOutput implements FrameSink, Watched {
       const packet = decodePublish(buf, this.lastTopic, start, end);
       if (typeof packet === 'string') this.onMalformed(packet);
       else {
-        this.lastTopic = packet.topic;
+        // Only a topic of a usual length is kept for the next PUBLISH (a hostile one may be ~64 KB).
+        this.lastTopic = packet.topic.length <= 128 ? packet.topic : undefined;
         this.onPacket(packet);
       }
       return;
