@@ -83,8 +83,12 @@ describe('SQLite checkpoints on a worker thread', () => {
     assert.throws(() => statSync(`${path}-wal`), /ENOENT/);
   });
 
-  test('a worker that dies during stop() while a final pass holds the write pause: stop() ends and the pause is released', async () => {
-    const path = join(dir, 'dies-stopping.db');
+  /**
+   * A checkpointer on a file with a WAL to restart, behind a write mutex, whose final pass's request never reaches
+   * its worker (the fault both tests below inject); resolves once the final pass holds the write pause.
+   */
+  async function withLostFinalPass(name: string, options: { finalPassTimeoutMs?: number } = {}) {
+    const path = join(dir, name);
     const db = openWal(path);
     const insert = db.prepare('insert into t (v) values (?)');
     for (let i = 0; i < 500; i++) insert.run('x'.repeat(500));
@@ -93,6 +97,7 @@ describe('SQLite checkpoints on a worker thread', () => {
     const checkpointer = SqliteCheckpointer.start(path, db, {
       intervalMs: 5,
       restartPages: 16,
+      ...options,
       pauseWrites: async (final) => {
         const release = await mutex.lock();
         try {
@@ -103,11 +108,15 @@ describe('SQLite checkpoints on a worker thread', () => {
         }
       },
     });
-    // Fault: the final pass's request is lost, as if the worker died before answering it.
     const worker = (checkpointer as unknown as { worker: Worker }).worker;
     const post = worker.postMessage.bind(worker);
     worker.postMessage = (message: unknown) => void (inFinal && message === 'checkpoint' ? undefined : post(message));
     await until(() => inFinal, 'the final pass');
+    return { db, mutex, checkpointer, worker };
+  }
+
+  test('a worker that dies during stop() while a final pass holds the write pause: stop() ends and the pause is released', async () => {
+    const { db, mutex, checkpointer, worker } = await withLostFinalPass('dies-stopping.db');
     const stopping = checkpointer.stop();
     await worker.terminate();
     assert.equal(await within(stopping.then(() => 'stopped')), 'stopped');
@@ -116,31 +125,8 @@ describe('SQLite checkpoints on a worker thread', () => {
   });
 
   test('a worker that hangs during the final pass: the pause ends after its bound, the main connection checkpoints again', async () => {
-    const path = join(dir, 'hangs-final.db');
-    const db = openWal(path);
-    const insert = db.prepare('insert into t (v) values (?)');
-    for (let i = 0; i < 500; i++) insert.run('x'.repeat(500));
-    const mutex = new Mutex();
-    let inFinal = false;
-    const checkpointer = SqliteCheckpointer.start(path, db, {
-      intervalMs: 5,
-      restartPages: 16,
-      finalPassTimeoutMs: 200,
-      pauseWrites: async (final) => {
-        const release = await mutex.lock();
-        try {
-          inFinal = true;
-          await final();
-        } finally {
-          release();
-        }
-      },
-    });
-    // Fault: the final pass is never answered, the worker alive (a hang, not an exit).
-    const worker = (checkpointer as unknown as { worker: Worker }).worker;
-    const post = worker.postMessage.bind(worker);
-    worker.postMessage = (message: unknown) => void (inFinal && message === 'checkpoint' ? undefined : post(message));
-    await until(() => inFinal, 'the final pass');
+    // The worker stays alive: a hang, not an exit.
+    const { db, mutex, checkpointer } = await withLostFinalPass('hangs-final.db', { finalPassTimeoutMs: 200 });
     assert.equal(typeof (await within(mutex.lock())), 'function', 'the write pause was released without stop()');
     assert.match(checkpointer.stats.error ?? '', /did not answer the final pass within 200 ms/);
     assert.equal(Number(db.pragma('wal_autocheckpoint', { simple: true })), FALLBACK_PAGES, 'the main connection checkpoints by itself again');
