@@ -8,6 +8,30 @@ import { it } from 'node:test';
 import type { ProvisionResult } from '../../../src/core/api.ts';
 import { mqttjs, provisioningProfile, withServer } from './e2e-support.ts';
 
+type Server = Parameters<Parameters<typeof withServer>[0]>[0];
+
+/**
+ * Fault: every successful provisioning result throws when its credentials type is read, with `message` (which quotes
+ * the credentials just issued and the request's secret). Returns the credentials issued last and a way to restore.
+ */
+function failAnswers(server: Server, message: (issued: string, secret: string | undefined) => string) {
+  const provisioning = server.core.provisioning;
+  const provision = provisioning.provision.bind(provisioning);
+  const state = { issued: '', restore: () => void (provisioning.provision = provision) };
+  provisioning.provision = async (request, source) => {
+    const result = await provision(request, source);
+    if (result.status !== 'SUCCESS') return result;
+    state.issued = String(result.credentialsValue);
+    return new Proxy(result, {
+      get(target, key) {
+        if (key === 'credentialsType') throw new Error(message(state.issued, request.provisionDeviceSecret));
+        return Reflect.get(target, key);
+      },
+    }) as ProvisionResult;
+  };
+  return state;
+}
+
 it('an error while answering a provisioning request is logged without secrets and closes only that session', async () => {
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown) => unhandled.push(reason);
@@ -15,21 +39,7 @@ it('an error while answering a provisioning request is logged without secrets an
   try {
     await withServer(async (server) => {
       await provisioningProfile(server, 'ALLOW_CREATE_NEW_DEVICES', 'fault-key', 'fault-secret-8e1f');
-      const provisioning = server.core.provisioning;
-      const provision = provisioning.provision.bind(provisioning);
-      let issued = '';
-      // Fault: the result's credentials type cannot be read; the error quotes the credentials just issued.
-      provisioning.provision = async (request, source) => {
-        const result = await provision(request, source);
-        if (result.status !== 'SUCCESS') return result;
-        issued = String(result.credentialsValue);
-        return new Proxy(result, {
-          get(target, key) {
-            if (key === 'credentialsType') throw new Error(`cannot render credentials ${issued} for ${request.provisionDeviceSecret}`);
-            return Reflect.get(target, key);
-          },
-        }) as ProvisionResult;
-      };
+      const fault = failAnswers(server, (issued, secret) => `cannot render credentials ${issued} for ${secret}`);
       const client = await mqttjs(server, { protocolVersion: 5, username: 'provision', clientId: 'fault' });
       const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
       const disconnect = new Promise<number | undefined>((resolve) => client.once('disconnect', (packet) => resolve(packet.reasonCode)));
@@ -41,6 +51,7 @@ it('an error while answering a provisioning request is logged without secrets an
       assert.equal(await disconnect, 0x83);
       await closed;
       client.end(true);
+      const issued = fault.issued;
       assert.ok(issued.length > 0, 'the fault was injected');
       const logged = server.logLines.find((l) => l.includes('mqtt_provision_answer_failed'));
       assert.ok(logged, 'the failure is logged');
@@ -50,7 +61,7 @@ it('an error while answering a provisioning request is logged without secrets an
       }
 
       // The server still serves: the next request (fault gone) is answered.
-      provisioning.provision = provision;
+      fault.restore();
       const next = await mqttjs(server, { protocolVersion: 5, username: 'provision', clientId: 'after' });
       try {
         const answer = new Promise<Buffer>((resolve) => next.once('message', (_topic, payload) => resolve(payload)));
@@ -71,20 +82,7 @@ it('an error while answering a provisioning request is logged without secrets an
 it('an answer error whose message spans several lines (a PEM, pretty JSON) is logged without any line of it', async () => {
   await withServer(async (server) => {
     await provisioningProfile(server, 'ALLOW_CREATE_NEW_DEVICES', 'lines-key', 'lines-secret-4c2a');
-    const provisioning = server.core.provisioning;
-    const provision = provisioning.provision.bind(provisioning);
-    let issued = '';
-    provisioning.provision = async (request, source) => {
-      const result = await provision(request, source);
-      if (result.status !== 'SUCCESS') return result;
-      issued = String(result.credentialsValue);
-      return new Proxy(result, {
-        get(target, key) {
-          if (key === 'credentialsType') throw new Error(`cannot render the credentials:\n${issued}\nrequested with\n${request.provisionDeviceSecret}`);
-          return Reflect.get(target, key);
-        },
-      }) as ProvisionResult;
-    };
+    const fault = failAnswers(server, (issued, secret) => `cannot render the credentials:\n${issued}\nrequested with\n${secret}`);
     const client = await mqttjs(server, { protocolVersion: 5, username: 'provision', clientId: 'lines' });
     const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
     await assert.rejects(
@@ -93,6 +91,7 @@ it('an answer error whose message spans several lines (a PEM, pretty JSON) is lo
     );
     await closed;
     client.end(true);
+    const issued = fault.issued;
     assert.ok(issued.length > 0, 'the fault was injected');
     const logged = server.logLines.find((l) => l.includes('mqtt_provision_answer_failed'));
     assert.ok(logged, 'the failure is logged');
