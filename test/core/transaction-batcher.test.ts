@@ -94,7 +94,8 @@ test('bulk items of one group reach their writer together; "single" and a writer
   assert.ok(await t.store.findDeviceByName(T, 'bulk-c-by-unit'));
 });
 
-test('small groups are offloaded to the SQLite writer thread, groups of OFFLOAD_BELOW_UNITS or more stay on the event loop', async () => {
+/** A batcher over the test store that records each group's `offload` option. */
+function offloadWatched() {
   const asked: (boolean | undefined)[] = [];
   const store = new Proxy(t.store, {
     get(target, key, receiver) {
@@ -105,7 +106,11 @@ test('small groups are offloaded to the SQLite writer thread, groups of OFFLOAD_
       };
     },
   });
-  const batcher = new TransactionBatcher(store, 100, silentLogger);
+  return { asked, batcher: new TransactionBatcher(store, 100, silentLogger) };
+}
+
+test('small groups are offloaded to the SQLite writer thread, groups of OFFLOAD_BELOW_UNITS or more stay on the event loop', async () => {
+  const { asked, batcher } = offloadWatched();
   const group = (prefix: string, n: number) =>
     Promise.all(
       Array.from({ length: n }, (_, i) =>
@@ -123,17 +128,7 @@ test('small groups are offloaded to the SQLite writer thread, groups of OFFLOAD_
 });
 
 test('a small group among large ones stays on the event loop; a steady load of small groups is offloaded again', async () => {
-  const asked: (boolean | undefined)[] = [];
-  const store = new Proxy(t.store, {
-    get(target, key, receiver) {
-      if (key !== 'transaction') return Reflect.get(target, key, receiver);
-      return (work: Parameters<typeof target.transaction>[0], options?: Parameters<typeof target.transaction>[1]) => {
-        asked.push(options?.offload);
-        return target.transaction(work, options);
-      };
-    },
-  });
-  const batcher = new TransactionBatcher(store, 100, silentLogger);
+  const { asked, batcher } = offloadWatched();
   let n = 0;
   const group = (size: number) =>
     Promise.all(
