@@ -3,7 +3,8 @@
  * another (`--base /abs/checkout`), alternating rounds in one process: each side starts its own writer thread
  * (src/store/sqlite-writer-thread.ts) on its own database file and receives the same commits (BEGIN, multi-row
  * upserts into ts_kv of `--series` series × `--per-series` rows grouped by series, the ts_kv_latest upsert, COMMIT),
- * built as src/store/kysely/sqlite-upsert.ts builds them. The figure is the thread's own CPU (/proc, user + system)
+ * built by each checkout's own src/store/kysely/sqlite-upsert.ts (`sqliteWriteBatch`; `--own-statements` builds the
+ * 8-column upserts here instead, the same for both sides). The figure is the thread's own CPU (/proc, user + system)
  * per row, so the main thread's encoding and a loaded machine do not count.
  *
  *   node --import tsx bench/store/writer-thread-decode.ts [--base /tmp/wg-before] [--rows 400000] [--rounds 3]
@@ -21,6 +22,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '3' },
     series: { type: 'string', default: '200' },
     'per-series': { type: 'string', default: '64' },
+    'own-statements': { type: 'boolean', default: false },
   },
 });
 const ROWS = Number(args.rows);
@@ -48,6 +50,7 @@ interface Side {
   thread: { start(): Promise<void>; run(ops: unknown[]): Promise<unknown>; cpuMs(): Promise<number>; close(): Promise<void> };
   ts: number;
   us: number[];
+  writeBatch: (db: unknown, batch: { telemetry: unknown[]; attributes: unknown[] }) => Promise<void>;
 }
 
 async function side(name: string, root: string, dir: string): Promise<Side> {
@@ -58,7 +61,8 @@ async function side(name: string, root: string, dir: string): Promise<Side> {
     const key = table === 'ts_kv' ? '"device_id", "key", "ts"' : '"device_id", "key"';
     await thread.run([{ sql: `create table "${table}" ("device_id" text not null, "key" text not null, "ts" integer not null, "bool_v" integer, "long_v" integer, "dbl_v" real, "str_v" text, "json_v" text, primary key (${key})) without rowid`, params: [] }]);
   }
-  return { name, thread, ts: 1_760_000_000_000, us: [] };
+  const { sqliteWriteBatch } = await import(pathToFileURL(join(root, 'src/store/kysely/sqlite-upsert.ts')).href);
+  return { name, thread, ts: 1_760_000_000_000, us: [], writeBatch: sqliteWriteBatch };
 }
 
 async function round(s: Side): Promise<void> {
@@ -67,16 +71,30 @@ async function round(s: Side): Promise<void> {
   while (stored < ROWS) {
     const rows: unknown[][] = [];
     const latest: unknown[][] = [];
-    for (let d = 0; d < SERIES / 2; d++) {
-      const device = `0b7c${String(d).padStart(4, '0')}-8d1e-11ef-9f3a-5b2d0c4e7a1${d % 10}`;
-      for (const [key, value] of [['temperature', 21.5], ['humidity', 40]] as const) {
-        for (let i = 0; i < PER_SERIES; i++) rows.push([device, key, s.ts + i, null, key === 'humidity' ? null : null, key === 'humidity' ? value + i : value + i / 10, null, null]);
-        latest.push(rows[rows.length - 1]);
+    const points: unknown[] = [];
+    for (let i = 0; i < PER_SERIES; i++) {
+      // As the MQTT bench's messages arrive: each device's temperature (DOUBLE) and humidity (LONG) at one ts.
+      for (let d = 0; d < SERIES / 2; d++) {
+        const deviceId = `0b7c${String(d).padStart(4, '0')}-8d1e-11ef-9f3a-5b2d0c4e7a1${d % 10}`;
+        points.push({ deviceId, key: 'temperature', ts: s.ts + i, value: { type: 'DOUBLE', value: 21.5 + i / 10 } });
+        points.push({ deviceId, key: 'humidity', ts: s.ts + i, value: { type: 'LONG', value: 40 + i } });
       }
     }
+    if (args['own-statements']) {
+      for (let d = 0; d < SERIES / 2; d++) {
+        const device = `0b7c${String(d).padStart(4, '0')}-8d1e-11ef-9f3a-5b2d0c4e7a1${d % 10}`;
+        for (let i = 0; i < PER_SERIES; i++) rows.push([device, 'temperature', s.ts + i, null, null, 21.5 + i / 10, null, null]);
+        latest.push(rows[rows.length - 1]);
+        for (let i = 0; i < PER_SERIES; i++) rows.push([device, 'humidity', s.ts + i, null, 40 + i, null, null, null]);
+        latest.push(rows[rows.length - 1]);
+      }
+      await s.thread.run([{ sql: 'begin', params: [] }, ...upsert('ts_kv', TS_KV, rows), ...upsert('ts_kv_latest', LATEST, latest), { sql: 'commit', params: [] }]);
+    } else {
+      const db = { executeQuery: (q: { parameters: readonly unknown[] }) => s.thread.run([{ sql: 'begin', params: [] }, ...(q.parameters as unknown[]), { sql: 'commit', params: [] }]) };
+      await s.writeBatch(db, { telemetry: points, attributes: [] });
+    }
     s.ts += PER_SERIES;
-    await s.thread.run([{ sql: 'begin', params: [] }, ...upsert('ts_kv', TS_KV, rows), ...upsert('ts_kv_latest', LATEST, latest), { sql: 'commit', params: [] }]);
-    stored += rows.length;
+    stored += points.length;
   }
   const ms = (await s.thread.cpuMs()) - before;
   s.us.push((ms * 1000) / stored);
