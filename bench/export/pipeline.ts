@@ -10,7 +10,7 @@ import { OutboxBuilder } from '../../src/core/export/outbox.ts';
 import type { ExportRules } from '../../src/core/export/rules.ts';
 import { messagesOf, type ExportRule, type OutboxEntry, type OutboxRow } from '../../src/core/export/model.ts';
 import type { TsPoint } from '../../src/core/model.ts';
-import type { WriteBatch } from '../../src/store/store.ts';
+import type { WriteBatch } from '../../src/core/ports/store.ts';
 import { webhookBody } from '../../src/export/webhook-sink.ts';
 
 const { values } = parseArgs({ options: { batches: { type: 'string', default: '400' } } });

@@ -22,7 +22,7 @@ import { ExportRules } from '../../src/core/export/rules.ts';
 import type { TsPoint } from '../../src/core/model.ts';
 import { openExportSink } from '../../src/export/open-sink.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
-import type { WriteBatch } from '../../src/store/store.ts';
+import type { WriteBatch } from '../../src/core/ports/store.ts';
 import { mainThreadCpuMs, writerThreadCpuMs } from '../support/thread-cpu.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, commits: { type: 'string', default: '200' } } });

@@ -1,7 +1,7 @@
 /** Seeds a benchmark database: one profile and `count` devices with access tokens `bench-0..count-1`. */
 import { randomUUID } from 'node:crypto';
 import { DEFAULT_TENANT_ID } from '../../src/core/model.ts';
-import type { Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/core/ports/store.ts';
 
 /** Inserts the devices; returns their ids in token order. */
 export async function seedDevices(store: Store, count: number): Promise<string[]> {

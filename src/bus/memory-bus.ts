@@ -1,4 +1,4 @@
-import type { Bus, BusHandler, BusMessage } from './bus.ts';
+import type { Bus, BusHandler, BusMessage } from '../core/ports/bus.ts';
 
 /**
  * Single-node bus: handlers run on a later microtask, as they would after a network hop. A channel with one handler

@@ -1,5 +1,5 @@
 import { ConfigError, type Config } from '../config.ts';
-import type { Bus } from './bus.ts';
+import type { Bus } from '../core/ports/bus.ts';
 import { MemoryBus } from './memory-bus.ts';
 import type { RedisBusOptions } from './redis-bus.ts';
 

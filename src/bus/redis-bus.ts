@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { channels, type Bus, type BusHandler, type BusMessage } from './bus.ts';
+import { channels, type Bus, type BusHandler, type BusMessage } from '../core/ports/bus.ts';
 import { redisRetryDelay, redisUnavailable } from './redis-unavailable.ts';
 
 /** Options of {@link openRedisBus}. */

@@ -2,8 +2,8 @@ import type { AttributesApi } from './api.ts';
 import { FleetgateError, isDependencyUnavailable, type DependencyUnavailableError } from './errors.ts';
 import { kvToJson, objectToEntries } from './kv-json.ts';
 import type { AttributeEntry, AttributeScope, Device, KvEntry } from './model.ts';
-import { channels, type Bus } from '../bus/bus.ts';
-import type { Store } from '../store/store.ts';
+import { channels, type Bus } from './ports/bus.ts';
+import type { Store } from './ports/store.ts';
 import type { LiveUpdates } from './live-updates.ts';
 
 function toObject(entries: AttributeEntry[]): Record<string, unknown> {

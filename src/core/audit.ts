@@ -2,7 +2,7 @@
 import type { Actor, AuditApi, ProvisionReason, ProvisionRequest, RequestSource } from './api.ts';
 import { newId } from './ids.ts';
 import type { AuditEntry, AuditQuery, Device, DeviceProfile, Page, PageQuery } from './model.ts';
-import type { Store } from '../store/store.ts';
+import type { Store } from './ports/store.ts';
 
 function sourceText(source: RequestSource): string {
   return source.address ? `${source.transport}:${source.address}` : source.transport;

@@ -12,7 +12,7 @@ import { rowCredentials } from './device-import.ts';
 import type { Devices } from './devices.ts';
 import { FleetgateError } from './errors.ts';
 import type { Device, KvEntry, KvValue } from './model.ts';
-import type { Store } from '../store/store.ts';
+import type { Store } from './ports/store.ts';
 
 /** One CSV row as the mapping reads it. */
 export interface BulkImportRow extends Omit<DeviceImportRow, 'name'> {

@@ -1,7 +1,7 @@
 /** The console's device table: device infos with credentials type and provisioning, filtered by provision state. */
 import type { DeviceActivityTracker } from './device-activity.ts';
 import type { ConsoleDeviceQuery, ConsoleDeviceRow, Page } from './model.ts';
-import type { Store } from '../store/store.ts';
+import type { Store } from './ports/store.ts';
 
 /** A console device row with ThingsBoard's `active` flag. */
 export type ActiveConsoleDeviceRow = ConsoleDeviceRow & { active: boolean };

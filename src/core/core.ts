@@ -40,8 +40,8 @@ import { Ota } from './ota/ota.ts';
 import { DEFAULT_EXPORT_SETTINGS, type ExportObserver } from './export/delivery.ts';
 import { Exporter } from './export/exporter.ts';
 import type { ExportSinkFactory } from './ports/export-sink.ts';
-import { channels, type Bus } from '../bus/bus.ts';
-import type { Store } from '../store/store.ts';
+import { channels, type Bus } from './ports/bus.ts';
+import type { Store } from './ports/store.ts';
 
 /** Core plus the internals the composition root may observe (metrics). */
 export interface CoreInstance extends Core {

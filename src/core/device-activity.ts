@@ -14,7 +14,7 @@
  */
 import type { DeviceAuthApi, DeviceIdentity } from './api.ts';
 import type { CoreLogger } from './core-types.ts';
-import type { DeviceActivityWrite, Store } from '../store/store.ts';
+import type { DeviceActivityWrite, Store } from './ports/store.ts';
 
 /** Activity settings. */
 export interface ActivitySettings {

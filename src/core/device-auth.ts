@@ -6,7 +6,7 @@ import type { DeviceAuthApi, DeviceIdentity, DeviceTransport } from './api.ts';
 import { sha3Hex, sha3Join, parseMqttBasicValue } from './credentials.ts';
 import { FleetgateError } from './errors.ts';
 import type { DeviceCredentials } from './model.ts';
-import type { Store } from '../store/store.ts';
+import type { Store } from './ports/store.ts';
 
 interface CacheEntry {
   identity: DeviceIdentity | undefined;

@@ -13,7 +13,7 @@ import { FleetgateError } from './errors.ts';
 import { newId, randomAlphanumeric } from './ids.ts';
 import type { CredentialsType, Device, DeviceCredentials, DeviceProfile } from './model.ts';
 import { DerivedSecretColumn } from './provisioning/derived-secret.ts';
-import type { Store } from '../store/store.ts';
+import type { Store } from './ports/store.ts';
 
 /** Devices per transaction unless the caller says otherwise. */
 export const DEFAULT_IMPORT_BATCH = 1000;

@@ -3,7 +3,7 @@ import type { ActiveDeviceInfo, DeviceInfosApi } from './api.ts';
 import type { DeviceActivityTracker } from './device-activity.ts';
 import { notFound } from './errors.ts';
 import type { DeviceInfo, Page, PageQuery } from './model.ts';
-import type { Store } from '../store/store.ts';
+import type { Store } from './ports/store.ts';
 
 export class DeviceInfos implements DeviceInfosApi {
   constructor(

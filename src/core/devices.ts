@@ -6,8 +6,8 @@ import { FleetgateError, notFound } from './errors.ts';
 import { newId, randomAlphanumeric } from './ids.ts';
 import { CREDENTIALS_TYPES, type Device, type DeviceCredentials, type DeviceProfile, type Page, type PageQuery } from './model.ts';
 import type { Profiles } from './profiles.ts';
-import { UniqueViolation, type Store } from '../store/store.ts';
-import { channels, type Bus } from '../bus/bus.ts';
+import { UniqueViolation, type Store } from './ports/store.ts';
+import { channels, type Bus } from './ports/bus.ts';
 import type { Ota } from './ota/ota.ts';
 import type { SubDeviceChange } from './gateway/notices.ts';
 

@@ -4,7 +4,7 @@
  */
 import type { CommitListener } from './api.ts';
 import type { AttributeWrite, TsPoint } from './model.ts';
-import type { Store, WriteBatch } from '../store/store.ts';
+import type { Store, WriteBatch } from './ports/store.ts';
 import type { CoreLogger } from './core-types.ts';
 import { isDependencyUnavailable } from './errors.ts';
 import type { Outages } from './outages.ts';

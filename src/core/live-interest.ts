@@ -8,7 +8,7 @@
  * A starting node asks the others to announce at once.
  */
 import { randomUUID } from 'node:crypto';
-import { channels, type Bus, type BusMessage } from '../bus/bus.ts';
+import { channels, type Bus, type BusMessage } from './ports/bus.ts';
 import type { CoreLogger } from './core-types.ts';
 
 /** Options of {@link LiveInterest}. */

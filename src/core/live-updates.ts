@@ -6,11 +6,11 @@
  * watches ({@link LiveInterest}); a watcher subscribes that channel on its own node, so one path serves one node
  * and a cluster alike.
  */
-import { channels, type Bus, type BusMessage, type LiveWireAttributes, type LiveWirePoints, type LiveWireValue } from '../bus/bus.ts';
+import { channels, type Bus, type BusMessage, type LiveWireAttributes, type LiveWirePoints, type LiveWireValue } from './ports/bus.ts';
 import type { CoreLogger } from './core-types.ts';
 import type { LiveInterest } from './live-interest.ts';
 import type { AttributeScope, KvEntry, KvValue } from './model.ts';
-import type { WriteBatch } from '../store/store.ts';
+import type { WriteBatch } from './ports/store.ts';
 
 /** Fields per point in {@link LiveChange.telemetry}: ts, key, type, value. */
 export const LIVE_POINT_STRIDE = 4;

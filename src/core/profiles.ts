@@ -6,7 +6,7 @@ import { newId } from './ids.ts';
 import { PROVISION_TYPES, type DeviceProfile, type Page, type PageQuery, type ProfileData } from './model.ts';
 import type { CertificateAuthorityKeys } from './provisioning/certificate-signing.ts';
 import { provisioningOptions } from './provisioning/profile-options.ts';
-import { UniqueViolation, type Store } from '../store/store.ts';
+import { UniqueViolation, type Store } from './ports/store.ts';
 import type { Ota } from './ota/ota.ts';
 
 /** How long a profile found by its provision key is reused without asking the store. */

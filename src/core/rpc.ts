@@ -8,8 +8,8 @@ import { FleetgateError, notFound } from './errors.ts';
 import { newId } from './ids.ts';
 import type { Device, Page, PageQuery, RpcRequest, RpcStatus } from './model.ts';
 import type { DeviceSession, SessionRegistry } from './sessions.ts';
-import { channels, type Bus, type BusMessage } from '../bus/bus.ts';
-import type { Store } from '../store/store.ts';
+import { channels, type Bus, type BusMessage } from './ports/bus.ts';
+import type { Store } from './ports/store.ts';
 
 function parseJsonOr(text: string | null): unknown {
   if (text === null) return undefined;

@@ -4,7 +4,7 @@
  */
 import type { AttributeUpdate, DeviceIdentity, DeviceSessionHandle, SessionHandlers, SessionsApi } from './api.ts';
 import type { CoreLogger } from './core-types.ts';
-import { channels, type Bus, type BusMessage } from '../bus/bus.ts';
+import { channels, type Bus, type BusMessage } from './ports/bus.ts';
 import { isDependencyUnavailable } from './errors.ts';
 
 /**

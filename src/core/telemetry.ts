@@ -3,7 +3,7 @@ import type { CoreObserver } from './core-types.ts';
 import type { CommittedHook, GroupCommitter } from './group-commit.ts';
 import { parseAttributes, parseTelemetryPoints } from './kv-json.ts';
 import type { KvEntry, KvValue, TsPoint } from './model.ts';
-import type { Store } from '../store/store.ts';
+import type { Store } from './ports/store.ts';
 
 const NO_POINTS: readonly TsPoint[] = [];
 

@@ -7,7 +7,7 @@ import type { Actor, TelemetryApi } from './api.ts';
 import type { AuditRecorder } from './audit.ts';
 import type { Device, KvValue } from './model.ts';
 import { bucketTs, bucketValue, buildBuckets, type Aggregation, type IntervalType } from './timeseries-aggregate.ts';
-import type { Store } from '../store/store.ts';
+import type { Store } from './ports/store.ts';
 import type { LiveUpdates } from './live-updates.ts';
 
 /** A history read (TB getTimeseries with startTs and endTs); the range is [startTs, endTs). */

@@ -5,7 +5,7 @@
  */
 import { badRequest } from './errors.ts';
 import type { KvValue } from './model.ts';
-import type { AggregateBucket } from '../store/store.ts';
+import type { AggregateBucket } from './ports/store.ts';
 
 export const AGGREGATIONS = ['MIN', 'MAX', 'AVG', 'SUM', 'COUNT', 'NONE'] as const;
 export type Aggregation = (typeof AGGREGATIONS)[number];

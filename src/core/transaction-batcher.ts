@@ -9,7 +9,7 @@
  * share is undone and every one of its units runs its own `work`, so one failing unit never fails the others.
  */
 import type { CoreLogger } from './core-types.ts';
-import type { Store } from '../store/store.ts';
+import type { Store } from './ports/store.ts';
 import { isDependencyUnavailable } from './errors.ts';
 import type { Outages } from './outages.ts';
 import { channel } from 'node:diagnostics_channel';

@@ -11,7 +11,7 @@ import { badRequest, FleetgateError, notFound } from './errors.ts';
 import { newId } from './ids.ts';
 import type { ApiKey, Page, PageQuery, User } from './model.ts';
 import { hashPassword, verifyPassword } from './users.ts';
-import type { Store } from '../store/store.ts';
+import type { Store } from './ports/store.ts';
 
 /** TB `security.api_key.value_prefix` default. */
 export const API_KEY_PREFIX = 'tb_';

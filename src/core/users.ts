@@ -5,7 +5,7 @@ import type { UsersApi } from './api.ts';
 import { FleetgateError } from './errors.ts';
 import { newId, randomAlphanumeric } from './ids.ts';
 import { DEFAULT_TENANT_ID, type User } from './model.ts';
-import { UniqueViolation, type Store } from '../store/store.ts';
+import { UniqueViolation, type Store } from './ports/store.ts';
 
 const scryptAsync = promisify(scrypt) as (password: string, salt: Buffer, keylen: number) => Promise<Buffer>;
 const KEY_LENGTH = 32;

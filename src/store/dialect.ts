@@ -2,7 +2,7 @@
  * Everything that differs between SQLite and PostgreSQL, in one place. The rest of the store is shared Kysely code.
  */
 import { sql, type ColumnDefinitionBuilder, type CreateTableBuilder } from 'kysely';
-import type { UniqueViolation } from './store.ts';
+import type { UniqueViolation } from '../core/ports/store.ts';
 
 export interface Dialect {
   name: 'sqlite' | 'postgres';

@@ -1,5 +1,5 @@
 import type { Config } from '../config.ts';
-import type { Store } from './store.ts';
+import type { Store } from '../core/ports/store.ts';
 import type { PostgresStoreOptions } from './postgres.ts';
 
 /** True when `database` names a PostgreSQL server rather than a SQLite file. */

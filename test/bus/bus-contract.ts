@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { channels, type Bus, type BusMessage } from '../../src/bus/bus.ts';
+import { channels, type Bus, type BusMessage } from '../../src/core/ports/bus.ts';
 
 /** A medium under test: `node()` gives one more node's bus on it. */
 export interface OpenedBus {

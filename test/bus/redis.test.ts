@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { channels } from '../../src/bus/bus.ts';
+import { channels } from '../../src/core/ports/bus.ts';
 import { MemoryBus } from '../../src/bus/memory-bus.ts';
 import { openBus } from '../../src/bus/open-bus.ts';
 import { openRedisBus, RedisBus } from '../../src/bus/redis-bus.ts';

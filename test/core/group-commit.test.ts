@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GroupCommitter } from '../../src/core/group-commit.ts';
 import type { AttributeWrite, TsPoint } from '../../src/core/model.ts';
-import type { Store, WriteBatch } from '../../src/store/store.ts';
+import type { Store, WriteBatch } from '../../src/core/ports/store.ts';
 import { silentLogger } from '../support/core.ts';
 
 const pt = (key: string, ts = 1): TsPoint => ({ deviceId: 'd', ts, key, value: { type: 'LONG', value: ts } });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { channels } from '../../src/bus/bus.ts';
+import { channels } from '../../src/core/ports/bus.ts';
 import { MemoryBus } from '../../src/bus/memory-bus.ts';
 import { LiveInterest } from '../../src/core/live-interest.ts';
 import { livePointValue, LiveUpdates, type LiveChange } from '../../src/core/live-updates.ts';

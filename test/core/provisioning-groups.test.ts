@@ -15,7 +15,7 @@ import { NewDeviceWriter, type NewDevice } from '../../src/core/provisioning/new
 import { TransactionBatcher } from '../../src/core/transaction-batcher.ts';
 import { FetchHookCaller } from '../../src/hooks/fetch-hook-caller.ts';
 import { KyselyStore } from '../../src/store/kysely/kysely-store.ts';
-import type { Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/core/ports/store.ts';
 import { openPostgresStore } from '../../src/store/postgres.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import { json, TestHook } from '../provisioning/hook-server.ts';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { GroupCommitter } from '../../src/core/group-commit.ts';
 import { Telemetry } from '../../src/core/telemetry.ts';
 import type { DeviceIdentity } from '../../src/core/api.ts';
-import type { Store, WriteBatch } from '../../src/store/store.ts';
+import type { Store, WriteBatch } from '../../src/core/ports/store.ts';
 import { silentLogger } from '../support/core.ts';
 
 const device = { deviceId: 'd1', tenantId: 't', deviceName: 'n', profileId: 'p', credentialsType: 'ACCESS_TOKEN' } as DeviceIdentity;

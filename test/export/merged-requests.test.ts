@@ -17,7 +17,7 @@ import { OutboxBuilder } from '../../src/core/export/outbox.ts';
 import { ExportRules } from '../../src/core/export/rules.ts';
 import { openExportSink } from '../../src/export/open-sink.ts';
 import type { TsPoint } from '../../src/core/model.ts';
-import type { Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/core/ports/store.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import { skipUnlessPostgres } from '../support/postgres.ts';
 import { startPostgresStore } from '../support/postgres-store.ts';

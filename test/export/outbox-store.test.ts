@@ -17,7 +17,7 @@ import { migrationProvider } from '../../src/store/migrate.ts';
 import { compactByDevice, compactRow } from '../../src/core/export/compact-telemetry.ts';
 import { packMessages, unpackMessages, type ExportRule, type OutboxEntry } from '../../src/core/export/model.ts';
 import type { Database } from '../../src/store/schema.ts';
-import type { Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/core/ports/store.ts';
 import { openPostgresStore } from '../../src/store/postgres.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import { skipUnlessPostgres, startPostgres } from '../support/postgres.ts';

@@ -9,7 +9,7 @@ import { DependencyUnavailableError, ERRORS, isDependencyUnavailable } from '../
 import { GroupCommitter } from '../../src/core/group-commit.ts';
 import { Outages, backoffMs } from '../../src/core/outages.ts';
 import type { TsPoint } from '../../src/core/model.ts';
-import type { Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/core/ports/store.ts';
 import { isConnectionError, postgresUnavailable, sqliteUnavailable } from '../../src/store/unavailable.ts';
 import { redisUnavailable } from '../../src/bus/redis-unavailable.ts';
 import { ackReason, connackCode } from '../../src/transports/mqtt/reason-codes.ts';

@@ -1,7 +1,7 @@
 /** Store contract: rotation's grace rows (migration 006), on SQLite and PostgreSQL alike. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/core/ports/store.ts';
 
 export function credentialsGraceContract(store: () => Store): void {
   describe('credentials grace (rotation)', () => {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { KvEntry, RpcStatus, TsPoint } from '../../src/core/model.ts';
-import type { Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/core/ports/store.ts';
 import { rpc, seedDevice, settleAll } from './fixtures.ts';
 
 const ALL_TYPES: KvEntry[] = ([

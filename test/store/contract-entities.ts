@@ -1,7 +1,7 @@
 /** Store contract, part 1: profiles, devices and credentials, with the races unique indexes decide. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { UniqueViolation, type Store } from '../../src/store/store.ts';
+import { UniqueViolation, type Store } from '../../src/core/ports/store.ts';
 import { credentials, device, OTHER_TENANT, profile, seedDevice, settleAll, TENANT, unique } from './fixtures.ts';
 
 /** Asserts that `err` is a UniqueViolation naming `constraint`. */

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/core/ports/store.ts';
 import { credentials, device, OTHER_TENANT, rpc, seedDevice, unique } from './fixtures.ts';
 
 export function gatewayContract(store: () => Store): void {

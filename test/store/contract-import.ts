@@ -1,7 +1,7 @@
 /** Store contract: bulk device creation for imports (insertDevicesIfAbsent), where unique indexes decide duplicates. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/core/ports/store.ts';
 import { credentials, device, profile, TENANT, unique } from './fixtures.ts';
 
 export function importContract(store: () => Store): void {

@@ -1,7 +1,7 @@
 /** Builders of valid model objects for the Store contract suite; every name is unique per call unless given. */
 import { randomUUID } from 'node:crypto';
 import type { AuditEntry, Device, DeviceCredentials, DeviceProfile, RpcRequest, User } from '../../src/core/model.ts';
-import type { Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/core/ports/store.ts';
 
 /** Tenant the contract suite writes into; a second one checks tenant separation. */
 export const TENANT = '00000000-0000-4000-8000-00000000c0de';

@@ -14,7 +14,7 @@ import { OTA_PIECE_SIZE, type OtaPackage, type RolloutItem } from '../../src/cor
 import { OtaPackages } from '../../src/core/ota/packages.ts';
 import { openPostgresStore } from '../../src/store/postgres.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
-import type { Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/core/ports/store.ts';
 import { skipUnlessPostgres, startPostgres } from '../support/postgres.ts';
 import { profile, TENANT } from './fixtures.ts';
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { sql, type Kysely } from 'kysely';
 import { openSqliteStore, type SqliteStoreOptions } from '../../src/store/sqlite.ts';
-import type { Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/core/ports/store.ts';
 import type { Database } from '../../src/store/schema.ts';
 
 const TEMP_STORE_MEMORY = 2;

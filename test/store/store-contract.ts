@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/core/ports/store.ts';
 import { attributeContract, rpcContract, timeseriesContract } from './contract-data.ts';
 import { assertUnique, deviceContract, profileContract } from './contract-entities.ts';
 import { credentialsGraceContract } from './contract-credentials-grace.ts';

@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Bus } from '../../src/bus/bus.ts';
+import type { Bus } from '../../src/core/ports/bus.ts';
 import { MemoryBus } from '../../src/bus/memory-bus.ts';
 import { createCore, type CoreInstance } from '../../src/core/core.ts';
 import type { CoreSettings } from '../../src/core/core-types.ts';

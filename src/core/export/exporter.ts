@@ -4,7 +4,7 @@
 import type { DeviceIdentity, ProvisionResult, RequestSource } from '../api.ts';
 import type { CoreLogger } from '../core-types.ts';
 import type { ExportSinkFactory } from '../ports/export-sink.ts';
-import type { Store } from '../../store/store.ts';
+import type { Store } from '../ports/store.ts';
 import { ExportDelivery, type ExportObserver, type ExportSettings } from './delivery.ts';
 import type { ExportKind, ExportRule } from './model.ts';
 import { OutboxBuilder } from './outbox.ts';

@@ -6,7 +6,7 @@
 import type { DeviceIdentity } from '../api.ts';
 import { kvToJson } from '../kv-json.ts';
 import type { AttributeWrite, TsPoint } from '../model.ts';
-import type { WriteBatch } from '../../store/store.ts';
+import type { WriteBatch } from '../ports/store.ts';
 import { compactByDevice, compactRow, type DeviceNumbers } from './compact-telemetry.ts';
 import { partitionOf, type ExportKind, type ExportRule, type OutboxEntry } from './model.ts';
 import type { ExportRules } from './rules.ts';

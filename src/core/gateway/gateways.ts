@@ -9,7 +9,7 @@ import type { CommittedHook, GroupCommitter } from '../group-commit.ts';
 import type { Rpc } from '../rpc.ts';
 import type { SessionRegistry } from '../sessions.ts';
 import type { Throttle } from '../throttle/throttle.ts';
-import type { Store } from '../../store/store.ts';
+import type { Store } from '../ports/store.ts';
 import type { GatewayMessageLimits } from './gateway-json.ts';
 import { GatewaySession } from './gateway-session.ts';
 import type { SubDeviceDirectory } from './sub-devices.ts';

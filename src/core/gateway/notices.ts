@@ -6,7 +6,7 @@
 import type { RpcApi } from '../api.ts';
 import type { CoreLogger } from '../core-types.ts';
 import type { Device } from '../model.ts';
-import type { Store } from '../../store/store.ts';
+import type { Store } from '../ports/store.ts';
 
 const NOTICE_EXPIRY_MS = 24 * 60 * 60 * 1000;
 

@@ -11,7 +11,7 @@ import { FleetgateError } from '../errors.ts';
 import { newId, randomAlphanumeric } from '../ids.ts';
 import type { Device, DeviceCredentials } from '../model.ts';
 import type { Profiles } from '../profiles.ts';
-import { UniqueViolation, type Store } from '../../store/store.ts';
+import { UniqueViolation, type Store } from '../ports/store.ts';
 
 /** A device name with the profile name it is created with (`default` unless a connect message named one). */
 export interface WantedDevice {

@@ -8,7 +8,7 @@ import { FleetgateError } from '../errors.ts';
 import type { Device, DeviceProfile } from '../model.ts';
 import { queuedTelemetry, removedKeys } from './attributes.ts';
 import { OTA_TYPES, type OtaAssignment, type OtaPackage, type OtaType, type RolloutItem } from './model.ts';
-import type { Store } from '../../store/store.ts';
+import type { Store } from '../ports/store.ts';
 
 const bad = (message: string) => new FleetgateError('INVALID_ARGUMENT', message);
 const word = (type: OtaType) => (type === 'FIRMWARE' ? 'firmware' : 'software');

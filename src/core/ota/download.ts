@@ -3,7 +3,7 @@
  */
 import type { OtaAssignments } from './assignments.ts';
 import type { OtaPackage, OtaType } from './model.ts';
-import type { Store } from '../../store/store.ts';
+import type { Store } from '../ports/store.ts';
 
 /** TB ResponseStatus of the core lookup. */
 export type OtaLookup = { status: 'SUCCESS'; pkg: OtaPackage } | { status: 'NOT_FOUND' | 'FAILURE' | 'UNKNOWN' };

@@ -12,7 +12,7 @@ import { OtaDownloads, sliceOf, type OtaLookup } from './download.ts';
 import { type OtaAssignment, type OtaPackage, type OtaType, type RolloutSummary } from './model.ts';
 import { OtaPackages, type OtaPackageInput, type OtaUpload } from './packages.ts';
 import { Rollout, type RolloutSettings } from './rollout.ts';
-import type { Store } from '../../store/store.ts';
+import type { Store } from '../ports/store.ts';
 
 export type { OtaLookup } from './download.ts';
 export type { AssignmentInput } from './assignments.ts';

@@ -11,7 +11,7 @@ import type { OtaPackageFilter } from '../ports/ota-store.ts';
 import { createChecksummer, parseChecksumAlgorithm } from './checksum.ts';
 import { OTA_PIECE_SIZE, OTA_TYPES, type OtaPackage, type OtaType } from './model.ts';
 import { checkLengths, checkRequired, checkUpdate } from './package-rules.ts';
-import type { Store } from '../../store/store.ts';
+import type { Store } from '../ports/store.ts';
 
 /** What POST /api/otaPackage carries (SaveOtaPackageInfoRequest), after wire parsing. */
 export interface OtaPackageInput {

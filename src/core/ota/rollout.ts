@@ -9,7 +9,7 @@ import type { CoreLogger } from '../core-types.ts';
 import { assignmentAttributes, initiatedTelemetry } from './attributes.ts';
 import type { OtaAssignments } from './assignments.ts';
 import type { RolloutItem } from './model.ts';
-import type { Store } from '../../store/store.ts';
+import type { Store } from '../ports/store.ts';
 
 export interface RolloutSettings {
   /** Devices per group (TB pack-size, 100). */

@@ -11,7 +11,7 @@ import type { AuditRecorder, ProvisioningAuditEvent } from '../audit.ts';
 import { parseMqttBasicValue } from '../credentials.ts';
 import type { Device, DeviceCredentials, KvEntry } from '../model.ts';
 import type { BulkOutcome, BulkWriter } from '../transaction-batcher.ts';
-import { UniqueViolation, type Store } from '../../store/store.ts';
+import { UniqueViolation, type Store } from '../ports/store.ts';
 import { writeHookGrant, type HookGrant } from './pre-provisioning-hook.ts';
 
 /** Value the spec writes to the SERVER_SCOPE `provisionState` attribute (spec §6). */

@@ -14,7 +14,7 @@ import type { CoreLogger } from '../core-types.ts';
 import type { TransactionBatcher } from '../transaction-batcher.ts';
 import type { Profiles } from '../profiles.ts';
 import type { CredentialsType, Device, DeviceCredentials, DeviceProfile } from '../model.ts';
-import { UniqueViolation, type Store } from '../../store/store.ts';
+import { UniqueViolation, type Store } from '../ports/store.ts';
 import { failure, notFound } from './render.ts';
 import { createDevice, NewDeviceWriter, PROVISION_STATE_KEY, PROVISIONED, successOf, type NewDevice } from './new-devices.ts';
 

@@ -5,7 +5,7 @@
  * again; `NEW_CREDENTIALS` replaces them (the old ones stop working at once, grace rows of the device included).
  */
 import type { Device, DeviceCredentials, DeviceProfile, CredentialsType } from '../model.ts';
-import type { Store } from '../../store/store.ts';
+import type { Store } from '../ports/store.ts';
 import { provisioningOptions, type ReprovisionPolicy } from './profile-options.ts';
 
 /** Credentials a new device would get from the request (provision.ts `requestedCredentials`). */

@@ -18,7 +18,7 @@ import { randomAlphanumeric } from '../ids.ts';
 import type { CredentialsType, DeviceCredentials } from '../model.ts';
 import { sha3Hex } from '../credentials.ts';
 import { CsrRejected, type CertificateAuthorityKeys } from './certificate-signing.ts';
-import type { Store } from '../../store/store.ts';
+import type { Store } from '../ports/store.ts';
 
 /** Shared attribute telling a device to rotate its credentials. */
 export const ROTATION_REQUIRED_KEY = 'credentialsRotationRequired';

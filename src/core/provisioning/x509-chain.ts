@@ -15,7 +15,7 @@ import type { Device, DeviceCredentials, DeviceProfile, ProvisionConfiguration }
 import type { Profiles } from '../profiles.ts';
 import { retryAfterSeconds, type Throttle } from '../throttle/throttle.ts';
 import type { TransactionBatcher } from '../transaction-batcher.ts';
-import { UniqueViolation, type Store } from '../../store/store.ts';
+import { UniqueViolation, type Store } from '../ports/store.ts';
 import { askProfileHook, writeHookGrant, type HookDecision, type PreProvisioningHook } from './pre-provisioning-hook.ts';
 import { PROVISION_STATE_KEY, PROVISIONED } from './provision.ts';
 import { commonName, deviceNameFromCn, InvalidChain, isCurrentlyValid, parseChain, verifyChain, type ChainCertificate } from './x509-certificates.ts';

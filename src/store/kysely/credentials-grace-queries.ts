@@ -1,6 +1,6 @@
 /** Credentials still accepted for a while after rotation (migration 006). */
 import type { Kysely, Transaction } from 'kysely';
-import type { CredentialsGrace } from '../store.ts';
+import type { CredentialsGrace } from '../../core/ports/store.ts';
 import type { CredentialsType } from '../../core/model.ts';
 import type { Database } from '../schema.ts';
 

@@ -6,7 +6,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Device, DeviceActivity, DeviceInfo, DeviceInfoQuery, Page } from '../../core/model.ts';
 import type { Dialect } from '../dialect.ts';
 import type { Database } from '../schema.ts';
-import type { DeviceActivityWrite } from '../store.ts';
+import type { DeviceActivityWrite } from '../../core/ports/store.ts';
 import { fetchPage } from './paging.ts';
 import { rowToDevice } from './rows.ts';
 

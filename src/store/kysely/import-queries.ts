@@ -7,7 +7,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Device, DeviceCredentials } from '../../core/model.ts';
 import type { Database } from '../schema.ts';
-import type { DeviceInsertOutcome } from '../store.ts';
+import type { DeviceInsertOutcome } from '../../core/ports/store.ts';
 import { credentialsToRow, deviceToRow } from './rows.ts';
 import { executeInsertCount } from './compiled-inserts.ts';
 

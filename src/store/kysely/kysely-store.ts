@@ -5,7 +5,7 @@ import type { ApiKey, AttributeEntry, AttributeScope, AttributeWrite, AuditEntry
 import type { Dialect } from '../dialect.ts';
 import type { Database } from '../schema.ts';
 import * as tsAggregation from './timeseries-aggregation.ts';
-import { UniqueViolation, type AggregateBucket, type CredentialsGrace, type DeviceActivityWrite, type DeviceInsertOutcome, type Store, type TransactionOptions, type TimeseriesAggregateQuery, type TimeseriesDelete, type TimeseriesQuery, type WriteBatch } from '../store.ts';
+import { UniqueViolation, type AggregateBucket, type CredentialsGrace, type DeviceActivityWrite, type DeviceInsertOutcome, type Store, type TransactionOptions, type TimeseriesAggregateQuery, type TimeseriesDelete, type TimeseriesQuery, type WriteBatch } from '../../core/ports/store.ts';
 import * as consoleDevices from './console-device-queries.ts';
 import * as infos from './device-info-queries.ts';
 import * as security from './user-security-queries.ts';

@@ -5,7 +5,7 @@
  */
 import type { Kysely, Transaction } from 'kysely';
 import type { AttributeKvTable, Database, TsKvTable } from '../schema.ts';
-import type { WriteBatch } from '../store.ts';
+import type { WriteBatch } from '../../core/ports/store.ts';
 import type { AttributeWrite, KvEntry, TsPoint } from '../../core/model.ts';
 import { DIRECT_ROWS_PER_SERIES, type SqliteStaging } from './sqlite-staging.ts';
 import { setColumns } from './values.ts';

@@ -6,7 +6,7 @@
  */
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../schema.ts';
-import type { AggregateBucket, TimeseriesAggregateQuery, TimeseriesDelete } from '../store.ts';
+import type { AggregateBucket, TimeseriesAggregateQuery, TimeseriesDelete } from '../../core/ports/store.ts';
 import type { SqliteStaging } from './sqlite-staging.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;

@@ -2,7 +2,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { KvValue } from '../../core/model.ts';
 import type { Database } from '../schema.ts';
-import type { TimeseriesQuery } from '../store.ts';
+import type { TimeseriesQuery } from '../../core/ports/store.ts';
 import type { SqliteStaging } from './sqlite-staging.ts';
 import { fromColumns } from './values.ts';
 

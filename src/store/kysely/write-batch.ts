@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Database, TsKvTable, AttributeKvTable } from '../schema.ts';
-import type { WriteBatch } from '../store.ts';
+import type { WriteBatch } from '../../core/ports/store.ts';
 import type { Dialect } from '../dialect.ts';
 import { upsertAttributes, upsertTsKv, upsertTsKvLatest } from './pg-unnest.ts';
 import { sqliteWriteBatch } from './sqlite-upsert.ts';

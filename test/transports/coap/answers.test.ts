@@ -12,7 +12,7 @@ import { generate, parse, type ParsedPacket } from 'coap-packet';
 import { loadConfig, ConfigError } from '../../../src/config.ts';
 import { ExchangeCache } from '../../../src/transports/coap/exchanges.ts';
 import { startCoapTransport } from '../../../src/transports/coap/index.ts';
-import type { WriteBatch } from '../../../src/store/store.ts';
+import type { WriteBatch } from '../../../src/core/ports/store.ts';
 import { createTestCore } from '../../support/core.ts';
 import { T, device, provisionProfile, RawClient, startCoap, type CoapFixture } from './support.ts';
 

@@ -21,8 +21,8 @@ import type {
   RpcStatus,
   TsPoint,
   User,
-} from '../core/model.ts';
-import type { OtaStore } from '../core/ports/ota-store.ts';
+} from '../model.ts';
+import type { OtaStore } from './ota-store.ts';
 
 /** One device activity report; absent or null fields leave the stored time as it is. */
 export interface DeviceActivityWrite {
@@ -31,8 +31,8 @@ export interface DeviceActivityWrite {
   lastDisconnectTime?: number | null;
   lastActivityTime?: number | null;
 }
-import type { OutboxEntry } from '../core/export/model.ts';
-import type { ExportStore } from '../core/ports/export-store.ts';
+import type { OutboxEntry } from '../export/model.ts';
+import type { ExportStore } from './export-store.ts';
 
 /** Query for stored time series of one device. */
 export interface TimeseriesQuery {
