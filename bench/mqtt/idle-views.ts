@@ -6,14 +6,18 @@
  * - probe: session 6's probe (V8's thorough collection through v8.queryObjects, full GCs), RSS before and after glibc
  *   malloc_trim(0) through gdb: a labelled reference, not an operator's figure.
  * Per session = (reading with all sessions − reading with the first half) / second half (9,500 of 19,000).
- *   node --import tsx bench/mqtt/idle-views.ts [--idle 19000] [--only fleetgate,aedes,mosquitto] [--quiet 70]
- * About 3.5 minutes per server (the servers run one after another, the three views of each at once).
+ *   node --import tsx bench/mqtt/idle-views.ts [--idle 19000] [--only fleetgate,aedes,mosquitto] [--quiet 150]
+ * --quiet: seconds after each half's last CONNACK before reading. Nothing injected, fleetgate's RSS holds the storm's
+ * grown young generation and garbage until V8's memory reducer runs on its own, 75-120 s after the storm here
+ * (bench/mqtt/idle-operator-trace.ts); a 70 s quiet reads the operator's view before it, and that view then swings by
+ * ±60 MB (bench/RESULTS.md, "what an operator sees"). About 6 minutes per server with 150 s (the servers run one after
+ * another, the three views of each at once).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import type { IdleFigures, IdleView } from './idle-measure.ts';
 
-const { values } = parseArgs({ options: { idle: { type: 'string', default: '19000' }, only: { type: 'string', default: 'fleetgate,aedes,mosquitto' }, quiet: { type: 'string', default: '70' } } });
+const { values } = parseArgs({ options: { idle: { type: 'string', default: '19000' }, only: { type: 'string', default: 'fleetgate,aedes,mosquitto' }, quiet: { type: 'string', default: '150' } } });
 const views: IdleView[] = ['operator', 'plain', 'probe'];
 execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' }); // dist/ from the current sources, once
 
