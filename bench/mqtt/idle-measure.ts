@@ -24,6 +24,9 @@ export interface ProbedServer {
 /** Resident set size of a process, bytes, from /proc (Linux). */
 export const rssBytes = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
 
+/** Proportional set size of a process, bytes, from /proc/<pid>/smaps_rollup (Linux): RSS with shared pages divided among their sharers. */
+export const pssBytes = (pid: number): number => Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))![1]) * 1024;
+
 /** Spawns a Node server that prints `{"mqttPort":N}` first and answers `measure` on stdin. */
 export async function startProbedNode(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<ProbedServer> {
   const child = spawn(process.execPath, args, { env: { ...process.env, ...env, BENCH_MEMORY_PROBE: '1' }, stdio: ['pipe', 'pipe', 'inherit'] });
@@ -54,6 +57,8 @@ function lineQueue(lines: Interface): () => Promise<string> {
 /** Per-session figures, bytes. The heap figures are undefined for a native server. */
 export interface IdleFigures {
   name: string;
+  /** How the server was read (IdleOptions.view). */
+  view: IdleView;
   /** Sessions measured: the second half (see measureIdle). */
   sessions: number;
   rssBefore: number;
@@ -70,7 +75,22 @@ export interface IdleFigures {
   nativePerSession?: number;
   /** The earlier method: RSS 2 s after the last CONNACK, no GC, no settling, per session. */
   quickPerSession: number;
+  /** The same second half read as PSS (/proc/<pid>/smaps_rollup) at the same moments as perSession. */
+  pssPerSession: number;
+  pssBefore: number;
+  pssAfter: number;
 }
+
+/**
+ * What is done to the server before each reading:
+ * - `operator`: nothing. No GC, no probe, no malloc_trim: RSS and PSS as `ps`/`top` show them after the quiet period
+ *   (read when two readings 2 s apart agree within 0.5 MB). What an operator sees.
+ * - `plain`: ordinary full GCs only (the probe's `measure-plain`), no V8 thorough collection, no malloc_trim.
+ * - `probe`: session 6's probe: V8's most thorough collection (`v8.queryObjects`, which leaves ~50 MB of freed malloc
+ *   memory resident) + full GCs, then RSS before and after glibc malloc_trim(0) through gdb (a reference, not what an
+ *   operator sees). The default; the heap and native columns come from it.
+ */
+export type IdleView = 'operator' | 'plain' | 'probe';
 
 /** How measureIdle reads a server. */
 export interface IdleOptions {
@@ -89,6 +109,8 @@ export interface IdleOptions {
    * reported too. Default: on when gdb is installed.
    */
   trim?: boolean;
+  /** See IdleView; default `probe`. Only `probe` trims (when `trim` allows). */
+  view?: IdleView;
 }
 
 /** Whether gdb can be run (the trim needs it). */
@@ -116,7 +138,10 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export async function measureIdle(server: ProbedServer, count: number, options: IdleOptions = {}): Promise<IdleFigures> {
   const quietMs = options.quietMs ?? 66_000;
-  const trim = options.trim ?? gdbAvailable();
+  const view = options.view ?? 'probe';
+  const trim = view === 'probe' && (options.trim ?? gdbAvailable());
+  const probe = view === 'operator' ? undefined : server.probe;
+  const command = view === 'plain' ? 'measure-plain' : 'measure';
   const pid = server.child.pid!;
   /**
    * Probes every 2 s until V8 has given back what it no longer uses (its memory reducer shrinks the young generation and
@@ -124,14 +149,14 @@ export async function measureIdle(server: ProbedServer, count: number, options: 
    * young generation holds up to 128 MB) and two answers in a row agree (RSS within 0.5 MB, heap used within 0.5%); at
    * most ~45 s (then the last answer is taken as it is). Then, when trimming, RSS again after malloc_trim.
    */
-  const settle = async (): Promise<{ rss: number; untrimmed: number; memory?: MemoryReport }> => {
+  const settle = async (): Promise<{ rss: number; pss: number; untrimmed: number; memory?: MemoryReport }> => {
     const finish = async (untrimmed: number, memory?: MemoryReport) => {
-      if (!trim) return { rss: untrimmed, untrimmed, memory };
+      if (!trim) return { rss: untrimmed, pss: pssBytes(pid), untrimmed, memory };
       mallocTrim(pid);
       await pause(200);
-      return { rss: rssBytes(pid), untrimmed, memory };
+      return { rss: rssBytes(pid), pss: pssBytes(pid), untrimmed, memory };
     };
-    if (!server.probe) {
+    if (!probe) {
       let last = rssBytes(pid);
       for (let i = 0; i < 15; i++) {
         await pause(2000);
@@ -143,10 +168,11 @@ export async function measureIdle(server: ProbedServer, count: number, options: 
     }
     let last: { rss: number; memory: MemoryReport } | undefined;
     for (let i = 0; i < 15; i++) {
-      const memory = await server.probe();
+      const memory = await probe(command);
       const now = { rss: rssBytes(pid), memory };
       const freeHeap = now.memory.heapTotal - now.memory.heapUsed; // pages V8 holds but no object uses
-      const released = now.memory.newSpace <= 4 * 1048576 && freeHeap <= Math.max(8 * 1048576, 0.1 * now.memory.heapUsed);
+      // Ordinary full GCs (`plain`) need not shrink the young generation: there only the two answers must agree.
+      const released = view === 'plain' || now.memory.newSpace <= 4 * 1048576 && freeHeap <= Math.max(8 * 1048576, 0.1 * now.memory.heapUsed);
       if (last && released && Math.abs(last.rss - now.rss) <= 524288 && Math.abs(last.memory.heapUsed - now.memory.heapUsed) <= 0.005 * now.memory.heapUsed) return finish(now.rss, now.memory);
       last = now;
       await pause(2000);
@@ -169,7 +195,7 @@ export async function measureIdle(server: ProbedServer, count: number, options: 
   // Every session must still be connected when B is read, or the figure would divide by sessions the server dropped.
   if (stillOpen !== first.count + second.count) throw new Error(`${server.name}: only ${stillOpen} of ${first.count + second.count} idle sessions were still open at the last probe`);
   const n = second.count;
-  const figures: IdleFigures = { name: server.name, sessions: n, rssBefore: before.rss, rssAfter: after.rss, perSession: (after.rss - before.rss) / n, wholePerSession: (after.rss - empty.rss) / (n + first.count), quickPerSession: (quick - before.untrimmed) / n };
+  const figures: IdleFigures = { name: server.name, view, pssPerSession: (after.pss - before.pss) / n, pssBefore: before.pss, pssAfter: after.pss, sessions: n, rssBefore: before.rss, rssAfter: after.rss, perSession: (after.rss - before.rss) / n, wholePerSession: (after.rss - empty.rss) / (n + first.count), quickPerSession: (quick - before.untrimmed) / n };
   if (trim) figures.untrimmedPerSession = (after.untrimmed - before.untrimmed) / n;
   if (before.memory && after.memory) {
     figures.heapPerSession = (after.memory.heapUsed - before.memory.heapUsed) / n;
@@ -190,8 +216,8 @@ export async function stopServer(server: ProbedServer): Promise<void> {
 /** One markdown row. */
 export function idleRow(f: IdleFigures): string {
   const kb = (b: number | undefined) => (b === undefined ? '—' : (b / 1024).toFixed(2));
-  return `| ${f.name} | ${kb(f.wholePerSession)} | **${kb(f.perSession)}** | ${kb(f.untrimmedPerSession)} | ${kb(f.heapPerSession)} | ${kb(f.nativePerSession)} | ${kb(f.quickPerSession)} | ${Math.round(f.rssBefore / 1048576)} → ${Math.round(f.rssAfter / 1048576)} MB |`;
+  return `| ${f.name} | ${kb(f.wholePerSession)} | **${kb(f.perSession)}** | ${kb(f.untrimmedPerSession)} | ${kb(f.heapPerSession)} | ${kb(f.nativePerSession)} | ${kb(f.quickPerSession)} | ${Math.round(f.rssBefore / 1048576)} → ${Math.round(f.rssAfter / 1048576)} MB | ${kb(f.pssPerSession)} |`;
 }
 
 export const IDLE_HEADER =
-  '| server | RSS per session, all sessions from empty, KB | RSS per session, second half, KB | the same before malloc_trim, KB | V8 heap used per session, KB | native (RSS − heap committed) per session, KB | RSS 2 s after, no GC, KB | settled RSS A → B |\n|---|---|---|---|---|---|---|---|';
+  '| server | RSS per session, all sessions from empty, KB | RSS per session, second half, KB | the same before malloc_trim, KB | V8 heap used per session, KB | native (RSS − heap committed) per session, KB | RSS 2 s after, no GC, KB | settled RSS A → B | PSS per session, second half, KB |\n|---|---|---|---|---|---|---|---|---|';

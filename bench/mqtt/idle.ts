@@ -4,7 +4,12 @@
  * reading), aedes and mosquitto, each in a fresh process, one after another, measured the same way
  * (bench/mqtt/idle-measure.ts). Builds dist/ first when stale.
  *   node --import tsx bench/mqtt/idle.ts [--idle 19000] [--only fleetgate,floor-reading] [--base-dist /abs/other/dist] [--quiet 66] [--no-trim]
+ *     [--view probe|plain|operator] [--no-build] [--json]
  * --quiet: seconds of quiet after each half's last CONNACK before probing; --no-trim: RSS without malloc_trim (needs gdb).
+ * --view: what is done to the server before each reading (IdleView in idle-measure.ts): `probe` (default: V8's thorough
+ * collection, full GCs, malloc_trim), `plain` (ordinary full GCs only), `operator` (nothing: RSS/PSS as the OS shows
+ * them). --json: one last line `{"figures":[...]}` (bench/mqtt/idle-views.ts reads it). All views side by side:
+ * bench/mqtt/idle-views.ts.
  * One target takes about 2.5-3 minutes (two quiet waits of 66 s).
  * Targets: floor-paused, floor-reading, fleetgate, fleetgate-noflags, fleetgate-tsx (src/ through tsx), aedes,
  * mosquitto, and with --base-dist, fleetgate-base (another checkout's build, for a before/after in the same run).
@@ -13,11 +18,13 @@ import { execFileSync, spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { NODE_FLAGS } from '../../bin/node-flags.js';
 import { freePort } from '../support/processes.ts';
-import { gdbAvailable, IDLE_HEADER, idleRow, measureIdle, startProbedNode, stopServer, type ProbedServer } from './idle-measure.ts';
+import { gdbAvailable, IDLE_HEADER, idleRow, measureIdle, startProbedNode, stopServer, type IdleFigures, type IdleView, type ProbedServer } from './idle-measure.ts';
 import { idleSessions } from './load.ts';
 
-const { values } = parseArgs({ options: { idle: { type: 'string', default: '19000' }, only: { type: 'string' }, 'base-dist': { type: 'string' }, quiet: { type: 'string', default: '66' }, 'no-trim': { type: 'boolean', default: false } } });
-const options = { quietMs: Number(values.quiet) * 1000, trim: values['no-trim'] ? false : gdbAvailable() };
+const { values } = parseArgs({ options: { idle: { type: 'string', default: '19000' }, only: { type: 'string' }, 'base-dist': { type: 'string' }, quiet: { type: 'string', default: '66' }, 'no-trim': { type: 'boolean', default: false }, view: { type: 'string', default: 'probe' }, 'no-build': { type: 'boolean', default: false }, json: { type: 'boolean', default: false } } });
+const view = values.view as IdleView;
+if (!['probe', 'plain', 'operator'].includes(view)) throw new Error(`--view: probe, plain or operator, not ${view}`);
+const options = { quietMs: Number(values.quiet) * 1000, trim: values['no-trim'] ? false : gdbAvailable(), view };
 if (!values['no-trim'] && !options.trim) process.stderr.write('gdb not found: RSS is read without malloc_trim\n');
 const count = Number(values.idle);
 
@@ -47,17 +54,20 @@ const targets: Record<string, () => Promise<ProbedServer>> = {
   mosquitto: startMosquitto,
 };
 const names = values.only ? values.only.split(',') : ['floor-reading', 'fleetgate', ...(values['base-dist'] ? ['fleetgate-base'] : []), 'aedes', 'mosquitto'];
-execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' }); // dist/ from the current sources
+if (!values['no-build']) execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' }); // dist/ from the current sources
 const rows: string[] = [];
+const all: IdleFigures[] = [];
 for (const name of names) {
   const server = await targets[name]();
   try {
     const figures = await measureIdle(server, count, options);
+    all.push(figures);
     rows.push(idleRow(figures));
     process.stderr.write(`${rows.at(-1)}\n`);
   } finally {
     await stopServer(server);
   }
 }
-console.log(`Idle MQTT sessions, ${new Date().toISOString()}, node ${process.version}, node flags for fleetgate and the floor: ${NODE_FLAGS.join(' ')}, quiet ${values.quiet} s, RSS ${options.trim ? 'after' : 'without'} malloc_trim\n\n${IDLE_HEADER}\n${rows.join('\n')}`);
+console.log(`Idle MQTT sessions, ${new Date().toISOString()}, node ${process.version}, node flags for fleetgate and the floor: ${NODE_FLAGS.join(' ')}, quiet ${values.quiet} s, view ${view}, RSS ${view === 'probe' && options.trim ? 'after' : 'without'} malloc_trim\n\n${IDLE_HEADER}\n${rows.join('\n')}`);
+if (values.json) console.log(JSON.stringify({ figures: all }));
 process.exit(0);
