@@ -87,7 +87,10 @@ async function startOnce(env: Record<string, string>, opts: { waitReady?: boolea
       } catch {
         /* not listening yet (or another process holds the port and does not answer) */
       }
-      if (Date.now() > deadline) throw new Error(`server did not become ready: ${err}`);
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`server did not become ready: ${err}`);
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
   }
