@@ -18,9 +18,9 @@ import { compactByDevice, compactRow } from '../../src/core/export/compact-telem
 import { packMessages, unpackMessages, type ExportRule, type OutboxEntry } from '../../src/core/export/model.ts';
 import type { Database } from '../../src/store/schema.ts';
 import type { Store } from '../../src/core/ports/store.ts';
-import { openPostgresStore } from '../../src/store/postgres.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
-import { skipUnlessPostgres, startPostgres } from '../support/postgres.ts';
+import { skipUnlessPostgres } from '../support/postgres.ts';
+import { startPostgresStore } from '../support/postgres-store.ts';
 
 const rule: ExportRule = {
   id: 'a0000000-0000-4000-8000-000000000001',
@@ -282,28 +282,15 @@ outboxContract('SQLite without the writer thread', async (before) => {
 
 outboxContract(
   'PostgreSQL',
-  async (before) => {
-    const server = await startPostgres();
-    try {
-      const url = await server.createDatabase();
-      if (before) {
-        const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }) });
-        await before(db);
-        await db.destroy();
-      }
-      const store = await openPostgresStore(url);
-      return {
-        store,
-        async close() {
-          await store.close();
-          await server.stop();
-        },
-      };
-    } catch (err) {
-      await server.stop();
-      throw err;
-    }
-  },
+  (before) =>
+    startPostgresStore(
+      before &&
+        (async (url) => {
+          const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }) });
+          await before(db);
+          await db.destroy();
+        }),
+    ),
   postgresDialect,
   { skip: skipUnlessPostgres() },
 );
