@@ -32,6 +32,18 @@ function failAnswers(server: Server, message: (issued: string, secret: string | 
   return state;
 }
 
+/** The failure's log line; asserts that no log line holds the issued credentials or the provision secret. */
+function loggedWithoutSecrets(server: Server, issued: string, secret: string): string {
+  assert.ok(issued.length > 0, 'the fault was injected');
+  const logged = server.logLines.find((l) => l.includes('mqtt_provision_answer_failed'));
+  assert.ok(logged, 'the failure is logged');
+  for (const line of server.logLines) {
+    assert.ok(!line.includes(issued), `credentials not logged: ${line}`);
+    assert.ok(!line.includes(secret), `provision secret not logged: ${line}`);
+  }
+  return logged;
+}
+
 it('an error while answering a provisioning request is logged without secrets and closes only that session', async () => {
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown) => unhandled.push(reason);
@@ -51,14 +63,7 @@ it('an error while answering a provisioning request is logged without secrets an
       assert.equal(await disconnect, 0x83);
       await closed;
       client.end(true);
-      const issued = fault.issued;
-      assert.ok(issued.length > 0, 'the fault was injected');
-      const logged = server.logLines.find((l) => l.includes('mqtt_provision_answer_failed'));
-      assert.ok(logged, 'the failure is logged');
-      for (const line of server.logLines) {
-        assert.ok(!line.includes(issued), `credentials not logged: ${line}`);
-        assert.ok(!line.includes('fault-secret-8e1f'), `provision secret not logged: ${line}`);
-      }
+      loggedWithoutSecrets(server, fault.issued, 'fault-secret-8e1f');
 
       // The server still serves: the next request (fault gone) is answered.
       fault.restore();
@@ -91,14 +96,7 @@ it('an answer error whose message spans several lines (a PEM, pretty JSON) is lo
     );
     await closed;
     client.end(true);
-    const issued = fault.issued;
-    assert.ok(issued.length > 0, 'the fault was injected');
-    const logged = server.logLines.find((l) => l.includes('mqtt_provision_answer_failed'));
-    assert.ok(logged, 'the failure is logged');
+    const logged = loggedWithoutSecrets(server, fault.issued, 'lines-secret-4c2a');
     assert.ok(logged.includes('provision-answer-fault.test.ts'), 'the stack frames are kept');
-    for (const line of server.logLines) {
-      assert.ok(!line.includes(issued), `credentials not logged: ${line}`);
-      assert.ok(!line.includes('lines-secret-4c2a'), `provision secret not logged: ${line}`);
-    }
   });
 });
