@@ -5,9 +5,6 @@
  * lane holding the refused message is the only one held back.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { ExportDelivery, DEFAULT_EXPORT_SETTINGS, groupByRequest, type ExportObserver } from '../../src/core/export/delivery.ts';
@@ -18,9 +15,9 @@ import { ExportRules } from '../../src/core/export/rules.ts';
 import { openExportSink } from '../../src/export/open-sink.ts';
 import type { TsPoint } from '../../src/core/model.ts';
 import type { Store } from '../../src/core/ports/store.ts';
-import { openSqliteStore } from '../../src/store/sqlite.ts';
 import { skipUnlessPostgres } from '../support/postgres.ts';
 import { startPostgresStore } from '../support/postgres-store.ts';
+import { startSqliteStore } from '../support/sqlite-store.ts';
 import { startReceiver, type Receiver } from './receiver.ts';
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
@@ -160,17 +157,7 @@ function contract(name: string, open: () => Promise<{ store: Store; close(): Pro
   });
 }
 
-contract('SQLite', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'fleetgate-export-merge-'));
-  const store = await openSqliteStore(join(dir, 'db.sqlite'), { synchronous: 'normal' });
-  return {
-    store,
-    async close() {
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-});
+contract('SQLite', () => startSqliteStore());
 
 contract(
   'PostgreSQL',

@@ -21,6 +21,7 @@ import type { Store } from '../../src/core/ports/store.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import { skipUnlessPostgres } from '../support/postgres.ts';
 import { startPostgresStore } from '../support/postgres-store.ts';
+import { startSqliteStore } from '../support/sqlite-store.ts';
 
 const rule: ExportRule = {
   id: 'a0000000-0000-4000-8000-000000000001',
@@ -246,22 +247,19 @@ function outboxContract(name: string, open: Opener, dialect: Dialect, options: {
   });
 }
 
-outboxContract('SQLite', async (before) => {
-  const dir = mkdtempSync(join(tmpdir(), 'fleetgate-outbox-'));
-  if (before) {
-    const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new BetterSqlite3(join(dir, 'db.sqlite')) }) });
-    await before(db);
-    await db.destroy();
-  }
-  const store = await openSqliteStore(join(dir, 'db.sqlite'), { synchronous: 'normal' });
-  return {
-    store,
-    async close() {
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}, sqliteDialect);
+outboxContract(
+  'SQLite',
+  (before) =>
+    startSqliteStore(
+      before &&
+        (async (path) => {
+          const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new BetterSqlite3(path) }) });
+          await before(db);
+          await db.destroy();
+        }),
+    ),
+  sqliteDialect,
+);
 
 outboxContract('SQLite without the writer thread', async (before) => {
   const dir = mkdtempSync(join(tmpdir(), 'fleetgate-outbox-'));
