@@ -77,6 +77,19 @@ export interface TsKvRecentTable extends TsKvTable {
   seq: Generated<number>;
 }
 
+/** SQLite only: a dense batch's numeric series, one row per series and commit (kysely/ts-kv-chunk-format.ts). */
+export interface TsKvChunkTable {
+  /** The rowid: write order (a later chunk's point of a (device, key, ts) wins). */
+  seq: Generated<number>;
+  device_id: string;
+  key: string;
+  first_ts: number;
+  last_ts: number;
+  /** ChunkType: what `points` holds after the timestamps. */
+  type: number;
+  points: Uint8Array;
+}
+
 export interface RpcTable {
   request_id: Generated<number>;
   id: string;
@@ -253,6 +266,7 @@ export interface Database {
   ts_kv: TsKvTable;
   ts_kv_latest: TsKvTable;
   ts_kv_recent: TsKvRecentTable;
+  ts_kv_chunk: TsKvChunkTable;
   rpc: RpcTable;
   audit_log: AuditLogTable;
   settings: SettingsTable;

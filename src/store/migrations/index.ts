@@ -10,6 +10,7 @@ import * as m010 from './010-console.ts';
 import * as m011 from './011-export.ts';
 import * as m012 from './012-export-outbox.ts';
 import * as m013 from './013-export-outbox-points.ts';
+import * as m014 from './014-ts-kv-chunk.ts';
 
 /** One schema migration: a stable name and an `up` step. */
 export interface Migration {
@@ -29,4 +30,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '011-export', up: m011.up },
   { name: '012-export-outbox', up: m012.up },
   { name: '013-export-outbox-points', up: m013.up },
+  { name: '014-ts-kv-chunk', up: m014.up },
 ];

@@ -1,0 +1,43 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ChunkType, chunkHasTs, chunkValue, packChunk, unpackChunk } from '../../src/store/kysely/ts-kv-chunk-format.ts';
+import type { KvValue } from '../../src/core/model.ts';
+
+const unpacked = (bytes: Uint8Array, type: ChunkType) => {
+  const c = unpackChunk(bytes, type);
+  return Array.from(c.ts, (ts, i) => ({ ts, value: chunkValue(c, i) }));
+};
+
+test('a chunk keeps each ts once, sorted, the later write of a ts winning', () => {
+  const v = (value: number): KvValue => ({ type: 'DOUBLE', value });
+  const bytes = packChunk([{ ts: 30, value: v(1) }, { ts: 10, value: v(2) }, { ts: 30, value: v(3) }, { ts: 20, value: v(4) }, { ts: 10, value: v(5) }], ChunkType.DOUBLE);
+  assert.deepEqual(unpacked(bytes, ChunkType.DOUBLE), [
+    { ts: 10, value: v(5) },
+    { ts: 20, value: v(4) },
+    { ts: 30, value: v(3) },
+  ]);
+});
+
+test('LONG values keep 64 bits; BOOLEAN values come back as booleans', () => {
+  const longs: KvValue[] = [{ type: 'LONG', value: 40 }, { type: 'LONG', value: -(2n ** 63n) }, { type: 'LONG', value: 2n ** 62n + 1n }, { type: 'LONG', value: Number.MAX_SAFE_INTEGER }];
+  const bytes = packChunk(longs.map((value, i) => ({ ts: 1_700_000_000_000 + i, value })), ChunkType.LONG);
+  assert.deepEqual(unpacked(bytes, ChunkType.LONG).map((p) => p.value), longs);
+  const bools: KvValue[] = [{ type: 'BOOLEAN', value: true }, { type: 'BOOLEAN', value: false }];
+  assert.deepEqual(unpacked(packChunk(bools.map((value, i) => ({ ts: i, value })), ChunkType.BOOLEAN), ChunkType.BOOLEAN).map((p) => p.value), bools);
+});
+
+test('chunkHasTs finds exactly the stored timestamps, at any byte offset', () => {
+  const stored = [3, 5, 8, 13, 21, 34, 55];
+  const bytes = packChunk(stored.map((ts) => ({ ts, value: { type: 'DOUBLE', value: ts } })), ChunkType.DOUBLE);
+  const shifted = new Uint8Array(bytes.byteLength + 3).subarray(3);
+  shifted.set(bytes);
+  for (const points of [bytes, shifted]) {
+    for (let ts = 0; ts < 60; ts++) assert.equal(chunkHasTs(points, BigInt(ts)), stored.includes(ts) ? 1 : 0, `ts ${ts}`);
+    assert.deepEqual(unpacked(points, ChunkType.DOUBLE).map((p) => p.ts), stored);
+  }
+});
+
+test('a damaged chunk is refused with a clear error', () => {
+  assert.throws(() => unpackChunk(new Uint8Array(15), ChunkType.DOUBLE), /not a multiple of 16/);
+  assert.throws(() => unpackChunk(new Uint8Array(16), 9), /unknown ts_kv_chunk type 9/);
+});
