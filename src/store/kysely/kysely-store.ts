@@ -209,6 +209,8 @@ export class KyselyStore implements Store {
       await db.deleteFrom('ts_kv_latest').where('device_id', '=', id).execute();
       await db.deleteFrom('ts_kv').where('device_id', '=', id).execute();
       await this.staging?.deleteDevice(db, id);
+      // SQLite only (migration 014): its dense numeric series are chunks (sqlite-chunk-writes.ts).
+      if (this.dialect.name === 'sqlite') await db.deleteFrom('ts_kv_chunk').where('device_id', '=', id).execute();
       await db.deleteFrom('rpc').where('device_id', '=', id).execute();
       await db.deleteFrom('device_activity').where('device_id', '=', id).execute();
       await (tx as KyselyStore).ota.deleteForDevice(id);
