@@ -32,12 +32,16 @@ const sparse = (deviceId: string, ts: number, value: number, keys = ['t', 'h']) 
 /** DIRECT_ROWS_PER_SERIES rows of one series: dense enough to go straight to ts_kv. */
 const dense = (deviceId: string, key: string, from: number, value: number) => Array.from({ length: DIRECT_ROWS_PER_SERIES }, (_, i) => pt(deviceId, key, from + i, value));
 
-/** Rows in the staging table and in ts_kv, read over a connection of its own (as another process would). */
+/**
+ * Rows in the staging table and points written directly (ts_kv rows and ts_kv_chunk points), read over a connection
+ * of its own (as another process would).
+ */
 function rowCounts(file: string): { staged: number; tsKv: number } {
   const db = new BetterSqlite3(file, { readonly: true });
   try {
     const count = (table: string) => Number(db.prepare(`select count(*) from ${table}`).pluck().get());
-    return { staged: count('ts_kv_recent'), tsKv: count('ts_kv') };
+    const chunkPoints = Number(db.prepare('select coalesce(sum(length(points)) / 16, 0) from ts_kv_chunk').pluck().get());
+    return { staged: count('ts_kv_recent'), tsKv: count('ts_kv') + chunkPoints };
   } finally {
     db.close();
   }

@@ -76,6 +76,17 @@ for (const mainConnection of [true, false]) {
       assert.deepEqual(back.map((r) => [r.id, r.b!.toString(), r.n]), rows.map(([id, s]) => [id, s, BigInt([...s].length)]));
     });
 
+    test('blobs of one statement list (empty, pooled Buffer slices, typed arrays of their own) cross in one buffer, each intact', async () => {
+      const pooled = Buffer.from('a pooled buffer: Buffer.from of a short string shares an 8 KB pool');
+      const own = new Uint8Array(new Float64Array([1.5, -2, 1e300]).buffer);
+      const blobs: Uint8Array[] = [Buffer.alloc(0), pooled.subarray(2, 8), own, new Uint8Array(0), Buffer.alloc(70_000, 7), own.subarray(8)];
+      await db.transaction().execute((trx) =>
+        trx.executeQuery(statements(blobs.map((b, i) => ({ sql: 'insert into t (id, b, s) values (?, ?, ?)', params: [8000 + i, b, `blob-${i}`] })))),
+      );
+      const back = await db.selectFrom('t').select(['id', 'b']).where('id', '>=', 8000n).where('id', '<', 8100n).orderBy('id').execute();
+      assert.deepEqual(back.map((r) => [...r.b!]), blobs.map((b) => [...b]));
+    });
+
     test('every read after a committed write sees it (the write on the thread, the read on the main thread)', async () => {
       for (let i = 0; i < 200; i++) {
         await db.transaction().execute(async (trx) => {
