@@ -102,10 +102,17 @@ function toQueryResult(results: WriterResult[], many: boolean, ops?: readonly Wr
   return { rows: [], numAffectedRows: BigInt(last.changes ?? 0), insertId: last.insertId === undefined ? undefined : BigInt(last.insertId) };
 }
 
-/** Parameters of `ops` together: what a statement list weighs (its rows times their columns). */
-function parameterCount(ops: readonly WriterOp[]): number {
+/**
+ * Parameters of `ops` together: what a statement list weighs (its rows times their columns). A blob weighs what the
+ * rows it packs would: a ts_kv_chunk row's points (16 bytes each, kysely/sqlite-chunk-writes.ts) as 4 parameters a
+ * point, as many as the ts_kv upsert binds, so a commit of chunks runs where the same points as rows would.
+ */
+export function parameterCount(ops: readonly WriterOp[]): number {
   let n = 0;
-  for (const op of ops) n += op.params.length;
+  for (const op of ops) {
+    n += op.params.length;
+    for (const p of op.params) if (p instanceof Uint8Array) n += p.byteLength >> 2;
+  }
   return n;
 }
 

@@ -13,7 +13,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { CompiledQuery, Kysely, sql, type Transaction } from 'kysely';
 import { DependencyUnavailableError } from '../../src/core/errors.ts';
 import { SqliteWriterThread } from '../../src/store/sqlite-writer-thread.ts';
-import { OFFLOAD_SQL, SqliteWriterDialect, statements } from '../../src/store/sqlite-writer-dialect.ts';
+import { OFFLOAD_SQL, parameterCount, SqliteWriterDialect, statements } from '../../src/store/sqlite-writer-dialect.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'fleetgate-writer-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -472,4 +472,9 @@ describe('SQLite writer thread with a full database (SQLITE_FULL)', () => {
       await db.destroy();
     }
   });
+});
+
+test('a statement list weighs its parameters, a blob as 4 for each 16 bytes (a chunk of points weighs what its rows would)', () => {
+  assert.equal(parameterCount([{ sql: 'x', params: [1, 'a', null] }, { sql: 'y', params: [2] }]), 4);
+  assert.equal(parameterCount([{ sql: 'x', params: ['d', 'k', 1, 2, 2, new Uint8Array(16 * 64)] }]), 6 + 4 * 64);
 });
