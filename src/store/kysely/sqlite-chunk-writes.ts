@@ -99,6 +99,7 @@ function seriesChunk(rows: readonly TsPoint[], from: number, to: number): { type
 export function chunkOps(ops: WriterOp[], rows: readonly TsPoint[], minPoints: number): readonly TsPoint[] {
   if (rows.length < minPoints) return rows;
   const chunks: unknown[] = [];
+  // The rows of series not chunked, once a series was (until then they are rows[0, from): no copy).
   let rest: TsPoint[] | undefined;
   for (let from = 0, to = 0; from < rows.length; from = to) {
     const first = rows[from];
@@ -106,10 +107,10 @@ export function chunkOps(ops: WriterOp[], rows: readonly TsPoint[], minPoints: n
     while (to < rows.length && rows[to].key === first.key && rows[to].deviceId === first.deviceId) to++;
     const chunk = to - from >= minPoints ? seriesChunk(rows, from, to) : undefined;
     if (chunk === undefined) {
-      rest ??= []; // the series before this one were all chunked
-      for (let i = from; i < to; i++) rest.push(rows[i]);
+      if (rest) for (let i = from; i < to; i++) rest.push(rows[i]);
       continue;
     }
+    rest ??= rows.slice(0, from);
     chunks.push(first.deviceId, first.key, chunk.firstTs, chunk.lastTs, chunk.type, packChunk(rows.slice(from, to), chunk.type));
   }
   const count = chunks.length / WIDTH;
@@ -119,5 +120,5 @@ export function chunkOps(ops: WriterOp[], rows: readonly TsPoint[], minPoints: n
     ops.push({ sql: insertText(n), params: n === count ? chunks : chunks.slice(first * WIDTH, (first + n) * WIDTH) });
   }
   ops.push({ sql: DELETE_SHADOWED_ROWS, params: [count] });
-  return rest ?? [];
+  return rest!;
 }
