@@ -7,7 +7,10 @@
  * rows), not through the store's reads.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -269,3 +272,43 @@ for (const mode of MODES) {
     });
   });
 }
+
+describe('SQLite telemetry chunks under SIGKILL', () => {
+  for (const mode of MODES) {
+    test(`${mode.name}: every batch whose write resolved before the kill is stored whole, as chunks`, async () => {
+      const file = join(dir, `killed-${++files}.db`);
+      // A process writing dense batches (10 devices × 2 series × 40 points: chunks) back to back, printing the last ts
+      // of each batch once its write resolved (committed); killed with SIGKILL after a few batches.
+      const code = `
+        const { openSqliteStore } = await import(${JSON.stringify(new URL('../../src/store/sqlite.ts', import.meta.url).href)});
+        const store = await openSqliteStore(${JSON.stringify(file)}, ${JSON.stringify({ synchronous: 'normal', ...mode.options })});
+        for (let b = 0; ; b++) {
+          const telemetry = [];
+          for (let i = 0; i < 40; i++) for (let d = 0; d < 10; d++) {
+            const ts = b * 40 + i;
+            telemetry.push({ deviceId: 'd' + d, key: 't', ts, value: { type: 'DOUBLE', value: ts / 4 } }, { deviceId: 'd' + d, key: 'n', ts, value: { type: 'LONG', value: ts } });
+          }
+          await store.writeBatch({ telemetry, attributes: [] });
+          process.stdout.write(b * 40 + 39 + '\\n');
+        }`;
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let acknowledged = -1;
+      for await (const line of createInterface({ input: child.stdout! })) {
+        acknowledged = Number(line);
+        if (acknowledged >= 40 * 25 - 1) break;
+      }
+      child.kill('SIGKILL');
+      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+      assert.ok(acknowledged >= 40 * 25 - 1, 'the writer acknowledged 25 batches before the kill');
+      assert.ok(layout(file).chunks.length >= 25 * 20);
+      for (let d = 0; d < 10; d++) {
+        for (const key of ['t', 'n']) {
+          const stored = new Map(storedSeries(file, `d${d}`, key));
+          for (let ts = 0; ts <= acknowledged; ts++) {
+            assert.deepEqual(stored.get(ts), key === 't' ? dbl(ts / 4) : long(ts), `d${d} ${key} ${ts}`);
+          }
+        }
+      }
+    });
+  }
+});
