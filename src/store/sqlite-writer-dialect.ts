@@ -103,16 +103,13 @@ function toQueryResult(results: WriterResult[], many: boolean, ops?: readonly Wr
 }
 
 /**
- * Parameters of `ops` together: what a statement list weighs (its rows times their columns). A blob weighs what the
- * rows it packs would: a ts_kv_chunk row's points (16 bytes each, kysely/sqlite-chunk-writes.ts) as 4 parameters a
- * point, as many as the ts_kv upsert binds, so a commit of chunks runs where the same points as rows would.
+ * Parameters of `ops` together: what a statement list weighs (its rows times their columns), an op's `weight` in
+ * place of its own count where it has one (a ts_kv_chunk insert weighs the ts_kv rows its points would be,
+ * kysely/sqlite-chunk-writes.ts, so a commit of chunks runs where the same points as rows would).
  */
 export function parameterCount(ops: readonly WriterOp[]): number {
   let n = 0;
-  for (const op of ops) {
-    n += op.params.length;
-    for (const p of op.params) if (p instanceof Uint8Array) n += p.byteLength >> 2;
-  }
+  for (const op of ops) n += op.weight ?? op.params.length;
   return n;
 }
 

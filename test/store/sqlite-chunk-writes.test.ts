@@ -16,12 +16,13 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
 import type { KvValue, TsPoint } from '../../src/core/model.ts';
-import { CHUNK_MIN_POINTS } from '../../src/store/kysely/sqlite-chunk-writes.ts';
+import { CHUNK_MIN_POINTS, chunkOps } from '../../src/store/kysely/sqlite-chunk-writes.ts';
 import { DIRECT_ROWS_PER_SERIES } from '../../src/store/kysely/sqlite-staging.ts';
 import { chunkValue, ChunkType, MAX_CHUNK_SPAN_MS, unpackChunk } from '../../src/store/kysely/ts-kv-chunk-format.ts';
 import { fromColumns } from '../../src/store/kysely/values.ts';
 import { openSqliteStore, type SqliteStoreOptions } from '../../src/store/sqlite.ts';
 import type { KyselyStore } from '../../src/store/kysely/kysely-store.ts';
+import type { WriterOp } from '../../src/store/sqlite-writer-thread.ts';
 import { seedDevice } from './fixtures.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'fleetgate-chunk-writes-'));
@@ -311,4 +312,11 @@ describe('SQLite telemetry chunks under SIGKILL', () => {
       }
     });
   }
+});
+
+test('a chunk insert weighs the ts_kv rows its points would be (4 parameters each), so its commit runs where they would', () => {
+  const ops: WriterOp[] = [];
+  const rest = chunkOps(ops, [...run('a', 't', 1, 64, (i) => dbl(i)), ...run('a', 's', 1, 64, () => str('x')), ...run('b', 't', 1, 10, (i) => dbl(i))], CHUNK_MIN_POINTS);
+  assert.equal(rest.length, 64, 'the strings stay rows');
+  assert.deepEqual(ops.map((op) => [op.params.length, op.weight]), [[12, 12 + 4 * 74], [1, undefined]]);
 });

@@ -474,7 +474,7 @@ describe('SQLite writer thread with a full database (SQLITE_FULL)', () => {
   });
 });
 
-test('a statement list weighs its parameters, a blob as 4 for each 16 bytes (a chunk of points weighs what its rows would)', () => {
+test('a statement list weighs its parameters, or an op its weight where it has one (a chunk weighs what its rows would)', () => {
   assert.equal(parameterCount([{ sql: 'x', params: [1, 'a', null] }, { sql: 'y', params: [2] }]), 4);
-  assert.equal(parameterCount([{ sql: 'x', params: ['d', 'k', 1, 2, 2, new Uint8Array(16 * 64)] }]), 6 + 4 * 64);
+  assert.equal(parameterCount([{ sql: 'x', params: [1, 'a', null] }, { sql: 'y', params: [2], weight: 300 }]), 303);
 });

@@ -117,7 +117,11 @@ export function chunkOps(ops: WriterOp[], rows: readonly TsPoint[], minPoints: n
   if (count === 0) return rows;
   for (let first = 0, n = 0; first < count; first += n) {
     n = chunkRows(count - first);
-    ops.push({ sql: insertText(n), params: n === count ? chunks : chunks.slice(first * WIDTH, (first + n) * WIDTH) });
+    const params = n === count ? chunks : chunks.slice(first * WIDTH, (first + n) * WIDTH);
+    // The rows its points would be, 4 parameters each (the ts_kv upsert's): where the dialect runs the commit.
+    let points = 0;
+    for (let at = WIDTH - 1; at < params.length; at += WIDTH) points += (params[at] as Uint8Array).byteLength / 16;
+    ops.push({ sql: insertText(n), params, weight: params.length + 4 * points });
   }
   ops.push({ sql: DELETE_SHADOWED_ROWS, params: [count] });
   return rest!;
