@@ -1,14 +1,19 @@
-/** Reads of time series: history from ts_kv (after merging SQLite's staged rows), latest values from ts_kv_latest. */
+/**
+ * Reads of time series: history from ts_kv (after merging SQLite's staged rows) and, on SQLite, ts_kv_chunk's points
+ * (ts-kv-chunk-series.ts); latest values from ts_kv_latest.
+ */
 import type { Kysely, Transaction } from 'kysely';
 import type { KvValue } from '../../core/model.ts';
 import type { Database } from '../schema.ts';
 import type { TimeseriesQuery } from '../../core/ports/store.ts';
 import type { SqliteStaging } from './sqlite-staging.ts';
 import { fromColumns } from './values.ts';
+import { seriesWithChunks } from './ts-kv-chunk-series.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
-export async function getTimeseries(db: Db, query: TimeseriesQuery, staging?: SqliteStaging): Promise<Map<string, { ts: number; value: KvValue }[]>> {
+/** History of each key in [startTs, endTs], ordered and limited; `chunked` (SQLite): ts_kv_chunk's points too. */
+export async function getTimeseries(db: Db, query: TimeseriesQuery, staging?: SqliteStaging, chunked = false): Promise<Map<string, { ts: number; value: KvValue }[]>> {
   const result = new Map<string, { ts: number; value: KvValue }[]>();
   await staging?.flush(db);
   for (const key of query.keys) {
@@ -22,7 +27,8 @@ export async function getTimeseries(db: Db, query: TimeseriesQuery, staging?: Sq
       .orderBy('ts', query.orderBy === 'ASC' ? 'asc' : 'desc')
       .limit(query.limit)
       .execute();
-    if (rows.length > 0) result.set(key, rows.map((r) => ({ ts: Number(r.ts), value: fromColumns(r) })));
+    const points = chunked ? await seriesWithChunks(db, query, key, rows) : rows.map((r) => ({ ts: Number(r.ts), value: fromColumns(r) }));
+    if (points.length > 0) result.set(key, points);
   }
   return result;
 }
