@@ -45,11 +45,16 @@ export type Point = { ts: number; value: KvValue };
  * deleted (rule 2). `seq` given: that rowid (tests of write order); else the next one.
  */
 export function writeChunk(raw: BetterSqlite3.Database, deviceId: string, key: string, points: Point[], seq?: number): number {
+  raw.prepare('delete from ts_kv where device_id = ? and key = ? and ts in (select value from json_each(?))').run(deviceId, key, JSON.stringify(points.map((p) => p.ts)));
+  return insertChunk(raw, deviceId, key, points, seq);
+}
+
+/** Inserts a chunk row of `points` (one type), touching nothing else. */
+export function insertChunk(raw: BetterSqlite3.Database, deviceId: string, key: string, points: Point[], seq?: number): number {
   const type = chunkTypeOf(points[0].value.type);
   if (type === undefined) throw new Error(`no chunk holds ${points[0].value.type}`);
   const bytes = packChunk(points, type);
   const ts = new Float64Array(bytes.buffer, 0, bytes.byteLength / 16);
-  raw.prepare('delete from ts_kv where device_id = ? and key = ? and ts in (select value from json_each(?))').run(deviceId, key, JSON.stringify([...ts]));
   const result = raw
     .prepare('insert into ts_kv_chunk (seq, device_id, key, first_ts, last_ts, type, points) values (?, ?, ?, ?, ?, ?, ?)')
     .run(seq ?? null, deviceId, key, ts[0], ts[ts.length - 1], type, Buffer.from(bytes));
