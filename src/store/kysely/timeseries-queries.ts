@@ -9,6 +9,7 @@ import type { TimeseriesQuery } from '../../core/ports/store.ts';
 import type { SqliteStaging } from './sqlite-staging.ts';
 import { fromColumns } from './values.ts';
 import { seriesWithChunks } from './ts-kv-chunk-series.ts';
+import { keysWithChunks } from './ts-kv-chunk-rows.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -16,6 +17,7 @@ type Db = Kysely<Database> | Transaction<Database>;
 export async function getTimeseries(db: Db, query: TimeseriesQuery, staging?: SqliteStaging, chunked = false): Promise<Map<string, { ts: number; value: KvValue }[]>> {
   const result = new Map<string, { ts: number; value: KvValue }[]>();
   await staging?.flush(db);
+  const rowsOfKeys = [];
   for (const key of query.keys) {
     const rows = await db
       .selectFrom('ts_kv')
@@ -27,7 +29,14 @@ export async function getTimeseries(db: Db, query: TimeseriesQuery, staging?: Sq
       .orderBy('ts', query.orderBy === 'ASC' ? 'asc' : 'desc')
       .limit(query.limit)
       .execute();
-    const points = chunked ? await seriesWithChunks(db, query, key, rows) : rows.map((r) => ({ ts: Number(r.ts), value: fromColumns(r) }));
+    rowsOfKeys.push(rows);
+  }
+  // Chunks are read after the rows: a chunk written in between (deleting rows of its ts, rule 2) then adds its points,
+  // and a row read keeps its value, so each point's value is one it had at some moment of the read.
+  const withChunks = chunked ? await keysWithChunks(db, query.deviceId, query.keys, query.startTs, query.endTs) : undefined;
+  for (const [i, key] of query.keys.entries()) {
+    const rows = rowsOfKeys[i];
+    const points = withChunks?.has(key) ? await seriesWithChunks(db, query, key, rows) : rows.map((r) => ({ ts: Number(r.ts), value: fromColumns(r) }));
     if (points.length > 0) result.set(key, points);
   }
   return result;

@@ -11,10 +11,14 @@
  * the one conversion to a number an all-rows sum also has. DOUBLE with compensated (Neumaier) summation, SQLite's sum
  * of the rows taken as one more term: SQLite also sums doubles compensated (Kahan-Babuska-Neumaier, 3.43+), but in
  * another order, so a float sum may differ in its last bits from an all-rows layout's.
+ *
+ * Outside a transaction the SQL over rows and the chunk reads after it are two snapshots: a point whose ts is written
+ * again (a row over a chunk point, or a chunk over a row) between them may count twice. Inside Store.transaction both
+ * read one snapshot.
  */
 import type { AggregateBucket, TimeseriesAggregateQuery } from '../../core/ports/store.ts';
 import { ChunkType, MAX_CHUNK_SPAN_MS } from './ts-kv-chunk-format.ts';
-import { decodeChunk, resolveChunks, rowsOf, type ChunkRow, type Db, type DecodedChunk } from './ts-kv-chunk-rows.ts';
+import { decodeChunk, keysWithChunks, resolveChunks, rowsOf, type ChunkRow, type Db, type DecodedChunk } from './ts-kv-chunk-rows.ts';
 
 /** What one key's chunk points add to one bucket (s, e). */
 export interface ChunkSums {
@@ -38,8 +42,6 @@ export interface ChunkSums {
 /** Per key, per bucket `${start},${end}`: what chunk points add. */
 export type ChunkAggregates = Map<string, Map<string, ChunkSums>>;
 
-const HAS_CHUNKS = `select value as key from json_each(?) where exists (select 1 from ts_kv_chunk c where c.device_id = ? and c.key = json_each.value
-  and c.last_ts >= ? and c.last_ts < ? and c.first_ts < ?)`;
 const SPANS = `select seq, first_ts, last_ts from ts_kv_chunk where device_id = ? and key = ? and last_ts >= ? and last_ts < ? and first_ts < ?
   and (last_ts > ? or seq > ?) order by last_ts, seq limit ?`;
 const POINTS = 'select seq, first_ts, last_ts, type, points from ts_kv_chunk where seq in (select value from json_each(?))';
@@ -209,8 +211,7 @@ export async function chunkAggregates(db: Db, query: TimeseriesAggregateQuery): 
     hi = Math.max(hi, e);
   }
   if (!(lo < hi)) return out;
-  const keys = await rowsOf<{ key: string }>(db, HAS_CHUNKS, [JSON.stringify(query.keys), query.deviceId, lo, hi + MAX_CHUNK_SPAN_MS, hi]);
-  for (const { key } of keys) {
+  for (const key of await keysWithChunks(db, query.deviceId, query.keys, lo, hi, true)) {
     if (out.has(key)) continue;
     const sums = new Map<string, ChunkSums>();
     await aggregateKey(db, query.deviceId, key, lo, hi, new BucketWalk(query.buckets, sums));

@@ -64,6 +64,20 @@ const PAGE_ASC = `${PAGE_COLUMNS} where device_id = ? and key = ? and last_ts >=
 const PAGE_DESC = `${PAGE_COLUMNS} where device_id = ? and key = ? and last_ts >= ? and last_ts <= ? and first_ts <= ?
   and (last_ts < ? or seq < ?) order by last_ts desc, seq desc limit ?`;
 
+const HAS_CHUNKS = `select value as key from json_each(?) where exists (select 1 from ts_kv_chunk c where c.device_id = ? and c.key = json_each.value
+  and c.last_ts >= ? and c.last_ts <= ? and c.first_ts <= ?)`;
+const HAS_CHUNKS_BEFORE = HAS_CHUNKS.replace('c.first_ts <= ?', 'c.first_ts < ?');
+
+/**
+ * Which of `keys` have a chunk overlapping [lo, hi] (or [lo, hi) with `hiExclusive`): one statement, a bounded index
+ * probe per key that stops at the first chunk found, so reads of series without chunks pay one cheap query.
+ */
+export async function keysWithChunks(db: Db, deviceId: string, keys: readonly string[], lo: number, hi: number, hiExclusive = false): Promise<Set<string>> {
+  if (keys.length === 0) return new Set();
+  const found = await rowsOf<{ key: string }>(db, hiExclusive ? HAS_CHUNKS_BEFORE : HAS_CHUNKS, [JSON.stringify(keys), deviceId, lo, hi + MAX_CHUNK_SPAN_MS, hi]);
+  return new Set(found.map((r) => r.key));
+}
+
 /** Where a walk over chunks stopped: the last (last_ts, seq) it read. */
 export interface ChunkCursor {
   last: number;
