@@ -3,7 +3,7 @@
  * side of the chunked layout). The same data in two SQLite stores (real files, the project's pragmas, through the
  * Store API): 1 device, 2 keys (`temperature` DOUBLE, `count` LONG), `--points` points in all, one a second per key;
  * one store holds them as ts_kv rows, the other as chunks of `--chunk` points (as the chunk writer stores dense batches).
- * Queries, alternating between the stores for `--rounds` rounds: a raw query of both keys over the last hour with
+ * Queries, alternating between the stores for `--rounds` rounds: the cheapest raw query (one key, limit 1); a raw query of both keys over the last hour with
  * limit 100, ASC and DESC; a limit-10,000 query of both keys over the last day (ASC); an aggregation of both keys over
  * the last day into 24 buckets. Reports µs per query: CPU (process.cpuUsage, user + system) and wall time.
  *
@@ -80,6 +80,7 @@ interface Case {
 }
 
 const cases: Case[] = [
+  { name: 'raw, 1 key, last minute, limit 1, DESC', times: 3000, run: (s) => s.getTimeseries({ deviceId: DEVICE, keys: KEYS.slice(0, 1), startTs: END - 60_000, endTs: END, limit: 1, orderBy: 'DESC' }) },
   { name: 'raw, last hour, limit 100, ASC', times: 1000, run: (s) => s.getTimeseries({ deviceId: DEVICE, keys: KEYS, startTs: END - HOUR, endTs: END, limit: 100, orderBy: 'ASC' }) },
   { name: 'raw, last hour, limit 100, DESC', times: 1000, run: (s) => s.getTimeseries({ deviceId: DEVICE, keys: KEYS, startTs: END - HOUR, endTs: END, limit: 100, orderBy: 'DESC' }) },
   { name: 'raw, last day, limit 10,000, ASC', times: 20, run: (s) => s.getTimeseries({ deviceId: DEVICE, keys: KEYS, startTs: END - DAY, endTs: END, limit: 10_000, orderBy: 'ASC' }) },

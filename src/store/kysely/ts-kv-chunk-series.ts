@@ -12,8 +12,8 @@ import { fromColumns } from './values.ts';
 /** A ts_kv row as the raw query returns it. */
 export type SeriesRow = ValueColumns & { ts: number | bigint };
 
-/** Chunks a first page asks for: the probe that, finding none, leaves the no-chunk case one cheap query dearer. */
-const FIRST_PAGE = 4;
+/** Chunks a first page asks for, at least (a chunk of a dense batch holds tens of points). */
+const FIRST_PAGE = 2;
 const MAX_PAGE = 1024;
 
 /** One step of a merge: a ts and whether its value is the row's (`row` >= 0) or a chunk point's (index into `chunks`). */
@@ -69,8 +69,9 @@ export async function seriesWithChunks(db: Db, query: TimeseriesQuery, key: stri
   }
   const chunks: DecodedChunk[] = [];
   let after: ChunkCursor | undefined;
-  let size = FIRST_PAGE;
+  let size = Math.min(16, Math.max(FIRST_PAGE, Math.ceil(limit / 64) + 1));
   let points = 0;
+  let settled: { resolved: ResolvedPoints; known: MergeStep[] } | undefined;
   while (limit > 0) {
     const page: ChunkRow[] = await chunkPage(db, query.deviceId, key, lo, hi, asc, after, size);
     for (const row of page) {
@@ -82,12 +83,17 @@ export async function seriesWithChunks(db: Db, query: TimeseriesQuery, key: stri
       }
     }
     if (page.length < size) break; // no more chunks in the range
-    const known = merge(rowsAsc, resolveChunks(chunks, lo, hi), asc, limit);
+    const resolved = resolveChunks(chunks, lo, hi);
+    const known = merge(rowsAsc, resolved, asc, limit);
     if (known.length >= limit) {
       const bound = known[limit - 1].ts;
       if (asc) hi = bound;
       else lo = bound;
-      if (asc ? bound < after!.last - MAX_CHUNK_SPAN_MS : bound > after!.last) break;
+      // Descending, a later chunk ending at the last one's last_ts has a lower seq and loses that ts to it.
+      if (asc ? bound < after!.last - MAX_CHUNK_SPAN_MS : bound >= after!.last) {
+        settled = { resolved, known };
+        break;
+      }
       size = 16; // the answer's points are known; later chunks can only overlap its tail
     } else {
       const perChunk = chunks.length > 0 ? points / chunks.length : 64;
@@ -95,8 +101,8 @@ export async function seriesWithChunks(db: Db, query: TimeseriesQuery, key: stri
     }
   }
   if (chunks.length === 0) return rows.slice(0, limit).map((r) => ({ ts: Number(r.ts), value: fromColumns(r) }));
-  const resolved = resolveChunks(chunks, lo, hi);
-  return merge(rowsAsc, resolved, asc, limit).map((p) =>
+  const resolved = settled?.resolved ?? resolveChunks(chunks, lo, hi);
+  return (settled?.known ?? merge(rowsAsc, resolved, asc, limit)).map((p) =>
     p.row >= 0 ? { ts: p.ts, value: fromColumns(ascending[p.row]) } : { ts: p.ts, value: chunkValue(resolved.chunk[p.chunk].points, resolved.at[p.chunk]) },
   );
 }
