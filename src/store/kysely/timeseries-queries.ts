@@ -33,7 +33,8 @@ export async function getTimeseries(db: Db, query: TimeseriesQuery, staging?: Sq
   }
   // Chunks are read after the rows: a chunk written in between (deleting rows of its ts, rule 2) then adds its points,
   // and a row read keeps its value, so each point's value is one it had at some moment of the read.
-  const withChunks = chunked ? await keysWithChunks(db, query.deviceId, query.keys, query.startTs, query.endTs) : undefined;
+  // One key: its first chunk page is the probe.
+  const withChunks = !chunked ? undefined : query.keys.length === 1 ? new Set(query.keys) : await keysWithChunks(db, query.deviceId, query.keys, query.startTs, query.endTs);
   for (const [i, key] of query.keys.entries()) {
     const rows = rowsOfKeys[i];
     const points = withChunks?.has(key) ? await seriesWithChunks(db, query, key, rows) : rows.map((r) => ({ ts: Number(r.ts), value: fromColumns(r) }));

@@ -42,11 +42,12 @@ export interface ChunkSums {
 /** Per key, per bucket `${start},${end}`: what chunk points add. */
 export type ChunkAggregates = Map<string, Map<string, ChunkSums>>;
 
+const SPAN_PAGE = 4096;
+const SPAN_PAGE_TEXT = String(SPAN_PAGE);
 const SPANS = `select seq, first_ts, last_ts from ts_kv_chunk where device_id = ? and key = ? and last_ts >= ? and last_ts < ? and first_ts < ?
-  and (last_ts > ? or seq > ?) order by last_ts, seq limit ?`;
+  and (last_ts > ? or seq > ?) order by last_ts, seq limit ${SPAN_PAGE_TEXT}`;
 const POINTS = 'select seq, first_ts, last_ts, type, points from ts_kv_chunk where seq in (select value from json_each(?))';
 const ROW_TS = 'select ts from ts_kv where device_id = ? and key = ? and ts >= ? and ts <= ? order by ts';
-const SPAN_PAGE = 4096;
 /** Chunks whose points are read at once. */
 const BATCH = 256;
 const TWO_32 = 4294967296;
@@ -141,7 +142,7 @@ async function spansOf(db: Db, deviceId: string, key: string, lo: number, hi: nu
   const spans: Span[] = [];
   let after = { last: lo, seq: -1 };
   for (;;) {
-    const page = await rowsOf<{ seq: bigint; first_ts: bigint; last_ts: bigint }>(db, SPANS, [deviceId, key, after.last, hi + MAX_CHUNK_SPAN_MS, hi, after.last, after.seq, SPAN_PAGE]);
+    const page = await rowsOf<{ seq: bigint; first_ts: bigint; last_ts: bigint }>(db, SPANS, [deviceId, key, after.last, hi + MAX_CHUNK_SPAN_MS, hi, after.last, after.seq]);
     for (const r of page) spans.push({ seq: Number(r.seq), first: Number(r.first_ts), last: Number(r.last_ts) });
     if (page.length < SPAN_PAGE) return spans;
     const tail = spans[spans.length - 1];

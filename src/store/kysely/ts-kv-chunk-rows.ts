@@ -41,28 +41,46 @@ export function decodeChunk(row: ChunkRow, deviceId: string, key: string): Decod
   const seq = Number(row.seq);
   const first = Number(row.first_ts);
   const last = Number(row.last_ts);
-  const damaged = (why: string, cause?: unknown) =>
-    new FleetgateError('INTERNAL', `Stored telemetry is damaged: ts_kv_chunk row ${seq} (device ${deviceId}, key ${key}): ${why}`, { cause });
   let points: ChunkPoints;
   try {
     points = unpackChunk(row.points, Number(row.type));
   } catch (err) {
-    throw damaged((err as Error).message, err);
+    throw damaged(seq, deviceId, key, (err as Error).message, err);
   }
   const ts = points.ts;
   const n = ts.length;
-  if (n === 0) throw damaged('it holds no points');
-  if (ts[0] !== first || ts[n - 1] !== last) throw damaged(`its points span ${ts[0]}..${ts[n - 1]}, its columns say ${first}..${last}`);
-  for (let i = 1; i < n; i++) if (!(ts[i] > ts[i - 1])) throw damaged(`its timestamps are not strictly increasing at point ${i}`);
+  if (n === 0) throw damaged(seq, deviceId, key, 'it holds no points');
+  if (ts[0] !== first || ts[n - 1] !== last) throw damaged(seq, deviceId, key, `its points span ${ts[0]}..${ts[n - 1]}, its columns say ${first}..${last}`);
+  for (let i = 1; i < n; i++) if (!(ts[i] > ts[i - 1])) throw damaged(seq, deviceId, key, `its timestamps are not strictly increasing at point ${i}`);
   return { seq, first, last, points };
+}
+
+function damaged(seq: number, deviceId: string, key: string, why: string, cause?: unknown): FleetgateError {
+  return new FleetgateError('INTERNAL', `Stored telemetry is damaged: ts_kv_chunk row ${seq} (device ${deviceId}, key ${key}): ${why}`, { cause });
 }
 
 const PAGE_COLUMNS = 'select seq, first_ts, last_ts, type, points from ts_kv_chunk';
 /** Chunks overlapping [lo, hi] (rule 4 bounds last_ts), from a cursor on (last_ts, seq), in index order. */
 const PAGE_ASC = `${PAGE_COLUMNS} where device_id = ? and key = ? and last_ts >= ? and last_ts <= ? and first_ts <= ?
-  and (last_ts > ? or seq > ?) order by last_ts, seq limit ?`;
+  and (last_ts > ? or seq > ?) order by last_ts, seq limit `;
 const PAGE_DESC = `${PAGE_COLUMNS} where device_id = ? and key = ? and last_ts >= ? and last_ts <= ? and first_ts <= ?
-  and (last_ts < ? or seq < ?) order by last_ts desc, seq desc limit ?`;
+  and (last_ts < ? or seq < ?) order by last_ts desc, seq desc limit `;
+
+/**
+ * A LIMIT as SQL text, rounded up to a power of two (a few statement texts, each prepared once). Not a bound
+ * parameter: SQLite (built with STAT4, as better-sqlite3 is) marks a statement expired whenever such a parameter is
+ * bound again, and prepares it anew on every run (measured: 13 µs a probe instead of 6.5).
+ */
+function limitText(size: number): string {
+  return String(pageSize(size));
+}
+
+/** `size` rounded up to a power of two: what chunkPage asks for. */
+export function pageSize(size: number): number {
+  let n = 1;
+  while (n < size) n *= 2;
+  return n;
+}
 
 const HAS_CHUNKS = `select value as key from json_each(?) where exists (select 1 from ts_kv_chunk c where c.device_id = ? and c.key = json_each.value
   and c.last_ts >= ? and c.last_ts <= ? and c.first_ts <= ?)`;
@@ -85,7 +103,7 @@ export interface ChunkCursor {
 }
 
 /**
- * The next `size` chunks of a series overlapping [lo, hi], walking last_ts upwards (`asc`) or downwards from `after`
+ * The next `size` chunks (a power of two: pageSize) of a series overlapping [lo, hi], walking last_ts upwards (`asc`) or downwards from `after`
  * (exclusive). One bounded range of the index (device_id, key, last_ts): last_ts in [lo, hi + MAX_CHUNK_SPAN_MS].
  */
 export function chunkPage(db: Db, deviceId: string, key: string, lo: number, hi: number, asc: boolean, after: ChunkCursor | undefined, size: number): Promise<ChunkRow[]> {
@@ -93,7 +111,7 @@ export function chunkPage(db: Db, deviceId: string, key: string, lo: number, hi:
   const seq = after?.seq ?? (asc ? -1 : Number.MAX_SAFE_INTEGER);
   const lowest = asc ? from : lo;
   const highest = asc ? hi + MAX_CHUNK_SPAN_MS : from;
-  return rowsOf<ChunkRow>(db, asc ? PAGE_ASC : PAGE_DESC, [deviceId, key, lowest, highest, hi, from, seq, size]);
+  return rowsOf<ChunkRow>(db, (asc ? PAGE_ASC : PAGE_DESC) + limitText(size), [deviceId, key, lowest, highest, hi, from, seq]);
 }
 
 /** Every chunk of a series overlapping [lo, hi], decoded, in last_ts order (pages of `pageSize`). */

@@ -6,7 +6,7 @@ import type { KvValue } from '../../core/model.ts';
 import type { TimeseriesQuery } from '../../core/ports/store.ts';
 import type { ValueColumns } from '../schema.ts';
 import { MAX_CHUNK_SPAN_MS, chunkValue } from './ts-kv-chunk-format.ts';
-import { chunkPage, decodeChunk, lowerBound, resolveChunks, rowsOf, type ChunkCursor, type ChunkRow, type Db, type DecodedChunk, type ResolvedPoints } from './ts-kv-chunk-rows.ts';
+import { chunkPage, decodeChunk, lowerBound, pageSize, resolveChunks, rowsOf, type ChunkCursor, type ChunkRow, type Db, type DecodedChunk, type ResolvedPoints } from './ts-kv-chunk-rows.ts';
 import { fromColumns } from './values.ts';
 
 /** A ts_kv row as the raw query returns it. */
@@ -69,7 +69,7 @@ export async function seriesWithChunks(db: Db, query: TimeseriesQuery, key: stri
   }
   const chunks: DecodedChunk[] = [];
   let after: ChunkCursor | undefined;
-  let size = Math.min(16, Math.max(FIRST_PAGE, Math.ceil(limit / 64) + 1));
+  let size = pageSize(Math.min(16, Math.max(FIRST_PAGE, Math.ceil(limit / 64) + 1)));
   let points = 0;
   let settled: { resolved: ResolvedPoints; known: MergeStep[] } | undefined;
   while (limit > 0) {
@@ -97,7 +97,7 @@ export async function seriesWithChunks(db: Db, query: TimeseriesQuery, key: stri
       size = 16; // the answer's points are known; later chunks can only overlap its tail
     } else {
       const perChunk = chunks.length > 0 ? points / chunks.length : 64;
-      size = Math.min(MAX_PAGE, Math.max(FIRST_PAGE, Math.ceil((limit - known.length) / perChunk) + 2));
+      size = pageSize(Math.min(MAX_PAGE, Math.max(FIRST_PAGE, Math.ceil((limit - known.length) / perChunk) + 2)));
     }
   }
   if (chunks.length === 0) return rows.slice(0, limit).map((r) => ({ ts: Number(r.ts), value: fromColumns(r) }));
@@ -109,7 +109,7 @@ export async function seriesWithChunks(db: Db, query: TimeseriesQuery, key: stri
 
 const NEWEST_ROW = 'select ts, bool_v, long_v, dbl_v, str_v, json_v from ts_kv where device_id = ? and key = ? and ts < ? order by ts desc limit 1';
 const CHUNKS_BEFORE = `select seq, first_ts, last_ts, type, points from ts_kv_chunk where device_id = ? and key = ? and last_ts > ? and last_ts <= ?
-  and first_ts < ? and (last_ts < ? or seq < ?) order by last_ts desc, seq desc limit ?`;
+  and first_ts < ? and (last_ts < ? or seq < ?) order by last_ts desc, seq desc limit 16`;
 
 /**
  * The newest point of a series before `beforeTs` over rows and chunks (rules 2-3): the newest row, then the chunks
@@ -121,9 +121,9 @@ export async function newestBefore(db: Db, deviceId: string, key: string, before
   let best: { ts: number; value: KvValue; seq: number } | undefined = row && { ts: Number(row.ts), value: fromColumns(row), seq: Infinity };
   let cursor: ChunkCursor = { last: beforeTs + MAX_CHUNK_SPAN_MS, seq: Number.MAX_SAFE_INTEGER };
   const floor = best ? best.ts : -Number.MAX_VALUE;
-  const size = 16;
+  const size = 16; // the statement's limit
   for (;;) {
-    const page = await rowsOf<ChunkRow>(db, CHUNKS_BEFORE, [deviceId, key, floor, cursor.last, beforeTs, cursor.last, cursor.seq, size]);
+    const page = await rowsOf<ChunkRow>(db, CHUNKS_BEFORE, [deviceId, key, floor, cursor.last, beforeTs, cursor.last, cursor.seq]);
     for (const r of page) {
       const c = decodeChunk(r, deviceId, key);
       cursor = { last: c.last, seq: c.seq };
