@@ -114,7 +114,7 @@ describe('ts_kv_chunk: rows and chunks answer as all rows do', () => {
             keys: random() < 0.3 ? [...KEYS] : [pick(KEYS), pick(KEYS)],
             startTs: tsAt(a) + (random() < 0.2 ? 1 : 0),
             endTs: tsAt(b) - (random() < 0.2 ? 1 : 0),
-            limit: pick([1, 2, 5, 17, 64, 100, 1000]),
+            limit: pick([0, -1, 1, 2, 5, 17, 64, 100, 1000]),
             orderBy: random() < 0.5 ? ('ASC' as const) : ('DESC' as const),
           };
           const want = await rows.store.getTimeseries(query);

@@ -23,6 +23,11 @@ interface MergeStep {
   chunk: number;
 }
 
+/** Chunks to ask for next: enough for `missing` points at `perChunk` points a chunk, and two more. */
+function nextPage(missing: number, perChunk: number): number {
+  return pageSize(Math.min(MAX_PAGE, Math.max(FIRST_PAGE, Math.ceil(missing / perChunk) + 2)));
+}
+
 /**
  * The first `limit` points in query order of `rowsAsc` (ascending ts) and `chunks`; a row beats a chunk point of the
  * same ts (rule 2).
@@ -58,7 +63,7 @@ function merge(rowsAsc: readonly number[], chunks: ResolvedPoints, asc: boolean,
  */
 export async function seriesWithChunks(db: Db, query: TimeseriesQuery, key: string, rows: readonly SeriesRow[]): Promise<{ ts: number; value: KvValue }[]> {
   const asc = query.orderBy === 'ASC';
-  const limit = query.limit;
+  const limit = query.limit < 0 ? Infinity : query.limit; // as SQLite reads a negative LIMIT
   const ascending = asc ? rows : [...rows].reverse();
   const rowsAsc = ascending.map((r) => Number(r.ts));
   let lo = query.startTs;
@@ -83,6 +88,11 @@ export async function seriesWithChunks(db: Db, query: TimeseriesQuery, key: stri
       }
     }
     if (page.length < size) break; // no more chunks in the range
+    const perChunk = chunks.length > 0 ? points / chunks.length : 64;
+    if (rows.length + points < limit) {
+      size = nextPage(limit - rows.length - points, perChunk); // the limit is out of reach yet: read on, resolve once
+      continue;
+    }
     const resolved = resolveChunks(chunks, lo, hi);
     const known = merge(rowsAsc, resolved, asc, limit);
     if (known.length >= limit) {
@@ -96,8 +106,7 @@ export async function seriesWithChunks(db: Db, query: TimeseriesQuery, key: stri
       }
       size = 16; // the answer's points are known; later chunks can only overlap its tail
     } else {
-      const perChunk = chunks.length > 0 ? points / chunks.length : 64;
-      size = pageSize(Math.min(MAX_PAGE, Math.max(FIRST_PAGE, Math.ceil((limit - known.length) / perChunk) + 2)));
+      size = nextPage(limit - known.length, perChunk);
     }
   }
   if (chunks.length === 0) return rows.slice(0, limit).map((r) => ({ ts: Number(r.ts), value: fromColumns(r) }));
