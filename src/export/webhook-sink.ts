@@ -22,7 +22,8 @@ export function webhookSignature(secret: string, timestamp: string, body: string
  */
 export function webhookBody(messages: readonly ExportMessage[]): Buffer {
   let size = 2;
-  for (const m of messages) size += (m.writeTo ? m.maxBytes! : m.json.length + (m.json.length >> 3) + 16) + 1;
+  for (const m of messages) size += (m.writeTo ? m.likelyBytes! : m.json.length + (m.json.length >> 3) + 16) + 1;
+  // A body buffer sized near what it will hold: a large over-sized one (external memory) brings garbage collections on.
   const w = new BodyWriter(size);
   w.buf[w.at++] = 0x5b; // [
   for (let i = 0; i < messages.length; i++) {

@@ -19,7 +19,7 @@ export class BodyWriter {
   /** Room for `n` more bytes. */
   ensure(n: number): void {
     if (this.buf.length - this.at >= n) return;
-    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.at + n + 1024));
+    const grown = Buffer.allocUnsafe(Math.max(this.buf.length + (this.buf.length >> 1), this.at + n + 1024));
     this.buf.copy(grown, 0, 0, this.at);
     this.buf = grown;
   }
@@ -40,8 +40,9 @@ export class BodyWriter {
 export interface WritableMessage {
   id: string;
   readonly json: string;
-  /** Bytes its JSON takes at most, for sizing the body. */
+  /** Bytes its JSON takes at most (room made before writing it), and about how many it takes (for sizing the body). */
   readonly maxBytes: number;
+  readonly likelyBytes: number;
   writeTo(w: BodyWriter): void;
 }
 
@@ -64,6 +65,7 @@ export class CompactRowMessage implements WritableMessage {
     private readonly texts: () => string[],
     private readonly index: number,
     readonly maxBytes: number,
+    readonly likelyBytes: number,
   ) {}
 
   get json(): string {
@@ -117,17 +119,17 @@ export function compactRowMessages(stored: Uint8Array, seq: number, kind: string
     } else throw new Error(`unknown compact outbox form ${form}`);
     if (at > row.length) throw new Error('compact outbox row ends early');
     // Each 8-byte number becomes at most 25 characters; each entry adds its keys and ~30 bytes of punctuation.
-    sections.push(idFrom, idTo, from, at, (at - from) * 4 + keyBytes + values * 32);
+    sections.push(idFrom, idTo, from, at, (at - from) * 4 + keyBytes + values * 32, (at - from) * 2 + keyBytes);
   }
-  const count = sections.length / 5;
+  const count = sections.length / 6;
   let texts: string[] | undefined;
   const render = () => (texts ??= readCompactRow(row).map((m, n) => messageText(count === 1 ? String(seq) : `${seq}.${n}`, ruleJson, kind, m.deviceId, createdTime, m.data)));
   const out: CompactRowMessage[] = new Array(count);
   for (let n = 0; n < count; n++) {
-    const s = n * 5;
+    const s = n * 6;
     const id = count === 1 ? String(seq) : `${seq}.${n}`;
-    const maxBytes = 16 + id.length + head.middle.length + head.tail.length + (sections[s + 1] - sections[s]) * 6 + 2 + sections[s + 4];
-    out[n] = new CompactRowMessage(id, row, sections[s + 2], sections[s + 3], head, sections[s], sections[s + 1], render, n, maxBytes);
+    const fixed = 16 + id.length + head.middle.length + head.tail.length + (sections[s + 1] - sections[s]) * 6 + 2;
+    out[n] = new CompactRowMessage(id, row, sections[s + 2], sections[s + 3], head, sections[s], sections[s + 1], render, n, fixed + sections[s + 4], fixed + sections[s + 5]);
   }
   return out;
 }

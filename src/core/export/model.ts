@@ -136,6 +136,8 @@ export interface ExportMessage {
   readonly json: string;
   /** Bytes its JSON takes at most, when it can write them itself (writeTo). */
   readonly maxBytes?: number;
+  /** About how many bytes its JSON takes, when it can write them itself (for sizing a body; maxBytes bounds it). */
+  readonly likelyBytes?: number;
   /** Writes its JSON's UTF-8 bytes (the same as `json`'s) in one pass, without building the text (compact-body.ts). */
   writeTo?(w: BodyWriter): void;
 }
