@@ -110,10 +110,10 @@ describe('webhook body in one pass from compact rows', () => {
     const points: TsPoint[] = [{ deviceId: 'd1', ts: 1_700_000_000_001, key: 't', value: { type: 'DOUBLE', value: 1.5 } }];
     const devices = [...compactByDevice(points)].map(([deviceId, numbers]) => ({ deviceId, prefix: '{"telemetry":', numbers }));
     const compact = messagesOf({ seq: 3, ruleId: 'r', partition: 0, kind: 'telemetry', createdTime: 5, deviceId: 'd1', messages: 1, payload: '', points: compactRow(devices) }, 'r');
-    const text = messagesOf({ seq: 4, ruleId: 'r', partition: 0, kind: 'connect', createdTime: 6, deviceId: 'd1', payload: '{"ok":"é"}' }, 'r');
+    const text = messagesOf({ seq: 4, ruleId: 'r', partition: 0, kind: 'connectivity', createdTime: 6, deviceId: 'd1', payload: '{"ok":"é"}' }, 'r');
     const body = webhookBody([...text, ...compact, ...text]).toString('utf8');
     const one = '{"id":"3","rule":"r","kind":"telemetry","deviceId":"d1","ts":5,"data":{"telemetry":[{"ts":1700000000001,"values":{"t":1.5}}]}}';
-    const two = '{"id":"4","rule":"r","kind":"connect","deviceId":"d1","ts":6,"data":{"ok":"é"}}';
+    const two = '{"id":"4","rule":"r","kind":"connectivity","deviceId":"d1","ts":6,"data":{"ok":"é"}}';
     assert.equal(body, `[${two},${one},${two}]`);
     assert.equal(compact[0].json, one);
   });

@@ -27,7 +27,7 @@ export class BodyWriter {
   /** A string as UTF-8. */
   text(s: string): void {
     this.ensure(s.length * 3);
-    this.at += this.buf.utf8Write(s, this.at);
+    this.at += this.buf.write(s, this.at, 'utf8');
   }
 
   /** The bytes written so far. */
@@ -144,8 +144,8 @@ function writeMessage(w: BodyWriter, row: Buffer, from: number, to: number, id: 
   const buf = w.buf;
   let at = w.at;
   buf[at++] = 0x7b; // {
-  at += buf.latin1Write('"id":"', at);
-  at += buf.latin1Write(id, at); // digits and a dot
+  for (let i = 0; i < ID_OPEN.length; i++) buf[at++] = ID_OPEN[i];
+  for (let i = 0; i < id.length; i++) buf[at++] = id.charCodeAt(i); // digits and a dot
   at += head.middle.copy(buf, at);
   // The device id as JSON: its bytes as they are when nothing in them needs escaping, else JSON.stringify's.
   let plain = true;
@@ -160,7 +160,7 @@ function writeMessage(w: BodyWriter, row: Buffer, from: number, to: number, id: 
     buf[at++] = 0x22;
     at += row.copy(buf, at, idFrom, idTo);
     buf[at++] = 0x22;
-  } else at += buf.utf8Write(JSON.stringify(row.toString('utf8', idFrom, idTo)), at);
+  } else at += buf.write(JSON.stringify(row.toString('utf8', idFrom, idTo)), at, 'utf8');
   at += head.tail.copy(buf, at);
   // The data: its prefix, then the telemetry (text as stored, or entries from the numbers), then `}`.
   const prefixLength = row.readUInt32LE(from);
@@ -208,6 +208,7 @@ function writeMessage(w: BodyWriter, row: Buffer, from: number, to: number, id: 
   if (at > w.buf.length) throw new Error('compact message overran its estimate');
 }
 
+const ID_OPEN = Buffer.from('"id":"', 'latin1');
 const TS_OPEN = Buffer.from('{"ts":', 'latin1');
 const VALUES_OPEN = Buffer.from(',"values":{', 'latin1');
 const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22];
