@@ -183,19 +183,55 @@ function writeMessage(w: BodyWriter, row: Buffer, from: number, to: number, id: 
     }
     const count = row.readUInt32LE(r);
     r += 4;
+    // Each column's last value and its digits (readings repeat often: written once, then copied), and the
+    // timestamps' millions (consecutive timestamps share them: their digits once, the last six from a table).
+    if (lastValues.length < width) growColumns(width);
+    let millions = -1;
+    let millionsLength = 0;
     buf[at++] = 0x5b; // [
     for (let e = 0; e < count; e++) {
       if (e > 0) buf[at++] = 0x2c;
       // Small copies as byte loops: a native call (copy, latin1Write) costs more than the bytes it moves here.
       for (let i = 0; i < TS_OPEN.length; i++) buf[at++] = TS_OPEN[i];
-      at = writeNumber(buf, at, row.readDoubleLE(r));
+      const ts = row.readDoubleLE(r);
       r += 8;
+      // The compact form holds safe integers only (compactByDevice): above 10^6 the last six digits come from a table.
+      if (ts >= 1e6) {
+        const high = Math.floor(ts / 1e6);
+        if (high !== millions) {
+          millions = high;
+          millionsLength = writeDigits(millionsDigits, 0, high);
+        }
+        for (let i = 0; i < millionsLength; i++) buf[at++] = millionsDigits[i];
+        const low = ts - high * 1e6;
+        const upper = Math.floor(low / 1000);
+        const lower = low - upper * 1000;
+        buf[at++] = DIGITS3[upper * 3];
+        buf[at++] = DIGITS3[upper * 3 + 1];
+        buf[at++] = DIGITS3[upper * 3 + 2];
+        buf[at++] = DIGITS3[lower * 3];
+        buf[at++] = DIGITS3[lower * 3 + 1];
+        buf[at++] = DIGITS3[lower * 3 + 2];
+      } else at = writeNumber(buf, at, ts);
       for (let i = 0; i < VALUES_OPEN.length; i++) buf[at++] = VALUES_OPEN[i];
       for (let k = 0; k < width; k++, r += 8) {
         if (k > 0) buf[at++] = 0x2c;
         for (let i = keys[k * 2], end = keys[k * 2 + 1]; i < end; i++) buf[at++] = row[i];
         buf[at++] = 0x3a; // :
-        at = writeNumber(buf, at, row.readDoubleLE(r));
+        const v = row.readDoubleLE(r);
+        const cached = k * VALUE_ROOM;
+        // -0 and 0 are both written 0, so === is the test (the values are finite).
+        if (v === lastValues[k]) {
+          for (let i = cached, end = cached + valueLengths[k]; i < end; i++) buf[at++] = valueDigits[i];
+        } else {
+          const start = at;
+          at = writeNumber(buf, at, v);
+          if (at - start <= VALUE_ROOM) {
+            lastValues[k] = v;
+            valueLengths[k] = at - start;
+            for (let i = start; i < at; i++) valueDigits[cached + i - start] = buf[i];
+          } else lastValues[k] = Number.NaN;
+        }
       }
       buf[at++] = 0x7d;
       buf[at++] = 0x7d;
@@ -206,6 +242,23 @@ function writeMessage(w: BodyWriter, row: Buffer, from: number, to: number, id: 
   buf[at++] = 0x7d; // } of the message
   w.at = at;
   if (at > w.buf.length) throw new Error('compact message overran its estimate');
+}
+
+/** '000'..'999' as ASCII digits, three bytes each. */
+const DIGITS3 = Uint8Array.from({ length: 3000 }, (_, i) => String(Math.floor(i / 3)).padStart(3, '0').charCodeAt(i % 3));
+/** The digits of the current message's timestamps' millions. */
+const millionsDigits = Buffer.alloc(16);
+/** Room for one value's digits in the column cache (String() of a double takes at most 24 characters). */
+const VALUE_ROOM = 32;
+let lastValues = new Float64Array(8).fill(Number.NaN);
+let valueLengths = new Int32Array(8);
+let valueDigits = Buffer.alloc(8 * VALUE_ROOM);
+
+/** Room for `width` columns, none cached (NaN is never a compact value). */
+function growColumns(width: number): void {
+  lastValues = new Float64Array(width).fill(Number.NaN);
+  valueLengths = new Int32Array(width);
+  valueDigits = Buffer.alloc(width * VALUE_ROOM);
 }
 
 const ID_OPEN = Buffer.from('"id":"', 'latin1');
