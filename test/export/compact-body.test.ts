@@ -117,4 +117,36 @@ describe('webhook body in one pass from compact rows', () => {
     assert.equal(body, `[${two},${one},${two}]`);
     assert.equal(compact[0].json, one);
   });
+  it('copies repeated values and writes timestamps across a million boundary, below 10^6 and negative, as the text does', () => {
+    const points: TsPoint[] = [];
+    const shapes: [number, number][] = [[-0, 0], [0, -0], [21.5, 40], [21.5, 40], [21.6, 40], [21.5, 41], [1e21, 1e21], [1e21, 5e-324], [0.1 + 0.2, 0.1 + 0.2]];
+    let ts = 1_700_000_999_990;
+    for (const deviceId of ['a', 'b']) {
+      for (const [x, y] of shapes) {
+        ts += 3;
+        points.push({ deviceId, ts, key: 'x', value: { type: 'DOUBLE', value: x } }, { deviceId, ts, key: 'y', value: { type: 'DOUBLE', value: y } });
+      }
+      ts = -2_000_005;
+    }
+    for (const [i, [x, y]] of shapes.entries()) points.push({ deviceId: 'c', ts: 999_990 + i * 3, key: 'x', value: { type: 'DOUBLE', value: x } }, { deviceId: 'c', ts: 999_990 + i * 3, key: 'y', value: { type: 'DOUBLE', value: y } });
+    const devices = [...compactByDevice(points)].map(([deviceId, numbers]) => ({ deviceId, prefix: '{"telemetry":', numbers }));
+    assert.ok(devices.every((d) => d.numbers.ok));
+    const row: OutboxRow = { seq: 9, ruleId: 'r', partition: 0, kind: 'telemetry', createdTime: 5, deviceId: null, messages: devices.length, payload: '', points: compactRow(devices) };
+    assert.deepEqual(webhookBody(messagesOf(row, 'r')), stringBody([row], 'r'));
+    assert.ok(stringBody([row], 'r').toString().includes('"ts":1700001000002,'));
+  });
+
+  it('writes rows of version 1 (numbers as f64s) as the string rendering does', () => {
+    const u16 = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16LE(n); return b; };
+    const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
+    const text = (s: string, width: 2 | 4) => { const b = Buffer.from(s); return Buffer.concat([width === 2 ? u16(b.length) : u32(b.length), b]); };
+    const points = Buffer.concat([
+      Buffer.from([1]), text('d1', 2), text('{"telemetry":', 4), Buffer.from([0]), u16(2), text('"t"', 2), text('"h"', 2), u32(2),
+      Buffer.from(new Float64Array([1_700_000_000_001, 21.5, 40, 1_700_000_000_002, 21.5, 0.1]).buffer),
+    ]);
+    const row: OutboxRow = { seq: 2, ruleId: 'r', partition: 0, kind: 'telemetry', createdTime: 5, deviceId: 'd1', messages: 1, payload: '', points };
+    const body = webhookBody(messagesOf(row, 'r'));
+    assert.deepEqual(body, stringBody([row], 'r'));
+    assert.ok(body.toString().includes('[{"ts":1700000000001,"values":{"t":21.5,"h":40}},{"ts":1700000000002,"values":{"t":21.5,"h":0.1}}]'));
+  });
 });

@@ -5,7 +5,7 @@
  * of the message's `json` text (the string rendering of readCompactRow and messagesOf), UTF-8 encoded; a test compares
  * the two over random batches.
  */
-import { readCompactRow } from './compact-telemetry.ts';
+import { readCompactRow, unpackNumbers } from './compact-telemetry.ts';
 
 /** A growable output buffer the body is written into. */
 export class BodyWriter {
@@ -91,7 +91,7 @@ interface RowHead {
  */
 export function compactRowMessages(stored: Uint8Array, seq: number, kind: string, createdTime: number, ruleJson: string): CompactRowMessage[] {
   const row = Buffer.isBuffer(stored) ? stored : Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
-  if (row[0] !== 1) throw new Error(`unknown compact outbox row version ${row[0]}`);
+  if (row[0] !== 1 && row[0] !== 2) throw new Error(`unknown compact outbox row version ${row[0]}`);
   const head: RowHead = { middle: Buffer.from(`","rule":${ruleJson},"kind":"${kind}","deviceId":`), tail: Buffer.from(`,"ts":${createdTime},"data":`) };
   const sections: number[] = [];
   let at = 1;
@@ -102,9 +102,10 @@ export function compactRowMessages(stored: Uint8Array, seq: number, kind: string
     at = from + 4 + row.readUInt32LE(from);
     const form = row[at++];
     let values = 0;
+    let numbers = 0;
     let keyBytes = 0;
     if (form === 1) at += 4 + row.readUInt32LE(at);
-    else if (form === 0) {
+    else if (form === 0 || form === 2) {
       const width = row.readUInt16LE(at);
       at += 2;
       for (let k = 0; k < width; k++) {
@@ -113,13 +114,14 @@ export function compactRowMessages(stored: Uint8Array, seq: number, kind: string
         at += 2 + n;
       }
       const count = row.readUInt32LE(at);
-      at += 4 + count * (width + 1) * 8;
+      at += form === 0 ? 4 + count * (width + 1) * 8 : 8 + row.readUInt32LE(at + 4);
       values = count;
+      numbers = count * (width + 1);
       keyBytes *= count;
     } else throw new Error(`unknown compact outbox form ${form}`);
     if (at > row.length) throw new Error('compact outbox row ends early');
-    // Each 8-byte number becomes at most 25 characters; each entry adds its keys and ~30 bytes of punctuation.
-    sections.push(idFrom, idTo, from, at, (at - from) * 4 + keyBytes + values * 32, (at - from) * 2 + keyBytes);
+    // Each number becomes at most 25 characters (~13 likely); each entry adds its keys and ~30 bytes of punctuation.
+    sections.push(idFrom, idTo, from, at, (at - from) * 3 + numbers * 25 + keyBytes + values * 32, (at - from) + numbers * 13 + keyBytes + values * 16);
   }
   const count = sections.length / 6;
   let texts: string[] | undefined;
@@ -183,6 +185,14 @@ function writeMessage(w: BodyWriter, row: Buffer, from: number, to: number, id: 
     }
     const count = row.readUInt32LE(r);
     r += 4;
+    // The packed form (2) is read into numbers first; form 0 holds them as f64s.
+    let nums: Float64Array | undefined;
+    let v2 = 0;
+    if (form === 2) {
+      const unpacked = unpackNumbers(row, r + 4, count, width, scratch);
+      nums = unpacked.nums;
+      if (nums.length <= 65_536) scratch = nums;
+    }
     // Each column's last value and its digits (readings repeat often: written once, then copied), and the
     // timestamps' millions (consecutive timestamps share them: their digits once, the last six from a table).
     if (lastValues.length < width) growColumns(width);
@@ -193,8 +203,12 @@ function writeMessage(w: BodyWriter, row: Buffer, from: number, to: number, id: 
       if (e > 0) buf[at++] = 0x2c;
       // Small copies as byte loops: a native call (copy, latin1Write) costs more than the bytes it moves here.
       for (let i = 0; i < TS_OPEN.length; i++) buf[at++] = TS_OPEN[i];
-      const ts = row.readDoubleLE(r);
-      r += 8;
+      let ts: number;
+      if (nums) ts = nums[v2++];
+      else {
+        ts = row.readDoubleLE(r);
+        r += 8;
+      }
       // The compact form holds safe integers only (compactByDevice): above 10^6 the last six digits come from a table.
       if (ts >= 1e6) {
         const high = Math.floor(ts / 1e6);
@@ -218,7 +232,7 @@ function writeMessage(w: BodyWriter, row: Buffer, from: number, to: number, id: 
         if (k > 0) buf[at++] = 0x2c;
         for (let i = keys[k * 2], end = keys[k * 2 + 1]; i < end; i++) buf[at++] = row[i];
         buf[at++] = 0x3a; // :
-        const v = row.readDoubleLE(r);
+        const v = nums ? nums[v2++] : row.readDoubleLE(r);
         const cached = k * VALUE_ROOM;
         // -0 and 0 are both written 0, so === is the test (the values are finite).
         if (v === lastValues[k]) {
@@ -244,6 +258,8 @@ function writeMessage(w: BodyWriter, row: Buffer, from: number, to: number, id: 
   if (at > w.buf.length) throw new Error('compact message overran its estimate');
 }
 
+/** Numbers of a packed section, reused from message to message. */
+let scratch: Float64Array = new Float64Array(1024);
 /** '000'..'999' as ASCII digits, three bytes each. */
 const DIGITS3 = Uint8Array.from({ length: 3000 }, (_, i) => String(Math.floor(i / 3)).padStart(3, '0').charCodeAt(i % 3));
 /** The digits of the current message's timestamps' millions. */
