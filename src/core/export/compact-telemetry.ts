@@ -148,7 +148,9 @@ export function compactRow(devices: readonly { deviceId: string; prefix: string;
       for (const k of d.numbers.keys) size += 2 + (k.length + 2) * 6;
     } else size += 4 + d.numbers.text!.length * 3;
   }
-  const buf = Buffer.allocUnsafe(size);
+  // Written into a buffer reused from row to row, then copied out at its size (small rows come from Node's pool).
+  if (rowScratch.length < size) rowScratch = Buffer.allocUnsafe(Math.max(size, rowScratch.length * 2));
+  const buf = rowScratch;
   let at = 0;
   buf[at++] = VERSION;
   const text = (s: string, lengthBytes: 2 | 4) => {
@@ -178,8 +180,14 @@ export function compactRow(devices: readonly { deviceId: string; prefix: string;
     at = packNumbers(buf, at, s.nums, s.n, width);
     buf.writeUInt32LE(at - start, lengthAt);
   }
-  return Buffer.from(buf.subarray(0, at));
+  const row = Buffer.from(buf.subarray(0, at));
+  if (rowScratch.length > LARGEST_SCRATCH) rowScratch = Buffer.allocUnsafe(LARGEST_SCRATCH);
+  return row;
 }
+
+/** compactRow's buffer (a row is bounded by a batch of its rule: at most a few MB), kept up to 1 MiB. */
+let rowScratch = Buffer.allocUnsafe(64 * 1024);
+const LARGEST_SCRATCH = 1024 * 1024;
 
 /** The previous value of each key while packing (NaN: none; no packed value is NaN). */
 let previous = new Float64Array(16);
