@@ -5,7 +5,7 @@
  * of the message's `json` text (the string rendering of readCompactRow and messagesOf), UTF-8 encoded; a test compares
  * the two over random batches.
  */
-import { readCompactRow, unpackNumbers } from './compact-telemetry.ts';
+import { readCompactRow } from './compact-telemetry.ts';
 
 /** A growable output buffer the body is written into. */
 export class BodyWriter {
@@ -185,14 +185,10 @@ function writeMessage(w: BodyWriter, row: Buffer, from: number, to: number, id: 
     }
     const count = row.readUInt32LE(r);
     r += 4;
-    // The packed form (2) is read into numbers first; form 0 holds them as f64s.
-    let nums: Float64Array | undefined;
-    let v2 = 0;
-    if (form === 2) {
-      const unpacked = unpackNumbers(row, r + 4, count, width, scratch);
-      nums = unpacked.nums;
-      if (nums.length <= 65_536) scratch = nums;
-    }
+    // The packed form (2) is decoded as it is written (p: its next byte); form 0 holds f64s at r.
+    const packed = form === 2;
+    let p = r + 12;
+    let packedTs = packed ? row.readDoubleLE(r + 4) : 0;
     // Each column's last value and its digits (readings repeat often: written once, then copied), and the
     // timestamps' millions (consecutive timestamps share them: their digits once, the last six from a table).
     if (lastValues.length < width) growColumns(width);
@@ -204,8 +200,15 @@ function writeMessage(w: BodyWriter, row: Buffer, from: number, to: number, id: 
       // Small copies as byte loops: a native call (copy, latin1Write) costs more than the bytes it moves here.
       for (let i = 0; i < TS_OPEN.length; i++) buf[at++] = TS_OPEN[i];
       let ts: number;
-      if (nums) ts = nums[v2++];
-      else {
+      if (packed) {
+        let b = row[p++];
+        let delta = b & 127;
+        for (let shift = 128; b >= 128; shift *= 128) {
+          b = row[p++];
+          delta += (b & 127) * shift;
+        }
+        ts = packedTs += delta;
+      } else {
         ts = row.readDoubleLE(r);
         r += 8;
       }
@@ -232,7 +235,28 @@ function writeMessage(w: BodyWriter, row: Buffer, from: number, to: number, id: 
         if (k > 0) buf[at++] = 0x2c;
         for (let i = keys[k * 2], end = keys[k * 2 + 1]; i < end; i++) buf[at++] = row[i];
         buf[at++] = 0x3a; // :
-        const v = nums ? nums[v2++] : row.readDoubleLE(r);
+        let v: number;
+        if (!packed) v = row.readDoubleLE(r);
+        else {
+          const tag = row[p++];
+          // 0: the key's previous value, whose digits the column holds (every value of the message before it was cached).
+          if (tag === 0) v = lastValues[k];
+          else if (tag === 6) {
+            v = row.readDoubleLE(p);
+            p += 8;
+          } else {
+            let b = row[p++];
+            let z = b & 127;
+            for (let shift = 128; b >= 128; shift *= 128) {
+              b = row[p++];
+              z += (b & 127) * shift;
+            }
+            const m = z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+            if (tag === 1) v = m;
+            else if (tag <= 5) v = m / POW10[tag - 1];
+            else throw new Error(`unknown compact value tag ${tag}`);
+          }
+        }
         const cached = k * VALUE_ROOM;
         // -0 and 0 are both written 0, so === is the test (the values are finite).
         if (v === lastValues[k]) {
@@ -258,8 +282,6 @@ function writeMessage(w: BodyWriter, row: Buffer, from: number, to: number, id: 
   if (at > w.buf.length) throw new Error('compact message overran its estimate');
 }
 
-/** Numbers of a packed section, reused from message to message. */
-let scratch: Float64Array = new Float64Array(1024);
 /** '000'..'999' as ASCII digits, three bytes each. */
 const DIGITS3 = Uint8Array.from({ length: 3000 }, (_, i) => String(Math.floor(i / 3)).padStart(3, '0').charCodeAt(i % 3));
 /** The digits of the current message's timestamps' millions. */
