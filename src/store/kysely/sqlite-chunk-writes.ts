@@ -71,16 +71,15 @@ const INT64_MAX = 2n ** 63n - 1n;
  * The chunk type of rows[from, to) (one series), or undefined when they are not one chunkable type or span more than
  * MAX_CHUNK_SPAN_MS. A chunk stores what the row layout would read back: a LONG given as a number must be a safe
  * integer (a chunk holds int64; a number such as 1e300 would not survive), as a bigint within int64; a DOUBLE NaN
- * (SQLite stores it as NULL) keeps its series in rows; a DOUBLE -0 (SQLite reads it back as 0) is reported in
- * `negativeZero`, for the caller to store 0.
+ * (SQLite stores it as NULL) keeps its series in rows. (A DOUBLE -0, which SQLite reads back as 0, packChunk stores
+ * as 0.)
  */
-function seriesChunk(rows: readonly TsPoint[], from: number, to: number): { type: ChunkType; firstTs: number; lastTs: number; negativeZero: boolean } | undefined {
+function seriesChunk(rows: readonly TsPoint[], from: number, to: number): { type: ChunkType; firstTs: number; lastTs: number } | undefined {
   const kind = rows[from].value.type;
   const type = kind === 'DOUBLE' ? ChunkType.DOUBLE : kind === 'LONG' ? ChunkType.LONG : kind === 'BOOLEAN' ? ChunkType.BOOLEAN : undefined;
   if (type === undefined) return undefined;
   let firstTs = rows[from].ts;
   let lastTs = firstTs;
-  let negativeZero = false;
   for (let i = from; i < to; i++) {
     const p = rows[i];
     if (p.value.type !== kind) return undefined;
@@ -90,21 +89,13 @@ function seriesChunk(rows: readonly TsPoint[], from: number, to: number): { type
     } else if (type === ChunkType.DOUBLE) {
       const v = p.value.value as number;
       if (v !== v) return undefined;
-      if (v === 0 && 1 / v < 0) negativeZero = true;
     }
     if (p.ts < firstTs) firstTs = p.ts;
     else if (p.ts > lastTs) lastTs = p.ts;
   }
-  return lastTs - firstTs <= MAX_CHUNK_SPAN_MS ? { type, firstTs, lastTs, negativeZero } : undefined;
+  return lastTs - firstTs <= MAX_CHUNK_SPAN_MS ? { type, firstTs, lastTs } : undefined;
 }
 
-/** A DOUBLE chunk's -0 values as 0 (what the row layout reads back). */
-function positiveZeros(points: Uint8Array): Uint8Array {
-  const n = points.byteLength / 16;
-  const values = new Float64Array(points.buffer, points.byteOffset + 8 * n, n);
-  for (let i = 0; i < n; i++) if (values[i] === 0) values[i] = 0;
-  return points;
-}
 
 /**
  * Adds to `ops` the statements writing the chunked series of `rows` (grouped by series, as foldPoints gives them)
@@ -126,8 +117,7 @@ export function chunkOps(ops: WriterOp[], rows: readonly TsPoint[], minPoints: n
       continue;
     }
     rest ??= rows.slice(0, from);
-    const points = packChunk(rows.slice(from, to), chunk.type);
-    chunks.push(first.deviceId, first.key, chunk.firstTs, chunk.lastTs, chunk.type, chunk.negativeZero ? positiveZeros(points) : points);
+    chunks.push(first.deviceId, first.key, chunk.firstTs, chunk.lastTs, chunk.type, packChunk(rows.slice(from, to), chunk.type));
   }
   const count = chunks.length / WIDTH;
   if (count === 0) return rows;
