@@ -13,8 +13,8 @@ import { keysWithChunks } from './ts-kv-chunk-rows.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
-/** History of each key in [startTs, endTs], ordered and limited; `chunked` (SQLite): ts_kv_chunk's points too. */
-export async function getTimeseries(db: Db, query: TimeseriesQuery, staging?: SqliteStaging, chunked = false): Promise<Map<string, { ts: number; value: KvValue }[]>> {
+/** History of each key in [startTs, endTs], ordered and limited; on SQLite (`sqlite`) ts_kv_chunk's points too. */
+export async function getTimeseries(db: Db, query: TimeseriesQuery, staging?: SqliteStaging, sqlite = false): Promise<Map<string, { ts: number; value: KvValue }[]>> {
   const result = new Map<string, { ts: number; value: KvValue }[]>();
   await staging?.flush(db);
   const rowsOfKeys = [];
@@ -34,7 +34,7 @@ export async function getTimeseries(db: Db, query: TimeseriesQuery, staging?: Sq
   // Chunks are read after the rows: a chunk written in between (deleting rows of its ts, rule 2) then adds its points,
   // and a row read keeps its value, so each point's value is one it had at some moment of the read.
   // One key: its first chunk page is the probe.
-  const withChunks = !chunked ? undefined : query.keys.length === 1 ? new Set(query.keys) : await keysWithChunks(db, query.deviceId, query.keys, query.startTs, query.endTs);
+  const withChunks = !sqlite ? undefined : query.keys.length === 1 ? new Set(query.keys) : await keysWithChunks(db, query.deviceId, query.keys, query.startTs, query.endTs);
   for (const [i, key] of query.keys.entries()) {
     const rows = rowsOfKeys[i];
     const points = withChunks?.has(key) ? await seriesWithChunks(db, query, key, rows) : rows.map((r) => ({ ts: Number(r.ts), value: fromColumns(r) }));
