@@ -18,7 +18,7 @@
  */
 import type { AggregateBucket, TimeseriesAggregateQuery } from '../../core/ports/store.ts';
 import { ChunkType, MAX_CHUNK_SPAN_MS } from './ts-kv-chunk-format.ts';
-import { decodeChunk, keysWithChunks, resolveChunks, rowsOf, type ChunkRow, type Db, type DecodedChunk } from './ts-kv-chunk-rows.ts';
+import { decodeChunk, keysWithChunks, lowerBound, resolveChunks, rowsOf, type ChunkRow, type Db, type DecodedChunk } from './ts-kv-chunk-rows.ts';
 
 /** What one key's chunk points add to one bucket (s, e). */
 export interface ChunkSums {
@@ -183,6 +183,18 @@ async function aggregateKey(db: Db, deviceId: string, key: string, lo: number, h
         const row = bySeq.get(s.seq);
         if (row) chunks.push(decodeChunk(row, deviceId, key)); // absent: deleted since the spans were read
       }
+      if (chunks.length === 1) {
+        // A chunk overlapping no other (the usual case): its points as they are.
+        const c = chunks[0];
+        const ts = c.points.ts;
+        const words = longWords(c);
+        for (let i = lowerBound(ts, lo); i < ts.length && ts[i] < hi; i++) {
+          while (r < shadow.length && shadow[r] < ts[i]) r++;
+          if (r < shadow.length && shadow[r] === ts[i]) continue; // a ts_kv row holds this ts (rule 2)
+          walk.add(ts[i], c, i, words);
+        }
+        continue;
+      }
       const points = resolveChunks(chunks, lo, hi); // a point at hi is in no bucket
       let current: DecodedChunk | undefined;
       let words: Int32Array | undefined;
@@ -193,13 +205,18 @@ async function aggregateKey(db: Db, deviceId: string, key: string, lo: number, h
         const c = points.chunk[p];
         if (c !== current) {
           current = c;
-          const v = c.points.values;
-          words = c.points.type === ChunkType.LONG ? new Int32Array(v.buffer, v.byteOffset, 2 * v.length) : undefined;
+          words = longWords(c);
         }
         walk.add(ts, c, points.at[p], words);
       }
     }
   }
+}
+
+/** A LONG chunk's values as pairs of 32-bit words (little-endian: low, high), read without making BigInts. */
+function longWords(c: DecodedChunk): Int32Array | undefined {
+  const v = c.points.values;
+  return c.points.type === ChunkType.LONG ? new Int32Array(v.buffer, v.byteOffset, 2 * v.length) : undefined;
 }
 
 /** What the chunks of `query`'s keys add to its buckets; empty (after one probe) when no chunk overlaps them. */
