@@ -113,14 +113,16 @@ class Reader {
     const buf = this.buf;
     const from = this.pos + 1;
     let pos = from;
+    let digits = false;
     for (;;) {
       if (pos >= this.end) return false;
       const c = buf[pos];
       if (c === QUOTE) break;
       if (c < 0x20 || c >= 0x7f || c === BACKSLASH) return false;
+      if (isDigit(c)) digits = true;
       pos++;
     }
-    if (exactNumbersInText(buf, from, pos)) return false;
+    if (digits && exactNumbersInText(buf, from, pos)) return false;
     this.stringFrom = from;
     this.stringTo = pos;
     this.pos = pos + 1;
@@ -232,6 +234,8 @@ function seen(points: TsPoint[], from: number, n: number, key: string, nulls: nu
 }
 
 const reader = new Reader();
+/** Points of the last payload read: the next one's array is made that long. */
+let lastCount = 0;
 /** Keys of the null members of the object being read (they make no point, yet a repeat of one must be noticed). */
 const nullKeys: string[] = [];
 
@@ -283,10 +287,18 @@ function skipValues(r: Reader): boolean {
   }
 }
 
-/** A `ts` at pos: a whole number of at most MAX_DIGITS digits (a safe integer); -1 to give up. */
+/** A `ts` at pos: a whole number of at most MAX_DIGITS digits (a safe integer), no sign, fraction or exponent; -1 to give up. */
 function readTs(r: Reader): number {
-  if (!isDigit(r.buf[r.pos]) || !r.number() || r.numberValue % 1 !== 0) return -1;
-  return r.numberValue;
+  const buf = r.buf;
+  const from = r.pos;
+  let pos = from;
+  let ts = 0;
+  while (pos < r.end && isDigit(buf[pos])) ts = ts * 10 + (buf[pos++] - ZERO);
+  const digits = pos - from;
+  if (digits === 0 || digits > MAX_DIGITS || (digits > 1 && buf[from] === ZERO)) return -1;
+  if (pos < r.end && (buf[pos] === DOT || buf[pos] === 0x65 || buf[pos] === 0x45)) return -1;
+  r.pos = pos;
+  return ts;
 }
 
 /** The comma after a member and the next member's key; false to give up. */
@@ -352,7 +364,7 @@ export function telemetryPointsFromBytes(buf: Buffer, deviceId: string, now: num
     let points: TsPoint[];
     let n: number;
     if (c === OPEN_BRACE) {
-      points = [];
+      points = new Array(lastCount); // most often the size of the previous payload's (trimmed or grown below)
       n = readItem(r, points, 0, deviceId, now);
     } else if (c === OPEN_BRACKET) {
       points = [];
@@ -371,6 +383,8 @@ export function telemetryPointsFromBytes(buf: Buffer, deviceId: string, now: num
         }
     } else return undefined;
     if (n < 0 || r.skipSpace() !== -1) return undefined; // given up, or bytes after the payload
+    if (points.length !== n) points.length = n;
+    lastCount = n < MAX_MEMBERS ? n : MAX_MEMBERS;
     return points;
   } finally {
     r.buf = EMPTY; // no payload is held after the call
@@ -379,7 +393,13 @@ export function telemetryPointsFromBytes(buf: Buffer, deviceId: string, now: num
 
 const EMPTY = Buffer.alloc(0);
 
-/** A telemetry payload's points (parseTelemetryPoints' answer): the usual payload read from its bytes, any other by it. */
-export function telemetryPoints(json: string | Buffer, deviceId: string, now: number): TsPoint[] {
-  return (typeof json !== 'string' && telemetryPointsFromBytes(json, deviceId, now)) || parseTelemetryPoints(json, deviceId, now);
+/**
+ * A telemetry payload's points (parseTelemetryPoints' answer): the usual payload read from its bytes, any other by
+ * parseTelemetryPoints. With `start`/`end`, the payload is bytes [start, end) of the Buffer `json`.
+ */
+export function telemetryPoints(json: string | Buffer, deviceId: string, now: number, start?: number, end?: number): TsPoint[] {
+  if (typeof json === 'string') return parseTelemetryPoints(json, deviceId, now);
+  const from = start ?? 0;
+  const to = end ?? json.length;
+  return telemetryPointsFromBytes(json, deviceId, now, from, to) ?? parseTelemetryPoints(from === 0 && to === json.length ? json : json.subarray(from, to), deviceId, now);
 }

@@ -37,10 +37,10 @@ export class Telemetry implements TelemetryApi, TimeseriesReadApi {
   }
 
   /** ingestJson telling `listener` (TelemetryApi.ingestJsonTo). */
-  ingestJsonTo(device: DeviceIdentity, json: string | Buffer, listener: CommitListener): void {
+  ingestJsonTo(device: DeviceIdentity, json: string | Buffer, listener: CommitListener, start?: number, end?: number): void {
     let points: TsPoint[];
     try {
-      points = telemetryPoints(json, device.deviceId, Date.now());
+      points = telemetryPoints(json, device.deviceId, Date.now(), start, end);
     } catch (err) {
       this.committer.refuse(listener, err);
       return;

@@ -21,7 +21,7 @@ export function handleDevicePublish(conn: MqttConnection, topic: string, packet:
   const route = routeOf(topic);
   switch (route.kind) {
     case 'telemetry':
-      if (core.telemetry.ingestJsonTo) return core.telemetry.ingestJsonTo(session.identity, payload, ackWhenCommitted(conn, packet));
+      if (core.telemetry.ingestJsonTo) return core.telemetry.ingestJsonTo(session.identity, payload, ackWhenCommitted(conn, packet.qos, packet.messageId));
       return ackWhenDone(conn, packet, () => core.telemetry.ingestJson(session.identity, payload));
     case 'attributes':
       return ackWhenDone(conn, packet, () => core.telemetry.saveClientAttributesJson(session.identity, payload));
