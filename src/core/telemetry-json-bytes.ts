@@ -43,6 +43,9 @@ const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0
 /** Keys made into strings, by a hash of their bytes: a device sends the same few keys in every message. */
 const KEY_SLOTS = 1024;
 const keyCache: (string | undefined)[] = new Array(KEY_SLOTS).fill(undefined);
+/** Keys at their places in the last payload read (the first RECENT_KEYS): tried first by Reader.key(). */
+const RECENT_KEYS = 16;
+const recentKeys: (string | undefined)[] = new Array(RECENT_KEYS).fill(undefined);
 /** Longest key kept in the cache (a longer one is made each time). */
 const KEY_CACHED_MAX = 64;
 
@@ -205,17 +208,47 @@ class Reader {
     return false; // an object or an array (a JSON value), or not JSON
   }
 
-  /** Whether the last key read is `name` (ASCII). */
-  isKey(name: string): boolean {
-    if (this.stringTo - this.stringFrom !== name.length) return false;
-    for (let i = 0; i < name.length; i++) if (this.buf[this.stringFrom + i] !== name.charCodeAt(i)) return false;
-    return true;
+  /** The last key read by key(). */
+  keyText = '';
+  /** Keys read so far in this payload (their place, for recentKeys). */
+  keyIndex = 0;
+
+  /**
+   * A key at pos (a quote) and the colon after it, into keyText. The key at the same place in the last payload is
+   * tried first: the same bytes make the same key, valid as it was, so they are neither checked nor looked up again.
+   */
+  key(): boolean {
+    const buf = this.buf;
+    if (buf[this.pos] !== QUOTE) return false;
+    const index = this.keyIndex++;
+    const expected = index < RECENT_KEYS ? recentKeys[index] : undefined;
+    if (expected !== undefined) {
+      const from = this.pos + 1;
+      const to = from + expected.length;
+      if (to < this.end && buf[to] === QUOTE) {
+        let i = from;
+        while (i < to && buf[i] === expected.charCodeAt(i - from)) i++;
+        if (i === to) {
+          this.keyText = expected;
+          this.pos = to + 1;
+          return this.colon();
+        }
+      }
+    }
+    if (!this.string()) return false;
+    if (this.stringTo > this.stringFrom && isDigit(buf[this.stringFrom])) return false; // maybe an integer key
+    this.keyText = keyAt(buf, this.stringFrom, this.stringTo);
+    if (index < RECENT_KEYS) recentKeys[index] = this.keyText;
+    return this.colon();
   }
 
-  /** A key at pos and the colon after it; its bytes in [stringFrom, stringTo). */
-  key(): boolean {
-    if (this.buf[this.pos] !== QUOTE || !this.string()) return false;
-    if (this.stringTo > this.stringFrom && isDigit(this.buf[this.stringFrom])) return false; // maybe an integer key
+  /** Whether the last key read is `name`. */
+  keyIs(name: string): boolean {
+    return this.keyText === name;
+  }
+
+  /** The colon after a key, and the space after it. */
+  private colon(): boolean {
     if (this.skipSpace() !== COLON) return false;
     this.pos++;
     this.skipSpace();
@@ -255,8 +288,8 @@ function readValues(r: Reader, points: TsPoint[], n: number, deviceId: string, t
   }
   for (;;) {
     if (!r.key() || n - from + nulls >= MAX_MEMBERS) return -1;
-    if (rootKeys && (r.isKey('ts') || r.isKey('values'))) return -1;
-    const key = keyAt(r.buf, r.stringFrom, r.stringTo);
+    const key = r.keyText;
+    if (rootKeys && (key === 'ts' || key === 'values')) return -1;
     if (!r.value() || seen(points, from, n, key, nulls)) return -1;
     const value = r.kvValue;
     if (value === undefined) nullKeys[nulls++] = key;
@@ -328,16 +361,16 @@ function readItem(r: Reader, points: TsPoint[], n: number, deviceId: string, now
     return n; // {}: no points
   }
   if (c !== QUOTE || !r.key()) return -1;
-  if (r.isKey('ts')) {
+  if (r.keyIs('ts')) {
     const ts = readTs(r);
-    if (ts < 0 || !nextMember(r) || !r.isKey('values') || r.buf[r.pos] !== OPEN_BRACE) return -1;
+    if (ts < 0 || !nextMember(r) || !r.keyIs('values') || r.buf[r.pos] !== OPEN_BRACE) return -1;
     n = readValues(r, points, n, deviceId, ts, false);
     return n >= 0 && closeItem(r) ? n : -1;
   }
-  if (r.isKey('values')) {
+  if (r.keyIs('values')) {
     // {"values":{..},"ts":N}: the values are read once the ts is known.
     const valuesAt = r.pos;
-    if (r.buf[r.pos] !== OPEN_BRACE || !skipValues(r) || !nextMember(r) || !r.isKey('ts')) return -1;
+    if (r.buf[r.pos] !== OPEN_BRACE || !skipValues(r) || !nextMember(r) || !r.keyIs('ts')) return -1;
     const ts = readTs(r);
     if (ts < 0 || !closeItem(r)) return -1;
     const after = r.pos;
@@ -359,6 +392,7 @@ export function telemetryPointsFromBytes(buf: Buffer, deviceId: string, now: num
   r.buf = buf;
   r.pos = start;
   r.end = end;
+  r.keyIndex = 0;
   try {
     const c = r.skipSpace();
     let points: TsPoint[];

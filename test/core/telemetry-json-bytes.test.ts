@@ -81,6 +81,10 @@ describe('telemetry read from its bytes (issue 17: the MQTT hot path)', () => {
       '{"a1.0":1}',
       '{"ts":1,"values":{"a":1},"x":2}', // other members beside ts and values
       '{"ts":1,"a":2}', // ts without values
+      '{"ts":1,"a":{"b":1}}',
+      '{"values":{"a":1},"x":1}',
+      '{"values":{"a":1},"values":{"b":1}}',
+      '{"ts":1,"ts":2,"values":{"a":1}}',
       '{"values":{"a":1}}',
       '{"ts":-1,"values":{"a":1}}',
       '{"ts":1.5,"values":{"a":1}}',
@@ -159,6 +163,7 @@ describe('telemetry read from its bytes (issue 17: the MQTT hot path)', () => {
       if (random() < 0.3) members.reverse();
       if (random() < 0.05) members.push('"x":1');
       if (random() < 0.03) members.pop();
+      if (random() < 0.05) members[members.length - 1] = members[members.length - 1].replace(/^"(ts|values)"/, () => JSON.stringify(pick(keys)));
       return `{${members.join(',')}}`;
     };
     let read = 0;
