@@ -208,6 +208,8 @@ class Reader {
     return false; // an object or an array (a JSON value), or not JSON
   }
 
+  /** The time of items without a ts; -1 until one needs it (then Date.now(): a payload with its ts never asks). */
+  now = -1;
   /** The last key read by key(). */
   keyText = '';
   /** Keys read so far in this payload (their place, for recentKeys). */
@@ -352,7 +354,7 @@ function closeItem(r: Reader): boolean {
  * Reads one telemetry item at pos (its `{`): `{"ts":N,"values":{..}}` (either order, nothing else beside them) or an
  * object of plain values (at `now`); returns the new count of points, or -1 to give up.
  */
-function readItem(r: Reader, points: TsPoint[], n: number, deviceId: string, now: number): number {
+function readItem(r: Reader, points: TsPoint[], n: number, deviceId: string): number {
   const start = r.pos;
   r.pos++;
   const c = r.skipSpace();
@@ -380,26 +382,28 @@ function readItem(r: Reader, points: TsPoint[], n: number, deviceId: string, now
     return n;
   }
   r.pos = start;
-  return readValues(r, points, n, deviceId, now, true);
+  if (r.now < 0) r.now = Date.now();
+  return readValues(r, points, n, deviceId, r.now, true);
 }
 
 /**
  * The points of a telemetry payload in bytes [start, end) of `buf`, exactly as parseTelemetryPoints gives them, or
  * undefined when the payload is not in the simple form this reads (the caller then takes the general path).
  */
-export function telemetryPointsFromBytes(buf: Buffer, deviceId: string, now: number, start = 0, end = buf.length): TsPoint[] | undefined {
+export function telemetryPointsFromBytes(buf: Buffer, deviceId: string, now: number | undefined, start = 0, end = buf.length): TsPoint[] | undefined {
   const r = reader;
   r.buf = buf;
   r.pos = start;
   r.end = end;
   r.keyIndex = 0;
+  r.now = now ?? -1;
   try {
     const c = r.skipSpace();
     let points: TsPoint[];
     let n: number;
     if (c === OPEN_BRACE) {
       points = new Array(lastCount); // most often the size of the previous payload's (trimmed or grown below)
-      n = readItem(r, points, 0, deviceId, now);
+      n = readItem(r, points, 0, deviceId);
     } else if (c === OPEN_BRACKET) {
       points = [];
       n = 0;
@@ -408,7 +412,7 @@ export function telemetryPointsFromBytes(buf: Buffer, deviceId: string, now: num
       if (next === CLOSE_BRACKET) r.pos++;
       else
         for (;;) {
-          if (next !== OPEN_BRACE || (n = readItem(r, points, n, deviceId, now)) < 0) return undefined;
+          if (next !== OPEN_BRACE || (n = readItem(r, points, n, deviceId)) < 0) return undefined;
           next = r.skipSpace();
           r.pos++;
           if (next === CLOSE_BRACKET) break;
@@ -429,11 +433,13 @@ const EMPTY = Buffer.alloc(0);
 
 /**
  * A telemetry payload's points (parseTelemetryPoints' answer): the usual payload read from its bytes, any other by
- * parseTelemetryPoints. With `start`/`end`, the payload is bytes [start, end) of the Buffer `json`.
+ * parseTelemetryPoints. With `start`/`end`, the payload is bytes [start, end) of the Buffer `json`. `now`: the time of
+ * items without a ts; undefined for Date.now() at the moment one needs it.
  */
-export function telemetryPoints(json: string | Buffer, deviceId: string, now: number, start?: number, end?: number): TsPoint[] {
-  if (typeof json === 'string') return parseTelemetryPoints(json, deviceId, now);
+export function telemetryPoints(json: string | Buffer, deviceId: string, now: number | undefined, start?: number, end?: number): TsPoint[] {
+  if (typeof json === 'string') return parseTelemetryPoints(json, deviceId, now ?? Date.now());
   const from = start ?? 0;
   const to = end ?? json.length;
-  return telemetryPointsFromBytes(json, deviceId, now, from, to) ?? parseTelemetryPoints(from === 0 && to === json.length ? json : json.subarray(from, to), deviceId, now);
+  const points = telemetryPointsFromBytes(json, deviceId, now, from, to);
+  return points ?? parseTelemetryPoints(from === 0 && to === json.length ? json : json.subarray(from, to), deviceId, now ?? Date.now());
 }

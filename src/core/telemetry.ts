@@ -28,7 +28,7 @@ export class Telemetry implements TelemetryApi, TimeseriesReadApi {
   ingestJson(device: DeviceIdentity, json: string | Buffer): Promise<void> {
     let points: TsPoint[];
     try {
-      points = telemetryPoints(json, device.deviceId, Date.now());
+      points = telemetryPoints(json, device.deviceId, undefined);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -40,7 +40,7 @@ export class Telemetry implements TelemetryApi, TimeseriesReadApi {
   ingestJsonTo(device: DeviceIdentity, json: string | Buffer, listener: CommitListener, start?: number, end?: number): void {
     let points: TsPoint[];
     try {
-      points = telemetryPoints(json, device.deviceId, Date.now(), start, end);
+      points = telemetryPoints(json, device.deviceId, undefined, start, end); // Date.now() only for items without a ts
     } catch (err) {
       this.committer.refuse(listener, err);
       return;

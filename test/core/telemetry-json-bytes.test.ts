@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseTelemetryPoints } from '../../src/core/kv-json.ts';
-import { telemetryPointsFromBytes } from '../../src/core/telemetry-json-bytes.ts';
+import { telemetryPoints, telemetryPointsFromBytes } from '../../src/core/telemetry-json-bytes.ts';
 import type { TsPoint } from '../../src/core/model.ts';
 
 const NOW = 1_700_000_000_000;
@@ -103,6 +103,19 @@ describe('telemetry read from its bytes (issue 17: the MQTT hot path)', () => {
     for (const text of leftOver) assert.equal(fast(text), undefined, text);
     const many = `{${Array.from({ length: 200 }, (_, i) => `"k${i}":${i}`).join(',')}}`;
     assert.equal(fast(many), undefined, 'more members than the reader takes');
+  });
+
+  test('items without a ts get the time of the call, one time for all of them, on both paths', () => {
+    for (const text of ['[{"a":1},{"b":2}]', '[{"a":1.0},{"b":2}]']) {
+      const before = Date.now();
+      const points = telemetryPoints(Buffer.from(text), 'dev', undefined);
+      const after = Date.now();
+      assert.equal(points.length, 2);
+      assert.ok(points[0].ts >= before && points[0].ts <= after, text);
+      assert.equal(points[1].ts, points[0].ts);
+    }
+    assert.deepStrictEqual(telemetryPoints(Buffer.from('xx{"ts":3,"values":{"a":1}}yy'), 'dev', undefined, 2, 27), [point(3, 'a', 'LONG', 1)]);
+    assert.deepStrictEqual(telemetryPoints(Buffer.from('xx{"ts":3,"values":{"a":1.0}}yy'), 'dev', undefined, 2, 29), [point(3, 'a', 'DOUBLE', 1)]);
   });
 
   test('a cached key is never another key with the same hash slot', () => {
