@@ -30,9 +30,11 @@ export interface ChunkSums {
   /** The LONG sum: a safe-integer part and a BigInt part. */
   longPart: number;
   longBig: bigint;
-  /** The DOUBLE sum and its Neumaier compensation. */
+  /** The DOUBLE sum of the finite values and its Neumaier compensation; whether +Infinity and -Infinity were added. */
   dblSum: number;
   dblComp: number;
+  posInf: boolean;
+  negInf: boolean;
   minLong: number;
   maxLong: number;
   minDouble: number;
@@ -84,7 +86,7 @@ class BucketWalk {
       const id = `${this.starts[i]},${this.ends[i]}`;
       s = this.sums.get(id);
       if (!s) {
-        s = { start: this.starts[i], end: this.ends[i], countBool: 0, countLong: 0, countDouble: 0, longPart: 0, longBig: 0n, dblSum: 0, dblComp: 0, minLong: Infinity, maxLong: -Infinity, minDouble: Infinity, maxDouble: -Infinity };
+        s = { start: this.starts[i], end: this.ends[i], countBool: 0, countLong: 0, countDouble: 0, longPart: 0, longBig: 0n, dblSum: 0, dblComp: 0, posInf: false, negInf: false, minLong: Infinity, maxLong: -Infinity, minDouble: Infinity, maxDouble: -Infinity };
         this.sums.set(id, s);
       }
       this.slots[i] = s;
@@ -112,9 +114,13 @@ function addPoint(s: ChunkSums, c: DecodedChunk, i: number, longWords: Int32Arra
   } else if (type === ChunkType.DOUBLE) {
     const x = (c.points.values as Float64Array)[i];
     s.countDouble++;
-    const t = s.dblSum + x;
-    s.dblComp += Math.abs(s.dblSum) >= Math.abs(x) ? s.dblSum - t + x : x - t + s.dblSum;
-    s.dblSum = t;
+    if (x === Infinity) s.posInf = true;
+    else if (x === -Infinity) s.negInf = true;
+    else {
+      const t = s.dblSum + x;
+      s.dblComp += Math.abs(s.dblSum) >= Math.abs(x) ? s.dblSum - t + x : x - t + s.dblSum;
+      s.dblSum = t;
+    }
     if (x < s.minDouble) s.minDouble = x;
     if (x > s.maxDouble) s.maxDouble = x;
   } else {
@@ -250,14 +256,23 @@ export function mergedBucket(start: number, end: number, raw: Record<string, unk
   const longTotal = BigInt((raw?.sl as bigint | number | null) ?? 0) + sums.longBig + BigInt(sums.longPart);
   let dblSum = sums.dblSum;
   let dblComp = sums.dblComp;
+  let { posInf, negInf } = sums;
+  const rowDoubles = Number(raw?.cd ?? 0);
   const rowsSum = num(raw?.sd);
-  if (rowsSum !== null) {
+  // SQLite's sum of rows holding both +Infinity and -Infinity is NaN, which it answers as NULL: so is the whole bucket's.
+  let undefinedSum = rowDoubles > 0 && rowsSum === null;
+  if (rowsSum === Infinity) posInf = true;
+  else if (rowsSum === -Infinity) negInf = true;
+  else if (rowsSum !== null) {
     const t = dblSum + rowsSum;
     dblComp += Math.abs(dblSum) >= Math.abs(rowsSum) ? dblSum - t + rowsSum : rowsSum - t + dblSum;
     dblSum = t;
   }
-  const least = (a: number | null, b: number) => (a === null ? (b === Infinity ? null : b) : Math.min(a, b));
-  const most = (a: number | null, b: number) => (a === null ? (b === -Infinity ? null : b) : Math.max(a, b));
+  if (posInf && negInf) undefinedSum = true;
+  const sumDouble = countDouble === 0 || undefinedSum ? null : posInf ? Infinity : negInf ? -Infinity : dblSum + dblComp;
+  // The chunks' minimum and maximum count only when chunk points of the type were added (an Infinity may be one).
+  const least = (a: number | null, b: number, chunkPoints: number) => (chunkPoints === 0 ? a : a === null ? b : Math.min(a, b));
+  const most = (a: number | null, b: number, chunkPoints: number) => (chunkPoints === 0 ? a : a === null ? b : Math.max(a, b));
   return {
     start,
     end,
@@ -267,11 +282,11 @@ export function mergedBucket(start: number, end: number, raw: Record<string, unk
     countLong,
     countDouble,
     sumLong: countLong > 0 ? Number(longTotal) : null,
-    sumDouble: countDouble > 0 ? dblSum + dblComp : null,
-    minLong: least(num(raw?.minl), sums.minLong),
-    maxLong: most(num(raw?.maxl), sums.maxLong),
-    minDouble: least(num(raw?.mind), sums.minDouble),
-    maxDouble: most(num(raw?.maxd), sums.maxDouble),
+    sumDouble,
+    minLong: least(num(raw?.minl), sums.minLong, sums.countLong),
+    maxLong: most(num(raw?.maxl), sums.maxLong, sums.countLong),
+    minDouble: least(num(raw?.mind), sums.minDouble, sums.countDouble),
+    maxDouble: most(num(raw?.maxd), sums.maxDouble, sums.countDouble),
     minString: (raw?.mins as string | null | undefined) ?? null,
     maxString: (raw?.maxs as string | null | undefined) ?? null,
   };
