@@ -154,6 +154,19 @@ describe('compact outbox telemetry', () => {
     assert.equal(message.data, `{"telemetry":${telemetryJsonByDevice(points).get('d')}}`);
   });
 
+  it('keeps timestamps exact when two of a device are 2^53 or more apart (the packed delta would round)', () => {
+    // compactByDevice takes any safe integer ts; a delta between two of them may exceed 2^53 and is then not exact.
+    for (const [a, b] of [[-(2 ** 53) + 1, 2 ** 53 - 2], [-(2 ** 52), 2 ** 53 - 1], [-3, 2 ** 53 - 1]]) {
+      const points: TsPoint[] = [
+        { deviceId: 'd', ts: a, key: 't', value: { type: 'DOUBLE', value: 1 } },
+        { deviceId: 'd', ts: b, key: 't', value: { type: 'DOUBLE', value: 2 } },
+      ];
+      const series = compactByDevice(points);
+      const [message] = readCompactRow(compactRow([{ deviceId: 'd', prefix: '{"telemetry":', numbers: series.get('d')! }]));
+      assert.equal(message.data, `{"telemetry":${telemetryJsonByDevice(points).get('d')}}`, `ts ${a} then ${b}`);
+    }
+  });
+
   it('reads rows of version 1 (numbers as f64s, written before the packed form)', () => {
     const parts: Buffer[] = [Buffer.from([1])];
     const u16 = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16LE(n); return b; };

@@ -66,7 +66,8 @@ export function compactByDevice(points: readonly TsPoint[]): Map<string, DeviceN
     }
     if (s.ok) {
       const width = s.keys.length;
-      if (end - i !== width || !(ts > s.lastTs) || !Number.isSafeInteger(ts)) {
+      // The packed form holds ts - previous ts as a varint: it must be a safe integer too, or it would not be exact.
+      if (end - i !== width || !(ts > s.lastTs) || !Number.isSafeInteger(ts) || (s.n > 0 && ts - s.lastTs > Number.MAX_SAFE_INTEGER)) {
         s.ok = false;
         texts++;
       } else {
