@@ -1,0 +1,55 @@
+/**
+ * Chunk writes on a writer thread that died and was started again (review of issue 17's ts_kv_chunk writes): the new
+ * thread's connection has `chunk_has_ts` too, so rule 2's delete runs there (it would fail with "no such function"),
+ * and the batch whose transaction the dying thread lost is written whole on the retry.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import BetterSqlite3 from 'better-sqlite3';
+import type { KvValue, TsPoint } from '../../src/core/model.ts';
+import { DependencyUnavailableError } from '../../src/core/errors.ts';
+import { openSqliteStore } from '../../src/store/sqlite.ts';
+import { SqliteWriterThread } from '../../src/store/sqlite-writer-thread.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'fleetgate-chunk-restart-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const pt = (key: string, ts: number, value: KvValue): TsPoint => ({ deviceId: 'a', key, ts, value });
+
+test('a restarted writer thread writes chunks and deletes the rows they shadow (chunk_has_ts registered again)', async () => {
+  const file = join(dir, 'restart.db');
+  const before = new Set(SqliteWriterThread.open);
+  // Every commit on the thread, none on a main-thread connection.
+  const store = await openSqliteStore(file, { synchronous: 'normal', writerThread: true, mainConnection: false, threadMinParameters: 0 });
+  try {
+    const [thread] = [...SqliteWriterThread.open].filter((t) => !before.has(t));
+    assert.ok(thread, 'the store runs a writer thread');
+    // Rows of key k at ts 0..39 (strings stay rows), in a batch dense enough for the direct path.
+    await store.writeBatch({ telemetry: Array.from({ length: 40 }, (_, i) => pt('k', i, { type: 'STRING', value: 'old' })), attributes: [] });
+    const first = thread.generation;
+    await (thread as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    // The first write after the death may meet the lost thread; the next one starts a new thread.
+    const chunk = Array.from({ length: 40 }, (_, i) => pt('k', i, { type: 'DOUBLE', value: i + 0.25 }));
+    try {
+      await store.writeBatch({ telemetry: chunk, attributes: [] });
+    } catch (err) {
+      assert.ok(err instanceof DependencyUnavailableError, String(err));
+      await store.writeBatch({ telemetry: chunk, attributes: [] });
+    }
+    assert.ok(thread.generation > first, 'a new thread');
+    const raw = new BetterSqlite3(file, { readonly: true });
+    try {
+      assert.equal(Number(raw.prepare("select count(*) from ts_kv_chunk where key = 'k'").pluck().get()), 1, 'the new thread wrote the chunk');
+      assert.equal(Number(raw.prepare("select count(*) from ts_kv where key = 'k'").pluck().get()), 0, 'and deleted the rows it shadows (rule 2)');
+    } finally {
+      raw.close();
+    }
+    const got = await store.getTimeseries({ deviceId: 'a', keys: ['k'], startTs: 0, endTs: 100, limit: 100, orderBy: 'ASC' });
+    assert.deepEqual(got.get('k'), chunk.map((p) => ({ ts: p.ts, value: p.value })));
+  } finally {
+    await store.close();
+  }
+});
