@@ -52,6 +52,7 @@ describe('SQLite chunk writes against a model', () => {
       const int = (n: number) => Math.floor(rnd() * n);
       const pick = <T>(list: readonly T[]) => list[int(list.length)];
       const model = new Map<string, KvValue>(); // `${d}|${k}|${ts}` -> value
+      const latest = new Map<string, { ts: number; value: KvValue }>(); // `${d}|${k}` -> the latest value
       let counter = 0;
       const value = (kind: number): KvValue => {
         counter++;
@@ -61,7 +62,11 @@ describe('SQLite chunk writes against a model', () => {
         return { type: 'STRING', value: `s${counter}` };
       };
       const apply = (points: TsPoint[]) => {
-        for (const p of points) model.set(`${p.deviceId}|${p.key}|${p.ts}`, readBack(p.value));
+        for (const p of points) {
+          model.set(`${p.deviceId}|${p.key}|${p.ts}`, readBack(p.value));
+          const l = latest.get(`${p.deviceId}|${p.key}`);
+          if (!l || p.ts >= l.ts) latest.set(`${p.deviceId}|${p.key}`, { ts: p.ts, value: readBack(p.value) });
+        }
       };
       const dense = (): TsPoint[] => {
         const series: TsPoint[][] = [];
@@ -102,6 +107,8 @@ describe('SQLite chunk writes against a model', () => {
               .sort((x, y) => x[0] - y[0]);
             assert.deepEqual(have, want, `step ${step}: ${d} ${k}`);
           }
+          const stored = await store.getLatestTimeseries(d);
+          for (const k of keys) assert.deepEqual(stored.get(k), latest.get(`${d}|${k}`), `step ${step}: latest of ${d} ${k}`);
         }
       };
       try {
@@ -120,10 +127,22 @@ describe('SQLite chunk writes against a model', () => {
             const keys = [pick(KEYS), pick([...KEYS, 'pad'])];
             const startTs = int(SPAN);
             const endTs = startTs + 1 + int(SPAN / 2);
-            await store.deleteTimeseries({ deviceId: d, keys, startTs, endTs, deleteLatest: false, rewriteLatest: false });
+            // The latest value too when the range holds it, replaced by the newest point left before the range.
+            await store.deleteTimeseries({ deviceId: d, keys, startTs, endTs, deleteLatest: true, rewriteLatest: true });
             for (const key of [...model.keys()]) {
               const [kd, kk, kts] = key.split('|');
               if (kd === d && keys.includes(kk) && Number(kts) >= startTs && Number(kts) < endTs) model.delete(key);
+            }
+            for (const k of keys) {
+              const l = latest.get(`${d}|${k}`);
+              if (!l || l.ts < startTs || l.ts >= endTs) continue;
+              latest.delete(`${d}|${k}`);
+              let best: { ts: number; value: KvValue } | undefined;
+              for (const [key, v] of model) {
+                const [kd, kk, kts] = key.split('|');
+                if (kd === d && kk === k && Number(kts) < startTs && (!best || Number(kts) > best.ts)) best = { ts: Number(kts), value: v };
+              }
+              if (best) latest.set(`${d}|${k}`, best);
             }
           } else if (kind < 0.9) {
             // Two batches in one transaction, dense and sparse in either order.
