@@ -1,7 +1,8 @@
 /**
- * Chunk writes on a writer thread that died and was started again (review of issue 17's ts_kv_chunk writes): the new
+ * Review of issue 17's ts_kv_chunk writes. Chunk writes on a writer thread that died and was started again: the new
  * thread's connection has `chunk_has_ts` too, so rule 2's delete runs there (it would fail with "no such function"),
- * and the batch whose transaction the dying thread lost is written whole on the retry.
+ * and the batch whose transaction the dying thread lost is written whole on the retry. A batch of more chunks than one
+ * INSERT statement takes: rule 2 covers the chunks of every statement.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -53,3 +54,33 @@ test('a restarted writer thread writes chunks and deletes the rows they shadow (
     await store.close();
   }
 });
+
+for (const writerThread of [true, false]) {
+  test(`${writerThread ? 'writer thread' : 'in process'}: a batch of more chunks than one INSERT takes (512) deletes the rows every one of them shadows`, async () => {
+    const file = join(dir, `many-${writerThread}.db`);
+    const store = await openSqliteStore(file, { synchronous: 'normal', writerThread, threadMinParameters: 0 });
+    try {
+      const series = 700;
+      // Rows first at ts 0..39 of every series (strings: rows), then a chunk of each series over the same ts.
+      const rows: TsPoint[] = [];
+      const chunks: TsPoint[] = [];
+      for (let s = 0; s < series; s++) {
+        for (let ts = 0; ts < 40; ts++) rows.push(pt(`k${s}`, ts, { type: 'STRING', value: 'old' }));
+        for (let ts = 0; ts < 40; ts++) chunks.push(pt(`k${s}`, ts, { type: 'LONG', value: s * 100 + ts }));
+      }
+      await store.writeBatch({ telemetry: rows, attributes: [] });
+      await store.writeBatch({ telemetry: chunks, attributes: [] });
+      const raw = new BetterSqlite3(file, { readonly: true });
+      try {
+        assert.equal(Number(raw.prepare('select count(*) from ts_kv_chunk').pluck().get()), series);
+        assert.equal(Number(raw.prepare('select count(*) from ts_kv').pluck().get()), 0, 'no row left under any chunk');
+      } finally {
+        raw.close();
+      }
+      const got = await store.getTimeseries({ deviceId: 'a', keys: ['k0', 'k511', 'k512', 'k699'], startTs: 0, endTs: 100, limit: 100, orderBy: 'ASC' });
+      for (const s of [0, 511, 512, 699]) assert.deepEqual(got.get(`k${s}`)?.map((p) => p.value.value), Array.from({ length: 40 }, (_, ts) => s * 100 + ts), `k${s}`);
+    } finally {
+      await store.close();
+    }
+  });
+}
