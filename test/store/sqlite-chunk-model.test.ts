@@ -56,7 +56,7 @@ describe('SQLite chunk writes against a model', () => {
       let counter = 0;
       const value = (kind: number): KvValue => {
         counter++;
-        if (kind === 0) return { type: 'LONG', value: rnd() < 0.2 ? 2n ** 60n + BigInt(counter) : counter };
+        if (kind === 0) return { type: 'LONG', value: rnd() < 0.2 ? 2n ** 53n + BigInt(counter) : counter };
         if (kind === 1) return { type: 'DOUBLE', value: counter + 0.5 };
         if (kind === 2) return { type: 'BOOLEAN', value: counter % 2 === 0 };
         return { type: 'STRING', value: `s${counter}` };
@@ -109,6 +109,32 @@ describe('SQLite chunk writes against a model', () => {
           }
           const stored = await store.getLatestTimeseries(d);
           for (const k of keys) assert.deepEqual(stored.get(k), latest.get(`${d}|${k}`), `step ${step}: latest of ${d} ${k}`);
+          // A random range, limit and order; and the counts by type of two buckets.
+          const startTs = int(SPAN);
+          const endTs = startTs + 1 + int(SPAN);
+          const limit = 1 + int(20);
+          const orderBy = rnd() < 0.5 ? ('ASC' as const) : ('DESC' as const);
+          const part = await store.getTimeseries({ deviceId: d, keys, startTs, endTs, limit, orderBy });
+          const mid = startTs + int(endTs - startTs);
+          const buckets: [number, number][] = [[startTs, mid], [mid, endTs]];
+          const aggregates = await store.aggregateTimeseries({ deviceId: d, keys, buckets } as any);
+          for (const k of keys) {
+            const inRange = [...model]
+              .filter(([key]) => key.startsWith(`${d}|${k}|`))
+              .map(([key, v]) => [Number(key.split('|')[2]), v] as const)
+              .filter(([ts]) => ts >= startTs && ts <= endTs) // raw reads take [startTs, endTs], buckets [start, end)
+              .sort((x, y) => (orderBy === 'ASC' ? x[0] - y[0] : y[0] - x[0]));
+            assert.deepEqual((part.get(k) ?? []).map((r) => [r.ts, r.value]), inRange.slice(0, limit), `step ${step}: ${d} ${k} [${startTs}, ${endTs}] ${orderBy} limit ${limit}`);
+            const counts = buckets
+              .map(([s, e]) => {
+                const vs = inRange.filter(([ts]) => ts >= s && ts < e).map(([, v]) => v.type);
+                const n = (t: string) => vs.filter((x) => x === t).length;
+                return [s, e, n('BOOLEAN'), n('LONG'), n('DOUBLE'), n('STRING')];
+              })
+              .filter((b) => b[2] + b[3] + b[4] + b[5] > 0);
+            const have = (aggregates.get(k) ?? []).map((b) => [b.start, b.end, b.countBool, b.countLong, b.countDouble, b.countString]);
+            assert.deepEqual(have, counts, `step ${step}: counts of ${d} ${k} in ${JSON.stringify(buckets)}`);
+          }
         }
       };
       try {
