@@ -2,7 +2,8 @@
  * Review of issue 17's ts_kv_chunk writes. Chunk writes on a writer thread that died and was started again: the new
  * thread's connection has `chunk_has_ts` too, so rule 2's delete runs there (it would fail with "no such function"),
  * and the batch whose transaction the dying thread lost is written whole on the retry. A batch of more chunks than one
- * INSERT statement takes: rule 2 covers the chunks of every statement.
+ * INSERT statement takes: rule 2 covers the chunks of every statement. A batch failing after its chunk statements ran
+ * (and a transaction throwing after one) leaves no chunk and every row.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -79,6 +80,41 @@ for (const writerThread of [true, false]) {
       }
       const got = await store.getTimeseries({ deviceId: 'a', keys: ['k0', 'k511', 'k512', 'k699'], startTs: 0, endTs: 100, limit: 100, orderBy: 'ASC' });
       for (const s of [0, 511, 512, 699]) assert.deepEqual(got.get(`k${s}`)?.map((p) => p.value.value), Array.from({ length: 40 }, (_, ts) => s * 100 + ts), `k${s}`);
+    } finally {
+      await store.close();
+    }
+  });
+}
+
+for (const writerThread of [true, false]) {
+  test(`${writerThread ? 'writer thread' : 'in process'}: a batch that fails after its chunks and rule 2's delete ran leaves nothing of them (rows kept, no chunk)`, async () => {
+    const file = join(dir, `fails-${writerThread}.db`);
+    const store = await openSqliteStore(file, { synchronous: 'normal', writerThread, threadMinParameters: 0 });
+    try {
+      await store.writeBatch({ telemetry: Array.from({ length: 40 }, (_, i) => pt('k', i, { type: 'STRING', value: 'old' })), attributes: [] });
+      const chunk = Array.from({ length: 40 }, (_, i) => pt('k', i, { type: 'DOUBLE', value: i + 0.5 }));
+      // The attribute upsert runs after the chunk statements in the same list, and breaks its foreign key (no device).
+      const attribute = { deviceId: 'no-such-device', scope: 'SERVER_SCOPE' as const, entries: [{ key: 'x', value: { type: 'STRING' as const, value: 'v' } }], ts: 1 };
+      await assert.rejects(store.writeBatch({ telemetry: chunk, attributes: [attribute] }), /FOREIGN KEY/);
+      // And a transaction that throws after its batch of chunks.
+      await assert.rejects(
+        store.transaction(async (tx) => {
+          await tx.writeBatch({ telemetry: chunk, attributes: [] });
+          throw new Error('after the batch');
+        }),
+        /after the batch/,
+      );
+      const raw = new BetterSqlite3(file, { readonly: true });
+      try {
+        assert.equal(Number(raw.prepare('select count(*) from ts_kv_chunk').pluck().get()), 0, 'no chunk committed');
+        assert.equal(Number(raw.prepare("select count(*) from ts_kv where key = 'k'").pluck().get()), 40, 'no row deleted');
+      } finally {
+        raw.close();
+      }
+      // Written again, whole: the chunk holds the values and the rows under it are gone.
+      await store.writeBatch({ telemetry: chunk, attributes: [] });
+      const got = await store.getTimeseries({ deviceId: 'a', keys: ['k'], startTs: 0, endTs: 100, limit: 100, orderBy: 'ASC' });
+      assert.deepEqual(got.get('k'), chunk.map((p) => ({ ts: p.ts, value: p.value })));
     } finally {
       await store.close();
     }
