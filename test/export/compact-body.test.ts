@@ -136,6 +136,35 @@ describe('webhook body in one pass from compact rows', () => {
     assert.ok(stringBody([row], 'r').toString().includes('"ts":1700001000002,'));
   });
 
+  it('copies a repeated reading\'s entry and writes only its new timestamp, byte for byte as the text does', () => {
+    // Readings that repeat (most of a fleet's, and every one of bench/export/run.ts's) take the entry-copy path;
+    // timestamps step across millions (where the copy is not taken) and values change now and then.
+    let repeats = 0;
+    for (let seed = 1; seed <= 200; seed++) {
+      const next = random(1000 + seed);
+      const points: TsPoint[] = [];
+      const small = [21.5, 40, -0, 0, 1e21, 0.1 + 0.2, 7];
+      for (const deviceId of ['a', 'b', 'c']) {
+        let ts = 1_700_000_000_000 + Math.floor(next() * 2_000_000);
+        let x = 21.5;
+        let y = 40;
+        for (let m = 0; m < 1 + Math.floor(next() * 60); m++) {
+          ts += 1 + Math.floor(next() < 0.1 ? next() * 400_000 : next() * 300);
+          if (next() < 0.15) x = small[Math.floor(next() * small.length)];
+          if (next() < 0.1) y = small[Math.floor(next() * small.length)];
+          points.push({ deviceId, ts, key: 'temperature', value: { type: 'DOUBLE', value: x } }, { deviceId, ts, key: 'humidity', value: { type: 'LONG', value: y } });
+        }
+      }
+      const devices = [...compactByDevice(points)].map(([deviceId, numbers]) => ({ deviceId, prefix: `{"deviceName":"n ${deviceId}","profileId":"p","telemetry":`, numbers }));
+      assert.ok(devices.every((d) => d.numbers.ok));
+      const row: OutboxRow = { seq: seed, ruleId: 'r', partition: 0, kind: 'telemetry', createdTime: 5, deviceId: null, messages: devices.length, payload: '', points: compactRow(devices) };
+      const body = webhookBody(messagesOf(row, 'r'));
+      assert.ok(body.equals(stringBody([row], 'r')), `seed ${seed}: body bytes`);
+      repeats += (body.toString().match(/"values":\{"temperature":21\.5,"humidity":40\}/g) ?? []).length;
+    }
+    assert.ok(repeats > 1000, `repeated readings exercised (${repeats})`);
+  });
+
   it('writes rows of version 1 (numbers as f64s) as the string rendering does', () => {
     const u16 = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16LE(n); return b; };
     const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };

@@ -194,11 +194,12 @@ function writeMessage(w: BodyWriter, row: Buffer, from: number, to: number, id: 
     if (lastValues.length < width) growColumns(width);
     let millions = -1;
     let millionsLength = 0;
+    // The previous entry's bytes (`{"ts":…}}`), when its timestamp was written as millions and six digits.
+    let previousFrom = -1;
+    let previousTo = -1;
     buf[at++] = 0x5b; // [
     for (let e = 0; e < count; e++) {
       if (e > 0) buf[at++] = 0x2c;
-      // Small copies as byte loops: a native call (copy, latin1Write) costs more than the bytes it moves here.
-      for (let i = 0; i < TS_OPEN.length; i++) buf[at++] = TS_OPEN[i];
       let ts: number;
       if (packed) {
         let b = row[p++];
@@ -208,10 +209,44 @@ function writeMessage(w: BodyWriter, row: Buffer, from: number, to: number, id: 
           delta += (b & 127) * shift;
         }
         ts = packedTs += delta;
+        // A repeated reading (every value tagged 0, the same millions of ms): the previous entry's bytes with the
+        // timestamp's last six digits written over; one copy instead of a byte loop over ~70 bytes.
+        if (previousFrom >= 0 && Math.floor(ts / 1e6) === millions) {
+          let repeated = true;
+          for (let k = 0; k < width; k++) {
+            if (row[p + k] !== 0) {
+              repeated = false;
+              break;
+            }
+          }
+          if (repeated) {
+            p += width;
+            const length = previousTo - previousFrom;
+            buf.copyWithin(at, previousFrom, previousTo);
+            previousFrom = at;
+            previousTo = at + length;
+            const low = ts - millions * 1e6;
+            const upper = Math.floor(low / 1000);
+            const lower = low - upper * 1000;
+            let d = at + TS_OPEN.length + millionsLength;
+            buf[d++] = DIGITS3[upper * 3];
+            buf[d++] = DIGITS3[upper * 3 + 1];
+            buf[d++] = DIGITS3[upper * 3 + 2];
+            buf[d++] = DIGITS3[lower * 3];
+            buf[d++] = DIGITS3[lower * 3 + 1];
+            buf[d] = DIGITS3[lower * 3 + 2];
+            at += length;
+            continue;
+          }
+        }
       } else {
         ts = row.readDoubleLE(r);
         r += 8;
       }
+      const entryFrom = at;
+      let millionsForm = false;
+      // Small copies as byte loops: a native call (copy, latin1Write) costs more than the bytes it moves here.
+      for (let i = 0; i < TS_OPEN.length; i++) buf[at++] = TS_OPEN[i];
       // The compact form holds safe integers only (compactByDevice): above 10^6 the last six digits come from a table.
       if (ts >= 1e6) {
         const high = Math.floor(ts / 1e6);
@@ -229,6 +264,7 @@ function writeMessage(w: BodyWriter, row: Buffer, from: number, to: number, id: 
         buf[at++] = DIGITS3[lower * 3];
         buf[at++] = DIGITS3[lower * 3 + 1];
         buf[at++] = DIGITS3[lower * 3 + 2];
+        millionsForm = true;
       } else at = writeNumber(buf, at, ts);
       for (let i = 0; i < VALUES_OPEN.length; i++) buf[at++] = VALUES_OPEN[i];
       for (let k = 0; k < width; k++, r += 8) {
@@ -273,6 +309,8 @@ function writeMessage(w: BodyWriter, row: Buffer, from: number, to: number, id: 
       }
       buf[at++] = 0x7d;
       buf[at++] = 0x7d;
+      previousFrom = millionsForm ? entryFrom : -1;
+      previousTo = at;
     }
     buf[at++] = 0x5d; // ]
   }
