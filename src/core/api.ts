@@ -140,6 +140,12 @@ export interface SessionHandlers {
    * transport ends the session so the device must authenticate again.
    */
   onCredentialsRevoked?: () => void;
+  /**
+   * The device was renamed, moved to another profile or handed to another gateway (admin API, on any node): `identity`
+   * is what the session stands for from now on (its `gateway` flag and credentials stay as at authentication);
+   * `lastConnectedGateway` is the gateway that owns the device now (null: none).
+   */
+  onDeviceUpdated?: (identity: DeviceIdentity, lastConnectedGateway: string | null) => void;
 }
 
 export interface DeviceSessionHandle {
@@ -288,6 +294,8 @@ export interface GatewaySessionHandle {
    * gateway is ready for RPCs (MQTT: its first gateway PUBLISH or PINGREQ); later calls do nothing; a failed lookup is logged.
    */
   start(): void;
+  /** The gateway device itself was renamed or moved profile (SessionHandlers.onDeviceUpdated of its own session). */
+  gatewayUpdated(identity: DeviceIdentity): void;
   /** The gateway connection ended: every sub-device session closes. */
   close(): void;
 }

@@ -40,7 +40,7 @@ import { Ota } from './ota/ota.ts';
 import { DEFAULT_EXPORT_SETTINGS, type ExportObserver } from './export/delivery.ts';
 import { Exporter } from './export/exporter.ts';
 import type { ExportSinkFactory } from './ports/export-sink.ts';
-import { channels, type Bus } from './ports/bus.ts';
+import { channels, type Bus, type DeviceUpdated } from './ports/bus.ts';
 import type { Store } from './ports/store.ts';
 
 /** Core plus the internals the composition root may observe (metrics). */
@@ -147,8 +147,15 @@ export async function createCore(deps: {
     },
     caKeys,
   );
+  // Set once the session registry exists (below): a device update heard before has no session to refresh.
+  let sessionsOfNode: SessionRegistry | undefined;
+  const applyDeviceUpdate = (update: DeviceUpdated) => {
+    auth.deviceUpdated(update.deviceId);
+    sessionsOfNode?.deviceUpdated(update);
+  };
   const unsubscribeCredentials = await bus.subscribe(channels.credentials, (m) => {
     if (m.kind === 'credentials-changed') auth.invalidate(m.credentialsId);
+    else if (m.kind === 'device-updated') applyDeviceUpdate(m);
     else if (m.kind === 'profiles-changed') {
       auth.clear();
       profiles.clearCache();
@@ -206,6 +213,7 @@ export async function createCore(deps: {
   const live = new LiveUpdates(bus, interest, logger);
   committer.onBatchCommitted = (batch) => live.committed(batch);
   const sessions = new SessionRegistry(bus, logger);
+  sessionsOfNode = sessions;
   const activity = new DeviceActivityTracker(store, { inactivityTimeoutMs: settings.deviceInactivityTimeoutMs ?? 600_000, flushMs: settings.deviceActivityFlushMs }, logger);
   activity.openDevices = () => sessions.deviceIds();
   sessions.onDeviceOpened = (deviceId) => activity.connected(deviceId);
@@ -241,7 +249,12 @@ export async function createCore(deps: {
     settings.rpcExpirySweepMs ?? 5000,
   );
   rpcExpiry.unref();
-  const devices = new Devices(store, profiles, audit, credentialsChanged, bus, gatewayNotices(store, rpc, logger));
+  // This node at once (the admin's next request sees it), then every other node.
+  const deviceUpdated = async (update: DeviceUpdated) => {
+    applyDeviceUpdate(update);
+    await bus.publish(channels.credentials, update);
+  };
+  const devices = new Devices(store, profiles, audit, credentialsChanged, bus, gatewayNotices(store, rpc, logger), deviceUpdated);
   const attributes = new Attributes(store, bus, live, (err) => outages.failed(err));
   ota = new Ota(
     store,

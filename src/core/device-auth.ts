@@ -43,6 +43,12 @@ export class DeviceAuth implements DeviceAuthApi {
    */
   private generation = 0;
   private readonly sweeper: NodeJS.Timeout;
+  /**
+   * Devices updated (renamed, moved profile, gateway flag) in the last POSITIVE_TTL_MS, with when this node heard of it,
+   * oldest first: a cached lookup of one loaded before that holds its old identity and is read again. Kept by device,
+   * not by credentials id, so rotated-away credentials in their grace period are caught too, at no cost per entry.
+   */
+  private readonly updated = new Map<string, number>();
 
   constructor(private readonly store: Store) {
     this.sweeper = setInterval(() => this.sweep(Date.now()), SWEEP_MS);
@@ -56,6 +62,28 @@ export class DeviceAuth implements DeviceAuthApi {
 
   private sweep(now: number): void {
     for (const [key, entry] of this.cache) if (entry.expires <= now) this.cache.delete(key);
+    for (const [deviceId, at] of this.updated) {
+      if (at > now - POSITIVE_TTL_MS) break; // every entry cached before `at` has expired since
+      this.updated.delete(deviceId);
+    }
+  }
+
+  /** Drops cached lookups of a device whose identity changed (bus `device-updated`), whatever credentials they were for. */
+  deviceUpdated(deviceId: string): void {
+    this.generation++;
+    this.updated.delete(deviceId); // set again at the end: the map stays oldest first
+    this.updated.set(deviceId, Date.now());
+  }
+
+  /**
+   * Whether a cached lookup was loaded before its device was updated. An entry's load time is taken as
+   * `expires - POSITIVE_TTL_MS`; a grace entry expires sooner, so it may be read again once more than needed.
+   */
+  private staleAfterUpdate(entry: CacheEntry): boolean {
+    const deviceId = entry.identity?.deviceId;
+    if (deviceId === undefined) return false;
+    const at = this.updated.get(deviceId);
+    return at !== undefined && entry.expires - POSITIVE_TTL_MS <= at;
   }
 
   /** Drops cached lookups for a credentials id (after create, update or delete). */
@@ -68,7 +96,7 @@ export class DeviceAuth implements DeviceAuthApi {
   private async lookup(credentialsId: string): Promise<CacheEntry> {
     const now = Date.now();
     const hit = this.cache.get(credentialsId);
-    if (hit && hit.expires > now) return hit;
+    if (hit && hit.expires > now && (this.updated.size === 0 || !this.staleAfterUpdate(hit))) return hit;
     let pending = this.inflight.get(credentialsId);
     if (!pending) {
       const started = this.generation;

@@ -7,7 +7,7 @@ import { newId, randomAlphanumeric } from './ids.ts';
 import { CREDENTIALS_TYPES, type Device, type DeviceCredentials, type DeviceProfile, type Page, type PageQuery } from './model.ts';
 import type { Profiles } from './profiles.ts';
 import { UniqueViolation, type Store } from './ports/store.ts';
-import { channels, type Bus } from './ports/bus.ts';
+import { channels, type Bus, type DeviceUpdated } from './ports/bus.ts';
 import type { Ota } from './ota/ota.ts';
 import type { SubDeviceChange } from './gateway/notices.ts';
 
@@ -32,7 +32,22 @@ export class Devices implements DevicesApi {
     private readonly bus: Bus,
     /** Told after a device was renamed or deleted (its gateway is notified, gateway spec §4.9). */
     private readonly changed: (device: Device, change: SubDeviceChange) => Promise<void> = async () => {},
+    /** Told after an update changed what sessions hold of the device (see identityChanged); every node hears it. */
+    private readonly updated: (update: DeviceUpdated) => Promise<void> = async () => {},
   ) {}
+
+  /**
+   * After an update: when a field that sessions, logins, gateway sub-device lookups, export or rules read changed
+   * (name, profile and so type, gateway flag, owning gateway), every node drops its cached logins of the device and
+   * its open sessions of it (MQTT, CoAP observations, HTTP long polls, gateway sub-devices) take the new identity.
+   * TB: an open session's device info follows a device update (DeviceAwareSessionContext.onDeviceUpdate).
+   */
+  private async identityChanged(existing: Device, device: Device): Promise<void> {
+    const owner = (d: Device) => (typeof d.additionalInfo?.lastConnectedGateway === 'string' ? d.additionalInfo.lastConnectedGateway : null);
+    const gateway = (d: Device) => d.additionalInfo?.gateway === true;
+    if (existing.name === device.name && existing.profileId === device.profileId && gateway(existing) === gateway(device) && owner(existing) === owner(device)) return;
+    await this.updated({ kind: 'device-updated', deviceId: device.id, deviceName: device.name, profileId: device.profileId, lastConnectedGateway: owner(device) });
+  }
 
   /**
    * The profile of a saved device: `deviceProfileId` if given; else, as ThingsBoard does, the profile named by `type`
@@ -66,11 +81,8 @@ export class Devices implements DevicesApi {
     try {
       if (existing) {
         await this.store.updateDevice(device);
-        // The gateway flag travels with cached authentications: a flipped one must count at the next CONNECT.
-        if ((existing.additionalInfo?.gateway === true) !== (device.additionalInfo?.gateway === true)) {
-          const creds = await this.store.getCredentialsOfDevice(device.id);
-          if (creds) await this.credentialsChanged(creds.credentialsId, device.id);
-        }
+        // Also the gateway flag, which travels with cached authentications: a flipped one must count at the next CONNECT.
+        await this.identityChanged(existing, device);
       } else {
         const token = accessToken ?? randomAlphanumeric(20);
         const built = this.build({ deviceId: device.id, credentialsType: 'ACCESS_TOKEN', credentialsId: token });
@@ -222,6 +234,7 @@ export class Devices implements DevicesApi {
     } catch (err) {
       throw this.uniqueError(err);
     }
+    if (existing) await this.identityChanged(existing, device);
     if (previous) {
       await this.credentialsChanged(previous.credentialsId, device.id);
       await this.bus.publish(channels.device(device.id), { kind: 'credentials-revoked', credentialsId: previous.credentialsId, deviceId: device.id });

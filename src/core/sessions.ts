@@ -4,7 +4,7 @@
  */
 import type { AttributeUpdate, DeviceIdentity, DeviceSessionHandle, SessionHandlers, SessionsApi } from './api.ts';
 import type { CoreLogger } from './core-types.ts';
-import { channels, type Bus, type BusMessage } from './ports/bus.ts';
+import { channels, type Bus, type BusMessage, type DeviceUpdated } from './ports/bus.ts';
 import { isDependencyUnavailable } from './errors.ts';
 
 /**
@@ -20,7 +20,8 @@ export class DeviceSession implements DeviceSessionHandle {
   private rpcWanted: boolean;
 
   constructor(
-    readonly identity: DeviceIdentity,
+    /** Who the session stands for; replaced (never changed in place) when the device is renamed or moves profile. */
+    public identity: DeviceIdentity,
     public handlers: SessionHandlers,
     private readonly registry: SessionRegistry,
   ) {
@@ -199,11 +200,11 @@ export class SessionRegistry implements SessionsApi {
     }
   }
 
-  private safely(deviceId: string, run: () => void): void {
+  private safely(deviceId: string, run: () => void, failure = 'session end failed'): void {
     try {
       run();
     } catch (err) {
-      this.logger.warn({ err, deviceId }, 'session end failed');
+      this.logger.warn({ err, deviceId }, failure);
     }
   }
 
@@ -218,5 +219,25 @@ export class SessionRegistry implements SessionsApi {
         if (used === undefined || used === message.credentialsId) this.safely(deviceId, () => s.handlers.onCredentialsRevoked?.());
       }
     }
+  }
+
+  /** The device was updated (bus `device-updated`, credentials channel): this node's sessions of it take the new identity. */
+  deviceUpdated(update: DeviceUpdated): void {
+    const entry = this.devices.get(update.deviceId);
+    if (!entry) return;
+    for (const s of entry.sessions.slice()) this.safely(update.deviceId, () => this.updateIdentity(s, update), 'session update failed');
+  }
+
+  /**
+   * TB: an open session takes the updated device info (DeviceAwareSessionContext.onDeviceUpdate): later telemetry is
+   * exported and matched by rules under the new name and profile. A new identity object, never the old one changed in
+   * place: the auth cache and the export outbox hold the old one (the outbox notices a new object and notes it anew).
+   */
+  private updateIdentity(session: DeviceSession, update: DeviceUpdated): void {
+    const current = session.identity;
+    if (current.deviceName !== update.deviceName || current.profileId !== update.profileId) {
+      session.identity = { ...current, deviceName: update.deviceName, profileId: update.profileId };
+    }
+    session.handlers.onDeviceUpdated?.(session.identity, update.lastConnectedGateway);
   }
 }

@@ -123,3 +123,35 @@ describe('spec §8.1 step 3: the profile transport type', () => {
     await rejectsWith(t.core.auth.byMqttCredentials('c', 'SWITCH_TOKEN', undefined), 'SERVER_UNAVAILABLE');
   });
 });
+
+describe('cached logins after a device update', () => {
+  test('a rename, a profile move and a gateway flag flip are seen by the next login with the same token', async () => {
+    const saved = await t.core.devices.save(T, { name: 'cached-before' }, TEST_ACTOR, 'CACHED_TOKEN');
+    const first = (await t.core.auth.byAccessToken('CACHED_TOKEN'))!;
+    assert.equal(first.deviceName, 'cached-before');
+    assert.equal((await t.core.auth.byAccessToken('CACHED_TOKEN'))!, first, 'the second login is served from the cache');
+    await t.core.devices.save(T, { ...saved, name: 'cached-after' }, TEST_ACTOR);
+    assert.equal((await t.core.auth.byAccessToken('CACHED_TOKEN'))!.deviceName, 'cached-after');
+    const moved = await t.core.devices.save(T, { ...saved, name: 'cached-after', type: 'cached-profile' }, TEST_ACTOR);
+    assert.notEqual(moved.profileId, saved.profileId);
+    assert.equal((await t.core.auth.byAccessToken('CACHED_TOKEN'))!.profileId, moved.profileId);
+    await t.core.devices.save(T, { ...moved, additionalInfo: { gateway: true } }, TEST_ACTOR);
+    assert.equal((await t.core.auth.byAccessToken('CACHED_TOKEN'))!.gateway, true);
+  });
+
+  test('a label change keeps the cached login (nothing a session holds changed)', async () => {
+    const saved = await t.core.devices.save(T, { name: 'label-only' }, TEST_ACTOR, 'LABEL_TOKEN');
+    const first = (await t.core.auth.byAccessToken('LABEL_TOKEN'))!;
+    await t.core.devices.save(T, { ...saved, label: 'a new label' }, TEST_ACTOR);
+    assert.equal(await t.core.auth.byAccessToken('LABEL_TOKEN'), first);
+  });
+
+  test('a rotated-away token in its grace period logs in as the renamed device too', async () => {
+    const saved = await t.core.devices.save(T, { name: 'grace-before' }, TEST_ACTOR, 'GRACE_RENAME_TOKEN');
+    const identity = (await t.core.auth.byAccessToken('GRACE_RENAME_TOKEN'))!;
+    assert.equal((await t.core.rotation.rotate(identity, { transport: 'http' })).status, 'SUCCESS');
+    assert.equal((await t.core.auth.byAccessToken('GRACE_RENAME_TOKEN'))!.deviceName, 'grace-before', 'cached in its grace period');
+    await t.core.devices.save(T, { ...saved, name: 'grace-after' }, TEST_ACTOR);
+    assert.equal((await t.core.auth.byAccessToken('GRACE_RENAME_TOKEN'))!.deviceName, 'grace-after');
+  });
+});

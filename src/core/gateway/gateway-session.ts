@@ -36,7 +36,7 @@ export class GatewaySession implements GatewaySessionHandle {
   private started = false;
 
   constructor(
-    private readonly gateway: DeviceIdentity,
+    private gateway: DeviceIdentity,
     private readonly sink: GatewaySink,
     private readonly deps: GatewayDeps,
     private readonly logger: CoreLogger,
@@ -59,18 +59,19 @@ export class GatewaySession implements GatewaySessionHandle {
   }
 
   private openSession(device: Device): SubDevice {
-    const name = device.name;
     const identity = subDeviceIdentity(device);
+    // The handlers read the sub-device's current name: a rename while open re-keys it (subDeviceUpdated).
     const sub: SubDevice = {
       identity,
       session: this.deps.sessions.open(identity, {
-        onAttributes: (update) => this.sink.attributes(name, update),
-        onRpc: (rpc) => this.sink.rpc(name, rpc),
-        onDeviceDeleted: () => this.drop(name, sub),
+        onAttributes: (update) => this.sink.attributes(sub.identity.deviceName, update),
+        onRpc: (rpc) => this.sink.rpc(sub.identity.deviceName, rpc),
+        onDeviceDeleted: () => this.drop(sub.identity.deviceName, sub),
+        onDeviceUpdated: (updated, owner) => this.subDeviceUpdated(sub, updated, owner),
       }),
     };
     if (this.closed) sub.session.close();
-    else this.subs.set(name, sub);
+    else this.subs.set(device.name, sub);
     return sub;
   }
 
@@ -78,6 +79,28 @@ export class GatewaySession implements GatewaySessionHandle {
     if (this.subs.get(name) !== sub) return;
     this.subs.delete(name);
     sub.session.close();
+  }
+
+  /**
+   * A sub-device open here was renamed, moved profile or handed over (admin API, any node). Handed to another gateway
+   * (or to none): its session here ends, and the next message naming it is refused as any other gateway's device is.
+   * Renamed: it is known here under the new name only (the gateway is told the rename, gateway spec §4.9, and uses the
+   * new name from then on; a message under the old name is resolved by name again, as after a reconnect).
+   */
+  private subDeviceUpdated(sub: SubDevice, identity: DeviceIdentity, owner: string | null): void {
+    const oldName = sub.identity.deviceName;
+    if (this.subs.get(oldName) !== sub) return;
+    if (owner !== this.gateway.deviceId) return this.drop(oldName, sub);
+    sub.identity = identity;
+    if (identity.deviceName === oldName) return;
+    this.subs.delete(oldName);
+    // Names are unique per tenant: an entry still under the new name is stale (its device was renamed away meanwhile).
+    this.subs.get(identity.deviceName)?.session.close();
+    this.subs.set(identity.deviceName, sub);
+  }
+
+  gatewayUpdated(identity: DeviceIdentity): void {
+    this.gateway = identity;
   }
 
   /**

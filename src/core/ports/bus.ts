@@ -9,6 +9,7 @@ export type BusMessage =
   | { kind: 'attributes'; deviceId: string; update: Record<string, unknown> }
   | { kind: 'rpc'; deviceId: string; rpcId: string }
   | { kind: 'device-deleted'; deviceId: string }
+  | DeviceUpdated
   | { kind: 'rpc-reply'; rpcId: string; status: 'DELIVERED' | 'SUCCESSFUL' | 'FAILED'; response: string | null }
   | { kind: 'credentials-changed'; credentialsId: string; deviceId: string }
   /** On the device's channel: sessions authenticated with `credentialsId` end (the credentials were replaced). */
@@ -21,6 +22,19 @@ export type BusMessage =
   /** A node that just started asks every other node to announce its whole set. */
   | { kind: 'live-interest-sync'; nodeId: string }
   | { kind: 'export-rules-changed' };
+
+/**
+ * On the credentials channel (every node): the device was renamed, moved to another profile, its gateway flag flipped or
+ * it was handed to another gateway (`lastConnectedGateway`). Every node drops its cached logins of the device and its
+ * open sessions of it take the new identity.
+ */
+export interface DeviceUpdated {
+  kind: 'device-updated';
+  deviceId: string;
+  deviceName: string;
+  profileId: string;
+  lastConnectedGateway: string | null;
+}
 
 /** A KvValue as it crosses the bus: `[type, value]`, 64-bit LONGs as decimal text (JSON has no bigint). */
 export type LiveWireValue = [type: string, value: string | number | boolean];

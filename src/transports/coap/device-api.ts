@@ -56,6 +56,10 @@ function rpcId(text: string): number {
 }
 
 /** Handlers of the device API features. */
+const credentialsReplaced = () => new FleetgateError('UNAUTHORIZED', 'Device credentials were replaced');
+/** spec §8.3 (HTTP long poll `Device was deleted!`): the same error for an observation of a deleted device. */
+const deviceDeleted = () => new FleetgateError('PERMISSION_DENIED', 'Device was deleted!');
+
 export class CoapDeviceApi {
   constructor(
     private readonly core: Core,
@@ -140,7 +144,8 @@ export class CoapDeviceApi {
       onAttributes: (update) => {
         void ready.then(() => this.observers.notify(observer, jsonReply('2.05', json(update)))).catch(() => {});
       },
-      onCredentialsRevoked: () => this.endObservation(observer, ready),
+      onCredentialsRevoked: () => this.endObservation(observer, ready, credentialsReplaced()),
+      onDeviceDeleted: () => this.endObservation(observer, ready, deviceDeleted()),
     });
     observer.onClose = () => session.close();
     const current = async () => {
@@ -162,7 +167,8 @@ export class CoapDeviceApi {
   private observeRpc(req: DeviceRequest, device: DeviceIdentity): DeviceOutcome {
     const { observer, ready, started } = this.register(req, device, 'rpc');
     const session = this.core.sessions.open(device, {
-      onCredentialsRevoked: () => this.endObservation(observer, ready),
+      onCredentialsRevoked: () => this.endObservation(observer, ready, credentialsReplaced()),
+      onDeviceDeleted: () => this.endObservation(observer, ready, deviceDeleted()),
       // Resolves when the client has the RPC (CON: ACKed; NON: sent), as SessionHandlers.onRpc asks.
       onRpc: (rpc) =>
         ready.then(() => this.observers.notify(observer, jsonReply('2.05', json({ id: rpc.requestId, method: rpc.method, params: rpc.params })))),
@@ -173,11 +179,14 @@ export class CoapDeviceApi {
     return { kind: 'observe', observer, initial: emptyReply('2.03'), started };
   }
 
-  /** The device's credentials were replaced: a last 4.01 notification ends the observation (RFC 7641 §3.2). */
-  private endObservation(observer: Observer, ready: Promise<void>): void {
-    const revoked = errorReply(new FleetgateError('UNAUTHORIZED', 'Device credentials were replaced'));
+  /**
+   * The device's credentials were replaced (4.01) or the device was deleted (4.03, as the HTTP long poll's 403): a last
+   * error notification ends the observation (RFC 7641 §3.2).
+   */
+  private endObservation(observer: Observer, ready: Promise<void>, why: FleetgateError): void {
+    const last = errorReply(why);
     void ready
-      .then(() => this.observers.notify(observer, revoked))
+      .then(() => this.observers.notify(observer, last))
       .catch(() => {})
       .finally(() => this.observers.remove(observer));
   }

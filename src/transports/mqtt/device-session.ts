@@ -31,7 +31,8 @@ export class DeviceSession implements SessionHandlers {
 
   constructor(
     private readonly conn: MqttConnection,
-    readonly identity: DeviceIdentity,
+    /** Replaced when the device is renamed or moves profile while connected (onDeviceUpdated). */
+    public identity: DeviceIdentity,
   ) {
     this.handle = conn.ctx.core.sessions.open(identity, this);
     // gateway spec §1.2: decided once per connection, at CONNECT.
@@ -64,6 +65,15 @@ export class DeviceSession implements SessionHandlers {
   /** SessionHandlers, gateway spec §4.4: a deleted device's connection ends (MQTT 5: DISCONNECT 0x98 administrative action). */
   onDeviceDeleted(): void {
     this.conn.fail(RC.ADMINISTRATIVE_ACTION, 'device deleted');
+  }
+
+  /**
+   * SessionHandlers: the device was renamed or moved to another profile; what it sends from now on is stored, exported
+   * and matched under the new identity (TB: MqttTransportHandler.onDeviceUpdate). A gateway's own identity too.
+   */
+  onDeviceUpdated(identity: DeviceIdentity): void {
+    this.identity = identity;
+    this.gateway?.core.gatewayUpdated(identity);
   }
 
   private updateHandlers(): void {

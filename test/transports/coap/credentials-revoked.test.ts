@@ -1,4 +1,7 @@
-/** Replacing a device's credentials ends its CoAP observations with a last 4.01 notification (RFC 7641 §3.2). */
+/**
+ * Replacing a device's credentials ends its CoAP observations with a last 4.01 notification, deleting the device with a
+ * last 4.03 (RFC 7641 §3.2).
+ */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generate, parse, type ParsedPacket } from 'coap-packet';
@@ -6,6 +9,7 @@ import { TEST_ACTOR } from '../../support/harness.ts';
 import { device, eventually, provisionProfile, RawClient, startCoap, T, type CoapFixture } from './support.ts';
 
 const TOKEN = 'revoked-coap-token';
+const DELETED_TOKEN = 'deleted-coap-token';
 
 describe('CoAP observations when the credentials are replaced', () => {
   let f: CoapFixture;
@@ -14,13 +18,13 @@ describe('CoAP observations when the credentials are replaced', () => {
   });
   after(() => f.close());
 
-  const observe = (feature: string, token: Buffer, messageId: number) =>
+  const observe = (feature: string, token: Buffer, messageId: number, accessToken = TOKEN) =>
     generate({
       code: 'GET',
       messageId,
       token,
       confirmable: false,
-      options: [{ name: 'Observe', value: Buffer.alloc(0) }, ...['api', 'v1', TOKEN, feature].map((s) => ({ name: 'Uri-Path' as const, value: Buffer.from(s) }))],
+      options: [{ name: 'Observe', value: Buffer.alloc(0) }, ...['api', 'v1', accessToken, feature].map((s) => ({ name: 'Uri-Path' as const, value: Buffer.from(s) }))],
     });
 
   async function next(raw: RawClient): Promise<ParsedPacket> {
@@ -43,6 +47,25 @@ describe('CoAP observations when the credentials are replaced', () => {
       assert.deepEqual(ends.map((p) => p.code).sort(), ['4.01', '4.01']);
       assert.deepEqual(ends.map((p) => p.token.toString()).sort(), ['a1', 'r1']);
       assert.equal(await f.core.auth.byAccessToken(TOKEN), undefined);
+      await eventually(() => f.transport.observerCount() === 0, 'both observations removed');
+    } finally {
+      await raw.close();
+    }
+  });
+
+  test('deleting the device ends the attribute and RPC observations with 4.03', async () => {
+    const profile = await provisionProfile(f, 'delete', 'DISABLED', null, null);
+    const dev = await device(f, 'deleted', profile.id, DELETED_TOKEN);
+    const raw = await new RawClient().open();
+    try {
+      raw.send(f.port, observe('attributes', Buffer.from('a2'), 21, DELETED_TOKEN));
+      assert.equal((await next(raw)).code, '2.05');
+      raw.send(f.port, observe('rpc', Buffer.from('r2'), 22, DELETED_TOKEN));
+      assert.equal((await next(raw)).code, '2.03');
+      await f.core.devices.delete(T, dev.id, TEST_ACTOR);
+      const ends = [await next(raw), await next(raw)];
+      assert.deepEqual(ends.map((p) => p.code).sort(), ['4.03', '4.03']);
+      assert.deepEqual(ends.map((p) => p.token.toString()).sort(), ['a2', 'r2']);
       await eventually(() => f.transport.observerCount() === 0, 'both observations removed');
     } finally {
       await raw.close();
