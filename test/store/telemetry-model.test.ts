@@ -2,7 +2,8 @@
  * The Store's telemetry contract against a model (issue 17, the oracle of the chunked SQLite layout): seeded random
  * operation lists (test/store/telemetry-model/ops.ts, points.ts) of dense and sparse write batches, reads with
  * random ranges, orders and limits, aggregates over random buckets, deletes of ranges (latest values deleted and
- * rewritten or not) and of devices, each compared with an in-memory model after every operation. Written against
+ * rewritten or not) and of devices, each compared with an in-memory model; now and then the store is closed and
+ * opened again, and some operations run on a second store of the same database (another process on the file). Written against
  * the Store port only, so it holds for any storage layout: SQLite with and without its writer thread (and with
  * staging merges small enough to run mid-list), and PostgreSQL, which keeps every point a row.
  *
@@ -11,14 +12,15 @@
  * TELEMETRY_MODEL_STEPS=n, TELEMETRY_MODEL_OPS=file (replay a list written by a failure), TELEMETRY_MODEL_SHRINK_MS
  * (time to shrink a failure; 0: none).
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { openPostgresStore } from '../../src/store/postgres.ts';
-import type { SqliteStoreOptions } from '../../src/store/sqlite.ts';
+import { openSqliteStore, type SqliteStoreOptions } from '../../src/store/sqlite.ts';
 import { skipUnlessPostgres, startPostgres, type TestPostgres } from '../support/postgres.ts';
-import { startSqliteStore } from '../support/sqlite-store.ts';
 import { generate, type Op } from './telemetry-model/ops.ts';
-import { parseOps, report, runOps, shrink, type Dialect, type OpenStore } from './telemetry-model/replay.ts';
+import { parseOps, report, runOps, shrink, type Dialect, type OpenDatabase } from './telemetry-model/replay.ts';
 
 const env = process.env;
 const STEPS = Number(env.TELEMETRY_MODEL_STEPS ?? 160);
@@ -26,18 +28,12 @@ const SHRINK_MS = Number(env.TELEMETRY_MODEL_SHRINK_MS ?? 60_000);
 const seedsOr = (fixed: number[]) => (env.TELEMETRY_MODEL_SEEDS ? env.TELEMETRY_MODEL_SEEDS.split(',').map(Number) : fixed);
 
 /** Runs the operations of each seed (or the file's) on fresh stores of one configuration; a failure throws its report. */
-async function check(config: string, dialect: Dialect, open: OpenStore, seeds: number[]): Promise<void> {
+async function check(config: string, dialect: Dialect, open: OpenDatabase, seeds: number[]): Promise<void> {
   const runs: { seed: number | string; ops: Op[] }[] = env.TELEMETRY_MODEL_OPS
     ? [{ seed: env.TELEMETRY_MODEL_OPS, ops: parseOps(readFileSync(env.TELEMETRY_MODEL_OPS, 'utf8')) }]
     : seeds.map((seed) => ({ seed, ops: generate(seed, STEPS) }));
   for (const { seed, ops } of runs) {
-    const { store, close } = await open();
-    let failure;
-    try {
-      failure = await runOps(store, ops, dialect);
-    } finally {
-      await close();
-    }
+    const failure = await runOps(await open(), ops, dialect);
     if (failure) {
       const shrunk = SHRINK_MS > 0 ? await shrink(open, dialect, ops, failure, SHRINK_MS) : undefined;
       throw new Error(report(config, seed, ops, failure, shrunk));
@@ -45,7 +41,16 @@ async function check(config: string, dialect: Dialect, open: OpenStore, seeds: n
   }
 }
 
-const sqlite = (options: Partial<SqliteStoreOptions>): OpenStore => () => startSqliteStore(undefined, options);
+/** A fresh SQLite file (in a directory of its own) opened with `options` (synchronous 'normal' unless given). */
+const sqlite =
+  (options: Partial<SqliteStoreOptions>): OpenDatabase =>
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fleetgate-telemetry-model-'));
+    return {
+      open: () => openSqliteStore(join(dir, 'db.sqlite'), { synchronous: 'normal', ...options }),
+      drop: async () => rmSync(dir, { recursive: true, force: true }),
+    };
+  };
 /** Staging small enough that merge rounds (in slices between commits) and in-commit merges happen within a list. */
 const SMALL_STAGING = { mergeAt: 48, sliceRows: 12 };
 
@@ -63,9 +68,9 @@ describe('telemetry against a model: PostgreSQL', { skip: skipUnlessPostgres() }
     server = await startPostgres();
   });
   after(() => server?.stop());
-  const open: OpenStore = async () => {
-    const store = await openPostgresStore(await server.createDatabase());
-    return { store, close: () => store.close() };
+  const open: OpenDatabase = async () => {
+    const url = await server.createDatabase();
+    return { open: () => openPostgresStore(url), drop: async () => {} };
   };
   test('every point a row', () => check('PostgreSQL', 'postgres', open, seedsOr([9, 10])));
 });

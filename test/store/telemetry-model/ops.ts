@@ -8,17 +8,21 @@ import { buildBuckets } from '../../../src/core/timeseries-aggregate.ts';
 import { TelemetryModel } from './model.ts';
 import { BASE_TS, HOUR, KEYS, pointsOf, rel, type Draw } from './points.ts';
 
+/** Operations that may run on a second store of the same database (`peer`: another process on the same file). */
+type OnPeer = { peer?: boolean };
 export type Op =
-  | { op: 'write'; what: string; points: TsPoint[] }
-  | { op: 'get'; query: TimeseriesQuery }
-  | { op: 'aggregate'; query: TimeseriesAggregateQuery }
-  | { op: 'delete'; del: TimeseriesDelete }
+  | ({ op: 'write'; what: string; points: TsPoint[] } & OnPeer)
+  | ({ op: 'get'; query: TimeseriesQuery } & OnPeer)
+  | ({ op: 'aggregate'; query: TimeseriesAggregateQuery } & OnPeer)
+  | ({ op: 'delete'; del: TimeseriesDelete } & OnPeer)
   | { op: 'createDevice'; id: string }
-  | { op: 'deleteDevice'; id: string }
-  | { op: 'latest'; deviceId: string; keys?: string[] }
-  | { op: 'keys'; deviceId: string }
+  | ({ op: 'deleteDevice'; id: string } & OnPeer)
+  | ({ op: 'latest'; deviceId: string; keys?: string[] } & OnPeer)
+  | ({ op: 'keys'; deviceId: string } & OnPeer)
   /** Let the event loop turn (a SQLite merge slice may run between commits). */
-  | { op: 'yield' };
+  | { op: 'yield' }
+  /** Close the store and open the database again (a restart). */
+  | { op: 'reopen' };
 
 /** A small deterministic generator (mulberry32), as test/store/sqlite-staging-model.test.ts. */
 export function random(seed: number): () => number {
@@ -36,6 +40,10 @@ const LIVE_DEVICES = 4;
 
 /** One line per operation, for a failure's report. */
 export function describe(op: Op): string {
+  return `${'peer' in op && op.peer ? '(peer) ' : ''}${describeOp(op)}`;
+}
+
+function describeOp(op: Op): string {
   switch (op.op) {
     case 'write':
       return `write ${op.what}`;
@@ -52,8 +60,10 @@ export function describe(op: Op): string {
     case 'latest':
       return `latest ${op.deviceId} ${op.keys ? `[${op.keys}]` : 'all'}`;
     case 'keys':
+      return `keys ${op.deviceId}`;
     case 'yield':
-      return `${op.op}${'deviceId' in op ? ` ${op.deviceId}` : ''}`;
+    case 'reopen':
+      return op.op;
     default:
       return `${op.op} ${op.id}`;
   }
@@ -84,6 +94,8 @@ export function generate(seed: number, steps: number): Op[] {
     ops.push({ op: 'createDevice', id });
   };
   for (let i = 0; i < LIVE_DEVICES; i++) newDevice();
+  /** Now and then on the peer store (another process on the same database). */
+  const onPeer = (p = 0.12): OnPeer => (chance(p) ? { peer: true } : {});
   const anyDevice = () => (dead.length > 0 && chance(0.05) ? pick(dead) : pick(live));
   const someKeys = () => {
     const keys = KEYS.filter(() => chance(0.5));
@@ -126,7 +138,7 @@ export function generate(seed: number, steps: number): Op[] {
       for (let b = 0; b < burst; b++) {
         const mode = kind < 0.3 || (b === burst - 1 && burst > 1 && chance(0.5)) ? 'dense' : 'sparse';
         const { points, what } = pointsOf(draw, model, live, mode);
-        ops.push({ op: 'write', what, points });
+        ops.push({ op: 'write', what, points, ...onPeer(0.05) });
         model.write(points);
         const touched = new Set(points.map((p) => `${p.deviceId}\u0000${p.key}`));
         if (b === burst - 1 && chance(0.35)) checkSeries(touched);
@@ -139,39 +151,41 @@ export function generate(seed: number, steps: number): Op[] {
       const [startTs, endTs] = range(deviceId, keys);
       const total = Math.max(...keys.map((k) => model.series(deviceId, k).length));
       const limit = pick([1, 1, 2, int(1, total + 2), int(1, total + 2), 1_000_000]);
-      ops.push({ op: 'get', query: { deviceId, keys, startTs, endTs, limit, orderBy: chance(0.5) ? 'ASC' : 'DESC' } });
+      ops.push({ op: 'get', query: { deviceId, keys, startTs, endTs, limit, orderBy: chance(0.5) ? 'ASC' : 'DESC' }, ...onPeer() });
     } else if (kind < 0.7) {
       const deviceId = anyDevice();
       const [start, end] = range(deviceId, KEYS);
       const buckets = bucketsOf(draw, start, end);
       // A LONG sum reaching 2^63 overflows SQLite's sum() (an error on any layout): such keys are left out.
       const keys = someKeys().filter((k) => model.longMagnitude(deviceId, k, buckets[0][0], buckets.at(-1)![1]) < 2n ** 62n);
-      ops.push({ op: 'aggregate', query: { deviceId, keys, buckets } });
+      ops.push({ op: 'aggregate', query: { deviceId, keys, buckets }, ...onPeer() });
     } else if (kind < 0.8) {
       const deviceId = anyDevice();
       const keys = someKeys();
       const [startTs, endTs] = range(deviceId, keys);
       const deleteLatest = chance(0.6);
       const del = { deviceId, keys, startTs, endTs, deleteLatest, rewriteLatest: deleteLatest && chance(0.6) };
-      ops.push({ op: 'delete', del });
+      ops.push({ op: 'delete', del, ...onPeer() });
       model.delete(del);
       checkSeries(keys.map((k) => `${deviceId}\u0000${k}`));
     } else if (kind < 0.83) {
       if (chance(0.5) && live.length > 1) {
         const id = live.splice(Math.floor(rnd() * live.length), 1)[0];
         dead.push(id);
-        ops.push({ op: 'deleteDevice', id });
+        ops.push({ op: 'deleteDevice', id, ...onPeer() });
         model.deleteDevice(id);
         checkSeries(KEYS.map((k) => `${id}\u0000${k}`));
       }
       if (live.length < LIVE_DEVICES) newDevice();
     } else if (kind < 0.9) {
       const deviceId = anyDevice();
-      ops.push({ op: 'latest', deviceId, keys: chance(0.3) ? undefined : chance(0.1) ? [] : someKeys() });
+      ops.push({ op: 'latest', deviceId, keys: chance(0.3) ? undefined : chance(0.1) ? [] : someKeys(), ...onPeer() });
     } else if (kind < 0.93) {
-      ops.push({ op: 'keys', deviceId: anyDevice() });
-    } else {
+      ops.push({ op: 'keys', deviceId: anyDevice(), ...onPeer() });
+    } else if (kind < 0.985) {
       ops.push({ op: 'yield' });
+    } else {
+      ops.push({ op: 'reopen' });
     }
     if (step % 40 === 39) checkAll();
   }

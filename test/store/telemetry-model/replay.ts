@@ -13,8 +13,13 @@ import { describe, type Op } from './ops.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
-/** A fresh, empty store of one configuration. */
-export type OpenStore = () => Promise<{ store: Store; close(): Promise<void> }>;
+/** A fresh, empty database of one configuration: stores on it, opened alongside each other or one after another. */
+export interface Database {
+  open(): Promise<Store & { close(): Promise<void> }>;
+  /** Removes the database once its stores are closed. */
+  drop(): Promise<void>;
+}
+export type OpenDatabase = () => Promise<Database>;
 
 /** Where a run went wrong: the index of the operation and what differed. */
 export interface Failure {
@@ -52,20 +57,39 @@ export function parseOps(text: string): Op[] {
   return ops;
 }
 
-/** Runs `ops` on `store`; the first operation whose result differs from the model's is the failure. */
-export async function runOps(store: Store, ops: readonly Op[], dialect: Dialect): Promise<Failure | undefined> {
+/**
+ * Runs `ops` on a store of `database` (and, for operations marked `peer`, on a second store of the same database, as
+ * another process would open it); the first operation whose result differs from the model's is the failure.
+ */
+export async function runOps(database: Database, ops: readonly Op[], dialect: Dialect): Promise<Failure | undefined> {
   const model = new TelemetryModel();
   const profileRow = profile();
-  await store.insertProfile(profileRow);
-  for (let at = 0; at < ops.length; at++) {
-    const op = ops[at];
-    try {
-      await runOp(store, model, op, dialect, profileRow.id);
-    } catch (err) {
-      return { at, message: err instanceof Error ? err.message : String(err) };
+  let primary = await database.open();
+  let peer: (Store & { close(): Promise<void> }) | undefined;
+  try {
+    await primary.insertProfile(profileRow);
+    for (let at = 0; at < ops.length; at++) {
+      const op = ops[at];
+      try {
+        if (op.op === 'reopen') {
+          await peer?.close();
+          peer = undefined;
+          await primary.close();
+          primary = await database.open();
+          continue;
+        }
+        const store = 'peer' in op && op.peer ? (peer ??= await database.open()) : primary;
+        await runOp(store, model, op, dialect, profileRow.id);
+      } catch (err) {
+        return { at, message: err instanceof Error ? err.message : String(err) };
+      }
     }
+    return undefined;
+  } finally {
+    await peer?.close();
+    await primary.close();
+    await database.drop();
   }
-  return undefined;
 }
 
 async function runOp(store: Store, model: TelemetryModel, op: Op, dialect: Dialect, profileId: string): Promise<void> {
@@ -98,6 +122,8 @@ async function runOp(store: Store, model: TelemetryModel, op: Op, dialect: Diale
       return;
     case 'aggregate':
       sameBuckets(await store.aggregateTimeseries(op.query), model.aggregate(op.query, dialect));
+      return;
+    case 'reopen':
       return;
     case 'yield':
       for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
@@ -172,7 +198,7 @@ export function report(config: string, seed: number | string, ops: readonly Op[]
  * A shorter list that still fails on fresh stores: drops runs of operations (halving their length down to one), then
  * series and halves of points from each write. Bounded by `budgetMs` and 400 replays; writes the result to a file.
  */
-export async function shrink(open: OpenStore, dialect: Dialect, ops: readonly Op[], failure: Failure, budgetMs: number): Promise<{ ops: Op[]; failure: Failure; file: string }> {
+export async function shrink(open: OpenDatabase, dialect: Dialect, ops: readonly Op[], failure: Failure, budgetMs: number): Promise<{ ops: Op[]; failure: Failure; file: string }> {
   const deadline = Date.now() + budgetMs;
   let best = ops.slice(0, failure.at + 1);
   let bestFailure = failure;
@@ -180,16 +206,11 @@ export async function shrink(open: OpenStore, dialect: Dialect, ops: readonly Op
   const fails = async (candidate: Op[]): Promise<boolean> => {
     if (Date.now() > deadline || replays >= 400) return false;
     replays++;
-    const { store, close } = await open();
-    try {
-      const f = await runOps(store, candidate, dialect);
-      if (!f) return false;
-      best = candidate.slice(0, f.at + 1);
-      bestFailure = f;
-      return true;
-    } finally {
-      await close();
-    }
+    const f = await runOps(await open(), candidate, dialect);
+    if (!f) return false;
+    best = candidate.slice(0, f.at + 1);
+    bestFailure = f;
+    return true;
   };
   for (let size = Math.max(1, best.length >> 1); size >= 1; size = size === 1 ? 0 : Math.max(1, size >> 1)) {
     for (let from = 0; from < best.length - 1 && Date.now() < deadline; ) {
