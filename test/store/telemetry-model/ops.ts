@@ -135,9 +135,11 @@ export function generate(seed: number, steps: number): Op[] {
       // A write, or a burst of sparse ones (then dense, sometimes) with nothing between them that merges what SQLite
       // staged: latest values are read after each (that read merges nothing), whole series only now and then.
       const burst = kind >= 0.3 && chance(0.5) ? int(2, 6) : 1;
+      const recent: TsPoint[] = [];
       for (let b = 0; b < burst; b++) {
         const mode = kind < 0.3 || (b === burst - 1 && burst > 1 && chance(0.5)) ? 'dense' : 'sparse';
-        const { points, what } = pointsOf(draw, model, live, mode);
+        const { points, what } = pointsOf(draw, model, live, mode, recent);
+        recent.push(...points);
         ops.push({ op: 'write', what, points, ...onPeer(0.05) });
         model.write(points);
         const touched = new Set(points.map((p) => `${p.deviceId}\u0000${p.key}`));
@@ -154,7 +156,9 @@ export function generate(seed: number, steps: number): Op[] {
       ops.push({ op: 'get', query: { deviceId, keys, startTs, endTs, limit, orderBy: chance(0.5) ? 'ASC' : 'DESC' }, ...onPeer() });
     } else if (kind < 0.7) {
       const deviceId = anyDevice();
-      const [start, end] = range(deviceId, KEYS);
+      let [start, end] = range(deviceId, KEYS);
+      const stored = model.timestamps(deviceId, pick(KEYS));
+      if (stored.length > 0 && chance(0.4)) [start, end] = [stored[0] - int(0, 1000), stored[stored.length - 1] + int(1, 1000)]; // all of a series
       const buckets = bucketsOf(draw, start, end);
       // A LONG sum reaching 2^63 overflows SQLite's sum() (an error on any layout): such keys are left out.
       const keys = someKeys().filter((k) => model.longMagnitude(deviceId, k, buckets[0][0], buckets.at(-1)![1]) < 2n ** 62n);

@@ -62,8 +62,17 @@ function typeOf({ rnd }: Draw): Type {
   return r < 0.35 ? 'LONG' : r < 0.7 ? 'DOUBLE' : r < 0.85 ? 'BOOLEAN' : r < 0.93 ? 'STRING' : 'JSON';
 }
 
-/** A dense series' timestamps (increasing) and what shape they took. */
-function denseTimestamps(draw: Draw, model: TelemetryModel, deviceId: string, key: string): { ts: number[]; shape: string; rewrite: boolean } {
+/** A dense series' timestamps (increasing) and what shape they took; with `around`, one of them is that. */
+function denseTimestamps(draw: Draw, model: TelemetryModel, deviceId: string, key: string, around?: number): { ts: number[]; shape: string; rewrite: boolean } {
+  const shifted = ({ ts, shape, rewrite }: { ts: number[]; shape: string; rewrite: boolean }) => {
+    if (around === undefined || rewrite) return { ts, shape, rewrite };
+    const delta = around - ts[draw.int(0, ts.length - 1)];
+    return { ts: ts.map((t) => t + delta), shape: `${shape}, over ${rel(around)}`, rewrite };
+  };
+  return shifted(unshifted(draw, model, deviceId, key));
+}
+
+function unshifted(draw: Draw, model: TelemetryModel, deviceId: string, key: string): { ts: number[]; shape: string; rewrite: boolean } {
   const { int, pick, chance } = draw;
   const stored = model.timestamps(deviceId, key);
   if (stored.length >= 8 && chance(0.2)) {
@@ -93,9 +102,9 @@ function denseTimestamps(draw: Draw, model: TelemetryModel, deviceId: string, ke
 }
 
 /** One dense series' points, perturbed at random; `notes` gets what was done. */
-function denseSeries(draw: Draw, model: TelemetryModel, deviceId: string, key: string, notes: string[]): TsPoint[] {
+function denseSeries(draw: Draw, model: TelemetryModel, deviceId: string, key: string, notes: string[], around?: number): TsPoint[] {
   const { int, pick, chance } = draw;
-  const { ts, shape, rewrite } = denseTimestamps(draw, model, deviceId, key);
+  const { ts, shape, rewrite } = denseTimestamps(draw, model, deviceId, key, around);
   let type = typeOf(draw);
   if (rewrite) {
     const now = model.series(deviceId, key).find((p) => p.ts === ts[0])?.value.type ?? 'JSON';
@@ -154,20 +163,22 @@ function sparseSeries(draw: Draw, model: TelemetryModel, deviceId: string, key: 
 
 /**
  * A write batch: `dense` has 1-4 dense series (and sometimes a few sparse ones), `sparse` 1-8 sparse series; the
- * series' points grouped in turn or interleaved (MQTT devices send one message per ts with every key).
+ * series' points grouped in turn or interleaved (MQTT devices send one message per ts with every key). A dense
+ * series is often over a point of `recent` (written just before, maybe still staged on SQLite).
  */
-export function pointsOf(draw: Draw, model: TelemetryModel, live: readonly string[], mode: 'dense' | 'sparse'): { points: TsPoint[]; what: string } {
+export function pointsOf(draw: Draw, model: TelemetryModel, live: readonly string[], mode: 'dense' | 'sparse', recent: readonly TsPoint[] = []): { points: TsPoint[]; what: string } {
   const { int, pick, chance } = draw;
   const series = new Set<string>();
   const notes: string[] = [];
   const lists: TsPoint[][] = [];
   const add = (count: number, make: typeof denseSeries) => {
     for (let k = 0; k < count; k++) {
-      const deviceId = pick(live);
-      const key = pick(KEYS);
+      const over = make === denseSeries && recent.length > 0 && chance(0.6) ? pick(recent) : undefined;
+      const deviceId = over?.deviceId ?? pick(live);
+      const key = over?.key ?? pick(KEYS);
       if (series.has(`${deviceId}/${key}`)) continue;
       series.add(`${deviceId}/${key}`);
-      lists.push(make(draw, model, deviceId, key, notes));
+      lists.push(make(draw, model, deviceId, key, notes, over?.ts));
     }
   };
   if (mode === 'dense') {
