@@ -27,11 +27,14 @@ type Type = KvValue['type'];
 /** The order a series changes type in when a batch rewrites stored timestamps. */
 const CYCLE: Type[] = ['LONG', 'DOUBLE', 'BOOLEAN', 'STRING', 'JSON'];
 
-/** A value of `type`, often at an edge: LONGs beyond 2^53 and at the int64 ends, -0, fractions, ±Infinity. */
-export function valueOf({ int, pick, chance, rnd }: Draw, type: Type): KvValue {
+/**
+ * A value of `type`, often at an edge: LONGs beyond 2^53 and at the int64 ends, -0, fractions, ±Infinity (a device's
+ * `1e400` is a DOUBLE Infinity: core/kv-json.ts). `edge`: only such values.
+ */
+export function valueOf({ int, pick, chance, rnd }: Draw, type: Type, edge = false): KvValue {
   switch (type) {
     case 'LONG': {
-      const r = rnd();
+      const r = edge ? 0.6 + 0.4 * rnd() : rnd();
       if (r < 0.45) return { type, value: int(-1000, 1000) };
       if (r < 0.6) return { type, value: pick([1, -1]) * int(2 ** 40, Number.MAX_SAFE_INTEGER) };
       if (r < 0.65) return { type, value: pick([Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, -0]) };
@@ -40,12 +43,12 @@ export function valueOf({ int, pick, chance, rnd }: Draw, type: Type): KvValue {
       return { type, value: pick([2n ** 63n - 1n, -(2n ** 63n), -(2n ** 63n) + 1n, 2n ** 53n, -(2n ** 53n) - 1n]) };
     }
     case 'DOUBLE': {
-      const r = rnd();
+      const r = edge ? 0.9 + 0.1 * rnd() : rnd();
       if (r < 0.5) return { type, value: (rnd() - 0.5) * 10 ** int(-3, 6) };
       if (r < 0.65) return { type, value: int(-100, 100) }; // integral, still a DOUBLE (`21.0`)
       if (r < 0.8) return { type, value: (rnd() - 0.5) * 10 ** int(7, 18) };
       if (r < 0.9) return { type, value: Math.round(rnd() * 1000) / 8 - 60 };
-      if (r < 0.995) return { type, value: pick([-0, 0, 5e-324, -1e300, 1e300, 0.1, -0.30000000000000004, 2 ** 53 + 2]) };
+      if (r < 0.985) return { type, value: pick([-0, 0, 5e-324, -1e300, 1e300, 0.1, -0.30000000000000004, 2 ** 53 + 2]) };
       return { type, value: pick([Infinity, -Infinity]) };
     }
     case 'BOOLEAN':
@@ -110,8 +113,9 @@ function denseSeries(draw: Draw, model: TelemetryModel, deviceId: string, key: s
     const now = model.series(deviceId, key).find((p) => p.ts === ts[0])?.value.type ?? 'JSON';
     type = CYCLE[(CYCLE.indexOf(now) + 1) % CYCLE.length];
   }
-  const points = ts.map((t) => ({ deviceId, key, ts: t, value: valueOf(draw, type) }));
-  const done = [`${deviceId}/${key} ${type} n=${ts.length} ${rel(ts[0])}..${rel(ts.at(-1))} ${shape}`];
+  const edge = chance(0.08);
+  const points = ts.map((t) => ({ deviceId, key, ts: t, value: valueOf(draw, type, edge) }));
+  const done = [`${deviceId}/${key} ${type}${edge ? ' (edge values)' : ''} n=${ts.length} ${rel(ts[0])}..${rel(ts.at(-1))} ${shape}`];
   if (chance(0.15)) {
     points.reverse();
     done.push('reversed');
