@@ -16,7 +16,8 @@ export interface Draw {
   chance(p: number): boolean;
 }
 
-export const KEYS = ['a', 'b', 'c', 'd'];
+/** Series keys: one a prefix of another, one with a quote, a backslash and non-ASCII characters (keys are any text). */
+export const KEYS = ['a', 'ab', 'c', 'q"\\ü ✓'];
 /** Where timestamps start (a realistic epoch ms). */
 export const BASE_TS = 1_700_000_000_000;
 export const HOUR = 3_600_000;
