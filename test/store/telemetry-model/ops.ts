@@ -22,7 +22,9 @@ export type Op =
   /** Let the event loop turn (a SQLite merge slice may run between commits). */
   | { op: 'yield' }
   /** Close the store and open the database again (a restart). */
-  | { op: 'reopen' };
+  | { op: 'reopen' }
+  /** Operations issued together, not one after another: writes of disjoint series and reads of others. */
+  | { op: 'together'; ops: Op[] };
 
 /** A small deterministic generator (mulberry32), as test/store/sqlite-staging-model.test.ts. */
 export function random(seed: number): () => number {
@@ -64,6 +66,8 @@ function describeOp(op: Op): string {
     case 'yield':
     case 'reopen':
       return op.op;
+    case 'together':
+      return `together: ${op.ops.map(describe).join(' | ')}`;
     default:
       return `${op.op} ${op.id}`;
   }
@@ -186,8 +190,28 @@ export function generate(seed: number, steps: number): Op[] {
       ops.push({ op: 'latest', deviceId, keys: chance(0.3) ? undefined : chance(0.1) ? [] : someKeys(), ...onPeer() });
     } else if (kind < 0.93) {
       ops.push({ op: 'keys', deviceId: anyDevice(), ...onPeer() });
-    } else if (kind < 0.985) {
+    } else if (kind < 0.96) {
       ops.push({ op: 'yield' });
+    } else if (kind < 0.985) {
+      // Writes of disjoint devices issued together (and a read of another device): each must land as if alone.
+      const devices = [...live];
+      for (let i = devices.length - 1; i > 0; i--) {
+        const j = int(0, i);
+        [devices[i], devices[j]] = [devices[j], devices[i]];
+      }
+      const together: Op[] = [];
+      const touched = new Set<string>();
+      for (const group of [devices.slice(0, 1), devices.slice(1, int(2, 3))]) {
+        if (group.length === 0) continue;
+        const { points, what } = pointsOf(draw, model, group, chance(0.6) ? 'dense' : 'sparse');
+        together.push({ op: 'write', what, points });
+        model.write(points);
+        for (const p of points) touched.add(`${p.deviceId}\u0000${p.key}`);
+      }
+      const other = devices.find((d) => ![...touched].some((id) => id.startsWith(`${d}\u0000`)));
+      if (other) together.push({ op: 'get', query: { deviceId: other, keys: KEYS, startTs: 0, endTs: Number.MAX_SAFE_INTEGER, limit: 1_000_000, orderBy: 'ASC' } });
+      ops.push({ op: 'together', ops: together });
+      checkSeries(touched);
     } else {
       ops.push({ op: 'reopen' });
     }

@@ -45,7 +45,7 @@ export function json(value: unknown, indent?: number): string {
 /** Operations written by json(): a LONG's `123n` and a DOUBLE's `-0` or `Infinity` become values again. */
 export function parseOps(text: string): Op[] {
   const ops = JSON.parse(text) as Op[];
-  for (const op of ops) {
+  for (const op of ops.flatMap((o) => (o.op === 'together' ? o.ops : [o]))) {
     if (op.op !== 'write') continue;
     for (const p of op.points) {
       const v = p.value as { type: string; value: unknown };
@@ -124,6 +124,9 @@ async function runOp(store: Store, model: TelemetryModel, op: Op, dialect: Diale
       sameBuckets(await store.aggregateTimeseries(op.query), model.aggregate(op.query, dialect));
       return;
     case 'reopen':
+      return;
+    case 'together':
+      await Promise.all(op.ops.map((o) => runOp(store, model, o, dialect, profileId)));
       return;
     case 'yield':
       for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
