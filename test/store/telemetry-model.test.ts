@@ -3,7 +3,8 @@
  * operation lists (test/store/telemetry-model/ops.ts, points.ts) of dense and sparse write batches, reads with
  * random ranges, orders and limits, aggregates over random buckets, deletes of ranges (latest values deleted and
  * rewritten or not) and of devices, each compared with an in-memory model; now and then the store is closed and
- * opened again, and some operations run on a second store of the same database (another process on the file). Written against
+ * opened again, some operations run on a second store of the same database (another process on the file), and
+ * writes of disjoint devices are issued together. Written against
  * the Store port only, so it holds for any storage layout: SQLite with and without its writer thread (and with
  * staging merges small enough to run mid-list), and PostgreSQL, which keeps every point a row.
  *

@@ -74,8 +74,8 @@ function describeOp(op: Op): string {
 }
 
 /**
- * `steps` random operations for `seed` (each write followed by full reads of the series it touched, and every 40
- * steps a read of everything), and the device ids it uses.
+ * `steps` random operations for `seed`: each write followed by a read of its devices' latest values (and now and then
+ * of its series in full), each delete by full reads of what it touched, and every 40 steps a read of everything.
  */
 export function generate(seed: number, steps: number): Op[] {
   const rnd = random(seed);
@@ -118,12 +118,13 @@ export function generate(seed: number, steps: number): Op[] {
     const b = chance(0.1) ? a : tsNear(deviceId, keys);
     return chance(0.05) ? [Math.max(a, b), Math.min(a, b)] : [Math.min(a, b), Math.max(a, b)];
   };
-  const checkSeries = (series: Iterable<string>) => {
+  const checkSeries = (touched: Iterable<string>) => {
+    const series = [...touched];
     for (const id of series) {
       const [deviceId, key] = id.split('\u0000');
       ops.push({ op: 'get', query: { deviceId, keys: [key], startTs: 0, endTs: Number.MAX_SAFE_INTEGER, limit: 1_000_000, orderBy: 'ASC' } });
     }
-    for (const deviceId of new Set([...series].map((id) => id.split('\u0000')[0]))) ops.push({ op: 'latest', deviceId });
+    for (const deviceId of new Set(series.map((id) => id.split('\u0000')[0]))) ops.push({ op: 'latest', deviceId });
   };
   const checkAll = () => {
     for (const deviceId of [...live, ...dead]) {
