@@ -1,6 +1,6 @@
 /**
- * Random write batches for the telemetry model test: dense series (31-200 points of one series in a batch, the
- * shape a chunked layout packs; spans inside an hour, of exactly an hour, a millisecond over, and wider; out of order,
+ * Random write batches for the telemetry model test: dense series (2-200 points of one series in a batch, mostly 31+:
+ * the shape a chunked layout packs; spans inside an hour, of exactly an hour, a millisecond over, and wider; out of order,
  * with duplicate timestamps, over timestamps already stored, rewriting stored ones with another type), sparse ones
  * (1-3 points: SQLite stages them), and values at the edges of their types.
  */
@@ -81,11 +81,11 @@ function unshifted(draw: Draw, model: TelemetryModel, deviceId: string, key: str
   const stored = model.timestamps(deviceId, key);
   if (stored.length >= 8 && chance(0.2)) {
     // The stored timestamps (a run of them) again: a rewrite, with the series' next type.
-    const n = Math.min(stored.length, pick([31, 32, 33, int(32, 200)]));
+    const n = Math.min(stored.length, pick([int(2, 31), 31, 32, 33, int(32, 200)]));
     const from = int(0, stored.length - n);
     return { ts: stored.slice(from, from + n), shape: 'rewrite', rewrite: true };
   }
-  const n = pick([31, 32, 33, int(32, 200), int(32, 200), int(32, 200)]);
+  const n = pick([int(2, 31), 31, 32, 33, int(32, 200), int(32, 200), int(32, 200)]);
   let start = BASE_TS + int(0, 6 * HOUR);
   if (stored.length > 0 && chance(0.5)) start = pick(stored) - pick([0, 0, 1, 1000, int(0, HOUR)]);
   else if (chance(0.5)) start -= start % 1000;
