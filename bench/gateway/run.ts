@@ -160,11 +160,13 @@ for (let round = 1; round <= rounds; round++) {
 child.kill('SIGTERM');
 await once(child, 'exit');
 const db = new Database(database, { readonly: true });
+// Points stored: ts_kv and staged rows, and the points of ts_kv_chunk rows (16 bytes each).
 const count = (prefix: string) =>
-  ['ts_kv', 'ts_kv_recent'].reduce((n, table) => {
+  ['ts_kv', 'ts_kv_recent', 'ts_kv_chunk'].reduce((n, table) => {
     const exists = db.prepare(`select count(*) as n from sqlite_master where name = ?`).get(table) as { n: number };
     if (exists.n === 0) return n;
-    return n + (db.prepare(`select count(*) as n from ${table} t join device d on d.id = t.device_id where d.name like ? and t.key <> 'setup'`).get(`${prefix}%`) as { n: number }).n;
+    const points = table === 'ts_kv_chunk' ? 'coalesce(sum(length(t.points)) / 16, 0)' : 'count(*)';
+    return n + (db.prepare(`select ${points} as n from ${table} t join device d on d.id = t.device_id where d.name like ? and t.key <> 'setup'`).get(`${prefix}%`) as { n: number }).n;
   }, 0);
 const stored = { gateway: count('gsub-'), direct: count('direct-') };
 db.close();

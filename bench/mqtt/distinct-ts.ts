@@ -9,7 +9,8 @@
  * Per round: acknowledged msg/s, PUBLISH-to-PUBACK latency p50/p99/p99.9, server CPU µs per message (whole process,
  * its main thread alone, and its busiest other thread, which for fleetgate is the SQLite writer thread: Node does
  * not name its threads, so the bench takes the one with the most CPU; from /proc/<pid>/task), and for fleetgate the
- * rows it stored (ts_kv + ts_kv_recent, counted by the server after closing its store).
+ * points it stored (ts_kv and ts_kv_recent rows plus the points packed in ts_kv_chunk rows, counted by the server
+ * after closing its store; of them, how many in chunks).
  * `--base-dist` adds a peer "before": another checkout's compiled build (writer thread on), alternating with the
  * others, for an A/B in the same minutes; `--from-dist` runs this checkout's build (`node scripts/build.mjs`) instead
  * of the sources through tsx, so both sides of such an A/B run compiled JavaScript.
@@ -142,15 +143,16 @@ async function load(target: Target, devices: number, window: number) {
   for (const s of sockets) s.destroy();
   latencies.sort((a, b) => a - b);
   const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
-  return { rate: measured / seconds, p50: q(0.5), p99: q(0.99), p999: q(0.999), cpuUs: (cpu * 1e6) / measured, mainUs: (main * 1e6) / measured, otherUs: (busiest * 1e6) / measured, otherSystemUs: (busiestSystem * 1e6) / measured };
+  // Every PUBACK of the run (warm-up and tail included): what the stored points are compared with.
+  return { acked, rate: measured / seconds, p50: q(0.5), p99: q(0.99), p999: q(0.999), cpuUs: (cpu * 1e6) / measured, mainUs: (main * 1e6) / measured, otherUs: (busiest * 1e6) / measured, otherSystemUs: (busiestSystem * 1e6) / measured };
 }
 
 /** Stops a server; fleetgate prints the rows it stored (BENCH_COUNT_ROWS) after closing its store. */
-async function stop(target: Target): Promise<{ rows?: number; walBytes?: number }> {
+async function stop(target: Target): Promise<{ rows?: number; chunkPoints?: number; chunks?: number; walBytes?: number }> {
   target.child.kill('SIGTERM');
-  let counted: { rows?: number; walBytes?: number } = {};
+  let counted: { rows?: number; chunkPoints?: number; chunks?: number; walBytes?: number } = {};
   for (let next = await target.lines.next(); !next.done; next = await target.lines.next()) {
-    const line = JSON.parse(next.value as string) as { rows?: number; walBytes?: number };
+    const line = JSON.parse(next.value as string) as { rows?: number; chunkPoints?: number; chunks?: number; walBytes?: number };
     if (line.rows !== undefined) counted = line;
   }
   if (target.child.exitCode === null) await once(target.child, 'exit');
@@ -179,9 +181,9 @@ for (let r = 0; r < rounds; r++) {
   for (const [name, startPeer] of peers) {
     const target = await startPeer();
     const result = await load(target, 100, 64);
-    const { rows, walBytes } = await stop(target);
+    const { rows, chunkPoints, chunks, walBytes } = await stop(target);
     (results.get(name) ?? results.set(name, []).get(name)!).push(result);
-    const line = `round ${r + 1} ${name}: ${Math.round(result.rate)} msg/s, p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, p99.9 ${result.p999.toFixed(1)} ms, server CPU ${result.cpuUs.toFixed(2)} us/msg (main thread ${result.mainUs.toFixed(2)}, busiest other thread ${result.otherUs.toFixed(2)}, ${result.otherSystemUs.toFixed(2)} of it system)${rows === undefined ? '' : `, ${rows} rows stored, WAL file grew to ${(walBytes! / 2 ** 20).toFixed(0)} MiB`}`;
+    const line = `round ${r + 1} ${name}: ${Math.round(result.rate)} msg/s, p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, p99.9 ${result.p999.toFixed(1)} ms, server CPU ${result.cpuUs.toFixed(2)} us/msg (main thread ${result.mainUs.toFixed(2)}, busiest other thread ${result.otherUs.toFixed(2)}, ${result.otherSystemUs.toFixed(2)} of it system)${rows === undefined ? '' : `, ${rows} points stored (${chunkPoints ?? 0} of them in ${chunks ?? 0} chunks), for ${2 * result.acked} points acknowledged (more are stored when commits outran their PUBACKs at the end), WAL file grew to ${(walBytes! / 2 ** 20).toFixed(0)} MiB`}`;
     lines.push(line);
     process.stderr.write(`${line}\n`);
   }

@@ -67,11 +67,16 @@ const stop = async () => {
   }
   await server.close();
   if (process.env.BENCH_COUNT_ROWS) {
-    // The rows this run stored (bench/mqtt/distinct-ts.ts), counted after close merged the staged ones.
+    // The points this run stored (bench/mqtt/distinct-ts.ts), counted after close merged the staged ones.
     const { default: Database } = await import('better-sqlite3');
     const db = new Database(config.database, { readonly: true });
     const count = (table: string) => Number((db.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n);
-    process.stdout.write(`${JSON.stringify({ rows: count('ts_kv') + count('ts_kv_recent'), walBytes })}\n`);
+    // Points stored: ts_kv and staged rows, and the points of ts_kv_chunk rows (16 bytes each; absent in builds
+    // before migration 014). Each ts is written once by the bench, so no point is counted twice.
+    const hasChunks = db.prepare(`select count(*) as n from sqlite_master where name = 'ts_kv_chunk'`).get() as { n: number };
+    const chunkPoints = hasChunks.n ? Number((db.prepare('select coalesce(sum(length(points)) / 16, 0) as n from ts_kv_chunk').get() as { n: number }).n) : 0;
+    const chunks = hasChunks.n ? count('ts_kv_chunk') : 0;
+    process.stdout.write(`${JSON.stringify({ rows: count('ts_kv') + count('ts_kv_recent') + chunkPoints, chunkPoints, chunks, walBytes })}\n`);
     db.close();
   }
   rmSync(dir, { recursive: true, force: true });

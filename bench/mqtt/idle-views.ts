@@ -21,10 +21,25 @@ const { values } = parseArgs({ options: { idle: { type: 'string', default: '1900
 const views: IdleView[] = ['operator', 'plain', 'probe'];
 execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' }); // dist/ from the current sources, once
 
+/** Every idle.ts child's process group: all stopped when one child fails, so no server outlives this run. */
+const groups: number[] = [];
+
+function stopAll(): void {
+  for (const pgid of groups) {
+    try {
+      process.kill(-pgid, 'SIGTERM');
+    } catch {
+      /* the group has ended */
+    }
+  }
+}
+
 /** Runs one idle.ts child and returns its figures. */
 function runView(name: string, view: IdleView): Promise<IdleFigures> {
   const args = ['--import', 'tsx', 'bench/mqtt/idle.ts', '--idle', values.idle!, '--only', name, '--quiet', values.quiet!, '--view', view, '--no-build', '--json'];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  // Its own process group, so stopping it stops the servers it started too.
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  groups.push(child.pid!);
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   return new Promise((resolve, reject) =>
@@ -40,7 +55,10 @@ const kb = (b: number | undefined) => (b === undefined ? '—' : (b / 1024).toFi
 const mb = (b: number) => Math.round(b / 1048576);
 const rows: string[] = [];
 for (const name of values.only!.split(',')) {
-  const [operator, plain, probe] = await Promise.all(views.map((v) => runView(name, v)));
+  const [operator, plain, probe] = await Promise.all(views.map((v) => runView(name, v))).catch((err: unknown) => {
+    stopAll();
+    throw err;
+  });
   rows.push(
     `| ${name} | **${kb(operator.perSession)}** | ${kb(operator.pssPerSession)} | ${mb(operator.rssBefore)} → ${mb(operator.rssAfter)} | ${kb(plain.perSession)} | ${kb(plain.pssPerSession)} | ${kb(probe.untrimmedPerSession)} | ${kb(probe.perSession)} | ${kb(probe.heapPerSession)} |`,
   );

@@ -5,8 +5,11 @@
  * strings, so a batch's repeated device ids and keys cross once. SQL texts (a 512-row upsert is ~13 KB) cross once
  * too: afterwards by number.
  *
- * Per parameter, `tags`: 0 null, 1 number (in `nums`), 2 string (`nums` holds its index in `strings`), 3 anything
- * else (`nums` holds its index in `extra`, structured-cloned: BigInt, Buffer).
+ * Per parameter, `tags`: 0 null, 1 number (in `nums`), 2 string (`nums` holds its index in `strings`), 4 bytes (a
+ * Uint8Array or Buffer: `nums` holds its index in `blobEnds`), 3 anything else (`nums` holds its index in `extra`,
+ * structured-cloned: BigInt). A message's bytes travel copied one after the other into one transferred buffer: a
+ * structured clone cost ~0.8 µs a blob (0.5-0.75 to serialize, 0.3 to deserialize; ts_kv_chunk rows carry one each),
+ * the copy ~0.1 and the thread's view of it ~0.07 (bench/RESULTS.md, issue 17, the chunk layout's write side).
  */
 import type { WriterOp } from './sqlite-writer-thread.ts';
 
@@ -28,6 +31,9 @@ export interface EncodedOps {
   nums: Float64Array;
   strings: string[];
   extra: unknown[];
+  /** The bytes parameters, one after the other, and where each ends (blob i is blobs[blobEnds[i - 1] ?? 0, blobEnds[i])). */
+  blobs: Uint8Array;
+  blobEnds: Float64Array;
   /** The thread forgets the texts it knew before this message. */
   resetTexts: boolean;
 }
@@ -59,6 +65,8 @@ export class OpsEncoder {
     const strings: string[] = [];
     const stringIds = new Map<string, number>();
     const extra: unknown[] = [];
+    let byteList: Uint8Array[] | undefined;
+    let blobBytes = 0;
     let at = 0;
     for (let o = 0; o < ops.length; o++) {
       const op = ops[o];
@@ -86,6 +94,11 @@ export class OpsEncoder {
           }
           tags[at] = 2;
           nums[at] = s;
+        } else if (value instanceof Uint8Array) {
+          tags[at] = 4;
+          nums[at] = (byteList ??= []).length;
+          byteList.push(value);
+          blobBytes += value.byteLength;
         } else {
           tags[at] = 3;
           nums[at] = extra.length;
@@ -94,7 +107,17 @@ export class OpsEncoder {
         at++;
       }
     }
-    const encoded = { textIds, texts, counts, ifChanged, tags, nums, strings, extra, resetTexts };
-    return [encoded, [counts.buffer, ifChanged.buffer, tags.buffer, nums.buffer] as ArrayBuffer[]];
+    const blobs = new Uint8Array(blobBytes);
+    const blobEnds = new Float64Array(byteList?.length ?? 0);
+    if (byteList) {
+      let end = 0;
+      for (let b = 0; b < byteList.length; b++) {
+        blobs.set(byteList[b], end);
+        end += byteList[b].byteLength;
+        blobEnds[b] = end;
+      }
+    }
+    const encoded = { textIds, texts, counts, ifChanged, tags, nums, strings, extra, blobs, blobEnds, resetTexts };
+    return [encoded, [counts.buffer, ifChanged.buffer, tags.buffer, nums.buffer, blobs.buffer, blobEnds.buffer] as ArrayBuffer[]];
   }
 }

@@ -102,10 +102,14 @@ function toQueryResult(results: WriterResult[], many: boolean, ops?: readonly Wr
   return { rows: [], numAffectedRows: BigInt(last.changes ?? 0), insertId: last.insertId === undefined ? undefined : BigInt(last.insertId) };
 }
 
-/** Parameters of `ops` together: what a statement list weighs (its rows times their columns). */
-function parameterCount(ops: readonly WriterOp[]): number {
+/**
+ * Parameters of `ops` together: what a statement list weighs (its rows times their columns), an op's `weight` in
+ * place of its own count where it has one (a ts_kv_chunk insert weighs the ts_kv rows its points would be,
+ * kysely/sqlite-chunk-writes.ts, so a commit of chunks runs where the same points as rows would).
+ */
+export function parameterCount(ops: readonly WriterOp[]): number {
   let n = 0;
-  for (const op of ops) n += op.params.length;
+  for (const op of ops) n += op.weight ?? op.params.length;
   return n;
 }
 

@@ -20,6 +20,11 @@ export interface WriterOp {
   params: readonly unknown[];
   ifChanged?: boolean;
   /**
+   * What the statement weighs when the dialect picks the connection for a group commit (sqlite-writer-dialect.ts
+   * parameterCount), if not its parameter count: a ts_kv_chunk insert weighs the ts_kv rows its points would be.
+   */
+  weight?: number;
+  /**
    * Called on the main thread with what the statement gave, once the list it is in ran (a skipped statement gives
    * changes 0). Inside a transaction this is before its COMMIT: a caller keeps what it learns until that returned.
    */

@@ -7,7 +7,12 @@
  * answer carries each statement's rows or changes, or the first error (code and message, so the main thread can
  * rebuild the SqliteError and translate it). A rollback or release when SQLite already rolled the transaction back
  * (SQLITE_FULL, IOERR, NOMEM do) does nothing, as on the in-process path (sqlite.ts).
+ *
+ * The connection has the SQL function `chunk_has_ts` (kysely/sqlite-chunk-writes.ts), the very function of
+ * ts-kv-chunk-format.ts embedded as source (plain JavaScript without imports, so its text runs here unchanged).
  */
+import { chunkHasTs } from './kysely/ts-kv-chunk-format.ts';
+
 export const WRITER_WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
@@ -20,6 +25,7 @@ const CACHE_SIZE = 1000;
 const MAX_SPREAD = 16384;
 let db;
 const cache = new Map();
+const chunkHasTs = (${chunkHasTs.toString()});
 
 function open() {
   db = new Database(path);
@@ -32,6 +38,7 @@ function open() {
   db.pragma('foreign_keys = ON');
   if (journalsInMemory) db.pragma('temp_store = MEMORY');
   db.defaultSafeIntegers(true);
+  db.function('chunk_has_ts', { deterministic: true, varargs: false }, chunkHasTs);
   if (maxSizeMb) {
     const pageSize = Number(db.pragma('page_size', { simple: true }));
     db.pragma('max_page_count = ' + Math.max(1, Math.floor((maxSizeMb * 1024 * 1024) / pageSize)));
@@ -57,6 +64,12 @@ function hasBlob(rows) {
 // SQL texts by number (sqlite-writer-codec.ts).
 let texts = [];
 
+/** Bytes parameter b of a message: a view of its one buffer of bytes (better-sqlite3 copies what it binds). */
+function blob(m, b) {
+  const start = b === 0 ? 0 : m.blobEnds[b - 1];
+  return Buffer.from(m.blobs.buffer, m.blobs.byteOffset + start, m.blobEnds[b] - start);
+}
+
 /** The statements of a message (encoded by sqlite-writer-codec.ts) as { sql, params, ifChanged }. */
 function decode(m) {
   if (m.resetTexts) texts = [];
@@ -67,7 +80,7 @@ function decode(m) {
     const params = new Array(m.counts[o]);
     for (let i = 0; i < params.length; i++, at++) {
       const tag = m.tags[at];
-      params[i] = tag === 0 ? null : tag === 1 ? m.nums[at] : tag === 2 ? m.strings[m.nums[at]] : m.extra[m.nums[at]];
+      params[i] = tag === 0 ? null : tag === 1 ? m.nums[at] : tag === 2 ? m.strings[m.nums[at]] : tag === 4 ? blob(m, m.nums[at]) : m.extra[m.nums[at]];
     }
     ops.push({ sql: texts[m.textIds[o]], params, ifChanged: m.ifChanged[o] === 1 });
   }

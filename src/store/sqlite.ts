@@ -12,6 +12,7 @@ import { sqliteUnavailable } from './unavailable.ts';
 import { SqliteWriterThread, type WriterOp } from './sqlite-writer-thread.ts';
 import { isStatementList, Mutex, OFFLOAD_SQL, SqliteWriterDialect } from './sqlite-writer-dialect.ts';
 import { MAX_SPREAD } from './sqlite-local-connection.ts';
+import { registerChunkFunctions } from './kysely/sqlite-chunk-writes.ts';
 
 /** Most prepared statements kept; Kysely prepares every query it runs, so reuse saves the parse and plan. */
 const STATEMENT_CACHE_SIZE = 1000;
@@ -137,6 +138,8 @@ function configure(database: BetterSqlite3.Database, options: SqliteStoreOptions
   // Integers come back as BigInt, so 64-bit values (spec §8.2 long) survive; rows.ts and values.ts narrow them.
   database.defaultSafeIntegers(true);
   database.pragma('busy_timeout = 5000');
+  // chunk_has_ts, which writes of ts_kv_chunk rows (and deletes of time series) call (kysely/sqlite-chunk-writes.ts).
+  registerChunkFunctions(database);
   if (options.maxSizeMb) {
     // Beyond this many pages SQLite answers SQLITE_FULL, which the store reports as "database unavailable" (issue 18).
     const pageSize = Number(database.pragma('page_size', { simple: true }));
@@ -169,8 +172,12 @@ export interface SqliteStoreOptions {
   mainConnection?: boolean;
   /** With the writer thread and a main connection: lighter group commits run on the main one (default THREAD_MIN_PARAMETERS). */
   threadMinParameters?: number;
-  /** Staged rows that start a merge round, and rows per merge slice (kysely/sqlite-staging.ts; tests make them small). */
-  staging?: { mergeAt?: number; sliceRows?: number };
+  /**
+   * Staged rows that start a merge round, and rows per merge slice (kysely/sqlite-staging.ts; tests make them small);
+   * points of a series from which a dense batch writes it as a ts_kv_chunk row (kysely/sqlite-chunk-writes.ts
+   * CHUNK_MIN_POINTS; Infinity: never, for benchmarks and tests of the row layout).
+   */
+  staging?: { mergeAt?: number; sliceRows?: number; chunkMinPoints?: number };
   /** The checkpointer's interval and restart size (sqlite-checkpointer.ts; tests make them small). */
   checkpoints?: Pick<CheckpointerOptions, 'intervalMs' | 'restartPages'>;
 }
@@ -265,7 +272,7 @@ async function finishOpening(
     throw result.error;
   }
   migrated();
-  const staging = await SqliteStaging.open(db, options.staging?.mergeAt, options.staging?.sliceRows);
+  const staging = await SqliteStaging.open(db, options.staging?.mergeAt, options.staging?.sliceRows, options.staging?.chunkMinPoints);
   // WAL checkpoints on a worker thread, off the event loop and off the writer (sqlite-checkpointer.ts).
   const checkpointer = checkpointed && SqliteCheckpointer.start(path, checkpointed, { ...checkpoints, synchronous: options.synchronous, ...options.checkpoints });
   const close = async () => {

@@ -21,7 +21,10 @@ const dir = mkdtempSync(join(tmpdir(), 'fleetgate-staging-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 let files = 0;
 const newFile = () => join(dir, `store-${++files}.db`);
-const open = (file: string) => openSqliteStore(file, { synchronous: 'normal' });
+// Dense batches here go to ts_kv rows, not ts_kv_chunk (chunkMinPoints Infinity): these tests are about staging
+// against the row layout; test/store/sqlite-chunk-writes.test.ts covers chunks with staging.
+const ROWS_ONLY = { chunkMinPoints: Infinity };
+const open = (file: string) => openSqliteStore(file, { synchronous: 'normal', staging: ROWS_ONLY });
 
 const pt = (deviceId: string, key: string, ts: number, value: number): TsPoint => ({ deviceId, key, ts, value: { type: 'DOUBLE', value } });
 /** One row for each of `keys` series: the shape of closed-loop devices, which is staged. */
@@ -29,12 +32,16 @@ const sparse = (deviceId: string, ts: number, value: number, keys = ['t', 'h']) 
 /** DIRECT_ROWS_PER_SERIES rows of one series: dense enough to go straight to ts_kv. */
 const dense = (deviceId: string, key: string, from: number, value: number) => Array.from({ length: DIRECT_ROWS_PER_SERIES }, (_, i) => pt(deviceId, key, from + i, value));
 
-/** Rows in the staging table and in ts_kv, read over a connection of its own (as another process would). */
+/**
+ * Rows in the staging table and points written directly (ts_kv rows and ts_kv_chunk points), read over a connection
+ * of its own (as another process would).
+ */
 function rowCounts(file: string): { staged: number; tsKv: number } {
   const db = new BetterSqlite3(file, { readonly: true });
   try {
     const count = (table: string) => Number(db.prepare(`select count(*) from ${table}`).pluck().get());
-    return { staged: count('ts_kv_recent'), tsKv: count('ts_kv') };
+    const chunkPoints = Number(db.prepare('select coalesce(sum(length(points)) / 16, 0) from ts_kv_chunk').pluck().get());
+    return { staged: count('ts_kv_recent'), tsKv: count('ts_kv') + chunkPoints };
   } finally {
     db.close();
   }
@@ -211,7 +218,7 @@ describe('SQLite telemetry staging', () => {
   });
 
   describe('merge rounds (small rounds: a merge at 12 staged rows, slices of about 4)', () => {
-    const openSmall = (file: string, writerThread = true) => openSqliteStore(file, { synchronous: 'normal', writerThread, staging: { mergeAt: 12, sliceRows: 4 } });
+    const openSmall = (file: string, writerThread = true) => openSqliteStore(file, { synchronous: 'normal', writerThread, staging: { ...ROWS_ONLY, mergeAt: 12, sliceRows: 4 } });
     const devices = ['d0', 'd1', 'd2', 'd3', 'd4', 'd5'];
     /** Two rows (keys t, h) at `ts` with `value` for every device. */
     const round = (ts: number, value: number) => devices.flatMap((d) => sparse(d, ts, value));

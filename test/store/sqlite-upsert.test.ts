@@ -30,8 +30,12 @@ test('chunkRows: statements of power-of-two sizes up to 512 that add up to the b
   assert.equal(shapes.size, 10);
 });
 
+// The ts_kv row statements: chunks off (chunkMinPoints Infinity), else these dense numeric series were chunks
+// (test/store/sqlite-chunk-writes.test.ts).
+const ROWS_ONLY = { chunkMinPoints: Infinity };
+
 test('a batch of any size stores every row (statements of several shapes in one batch)', async () => {
-  const store = await openSqliteStore(':memory:', { synchronous: 'normal' });
+  const store = await openSqliteStore(':memory:', { synchronous: 'normal', staging: ROWS_ONLY });
   try {
     const deviceId = 'device-of-many-chunks'; // ts_kv rows need no device row
     const points: TsPoint[] = [];
@@ -48,7 +52,7 @@ test('a batch of any size stores every row (statements of several shapes in one 
 });
 
 test('a dense batch stores each value type in its own column (statements binding only that column), and an overwrite of another type leaves the old column null', async () => {
-  const store = await openSqliteStore(':memory:', { synchronous: 'normal' });
+  const store = await openSqliteStore(':memory:', { synchronous: 'normal', staging: ROWS_ONLY });
   try {
     const deviceId = 'device-of-every-type';
     const first: TsPoint['value'][] = [

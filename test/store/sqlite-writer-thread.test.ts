@@ -13,7 +13,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { CompiledQuery, Kysely, sql, type Transaction } from 'kysely';
 import { DependencyUnavailableError } from '../../src/core/errors.ts';
 import { SqliteWriterThread } from '../../src/store/sqlite-writer-thread.ts';
-import { OFFLOAD_SQL, SqliteWriterDialect, statements } from '../../src/store/sqlite-writer-dialect.ts';
+import { OFFLOAD_SQL, parameterCount, SqliteWriterDialect, statements } from '../../src/store/sqlite-writer-dialect.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'fleetgate-writer-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -74,6 +74,17 @@ for (const mainConnection of [true, false]) {
       );
       const back = await db.selectFrom('t').select(['id', 'b', 'n']).where('id', '>=', 7000n).where('id', '<', 7100n).orderBy('id').execute();
       assert.deepEqual(back.map((r) => [r.id, r.b!.toString(), r.n]), rows.map(([id, s]) => [id, s, BigInt([...s].length)]));
+    });
+
+    test('blobs of one statement list (empty, pooled Buffer slices, typed arrays of their own) cross in one buffer, each intact', async () => {
+      const pooled = Buffer.from('a pooled buffer: Buffer.from of a short string shares an 8 KB pool');
+      const own = new Uint8Array(new Float64Array([1.5, -2, 1e300]).buffer);
+      const blobs: Uint8Array[] = [Buffer.alloc(0), pooled.subarray(2, 8), own, new Uint8Array(0), Buffer.alloc(70_000, 7), own.subarray(8)];
+      await db.transaction().execute((trx) =>
+        trx.executeQuery(statements(blobs.map((b, i) => ({ sql: 'insert into t (id, b, s) values (?, ?, ?)', params: [8000 + i, b, `blob-${i}`] })))),
+      );
+      const back = await db.selectFrom('t').select(['id', 'b']).where('id', '>=', 8000n).where('id', '<', 8100n).orderBy('id').execute();
+      assert.deepEqual(back.map((r) => [...r.b!]), blobs.map((b) => [...b]));
     });
 
     test('every read after a committed write sees it (the write on the thread, the read on the main thread)', async () => {
@@ -461,4 +472,9 @@ describe('SQLite writer thread with a full database (SQLITE_FULL)', () => {
       await db.destroy();
     }
   });
+});
+
+test('a statement list weighs its parameters, or an op its weight where it has one (a chunk weighs what its rows would)', () => {
+  assert.equal(parameterCount([{ sql: 'x', params: [1, 'a', null] }, { sql: 'y', params: [2] }]), 4);
+  assert.equal(parameterCount([{ sql: 'x', params: [1, 'a', null] }, { sql: 'y', params: [2], weight: 300 }]), 303);
 });

@@ -41,3 +41,8 @@ test('a damaged chunk is refused with a clear error', () => {
   assert.throws(() => unpackChunk(new Uint8Array(15), ChunkType.DOUBLE), /not a multiple of 16/);
   assert.throws(() => unpackChunk(new Uint8Array(16), 9), /unknown ts_kv_chunk type 9/);
 });
+
+test('a DOUBLE -0 is stored as 0, as a ts_kv row stores it', () => {
+  const bytes = packChunk([{ ts: 1, value: { type: 'DOUBLE', value: -0 } }], ChunkType.DOUBLE);
+  assert.ok(Object.is(unpacked(bytes, ChunkType.DOUBLE)[0].value.value, 0));
+});

@@ -45,6 +45,11 @@ export class KyselyStore implements Store {
     this.ota = new KyselyOtaStore(db, dialect);
   }
 
+  /** Whether time-series reads and deletes also see ts_kv_chunk (SQLite only: ts-kv-chunk-format.ts). */
+  private get chunked(): boolean {
+    return this.dialect.name === 'sqlite';
+  }
+
   /** OTA queries (ota-queries.ts) on this connection or transaction. */
   readonly ota: KyselyOtaStore;
 
@@ -209,6 +214,8 @@ export class KyselyStore implements Store {
       await db.deleteFrom('ts_kv_latest').where('device_id', '=', id).execute();
       await db.deleteFrom('ts_kv').where('device_id', '=', id).execute();
       await this.staging?.deleteDevice(db, id);
+      // SQLite only (migration 014): its dense numeric series are chunks (sqlite-chunk-writes.ts).
+      if (this.dialect.name === 'sqlite') await db.deleteFrom('ts_kv_chunk').where('device_id', '=', id).execute();
       await db.deleteFrom('rpc').where('device_id', '=', id).execute();
       await db.deleteFrom('device_activity').where('device_id', '=', id).execute();
       await (tx as KyselyStore).ota.deleteForDevice(id);
@@ -279,7 +286,7 @@ export class KyselyStore implements Store {
   }
 
   getTimeseries(query: TimeseriesQuery): Promise<Map<string, { ts: number; value: KvValue }[]>> {
-    return ts.getTimeseries(this.db, query, this.staging);
+    return ts.getTimeseries(this.db, query, this.staging, this.chunked);
   }
 
   getLatestTimeseries(deviceId: string, keys?: string[]): Promise<Map<string, { ts: number; value: KvValue }>> {
@@ -291,11 +298,11 @@ export class KyselyStore implements Store {
   }
 
   aggregateTimeseries(query: TimeseriesAggregateQuery): Promise<Map<string, AggregateBucket[]>> {
-    return tsAggregation.aggregateTimeseries(this.db, query, this.staging);
+    return tsAggregation.aggregateTimeseries(this.db, query, this.staging, this.chunked);
   }
 
   deleteTimeseries(del: TimeseriesDelete): Promise<void> {
-    return this.transaction((tx) => tsAggregation.deleteTimeseries((tx as KyselyStore).db, del, this.staging));
+    return this.transaction((tx) => tsAggregation.deleteTimeseries((tx as KyselyStore).db, del, this.staging, this.chunked));
   }
 
   listDeviceKeys(tenantId: string, profileId: string | undefined, kind: 'timeseries' | 'attributes'): Promise<string[]> {

@@ -27,6 +27,7 @@ import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../schema.ts';
 import type { WriterOp } from '../sqlite-writer-thread.ts';
 import { statements } from '../sqlite-writer-dialect.ts';
+import { CHUNK_MIN_POINTS } from './sqlite-chunk-writes.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -110,12 +111,17 @@ export class SqliteStaging {
     public staged: number,
     private readonly mergeAt: number,
     private readonly sliceRows: number,
+    /**
+     * Points of one series from which a dense batch writes the series as one ts_kv_chunk row (sqlite-chunk-writes.ts,
+     * CHUNK_MIN_POINTS; Infinity: never).
+     */
+    readonly chunkMinPoints: number,
   ) {}
 
   /** The staging of the database `db`, counting the rows already staged (e.g. left by a process that was killed). */
-  static async open(db: Kysely<Database>, mergeAt = MERGE_AT, sliceRows = SLICE_ROWS): Promise<SqliteStaging> {
+  static async open(db: Kysely<Database>, mergeAt = MERGE_AT, sliceRows = SLICE_ROWS, chunkMinPoints = CHUNK_MIN_POINTS): Promise<SqliteStaging> {
     const row = await db.selectFrom('ts_kv_recent').select((eb) => eb.fn.countAll().as('n')).executeTakeFirst();
-    return new SqliteStaging(db, Number(row?.n ?? 0), mergeAt, sliceRows);
+    return new SqliteStaging(db, Number(row?.n ?? 0), mergeAt, sliceRows, chunkMinPoints);
   }
 
   /**

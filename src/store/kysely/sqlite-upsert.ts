@@ -11,6 +11,7 @@ import { DIRECT_ROWS_PER_SERIES, type SqliteStaging } from './sqlite-staging.ts'
 import { setColumns } from './values.ts';
 import { statements } from '../sqlite-writer-dialect.ts';
 import type { WriterOp } from '../sqlite-writer-thread.ts';
+import { chunkOps } from './sqlite-chunk-writes.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -168,7 +169,8 @@ function fillPoint(params: unknown[], p: TsPoint, at: number): void {
  *
  * With `staging`, a batch of fewer than DIRECT_ROWS_PER_SERIES rows per series is appended to ts_kv_recent (a
  * commit writes every ts_kv page it dirties: sqlite-staging.ts); a denser one merges whatever is staged, then
- * upserts ts_kv directly. ts_kv_latest is upserted directly either way. `extra` (statements of the same transaction:
+ * upserts ts_kv directly, but for series of `staging.chunkMinPoints` numeric points or more, each written as one
+ * ts_kv_chunk row (sqlite-chunk-writes.ts). ts_kv_latest is upserted directly either way. `extra` (statements of the same transaction:
  * the export outbox's rows) go in the same statement list.
  */
 export async function sqliteWriteBatch(db: Db, batch: WriteBatch, staging?: SqliteStaging, extra?: WriterOp[]): Promise<void> {
@@ -186,8 +188,7 @@ export async function sqliteWriteBatch(db: Db, batch: WriteBatch, staging?: Sqli
       for (const op of staging.appended(rows.length, latest)) ops.push(op);
     } else {
       if (staging) ops.push(...staging.mergeOps()); // else an older staged row of a (device, key, ts) would later be merged over this one
-      if (!upsertTsKvByColumn(ops, rows)) upsertRows(ops, TS_KV, rows.length, fill);
-      upsertRows(ops, TS_KV_LATEST, latest.length, fillLatest);
+      directOps(ops, rows, latest, staging?.chunkMinPoints ?? Infinity);
     }
   }
   if (batch.attributes.length > 0) {
@@ -204,6 +205,17 @@ export async function sqliteWriteBatch(db: Db, batch: WriteBatch, staging?: Sqli
   }
   if (extra) for (const op of extra) ops.push(op);
   if (ops.length > 0) await db.executeQuery(statements(ops, true));
+}
+
+/**
+ * Adds to `ops` the direct path's statements for `rows` and `latest` (foldPoints): the series of `chunkMinPoints`
+ * numeric points or more as one ts_kv_chunk row each (sqlite-chunk-writes.ts), the other series as ts_kv rows, and
+ * the latest values. After the staging merge: rule 2's delete must see the rows it merged.
+ */
+export function directOps(ops: WriterOp[], rows: readonly TsPoint[], latest: readonly TsPoint[], chunkMinPoints: number): void {
+  const direct = chunkOps(ops, rows, chunkMinPoints);
+  if (direct.length > 0 && !upsertTsKvByColumn(ops, direct)) upsertRows(ops, TS_KV, direct.length, (params, i, at) => fillPoint(params, direct[i], at));
+  upsertRows(ops, TS_KV_LATEST, latest.length, (params, i, at) => fillPoint(params, latest[i], at));
 }
 
 /**

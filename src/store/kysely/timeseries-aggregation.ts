@@ -8,12 +8,17 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../schema.ts';
 import type { AggregateBucket, TimeseriesAggregateQuery, TimeseriesDelete } from '../../core/ports/store.ts';
 import type { SqliteStaging } from './sqlite-staging.ts';
+import { byUtf8, chunkAggregates, mergedBucket } from './ts-kv-chunk-aggregation.ts';
+import { deleteChunkPoints } from './ts-kv-chunk-delete.ts';
+import { newestBefore } from './ts-kv-chunk-series.ts';
+import { toColumns } from './values.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
-export async function aggregateTimeseries(db: Db, query: TimeseriesAggregateQuery, staging?: SqliteStaging): Promise<Map<string, AggregateBucket[]>> {
+/** Per key and bucket, what the database computes; `chunked` (SQLite): ts_kv_chunk's points too (ts-kv-chunk-aggregation.ts). */
+export async function aggregateTimeseries(db: Db, query: TimeseriesAggregateQuery, staging?: SqliteStaging, chunked = false): Promise<Map<string, AggregateBucket[]>> {
   const result = new Map<string, AggregateBucket[]>();
   if (query.keys.length === 0 || query.buckets.length === 0) return result;
   await staging?.flush(db); // reads must see staged rows
@@ -30,8 +35,12 @@ export async function aggregateTimeseries(db: Db, query: TimeseriesAggregateQuer
     where t.device_id = ${query.deviceId} and t.key in (${keys})
     group by t.key, b.s, b.e
     order by t.key, b.s`.execute(db);
+  // Chunks after rows, as raw reads do: outside a transaction the two reads are two snapshots (ts-kv-chunk-aggregation.ts).
+  const fromChunks = chunked ? await chunkAggregates(db, query) : undefined;
   for (const r of rows.rows) {
-    const bucket: AggregateBucket = {
+    const sums = fromChunks?.get(r.key as string)?.get(`${Number(r.s)},${Number(r.e)}`);
+    if (sums) fromChunks!.get(r.key as string)!.delete(`${Number(r.s)},${Number(r.e)}`);
+    const bucket: AggregateBucket = sums ? mergedBucket(Number(r.s), Number(r.e), r, sums) : {
       start: Number(r.s),
       end: Number(r.e),
       countBool: Number(r.cb),
@@ -52,14 +61,29 @@ export async function aggregateTimeseries(db: Db, query: TimeseriesAggregateQuer
     if (!result.has(key)) result.set(key, []);
     result.get(key)!.push(bucket);
   }
-  return result;
+  return fromChunks && fromChunks.size > 0 ? withChunkOnlyBuckets(result, fromChunks) : result;
+}
+
+/** `result` with the buckets only chunk points fill, in the query's order: key (as SQLite orders text), then start. */
+function withChunkOnlyBuckets(result: Map<string, AggregateBucket[]>, fromChunks: Awaited<ReturnType<typeof chunkAggregates>>): Map<string, AggregateBucket[]> {
+  let added = false;
+  for (const [key, sums] of fromChunks) {
+    if (sums.size === 0) continue;
+    const buckets = result.get(key) ?? [];
+    for (const s of sums.values()) buckets.push(mergedBucket(s.start, s.end, undefined, s));
+    buckets.sort((a, b) => a.start - b.start || a.end - b.end);
+    result.set(key, buckets);
+    added = true;
+  }
+  return added ? new Map([...result].sort(([a], [b]) => byUtf8(a, b))) : result;
 }
 
 /** Deletes points of `keys` in [startTs, endTs) and, as asked, the latest values in that range; one transaction. */
-export async function deleteTimeseries(db: Db, del: TimeseriesDelete, staging?: SqliteStaging): Promise<void> {
+export async function deleteTimeseries(db: Db, del: TimeseriesDelete, staging?: SqliteStaging, chunked = false): Promise<void> {
   if (del.keys.length === 0) return;
   await staging?.flush(db); // staged rows are merged first, so they are deleted too
   await db.deleteFrom('ts_kv').where('device_id', '=', del.deviceId).where('key', 'in', del.keys).where('ts', '>=', del.startTs).where('ts', '<', del.endTs).execute();
+  if (chunked) await deleteChunkPoints(db, del);
   if (!del.deleteLatest) return;
   for (const key of del.keys) {
     const removed = await db
@@ -70,6 +94,11 @@ export async function deleteTimeseries(db: Db, del: TimeseriesDelete, staging?: 
       .where('ts', '<', del.endTs)
       .executeTakeFirst();
     if (Number(removed.numDeletedRows) === 0 || !del.rewriteLatest) continue;
+    if (chunked) {
+      const newest = await newestBefore(db, del.deviceId, key, del.startTs);
+      if (newest) await db.insertInto('ts_kv_latest').values({ device_id: del.deviceId, key, ts: newest.ts, ...toColumns(newest.value) }).execute();
+      continue;
+    }
     const newest = await db.selectFrom('ts_kv').selectAll().where('device_id', '=', del.deviceId).where('key', '=', key).where('ts', '<', del.startTs).orderBy('ts', 'desc').limit(1).executeTakeFirst();
     if (newest) await db.insertInto('ts_kv_latest').values({ ...newest, ts: newest.ts }).execute();
   }

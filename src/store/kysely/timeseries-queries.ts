@@ -1,16 +1,23 @@
-/** Reads of time series: history from ts_kv (after merging SQLite's staged rows), latest values from ts_kv_latest. */
+/**
+ * Reads of time series: history from ts_kv (after merging SQLite's staged rows) and, on SQLite, ts_kv_chunk's points
+ * (ts-kv-chunk-series.ts); latest values from ts_kv_latest.
+ */
 import type { Kysely, Transaction } from 'kysely';
 import type { KvValue } from '../../core/model.ts';
 import type { Database } from '../schema.ts';
 import type { TimeseriesQuery } from '../../core/ports/store.ts';
 import type { SqliteStaging } from './sqlite-staging.ts';
 import { fromColumns } from './values.ts';
+import { seriesWithChunks } from './ts-kv-chunk-series.ts';
+import { keysWithChunks } from './ts-kv-chunk-rows.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
-export async function getTimeseries(db: Db, query: TimeseriesQuery, staging?: SqliteStaging): Promise<Map<string, { ts: number; value: KvValue }[]>> {
+/** History of each key in [startTs, endTs], ordered and limited; `chunked` (SQLite): ts_kv_chunk's points too. */
+export async function getTimeseries(db: Db, query: TimeseriesQuery, staging?: SqliteStaging, chunked = false): Promise<Map<string, { ts: number; value: KvValue }[]>> {
   const result = new Map<string, { ts: number; value: KvValue }[]>();
   await staging?.flush(db);
+  const rowsOfKeys = [];
   for (const key of query.keys) {
     const rows = await db
       .selectFrom('ts_kv')
@@ -22,7 +29,16 @@ export async function getTimeseries(db: Db, query: TimeseriesQuery, staging?: Sq
       .orderBy('ts', query.orderBy === 'ASC' ? 'asc' : 'desc')
       .limit(query.limit)
       .execute();
-    if (rows.length > 0) result.set(key, rows.map((r) => ({ ts: Number(r.ts), value: fromColumns(r) })));
+    rowsOfKeys.push(rows);
+  }
+  // Chunks are read after the rows: a chunk written in between (deleting rows of its ts, rule 2) then adds its points,
+  // and a row read keeps its value, so each point's value is one it had at some moment of the read.
+  // One key: its first chunk page is the probe.
+  const withChunks = !chunked ? undefined : query.keys.length === 1 ? new Set(query.keys) : await keysWithChunks(db, query.deviceId, query.keys, query.startTs, query.endTs);
+  for (const [i, key] of query.keys.entries()) {
+    const rows = rowsOfKeys[i];
+    const points = withChunks?.has(key) ? await seriesWithChunks(db, query, key, rows) : rows.map((r) => ({ ts: Number(r.ts), value: fromColumns(r) }));
+    if (points.length > 0) result.set(key, points);
   }
   return result;
 }

@@ -54,7 +54,8 @@ export function packChunk(points: readonly { ts: number; value: KvValue }[], typ
   } else {
     const values = new Float64Array(bytes.buffer, 8 * n, n);
     if (type === ChunkType.BOOLEAN) for (let i = 0; i < n; i++) values[i] = ordered[i].value.value ? 1 : 0;
-    else for (let i = 0; i < n; i++) values[i] = ordered[i].value.value as number;
+    // `+ 0` turns -0 into 0: SQLite stores a REAL -0.0 as 0, so a ts_kv row reads 0, and a chunk must read the same.
+    else for (let i = 0; i < n; i++) values[i] = (ordered[i].value.value as number) + 0;
   }
   return bytes;
 }
