@@ -192,7 +192,9 @@ export function report(config: string, seed: number | string, ops: readonly Op[]
     const text = json(shrunk.ops);
     if (text.length < 20_000) lines.push(`shrunk operations as data: ${text}`);
   }
-  lines.push(`\nreplay: TELEMETRY_MODEL_SEEDS=${seed} node scripts/run-tests.mjs test/store/telemetry-model.test.ts`);
+  const run = 'node scripts/run-tests.mjs test/store/telemetry-model.test.ts';
+  lines.push(`\nreplay: ${typeof seed === 'number' ? `TELEMETRY_MODEL_SEEDS=${seed}` : `TELEMETRY_MODEL_OPS=${seed}`} ${run}`);
+  if (shrunk) lines.push(`replay the shrunk case: TELEMETRY_MODEL_OPS=${shrunk.file} ${run}`);
   lines.push(`operations up to the failure (${failure.at + 1}):`, ...ops.slice(0, failure.at + 1).map((op, i) => `  ${i}: ${describe(op)}`));
   return lines.join('\n');
 }
