@@ -102,6 +102,7 @@ export function generate(seed: number, steps: number): Op[] {
   const onPeer = (p = 0.12): OnPeer => (chance(p) ? { peer: true } : {});
   const anyDevice = () => (dead.length > 0 && chance(0.05) ? pick(dead) : pick(live));
   const someKeys = () => {
+    if (chance(0.02)) return [];
     const keys = KEYS.filter(() => chance(0.5));
     if (keys.length === 0) keys.push(pick(KEYS));
     if (chance(0.1)) keys.push(UNKNOWN_KEY);
@@ -156,8 +157,8 @@ export function generate(seed: number, steps: number): Op[] {
       const deviceId = anyDevice();
       const keys = someKeys();
       const [startTs, endTs] = range(deviceId, keys);
-      const total = Math.max(...keys.map((k) => model.series(deviceId, k).length));
-      const limit = pick([1, 1, 2, int(1, total + 2), int(1, total + 2), 1_000_000]);
+      const total = Math.max(0, ...keys.map((k) => model.series(deviceId, k).length));
+      const limit = chance(0.02) ? 0 : pick([1, 1, 2, int(1, total + 2), int(1, total + 2), 1_000_000]);
       ops.push({ op: 'get', query: { deviceId, keys, startTs, endTs, limit, orderBy: chance(0.5) ? 'ASC' : 'DESC' }, ...onPeer() });
     } else if (kind < 0.7) {
       const deviceId = anyDevice();
