@@ -263,7 +263,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'sqliteMaxSizeMb', env: 'FLEETGATE_SQLITE_MAX_SIZE_MB', flag: 'sqlite-max-size-mb', kind: 'int', default: 0, doc: 'largest SQLite database file in MiB; beyond it writes fail as on a full disk (0 = no limit)' },
   { key: 'sqliteWriterThread', env: 'FLEETGATE_SQLITE_WRITER_THREAD', flag: 'sqlite-writer-thread', kind: 'enum', values: ['on', 'off'], default: 'on', doc: 'run SQLite statements on a writer thread (on) or on the event loop (off)' },
   { key: 'wsMaxUpdateFramesPerSecond', env: 'FLEETGATE_WS_MAX_UPDATE_FRAMES_PER_SECOND', flag: 'ws-max-update-frames-per-second', kind: 'int', default: 1000, doc: 'WebSocket API: live update frames per second one node aims to stay under; past it every busy subscription\'s wsUpdateIntervalMs stretches (points gathered, none dropped; 0 = no budget; no effect when wsUpdateIntervalMs is 0)' },
-  { key: 'sqliteThreadMinParameters', env: 'FLEETGATE_SQLITE_THREAD_MIN_PARAMETERS', flag: 'sqlite-thread-min-parameters', kind: 'int', default: 8000, doc: 'with the SQLite writer thread: group commits of fewer parameters (rows × columns) than this run on the event loop; 0 = every group commit on the thread' },
+  { key: 'sqliteThreadMinParameters', env: 'FLEETGATE_SQLITE_THREAD_MIN_PARAMETERS', flag: 'sqlite-thread-min-parameters', kind: 'int', default: 8000, doc: 'with the SQLite writer thread: group commits of fewer parameters (rows × columns; the points of a telemetry chunk as rows) than this run on the event loop; 0 = every group commit on the thread' },
 ];
 
 /** Invalid configuration: the CLI prints the message and exits with code 2. */

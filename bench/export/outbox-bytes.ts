@@ -3,7 +3,7 @@
  * of a group-commit-sized batch (2,500 MQTT messages) inserted in one statement, and every 20 commits each lane's rows
  * deleted as one seq range, as the export does; text rows of the size the JSON form makes (~70 bytes a message) against
  * blob rows of the compact form's size (~32 bytes a message). WAL, synchronous=normal, one connection; CPU per message.
- *   node --import tsx bench/export/outbox-bytes.ts [--commits 400]
+ *   [BLOB_SIZES=31,13,10] node --import tsx bench/export/outbox-bytes.ts [--commits 400]
  */
 import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -48,6 +48,9 @@ function run(kind: 'text' | 'blob', bytesPerMessage: number): number {
   return ((u.user + u.system) * 1000) / (COMMITS * MESSAGES);
 }
 
+// BLOB_SIZES=31,13,10: only blob rows of those sizes (the f64 form, and session 8's packed form with varying and repeated values).
+const blobSizes = process.env.BLOB_SIZES?.split(',').map(Number);
 for (let r = 0; r < 3; r++) {
-  console.log(`text 70 B/msg: ${run('text', 70).toFixed(0)} ns per message; blob 32 B/msg: ${run('blob', 32).toFixed(0)} ns; text 32 B/msg: ${run('text', 32).toFixed(0)} ns`);
+  if (blobSizes) console.log(blobSizes.map((b) => `blob ${b} B/msg: ${run('blob', b).toFixed(0)} ns`).join('; '));
+  else console.log(`text 70 B/msg: ${run('text', 70).toFixed(0)} ns per message; blob 32 B/msg: ${run('blob', 32).toFixed(0)} ns; text 32 B/msg: ${run('text', 32).toFixed(0)} ns`);
 }

@@ -14,7 +14,7 @@ import { webhookBody } from '../../src/export/webhook-sink.ts';
 const { values } = parseArgs({ options: { batches: { type: 'string', default: '400' } } });
 const BATCHES = Number(values.batches);
 const outbox = benchOutbox();
-const batches = telemetryBatches(true);
+const batches = telemetryBatches(process.env.SAME_VALUES !== "1");
 const size = (r: { payload: string; points?: Uint8Array | null }) => r.payload.length + (r.points?.length ?? 0);
 for (let round = 0; round < 3; round++) {
   let bytes = 0;

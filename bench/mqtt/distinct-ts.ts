@@ -44,7 +44,10 @@ interface Target {
   name: string;
   port: number;
   child: ChildProcess;
-  lines: AsyncIterator<string>;
+  /** The JSON lines the server printed (its ports first, then the rows it stored). */
+  reports: Record<string, number>[];
+  /** Settles once the server has exited and its stdout has been read to the end. */
+  closed: Promise<unknown>;
 }
 
 /** CPU seconds of one thread of `pid` (the main thread's tid is the pid). */
@@ -62,9 +65,20 @@ const threadsSeconds = (pid: number) => new Map(readdirSync(`/proc/${pid}/task`)
 async function start(name: string, script: string, env: Record<string, string>): Promise<Target> {
   const extra = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean); // e.g. --import bench/support/stall-trace.mjs
   const child = spawn(process.execPath, [...NODE_FLAGS, ...extra, '--import', 'tsx', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-  const first = await lines.next();
-  return { name, port: JSON.parse(first.value as string).mqttPort, child, lines };
+  // The server's stdout is read all the time: its JSON lines are the bench's; anything else (V8's --trace-gc output,
+  // given through BENCH_SERVER_NODE_ARGS) goes to stderr, and a full pipe never blocks the server.
+  const reports: Record<string, number>[] = [];
+  const closed = once(child, 'close');
+  const lines = createInterface({ input: child.stdout! });
+  lines.on('line', (line) => {
+    if (line.startsWith('{')) reports.push(JSON.parse(line) as Record<string, number>);
+    else process.stderr.write(`${line}\n`);
+  });
+  while (reports.length === 0) {
+    if (child.exitCode !== null) throw new Error(`${name} exited before it was ready`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return { name, port: reports[0].mqttPort, child, reports, closed };
 }
 
 /** The load: returns msg/s, latency quantiles (ms) and server CPU per message over the measured window. */
@@ -150,13 +164,8 @@ async function load(target: Target, devices: number, window: number) {
 /** Stops a server; fleetgate prints the rows it stored (BENCH_COUNT_ROWS) after closing its store. */
 async function stop(target: Target): Promise<{ rows?: number; chunkPoints?: number; chunks?: number; walBytes?: number }> {
   target.child.kill('SIGTERM');
-  let counted: { rows?: number; chunkPoints?: number; chunks?: number; walBytes?: number } = {};
-  for (let next = await target.lines.next(); !next.done; next = await target.lines.next()) {
-    const line = JSON.parse(next.value as string) as { rows?: number; chunkPoints?: number; chunks?: number; walBytes?: number };
-    if (line.rows !== undefined) counted = line;
-  }
-  if (target.child.exitCode === null) await once(target.child, 'exit');
-  return counted;
+  await target.closed;
+  return (target.reports.find((line) => line.rows !== undefined) ?? {}) as { rows?: number; chunkPoints?: number; chunks?: number; walBytes?: number };
 }
 
 const fleetgateEnv = (thread: 'on' | 'off', dist?: string): Record<string, string> => ({

@@ -8,10 +8,12 @@
  * Variants (joined with +): base (as provisioning does it), tempmem (temp_store = MEMORY, as the main-thread
  * connection now has it), nosp (no savepoint), noaudit / noattr / nocred (leave that insert out), noret (the device and
  * credentials inserts without RETURNING: the statement's change count says whether every row went in), clocktok (tokens
- * from core/ids.ts newAccessToken, whose first characters follow a clock, instead of 20 random characters).
+ * from core/ids.ts newAccessToken, whose first characters follow a clock, instead of 20 random characters), fullidx
+ * (device_gateway_idx and audit_log_user_idx over every row, as before migration 015 made them partial), pages (also
+ * print the WAL frames a group wrote, by the table or index each page belongs to: SQLite's dbstat).
  * Usage: node --import tsx bench/store/provision-journal.ts [groups=400] [devices per group=40] [variant …]
  */
-import { copyFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -90,6 +92,30 @@ function open(path: string, v: Set<string>): BetterSqlite3.Database {
   return db;
 }
 
+/** WAL frames written from byte `from` on, by page number. */
+function walFrames(path: string, from: number): Map<number, number> {
+  const wal = readFileSync(`${path}-wal`);
+  const pageSize = wal.readUInt32BE(8);
+  const frames = new Map<number, number>();
+  for (let at = Math.max(32, from); at + 24 + pageSize <= wal.length; at += 24 + pageSize) {
+    const page = wal.readUInt32BE(at);
+    frames.set(page, (frames.get(page) ?? 0) + 1);
+  }
+  return frames;
+}
+
+/** Prints the frames per group by owning table or index (`pages` variant). */
+function printFramesByTree(db: BetterSqlite3.Database, frames: Map<number, number>, groups: number): void {
+  const owner = new Map<number, string>();
+  for (const r of db.prepare('select name, pageno from dbstat').all() as { name: string; pageno: number }[]) owner.set(r.pageno, r.name);
+  const byTree = new Map<string, number>();
+  for (const [page, n] of frames) {
+    const tree = owner.get(page) ?? 'other';
+    byTree.set(tree, (byTree.get(tree) ?? 0) + n);
+  }
+  for (const [tree, n] of [...byTree].sort((a, b) => b[1] - a[1])) console.log(`    ${tree.padEnd(40)} ${(n / groups).toFixed(2)} frames a group`);
+}
+
 try {
   // The schema from the migrations, one profile, 100,000 devices.
   const template = join(dir, 'template.db');
@@ -110,6 +136,10 @@ try {
     copyFileSync(template, path);
     const v = new Set(variant.split('+'));
     const vdb = open(path, v);
+    if (v.has('fullidx')) {
+      vdb.exec('drop index device_gateway_idx; create index device_gateway_idx on device (gateway_id);');
+      vdb.exec('drop index audit_log_user_idx; create index audit_log_user_idx on audit_log (tenant_id, user_id);');
+    }
     for (let g = 0; g < 100; g++) group(vdb, v, size, 'warm');
     const wal0 = statSync(`${path}-wal`).size;
     const c0 = process.cpuUsage();
@@ -120,6 +150,7 @@ try {
     console.log(
       `${variant.padEnd(24)} ${((c.user + c.system) / n).toFixed(1)} µs CPU (user ${(c.user / n).toFixed(1)}, system ${(c.system / n).toFixed(1)}), WAL ${(wal / n / 1024).toFixed(2)} KB`,
     );
+    if (v.has('pages')) printFramesByTree(vdb, walFrames(path, wal0), groups);
     vdb.close();
     for (const f of [path, `${path}-wal`, `${path}-shm`]) rmSync(f, { force: true });
   }

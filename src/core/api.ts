@@ -206,9 +206,10 @@ export interface TelemetryApi {
   /**
    * ingestJson telling `listener` instead of returning a promise (no promise, resolvers or reaction closures per
    * message: the MQTT hot path, issue 17). Never throws; every outcome, a malformed payload too, reaches the listener
-   * after this call returns. Optional: callers fall back to ingestJson.
+   * after this call returns. Optional: callers fall back to ingestJson. With `start` and `end`, the payload is bytes
+   * [start, end) of the Buffer `json` (the MQTT frame it arrived in: no view made per message), read during the call.
    */
-  ingestJsonTo?(device: DeviceIdentity, json: string | Buffer, listener: CommitListener): void;
+  ingestJsonTo?(device: DeviceIdentity, json: string | Buffer, listener: CommitListener, start?: number, end?: number): void;
   /** Parses a client-attributes JSON object and resolves once committed. */
   saveClientAttributesJson(device: DeviceIdentity, json: string | Buffer): Promise<void>;
 }

@@ -186,8 +186,9 @@ export async function createCore(deps: {
     audit,
     { retryAfterMs: settings.provisionRetryAfterMs },
     logger,
-    (id, deviceId, profileId) => {
-      credentialsChanged(id, deviceId).catch((err) => logger.warn({ err }, 'credentials-changed publish failed'));
+    (id, deviceId, profileId, unseen) => {
+      // A token generated for this device a moment ago: no cache anywhere holds a lookup of it, so no node is told.
+      if (!unseen) credentialsChanged(id, deviceId).catch((err) => logger.warn({ err }, 'credentials-changed publish failed'));
       provisioned(deviceId, profileId);
     },
     hook,

@@ -116,6 +116,10 @@ function capture(resolve: () => void, reject: (err: unknown) => void): void {
   capturedReject = reject;
 }
 
+function runScheduled(committer: GroupCommitter): void {
+  committer.runFlush();
+}
+
 /** Retries of a batch whose write failed because the database seemed down, before devices are told "not now". */
 const WRITE_RETRIES = 3;
 
@@ -187,20 +191,25 @@ export class GroupCommitter {
    */
   submitTo(telemetry: readonly TsPoint[], listener: CommitListener, committed?: CommittedHook): void {
     const rows = rowsOf(telemetry, undefined);
-    if (this.closed || rows === 0) {
-      const closed = this.closed;
-      queueMicrotask(() => {
-        if (closed) return tell(listener, this.logger, new Error('storage is closing'), true);
-        try {
-          committed?.(0);
-        } catch (err) {
-          return tell(listener, this.logger, err, true);
-        }
-        tell(listener, this.logger);
-      });
-      return;
-    }
-    this.enqueue(telemetry, undefined, rows, listener, undefined, committed);
+    if (this.closed || rows === 0) this.settleLater(listener, committed);
+    else this.enqueue(telemetry, undefined, rows, listener, undefined, committed);
+  }
+
+  /**
+   * submitTo's answer when nothing is queued: refused while closing, else committed with nothing to write. (A function
+   * of its own: a closure in submitTo would make V8 allocate its captured variables on every call, issue 17.)
+   */
+  private settleLater(listener: CommitListener, committed: CommittedHook | undefined): void {
+    const closed = this.closed;
+    queueMicrotask(() => {
+      if (closed) return tell(listener, this.logger, new Error('storage is closing'), true);
+      try {
+        committed?.(0);
+      } catch (err) {
+        return tell(listener, this.logger, err, true);
+      }
+      tell(listener, this.logger);
+    });
   }
 
   /** Tells `listener` that its submission failed with `err`, on a later microtask (a throw of the listener is logged). */
@@ -223,18 +232,20 @@ export class GroupCommitter {
   private schedule(): void {
     if (this.scheduled || this.flushing) return;
     this.scheduled = true;
-    const run = () => {
-      this.scheduled = false;
-      this.flushing = this.flush().finally(() => {
-        this.flushing = undefined;
-        if (this.queue.length > 0) this.schedule();
-      });
-    };
     const interval = this.settings.minIntervalMs ?? 0;
     const early = interval - (performance.now() - this.lastStart);
     const wait = Math.max(this.settings.maxDelayMs, this.queue.length > 1 ? 0 : early); // a full batch goes at once
-    if (wait > 0) setTimeout(run, wait);
-    else setImmediate(run);
+    if (wait > 0) setTimeout(runScheduled, wait, this);
+    else setImmediate(runScheduled, this);
+  }
+
+  /** The scheduled commit (runScheduled; no closure made per submission). */
+  runFlush(): void {
+    this.scheduled = false;
+    this.flushing = this.flush().finally(() => {
+      this.flushing = undefined;
+      if (this.queue.length > 0) this.schedule();
+    });
   }
 
   private async flush(): Promise<void> {

@@ -1,9 +1,10 @@
 import type { CommitListener, DeviceIdentity, TelemetryApi, TimeseriesReadApi } from './api.ts';
 import type { CoreObserver } from './core-types.ts';
 import type { CommittedHook, GroupCommitter } from './group-commit.ts';
-import { parseAttributes, parseTelemetryPoints } from './kv-json.ts';
+import { parseAttributes } from './kv-json.ts';
 import type { KvEntry, KvValue, TsPoint } from './model.ts';
 import type { Store } from './ports/store.ts';
+import { telemetryPoints } from './telemetry-json-bytes.ts';
 
 const NO_POINTS: readonly TsPoint[] = [];
 
@@ -27,7 +28,7 @@ export class Telemetry implements TelemetryApi, TimeseriesReadApi {
   ingestJson(device: DeviceIdentity, json: string | Buffer): Promise<void> {
     let points: TsPoint[];
     try {
-      points = parseTelemetryPoints(json, device.deviceId, Date.now());
+      points = telemetryPoints(json, device.deviceId, undefined);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -36,10 +37,10 @@ export class Telemetry implements TelemetryApi, TimeseriesReadApi {
   }
 
   /** ingestJson telling `listener` (TelemetryApi.ingestJsonTo). */
-  ingestJsonTo(device: DeviceIdentity, json: string | Buffer, listener: CommitListener): void {
+  ingestJsonTo(device: DeviceIdentity, json: string | Buffer, listener: CommitListener, start?: number, end?: number): void {
     let points: TsPoint[];
     try {
-      points = parseTelemetryPoints(json, device.deviceId, Date.now());
+      points = telemetryPoints(json, device.deviceId, undefined, start, end); // Date.now() only for items without a ts
     } catch (err) {
       this.committer.refuse(listener, err);
       return;

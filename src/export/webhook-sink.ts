@@ -8,6 +8,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { SinkError, type ExportSink } from '../core/ports/export-sink.ts';
 import type { ExportMessage, WebhookDestination } from '../core/export/model.ts';
+import { BodyWriter } from '../core/export/compact-body.ts';
 
 /** The signature header value for a body sent at `timestamp` (receivers compute the same and compare). */
 export function webhookSignature(secret: string, timestamp: string, body: string | Buffer): string {
@@ -15,32 +16,28 @@ export function webhookSignature(secret: string, timestamp: string, body: string
 }
 
 /**
- * The POST body, `[json,json,…]` as UTF-8, written message by message into one buffer: a join of the messages' texts
- * (each a concatenation around a slice of its outbox row) and its encoding cost over twice as much CPU per message
- * (bench/RESULTS.md, "Data out, session 6").
+ * The POST body, `[json,json,…]` as UTF-8, written message by message into one buffer: a message of a compact row
+ * writes its bytes straight from the row (compact-body.ts), any other its text. A join of the texts and its encoding
+ * cost over twice as much CPU per message (bench/RESULTS.md, "Data out, session 6"; "render in one pass, session 7").
  */
 export function webhookBody(messages: readonly ExportMessage[]): Buffer {
-  let chars = 2;
-  for (const m of messages) chars += m.json.length + 1;
-  // UTF-8 takes at most 3 bytes per UTF-16 unit; room for ASCII and some slack, grown when a message might not fit.
-  let buf = Buffer.allocUnsafe(chars + (chars >> 3) + 16);
-  let at = 0;
-  let left = chars; // UTF-16 units not written yet (their bytes may be up to 3 each)
-  buf[at++] = 0x5b; // [
+  let size = 2;
+  for (const m of messages) size += (m.writeTo ? m.likelyBytes! : m.json.length + (m.json.length >> 3) + 16) + 1;
+  // A body buffer sized near what it will hold: a large over-sized one (external memory) brings garbage collections on.
+  const w = new BodyWriter(size);
+  w.buf[w.at++] = 0x5b; // [
   for (let i = 0; i < messages.length; i++) {
-    const json = messages[i].json;
-    if (buf.length - at < json.length * 3 + 2) {
-      // Room for this message at 3 bytes a unit, its comma and the closing bracket, and the rest at the estimate.
-      const grown = Buffer.allocUnsafe(Math.max(buf.length * 2, at + json.length * 3 + 2 + left + (left >> 3) + 16));
-      buf.copy(grown, 0, 0, at);
-      buf = grown;
+    const m = messages[i];
+    if (i > 0) {
+      w.ensure(1);
+      w.buf[w.at++] = 0x2c; // ,
     }
-    if (i > 0) buf[at++] = 0x2c; // ,
-    at += buf.write(json, at, 'utf8');
-    left -= json.length + 1;
+    if (m.writeTo) m.writeTo(w);
+    else w.text(m.json);
   }
-  buf[at++] = 0x5d; // ]
-  return buf.subarray(0, at);
+  w.ensure(1);
+  w.buf[w.at++] = 0x5d; // ]
+  return w.bytes();
 }
 
 /** Retry-After as ms: delta-seconds or an HTTP date; undefined when absent or unreadable. */

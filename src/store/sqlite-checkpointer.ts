@@ -15,9 +15,18 @@
  * the pass before it, so it is short (its two fsyncs cover little), and the next write transaction starts the WAL
  * over. Durability is SQLite's own: the final pass is an ordinary checkpoint with the connection's sync flags.
  *
+ * The database file's writes are flushed before the pause (`presync`). A PASSIVE pass that writes land during does not
+ * fsync the database file (SQLite syncs it only when a pass copies the whole WAL, since only then may the WAL start
+ * over), so the final pass's fsync used to flush every page the unpaused passes had copied since the last restart,
+ * about a second of provisioning: 20-30 ms of write pause, once a second, nearly all of it that fsync (bench/RESULTS.md
+ * "HTTP provisioning, session 8"). The worker now flushes the database and WAL files itself (fdatasync on descriptors
+ * of its own) while writes go on, and the final pass's fsyncs find only what the last moments wrote. This moves
+ * work in time and adds no durability step that was not there: the final pass still syncs as SQLite does.
+ *
  * Each pass is published on the diagnostics channel 'fleetgate:sqlite-checkpoint' (bench/support/stall-trace.mjs).
  */
 import { channel } from 'node:diagnostics_channel';
+import { closeSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type BetterSqlite3 from 'better-sqlite3';
@@ -42,12 +51,18 @@ const CATCH_UP_PASSES = 6;
 const OVERDUE_FACTOR = 4;
 /** A pass that took less than this (ms) leaves little for the final one: it follows at once. */
 const SHORT_PASS_MS = 10;
+/** Flushes of the files before a final pass at most, each after a pass that copied what arrived during the one before. */
+const PRESYNC_ROUNDS = 3;
+/** A flush shorter than this (ms) left little for the final pass's fsyncs: the final pass follows at once. */
+const SHORT_SYNC_MS = 5;
 /** Longest wait for the final pass (ms): a worker that hangs fails, the pause ends and the main connection checkpoints. */
 export const FINAL_PASS_TIMEOUT_MS = 10_000;
 
-// Runs in the worker (CommonJS, evaluated): one connection, a PASSIVE checkpoint whenever asked, timed.
+// Runs in the worker (CommonJS, evaluated): one connection, a PASSIVE checkpoint whenever asked, timed; on 'sync',
+// fdatasync of the descriptors it was given (the database and WAL files), timed.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+const { fdatasyncSync } = require('node:fs');
 const Database = require(workerData.driver);
 const db = new Database(workerData.path, { fileMustExist: true });
 db.pragma('synchronous = ' + workerData.synchronous);
@@ -59,6 +74,11 @@ parentPort.on('message', (message) => {
   }
   try {
     const started = performance.now();
+    if (message === 'sync') {
+      for (const fd of workerData.files) fdatasyncSync(fd);
+      parentPort.postMessage({ ok: true, log: 0, checkpointed: 0, ms: performance.now() - started });
+      return;
+    }
     const [result] = db.pragma('wal_checkpoint(PASSIVE)');
     parentPort.postMessage({ ok: true, log: result.log, checkpointed: result.checkpointed, ms: performance.now() - started });
   } catch (err) {
@@ -118,6 +138,12 @@ export class SqliteCheckpointer {
   private finalLog = -1;
   /** The worker thread has ended (it emits 'exit' once). */
   private exited = false;
+  /**
+   * Read-only descriptors of the database and WAL files, which the worker flushes before a final pass. Closed only by
+   * `releaseFiles`, after the store's connections: closing a descriptor of the database file drops every POSIX lock
+   * this process holds on it, SQLite's included.
+   */
+  private readonly files: number[] = [];
 
   private constructor(
     path: string,
@@ -128,7 +154,16 @@ export class SqliteCheckpointer {
     this.restartPages = options.restartPages ?? RESTART_PAGES;
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
     const synchronous = (options.synchronous ?? 'normal').toUpperCase();
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { path, driver, synchronous } });
+    if (options.pauseWrites) {
+      for (const file of [path, `${path}-wal`]) {
+        try {
+          this.files.push(openSync(file, 'r'));
+        } catch {
+          /* no such file (yet): the final pass then flushes it as before */
+        }
+      }
+    }
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { path, driver, synchronous, files: this.files } });
     this.worker.unref();
     this.worker.on('message', (m: { ok: boolean; log?: number; checkpointed?: number; ms?: number; error?: string }) => {
       const waiting = this.waiting;
@@ -161,17 +196,22 @@ export class SqliteCheckpointer {
    * with nothing else to do (a CLI command) must not exit under them.
    */
   private pass(): Promise<PassResult> {
-    this.worker.ref();
-    return new Promise<PassResult>((resolve, reject) => {
-      this.waiting = { resolve, reject };
-      this.worker.postMessage('checkpoint');
-    }).finally(() => this.worker.unref()).then((r) => {
+    return this.ask('checkpoint').then((r) => {
       this.stats.runs++;
       this.stats.lastLog = r.log;
       this.stats.lastCheckpointed = r.checkpointed;
       if (r.log > this.stats.maxLog) this.stats.maxLog = r.log;
       return r;
     });
+  }
+
+  /** One request to the worker ('checkpoint' or 'sync'), referenced while it runs (see `pass`). */
+  private ask(message: 'checkpoint' | 'sync'): Promise<PassResult> {
+    this.worker.ref();
+    return new Promise<PassResult>((resolve, reject) => {
+      this.waiting = { resolve, reject };
+      this.worker.postMessage(message);
+    }).finally(() => this.worker.unref());
   }
 
   private sleep(ms: number): Promise<void> {
@@ -200,6 +240,17 @@ export class SqliteCheckpointer {
           if (published.hasSubscribers) published.publish({ pass: 'catch-up', ...r });
         }
         if (this.stopped) return;
+        // The database pages the passes above copied are flushed now, while writes go on, not by the final pass's
+        // fsync. A long flush is followed by a pass (what arrived meanwhile) and another flush, until one is short.
+        for (let i = 0; this.files.length > 0 && i < PRESYNC_ROUNDS; i++) {
+          const synced = await this.ask('sync');
+          if (published.hasSubscribers) published.publish({ pass: 'presync', ms: synced.ms });
+          if (this.stopped) return;
+          if (synced.ms < SHORT_SYNC_MS || i === PRESYNC_ROUNDS - 1) break;
+          r = await this.pass();
+          if (published.hasSubscribers) published.publish({ pass: 'catch-up', ...r });
+          if (this.stopped) return;
+        }
         let waited = 0;
         let final: PassResult | undefined;
         const asked = performance.now();
@@ -248,6 +299,17 @@ export class SqliteCheckpointer {
     clearTimeout(this.sleeping.timer);
     this.sleeping.resolve();
     this.sleeping = undefined;
+  }
+
+  /** Closes the checkpointer's descriptors of the database files: call it after stop() and after the store's connections closed. */
+  releaseFiles(): void {
+    for (const fd of this.files.splice(0)) {
+      try {
+        closeSync(fd);
+      } catch {
+        /* already closed */
+      }
+    }
   }
 
   /** Stops the worker (after its pass, its connection closed) before the store closes its own. */

@@ -281,7 +281,11 @@ async function finishOpening(
       await staging.flush(db);
     } finally {
       await checkpointer?.stop();
-      await db.destroy();
+      try {
+        await db.destroy();
+      } finally {
+        checkpointer?.releaseFiles();
+      }
     }
   };
   return new KyselyStore(db, sqliteDialect, close, false, 1, staging);

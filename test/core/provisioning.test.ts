@@ -7,6 +7,7 @@ import type { ProvisionType } from '../../src/core/model.ts';
 import { DEFAULT_TENANT_ID } from '../../src/core/model.ts';
 import { sha3Hex, sha3Join } from '../../src/core/credentials.ts';
 import { renderProvisionJson } from '../../src/core/provisioning/render.ts';
+import { channels } from '../../src/core/ports/bus.ts';
 
 const T = DEFAULT_TENANT_ID;
 const src = { transport: 'http' as const, address: '127.0.0.1' };
@@ -236,5 +237,29 @@ describe('spec §5.1 rendering', () => {
   test('NOT_FOUND and FAILURE bodies keep ThingsBoard keys first and add reason', () => {
     assert.equal(renderProvisionJson({ status: 'NOT_FOUND', reason: 'BAD_KEY_OR_SECRET', errorMsg: 'Provision data was not found!' }), '{"errorMsg":"Provision data was not found!","status":"NOT_FOUND","reason":"BAD_KEY_OR_SECRET"}');
     assert.equal(renderProvisionJson({ status: 'FAILURE', reason: 'DEVICE_EXISTS', errorMsg: 'Failed to provision device!' }), '{"errorMsg":"Failed to provision device!","status":"FAILURE","reason":"DEVICE_EXISTS"}');
+  });
+});
+
+describe('credentials-changed after provisioning', () => {
+  test('supplied credentials are announced to every node (one may have cached a miss for them); a generated token, which no one can have presented, is not, and authenticates at once', async () => {
+    const tc = await createTestCore();
+    try {
+      await tc.core.profiles.save(T, { name: 'p', provisionType: 'ALLOW_CREATE_NEW_DEVICES', provisionDeviceKey: 'k', profileData: { provisionConfiguration: { type: 'ALLOW_CREATE_NEW_DEVICES', provisionDeviceSecret: 's' } } }, TEST_ACTOR);
+      const announced: string[] = [];
+      await tc.bus.subscribe(channels.credentials, (m) => void (m.kind === 'credentials-changed' && announced.push(m.credentialsId)));
+      // A miss for the supplied token, cached before the device exists.
+      assert.equal(await tc.core.auth.byAccessToken('own-token'), undefined);
+      const own = await tc.core.provisioning.provision({ provisionDeviceKey: 'k', provisionDeviceSecret: 's', deviceName: 'own', token: 'own-token' }, src);
+      const generated = await tc.core.provisioning.provision({ provisionDeviceKey: 'k', provisionDeviceSecret: 's', deviceName: 'generated' }, src);
+      assertStatus(own, 'SUCCESS');
+      assertStatus(generated, 'SUCCESS');
+      await new Promise((r) => setTimeout(r, 20)); // bus handlers run on a later turn
+      assert.deepEqual(announced, ['own-token']);
+      assert.equal((await tc.core.auth.byAccessToken('own-token'))?.deviceId, own.status === 'SUCCESS' ? own.deviceId : '');
+      const token = generated.status === 'SUCCESS' ? String(generated.credentialsValue) : '';
+      assert.equal((await tc.core.auth.byAccessToken(token))?.deviceId, generated.status === 'SUCCESS' ? generated.deviceId : '');
+    } finally {
+      await tc.close();
+    }
   });
 });

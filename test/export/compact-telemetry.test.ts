@@ -129,4 +129,56 @@ describe('compact outbox telemetry', () => {
       { id: '8', deviceId: 'd1', payload: '{"telemetry":[{"ts":1700000000001,"values":{"t":1.5}}]}' },
     ]);
   });
+  it('packs numbers so each reads back as the same double (decimals, integers near 2^31, raw doubles, -0, far timestamps)', () => {
+    const next = random(99);
+    const values: number[] = [0, -0, 1, -1, 0.5, -0.5, 2.5, -2.5, 0.1 + 0.2, 2 ** 31 - 1, -(2 ** 31) + 1, 2 ** 31, -(2 ** 31), 2 ** 32 + 1, 214748364.7, -214748.3647, 21474.83648, 1e-4, 1.0001, 9007199254740991, 4.35, 1.005, 123.4565];
+    while (values.length < 20_000) {
+      const r = next();
+      const digits = Math.floor(next() * 7);
+      if (r < 0.5) values.push(Math.round((next() - 0.5) * 10 ** Math.floor(next() * 12)) / 10 ** digits);
+      else if (r < 0.7) values.push(Math.floor((next() - 0.5) * 2 ** Math.floor(next() * 54)));
+      else if (r < 0.9) values.push((next() - 0.5) * 10 ** Math.floor(next() * 40 - 20));
+      else values.push(values[Math.floor(next() * values.length)]); // a repeat
+    }
+    const points: TsPoint[] = [];
+    let ts = -5;
+    for (let i = 0; i + 1 < values.length; i += 2) {
+      ts += i % 1000 === 0 ? 2 ** 31 + Math.floor(next() * 2 ** 40) : 1 + Math.floor(next() * 300);
+      points.push({ deviceId: 'd', ts, key: 'a', value: { type: 'DOUBLE', value: values[i] } }, { deviceId: 'd', ts, key: 'b', value: { type: 'LONG', value: values[i + 1] } });
+    }
+    const series = compactByDevice(points);
+    assert.equal(series.get('d')!.ok, true);
+    const row = compactRow([{ deviceId: 'd', prefix: '{"telemetry":', numbers: series.get('d')! }]);
+    assert.ok(row.length < values.length * 9, `packed: ${row.length} bytes for ${values.length} numbers`);
+    const [message] = readCompactRow(row);
+    assert.equal(message.data, `{"telemetry":${telemetryJsonByDevice(points).get('d')}}`);
+  });
+
+  it('keeps timestamps exact when two of a device are 2^53 or more apart (the packed delta would round)', () => {
+    // compactByDevice takes any safe integer ts; a delta between two of them may exceed 2^53 and is then not exact.
+    for (const [a, b] of [[-(2 ** 53) + 1, 2 ** 53 - 2], [-(2 ** 52), 2 ** 53 - 1], [-3, 2 ** 53 - 1]]) {
+      const points: TsPoint[] = [
+        { deviceId: 'd', ts: a, key: 't', value: { type: 'DOUBLE', value: 1 } },
+        { deviceId: 'd', ts: b, key: 't', value: { type: 'DOUBLE', value: 2 } },
+      ];
+      const series = compactByDevice(points);
+      const [message] = readCompactRow(compactRow([{ deviceId: 'd', prefix: '{"telemetry":', numbers: series.get('d')! }]));
+      assert.equal(message.data, `{"telemetry":${telemetryJsonByDevice(points).get('d')}}`, `ts ${a} then ${b}`);
+    }
+  });
+
+  it('reads rows of version 1 (numbers as f64s, written before the packed form)', () => {
+    const parts: Buffer[] = [Buffer.from([1])];
+    const u16 = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16LE(n); return b; };
+    const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
+    const f64s = (...xs: number[]) => Buffer.from(new Float64Array(xs).buffer);
+    const text = (s: string, width: 2 | 4) => { const b = Buffer.from(s); return Buffer.concat([width === 2 ? u16(b.length) : u32(b.length), b]); };
+    parts.push(text('d1', 2), text('{"telemetry":', 4), Buffer.from([0]), u16(2), text('"t"', 2), text('"h"', 2), u32(2), f64s(1_700_000_000_001, 21.5, 40, 1_700_000_000_002, -0, 0.1));
+    parts.push(text('d2', 2), text('{"telemetry":', 4), Buffer.from([1]), text('[{"ts":5,"values":{"s":"x"}}]', 4));
+    const messages = readCompactRow(Buffer.concat(parts));
+    assert.deepEqual(messages, [
+      { deviceId: 'd1', data: '{"telemetry":[{"ts":1700000000001,"values":{"t":21.5,"h":40}},{"ts":1700000000002,"values":{"t":0,"h":0.1}}]}' },
+      { deviceId: 'd2', data: '{"telemetry":[{"ts":5,"values":{"s":"x"}}]}' },
+    ]);
+  });
 });

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import { postgresDialect, sqliteDialect, type Dialect } from '../../src/store/dialect.ts';
 import { migrationProvider } from '../../src/store/migrate.ts';
@@ -292,3 +292,35 @@ outboxContract(
   postgresDialect,
   { skip: skipUnlessPostgres() },
 );
+
+describe('outbox statements of a SQLite group commit', () => {
+  it('are the INSERT Kysely compiles for the rows, with the same parameters, and take consecutive seqs', async () => {
+    const { outboxStatements } = await import('../../src/store/kysely/export-queries.ts');
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: new BetterSqlite3(':memory:') }) });
+    try {
+      const entries: OutboxEntry[] = [
+        { ruleId: 'r', partition: 3, deviceId: null, kind: 'telemetry', createdTime: 5, payload: '', messages: 2, points: Buffer.from([2, 0]) },
+        { ruleId: 'r', partition: 4, deviceId: 'd', kind: 'gap', createdTime: 6, payload: '{"skipped":1}' },
+        { ruleId: 's', partition: 0, deviceId: 'e', kind: 'attributes', createdTime: 7, payload: '{}', messages: 1, points: null },
+      ];
+      for (const n of [1, 3]) {
+        const [op] = outboxStatements(db, entries.slice(0, n));
+        const compiled = db
+          .insertInto('export_outbox')
+          .values(entries.slice(0, n).map((e) => ({ rule_id: e.ruleId, part: e.partition, device_id: e.deviceId, kind: e.kind, created_time: e.createdTime, payload: e.payload, messages: e.messages ?? 1, points: e.points ?? null })))
+          .compile();
+        assert.equal(op.sql, compiled.sql);
+        assert.deepEqual(op.params, compiled.parameters);
+      }
+      await new Migrator({ db, provider: migrationProvider(sqliteDialect) }).migrateToLatest();
+      const seqs: (number | undefined)[] = [];
+      const [op] = outboxStatements(db, entries, seqs);
+      const raw = await db.executeQuery(CompiledQuery.raw(op.sql, op.params as unknown[]));
+      op.done?.({ changes: Number(raw.numAffectedRows), insertId: raw.insertId });
+      const rows = await db.selectFrom('export_outbox').select(['seq', 'kind']).orderBy('seq').execute();
+      assert.deepEqual(rows.map((r) => [Number(r.seq), r.kind]), seqs.map((seq, i) => [seq, entries[i].kind]));
+    } finally {
+      await db.destroy();
+    }
+  });
+});

@@ -1,7 +1,8 @@
 /** WAL checkpoints run on a worker thread (src/store/sqlite-checkpointer.ts); the main connection keeps a safety net. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -177,6 +178,31 @@ describe('SQLite checkpoints on a worker thread', () => {
     // size: the restart size (4 MiB) plus what arrives while a cycle runs, a small part of it.
     const written = bounded.expected * 4 * 250;
     assert.ok(bounded.walBytes < written / 4, `WAL file ${bounded.walBytes} bytes, ${written} bytes of values written`);
+  });
+
+  test('before each final pass the database and WAL files are flushed while writes go on; closing the store closes their descriptors', async () => {
+    const passes: string[] = [];
+    const listen = (message: unknown) => passes.push((message as { pass: string }).pass);
+    subscribe('fleetgate:sqlite-checkpoint', listen);
+    let bounded: Awaited<ReturnType<typeof fill>>;
+    try {
+      bounded = await fill('presync.db', 1024, 600);
+    } finally {
+      unsubscribe('fleetgate:sqlite-checkpoint', listen);
+    }
+    assert.equal(bounded.rows, bounded.expected, 'every row is there');
+    const finals = passes.flatMap((pass, i) => (pass === 'final' ? [i] : []));
+    assert.ok(finals.length > 0, `a final pass ran (passes: ${passes.join(' ')})`);
+    for (const i of finals) assert.equal(passes[i - 1], 'presync', `the pass before a final one is a flush (passes: ${passes.slice(Math.max(0, i - 4), i + 1).join(' ')})`);
+    // The store closed: no descriptor of this process still names the file (a leak would also drop SQLite's locks later).
+    const open = readdirSync('/proc/self/fd').flatMap((fd) => {
+      try {
+        return [readlinkSync(`/proc/self/fd/${fd}`)];
+      } catch {
+        return [];
+      }
+    });
+    assert.deepEqual(open.filter((target) => target.includes('presync.db')), []);
   });
 
   for (const synchronous of ['normal', 'full'] as const) {

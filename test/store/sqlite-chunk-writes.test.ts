@@ -230,6 +230,23 @@ for (const mode of MODES) {
       }
     });
 
+    test('a DOUBLE -0 is stored as 0 and a series holding NaN stays rows, as the row layout stores them; ±Infinity is chunked', async () => {
+      const { store, file } = await open();
+      try {
+        await write(store, [
+          ...run('a', 'zero', 1, DIRECT_ROWS_PER_SERIES, (i) => dbl(i % 2 === 0 ? -0 : i)),
+          ...run('a', 'nan', 1, DIRECT_ROWS_PER_SERIES, (i) => dbl(i === 3 ? NaN : i)),
+          ...run('a', 'inf', 1, DIRECT_ROWS_PER_SERIES, (i) => dbl(i === 0 ? Infinity : i === 1 ? -Infinity : i)),
+        ]);
+        assert.deepEqual(layout(file).chunks.map((c) => c.key), ['zero', 'inf']);
+        const zeros = storedSeries(file, 'a', 'zero').filter(([ts]) => ts % 2 === 1);
+        assert.ok(zeros.length === DIRECT_ROWS_PER_SERIES / 2 && zeros.every(([, v]) => Object.is(v.value, 0)), 'every -0 stored as 0');
+        assert.deepEqual(storedSeries(file, 'a', 'inf').slice(0, 3), [[1, dbl(Infinity)], [2, dbl(-Infinity)], [3, dbl(2)]]);
+      } finally {
+        await store.close();
+      }
+    });
+
     test('latest values and key lists are what the row layout gives, batch after batch', async () => {
       const chunked = await open();
       const rows = await open(undefined, { chunkMinPoints: Infinity });

@@ -165,6 +165,19 @@ for (const [name, options] of [
       assert.deepEqual((await s.store.getLatestTimeseries(d, ['a'])).get('a'), { ts: 5, value: bool(true) });
     });
 
+    test('inside a store transaction, reads and aggregation see chunks too (one snapshot)', async () => {
+      const d = fresh();
+      writeChunk(s.raw, d, 'q', series(0, 30, 10, (ts) => dbl(ts)));
+      writeChunk(s.raw, d, 'r', series(0, 30, 10, (ts) => lng(ts)));
+      const [points, sums] = await s.store.transaction(async (tx) => [
+        await tx.getTimeseries({ deviceId: d, keys: ['q', 'r'], startTs: 5, endTs: 30, limit: 2, orderBy: 'DESC' }),
+        await tx.aggregateTimeseries({ deviceId: d, keys: ['r'], buckets: [[0, 40]] }),
+      ] as const);
+      assert.deepEqual(points.get('q'), [{ ts: 30, value: dbl(30) }, { ts: 20, value: dbl(20) }]);
+      assert.deepEqual(points.get('r'), [{ ts: 30, value: lng(30) }, { ts: 20, value: lng(20) }]);
+      assert.equal(sums.get('r')![0].sumLong, 60);
+    });
+
     test('a damaged points blob is a clear INTERNAL error naming the row, and the store keeps serving', async () => {
       const d = fresh();
       writeChunk(s.raw, d, 'x', series(0, 3, 1, (ts) => dbl(ts)));

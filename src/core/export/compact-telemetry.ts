@@ -9,16 +9,24 @@
  * value a finite number, and its timestamps increase; otherwise its part of the row holds its telemetry array's JSON
  * text from telemetry-json.ts. Either way the JSON delivered is byte for byte what the text form holds.
  *
- * Row bytes (`OutboxEntry.points`): u8 version (1), then per device (one message each, `messages` of them):
+ * Row bytes (`OutboxEntry.points`): u8 version (2; rows of version 1 are still read), then per device (one message
+ * each, `messages` of them):
  *   u16 id length, id · u32 prefix length, prefix (`{"deviceName":…,"profileId":…,"telemetry":`) · u8 form:
- *   0 numbers: u16 key count, per key u16 length + its JSON text (quoted) · u32 messages · messages x (1 + keys) f64
+ *   0 numbers (version 1): u16 key count, per key u16 length + its JSON text (quoted) · u32 messages ·
+ *     messages x (1 + keys) f64
  *   1 text: u32 length + the telemetry array's JSON text.
- * Lengths are UTF-8 bytes; numbers little-endian.
+ *   2 packed numbers (version 2): u16 key count, keys as in form 0 · u32 messages · u32 packed bytes · f64 first ts ·
+ *     per message: varint ts - previous ts (0 for the first), then per key a tag and its value: 0 the key's previous
+ *     value again, 1 an integer (zigzag varint), 2-5 a decimal of 1-4 fractional digits (zigzag varint of
+ *     value x 10^(tag-1), read back as that integer / 10^(tag-1), which is the value exactly), 6 f64.
+ * Lengths are UTF-8 bytes; numbers little-endian. The packed form takes ~3-12 bytes a message of two values against
+ * 24 as f64s (what SQLite writes twice and delivery deletes); every number reads back as the same double, so the JSON
+ * is the same.
  */
 import type { TsPoint } from '../model.ts';
 import { telemetryJsonByDevice, tsText } from './telemetry-json.ts';
 
-const VERSION = 1;
+const VERSION = 2;
 
 /** One device's points of a batch: its keys, and per message its ts and values. */
 export interface DeviceNumbers {
@@ -58,7 +66,8 @@ export function compactByDevice(points: readonly TsPoint[]): Map<string, DeviceN
     }
     if (s.ok) {
       const width = s.keys.length;
-      if (end - i !== width || !(ts > s.lastTs) || !Number.isSafeInteger(ts)) {
+      // The packed form holds ts - previous ts as a varint: it must be a safe integer too, or it would not be exact.
+      if (end - i !== width || !(ts > s.lastTs) || !Number.isSafeInteger(ts) || (s.n > 0 && ts - s.lastTs > Number.MAX_SAFE_INTEGER)) {
         s.ok = false;
         texts++;
       } else {
@@ -135,11 +144,14 @@ export function compactRow(devices: readonly { deviceId: string; prefix: string;
   for (const d of devices) {
     size += 2 + d.deviceId.length * 3 + 4 + d.prefix.length * 3 + 1;
     if (d.numbers.ok) {
-      size += 2 + 4 + d.numbers.n * 8;
+      // At most 8 varint bytes per ts and 9 per value.
+      size += 2 + 4 + 4 + 8 + d.numbers.n * 9;
       for (const k of d.numbers.keys) size += 2 + (k.length + 2) * 6;
     } else size += 4 + d.numbers.text!.length * 3;
   }
-  const buf = Buffer.allocUnsafe(size);
+  // Written into a buffer reused from row to row, then copied out at its size (small rows come from Node's pool).
+  if (rowScratch.length < size) rowScratch = Buffer.allocUnsafe(Math.max(size, rowScratch.length * 2));
+  const buf = rowScratch;
   let at = 0;
   buf[at++] = VERSION;
   const text = (s: string, lengthBytes: 2 | 4) => {
@@ -157,16 +169,126 @@ export function compactRow(devices: readonly { deviceId: string; prefix: string;
       text(s.text!, 4);
       continue;
     }
-    buf[at++] = 0;
-    buf.writeUInt16LE(s.keys.length, at);
+    buf[at++] = 2;
+    const width = s.keys.length;
+    buf.writeUInt16LE(width, at);
     at += 2;
     for (const k of s.keys) text(JSON.stringify(k), 2);
-    buf.writeUInt32LE(s.n / (s.keys.length + 1), at);
-    at += 4;
-    buf.set(new Uint8Array(s.nums.buffer, s.nums.byteOffset, s.n * 8), at);
-    at += s.n * 8;
+    buf.writeUInt32LE(s.n / (width + 1), at);
+    const lengthAt = at + 4;
+    at += 8;
+    const start = at;
+    at = packNumbers(buf, at, s.nums, s.n, width);
+    buf.writeUInt32LE(at - start, lengthAt);
   }
-  return Buffer.from(buf.subarray(0, at));
+  const row = Buffer.from(buf.subarray(0, at));
+  if (rowScratch.length > LARGEST_SCRATCH) rowScratch = Buffer.allocUnsafe(LARGEST_SCRATCH);
+  return row;
+}
+
+/** compactRow's buffer (a row is bounded by a batch of its rule: at most a few MB), kept up to 1 MiB. */
+let rowScratch = Buffer.allocUnsafe(64 * 1024);
+const LARGEST_SCRATCH = 1024 * 1024;
+
+/** The previous value of each key while packing (NaN: none; no packed value is NaN). */
+let previous = new Float64Array(16);
+const POW10 = [1, 10, 100, 1000, 10000];
+
+/** Form 2's numbers: the first ts as f64, then per message its ts delta and its values, tagged (see the file's head). */
+function packNumbers(buf: Buffer, at: number, nums: Float64Array, n: number, width: number): number {
+  if (previous.length < width) previous = new Float64Array(width);
+  previous.fill(Number.NaN, 0, width);
+  let lastTs = nums[0];
+  at = buf.writeDoubleLE(lastTs, at);
+  for (let i = 0; i < n; ) {
+    const ts = nums[i++];
+    at = writeVarint(buf, at, ts - lastTs);
+    lastTs = ts;
+    for (let k = 0; k < width; k++) {
+      const v = nums[i++];
+      // -0 and 0 are both written 0 in JSON, so a -0 may stand for a 0 and the other way round.
+      if (v === previous[k]) {
+        buf[at++] = 0;
+        continue;
+      }
+      previous[k] = v;
+      if (Number.isInteger(v) && v > -2147483648 && v < 2147483648) {
+        buf[at++] = 1;
+        at = writeVarint(buf, at, v < 0 ? -2 * v - 1 : 2 * v);
+        continue;
+      }
+      let tag = 6;
+      for (let d = 1; d <= 4; d++) {
+        const m = Math.round(v * POW10[d]);
+        if (m > -2147483648 && m < 2147483648 && m / POW10[d] === v) {
+          buf[at++] = 1 + d;
+          at = writeVarint(buf, at, m < 0 ? -2 * m - 1 : 2 * m);
+          tag = 0;
+          break;
+        }
+      }
+      if (tag === 6) {
+        buf[at++] = 6;
+        at = buf.writeDoubleLE(v, at);
+      }
+    }
+  }
+  return at;
+}
+
+/** A non-negative safe integer, 7 bits a byte, low bits first. */
+function writeVarint(buf: Buffer, at: number, n: number): number {
+  while (n >= 128) {
+    buf[at++] = n < 2147483648 ? (n & 127) | 128 : (n % 128) | 128;
+    n = Math.floor(n / 128);
+  }
+  buf[at++] = n;
+  return at;
+}
+
+/**
+ * Reads form 2's numbers of one device at `at` into `out` (grown when short: the array to use is returned with the end),
+ * each message's ts then its values, as compactByDevice held them (a -0 may come back as 0: the JSON is the same).
+ */
+export function unpackNumbers(buf: Buffer, at: number, count: number, width: number, out: Float64Array): { nums: Float64Array; end: number } {
+  const n = count * (width + 1);
+  let nums = out.length >= n ? out : new Float64Array(n);
+  let ts = buf.readDoubleLE(at);
+  at += 8;
+  let i = 0;
+  for (let e = 0; e < count; e++) {
+    let delta = 0;
+    for (let shift = 1; ; shift *= 128) {
+      const b = buf[at++];
+      delta += (b & 127) * shift;
+      if (b < 128) break;
+    }
+    ts += delta;
+    nums[i++] = ts;
+    for (let k = 0; k < width; k++, i++) {
+      const tag = buf[at++];
+      if (tag === 0) {
+        nums[i] = nums[i - width - 1];
+        continue;
+      }
+      if (tag === 6) {
+        nums[i] = buf.readDoubleLE(at);
+        at += 8;
+        continue;
+      }
+      let z = 0;
+      for (let shift = 1; ; shift *= 128) {
+        const b = buf[at++];
+        z += (b & 127) * shift;
+        if (b < 128) break;
+      }
+      const m = z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+      if (tag === 1) nums[i] = m;
+      else if (tag <= 5) nums[i] = m / POW10[tag - 1];
+      else throw new Error(`unknown compact value tag ${tag}`);
+    }
+  }
+  return { nums, end: at };
 }
 
 /** One device's message of a compact row: its id and its `data` JSON text. */
@@ -178,7 +300,7 @@ export interface CompactMessage {
 /** The messages of a compact row, in order, each device's `data` rendered as the text form holds it. */
 export function readCompactRow(row: Uint8Array): CompactMessage[] {
   const buf = Buffer.isBuffer(row) ? row : Buffer.from(row.buffer, row.byteOffset, row.byteLength);
-  if (buf[0] !== VERSION) throw new Error(`unknown compact outbox row version ${buf[0]}`);
+  if (buf[0] !== 1 && buf[0] !== 2) throw new Error(`unknown compact outbox row version ${buf[0]}`);
   let at = 1;
   const text = (lengthBytes: 2 | 4) => {
     const n = lengthBytes === 2 ? buf.readUInt16LE(at) : buf.readUInt32LE(at);
@@ -195,13 +317,25 @@ export function readCompactRow(row: Uint8Array): CompactMessage[] {
       out.push({ deviceId, data: `${prefix}${text(4)}}` });
       continue;
     }
-    if (form !== 0) throw new Error(`unknown compact outbox form ${form}`);
+    if (form !== 0 && form !== 2) throw new Error(`unknown compact outbox form ${form}`);
     const width = buf.readUInt16LE(at);
     at += 2;
     const keys: string[] = [];
     for (let k = 0; k < width; k++) keys.push(text(2));
     const count = buf.readUInt32LE(at);
     at += 4;
+    if (form === 2) {
+      const { nums, end } = unpackNumbers(buf, at + 4, count, width, new Float64Array(count * (width + 1)));
+      at = end;
+      const entries: string[] = new Array(count);
+      for (let e = 0, i = 0; e < count; e++) {
+        let entry = `{"ts":${tsText(nums[i++])},"values":{${keys[0]}:${numberText(nums[i++])}`;
+        for (let k = 1; k < width; k++) entry += `,${keys[k]}:${numberText(nums[i++])}`;
+        entries[e] = `${entry}}}`;
+      }
+      out.push({ deviceId, data: `${prefix}[${entries.join(',')}]}` });
+      continue;
+    }
     const entries: string[] = new Array(count);
     for (let e = 0; e < count; e++) {
       let entry = `{"ts":${tsText(buf.readDoubleLE(at))},"values":{${keys[0]}:${numberText(buf.readDoubleLE(at + 8))}`;

@@ -3,6 +3,7 @@
  * the messages delivered to a destination.
  */
 import { readCompactRow } from './compact-telemetry.ts';
+import { compactRowMessages, messageText, type BodyWriter } from './compact-body.ts';
 
 /** What a rule can export. */
 export const EXPORT_KINDS = ['telemetry', 'attributes', 'provisioning', 'connectivity', 'rpc'] as const;
@@ -132,16 +133,20 @@ export interface ExportLane {
 export interface ExportMessage {
   id: string;
   /** The message as JSON text. */
-  json: string;
+  readonly json: string;
+  /** Bytes its JSON takes at most, when it can write them itself (writeTo). */
+  readonly maxBytes?: number;
+  /** About how many bytes its JSON takes, when it can write them itself (for sizing a body; maxBytes bounds it). */
+  readonly likelyBytes?: number;
+  /** Writes its JSON's UTF-8 bytes (the same as `json`'s) in one pass, without building the text (compact-body.ts). */
+  writeTo?(w: BodyWriter): void;
 }
 
 /** The messages of an outbox row as delivered by rule `ruleName`. */
 export function messagesOf(row: OutboxRow, ruleName: string): ExportMessage[] {
   const rule = JSON.stringify(ruleName);
-  return unpackMessages(row).map((m) => ({
-    id: m.id,
-    json: `{"id":"${m.id}","rule":${rule},"kind":"${row.kind}","deviceId":${m.deviceId === null ? 'null' : JSON.stringify(m.deviceId)},"ts":${row.createdTime},"data":${m.payload}}`,
-  }));
+  if (row.points) return compactRowMessages(row.points, row.seq, row.kind, row.createdTime, rule);
+  return unpackMessages(row).map((m) => ({ id: m.id, json: messageText(m.id, rule, row.kind, m.deviceId, row.createdTime, m.payload) }));
 }
 
 /** Lanes per rule: messages of one device always share a lane, so they are delivered in order. */

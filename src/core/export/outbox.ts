@@ -20,8 +20,15 @@ export interface OutboxBudget {
   skipped(ruleId: string, rows: number): void;
 }
 
+/** A device's identity as last noted, with its message prefix and lane computed once for it (not per batch). */
+interface Noted {
+  device: DeviceIdentity;
+  prefix?: string;
+  partition: number;
+}
+
 export class OutboxBuilder {
-  private readonly identities = new Map<string, DeviceIdentity>();
+  private readonly identities = new Map<string, Noted>();
 
   constructor(
     private readonly rules: ExportRules,
@@ -34,7 +41,10 @@ export class OutboxBuilder {
     if (this.identities.size >= IDENTITY_CAP && !this.identities.has(device.deviceId)) {
       this.identities.delete(this.identities.keys().next().value as string);
     }
-    this.identities.set(device.deviceId, device);
+    const noted = this.identities.get(device.deviceId);
+    // The same identity object (the session's): its prefix stays; a changed one (a rename, another profile) is noted anew.
+    if (noted?.device === device) return;
+    this.identities.set(device.deviceId, { device, partition: partitionOf(device.deviceId) });
   }
 
   /** Adds the batch's outbox rows to it (the group committer calls this before the write). */
@@ -57,13 +67,14 @@ export class OutboxBuilder {
   private telemetryRows(points: readonly TsPoint[], now: number, out: OutboxEntry[]): void {
     const lanes = new Map<string, { rule: ExportRule; partition: number; devices: { deviceId: string; prefix: string; numbers: DeviceNumbers }[] }>();
     for (const [deviceId, numbers] of compactByDevice(points)) {
-      const device = this.identities.get(deviceId);
-      if (!device) continue;
+      const noted = this.identities.get(deviceId);
+      if (!noted) continue;
+      const device = noted.device;
       const rules = this.rules.matching('telemetry', device.tenantId, device.profileId);
       if (rules.length === 0) continue;
       // What JSON.stringify({ deviceName, profileId, telemetry }) gives before the telemetry array.
-      const prefix = `{"deviceName":${JSON.stringify(device.deviceName)},"profileId":${JSON.stringify(device.profileId)},"telemetry":`;
-      const partition = partitionOf(deviceId);
+      const prefix = (noted.prefix ??= `{"deviceName":${JSON.stringify(device.deviceName)},"profileId":${JSON.stringify(device.profileId)},"telemetry":`);
+      const partition = noted.partition;
       for (const rule of rules) {
         if (this.budget.full) {
           this.budget.skipped(rule.id, 1);
@@ -96,9 +107,9 @@ export class OutboxBuilder {
   }
 
   private push(kind: 'telemetry' | 'attributes', deviceId: string, now: number, data: Record<string, unknown>, out: OutboxEntry[]): void {
-    const device = this.identities.get(deviceId);
-    if (!device) return;
-    this.forDevice(kind, device, now, data, out);
+    const noted = this.identities.get(deviceId);
+    if (!noted) return;
+    this.forDevice(kind, noted.device, now, data, out);
   }
 
   /** Outbox rows of one message about `device` for every rule that exports `kind` for its profile. */

@@ -34,10 +34,13 @@ class Outcome extends Error {
   }
 }
 
-/** spec §6: the credentials a new device gets from the request (or a random token when none are supplied). */
-function requestedCredentials(req: ProvisionRequest): { type: CredentialsType; id: string; value: string | null } {
+/**
+ * spec §6: the credentials a new device gets from the request (or a random token when none are supplied; `generated`:
+ * made here, so no device can have presented it before).
+ */
+function requestedCredentials(req: ProvisionRequest): { type: CredentialsType; id: string; value: string | null; generated?: true } {
   const supplied = [req.token, req.hash, req.username, req.password, req.clientId].some((v) => v !== undefined && v !== '');
-  if (!supplied) return { type: 'ACCESS_TOKEN', id: newAccessToken(), value: null };
+  if (!supplied) return { type: 'ACCESS_TOKEN', id: newAccessToken(), value: null, generated: true };
   const type = req.credentialsType ?? 'ACCESS_TOKEN';
   const built = buildCredentials(type, {
     token: req.token,
@@ -57,8 +60,11 @@ export class Provisioning {
     private readonly audit: AuditRecorder,
     private readonly settings: ProvisioningSettings,
     private readonly logger: CoreLogger,
-    /** After commit: credentials `credentialsId` of `deviceId` (of `profileId`) were created or replaced. */
-    private readonly onCredentialsCreated: (credentialsId: string, deviceId: string, profileId: string) => void,
+    /**
+     * After commit: credentials `credentialsId` of `deviceId` (of `profileId`) were created or replaced. `unseen`: the id
+     * was generated here a moment ago, so no node can hold a cached lookup of it (nothing to invalidate).
+     */
+    private readonly onCredentialsCreated: (credentialsId: string, deviceId: string, profileId: string, unseen?: boolean) => void,
     /** The pre-provisioning hook caller (profiles with `preProvisioningHook`); none = such profiles fail closed. */
     private readonly hook?: PreProvisioningHook,
     /** Signs CSRs of profiles with `certificateSigning` (certificate-signing.ts). */
@@ -161,7 +167,7 @@ export class Provisioning {
         return createDevice(tx, item, this.audit);
       };
       const result = await this.transactions.run(alone, { writer: this.newDevices, item });
-      if (result.status === 'SUCCESS') this.onCredentialsCreated(credentials.id, result.deviceId, profile.id);
+      if (result.status === 'SUCCESS') this.onCredentialsCreated(credentials.id, result.deviceId, profile.id, credentials.generated);
       if (result.status === 'SUCCESS' && reprovisioned?.replaced) {
         for (const id of [reprovisioned.replaced, ...(reprovisioned.retiredGrace ?? [])]) this.onCredentialsCreated(id, result.deviceId, profile.id);
       }

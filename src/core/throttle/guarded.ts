@@ -106,10 +106,10 @@ export function rateLimitedTelemetry(inner: TelemetryApi, throttle: Throttle): T
       return wait > 0 ? refusal(wait) : inner.ingestJson(device, json);
     },
     ingestJsonTo: inner.ingestJsonTo
-      ? (device, json, listener) => {
+      ? (device, json, listener, start, end) => {
           const wait = throttle.deviceMessages.take(device.deviceId);
           if (wait > 0) refusal(wait).catch((err: unknown) => listener.failed(err));
-          else inner.ingestJsonTo!(device, json, listener);
+          else inner.ingestJsonTo!(device, json, listener, start, end);
         }
       : undefined,
     saveClientAttributesJson(device, json) {

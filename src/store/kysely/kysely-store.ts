@@ -45,8 +45,8 @@ export class KyselyStore implements Store {
     this.ota = new KyselyOtaStore(db, dialect);
   }
 
-  /** Whether time-series reads and deletes also see ts_kv_chunk (SQLite only: ts-kv-chunk-format.ts). */
-  private get chunked(): boolean {
+  /** SQLite: time-series reads and deletes also see ts_kv_chunk (ts-kv-chunk-format.ts). */
+  private get onSqlite(): boolean {
     return this.dialect.name === 'sqlite';
   }
 
@@ -286,7 +286,7 @@ export class KyselyStore implements Store {
   }
 
   getTimeseries(query: TimeseriesQuery): Promise<Map<string, { ts: number; value: KvValue }[]>> {
-    return ts.getTimeseries(this.db, query, this.staging, this.chunked);
+    return ts.getTimeseries(this.db, query, this.staging, this.onSqlite);
   }
 
   getLatestTimeseries(deviceId: string, keys?: string[]): Promise<Map<string, { ts: number; value: KvValue }>> {
@@ -298,11 +298,11 @@ export class KyselyStore implements Store {
   }
 
   aggregateTimeseries(query: TimeseriesAggregateQuery): Promise<Map<string, AggregateBucket[]>> {
-    return tsAggregation.aggregateTimeseries(this.db, query, this.staging, this.chunked);
+    return tsAggregation.aggregateTimeseries(this.db, query, this.staging, this.onSqlite);
   }
 
   deleteTimeseries(del: TimeseriesDelete): Promise<void> {
-    return this.transaction((tx) => tsAggregation.deleteTimeseries((tx as KyselyStore).db, del, this.staging, this.chunked));
+    return this.transaction((tx) => tsAggregation.deleteTimeseries((tx as KyselyStore).db, del, this.staging, this.onSqlite));
   }
 
   listDeviceKeys(tenantId: string, profileId: string | undefined, kind: 'timeseries' | 'attributes'): Promise<string[]> {

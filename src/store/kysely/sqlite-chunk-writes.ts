@@ -69,8 +69,10 @@ const INT64_MAX = 2n ** 63n - 1n;
 
 /**
  * The chunk type of rows[from, to) (one series), or undefined when they are not one chunkable type or span more than
- * MAX_CHUNK_SPAN_MS. A LONG given as a number must be a safe integer (a chunk holds int64; a number such as 1e300
- * would not survive), as a bigint within int64.
+ * MAX_CHUNK_SPAN_MS. A chunk stores what the row layout would read back: a LONG given as a number must be a safe
+ * integer (a chunk holds int64; a number such as 1e300 would not survive), as a bigint within int64; a DOUBLE NaN
+ * (SQLite stores it as NULL) keeps its series in rows. (A DOUBLE -0, which SQLite reads back as 0, packChunk stores
+ * as 0.)
  */
 function seriesChunk(rows: readonly TsPoint[], from: number, to: number): { type: ChunkType; firstTs: number; lastTs: number } | undefined {
   const kind = rows[from].value.type;
@@ -84,12 +86,16 @@ function seriesChunk(rows: readonly TsPoint[], from: number, to: number): { type
     if (type === ChunkType.LONG) {
       const v = p.value.value as number | bigint;
       if (typeof v === 'number' ? !Number.isSafeInteger(v) : v < INT64_MIN || v > INT64_MAX) return undefined;
+    } else if (type === ChunkType.DOUBLE) {
+      const v = p.value.value as number;
+      if (v !== v) return undefined;
     }
     if (p.ts < firstTs) firstTs = p.ts;
     else if (p.ts > lastTs) lastTs = p.ts;
   }
   return lastTs - firstTs <= MAX_CHUNK_SPAN_MS ? { type, firstTs, lastTs } : undefined;
 }
+
 
 /**
  * Adds to `ops` the statements writing the chunked series of `rows` (grouped by series, as foldPoints gives them)

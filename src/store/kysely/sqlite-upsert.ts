@@ -170,8 +170,8 @@ function fillPoint(params: unknown[], p: TsPoint, at: number): void {
  * With `staging`, a batch of fewer than DIRECT_ROWS_PER_SERIES rows per series is appended to ts_kv_recent (a
  * commit writes every ts_kv page it dirties: sqlite-staging.ts); a denser one merges whatever is staged, then
  * upserts ts_kv directly, but for series of `staging.chunkMinPoints` numeric points or more, each written as one
- * ts_kv_chunk row (sqlite-chunk-writes.ts). ts_kv_latest is upserted directly either way. `extra` (statements of the same transaction:
- * the export outbox's rows) go in the same statement list.
+ * ts_kv_chunk row (sqlite-chunk-writes.ts). ts_kv_latest is upserted directly either way. `extra` (statements of
+ * the same transaction: the export outbox's rows) go in the same statement list.
  */
 export async function sqliteWriteBatch(db: Db, batch: WriteBatch, staging?: SqliteStaging, extra?: WriterOp[]): Promise<void> {
   // One query for the whole batch, its result unread: on the writer thread it goes with the COMMIT (sqlite-writer-dialect.ts statements()).

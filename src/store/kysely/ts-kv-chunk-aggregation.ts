@@ -18,7 +18,7 @@
  */
 import type { AggregateBucket, TimeseriesAggregateQuery } from '../../core/ports/store.ts';
 import { ChunkType, MAX_CHUNK_SPAN_MS } from './ts-kv-chunk-format.ts';
-import { decodeChunk, keysWithChunks, resolveChunks, rowsOf, type ChunkRow, type Db, type DecodedChunk } from './ts-kv-chunk-rows.ts';
+import { decodeChunk, keysWithChunks, lowerBound, resolveChunks, rowsOf, type ChunkRow, type Db, type DecodedChunk } from './ts-kv-chunk-rows.ts';
 
 /** What one key's chunk points add to one bucket (s, e). */
 export interface ChunkSums {
@@ -30,9 +30,11 @@ export interface ChunkSums {
   /** The LONG sum: a safe-integer part and a BigInt part. */
   longPart: number;
   longBig: bigint;
-  /** The DOUBLE sum and its Neumaier compensation. */
+  /** The DOUBLE sum of the finite values and its Neumaier compensation; whether +Infinity and -Infinity were added. */
   dblSum: number;
   dblComp: number;
+  posInf: boolean;
+  negInf: boolean;
   minLong: number;
   maxLong: number;
   minDouble: number;
@@ -84,7 +86,7 @@ class BucketWalk {
       const id = `${this.starts[i]},${this.ends[i]}`;
       s = this.sums.get(id);
       if (!s) {
-        s = { start: this.starts[i], end: this.ends[i], countBool: 0, countLong: 0, countDouble: 0, longPart: 0, longBig: 0n, dblSum: 0, dblComp: 0, minLong: Infinity, maxLong: -Infinity, minDouble: Infinity, maxDouble: -Infinity };
+        s = { start: this.starts[i], end: this.ends[i], countBool: 0, countLong: 0, countDouble: 0, longPart: 0, longBig: 0n, dblSum: 0, dblComp: 0, posInf: false, negInf: false, minLong: Infinity, maxLong: -Infinity, minDouble: Infinity, maxDouble: -Infinity };
         this.sums.set(id, s);
       }
       this.slots[i] = s;
@@ -112,9 +114,13 @@ function addPoint(s: ChunkSums, c: DecodedChunk, i: number, longWords: Int32Arra
   } else if (type === ChunkType.DOUBLE) {
     const x = (c.points.values as Float64Array)[i];
     s.countDouble++;
-    const t = s.dblSum + x;
-    s.dblComp += Math.abs(s.dblSum) >= Math.abs(x) ? s.dblSum - t + x : x - t + s.dblSum;
-    s.dblSum = t;
+    if (x === Infinity) s.posInf = true;
+    else if (x === -Infinity) s.negInf = true;
+    else {
+      const t = s.dblSum + x;
+      s.dblComp += Math.abs(s.dblSum) >= Math.abs(x) ? s.dblSum - t + x : x - t + s.dblSum;
+      s.dblSum = t;
+    }
     if (x < s.minDouble) s.minDouble = x;
     if (x > s.maxDouble) s.maxDouble = x;
   } else {
@@ -183,6 +189,18 @@ async function aggregateKey(db: Db, deviceId: string, key: string, lo: number, h
         const row = bySeq.get(s.seq);
         if (row) chunks.push(decodeChunk(row, deviceId, key)); // absent: deleted since the spans were read
       }
+      if (chunks.length === 1) {
+        // A chunk overlapping no other (the usual case): its points as they are.
+        const c = chunks[0];
+        const ts = c.points.ts;
+        const words = longWords(c);
+        for (let i = lowerBound(ts, lo); i < ts.length && ts[i] < hi; i++) {
+          while (r < shadow.length && shadow[r] < ts[i]) r++;
+          if (r < shadow.length && shadow[r] === ts[i]) continue; // a ts_kv row holds this ts (rule 2)
+          walk.add(ts[i], c, i, words);
+        }
+        continue;
+      }
       const points = resolveChunks(chunks, lo, hi); // a point at hi is in no bucket
       let current: DecodedChunk | undefined;
       let words: Int32Array | undefined;
@@ -193,13 +211,18 @@ async function aggregateKey(db: Db, deviceId: string, key: string, lo: number, h
         const c = points.chunk[p];
         if (c !== current) {
           current = c;
-          const v = c.points.values;
-          words = c.points.type === ChunkType.LONG ? new Int32Array(v.buffer, v.byteOffset, 2 * v.length) : undefined;
+          words = longWords(c);
         }
         walk.add(ts, c, points.at[p], words);
       }
     }
   }
+}
+
+/** A LONG chunk's values as pairs of 32-bit words (little-endian: low, high), read without making BigInts. */
+function longWords(c: DecodedChunk): Int32Array | undefined {
+  const v = c.points.values;
+  return c.points.type === ChunkType.LONG ? new Int32Array(v.buffer, v.byteOffset, 2 * v.length) : undefined;
 }
 
 /** What the chunks of `query`'s keys add to its buckets; empty (after one probe) when no chunk overlaps them. */
@@ -233,14 +256,23 @@ export function mergedBucket(start: number, end: number, raw: Record<string, unk
   const longTotal = BigInt((raw?.sl as bigint | number | null) ?? 0) + sums.longBig + BigInt(sums.longPart);
   let dblSum = sums.dblSum;
   let dblComp = sums.dblComp;
+  let { posInf, negInf } = sums;
+  const rowDoubles = Number(raw?.cd ?? 0);
   const rowsSum = num(raw?.sd);
-  if (rowsSum !== null) {
+  // SQLite's sum of rows holding both +Infinity and -Infinity is NaN, which it answers as NULL: so is the whole bucket's.
+  let undefinedSum = rowDoubles > 0 && rowsSum === null;
+  if (rowsSum === Infinity) posInf = true;
+  else if (rowsSum === -Infinity) negInf = true;
+  else if (rowsSum !== null) {
     const t = dblSum + rowsSum;
     dblComp += Math.abs(dblSum) >= Math.abs(rowsSum) ? dblSum - t + rowsSum : rowsSum - t + dblSum;
     dblSum = t;
   }
-  const least = (a: number | null, b: number) => (a === null ? (b === Infinity ? null : b) : Math.min(a, b));
-  const most = (a: number | null, b: number) => (a === null ? (b === -Infinity ? null : b) : Math.max(a, b));
+  if (posInf && negInf) undefinedSum = true;
+  const sumDouble = countDouble === 0 || undefinedSum ? null : posInf ? Infinity : negInf ? -Infinity : dblSum + dblComp;
+  // The chunks' minimum and maximum count only when chunk points of the type were added (an Infinity may be one).
+  const least = (a: number | null, b: number, chunkPoints: number) => (chunkPoints === 0 ? a : a === null ? b : Math.min(a, b));
+  const most = (a: number | null, b: number, chunkPoints: number) => (chunkPoints === 0 ? a : a === null ? b : Math.max(a, b));
   return {
     start,
     end,
@@ -250,11 +282,11 @@ export function mergedBucket(start: number, end: number, raw: Record<string, unk
     countLong,
     countDouble,
     sumLong: countLong > 0 ? Number(longTotal) : null,
-    sumDouble: countDouble > 0 ? dblSum + dblComp : null,
-    minLong: least(num(raw?.minl), sums.minLong),
-    maxLong: most(num(raw?.maxl), sums.maxLong),
-    minDouble: least(num(raw?.mind), sums.minDouble),
-    maxDouble: most(num(raw?.maxd), sums.maxDouble),
+    sumDouble,
+    minLong: least(num(raw?.minl), sums.minLong, sums.countLong),
+    maxLong: most(num(raw?.maxl), sums.maxLong, sums.countLong),
+    minDouble: least(num(raw?.mind), sums.minDouble, sums.countDouble),
+    maxDouble: most(num(raw?.maxd), sums.maxDouble, sums.countDouble),
     minString: (raw?.mins as string | null | undefined) ?? null,
     maxString: (raw?.maxs as string | null | undefined) ?? null,
   };

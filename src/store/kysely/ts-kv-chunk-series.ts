@@ -37,12 +37,13 @@ function merge(rowsAsc: readonly number[], chunks: ResolvedPoints, asc: boolean,
   const step = asc ? 1 : -1;
   let r = asc ? 0 : rowsAsc.length - 1;
   let c = asc ? 0 : chunks.ts.length - 1;
-  const rowsLeft = () => r >= 0 && r < rowsAsc.length;
-  const chunksLeft = () => c >= 0 && c < chunks.ts.length;
-  while (out.length < limit && (rowsLeft() || chunksLeft())) {
-    const rt = rowsLeft() ? rowsAsc[r] : NaN;
-    const ct = chunksLeft() ? chunks.ts[c] : NaN;
-    if (!chunksLeft() || (rowsLeft() && (asc ? rt <= ct : rt >= ct))) {
+  for (;;) {
+    const hasRow = r >= 0 && r < rowsAsc.length;
+    const hasChunk = c >= 0 && c < chunks.ts.length;
+    if (out.length >= limit || !(hasRow || hasChunk)) break;
+    const rt = hasRow ? rowsAsc[r] : NaN;
+    const ct = hasChunk ? chunks.ts[c] : NaN;
+    if (!hasChunk || (hasRow && (asc ? rt <= ct : rt >= ct))) {
       if (rt === ct) c += step; // the row was written after the chunk
       out.push({ ts: rt, row: r, chunk: -1 });
       r += step;

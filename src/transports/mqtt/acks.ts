@@ -63,10 +63,18 @@ function flushLater(acks: OrderedAcks): void {
   acks.flushNow();
 }
 
-/** Queue of QoS 1 acknowledgements awaiting their work. */
+/** Slots a connection's ack queue starts with (it doubles when full; a power of two). */
+const FIRST_SLOTS = 4;
+
+/**
+ * Queue of QoS 1 acknowledgements awaiting their work: a ring of slots that doubles when full and is reused as acks
+ * leave, so a busy connection makes no array per flush (issue 17: garbage per MQTT message).
+ */
 export class OrderedAcks {
-  private queue: PendingAck[] = [];
+  private slots: (PendingAck | undefined)[] = new Array(FIRST_SLOTS);
+  /** Slot of the oldest ack waiting. */
   private head = 0;
+  private waiting = 0;
   private flushScheduled = false;
 
   constructor(private readonly sink: AckSink) {}
@@ -74,8 +82,22 @@ export class OrderedAcks {
   /** Reserves the ack slot of a PUBLISH that has just been received. */
   enqueue(messageId: number): PendingAck {
     const ack: PendingAck = { messageId, reason: undefined };
-    this.queue.push(ack);
+    this.add(ack);
     return ack;
+  }
+
+  /** Reserves an ack slot with an ack the caller made (its reason undefined). */
+  add(ack: PendingAck): void {
+    if (this.waiting === this.slots.length) this.grow();
+    this.slots[(this.head + this.waiting++) & (this.slots.length - 1)] = ack;
+  }
+
+  private grow(): void {
+    const old = this.slots;
+    const slots: (PendingAck | undefined)[] = new Array(old.length * 2);
+    for (let i = 0; i < this.waiting; i++) slots[i] = old[(this.head + i) & (old.length - 1)];
+    this.slots = slots;
+    this.head = 0;
   }
 
   /**
@@ -85,7 +107,7 @@ export class OrderedAcks {
   complete(ack: PendingAck, reason: number, reasonString?: string): void {
     ack.reason = reason;
     if (reasonString !== undefined && reason !== 0) ack.reasonString = reasonStringBytes(reasonString);
-    if (this.flushScheduled || this.queue[this.head] !== ack) return;
+    if (this.flushScheduled || this.slots[this.head] !== ack) return;
     this.flushScheduled = true;
     process.nextTick(flushLater, this);
   }
@@ -103,38 +125,36 @@ export class OrderedAcks {
   private flush(): void {
     if (!this.flushScheduled) return;
     this.flushScheduled = false;
-    const queue = this.queue;
+    const slots = this.slots;
+    const mask = slots.length - 1;
     const version = this.sink.version;
     const maxSize = this.sink.clientMaxPacketSize ?? Infinity;
-    let end = this.head;
+    let ready = 0;
     let bytes = 0;
-    while (end < queue.length && queue[end].reason !== undefined) {
-      const ack = queue[end];
+    for (; ready < this.waiting; ready++) {
+      const ack = slots[(this.head + ready) & mask]!;
+      if (ack.reason === undefined) break;
       // [MQTT-3.4.2-3]: the Reason String is left out when it would pass the client's Maximum Packet Size.
-      if (ack.reasonString && pubackSize(version, ack.reason!, ack.reasonString) > maxSize) ack.reasonString = undefined;
-      const size = pubackSize(version, ack.reason!, ack.reasonString);
+      if (ack.reasonString && pubackSize(version, ack.reason, ack.reasonString) > maxSize) ack.reasonString = undefined;
+      const size = pubackSize(version, ack.reason, ack.reasonString);
       if (size <= maxSize) bytes += size;
-      end++;
     }
     const out = Buffer.allocUnsafe(bytes);
     let at = 0;
-    for (let i = this.head; i < end; i++) {
-      const { messageId, reason: code, reasonString } = queue[i];
+    for (let i = 0; i < ready; i++) {
+      const slot = (this.head + i) & mask;
+      const { messageId, reason: code, reasonString } = slots[slot]!;
+      slots[slot] = undefined; // the slot is reused; the ack is not kept
       if (pubackSize(version, code!, reasonString) <= maxSize) at = writePuback(out, at, version, messageId, code!, reasonString);
     }
-    if (end === queue.length) {
-      this.queue = [];
-      this.head = 0;
-    } else if (end > 64 && end * 2 > queue.length) {
-      this.queue = queue.slice(end); // a connection that is never idle must not grow its queue forever
-      this.head = 0;
-    } else this.head = end;
+    this.head = (this.head + ready) & mask;
+    this.waiting -= ready;
     if (bytes > 0) this.sink.write(out);
   }
 
   /** Number of PUBLISH packets not yet acknowledged. */
   get size(): number {
-    return this.queue.length - this.head;
+    return this.waiting;
   }
 }
 

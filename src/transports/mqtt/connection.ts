@@ -17,6 +17,8 @@ import { MqttOutput } from './output.ts';
 import type { ProvisionSession } from './provision-session.ts';
 import type { ClientCertificate } from './tls.ts';
 import { disconnectAfterConnack, RC } from './reason-codes.ts';
+import { handleTelemetryFrame } from './publish.ts';
+import { routeOf } from './topics.ts';
 
 /** What every connection of one transport shares. */
 export interface TransportContext {
@@ -67,6 +69,8 @@ export class MqttConnection extends MqttOutput implements FrameSink, Watched {
   private aliases: Map<number, string> | undefined = undefined;
   /** The topic of the last 3.x PUBLISH, reused by the next one with the same bytes (decodePublish). */
   private lastTopic: string | undefined = undefined;
+  /** lastTopic is a device telemetry topic: a PUBLISH to it may take handleTelemetryFrame. */
+  private lastTopicTelemetry = false;
   private queued: Packet[] | undefined = undefined;
   private work = 0;
   private paused = false;
@@ -110,11 +114,15 @@ export class MqttConnection extends MqttOutput implements FrameSink, Watched {
   /** One whole packet from the framer. A 3.x PUBLISH is decoded in place (the hot path); the rest goes to mqtt-packet. */
   onFrame(buf: Buffer, start: number, end: number): void {
     if (buf[start] >> 4 === 3 && this.version !== 5 && this.state !== 'awaiting-connect') {
+      if (this.lastTopicTelemetry && this.state === 'device' && handleTelemetryFrame(this, buf, start, end, this.lastTopic!)) return;
       const packet = decodePublish(buf, this.lastTopic, start, end);
       if (typeof packet === 'string') this.onMalformed(packet);
       else {
-        // Only a topic of a usual length is kept for the next PUBLISH (a hostile one may be ~64 KB).
-        this.lastTopic = packet.topic.length <= 128 ? packet.topic : undefined;
+        if (packet.topic !== this.lastTopic) {
+          // Only a topic of a usual length is kept for the next PUBLISH (a hostile one may be ~64 KB).
+          this.lastTopic = packet.topic.length <= 128 ? packet.topic : undefined;
+          this.lastTopicTelemetry = this.lastTopic !== undefined && routeOf(this.lastTopic).kind === 'telemetry';
+        }
         this.onPacket(packet);
       }
       return;

@@ -92,7 +92,7 @@ export class MqttFramer {
 }
 
 /** Whether bytes [from, to) of `buf` are the ASCII text `text` (then decoding them would give `text` again). */
-function sameAscii(buf: Buffer, from: number, to: number, text: string): boolean {
+export function sameAscii(buf: Buffer, from: number, to: number, text: string): boolean {
   if (to - from !== text.length) return false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);

@@ -7,9 +7,39 @@ import type { IPublishPacket } from 'mqtt-packet';
 import type { CommitListener } from '../../core/api.ts';
 import type { PendingAck } from './acks.ts';
 import type { MqttConnection } from './connection.ts';
+import { sameAscii } from './framer.ts';
 import { handleProvisionPublish } from './provision-session.ts';
 import { ackReason, classify, RC } from './reason-codes.ts';
 import { handleDevicePublish } from './routes.ts';
+
+/**
+ * A 3.x PUBLISH in a device session to `topic`, the connection's last topic and a telemetry topic (routeOf), handled
+ * from its frame, bytes [start, end) of `buf`: what decodePublish, handlePublish and handleDevicePublish do for it,
+ * without the packet object or a view of the payload (issue 17: the MQTT telemetry hot path). Answers false, having
+ * done nothing, for any other frame (a malformed one, another topic) or a core without ingestJsonTo: the general path
+ * then takes it.
+ */
+export function handleTelemetryFrame(conn: MqttConnection, buf: Buffer, start: number, end: number, topic: string): boolean {
+  const telemetry = conn.ctx.core.telemetry;
+  if (!telemetry.ingestJsonTo) return false;
+  const qos = (buf[start] >> 1) & 3;
+  if (qos === 3) return false; // malformed: decodePublish says so
+  let pos = start + 2;
+  while (buf[pos - 1] & 0x80) pos++;
+  if (pos + 2 > end) return false;
+  const topicEnd = pos + 2 + ((buf[pos] << 8) | buf[pos + 1]);
+  if (topicEnd > end || !sameAscii(buf, pos + 2, topicEnd, topic)) return false;
+  pos = topicEnd;
+  let messageId: number | undefined;
+  if (qos > 0) {
+    if (pos + 2 > end) return false;
+    messageId = (buf[pos] << 8) | buf[pos + 1];
+    pos += 2;
+  }
+  // spec §5.2: on 3.x a QoS 2 PUBLISH is answered with PUBACK, as handlePublish does.
+  telemetry.ingestJsonTo(conn.device!.identity, buf, ackWhenCommitted(conn, qos, messageId), pos, end);
+  return true;
+}
 
 /** Handles a PUBLISH from the client. */
 export function handlePublish(conn: MqttConnection, packet: IPublishPacket): void {
@@ -67,27 +97,35 @@ export function ackWhenDone(conn: MqttConnection, packet: IPublishPacket, work: 
 
 /**
  * ackWhenDone for work that tells a CommitListener (core.telemetry.ingestJsonTo): reserves the ack slot and returns
- * the listener to hand to the work — one small object a PUBLISH, in place of the promise, its resolvers and the
- * reaction closures (issue 17: less garbage per message).
+ * the listener to hand to the work — one small object a PUBLISH, which is also its slot in the ack queue, in place of
+ * a promise, its resolvers and the reaction closures (issue 17: less garbage per message).
  */
-export function ackWhenCommitted(conn: MqttConnection, packet: IPublishPacket): CommitListener {
-  const ack = packet.qos > 0 ? conn.acks.enqueue(packet.messageId!) : undefined;
+export function ackWhenCommitted(conn: MqttConnection, qos: number, messageId: number | undefined): CommitListener {
+  const ack = new PublishAck(conn, qos > 0 ? messageId! : NO_ACK);
+  if (qos > 0) conn.acks.add(ack);
   conn.beginWork();
-  return new PublishAck(conn, ack);
+  return ack;
 }
 
-class PublishAck implements CommitListener {
+/** PublishAck's messageId for a QoS 0 PUBLISH: nothing to acknowledge (MQTT ids are 0-65535). */
+const NO_ACK = -1;
+
+/** A telemetry PUBLISH's listener and, for QoS 1 and 2, its slot in the connection's ack queue. */
+class PublishAck implements CommitListener, PendingAck {
+  reason: number | undefined = undefined;
+  reasonString?: Buffer;
+
   constructor(
     private readonly conn: MqttConnection,
-    private readonly ack: PendingAck | undefined,
+    readonly messageId: number,
   ) {}
 
   committed(): void {
-    workDone(this.conn, this.ack);
+    workDone(this.conn, this.messageId === NO_ACK ? undefined : this);
   }
 
   failed(err: unknown): void {
-    workFailed(this.conn, this.ack, err);
+    workFailed(this.conn, this.messageId === NO_ACK ? undefined : this, err);
   }
 }
 

@@ -91,6 +91,40 @@ describe('OrderedAcks', () => {
     }
     assert.equal(queue.size, 1);
     assert.equal(writes.length, 100_000);
-    assert.ok((queue as unknown as { queue: unknown[] }).queue.length < 200, 'the spent acks were dropped');
+    const slots = (queue as unknown as { slots: unknown[] }).slots;
+    assert.ok(slots.length <= 4, 'the ring did not grow');
+    assert.equal(slots.filter((slot) => slot !== undefined).length, 1, 'the spent acks were dropped');
+  });
+
+  it('keeps arrival order through its ring growing and wrapping (random completion orders)', async () => {
+    let seed = 5;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const { queue, writes } = acks(4);
+    const open: { id: number; ack: ReturnType<typeof queue.enqueue> }[] = [];
+    const expected: number[] = [];
+    let nextId = 1;
+    let done = 0;
+    for (let step = 0; step < 20_000; step++) {
+      if (open.length < 1 + Math.floor(random() * 100) && random() < 0.6) {
+        const id = nextId++ % 65536;
+        const ack = queue.enqueue(id);
+        open.push({ id, ack });
+        expected.push(id);
+      } else if (open.length > 0) {
+        const i = Math.floor(random() * open.length);
+        queue.complete(open[i].ack, 0);
+        open.splice(i, 1);
+        done++;
+      }
+      if (random() < 0.2) queue.flushReady();
+      if (random() < 0.05) await tick();
+    }
+    for (const { ack } of open.splice(0)) queue.complete(ack, 0);
+    await tick();
+    assert.equal(queue.size, 0);
+    const sent = Buffer.concat(writes);
+    assert.equal(sent.length, 4 * expected.length);
+    for (let i = 0; i < expected.length; i++) assert.equal(sent.readUInt16BE(4 * i + 2), expected[i], `ack ${i}`);
+    assert.ok(done > 5_000);
   });
 });

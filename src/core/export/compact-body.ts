@@ -1,0 +1,372 @@
+/**
+ * The webhook body written straight from compact outbox rows (issue 16, bench/RESULTS.md "Data out, render in one
+ * pass, session 7"): each message's JSON bytes go into the body buffer in one pass over its row (the row's UTF-8
+ * texts copied as they are, numbers written as ASCII digits), with no string per message. The bytes are exactly those
+ * of the message's `json` text (the string rendering of readCompactRow and messagesOf), UTF-8 encoded; a test compares
+ * the two over random batches.
+ */
+import { readCompactRow } from './compact-telemetry.ts';
+
+/** A growable output buffer the body is written into. */
+export class BodyWriter {
+  buf: Buffer;
+  at = 0;
+
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(size, 64));
+  }
+
+  /** Room for `n` more bytes. */
+  ensure(n: number): void {
+    if (this.buf.length - this.at >= n) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.buf.length + (this.buf.length >> 1), this.at + n + 1024));
+    this.buf.copy(grown, 0, 0, this.at);
+    this.buf = grown;
+  }
+
+  /** A string as UTF-8. */
+  text(s: string): void {
+    this.ensure(s.length * 3);
+    this.at += this.buf.write(s, this.at, 'utf8');
+  }
+
+  /** The bytes written so far. */
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.at);
+  }
+}
+
+/** A message that can write its own JSON bytes (the same bytes as its `json` text, UTF-8 encoded). */
+export interface WritableMessage {
+  id: string;
+  readonly json: string;
+  /** Bytes its JSON takes at most (room made before writing it), and about how many it takes (for sizing the body). */
+  readonly maxBytes: number;
+  readonly likelyBytes: number;
+  writeTo(w: BodyWriter): void;
+}
+
+/** A device's message of a compact row: its place in the row, rendered only when written (or asked for as text). */
+export class CompactRowMessage implements WritableMessage {
+  private text?: string;
+
+  constructor(
+    readonly id: string,
+    private readonly row: Buffer,
+    /** Bytes of the row from this device's section's prefix on. */
+    private readonly from: number,
+    private readonly to: number,
+    /** `{"id":"<id>","rule":…,"kind":…,"deviceId":` … `,"data":`: this message's head, without its device id. */
+    private readonly head: RowHead,
+    /** Its device id's place in the row. */
+    private readonly idFrom: number,
+    private readonly idTo: number,
+    /** The row's messages, as text, when asked for (string rendering; shared by the row's messages). */
+    private readonly texts: () => string[],
+    private readonly index: number,
+    readonly maxBytes: number,
+    readonly likelyBytes: number,
+  ) {}
+
+  get json(): string {
+    return (this.text ??= this.texts()[this.index]);
+  }
+
+  writeTo(w: BodyWriter): void {
+    writeMessage(w, this.row, this.from, this.to, this.id, this.head, this.idFrom, this.idTo, this.maxBytes);
+  }
+}
+
+/** A row's message heads: the parts of `{"id":…,"rule":…,"kind":…,"deviceId":…,"ts":…,"data":` shared by its messages. */
+interface RowHead {
+  /** `","rule":<rule>,"kind":"<kind>","deviceId":` */
+  middle: Buffer;
+  /** `,"ts":<createdTime>,"data":` */
+  tail: Buffer;
+}
+
+/**
+ * The messages of a compact row as delivered by a rule (`ruleJson` its name's JSON text): what messagesOf gives for the
+ * row, each writing its bytes in one pass.
+ */
+export function compactRowMessages(stored: Uint8Array, seq: number, kind: string, createdTime: number, ruleJson: string): CompactRowMessage[] {
+  const row = Buffer.isBuffer(stored) ? stored : Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
+  if (row[0] !== 1 && row[0] !== 2) throw new Error(`unknown compact outbox row version ${row[0]}`);
+  const head: RowHead = { middle: Buffer.from(`","rule":${ruleJson},"kind":"${kind}","deviceId":`), tail: Buffer.from(`,"ts":${createdTime},"data":`) };
+  const sections: number[] = [];
+  let at = 1;
+  while (at < row.length) {
+    const idFrom = at + 2;
+    const idTo = idFrom + row.readUInt16LE(at);
+    const from = idTo;
+    at = from + 4 + row.readUInt32LE(from);
+    const form = row[at++];
+    let values = 0;
+    let numbers = 0;
+    let keyBytes = 0;
+    if (form === 1) at += 4 + row.readUInt32LE(at);
+    else if (form === 0 || form === 2) {
+      const width = row.readUInt16LE(at);
+      at += 2;
+      for (let k = 0; k < width; k++) {
+        const n = row.readUInt16LE(at);
+        keyBytes += n + 2;
+        at += 2 + n;
+      }
+      const count = row.readUInt32LE(at);
+      at += form === 0 ? 4 + count * (width + 1) * 8 : 8 + row.readUInt32LE(at + 4);
+      values = count;
+      numbers = count * (width + 1);
+      keyBytes *= count;
+    } else throw new Error(`unknown compact outbox form ${form}`);
+    if (at > row.length) throw new Error('compact outbox row ends early');
+    // Each number becomes at most 25 characters (~13 likely); each entry adds its keys and ~30 bytes of punctuation.
+    sections.push(idFrom, idTo, from, at, (at - from) * 3 + numbers * 25 + keyBytes + values * 32, (at - from) + numbers * 13 + keyBytes + values * 16);
+  }
+  const count = sections.length / 6;
+  let texts: string[] | undefined;
+  const render = () => (texts ??= readCompactRow(row).map((m, n) => messageText(count === 1 ? String(seq) : `${seq}.${n}`, ruleJson, kind, m.deviceId, createdTime, m.data)));
+  const out: CompactRowMessage[] = new Array(count);
+  for (let n = 0; n < count; n++) {
+    const s = n * 6;
+    const id = count === 1 ? String(seq) : `${seq}.${n}`;
+    const fixed = 16 + id.length + head.middle.length + head.tail.length + (sections[s + 1] - sections[s]) * 6 + 2;
+    out[n] = new CompactRowMessage(id, row, sections[s + 2], sections[s + 3], head, sections[s], sections[s + 1], render, n, fixed + sections[s + 4], fixed + sections[s + 5]);
+  }
+  return out;
+}
+
+/** A message's JSON text (messagesOf's form). */
+export function messageText(id: string, ruleJson: string, kind: string, deviceId: string | null, createdTime: number, data: string): string {
+  return `{"id":"${id}","rule":${ruleJson},"kind":"${kind}","deviceId":${deviceId === null ? 'null' : JSON.stringify(deviceId)},"ts":${createdTime},"data":${data}}`;
+}
+
+function writeMessage(w: BodyWriter, row: Buffer, from: number, to: number, id: string, head: RowHead, idFrom: number, idTo: number, maxBytes: number): void {
+  w.ensure(maxBytes);
+  const buf = w.buf;
+  let at = w.at;
+  buf[at++] = 0x7b; // {
+  for (let i = 0; i < ID_OPEN.length; i++) buf[at++] = ID_OPEN[i];
+  for (let i = 0; i < id.length; i++) buf[at++] = id.charCodeAt(i); // digits and a dot
+  at += head.middle.copy(buf, at);
+  // The device id as JSON: its bytes as they are when nothing in them needs escaping, else JSON.stringify's.
+  let plain = true;
+  for (let i = idFrom; i < idTo; i++) {
+    const b = row[i];
+    if (b < 0x20 || b > 0x7e || b === 0x22 || b === 0x5c) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) {
+    buf[at++] = 0x22;
+    at += row.copy(buf, at, idFrom, idTo);
+    buf[at++] = 0x22;
+  } else at += buf.write(JSON.stringify(row.toString('utf8', idFrom, idTo)), at, 'utf8');
+  at += head.tail.copy(buf, at);
+  // The data: its prefix, then the telemetry (text as stored, or entries from the numbers), then `}`.
+  const prefixLength = row.readUInt32LE(from);
+  let r = from + 4;
+  at += row.copy(buf, at, r, r + prefixLength);
+  r += prefixLength;
+  const form = row[r++];
+  if (form === 1) {
+    const n = row.readUInt32LE(r);
+    at += row.copy(buf, at, r + 4, r + 4 + n);
+  } else {
+    const width = row.readUInt16LE(r);
+    r += 2;
+    const keys: number[] = new Array(width * 2);
+    for (let k = 0; k < width; k++) {
+      const n = row.readUInt16LE(r);
+      keys[k * 2] = r + 2;
+      keys[k * 2 + 1] = r + 2 + n;
+      r += 2 + n;
+    }
+    const count = row.readUInt32LE(r);
+    r += 4;
+    // The packed form (2) is decoded as it is written (p: its next byte); form 0 holds f64s at r.
+    const packed = form === 2;
+    let p = r + 12;
+    let packedTs = packed ? row.readDoubleLE(r + 4) : 0;
+    // Each column's last value and its digits (readings repeat often: written once, then copied), and the
+    // timestamps' millions (consecutive timestamps share them: their digits once, the last six from a table).
+    if (lastValues.length < width) growColumns(width);
+    let millions = -1;
+    let millionsLength = 0;
+    buf[at++] = 0x5b; // [
+    for (let e = 0; e < count; e++) {
+      if (e > 0) buf[at++] = 0x2c;
+      // Small copies as byte loops: a native call (copy, latin1Write) costs more than the bytes it moves here.
+      for (let i = 0; i < TS_OPEN.length; i++) buf[at++] = TS_OPEN[i];
+      let ts: number;
+      if (packed) {
+        let b = row[p++];
+        let delta = b & 127;
+        for (let shift = 128; b >= 128; shift *= 128) {
+          b = row[p++];
+          delta += (b & 127) * shift;
+        }
+        ts = packedTs += delta;
+      } else {
+        ts = row.readDoubleLE(r);
+        r += 8;
+      }
+      // The compact form holds safe integers only (compactByDevice): above 10^6 the last six digits come from a table.
+      if (ts >= 1e6) {
+        const high = Math.floor(ts / 1e6);
+        if (high !== millions) {
+          millions = high;
+          millionsLength = writeDigits(millionsDigits, 0, high);
+        }
+        for (let i = 0; i < millionsLength; i++) buf[at++] = millionsDigits[i];
+        const low = ts - high * 1e6;
+        const upper = Math.floor(low / 1000);
+        const lower = low - upper * 1000;
+        buf[at++] = DIGITS3[upper * 3];
+        buf[at++] = DIGITS3[upper * 3 + 1];
+        buf[at++] = DIGITS3[upper * 3 + 2];
+        buf[at++] = DIGITS3[lower * 3];
+        buf[at++] = DIGITS3[lower * 3 + 1];
+        buf[at++] = DIGITS3[lower * 3 + 2];
+      } else at = writeNumber(buf, at, ts);
+      for (let i = 0; i < VALUES_OPEN.length; i++) buf[at++] = VALUES_OPEN[i];
+      for (let k = 0; k < width; k++, r += 8) {
+        if (k > 0) buf[at++] = 0x2c;
+        for (let i = keys[k * 2], end = keys[k * 2 + 1]; i < end; i++) buf[at++] = row[i];
+        buf[at++] = 0x3a; // :
+        let v: number;
+        if (!packed) v = row.readDoubleLE(r);
+        else {
+          const tag = row[p++];
+          // 0: the key's previous value, whose digits the column holds (every value of the message before it was cached).
+          if (tag === 0) v = lastValues[k];
+          else if (tag === 6) {
+            v = row.readDoubleLE(p);
+            p += 8;
+          } else {
+            let b = row[p++];
+            let z = b & 127;
+            for (let shift = 128; b >= 128; shift *= 128) {
+              b = row[p++];
+              z += (b & 127) * shift;
+            }
+            const m = z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+            if (tag === 1) v = m;
+            else if (tag <= 5) v = m / POW10[tag - 1];
+            else throw new Error(`unknown compact value tag ${tag}`);
+          }
+        }
+        const cached = k * VALUE_ROOM;
+        // -0 and 0 are both written 0, so === is the test (the values are finite).
+        if (v === lastValues[k]) {
+          for (let i = cached, end = cached + valueLengths[k]; i < end; i++) buf[at++] = valueDigits[i];
+        } else {
+          const start = at;
+          at = writeNumber(buf, at, v);
+          if (at - start <= VALUE_ROOM) {
+            lastValues[k] = v;
+            valueLengths[k] = at - start;
+            for (let i = start; i < at; i++) valueDigits[cached + i - start] = buf[i];
+          } else lastValues[k] = Number.NaN;
+        }
+      }
+      buf[at++] = 0x7d;
+      buf[at++] = 0x7d;
+    }
+    buf[at++] = 0x5d; // ]
+  }
+  buf[at++] = 0x7d; // } of data
+  buf[at++] = 0x7d; // } of the message
+  w.at = at;
+  if (at > w.buf.length) throw new Error('compact message overran its estimate');
+}
+
+/** '000'..'999' as ASCII digits, three bytes each. */
+const DIGITS3 = Uint8Array.from({ length: 3000 }, (_, i) => String(Math.floor(i / 3)).padStart(3, '0').charCodeAt(i % 3));
+/** The digits of the current message's timestamps' millions. */
+const millionsDigits = Buffer.alloc(16);
+/** Room for one value's digits in the column cache (String() of a double takes at most 24 characters). */
+const VALUE_ROOM = 32;
+let lastValues = new Float64Array(8).fill(Number.NaN);
+let valueLengths = new Int32Array(8);
+let valueDigits = Buffer.alloc(8 * VALUE_ROOM);
+
+/** Room for `width` columns, none cached (NaN is never a compact value). */
+function growColumns(width: number): void {
+  lastValues = new Float64Array(width).fill(Number.NaN);
+  valueLengths = new Int32Array(width);
+  valueDigits = Buffer.alloc(width * VALUE_ROOM);
+}
+
+const ID_OPEN = Buffer.from('"id":"', 'latin1');
+const TS_OPEN = Buffer.from('{"ts":', 'latin1');
+const VALUES_OPEN = Buffer.from(',"values":{', 'latin1');
+const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22];
+/** 2^51: below it, a number times 10^k is exact enough that the nearest k-decimal is found by Math.round (see below). */
+const EXACT = 2 ** 51;
+
+/**
+ * Writes a finite number as String() writes it (the shortest decimal that reads back as it; -0 as 0) and returns the
+ * new end. Integers below 2^53 are written digit by digit. Other numbers of magnitude 1e-6..2^51 take the fewest
+ * fractional digits k whose nearest decimal m/10^k reads back as the number: while |v| x 10^k < 2^51, the grid 10^-k is
+ * over twice the number's spacing (ulp(v) <= |v| x 2^-52), so at most one k-digit decimal reads back as v, and
+ * Math.round(v x 10^k) finds it (the product's error and v's distance to it stay below 1/2); m/10^k, with m and 10^k
+ * exact, is the correctly rounded quotient, the same number parsing the decimal gives. The rest take String().
+ */
+export function writeNumber(buf: Buffer, at: number, v: number): number {
+  let a = v < 0 ? -v : v;
+  if (a < 9007199254740992 && Math.floor(a) === a) {
+    if (v < 0) buf[at++] = 0x2d;
+    return writeDigits(buf, at, a);
+  }
+  if (a >= 1e-6 && a < EXACT) {
+    for (let k = 1; k <= 22 && a * POW10[k] < EXACT; k++) {
+      const p = POW10[k];
+      const m = Math.round(a * p);
+      if (m / p === a) {
+        if (v < 0) buf[at++] = 0x2d;
+        let q = Math.floor(m / p);
+        if (q * p > m) q--;
+        at = writeDigits(buf, at, q);
+        buf[at++] = 0x2e; // .
+        // k digits, leading zeros kept (the last is not 0: k is the fewest), in pieces of at most 8.
+        const rest = m - q * p;
+        if (k <= 9) return writePadded(buf, at, rest, k);
+        const high = Math.floor(rest / 1e8);
+        return writePadded(buf, writePadded(buf, at, high, k - 8), rest - high * 1e8, 8);
+      }
+    }
+  }
+  const text = String(v); // ASCII: digits, '-', '.', 'e', '+'
+  for (let i = 0; i < text.length; i++) buf[at++] = text.charCodeAt(i);
+  return at;
+}
+
+/**
+ * A non-negative integer below 2^53 as decimal digits. In int32 pieces: `%` and `/` on doubles cost several times
+ * what integer arithmetic does, so a larger number is split at 10^8 (exactly: both parts are integers below 2^53).
+ */
+function writeDigits(buf: Buffer, at: number, n: number): number {
+  if (n < 2147483648) return writeSmall(buf, at, n | 0);
+  const high = Math.floor(n / 1e8);
+  return writePadded(buf, writeSmall(buf, at, high), n - high * 1e8, 8);
+}
+
+/** An integer 0..2^31-1 as decimal digits. */
+function writeSmall(buf: Buffer, at: number, n: number): number {
+  let digits = 1;
+  while (digits < 10 && n >= POW10[digits]) digits++;
+  return writePadded(buf, at, n, digits);
+}
+
+/** An integer below 10^digits (digits <= 9, or below 2^31) as exactly `digits` decimal digits, leading zeros kept. */
+function writePadded(buf: Buffer, at: number, n: number, digits: number): number {
+  let v = n | 0;
+  for (let i = at + digits - 1; i >= at; i--) {
+    const q = (v / 10) | 0;
+    buf[i] = 0x30 + (v - q * 10);
+    v = q;
+  }
+  return at + digits;
+}
