@@ -4,7 +4,8 @@
  * the contract, whatever the layout. The cases are the ones the telemetry model (telemetry-model.test.ts) found
  * differing on the first chunked tree, kept as plain checks: a DOUBLE -0 reads as 0; a DOUBLE sum over ±Infinity is
  * ±Infinity, and over both SQLite's NULL (PostgreSQL's NaN); a bucket whose only DOUBLE is Infinity has it as min and
- * max; rows summing to NULL beside chunk points stay NULL; LONGs at the int64 ends stay exact.
+ * max; rows summing to NULL beside chunk points stay NULL; LONGs at the int64 ends stay exact, and so do their sums past
+ * the int64 range.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -95,6 +96,23 @@ function edgeCases(open: () => Promise<{ store: Store; close(): Promise<void> }>
         [bucket.countLong, bucket.sumLong, bucket.minLong, bucket.maxLong],
         [30, Number(rest.reduce((s, v) => s + v)), Number(-(2n ** 53n) - 3n), Number(2n ** 53n + 31n)],
       );
+    } finally {
+      await close();
+    }
+  });
+
+  test('LONG sums past the int64 range are the number of the exact sum, as rows and as chunks (SQLite answered "integer overflow")', async () => {
+    const { store, close } = await open();
+    try {
+      const big = 2n ** 62n;
+      // Rows: one point a batch (SQLite stages such batches, then merges them into ts_kv rows). Chunks: one dense batch.
+      for (let i = 0; i < 6; i++) await write(store, [{ deviceId: DEVICE, key: 'rows', ts: 1000 + i, value: { type: 'LONG', value: big } }]);
+      await write(store, series('chunk', 32, () => ({ type: 'LONG', value: big })));
+      await write(store, [{ deviceId: DEVICE, key: 'chunk', ts: 999, value: { type: 'LONG', value: -big } }]);
+      const [rows] = await bucketsOf(store, 'rows', [[0, 5000]]);
+      assert.deepEqual([rows.countLong, rows.sumLong, rows.maxLong], [6, Number(6n * big), Number(big)]);
+      const [chunk] = await bucketsOf(store, 'chunk', [[0, 5000]]);
+      assert.deepEqual([chunk.countLong, chunk.sumLong, chunk.minLong], [33, Number(31n * big), Number(-big)]);
     } finally {
       await close();
     }

@@ -28,11 +28,15 @@ export async function aggregateTimeseries(db: Db, query: TimeseriesAggregateQuer
   // and 8 or more buckets its planner scans every row of the key, whatever the range (bench/store/chunk-reads.ts: a
   // day of 24 buckets over 500,000 points a key took 1 s instead of ~50 ms).
   const join = sqlite ? sql`cross join` : sql`join`;
+  // SQLite's sum() of integers fails with "integer overflow" past int64 (a handful of epoch-nanosecond values do it);
+  // summed as high and low 32-bit halves it cannot overflow, and the exact total is put together below, as
+  // PostgreSQL's numeric sum gives it.
+  const longSum = sqlite ? sql`sum(t.long_v >> 32) as slh, sum(t.long_v & 4294967295) as sll` : sql`sum(t.long_v) as sl`;
   const rows = await sql<Record<string, unknown>>`
     with b(s, e) as (values ${buckets})
     select t.key as key, b.s as s, b.e as e,
       count(t.bool_v) as cb, count(t.str_v) as cs, count(t.json_v) as cj, count(t.long_v) as cl, count(t.dbl_v) as cd,
-      sum(t.long_v) as sl, sum(t.dbl_v) as sd,
+      ${longSum}, sum(t.dbl_v) as sd,
       min(t.long_v) as minl, max(t.long_v) as maxl, min(t.dbl_v) as mind, max(t.dbl_v) as maxd,
       min(t.str_v) as mins, max(t.str_v) as maxs
     from b ${join} ts_kv t on t.ts >= b.s and t.ts < b.e
@@ -42,6 +46,7 @@ export async function aggregateTimeseries(db: Db, query: TimeseriesAggregateQuer
   // Chunks after rows, as raw reads do: outside a transaction the two reads are two snapshots (ts-kv-chunk-aggregation.ts).
   const fromChunks = sqlite ? await chunkAggregates(db, query) : undefined;
   for (const r of rows.rows) {
+    if (sqlite) r.sl = r.slh === null || r.slh === undefined ? null : BigInt(r.slh as bigint) * 4294967296n + BigInt(r.sll as bigint);
     const sums = fromChunks?.get(r.key as string)?.get(`${Number(r.s)},${Number(r.e)}`);
     if (sums) fromChunks!.get(r.key as string)!.delete(`${Number(r.s)},${Number(r.e)}`);
     const bucket: AggregateBucket = sums ? mergedBucket(Number(r.s), Number(r.e), r, sums) : {
