@@ -268,9 +268,15 @@ export function foldPoints(points: readonly TsPoint[]): { rows: TsPoint[]; lates
   const lists: TsPoint[][] = [];
   const latest: TsPoint[] = [];
   let count = 0;
+  // A message's points are consecutive and of one device: its map is looked up once a message, not once a point.
+  let device: string | undefined;
+  let byKey: Map<string, SeriesRows> | undefined;
   for (const p of points) {
-    let byKey = series.get(p.deviceId);
-    if (byKey === undefined) series.set(p.deviceId, (byKey = new Map()));
+    if (p.deviceId !== device || byKey === undefined) {
+      device = p.deviceId;
+      byKey = series.get(device);
+      if (byKey === undefined) series.set(device, (byKey = new Map()));
+    }
     const s = byKey.get(p.key);
     if (s === undefined) {
       const rows = [p];
