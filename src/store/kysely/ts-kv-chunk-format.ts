@@ -65,7 +65,7 @@ const TWO_32 = 4294967296;
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /**
- * Writes n int64 values after n timestamps. A number (a safe integer: seriesChunk checks) is written as its two 32-bit
+ * Writes n int64 values after n timestamps. A number (a safe integer: sqlite-chunk-writes.ts seriesChunk checks) is written as its two 32-bit
  * halves, without a BigInt (which made a LONG point cost about twice a DOUBLE one); a bigint through BigInt64Array.
  */
 function packLongs(bytes: Uint8Array, points: readonly { value: KvValue }[], from: number, n: number): void {
