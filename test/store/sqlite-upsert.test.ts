@@ -16,6 +16,44 @@ test('foldPoints: a repeat of its series previous timestamp replaces that row; r
   assert.deepEqual(latest.map((p) => p.value.value), [8, 2, 3]);
 });
 
+test('foldPoints gives what a plain model gives when devices change the order of their keys, interleave, and send equal keys as other string objects', () => {
+  // The model: series by `${device} ${key}` in first-appearance order, a point replacing its series' last row of the
+  // same ts, the newest point (the later on a tie) as its latest.
+  const model = (points: TsPoint[]) => {
+    const series = new Map<string, { rows: TsPoint[]; latest: TsPoint }>();
+    for (const p of points) {
+      const id = `${p.deviceId} ${p.key}`;
+      const s = series.get(id);
+      if (!s) series.set(id, { rows: [p], latest: p });
+      else {
+        if (s.rows[s.rows.length - 1].ts === p.ts) s.rows[s.rows.length - 1] = p;
+        else s.rows.push(p);
+        if (s.latest.ts <= p.ts) s.latest = p;
+      }
+    }
+    return { rows: [...series.values()].flatMap((s) => s.rows), latest: [...series.values()].map((s) => s.latest) };
+  };
+  let seed = 7;
+  const random = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  const keys = ['t', 'h', 'p', 'q', 'r'];
+  for (let round = 0; round < 200; round++) {
+    const points: TsPoint[] = [];
+    let value = 0;
+    for (let m = 0; m < 60; m++) {
+      const device = `d${random(4)}`;
+      const ts = random(8);
+      // Usually the same keys in the same order; sometimes another order, fewer or more keys, a key repeated.
+      const order = random(4) === 0 ? keys.slice(random(3)).reverse() : keys.slice(0, 2 + random(2));
+      if (random(8) === 0) order.push(order[0]);
+      for (const key of order) points.push(pt(device, random(2) === 0 ? key : (' ' + key).slice(1), ts, value++));
+    }
+    const { rows, latest } = foldPoints(points);
+    const want = model(points);
+    assert.deepEqual(rows.map((p) => p.value.value), want.rows.map((p) => p.value.value), `round ${round}: rows`);
+    assert.deepEqual(latest.map((p) => p.value.value), want.latest.map((p) => p.value.value), `round ${round}: latest`);
+  }
+});
+
 test('chunkRows: statements of power-of-two sizes up to 512 that add up to the batch, so few statement shapes', () => {
   const shapes = new Set<number>();
   for (let count = 1; count <= 3000; count++) {

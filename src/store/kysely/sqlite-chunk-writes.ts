@@ -117,7 +117,7 @@ export function chunkOps(ops: WriterOp[], rows: readonly TsPoint[], minPoints: n
       continue;
     }
     rest ??= rows.slice(0, from);
-    chunks.push(first.deviceId, first.key, chunk.firstTs, chunk.lastTs, chunk.type, packChunk(rows.slice(from, to), chunk.type));
+    chunks.push(first.deviceId, first.key, chunk.firstTs, chunk.lastTs, chunk.type, packChunk(rows, chunk.type, from, to));
   }
   const count = chunks.length / WIDTH;
   if (count === 0) return rows;

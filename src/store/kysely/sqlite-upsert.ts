@@ -248,8 +248,22 @@ export function foldAttributes(attributes: readonly AttributeWrite[]): { writes:
 
 /** A series (device, key) in foldPoints: its time-series rows so far and where its latest-value row stands. */
 interface SeriesRows {
+  key: string;
   rows: TsPoint[];
   latest: number;
+  /** Its place in its device's `order`. */
+  index: number;
+}
+
+/**
+ * A device's series in foldPoints, by key and in order of first appearance. Devices send the same keys in the same
+ * order message after message, so the series after the last one used is tried first (one comparison of key strings,
+ * usually the same string object) before the map.
+ */
+interface DeviceSeries {
+  byKey: Map<string, SeriesRows>;
+  order: SeriesRows[];
+  next: number;
 }
 
 /**
@@ -264,22 +278,33 @@ interface SeriesRows {
  * wins.
  */
 export function foldPoints(points: readonly TsPoint[]): { rows: TsPoint[]; latest: TsPoint[] } {
-  const series = new Map<string, Map<string, SeriesRows>>();
+  const series = new Map<string, DeviceSeries>();
   const lists: TsPoint[][] = [];
   const latest: TsPoint[] = [];
   let count = 0;
+  // A message's points are consecutive and of one device: its series are looked up once a message, not once a point.
+  let device: string | undefined;
+  let d: DeviceSeries | undefined;
   for (const p of points) {
-    let byKey = series.get(p.deviceId);
-    if (byKey === undefined) series.set(p.deviceId, (byKey = new Map()));
-    const s = byKey.get(p.key);
+    if (p.deviceId !== device || d === undefined) {
+      device = p.deviceId;
+      d = series.get(device);
+      if (d === undefined) series.set(device, (d = { byKey: new Map(), order: [], next: 0 }));
+    }
+    const guess = d.order[d.next];
+    const s = guess !== undefined && guess.key === p.key ? guess : d.byKey.get(p.key);
     if (s === undefined) {
       const rows = [p];
-      byKey.set(p.key, { rows, latest: latest.length });
+      const created: SeriesRows = { key: p.key, rows, latest: latest.length, index: d.order.length };
+      d.byKey.set(p.key, created);
+      d.order.push(created);
+      d.next = 0;
       lists.push(rows);
       latest.push(p);
       count++;
       continue;
     }
+    d.next = s.index + 1 < d.order.length ? s.index + 1 : 0;
     const last = s.rows.length - 1;
     if (s.rows[last].ts === p.ts) s.rows[last] = p;
     else {
