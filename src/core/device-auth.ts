@@ -71,6 +71,10 @@ export class DeviceAuth implements DeviceAuthApi {
   /** Drops cached lookups of a device whose identity changed (bus `device-updated`), whatever credentials they were for. */
   deviceUpdated(deviceId: string): void {
     this.generation++;
+    // A lookup in flight may have read the device before the update: a login starting now must not join it (its
+    // session would open with the old identity after this update has passed). Which device a load is of is known only
+    // once loaded, so every one in flight is left to finish alone (updates are rare).
+    this.inflight.clear();
     this.updated.delete(deviceId); // set again at the end: the map stays oldest first
     this.updated.set(deviceId, Date.now());
   }
