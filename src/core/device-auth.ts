@@ -113,7 +113,8 @@ export class DeviceAuth implements DeviceAuthApi {
     return pending;
   }
 
-  private async load(credentialsId: string, started: number): Promise<CacheEntry> {
+  private async load(credentialsId: string, started: number, reloads = 0): Promise<CacheEntry> {
+    const startedAt = Date.now();
     let credentials = await this.store.findCredentialsById(credentialsId);
     // Rotation's grace period: credentials replaced a moment ago still work until they expire (rotation.ts).
     let graceUntil = Infinity;
@@ -140,7 +141,13 @@ export class DeviceAuth implements DeviceAuthApi {
       }
     }
     const entry = { identity, credentials: identity ? credentials : undefined, transportType, expires: Math.min(graceUntil, Date.now() + (identity ? POSITIVE_TTL_MS : NEGATIVE_TTL_MS)) };
-    if (started !== this.generation) return entry;
+    if (started !== this.generation) {
+      // The device was updated while this load read it: the login it answers opens its session after the update has
+      // passed (no later update would reach it), so it is read again (a few times at most).
+      const updatedAt = identity ? this.updated.get(identity.deviceId) : undefined;
+      if (updatedAt !== undefined && updatedAt >= startedAt && reloads < 3) return this.load(credentialsId, this.generation, reloads + 1);
+      return entry;
+    }
     if (this.cache.size >= MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(credentialsId, entry);
     return entry;

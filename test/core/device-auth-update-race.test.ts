@@ -49,8 +49,10 @@ test('a login starting after a rename gets the new name even while an older look
     auth.deviceUpdated(device.id); // the bus `device-updated`, heard by this node
     const second = auth.byAccessToken('RACE_TOKEN_1'); // a CONNECT after the rename
     release();
-    await first;
     assert.equal((await second)?.deviceName, 'race-new');
+    // The login that began before the rename ends after it: its session opens once the update has passed, so it too
+    // must stand for the new name.
+    assert.equal((await first)?.deviceName, 'race-new');
     assert.equal((await auth.byAccessToken('RACE_TOKEN_1'))?.deviceName, 'race-new');
   } finally {
     release();
