@@ -49,6 +49,12 @@ export class DeviceAuth implements DeviceAuthApi {
    * not by credentials id, so rotated-away credentials in their grace period are caught too, at no cost per entry.
    */
   private readonly updated = new Map<string, number>();
+  /**
+   * Credentials ids invalidated while a lookup of them was in flight, with the generation then: that lookup read them
+   * before the change (a deletion, new credentials) and reads them again. Each entry is taken by the lookup it was
+   * made for (only made while one is in flight).
+   */
+  private readonly invalidatedInFlight = new Map<string, number>();
 
   constructor(private readonly store: Store) {
     this.sweeper = setInterval(() => this.sweep(Date.now()), SWEEP_MS);
@@ -94,7 +100,7 @@ export class DeviceAuth implements DeviceAuthApi {
   invalidate(credentialsId: string): void {
     this.generation++;
     this.cache.delete(credentialsId);
-    this.inflight.delete(credentialsId);
+    if (this.inflight.delete(credentialsId)) this.invalidatedInFlight.set(credentialsId, this.generation);
   }
 
   private async lookup(credentialsId: string): Promise<CacheEntry> {
@@ -142,6 +148,13 @@ export class DeviceAuth implements DeviceAuthApi {
     }
     const entry = { identity, credentials: identity ? credentials : undefined, transportType, expires: Math.min(graceUntil, Date.now() + (identity ? POSITIVE_TTL_MS : NEGATIVE_TTL_MS)) };
     if (started !== this.generation) {
+      // The credentials changed (the device deleted, say) while this load read them: the session of the login it
+      // answers would open after the change has passed, so they are read again.
+      const invalidated = this.invalidatedInFlight.get(credentialsId);
+      if (invalidated !== undefined && invalidated > started) {
+        this.invalidatedInFlight.delete(credentialsId);
+        if (reloads < 3) return this.load(credentialsId, this.generation, reloads + 1);
+      }
       // The device was updated while this load read it: the login it answers opens its session after the update has
       // passed (no later update would reach it), so it is read again (a few times at most).
       const updatedAt = identity ? this.updated.get(identity.deviceId) : undefined;

@@ -59,3 +59,41 @@ test('a login starting after a rename gets the new name even while an older look
     auth.close();
   }
 });
+
+test('a login whose lookup read the device before it was deleted is refused', async () => {
+  const device = await t.core.devices.save(T, { name: 'race-deleted' }, TEST_ACTOR, 'RACE_TOKEN_2');
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let reachedGate!: () => void;
+  const atGate = new Promise<void>((resolve) => (reachedGate = resolve));
+  let gated = false;
+  const store = new Proxy(t.store as unknown as Store, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (prop === 'getProfile' && typeof value === 'function') {
+        return async (...args: unknown[]) => {
+          if (!gated) {
+            gated = true;
+            reachedGate();
+            await gate;
+          }
+          return value.apply(target, args);
+        };
+      }
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  const auth = new DeviceAuth(store);
+  try {
+    const login = auth.byAccessToken('RACE_TOKEN_2'); // a CONNECT: has read the device, not yet done
+    await atGate;
+    await t.core.devices.delete(T, device.id, TEST_ACTOR);
+    auth.invalidate('RACE_TOKEN_2'); // the bus `credentials-changed` of the deletion, heard by this node
+    release();
+    // Its session would open after the deletion has passed (no `device-deleted` would reach it): refused instead.
+    assert.equal(await login, undefined);
+  } finally {
+    release();
+    auth.close();
+  }
+});
