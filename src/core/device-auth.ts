@@ -112,6 +112,7 @@ export class DeviceAuth implements DeviceAuthApi {
       const started = this.generation;
       const loading: Promise<CacheEntry> = this.load(credentialsId, started).finally(() => {
         if (this.inflight.get(credentialsId) === loading) this.inflight.delete(credentialsId);
+        else if (!this.inflight.has(credentialsId)) this.invalidatedInFlight.delete(credentialsId); // a failed load's mark
       });
       pending = loading;
       this.inflight.set(credentialsId, pending);
