@@ -49,6 +49,12 @@ export class DeviceAuth implements DeviceAuthApi {
    * not by credentials id, so rotated-away credentials in their grace period are caught too, at no cost per entry.
    */
   private readonly updated = new Map<string, number>();
+  /**
+   * Credentials ids invalidated while a lookup of them was in flight, with the generation then: that lookup read them
+   * before the change (a deletion, new credentials) and reads them again. Each entry is taken by the lookup it was
+   * made for (only made while one is in flight).
+   */
+  private readonly invalidatedInFlight = new Map<string, number>();
 
   constructor(private readonly store: Store) {
     this.sweeper = setInterval(() => this.sweep(Date.now()), SWEEP_MS);
@@ -71,6 +77,10 @@ export class DeviceAuth implements DeviceAuthApi {
   /** Drops cached lookups of a device whose identity changed (bus `device-updated`), whatever credentials they were for. */
   deviceUpdated(deviceId: string): void {
     this.generation++;
+    // A lookup in flight may have read the device before the update: a login starting now must not join it (its
+    // session would open with the old identity after this update has passed). Which device a load is of is known only
+    // once loaded, so every one in flight is left to finish alone (updates are rare).
+    this.inflight.clear();
     this.updated.delete(deviceId); // set again at the end: the map stays oldest first
     this.updated.set(deviceId, Date.now());
   }
@@ -90,7 +100,7 @@ export class DeviceAuth implements DeviceAuthApi {
   invalidate(credentialsId: string): void {
     this.generation++;
     this.cache.delete(credentialsId);
-    this.inflight.delete(credentialsId);
+    if (this.inflight.delete(credentialsId)) this.invalidatedInFlight.set(credentialsId, this.generation);
   }
 
   private async lookup(credentialsId: string): Promise<CacheEntry> {
@@ -102,6 +112,7 @@ export class DeviceAuth implements DeviceAuthApi {
       const started = this.generation;
       const loading: Promise<CacheEntry> = this.load(credentialsId, started).finally(() => {
         if (this.inflight.get(credentialsId) === loading) this.inflight.delete(credentialsId);
+        else if (!this.inflight.has(credentialsId)) this.invalidatedInFlight.delete(credentialsId); // a failed load's mark
       });
       pending = loading;
       this.inflight.set(credentialsId, pending);
@@ -109,7 +120,8 @@ export class DeviceAuth implements DeviceAuthApi {
     return pending;
   }
 
-  private async load(credentialsId: string, started: number): Promise<CacheEntry> {
+  private async load(credentialsId: string, started: number, reloads = 0): Promise<CacheEntry> {
+    const startedAt = Date.now();
     let credentials = await this.store.findCredentialsById(credentialsId);
     // Rotation's grace period: credentials replaced a moment ago still work until they expire (rotation.ts).
     let graceUntil = Infinity;
@@ -136,7 +148,20 @@ export class DeviceAuth implements DeviceAuthApi {
       }
     }
     const entry = { identity, credentials: identity ? credentials : undefined, transportType, expires: Math.min(graceUntil, Date.now() + (identity ? POSITIVE_TTL_MS : NEGATIVE_TTL_MS)) };
-    if (started !== this.generation) return entry;
+    if (started !== this.generation) {
+      // The credentials changed (the device deleted, say) while this load read them: the session of the login it
+      // answers would open after the change has passed, so they are read again.
+      const invalidated = this.invalidatedInFlight.get(credentialsId);
+      if (invalidated !== undefined && invalidated > started) {
+        this.invalidatedInFlight.delete(credentialsId);
+        if (reloads < 3) return this.load(credentialsId, this.generation, reloads + 1);
+      }
+      // The device was updated while this load read it: the login it answers opens its session after the update has
+      // passed (no later update would reach it), so it is read again (a few times at most).
+      const updatedAt = identity ? this.updated.get(identity.deviceId) : undefined;
+      if (updatedAt !== undefined && updatedAt >= startedAt && reloads < 3) return this.load(credentialsId, this.generation, reloads + 1);
+      return entry;
+    }
     if (this.cache.size >= MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(credentialsId, entry);
     return entry;

@@ -127,15 +127,39 @@ export class GatewaySession implements GatewaySessionHandle {
       });
     const devices = await this.deps.directory.resolve(this.gateway, unknown, create, beforeCreate);
     const created: DeviceIdentity[] = [];
+    const opened: SubDevice[] = [];
     for (const w of unknown) {
       const device = devices.get(w.name);
       if (!device) throw new FleetgateError('NOT_FOUND', `Device "${w.name}" is not a sub-device of this gateway`);
-      const identity = (this.subs.get(w.name) ?? this.openSession(device)).identity;
-      out.set(w.name, identity);
-      if (!checked.has(identity.deviceId)) created.push(identity);
+      let sub = this.subs.get(w.name);
+      if (!sub) opened.push((sub = this.openSession(device)));
+      out.set(w.name, sub.identity);
+      if (!checked.has(sub.identity.deviceId)) created.push(sub.identity);
     }
     check?.(created); // a new device's first message counts too (its fresh budget always has room for it)
+    if (opened.length > 0) await this.catchUp(opened);
     return out;
+  }
+
+  /**
+   * Sessions just opened from devices read by name: an update (rename, profile, owner) that passed between that read
+   * and the open reached no session, so each device is read again by id now that its session hears updates. The
+   * message being handled keeps the identity it was resolved to.
+   */
+  private async catchUp(opened: readonly SubDevice[]): Promise<void> {
+    for (const sub of opened) {
+      const name = sub.identity.deviceName;
+      if (this.subs.get(name) !== sub) continue;
+      const device = await this.deps.store.getDeviceById(sub.identity.deviceId);
+      if (!device) {
+        this.drop(name, sub); // deleted meanwhile
+        continue;
+      }
+      const owner = typeof device.additionalInfo?.lastConnectedGateway === 'string' ? device.additionalInfo.lastConnectedGateway : null;
+      if (device.name !== name || device.profileId !== sub.identity.profileId || owner !== this.gateway.deviceId) {
+        this.subDeviceUpdated(sub, { ...sub.identity, deviceName: device.name, profileId: device.profileId }, owner);
+      }
+    }
   }
 
   /** Per-sub-device message rate (config deviceMessageRate): one limited sub-device refuses the message, not the gateway. */
