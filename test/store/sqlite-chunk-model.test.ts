@@ -16,18 +16,15 @@ import type { KvValue, TsPoint } from '../../src/core/model.ts';
 import { MAX_CHUNK_SPAN_MS } from '../../src/store/kysely/ts-kv-chunk-format.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import type { KyselyStore } from '../../src/store/kysely/kysely-store.ts';
+import { Rng } from '../fuzz/rng.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'fleetgate-chunk-model-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** A small deterministic generator (mulberry32). */
+/** A small deterministic generator (mulberry32, test/fuzz/rng.ts): a seed replays its run. */
 function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.next();
 }
 
 const DEVICES = ['d0', 'd1', 'd2', 'd3'];

@@ -12,18 +12,15 @@ import { after, describe, test } from 'node:test';
 import type { TsPoint } from '../../src/core/model.ts';
 import { DIRECT_ROWS_PER_SERIES } from '../../src/store/kysely/sqlite-staging.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
+import { Rng } from '../fuzz/rng.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'fleetgate-staging-model-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** A small deterministic generator (mulberry32). */
+/** A small deterministic generator (mulberry32, test/fuzz/rng.ts): a seed replays its run. */
 function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.next();
 }
 
 const DEVICES = ['d0', 'd1', 'd2', 'd3', 'd4', 'd5', 'd6', 'd7'];

@@ -10,17 +10,12 @@ import type { AggregateBucket } from '../../src/core/ports/store.ts';
 import type { KvValue } from '../../src/core/model.ts';
 import { MAX_CHUNK_SPAN_MS } from '../../src/store/kysely/ts-kv-chunk-format.ts';
 import { insertChunk, openChunkStore, writeLatest, writeRows, type ChunkStore, type Point } from './chunk-fixtures.ts';
+import { Rng } from '../fuzz/rng.ts';
 
-/** mulberry32: a small seeded generator, so a failing seed can be replayed. */
+/** mulberry32 (test/fuzz/rng.ts): a small seeded generator, so a failing seed can be replayed. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 const KEYS = ['dbl', 'long', 'flag', 'mixed'] as const;

@@ -18,6 +18,7 @@
  * transaction, and readers merge staged rows before they read, so staged rows obey rule 2 as ts_kv rows do.
  */
 import type { KvValue } from '../../core/model.ts';
+import { longValue } from './values.ts';
 
 /** What a chunk's values are (the `type` column). */
 export const ChunkType = { BOOLEAN: 0, LONG: 1, DOUBLE: 2 } as const;
@@ -117,10 +118,7 @@ export function unpackChunk(points: Uint8Array, type: number): ChunkPoints {
 /** Point `i` of unpacked chunk points as a KvValue (a LONG outside the safe integers stays a bigint, as fromColumns gives). */
 export function chunkValue(chunk: ChunkPoints, i: number): KvValue {
   const v = chunk.values[i];
-  if (chunk.type === ChunkType.LONG) {
-    const big = v as bigint;
-    return { type: 'LONG', value: big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big };
-  }
+  if (chunk.type === ChunkType.LONG) return longValue(v as bigint);
   if (chunk.type === ChunkType.BOOLEAN) return { type: 'BOOLEAN', value: v !== 0 };
   return { type: 'DOUBLE', value: v as number };
 }

@@ -29,14 +29,16 @@ export function setColumns(params: unknown[], at: number, value: KvValue): void 
   params[at + 4] = t === 'JSON' ? value.value : null;
 }
 
+/** A stored 64-bit integer as a LONG: a number while it is a safe integer, else the bigint (spec §8.2 long). */
+export function longValue(big: bigint): KvValue {
+  return { type: 'LONG', value: big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big };
+}
+
 export function fromColumns(row: ValueColumns): KvValue {
   if (row.bool_v !== null) return { type: 'BOOLEAN', value: Number(row.bool_v) === 1 };
   if (row.long_v !== null) {
     const v = row.long_v;
-    if (typeof v === 'string' || typeof v === 'bigint') {
-      const big = BigInt(v);
-      return { type: 'LONG', value: big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big };
-    }
+    if (typeof v === 'string' || typeof v === 'bigint') return longValue(BigInt(v));
     return { type: 'LONG', value: v };
   }
   if (row.dbl_v !== null) return { type: 'DOUBLE', value: Number(row.dbl_v) };

@@ -7,6 +7,7 @@ import type { TimeseriesAggregateQuery, TimeseriesDelete, TimeseriesQuery } from
 import { buildBuckets } from '../../../src/core/timeseries-aggregate.ts';
 import { TelemetryModel } from './model.ts';
 import { BASE_TS, HOUR, KEYS, pointsOf, rel, type Draw } from './points.ts';
+import { Rng } from '../../fuzz/rng.ts';
 
 /** Operations that may run on a second store of the same database (`peer`: another process on the same file). */
 type OnPeer = { peer?: boolean };
@@ -26,14 +27,10 @@ export type Op =
   /** Operations issued together, not one after another: writes of disjoint series and reads of others. */
   | { op: 'together'; ops: Op[] };
 
-/** A small deterministic generator (mulberry32), as test/store/sqlite-staging-model.test.ts. */
+/** A small deterministic generator (mulberry32, test/fuzz/rng.ts): a seed replays its run. */
 export function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.next();
 }
 
 /** A key never written: reads of it must find nothing. */
