@@ -11,8 +11,8 @@ interface PendingAck {
   reasonString?: Buffer;
 }
 
-/** Longest Reason String sent, bytes: keeps every length field of the PUBACK a single byte. */
-export const REASON_STRING_MAX = 100;
+/** Longest Reason String sent, bytes: room for a 255-character device name the reason names (the client's Maximum Packet Size still applies). */
+export const REASON_STRING_MAX = 1024;
 
 /** `text` as UTF-8 of at most REASON_STRING_MAX bytes, cut at a character boundary. */
 export function reasonStringBytes(text: string): Buffer {
@@ -23,30 +23,53 @@ export function reasonStringBytes(text: string): Buffer {
   return bytes;
 }
 
+/** Bytes of a Variable Byte Integer holding `n` (MQTT 5.0 §1.5.5). */
+function vbiSize(n: number): number {
+  return n < 128 ? 1 : n < 16_384 ? 2 : n < 2_097_152 ? 3 : 4;
+}
+
+function writeVbi(out: Buffer, at: number, n: number): number {
+  while (n >= 128) {
+    out[at++] = (n & 0x7f) | 0x80;
+    n >>>= 7;
+  }
+  out[at] = n;
+  return at + 1;
+}
+
 /** Encodes PUBACKs as mqtt-packet does: v5 omits a success reason code ([MQTT-3.4.2-1]), else adds it and its properties. */
 export function pubackSize(version: number, reason: number, reasonString?: Buffer): number {
   if (version !== 5 || reason === 0) return 4;
-  return reasonString ? 9 + reasonString.length : 6;
+  if (!reasonString) return 6;
+  // Remaining Length and Property Length are Variable Byte Integers (MQTT 5.0 §2.1.4, §2.2.2.1), not one byte.
+  const properties = 3 + reasonString.length;
+  const remaining = 3 + vbiSize(properties) + properties;
+  return 1 + vbiSize(remaining) + remaining;
 }
 
 function writePuback(out: Buffer, at: number, version: number, messageId: number, reason: number, reasonString?: Buffer): number {
   const long = version === 5 && reason !== 0;
   const text = long ? reasonString : undefined;
   out[at] = 0x40;
-  out[at + 1] = !long ? 2 : text ? 7 + text.length : 4;
-  out[at + 2] = messageId >> 8;
-  out[at + 3] = messageId & 0xff;
-  if (!long) return at + 4;
-  out[at + 4] = reason;
   if (!text) {
-    out[at + 5] = 0;
+    out[at + 1] = long ? 4 : 2;
+    out[at + 2] = messageId >> 8;
+    out[at + 3] = messageId & 0xff;
+    if (!long) return at + 4;
+    out[at + 4] = reason;
+    out[at + 5] = 0; // no properties
     return at + 6;
   }
-  out[at + 5] = 3 + text.length; // property length: identifier, 2-byte length, bytes
-  out[at + 6] = 0x1f; // Reason String (MQTT 5.0 §3.4.2.2.2)
-  out.writeUInt16BE(text.length, at + 7);
-  text.copy(out, at + 9);
-  return at + 9 + text.length;
+  const properties = 3 + text.length; // identifier, 2-byte length, bytes
+  at = writeVbi(out, at + 1, 3 + vbiSize(properties) + properties);
+  out[at] = messageId >> 8;
+  out[at + 1] = messageId & 0xff;
+  out[at + 2] = reason;
+  at = writeVbi(out, at + 3, properties);
+  out[at] = 0x1f; // Reason String (MQTT 5.0 §3.4.2.2.2)
+  out.writeUInt16BE(text.length, at + 1);
+  text.copy(out, at + 3);
+  return at + 3 + text.length;
 }
 
 /** Where acks go: the connection (read when acks are encoded). */

@@ -54,6 +54,24 @@ describe('OrderedAcks', () => {
     });
   }
 
+  it('encodes a v5 PUBACK whose Reason String needs multi-byte lengths exactly as mqtt-packet does (MQTT 5.0 §1.5.5)', () => {
+    // 124 bytes is the last Reason String whose Property and Remaining Lengths fit one byte each.
+    for (const length of [1, 120, 124, 125, 126, 200, 1024, 20_000]) {
+      const { queue, writes } = acks(5);
+      const text = 'é'.repeat(length >> 1) + 'r'.repeat(length & 1);
+      const first = { messageId: 300, reason: undefined, reasonString: Buffer.from(text) };
+      queue.add(first);
+      queue.complete(queue.enqueue(301), 0x83, 'second');
+      queue.complete(first, 0x87);
+      queue.flushReady();
+      const expected = Buffer.concat([
+        mqttPacket.generate({ cmd: 'puback', messageId: 300, reasonCode: 0x87, properties: { reasonString: text } }, { protocolVersion: 5 }),
+        mqttPacket.generate({ cmd: 'puback', messageId: 301, reasonCode: 0x83, properties: { reasonString: 'second' } }, { protocolVersion: 5 }),
+      ]);
+      assert.deepEqual(writes[0], expected, `Reason String of ${length} bytes`);
+    }
+  });
+
   it('writes the acks completed in one turn together, and at once when another packet is about to be sent', async () => {
     const { queue, writes } = acks(4);
     const pending = [1, 2, 3, 4].map((id) => queue.enqueue(id));
