@@ -10,7 +10,7 @@ import { handleConnect } from './connect.ts';
 import { decodePacket } from './decode.ts';
 import type { DeviceSession } from './device-session.ts';
 import { dispatchPacket } from './dispatch.ts';
-import { decodePublish, MqttFramer, type FrameSink } from './framer.ts';
+import { decodePublish, MqttFramer, TOPIC_NOT_UTF8, type FrameSink } from './framer.ts';
 import type { MqttLimits } from './limits.ts';
 import { keepAliveWheel, type Watched } from './keep-alive.ts';
 import { MqttOutput } from './output.ts';
@@ -19,6 +19,7 @@ import type { ClientCertificate } from './tls.ts';
 import { disconnectAfterConnack, RC } from './reason-codes.ts';
 import { handleTelemetryFrame } from './publish.ts';
 import { routeOf } from './topics.ts';
+import { topicsWellFormed } from './utf8.ts';
 
 /** What every connection of one transport shares. */
 export interface TransportContext {
@@ -125,6 +126,10 @@ export class MqttConnection extends MqttOutput implements FrameSink, Watched {
         }
         this.onPacket(packet);
       }
+      return;
+    }
+    if (!topicsWellFormed(buf, start, end, this.version)) {
+      this.onMalformed(TOPIC_NOT_UTF8);
       return;
     }
     const packet = decodePacket(buf.subarray(start, end), this.version, this.bridgeMode);

@@ -5,6 +5,7 @@
  * PUBLISH can be decoded in place (see decodePublish).
  */
 import type { IPublishPacket } from 'mqtt-packet';
+import { isMqttUtf8 } from './utf8.ts';
 
 /** What the framer reports to its connection. */
 export interface FrameSink {
@@ -101,12 +102,16 @@ export function sameAscii(buf: Buffer, from: number, to: number, text: string): 
   return true;
 }
 
+/** Why a packet whose topic name or filter is ill-formed UTF-8 or holds U+0000 is malformed. */
+export const TOPIC_NOT_UTF8 = 'Topic is not well-formed UTF-8 or contains U+0000';
+
 /**
  * Decodes an MQTT 3.1 / 3.1.1 PUBLISH frame (bytes [start, end) of `buf`) into the packet mqtt-packet would produce,
  * without copying the payload.
  * Returns an error message for a malformed frame. (MQTT 5 PUBLISH carries properties and goes through mqtt-packet.)
  * `lastTopic`: the connection's previous PUBLISH topic, reused when the bytes are the same ASCII text (a device
- * publishes to one topic again and again: no string decoded and made a message, issue 17).
+ * publishes to one topic again and again: no string decoded and made a message, issue 17). A topic that is decoded is
+ * first checked to be well-formed UTF-8 without U+0000; a reused one was checked when it was first seen.
  */
 export function decodePublish(buf: Buffer, lastTopic?: string, start = 0, end = buf.length): IPublishPacket | string {
   const first = buf[start];
@@ -118,7 +123,10 @@ export function decodePublish(buf: Buffer, lastTopic?: string, start = 0, end = 
   if (pos + 2 > end) return 'Cannot parse topic';
   const topicEnd = pos + 2 + ((buf[pos] << 8) | buf[pos + 1]);
   if (topicEnd > end) return 'Cannot parse topic';
-  const topic = lastTopic !== undefined && sameAscii(buf, pos + 2, topicEnd, lastTopic) ? lastTopic : buf.toString('utf8', pos + 2, topicEnd);
+  let topic: string;
+  if (lastTopic !== undefined && sameAscii(buf, pos + 2, topicEnd, lastTopic)) topic = lastTopic; // checked when first seen
+  else if (!isMqttUtf8(buf, pos + 2, topicEnd)) return TOPIC_NOT_UTF8; // [MQTT-1.5.3-1], [MQTT-1.5.3-2]
+  else topic = buf.toString('utf8', pos + 2, topicEnd);
   pos = topicEnd;
   let messageId: number | undefined;
   if (qos > 0) {
