@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { CoreLogger } from '../core-types.ts';
 import type { ExportStore } from '../ports/export-store.ts';
 import { SinkError, type ExportSink, type ExportSinkFactory } from '../ports/export-sink.ts';
-import { messagesOf, partitionOf, type ExportLane, type ExportMessage, type ExportRule, type OutboxEntry, type OutboxRow } from './model.ts';
+import { messagesOf, partitionOf, unpackMessages, type ExportLane, type ExportMessage, type ExportRule, type OutboxEntry, type OutboxRow } from './model.ts';
 import type { OutboxBudget } from './outbox.ts';
 import type { ExportRules } from './rules.ts';
 
@@ -55,6 +55,25 @@ const WRITTEN_CHARS_CAP = 32 * 1024 * 1024;
 
 /** A row's stored size: its text, or its compact form's bytes. */
 const rowSize = (row: OutboxEntry): number => row.payload.length + (row.points?.length ?? 0);
+
+/**
+ * A row that cannot be decoded, as a dead letter can hold it: one message whose data is `{"unreadable":"<the stored
+ * bytes, base64>"}` (valid JSON, so a replay delivers it as it is instead of stalling again).
+ */
+function unreadableRow(row: OutboxRow): OutboxRow {
+  const stored = row.points ?? Buffer.from(row.payload);
+  return { ...row, points: null, messages: 1, payload: JSON.stringify({ unreadable: Buffer.from(stored).toString('base64') }) };
+}
+
+/** `row` when the dead letters can unpack it, else its unreadableRow (a row that fails only when rendered for sending). */
+function readableForDeadLetter(row: OutboxRow): OutboxRow {
+  try {
+    unpackMessages(row);
+    return row;
+  } catch {
+    return unreadableRow(row);
+  }
+}
 
 /** What one delivery round did: delivered a full batch somewhere, delivered something, or nothing. */
 type Round = 'full' | 'some' | 'none';
@@ -191,14 +210,40 @@ export class ExportDelivery implements OutboxBudget {
     let bytes = 0;
     let largest = 0;
     const messages: ExportMessage[] = [];
-    for (const row of rows) {
+    let readable = rows;
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i];
+      let rowMessages: ExportMessage[];
+      try {
+        rowMessages = messagesOf(row, rule.name);
+      } catch (err) {
+        // One row that cannot be read goes to the dead letters alone; the rest of the lane (and the round) goes on.
+        if (readable === rows) readable = rows.slice(0, i);
+        await this.deadLetterUnreadable(lane, rule, row, err);
+        continue;
+      }
+      if (readable !== rows) readable.push(row);
       bytes += rowSize(row);
       largest = Math.max(largest, row.messages ?? 1);
-      for (const m of messagesOf(row, rule.name)) messages.push(m);
+      for (const m of rowMessages) messages.push(m);
+    }
+    if (messages.length === 0) {
+      await this.store.exports.releaseLane(this.nodeId, lane.ruleId, lane.partition);
+      return undefined;
     }
     // The budget estimates messages waiting x their average size.
     this.averageBytes = this.averageBytes * 0.9 + (bytes / messages.length + 120) * 0.1;
-    return { lane, rule, rows, messages, largest };
+    return { lane, rule, rows: readable, messages, largest };
+  }
+
+  /** Moves an outbox row that cannot be decoded to the dead letters at once, with the reason (listed by the admin API). */
+  private async deadLetterUnreadable(lane: ExportLane, rule: ExportRule, row: OutboxRow, err: unknown): Promise<void> {
+    const error = `unreadable outbox row ${row.seq}: ${err instanceof Error ? err.message : String(err)}`;
+    const kept = await this.store.exports.deadLetter(this.nodeId, [unreadableRow(row)], 0, error, Date.now());
+    this.forget([row]);
+    if (!kept) return; // the lane was taken over: its new holder meets the row itself
+    this.observer.deadLettered?.(rule.name, row.messages ?? 1);
+    this.logger.warn({ event: 'export_dead_letter', rule: rule.name, partition: lane.partition, seq: row.seq, error }, 'export outbox row could not be read; dead-lettered, the rest is delivered');
   }
 
   /**
@@ -235,7 +280,7 @@ export class ExportDelivery implements OutboxBudget {
     const error = err instanceof Error ? err.message : String(err);
     const attempts = lane.attempts + 1;
     if (rows[0].createdTime < now - this.settings.deadLetterAgeMs) {
-      const kept = await this.store.exports.deadLetter(this.nodeId, rows, attempts, error, now);
+      const kept = await this.store.exports.deadLetter(this.nodeId, rows.map(readableForDeadLetter), attempts, error, now);
       this.forget(rows);
       if (!kept) {
         this.logger.warn({ event: 'export_lease_lost', rule: rule.name }, 'export lane was taken over during delivery; its new holder delivers or dead-letters the batch');
