@@ -17,6 +17,10 @@ export interface TestRedis {
   url: string;
   /** Stops the server and deletes its directory. Idempotent. */
   stop(): Promise<void>;
+  /** Freezes the server process (SIGSTOP): its sockets stay open, nothing is answered, until resume. */
+  pause(): void;
+  /** Lets a paused server run again (SIGCONT). */
+  resume(): void;
 }
 
 /**
@@ -66,10 +70,13 @@ export async function startRedis(options: { port?: number } = {}): Promise<TestR
     return {
       port,
       url: `redis://127.0.0.1:${port}`,
+      pause: () => void child.kill('SIGSTOP'),
+      resume: () => void child.kill('SIGCONT'),
       stop() {
         return (stopped ??= (async () => {
           process.removeListener('exit', killNow);
           if (child.exitCode === null && child.signalCode === null) {
+            child.kill('SIGCONT'); // a paused server would never see the SIGTERM
             const exited = new Promise((resolve) => child.once('exit', resolve));
             child.kill('SIGTERM');
             await exited;
