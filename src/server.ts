@@ -88,7 +88,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const classifyDatabase = (err: unknown) => (isPostgresUrl(config.database) ? postgresUnavailable(err) : undefined);
     const store = await waitForPart(
       'database',
-      () => openStore(config, { poolSize: config.pgPoolSize, onPoolError: (err) => connectionError('database', err, 'PostgreSQL connection') }),
+      () =>
+        openStore(config, {
+          poolSize: config.pgPoolSize,
+          onPoolError: (err) => connectionError('database', err, 'PostgreSQL connection'),
+          onSqliteWriterRestart: ({ delayMs, cause, quickDeaths }) =>
+            logger.error({ event: 'sqlite_writer_restart', delayMs, cause, quickDeaths }, `SQLite writer thread stopped (${cause}); a new one starts ${delayMs > 0 ? `in ${delayMs} ms` : 'with the next write'}`),
+        }),
       classifyDatabase,
       logger,
     );

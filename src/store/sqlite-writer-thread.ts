@@ -5,7 +5,7 @@
  * (a COMMIT among them has returned: durable). Messages are answered in order, one at a time.
  *
  * If the thread dies, every waiting request fails with "database unavailable" and the next request starts a new
- * thread; `generation` tells a transaction that the connection it began on is gone (sqlite-writer-dialect.ts).
+ * thread (after a cool-down when threads keep dying as soon as they start); `generation` tells a transaction that the connection it began on is gone (sqlite-writer-dialect.ts).
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
@@ -65,6 +65,19 @@ interface Answer {
 
 const ADVICE = 'see the server log; the next write starts a new writer thread';
 
+/**
+ * A thread that stops within QUICK_DEATH_MS of starting (or never opens its file) is replaced only after a cool-down,
+ * doubling from RESTART_BASE_MS to RESTART_MAX_MS while each replacement dies as quickly, so a fault that kills every
+ * new thread at once (a file that cannot be opened, a crash on open) does not start threads in a tight loop.
+ * A thread that ran longer is replaced at once, as before.
+ */
+const QUICK_DEATH_MS = 5_000;
+const RESTART_BASE_MS = 100;
+const RESTART_MAX_MS = 30_000;
+
+/** Told each time a thread stopped unexpectedly: when its replacement may start, and why it stopped (no secrets in it). */
+export type WriterRestartListener = (info: { delayMs: number; cause: string; quickDeaths: number }) => void;
+
 /** Rows' Uint8Array values (a Buffer after the structured clone) as Buffers again, as better-sqlite3 returns blobs. */
 function restoreBuffers(results: WriterResult[]): void {
   for (const r of results) {
@@ -90,8 +103,18 @@ export class SqliteWriterThread {
   private closing = false;
   private readonly encoder = new OpsEncoder();
   private readonly driver = createRequire(import.meta.url).resolve('better-sqlite3');
+  /** When the running thread started; threads that died in a row soon after starting; when the next may start. */
+  private startedAt = 0;
+  private quickDeaths = 0;
+  private restartAt = 0;
+  private restarting: Promise<void> | undefined;
+  /** Ends the cool-down at once (close: the requests waiting for it are then answered "closed"). */
+  private endCoolDown: (() => void) | undefined;
 
-  constructor(private readonly options: WriterOptions) {}
+  constructor(
+    private readonly options: WriterOptions,
+    private readonly onRestart?: WriterRestartListener,
+  ) {}
 
   /** Starts the thread and waits until its connection is open (errors opening the file reject). */
   async start(): Promise<void> {
@@ -102,6 +125,7 @@ export class SqliteWriterThread {
 
   private spawn(): void {
     this.generation++;
+    this.startedAt = Date.now();
     this.encoder.forget();
     // execArgv: none of the parent's (--input-type=module would make this CommonJS source a module; tsx is not needed),
     // except a CPU profile of the thread when FLEETGATE_WRITER_CPU_PROF names a directory (diagnostics).
@@ -163,11 +187,38 @@ export class SqliteWriterThread {
       : new DependencyUnavailableError('database', `the SQLite writer thread stopped (${String((cause as Error)?.message ?? cause)})`, ADVICE, cause);
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
+    if (this.closing) return;
+    const now = Date.now();
+    this.quickDeaths = now - this.startedAt < QUICK_DEATH_MS ? this.quickDeaths + 1 : 0;
+    const delayMs = this.quickDeaths === 0 ? 0 : Math.min(RESTART_BASE_MS * 2 ** (this.quickDeaths - 1), RESTART_MAX_MS);
+    this.restartAt = now + delayMs;
+    this.onRestart?.({ delayMs, cause: String((cause as Error)?.message ?? cause), quickDeaths: this.quickDeaths });
+  }
+
+  /** Starts a new thread once the cool-down after the last one's death has passed (one start for every caller waiting). */
+  private restart(): Promise<void> {
+    const wait = this.restartAt - Date.now();
+    if (wait <= 0) {
+      this.spawn();
+      return Promise.resolve();
+    }
+    return (this.restarting ??= new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, wait);
+      this.endCoolDown = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    }).then(() => {
+      this.restarting = this.endCoolDown = undefined;
+      if (!this.worker && !this.closing) this.spawn();
+    }));
   }
 
   /** The generation the next request runs on (starting a thread if none runs). */
   current(): number {
-    if (!this.worker && !this.closing) this.spawn();
+    if (this.worker || this.closing) return this.generation;
+    if (this.restartAt > Date.now()) return this.generation + 1; // the thread run() starts after the cool-down
+    this.spawn();
     return this.generation;
   }
 
@@ -176,12 +227,17 @@ export class SqliteWriterThread {
    * transaction that began on that thread), fails unless that very thread is still running.
    */
   async run(ops: WriterOp[], generation?: number): Promise<WriterResult[]> {
-    if (generation !== undefined && (!this.worker || generation !== this.generation)) {
-      throw new DependencyUnavailableError('database', 'the SQLite writer thread stopped during a transaction', 'retry; the transaction was rolled back');
-    }
     if (!this.worker) {
       if (this.closing) throw new DependencyUnavailableError('database', 'the SQLite store is closed', 'open the store again');
-      this.spawn();
+      // Only a transaction that current() promised the next thread may wait for it; an older one's thread is gone.
+      if (generation !== undefined && generation !== this.generation + 1) {
+        throw new DependencyUnavailableError('database', 'the SQLite writer thread stopped during a transaction', 'retry; the transaction was rolled back');
+      }
+      await this.restart();
+      if (!this.worker) throw new DependencyUnavailableError('database', 'the SQLite store is closed', 'open the store again');
+    }
+    if (generation !== undefined && generation !== this.generation) {
+      throw new DependencyUnavailableError('database', 'the SQLite writer thread stopped during a transaction', 'retry; the transaction was rolled back');
     }
     await this.ready;
     const worker = this.worker!;
@@ -226,6 +282,7 @@ export class SqliteWriterThread {
   /** Closes the connection after the requests already sent, and ends the thread. */
   async close(): Promise<void> {
     this.closing = true;
+    this.endCoolDown?.();
     SqliteWriterThread.open.delete(this);
     const worker = this.worker;
     if (!worker) return;

@@ -9,7 +9,7 @@ import { SqliteCheckpointer, type CheckpointedConnection, type CheckpointerOptio
 import { migrationProvider } from './migrate.ts';
 import type { Database } from './schema.ts';
 import { sqliteUnavailable } from './unavailable.ts';
-import { SqliteWriterThread, type WriterOp } from './sqlite-writer-thread.ts';
+import { SqliteWriterThread, type WriterOp, type WriterRestartListener } from './sqlite-writer-thread.ts';
 import { isStatementList, Mutex, OFFLOAD_SQL, SqliteWriterDialect } from './sqlite-writer-dialect.ts';
 import { MAX_SPREAD } from './sqlite-local-connection.ts';
 import { registerChunkFunctions } from './kysely/sqlite-chunk-writes.ts';
@@ -180,6 +180,8 @@ export interface SqliteStoreOptions {
   staging?: { mergeAt?: number; sliceRows?: number; chunkMinPoints?: number };
   /** The checkpointer's interval and restart size (sqlite-checkpointer.ts; tests make them small). */
   checkpoints?: Pick<CheckpointerOptions, 'intervalMs' | 'restartPages'>;
+  /** Told when the writer thread stopped unexpectedly and when its replacement may start (the server logs it). */
+  onWriterRestart?: WriterRestartListener;
 }
 
 /**
@@ -206,7 +208,7 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions)
  */
 async function openThreaded(path: string, options: SqliteStoreOptions): Promise<KyselyStore> {
   const local = options.mainConnection === false ? undefined : configure(new BetterSqlite3(path), options);
-  const thread = new SqliteWriterThread({ path, synchronous: options.synchronous, maxSizeMb: options.maxSizeMb, autocheckpoint: 10_000 });
+  const thread = new SqliteWriterThread({ path, synchronous: options.synchronous, maxSizeMb: options.maxSizeMb, autocheckpoint: 10_000 }, options.onWriterRestart);
   const started = thread.start();
   started.catch(() => {}); // reported by the first request that needs the thread
   if (!local) {

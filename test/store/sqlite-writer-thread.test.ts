@@ -399,6 +399,41 @@ describe('SQLite writer thread that dies', () => {
     }
   });
 
+  test('a thread that dies as soon as it starts is replaced after a doubling cool-down, not in a tight loop', async () => {
+    const path = join(dir, 'cool-down.db');
+    const restarts: { delayMs: number; cause: string; quickDeaths: number }[] = [];
+    const thread = new SqliteWriterThread({ path, synchronous: 'normal', autocheckpoint: 10_000 }, (info) => void restarts.push(info));
+    await thread.start();
+    const options = (thread as unknown as { options: { path: string } }).options;
+    try {
+      await thread.run([{ sql: 'create table t (id integer primary key)', params: [] }]);
+      // Fault: every new thread dies at once (its file cannot be opened: a path under a file).
+      options.path = join(path, 'missing', 'nope.db');
+      await (thread as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+      const first = thread.generation;
+      const failedAt = [Date.now()];
+      for (let i = 0; i < 5; i++) {
+        await assert.rejects(thread.run([{ sql: 'select 1', params: [] }]));
+        failedAt.push(Date.now());
+      }
+      assert.equal(thread.generation, first + 5, 'one new thread per request, none in between');
+      assert.deepEqual(restarts.map((r) => r.delayMs), [100, 200, 400, 800, 1600, 3200], 'the cool-down doubles while each new thread dies at once');
+      assert.match(restarts[1].cause, /unable to open database file|directory|not a directory/i);
+      for (let i = 0; i < 5; i++) assert.ok(failedAt[i + 1] - failedAt[i] >= restarts[i].delayMs - 5, `thread ${i + 1} started only after its cool-down of ${restarts[i].delayMs} ms`);
+      // Requests that arrive during a cool-down wait for it together: one new thread for all of them.
+      options.path = path; // the fault is gone
+      const before = thread.generation;
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => thread.run([{ sql: 'insert into t (id) values (?)', params: [i] }])));
+      assert.equal(results.length, 10);
+      assert.equal(thread.generation, before + 1, 'one thread started for the ten waiting requests');
+      const [count] = await thread.run([{ sql: 'select count(*) as n from t', params: [] }]);
+      assert.equal(Number(count.rows![0].n), 10);
+    } finally {
+      options.path = path;
+      await thread.close();
+    }
+  });
+
   test('closing answers later requests with database unavailable', async () => {
     const { db, thread } = await open('closed.db', false);
     await db.destroy();
