@@ -39,7 +39,11 @@ function writeVbi(out: Buffer, at: number, n: number): number {
 
 /** Encodes PUBACKs as mqtt-packet does: v5 omits a success reason code ([MQTT-3.4.2-1]), else adds it and its properties. */
 export function pubackSize(version: number, reason: number, reasonString?: Buffer): number {
-  if (version !== 5 || reason === 0) return 4;
+  return version !== 5 || reason === 0 ? 4 : refusalSize(reasonString);
+}
+
+/** Size of a v5 PUBACK with a reason code, and a Reason String if given. */
+function refusalSize(reasonString: Buffer | undefined): number {
   if (!reasonString) return 6;
   // Remaining Length and Property Length are Variable Byte Integers (MQTT 5.0 §2.1.4, §2.2.2.1), not one byte.
   const properties = 3 + reasonString.length;
@@ -48,14 +52,21 @@ export function pubackSize(version: number, reason: number, reasonString?: Buffe
 }
 
 function writePuback(out: Buffer, at: number, version: number, messageId: number, reason: number, reasonString?: Buffer): number {
-  const long = version === 5 && reason !== 0;
-  const text = long ? reasonString : undefined;
+  if (version === 5 && reason !== 0) return writeRefusal(out, at, messageId, reason, reasonString);
+  out[at] = 0x40;
+  out[at + 1] = 2;
+  out[at + 2] = messageId >> 8;
+  out[at + 3] = messageId & 0xff;
+  return at + 4;
+}
+
+/** A v5 PUBACK with a reason code, and a Reason String property if given. */
+function writeRefusal(out: Buffer, at: number, messageId: number, reason: number, text: Buffer | undefined): number {
   out[at] = 0x40;
   if (!text) {
-    out[at + 1] = long ? 4 : 2;
+    out[at + 1] = 4;
     out[at + 2] = messageId >> 8;
     out[at + 3] = messageId & 0xff;
-    if (!long) return at + 4;
     out[at + 4] = reason;
     out[at + 5] = 0; // no properties
     return at + 6;
