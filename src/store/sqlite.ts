@@ -11,6 +11,7 @@ import type { Database } from './schema.ts';
 import { sqliteUnavailable } from './unavailable.ts';
 import { SqliteWriterThread, type WriterOp, type WriterRestartListener } from './sqlite-writer-thread.ts';
 import { isStatementList, Mutex, OFFLOAD_SQL, SqliteWriterDialect } from './sqlite-writer-dialect.ts';
+import { inProcessSnapshotReads, openSnapshotReads, type SnapshotReads } from './sqlite-snapshot-reads.ts';
 import { MAX_SPREAD } from './sqlite-local-connection.ts';
 import { registerChunkFunctions } from './kysely/sqlite-chunk-writes.ts';
 
@@ -197,7 +198,7 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions)
   // The checkpointer's final pass holds the one connection (Kysely's driver hands it to one query or transaction at a
   // time), so no transaction begins during it and the next one starts the WAL over.
   const pauseWrites = (final: () => Promise<void>) => db.connection().execute(() => final());
-  return finishOpening(db, path, path === ':memory:' ? undefined : database, options, () => journalsInMemory(database), { pauseWrites });
+  return finishOpening(db, path, path === ':memory:' ? undefined : database, options, () => journalsInMemory(database), { pauseWrites }, inProcessSnapshotReads(db));
 }
 
 /**
@@ -241,7 +242,9 @@ async function openThreaded(path: string, options: SqliteStoreOptions): Promise<
     if (local) journalsInMemory(local);
     thread.keepJournalsInMemory();
   };
-  return finishOpening(db, path, checkpointed, options, migrated, { pauseWrites });
+  // Reads of several statements (time series over rows and chunks) run in one snapshot, on a connection of their own.
+  const snapshots = local ? openSnapshotReads(path, thread) : undefined;
+  return finishOpening(db, path, checkpointed, options, migrated, { pauseWrites }, snapshots);
 }
 
 /**
@@ -267,9 +270,11 @@ async function finishOpening(
   options: SqliteStoreOptions,
   migrated: () => void,
   checkpoints: CheckpointerOptions = {},
+  snapshots?: SnapshotReads,
 ): Promise<KyselyStore> {
   const result = await new Migrator({ db, provider: migrationProvider(sqliteDialect) }).migrateToLatest();
   if (result.error) {
+    snapshots?.close();
     await db.destroy();
     throw result.error;
   }
@@ -284,11 +289,12 @@ async function finishOpening(
     } finally {
       await checkpointer?.stop();
       try {
+        snapshots?.close();
         await db.destroy();
       } finally {
         checkpointer?.releaseFiles();
       }
     }
   };
-  return new KyselyStore(db, sqliteDialect, close, false, 1, staging);
+  return new KyselyStore(db, sqliteDialect, close, false, 1, staging, snapshots);
 }

@@ -25,6 +25,7 @@ import * as grace from './credentials-grace-queries.ts';
 import * as ts from './timeseries-queries.ts';
 import { credentialsToRow, deviceToRow, profileToRow, rowToCredentials, rowToDevice, rowToProfile } from './rows.ts';
 import type { SqliteStaging } from './sqlite-staging.ts';
+import type { SnapshotReads } from '../sqlite-snapshot-reads.ts';
 import { writeBatch } from './write-batch.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -41,6 +42,8 @@ export class KyselyStore implements Store {
     private readonly inTransaction = false,
     readonly transactionConcurrency = 1,
     readonly staging?: SqliteStaging,
+    /** SQLite with the writer thread: time-series reads outside a transaction run in one snapshot there. */
+    private readonly snapshots?: SnapshotReads,
   ) {
     this.ota = new KyselyOtaStore(db, dialect);
   }
@@ -285,8 +288,10 @@ export class KyselyStore implements Store {
     return kyselyExportStore(this.db, this.dialect, (work) => this.transaction((tx) => work((tx as KyselyStore).db)));
   }
 
-  getTimeseries(query: TimeseriesQuery): Promise<Map<string, { ts: number; value: KvValue }[]>> {
-    return ts.getTimeseries(this.db, query, this.staging, this.onSqlite);
+  async getTimeseries(query: TimeseriesQuery): Promise<Map<string, { ts: number; value: KvValue }[]>> {
+    if (!this.snapshots || this.inTransaction) return ts.getTimeseries(this.db, query, this.staging, this.onSqlite);
+    await this.staging?.flush(this.db); // staged rows merged first (a write), then the statements read one snapshot
+    return this.snapshots.read((snapshot) => ts.getTimeseries(snapshot, query, undefined, true));
   }
 
   getLatestTimeseries(deviceId: string, keys?: string[]): Promise<Map<string, { ts: number; value: KvValue }>> {
@@ -297,8 +302,10 @@ export class KyselyStore implements Store {
     return ts.listTimeseriesKeys(this.db, deviceId);
   }
 
-  aggregateTimeseries(query: TimeseriesAggregateQuery): Promise<Map<string, AggregateBucket[]>> {
-    return tsAggregation.aggregateTimeseries(this.db, query, this.staging, this.onSqlite);
+  async aggregateTimeseries(query: TimeseriesAggregateQuery): Promise<Map<string, AggregateBucket[]>> {
+    if (!this.snapshots || this.inTransaction) return tsAggregation.aggregateTimeseries(this.db, query, this.staging, this.onSqlite);
+    await this.staging?.flush(this.db);
+    return this.snapshots.read((snapshot) => tsAggregation.aggregateTimeseries(snapshot, query, undefined, true));
   }
 
   deleteTimeseries(del: TimeseriesDelete): Promise<void> {

@@ -43,7 +43,7 @@ export async function aggregateTimeseries(db: Db, query: TimeseriesAggregateQuer
     where t.device_id = ${query.deviceId} and t.key in (${keys})
     group by t.key, b.s, b.e
     order by t.key, b.s`.execute(db);
-  // Chunks after rows, as raw reads do: outside a transaction the two reads are two snapshots (ts-kv-chunk-aggregation.ts).
+  // Chunks after rows, as raw reads do, in the caller's one snapshot (ts-kv-chunk-aggregation.ts, sqlite-snapshot-reads.ts).
   const fromChunks = sqlite ? await chunkAggregates(db, query) : undefined;
   for (const r of rows.rows) {
     if (sqlite) r.sl = r.slh === null || r.slh === undefined ? null : BigInt(r.slh as bigint) * 4294967296n + BigInt(r.sll as bigint);

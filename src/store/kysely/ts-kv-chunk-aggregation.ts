@@ -12,9 +12,9 @@
  * of the rows taken as one more term: SQLite also sums doubles compensated (Kahan-Babuska-Neumaier, 3.43+), but in
  * another order, so a float sum may differ in its last bits from an all-rows layout's.
  *
- * Outside a transaction the SQL over rows and the chunk reads after it are two snapshots: a point whose ts is written
- * again (a row over a chunk point, or a chunk over a row) between them may count twice. Inside Store.transaction both
- * read one snapshot.
+ * The SQL over rows and the chunk reads after it must read one snapshot, or a point whose ts is written again (a row
+ * over a chunk point, or a chunk over a row) between them may count twice: the store runs them inside Store.transaction
+ * or in a read transaction of its own (sqlite-snapshot-reads.ts).
  */
 import type { AggregateBucket, TimeseriesAggregateQuery } from '../../core/ports/store.ts';
 import { ChunkType, MAX_CHUNK_SPAN_MS } from './ts-kv-chunk-format.ts';
