@@ -38,6 +38,7 @@ const DEVICES = 100;
 const DEVICES_PER_COMMIT = Number(process.env.DEVICES_PER_COMMIT ?? 39);
 const MESSAGES_PER_DEVICE = Number(process.env.MESSAGES_PER_DEVICE ?? 64);
 const DELIVER_EVERY = Number(process.env.DELIVER_EVERY ?? 10);
+const SMALL_FIRST = Number(process.env.SMALL_FIRST ?? 0);
 
 interface Result {
   main: number;
@@ -51,6 +52,8 @@ interface Result {
   /** Garbage collections a million messages: scavenges and mark-compacts. */
   minor: number;
   major: number;
+  /** Median wall time of a commit (store.writeBatch), ms: a round trip to the writer thread more or less shows here. */
+  commitMs: number;
 }
 
 const mainThreadCpuMs = (): number => {
@@ -99,6 +102,7 @@ async function child(dist: string, exporting: boolean): Promise<void> {
   let decorateMs = 0;
   let outboxBytes = 0;
   let deliverUs = 0;
+  const commitMs: number[] = [];
   let process0 = process.cpuUsage();
   const gc = { minor: 0, major: 0 };
   new PerformanceObserver((list) => {
@@ -132,10 +136,12 @@ async function child(dist: string, exporting: boolean): Promise<void> {
       gc.minor = gc.major = 0;
     }
     const telemetry: import('../../src/core/model.ts').TsPoint[] = [];
-    for (let d = 0; d < DEVICES_PER_COMMIT; d++) {
+    // The first SMALL_FIRST commits of the warm-up hold one message each (a server starting to take load).
+    const small = c <= SMALL_FIRST;
+    for (let d = 0; d < (small ? 1 : DEVICES_PER_COMMIT); d++) {
       const i = (c * DEVICES_PER_COMMIT + d) % DEVICES;
       const device = devices[i];
-      for (let m = 0; m < MESSAGES_PER_DEVICE; m++) {
+      for (let m = 0; m < (small ? 1 : MESSAGES_PER_DEVICE); m++) {
         const ts = ++lastTs[i];
         outbox.noteDevice(device, 'telemetry');
         telemetry.push({ deviceId: device.deviceId, ts, key: 'temperature', value: { type: 'DOUBLE', value: 21.5 } }, { deviceId: device.deviceId, ts, key: 'humidity', value: { type: 'LONG', value: 40 } });
@@ -145,8 +151,10 @@ async function child(dist: string, exporting: boolean): Promise<void> {
     const t0 = performance.now();
     outbox.decorate(batch);
     decorateMs += performance.now() - t0;
+    const w0 = performance.now();
     await store.writeBatch(batch);
-    delivery.remember(batch.outbox);
+    if (c > WARMUP) commitMs.push(performance.now() - w0);
+    if (!process.env.NO_REMEMBER) delivery.remember(batch.outbox);
     for (const row of batch.outbox ?? []) outboxBytes += row.points?.length ?? row.payload.length;
     if (exporting && DELIVER_EVERY > 0 && c % DELIVER_EVERY === 0) {
       const cpu0 = process.cpuUsage();
@@ -169,6 +177,7 @@ async function child(dist: string, exporting: boolean): Promise<void> {
     deliverSql: us(deliverUs / 1000),
     minor: (gc.minor * 1e6) / messages,
     major: (gc.major * 1e6) / messages,
+    commitMs: commitMs.sort((a, b) => a - b)[Math.floor(commitMs.length / 2)],
   };
   await store.close();
   rmSync(dir, { recursive: true, force: true });
@@ -197,12 +206,12 @@ else {
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const list = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(', ');
-  console.log(`| build | main, no rule | main, rule | main extra | writer, no rule | writer, rule | writer extra | decorate | outbox bytes a message | delivery's SQL | other threads, no rule / rule | GCs a million messages (scavenges, mark-compacts), no rule / rule |`);
-  console.log(`|---|---|---|---|---|---|---|---|---|---|---|---|`);
+  console.log(`| build | main, no rule | main, rule | main extra | writer, no rule | writer, rule | writer extra | decorate | outbox bytes a message | delivery's SQL | other threads, no rule / rule | GCs a million messages (scavenges, mark-compacts), no rule / rule | commit ms (median), no rule / rule |`);
+  console.log(`|---|---|---|---|---|---|---|---|---|---|---|---|---|`);
   for (const [d, { none, rule }] of results) {
     const extra = (k: 'main' | 'writer') => none.map((n, i) => rule[i][k] - n[k]);
     console.log(
-      `| ${d} | ${list(none.map((x) => x.main))} | ${list(rule.map((x) => x.main))} | **${median(extra('main')).toFixed(2)}** (${list(extra('main'))}) | ${list(none.map((x) => x.writer))} | ${list(rule.map((x) => x.writer))} | **${median(extra('writer')).toFixed(2)}** (${list(extra('writer'))}) | ${median(rule.map((x) => x.decorate)).toFixed(3)} | ${median(rule.map((x) => x.outboxBytes)).toFixed(1)} | ${median(rule.map((x) => x.deliverSql)).toFixed(3)} | ${median(none.map((x) => x.other)).toFixed(2)} / ${median(rule.map((x) => x.other)).toFixed(2)} | ${median(none.map((x) => x.minor)).toFixed(1)}, ${median(none.map((x) => x.major)).toFixed(2)} / ${median(rule.map((x) => x.minor)).toFixed(1)}, ${median(rule.map((x) => x.major)).toFixed(2)} |`,
+      `| ${d} | ${list(none.map((x) => x.main))} | ${list(rule.map((x) => x.main))} | **${median(extra('main')).toFixed(2)}** (${list(extra('main'))}) | ${list(none.map((x) => x.writer))} | ${list(rule.map((x) => x.writer))} | **${median(extra('writer')).toFixed(2)}** (${list(extra('writer'))}) | ${median(rule.map((x) => x.decorate)).toFixed(3)} | ${median(rule.map((x) => x.outboxBytes)).toFixed(1)} | ${median(rule.map((x) => x.deliverSql)).toFixed(3)} | ${median(none.map((x) => x.other)).toFixed(2)} / ${median(rule.map((x) => x.other)).toFixed(2)} | ${median(none.map((x) => x.minor)).toFixed(1)}, ${median(none.map((x) => x.major)).toFixed(2)} / ${median(rule.map((x) => x.minor)).toFixed(1)}, ${median(rule.map((x) => x.major)).toFixed(2)} | ${median(none.map((x) => x.commitMs)).toFixed(2)} / ${median(rule.map((x) => x.commitMs)).toFixed(2)} |`,
     );
   }
   console.log(`(CPU µs a message, ${COMMITS} commits of ${DEVICES_PER_COMMIT} devices x ${MESSAGES_PER_DEVICE} messages after ${WARMUP} warm-up commits; extra = rule - no rule of the same round)`);
