@@ -10,6 +10,8 @@
  * --dist DIR (repeatable) runs a compiled build's dist/ (`node scripts/build.mjs --force`) instead of src/ through tsx;
  * with several, each round runs every build (no rule, then the rule) in turn, and the figures are given per build:
  *   node --import tsx bench/export/run.ts --rounds 3 --receiver scan --dist /tmp/before/dist --dist dist
+ * The by-thread line names the busiest thread after the main one `writer` (the SQLite writer thread) and sums the
+ * other `node` threads (the WAL checkpointer, V8's GC and compiler helpers); THREADS=1 prints each thread's figure.
  * Reports ingestion (acknowledged msg/s), its slowdown with the rule, and the export rate: points the receiver got per
  * second while the load ran, over points acknowledged per second; then how long the outbox took to drain.
  */
