@@ -7,7 +7,8 @@
  * thread's connection, as delivery rounds do, so the outbox stays as small as in bench/export/run.ts; the main
  * thread's CPU in that (process CPU while it runs, no commit in flight) is reported apart and left out of `main`.
  * Each run is a fresh process on a fresh database; the runs alternate rule / no rule and, with several `--dist`, the
- * builds.
+ * builds. BUSY_MS=n keeps the event loop busy in tasks of n ms while a commit is out (a server's socket reads), for the
+ * commit's latency (its last column; the CPU columns then hold the spinning too).
  *   node --import tsx bench/export/ingest.ts [--rounds 3] [--commits 240] [--dist /tmp/before/dist --dist dist]
  * `--dist` is a compiled build's dist/ directory (`node scripts/build.mjs --force`); default: this tree's dist/.
  * A commit is 39 of 100 devices x 64 messages x 2 points (DEVICES_PER_COMMIT, MESSAGES_PER_DEVICE), every message
@@ -39,6 +40,7 @@ const DEVICES_PER_COMMIT = Number(process.env.DEVICES_PER_COMMIT ?? 39);
 const MESSAGES_PER_DEVICE = Number(process.env.MESSAGES_PER_DEVICE ?? 64);
 const DELIVER_EVERY = Number(process.env.DELIVER_EVERY ?? 10);
 const SMALL_FIRST = Number(process.env.SMALL_FIRST ?? 0);
+const BUSY_MS = Number(process.env.BUSY_MS ?? 0);
 
 interface Result {
   main: number;
@@ -152,7 +154,18 @@ async function child(dist: string, exporting: boolean): Promise<void> {
     outbox.decorate(batch);
     decorateMs += performance.now() - t0;
     const w0 = performance.now();
+    // BUSY_MS: while the commit is out, the event loop runs tasks of that many ms (a server's MQTT reads), so an answer
+    // from the writer thread waits for the task it arrives during (the CPU figures then hold the spinning too).
+    let committed = false;
+    const spin = () => {
+      if (committed) return;
+      const t = performance.now();
+      while (performance.now() - t < BUSY_MS);
+      setImmediate(spin);
+    };
+    if (BUSY_MS > 0) setImmediate(spin);
     await store.writeBatch(batch);
+    committed = true;
     if (c > WARMUP) commitMs.push(performance.now() - w0);
     if (!process.env.NO_REMEMBER) delivery.remember(batch.outbox);
     for (const row of batch.outbox ?? []) outboxBytes += row.points?.length ?? row.payload.length;
