@@ -8,7 +8,8 @@
  * thread's CPU in that (process CPU while it runs, no commit in flight) is reported apart and left out of `main`.
  * Each run is a fresh process on a fresh database; the runs alternate rule / no rule and, with several `--dist`, the
  * builds. BUSY_MS=n keeps the event loop busy in tasks of n ms while a commit is out (a server's socket reads), for the
- * commit's latency (its last column; the CPU columns then hold the spinning too).
+ * commit's latency (its last column; the CPU columns then hold the spinning too). NO_REMEMBER=1: the rows written are
+ * not kept for delivery (ExportDelivery.remember), which then reads them from the database.
  *   node --import tsx bench/export/ingest.ts [--rounds 3] [--commits 240] [--dist /tmp/before/dist --dist dist]
  * `--dist` is a compiled build's dist/ directory (`node scripts/build.mjs --force`); default: this tree's dist/.
  * A commit is 39 of 100 devices x 64 messages x 2 points (DEVICES_PER_COMMIT, MESSAGES_PER_DEVICE), every message
@@ -39,7 +40,6 @@ const DEVICES = 100;
 const DEVICES_PER_COMMIT = Number(process.env.DEVICES_PER_COMMIT ?? 39);
 const MESSAGES_PER_DEVICE = Number(process.env.MESSAGES_PER_DEVICE ?? 64);
 const DELIVER_EVERY = Number(process.env.DELIVER_EVERY ?? 10);
-const SMALL_FIRST = Number(process.env.SMALL_FIRST ?? 0);
 const BUSY_MS = Number(process.env.BUSY_MS ?? 0);
 
 interface Result {
@@ -138,12 +138,10 @@ async function child(dist: string, exporting: boolean): Promise<void> {
       gc.minor = gc.major = 0;
     }
     const telemetry: import('../../src/core/model.ts').TsPoint[] = [];
-    // The first SMALL_FIRST commits of the warm-up hold one message each (a server starting to take load).
-    const small = c <= SMALL_FIRST;
-    for (let d = 0; d < (small ? 1 : DEVICES_PER_COMMIT); d++) {
+    for (let d = 0; d < DEVICES_PER_COMMIT; d++) {
       const i = (c * DEVICES_PER_COMMIT + d) % DEVICES;
       const device = devices[i];
-      for (let m = 0; m < (small ? 1 : MESSAGES_PER_DEVICE); m++) {
+      for (let m = 0; m < MESSAGES_PER_DEVICE; m++) {
         const ts = ++lastTs[i];
         outbox.noteDevice(device, 'telemetry');
         telemetry.push({ deviceId: device.deviceId, ts, key: 'temperature', value: { type: 'DOUBLE', value: 21.5 } }, { deviceId: device.deviceId, ts, key: 'humidity', value: { type: 'LONG', value: 40 } });
