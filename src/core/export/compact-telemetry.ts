@@ -61,8 +61,9 @@ export function compactByDevice(points: readonly TsPoint[]): Map<string, DeviceN
  * compactByDevice's pass over the points; returns how many devices fell back to the text form. A function of its own
  * whose loop is its last statement: V8 optimizes this loop on the stack (OSR) within the first batches, and code after
  * such a loop that had not run yet (compactByDevice's `texts > 0`, when it followed the loop here) deoptimized the
- * optimized loop for lack of type feedback, over and over: 524 deopts and as many recompiles in a 6 s run of
- * bench/export/run.ts (V8's --log-deopt), on V8's helper threads (bench/RESULTS.md, issue 16, session 9).
+ * optimized loop for lack of type feedback, over and over: 524 deopts in one 6 s run of bench/export/run.ts (V8's
+ * --log-deopt; it depends on when V8 optimizes, and later runs did not do it), each followed by another optimization
+ * (bench/RESULTS.md, issue 16, session 9).
  */
 function collectNumbers(points: readonly TsPoint[], series: Map<string, DeviceNumbers>): number {
   let texts = 0;
