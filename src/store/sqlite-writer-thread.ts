@@ -26,7 +26,9 @@ export interface WriterOp {
   weight?: number;
   /**
    * Called on the main thread with what the statement gave, once the list it is in ran (a skipped statement gives
-   * changes 0). Inside a transaction this is before its COMMIT: a caller keeps what it learns until that returned.
+   * changes 0). Inside a transaction this may be before its COMMIT: a caller keeps what it learns until that returned.
+   * In a list whose result is unread (sqlite-writer-dialect.ts statements()), it comes with the message that carried
+   * the list, usually the COMMIT's, and never if that message failed.
    */
   done?: (result: WriterResult) => void;
 }

@@ -269,12 +269,47 @@ for (const mainConnection of [true, false]) {
       assert.equal((await db.selectFrom('t').select('id').where('id', 'in', [6401n, 6402n]).execute()).length, 0, 'nothing of it stays');
     });
 
-    test('an unread statement list with a statement whose result is wanted (done) runs at once', async () => {
-      let changes: number | undefined;
-      await db.transaction().execute(async (trx) => {
-        await trx.executeQuery(statements([{ sql: 'insert into t (id, s) values (?, ?)', params: [6300, 'done'], done: (r) => (changes = r.changes) }], true));
-        assert.equal(changes, 1, 'reported before the COMMIT');
-      });
+    test('an unread statement list whose statements want their results (done) still goes with the COMMIT; done comes after it', async () => {
+      const run = thread.run.bind(thread);
+      const sent: string[][] = [];
+      thread.run = (ops, generation) => {
+        sent.push(ops.map((op) => op.sql));
+        return run(ops, generation);
+      };
+      let result: { changes?: number; insertId?: number | bigint } | undefined;
+      try {
+        await db.transaction().execute(async (trx) => {
+          await trx.executeQuery(statements([{ sql: 'insert into t (id, s) values (?, ?)', params: [6300, 'done'], done: (r) => (result = r) }], true));
+          assert.equal(result, undefined, 'not before the COMMIT');
+        });
+      } finally {
+        thread.run = run;
+      }
+      assert.equal(result?.changes, 1);
+      assert.equal(Number(result?.insertId), 6300, 'the insert rowid, as if it had run alone');
+      // One round trip for the transaction (the export outbox's seqs come with the group commit's COMMIT, issue 16).
+      if (mainConnection) assert.deepEqual(sent, [['begin', 'insert into t (id, s) values (?, ?)', 'commit']]);
+    });
+
+    test('an unread statement list that fails at the COMMIT tells none of its statements (done) anything', async () => {
+      await db.insertInto('t').values({ id: 6310n, s: 'taken too' }).execute();
+      const told: number[] = [];
+      await assert.rejects(
+        db.transaction().execute((trx) =>
+          trx.executeQuery(
+            statements(
+              [
+                { sql: 'insert into t (id, s) values (?, ?)', params: [6311, 'first of two'], done: () => told.push(6311) },
+                { sql: 'insert into t (id, s) values (?, ?)', params: [6312, 'taken too'], done: () => told.push(6312) },
+              ],
+              true,
+            ),
+          ),
+        ),
+        (err: { code?: string }) => err.code === 'SQLITE_CONSTRAINT_UNIQUE',
+      );
+      assert.deepEqual(told, []);
+      assert.equal((await db.selectFrom('t').select('id').where('id', '=', 6311n).execute()).length, 0);
     });
 
     test('a statement list runs in order in one message; an ifChanged statement runs only after a change', async () => {

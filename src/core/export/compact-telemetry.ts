@@ -49,8 +49,24 @@ export interface DeviceNumbers {
  */
 export function compactByDevice(points: readonly TsPoint[]): Map<string, DeviceNumbers> {
   const series = new Map<string, DeviceNumbers>();
-  let texts = 0;
   handedOut = 0;
+  if (collectNumbers(points, series) > 0) {
+    const text = telemetryJsonByDevice(points.filter((p) => !series.get(p.deviceId)!.ok));
+    for (const [deviceId, json] of text) series.get(deviceId)!.text = json;
+  }
+  return series;
+}
+
+/**
+ * compactByDevice's pass over the points; returns how many devices fell back to the text form. A function of its own
+ * whose loop is its last statement: V8 optimizes this loop on the stack (OSR) within the first batches, and code after
+ * such a loop that had not run yet (compactByDevice's `texts > 0`, when it followed the loop here) deoptimized the
+ * optimized loop for lack of type feedback, over and over: 524 deopts in one 6 s run of bench/export/run.ts (V8's
+ * --log-deopt; it depends on when V8 optimizes, and later runs did not do it), each followed by another optimization
+ * (bench/RESULTS.md, issue 16, session 9).
+ */
+function collectNumbers(points: readonly TsPoint[], series: Map<string, DeviceNumbers>): number {
+  let texts = 0;
   for (let i = 0; i < points.length; ) {
     const { deviceId, ts } = points[i];
     // A run: consecutive points of one device and one ts (one message's values, usually).
@@ -96,11 +112,7 @@ export function compactByDevice(points: readonly TsPoint[]): Map<string, DeviceN
     }
     i = end;
   }
-  if (texts > 0) {
-    const text = telemetryJsonByDevice(points.filter((p) => !series.get(p.deviceId)!.ok));
-    for (const [deviceId, json] of text) series.get(deviceId)!.text = json;
-  }
-  return series;
+  return texts;
 }
 
 /**
