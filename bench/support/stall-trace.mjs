@@ -7,7 +7,7 @@
  * imports it.
  */
 import { appendFileSync, statSync } from 'node:fs';
-import { subscribe } from 'node:diagnostics_channel';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { createRequire } from 'node:module';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 
@@ -15,7 +15,9 @@ import { PerformanceObserver, performance } from 'node:perf_hooks';
 const file = process.env.STALL_TRACE_FILE?.replace('%p', String(process.pid));
 if (file) {
   const lines = [];
-  const out = (line) => lines.push(`${performance.now().toFixed(1)} ${line}`);
+  // With STALL_TRACE_HRTIME=1 each line also starts with process.hrtime in µs (the clock of a --cpu-prof profile).
+  const hr = process.env.STALL_TRACE_HRTIME === '1';
+  const out = (line) => lines.push(`${hr ? `${(process.hrtime.bigint() / 1000n).toString()} ` : ''}${performance.now().toFixed(1)} ${line}`);
   setInterval(() => {
     if (lines.length) appendFileSync(file, lines.splice(0).join('\n') + '\n');
   }, 500).unref();
@@ -58,8 +60,9 @@ if (file) {
       walSize = size;
     }, 100).unref();
   }
-  // Main-thread better-sqlite3 statements of 10 ms or more (wall and the thread's CPU), with the start of their SQL.
+  // Main-thread better-sqlite3 statements of 10 ms (STALL_TRACE_STATEMENT_MS) or more (wall and the thread's CPU), with the start of their SQL.
   if (process.env.STALL_TRACE_STATEMENTS !== '0') {
+    const statementMs = Number(process.env.STALL_TRACE_STATEMENT_MS ?? 10);
     const Database = createRequire(import.meta.url)('better-sqlite3');
     const probe = new Database(':memory:');
     const proto = Object.getPrototypeOf(probe.prepare('select 1'));
@@ -73,7 +76,7 @@ if (file) {
           return original.apply(this, args);
         } finally {
           const ms = performance.now() - t;
-          if (ms >= 10) {
+          if (ms >= statementMs) {
             const cpu = process.cpuUsage(c);
             out(`statement ${ms.toFixed(1)} ms cpu ${((cpu.user + cpu.system) / 1000).toFixed(1)} ms ${this.source.slice(0, 40).replace(/\s+/g, ' ')}`);
           }
@@ -81,6 +84,12 @@ if (file) {
       };
     }
   }
+  // The first connection the server accepts: where a benchmark's load starts (stall-summary.mjs counts from here).
+  const accepted = () => {
+    out('first connection');
+    unsubscribe('net.server.socket', accepted);
+  };
+  subscribe('net.server.socket', accepted);
   subscribe('fleetgate:sqlite-checkpoint', (m) => out(`checkpoint ${JSON.stringify(m)}`));
   subscribe('fleetgate:sqlite-merge', (m) => out(`merge ${JSON.stringify(m)}`));
 }

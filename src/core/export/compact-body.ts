@@ -12,8 +12,9 @@ export class BodyWriter {
   buf: Buffer;
   at = 0;
 
-  constructor(size: number) {
-    this.buf = Buffer.allocUnsafe(Math.max(size, 64));
+  /** `reuse`: a buffer to write into when it holds `size` bytes (its old bytes are overwritten). */
+  constructor(size: number, reuse?: Buffer) {
+    this.buf = reuse && reuse.length >= size ? reuse : Buffer.allocUnsafe(Math.max(size, 64));
   }
 
   /** Room for `n` more bytes. */

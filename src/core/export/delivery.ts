@@ -121,6 +121,8 @@ export class ExportDelivery implements OutboxBudget {
   private readonly written = new Map<number, OutboxRow>();
   private writtenChars = 0;
   private readonly writtenRow = (seq: number) => this.written.get(seq);
+  /** The last piece of work queued by inOwnTurn. */
+  private turns: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly store: { exports: ExportStore },
@@ -188,17 +190,36 @@ export class ExportDelivery implements OutboxBudget {
       await this.store.exports.releaseLane(this.nodeId, lane.ruleId, lane.partition);
       return undefined;
     }
-    let bytes = 0;
-    let largest = 0;
-    const messages: ExportMessage[] = [];
-    for (const row of rows) {
-      bytes += rowSize(row);
-      largest = Math.max(largest, row.messages ?? 1);
-      for (const m of messagesOf(row, rule.name)) messages.push(m);
-    }
-    // The budget estimates messages waiting x their average size.
-    this.averageBytes = this.averageBytes * 0.9 + (bytes / messages.length + 120) * 0.1;
-    return { lane, rule, rows, messages, largest };
+    // Each lane's rows are taken apart in an event-loop turn of their own: a round's lanes together held it for ms.
+    return this.inOwnTurn(() => {
+      let bytes = 0;
+      let largest = 0;
+      const messages: ExportMessage[] = [];
+      for (const row of rows) {
+        bytes += rowSize(row);
+        largest = Math.max(largest, row.messages ?? 1);
+        for (const m of messagesOf(row, rule.name)) messages.push(m);
+      }
+      // The budget estimates messages waiting x their average size.
+      this.averageBytes = this.averageBytes * 0.9 + (bytes / messages.length + 120) * 0.1;
+      return { lane, rule, rows, messages, largest };
+    });
+  }
+
+  /**
+   * Runs `work` in an event-loop turn of its own (setImmediate), after the work queued before it ran: pieces of a round
+   * queued at once never run back to back in one turn, so the socket reads and timers of ingestion go between them.
+   */
+  private inOwnTurn<T>(work: () => T): Promise<T> {
+    const run = this.turns.then(() => new Promise<T>((resolve, reject) => setImmediate(() => {
+      try {
+        resolve(work());
+      } catch (err) {
+        reject(err);
+      }
+    })));
+    this.turns = run.then(() => {}, () => {});
+    return run;
   }
 
   /**
