@@ -1,9 +1,9 @@
 /**
  * Sums up stall traces (bench/support/stall-trace.mjs) over a server's load: from the first connection it accepted
  * to the last second whose CPU was at least half a core (seeding and shutdown left out). For each file: event-loop gaps of 10 ms
- * or more, those during which the process ran nearly the whole time (CPU >= 70% of the gap: the event loop was busy,
- * not waiting for a core) apart, by length; and GC pauses of 5 ms or more by kind (1 scavenge, 4 mark-compact,
- * 8 incremental marking, 16 weak callbacks).
+ * or more, those during which the main thread ran nearly the whole time (>= 70% of the gap, from the scheduler's
+ * statistics, else the process's CPU: the event loop was busy, not waiting for a core) apart, by length; and GC pauses of 5 ms or more by kind (1 scavenge, 4 mark-compact,
+ * 8 incremental marking, 16 weak callbacks), and mark-compacts by V8's callback flags (32 and more: external memory).
  *   node bench/support/stall-summary.mjs /tmp/st-*.txt
  */
 import { readFileSync } from 'node:fs';
@@ -23,15 +23,17 @@ for (const file of process.argv.slice(2)) {
   const from = first ? Number(first[0]) : busySeconds[0] - 1000;
   const to = busySeconds[busySeconds.length - 1];
   const inLoad = lines.filter((f) => Number(f[0]) >= from && Number(f[0]) <= to);
-  const gaps = inLoad.filter((f) => f[1] === 'gap').map((f) => ({ ms: Number(f[2]), cpu: Number(f[5]) }));
-  const busy = gaps.filter((g) => g.cpu >= 0.7 * g.ms);
+  // "gap <ms> ms cpu <ms> ms [main ran <ms> ms waited <ms> ms]"
+  const gaps = inLoad.filter((f) => f[1] === 'gap').map((f) => ({ ms: Number(f[2]), cpu: Number(f[5]), ran: f[8] === 'ran' ? Number(f[9]) : undefined }));
+  const busy = gaps.filter((g) => (g.ran ?? g.cpu) >= 0.7 * g.ms);
   const histogram = (list) => {
     const bins = [[10, 15], [15, 20], [20, 30], [30, 50], [50, Infinity]];
     return bins.map(([a, b]) => `${a}-${b === Infinity ? '' : b} ms: ${list.filter((g) => g.ms >= a && g.ms < b).length}`).join(', ');
   };
   const sum = (list) => list.reduce((s, g) => s + g.ms, 0).toFixed(0);
   const gc = new Map();
-  for (const f of inLoad.filter((f) => f[1] === 'gc')) {
+  const marks = inLoad.filter((f) => f[1] === 'gc' && f[2] === '4');
+  for (const f of inLoad.filter((f) => f[1] === 'gc' && Number(f[3]) >= 5)) {
     const entry = gc.get(f[2]) ?? { n: 0, ms: 0 };
     entry.n++;
     entry.ms += Number(f[3]);
@@ -41,4 +43,7 @@ for (const file of process.argv.slice(2)) {
   console.log(`  gaps >= 10 ms, event loop busy: ${busy.length} (${sum(busy)} ms; ${histogram(busy)})`);
   console.log(`  gaps >= 10 ms, all: ${gaps.length} (${sum(gaps)} ms; ${histogram(gaps)})`);
   console.log(`  GC pauses >= 5 ms: ${[...gc].map(([kind, e]) => `kind ${kind}: ${e.n} (${e.ms.toFixed(0)} ms)`).join(', ') || 'none'}`);
+  const flags = new Map();
+  for (const f of marks) flags.set(f[6] ?? '', (flags.get(f[6] ?? '') ?? 0) + 1);
+  console.log(`  mark-compacts: ${marks.length} (${marks.reduce((s, f) => s + Number(f[3]), 0).toFixed(0)} ms; by V8 flags ${[...flags].map(([k, n]) => `${k || '-'}: ${n}`).join(', ')})`);
 }
