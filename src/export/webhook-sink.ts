@@ -35,10 +35,11 @@ export const RENDER_SLICE_BYTES = 128 * 1024;
 
 /**
  * webhookBody, yielding to the event loop (setImmediate) after every `sliceBytes` written: the same bytes. Written into
- * `reuse` when it is large enough (a body buffer of an earlier request, WebhookSink's spares).
+ * `reuse` when it is large enough (a body buffer of an earlier request, WebhookSink's spares), else into a new buffer
+ * `headroom` times the size it needs.
  */
-export async function renderWebhookBody(messages: readonly ExportMessage[], sliceBytes = RENDER_SLICE_BYTES, reuse?: Buffer): Promise<Buffer> {
-  const w = startBody(messages, reuse);
+export async function renderWebhookBody(messages: readonly ExportMessage[], sliceBytes = RENDER_SLICE_BYTES, reuse?: Buffer, headroom = 1): Promise<Buffer> {
+  const w = startBody(messages, reuse, headroom);
   for (let i = 0; i < messages.length; ) {
     i = writeMessages(w, messages, i, w.at + sliceBytes);
     if (i < messages.length) await new Promise<void>((resolve) => setImmediate(resolve));
@@ -46,11 +47,11 @@ export async function renderWebhookBody(messages: readonly ExportMessage[], slic
   return endBody(w);
 }
 
-function startBody(messages: readonly ExportMessage[], reuse?: Buffer): BodyWriter {
+function startBody(messages: readonly ExportMessage[], reuse?: Buffer, headroom = 1): BodyWriter {
   let size = 2;
   for (const m of messages) size += (m.writeTo ? m.likelyBytes! : m.json.length + (m.json.length >> 3) + 16) + 1;
   // A body buffer sized near what it will hold: a large over-sized one (external memory) brings garbage collections on.
-  const w = new BodyWriter(size, reuse);
+  const w = new BodyWriter(size, reuse, headroom);
   w.buf[w.at++] = 0x5b; // [
   return w;
 }
@@ -118,7 +119,9 @@ export class WebhookSink implements ExportSink {
   }
 
   async deliver(messages: ExportMessage[]): Promise<void> {
-    const payload = await renderWebhookBody(messages, RENDER_SLICE_BYTES, this.spares.pop());
+    // A new buffer gets a quarter more room than this body needs: the next bodies are about as large, and one a little
+    // larger would not fit an exact-sized spare.
+    const payload = await renderWebhookBody(messages, RENDER_SLICE_BYTES, this.largestSpare(), SPARE_HEADROOM);
     const headers: Record<string, string | number> = { ...this.destination.headers, 'content-type': 'application/json', 'user-agent': 'fleetgate-export' };
     if (this.destination.secret) {
       const timestamp = String(Date.now());
@@ -149,6 +152,14 @@ export class WebhookSink implements ExportSink {
     const whole = payload.buffer;
     if (payload.byteOffset !== 0 || whole.byteLength < SPARE_MIN_BYTES || whole.byteLength > SPARE_MAX_BYTES || this.spares.length >= SPARES) return;
     this.spares.push(Buffer.from(whole, 0, whole.byteLength));
+  }
+
+  /** Takes the largest spare buffer out of the spares (undefined when there is none). */
+  private largestSpare(): Buffer | undefined {
+    if (this.spares.length === 0) return undefined;
+    let k = 0;
+    for (let i = 1; i < this.spares.length; i++) if (this.spares[i].length > this.spares[k].length) k = i;
+    return this.spares.splice(k, 1)[0];
   }
 
   /** Sends the POST (redirects are not followed: a 3xx is an answer like any other) within the destination's timeout. */
@@ -188,6 +199,7 @@ const BODY_LIMIT = 4096;
 const SPARES = 4;
 const SPARE_MIN_BYTES = 64 * 1024;
 const SPARE_MAX_BYTES = 16 * 1024 * 1024;
+const SPARE_HEADROOM = 1.25;
 
 /**
  * Body bytes handed to the socket in one event-loop turn at most. A write of a whole body of megabytes copied it into

@@ -137,6 +137,12 @@ describe('webhook sink sending bodies in slices', () => {
       for (const batch of batches) await sink.deliver(batch);
       assert.deepEqual(bodies.map((b) => b.toString('utf8')), batches.map((b) => webhookBody(b).toString('utf8')), 'every body as rendered in one piece');
       assert.equal(spares.length, 1, 'one buffer, written again by each later body');
+      // A new buffer has room to spare: a body a tenth larger than the first still fits it.
+      const kept = spares[0].buffer;
+      const larger = messages(rows(33, 60, 30_000));
+      await sink.deliver(larger);
+      assert.equal(spares[0].buffer, kept, 'the larger body was written into the same buffer');
+      assert.ok(bodies[bodies.length - 1].equals(webhookBody(larger)));
       fail = true;
       await assert.rejects(sink.deliver(batches[0]), /answered 500/);
       assert.equal(spares.length, 1, 'an answered request\'s buffer is kept whatever the status (its body was sent whole)');
