@@ -157,7 +157,13 @@ export class ExportDelivery implements OutboxBudget {
     if (this.rules.all().length === 0) return 'none';
     const lanes = await this.store.exports.claimLanes(this.nodeId, now, this.settings.leaseMs, this.settings.concurrency);
     if (lanes.length === 0) return 'none';
-    const batches = (await Promise.all(lanes.map((lane) => this.readLane(lane)))).filter((b): b is LaneBatch => b !== undefined);
+    const read = (await Promise.all(lanes.map((lane) => this.readLane(lane)))).filter((b): b is LaneBatch => b !== undefined);
+    // A rule disabled or deleted while its lanes were read (that takes event-loop turns) sends nothing more.
+    const batches: LaneBatch[] = [];
+    for (const batch of read) {
+      if (this.rules.all().some((r) => r.id === batch.rule.id && r.enabled)) batches.push(batch);
+      else await this.store.exports.releaseLane(this.nodeId, batch.lane.ruleId, batch.lane.partition);
+    }
     const results = (await Promise.all(groupByRequest(batches).map((group) => this.deliverGroup(group)))).flat();
     await this.complete(results.filter((r): r is Delivered => typeof r === 'object'));
     const rounds = results.map((r) => (typeof r === 'object' ? r.round : r));
