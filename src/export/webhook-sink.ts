@@ -27,9 +27,10 @@ export function webhookBody(messages: readonly ExportMessage[]): Buffer {
 }
 
 /**
- * Body bytes written in one event-loop turn at most (then the render yields): ~0.3-0.6 ms of writing. A lane's batch of
- * a busy fleet is megabytes (1,000 messages of ~24 readings each: ~1.7 MB), whose render held the event loop for
- * 5-15 ms in one piece, a stall of every device's traffic (bench/RESULTS.md, "Data out, session 9").
+ * Body bytes written in one event-loop turn at most (then the render yields): ~0.1-0.3 ms of writing. A lane's batch of
+ * a busy fleet is megabytes (1,000 messages of ~37 readings each: ~1.9 MB), whose render held the event loop for
+ * ~2-3 ms in one piece, ~8-13 ms for a round's 4 lanes, a stall of every device's traffic (bench/RESULTS.md,
+ * "Data out, session 9").
  */
 export const RENDER_SLICE_BYTES = 128 * 1024;
 
@@ -107,8 +108,8 @@ export class WebhookSink implements ExportSink {
 
   /**
    * Body buffers of answered requests, written into again by the next bodies. A lane's body is megabytes of memory
-   * outside V8's heap, and allocating one per POST (tens of MB a second) made V8 run a full garbage collection every
-   * second or so to account for it, each a 10-25 ms pause of the event loop (bench/RESULTS.md, "Data out, session 9").
+   * outside V8's heap; with one allocated per POST (tens of MB a second) an 8 s benchmark run had 10 full garbage
+   * collections of 6-25 ms each, the next run with reuse none (bench/RESULTS.md, "Data out, session 9").
    */
   private readonly spares: Buffer[] = [];
 
@@ -146,7 +147,7 @@ export class WebhookSink implements ExportSink {
   /**
    * Keeps the buffer `payload` was written in for a later body, once its request is answered and its body was handed
    * to the socket whole (Answer.bodySent): nothing reads it any more. Not a small one (it may be a slice of
-   * Node's shared pool) and not beyond SPARE_LIMIT bytes or SPARES buffers.
+   * Node's shared pool) and not beyond SPARE_MAX_BYTES bytes or SPARES buffers.
    */
   private keepSpare(payload: Buffer): void {
     const whole = payload.buffer;
