@@ -23,6 +23,24 @@ export interface RedisStreamSinkOptions {
   holdMs?: number;
 }
 
+/** Characters of message JSON made in one event-loop turn at most (then the sink yields), as the webhook body's slices. */
+export const TEXT_SLICE_CHARS = 128 * 1024;
+
+/** The JSON text of each message, yielding to the event loop (setImmediate) after every `sliceChars` characters. */
+export async function messageTexts(messages: readonly ExportMessage[], sliceChars = TEXT_SLICE_CHARS): Promise<string[]> {
+  const texts: string[] = new Array(messages.length);
+  let chars = 0;
+  for (let i = 0; i < messages.length; i++) {
+    texts[i] = messages[i].json;
+    chars += texts[i].length;
+    if (chars >= sliceChars && i + 1 < messages.length) {
+      chars = 0;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+  return texts;
+}
+
 export class RedisStreamSink implements ExportSink {
   private redis: Redis;
   private lastError: string | undefined;
@@ -60,16 +78,22 @@ export class RedisStreamSink implements ExportSink {
   async deliver(batch: ExportMessage[]): Promise<void> {
     const { stream, maxLen, timeoutMs } = this.destination;
     if (this.unanswered) throw new SinkError(`XADD to ${stream}: an earlier batch that timed out is still unanswered`);
-    const messages = this.landedLate.size > 0 ? batch.filter((m) => !this.landedLate.has(m.id)) : batch;
+    // The messages' JSON first, in slices of an event-loop turn each (a batch of compact rows is megabytes of text).
+    const texts = await messageTexts(batch);
+    // Checked again after the turns: nothing goes out behind a batch that timed out meanwhile.
+    if (this.unanswered) throw new SinkError(`XADD to ${stream}: an earlier batch that timed out is still unanswered`);
+    const keep = this.landedLate.size > 0 ? batch.map((m) => !this.landedLate.has(m.id)) : undefined;
+    const messages = keep ? batch.filter((_, i) => keep[i]) : batch;
     if (messages.length === 0) return this.forgetLanded(batch);
     const started = Date.now();
     await this.ready(timeoutMs);
     const redis = this.redis;
     const multi = redis.multi();
-    for (const m of messages) {
-      if (maxLen > 0) multi.xadd(stream, 'MAXLEN', '~', maxLen, '*', 'id', m.id, 'message', m.json);
-      else multi.xadd(stream, '*', 'id', m.id, 'message', m.json);
-    }
+    batch.forEach((m, i) => {
+      if (keep && !keep[i]) return;
+      if (maxLen > 0) multi.xadd(stream, 'MAXLEN', '~', maxLen, '*', 'id', m.id, 'message', texts[i]);
+      else multi.xadd(stream, '*', 'id', m.id, 'message', texts[i]);
+    });
     let timer: NodeJS.Timeout | undefined;
     let onClose: (() => void) | undefined;
     const exec = multi.exec();

@@ -60,7 +60,7 @@ function contract(name: string, open: () => Promise<{ store: Store; close(): Pro
       const rules = new ExportRules(store, async () => true, async () => {});
       const delivery = new ExportDelivery(store, rules, openExportSink, { ...DEFAULT_EXPORT_SETTINGS, concurrency: 16, retryBaseMs: 60_000 }, quiet, observer);
       const outbox = new OutboxBuilder(rules, delivery);
-      await rules.save('tenant', { name: 'lanes', kinds: ['telemetry'], destination: { type: 'webhook', url: receiver.url, batchSize } });
+      const rule = await rules.save('tenant', { name: 'lanes', kinds: ['telemetry'], destination: { type: 'webhook', url: receiver.url, batchSize } });
       await rules.reload();
       const devices = devicesInLanes();
       // Three commits, each a message of every device (the SQLite store reports seqs, so delivery reads from memory).
@@ -77,6 +77,8 @@ function contract(name: string, open: () => Promise<{ store: Store; close(): Pro
       }
       return {
         store,
+        rules,
+        rule,
         delivery,
         devices,
         async close() {
@@ -150,6 +152,46 @@ function contract(name: string, open: () => Promise<{ store: Store; close(): Pro
         assert.equal(await t.delivery.tick(), 'none');
         assert.equal(receiver.deliveries.length, 1, 'nothing due before the Retry-After');
         assert.equal((await registry.getSingleMetric('fleetgate_export_failures_total')!.get()).values.reduce((a, v) => a + v.value, 0), 1, 'one failed request of four lanes: one failure');
+      } finally {
+        await t.close();
+      }
+    });
+
+    it('sends nothing of a rule disabled while its lanes were being read, and leaves its lanes free', async () => {
+      receiver.deliveries.length = 0;
+      receiver.accepted.length = 0;
+      receiver.answer = () => ({ status: 200 });
+      const t = await setup(12);
+      try {
+        // The rule is disabled (as the admin API does, on this node) right after the first lane's rows were read.
+        const exports = t.store.exports;
+        let disabled = false;
+        const racing = {
+          exports: {
+            ...exports,
+            readOutbox: async (...args: Parameters<typeof exports.readOutbox>) => {
+              const rows = await exports.readOutbox(...args);
+              if (!disabled) {
+                disabled = true;
+                await t.rules.save('tenant', { enabled: false }, t.rule.id);
+              }
+              return rows;
+            },
+          },
+        };
+        const delivery = new ExportDelivery(racing, t.rules, openExportSink, { ...DEFAULT_EXPORT_SETTINGS, concurrency: 16, retryBaseMs: 60_000 }, quiet);
+        try {
+          assert.equal(await delivery.tick(), 'none');
+          assert.ok(disabled);
+          assert.equal(receiver.deliveries.length, 0, 'no request for the disabled rule');
+          const lanes = await t.store.exports.listLanes(t.rule.id);
+          assert.ok(lanes.every((l) => l.owner === null && l.attempts === 0), 'its lanes were let go, not backed off');
+          await t.rules.save('tenant', { enabled: true }, t.rule.id);
+          while ((await delivery.tick()) !== 'none');
+          assert.equal(receiver.acceptedIds().size, 24, 'once enabled again, every message is delivered');
+        } finally {
+          await delivery.close();
+        }
       } finally {
         await t.close();
       }

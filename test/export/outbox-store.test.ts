@@ -114,6 +114,31 @@ function outboxContract(name: string, open: Opener, dialect: Dialect, options: {
       }
     });
 
+    it('completing the batches of several lanes at once deletes only those of the lanes still held, and resets them', async () => {
+      const { store, close } = await open();
+      try {
+        await store.exports.insertRule(rule);
+        await store.exports.insertOutbox([entry(1, 1), entry(2, 2), entry(3, 3), entry(1, 4), entry(2, 5), entry(3, 6)]);
+        await store.exports.claimLanes('node-a', Date.now(), 30_000, 16);
+        await store.exports.failBatch('node-a', rule.id, 1, Date.now() + 1, 'HTTP 500');
+        const read = new Map<number, number[]>();
+        for (const part of [1, 2, 3]) read.set(part, (await store.exports.readOutbox(rule.id, part, 1)).map((r) => r.seq));
+        // Lane 2 is taken over by another node (its lease ran out) between the read and the completion.
+        await sql`update export_lane set owner = 'node-b' where part = 2`.execute((store as unknown as { db: Kysely<Database> }).db);
+        const batches = [1, 2, 3].map((part) => ({ ruleId: rule.id, partition: part, seqs: read.get(part)! }));
+        // An empty batch only resets its lane.
+        const kept = await store.exports.completeBatches('node-a', [...batches, { ruleId: rule.id, partition: 4, seqs: [] }]);
+        assert.deepEqual(kept, [true, false, true, false], 'lane 4 was never claimed (no rows)');
+        assert.deepEqual((await store.exports.readOutbox(rule.id, 1, 10)).map((r) => r.payload), ['{"n":4}']);
+        assert.deepEqual((await store.exports.readOutbox(rule.id, 2, 10)).map((r) => r.payload), ['{"n":2}', '{"n":5}'], 'the lost lane keeps its rows');
+        assert.deepEqual((await store.exports.readOutbox(rule.id, 3, 10)).map((r) => r.payload), ['{"n":6}']);
+        const lane1 = (await store.exports.listLanes(rule.id)).find((l) => l.partition === 1)!;
+        assert.deepEqual([lane1.attempts, lane1.nextAttemptTime, lane1.lastError], [0, 0, null], 'the retry state of a completed lane is reset');
+      } finally {
+        await close();
+      }
+    });
+
     it('reads rows of several messages up to a batch of messages, and dead-letters each message on its own', async () => {
       const { store, close } = await open();
       try {
@@ -305,6 +330,51 @@ outboxContract(
   postgresDialect,
   { skip: skipUnlessPostgres() },
 );
+
+describe('a delivery round\'s completion on SQLite', () => {
+  it('runs its UPDATEs and DELETEs on the writer thread, not on the event loop\'s connection', async () => {
+    const { store, close } = await startSqliteStore();
+    // Statements run on this thread's connections go through better-sqlite3's Statement prototype; the writer
+    // thread's run in its own isolate.
+    const probe = new BetterSqlite3(':memory:');
+    const proto = Object.getPrototypeOf(probe.prepare('select 1')) as { run: (...args: unknown[]) => unknown };
+    probe.close();
+    const original = proto.run;
+    const here: string[] = [];
+    try {
+      await store.exports.insertRule(rule);
+      await store.exports.insertOutbox([entry(1, 1), entry(2, 2), entry(1, 3)]);
+      await store.exports.claimLanes('node-a', Date.now(), 30_000, 16);
+      const batches = [];
+      for (const part of [1, 2]) batches.push({ ruleId: rule.id, partition: part, seqs: (await store.exports.readOutbox(rule.id, part, 10)).map((r) => r.seq) });
+      proto.run = function (this: { source: string }, ...args: unknown[]) {
+        here.push(this.source);
+        return original.apply(this, args);
+      };
+      assert.deepEqual(await store.exports.completeBatches('node-a', batches), [true, true]);
+      proto.run = original;
+      assert.deepEqual(here.filter((text) => /export_(outbox|lane)/.test(text)), [], 'no statement of the completion ran here');
+      assert.equal((await store.exports.countOutbox()).get(rule.id) ?? 0, 0, 'the rows are deleted');
+    } finally {
+      proto.run = original;
+      await close();
+    }
+  });
+
+  it('updates the lane with the statement and parameters Kysely compiles for completeExportBatch', async () => {
+    const { completeExportBatchOps } = await import('../../src/store/kysely/export-queries.ts');
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: new BetterSqlite3(':memory:') }) });
+    try {
+      const compiled = db.updateTable('export_lane').set({ attempts: 0, next_attempt_time: 0, last_error: null }).where('rule_id', '=', 'r').where('part', '=', 1).where('owner', '=', 'o').compile();
+      const { ops } = completeExportBatchOps('o', [{ ruleId: 'r', partition: 1, seqs: [4, 9] }]);
+      assert.equal(ops[0].sql, compiled.sql);
+      assert.deepEqual(ops[0].params, compiled.parameters);
+      assert.deepEqual([ops[1].params, ops[1].ifChanged], [['r', 1, 4, 9], true], 'the range DELETE runs only if the lane was still held');
+    } finally {
+      await db.destroy();
+    }
+  });
+});
 
 describe('outbox statements of a SQLite group commit', () => {
   it('are the INSERT Kysely compiles for the rows, with the same parameters, and take consecutive seqs', async () => {

@@ -10,7 +10,7 @@ import { adminClient, type AdminClient } from '../admin/admin-client.ts';
 import { skipUnlessRedis, startRedis, type TestRedis } from '../support/redis.ts';
 import { createTokenDevice } from '../support/telemetry-load.ts';
 import { eventually } from './receiver.ts';
-import { RedisStreamSink } from '../../src/export/redis-stream-sink.ts';
+import { messageTexts, RedisStreamSink, TEXT_SLICE_CHARS } from '../../src/export/redis-stream-sink.ts';
 
 describe('export to a Redis stream', { skip: skipUnlessRedis() }, () => {
   let server: TestServer;
@@ -74,6 +74,36 @@ describe('export to a Redis stream', { skip: skipUnlessRedis() }, () => {
 });
 
 describe('the Redis stream sink after a timeout', { skip: skipUnlessRedis() }, () => {
+  it('appends a batch of megabytes whole and in order, its JSON made over several event-loop turns', async () => {
+    const redis = await startRedis();
+    const reader = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    const sink = new RedisStreamSink({ type: 'redis-stream', url: redis.url, stream: 'big', maxLen: 0, batchSize: 1000, timeoutMs: 10_000 });
+    const messages = Array.from({ length: 400 }, (_, n) => ({ id: String(n), json: JSON.stringify({ n, pad: 'ключ-'.repeat(400 + (n % 7)) }) }));
+    let turns = 0;
+    let on = true;
+    const tick = () => {
+      if (!on) return;
+      turns++;
+      setImmediate(tick);
+    };
+    try {
+      // Nothing but the texts runs meanwhile (no I/O), so every turn the ticker counts is one the texts yielded.
+      setImmediate(tick);
+      assert.deepEqual(await messageTexts(messages), messages.map((m) => m.json), 'the texts, in order');
+      on = false;
+      const total = messages.reduce((n, m) => n + m.json.length, 0);
+      assert.ok(turns >= Math.floor(total / TEXT_SLICE_CHARS) - 1, `yielded while making ${total} characters of JSON (${turns} turns)`);
+      await sink.deliver(messages);
+      const got = await reader.xrange('big', '-', '+');
+      assert.deepEqual(got.map(([, fields]: [string, string[]]) => [fields[1], fields[3]]), messages.map((m) => [m.id, m.json]), 'every message once, in order, as its JSON');
+    } finally {
+      on = false;
+      await sink.close();
+      reader.disconnect();
+      await redis.stop();
+    }
+  });
+
   it('sends nothing while a timed-out batch is unanswered, and leaves its messages out of the retry once Redis applied it', async () => {
     const redis = await startRedis();
     const admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });

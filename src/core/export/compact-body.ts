@@ -12,8 +12,12 @@ export class BodyWriter {
   buf: Buffer;
   at = 0;
 
-  constructor(size: number) {
-    this.buf = Buffer.allocUnsafe(Math.max(size, 64));
+  /**
+   * `reuse`: a buffer to write into when it holds `size` bytes (its old bytes are overwritten); else a new one of
+   * `size` times `headroom` (room for a later, larger body when the buffer is to be reused).
+   */
+  constructor(size: number, reuse?: Buffer, headroom = 1) {
+    this.buf = reuse && reuse.length >= size ? reuse : Buffer.allocUnsafe(Math.max(Math.ceil(size * headroom), 64));
   }
 
   /** Room for `n` more bytes. */

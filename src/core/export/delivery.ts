@@ -140,6 +140,8 @@ export class ExportDelivery implements OutboxBudget {
   private readonly written = new Map<number, OutboxRow>();
   private writtenChars = 0;
   private readonly writtenRow = (seq: number) => this.written.get(seq);
+  /** The last piece of work queued by inOwnTurn. */
+  private turns: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly store: { exports: ExportStore },
@@ -174,7 +176,13 @@ export class ExportDelivery implements OutboxBudget {
     if (this.rules.all().length === 0) return 'none';
     const lanes = await this.store.exports.claimLanes(this.nodeId, now, this.settings.leaseMs, this.settings.concurrency);
     if (lanes.length === 0) return 'none';
-    const batches = (await Promise.all(lanes.map((lane) => this.readLane(lane)))).filter((b): b is LaneBatch => b !== undefined);
+    const read = (await Promise.all(lanes.map((lane) => this.readLane(lane)))).filter((b): b is LaneBatch => b !== undefined);
+    // A rule disabled or deleted while its lanes were read (that takes event-loop turns) sends nothing more.
+    const batches: LaneBatch[] = [];
+    for (const batch of read) {
+      if (this.rules.all().some((r) => r.id === batch.rule.id && r.enabled)) batches.push(batch);
+      else await this.store.exports.releaseLane(this.nodeId, batch.lane.ruleId, batch.lane.partition);
+    }
     const results = (await Promise.all(groupByRequest(batches).map((group) => this.deliverGroup(group)))).flat();
     await this.complete(results.filter((r): r is Delivered => typeof r === 'object'));
     const rounds = results.map((r) => (typeof r === 'object' ? r.round : r));
@@ -207,33 +215,39 @@ export class ExportDelivery implements OutboxBudget {
       await this.store.exports.releaseLane(this.nodeId, lane.ruleId, lane.partition);
       return undefined;
     }
-    let bytes = 0;
-    let largest = 0;
-    const messages: ExportMessage[] = [];
-    let readable = rows;
-    for (let i = 0; i < rows.length; i++) {
-      const row = rows[i];
-      let rowMessages: ExportMessage[];
-      try {
-        rowMessages = messagesOf(row, rule.name);
-      } catch (err) {
-        // One row that cannot be read goes to the dead letters alone; the rest of the lane (and the round) goes on.
-        if (readable === rows) readable = rows.slice(0, i);
-        await this.deadLetterUnreadable(lane, rule, row, err);
-        continue;
+    // Each lane's rows are taken apart in an event-loop turn of their own: a round's lanes together held it for ms.
+    const taken = await this.inOwnTurn(() => {
+      let bytes = 0;
+      let largest = 0;
+      const messages: ExportMessage[] = [];
+      const unreadable: { row: OutboxRow; err: unknown }[] = [];
+      let readable = rows;
+      for (let i = 0; i < rows.length; i++) {
+        const row = rows[i];
+        let rowMessages: ExportMessage[];
+        try {
+          rowMessages = messagesOf(row, rule.name);
+        } catch (err) {
+          // One row that cannot be read goes to the dead letters alone; the rest of the lane (and the round) goes on.
+          if (readable === rows) readable = rows.slice(0, i);
+          unreadable.push({ row, err });
+          continue;
+        }
+        if (readable !== rows) readable.push(row);
+        bytes += rowSize(row);
+        largest = Math.max(largest, row.messages ?? 1);
+        for (const m of rowMessages) messages.push(m);
       }
-      if (readable !== rows) readable.push(row);
-      bytes += rowSize(row);
-      largest = Math.max(largest, row.messages ?? 1);
-      for (const m of rowMessages) messages.push(m);
-    }
-    if (messages.length === 0) {
+      // The budget estimates messages waiting x their average size.
+      if (messages.length > 0) this.averageBytes = this.averageBytes * 0.9 + (bytes / messages.length + 120) * 0.1;
+      return { readable, messages, largest, unreadable };
+    });
+    for (const { row, err } of taken.unreadable) await this.deadLetterUnreadable(lane, rule, row, err);
+    if (taken.messages.length === 0) {
       await this.store.exports.releaseLane(this.nodeId, lane.ruleId, lane.partition);
       return undefined;
     }
-    // The budget estimates messages waiting x their average size.
-    this.averageBytes = this.averageBytes * 0.9 + (bytes / messages.length + 120) * 0.1;
-    return { lane, rule, rows: readable, messages, largest };
+    return { lane, rule, rows: taken.readable, messages: taken.messages, largest: taken.largest };
   }
 
   /** Moves an outbox row that cannot be decoded to the dead letters at once, with the reason (listed by the admin API). */
@@ -244,6 +258,22 @@ export class ExportDelivery implements OutboxBudget {
     if (!kept) return; // the lane was taken over: its new holder meets the row itself
     this.observer.deadLettered?.(rule.name, row.messages ?? 1);
     this.logger.warn({ event: 'export_dead_letter', rule: rule.name, partition: lane.partition, seq: row.seq, error }, 'export outbox row could not be read; dead-lettered, the rest is delivered');
+  }
+
+  /**
+   * Runs `work` in an event-loop turn of its own (setImmediate), after the work queued before it ran: pieces of a round
+   * queued at once never run back to back in one turn, so the socket reads and timers of ingestion go between them.
+   */
+  private inOwnTurn<T>(work: () => T): Promise<T> {
+    const run = this.turns.then(() => new Promise<T>((resolve, reject) => setImmediate(() => {
+      try {
+        resolve(work());
+      } catch (err) {
+        reject(err);
+      }
+    })));
+    this.turns = run.then(() => {}, () => {});
+    return run;
   }
 
   /**

@@ -214,12 +214,33 @@ export async function completeExportBatch(db: Db, dialect: Dialect, owner: strin
   if (Number(lane.numUpdatedRows) === 0) return false;
   if (seqs.length === 0) return true;
   if (dialect.name !== 'postgres') {
-    await db.executeQuery(CompiledQuery.raw('delete from "export_outbox" where "rule_id" = ? and "part" = ? and "seq" between ? and ?', [ruleId, partition, seqs[0], seqs[seqs.length - 1]]));
+    await db.executeQuery(CompiledQuery.raw(DELETE_RANGE_SQL, [ruleId, partition, seqs[0], seqs[seqs.length - 1]]));
     return true;
   }
   for (let i = 0; i < seqs.length; i += 500) await db.deleteFrom('export_outbox').where('seq', 'in', seqs.slice(i, i + 500)).execute();
   return true;
 }
+
+/**
+ * completeExportBatch of several lanes on SQLite as one statement list (sqlite-writer-dialect.ts `statements`), which
+ * the caller runs in a transaction on the writer thread (Store.transaction's `offload`): per lane the lane's UPDATE,
+ * then, only if it changed the lane (`ifChanged`: `owner` still holds it), the range DELETE. The same statements as
+ * completeExportBatch, without the event loop running them: a round's delete of a few hundred rows of megabytes of
+ * compact telemetry held it for ~1-5 ms (bench/RESULTS.md, "Data out, session 9"). `kept[i]` is set once the list ran.
+ */
+export function completeExportBatchOps(owner: string, batches: readonly { ruleId: string; partition: number; seqs: readonly number[] }[]): { ops: WriterOp[]; kept: boolean[] } {
+  const kept = batches.map(() => false);
+  const ops: WriterOp[] = [];
+  batches.forEach(({ ruleId, partition, seqs }, i) => {
+    ops.push({ sql: COMPLETE_LANE_SQL, params: [0, 0, null, ruleId, partition, owner], done: (result) => (kept[i] = (result.changes ?? 0) > 0) });
+    if (seqs.length > 0) ops.push({ sql: DELETE_RANGE_SQL, params: [ruleId, partition, seqs[0], seqs[seqs.length - 1]], ifChanged: true });
+  });
+  return { ops, kept };
+}
+
+/** completeExportBatch's lane UPDATE (as Kysely compiles it for SQLite: a test compares them) and SQLite range DELETE. */
+export const COMPLETE_LANE_SQL = 'update "export_lane" set "attempts" = ?, "next_attempt_time" = ?, "last_error" = ? where "rule_id" = ? and "part" = ? and "owner" = ?';
+const DELETE_RANGE_SQL = 'delete from "export_outbox" where "rule_id" = ? and "part" = ? and "seq" between ? and ?';
 
 /** After a failed delivery: counts the attempt and sets when the lane is due again. */
 export async function failExportBatch(db: Db, owner: string, ruleId: string, partition: number, nextAttemptTime: number, error: string): Promise<void> {

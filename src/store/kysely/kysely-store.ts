@@ -285,7 +285,7 @@ export class KyselyStore implements Store {
   }
 
   get exports(): ExportStore {
-    return kyselyExportStore(this.db, this.dialect, (work) => this.transaction((tx) => work((tx as KyselyStore).db)));
+    return kyselyExportStore(this.db, this.dialect, (work, options) => this.transaction((tx) => work((tx as KyselyStore).db), options));
   }
 
   async getTimeseries(query: TimeseriesQuery): Promise<Map<string, { ts: number; value: KvValue }[]>> {
