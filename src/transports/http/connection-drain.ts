@@ -7,6 +7,7 @@
 import type { Socket } from 'node:net';
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
+import { servedByFront } from './socket-front.ts';
 
 /** The response Node's server is writing on `socket` (its request in flight), if any: node:http's own link. */
 const inFlight = (socket: Socket): ServerResponse | undefined => (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
@@ -26,6 +27,8 @@ export function drainConnectionsOnClose(app: FastifyInstance): void {
 
   app.addHook('preClose', (done) => {
     for (const socket of open) {
+      // The socket front drains the connections it serves itself (socket-front.ts).
+      if (servedByFront(socket)) continue;
       const response = inFlight(socket);
       if (!response) socket.destroy();
       else if (!response.writableFinished) response.once('close', () => socket.end());
