@@ -3,9 +3,9 @@
  * streams cost about half of a lean telemetry post's CPU). It takes node:http's place as the server's `connection`
  * listener, reads each connection's bytes itself and serves the lean routes' strict subset of requests
  * (front-parser.ts) straight from them, with the routes' own handlers (lean-route.ts) and byte-identical answers
- * (front-response.ts). At the first request outside that subset — at a request boundary, once every answer before
- * it is written — it hands the connection to node:http with all its unread bytes (`unshift` back onto the socket),
- * and node:http and fastify serve it from then on exactly as without the front.
+ * (front-response.ts). At the first request outside that subset — at a request boundary, at once — it hands the
+ * connection to node:http with all its unread bytes (`unshift` back onto the socket), node:http's writes held behind
+ * the front's answers still due, and node:http and fastify serve it from then on exactly as without the front.
  *
  * What node:http does for a connection it keeps doing here: answers in request order (pipelined ones too),
  * `Connection: close` honoured, the headers and request timeouts (408 through the app's clientErrorHandler,
@@ -17,9 +17,10 @@ import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../../log.ts';
-import { socketRefused, type HttpLimits } from './admission.ts';
-import { HAND_OVER, NEED_MORE, parseFrontHead, type FrontHead } from './front-parser.ts';
-import { connectionLines, encodeAnswer } from './front-response.ts';
+import type { HttpLimits } from './admission.ts';
+import { FrontConnection, type FrontHost } from './front-connection.ts';
+import type { FrontHead } from './front-parser.ts';
+import { connectionLines } from './front-response.ts';
 import { leanHandlersOf, PLAIN_CONTENT_TYPES, type LeanHandler } from './lean-route.ts';
 
 /** What the front is installed with (app.ts). */
@@ -29,18 +30,13 @@ export interface SocketFrontOptions {
   limits: HttpLimits;
 }
 
-type ConnectionListener = (this: Server, socket: Socket) => void;
-
 /** Connections the front is serving now (connection-drain.ts leaves them to the front's own drain). */
 const served = new WeakSet<Socket>();
 
-/** True while the socket front, not node:http, serves `socket`. */
+/** True while the socket front, not node:http, serves `socket` (or node:http's writes wait behind its answers). */
 export const servedByFront = (socket: Socket): boolean => served.has(socket);
 
-/** An answer's place in the connection's order; `bytes` once known. */
-interface Slot {
-  bytes: string | undefined;
-}
+type ConnectionListener = FrontHost['nodeListener'];
 
 /**
  * Replaces node:http's connection listener on `app`'s server by the front (call once, in createHttpApp, before
@@ -63,7 +59,7 @@ export function installSocketFront(app: FastifyInstance, opts: SocketFrontOption
   });
 }
 
-class SocketFront {
+class SocketFront implements FrontHost {
   readonly connections = new Set<FrontConnection>();
   closing = false;
   readonly keepAliveTail: string;
@@ -118,8 +114,9 @@ class SocketFront {
     const now = Date.now();
     const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs } = this.opts.limits;
     for (const connection of this.connections) {
+      if (connection.handedOver) continue;
       const started = connection.requestStart;
-      if (started > 0 && !connection.handingOver) {
+      if (started > 0) {
         const headersDone = connection.head !== undefined;
         if (!headersDone && headersTimeoutMs > 0 && now - started > headersTimeoutMs) connection.timedOut(false);
         else if (requestTimeoutMs > 0 && now - started > requestTimeoutMs) connection.timedOut(headersDone);
@@ -138,174 +135,5 @@ class SocketFront {
   stopTimer(): void {
     clearInterval(this.timer);
     this.timer = undefined;
-  }
-}
-
-class FrontConnection {
-  /** Bytes read and not yet consumed; they start at a request's first byte. */
-  private buf: Buffer | undefined;
-  /** The complete head of the request whose body is awaited. */
-  head: FrontHead | undefined;
-  private pick: { handler: LeanHandler; match: unknown } | undefined;
-  private readonly queue: Slot[] = [];
-  /** Date.now() of the current request's first byte (of the connection's opening for the first), 0 between requests. */
-  requestStart = Date.now();
-  /** Date.now() since which the connection waits for a next request, 0 when not idle. */
-  idleSince = 0;
-  /** A `Connection: close` request was read: nothing after it is. */
-  private closeAfter = false;
-  /** A request outside the subset was read: node:http takes the connection once the answers before it are written. */
-  handingOver = false;
-  private checkedAdmission = false;
-  private readonly onData = (chunk: Buffer): void => this.data(chunk);
-  private readonly onEnd = (): void => this.end();
-  private readonly onError = (): void => void this.socket.destroy();
-  private readonly onClose = (): void => this.front.release(this);
-
-  constructor(
-    private readonly front: SocketFront,
-    readonly socket: Socket,
-  ) {
-    socket.on('data', this.onData);
-    socket.on('end', this.onEnd);
-    socket.on('error', this.onError);
-    socket.on('close', this.onClose);
-  }
-
-  private data(chunk: Buffer): void {
-    if (!this.checkedAdmission) {
-      this.checkedAdmission = true;
-      // Over the connection limit: node:http and the admission hook answer 503.
-      if (socketRefused(this.socket)) this.handingOver = true;
-    }
-    this.idleSince = 0;
-    if (this.requestStart === 0) this.requestStart = Date.now();
-    this.buf = this.buf === undefined ? chunk : Buffer.concat([this.buf, chunk]);
-    this.read();
-  }
-
-  private read(): void {
-    while (this.buf !== undefined && !this.handingOver && !this.closeAfter && !this.front.closing) {
-      let head = this.head;
-      if (head === undefined) {
-        const parsed = parseFrontHead(this.buf);
-        if (parsed === NEED_MORE) return;
-        if (parsed === HAND_OVER) break;
-        const pick = this.front.route(parsed);
-        if (pick === undefined) break;
-        this.head = head = parsed;
-        this.pick = pick;
-      }
-      const end = head.bodyStart + head.contentLength;
-      if (this.buf.length < end) return;
-      const body = this.buf.subarray(head.bodyStart, end);
-      this.buf = this.buf.length > end ? this.buf.subarray(end) : undefined;
-      this.requestStart = this.buf === undefined ? 0 : Date.now();
-      this.head = undefined;
-      if (head.close) this.closeAfter = true;
-      this.serve(head, this.pick!, body);
-    }
-    if (this.buf !== undefined && !this.closeAfter && !this.front.closing) this.handingOver = true;
-    if (this.handingOver) {
-      this.socket.pause();
-      if (this.queue.length === 0) this.handOver();
-    }
-  }
-
-  private serve(head: FrontHead, { handler, match }: { handler: LeanHandler; match: unknown }, body: Buffer): void {
-    const slot: Slot = { bytes: undefined };
-    this.queue.push(slot);
-    const tail = head.close ? this.front.closeTail : this.front.keepAliveTail;
-    handler.answer({ method: 'POST', url: head.url, socket: this.socket }, match, body).then(
-      (answer) => {
-        slot.bytes = encodeAnswer(answer, tail);
-        this.flush();
-      },
-      (err: unknown) => {
-        this.front.log.error({ err }, 'HTTP socket front: a lean route failed');
-        this.socket.destroy();
-      },
-    );
-  }
-
-  /** Writes the answers that are ready, in request order; then closes, hands over or waits as the state says. */
-  private flush(): void {
-    const socket = this.socket;
-    if (socket.destroyed || !socket.writable) return;
-    while (this.queue.length > 0 && this.queue[0]!.bytes !== undefined) socket.write(this.queue.shift()!.bytes!);
-    if (this.queue.length > 0) return;
-    if (this.closeAfter) {
-      // As node:http after a `Connection: close` answer: end, then destroy once written.
-      this.front.release(this);
-      socket.destroySoon();
-    } else if (this.front.closing) {
-      this.front.release(this);
-      socket.end();
-    } else if (this.handingOver) {
-      this.handOver();
-    } else if (this.buf === undefined) {
-      this.idleSince = Date.now();
-    }
-  }
-
-  /** Gives the connection to node:http with the unread bytes in front of whatever the socket reads next. */
-  private handOver(): void {
-    const socket = this.socket;
-    this.front.release(this);
-    this.detach();
-    if (socket.destroyed) return;
-    socket.pause();
-    if (this.buf !== undefined) socket.unshift(this.buf);
-    this.buf = undefined;
-    // node:http then reads through the socket's `data` events (as on TLS) rather than straight from the handle, so
-    // the bytes given back come first.
-    const handle = (socket as Socket & { _handle?: { _consumed?: boolean } | null })._handle;
-    if (handle) handle._consumed = true;
-    this.front.nodeListener.call(this.front.server, socket);
-    socket.resume();
-  }
-
-  private detach(): void {
-    const socket = this.socket;
-    socket.removeListener('data', this.onData);
-    socket.removeListener('end', this.onEnd);
-    socket.removeListener('error', this.onError);
-    socket.removeListener('close', this.onClose);
-  }
-
-  /**
-   * The client ended its side. node:http (httpAllowHalfOpen off) answers a request cut short with its 400 and
-   * otherwise ends the connection at once, answers still due included.
-   */
-  private end(): void {
-    const partial = this.buf !== undefined;
-    this.front.release(this);
-    this.detach();
-    this.socket.on('error', () => this.socket.destroy());
-    this.queue.length = 0;
-    if (partial) {
-      const err = Object.assign(new Error('Parse Error: Invalid EOF state'), { code: 'HPE_INVALID_EOF_STATE' });
-      if (!this.front.server.emit('clientError', err, this.socket)) this.socket.destroy();
-    } else if (this.socket.writable) {
-      this.socket.end();
-    }
-  }
-
-  /** The headers or request timeout ran out: the app's clientErrorHandler answers 408 as node:http would have it. */
-  timedOut(headersDone: boolean): void {
-    this.front.release(this);
-    this.detach();
-    this.socket.on('error', () => this.socket.destroy());
-    this.queue.length = 0;
-    const err = Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT', headersDone });
-    if (!this.front.server.emit('clientError', err, this.socket)) this.socket.destroy();
-  }
-
-  /** The app is closing (SocketFront.close). */
-  drain(): void {
-    if (this.queue.length === 0) {
-      this.front.release(this);
-      this.socket.destroy();
-    }
   }
 }
