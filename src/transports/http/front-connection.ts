@@ -6,6 +6,7 @@ import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from '../../log.ts';
 import { socketRefused } from './admission.ts';
+import { endAfterResponse } from './connection-drain.ts';
 import { HAND_OVER, NEED_MORE, parseFrontHead, type FrontHead } from './front-parser.ts';
 import { encodeAnswer } from './front-response.ts';
 import type { LeanHandler } from './lean-route.ts';
@@ -27,6 +28,9 @@ export interface FrontHost {
   release(connection: FrontConnection): void;
 }
 
+/** Reads of one request head after which node:http takes the connection (front-parser.ts reads a head from its start). */
+const FRONT_MAX_HEAD_READS = 32;
+
 /** An answer's place in the connection's order; `bytes` once known. */
 interface Slot {
   bytes: string | undefined;
@@ -39,6 +43,11 @@ export class FrontConnection {
   /** The complete head of the request whose body is awaited. */
   head: FrontHead | undefined;
   private pick: { handler: LeanHandler; match: unknown } | undefined;
+  /** Chunks of a body still incomplete, after `buf`: joined once, when the body is whole. */
+  private pending: Buffer[] = [];
+  private pendingLength = 0;
+  /** Reads that brought bytes of the current head. */
+  private headReads = 0;
   private readonly queue: Slot[] = [];
   /** Date.now() of the current request's first byte (of the connection's opening for the first), 0 between requests. */
   requestStart = Date.now();
@@ -68,13 +77,34 @@ export class FrontConnection {
   private data(chunk: Buffer): void {
     this.idleSince = 0;
     if (this.requestStart === 0) this.requestStart = Date.now();
-    this.buf = this.buf === undefined ? chunk : Buffer.concat([this.buf, chunk]);
     if (!this.checkedAdmission) {
       this.checkedAdmission = true;
       // Over the connection limit: node:http and the admission hook answer 503.
-      if (socketRefused(this.socket)) return this.handOver();
+      if (socketRefused(this.socket)) {
+        this.buf = chunk;
+        return this.handOver();
+      }
+    }
+    const head = this.head;
+    if (head !== undefined && this.buf !== undefined) {
+      // A body arriving in pieces is joined once, when whole (joining at every piece would copy it again and again).
+      this.pending.push(chunk);
+      this.pendingLength += chunk.length;
+      if (this.buf.length + this.pendingLength < head.bodyStart + head.contentLength) return;
+      this.joinPending();
+    } else {
+      this.buf = this.buf === undefined ? chunk : Buffer.concat([this.buf, chunk]);
+      // A head in many small pieces goes to node:http, whose parser resumes where it stopped (this one starts over).
+      if (++this.headReads > FRONT_MAX_HEAD_READS) return this.handOver();
     }
     this.read();
+  }
+
+  private joinPending(): void {
+    if (this.pending.length === 0) return;
+    this.buf = Buffer.concat([this.buf!, ...this.pending]);
+    this.pending = [];
+    this.pendingLength = 0;
   }
 
   private read(): void {
@@ -96,6 +126,7 @@ export class FrontConnection {
       const body = this.buf.subarray(head.bodyStart, end);
       this.buf = this.buf.length > end ? this.buf.subarray(end) : undefined;
       this.requestStart = this.buf === undefined ? 0 : Date.now();
+      this.headReads = 0;
       this.head = undefined;
       if (head.close) this.closeAfter = true;
       this.serve(head, this.pick!, body);
@@ -128,7 +159,7 @@ export class FrontConnection {
       this.front.release(this);
       this.ungate();
       for (const write of this.held.splice(0)) write();
-      if (this.front.closing) socket.end();
+      if (this.front.closing) endAfterResponse(socket);
     } else if (this.closeAfter) {
       // As node:http after a `Connection: close` answer: end, then destroy once written.
       this.front.release(this);
@@ -153,6 +184,7 @@ export class FrontConnection {
     if (socket.destroyed) return this.front.release(this);
     if (this.queue.length > 0) this.gate();
     else this.front.release(this);
+    this.joinPending();
     socket.pause();
     if (this.buf !== undefined) socket.unshift(this.buf);
     this.buf = undefined;

@@ -95,6 +95,10 @@ function cases(): [string, Step[]][] {
   const pair = telemetry(200) + attributes(200);
   for (let at = 1; at < pair.length; at += 7) out.push([`two posts split at byte ${at}`, [pair.slice(0, at), pair.slice(at)]]);
   out.push(['a post one byte a write', [...telemetry(300)]]);
+  const longBody = `{"ts":1301,"values":{"k301":"${'z'.repeat(600)}"}}`;
+  const longPost = rawPost(path(301), longBody);
+  out.push(['a head whole, then its body one byte a write', [longPost.slice(0, -longBody.length), ...longBody]]);
+  out.push(['a head in 40 pieces', Array.from({ length: 40 }, (_, n) => telemetry(302).slice(n * 4, n === 39 ? undefined : n * 4 + 4))]);
   // Seeded random mutations of valid streams: each mutated stream is followed by a valid post on the same connection.
   const rng = new Rng(17);
   for (let n = 0; n < 120; n++) {
