@@ -63,6 +63,7 @@ export class FrontConnection {
   private readonly onEnd = (): void => this.end();
   private readonly onError = (): void => void this.socket.destroy();
   private readonly onClose = (): void => this.front.release(this);
+  private readonly onDrain = (): void => void this.socket.resume();
 
   constructor(
     private readonly front: FrontHost,
@@ -72,6 +73,7 @@ export class FrontConnection {
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
+    socket.on('drain', this.onDrain);
   }
 
   private data(chunk: Buffer): void {
@@ -154,6 +156,8 @@ export class FrontConnection {
     const socket = this.socket;
     if (socket.destroyed || !socket.writable) return;
     while (this.queue.length > 0 && this.queue[0]!.bytes !== undefined) writeOf(socket).call(socket, this.queue.shift()!.bytes!);
+    // A client that does not read its answers is not read either until they drain (node:http does the same).
+    if (socket.writableNeedDrain && !this.handedOver) socket.pause();
     if (this.queue.length > 0) return;
     if (this.handedOver) {
       this.front.release(this);
@@ -227,6 +231,7 @@ export class FrontConnection {
     socket.removeListener('end', this.onEnd);
     socket.removeListener('error', this.onError);
     socket.removeListener('close', this.onClose);
+    socket.removeListener('drain', this.onDrain);
   }
 
   /** Ends the front's part: answers still due are dropped and the app's clientErrorHandler answers `err`. */

@@ -95,6 +95,7 @@ function cases(): [string, Step[]][] {
   const pair = telemetry(200) + attributes(200);
   for (let at = 1; at < pair.length; at += 7) out.push([`two posts split at byte ${at}`, [pair.slice(0, at), pair.slice(at)]]);
   out.push(['a post one byte a write', [...telemetry(300)]]);
+  out.push(['500 posts pipelined in one write', [Array.from({ length: 500 }, (_, n) => telemetry(3000 + n)).join('')]]);
   const longBody = `{"ts":1301,"values":{"k301":"${'z'.repeat(600)}"}}`;
   const longPost = rawPost(path(301), longBody);
   out.push(['a head whole, then its body one byte a write', [longPost.slice(0, -longBody.length), ...longBody]]);
