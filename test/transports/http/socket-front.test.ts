@@ -19,7 +19,7 @@ import { installLeanRoute, type LeanRequest } from '../../../src/transports/http
 import { normalized, rawPost, runScript } from './front-support.ts';
 
 /** An app with the lean route `POST /lean` (answers held until released) and fastify's `GET /other`. */
-async function leanApp(limits: Partial<HttpLimits> = {}, socketFront = true) {
+async function leanApp(limits: Partial<HttpLimits> = {}, socketFront = true, answerAtOnce?: string) {
   const held: { body: string; release: () => void }[] = [];
   const seen: LeanRequest[] = [];
   const logger = createLogger('warn', new Writable({ write: (_c, _e, cb) => cb() }));
@@ -31,6 +31,7 @@ async function leanApp(limits: Partial<HttpLimits> = {}, socketFront = true) {
     match: (url) => (url === '/lean' ? true : undefined),
     async serve(req, _match, body) {
       seen.push(req);
+      if (answerAtOnce !== undefined) return { status: 200, contentType: 'text/plain', body: answerAtOnce };
       await new Promise<void>((release) => held.push({ body: body.toString(), release }));
       return { status: 200, body: '' };
     },
@@ -146,6 +147,41 @@ describe('HTTP socket front', () => {
 });
 
 describe('HTTP socket front: connection limit and drain', () => {
+  test('a client that does not read its answers is not read either until they drain, then gets them all in order', async () => {
+    const server = await leanApp({}, true, 'x'.repeat(8192));
+    try {
+      const total = 3000;
+      const socket = connect(server.port, '127.0.0.1');
+      await once(socket, 'connect');
+      socket.pause(); // reads nothing for now
+      const requests = Array.from({ length: total }, (_, n) => lean(`{"n":${n}}`)).join('');
+      socket.write(requests);
+      // Served posts stop growing below the total while the answers cannot drain.
+      let last = -1;
+      while (server.seen.length !== last) {
+        last = server.seen.length;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      assert.ok(server.seen.length < total, `${server.seen.length} of ${total} served to a client that reads nothing`);
+      const status = 'HTTP/1.1 200 OK';
+      let answers = 0;
+      let carry = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (chunk: string) => {
+        // A status line may be split between chunks: count in what is left of the last one plus this one.
+        const text = carry + chunk;
+        answers += text.split(status).length - 1;
+        carry = text.slice(-(status.length - 1));
+      });
+      socket.resume();
+      await until(() => answers === total, 'every answer once the client reads');
+      assert.equal(server.seen.length, total);
+      socket.destroy();
+    } finally {
+      await server.app.close();
+    }
+  });
+
   test('a connection over the limit is handed to node:http for its 503', async () => {
     const server = await leanApp({ maxConnections: 1 });
     try {
