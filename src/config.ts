@@ -171,6 +171,12 @@ export interface Config {
    * that allows at `wsUpdateIntervalMs`, their interval stretches (points are gathered, never dropped). 0 = no budget.
    */
   wsMaxUpdateFramesPerSecond: number;
+  /**
+   * Plain HTTP: the lean routes' plain requests (telemetry, attributes, provisioning posts) served straight from the
+   * socket's bytes before node:http (on), or every connection through node:http (off); see
+   * src/transports/http/socket-front.ts. HTTPS always goes through node:http.
+   */
+  httpSocketFront: 'on' | 'off';
 }
 
 type Kind = 'string' | 'port' | 'int' | 'optional-string' | 'enum';
@@ -264,6 +270,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'sqliteWriterThread', env: 'FLEETGATE_SQLITE_WRITER_THREAD', flag: 'sqlite-writer-thread', kind: 'enum', values: ['on', 'off'], default: 'on', doc: 'run SQLite statements on a writer thread (on) or on the event loop (off)' },
   { key: 'wsMaxUpdateFramesPerSecond', env: 'FLEETGATE_WS_MAX_UPDATE_FRAMES_PER_SECOND', flag: 'ws-max-update-frames-per-second', kind: 'int', default: 1000, doc: 'WebSocket API: live update frames per second one node aims to stay under; past it every busy subscription\'s wsUpdateIntervalMs stretches (points gathered, none dropped; 0 = no budget; no effect when wsUpdateIntervalMs is 0)' },
   { key: 'sqliteThreadMinParameters', env: 'FLEETGATE_SQLITE_THREAD_MIN_PARAMETERS', flag: 'sqlite-thread-min-parameters', kind: 'int', default: 8000, doc: 'with the SQLite writer thread: group commits of fewer parameters (rows × columns; the points of a telemetry chunk as rows) than this run on the event loop; 0 = every group commit on the thread' },
+  { key: 'httpSocketFront', env: 'FLEETGATE_HTTP_SOCKET_FRONT', flag: 'http-socket-front', kind: 'enum', values: ['on', 'off'], default: 'on', doc: 'plain HTTP: serve the plain telemetry, attribute and provisioning posts straight from the socket before node:http (on) or send every connection through node:http (off)' },
 ];
 
 /** Invalid configuration: the CLI prints the message and exits with code 2. */

@@ -198,6 +198,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         maxConnections: config.httpMaxConnections,
       },
       onRejected: (reason) => metrics?.connectionRejected('http', reason),
+      socketFront: config.httpSocketFront === 'on',
     });
     opened.push(() => app.close());
     observeHttpOutcomes(app, metrics, logger);

@@ -5,6 +5,7 @@
  * (telemetry.lua). Reports per round the rate, the ratio to the bare server's best round, the latency
  * p50/p99/p99.9/max, and the server's CPU per request (user + system from /proc, so it holds on a busy machine), in
  * all and on its main thread (the event loop, which bounds the rate).
+ * The main thread's idle share of the wall time (neither running nor waiting in the run queue: schedstat) shows pacing that leaves the event loop waiting.
  * `--bin` may be given twice (e.g. a checkout of the code before a change): each round then runs every server. A
  * `--bin` value may name environment variables for that server after its path: `--bin 'bin/fleetgate.js
  * FLEETGATE_SQLITE_THREAD_MIN_PARAMETERS=0'` (the same build with another setting).
@@ -40,6 +41,15 @@ const DEVICES = 100;
 const cpuMsOf = (pid: number, mainThread = false) => {
   const fields = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+};
+
+/**
+ * The main thread's time waiting to run (in the run queue: the machine is busy) and its CPU time, in ms, from
+ * /proc/<pid>/task/<pid>/schedstat: the rest of the wall time the thread was idle (its event loop had nothing to do).
+ */
+const schedOf = (pid: number) => {
+  const [cpuNs, waitNs] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ').map(Number);
+  return { cpu: cpuNs! / 1e6, wait: waitNs! / 1e6, at: performance.now() };
 };
 
 interface Server {
@@ -114,12 +124,17 @@ async function round(server: Server): Promise<Round> {
   const commitsBefore = await commitsOf(server);
   const before = cpuMsOf(server.child.pid!);
   const mainBefore = cpuMsOf(server.child.pid!, true);
+  const schedBefore = schedOf(server.child.pid!);
   const out = spawnSync('wrk', ['-t2', `-c${values.connections}`, `-d${values.seconds}s`, '-s', join(import.meta.dirname, 'telemetry.lua'), server.url], {
     encoding: 'utf8',
     env: { ...process.env, TOKENS: Array.from({ length: DEVICES }, (_, i) => `bench-token-${i}`).join(',') },
   });
   const cpu = cpuMsOf(server.child.pid!) - before;
   const mainCpu = cpuMsOf(server.child.pid!, true) - mainBefore;
+  const schedAfter = schedOf(server.child.pid!);
+  const wall = schedAfter.at - schedBefore.at;
+  const waiting = (schedAfter.wait - schedBefore.wait) / wall;
+  const idle = 1 - waiting - (schedAfter.cpu - schedBefore.cpu) / wall;
   const commitsAfter = await commitsOf(server);
   const total = Number(/(\d+) requests in/.exec(out.stdout)?.[1] ?? 0);
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out.stdout)?.[1] ?? 0);
@@ -127,7 +142,7 @@ async function round(server: Server): Promise<Round> {
   const rate = Number(/Requests\/sec:\s+([\d.]+)/.exec(out.stdout)?.[1] ?? 0);
   const [p50, p99, p999, max] = (/PERCENTILES (\d+) (\d+) (\d+) (\d+)/.exec(out.stdout) ?? []).slice(1).map((v) => Number(v) / 1000);
   const line =
-    `${rate.toFixed(0).padStart(6)} req/s (${total} requests, ${non2xx} not 2xx${errors ? `, socket errors ${errors}` : ''}), server CPU ${((cpu * 1000) / Math.max(1, total)).toFixed(1)} us/request (main thread ${((mainCpu * 1000) / Math.max(1, total)).toFixed(1)}), ` +
+    `${rate.toFixed(0).padStart(6)} req/s (${total} requests, ${non2xx} not 2xx${errors ? `, socket errors ${errors}` : ''}), server CPU ${((cpu * 1000) / Math.max(1, total)).toFixed(1)} us/request (main thread ${((mainCpu * 1000) / Math.max(1, total)).toFixed(1)}; idle ${(idle * 100).toFixed(0)}%, run queue ${(waiting * 100).toFixed(0)}%), ` +
     `latency p50 ${p50?.toFixed(2)} ms, p99 ${p99?.toFixed(2)} ms, p99.9 ${p999?.toFixed(2)} ms, max ${max?.toFixed(0)} ms` +
     (commitsBefore && commitsAfter ? `, ${commitSummary(commitsBefore, commitsAfter, total)}` : '');
   return { rate, line };

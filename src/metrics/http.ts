@@ -2,7 +2,6 @@
  * HTTP side of metrics and logs: GET /metrics, and an onResponse hook that counts refused device API requests and
  * logs authentication failures (device token or admin login) without the token or password.
  */
-import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { secretsEqual } from '../core/credentials.ts';
 import { redactUrl, type Logger } from '../log.ts';
@@ -39,7 +38,7 @@ export function registerMetricsRoute(app: FastifyInstance, metrics: FleetgateMet
 
 /** Installs the hook: device API refusals -> fleetgate_rejected_connections_total{transport="http"}; 401s -> a warn line. */
 export function observeHttpOutcomes(app: FastifyInstance, metrics: FleetgateMetrics | undefined, logger: Logger): void {
-  const outcome = (raw: IncomingMessage, status: number, url: string, ip: string | undefined, method: string | undefined): void => {
+  const outcome = (raw: object, status: number, url: string, ip: string | undefined, method: string | undefined): void => {
     const reason = REJECTION_REASONS[status];
     if (!reason || refusedByAdmission(raw)) return; // counted by the admission hook as MAX_CONNECTIONS
     const path = url.split('?')[0] ?? '';

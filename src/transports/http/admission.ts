@@ -30,7 +30,7 @@ export interface HttpLimits {
 export const DEFAULT_HTTP_LIMITS: HttpLimits = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 72_000, maxConnections: 10_000 };
 
 /** Requests answered 503 for the connection limit (observeHttpOutcomes does not count them a second time). */
-const refusedRequests = new WeakSet<IncomingMessage>();
+const refusedRequests = new WeakSet<object>();
 
 /** Connections over the connection limit: each of their requests is answered 503. */
 const refusedSockets = new WeakSet<Socket>();
@@ -39,7 +39,7 @@ const refusedSockets = new WeakSet<Socket>();
 export const socketRefused = (socket: Socket): boolean => refusedSockets.has(socket);
 
 /** True when `req` was refused by the connection limit here. */
-export const refusedByAdmission = (req: IncomingMessage): boolean => refusedRequests.has(req);
+export const refusedByAdmission = (req: object): boolean => refusedRequests.has(req);
 
 /**
  * Node's server options for the timeouts. Node checks them every `connectionsCheckingInterval` (default 30 s);
@@ -66,8 +66,10 @@ export function clientErrorHandler(limits: HttpLimits, logger: Logger, onRejecte
     let failure: HttpFailure;
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
       // Headers complete -> the request (body) timeout fired; otherwise the headers timeout.
+      // The socket front (socket-front.ts) says which limit it was; node:http's parser shows it by its request.
+      const fromFront = (err as { headersDone?: unknown }).headersDone;
       const incoming = (socket as Socket & { parser?: { incoming?: IncomingMessage | null } }).parser?.incoming;
-      const headersDone = !!incoming && !incoming.complete;
+      const headersDone = typeof fromFront === 'boolean' ? fromFront : !!incoming && !incoming.complete;
       const reason = headersDone ? 'REQUEST_TIMEOUT' : 'HEADERS_TIMEOUT';
       failure = headersDone
         ? failureOf('TIMEOUT', `Request not received within ${limits.requestTimeoutMs} ms (httpRequestTimeoutMs)`)

@@ -8,6 +8,7 @@ import { clientErrorHandler, DEFAULT_HTTP_LIMITS, httpTimeoutOptions, installHtt
 import { drainConnectionsOnClose } from './connection-drain.ts';
 import { describeFailure, failureOf, sendFailure } from './error-reply.ts';
 import { RedactingLogController, httpLogger } from './request-log.ts';
+import { installSocketFront } from './socket-front.ts';
 
 export interface HttpAppOptions {
   /** The process logger; request lines are written through a child whose URLs have the device token redacted. */
@@ -20,6 +21,11 @@ export interface HttpAppOptions {
   limits?: Partial<HttpLimits>;
   /** Called with the reason of each admission refusal (HEADERS_TIMEOUT, REQUEST_TIMEOUT, MAX_CONNECTIONS). */
   onRejected?: (reason: string) => void;
+  /**
+   * Serve the lean routes' plain requests from the socket's bytes, before node:http (socket-front.ts; plain HTTP only).
+   * Default on; off gives node:http every connection (config.httpSocketFront).
+   */
+  socketFront?: boolean;
 }
 
 /** Longest path parameter; access tokens and certificate hashes fit well within it. */
@@ -75,5 +81,6 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
 
   installHttpAdmission(app, limits, !!opts.https, opts.onRejected);
   drainConnectionsOnClose(app);
+  if (!opts.https && opts.socketFront !== false) installSocketFront(app, { bodyLimit: opts.bodyLimit, limits });
   return app;
 }

@@ -7,9 +7,17 @@
 import type { Socket } from 'node:net';
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
+import { servedByFront } from './socket-front.ts';
 
 /** The response Node's server is writing on `socket` (its request in flight), if any: node:http's own link. */
 const inFlight = (socket: Socket): ServerResponse | undefined => (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
+
+/** Ends `socket` once node:http's response in flight on it (if any) is written. */
+export function endAfterResponse(socket: Socket): void {
+  const response = inFlight(socket);
+  if (response && !response.writableFinished) response.once('close', () => socket.end());
+  else socket.end();
+}
 
 /**
  * Installs the drain behaviour on `app` (call before `listen`). Nothing per request: at close, a connection with a
@@ -26,10 +34,10 @@ export function drainConnectionsOnClose(app: FastifyInstance): void {
 
   app.addHook('preClose', (done) => {
     for (const socket of open) {
-      const response = inFlight(socket);
-      if (!response) socket.destroy();
-      else if (!response.writableFinished) response.once('close', () => socket.end());
-      else socket.end();
+      // The socket front drains the connections it serves itself (socket-front.ts).
+      if (servedByFront(socket)) continue;
+      if (!inFlight(socket)) socket.destroy();
+      else endAfterResponse(socket);
     }
     done();
   });

@@ -11,16 +11,45 @@
  * completed request (request-log.ts), and the response observers (metrics and auth-failure lines, src/metrics/http.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Core } from '../../core/core-types.ts';
 import { redactUrl, type Logger } from '../../log.ts';
 import { socketRefused } from './admission.ts';
 import { describeFailure, failureBody, type HttpFailure } from './error-reply.ts';
 
+/**
+ * What a lean route sees of a request: node:http's IncomingMessage, or the socket front's request (socket-front.ts),
+ * which reads the same few things straight from the connection's bytes.
+ */
+export interface LeanRequest {
+  readonly method?: string;
+  readonly url?: string;
+  readonly socket: Socket;
+}
+
 /** Called for every response of a lean route (fastify's onResponse hooks do not see them). */
-export type FastPathResponseObserver = (req: IncomingMessage, statusCode: number) => void;
+export type FastPathResponseObserver = (req: LeanRequest, statusCode: number) => void;
 
 const observers = new WeakMap<FastifyInstance, FastPathResponseObserver[]>();
+
+/**
+ * A lean route bound to its app, as the socket front (socket-front.ts) calls it: which URLs it takes, and its answer to
+ * a whole request — failures rendered, the request logged and observed as on the `request` event path.
+ */
+export interface LeanHandler {
+  /** What the route needs from a POST's URL, or undefined to leave the request to others. */
+  match(url: string): unknown;
+  /** The answer to a whole request (never rejects; the debug line and the observers have run). */
+  answer(req: LeanRequest, match: unknown, body: Buffer): Promise<LeanAnswer>;
+}
+
+const handlers = new WeakMap<FastifyInstance, LeanHandler[]>();
+
+/** The lean routes installed on `app`, in the order a request is offered to them. */
+export function leanHandlersOf(app: FastifyInstance): readonly LeanHandler[] {
+  return handlers.get(app) ?? [];
+}
 
 /** Adds an observer of the lean routes' responses on `app` (call it before or after they are installed). */
 export function observeFastPathResponses(app: FastifyInstance, observer: FastPathResponseObserver): void {
@@ -68,7 +97,7 @@ export interface LeanRoute<Match> {
   /** What the route needs from a POST's URL, or undefined to leave the request to fastify. */
   match(url: string): Match | undefined;
   /** The answer to a whole body; a throw is answered as fastify's error handler would. */
-  serve(req: IncomingMessage, match: Match, body: Buffer): Promise<LeanAnswer>;
+  serve(req: LeanRequest, match: Match, body: Buffer): Promise<LeanAnswer>;
 }
 
 /**
@@ -100,7 +129,7 @@ export function installLeanRoute<Match>(app: FastifyInstance, bodyLimit: number,
     else res.end(answer.body);
   }
 
-  function finish(req: IncomingMessage, id: number, started: number, statusCode: number): void {
+  function finish(req: LeanRequest, id: number, started: number, statusCode: number): void {
     if (log.isLevelEnabled('debug')) {
       const responseTime = performance.now() - started;
       log.debug({ reqId: reqId(id), method: req.method, url: redactUrl(req.url ?? ''), statusCode, responseTime }, 'request completed');
@@ -109,7 +138,7 @@ export function installLeanRoute<Match>(app: FastifyInstance, bodyLimit: number,
     if (list) for (const observer of list) observer(req, statusCode);
   }
 
-  function failureAnswer(req: IncomingMessage, id: number, err: unknown): LeanAnswer {
+  function failureAnswer(req: LeanRequest, id: number, err: unknown): LeanAnswer {
     const failure: HttpFailure = describeFailure(err, bodyLimit);
     if (failure.internal) {
       log.error({ reqId: reqId(id), err, method: req.method, url: redactUrl(req.url ?? ''), statusCode: failure.status }, 'request failed');
@@ -121,16 +150,25 @@ export function installLeanRoute<Match>(app: FastifyInstance, bodyLimit: number,
     return { status: failure.status, retryAfter, contentType: 'application/json; charset=utf-8', body: failureBody(failure) };
   }
 
-  async function serve(req: IncomingMessage, res: ServerResponse, match: Match, id: number, body: Buffer, started: number): Promise<void> {
-    let answer: LeanAnswer;
+  /** The answer to a whole request, logged and observed. */
+  async function answer(req: LeanRequest, match: Match, body: Buffer): Promise<LeanAnswer> {
+    const started = performance.now();
+    const id = ++requests;
+    let result: LeanAnswer;
     try {
-      answer = await route.serve(req, match, body);
+      result = await route.serve(req, match, body);
     } catch (err) {
-      answer = failureAnswer(req, id, err);
+      result = failureAnswer(req, id, err);
     }
-    send(res, answer);
-    finish(req, id, started, answer.status);
+    finish(req, id, started, result.status);
+    return result;
   }
+
+  const handler: LeanHandler = { match: route.match, answer: answer as LeanHandler['answer'] };
+  const list = handlers.get(app);
+  // The latest installed is offered requests first, as on the `request` event below.
+  if (list) list.unshift(handler);
+  else handlers.set(app, [handler]);
 
   function take(req: IncomingMessage, res: ServerResponse): boolean {
     if (req.method !== 'POST' || closing) return false;
@@ -141,8 +179,6 @@ export function installLeanRoute<Match>(app: FastifyInstance, bodyLimit: number,
     if (contentType === undefined || !PLAIN_CONTENT_TYPES.has(contentType) || headers['transfer-encoding'] !== undefined) return false;
     const length = Number(headers['content-length']);
     if (!(length > 0 && length <= bodyLimit) || socketRefused(req.socket)) return false;
-    const started = performance.now();
-    const id = ++requests;
     // Node's parser delivers exactly Content-Length bytes; a request cut short never ends and is dropped with its socket.
     let first: Buffer | undefined;
     let chunks: Buffer[] | undefined;
@@ -152,7 +188,10 @@ export function installLeanRoute<Match>(app: FastifyInstance, bodyLimit: number,
     });
     req.on('end', () => {
       const body = chunks ? Buffer.concat(chunks) : first!;
-      serve(req, res, match, id, body, started).catch((err: unknown) => log.error({ err }, `${route.name} failed`));
+      answer(req, match, body).then(
+        (result) => send(res, result),
+        (err: unknown) => log.error({ err }, `${route.name} failed`),
+      );
     });
     return true;
   }

@@ -1,0 +1,139 @@
+/**
+ * The socket front of the plain-HTTP port (issue 17: node:http's own parser, IncomingMessage/ServerResponse and
+ * streams cost about half of a lean telemetry post's CPU). It takes node:http's place as the server's `connection`
+ * listener, reads each connection's bytes itself and serves the lean routes' strict subset of requests
+ * (front-parser.ts) straight from them, with the routes' own handlers (lean-route.ts) and byte-identical answers
+ * (front-response.ts). At the first request outside that subset — at a request boundary, at once — it hands the
+ * connection to node:http with all its unread bytes (`unshift` back onto the socket), node:http's writes held behind
+ * the front's answers still due, and node:http and fastify serve it from then on exactly as without the front.
+ *
+ * What node:http does for a connection it keeps doing here: answers in request order (pipelined ones too),
+ * `Connection: close` honoured, the headers and request timeouts (408 through the app's clientErrorHandler,
+ * admission.ts), the keep-alive idle timeout, connections over the limit handed over for their 503, the debug line
+ * and response observers (the lean handler), prompt drain on close (in-flight answers written, idle connections
+ * closed). A 200 is written only once the route's commit is done (the handler resolves after it).
+ */
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from '../../log.ts';
+import type { HttpLimits } from './admission.ts';
+import { FrontConnection, type FrontHost } from './front-connection.ts';
+import type { FrontHead } from './front-parser.ts';
+import { connectionLines } from './front-response.ts';
+import { leanHandlersOf, PLAIN_CONTENT_TYPES, type LeanHandler } from './lean-route.ts';
+
+/** What the front is installed with (app.ts). */
+export interface SocketFrontOptions {
+  /** Largest request body, bytes; larger ones are node:http's (fastify's 413). */
+  bodyLimit: number;
+  limits: HttpLimits;
+}
+
+/** Connections the front is serving now (connection-drain.ts leaves them to the front's own drain). */
+const served = new WeakSet<Socket>();
+
+/** True while the socket front, not node:http, serves `socket` (or node:http's writes wait behind its answers). */
+export const servedByFront = (socket: Socket): boolean => served.has(socket);
+
+type ConnectionListener = FrontHost['nodeListener'];
+
+/**
+ * Replaces node:http's connection listener on `app`'s server by the front (call once, in createHttpApp, before
+ * `listen`; not for HTTPS, whose requests stay on node:http).
+ */
+export function installSocketFront(app: FastifyInstance, opts: SocketFrontOptions): void {
+  const server = app.server as Server;
+  const nodeListener = server.listeners('connection').find((l) => l.name === 'connectionListener') as ConnectionListener | undefined;
+  if (!nodeListener) throw new Error('node:http connection listener not found: cannot put the socket front before it');
+  const front = new SocketFront(app, server, nodeListener, opts);
+  server.removeListener('connection', nodeListener);
+  server.prependListener('connection', (socket: Socket) => front.accept(socket));
+  app.addHook('preClose', (done) => {
+    front.close();
+    done();
+  });
+  app.addHook('onClose', (_instance, done) => {
+    front.stopTimer();
+    done();
+  });
+}
+
+class SocketFront implements FrontHost {
+  readonly connections = new Set<FrontConnection>();
+  closing = false;
+  readonly keepAliveTail: string;
+  readonly closeTail = connectionLines(false, 0);
+  readonly log: Logger;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly app: FastifyInstance,
+    readonly server: Server,
+    readonly nodeListener: ConnectionListener,
+    readonly opts: SocketFrontOptions,
+  ) {
+    this.keepAliveTail = connectionLines(true, opts.limits.keepAliveTimeoutMs);
+    this.log = app.log as unknown as Logger;
+  }
+
+  accept(socket: Socket): void {
+    if (this.closing) {
+      this.nodeListener.call(this.server, socket);
+      return;
+    }
+    const connection = new FrontConnection(this, socket);
+    this.connections.add(connection);
+    served.add(socket);
+    // One timer checks every connection's limits, as node:http's connectionsCheckingInterval does.
+    if (this.timer === undefined) {
+      const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs } = this.opts.limits;
+      const shortest = Math.min(...[headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs].filter((t) => t > 0), 4000);
+      this.timer = setInterval(() => this.check(), Math.max(50, Math.min(1000, Math.floor(shortest / 4))));
+      this.timer.unref();
+    }
+  }
+
+  /** The lean route and its match for a complete head, or undefined when node:http must serve it. */
+  route(head: FrontHead): { handler: LeanHandler; match: unknown } | undefined {
+    if (head.contentType === undefined || !PLAIN_CONTENT_TYPES.has(head.contentType)) return undefined;
+    if (!(head.contentLength > 0 && head.contentLength <= this.opts.bodyLimit)) return undefined;
+    for (const handler of leanHandlersOf(this.app)) {
+      const match = handler.match(head.url);
+      if (match !== undefined) return { handler, match };
+    }
+    return undefined;
+  }
+
+  release(connection: FrontConnection): void {
+    this.connections.delete(connection);
+    served.delete(connection.socket);
+  }
+
+  private check(): void {
+    const now = Date.now();
+    const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs } = this.opts.limits;
+    for (const connection of this.connections) {
+      if (connection.handedOver) continue;
+      const started = connection.requestStart;
+      if (started > 0) {
+        const headersDone = connection.head !== undefined;
+        if (!headersDone && headersTimeoutMs > 0 && now - started > headersTimeoutMs) connection.timedOut(false);
+        else if (requestTimeoutMs > 0 && now - started > requestTimeoutMs) connection.timedOut(headersDone);
+      } else if (connection.idleSince > 0 && keepAliveTimeoutMs > 0 && now - connection.idleSince >= keepAliveTimeoutMs) {
+        connection.socket.destroy();
+      }
+    }
+  }
+
+  /** The app is closing: idle connections close now, the others once their answers are written. */
+  close(): void {
+    this.closing = true;
+    for (const connection of this.connections) connection.drain();
+  }
+
+  stopTimer(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
