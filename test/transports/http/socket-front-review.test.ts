@@ -1,0 +1,148 @@
+/**
+ * Review of the socket front (src/transports/http/socket-front.ts, front-connection.ts): behaviours node:http has and
+ * the front must keep, each checked with the front on and off (node:http alone) on an app with a lean route.
+ * - A client that pipelines posts and never reads its answers: node:http stops reading the connection once its
+ *   answers back up (the socket's write buffer needs a drain), so the server's memory for it stays bounded.
+ * - A connection handed over to node:http with a front answer still due, then reset by the client: nothing of it may
+ *   stay reachable once the answer is done (no leak per connection).
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import { Writable } from 'node:stream';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import type { FastifyInstance } from 'fastify';
+import { createLogger } from '../../../src/log.ts';
+import { createHttpApp } from '../../../src/transports/http/app.ts';
+import type { HttpLimits } from '../../../src/transports/http/admission.ts';
+import { installLeanRoute } from '../../../src/transports/http/lean-route.ts';
+import { rawPost } from './front-support.ts';
+
+/** An app with the lean route `POST /lean` and fastify's `GET /other`; `hold` makes the route wait for release. */
+async function reviewApp(opts: { socketFront: boolean; hold?: boolean; answerBytes?: number; limits?: Partial<HttpLimits> }) {
+  const held: (() => void)[] = [];
+  const sockets: Socket[] = [];
+  const logger = createLogger('warn', new Writable({ write: (_c, _e, cb) => cb() }));
+  const app: FastifyInstance = createHttpApp({ logger, bodyLimit: 1024, limits: opts.limits ?? {}, socketFront: opts.socketFront });
+  app.get('/other', async () => 'other');
+  const answerBody = 'a'.repeat(opts.answerBytes ?? 0);
+  installLeanRoute(app, 1024, {
+    name: 'review lean route',
+    idPrefix: 'r',
+    match: (url) => (url === '/lean' ? true : undefined),
+    async serve() {
+      if (opts.hold) await new Promise<void>((release) => held.push(release));
+      return answerBody === '' ? { status: 200, body: '' } : { status: 200, contentType: 'text/plain', body: answerBody };
+    },
+  });
+  app.server.on('connection', (socket: Socket) => sockets.push(socket));
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const port = (app.server.address() as AddressInfo).port;
+  return { app, port, held, sockets };
+}
+
+async function until(condition: () => boolean, what: string, limitMs = 60_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+const lean = (body: string): string => rawPost('/lean', body, 'Content-Type: application/json\r\n');
+
+for (const socketFront of [true, false]) {
+  const mode = socketFront ? 'front on' : 'front off (node:http alone)';
+
+  describe(`socket front review: back-pressure (${mode})`, () => {
+    test('a client that pipelines posts and never reads: the server stops reading once its answers back up', async () => {
+      // 20 000 posts of ~90 bytes, each answered with ~2 KB: ~40 MB of answers for a client that reads none.
+      const server = await reviewApp({ socketFront, answerBytes: 2000 });
+      const socket = connect(server.port, '127.0.0.1');
+      socket.on('error', () => {});
+      try {
+        await once(socket, 'connect');
+        socket.pause(); // never read
+        const one = lean('{"a":1}');
+        const count = 20_000;
+        const burst = one.repeat(count);
+        socket.write(burst);
+        await until(() => server.sockets.length === 1, 'the server side of the connection');
+        const peer = server.sockets[0]!;
+        // node:http pauses the socket (stops reading) once the write buffer needs a drain; a server that goes on
+        // reading buffers every answer in memory. Wait for either, or for every byte to be read.
+        await until(() => peer.isPaused() || peer.writableLength > 8 * 1024 * 1024 || peer.bytesRead >= burst.length, 'the server to pause, buffer or read all');
+        // Let whatever was read be answered before measuring (bounded: node:http answers the chunk it read).
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        assert.ok(peer.writableLength < 4 * 1024 * 1024, `the server buffered ${peer.writableLength} bytes of answers for a client that reads none (read ${peer.bytesRead} of ${burst.length} bytes)`);
+        assert.ok(peer.isPaused(), `the server still reads a connection whose answers are not read (read ${peer.bytesRead} of ${burst.length})`);
+        // Reading again gets every answer, in order, and nothing else.
+        const marker = 'HTTP/1.1 200 OK\r\n';
+        let received = 0;
+        let tail = '';
+        socket.setEncoding('latin1');
+        socket.on('data', (chunk: string) => {
+          const text = tail + chunk;
+          for (let at = text.indexOf(marker); at >= 0; at = text.indexOf(marker, at + marker.length)) received++;
+          tail = text.slice(-(marker.length - 1));
+        });
+        socket.resume();
+        await until(() => received >= count, `all ${count} answers (got ${received})`, 120_000);
+        assert.equal(received, count);
+      } finally {
+        socket.destroy();
+        await server.app.close();
+      }
+    });
+  });
+
+  describe(`socket front review: a reset connection is released (${mode})`, () => {
+    test('handed over to node:http with a front answer due, then reset by the client: the socket is collected', async () => {
+      setFlagsFromString('--expose-gc');
+      const gc = runInNewContext('gc') as () => void;
+      const server = await reviewApp({ socketFront, hold: true });
+      try {
+        const refs: WeakRef<Socket>[] = [];
+        for (let i = 0; i < 8; i++) {
+          const socket = connect(server.port, '127.0.0.1');
+          socket.on('error', () => {});
+          await once(socket, 'connect');
+          // The post is held (its answer due); the GET behind it makes the front hand the connection to node:http.
+          socket.write(lean('{"a":1}') + 'GET /other HTTP/1.1\r\nHost: x\r\n\r\n');
+          await until(() => server.held.length === 1 && server.sockets.length === i + 1, 'the post to reach the route');
+          const peer = server.sockets[i]!;
+          // Give node:http the GET (its answer is held behind the post's), then the client resets.
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          socket.resetAndDestroy();
+          await until(() => peer.destroyed, 'the server to see the reset');
+          server.held.shift()!();
+          refs.push(new WeakRef(peer));
+        }
+        // One more ordinary exchange, so that nothing still points at the last reset connection for being the last.
+        const last = connect(server.port, '127.0.0.1');
+        last.on('error', () => {});
+        await once(last, 'connect');
+        last.write(lean('{"a":1}') + 'GET /other HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+        last.resume();
+        await until(() => server.held.length === 1, 'the last post');
+        server.held.shift()!();
+        await once(last, 'close');
+        server.sockets.length = 0;
+        let alive = refs.length;
+        for (let round = 0; round < 250 && alive > 1; round++) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          gc();
+          alive = refs.filter((ref) => ref.deref() !== undefined).length;
+        }
+        // node:http alone keeps the latest reset connection reachable for a while (its own bookkeeping); none of the
+        // others may stay.
+        assert.ok(alive <= 1, `${alive} of ${refs.length} reset connections are still reachable (${refs.map((r) => (r.deref() ? 1 : 0)).join('')})`);
+      } finally {
+        for (const release of server.held.splice(0)) release();
+        await server.app.close();
+      }
+    });
+  });
+}
