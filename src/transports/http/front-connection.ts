@@ -50,6 +50,13 @@ export class FrontConnection {
   handedOver = false;
   private held: (() => void)[] = [];
   private checkedAdmission = false;
+  /** The connection's reading and writing are this object's (until detach). */
+  private own = true;
+  /** Bytes of answers ready but waiting behind an earlier answer still due. */
+  private readyBytes = 0;
+  /** Reading is paused because the answers back up (`congested`). */
+  private throttled = false;
+  private readonly onDrain = (): void => this.unthrottle();
   private readonly onData = (chunk: Buffer): void => this.data(chunk);
   private readonly onEnd = (): void => this.end();
   private readonly onError = (): void => void this.socket.destroy();
@@ -75,6 +82,29 @@ export class FrontConnection {
       if (socketRefused(this.socket)) return this.handOver();
     }
     this.read();
+    if (this.own && !this.throttled && this.congested()) this.throttle();
+  }
+
+  /**
+   * As node:http: once the answers back up — the socket's write buffer needs a drain, or answers ready behind one
+   * still due reach its high-water mark — no further request is read until they move (a client that never reads its
+   * answers must not make the server buffer them without bound).
+   */
+  private congested(): boolean {
+    return this.socket.writableNeedDrain || this.readyBytes >= this.socket.writableHighWaterMark;
+  }
+
+  private throttle(): void {
+    this.throttled = true;
+    this.socket.pause();
+    this.socket.on('drain', this.onDrain);
+  }
+
+  private unthrottle(): void {
+    if (!this.throttled || !this.own || this.congested()) return;
+    this.throttled = false;
+    this.socket.removeListener('drain', this.onDrain);
+    this.socket.resume();
   }
 
   private read(): void {
@@ -109,6 +139,7 @@ export class FrontConnection {
     handler.answer({ method: 'POST', url: head.url, socket: this.socket }, match, body).then(
       (answer) => {
         slot.bytes = encodeAnswer(answer, tail);
+        this.readyBytes += slot.bytes.length;
         this.flush();
       },
       (err: unknown) => {
@@ -122,7 +153,13 @@ export class FrontConnection {
   private flush(): void {
     const socket = this.socket;
     if (socket.destroyed || !socket.writable) return;
-    while (this.queue.length > 0 && this.queue[0]!.bytes !== undefined) writeOf(socket).call(socket, this.queue.shift()!.bytes!);
+    while (this.queue.length > 0 && this.queue[0]!.bytes !== undefined) {
+      const bytes = this.queue.shift()!.bytes!;
+      this.readyBytes -= bytes.length;
+      writeOf(socket).call(socket, bytes);
+    }
+    if (this.throttled) this.unthrottle();
+    else if (this.own && this.congested()) this.throttle();
     if (this.queue.length > 0) return;
     if (this.handedOver) {
       this.front.release(this);
@@ -167,6 +204,8 @@ export class FrontConnection {
   private gate(): void {
     const socket = this.socket;
     this.handedOver = true;
+    // A reset or destroyed socket never flushes: it must still leave the front's connections.
+    socket.once('close', this.onClose);
     const write = socket.write;
     const end = socket.end;
     socket.write = ((...args: Parameters<Socket['write']>) => {
@@ -191,6 +230,10 @@ export class FrontConnection {
 
   private detach(): void {
     const socket = this.socket;
+    this.own = false;
+    this.throttled = false;
+    this.readyBytes = 0;
+    socket.removeListener('drain', this.onDrain);
     socket.removeListener('data', this.onData);
     socket.removeListener('end', this.onEnd);
     socket.removeListener('error', this.onError);
