@@ -5,9 +5,12 @@
  *   answers back up (the socket's write buffer needs a drain), so the server's memory for it stays bounded.
  * - A connection handed over to node:http with a front answer still due, then reset by the client: nothing of it may
  *   stay reachable once the answer is done (no leak per connection).
+ * - A body up to the body limit (1 MiB by default) that comes in small pieces costs the server about what node:http
+ *   spends on it, not a multiple (server CPU time, the client in a child process; alternated runs, best of each).
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
@@ -21,14 +24,14 @@ import { installLeanRoute } from '../../../src/transports/http/lean-route.ts';
 import { rawPost } from './front-support.ts';
 
 /** An app with the lean route `POST /lean` and fastify's `GET /other`; `hold` makes the route wait for release. */
-async function reviewApp(opts: { socketFront: boolean; hold?: boolean; answerBytes?: number; limits?: Partial<HttpLimits> }) {
+async function reviewApp(opts: { socketFront: boolean; hold?: boolean; answerBytes?: number; limits?: Partial<HttpLimits>; bodyLimit?: number }) {
   const held: (() => void)[] = [];
   const sockets: Socket[] = [];
   const logger = createLogger('warn', new Writable({ write: (_c, _e, cb) => cb() }));
-  const app: FastifyInstance = createHttpApp({ logger, bodyLimit: 1024, limits: opts.limits ?? {}, socketFront: opts.socketFront });
+  const app: FastifyInstance = createHttpApp({ logger, bodyLimit: opts.bodyLimit ?? 1024, limits: opts.limits ?? {}, socketFront: opts.socketFront });
   app.get('/other', async () => 'other');
   const answerBody = 'a'.repeat(opts.answerBytes ?? 0);
-  installLeanRoute(app, 1024, {
+  installLeanRoute(app, opts.bodyLimit ?? 1024, {
     name: 'review lean route',
     idPrefix: 'r',
     match: (url) => (url === '/lean' ? true : undefined),
@@ -146,3 +149,47 @@ for (const socketFront of [true, false]) {
     });
   });
 }
+
+/** A client in its own process: one post of a `size`-byte body to /lean, the body written `piece` bytes at a time. */
+const DRIBBLE_CLIENT = `
+const { connect } = require('node:net');
+const [port, size, piece] = process.argv.slice(1).map(Number);
+const body = '{"k":"' + 'x'.repeat(size - 8) + '"}';
+const s = connect(port, '127.0.0.1');
+s.setNoDelay(true);
+s.on('error', () => process.exit(2));
+s.on('connect', async () => {
+  s.write('POST /lean HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\nContent-Length: ' + body.length + '\\r\\n\\r\\n');
+  for (let at = 0; at < body.length; at += piece) {
+    s.write(body.slice(at, at + piece));
+    await new Promise((r) => setTimeout(r, 0));
+  }
+});
+let got = '';
+s.setEncoding('latin1');
+s.on('data', (d) => { got += d; if (got.includes('\\r\\n\\r\\n')) { process.stdout.write(got.split('\\r\\n')[0]); s.destroy(); } });
+`;
+
+describe('socket front review: a body in small pieces', () => {
+  test('a 1 MiB body in 256-byte pieces costs the front at most about what it costs node:http alone', async () => {
+    const size = 1 << 20;
+    const best = { front: Infinity, node: Infinity };
+    for (const socketFront of [true, false, true, false]) {
+      const server = await reviewApp({ socketFront, bodyLimit: size });
+      try {
+        const before = process.cpuUsage();
+        const child = spawn(process.execPath, ['-e', DRIBBLE_CLIENT, String(server.port), String(size), '256'], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        child.stdout.setEncoding('latin1').on('data', (d: string) => (out += d));
+        await once(child, 'exit');
+        const used = process.cpuUsage(before);
+        assert.equal(out, 'HTTP/1.1 200 OK');
+        const key = socketFront ? 'front' : 'node';
+        best[key] = Math.min(best[key], (used.user + used.system) / 1000);
+      } finally {
+        await server.app.close();
+      }
+    }
+    assert.ok(best.front <= 3 * best.node + 150, `server CPU for the body: front ${best.front.toFixed(0)} ms, node:http alone ${best.node.toFixed(0)} ms`);
+  });
+});
