@@ -5,6 +5,9 @@
  *   answers back up (the socket's write buffer needs a drain), so the server's memory for it stays bounded.
  * - A connection handed over to node:http with a front answer still due, then reset by the client: nothing of it may
  *   stay reachable once the answer is done (no leak per connection).
+ * - Closing the app (graceful drain) while a connection's post is in flight and another post arrives behind it: node:http
+ *   answers the first and gives the second fastify's 503 before closing; while a post's body is still coming in:
+ *   node:http reads the rest, commits and answers it.
  * - A body up to the body limit (1 MiB by default) that comes in small pieces costs the server about what node:http
  *   spends on it, not a multiple (server CPU time, the client in a child process; alternated runs, best of each).
  */
@@ -27,6 +30,8 @@ import { rawPost } from './front-support.ts';
 async function reviewApp(opts: { socketFront: boolean; hold?: boolean; answerBytes?: number; limits?: Partial<HttpLimits>; bodyLimit?: number }) {
   const held: (() => void)[] = [];
   const sockets: Socket[] = [];
+  const stored: string[] = [];
+  const state = { closing: false };
   const logger = createLogger('warn', new Writable({ write: (_c, _e, cb) => cb() }));
   const app: FastifyInstance = createHttpApp({ logger, bodyLimit: opts.bodyLimit ?? 1024, limits: opts.limits ?? {}, socketFront: opts.socketFront });
   app.get('/other', async () => 'other');
@@ -35,15 +40,20 @@ async function reviewApp(opts: { socketFront: boolean; hold?: boolean; answerByt
     name: 'review lean route',
     idPrefix: 'r',
     match: (url) => (url === '/lean' ? true : undefined),
-    async serve() {
+    async serve(_req, _match, body) {
       if (opts.hold) await new Promise<void>((release) => held.push(release));
+      stored.push(body.toString());
       return answerBody === '' ? { status: 200, body: '' } : { status: 200, contentType: 'text/plain', body: answerBody };
     },
   });
   app.server.on('connection', (socket: Socket) => sockets.push(socket));
+  app.addHook('preClose', (done) => {
+    state.closing = true;
+    done();
+  });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as AddressInfo).port;
-  return { app, port, held, sockets };
+  return { app, port, held, sockets, stored, state };
 }
 
 async function until(condition: () => boolean, what: string, limitMs = 60_000): Promise<void> {
@@ -193,3 +203,62 @@ describe('socket front review: a body in small pieces', () => {
     assert.ok(best.front <= 3 * best.node + 150, `server CPU for the body: front ${best.front.toFixed(0)} ms, node:http alone ${best.node.toFixed(0)} ms`);
   });
 });
+
+/** Everything `socket` receives until it closes, Date values blanked. */
+async function received(socket: Socket): Promise<string> {
+  let text = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (chunk: string) => (text += chunk));
+  socket.on('error', () => {});
+  await once(socket, 'close');
+  return text.replace(/\r\nDate: [^\r]*/g, '\r\nDate: -');
+}
+
+const OK_KEPT = 'HTTP/1.1 200 OK\r\ncontent-length: 0\r\nDate: -\r\nConnection: keep-alive\r\nKeep-Alive: timeout=72\r\n\r\n';
+
+for (const socketFront of [true, false]) {
+  const mode = socketFront ? 'front on' : 'front off (node:http alone)';
+
+  describe(`socket front review: closing the app (${mode})`, () => {
+    test('a post in flight and one arriving after the close began: the first answered, the second 503, then closed', async () => {
+      const server = await reviewApp({ socketFront, hold: true });
+      const socket = connect(server.port, '127.0.0.1');
+      await once(socket, 'connect');
+      const answers = received(socket);
+      const first = lean('{"first":1}');
+      socket.write(first);
+      await until(() => server.held.length === 1, 'the first post');
+      const closed = server.app.close();
+      await until(() => server.state.closing, 'the close to begin');
+      const second = lean('{"second":2}');
+      socket.write(second);
+      const peer = server.sockets[0]!;
+      await until(() => peer.bytesRead === first.length + second.length, 'the second post to be read');
+      await new Promise((resolve) => setTimeout(resolve, 300)); // node:http parses and answers what it read
+      server.held.shift()!();
+      const text = await answers;
+      await closed;
+      assert.equal(text.slice(0, OK_KEPT.length), OK_KEPT);
+      assert.match(text.slice(OK_KEPT.length), /^HTTP\/1\.1 503 Service Unavailable\r\nConnection: close\r\n/);
+      assert.deepEqual(server.stored, ['{"first":1}']);
+    });
+
+    test('a post whose body is still coming in when the close begins is read to its end, stored and answered', async () => {
+      const server = await reviewApp({ socketFront });
+      const socket = connect(server.port, '127.0.0.1');
+      await once(socket, 'connect');
+      const answers = received(socket);
+      const post = lean('{"late":1}');
+      socket.write(post.slice(0, -3));
+      await until(() => server.sockets.length === 1 && server.sockets[0]!.bytesRead === post.length - 3, 'the head and part of the body');
+      await new Promise((resolve) => setTimeout(resolve, 100)); // node:http parses the head it read
+      const closed = server.app.close();
+      await until(() => server.state.closing, 'the close to begin');
+      socket.write(post.slice(-3));
+      const text = await answers;
+      await closed;
+      assert.equal(text, OK_KEPT);
+      assert.deepEqual(server.stored, ['{"late":1}']);
+    });
+  });
+}
