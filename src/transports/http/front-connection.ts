@@ -15,7 +15,7 @@ export interface FrontHost {
   readonly server: Server;
   /** node:http's own connection listener, which takes a handed-over connection. */
   readonly nodeListener: (this: Server, socket: Socket) => void;
-  /** The app is closing: no new request is read. */
+  /** The app is closing: a new request is node:http's (fastify answers 503). */
   readonly closing: boolean;
   /** The end of an answer's head that keeps the connection, and the one that closes it (front-response.ts). */
   readonly keepAliveTail: string;
@@ -125,8 +125,10 @@ export class FrontConnection {
   private read(): void {
     while (this.buf !== undefined) {
       if (this.closeAfter) return this.afterClose();
-      if (this.front.closing) return;
       let head = this.head;
+      // Closing: a request whose head came before goes on; a new one is node:http's (fastify's 503 while closing),
+      // as it would have been without the front.
+      if (this.front.closing && head === undefined) return this.handOver();
       if (head === undefined) {
         const parsed = parseFrontHead(this.buf);
         if (parsed === NEED_MORE) return;
@@ -291,9 +293,12 @@ export class FrontConnection {
     this.fail(Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT', headersDone }));
   }
 
-  /** The app is closing (SocketFront.close). */
+  /**
+   * The app is closing (SocketFront.close): as connection-drain.ts does for node:http, a connection with no request
+   * whose head is complete closes now; the others once their answers are written (flush).
+   */
   drain(): void {
-    if (this.queue.length === 0) {
+    if (this.queue.length === 0 && this.head === undefined) {
       this.front.release(this);
       this.socket.destroy();
     }
