@@ -8,6 +8,10 @@
  * - Closing the app (graceful drain) while a connection's post is in flight and another post arrives behind it: node:http
  *   answers the first and gives the second fastify's 503 before closing; while a post's body is still coming in:
  *   node:http reads the rest, commits and answers it.
+ * - The headers timeout of a request handed over to node:http mid-head counts from the request's first byte, as
+ *   node:http alone counts it, not again from the hand-over (which would let a slow client hold a connection twice
+ *   the limit). Shown by order, not by time: a connection opened 800 ms after the slow request's first byte and
+ *   800 ms before its hand-over must time out after it.
  * - A body up to the body limit (1 MiB by default) that comes in small pieces costs the server about what node:http
  *   spends on it, not a multiple (server CPU time, the client in a child process; alternated runs, best of each).
  */
@@ -259,6 +263,43 @@ for (const socketFront of [true, false]) {
       await closed;
       assert.equal(text, OK_KEPT);
       assert.deepEqual(server.stored, ['{"late":1}']);
+    });
+  });
+}
+
+for (const socketFront of [true, false]) {
+  const mode = socketFront ? 'front on' : 'front off (node:http alone)';
+
+  describe(`socket front review: headers timeout across the hand-over (${mode})`, () => {
+    test('a head handed over to node:http halfway times out from its first byte, not from the hand-over', async () => {
+      const server = await reviewApp({ socketFront, limits: { headersTimeoutMs: 2000, requestTimeoutMs: 60_000 } });
+      try {
+        const order: string[] = [];
+        const watch = (name: string, socket: Socket): Promise<string> => {
+          let text = '';
+          socket.setEncoding('latin1');
+          socket.on('data', (chunk: string) => (text += chunk));
+          socket.on('error', () => {});
+          return new Promise((resolve) => socket.once('close', () => (order.push(name), resolve(text))));
+        };
+        const slow = connect(server.port, '127.0.0.1');
+        await once(slow, 'connect');
+        const slowText = watch('slow', slow);
+        slow.write('POST /lean HTTP/1.1\r\nHost: x\r\n');
+        await new Promise((resolve) => setTimeout(resolve, 800));
+        const silent = connect(server.port, '127.0.0.1');
+        await once(silent, 'connect');
+        const silentText = watch('silent', silent);
+        await new Promise((resolve) => setTimeout(resolve, 800));
+        // A header the front does not take: node:http gets the connection with the head so far.
+        slow.write('Transfer-Encoding: chunked\r\n');
+        const [a, b] = await Promise.all([slowText, silentText]);
+        assert.match(a, /^HTTP\/1\.1 408 Request Timeout\r\n[^]*httpHeadersTimeoutMs/);
+        assert.match(b, /^HTTP\/1\.1 408 Request Timeout\r\n[^]*httpHeadersTimeoutMs/);
+        assert.deepEqual(order, ['slow', 'silent'], 'the slow head began 800 ms before the silent connection opened');
+      } finally {
+        await server.app.close();
+      }
     });
   });
 }
