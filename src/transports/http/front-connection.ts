@@ -25,6 +25,8 @@ export interface FrontHost {
   route(head: FrontHead): { handler: LeanHandler; match: unknown } | undefined;
   /** The connection is no longer the front's. */
   release(connection: FrontConnection): void;
+  /** `socket` goes to node:http with part of a request that began at `started`: its timeouts still count from then. */
+  watchHandedOver(socket: Socket, started: number): void;
 }
 
 /** An answer's place in the connection's order; `bytes` once known. */
@@ -208,6 +210,7 @@ export class FrontConnection {
     if (this.queue.length > 0) this.gate();
     else this.front.release(this);
     socket.pause();
+    if (this.buf !== undefined && this.requestStart > 0) this.front.watchHandedOver(socket, this.requestStart);
     if (this.buf !== undefined) socket.unshift(this.buf);
     this.buf = undefined;
     // node:http then reads through the socket's `data` events (as on TLS) rather than straight from the handle, so

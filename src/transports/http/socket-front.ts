@@ -13,7 +13,7 @@
  * and response observers (the lean handler), prompt drain on close (in-flight answers written, idle connections
  * closed). A 200 is written only once the route's commit is done (the handler resolves after it).
  */
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../../log.ts';
@@ -66,6 +66,11 @@ class SocketFront implements FrontHost {
   readonly closeTail = connectionLines(false, 0);
   readonly log: Logger;
   private timer: NodeJS.Timeout | undefined;
+  /**
+   * Connections handed over in the middle of a request: node:http's parser counts that request's timeouts from the
+   * hand-over, so the front keeps counting them from its first byte until node:http has the whole request.
+   */
+  private readonly handedOverRequests = new Map<Socket, { started: number; req: IncomingMessage | undefined }>();
 
   constructor(
     readonly app: FastifyInstance,
@@ -105,6 +110,21 @@ class SocketFront implements FrontHost {
     return undefined;
   }
 
+  /** `socket` goes to node:http with part of a request that began at `started` (Date.now()). */
+  watchHandedOver(socket: Socket, started: number): void {
+    const { headersTimeoutMs, requestTimeoutMs } = this.opts.limits;
+    if (headersTimeoutMs <= 0 && requestTimeoutMs <= 0) return;
+    // Listened to only while a connection is watched; after fastify's (installLeanRoute takes the first listener).
+    if (this.handedOverRequests.size === 0) this.server.on('request', this.onRequest);
+    this.handedOverRequests.set(socket, { started, req: undefined });
+  }
+
+  /** node:http's `request` event: the first request of a watched connection is the one handed over. */
+  private readonly onRequest = (req: IncomingMessage): void => {
+    const watched = this.handedOverRequests.get(req.socket);
+    if (watched !== undefined && watched.req === undefined) watched.req = req;
+  };
+
   release(connection: FrontConnection): void {
     this.connections.delete(connection);
     served.delete(connection.socket);
@@ -124,6 +144,18 @@ class SocketFront implements FrontHost {
         connection.socket.destroy();
       }
     }
+    for (const [socket, watched] of this.handedOverRequests) {
+      const headersDone = watched.req !== undefined;
+      if (socket.destroyed || watched.req?.complete) {
+        this.handedOverRequests.delete(socket);
+      } else if ((!headersDone && headersTimeoutMs > 0 && now - watched.started > headersTimeoutMs) || (requestTimeoutMs > 0 && now - watched.started > requestTimeoutMs)) {
+        // As node:http's own check does: the app's clientErrorHandler answers 408 naming the limit.
+        this.handedOverRequests.delete(socket);
+        const err = Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT', headersDone });
+        if (!this.server.emit('clientError', err, socket)) socket.destroy();
+      }
+    }
+    if (this.handedOverRequests.size === 0) this.server.removeListener('request', this.onRequest);
   }
 
   /** The app is closing: idle connections close now, the others once their answers are written. */
