@@ -12,6 +12,8 @@
  *   node:http alone counts it, not again from the hand-over (which would let a slow client hold a connection twice
  *   the limit). Shown by order, not by time: a connection opened 800 ms after the slow request's first byte and
  *   800 ms before its hand-over must time out after it.
+ * - A client that reads its answers only after the keep-alive timeout: node:http starts that timeout once the last
+ *   answer is written out, so every answer still arrives.
  * - A body up to the body limit (1 MiB by default) that comes in small pieces costs the server about what node:http
  *   spends on it, not a multiple (server CPU time, the client in a child process; alternated runs, best of each).
  */
@@ -298,6 +300,43 @@ for (const socketFront of [true, false]) {
         assert.match(b, /^HTTP\/1\.1 408 Request Timeout\r\n[^]*httpHeadersTimeoutMs/);
         assert.deepEqual(order, ['slow', 'silent'], 'the slow head began 800 ms before the silent connection opened');
       } finally {
+        await server.app.close();
+      }
+    });
+  });
+}
+
+for (const socketFront of [true, false]) {
+  const mode = socketFront ? 'front on' : 'front off (node:http alone)';
+
+  describe(`socket front review: answers read late (${mode})`, () => {
+    test('a client that reads its answers only after the keep-alive timeout gets every one of them', async () => {
+      const server = await reviewApp({ socketFront, answerBytes: 100_000, limits: { keepAliveTimeoutMs: 1000 } });
+      const socket = connect(server.port, '127.0.0.1');
+      socket.on('error', () => {});
+      try {
+        await once(socket, 'connect');
+        socket.pause();
+        const count = 100; // ~10 MB of answers to 9 KB of posts: more than the kernel's buffers hold
+        socket.write(lean('{"a":1}').repeat(count));
+        await until(() => server.sockets.length === 1 && server.sockets[0]!.isPaused(), 'the server to stop reading');
+        // The client looks away for longer than the keep-alive timeout, then reads.
+        await new Promise((resolve) => setTimeout(resolve, 2500));
+        const marker = 'HTTP/1.1 200 OK\r\n';
+        let got = 0;
+        let tail = '';
+        socket.setEncoding('latin1');
+        socket.on('data', (chunk: string) => {
+          const text = tail + chunk;
+          for (let at = text.indexOf(marker); at >= 0; at = text.indexOf(marker, at + marker.length)) got++;
+          tail = text.slice(-(marker.length - 1));
+        });
+        const closed = once(socket, 'close');
+        socket.resume();
+        await closed; // the server closes the connection by its keep-alive timeout once everything was answered
+        assert.equal(got, count);
+      } finally {
+        socket.destroy();
         await server.app.close();
       }
     });
