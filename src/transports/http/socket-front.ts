@@ -140,8 +140,11 @@ class SocketFront implements FrontHost {
         const headersDone = connection.head !== undefined;
         if (!headersDone && headersTimeoutMs > 0 && now - started > headersTimeoutMs) connection.timedOut(false);
         else if (requestTimeoutMs > 0 && now - started > requestTimeoutMs) connection.timedOut(headersDone);
-      } else if (connection.idleSince > 0 && keepAliveTimeoutMs > 0 && now - connection.idleSince >= keepAliveTimeoutMs) {
-        connection.socket.destroy();
+      } else if (connection.idleSince > 0 && keepAliveTimeoutMs > 0) {
+        // As node:http, whose keep-alive timeout starts once the last answer is written out: a client slow to read
+        // its answers gets all of them.
+        if (connection.socket.writableLength > 0) connection.idleSince = now;
+        else if (now - connection.idleSince >= keepAliveTimeoutMs) connection.socket.destroy();
       }
     }
     for (const [socket, watched] of this.handedOverRequests) {
