@@ -10,9 +10,13 @@
  * Content-Length of digits, at most one Content-Type and one Connection; no Transfer-Encoding, Expect, Upgrade or
  * Proxy-Connection; Connection absent, `keep-alive` or `close`. Whether the URL, Content-Type and length suit a lean route is the front's to decide.
  */
+import { maxHeaderSize } from 'node:http';
 
-/** Longest request head the front reads, bytes (node:http's maxHeaderSize is 16 KiB). */
-export const FRONT_MAX_HEAD = 8192;
+/**
+ * Longest request head the front reads, bytes: half node:http's maxHeaderSize (16 KiB unless lowered with
+ * --max-http-header-size), at most 8 KiB, so that a head near node's limit is always node's to judge.
+ */
+export const FRONT_MAX_HEAD = Math.min(8192, Math.floor(maxHeaderSize / 2));
 /** Most header lines the front reads. */
 export const FRONT_MAX_HEADERS = 64;
 
