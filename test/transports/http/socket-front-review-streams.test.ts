@@ -5,7 +5,8 @@
  * compared after. The streams: odd but legal heads the front takes (case, whitespace, leading zeros, empty Host, many
  * headers), whitespace around Content-Length (llhttp takes only SP after the digits) and Connection, Proxy-Connection
  * (llhttp reads it as Connection), FIN right behind a whole post or a `Connection: close` post, many tiny posts pipelined with hand-overs in
- * the middle, and bytes after `Connection: close` that are only line ends.
+ * the middle, bytes after `Connection: close` that are only line ends, and line ends between requests (llhttp skips
+ * them without starting a request: the keep-alive timeout, not the headers timeout, applies).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -51,6 +52,10 @@ function cases(): [string, Step[]][] {
     ['a Connection: close post and FIN at once', (i) => [post(i, 'Content-Type: application/json\r\nConnection: close\r\n'), { end: true }]],
     ['a Connection: close post, line ends after it, then FIN', (i) => [post(i, 'Content-Type: application/json\r\nConnection: close\r\n') + '\r\n\r\n\n', { responses: 1 }, { end: true }]],
     ['a Connection: close post, then a post in a later write', (i) => [post(i, 'Content-Type: application/json\r\nConnection: close\r\n'), post(i + 1000)]],
+    ['a post, its answer, then only line ends', (i) => [post(i), { responses: 1 }, '\r\n']],
+    ['a post and line ends after it in one write', (i) => [post(i) + '\r\n\r\n']],
+    ['a post, its answer, line ends, then a post', (i) => [post(i), { responses: 1 }, '\r\n', post(i + 1000)]],
+    ['only line ends on a new connection', () => ['\r\n\n']],
     ['200 tiny posts pipelined in one write', (i) => [Array.from({ length: 200 }, (_, n) => post(i * 1000 + n)).join('')]],
     [
       '100 posts with a GET in the middle, in one write',
