@@ -52,6 +52,8 @@ export class FrontConnection {
   handedOver = false;
   private held: (() => void)[] = [];
   private checkedAdmission = false;
+  /** A whole request was read on this connection (line ends before a later one are skipped, as llhttp does). */
+  private readOne = false;
   /** The connection's reading and writing are this object's (until detach). */
   private own = true;
   /** Bytes of answers ready but waiting behind an earlier answer still due. */
@@ -128,6 +130,19 @@ export class FrontConnection {
     while (this.buf !== undefined) {
       if (this.closeAfter) return this.afterClose();
       let head = this.head;
+      if (head === undefined && this.readOne && isLineEnd(this.buf[0]!)) {
+        // Line ends between requests: llhttp skips them without starting a request (RFC 9112 §2.2), so the
+        // connection stays idle for the keep-alive timeout rather than the headers timeout.
+        let i = 1;
+        while (i < this.buf.length && isLineEnd(this.buf[i]!)) i++;
+        if (i === this.buf.length) {
+          this.buf = undefined;
+          this.requestStart = 0;
+          if (this.queue.length === 0) this.idleSince = Date.now();
+          return;
+        }
+        this.buf = this.buf.subarray(i);
+      }
       // Closing: a request whose head came before goes on; a new one is node:http's (fastify's 503 while closing),
       // as it would have been without the front.
       if (this.front.closing && head === undefined) return this.handOver();
@@ -146,6 +161,7 @@ export class FrontConnection {
       this.buf = this.buf.length > end ? this.buf.subarray(end) : undefined;
       this.requestStart = this.buf === undefined ? 0 : Date.now();
       this.head = undefined;
+      this.readOne = true;
       if (head.close) this.closeAfter = true;
       this.serve(head, this.pick!, body);
     }
@@ -307,6 +323,8 @@ export class FrontConnection {
     }
   }
 }
+
+const isLineEnd = (byte: number): boolean => byte === 13 || byte === 10;
 
 /** The socket's own write, also while node:http's writes are held back (FrontConnection.gate). */
 const writeOf = (socket: Socket): Socket['write'] => Object.getPrototypeOf(socket).write as Socket['write'];
