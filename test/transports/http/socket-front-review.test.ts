@@ -14,6 +14,8 @@
  *   800 ms before its hand-over must time out after it.
  * - A client that reads its answers only after the keep-alive timeout: node:http starts that timeout once the last
  *   answer is written out, so every answer still arrives.
+ * - A post in flight at the front, a post fastify refuses at once (415), then garbage, in one write: node:http alone
+ *   answers only its 400 (the first post's answer, first in line, has not started), and so must the front.
  * - Known, not fixed: after a hand-over node:http reads the connection through the socket's `data` events instead of
  *   straight from the handle, so pipelined requests of one chunk are parsed in one go without node's turn of
  *   microtasks between them: with a parse error later in the chunk, fastify's answers to the requests before it
@@ -45,6 +47,7 @@ async function reviewApp(opts: { socketFront: boolean; hold?: boolean; answerByt
   const logger = createLogger('warn', new Writable({ write: (_c, _e, cb) => cb() }));
   const app: FastifyInstance = createHttpApp({ logger, bodyLimit: opts.bodyLimit ?? 1024, limits: opts.limits ?? {}, socketFront: opts.socketFront });
   app.get('/other', async () => 'other');
+  app.post('/other', async () => 'posted');
   const answerBody = 'a'.repeat(opts.answerBytes ?? 0);
   installLeanRoute(app, opts.bodyLimit ?? 1024, {
     name: 'review lean route',
@@ -370,3 +373,27 @@ describe('socket front review: pipelined requests before a parse error, after a 
     assert.equal(answers[0], answers[1]);
   });
 });
+
+for (const socketFront of [true, false]) {
+  const mode = socketFront ? 'front on' : 'front off (node:http alone)';
+  describe(`socket front review: a parse error behind a post in flight and a refused post (${mode})`, () => {
+    test('only the 400; the answers to both posts are dropped', async () => {
+      const server = await reviewApp({ socketFront, hold: true });
+      try {
+        const socket = connect(server.port, '127.0.0.1');
+        await once(socket, 'connect');
+        const text = received(socket);
+        socket.write(lean('{"a":1}') + rawPost('/other', '<a/>', 'Content-Type: application/xml\r\n') + 'GARBAGE \x00\r\n\r\n');
+        await until(() => server.held.length === 1, 'the post');
+        await new Promise((resolve) => setTimeout(resolve, 300)); // node:http parses the rest
+        server.held.shift()!();
+        const answer = await text;
+        assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n[^]*"message":"Bad request"/);
+        assert.equal(answer.split('HTTP/1.1 ').length, 2, answer);
+      } finally {
+        for (const release of server.held.splice(0)) release();
+        await server.app.close();
+      }
+    });
+  });
+}
