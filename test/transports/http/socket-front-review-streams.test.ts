@@ -6,7 +6,8 @@
  * headers), whitespace around Content-Length (llhttp takes only SP after the digits) and Connection, Proxy-Connection
  * (llhttp reads it as Connection), FIN right behind a whole post or a `Connection: close` post, many tiny posts pipelined with hand-overs in
  * the middle, bytes after `Connection: close` that are only line ends, and line ends between requests (llhttp skips
- * them without starting a request: the keep-alive timeout, not the headers timeout, applies).
+ * them without starting a request: the keep-alive timeout, not the headers timeout, applies), and half a head after an
+ * answer (node:http's keep-alive timeout runs until the next head is complete).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -56,6 +57,8 @@ function cases(): [string, Step[]][] {
     ['a post and line ends after it in one write', (i) => [post(i) + '\r\n\r\n']],
     ['a post, its answer, line ends, then a post', (i) => [post(i), { responses: 1 }, '\r\n', post(i + 1000)]],
     ['only line ends on a new connection', () => ['\r\n\n']],
+    ['a post, its answer, then half a head (keep-alive timeout shorter than the headers timeout)', (i) => [post(i), { responses: 1 }, post(i + 1000).slice(0, 30)]],
+    ['a post and half a head in one write', (i) => [post(i) + post(i + 1000).slice(0, 30)]],
     ['200 tiny posts pipelined in one write', (i) => [Array.from({ length: 200 }, (_, n) => post(i * 1000 + n)).join('')]],
     [
       '100 posts with a GET in the middle, in one write',
