@@ -52,6 +52,12 @@ export class FrontConnection {
   handedOver = false;
   private held: (() => void)[] = [];
   private checkedAdmission = false;
+  /**
+   * node:http's keep-alive timeout runs: from the last answer written out (all answers done) until the next head is
+   * complete, counted from the last byte read or written (`lastActivity`), as its socket timeout is.
+   */
+  keepAliveArmed = false;
+  lastActivity = Date.now();
   /** A whole request was read on this connection (line ends before a later one are skipped, as llhttp does). */
   private readOne = false;
   /** The connection's reading and writing are this object's (until detach). */
@@ -81,6 +87,7 @@ export class FrontConnection {
 
   private data(chunk: Buffer): void {
     this.idleSince = 0;
+    this.lastActivity = Date.now();
     if (this.requestStart === 0) this.requestStart = Date.now();
     const head = this.head;
     if (head !== undefined && this.buf !== undefined) {
@@ -153,6 +160,7 @@ export class FrontConnection {
         const pick = this.front.route(parsed);
         if (pick === undefined) return this.handOver();
         this.head = head = parsed;
+        this.keepAliveArmed = false;
         this.pick = pick;
       }
       const end = head.bodyStart + head.contentLength;
@@ -208,8 +216,10 @@ export class FrontConnection {
     } else if (this.front.closing) {
       this.front.release(this);
       socket.end();
-    } else if (this.buf === undefined) {
-      this.idleSince = Date.now();
+    } else {
+      this.keepAliveArmed = true;
+      this.lastActivity = Date.now();
+      if (this.buf === undefined) this.idleSince = this.lastActivity;
     }
   }
 

@@ -140,6 +140,11 @@ class SocketFront implements FrontHost {
         const headersDone = connection.head !== undefined;
         if (!headersDone && headersTimeoutMs > 0 && now - started > headersTimeoutMs) connection.timedOut(false);
         else if (requestTimeoutMs > 0 && now - started > requestTimeoutMs) connection.timedOut(headersDone);
+        else if (!headersDone && connection.keepAliveArmed && keepAliveTimeoutMs > 0) {
+          // node:http's keep-alive timeout also ends a next request whose head is not complete (silently, as idle).
+          if (connection.socket.writableLength > 0) connection.lastActivity = now;
+          else if (now - connection.lastActivity >= keepAliveTimeoutMs) connection.socket.destroy();
+        }
       } else if (connection.idleSince > 0 && keepAliveTimeoutMs > 0) {
         // As node:http, whose keep-alive timeout starts once the last answer is written out: a client slow to read
         // its answers gets all of them.
