@@ -26,7 +26,7 @@ export interface FrontHost {
   /** The connection is no longer the front's. */
   release(connection: FrontConnection): void;
   /** `socket` goes to node:http with part of a request that began at `started`: its timeouts still count from then. */
-  watchHandedOver(socket: Socket, started: number): void;
+  watchHandedOver(socket: Socket, started: number, idleSince: number | undefined): void;
 }
 
 /** An answer's place in the connection's order; `bytes` once known. */
@@ -236,7 +236,10 @@ export class FrontConnection {
     if (this.queue.length > 0) this.gate();
     else this.front.release(this);
     socket.pause();
-    if (this.buf !== undefined && this.requestStart > 0) this.front.watchHandedOver(socket, this.requestStart);
+    if (this.buf !== undefined && this.requestStart > 0) {
+      const idle = this.keepAliveArmed && this.queue.length === 0 && this.head === undefined;
+      this.front.watchHandedOver(socket, this.requestStart, idle ? this.lastActivity : undefined);
+    }
     if (this.buf !== undefined) socket.unshift(this.buf);
     this.buf = undefined;
     // node:http then reads through the socket's `data` events (as on TLS) rather than straight from the handle, so

@@ -70,7 +70,7 @@ class SocketFront implements FrontHost {
    * Connections handed over in the middle of a request: node:http's parser counts that request's timeouts from the
    * hand-over, so the front keeps counting them from its first byte until node:http has the whole request.
    */
-  private readonly handedOverRequests = new Map<Socket, { started: number; req: IncomingMessage | undefined }>();
+  private readonly handedOverRequests = new Map<Socket, HandedOverRequest>();
 
   constructor(
     readonly app: FastifyInstance,
@@ -110,13 +110,16 @@ class SocketFront implements FrontHost {
     return undefined;
   }
 
-  /** `socket` goes to node:http with part of a request that began at `started` (Date.now()). */
-  watchHandedOver(socket: Socket, started: number): void {
+  /**
+   * `socket` goes to node:http with part of a request that began at `started` (Date.now()); `idleSince` when the
+   * front's keep-alive timeout was running (its answers all written), which node:http's new parser does not know of.
+   */
+  watchHandedOver(socket: Socket, started: number, idleSince: number | undefined): void {
     const { headersTimeoutMs, requestTimeoutMs } = this.opts.limits;
     if (headersTimeoutMs <= 0 && requestTimeoutMs <= 0) return;
     // Listened to only while a connection is watched; after fastify's (installLeanRoute takes the first listener).
     if (this.handedOverRequests.size === 0) this.server.on('request', this.onRequest);
-    this.handedOverRequests.set(socket, { started, req: undefined });
+    this.handedOverRequests.set(socket, { started, req: undefined, idleSince, bytesRead: socket.bytesRead });
   }
 
   /** node:http's `request` event: the first request of a watched connection is the one handed over. */
@@ -156,6 +159,10 @@ class SocketFront implements FrontHost {
       const headersDone = watched.req !== undefined;
       if (socket.destroyed || watched.req?.complete) {
         this.handedOverRequests.delete(socket);
+      } else if (!headersDone && watched.idleSince !== undefined && keepAliveTimeoutMs > 0 && keepAliveDue(socket, watched, now, keepAliveTimeoutMs)) {
+        // node:http alone would have closed it as idle by its keep-alive timeout (until the next head is complete).
+        this.handedOverRequests.delete(socket);
+        socket.destroy();
       } else if ((!headersDone && headersTimeoutMs > 0 && now - watched.started > headersTimeoutMs) || (requestTimeoutMs > 0 && now - watched.started > requestTimeoutMs)) {
         // As node:http's own check does: the app's clientErrorHandler answers 408 naming the limit.
         this.handedOverRequests.delete(socket);
@@ -176,4 +183,24 @@ class SocketFront implements FrontHost {
     clearInterval(this.timer);
     this.timer = undefined;
   }
+}
+
+/** A request handed over to node:http part way (SocketFront.watchHandedOver). */
+interface HandedOverRequest {
+  started: number;
+  /** node:http's request for it, once its head is complete. */
+  req: IncomingMessage | undefined;
+  /** Since when the connection is idle for the keep-alive timeout (last byte read or written), if it runs. */
+  idleSince: number | undefined;
+  bytesRead: number;
+}
+
+/** True when the keep-alive timeout of `watched` ran out: no byte read or written for `timeoutMs`. */
+function keepAliveDue(socket: Socket, watched: HandedOverRequest, now: number, timeoutMs: number): boolean {
+  if (socket.bytesRead !== watched.bytesRead || socket.writableLength > 0) {
+    watched.bytesRead = socket.bytesRead;
+    watched.idleSince = now;
+    return false;
+  }
+  return now - watched.idleSince! >= timeoutMs;
 }
