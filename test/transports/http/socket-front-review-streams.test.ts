@@ -59,6 +59,7 @@ function cases(): [string, Step[]][] {
     ['only line ends on a new connection', () => ['\r\n\n']],
     ['a post, its answer, then half a head (keep-alive timeout shorter than the headers timeout)', (i) => [post(i), { responses: 1 }, post(i + 1000).slice(0, 30)]],
     ['a post, its answer, then half a GET (handed over)', (i) => [post(i), { responses: 1 }, `GET /api/v1/${TOKEN}/attr`]],
+    ['a post and half a GET in one write (handed over while the post commits)', (i) => [post(i) + `GET /api/v1/${TOKEN}/attr`]],
     ['a post and half a head in one write', (i) => [post(i) + post(i + 1000).slice(0, 30)]],
     ['200 tiny posts pipelined in one write', (i) => [Array.from({ length: 200 }, (_, n) => post(i * 1000 + n)).join('')]],
     [
