@@ -27,6 +27,8 @@ export interface FrontHost {
   release(connection: FrontConnection): void;
   /** `socket` goes to node:http with part of a request that began at `started`: its timeouts still count from then. */
   watchHandedOver(socket: Socket, started: number, idleSince: number | undefined): void;
+  /** The front's answers on handed-over `socket` are all written (its keep-alive timeout starts, as node:http's would). */
+  frontAnswersWritten(socket: Socket): void;
 }
 
 /** An answer's place in the connection's order; `bytes` once known. */
@@ -205,6 +207,7 @@ export class FrontConnection {
     else if (this.own && this.congested()) this.throttle();
     if (this.queue.length > 0) return;
     if (this.handedOver) {
+      this.front.frontAnswersWritten(socket);
       this.front.release(this);
       this.ungate();
       for (const write of this.held.splice(0)) write();

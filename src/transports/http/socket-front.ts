@@ -122,6 +122,18 @@ class SocketFront implements FrontHost {
     this.handedOverRequests.set(socket, { started, req: undefined, idleSince, bytesRead: socket.bytesRead });
   }
 
+  /**
+   * The front's answers on handed-over `socket` are all written: node:http alone would start its keep-alive timeout
+   * now, if the next head is not complete yet.
+   */
+  frontAnswersWritten(socket: Socket): void {
+    const watched = this.handedOverRequests.get(socket);
+    if (watched !== undefined && watched.req === undefined && watched.idleSince === undefined) {
+      watched.idleSince = Date.now();
+      watched.bytesRead = socket.bytesRead;
+    }
+  }
+
   /** node:http's `request` event: the first request of a watched connection is the one handed over. */
   private readonly onRequest = (req: IncomingMessage): void => {
     const watched = this.handedOverRequests.get(req.socket);
