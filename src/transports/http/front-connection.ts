@@ -89,8 +89,9 @@ export class FrontConnection {
 
   private data(chunk: Buffer): void {
     this.idleSince = 0;
-    this.lastActivity = Date.now();
-    if (this.requestStart === 0) this.requestStart = Date.now();
+    const now = Date.now();
+    this.lastActivity = now;
+    if (this.requestStart === 0) this.requestStart = now;
     const head = this.head;
     if (head !== undefined && this.buf !== undefined) {
       // A body coming in many small chunks is gathered and joined once, when whole (joining at each chunk would copy
