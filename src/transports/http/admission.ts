@@ -14,6 +14,7 @@ import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../../log.ts';
 import { failureOf, sendFailure, type HttpFailure } from './error-reply.ts';
+import { servedByFront } from './socket-front.ts';
 
 /** The HTTP server's admission limits; 0 turns a limit off. */
 export interface HttpLimits {
@@ -82,7 +83,9 @@ export function clientErrorHandler(limits: HttpLimits, logger: Logger, onRejecte
       failure = failureOf('INVALID_ARGUMENT', 'Bad request');
     }
     const response = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-    if (socket.writable && !response?.headersSent) socket.end(errorResponse(failure));
+    // While the socket front still owes answers on a connection it handed over, the first answer in line has not
+    // started, whatever node:http's own response has written (held behind it): as node:http alone, answer now.
+    if (socket.writable && (!response?.headersSent || servedByFront(socket))) socket.end(errorResponse(failure));
     // A client that does not read must not keep the socket: destroy once written or after a short grace.
     setTimeout(() => socket.destroy(), 1000).unref();
   };

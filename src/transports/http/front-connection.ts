@@ -16,7 +16,7 @@ export interface FrontHost {
   readonly server: Server;
   /** node:http's own connection listener, which takes a handed-over connection. */
   readonly nodeListener: (this: Server, socket: Socket) => void;
-  /** The app is closing: no new request is read. */
+  /** The app is closing: a new request is node:http's (fastify answers 503). */
   readonly closing: boolean;
   /** The end of an answer's head that keeps the connection, and the one that closes it (front-response.ts). */
   readonly keepAliveTail: string;
@@ -26,6 +26,10 @@ export interface FrontHost {
   route(head: FrontHead): { handler: LeanHandler; match: unknown } | undefined;
   /** The connection is no longer the front's. */
   release(connection: FrontConnection): void;
+  /** `socket` goes to node:http with part of a request that began at `started`: its timeouts still count from then. */
+  watchHandedOver(socket: Socket, started: number, idleSince: number | undefined): void;
+  /** The front's answers on handed-over `socket` are all written (its keep-alive timeout starts, as node:http's would). */
+  frontAnswersWritten(socket: Socket): void;
 }
 
 /** Reads of one request head after which node:http takes the connection (front-parser.ts reads a head from its start). */
@@ -43,11 +47,6 @@ export class FrontConnection {
   /** The complete head of the request whose body is awaited. */
   head: FrontHead | undefined;
   private pick: { handler: LeanHandler; match: unknown } | undefined;
-  /** Chunks of a body still incomplete, after `buf`: joined once, when the body is whole. */
-  private pending: Buffer[] = [];
-  private pendingLength = 0;
-  /** Reads that brought bytes of the current head. */
-  private headReads = 0;
   private readonly queue: Slot[] = [];
   /** Date.now() of the current request's first byte (of the connection's opening for the first), 0 between requests. */
   requestStart = Date.now();
@@ -59,11 +58,30 @@ export class FrontConnection {
   handedOver = false;
   private held: (() => void)[] = [];
   private checkedAdmission = false;
+  /**
+   * node:http's keep-alive timeout runs: from the last answer written out (all answers done) until the next head is
+   * complete, counted from the last byte read or written (`lastActivity`), as its socket timeout is.
+   */
+  keepAliveArmed = false;
+  lastActivity = Date.now();
+  /** A whole request was read on this connection (line ends before a later one are skipped, as llhttp does). */
+  private readOne = false;
+  /** The connection's reading and writing are this object's (until detach). */
+  private own = true;
+  /** Bytes of answers ready but waiting behind an earlier answer still due. */
+  private readyBytes = 0;
+  /** Reading is paused because the answers back up (`congested`). */
+  private throttled = false;
+  private readonly onDrain = (): void => this.unthrottle();
+  /** Chunks of the awaited body read after `buf`, joined to it once the body is whole (`data`). */
+  private bodyParts: Buffer[] = [];
+  /** Reads that brought bytes of the current head. */
+  private headReads = 0;
+  private bodyPartsLength = 0;
   private readonly onData = (chunk: Buffer): void => this.data(chunk);
   private readonly onEnd = (): void => this.end();
   private readonly onError = (): void => void this.socket.destroy();
   private readonly onClose = (): void => this.front.release(this);
-  private readonly onDrain = (): void => void this.socket.resume();
 
   constructor(
     private readonly front: FrontHost,
@@ -73,47 +91,79 @@ export class FrontConnection {
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
-    socket.on('drain', this.onDrain);
   }
 
   private data(chunk: Buffer): void {
     this.idleSince = 0;
-    if (this.requestStart === 0) this.requestStart = Date.now();
-    if (!this.checkedAdmission) {
-      this.checkedAdmission = true;
-      // Over the connection limit: node:http and the admission hook answer 503.
-      if (socketRefused(this.socket)) {
-        this.buf = chunk;
-        return this.handOver();
-      }
-    }
+    const now = Date.now();
+    this.lastActivity = now;
+    if (this.requestStart === 0) this.requestStart = now;
     const head = this.head;
     if (head !== undefined && this.buf !== undefined) {
-      // A body arriving in pieces is joined once, when whole (joining at every piece would copy it again and again).
-      this.pending.push(chunk);
-      this.pendingLength += chunk.length;
-      if (this.buf.length + this.pendingLength < head.bodyStart + head.contentLength) return;
-      this.joinPending();
+      // A body coming in many small chunks is gathered and joined once, when whole (joining at each chunk would copy
+      // the body again and again: a 1 MiB body in 256-byte pieces cost ~8x node:http's CPU).
+      this.bodyParts.push(chunk);
+      this.bodyPartsLength += chunk.length;
+      if (this.buf.length + this.bodyPartsLength < head.bodyStart + head.contentLength) return;
+      this.buf = Buffer.concat([this.buf, ...this.bodyParts]);
+      this.bodyParts = [];
+      this.bodyPartsLength = 0;
     } else {
       this.buf = this.buf === undefined ? chunk : Buffer.concat([this.buf, chunk]);
       // A head in many small pieces goes to node:http, whose parser resumes where it stopped (this one starts over).
       if (++this.headReads > FRONT_MAX_HEAD_READS) return this.handOver();
     }
+    if (!this.checkedAdmission) {
+      this.checkedAdmission = true;
+      // Over the connection limit: node:http and the admission hook answer 503.
+      if (socketRefused(this.socket)) return this.handOver();
+    }
     this.read();
+    if (this.own && !this.throttled && this.congested()) this.throttle();
   }
 
-  private joinPending(): void {
-    if (this.pending.length === 0) return;
-    this.buf = Buffer.concat([this.buf!, ...this.pending]);
-    this.pending = [];
-    this.pendingLength = 0;
+  /**
+   * As node:http: once the answers back up — the socket's write buffer needs a drain, or answers ready behind one
+   * still due reach its high-water mark — no further request is read until they move (a client that never reads its
+   * answers must not make the server buffer them without bound).
+   */
+  private congested(): boolean {
+    return this.socket.writableNeedDrain || this.readyBytes >= this.socket.writableHighWaterMark;
+  }
+
+  private throttle(): void {
+    this.throttled = true;
+    this.socket.pause();
+    this.socket.on('drain', this.onDrain);
+  }
+
+  private unthrottle(): void {
+    if (!this.throttled || !this.own || this.congested()) return;
+    this.throttled = false;
+    this.socket.removeListener('drain', this.onDrain);
+    this.socket.resume();
   }
 
   private read(): void {
     while (this.buf !== undefined) {
       if (this.closeAfter) return this.afterClose();
-      if (this.front.closing) return;
       let head = this.head;
+      if (head === undefined && this.readOne && isLineEnd(this.buf[0]!)) {
+        // Line ends between requests: llhttp skips them without starting a request (RFC 9112 §2.2), so the
+        // connection stays idle for the keep-alive timeout rather than the headers timeout.
+        let i = 1;
+        while (i < this.buf.length && isLineEnd(this.buf[i]!)) i++;
+        if (i === this.buf.length) {
+          this.buf = undefined;
+          this.requestStart = 0;
+          if (this.queue.length === 0) this.idleSince = Date.now();
+          return;
+        }
+        this.buf = this.buf.subarray(i);
+      }
+      // Closing: a request whose head came before goes on; a new one is node:http's (fastify's 503 while closing),
+      // as it would have been without the front.
+      if (this.front.closing && head === undefined) return this.handOver();
       if (head === undefined) {
         const parsed = parseFrontHead(this.buf);
         if (parsed === NEED_MORE) return;
@@ -121,6 +171,7 @@ export class FrontConnection {
         const pick = this.front.route(parsed);
         if (pick === undefined) return this.handOver();
         this.head = head = parsed;
+        this.keepAliveArmed = false;
         this.pick = pick;
       }
       const end = head.bodyStart + head.contentLength;
@@ -130,6 +181,7 @@ export class FrontConnection {
       this.requestStart = this.buf === undefined ? 0 : Date.now();
       this.headReads = 0;
       this.head = undefined;
+      this.readOne = true;
       if (head.close) this.closeAfter = true;
       this.serve(head, this.pick!, body);
     }
@@ -142,6 +194,7 @@ export class FrontConnection {
     handler.answer({ method: 'POST', url: head.url, socket: this.socket }, match, body).then(
       (answer) => {
         slot.bytes = encodeAnswer(answer, tail);
+        this.readyBytes += slot.bytes.length;
         this.flush();
       },
       (err: unknown) => {
@@ -155,11 +208,16 @@ export class FrontConnection {
   private flush(): void {
     const socket = this.socket;
     if (socket.destroyed || !socket.writable) return;
-    while (this.queue.length > 0 && this.queue[0]!.bytes !== undefined) writeOf(socket).call(socket, this.queue.shift()!.bytes!);
-    // A client that does not read its answers is not read either until they drain (node:http does the same).
-    if (socket.writableNeedDrain && !this.handedOver) socket.pause();
+    while (this.queue.length > 0 && this.queue[0]!.bytes !== undefined) {
+      const bytes = this.queue.shift()!.bytes!;
+      this.readyBytes -= bytes.length;
+      writeOf(socket).call(socket, bytes);
+    }
+    if (this.throttled) this.unthrottle();
+    else if (this.own && this.congested()) this.throttle();
     if (this.queue.length > 0) return;
     if (this.handedOver) {
+      this.front.frontAnswersWritten(socket);
       this.front.release(this);
       this.ungate();
       for (const write of this.held.splice(0)) write();
@@ -171,8 +229,10 @@ export class FrontConnection {
     } else if (this.front.closing) {
       this.front.release(this);
       socket.end();
-    } else if (this.buf === undefined) {
-      this.idleSince = Date.now();
+    } else {
+      this.keepAliveArmed = true;
+      this.lastActivity = Date.now();
+      if (this.buf === undefined) this.idleSince = this.lastActivity;
     }
   }
 
@@ -188,8 +248,16 @@ export class FrontConnection {
     if (socket.destroyed) return this.front.release(this);
     if (this.queue.length > 0) this.gate();
     else this.front.release(this);
-    this.joinPending();
+    if (this.bodyParts.length > 0) {
+      this.buf = Buffer.concat([this.buf!, ...this.bodyParts]);
+      this.bodyParts = [];
+      this.bodyPartsLength = 0;
+    }
     socket.pause();
+    if (this.buf !== undefined && this.requestStart > 0) {
+      const idle = this.keepAliveArmed && this.queue.length === 0 && this.head === undefined;
+      this.front.watchHandedOver(socket, this.requestStart, idle ? this.lastActivity : undefined);
+    }
     if (this.buf !== undefined) socket.unshift(this.buf);
     this.buf = undefined;
     // node:http then reads through the socket's `data` events (as on TLS) rather than straight from the handle, so
@@ -203,6 +271,8 @@ export class FrontConnection {
   private gate(): void {
     const socket = this.socket;
     this.handedOver = true;
+    // A reset or destroyed socket never flushes: it must still leave the front's connections.
+    socket.once('close', this.onClose);
     const write = socket.write;
     const end = socket.end;
     socket.write = ((...args: Parameters<Socket['write']>) => {
@@ -227,11 +297,14 @@ export class FrontConnection {
 
   private detach(): void {
     const socket = this.socket;
+    this.own = false;
+    this.throttled = false;
+    this.readyBytes = 0;
+    socket.removeListener('drain', this.onDrain);
     socket.removeListener('data', this.onData);
     socket.removeListener('end', this.onEnd);
     socket.removeListener('error', this.onError);
     socket.removeListener('close', this.onClose);
-    socket.removeListener('drain', this.onDrain);
   }
 
   /** Ends the front's part: answers still due are dropped and the app's clientErrorHandler answers `err`. */
@@ -270,14 +343,19 @@ export class FrontConnection {
     this.fail(Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT', headersDone }));
   }
 
-  /** The app is closing (SocketFront.close). */
+  /**
+   * The app is closing (SocketFront.close): as connection-drain.ts does for node:http, a connection with no request
+   * whose head is complete closes now; the others once their answers are written (flush).
+   */
   drain(): void {
-    if (this.queue.length === 0) {
+    if (this.queue.length === 0 && this.head === undefined) {
       this.front.release(this);
       this.socket.destroy();
     }
   }
 }
+
+const isLineEnd = (byte: number): boolean => byte === 13 || byte === 10;
 
 /** The socket's own write, also while node:http's writes are held back (FrontConnection.gate). */
 const writeOf = (socket: Socket): Socket['write'] => Object.getPrototypeOf(socket).write as Socket['write'];

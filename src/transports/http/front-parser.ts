@@ -7,12 +7,16 @@
  * and field values of visible characters, SP, HTAB or obs-text (RFC 9110 §5.5) ending in CRLF (RFC 9112 §2.2: no
  * bare CR or LF, no obs-fold), the whole head within FRONT_MAX_HEAD bytes (node:http's limit is 16 KiB: anything near
  * it is node's to judge) and FRONT_MAX_HEADERS lines; exactly one Host (node:http requires it), exactly one
- * Content-Length of digits, at most one Content-Type and one Connection; no Transfer-Encoding, Expect or Upgrade; Connection absent,
- * `keep-alive` or `close`. Whether the URL, Content-Type and length suit a lean route is the front's to decide.
+ * Content-Length of digits, at most one Content-Type and one Connection; no Transfer-Encoding, Expect, Upgrade or
+ * Proxy-Connection; Connection absent, `keep-alive` or `close`. Whether the URL, Content-Type and length suit a lean route is the front's to decide.
  */
+import { maxHeaderSize } from 'node:http';
 
-/** Longest request head the front reads, bytes (node:http's maxHeaderSize is 16 KiB). */
-export const FRONT_MAX_HEAD = 8192;
+/**
+ * Longest request head the front reads, bytes: half node:http's maxHeaderSize (16 KiB unless lowered with
+ * --max-http-header-size), at most 8 KiB, so that a head near node's limit is always node's to judge.
+ */
+export const FRONT_MAX_HEAD = Math.min(8192, Math.floor(maxHeaderSize / 2));
 /** Most header lines the front reads. */
 export const FRONT_MAX_HEADERS = 64;
 
@@ -110,7 +114,7 @@ export function parseFrontHead(buf: Buffer): FrontHead | typeof NEED_MORE | type
     i += 2;
     const nameLength = nameEnd - nameStart;
     // Only names that decide the framing or the route are read; others are carried (node:http ignores them too).
-    if (nameLength !== 4 && nameLength !== 6 && nameLength !== 7 && nameLength !== 10 && nameLength !== 12 && nameLength !== 14 && nameLength !== 17) continue;
+    if (nameLength !== 4 && nameLength !== 6 && nameLength !== 7 && nameLength !== 10 && nameLength !== 12 && nameLength !== 14 && nameLength !== 16 && nameLength !== 17) continue;
     const name = buf.toString('latin1', nameStart, nameEnd).toLowerCase();
     switch (name) {
       case 'host':
@@ -118,9 +122,10 @@ export function parseFrontHead(buf: Buffer): FrontHead | typeof NEED_MORE | type
         break;
       case 'content-length': {
         if (contentLength >= 0) return HAND_OVER;
-        const value = trimmedValue(buf, valueStart, valueEnd);
-        if (!/^[0-9]{1,15}$/.test(value)) return HAND_OVER;
-        contentLength = Number(value);
+        // llhttp takes SP or HTAB before the digits but only SP after them (a tab after them is its 400).
+        const value = /^[ \t]*([0-9]{1,15}) *$/.exec(buf.toString('latin1', valueStart, valueEnd));
+        if (value === null) return HAND_OVER;
+        contentLength = Number(value[1]);
         break;
       }
       case 'content-type':
@@ -129,11 +134,17 @@ export function parseFrontHead(buf: Buffer): FrontHead | typeof NEED_MORE | type
         break;
       case 'connection': {
         if (++connections > 1) return HAND_OVER;
+        // llhttp reads `close` followed by a tab as another token (the connection stays open): whitespace after the
+        // value is node's to judge.
+        const last = buf[valueEnd - 1];
+        if (last === SP || last === HTAB) return HAND_OVER;
         const value = trimmedValue(buf, valueStart, valueEnd).toLowerCase();
         if (value === 'close') close = true;
         else if (value !== 'keep-alive') return HAND_OVER;
         break;
       }
+      // llhttp reads Proxy-Connection as Connection.
+      case 'proxy-connection':
       case 'transfer-encoding':
       case 'expect':
       case 'upgrade':

@@ -13,7 +13,7 @@
  * and response observers (the lean handler), prompt drain on close (in-flight answers written, idle connections
  * closed). A 200 is written only once the route's commit is done (the handler resolves after it).
  */
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../../log.ts';
@@ -66,6 +66,11 @@ class SocketFront implements FrontHost {
   readonly closeTail = connectionLines(false, 0);
   readonly log: Logger;
   private timer: NodeJS.Timeout | undefined;
+  /**
+   * Connections handed over in the middle of a request: node:http's parser counts that request's timeouts from the
+   * hand-over, so the front keeps counting them from its first byte until node:http has the whole request.
+   */
+  private readonly handedOverRequests = new Map<Socket, HandedOverRequest>();
 
   constructor(
     readonly app: FastifyInstance,
@@ -105,6 +110,36 @@ class SocketFront implements FrontHost {
     return undefined;
   }
 
+  /**
+   * `socket` goes to node:http with part of a request that began at `started` (Date.now()); `idleSince` when the
+   * front's keep-alive timeout was running (its answers all written), which node:http's new parser does not know of.
+   */
+  watchHandedOver(socket: Socket, started: number, idleSince: number | undefined): void {
+    const { headersTimeoutMs, requestTimeoutMs } = this.opts.limits;
+    if (headersTimeoutMs <= 0 && requestTimeoutMs <= 0) return;
+    // Listened to only while a connection is watched; after fastify's (installLeanRoute takes the first listener).
+    if (this.handedOverRequests.size === 0) this.server.on('request', this.onRequest);
+    this.handedOverRequests.set(socket, { started, req: undefined, idleSince, bytesRead: socket.bytesRead });
+  }
+
+  /**
+   * The front's answers on handed-over `socket` are all written: node:http alone would start its keep-alive timeout
+   * now, if the next head is not complete yet.
+   */
+  frontAnswersWritten(socket: Socket): void {
+    const watched = this.handedOverRequests.get(socket);
+    if (watched !== undefined && watched.req === undefined && watched.idleSince === undefined) {
+      watched.idleSince = Date.now();
+      watched.bytesRead = socket.bytesRead;
+    }
+  }
+
+  /** node:http's `request` event: the first request of a watched connection is the one handed over. */
+  private readonly onRequest = (req: IncomingMessage): void => {
+    const watched = this.handedOverRequests.get(req.socket);
+    if (watched !== undefined && watched.req === undefined) watched.req = req;
+  };
+
   release(connection: FrontConnection): void {
     this.connections.delete(connection);
     served.delete(connection.socket);
@@ -120,10 +155,34 @@ class SocketFront implements FrontHost {
         const headersDone = connection.head !== undefined;
         if (!headersDone && headersTimeoutMs > 0 && now - started > headersTimeoutMs) connection.timedOut(false);
         else if (requestTimeoutMs > 0 && now - started > requestTimeoutMs) connection.timedOut(headersDone);
-      } else if (connection.idleSince > 0 && keepAliveTimeoutMs > 0 && now - connection.idleSince >= keepAliveTimeoutMs) {
-        connection.socket.destroy();
+        else if (!headersDone && connection.keepAliveArmed && keepAliveTimeoutMs > 0) {
+          // node:http's keep-alive timeout also ends a next request whose head is not complete (silently, as idle).
+          if (connection.socket.writableLength > 0) connection.lastActivity = now;
+          else if (now - connection.lastActivity >= keepAliveTimeoutMs) connection.socket.destroy();
+        }
+      } else if (connection.idleSince > 0 && keepAliveTimeoutMs > 0) {
+        // As node:http, whose keep-alive timeout starts once the last answer is written out: a client slow to read
+        // its answers gets all of them.
+        if (connection.socket.writableLength > 0) connection.idleSince = now;
+        else if (now - connection.idleSince >= keepAliveTimeoutMs) connection.socket.destroy();
       }
     }
+    for (const [socket, watched] of this.handedOverRequests) {
+      const headersDone = watched.req !== undefined;
+      if (socket.destroyed || watched.req?.complete) {
+        this.handedOverRequests.delete(socket);
+      } else if (!headersDone && watched.idleSince !== undefined && keepAliveTimeoutMs > 0 && keepAliveDue(socket, watched, now, keepAliveTimeoutMs)) {
+        // node:http alone would have closed it as idle by its keep-alive timeout (until the next head is complete).
+        this.handedOverRequests.delete(socket);
+        socket.destroy();
+      } else if ((!headersDone && headersTimeoutMs > 0 && now - watched.started > headersTimeoutMs) || (requestTimeoutMs > 0 && now - watched.started > requestTimeoutMs)) {
+        // As node:http's own check does: the app's clientErrorHandler answers 408 naming the limit.
+        this.handedOverRequests.delete(socket);
+        const err = Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT', headersDone });
+        if (!this.server.emit('clientError', err, socket)) socket.destroy();
+      }
+    }
+    if (this.handedOverRequests.size === 0) this.server.removeListener('request', this.onRequest);
   }
 
   /** The app is closing: idle connections close now, the others once their answers are written. */
@@ -136,4 +195,24 @@ class SocketFront implements FrontHost {
     clearInterval(this.timer);
     this.timer = undefined;
   }
+}
+
+/** A request handed over to node:http part way (SocketFront.watchHandedOver). */
+interface HandedOverRequest {
+  started: number;
+  /** node:http's request for it, once its head is complete. */
+  req: IncomingMessage | undefined;
+  /** Since when the connection is idle for the keep-alive timeout (last byte read or written), if it runs. */
+  idleSince: number | undefined;
+  bytesRead: number;
+}
+
+/** True when the keep-alive timeout of `watched` ran out: no byte read or written for `timeoutMs`. */
+function keepAliveDue(socket: Socket, watched: HandedOverRequest, now: number, timeoutMs: number): boolean {
+  if (socket.bytesRead !== watched.bytesRead || socket.writableLength > 0) {
+    watched.bytesRead = socket.bytesRead;
+    watched.idleSince = now;
+    return false;
+  }
+  return now - watched.idleSince! >= timeoutMs;
 }
