@@ -169,7 +169,9 @@ class SocketFront implements FrontHost {
     }
     for (const [socket, watched] of this.handedOverRequests) {
       const headersDone = watched.req !== undefined;
-      if (socket.destroyed || watched.req?.complete) {
+      // node:http frees a connection's parser (socket.parser = null) when it upgrades it (WebSocket): no HTTP timeout
+      // applies to it any more; an upgrade comes as `upgrade`, never as `request`.
+      if (socket.destroyed || watched.req?.complete || !(socket as Socket & { parser?: unknown }).parser) {
         this.handedOverRequests.delete(socket);
       } else if (!headersDone && watched.idleSince !== undefined && keepAliveTimeoutMs > 0 && keepAliveDue(socket, watched, now, keepAliveTimeoutMs)) {
         // node:http alone would have closed it as idle by its keep-alive timeout (until the next head is complete).

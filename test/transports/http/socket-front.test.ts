@@ -215,3 +215,31 @@ describe('HTTP socket front: connection limit and drain', () => {
     await closed;
   });
 });
+
+describe('HTTP socket front: an upgraded connection', () => {
+  test('a WebSocket-style upgrade handed over outlives the headers and request timeouts (they are HTTP\'s, not its)', async () => {
+    const server = await leanApp({ headersTimeoutMs: 300, requestTimeoutMs: 500, keepAliveTimeoutMs: 400 });
+    const upgraded: Socket[] = [];
+    server.app.server.on('upgrade', (_req: IncomingMessage, socket: Socket) => {
+      upgraded.push(socket);
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n');
+      socket.on('data', (chunk: Buffer) => socket.write(chunk)); // an echo, as a WebSocket session answers frames
+    });
+    try {
+      const c = await client(server.port);
+      c.socket.write('GET /socket HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n');
+      await until(() => c.text.includes('101 Switching Protocols'), 'the upgrade');
+      // Well past both timeouts and several checks of the front's timer (every 75 ms here).
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      c.socket.write('ping');
+      await until(() => c.text.endsWith('ping') || c.closed, 'the echo');
+      assert.equal(c.closed, false, c.text);
+      assert.ok(c.text.endsWith('\r\n\r\nping'), c.text);
+      assert.ok(!c.text.includes('408'), c.text);
+      c.socket.destroy();
+    } finally {
+      for (const socket of upgraded) socket.destroy();
+      await server.app.close();
+    }
+  });
+});
