@@ -23,6 +23,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
+import { benchDevices } from './bench-devices.ts';
 
 const { values } = parseArgs({
   options: {
@@ -91,13 +92,7 @@ async function child(dist: string, exporting: boolean): Promise<void> {
     await rules.save('tenant', { name: 'bench', kinds: ['telemetry'], destination: { type: 'webhook', url: 'http://127.0.0.1:9/hook', batchSize: 1000 } });
     await rules.reload();
   }
-  const devices = Array.from({ length: DEVICES }, (_, i) => ({
-    deviceId: `0d1e2f30-4a5b-4c6d-8e9f-${String(i).padStart(12, '0')}`,
-    deviceName: `bench-device-${i}`,
-    tenantId: 'tenant',
-    profileId: '7f000000-0000-4000-8000-000000000001',
-    credentialsType: 'ACCESS_TOKEN' as const,
-  }));
+  const devices = benchDevices(DEVICES);
   const lastTs = devices.map(() => 1_700_000_000_000);
   let main0 = 0;
   let writer0 = 0;

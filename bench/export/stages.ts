@@ -24,6 +24,7 @@ import { openExportSink } from '../../src/export/open-sink.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import type { WriteBatch } from '../../src/core/ports/store.ts';
 import { mainThreadCpuMs, writerThreadCpuMs } from '../support/thread-cpu.ts';
+import { benchDevices } from './bench-devices.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, commits: { type: 'string', default: '200' } } });
 const ROUNDS = Number(values.rounds);
@@ -76,13 +77,7 @@ async function run(exporting: boolean) {
     await rules.save('tenant', { name: 'bench', kinds: ['telemetry'], destination: { type: 'webhook', url: `http://127.0.0.1:${port}/hook`, batchSize: 1000 } });
     await rules.reload();
   }
-  const devices = Array.from({ length: DEVICES }, (_, i) => ({
-    deviceId: `0d1e2f30-4a5b-4c6d-8e9f-${String(i).padStart(12, '0')}`,
-    deviceName: `bench-device-${i}`,
-    tenantId: 'tenant',
-    profileId: '7f000000-0000-4000-8000-000000000001',
-    credentialsType: 'ACCESS_TOKEN' as const,
-  }));
+  const devices = benchDevices(DEVICES);
   let ts = 1_700_000_000_000;
   let messages = 0;
   let renderMs = 0;
