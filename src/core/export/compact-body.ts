@@ -213,35 +213,55 @@ function writeMessage(w: BodyWriter, row: Buffer, from: number, to: number, id: 
           delta += (b & 127) * shift;
         }
         ts = packedTs += delta;
-        // A repeated reading (every value tagged 0, the same millions of ms): the previous entry's bytes with the
-        // timestamp's last six digits written over; one copy instead of a byte loop over ~70 bytes.
-        if (previousFrom >= 0 && Math.floor(ts / 1e6) === millions) {
-          let repeated = true;
-          for (let k = 0; k < width; k++) {
-            if (row[p + k] !== 0) {
-              repeated = false;
-              break;
+        // A run of repeated readings (every value tagged 0, the same millions of ms): each entry is the previous
+        // entry's bytes with the timestamp's last six digits written over. The run is found first, its entries copied
+        // in doubling blocks (copyWithin is a native call of ~45 ns whatever it moves: one per entry cost more than
+        // the rest of the entry), then each entry's six digits written.
+        if (previousFrom >= 0 && Math.floor(ts / 1e6) === millions && zeroTags(row, p, width)) {
+          p += width;
+          if (runLows.length < count) runLows = new Int32Array(count);
+          let n = 0;
+          runLows[n++] = ts - millions * 1e6;
+          while (e + n < count) {
+            let q = p;
+            let b = row[q++];
+            let delta = b & 127;
+            for (let shift = 128; b >= 128; shift *= 128) {
+              b = row[q++];
+              delta += (b & 127) * shift;
             }
+            const next = packedTs + delta;
+            if (Math.floor(next / 1e6) !== millions || !zeroTags(row, q, width)) break;
+            packedTs = next;
+            p = q + width;
+            runLows[n++] = next - millions * 1e6;
           }
-          if (repeated) {
-            p += width;
-            const length = previousTo - previousFrom;
-            buf.copyWithin(at, previousFrom, previousTo);
-            previousFrom = at;
-            previousTo = at + length;
-            const low = ts - millions * 1e6;
-            const upper = Math.floor(low / 1000);
+          // The comma before this entry is written: a unit is `,` and an entry, the first at at - 1.
+          const length = previousTo - previousFrom;
+          const unit = length + 1;
+          const start = at - 1;
+          buf.copyWithin(at, previousFrom, previousTo);
+          for (let have = 1; have < n; ) {
+            const c = have < n - have ? have : n - have;
+            buf.copyWithin(start + have * unit, start, start + c * unit);
+            have += c;
+          }
+          for (let j = 0, d = at + TS_OPEN.length + millionsLength; j < n; j++, d += unit) {
+            const low = runLows[j];
+            const upper = (low / 1000) | 0;
             const lower = low - upper * 1000;
-            let d = at + TS_OPEN.length + millionsLength;
-            buf[d++] = DIGITS3[upper * 3];
-            buf[d++] = DIGITS3[upper * 3 + 1];
-            buf[d++] = DIGITS3[upper * 3 + 2];
-            buf[d++] = DIGITS3[lower * 3];
-            buf[d++] = DIGITS3[lower * 3 + 1];
-            buf[d] = DIGITS3[lower * 3 + 2];
-            at += length;
-            continue;
+            buf[d] = DIGITS3[upper * 3];
+            buf[d + 1] = DIGITS3[upper * 3 + 1];
+            buf[d + 2] = DIGITS3[upper * 3 + 2];
+            buf[d + 3] = DIGITS3[lower * 3];
+            buf[d + 4] = DIGITS3[lower * 3 + 1];
+            buf[d + 5] = DIGITS3[lower * 3 + 2];
           }
+          previousFrom = start + (n - 1) * unit + 1;
+          previousTo = previousFrom + length;
+          at = start + n * unit;
+          e += n - 1;
+          continue;
         }
       } else {
         ts = row.readDoubleLE(r);
@@ -326,6 +346,14 @@ function writeMessage(w: BodyWriter, row: Buffer, from: number, to: number, id: 
 
 /** '000'..'999' as ASCII digits, three bytes each. */
 const DIGITS3 = Uint8Array.from({ length: 3000 }, (_, i) => String(Math.floor(i / 3)).padStart(3, '0').charCodeAt(i % 3));
+/** True when the `width` value tags at `p` are all 0 (each value the key's previous one again). */
+function zeroTags(row: Buffer, p: number, width: number): boolean {
+  for (let k = 0; k < width; k++) if (row[p + k] !== 0) return false;
+  return true;
+}
+
+/** The last six digits (the timestamp below its millions) of each entry of a run of repeated readings. */
+let runLows = new Int32Array(256);
 /** The digits of the current message's timestamps' millions. */
 const millionsDigits = Buffer.alloc(16);
 /** Room for one value's digits in the column cache (String() of a double takes at most 24 characters). */
