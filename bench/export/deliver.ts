@@ -20,7 +20,7 @@ import type { WriteBatch } from '../../src/core/ports/store.ts';
 const { values } = parseArgs({ options: { commits: { type: 'string', default: '2000' }, dist: { type: 'string', multiple: true }, child: { type: 'string' }, rounds: { type: 'string', default: '3' } } });
 const COMMITS = Number(values.commits);
 const DEVICES_PER_COMMIT = 39;
-const MESSAGES_PER_DEVICE = 64;
+const MESSAGES_PER_DEVICE = Number(process.env.MESSAGES_PER_DEVICE ?? 64);
 /** Commits whose rows one delivery round takes (each lane's rows of them, in seq order). */
 const COMMITS_PER_ROUND = 40;
 

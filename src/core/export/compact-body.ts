@@ -50,44 +50,66 @@ export interface WritableMessage {
   writeTo(w: BodyWriter): void;
 }
 
-/** A device's message of a compact row: its place in the row, rendered only when written (or asked for as text). */
-export class CompactRowMessage implements WritableMessage {
-  private text?: string;
+/**
+ * What the messages of one compact row share: the row, its seq and message count (a message's id is `<seq>` or
+ * `<seq>.<n>`), its head's rule and kind bytes, its createdTime, and its messages' texts once asked for.
+ */
+class CompactRow {
+  private texts?: string[];
 
   constructor(
-    readonly id: string,
-    private readonly row: Buffer,
+    readonly row: Buffer,
+    readonly seq: number,
+    readonly count: number,
+    /** `","rule":<rule>,"kind":"<kind>","deviceId":` */
+    readonly middle: Buffer,
+    readonly createdTime: number,
+    private readonly ruleJson: string,
+    private readonly kind: string,
+  ) {}
+
+  id(n: number): string {
+    return this.count === 1 ? String(this.seq) : `${this.seq}.${n}`;
+  }
+
+  /** Message n's JSON text (the string rendering, shared by the row's messages: made once, when first asked for). */
+  text(n: number): string {
+    this.texts ??= readCompactRow(this.row).map((m, i) => messageText(this.id(i), this.ruleJson, this.kind, m.deviceId, this.createdTime, m.data));
+    return this.texts[n];
+  }
+}
+
+/** A device's message of a compact row: its place in the row, rendered only when written (or asked for as text). */
+export class CompactRowMessage implements WritableMessage {
+  private textOf?: string;
+
+  constructor(
+    private readonly of: CompactRow,
+    private readonly index: number,
     /** Bytes of the row from this device's section's prefix on. */
     private readonly from: number,
-    private readonly to: number,
-    /** `{"id":"<id>","rule":…,"kind":…,"deviceId":` … `,"data":`: this message's head, without its device id. */
-    private readonly head: RowHead,
     /** Its device id's place in the row. */
     private readonly idFrom: number,
     private readonly idTo: number,
-    /** The row's messages, as text, when asked for (string rendering; shared by the row's messages). */
-    private readonly texts: () => string[],
-    private readonly index: number,
     readonly maxBytes: number,
     readonly likelyBytes: number,
   ) {}
 
+  get id(): string {
+    return this.of.id(this.index);
+  }
+
   get json(): string {
-    return (this.text ??= this.texts()[this.index]);
+    return (this.textOf ??= this.of.text(this.index));
   }
 
   writeTo(w: BodyWriter): void {
-    writeMessage(w, this.row, this.from, this.to, this.id, this.head, this.idFrom, this.idTo, this.maxBytes);
+    writeMessage(w, this.of, this.index, this.from, this.idFrom, this.idTo, this.maxBytes);
   }
 }
 
-/** A row's message heads: the parts of `{"id":…,"rule":…,"kind":…,"deviceId":…,"ts":…,"data":` shared by its messages. */
-interface RowHead {
-  /** `","rule":<rule>,"kind":"<kind>","deviceId":` */
-  middle: Buffer;
-  /** `,"ts":<createdTime>,"data":` */
-  tail: Buffer;
-}
+/** The last head's rule and kind bytes (a round's rows share them: one rule, telemetry). */
+let lastMiddle = { ruleJson: '', kind: '', bytes: Buffer.alloc(0) };
 
 /**
  * The messages of a compact row as delivered by a rule (`ruleJson` its name's JSON text): what messagesOf gives for the
@@ -96,7 +118,8 @@ interface RowHead {
 export function compactRowMessages(stored: Uint8Array, seq: number, kind: string, createdTime: number, ruleJson: string): CompactRowMessage[] {
   const row = Buffer.isBuffer(stored) ? stored : Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
   if (row[0] !== 1 && row[0] !== 2) throw new Error(`unknown compact outbox row version ${row[0]}`);
-  const head: RowHead = { middle: Buffer.from(`","rule":${ruleJson},"kind":"${kind}","deviceId":`), tail: Buffer.from(`,"ts":${createdTime},"data":`) };
+  if (lastMiddle.ruleJson !== ruleJson || lastMiddle.kind !== kind) lastMiddle = { ruleJson, kind, bytes: Buffer.from(`","rule":${ruleJson},"kind":"${kind}","deviceId":`) };
+  const middle = lastMiddle.bytes;
   const sections: number[] = [];
   let at = 1;
   while (at < row.length) {
@@ -125,17 +148,17 @@ export function compactRowMessages(stored: Uint8Array, seq: number, kind: string
     } else throw new Error(`unknown compact outbox form ${form}`);
     if (at > row.length) throw new Error('compact outbox row ends early');
     // Each number becomes at most 25 characters (~13 likely); each entry adds its keys and ~30 bytes of punctuation.
-    sections.push(idFrom, idTo, from, at, (at - from) * 3 + numbers * 25 + keyBytes + values * 32, (at - from) + numbers * 13 + keyBytes + values * 16);
+    sections.push(idFrom, idTo, from, (at - from) * 3 + numbers * 25 + keyBytes + values * 32, (at - from) + numbers * 13 + keyBytes + values * 16);
   }
-  const count = sections.length / 6;
-  let texts: string[] | undefined;
-  const render = () => (texts ??= readCompactRow(row).map((m, n) => messageText(count === 1 ? String(seq) : `${seq}.${n}`, ruleJson, kind, m.deviceId, createdTime, m.data)));
+  const count = sections.length / 5;
+  const shared = new CompactRow(row, seq, count, middle, createdTime, ruleJson, kind);
+  // The head: `{"id":"` (7), the id (a seq, a dot and an index: 25 + 11), the middle, the device id's quotes (2; its
+  // bytes escaped take 6 each at most), `,"ts":` createdTime `,"data":` (14 + 25), the closing braces (2).
+  const head = 7 + 36 + middle.length + 2 + 39 + 2;
   const out: CompactRowMessage[] = new Array(count);
-  for (let n = 0; n < count; n++) {
-    const s = n * 6;
-    const id = count === 1 ? String(seq) : `${seq}.${n}`;
-    const fixed = 16 + id.length + head.middle.length + head.tail.length + (sections[s + 1] - sections[s]) * 6 + 2;
-    out[n] = new CompactRowMessage(id, row, sections[s + 2], sections[s + 3], head, sections[s], sections[s + 1], render, n, fixed + sections[s + 4], fixed + sections[s + 5]);
+  for (let n = 0, s = 0; n < count; n++, s += 5) {
+    const fixed = head + (sections[s + 1] - sections[s]) * 6 + 2;
+    out[n] = new CompactRowMessage(shared, n, sections[s + 2], sections[s], sections[s + 1], fixed + sections[s + 3], fixed + sections[s + 4]);
   }
   return out;
 }
@@ -145,29 +168,34 @@ export function messageText(id: string, ruleJson: string, kind: string, deviceId
   return `{"id":"${id}","rule":${ruleJson},"kind":"${kind}","deviceId":${deviceId === null ? 'null' : JSON.stringify(deviceId)},"ts":${createdTime},"data":${data}}`;
 }
 
-function writeMessage(w: BodyWriter, row: Buffer, from: number, to: number, id: string, head: RowHead, idFrom: number, idTo: number, maxBytes: number): void {
+function writeMessage(w: BodyWriter, of: CompactRow, index: number, from: number, idFrom: number, idTo: number, maxBytes: number): void {
   w.ensure(maxBytes);
   const buf = w.buf;
+  const row = of.row;
   let at = w.at;
-  buf[at++] = 0x7b; // {
   for (let i = 0; i < ID_OPEN.length; i++) buf[at++] = ID_OPEN[i];
-  for (let i = 0; i < id.length; i++) buf[at++] = id.charCodeAt(i); // digits and a dot
-  at += head.middle.copy(buf, at);
-  // The device id as JSON: its bytes as they are when nothing in them needs escaping, else JSON.stringify's.
-  let plain = true;
-  for (let i = idFrom; i < idTo; i++) {
-    const b = row[i];
-    if (b < 0x20 || b > 0x7e || b === 0x22 || b === 0x5c) {
-      plain = false;
-      break;
-    }
+  // The id: `<seq>`, or `<seq>.<n>` in a row of several.
+  at = writeNumber(buf, at, of.seq);
+  if (of.count !== 1) {
+    buf[at++] = 0x2e;
+    at = writeDigits(buf, at, index);
   }
-  if (plain) {
-    buf[at++] = 0x22;
-    at += row.copy(buf, at, idFrom, idTo);
-    buf[at++] = 0x22;
-  } else at += buf.write(JSON.stringify(row.toString('utf8', idFrom, idTo)), at, 'utf8');
-  at += head.tail.copy(buf, at);
+  at += of.middle.copy(buf, at);
+  // The device id as JSON: its bytes as they are (copied as they are checked) when nothing in them needs escaping,
+  // else JSON.stringify's.
+  const idAt = at;
+  buf[at++] = 0x22;
+  let i = idFrom;
+  for (; i < idTo; i++) {
+    const b = row[i];
+    if (b < 0x20 || b > 0x7e || b === 0x22 || b === 0x5c) break;
+    buf[at++] = b;
+  }
+  if (i < idTo) at = idAt + buf.write(JSON.stringify(row.toString('utf8', idFrom, idTo)), idAt, 'utf8');
+  else buf[at++] = 0x22;
+  for (let i = 0; i < TS_OPEN_HEAD.length; i++) buf[at++] = TS_OPEN_HEAD[i];
+  at = writeNumber(buf, at, of.createdTime);
+  for (let i = 0; i < DATA_OPEN.length; i++) buf[at++] = DATA_OPEN[i];
   // The data: its prefix, then the telemetry (text as stored, or entries from the numbers), then `}`.
   const prefixLength = row.readUInt32LE(from);
   let r = from + 4;
@@ -180,7 +208,8 @@ function writeMessage(w: BodyWriter, row: Buffer, from: number, to: number, id: 
   } else {
     const width = row.readUInt16LE(r);
     r += 2;
-    const keys: number[] = new Array(width * 2);
+    if (keyPlaces.length < width * 2) keyPlaces = new Int32Array(width * 2);
+    const keys = keyPlaces;
     for (let k = 0; k < width; k++) {
       const n = row.readUInt16LE(r);
       keys[k * 2] = r + 2;
@@ -369,7 +398,11 @@ function growColumns(width: number): void {
   valueDigits = Buffer.alloc(width * VALUE_ROOM);
 }
 
-const ID_OPEN = Buffer.from('"id":"', 'latin1');
+const ID_OPEN = Buffer.from('{"id":"', 'latin1');
+const TS_OPEN_HEAD = Buffer.from(',"ts":', 'latin1');
+const DATA_OPEN = Buffer.from(',"data":', 'latin1');
+/** Where each key's JSON text is in the row (from, to), for the message being written. */
+let keyPlaces = new Int32Array(32);
 const TS_OPEN = Buffer.from('{"ts":', 'latin1');
 const VALUES_OPEN = Buffer.from(',"values":{', 'latin1');
 const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22];
