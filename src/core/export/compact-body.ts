@@ -163,6 +163,18 @@ export function compactRowMessages(stored: Uint8Array, seq: number, kind: string
   return out;
 }
 
+let lastRuleName = '';
+let lastRuleJson = '""';
+
+/** A rule name's JSON text (messagesOf asks for it per row; a round's rows share one rule). */
+export function ruleNameJson(name: string): string {
+  if (name !== lastRuleName) {
+    lastRuleJson = JSON.stringify(name);
+    lastRuleName = name;
+  }
+  return lastRuleJson;
+}
+
 /** A message's JSON text (messagesOf's form). */
 export function messageText(id: string, ruleJson: string, kind: string, deviceId: string | null, createdTime: number, data: string): string {
   return `{"id":"${id}","rule":${ruleJson},"kind":"${kind}","deviceId":${deviceId === null ? 'null' : JSON.stringify(deviceId)},"ts":${createdTime},"data":${data}}`;
@@ -197,26 +209,26 @@ function writeMessage(w: BodyWriter, of: CompactRow, index: number, from: number
   at = writeNumber(buf, at, of.createdTime);
   for (let i = 0; i < DATA_OPEN.length; i++) buf[at++] = DATA_OPEN[i];
   // The data: its prefix, then the telemetry (text as stored, or entries from the numbers), then `}`.
-  const prefixLength = row.readUInt32LE(from);
+  const prefixLength = u32(row, from);
   let r = from + 4;
   at += row.copy(buf, at, r, r + prefixLength);
   r += prefixLength;
   const form = row[r++];
   if (form === 1) {
-    const n = row.readUInt32LE(r);
+    const n = u32(row, r);
     at += row.copy(buf, at, r + 4, r + 4 + n);
   } else {
-    const width = row.readUInt16LE(r);
+    const width = u16(row, r);
     r += 2;
     if (keyPlaces.length < width * 2) keyPlaces = new Int32Array(width * 2);
     const keys = keyPlaces;
     for (let k = 0; k < width; k++) {
-      const n = row.readUInt16LE(r);
+      const n = u16(row, r);
       keys[k * 2] = r + 2;
       keys[k * 2 + 1] = r + 2 + n;
       r += 2 + n;
     }
-    const count = row.readUInt32LE(r);
+    const count = u32(row, r);
     r += 4;
     // The packed form (2) is decoded as it is written (p: its next byte); form 0 holds f64s at r.
     const packed = form === 2;
@@ -251,6 +263,8 @@ function writeMessage(w: BodyWriter, of: CompactRow, index: number, from: number
           if (runLows.length < count) runLows = new Int32Array(count);
           let n = 0;
           runLows[n++] = ts - millions * 1e6;
+          // Timestamps only grow (deltas are unsigned): one below the next million is in this one.
+          const millionsEnd = (millions + 1) * 1e6;
           while (e + n < count) {
             let q = p;
             let b = row[q++];
@@ -260,7 +274,7 @@ function writeMessage(w: BodyWriter, of: CompactRow, index: number, from: number
               delta += (b & 127) * shift;
             }
             const next = packedTs + delta;
-            if (Math.floor(next / 1e6) !== millions || !zeroTags(row, q, width)) break;
+            if (next >= millionsEnd || !zeroTags(row, q, width)) break;
             packedTs = next;
             p = q + width;
             runLows[n++] = next - millions * 1e6;
@@ -375,6 +389,15 @@ function writeMessage(w: BodyWriter, of: CompactRow, index: number, from: number
 
 /** '000'..'999' as ASCII digits, three bytes each. */
 const DIGITS3 = Uint8Array.from({ length: 3000 }, (_, i) => String(Math.floor(i / 3)).padStart(3, '0').charCodeAt(i % 3));
+/** A u16 and a u32 of a row, little-endian (in bounds: compactRowMessages read the row's layout with Buffer's checks). */
+function u16(row: Buffer, at: number): number {
+  return row[at] | (row[at + 1] << 8);
+}
+
+function u32(row: Buffer, at: number): number {
+  return (row[at] | (row[at + 1] << 8) | (row[at + 2] << 16)) + row[at + 3] * 0x1000000;
+}
+
 /** True when the `width` value tags at `p` are all 0 (each value the key's previous one again). */
 function zeroTags(row: Buffer, p: number, width: number): boolean {
   for (let k = 0; k < width; k++) if (row[p + k] !== 0) return false;
