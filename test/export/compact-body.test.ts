@@ -199,6 +199,34 @@ describe('webhook body in one pass from compact rows', () => {
     assert.ok(entries > 20_000, `long runs exercised (${entries} entries)`);
   });
 
+  it('writes packed integers and 1-4 digit decimals from their digits as String() does', () => {
+    // Values the packer tags as integers (|v| < 2^31) and decimals (m / 10^d, |m| < 2^31, d 1-4), written from m:
+    // both signs, the bounds, leading zeros after the point, and long keys (the constant bytes go 4 at a time).
+    const next = random(77);
+    const fixed = [0, -0, 1, -1, 2 ** 31 - 1, -(2 ** 31) + 1, 2 ** 31, 0.1, -0.1, 0.0001, -0.0001, 0.0012, 0.05, 1.5, -21.25, 214748.3647, -214748.3647, 99999.9999, 100000.001, 4.35, 1.005, 0.3];
+    const values: number[] = [...fixed];
+    for (let i = 0; i < 20_000; i++) {
+      const d = Math.floor(next() * 5);
+      const m = Math.floor((next() - 0.5) * 2 * 2 ** Math.floor(next() * 32));
+      values.push(m / 10 ** d);
+    }
+    const keys = ['t', 'humidity', 'a much longer key name than most 😀', 'x"y'];
+    const points: TsPoint[] = [];
+    let ts = 1_700_000_000_000;
+    for (let i = 0; i < values.length; i += keys.length) {
+      ts += 1 + Math.floor(next() * 5000);
+      keys.forEach((key, k) => points.push({ deviceId: `d${i % 7}`, ts, key, value: { type: 'DOUBLE', value: values[(i + k) % values.length] } }));
+    }
+    const devices = [...compactByDevice(points)].map(([deviceId, numbers]) => ({ deviceId, prefix: '{"telemetry":', numbers }));
+    assert.ok(devices.every((d) => d.numbers.ok));
+    const row: OutboxRow = { seq: 77, ruleId: 'r', partition: 0, kind: 'telemetry', createdTime: 1_700_000_000_000, deviceId: null, messages: devices.length, payload: '', points: compactRow(devices) };
+    const body = webhookBody(messagesOf(row, 'r'));
+    const expected = stringBody([row], 'r');
+    assert.ok(body.equals(expected), 'body bytes');
+    // The values went out as written by String() (the text rendering is the oracle; this checks it read them all).
+    for (const v of fixed) assert.ok(expected.toString().includes(`:${String(v)}`), `${v}`);
+  });
+
   it('writes rows of version 1 (numbers as f64s) as the string rendering does', () => {
     const u16 = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16LE(n); return b; };
     const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };

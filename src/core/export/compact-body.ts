@@ -10,6 +10,8 @@ import { readCompactRow } from './compact-telemetry.ts';
 /** A growable output buffer the body is written into. */
 export class BodyWriter {
   buf: Buffer;
+  /** A DataView of `buf` (compact messages write their constant bytes 4 at a time). */
+  view: DataView;
   at = 0;
 
   /**
@@ -18,6 +20,7 @@ export class BodyWriter {
    */
   constructor(size: number, reuse?: Buffer, headroom = 1) {
     this.buf = reuse && reuse.length >= size ? reuse : Buffer.allocUnsafe(Math.max(Math.ceil(size * headroom), 64));
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
   }
 
   /** Room for `n` more bytes. */
@@ -26,6 +29,7 @@ export class BodyWriter {
     const grown = Buffer.allocUnsafe(Math.max(this.buf.length + (this.buf.length >> 1), this.at + n + 1024));
     this.buf.copy(grown, 0, 0, this.at);
     this.buf = grown;
+    this.view = new DataView(grown.buffer, grown.byteOffset, grown.length);
   }
 
   /** A string as UTF-8. */
@@ -181,7 +185,8 @@ export function messageText(id: string, ruleJson: string, kind: string, deviceId
 }
 
 function writeMessage(w: BodyWriter, of: CompactRow, index: number, from: number, idFrom: number, idTo: number, maxBytes: number): void {
-  w.ensure(maxBytes);
+  // 4 bytes more: the constant bytes are written 4 at a time, up to 3 past their end (copyWords).
+  w.ensure(maxBytes + 4);
   const buf = w.buf;
   const row = of.row;
   let at = w.at;
@@ -234,11 +239,30 @@ function writeMessage(w: BodyWriter, of: CompactRow, index: number, from: number
     const packed = form === 2;
     let p = r + 12;
     let packedTs = packed ? row.readDoubleLE(r + 4) : 0;
-    // Each column's last value and its digits (readings repeat often: written once, then copied), and the
-    // timestamps' millions (consecutive timestamps share them: their digits once, the last six from a table).
-    if (lastValues.length < width) growColumns(width);
+    // Each column's last value and where its digits are in this message (readings repeat often: written once, then
+    // copied), and the timestamps' millions (consecutive timestamps share them: their digits once, the last six from
+    // a table).
+    if (colValue.length < width) growColumns(width);
+    colValue.fill(Number.NaN, 0, width);
     let millions = -1;
     let millionsLength = 0;
+    // The constant bytes of an entry, in the scratch buffer: `{"ts":` and the millions' digits at 0 (tsLength of them,
+    // rewritten when the millions change), and per key `,"values":{` or `,`, the key, `:` (written 4 bytes at a time:
+    // byte loops over them were half of an entry's cost).
+    let need = SEGMENTS_FROM + 4;
+    for (let k = 0; k < width; k++) need += keys[k * 2 + 1] - keys[k * 2] + 12;
+    if (segments.length < need) growSegments(need);
+    let tsLength = 0;
+    for (let k = 0, s = SEGMENTS_FROM; k < width; k++) {
+      const from = s;
+      if (k === 0) for (let i = 0; i < VALUES_OPEN.length; i++) segments[s++] = VALUES_OPEN[i];
+      else segments[s++] = 0x2c;
+      for (let i = keys[k * 2], end = keys[k * 2 + 1]; i < end; i++) segments[s++] = row[i];
+      segments[s++] = 0x3a;
+      segmentFrom[k] = from;
+      segmentLength[k] = s - from;
+    }
+    const view = w.view;
     // The previous entry's bytes (`{"ts":…}}`), when its timestamp was written as millions and six digits.
     let previousFrom = -1;
     let previousTo = -1;
@@ -312,16 +336,17 @@ function writeMessage(w: BodyWriter, of: CompactRow, index: number, from: number
       }
       const entryFrom = at;
       let millionsForm = false;
-      // Small copies as byte loops: a native call (copy, latin1Write) costs more than the bytes it moves here.
-      for (let i = 0; i < TS_OPEN.length; i++) buf[at++] = TS_OPEN[i];
       // The compact form holds safe integers only (compactByDevice): above 10^6 the last six digits come from a table.
       if (ts >= 1e6) {
         const high = Math.floor(ts / 1e6);
         if (high !== millions) {
           millions = high;
           millionsLength = writeDigits(millionsDigits, 0, high);
+          for (let i = 0; i < TS_OPEN.length; i++) segments[i] = TS_OPEN[i];
+          for (let i = 0; i < millionsLength; i++) segments[TS_OPEN.length + i] = millionsDigits[i];
+          tsLength = TS_OPEN.length + millionsLength;
         }
-        for (let i = 0; i < millionsLength; i++) buf[at++] = millionsDigits[i];
+        at = copyWords(view, at, 0, tsLength);
         const low = ts - high * 1e6;
         const upper = Math.floor(low / 1000);
         const lower = low - upper * 1000;
@@ -332,18 +357,21 @@ function writeMessage(w: BodyWriter, of: CompactRow, index: number, from: number
         buf[at++] = DIGITS3[lower * 3 + 1];
         buf[at++] = DIGITS3[lower * 3 + 2];
         millionsForm = true;
-      } else at = writeNumber(buf, at, ts);
-      for (let i = 0; i < VALUES_OPEN.length; i++) buf[at++] = VALUES_OPEN[i];
+      } else {
+        for (let i = 0; i < TS_OPEN.length; i++) buf[at++] = TS_OPEN[i];
+        at = writeNumber(buf, at, ts);
+      }
       for (let k = 0; k < width; k++, r += 8) {
-        if (k > 0) buf[at++] = 0x2c;
-        for (let i = keys[k * 2], end = keys[k * 2 + 1]; i < end; i++) buf[at++] = row[i];
-        buf[at++] = 0x3a; // :
+        at = copyWords(view, at, segmentFrom[k], segmentLength[k]);
         let v: number;
+        // A packed integer or short decimal is written from its digits (scale >= 0: v is m / 10^scale), else v's.
+        let m = 0;
+        let scale = -1;
         if (!packed) v = row.readDoubleLE(r);
         else {
           const tag = row[p++];
-          // 0: the key's previous value, whose digits the column holds (every value of the message before it was cached).
-          if (tag === 0) v = lastValues[k];
+          // 0: the key's previous value, written earlier in this message (the first entry has no tag 0).
+          if (tag === 0) v = colValue[k];
           else if (tag === 6) {
             v = row.readDoubleLE(p);
             p += 8;
@@ -354,24 +382,25 @@ function writeMessage(w: BodyWriter, of: CompactRow, index: number, from: number
               b = row[p++];
               z += (b & 127) * shift;
             }
-            const m = z % 2 === 0 ? z / 2 : -(z + 1) / 2;
-            if (tag === 1) v = m;
-            else if (tag <= 5) v = m / POW10[tag - 1];
-            else throw new Error(`unknown compact value tag ${tag}`);
+            m = z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+            if (tag === 1) {
+              v = m;
+              scale = 0;
+            } else if (tag <= 5) {
+              scale = tag - 1;
+              v = m / POW10[scale];
+            } else throw new Error(`unknown compact value tag ${tag}`);
           }
         }
-        const cached = k * VALUE_ROOM;
         // -0 and 0 are both written 0, so === is the test (the values are finite).
-        if (v === lastValues[k]) {
-          for (let i = cached, end = cached + valueLengths[k]; i < end; i++) buf[at++] = valueDigits[i];
+        if (v === colValue[k]) {
+          for (let i = colAt[k], end = i + colLength[k]; i < end; i++) buf[at++] = buf[i];
         } else {
           const start = at;
-          at = writeNumber(buf, at, v);
-          if (at - start <= VALUE_ROOM) {
-            lastValues[k] = v;
-            valueLengths[k] = at - start;
-            for (let i = start; i < at; i++) valueDigits[cached + i - start] = buf[i];
-          } else lastValues[k] = Number.NaN;
+          at = scale >= 0 ? writeScaled(buf, at, m, scale, v) : writeNumber(buf, at, v);
+          colValue[k] = v;
+          colAt[k] = start;
+          colLength[k] = at - start;
         }
       }
       buf[at++] = 0x7d;
@@ -408,17 +437,62 @@ function zeroTags(row: Buffer, p: number, width: number): boolean {
 let runLows = new Int32Array(256);
 /** The digits of the current message's timestamps' millions. */
 const millionsDigits = Buffer.alloc(16);
-/** Room for one value's digits in the column cache (String() of a double takes at most 24 characters). */
-const VALUE_ROOM = 32;
-let lastValues = new Float64Array(8).fill(Number.NaN);
-let valueLengths = new Int32Array(8);
-let valueDigits = Buffer.alloc(8 * VALUE_ROOM);
+/** Per column of the message being written: its last value, and where that value's digits are in the body. */
+let colValue = new Float64Array(8);
+let colAt = new Int32Array(8);
+let colLength = new Int32Array(8);
+/** Per column: where its constant bytes (`,"values":{` or `,`, the key, `:`) are in `segments`, and how many. */
+let segmentFrom = new Int32Array(8);
+let segmentLength = new Int32Array(8);
+/** The constant bytes of the message being written: the ts's head at 0 (32 bytes of room), the columns' from SEGMENTS_FROM. */
+const SEGMENTS_FROM = 32;
+let segments = Buffer.alloc(1024);
+let segmentsView = new DataView(segments.buffer, segments.byteOffset, segments.length);
 
-/** Room for `width` columns, none cached (NaN is never a compact value). */
 function growColumns(width: number): void {
-  lastValues = new Float64Array(width).fill(Number.NaN);
-  valueLengths = new Int32Array(width);
-  valueDigits = Buffer.alloc(width * VALUE_ROOM);
+  colValue = new Float64Array(width);
+  colAt = new Int32Array(width);
+  colLength = new Int32Array(width);
+  segmentFrom = new Int32Array(width);
+  segmentLength = new Int32Array(width);
+}
+
+function growSegments(size: number): void {
+  segments = Buffer.alloc(size * 2);
+  segmentsView = new DataView(segments.buffer, segments.byteOffset, segments.length);
+}
+
+/**
+ * Copies `length` bytes of `segments` from `from` to the body at `at`, 4 at a time, and returns at + length. It writes
+ * up to 3 bytes past that end (overwritten by what follows; writeMessage makes room for them).
+ */
+function copyWords(view: DataView, at: number, from: number, length: number): number {
+  for (let i = 0; i < length; i += 4) view.setUint32(at + i, segmentsView.getUint32(from + i, true), true);
+  return at + length;
+}
+
+/**
+ * A packed value m / 10^scale (scale 0: the integer m) as String() writes it: its digits, a point before the last
+ * `scale` of them. The packer took the fewest digits that read back as the value and |m| < 2^31, so this decimal is
+ * the only one of `scale` or fewer fractional digits that reads back as v (their spacing, 10^-scale, is over 2^20
+ * times v's ulp), which is String()'s. Anything else (a last digit 0, a larger m: not what the packer writes) takes
+ * writeNumber.
+ */
+function writeScaled(buf: Buffer, at: number, m: number, scale: number, v: number): number {
+  const a = m < 0 ? -m : m;
+  if (!(a < 2147483648)) return writeNumber(buf, at, v);
+  if (scale === 0) {
+    if (m < 0) buf[at++] = 0x2d;
+    return writeSmall(buf, at, a | 0);
+  }
+  const p = POW10[scale];
+  const q = (a / p) | 0;
+  const rest = a - q * p;
+  if (rest % 10 === 0) return writeNumber(buf, at, v);
+  if (m < 0) buf[at++] = 0x2d;
+  at = writeSmall(buf, at, q);
+  buf[at++] = 0x2e; // .
+  return writePadded(buf, at, rest, scale);
 }
 
 const ID_OPEN = Buffer.from('{"id":"', 'latin1');
