@@ -307,11 +307,22 @@ function writeMessage(w: BodyWriter, of: CompactRow, index: number, from: number
           const length = previousTo - previousFrom;
           const unit = length + 1;
           const start = at - 1;
-          buf.copyWithin(at, previousFrom, previousTo);
-          for (let have = 1; have < n; ) {
-            const c = have < n - have ? have : n - have;
-            buf.copyWithin(start + have * unit, start, start + c * unit);
-            have += c;
+          if (n <= SHORT_RUN) {
+            // A short run: each entry copied from the one before it, 4 bytes at a time (the source ends a unit before
+            // its copy starts, so what is read was never written over).
+            const view = w.view;
+            for (let j = 0, from = previousFrom; j < n; j++, from += unit) {
+              const to = from + unit;
+              for (let i = 0; i < length; i += 4) view.setUint32(to + i, view.getUint32(from + i, true), true);
+              buf[to - 1] = 0x2c;
+            }
+          } else {
+            buf.copyWithin(at, previousFrom, previousTo);
+            for (let have = 1; have < n; ) {
+              const c = have < n - have ? have : n - have;
+              buf.copyWithin(start + have * unit, start, start + c * unit);
+              have += c;
+            }
           }
           for (let j = 0, d = at + TS_OPEN.length + millionsLength; j < n; j++, d += unit) {
             const low = runLows[j];
@@ -433,6 +444,8 @@ function zeroTags(row: Buffer, p: number, width: number): boolean {
   return true;
 }
 
+/** Runs of up to this many repeated entries are copied 4 bytes at a time, longer ones in doubling blocks (copyWithin). */
+const SHORT_RUN = 4;
 /** The last six digits (the timestamp below its millions) of each entry of a run of repeated readings. */
 let runLows = new Int32Array(256);
 /** The digits of the current message's timestamps' millions. */
