@@ -165,6 +165,68 @@ describe('webhook body in one pass from compact rows', () => {
     assert.ok(repeats > 1000, `repeated readings exercised (${repeats})`);
   });
 
+  it('writes long runs of repeated readings (copied in doubling blocks) byte for byte as the text does', () => {
+    // Runs of 1 to ~900 repeated entries (powers of two and their neighbours among them), broken by a changed value,
+    // a timestamp in the next million, or the message's end; deltas of one to three varint bytes.
+    const lengths = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 255, 256, 257, 300, 511, 512, 513, 900];
+    let entries = 0;
+    for (let seed = 1; seed <= 40; seed++) {
+      const next = random(5000 + seed);
+      const points: TsPoint[] = [];
+      for (const deviceId of ['d-1', 'ключ 2', 'd"3']) {
+        let ts = 1_700_000_000_000 + Math.floor(next() * 999_000);
+        let x = 21.5;
+        for (let run = 0; run < 1 + Math.floor(next() * 4); run++) {
+          const n = lengths[Math.floor(next() * lengths.length)];
+          for (let m = 0; m < n; m++) {
+            const step = next();
+            ts += step < 0.7 ? 1 : step < 0.9 ? 1 + Math.floor(next() * 200) : 1 + Math.floor(next() * 40_000);
+            points.push({ deviceId, ts, key: 'temperature', value: { type: 'DOUBLE', value: x } }, { deviceId, ts, key: 'humidity', value: { type: 'LONG', value: -40 } });
+          }
+          // The next run starts with a new value, or in the next million of ms.
+          if (next() < 0.5) x = Math.round((x + 0.1) * 10) / 10;
+          else ts += 1_000_000 - (ts % 1_000_000) + Math.floor(next() * 3);
+        }
+      }
+      entries += points.length / 2;
+      const devices = [...compactByDevice(points)].map(([deviceId, numbers]) => ({ deviceId, prefix: `{"deviceName":"n ${deviceId}","profileId":"p","telemetry":`, numbers }));
+      assert.ok(devices.every((d) => d.numbers.ok));
+      const row: OutboxRow = { seq: seed, ruleId: 'r', partition: 0, kind: 'telemetry', createdTime: 1_700_000_000_000 + seed, deviceId: null, messages: devices.length, payload: '', points: compactRow(devices) };
+      const messages = messagesOf(row, 'all telemetry');
+      assert.ok(webhookBody(messages).equals(stringBody([row], 'all telemetry')), `seed ${seed}: body bytes`);
+      assert.equal(Buffer.from(`[${messages.map((m) => m.json).join(',')}]`).equals(stringBody([row], 'all telemetry')), true, `seed ${seed}: texts`);
+    }
+    assert.ok(entries > 20_000, `long runs exercised (${entries} entries)`);
+  });
+
+  it('writes packed integers and 1-4 digit decimals from their digits as String() does', () => {
+    // Values the packer tags as integers (|v| < 2^31) and decimals (m / 10^d, |m| < 2^31, d 1-4), written from m:
+    // both signs, the bounds, leading zeros after the point, and long keys (the constant bytes go 4 at a time).
+    const next = random(77);
+    const fixed = [0, -0, 1, -1, 2 ** 31 - 1, -(2 ** 31) + 1, 2 ** 31, 0.1, -0.1, 0.0001, -0.0001, 0.0012, 0.05, 1.5, -21.25, 214748.3647, -214748.3647, 99999.9999, 100000.001, 4.35, 1.005, 0.3];
+    const values: number[] = [...fixed];
+    for (let i = 0; i < 20_000; i++) {
+      const d = Math.floor(next() * 5);
+      const m = Math.floor((next() - 0.5) * 2 * 2 ** Math.floor(next() * 32));
+      values.push(m / 10 ** d);
+    }
+    const keys = ['t', 'humidity', 'a much longer key name than most 😀', 'x"y'];
+    const points: TsPoint[] = [];
+    let ts = 1_700_000_000_000;
+    for (let i = 0; i < values.length; i += keys.length) {
+      ts += 1 + Math.floor(next() * 5000);
+      keys.forEach((key, k) => points.push({ deviceId: `d${i % 7}`, ts, key, value: { type: 'DOUBLE', value: values[(i + k) % values.length] } }));
+    }
+    const devices = [...compactByDevice(points)].map(([deviceId, numbers]) => ({ deviceId, prefix: '{"telemetry":', numbers }));
+    assert.ok(devices.every((d) => d.numbers.ok));
+    const row: OutboxRow = { seq: 77, ruleId: 'r', partition: 0, kind: 'telemetry', createdTime: 1_700_000_000_000, deviceId: null, messages: devices.length, payload: '', points: compactRow(devices) };
+    const body = webhookBody(messagesOf(row, 'r'));
+    const expected = stringBody([row], 'r');
+    assert.ok(body.equals(expected), 'body bytes');
+    // The values went out as written by String() (the text rendering is the oracle; this checks it read them all).
+    for (const v of fixed) assert.ok(expected.toString().includes(`:${String(v)}`), `${v}`);
+  });
+
   it('writes rows of version 1 (numbers as f64s) as the string rendering does', () => {
     const u16 = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16LE(n); return b; };
     const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };

@@ -3,7 +3,7 @@
  * the messages delivered to a destination.
  */
 import { readCompactRow } from './compact-telemetry.ts';
-import { compactRowMessages, messageText, type BodyWriter } from './compact-body.ts';
+import { compactRowMessages, messageText, ruleNameJson, type BodyWriter } from './compact-body.ts';
 
 /** What a rule can export. */
 export const EXPORT_KINDS = ['telemetry', 'attributes', 'provisioning', 'connectivity', 'rpc'] as const;
@@ -144,7 +144,7 @@ export interface ExportMessage {
 
 /** The messages of an outbox row as delivered by rule `ruleName`. */
 export function messagesOf(row: OutboxRow, ruleName: string): ExportMessage[] {
-  const rule = JSON.stringify(ruleName);
+  const rule = ruleNameJson(ruleName);
   if (row.points) return compactRowMessages(row.points, row.seq, row.kind, row.createdTime, rule);
   return unpackMessages(row).map((m) => ({ id: m.id, json: messageText(m.id, rule, row.kind, m.deviceId, row.createdTime, m.payload) }));
 }
