@@ -224,6 +224,8 @@ function ExportRuleDetail({ id }: { id: string }) {
           <dd>
             {d.batchSize} messages, {d.timeoutMs} ms
           </dd>
+          <dt>Lanes</dt>
+          <dd>{rule.lanes}</dd>
           <dt>Pending</dt>
           <dd>{rule.pending}</dd>
           <dt>Delivery</dt>
