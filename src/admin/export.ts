@@ -51,7 +51,7 @@ function ruleInput(body: Record<string, unknown>): ExportRuleInput {
 }
 
 function audit(deps: AdminDeps, req: FastifyRequest, rule: ExportRule, actionType: string): Promise<void> {
-  return recordAudit(deps, req, { entityType: 'EXPORT_RULE', entityId: rule.id, entityName: rule.name, actionType, actionData: { kinds: rule.kinds, destinationType: rule.destination.type } });
+  return recordAudit(deps, req, { entityType: 'EXPORT_RULE', entityId: rule.id, entityName: rule.name, actionType, actionData: { kinds: rule.kinds, destinationType: rule.destination.type, lanes: rule.lanes } });
 }
 
 export function registerExportRoutes(app: FastifyInstance, deps: AdminDeps): void {

@@ -205,6 +205,8 @@ describe('export to a webhook', () => {
     assert.equal(relaned.status, 200, relaned.text);
     assert.equal(relaned.json.lanes, 8);
     assert.equal(relaned.json.name, 'default-lanes', 'the rest of the rule kept');
+    const audit = await api.get('/api/audit/logs?pageSize=20&page=0');
+    assert.ok(audit.json.data.some((e: any) => e.entityName === 'default-lanes' && e.actionType === 'UPDATED' && e.actionData?.lanes === 8), 'the change is audited with the lanes');
     // Messages waiting (the receiver says come back in an hour): the change is taken, the next one waits for them.
     await createTokenDevice(server.httpUrl, await server.adminToken(), 'wh-token-lanes', 'wh-dev-lanes');
     for (let i = 1; i <= 3; i++) assert.equal((await post('wh-token-lanes', { ts: i, values: { n: i } })).status, 200);
