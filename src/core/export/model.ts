@@ -47,8 +47,8 @@ export interface ExportRule {
   enabled: boolean;
   createdTime: number;
   /**
-   * Delivery lanes, 1..EXPORT_MAX_LANES: a device's messages all go to lane `laneOfDevice(hash, lanes)`, delivered in
-   * order; lanes are delivered side by side. Fewer lanes write fewer outbox rows a commit (less CPU); more lanes let a
+   * Delivery lanes, 1..EXPORT_MAX_LANES: a device's messages all go to its lane (laneOf: its deviceHash mod `lanes`),
+   * delivered in order; lanes are delivered side by side. Fewer lanes write fewer outbox rows a commit (less CPU); more lanes let a
    * message the destination keeps refusing hold back fewer devices until it is dead-lettered, and let more nodes share
    * the rule's delivery.
    */
@@ -161,9 +161,9 @@ export function messagesOf(row: OutboxRow, ruleName: string): ExportMessage[] {
   return unpackMessages(row).map((m) => ({ id: m.id, json: messageText(m.id, rule, row.kind, m.deviceId, row.createdTime, m.payload) }));
 }
 
-/** Lanes a rule may have at most (and the lanes of every rule created before lanes were a setting: migration 016). */
+/** Lanes a rule may have at most. */
 export const EXPORT_MAX_LANES = 16;
-/** The most lanes of a rule created before `lanes` was a setting (migration 016): its devices keep their lanes. */
+/** The lanes of every rule created before `lanes` was a setting (migration 016 keeps them): partitionOf's 16. */
 export const EXPORT_PARTITIONS = EXPORT_MAX_LANES;
 
 /**
