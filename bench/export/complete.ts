@@ -33,6 +33,7 @@ const rule: ExportRule = {
   destination: { type: 'webhook', url: 'http://127.0.0.1:9/', headers: {}, secret: null, batchSize: 100_000, timeoutMs: 1000 },
   enabled: true,
   createdTime: 1,
+  lanes: 16,
 };
 
 const dir = mkdtempSync(join(tmpdir(), 'fleetgate-complete-'));

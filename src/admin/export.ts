@@ -25,6 +25,7 @@ export function exportRuleJson(rule: ExportRule): Record<string, unknown> {
     kinds: rule.kinds,
     destination: maskedDestination(rule.destination),
     enabled: rule.enabled,
+    lanes: rule.lanes,
   };
 }
 
@@ -46,11 +47,11 @@ function deadLetterJson(letter: DeadLetter): Record<string, unknown> {
 function ruleInput(body: Record<string, unknown>): ExportRuleInput {
   const profile = body.deviceProfileId;
   const profileId = profile === undefined ? undefined : profile === null ? null : typeof profile === 'object' ? (profile as { id?: unknown }).id : profile;
-  return { name: body.name, profileId, kinds: body.kinds, destination: body.destination, enabled: body.enabled };
+  return { name: body.name, profileId, kinds: body.kinds, destination: body.destination, enabled: body.enabled, lanes: body.lanes };
 }
 
 function audit(deps: AdminDeps, req: FastifyRequest, rule: ExportRule, actionType: string): Promise<void> {
-  return recordAudit(deps, req, { entityType: 'EXPORT_RULE', entityId: rule.id, entityName: rule.name, actionType, actionData: { kinds: rule.kinds, destinationType: rule.destination.type } });
+  return recordAudit(deps, req, { entityType: 'EXPORT_RULE', entityId: rule.id, entityName: rule.name, actionType, actionData: { kinds: rule.kinds, destinationType: rule.destination.type, lanes: rule.lanes } });
 }
 
 export function registerExportRoutes(app: FastifyInstance, deps: AdminDeps): void {
@@ -78,7 +79,7 @@ export function registerExportRoutes(app: FastifyInstance, deps: AdminDeps): voi
 
   app.get<{ Params: { ruleId: string } }>(
     '/api/export/rule/:ruleId',
-    { schema: { tags: TAGS, summary: 'One export rule with its delivery lanes (attempts, next attempt, last error)', security: SECURED, params: uuidParams('ruleId') } },
+    { schema: { tags: TAGS, summary: 'One export rule with its delivery lanes\' state (laneStates: attempts, next attempt, last error)', security: SECURED, params: uuidParams('ruleId') } },
     async (req) => {
       const rule = await exports.rules.get(principalOf(req).tenantId, req.params.ruleId);
       const counts = await exports.store.exports.countOutbox();
@@ -86,7 +87,9 @@ export function registerExportRoutes(app: FastifyInstance, deps: AdminDeps): voi
       return {
         ...exportRuleJson(rule),
         pending: counts.get(rule.id) ?? 0,
-        lanes: lanes.map((l) => ({ partition: l.partition, attempts: l.attempts, nextAttemptTime: l.nextAttemptTime, lastError: l.lastError, leased: l.owner !== null && l.leaseUntil > Date.now() })),
+        // `lanes` is the rule's lane count; this is each lane's delivery state (after a change of `lanes`, the old
+        // lanes too until the next change).
+        laneStates: lanes.map((l) => ({ partition: l.partition, attempts: l.attempts, nextAttemptTime: l.nextAttemptTime, lastError: l.lastError, leased: l.owner !== null && l.leaseUntil > Date.now() })),
       };
     },
   );

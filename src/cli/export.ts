@@ -16,7 +16,8 @@ type RuleJson = {
   deviceProfileId: { id: string } | null;
   destination: Record<string, unknown> & { type: string; url: string; stream?: string };
   pending?: number;
-  lanes?: { partition: number; attempts: number; nextAttemptTime: number; lastError: string | null }[];
+  lanes: number;
+  laneStates?: { partition: number; attempts: number; nextAttemptTime: number; lastError: string | null }[];
 };
 
 type CreateOptions = ConnectionOptions & {
@@ -30,6 +31,7 @@ type CreateOptions = ConnectionOptions & {
   profile?: string;
   batchSize?: number;
   timeoutMs?: number;
+  lanes?: number;
 };
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -65,10 +67,11 @@ function details(r: RuleJson): string {
     ['kinds', r.kinds.join(',')],
     ['profile', r.deviceProfileId?.id ?? '(all devices)'],
     ['enabled', r.enabled],
+    ['lanes', r.lanes],
     ['destination', d.type === 'webhook' ? `webhook ${d.url}` : `redis-stream ${d.url} ${d.stream}`],
     ['pending', r.pending ?? 0],
-    ['retrying lanes', (r.lanes ?? []).filter((l) => l.attempts > 0).length],
-    ['last error', (r.lanes ?? []).find((l) => l.lastError)?.lastError ?? ''],
+    ['retrying lanes', (r.laneStates ?? []).filter((l) => l.attempts > 0).length],
+    ['last error', (r.laneStates ?? []).find((l) => l.lastError)?.lastError ?? ''],
   ]);
 }
 
@@ -87,12 +90,13 @@ export function registerExportCommands(program: Command): void {
       .option('--maxlen <n>', 'cap the stream near n entries', positiveInt)
       .option('--profile <profile>', 'only devices of this profile (name or id)')
       .option('--batch-size <n>', 'messages per delivery', positiveInt)
-      .option('--timeout-ms <n>', 'delivery timeout in ms', positiveInt),
+      .option('--timeout-ms <n>', 'delivery timeout in ms', positiveInt)
+      .option('--lanes <n>', 'delivery lanes, 1-16 (default 4): fewer cost less CPU, more hold back fewer devices behind a refused message', positiveInt),
   ).action(async (name: string, opts: CreateOptions) => {
     const client = new AdminClient(opts);
     const profileId = opts.profile ? (await findProfile(client, opts.profile)).id.id : null;
     const kinds = opts.kinds.split(',').map((k) => k.trim()).filter(Boolean);
-    const saved = await client.call<RuleJson>('POST', '/api/export/rule', { body: { name, kinds, deviceProfileId: profileId, destination: destinationOf(opts) } });
+    const saved = await client.call<RuleJson>('POST', '/api/export/rule', { body: { name, kinds, deviceProfileId: profileId, destination: destinationOf(opts), lanes: opts.lanes } });
     if (opts.json) printJson(saved);
     else print(details(saved));
   });

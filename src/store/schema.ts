@@ -218,6 +218,10 @@ export interface ExportRuleTable {
   destination: string;
   enabled: number;
   created_time: number;
+  /** Delivery lanes, 1..16 (migration 016; 16 for rules of earlier releases). */
+  lanes: number;
+  /** The first lane's partition number: 0 or 16, flipped by each change of `lanes` (migration 016). */
+  lane_base: number;
 }
 
 export interface ExportOutboxTable {

@@ -91,8 +91,10 @@ export interface ExportRule {
   destination: ExportDestination;
   enabled: boolean;
   pending: number;
-  /** GET /api/export/rule/{id} only: the delivery lanes that hold messages. */
-  lanes?: { partition: number; attempts: number; nextAttemptTime: number; lastError: string | null; leased: boolean }[];
+  /** Delivery lanes, 1..16. */
+  lanes: number;
+  /** GET /api/export/rule/{id} only: each delivery lane's state. */
+  laneStates?: { partition: number; attempts: number; nextAttemptTime: number; lastError: string | null; leased: boolean }[];
 }
 
 export interface DeadLetter {

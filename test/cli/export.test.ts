@@ -23,9 +23,10 @@ describe('fleetgate export', () => {
 
   it('creates a webhook rule, shows its dead letters, replays them and deletes it', async () => {
     receiver.answer = () => ({ status: 500 });
-    const created = await runCli(['export', 'create', 'to-receiver', '--kinds', 'telemetry', '--webhook', receiver.url, '--secret', 'cli-secret', '--header', 'X-Api-Key: k1'], env);
+    const created = await runCli(['export', 'create', 'to-receiver', '--kinds', 'telemetry', '--webhook', receiver.url, '--secret', 'cli-secret', '--header', 'X-Api-Key: k1', '--lanes', '2'], env);
     assert.equal(created.code, 0, created.stderr);
     assert.match(created.stdout, /name\s+to-receiver/);
+    assert.match(created.stdout, /lanes\s+2\n/);
     assert.ok(!created.stdout.includes('cli-secret'), 'the secret is not printed');
     const list = await runCli(['export', 'list'], env);
     assert.match(list.stdout, /to-receiver\s+telemetry\s+webhook/);
@@ -51,5 +52,11 @@ describe('fleetgate export', () => {
     const bad = await runCli(['export', 'create', 'x', '--kinds', 'nothing', '--webhook', receiver.url], env);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /kinds must be/);
+    const tooMany = await runCli(['export', 'create', 'x', '--kinds', 'telemetry', '--webhook', receiver.url, '--lanes', '17'], env);
+    assert.equal(tooMany.code, 1);
+    assert.match(tooMany.stderr, /lanes must be an integer from 1 to 16/);
+    const none = await runCli(['export', 'create', 'x', '--kinds', 'telemetry', '--webhook', receiver.url, '--lanes', '0'], env);
+    assert.equal(none.code, 2, none.stderr);
+    assert.match(none.stderr, /--lanes/);
   });
 });

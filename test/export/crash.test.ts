@@ -36,7 +36,9 @@ async function createRule(httpUrl: string, receiver: Receiver): Promise<void> {
   const res = await fetch(`${httpUrl}/api/export/rule`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-authorization': `Bearer ${token}` },
-    body: JSON.stringify({ name: 'crash', kinds: ['telemetry'], destination: { type: 'webhook', url: receiver.url, batchSize: 20 } }),
+    // Two lanes (fewer than a node delivers at once): on PostgreSQL the two nodes still share them and the survivor
+    // takes the dead node's over.
+    body: JSON.stringify({ name: 'crash', kinds: ['telemetry'], lanes: 2, destination: { type: 'webhook', url: receiver.url, batchSize: 20 } }),
   });
   assert.equal(res.status, 200, await res.text());
 }

@@ -115,7 +115,7 @@ describe('telemetry outbox rows', () => {
     const { OutboxBuilder } = await import('../../src/core/export/outbox.ts');
     const rules = {
       wants: () => true,
-      matching: () => [{ id: 'r1', destination: { batchSize: 100 } }],
+      matching: () => [{ id: 'r1', lanes: 16, destination: { batchSize: 100 } }],
     } as unknown as ConstructorParameters<typeof OutboxBuilder>[0];
     const builder = new OutboxBuilder(rules, { full: false, skipped: () => {} });
     const device = { deviceId: 'd1', deviceName: 'dev "one"', tenantId: 't', profileId: 'p', credentialsType: 'ACCESS_TOKEN' as const };
@@ -151,7 +151,7 @@ describe('telemetry outbox rows', () => {
     const { partitionOf, unpackMessages } = await import('../../src/core/export/model.ts');
     const rules = {
       wants: () => true,
-      matching: () => [{ id: 'r1', destination: { batchSize: 2 } }],
+      matching: () => [{ id: 'r1', lanes: 16, destination: { batchSize: 2 } }],
     } as unknown as ConstructorParameters<typeof OutboxBuilder>[0];
     const builder = new OutboxBuilder(rules, { full: false, skipped: () => {} });
     // Three devices of one lane and one of another.

@@ -60,7 +60,7 @@ function contract(name: string, open: () => Promise<{ store: Store; close(): Pro
       const rules = new ExportRules(store, async () => true, async () => {});
       const delivery = new ExportDelivery(store, rules, openExportSink, { ...DEFAULT_EXPORT_SETTINGS, concurrency: 16, retryBaseMs: 60_000 }, quiet, observer);
       const outbox = new OutboxBuilder(rules, delivery);
-      const rule = await rules.save('tenant', { name: 'lanes', kinds: ['telemetry'], destination: { type: 'webhook', url: receiver.url, batchSize } });
+      const rule = await rules.save('tenant', { name: 'lanes', kinds: ['telemetry'], lanes: 16, destination: { type: 'webhook', url: receiver.url, batchSize } });
       await rules.reload();
       const devices = devicesInLanes();
       // Three commits, each a message of every device (the SQLite store reports seqs, so delivery reads from memory).

@@ -66,7 +66,7 @@ describe('export to a Redis stream', { skip: skipUnlessRedis() }, () => {
     const port = redis.port;
     await redis.stop();
     for (let i = 1; i <= 5; i++) assert.equal((await post('rs-outage', { ts: i, values: { n: i } })).status, 200, 'ingestion goes on while the destination is down');
-    await eventually('a failed attempt recorded', async () => (await api.get(`/api/export/rule/${rule.json.id.id}`)).json.lanes.some((l: any) => l.lastError));
+    await eventually('a failed attempt recorded', async () => (await api.get(`/api/export/rule/${rule.json.id.id}`)).json.laneStates.some((l: any) => l.lastError));
     assert.equal((await api.get('/api/export/rules')).json.find((r: any) => r.name === 'outage').pending, 5);
     redis = await startRedis({ port });
     await eventually('all five delivered after the restart', async () => (await entries('fleet:outage').catch(() => [])).length === 5);

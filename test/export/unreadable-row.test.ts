@@ -57,7 +57,7 @@ async function unreadableRowScenario(receiver: Receiver, nodes: Store[]): Promis
   try {
     const { rules, delivery } = deliveries[0];
     const outbox = new OutboxBuilder(rules, delivery);
-    const rule = await rules.save('tenant', { name: 'unreadable', kinds: ['telemetry'], destination: { type: 'webhook', url: receiver.url, batchSize: 100 } });
+    const rule = await rules.save('tenant', { name: 'unreadable', kinds: ['telemetry'], lanes: 16, destination: { type: 'webhook', url: receiver.url, batchSize: 100 } });
     for (const d of deliveries) await d.rules.reload();
     const devices = twoDevices();
     const commit = async (ts: number) => {

@@ -138,6 +138,7 @@ describe('export to a webhook', () => {
       [{ name: 'x', kinds: ['telemetry'], destination: { type: 'webhook', url: receiver.url, batchSize: 0 } }, /batchSize/],
       [{ name: 'x', kinds: ['telemetry'], destination: { type: 'webhook', url: receiver.url, headers: { 'Bad Header': 'v' } } }, /not a valid header/],
       [{ name: 'x', kinds: ['telemetry'], deviceProfileId: '0b5c6a66-59d2-4a5b-9d4c-8d3c7a4f5e61', destination: { type: 'webhook', url: receiver.url } }, /not found/],
+      ...[0, 17, 2.5, 'x', '4', -1, true].map((lanes): [Record<string, unknown>, RegExp] => [{ name: 'x', kinds: ['telemetry'], lanes, destination: { type: 'webhook', url: receiver.url } }, /^lanes must be an integer from 1 to 16$/]),
     ];
     for (const [body, message] of cases) {
       const res = await api.post('/api/export/rule', body);
@@ -183,6 +184,41 @@ describe('export to a webhook', () => {
     assert.equal(failure.data.status, refused.status);
     assert.equal(failure.data.reason, refused.reason);
     assert.equal(failure.data.profileId, profile.json.id.id);
+    await deleteRules();
+  });
+
+  it('takes a rule\'s lanes (4 unless told), answers them, and refuses a second change while the first one\'s messages wait', async () => {
+    receiver.accepted.length = 0;
+    receiver.answer = () => ({ status: 503, headers: { 'retry-after': '3600' } });
+    const given = await api.post('/api/export/rule', { name: 'two-lanes', kinds: ['telemetry'], lanes: 2, destination: { type: 'webhook', url: receiver.url } });
+    assert.equal(given.status, 200, given.text);
+    rules.push(given.json.id.id);
+    assert.equal(given.json.lanes, 2);
+    const shown = await api.get(`/api/export/rule/${given.json.id.id}`);
+    assert.equal(shown.json.lanes, 2);
+    assert.deepEqual(shown.json.laneStates.map((l: any) => l.partition), [0, 1]);
+    const byDefault = await createRule({ name: 'default-lanes', kinds: ['attributes'], destination: { type: 'webhook', url: receiver.url } });
+    const listed = (await api.get('/api/export/rules')).json;
+    assert.deepEqual(listed.map((r: any) => [r.name, r.lanes]), [['two-lanes', 2], ['default-lanes', 4]]);
+    // No message waits: a change of lanes is taken at once.
+    const relaned = await api.post('/api/export/rule', { id: byDefault, lanes: 8 });
+    assert.equal(relaned.status, 200, relaned.text);
+    assert.equal(relaned.json.lanes, 8);
+    assert.equal(relaned.json.name, 'default-lanes', 'the rest of the rule kept');
+    const audit = await api.get('/api/audit/logs?pageSize=20&page=0');
+    assert.ok(audit.json.data.some((e: any) => e.entityName === 'default-lanes' && e.actionType === 'UPDATED' && e.actionData?.lanes === 8), 'the change is audited with the lanes');
+    // Messages waiting (the receiver says come back in an hour): the change is taken, the next one waits for them.
+    await createTokenDevice(server.httpUrl, await server.adminToken(), 'wh-token-lanes', 'wh-dev-lanes');
+    for (let i = 1; i <= 3; i++) assert.equal((await post('wh-token-lanes', { ts: i, values: { n: i } })).status, 200);
+    await eventually('the receiver refused a delivery', () => receiver.deliveries.some((d) => d.status === 503));
+    const first = await api.post('/api/export/rule', { id: given.json.id.id, lanes: 16 });
+    assert.equal(first.status, 200, first.text);
+    assert.equal(first.json.lanes, 16);
+    const second = await api.post('/api/export/rule', { id: given.json.id.id, lanes: 1, name: 'renamed' });
+    assert.equal(second.status, 400, second.text);
+    assert.match(second.json.message, /^lanes of export rule 'two-lanes' cannot change yet: 3 messages from before its last change of lanes are still waiting/);
+    const after = await api.get(`/api/export/rule/${given.json.id.id}`);
+    assert.deepEqual([after.json.name, after.json.lanes, after.json.pending], ['two-lanes', 16, 3], 'nothing of the refused change saved, nothing lost');
     await deleteRules();
   });
 

@@ -131,6 +131,22 @@ describe('export page', { skip: skipWithoutChromium() }, () => {
     assert.equal(left.body.totalElements, 0);
   });
 
+  test('the rule\'s page shows its lanes and a lane the receiver keeps refusing, with the error', async () => {
+    const { page } = fx;
+    receiver.answer = () => ({ status: 503, headers: { 'retry-after': '3600' } });
+    try {
+      assert.equal((await post(3000)).status, 200);
+      await page.goto(fx.url(`/export/${ruleId}`));
+      await page.getByRole('heading', { name: 'Retrying lanes' }).waitFor({ timeout: 60_000 });
+      const lane = await page.getByRole('table', { name: 'Delivery lanes' }).locator('tbody tr').first().innerText();
+      assert.match(lane, /answered 503/);
+      assert.match(await page.locator('body').innerText(), /Lanes\s+4\s/, 'a rule created in the page has the default 4 lanes');
+      assert.match(await page.locator('body').innerText(), /1 lane retrying/);
+    } finally {
+      receiver.answer = () => ({ status: 200 });
+    }
+  });
+
   test('disable and enable from the list; delete asks first', async () => {
     const { page } = fx;
     await page.goto(fx.url('/export'));

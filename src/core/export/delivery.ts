@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { CoreLogger } from '../core-types.ts';
 import type { ExportStore } from '../ports/export-store.ts';
 import { SinkError, type ExportSink, type ExportSinkFactory } from '../ports/export-sink.ts';
-import { messagesOf, partitionOf, unpackMessages, type ExportLane, type ExportMessage, type ExportRule, type OutboxEntry, type OutboxRow } from './model.ts';
+import { laneOf, messagesOf, unpackMessages, type ExportLane, type ExportMessage, type ExportRule, type OutboxEntry, type OutboxRow } from './model.ts';
 import type { OutboxBudget } from './outbox.ts';
 import type { ExportRules } from './rules.ts';
 
@@ -401,7 +401,9 @@ export class ExportDelivery implements OutboxBudget {
   private async writeGaps(now: number): Promise<void> {
     const gaps: OutboxEntry[] = [];
     for (const [ruleId, { rows, from }] of this.skippedSince) {
-      gaps.push({ ruleId, partition: partitionOf(null), deviceId: null, kind: 'gap', createdTime: now, payload: JSON.stringify({ skipped: rows, from, to: now }) });
+      const rule = this.rules.all().find((r) => r.id === ruleId);
+      if (!rule) continue;
+      gaps.push({ ruleId, partition: laneOf(rule, 0), deviceId: null, kind: 'gap', createdTime: now, payload: JSON.stringify({ skipped: rows, from, to: now }) });
     }
     this.skippedSince.clear();
     if (gaps.length > 0) await this.store.exports.insertOutbox(gaps);

@@ -46,6 +46,18 @@ export interface ExportRule {
   destination: ExportDestination;
   enabled: boolean;
   createdTime: number;
+  /**
+   * Delivery lanes, 1..EXPORT_MAX_LANES: a device's messages all go to its lane (laneOf: its deviceHash mod `lanes`),
+   * delivered in order; lanes are delivered side by side. Fewer lanes write fewer outbox rows a commit (less CPU); more lanes let a
+   * message the destination keeps refusing hold back fewer devices until it is dead-lettered, and let more nodes share
+   * the rule's delivery.
+   */
+  lanes: number;
+  /**
+   * The first lane's partition number: 0, or 16 after an odd number of changes of `lanes` (the store flips it, so the
+   * lanes of the previous count drain before the new ones start: a device keeps its order across the change). Absent: 0.
+   */
+  laneBase?: number;
 }
 
 /**
@@ -149,13 +161,33 @@ export function messagesOf(row: OutboxRow, ruleName: string): ExportMessage[] {
   return unpackMessages(row).map((m) => ({ id: m.id, json: messageText(m.id, rule, row.kind, m.deviceId, row.createdTime, m.payload) }));
 }
 
-/** Lanes per rule: messages of one device always share a lane, so they are delivered in order. */
-export const EXPORT_PARTITIONS = 16;
+/** Lanes a rule may have at most. */
+export const EXPORT_MAX_LANES = 16;
+/** The lanes of every rule created before `lanes` was a setting (migration 016 keeps them): partitionOf's 16. */
+export const EXPORT_PARTITIONS = EXPORT_MAX_LANES;
 
-/** The lane of a device (FNV-1a of its id). */
-export function partitionOf(deviceId: string | null): number {
+/**
+ * Lanes of a new rule that does not say: 4 (bench/RESULTS.md, "Data out: lanes per rule"). Each lane is a row per
+ * commit for the ingest side to write and the delivery to read and delete, so fewer lanes cost less CPU a message; a
+ * message the destination keeps refusing holds back a quarter of the devices until it is dead-lettered; and a node
+ * delivers `exportConcurrency` (4) lanes at once, so one node can still deliver all of them in each round.
+ */
+export const DEFAULT_EXPORT_LANES = 4;
+
+/** The hash that picks a device's lane (FNV-1a of its id, unsigned); 0 for no device. */
+export function deviceHash(deviceId: string | null): number {
   if (deviceId === null) return 0;
   let h = 0x811c9dc5;
   for (let i = 0; i < deviceId.length; i++) h = Math.imul(h ^ deviceId.charCodeAt(i), 0x01000193);
-  return (h >>> 0) % EXPORT_PARTITIONS;
+  return h >>> 0;
+}
+
+/** The partition (outbox `part`) of a device of `hash` (deviceHash) in `rule`'s lanes. */
+export function laneOf(rule: Pick<ExportRule, 'lanes' | 'laneBase'>, hash: number): number {
+  return (rule.laneBase ?? 0) + (hash % rule.lanes);
+}
+
+/** The lane of a device among EXPORT_PARTITIONS (16) lanes: laneOf a rule of 16 lanes. */
+export function partitionOf(deviceId: string | null): number {
+  return deviceHash(deviceId) % EXPORT_PARTITIONS;
 }

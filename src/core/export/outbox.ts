@@ -8,7 +8,7 @@ import { kvToJson } from '../kv-json.ts';
 import type { AttributeWrite, TsPoint } from '../model.ts';
 import type { WriteBatch } from '../ports/store.ts';
 import { compactByDevice, compactRow, type DeviceNumbers } from './compact-telemetry.ts';
-import { partitionOf, type ExportKind, type ExportRule, type OutboxEntry } from './model.ts';
+import { deviceHash, laneOf, type ExportKind, type ExportRule, type OutboxEntry } from './model.ts';
 import type { ExportRules } from './rules.ts';
 
 /** Devices whose identity the outbox needs, kept for the batches still open (bounded: oldest dropped first). */
@@ -20,11 +20,12 @@ export interface OutboxBudget {
   skipped(ruleId: string, rows: number): void;
 }
 
-/** A device's identity as last noted, with its message prefix and lane computed once for it (not per batch). */
+/** A device's identity as last noted, with its message prefix and lane hash computed once for it (not per batch). */
 interface Noted {
   device: DeviceIdentity;
   prefix?: string;
-  partition: number;
+  /** deviceHash: its lane in a rule is laneOf(rule, hash). */
+  hash: number;
 }
 
 export class OutboxBuilder {
@@ -44,7 +45,7 @@ export class OutboxBuilder {
     const noted = this.identities.get(device.deviceId);
     // The same identity object (the session's): its prefix stays; a changed one (a rename, another profile) is noted anew.
     if (noted?.device === device) return;
-    this.identities.set(device.deviceId, { device, partition: partitionOf(device.deviceId) });
+    this.identities.set(device.deviceId, { device, hash: deviceHash(device.deviceId) });
   }
 
   /** Adds the batch's outbox rows to it (the group committer calls this before the write). */
@@ -74,12 +75,13 @@ export class OutboxBuilder {
       if (rules.length === 0) continue;
       // What JSON.stringify({ deviceName, profileId, telemetry }) gives before the telemetry array.
       const prefix = (noted.prefix ??= `{"deviceName":${JSON.stringify(device.deviceName)},"profileId":${JSON.stringify(device.profileId)},"telemetry":`);
-      const partition = noted.partition;
+      const hash = noted.hash;
       for (const rule of rules) {
         if (this.budget.full) {
           this.budget.skipped(rule.id, 1);
           continue;
         }
+        const partition = laneOf(rule, hash);
         const key = `${partition}:${rule.id}`;
         let lane = lanes.get(key);
         if (!lane) lanes.set(key, (lane = { rule, partition, devices: [] }));
@@ -121,13 +123,13 @@ export class OutboxBuilder {
   }
 
   private rowsFor(rules: readonly ExportRule[], kind: ExportKind, deviceId: string | null, ts: number, payload: string, out: OutboxEntry[]): void {
-    const partition = partitionOf(deviceId);
+    const hash = deviceHash(deviceId);
     for (const rule of rules) {
       if (this.budget.full) {
         this.budget.skipped(rule.id, 1);
         continue;
       }
-      out.push({ ruleId: rule.id, partition, deviceId, kind, createdTime: ts, payload });
+      out.push({ ruleId: rule.id, partition: laneOf(rule, hash), deviceId, kind, createdTime: ts, payload });
     }
   }
 }

@@ -5,7 +5,7 @@
 import { badRequest, FleetgateError, notFound } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { ExportStore } from '../ports/export-store.ts';
-import { EXPORT_KINDS, type ExportDestination, type ExportKind, type ExportRule } from './model.ts';
+import { DEFAULT_EXPORT_LANES, EXPORT_KINDS, EXPORT_MAX_LANES, type ExportDestination, type ExportKind, type ExportRule } from './model.ts';
 
 /** What an administrator sends to create or change a rule (secrets included; they are never sent back). */
 export interface ExportRuleInput {
@@ -14,6 +14,8 @@ export interface ExportRuleInput {
   kinds?: unknown;
   destination?: unknown;
   enabled?: unknown;
+  /** Delivery lanes, 1..16 (DEFAULT_EXPORT_LANES when a new rule leaves it out). */
+  lanes?: unknown;
 }
 
 const MAX_BATCH = 10_000;
@@ -140,6 +142,7 @@ export class ExportRules {
     const enabled = input.enabled ?? previous?.enabled ?? true;
     if (typeof enabled !== 'boolean') throw badRequest('enabled must be true or false');
     const destination = input.destination === undefined && previous ? previous.destination : parseDestination(input.destination, previous?.destination);
+    const lanes = positiveInt(input.lanes, 'lanes', previous?.lanes ?? DEFAULT_EXPORT_LANES, EXPORT_MAX_LANES);
     const rule: ExportRule = {
       id: previous?.id ?? newId(),
       tenantId,
@@ -149,10 +152,19 @@ export class ExportRules {
       destination,
       enabled,
       createdTime: previous?.createdTime ?? Date.now(),
+      lanes,
+      laneBase: previous?.laneBase ?? 0,
     };
     try {
-      if (previous) await this.store.exports.updateRule(rule);
-      else await this.store.exports.insertRule(rule);
+      if (!previous) await this.store.exports.insertRule(rule);
+      else {
+        const waiting = await this.store.exports.updateRule(rule);
+        if (waiting > 0) {
+          throw badRequest(
+            `lanes of export rule '${previous.name}' cannot change yet: ${waiting} messages from before its last change of lanes are still waiting to be delivered (they go first, to keep each device's order); try again once they are`,
+          );
+        }
+      }
     } catch (err) {
       if (/export_rule_name_unq|export_rule\.tenant_id, export_rule\.name/.test(String((err as Error)?.message) + String((err as { constraint?: string })?.constraint))) {
         throw new FleetgateError('ALREADY_EXISTS', `An export rule named '${rule.name}' already exists`);
@@ -161,7 +173,7 @@ export class ExportRules {
     }
     await this.reload();
     await this.changed();
-    return rule;
+    return this.rules.find((r) => r.id === rule.id) ?? rule;
   }
 
   async delete(tenantId: string, id: string): Promise<ExportRule> {

@@ -4,7 +4,12 @@ import type { Page, PageQuery } from '../model.ts';
 
 export interface ExportStore {
   insertRule(rule: ExportRule): Promise<void>;
-  updateRule(rule: ExportRule): Promise<void>;
+  /**
+   * Saves a changed rule. A change of `lanes` takes effect at once for new messages, and the messages already waiting
+   * are delivered first (each device keeps its order); refused while the messages of the change before are still
+   * waiting: the answer is then how many (nothing saved), else 0.
+   */
+  updateRule(rule: ExportRule): Promise<number>;
   getRule(tenantId: string, id: string): Promise<ExportRule | undefined>;
   /** Every rule of every tenant. */
   listRules(): Promise<ExportRule[]>;

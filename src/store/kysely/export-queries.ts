@@ -4,7 +4,7 @@
  * `FOR UPDATE SKIP LOCKED`, so nodes claiming at once never wait on each other.
  */
 import { CompiledQuery, sql, type Kysely, type Transaction } from 'kysely';
-import { EXPORT_PARTITIONS, unpackMessages, type DeadLetter, type ExportLane, type ExportRule, type OutboxEntry, type OutboxRow } from '../../core/export/model.ts';
+import { deviceHash, EXPORT_MAX_LANES, laneOf, unpackMessages, type DeadLetter, type ExportLane, type ExportRule, type OutboxEntry, type OutboxRow } from '../../core/export/model.ts';
 import type { Page, PageQuery } from '../../core/model.ts';
 import type { Dialect } from '../dialect.ts';
 import type { Database, ExportDeadLetterTable, ExportLaneTable, ExportOutboxTable, ExportRuleTable } from '../schema.ts';
@@ -22,6 +22,8 @@ const ruleToRow = (r: ExportRule): ExportRuleTable => ({
   destination: JSON.stringify(r.destination),
   enabled: r.enabled ? 1 : 0,
   created_time: r.createdTime,
+  lanes: r.lanes,
+  lane_base: r.laneBase ?? 0,
 });
 
 const rowToRule = (r: ExportRuleTable): ExportRule => ({
@@ -33,6 +35,8 @@ const rowToRule = (r: ExportRuleTable): ExportRule => ({
   destination: JSON.parse(r.destination),
   enabled: Number(r.enabled) === 1,
   createdTime: Number(r.created_time),
+  lanes: Number(r.lanes),
+  laneBase: Number(r.lane_base),
 });
 
 const rowToOutbox = (r: Omit<ExportOutboxTable, 'seq' | 'messages' | 'points'> & { seq: number; messages?: number; points?: Uint8Array | null }): OutboxRow => ({
@@ -57,16 +61,44 @@ const rowToLane = (r: ExportLaneTable): ExportLane => ({
   lastError: r.last_error,
 });
 
-/** Inserts the rule and its delivery lanes. */
+/** The lane rows of partitions `base` .. `base + lanes - 1` of a rule, free and due. */
+const laneRows = (ruleId: string, base: number, lanes: number) =>
+  Array.from({ length: lanes }, (_, i) => ({ rule_id: ruleId, part: base + i, owner: null, lease_until: 0, attempts: 0, next_attempt_time: 0, last_error: null }));
+
+/** Inserts the rule and its delivery lanes (`rule.lanes` of them, from `rule.laneBase`). */
 export async function insertExportRule(db: Db, rule: ExportRule): Promise<void> {
   await db.insertInto('export_rule').values(ruleToRow(rule)).execute();
-  const lanes = Array.from({ length: EXPORT_PARTITIONS }, (_, part) => ({ rule_id: rule.id, part, owner: null, lease_until: 0, attempts: 0, next_attempt_time: 0, last_error: null }));
-  await db.insertInto('export_lane').values(lanes).execute();
+  await db.insertInto('export_lane').values(laneRows(rule.id, rule.laneBase ?? 0, rule.lanes)).execute();
 }
 
-export async function updateExportRule(db: Db, rule: ExportRule): Promise<void> {
+/**
+ * Saves a changed rule (inside the caller's transaction). A change of `lanes` re-lanes the rule without breaking any
+ * device's order: the new lanes take the other partition range (`lane_base` 0 <-> 16), the rows waiting in the old
+ * lanes stay there, and claimExportLanes delivers the new lanes only once the old ones hold no row (every device's
+ * older messages first). Refused (nothing saved; the answer is how many messages still wait in the lanes of the count
+ * before the current one) while a previous change's old lanes still hold rows; 0 = saved. The lanes of the count
+ * before the current one are deleted then (they hold no row).
+ */
+export async function updateExportRule(db: Db, dialect: Dialect, rule: ExportRule): Promise<number> {
+  const lock = dialect.name === 'postgres' ? sql`for update` : sql``;
+  const current = (await sql<{ lanes: number; lane_base: number }>`select lanes, lane_base from export_rule where id = ${rule.id} ${lock}`.execute(db)).rows[0];
   const { id, ...row } = ruleToRow(rule);
-  await db.updateTable('export_rule').set(row).where('id', '=', id).execute();
+  if (!current) return 0;
+  const base = Number(current.lane_base);
+  const lanes = Number(current.lanes);
+  if (lanes === rule.lanes) {
+    await db.updateTable('export_rule').set({ ...row, lanes, lane_base: base }).where('id', '=', id).execute();
+    return 0;
+  }
+  const waiting = await sql<{ n: number | string | null }>`
+    select sum(messages) as n from export_outbox where rule_id = ${id} and (part < ${base} or part >= ${base + lanes})`.execute(db);
+  const draining = Number(waiting.rows[0]?.n ?? 0);
+  if (draining > 0) return draining;
+  const newBase = base === 0 ? EXPORT_MAX_LANES : 0;
+  await db.deleteFrom('export_lane').where('rule_id', '=', id).where((eb) => eb.or([eb('part', '<', base), eb('part', '>=', base + lanes)])).execute();
+  await db.insertInto('export_lane').values(laneRows(id, newBase, rule.lanes)).execute();
+  await db.updateTable('export_rule').set({ ...row, lane_base: newBase }).where('id', '=', id).execute();
+  return 0;
 }
 
 export async function getExportRule(db: Db, tenantId: string, id: string): Promise<ExportRule | undefined> {
@@ -141,7 +173,9 @@ export function outboxStatements(_db: Db, entries: readonly OutboxEntry[], seqs?
 /**
  * Claims up to `limit` lanes of enabled rules that are free (no owner, or a lease past `now`, or already ours), due (`nextAttemptTime`
  * reached) and hold at least one outbox row; leases them to `owner` until `now + leaseMs`. The lane claimed longest ago
- * comes first, so every lane gets its turn while a few stay busy.
+ * comes first, so every lane gets its turn while a few stay busy. A lane of the rule's current lanes (`lane_base` ..
+ * `lane_base + lanes - 1`) only once no lane of the count before (updateExportRule) holds a row: a device's messages
+ * written before a change of lanes are all delivered before any written after it.
  */
 export async function claimExportLanes(db: Db, dialect: Dialect, owner: string, now: number, leaseMs: number, limit: number): Promise<ExportLane[]> {
   const lock = dialect.name === 'postgres' ? sql`for update skip locked` : sql``;
@@ -152,7 +186,9 @@ export async function claimExportLanes(db: Db, dialect: Dialect, owner: string, 
       where (l.owner is null or l.owner = ${owner} or l.lease_until < ${now})
         and l.next_attempt_time <= ${now}
         and exists (select 1 from export_outbox o where o.rule_id = l.rule_id and o.part = l.part)
-        and exists (select 1 from export_rule r where r.id = l.rule_id and r.enabled = 1)
+        and exists (select 1 from export_rule r where r.id = l.rule_id and r.enabled = 1
+          and (l.part < r.lane_base or l.part >= r.lane_base + r.lanes
+            or not exists (select 1 from export_outbox p where p.rule_id = r.id and (p.part < r.lane_base or p.part >= r.lane_base + r.lanes))))
       order by l.lease_until
       limit ${limit}
       ${lock}
@@ -310,7 +346,13 @@ export async function replayDeadLetters(db: Db, ruleIds: readonly string[], seqs
   if (seqs) query = query.where('seq', 'in', seqs.length > 0 ? [...seqs] : [-1]);
   const rows = await query.orderBy('seq').execute();
   if (rows.length === 0) return 0;
-  await insertOutbox(db, rows.map((r) => ({ ruleId: r.rule_id, partition: Number(r.part), deviceId: r.device_id, kind: r.kind as OutboxEntry['kind'], createdTime: Number(r.created_time), payload: r.payload })));
+  // Into the rule's lanes as they are now (its lane count may have changed since the message died).
+  const rules = new Map((await db.selectFrom('export_rule').select(['id', 'lanes', 'lane_base']).where('id', 'in', [...new Set(rows.map((r) => r.rule_id))]).execute()).map((r) => [r.id, { lanes: Number(r.lanes), laneBase: Number(r.lane_base) }]));
+  const partOf = (r: ExportDeadLetterTable) => {
+    const rule = rules.get(r.rule_id);
+    return rule ? laneOf(rule, deviceHash(r.device_id)) : Number(r.part);
+  };
+  await insertOutbox(db, rows.map((r) => ({ ruleId: r.rule_id, partition: partOf(r), deviceId: r.device_id, kind: r.kind as OutboxEntry['kind'], createdTime: Number(r.created_time), payload: r.payload })));
   const done = rows.map((r) => Number(r.seq));
   for (let i = 0; i < done.length; i += 500) await db.deleteFrom('export_dead_letter').where('seq', 'in', done.slice(i, i + 500)).execute();
   return rows.length;

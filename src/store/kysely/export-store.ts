@@ -15,7 +15,7 @@ type Db = Kysely<Database> | Transaction<Database>;
 export function kyselyExportStore(db: Db, dialect: Dialect, inTransaction: <T>(work: (db: Db) => Promise<T>, options?: { offload?: boolean }) => Promise<T>): ExportStore {
   return {
     insertRule: (rule) => inTransaction((tx) => q.insertExportRule(tx, rule)),
-    updateRule: (rule) => q.updateExportRule(db, rule),
+    updateRule: (rule) => inTransaction((tx) => q.updateExportRule(tx, dialect, rule)),
     getRule: (tenantId, id) => q.getExportRule(db, tenantId, id),
     listRules: () => q.listExportRules(db),
     deleteRule: (tenantId, id) => inTransaction((tx) => q.deleteExportRule(tx, tenantId, id)),

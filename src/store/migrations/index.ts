@@ -12,6 +12,7 @@ import * as m012 from './012-export-outbox.ts';
 import * as m013 from './013-export-outbox-points.ts';
 import * as m014 from './014-ts-kv-chunk.ts';
 import * as m015 from './015-partial-null-indexes.ts';
+import * as m016 from './016-export-rule-lanes.ts';
 
 /** One schema migration: a stable name and an `up` step. */
 export interface Migration {
@@ -33,4 +34,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '013-export-outbox-points', up: m013.up },
   { name: '014-ts-kv-chunk', up: m014.up },
   { name: '015-partial-null-indexes', up: m015.up },
+  { name: '016-export-rule-lanes', up: m016.up },
 ];

@@ -51,7 +51,7 @@ function Target({ rule }: { rule: ExportRule }) {
 
 /** The retrying lanes of a rule and the newest error, in words. */
 function deliveryState(rule: ExportRule): string {
-  const retrying = (rule.lanes ?? []).filter((l) => l.attempts > 0);
+  const retrying = (rule.laneStates ?? []).filter((l) => l.attempts > 0);
   if (retrying.length === 0) return rule.pending > 0 ? 'delivering' : 'idle';
   const error = retrying.find((l) => l.lastError)?.lastError;
   return `${retrying.length} lane${retrying.length === 1 ? '' : 's'} retrying${error ? `: ${error}` : ''}`;
@@ -224,6 +224,8 @@ function ExportRuleDetail({ id }: { id: string }) {
           <dd>
             {d.batchSize} messages, {d.timeoutMs} ms
           </dd>
+          <dt>Lanes</dt>
+          <dd>{rule.lanes}</dd>
           <dt>Pending</dt>
           <dd>{rule.pending}</dd>
           <dt>Delivery</dt>
@@ -238,7 +240,7 @@ function ExportRuleDetail({ id }: { id: string }) {
 
 function Lanes({ rule }: { rule: ExportRule }) {
   // Only lanes that are failing or hold an error: a healthy lane has nothing to say.
-  const lanes = (rule.lanes ?? []).filter((l) => l.attempts > 0 || l.lastError);
+  const lanes = (rule.laneStates ?? []).filter((l) => l.attempts > 0 || l.lastError);
   if (lanes.length === 0) return null;
   return (
     <section class="panel" aria-label="Delivery lanes">
