@@ -72,8 +72,16 @@ function contract(name: string, open: Opener, dialect: Dialect, skip?: string | 
           if ((await delivery.tick()) === 'none') await new Promise((r) => setTimeout(r, 5));
         }
       }
-      /** The lanes holding rows now (claimed and let go at once: a lease of -1 ms is over when taken). */
-      async function lanesWithRows(ruleId: string): Promise<number[]> {
+      /**
+       * The lanes holding rows now that a node may claim (claimed and let go at once: a lease of -1 ms is over when
+       * taken), and with `all`, every lane holding rows, claimable or not (a lane another owner still leases).
+       */
+      async function lanesWithRows(ruleId: string, all = false): Promise<number[]> {
+        if (all) {
+          const held: number[] = [];
+          for (const lane of await store.exports.listLanes(ruleId)) if ((await store.exports.readOutbox(ruleId, lane.partition, 1)).length > 0) held.push(lane.partition);
+          return held;
+        }
         const lanes = await store.exports.claimLanes('probe', Date.now(), -1, 64);
         return lanes.filter((l) => l.ruleId === ruleId).map((l) => l.partition).sort((a, b) => a - b);
       }
@@ -177,15 +185,52 @@ function contract(name: string, open: Opener, dialect: Dialect, skip?: string | 
         for (const [deviceId, order] of byDevice) assert.deepEqual(order, [1, 2, 3, 4, 5, 6], `${deviceId} in commit order across the change`);
         const points = receiver.accepted.flatMap((m) => m.data.telemetry.map((p: { ts: number }) => p.ts));
         assert.ok(points.lastIndexOf(3) < points.indexOf(4), 'every message of the old lanes went before any of the new');
-        // Drained: the next change is taken, back to partitions from 0; the lanes of the count before it are gone.
+        // Drained: the next change is taken, back to partitions from 0; the lanes of earlier counts stay (empty).
         const again = await t.rules.save('tenant', { lanes: 3 }, rule.id);
         assert.equal(again.lanes, 3);
-        assert.deepEqual((await t.store.exports.listLanes(rule.id)).map((l) => l.partition), [0, 1, 2, 16, 17]);
+        assert.deepEqual((await t.store.exports.listLanes(rule.id)).map((l) => l.partition), Array.from({ length: 18 }, (_, i) => i));
         receiver.accepted.length = 0;
         await t.commit(7);
-        assert.deepEqual(await t.lanesWithRows(rule.id), [0, 1, 2]);
+        assert.deepEqual(await t.lanesWithRows(rule.id, true), [0, 1, 2]);
         await t.drain();
         assert.equal(arrivals().size, DEVICES.length);
+      } finally {
+        await t.close();
+      }
+    });
+
+    it('two changes in a row: rows a node writes by a count it has not heard is gone are still delivered', async () => {
+      receiver.accepted.length = 0;
+      receiver.answer = () => ({ status: 200 });
+      const t = await setup();
+      try {
+        const rule = await t.rules.save('tenant', { name: 'stale', kinds: ['telemetry'], lanes: 16, destination: { type: 'webhook', url: receiver.url, batchSize: 1000 } });
+        // Two other nodes: one still at 16 lanes from partition 0, one that will hear only the first change.
+        const atFirst = new ExportRules(t.store, async () => true, async () => {});
+        await atFirst.reload();
+        await t.rules.save('tenant', { lanes: 2 }, rule.id);
+        const atSecond = new ExportRules(t.store, async () => true, async () => {});
+        await atSecond.reload();
+        // Nothing waits, so a second change is taken at once: 3 lanes from partition 0 again.
+        await t.rules.save('tenant', { lanes: 3 }, rule.id);
+        for (const [rules, ts] of [[atFirst, 100], [atSecond, 200]] as const) {
+          const stale = new OutboxBuilder(rules, t.delivery);
+          const telemetry: TsPoint[] = [];
+          for (const d of MANY) {
+            stale.noteDevice(d, 'telemetry');
+            telemetry.push({ deviceId: d.deviceId, ts, key: 'n', value: { type: 'LONG', value: ts } });
+          }
+          const batch = { telemetry, attributes: [] as never[], outbox: undefined as never };
+          stale.decorate(batch);
+          await t.store.writeBatch(batch);
+        }
+        const held = await t.lanesWithRows(rule.id, true);
+        assert.ok(held.some((p) => p >= 3 && p < 16) && held.some((p) => p >= 16), `rows in lanes of both earlier counts: ${held.join(',')}`);
+        await t.commit(300, MANY);
+        await t.drain();
+        const byDevice = arrivals();
+        assert.equal(byDevice.size, MANY.length);
+        for (const [deviceId, order] of byDevice) assert.deepEqual([...order].sort((a, b) => a - b), [100, 200, 300], `${deviceId}: every message delivered`);
       } finally {
         await t.close();
       }

@@ -76,8 +76,8 @@ export async function insertExportRule(db: Db, rule: ExportRule): Promise<void> 
  * device's order: the new lanes take the other partition range (`lane_base` 0 <-> 16), the rows waiting in the old
  * lanes stay there, and claimExportLanes delivers the new lanes only once the old ones hold no row (every device's
  * older messages first). Refused (nothing saved; the answer is how many messages still wait in the lanes of the count
- * before the current one) while a previous change's old lanes still hold rows; 0 = saved. The lanes of the count
- * before the current one are deleted then (they hold no row).
+ * before the current one) while a previous change's old lanes still hold rows; 0 = saved. Lanes of earlier counts are
+ * kept: rows a node writes by a count it has not yet heard is gone are delivered from them (before the current lanes).
  */
 export async function updateExportRule(db: Db, dialect: Dialect, rule: ExportRule): Promise<number> {
   const lock = dialect.name === 'postgres' ? sql`for update` : sql``;
@@ -95,8 +95,13 @@ export async function updateExportRule(db: Db, dialect: Dialect, rule: ExportRul
   const draining = Number(waiting.rows[0]?.n ?? 0);
   if (draining > 0) return draining;
   const newBase = base === 0 ? EXPORT_MAX_LANES : 0;
-  await db.deleteFrom('export_lane').where('rule_id', '=', id).where((eb) => eb.or([eb('part', '<', base), eb('part', '>=', base + lanes)])).execute();
-  await db.insertInto('export_lane').values(laneRows(id, newBase, rule.lanes)).execute();
+  // Lane rows are never deleted while the rule lives: a node that has not heard of a change yet still writes rows by
+  // a count before it, and those must stay claimable. A lane used again starts with no backoff.
+  await db
+    .insertInto('export_lane')
+    .values(laneRows(id, newBase, rule.lanes))
+    .onConflict((oc) => oc.columns(['rule_id', 'part']).doUpdateSet({ attempts: 0, next_attempt_time: 0, last_error: null }))
+    .execute();
   await db.updateTable('export_rule').set({ ...row, lane_base: newBase }).where('id', '=', id).execute();
   return 0;
 }
