@@ -45,7 +45,7 @@ async function child(dist: string): Promise<void> {
     const [line] = (await once(createInterface({ input: receiverProcess.stdout! }), 'line')) as [string];
     receiverPort = (JSON.parse(line) as { port: number }).port;
   }
-  const rule: ExportRule = { id: 'c0ffee00-0000-4000-8000-000000000001', tenantId: 'tenant', name: 'bench', profileId: null, kinds: ['telemetry'], enabled: true, createdTime: 0, destination: { type: 'webhook', url: 'http://127.0.0.1:1/', headers: {}, secret: null, batchSize: 1000, timeoutMs: 1000 } };
+  const rule: ExportRule = { id: 'c0ffee00-0000-4000-8000-000000000001', tenantId: 'tenant', name: 'bench', profileId: null, kinds: ['telemetry'], enabled: true, createdTime: 0, lanes: 16, destination: { type: 'webhook', url: 'http://127.0.0.1:1/', headers: {}, secret: null, batchSize: 1000, timeoutMs: 1000 } };
   const rules = { wants: () => true, matching: () => [rule] } as unknown as ExportRules;
   const devices = Array.from({ length: 100 }, (_, i) => ({ deviceId: `0d1e2f30-4a5b-4c6d-8e9f-${String(i).padStart(12, '0')}`, deviceName: `bench-device-${i}`, tenantId: 'tenant', profileId: '7f000000-0000-4000-8000-000000000001', credentialsType: 'ACCESS_TOKEN' as const }));
   const outbox = new OutboxBuilder(rules, { full: false, skipped() {} });
