@@ -166,4 +166,26 @@ describe('device update notices on one node', () => {
     assert.deepEqual(sessions[3].updates, ['batch-3-renamed']);
     for (const s of sessions) s.session.close();
   });
+
+  test("after a reconnect, a gateway's sub-devices follow renames and hand-overs it missed", async () => {
+    const gw = await core.devices.save(DEFAULT_TENANT_ID, { name: 'catch-up-gw', additionalInfo: { gateway: true } }, TEST_ACTOR, 'catch-up-gw-token');
+    const other = await core.devices.save(DEFAULT_TENANT_ID, { name: 'catch-up-other-gw', additionalInfo: { gateway: true } }, TEST_ACTOR);
+    const kept = await core.devices.save(DEFAULT_TENANT_ID, { name: 'catch-up-kept', additionalInfo: { lastConnectedGateway: gw.id } }, TEST_ACTOR);
+    const renamed = await core.devices.save(DEFAULT_TENANT_ID, { name: 'catch-up-renamed', additionalInfo: { lastConnectedGateway: gw.id } }, TEST_ACTOR);
+    const handed = await core.devices.save(DEFAULT_TENANT_ID, { name: 'catch-up-handed', additionalInfo: { lastConnectedGateway: gw.id } }, TEST_ACTOR);
+    const session = core.gateway.open((await core.auth.byAccessToken('catch-up-gw-token'))!, { attributes() {}, rpc: async () => {} });
+    try {
+      for (const name of ['catch-up-kept', 'catch-up-renamed', 'catch-up-handed']) await session.connect(Buffer.from(JSON.stringify({ device: name })));
+      assert.deepEqual(session.subDevices().sort(), ['catch-up-handed', 'catch-up-kept', 'catch-up-renamed']);
+      // Changed in the store only, as if the notices were lost.
+      await store.updateDevice({ ...renamed, name: 'catch-up-renamed-2' });
+      await store.updateDevice({ ...handed, additionalInfo: { lastConnectedGateway: other.id } });
+      bus.reconnect();
+      await until('the sub-devices to follow', () => session.subDevices().sort().join() === 'catch-up-kept,catch-up-renamed-2');
+      assert.equal(core.sessionRegistry.sessionsOf(handed.id).length, 0, 'the handed-over sub-device has no session here');
+      assert.equal(core.sessionRegistry.sessionsOf(kept.id).length, 1);
+    } finally {
+      session.close();
+    }
+  });
 });
