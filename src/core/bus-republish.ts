@@ -60,6 +60,8 @@ export class BusRepublisher {
   private touched: Set<string> | undefined;
   private retry: NodeJS.Timeout | undefined;
   private flushing = false;
+  /** Retried notices that failed again in the current flush (logged once per flush, at debug level). */
+  private retriesFailed = 0;
   private closed = false;
   private readonly maxUnpublished: number;
   private readonly waitMs: number;
@@ -95,7 +97,11 @@ export class BusRepublisher {
     return this.send(key, { channel, message, tenantId }, true);
   }
 
-  private send(key: string, entry: Unpublished, wait: boolean): Promise<void> {
+  /**
+   * Publishes one notice; a failure keeps it (unless a newer one of its key is on its way). The first failure of a
+   * notice (`first`) is logged and counted; those of its retries are not (one summary line per flush instead).
+   */
+  private send(key: string, entry: Unpublished, first: boolean): Promise<void> {
     const attempt = {};
     this.attempts.set(key, attempt);
     const settled = this.bus.publish(entry.channel, entry.message).then(
@@ -105,19 +111,24 @@ export class BusRepublisher {
       (err: unknown) => {
         if (this.attempts.get(key) !== attempt) return; // a newer one of the same key is on its way
         this.attempts.delete(key);
-        this.keep(key, entry, err);
+        if (first) this.reportFailure(entry, err);
+        else this.retriesFailed++;
+        this.keep(key, entry);
       },
     );
-    if (!wait) return settled;
+    if (!first) return settled;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.waitMs)));
     return Promise.race([settled, timeout]).finally(() => clearTimeout(timer));
   }
 
-  private keep(key: string, entry: Unpublished, err: unknown): void {
+  private reportFailure(entry: Unpublished, err: unknown): void {
     this.failed(entry.message.kind);
     const reason = err instanceof Error ? err.message : String(err);
     this.logger.warn({ event: 'bus-publish-failed', kind: entry.message.kind, deviceId: deviceOf(entry.message), reason }, 'bus publish failed: the change is saved; publishing it again when the bus is back');
+  }
+
+  private keep(key: string, entry: Unpublished): void {
     if (this.closed) return;
     this.unpublished.delete(key);
     this.unpublished.set(key, entry);
@@ -142,16 +153,23 @@ export class BusRepublisher {
     this.retry.unref();
   }
 
-  /** Publishes every waiting notice again (on reconnect, and on the retry timer). */
+  /**
+   * Publishes every waiting notice again (on reconnect, and on the retry timer). One flush at a time: it ends when its
+   * publishes settled, or after retryMs (a frozen Redis), and whatever failed waits for the next.
+   */
   flush(): void {
     if (this.flushing || this.unpublished.size === 0 || this.closed) return;
     this.flushing = true;
+    this.retriesFailed = 0;
     this.republish()
       .catch((err) => {
         this.logger.warn({ event: 'bus-republish-failed', reason: err instanceof Error ? err.message : String(err) }, 'bus notices not published again yet');
-        this.scheduleRetry();
       })
-      .finally(() => (this.flushing = false));
+      .finally(() => {
+        this.flushing = false;
+        if (this.retriesFailed > 0) this.logger.debug({ event: 'bus-republish-failed', failed: this.retriesFailed, waiting: this.unpublished.size }, 'bus notices not published again yet');
+        if (this.unpublished.size > 0) this.scheduleRetry();
+      });
   }
 
   private async republish(): Promise<void> {
@@ -160,15 +178,19 @@ export class BusRepublisher {
     const touched = (this.touched = new Set());
     try {
       const current = await this.currentDevices(batch);
+      const sent: Promise<void>[] = [];
       // Sent in one synchronous loop: anything published after this starts goes out after it on the same connection.
       for (const [key, entry] of batch) {
         if (touched.has(key) || this.unpublished.has(key) || this.attempts.has(key)) continue; // a newer one exists
-        if (entry.message.kind !== 'device-updated') void this.send(key, entry, false);
+        if (entry.message.kind !== 'device-updated') sent.push(this.send(key, entry, false));
         else {
           const update = entry.tenantId === undefined ? entry.message : current.get(entry.message.deviceId);
-          if (update) void this.send(key, { ...entry, message: update }, false); // a deleted device: nothing to say
+          if (update) sent.push(this.send(key, { ...entry, message: update }, false)); // a deleted device: nothing to say
         }
       }
+      this.touched = undefined;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(sent), new Promise<void>((resolve) => (timer = setTimeout(resolve, this.retryMs)))]).finally(() => clearTimeout(timer));
     } catch (err) {
       // The store is away too: everything waits for the next try (unless published anew meanwhile).
       for (const [key, entry] of batch) if (!touched.has(key) && !this.unpublished.has(key)) this.unpublished.set(key, entry);

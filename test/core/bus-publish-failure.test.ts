@@ -188,4 +188,34 @@ describe('device update notices on one node', () => {
       session.close();
     }
   });
+
+  test('without a reconnect (only the publishing connection broke) the kept notice goes out on the retry, with the device as it is now', async () => {
+    const device = await core.devices.save(DEFAULT_TENANT_ID, { name: 'retry-before' }, TEST_ACTOR);
+    heard.length = 0;
+    const failedBefore = failures.length;
+    bus.failing = true;
+    try {
+      await core.devices.save(DEFAULT_TENANT_ID, { ...device, name: 'retry-here' }, TEST_ACTOR);
+      await until('the failure to be counted', () => failures.length > failedBefore);
+      // Meanwhile another node renamed it again, and its notice went out: the kept one must not undo that.
+      await store.updateDevice({ ...device, name: 'retry-elsewhere' });
+    } finally {
+      bus.failing = false;
+    }
+    await until('the kept notice to go out on the retry', () => heard.some((m) => m.kind === 'device-updated' && m.deviceId === device.id));
+    const updates = heard.filter((m) => m.kind === 'device-updated' && m.deviceId === device.id);
+    assert.deepEqual(updates.map((m) => m.kind === 'device-updated' && m.deviceName), ['retry-elsewhere']);
+  });
+
+  test('after a reconnect, the sessions of a device deleted meanwhile end', async () => {
+    const device = await core.devices.save(DEFAULT_TENANT_ID, { name: 'deleted-meanwhile' }, TEST_ACTOR, 'deleted-meanwhile-token');
+    const identity = (await core.auth.byAccessToken('deleted-meanwhile-token'))!;
+    let ended = 0;
+    const session = core.sessions.open(identity, { onDeviceDeleted: () => void ended++ });
+    await store.deleteDevice(DEFAULT_TENANT_ID, device.id); // its notice lost
+    bus.reconnect();
+    await until('the session to end', () => ended > 0);
+    assert.equal(ended, 1);
+    session.close();
+  });
 });
