@@ -154,16 +154,18 @@ export async function createCore(deps: {
   // Set once the session registry exists (below): a device update heard before has no session to refresh.
   let sessionsOfNode: SessionRegistry | undefined;
   let catchUp: BusCatchUp | undefined;
-  const applyDeviceUpdate = (update: DeviceUpdated) => {
+  const applyToNode = (update: DeviceUpdated) => {
     auth.deviceUpdated(update.deviceId);
     sessionsOfNode?.deviceUpdated(update);
   };
+  // A notice (heard, or this node's own change) wins over an older read of a catch-up under way.
+  const applyDeviceUpdate = (update: DeviceUpdated) => {
+    catchUp?.noticed(update.deviceId);
+    applyToNode(update);
+  };
   const unsubscribeCredentials = await bus.subscribe(channels.credentials, (m) => {
     if (m.kind === 'credentials-changed') auth.invalidate(m.credentialsId);
-    else if (m.kind === 'device-updated') {
-      catchUp?.noticed(m.deviceId);
-      applyDeviceUpdate(m);
-    }
+    else if (m.kind === 'device-updated') applyDeviceUpdate(m);
     else if (m.kind === 'profiles-changed') {
       auth.clear();
       profiles.clearCache();
@@ -223,7 +225,7 @@ export async function createCore(deps: {
   const sessions = new SessionRegistry(bus, logger);
   sessionsOfNode = sessions;
   // After a bus outage this node assumes it missed change notices: caches go, sessions are read again (bus-catch-up.ts).
-  catchUp = new BusCatchUp(store, sessions, applyDeviceUpdate, logger);
+  catchUp = new BusCatchUp(store, sessions, applyToNode, logger);
   const busCatchUp = catchUp;
   bus.onReconnect(() => {
     auth.clear();

@@ -63,6 +63,8 @@ describe('device update notices on one node', () => {
   let getDevicesByIdsCalls = 0;
   let concurrentReads = 0;
   let maxConcurrentReads = 0;
+  /** Fault injection: while set, the next batched read returns its (already read) rows only once released. */
+  let holdRead: { reached: () => void; gate: Promise<void> } | undefined;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'fleetgate-notices-'));
@@ -73,7 +75,14 @@ describe('device update notices on one node', () => {
       getDevicesByIdsCalls++;
       maxConcurrentReads = Math.max(maxConcurrentReads, ++concurrentReads);
       try {
-        return await read(tenantId, ids);
+        const rows = await read(tenantId, ids);
+        const hold = holdRead;
+        holdRead = undefined;
+        if (hold) {
+          hold.reached();
+          await hold.gate;
+        }
+        return rows;
       } finally {
         concurrentReads--;
       }
@@ -216,6 +225,31 @@ describe('device update notices on one node', () => {
     bus.reconnect();
     await until('the session to end', () => ended > 0);
     assert.equal(ended, 1);
+    session.close();
+  });
+
+  test("a change made while a catch-up reads the device is not undone by the catch-up's older read", async () => {
+    const device = await core.devices.save(DEFAULT_TENANT_ID, { name: 'race-before' }, TEST_ACTOR, 'race-token');
+    const { nameNow, session } = await openSession('race-token');
+    await store.updateDevice({ ...device, name: 'race-missed' }); // a lost notice: the catch-up has something to do
+    let reached!: () => void;
+    let release!: () => void;
+    const atGate = new Promise<void>((resolve) => (reached = resolve));
+    holdRead = { reached, gate: new Promise<void>((resolve) => (release = resolve)) };
+    bus.reconnect();
+    await atGate; // the catch-up read 'race-missed'
+    // Saved on this node while its notice cannot go out: only this node's own apply says the name is newer.
+    bus.failing = true;
+    try {
+      await core.devices.save(DEFAULT_TENANT_ID, { ...device, name: 'race-latest' }, TEST_ACTOR);
+    } finally {
+      bus.failing = false;
+    }
+    assert.equal(nameNow(), 'race-latest');
+    release();
+    await new Promise((r) => setTimeout(r, 100));
+    await until('the catch-up to end', () => concurrentReads === 0);
+    assert.equal(nameNow(), 'race-latest', 'the newer change stays');
     session.close();
   });
 });
