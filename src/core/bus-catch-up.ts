@@ -4,7 +4,8 @@
  * profiles and export rules are dropped (core does that), and its open sessions are brought up to date from the store:
  * the devices that have sessions here are read in batches, one batch at a time, and each one whose name, profile or
  * owning gateway differs from what its sessions hold goes through the same path as a `device-updated` notice; one
- * that is gone ends its sessions as `device-deleted` does.
+ * that is gone ends its sessions as `device-deleted` does, and sessions that authenticated with credentials the device
+ * no longer has end as `credentials-revoked` ends them.
  */
 import type { CoreLogger } from './core-types.ts';
 import type { Device } from './model.ts';
@@ -93,11 +94,16 @@ export class BusCatchUp {
     }
     let updated = 0;
     let deleted = 0;
+    let revoked = 0;
     for (const [tenantId, ids] of byTenant) {
       for (let i = 0; i < ids.length && !this.closed; i += this.batchSize) {
         const batch = ids.slice(i, i + this.batchSize);
         const before = this.heardCount;
         const found = new Map((await this.store.getDevicesByIds(tenantId, batch)).map((d) => [d.id, d]));
+        // Sessions opened after this read may hold credentials newer than it: only those open before it are checked.
+        const opened = batch.map((deviceId) => this.sessions.sessionsOf(deviceId));
+        const credentials = await this.store.currentCredentialsIds(batch);
+        for (let j = 0; j < batch.length; j++) revoked += await this.endReplacedCredentials(batch[j], credentials.get(batch[j]), opened[j]);
         for (const deviceId of batch) {
           if ((this.heard.get(deviceId) ?? 0) > before) continue; // a notice newer than this read was applied
           const sessions = this.sessions.sessionsOf(deviceId);
@@ -115,7 +121,28 @@ export class BusCatchUp {
         }
       }
     }
-    if (updated + deleted > 0) this.logger.info({ event: 'bus-catch-up', updated, deleted }, 'sessions brought up to date after the bus outage');
+    if (updated + deleted + revoked > 0) this.logger.info({ event: 'bus-catch-up', updated, deleted, revoked }, 'sessions brought up to date after the bus outage');
+  }
+
+  /**
+   * Sessions that authenticated with credentials the device no longer has (replaced meanwhile, their
+   * `credentials-revoked` lost) end as that notice ends them, unless the old ones are in a rotation's grace period.
+   * A device without credentials is gone: left to the device check. Returns how many credentials ids were ended.
+   */
+  private async endReplacedCredentials(deviceId: string, current: string | undefined, sessions: readonly DeviceSession[]): Promise<number> {
+    if (current === undefined) return 0;
+    const used = new Set<string>();
+    for (const s of sessions) {
+      const id = s.identity.credentialsId;
+      if (!s.closed && id !== undefined && id !== current) used.add(id);
+    }
+    let ended = 0;
+    for (const id of used) {
+      if (await this.store.findCredentialsGrace(id, Date.now())) continue;
+      this.sessions.credentialsRevoked(deviceId, id);
+      ended++;
+    }
+    return ended;
   }
 
   close(): void {

@@ -212,11 +212,14 @@ export class SessionRegistry implements SessionsApi {
     if (message.kind === 'attributes') this.pushAttributes(deviceId, message.update);
     else if (message.kind === 'rpc') this.deliverRpc(this.sessionsOf(deviceId).filter((s) => s.handlers.onRpc), message.rpcId);
     else if (message.kind === 'device-deleted') this.deviceDeleted(deviceId);
-    else if (message.kind === 'credentials-revoked') {
-      for (const s of this.sessionsOf(deviceId)) {
-        const used = s.identity.credentialsId;
-        if (used === undefined || used === message.credentialsId) this.safely(deviceId, () => s.handlers.onCredentialsRevoked?.());
-      }
+    else if (message.kind === 'credentials-revoked') this.credentialsRevoked(deviceId, message.credentialsId);
+  }
+
+  /** Sessions of the device that authenticated with `credentialsId` (or, not knowing with what, any) end. */
+  credentialsRevoked(deviceId: string, credentialsId: string): void {
+    for (const s of this.sessionsOf(deviceId)) {
+      const used = s.identity.credentialsId;
+      if (used === undefined || used === credentialsId) this.safely(deviceId, () => s.handlers.onCredentialsRevoked?.());
     }
   }
 

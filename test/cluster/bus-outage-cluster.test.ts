@@ -106,6 +106,11 @@ describe('change notices across a bus outage, two nodes', { skip: skipUnlessPost
 
   test("node B's subscription cut while node A publishes: B catches up from the store when it is back", async () => {
     const { watched, nameOnB, postOnB, creds } = await setUp('cut');
+    // A connection on B with the token about to be replaced: its `credentials-revoked` will be lost too.
+    const oldTokenClient = await mqtt.connectAsync(`mqtt://127.0.0.1:${b!.mqttPort}`, { username: 'cut-old-token', reconnectPeriod: 0, connectTimeout: 10_000 });
+    clients.push(oldTokenClient);
+    let oldTokenClosed = false;
+    oldTokenClient.on('close', () => (oldTokenClosed = true));
     await proxy!.refuse();
     let back = false;
     try {
@@ -125,6 +130,7 @@ describe('change notices across a bus outage, two nodes', { skip: skipUnlessPost
       assert.equal(await postOnB('cut-old-token'), 401, 'the replaced token stops working on B once its bus is back');
       assert.equal(await postOnB('cut-new-token'), 200);
       await until('node B to take the new name', () => nameOnB() === 'cut-after', 600);
+      await until('the connection with the replaced token to end', () => oldTokenClosed, 600);
       // The session is still the same connection, now under the new identity.
       assert.equal(b!.core.sessionRegistry.sessionsOf(watched.json.id.id).length, 1);
     } finally {

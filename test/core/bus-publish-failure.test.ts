@@ -59,6 +59,7 @@ describe('device update notices on one node', () => {
   const bus = new FaultyBus();
   const heard: BusMessage[] = [];
   const warnings: string[] = [];
+  const infos: string[] = [];
   const failures: string[] = [];
   let getDevicesByIdsCalls = 0;
   let concurrentReads = 0;
@@ -87,7 +88,12 @@ describe('device update notices on one node', () => {
         concurrentReads--;
       }
     };
-    const logger = { info() {}, debug() {}, error() {}, warn: (obj: object, msg?: string) => void warnings.push(`${JSON.stringify(obj)} ${msg}`) };
+    const logger = {
+      debug() {},
+      error() {},
+      info: (obj: object, msg?: string) => void infos.push(`${JSON.stringify(obj)} ${msg}`),
+      warn: (obj: object, msg?: string) => void warnings.push(`${JSON.stringify(obj)} ${msg}`),
+    };
     core = await createCore({
       store,
       bus,
@@ -252,4 +258,25 @@ describe('device update notices on one node', () => {
     assert.equal(nameNow(), 'race-latest', 'the newer change stays');
     session.close();
   });
+
+  test('after a reconnect, sessions whose credentials were replaced meanwhile end, unless the old ones are in a grace period', async () => {
+    const replaced = await core.devices.save(DEFAULT_TENANT_ID, { name: 'replaced-meanwhile' }, TEST_ACTOR, 'replaced-old-token');
+    const rotated = await core.devices.save(DEFAULT_TENANT_ID, { name: 'rotated-meanwhile' }, TEST_ACTOR, 'rotated-old-token');
+    const ended: string[] = [];
+    const open = async (token: string) => core.sessions.open((await core.auth.byAccessToken(token))!, { onCredentialsRevoked: () => void ended.push(token) });
+    const sessions = [await open('replaced-old-token'), await open('rotated-old-token')];
+    // Changed in the store only, as if the notices were lost; the rotated one keeps its old token for a while.
+    const replacedCreds = (await store.getCredentialsOfDevice(replaced.id))!;
+    await store.updateCredentials({ ...replacedCreds, credentialsId: 'replaced-new-token' });
+    const rotatedCreds = (await store.getCredentialsOfDevice(rotated.id))!;
+    await store.updateCredentials({ ...rotatedCreds, credentialsId: 'rotated-new-token' });
+    await store.insertCredentialsGrace({ credentialsId: 'rotated-old-token', deviceId: rotated.id, credentialsType: 'ACCESS_TOKEN', credentialsValue: null, expiresTime: Date.now() + 3_600_000 });
+    infos.length = 0;
+    bus.reconnect();
+    // The catch-up's last word: what it did, once it checked every device.
+    await until('the catch-up to end', () => infos.some((l) => l.includes('"event":"bus-catch-up"') && l.includes('"revoked":1')));
+    assert.deepEqual(ended, ['replaced-old-token']);
+    for (const s of sessions) s.close();
+  });
 });
+
