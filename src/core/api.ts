@@ -146,6 +146,11 @@ export interface SessionHandlers {
    * `lastConnectedGateway` is the gateway that owns the device now (null: none).
    */
   onDeviceUpdated?: (identity: DeviceIdentity, lastConnectedGateway: string | null) => void;
+  /**
+   * A gateway's sub-device session: the gateway it was opened for. After a bus outage the session is told an update
+   * (onDeviceUpdated) when the device's owner is no longer this gateway (src/core/bus-catch-up.ts).
+   */
+  readonly subDeviceOf?: string;
 }
 
 export interface DeviceSessionHandle {

@@ -124,4 +124,6 @@ export interface CoreObserver {
   provisionHookCalled?(outcome: string, seconds: number): void;
   /** An OTA chunk (or a whole package) of `bytes` was read for a device download. */
   otaServed?(bytes: number): void;
+  /** A change notice (bus message `kind`) could not be published; the change is saved and it is published again later. */
+  busPublishFailed?(kind: string): void;
 }

@@ -41,6 +41,8 @@ import { DEFAULT_EXPORT_SETTINGS, type ExportObserver } from './export/delivery.
 import { Exporter } from './export/exporter.ts';
 import type { ExportSinkFactory } from './ports/export-sink.ts';
 import { channels, type Bus, type DeviceUpdated } from './ports/bus.ts';
+import { BusCatchUp } from './bus-catch-up.ts';
+import { BusRepublisher } from './bus-republish.ts';
 import type { Store } from './ports/store.ts';
 
 /** Core plus the internals the composition root may observe (metrics). */
@@ -126,12 +128,14 @@ export async function createCore(deps: {
     });
   const outages = deps.outages ?? new Outages(logger, observer);
   const audit = new AuditRecorder(store);
+  // Change notices to every node: a failed publish never fails the saved change; it is published again (bus-republish.ts).
+  const notices = new BusRepublisher(bus, store, logger, (kind) => observer?.busPublishFailed?.(kind));
   const exporter = new Exporter(store, {
     openSink: deps.openSink ?? noSinks,
     settings: { ...DEFAULT_EXPORT_SETTINGS, ...settings.export },
     logger,
     observer: deps.exportObserver,
-    rulesChanged: () => bus.publish(channels.credentials, { kind: 'export-rules-changed' }),
+    rulesChanged: () => notices.publish(channels.credentials, { kind: 'export-rules-changed' }),
   });
   audit.onProvisioning = (tx, e) =>
     exporter.provisioned(tx, { deviceId: e.device?.id ?? null, deviceName: e.device?.name ?? e.req.deviceName ?? null, tenantId: e.profile.tenantId, profileId: e.profile.id }, { status: e.status, reason: e.reason }, e.source);
@@ -143,15 +147,21 @@ export async function createCore(deps: {
     audit,
     async () => {
       auth.clear();
-      await bus.publish(channels.credentials, { kind: 'profiles-changed' });
+      await notices.publish(channels.credentials, { kind: 'profiles-changed' });
     },
     caKeys,
   );
   // Set once the session registry exists (below): a device update heard before has no session to refresh.
   let sessionsOfNode: SessionRegistry | undefined;
-  const applyDeviceUpdate = (update: DeviceUpdated) => {
+  let catchUp: BusCatchUp | undefined;
+  const applyToNode = (update: DeviceUpdated) => {
     auth.deviceUpdated(update.deviceId);
     sessionsOfNode?.deviceUpdated(update);
+  };
+  // A notice (heard, or this node's own change) wins over an older read of a catch-up under way.
+  const applyDeviceUpdate = (update: DeviceUpdated) => {
+    catchUp?.noticed(update.deviceId);
+    applyToNode(update);
   };
   const unsubscribeCredentials = await bus.subscribe(channels.credentials, (m) => {
     if (m.kind === 'credentials-changed') auth.invalidate(m.credentialsId);
@@ -165,7 +175,7 @@ export async function createCore(deps: {
   });
   const credentialsChanged = async (credentialsId: string, deviceId: string) => {
     auth.invalidate(credentialsId);
-    await bus.publish(channels.credentials, { kind: 'credentials-changed', credentialsId, deviceId });
+    await notices.publish(channels.credentials, { kind: 'credentials-changed', credentialsId, deviceId });
   };
   // spec thingsboard-ota §3.3: a device created by provisioning gets its profile's packages queued (ota is built below).
   let ota: Ota | undefined;
@@ -214,6 +224,15 @@ export async function createCore(deps: {
   committer.onBatchCommitted = (batch) => live.committed(batch);
   const sessions = new SessionRegistry(bus, logger);
   sessionsOfNode = sessions;
+  // After a bus outage this node assumes it missed change notices: caches go, sessions are read again (bus-catch-up.ts).
+  catchUp = new BusCatchUp(store, sessions, applyToNode, logger);
+  const busCatchUp = catchUp;
+  bus.onReconnect(() => {
+    auth.clear();
+    profiles.clearCache();
+    exporter.rules.reload().catch((err) => logger.warn({ err }, 'export rules reload failed'));
+    void busCatchUp.reconnected();
+  });
   const activity = new DeviceActivityTracker(store, { inactivityTimeoutMs: settings.deviceInactivityTimeoutMs ?? 600_000, flushMs: settings.deviceActivityFlushMs }, logger);
   activity.openDevices = () => sessions.deviceIds();
   sessions.onDeviceOpened = (deviceId) => activity.connected(deviceId);
@@ -250,11 +269,11 @@ export async function createCore(deps: {
   );
   rpcExpiry.unref();
   // This node at once (the admin's next request sees it), then every other node.
-  const deviceUpdated = async (update: DeviceUpdated) => {
+  const deviceUpdated = async (update: DeviceUpdated, tenantId: string) => {
     applyDeviceUpdate(update);
-    await bus.publish(channels.credentials, update);
+    await notices.publish(channels.credentials, update, tenantId);
   };
-  const devices = new Devices(store, profiles, audit, credentialsChanged, bus, gatewayNotices(store, rpc, logger), deviceUpdated);
+  const devices = new Devices(store, profiles, audit, credentialsChanged, notices, gatewayNotices(store, rpc, logger), deviceUpdated);
   const attributes = new Attributes(store, bus, live, (err) => outages.failed(err));
   ota = new Ota(
     store,
@@ -315,6 +334,8 @@ export async function createCore(deps: {
     async close() {
       clearInterval(rpcExpiry);
       auth.close();
+      notices.close();
+      busCatchUp.close();
       await ota.stop();
       await transactions.drain();
       await committer.close();

@@ -29,11 +29,12 @@ export class Devices implements DevicesApi {
     private readonly profiles: Profiles,
     private readonly audit: AuditRecorder,
     private readonly credentialsChanged: (credentialsId: string, deviceId: string) => Promise<void>,
-    private readonly bus: Bus,
+    /** Publishes the notices of saved changes; never fails the change (core's BusRepublisher). */
+    private readonly bus: Pick<Bus, 'publish'>,
     /** Told after a device was renamed or deleted (its gateway is notified, gateway spec §4.9). */
     private readonly changed: (device: Device, change: SubDeviceChange) => Promise<void> = async () => {},
     /** Told after an update changed what sessions hold of the device (see identityChanged); every node hears it. */
-    private readonly updated: (update: DeviceUpdated) => Promise<void> = async () => {},
+    private readonly updated: (update: DeviceUpdated, tenantId: string) => Promise<void> = async () => {},
   ) {}
 
   /**
@@ -46,7 +47,7 @@ export class Devices implements DevicesApi {
     const owner = (d: Device) => (typeof d.additionalInfo?.lastConnectedGateway === 'string' ? d.additionalInfo.lastConnectedGateway : null);
     const gateway = (d: Device) => d.additionalInfo?.gateway === true;
     if (existing.name === device.name && existing.profileId === device.profileId && gateway(existing) === gateway(device) && owner(existing) === owner(device)) return;
-    await this.updated({ kind: 'device-updated', deviceId: device.id, deviceName: device.name, profileId: device.profileId, lastConnectedGateway: owner(device) });
+    await this.updated({ kind: 'device-updated', deviceId: device.id, deviceName: device.name, profileId: device.profileId, lastConnectedGateway: owner(device) }, device.tenantId);
   }
 
   /**

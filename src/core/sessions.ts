@@ -211,14 +211,26 @@ export class SessionRegistry implements SessionsApi {
   private onMessage(deviceId: string, message: BusMessage): void {
     if (message.kind === 'attributes') this.pushAttributes(deviceId, message.update);
     else if (message.kind === 'rpc') this.deliverRpc(this.sessionsOf(deviceId).filter((s) => s.handlers.onRpc), message.rpcId);
-    else if (message.kind === 'device-deleted') {
-      for (const s of this.sessionsOf(deviceId)) s.handlers.onDeviceDeleted?.();
-    } else if (message.kind === 'credentials-revoked') {
-      for (const s of this.sessionsOf(deviceId)) {
-        const used = s.identity.credentialsId;
-        if (used === undefined || used === message.credentialsId) this.safely(deviceId, () => s.handlers.onCredentialsRevoked?.());
-      }
+    else if (message.kind === 'device-deleted') this.deviceDeleted(deviceId);
+    else if (message.kind === 'credentials-revoked') this.credentialsRevoked(deviceId, message.credentialsId);
+  }
+
+  /** Sessions of the device that authenticated with `credentialsId` (or, not knowing with what, any) end. */
+  credentialsRevoked(deviceId: string, credentialsId: string): void {
+    for (const s of this.sessionsOf(deviceId)) {
+      const used = s.identity.credentialsId;
+      if (used === undefined || used === credentialsId) this.safely(deviceId, () => s.handlers.onCredentialsRevoked?.());
     }
+  }
+
+  /** The device was deleted (bus `device-deleted`, or found gone after a bus outage): this node's sessions of it end. */
+  deviceDeleted(deviceId: string): void {
+    for (const s of this.sessionsOf(deviceId)) this.safely(deviceId, () => s.handlers.onDeviceDeleted?.());
+  }
+
+  /** Every device with sessions on this node and its sessions (live arrays: copy before changing sessions). */
+  *devicesWithSessions(): IterableIterator<[deviceId: string, sessions: readonly DeviceSession[]]> {
+    for (const [deviceId, entry] of this.devices) yield [deviceId, entry.sessions];
   }
 
   /** The device was updated (bus `device-updated`, credentials channel): this node's sessions of it take the new identity. */

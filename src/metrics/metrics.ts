@@ -124,6 +124,7 @@ export class FleetgateMetrics implements TransportMetrics {
       this.otaChunks.inc();
       this.otaBytes.inc(bytes);
     },
+    busPublishFailed: (kind) => this.busPublishFailures.inc({ kind }),
   };
 
   /** Feeds the commit histogram (pass to GroupCommitter.onCommit). */
@@ -237,6 +238,13 @@ export class FleetgateMetrics implements TransportMetrics {
     this.hookCalls.inc({ outcome });
     this.hookSeconds.observe(seconds);
   }
+
+  private readonly busPublishFailures = new Counter({
+    name: 'fleetgate_bus_publish_failures_total',
+    help: 'Change notices (bus message kind) whose publish failed after the change was saved; each is published again when the bus is back',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
 
   /** The Prometheus text exposition. */
   render(): Promise<string> {

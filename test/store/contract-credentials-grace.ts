@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Store } from '../../src/core/ports/store.ts';
+import { seedDevice } from './fixtures.ts';
 
 export function credentialsGraceContract(store: () => Store): void {
   describe('credentials grace (rotation)', () => {
@@ -18,6 +19,21 @@ export function credentialsGraceContract(store: () => Store): void {
       await store().insertCredentialsGrace({ ...row, credentialsId: `${id}-old`, expiresTime: 5_000 });
       await store().deleteCredentialsGrace(6_000);
       assert.equal(await store().findCredentialsGrace(`${id}-old`, 1_000), undefined, 'expired rows are purged');
+    });
+
+    test("currentCredentialsIds answers each device's credentials id now; unknown devices are absent", async () => {
+      const a = await seedDevice(store());
+      const b = await seedDevice(store());
+      await store().updateCredentials({ ...b.credentials, credentialsId: `${b.credentials.credentialsId}-replaced` });
+      const ids = await store().currentCredentialsIds([a.device.id, b.device.id, 'no-such-device']);
+      assert.deepEqual(
+        [...ids].sort(),
+        [
+          [a.device.id, a.credentials.credentialsId],
+          [b.device.id, `${b.credentials.credentialsId}-replaced`],
+        ].sort(),
+      );
+      assert.equal((await store().currentCredentialsIds([])).size, 0);
     });
   });
 }

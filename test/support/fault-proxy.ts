@@ -11,6 +11,10 @@ export interface FaultProxy {
   dropNextAnswer(): void;
   /** Every connection open now stops forwarding in both directions, its sockets kept open; new ones work. */
   silenceOpenConnections(): void;
+  /** Every connection open now is closed at both ends, and the port stops listening (connections refused) until {@link accept}. */
+  refuse(): Promise<void>;
+  /** Ends {@link refuse}: the port listens again. */
+  accept(): Promise<void>;
   /** Connections accepted so far. */
   readonly accepted: number;
   close(): Promise<void>;
@@ -47,10 +51,27 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
     }
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
   return {
-    port: (server.address() as net.AddressInfo).port,
+    port,
     dropNextAnswer: () => void (dropNext = true),
     silenceOpenConnections: () => open.forEach((pair) => (pair.silent = true)),
+    refuse: () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const { client, upstream } of [...open]) {
+        client.destroy();
+        upstream.destroy();
+      }
+      return closed;
+    },
+    accept: () =>
+      new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, '127.0.0.1', () => {
+          server.off('error', reject);
+          resolve();
+        });
+      }),
     get accepted() {
       return accepted;
     },

@@ -68,6 +68,7 @@ export class GatewaySession implements GatewaySessionHandle {
         onRpc: (rpc) => this.sink.rpc(sub.identity.deviceName, rpc),
         onDeviceDeleted: () => this.drop(sub.identity.deviceName, sub),
         onDeviceUpdated: (updated, owner) => this.subDeviceUpdated(sub, updated, owner),
+        subDeviceOf: this.gateway.deviceId,
       }),
     };
     if (this.closed) sub.session.close();

@@ -174,6 +174,8 @@ export interface Store {
   insertCredentialsGrace(grace: CredentialsGrace): Promise<void>;
   findCredentialsGrace(credentialsId: string, now: number): Promise<CredentialsGrace | undefined>;
   deleteCredentialsGrace(now: number, deviceId?: string): Promise<string[]>;
+  /** The current credentials id of each of `deviceIds` that has credentials (the catch-up after a bus outage). */
+  currentCredentialsIds(deviceIds: readonly string[]): Promise<Map<string, string>>;
 
   // gateways (issue 14): a sub-device's gateway is its additionalInfo.lastConnectedGateway
   /** The tenant's devices named any of `names` (exact match); names without a device are absent. */

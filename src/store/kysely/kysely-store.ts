@@ -22,6 +22,7 @@ import { insertOutbox, outboxStatements } from './export-queries.ts';
 import { fetchPage } from './paging.ts';
 import * as rpc from './rpc-queries.ts';
 import * as grace from './credentials-grace-queries.ts';
+import * as sessionCredentials from './session-credentials-queries.ts';
 import * as ts from './timeseries-queries.ts';
 import { credentialsToRow, deviceToRow, profileToRow, rowToCredentials, rowToDevice, rowToProfile } from './rows.ts';
 import type { SqliteStaging } from './sqlite-staging.ts';
@@ -351,6 +352,10 @@ export class KyselyStore implements Store {
 
   insertCredentialsGrace(row: CredentialsGrace): Promise<void> {
     return grace.insertCredentialsGrace(this.db, row);
+  }
+
+  currentCredentialsIds(deviceIds: readonly string[]): Promise<Map<string, string>> {
+    return sessionCredentials.currentCredentialsIds(this.db, deviceIds);
   }
 
   findCredentialsGrace(credentialsId: string, now: number): Promise<CredentialsGrace | undefined> {
