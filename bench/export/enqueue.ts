@@ -110,7 +110,7 @@ async function setup(label: string, exporting: boolean) {
 }
 
 const dists = (values.dist ?? ['dist']).map((d) => resolve(d.split('#')[0]) + (d.includes('#') ? `#${d.split('#')[1]}` : ''));
-const configs = [];
+const configs: Awaited<ReturnType<typeof setup>>[] = [];
 for (const d of dists) for (const exporting of [true, false]) configs.push(await setup(d, exporting));
 for (let w = 0; w < WARMUP; w++) for (const c of configs) await c.batch(false);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -67,17 +67,18 @@ export class TelemetryCollector {
     const first = points[from];
     const deviceId = first.deviceId;
     const ts = first.ts;
-    let end = from + 1;
-    while (end < points.length && points[end].deviceId === deviceId && points[end].ts === ts) end++;
     let d = deviceId === this.lastId ? this.last : this.devices.get(deviceId);
-    if (d === undefined) this.devices.set(deviceId, (d = this.open(points, from, end, ts)));
+    if (d === undefined) this.devices.set(deviceId, (d = this.open(points, from, runEnd(points, from, deviceId, ts), ts)));
     this.lastId = deviceId;
     this.last = d;
-    if (d.ok && !pack(d, points, from, end, ts)) {
+    if (d.ok) {
+      // Packed as it is read: each point is read once; the run's end is looked for only when it does not fit.
+      const end = pack(d, points, from, deviceId, ts);
+      if (end > 0) return end;
       d.ok = false;
       this.texts++;
     }
-    return end;
+    return runEnd(points, from, deviceId, ts);
   }
 
   /** A device's entry at its first run (its keys are the run's). */
@@ -130,15 +131,23 @@ export class TelemetryCollector {
   }
 }
 
+/** The end of the run at `from`. */
+function runEnd(points: readonly TsPoint[], from: number, deviceId: string, ts: number): number {
+  let end = from + 1;
+  while (end < points.length && points[end].deviceId === deviceId && points[end].ts === ts) end++;
+  return end;
+}
+
 /**
- * Packs one message of `d` (points [from, end), all of ts `ts`); false when it does not fit the number form (the
- * device then takes the text form; what was written is dropped with it).
+ * Packs the message of `d` at `from` (a run of points of `deviceId` and `ts`); returns the run's end, or -1 when it
+ * does not fit the number form (the device then takes the text form; what was written is dropped with it).
  */
-function pack(d: DeviceNumbers, points: readonly TsPoint[], from: number, end: number, ts: number): boolean {
+function pack(d: DeviceNumbers, points: readonly TsPoint[], from: number, deviceId: string, ts: number): number {
   const keys = d.keys;
   const width = keys.length;
+  const end = from + width;
   // The packed form holds ts - previous ts as a varint: it must be a safe integer too, or it would not be exact.
-  if (end - from !== width || !(ts > d.lastTs) || !Number.isSafeInteger(ts) || (d.messages > 0 && ts - d.lastTs > Number.MAX_SAFE_INTEGER)) return false;
+  if (end > points.length || !(ts > d.lastTs) || !Number.isSafeInteger(ts) || (d.messages > 0 && ts - d.lastTs > Number.MAX_SAFE_INTEGER)) return -1;
   // At most 8 varint bytes for the ts and 9 a value.
   if (d.length + 8 + 9 * width > d.bytes.length) {
     const grown = new Uint8Array(Math.max(2 * d.bytes.length, d.length + 8 + 9 * width));
@@ -154,21 +163,25 @@ function pack(d: DeviceNumbers, points: readonly TsPoint[], from: number, end: n
   for (let k = 0; k < width; k++) {
     const p = points[from + k];
     const v = p.value;
-    if (p.key !== keys[k] || !(v.type === 'DOUBLE' || (v.type === 'LONG' && typeof v.value === 'number'))) return false;
+    // The run must be exactly the device's keys: as many points, of this device and ts, in the same order.
+    if (p.key !== keys[k] || (k > 0 && (p.deviceId !== deviceId || p.ts !== ts))) return -1;
+    if (!(v.type === 'DOUBLE' || (v.type === 'LONG' && typeof v.value === 'number'))) return -1;
     const n = v.value as number;
     // -0 and 0 are both written 0 in JSON, so a -0 may stand for a 0 and the other way round.
     if (n === previous[k]) {
       buf[at++] = 0;
       continue;
     }
-    if (!Number.isFinite(n)) return false;
+    if (!Number.isFinite(n)) return -1;
     previous[k] = n;
     at = packValue(buf, at, n);
   }
+  // A run longer than the keys needs no check here: its rest is read as the next run, of the same ts, which fails
+  // `ts > d.lastTs` and turns the device to the text form.
   d.length = at;
   d.lastTs = ts;
   d.messages++;
-  return true;
+  return end;
 }
 
 /** One value that is not its key's previous: tag 1 an integer, 2-5 a decimal of 1-4 digits, 6 an f64 (the file's head). */
