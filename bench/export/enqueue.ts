@@ -60,9 +60,10 @@ async function setup(label: string, exporting: boolean) {
   const builder = outbox as unknown as { collector?: () => unknown; decorate: (batch: unknown, collected?: unknown) => void };
   if (builder.collector && variant !== 'pass') hooks.collector = () => builder.collector!();
   hooks.decorate = (batch, collected) => {
-    const t0 = performance.now();
+    const t0 = process.cpuUsage();
     builder.decorate(batch, collected);
-    state.decorateMs += performance.now() - t0;
+    const t = process.cpuUsage(t0);
+    state.decorateMs += (t.user + t.system) / 1000;
   };
   const devices = benchDevices(100);
   const lastTs = devices.map(() => 1_700_000_000_000);
@@ -79,7 +80,7 @@ async function setup(label: string, exporting: boolean) {
     },
   };
   const order: number[] = [];
-  for (let d = 0; d < DEVICES_PER_COMMIT; d++) for (let m = 0; m < MESSAGES_PER_DEVICE; m++) order.push(interleave ? (m * DEVICES_PER_COMMIT + d) % DEVICES_PER_COMMIT : d);
+  for (let i = 0; i < MESSAGES; i++) order.push(interleave ? i % DEVICES_PER_COMMIT : Math.floor(i / MESSAGES_PER_DEVICE));
   let b = 0;
   const batch = async (timed: boolean) => {
     const first = (b++ * DEVICES_PER_COMMIT) % devices.length;
@@ -118,9 +119,10 @@ const rounds: { dist: string; rule: number; none: number; extra: number; bytes: 
 for (let r = 0; r < Number(values.rounds); r++) {
   for (const c of configs) Object.assign(c.state, { ns: 0, batches: 0, bytes: 0, decorateMs: 0, each: [] });
   for (let i = 0; i < BATCHES; i++) {
-    for (const c of configs) {
+    // Each batch the turn starts at another build and mode, so none always follows the same one.
+    for (let j = 0; j < configs.length; j++) {
       if (process.env.GC_BETWEEN === '1') gc?.({ type: 'minor' });
-      await c.batch(true);
+      await configs[(i + j) % configs.length].batch(true);
     }
   }
   // Medians over the batches: a batch that lost its core or its caches to another process does not move them.
@@ -131,8 +133,8 @@ for (let r = 0; r < Number(values.rounds); r++) {
     return { dist, rule: per(rule), none: per(none), extra: median(rule.state.each.map((x, i) => x - none.state.each[i])), bytes: rule.state.bytes / (rule.state.batches * MESSAGES), decorate: (rule.state.decorateMs * 1e6) / (rule.state.batches * MESSAGES) };
   }));
 }
-console.log(`${new Date().toISOString()} ${varying ? 'values varying' : 'same values'}${interleave ? ', interleaved' : ''}${process.env.GC_BETWEEN === '1' ? ', minor GC between batches (not timed)' : ''}${CHURN_BYTES > 0 ? `, ${CHURN_BYTES} B of churn a message` : ''}; CPU ns a message (medians over the batches; extra: of the rule's batch minus the no-rule batch after it), ${BATCHES} batches of ${MESSAGES} messages a round`);
+console.log(`${new Date().toISOString()} ${varying ? 'values varying' : 'same values'}${interleave ? ', interleaved' : ''}${process.env.GC_BETWEEN === '1' ? ', minor GC between batches (not timed)' : ''}${CHURN_BYTES > 0 ? `, ${CHURN_BYTES} B of churn a message` : ''}; CPU ns a message (medians over the batches; extra: the rule's batch minus the no-rule batch of the same turn), ${BATCHES} batches of ${MESSAGES} messages a round`);
 for (const [i, dist] of dists.entries()) {
   const rs = rounds.map((r) => r[i]);
-  console.log(`${dist}: rule ${rs.map((r) => r.rule.toFixed(0)).join(', ')}; no rule ${rs.map((r) => r.none.toFixed(0)).join(', ')}; extra ${rs.map((r) => r.extra.toFixed(1)).join(', ')}; decorate (wall) ${rs.map((r) => r.decorate.toFixed(1)).join(', ')}; outbox ${rs[0].bytes.toFixed(2)} B a message`);
+  console.log(`${dist}: rule ${rs.map((r) => r.rule.toFixed(0)).join(', ')}; no rule ${rs.map((r) => r.none.toFixed(0)).join(', ')}; extra ${rs.map((r) => r.extra.toFixed(1)).join(', ')}; decorate (CPU) ${rs.map((r) => r.decorate.toFixed(1)).join(', ')}; outbox ${rs[0].bytes.toFixed(2)} B a message`);
 }

@@ -42,6 +42,8 @@ interface Noted {
 
 export class OutboxBuilder {
   private readonly identities = new Map<string, Noted>();
+  /** The identity object noteDevice saw last (its entry in `identities` holds it). */
+  private lastNoted: DeviceIdentity | undefined;
 
   constructor(
     private readonly rules: ExportRules,
@@ -50,8 +52,12 @@ export class OutboxBuilder {
 
   /** True when telemetry or attribute writes of this device may be exported: remember who it is for the batch. */
   noteDevice(device: DeviceIdentity, kind: 'telemetry' | 'attributes'): void {
+    // The identity noted last, again (a socket read often holds several messages of one device): nothing to look up.
+    // Any other identity noted since would have replaced `lastNoted`, so its entry is still this object.
+    if (device === this.lastNoted) return;
     if (!this.rules.wants(kind)) return;
     const noted = this.identities.get(device.deviceId);
+    this.lastNoted = device;
     // The same identity object (the session's): its prefix stays; a changed one (a rename, another profile) is noted anew.
     if (noted !== undefined && noted.device === device) return;
     if (noted === undefined && this.identities.size >= IDENTITY_CAP) this.identities.delete(this.identities.keys().next().value as string);
