@@ -1,7 +1,7 @@
 /**
  * The export's cost on the commit path as the server pays it (issue 16): each message parsed from its payload bytes
  * (telemetryPoints, as the MQTT path does), noted (OutboxBuilder.noteDevice) and queued in the group committer
- * (GroupCommitter.submitTo: where a build that collects at enqueue packs the points), then each batch decorated with
+ * (GroupCommitter.submitTo), then each batch decorated with
  * its outbox rows and "written" to a store that writes nothing (so only the main thread's JavaScript counts). CPU per
  * message (the batch's queueing and commit, its payloads made before the clock starts), with one rule exporting all
  * telemetry and with none: every build, with and without the rule, is loaded in one process and they take turns
@@ -10,8 +10,9 @@
  * collected in another's time (the export's own garbage is then left out too).
  * A batch is 39 of 100 devices x 64 messages (what bench/export/run.ts's server commits at a time), each device's
  * messages one after another (one socket read's worth); INTERLEAVE=1 queues them round-robin across the devices
- * instead. VARYING=1: the values change from message to message. `--dist dir#pass`: that build with its outbox
- * packing each batch in one pass at commit instead of as the points are queued.
+ * instead. VARYING=1: the values change from message to message. CHURN_BYTES=n: see below. A build whose
+ * OutboxBuilder has a `collector()` (the enqueue-time packing tried in bench/RESULTS.md, "Data out: the outbox rows'
+ * packing"; not kept) gets it wired to GroupCommitter.collector; `--dist dir#pass` runs such a build without it.
  *   node --import tsx bench/export/enqueue.ts [--batches 600] [--rounds 3] [--dist /tmp/before/dist --dist dist]
  */
 import { join, resolve } from 'node:path';
