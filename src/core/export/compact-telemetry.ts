@@ -8,7 +8,7 @@
  * A device is in the number form when every message of it in the batch has the same keys in the same order, each
  * value a finite number, and its timestamps increase; otherwise its part of the row holds its telemetry array's JSON
  * text from telemetry-json.ts. Either way the JSON delivered is byte for byte what the text form holds. The numbers
- * are packed as the group committer queues the points (telemetry-collector.ts), or here in one pass over a batch.
+ * are packed in one pass over a batch's points (telemetry-collector.ts).
  *
  * Row bytes (`OutboxEntry.points`): u8 version (2; rows of version 1 are still read), then per device (one message
  * each, `messages` of them):
@@ -37,8 +37,8 @@ const shared = new TelemetryCollector();
 
 /**
  * Each device's points of a batch, in order of its first point (number form where it fits, else text), from one pass
- * over the whole batch (a batch whose points were not collected as they were queued: see telemetry-collector.ts).
- * The numbers live in buffers reused by the next call: write the rows (compactRow) before encoding another batch.
+ * over the batch. The entries and their bytes are reused by the next call: write the rows (compactRow) before
+ * encoding another batch.
  */
 export function compactByDevice(points: readonly TsPoint[]): Map<string, DeviceNumbers> {
   shared.reset();

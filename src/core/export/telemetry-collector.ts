@@ -57,7 +57,11 @@ export class TelemetryCollector {
   private lastId: string | undefined;
   private last: DeviceNumbers | undefined;
 
-  /** Packs points (a batch's, in order; several calls continue one another, but a run does not span two calls). */
+  /**
+   * Packs points (a batch's, in order; several calls continue one another, but a run does not span two calls). The
+   * loop is the function's last statement: V8 optimizes such a loop on the stack (OSR), and code after it that had
+   * not run yet deoptimized it over and over in an earlier version (bench/RESULTS.md, issue 16, session 9).
+   */
   add(points: readonly TsPoint[]): void {
     for (let i = 0; i < points.length; ) i = this.run(points, i);
   }
