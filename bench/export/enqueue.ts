@@ -8,7 +8,8 @@
  * batch by batch, so the machine's load falls on all alike; the export's cost is the rule's figure minus the no-rule
  * one. GC_BETWEEN=1 (with node --expose-gc) runs a minor GC between batches, untimed, so garbage left by one is not
  * collected in another's time (the export's own garbage is then left out too).
- * A batch is 39 of 100 devices x 64 messages (what bench/export/run.ts's server commits at a time), each device's
+ * A batch is 39 of 100 devices x 64 messages (DEVICES_PER_COMMIT, MESSAGES_PER_DEVICE; about what bench/export/run.ts's
+ * server commits at a time), each device's
  * messages one after another (one socket read's worth); INTERLEAVE=1 queues them round-robin across the devices
  * instead. VARYING=1: the values change from message to message. CHURN_BYTES=n: see below. A build whose
  * OutboxBuilder has a `collector()` (the enqueue-time packing tried in bench/RESULTS.md, "Data out: the outbox rows'
@@ -27,8 +28,8 @@ import { benchDevices } from './bench-devices.ts';
 const { values } = parseArgs({ options: { batches: { type: 'string', default: '600' }, rounds: { type: 'string', default: '3' }, dist: { type: 'string', multiple: true } } });
 const BATCHES = Number(values.batches);
 const WARMUP = 100;
-const DEVICES_PER_COMMIT = 39;
-const MESSAGES_PER_DEVICE = 64;
+const DEVICES_PER_COMMIT = Number(process.env.DEVICES_PER_COMMIT ?? 39);
+const MESSAGES_PER_DEVICE = Number(process.env.MESSAGES_PER_DEVICE ?? 64);
 const MESSAGES = DEVICES_PER_COMMIT * MESSAGES_PER_DEVICE;
 const varying = process.env.VARYING === '1';
 const interleave = process.env.INTERLEAVE === '1';
@@ -134,7 +135,7 @@ for (let r = 0; r < Number(values.rounds); r++) {
     return { dist, rule: per(rule), none: per(none), extra: median(rule.state.each.map((x, i) => x - none.state.each[i])), bytes: rule.state.bytes / (rule.state.batches * MESSAGES), decorate: (rule.state.decorateMs * 1e6) / (rule.state.batches * MESSAGES) };
   }));
 }
-console.log(`${new Date().toISOString()} ${varying ? 'values varying' : 'same values'}${interleave ? ', interleaved' : ''}${process.env.GC_BETWEEN === '1' ? ', minor GC between batches (not timed)' : ''}${CHURN_BYTES > 0 ? `, ${CHURN_BYTES} B of churn a message` : ''}; CPU ns a message (medians over the batches; extra: the rule's batch minus the no-rule batch of the same turn), ${BATCHES} batches of ${MESSAGES} messages a round`);
+console.log(`${new Date().toISOString()} ${DEVICES_PER_COMMIT} devices x ${MESSAGES_PER_DEVICE} messages a batch, ${varying ? 'values varying' : 'same values'}${interleave ? ', interleaved' : ''}${process.env.GC_BETWEEN === '1' ? ', minor GC between batches (not timed)' : ''}${CHURN_BYTES > 0 ? `, ${CHURN_BYTES} B of churn a message` : ''}; CPU ns a message (medians over the batches; extra: the rule's batch minus the no-rule batch of the same turn), ${BATCHES} batches a round`);
 for (const [i, dist] of dists.entries()) {
   const rs = rounds.map((r) => r[i]);
   console.log(`${dist}: rule ${rs.map((r) => r.rule.toFixed(0)).join(', ')}; no rule ${rs.map((r) => r.none.toFixed(0)).join(', ')}; extra ${rs.map((r) => r.extra.toFixed(1)).join(', ')}; decorate (CPU) ${rs.map((r) => r.decorate.toFixed(1)).join(', ')}; outbox ${rs[0].bytes.toFixed(2)} B a message`);
