@@ -140,14 +140,20 @@ describe('telemetry outbox rows over many batches', () => {
         points.push({ deviceId, ts: 1_700_000_000_000 + m * 7, key: 'a "quoted"', value: { type: 'DOUBLE', value: m / 8 } }, { deviceId, ts: 1_700_000_000_000 + m * 7, key: 'б', value: { type: 'LONG', value: m % 3 } });
       }
     }
+    // One device with more packed bytes than a row copies byte by byte (512).
+    for (let m = 0; m < 400; m++) points.push({ deviceId: 'long', ts: 1_700_000_000_000 + m * 1000, key: 'v', value: { type: 'DOUBLE', value: m * 1.25 } });
     points.push({ deviceId: 'text', ts: 1, key: 'x', value: { type: 'BOOLEAN', value: true } });
     const prefixOf = (deviceId: string) => `{"deviceName":${JSON.stringify(`név ${deviceId}`)},"profileId":"p","telemetry":`;
     const devices = [...compactByDevice(points)].map(([deviceId, numbers]) => ({ deviceId, prefix: prefixOf(deviceId), numbers }));
+    assert.ok(devices.find((d) => d.deviceId === 'long')!.numbers.length > 512);
     const plain = compactRow(devices);
     const headed = compactRow(devices.map((d) => ({ ...d, head: d.numbers.ok ? numbersHead(d.deviceId, d.prefix, d.numbers.keys) : undefined })));
     assert.deepEqual(headed, plain, 'a row with a text device among them');
     const numberOnly = devices.filter((d) => d.numbers.ok);
-    assert.deepEqual(compactRow(numberOnly.map((d) => ({ ...d, head: numbersHead(d.deviceId, d.prefix, d.numbers.keys) }))), compactRow(numberOnly), 'a row written at its exact size');
+    const exact = compactRow(numberOnly.map((d) => ({ ...d, head: numbersHead(d.deviceId, d.prefix, d.numbers.keys) })));
+    assert.deepEqual(exact, compactRow(numberOnly), 'a row written at its exact size');
+    const text = telemetryJsonByDevice(points);
+    assert.deepEqual(readCompactRow(exact).map((m) => m.data), numberOnly.map((d) => `${d.prefix}${text.get(d.deviceId)}}`), 'and read back as the reference JSON');
   });
 
   it('take the text form for runs that do not match the keys of the device\'s first message', () => {

@@ -144,7 +144,11 @@ function writeRow(buf: Buffer, devices: readonly RowDevice[]): number {
     buf.writeUInt32LE(8 + s.length, at + 4);
     buf.writeDoubleLE(s.firstTs, at + 8);
     at += 16;
-    buf.set(s.length === s.bytes.length ? s.bytes : s.bytes.subarray(0, s.length), at);
+    // Up to 512 bytes copied byte by byte: making a subarray view to copy from costs more (~10-25 ns a message at 24
+    // messages a device, bench/export/enqueue.ts).
+    const bytes = s.bytes;
+    if (s.length <= 512) for (let i = 0; i < s.length; i++) buf[at + i] = bytes[i];
+    else buf.set(s.length === bytes.length ? bytes : bytes.subarray(0, s.length), at);
     at += s.length;
   }
   return at;
