@@ -156,6 +156,14 @@ describe('telemetry outbox rows over many batches', () => {
     assert.deepEqual(readCompactRow(exact).map((m) => m.data), numberOnly.map((d) => `${d.prefix}${text.get(d.deviceId)}}`), 'and read back as the reference JSON');
   });
 
+  it('refuse a row cut inside its numbers instead of reading past its end', () => {
+    const points: TsPoint[] = Array.from({ length: 20 }, (_, m) => ({ deviceId: 'd', ts: 1_700_000_000_000 + m * 100_000, key: 'v', value: { type: 'LONG', value: 100_000 * m } }));
+    const row = compactRow([...compactByDevice(points)].map(([deviceId, numbers]) => ({ deviceId, prefix: '{"telemetry":', numbers })));
+    assert.equal(readCompactRow(row).length, 1);
+    // The last value's varint is 3 bytes: cut after its first (a continuation byte), and after the whole value's tag.
+    for (const cut of [2, 3]) assert.throws(() => readCompactRow(row.subarray(0, row.length - cut)), /ends inside its numbers/);
+  });
+
   it('take the text form for runs that do not match the keys of the device\'s first message', () => {
     const v = (n: number): KvValue => ({ type: 'LONG', value: n });
     const p = (deviceId: string, ts: number, key: string, value: KvValue = v(1)): TsPoint => ({ deviceId, ts, key, value });

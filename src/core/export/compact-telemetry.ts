@@ -175,7 +175,7 @@ export function unpackNumbers(buf: Buffer, at: number, count: number, width: num
     for (let shift = 1; ; shift *= 128) {
       const b = buf[at++];
       delta += (b & 127) * shift;
-      if (b < 128) break;
+      if (!(b >= 128)) break; // past the row's end (undefined) too: a damaged row must not loop forever
     }
     ts += delta;
     nums[i++] = ts;
@@ -194,7 +194,7 @@ export function unpackNumbers(buf: Buffer, at: number, count: number, width: num
       for (let shift = 1; ; shift *= 128) {
         const b = buf[at++];
         z += (b & 127) * shift;
-        if (b < 128) break;
+        if (!(b >= 128)) break; // past the row's end (undefined) too: a damaged row must not loop forever
       }
       const m = z % 2 === 0 ? z / 2 : -(z + 1) / 2;
       if (tag === 1) nums[i] = m;
@@ -202,6 +202,7 @@ export function unpackNumbers(buf: Buffer, at: number, count: number, width: num
       else throw new Error(`unknown compact value tag ${tag}`);
     }
   }
+  if (at > buf.length) throw new Error('compact outbox row ends inside its numbers');
   return { nums, end: at };
 }
 
