@@ -7,7 +7,8 @@
  *
  * A device is in the number form when every message of it in the batch has the same keys in the same order, each
  * value a finite number, and its timestamps increase; otherwise its part of the row holds its telemetry array's JSON
- * text from telemetry-json.ts. Either way the JSON delivered is byte for byte what the text form holds.
+ * text from telemetry-json.ts. Either way the JSON delivered is byte for byte what the text form holds. The numbers
+ * are packed in one pass over a batch's points (telemetry-collector.ts).
  *
  * Row bytes (`OutboxEntry.points`): u8 version (2; rows of version 1 are still read), then per device (one message
  * each, `messages` of them):
@@ -24,146 +25,93 @@
  * is the same.
  */
 import type { TsPoint } from '../model.ts';
-import { telemetryJsonByDevice, tsText } from './telemetry-json.ts';
+import { tsText } from './telemetry-json.ts';
+import { TelemetryCollector, type DeviceNumbers } from './telemetry-collector.ts';
+
+export type { DeviceNumbers } from './telemetry-collector.ts';
 
 const VERSION = 2;
 
-/** One device's points of a batch: its keys, and per message its ts and values. */
-export interface DeviceNumbers {
-  keys: string[];
-  nums: Float64Array;
-  /** Its buffer's place in the pool of reused buffers, or -1. */
-  slot: number;
-  /** Numbers written. */
-  n: number;
-  /** False once the device's points cannot take the number form. */
-  ok: boolean;
-  lastTs: number;
-  /** Its telemetry array's JSON text, when not `ok`. */
-  text?: string;
-}
+/** compactByDevice's collector, reused from call to call. */
+const shared = new TelemetryCollector();
 
 /**
- * Each device's points of a batch, in order of its first point (number form where it fits, else text). The numbers
- * live in buffers reused by the next call: write the rows (compactRow) before encoding another batch.
+ * Each device's points of a batch, in order of its first point (number form where it fits, else text), from one pass
+ * over the batch. The entries and their bytes are reused by the next call: write the rows (compactRow) before
+ * encoding another batch.
  */
 export function compactByDevice(points: readonly TsPoint[]): Map<string, DeviceNumbers> {
-  const series = new Map<string, DeviceNumbers>();
-  handedOut = 0;
-  if (collectNumbers(points, series) > 0) {
-    const text = telemetryJsonByDevice(points.filter((p) => !series.get(p.deviceId)!.ok));
-    for (const [deviceId, json] of text) series.get(deviceId)!.text = json;
-  }
-  return series;
+  shared.reset();
+  shared.add(points);
+  return shared.finish(points);
 }
 
 /**
- * compactByDevice's pass over the points; returns how many devices fell back to the text form. A function of its own
- * whose loop is its last statement: V8 optimizes this loop on the stack (OSR) within the first batches, and code after
- * such a loop that had not run yet (compactByDevice's `texts > 0`, when it followed the loop here) deoptimized the
- * optimized loop for lack of type feedback, over and over: 524 deopts in one 6 s run of bench/export/run.ts (V8's
- * --log-deopt; it depends on when V8 optimizes, and later runs did not do it), each followed by another optimization
- * (bench/RESULTS.md, issue 16, session 9).
+ * The constant start of a device's part of a row in the number form: its id, its message prefix, the form and its
+ * keys. The outbox keeps it per device (its identity and keys seldom change), so a row copies it instead of encoding it.
  */
-function collectNumbers(points: readonly TsPoint[], series: Map<string, DeviceNumbers>): number {
-  let texts = 0;
-  for (let i = 0; i < points.length; ) {
-    const { deviceId, ts } = points[i];
-    // A run: consecutive points of one device and one ts (one message's values, usually).
-    let end = i + 1;
-    while (end < points.length && points[end].deviceId === deviceId && points[end].ts === ts) end++;
-    let s = series.get(deviceId);
-    if (s === undefined) {
-      const keys: string[] = [];
-      for (let j = i; j < end; j++) keys.push(points[j].key);
-      const slot = handedOut < POOLED_BUFFERS ? handedOut++ : -1;
-      series.set(deviceId, (s = { keys, nums: pooledBuffer(slot), slot, n: 0, ok: distinct(keys), lastTs: -Infinity }));
-      if (!s.ok) texts++;
-    }
-    if (s.ok) {
-      const width = s.keys.length;
-      // The packed form holds ts - previous ts as a varint: it must be a safe integer too, or it would not be exact.
-      if (end - i !== width || !(ts > s.lastTs) || !Number.isSafeInteger(ts) || (s.n > 0 && ts - s.lastTs > Number.MAX_SAFE_INTEGER)) {
-        s.ok = false;
-        texts++;
-      } else {
-        if (s.n + width + 1 > s.nums.length) {
-          const grown = new Float64Array(Math.max(s.nums.length * 2, s.n + width + 1));
-          grown.set(s.nums.subarray(0, s.n));
-          s.nums = grown;
-          if (s.slot >= 0 && grown.length <= LARGEST_POOLED) pool[s.slot] = grown;
-        }
-        const nums = s.nums;
-        let at = s.n;
-        nums[at++] = ts;
-        for (let j = i; j < end; j++) {
-          const p = points[j];
-          const v = p.value;
-          if (p.key !== s.keys[j - i] || !(v.type === 'DOUBLE' || (v.type === 'LONG' && typeof v.value === 'number')) || !Number.isFinite(v.value)) {
-            s.ok = false;
-            texts++;
-            break;
-          }
-          nums[at++] = v.value as number;
-        }
-        s.n = at;
-        s.lastTs = ts;
-      }
-    }
-    i = end;
-  }
-  return texts;
+export function numbersHead(deviceId: string, prefix: string, keys: readonly string[]): Buffer {
+  const quoted = keys.map((k) => JSON.stringify(k));
+  let size = 2 + Buffer.byteLength(deviceId) + 4 + Buffer.byteLength(prefix) + 1 + 2;
+  for (const q of quoted) size += 2 + Buffer.byteLength(q);
+  const head = Buffer.allocUnsafe(size);
+  let at = 0;
+  const text = (s: string, lengthBytes: 2 | 4) => {
+    const n = head.write(s, at + lengthBytes, 'utf8');
+    if (lengthBytes === 2) head.writeUInt16LE(n, at);
+    else head.writeUInt32LE(n, at);
+    at += lengthBytes + n;
+  };
+  text(deviceId, 2);
+  text(prefix, 4);
+  head[at++] = 2;
+  head.writeUInt16LE(keys.length, at);
+  at += 2;
+  for (const q of quoted) text(q, 2);
+  return head;
 }
 
-/**
- * True when a message's keys can be written in their order: distinct, and none that a JSON object would move (an
- * array index) or drop (`__proto__`); those devices take the text form, which orders them as an object does.
- */
-/**
- * Number buffers reused from batch to batch (a typed array costs a microsecond or so to allocate; the rows copy the
- * numbers out before the next batch is encoded): the batch's n-th device takes the n-th. Bounded in count and size,
- * so what stays allocated does not grow with the fleet (past the bounds, fresh buffers).
- */
-const pool: Float64Array[] = [];
-const POOLED_BUFFERS = 1_024;
-/** Elements of the largest buffer kept (16 KiB). */
-const LARGEST_POOLED = 2_048;
-/** Buffers of the pool the current batch took. */
-let handedOut = 0;
-
-function pooledBuffer(slot: number): Float64Array {
-  if (slot < 0) return new Float64Array(256);
-  return (pool[slot] ??= new Float64Array(256));
-}
-
-/** Longest key (UTF-16 units) the number form takes: its quoted JSON text fits a u16 length ((65535 - 2) / 6). */
-const MAX_KEY_UNITS = 10_000;
-
-function distinct(keys: readonly string[]): boolean {
-  if (keys.length === 0 || keys.length > 0xffff) return false;
-  for (let j = 0; j < keys.length; j++) {
-    const first = keys[j].charCodeAt(0);
-    // A key's JSON text is stored behind a u16 length: at most 6 bytes a UTF-16 unit (\u00XX), so longer keys take text.
-    if ((first >= 0x30 && first <= 0x39) || keys[j] === '__proto__' || keys[j].length > MAX_KEY_UNITS) return false;
-    for (let k = 0; k < j; k++) if (keys[k] === keys[j]) return false;
-  }
-  return true;
+/** One device of a row: its numbers, and its numbersHead() when the caller keeps one (else it is encoded here). */
+export interface RowDevice {
+  deviceId: string;
+  prefix: string;
+  numbers: DeviceNumbers;
+  head?: Uint8Array;
 }
 
 /** One row's bytes for the devices (each with its message prefix) of one lane. */
-export function compactRow(devices: readonly { deviceId: string; prefix: string; numbers: DeviceNumbers }[]): Buffer {
+export function compactRow(devices: readonly RowDevice[]): Buffer {
+  // Every device in the number form with its head: the size is exact, so the row is written where it stays.
+  let exact = 1;
+  for (const d of devices) {
+    if (d.head === undefined || !d.numbers.ok) {
+      exact = -1;
+      break;
+    }
+    exact += d.head.length + 16 + d.numbers.length;
+  }
+  if (exact > 0) {
+    const row = Buffer.allocUnsafe(exact);
+    writeRow(row, devices);
+    return row;
+  }
   let size = 1;
   for (const d of devices) {
     size += 2 + d.deviceId.length * 3 + 4 + d.prefix.length * 3 + 1;
     if (d.numbers.ok) {
-      // At most 8 varint bytes per ts and 9 per value.
-      size += 2 + 4 + 4 + 8 + d.numbers.n * 9;
+      size += 2 + 4 + 4 + 8 + d.numbers.length;
       for (const k of d.numbers.keys) size += 2 + (k.length + 2) * 6;
     } else size += 4 + d.numbers.text!.length * 3;
   }
   // Written into a buffer reused from row to row, then copied out at its size (small rows come from Node's pool).
   if (rowScratch.length < size) rowScratch = Buffer.allocUnsafe(Math.max(size, rowScratch.length * 2));
-  const buf = rowScratch;
+  const row = Buffer.from(rowScratch.subarray(0, writeRow(rowScratch, devices)));
+  if (rowScratch.length > LARGEST_SCRATCH) rowScratch = Buffer.allocUnsafe(LARGEST_SCRATCH);
+  return row;
+}
+
+/** Writes the row of `devices` into `buf` (large enough); returns its length. */
+function writeRow(buf: Buffer, devices: readonly RowDevice[]): number {
   let at = 0;
   buf[at++] = VERSION;
   const text = (s: string, lengthBytes: 2 | 4) => {
@@ -173,90 +121,44 @@ export function compactRow(devices: readonly { deviceId: string; prefix: string;
     at += lengthBytes + n;
   };
   for (const d of devices) {
-    text(d.deviceId, 2);
-    text(d.prefix, 4);
     const s = d.numbers;
     if (!s.ok) {
+      text(d.deviceId, 2);
+      text(d.prefix, 4);
       buf[at++] = 1;
       text(s.text!, 4);
       continue;
     }
-    buf[at++] = 2;
-    const width = s.keys.length;
-    buf.writeUInt16LE(width, at);
-    at += 2;
-    for (const k of s.keys) text(JSON.stringify(k), 2);
-    buf.writeUInt32LE(s.n / (width + 1), at);
-    const lengthAt = at + 4;
-    at += 8;
-    const start = at;
-    at = packNumbers(buf, at, s.nums, s.n, width);
-    buf.writeUInt32LE(at - start, lengthAt);
+    if (d.head !== undefined) {
+      buf.set(d.head, at);
+      at += d.head.length;
+    } else {
+      text(d.deviceId, 2);
+      text(d.prefix, 4);
+      buf[at++] = 2;
+      buf.writeUInt16LE(s.keys.length, at);
+      at += 2;
+      for (const k of s.keys) text(JSON.stringify(k), 2);
+    }
+    buf.writeUInt32LE(s.messages, at);
+    buf.writeUInt32LE(8 + s.length, at + 4);
+    buf.writeDoubleLE(s.firstTs, at + 8);
+    at += 16;
+    // Up to 512 bytes copied byte by byte: making a subarray view to copy from costs more (~10-25 ns a message at 24
+    // messages a device, bench/export/enqueue.ts).
+    const bytes = s.bytes;
+    if (s.length <= 512) for (let i = 0; i < s.length; i++) buf[at + i] = bytes[i];
+    else buf.set(s.length === bytes.length ? bytes : bytes.subarray(0, s.length), at);
+    at += s.length;
   }
-  const row = Buffer.from(buf.subarray(0, at));
-  if (rowScratch.length > LARGEST_SCRATCH) rowScratch = Buffer.allocUnsafe(LARGEST_SCRATCH);
-  return row;
+  return at;
 }
 
 /** compactRow's buffer (a row is bounded by a batch of its rule: at most a few MB), kept up to 1 MiB. */
 let rowScratch = Buffer.allocUnsafe(64 * 1024);
 const LARGEST_SCRATCH = 1024 * 1024;
 
-/** The previous value of each key while packing (NaN: none; no packed value is NaN). */
-let previous = new Float64Array(16);
 const POW10 = [1, 10, 100, 1000, 10000];
-
-/** Form 2's numbers: the first ts as f64, then per message its ts delta and its values, tagged (see the file's head). */
-function packNumbers(buf: Buffer, at: number, nums: Float64Array, n: number, width: number): number {
-  if (previous.length < width) previous = new Float64Array(width);
-  previous.fill(Number.NaN, 0, width);
-  let lastTs = nums[0];
-  at = buf.writeDoubleLE(lastTs, at);
-  for (let i = 0; i < n; ) {
-    const ts = nums[i++];
-    at = writeVarint(buf, at, ts - lastTs);
-    lastTs = ts;
-    for (let k = 0; k < width; k++) {
-      const v = nums[i++];
-      // -0 and 0 are both written 0 in JSON, so a -0 may stand for a 0 and the other way round.
-      if (v === previous[k]) {
-        buf[at++] = 0;
-        continue;
-      }
-      previous[k] = v;
-      if (Number.isInteger(v) && v > -2147483648 && v < 2147483648) {
-        buf[at++] = 1;
-        at = writeVarint(buf, at, v < 0 ? -2 * v - 1 : 2 * v);
-        continue;
-      }
-      let tag = 6;
-      for (let d = 1; d <= 4; d++) {
-        const m = Math.round(v * POW10[d]);
-        if (m > -2147483648 && m < 2147483648 && m / POW10[d] === v) {
-          buf[at++] = 1 + d;
-          at = writeVarint(buf, at, m < 0 ? -2 * m - 1 : 2 * m);
-          tag = 0;
-          break;
-        }
-      }
-      if (tag === 6) {
-        buf[at++] = 6;
-        at = buf.writeDoubleLE(v, at);
-      }
-    }
-  }
-  return at;
-}
-
-/** A non-negative safe integer, 7 bits a byte, low bits first. */
-function writeVarint(buf: Buffer, at: number, n: number): number {
-  while (n >= 128) {
-    buf[at++] = n < 2147483648 ? (n & 127) | 128 : (n % 128) | 128;
-    n = Math.floor(n / 128);
-  }
-  buf[at++] = n;
-  return at;
-}
 
 /**
  * Reads form 2's numbers of one device at `at` into `out` (grown when short: the array to use is returned with the end),
@@ -273,7 +175,7 @@ export function unpackNumbers(buf: Buffer, at: number, count: number, width: num
     for (let shift = 1; ; shift *= 128) {
       const b = buf[at++];
       delta += (b & 127) * shift;
-      if (b < 128) break;
+      if (!(b >= 128)) break; // past the row's end (undefined) too: a damaged row must not loop forever
     }
     ts += delta;
     nums[i++] = ts;
@@ -292,7 +194,7 @@ export function unpackNumbers(buf: Buffer, at: number, count: number, width: num
       for (let shift = 1; ; shift *= 128) {
         const b = buf[at++];
         z += (b & 127) * shift;
-        if (b < 128) break;
+        if (!(b >= 128)) break; // past the row's end (undefined) too: a damaged row must not loop forever
       }
       const m = z % 2 === 0 ? z / 2 : -(z + 1) / 2;
       if (tag === 1) nums[i] = m;
@@ -300,6 +202,7 @@ export function unpackNumbers(buf: Buffer, at: number, count: number, width: num
       else throw new Error(`unknown compact value tag ${tag}`);
     }
   }
+  if (at > buf.length) throw new Error('compact outbox row ends inside its numbers');
   return { nums, end: at };
 }
 

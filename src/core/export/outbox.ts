@@ -7,12 +7,19 @@ import type { DeviceIdentity } from '../api.ts';
 import { kvToJson } from '../kv-json.ts';
 import type { AttributeWrite, TsPoint } from '../model.ts';
 import type { WriteBatch } from '../ports/store.ts';
-import { compactByDevice, compactRow, type DeviceNumbers } from './compact-telemetry.ts';
+import { compactByDevice, compactRow, numbersHead, type RowDevice } from './compact-telemetry.ts';
 import { deviceHash, laneOf, type ExportKind, type ExportRule, type OutboxEntry } from './model.ts';
 import type { ExportRules } from './rules.ts';
 
 /** Devices whose identity the outbox needs, kept for the batches still open (bounded: oldest dropped first). */
 const IDENTITY_CAP = 200_000;
+
+/** One rule's lane of a batch: its devices' parts of the rows. */
+interface Lane {
+  rule: ExportRule;
+  partition: number;
+  devices: RowDevice[];
+}
 
 /** Whether new outbox rows may be written (the disk budget); `skipped` counts what was left out while full. */
 export interface OutboxBudget {
@@ -20,16 +27,24 @@ export interface OutboxBudget {
   skipped(ruleId: string, rows: number): void;
 }
 
-/** A device's identity as last noted, with its message prefix and lane hash computed once for it (not per batch). */
+/**
+ * A device's identity as last noted, with what its rows repeat computed once for it (not per batch): its message
+ * prefix, its lane hash, and the head of its part of a row for the keys it last sent (a renamed device or one moved
+ * to another profile is noted anew, so none of this outlives the identity it was made from).
+ */
 interface Noted {
   device: DeviceIdentity;
   prefix?: string;
   /** deviceHash: its lane in a rule is laneOf(rule, hash). */
   hash: number;
+  head?: Buffer;
+  headKeys?: string[];
 }
 
 export class OutboxBuilder {
   private readonly identities = new Map<string, Noted>();
+  /** The identity object noteDevice saw last (its entry in `identities` holds it). */
+  private lastNoted: DeviceIdentity | undefined;
 
   constructor(
     private readonly rules: ExportRules,
@@ -38,13 +53,15 @@ export class OutboxBuilder {
 
   /** True when telemetry or attribute writes of this device may be exported: remember who it is for the batch. */
   noteDevice(device: DeviceIdentity, kind: 'telemetry' | 'attributes'): void {
+    // The identity noted last, again (a socket read often holds several messages of one device): nothing to look up.
+    // Any other identity noted since would have replaced `lastNoted`, so its entry is still this object.
+    if (device === this.lastNoted) return;
     if (!this.rules.wants(kind)) return;
-    if (this.identities.size >= IDENTITY_CAP && !this.identities.has(device.deviceId)) {
-      this.identities.delete(this.identities.keys().next().value as string);
-    }
     const noted = this.identities.get(device.deviceId);
+    this.lastNoted = device;
     // The same identity object (the session's): its prefix stays; a changed one (a rename, another profile) is noted anew.
-    if (noted?.device === device) return;
+    if (noted !== undefined && noted.device === device) return;
+    if (noted === undefined && this.identities.size >= IDENTITY_CAP) this.identities.delete(this.identities.keys().next().value as string);
     this.identities.set(device.deviceId, { device, hash: deviceHash(device.deviceId) });
   }
 
@@ -66,7 +83,9 @@ export class OutboxBuilder {
    * (compact-telemetry.ts: the points as numbers; delivery writes the JSON).
    */
   private telemetryRows(points: readonly TsPoint[], now: number, out: OutboxEntry[]): void {
-    const lanes = new Map<string, { rule: ExportRule; partition: number; devices: { deviceId: string; prefix: string; numbers: DeviceNumbers }[] }>();
+    // Each rule's lanes by partition (no key string made and hashed per device), and all lanes in order of their first device.
+    const byRule = new Map<string, Lane[]>();
+    const lanes: Lane[] = [];
     for (const [deviceId, numbers] of compactByDevice(points)) {
       const noted = this.identities.get(deviceId);
       if (!noted) continue;
@@ -76,19 +95,21 @@ export class OutboxBuilder {
       // What JSON.stringify({ deviceName, profileId, telemetry }) gives before the telemetry array.
       const prefix = (noted.prefix ??= `{"deviceName":${JSON.stringify(device.deviceName)},"profileId":${JSON.stringify(device.profileId)},"telemetry":`);
       const hash = noted.hash;
+      const head = numbers.ok ? headOf(noted, deviceId, prefix, numbers.keys) : undefined;
       for (const rule of rules) {
         if (this.budget.full) {
           this.budget.skipped(rule.id, 1);
           continue;
         }
         const partition = laneOf(rule, hash);
-        const key = `${partition}:${rule.id}`;
-        let lane = lanes.get(key);
-        if (!lane) lanes.set(key, (lane = { rule, partition, devices: [] }));
-        lane.devices.push({ deviceId, prefix, numbers });
+        let ofRule = byRule.get(rule.id);
+        if (ofRule === undefined) byRule.set(rule.id, (ofRule = []));
+        let lane = ofRule[partition];
+        if (lane === undefined) lanes.push((ofRule[partition] = lane = { rule, partition, devices: [] }));
+        lane.devices.push({ deviceId, prefix, numbers, head });
       }
     }
-    for (const { rule, partition, devices } of lanes.values()) {
+    for (const { rule, partition, devices } of lanes) {
       const perRow = Math.max(1, rule.destination.batchSize);
       for (let i = 0; i < devices.length; i += perRow) {
         const chunk = devices.slice(i, i + perRow);
@@ -132,4 +153,16 @@ export class OutboxBuilder {
       out.push({ ruleId: rule.id, partition: laneOf(rule, hash), deviceId, kind, createdTime: ts, payload });
     }
   }
+}
+
+/** The head of a device's part of a row for `keys`: the one kept for it when its keys are the same, else a new one kept. */
+function headOf(noted: Noted, deviceId: string, prefix: string, keys: readonly string[]): Buffer {
+  const kept = noted.headKeys;
+  if (noted.head !== undefined && kept !== undefined && kept.length === keys.length) {
+    let same = true;
+    for (let k = 0; k < keys.length; k++) if (kept[k] !== keys[k]) same = false;
+    if (same) return noted.head;
+  }
+  noted.headKeys = keys.slice();
+  return (noted.head = numbersHead(deviceId, prefix, keys));
 }
