@@ -23,7 +23,7 @@ function random(seed: number): () => number {
   };
 }
 
-const rule = (id: string, profileId: string | null, batchSize: number) => ({ id, tenantId: 't', name: id, profileId, kinds: ['telemetry'], enabled: true, createdTime: 0, destination: { type: 'webhook', url: 'http://127.0.0.1:9/', headers: {}, secret: null, batchSize, timeoutMs: 1000 } }) as ExportRule;
+const rule = (id: string, profileId: string | null, batchSize: number) => ({ id, tenantId: 't', name: id, profileId, kinds: ['telemetry'], enabled: true, createdTime: 0, lanes: 16, destination: { type: 'webhook', url: 'http://127.0.0.1:9/', headers: {}, secret: null, batchSize, timeoutMs: 1000 } }) as ExportRule;
 
 /** Rules as ExportRules.matching gives them: every rule of no profile, and those of the device's profile. */
 function rulesOf(list: ExportRule[]): ExportRules {
