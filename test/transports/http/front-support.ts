@@ -23,9 +23,12 @@ export function runScript(port: number, steps: readonly Step[], limitMs = 60_000
     socket.setNoDelay(true);
     let data = '';
     let waiting: { count: number; go: () => void } | undefined;
+    let stepsDone = 0;
+    let connected = false;
     const timer = setTimeout(() => {
+      const where = `connected ${connected}, local port ${socket.localPort}, ${stepsDone}/${steps.length} steps done, ${socket.bytesWritten} bytes written`;
       socket.destroy();
-      reject(new Error(`the server did not close within ${limitMs} ms; got ${JSON.stringify(data)}`));
+      reject(new Error(`the server did not close within ${limitMs} ms (${where}); got ${JSON.stringify(data)}`));
     }, limitMs);
     socket.setEncoding('latin1');
     socket.on('data', (chunk: string) => {
@@ -54,9 +57,13 @@ export function runScript(port: number, steps: readonly Step[], limitMs = 60_000
         } else {
           socket.end();
         }
+        stepsDone++;
       }
     };
-    socket.once('connect', () => void run());
+    socket.once('connect', () => {
+      connected = true;
+      void run();
+    });
   });
 }
 

@@ -130,7 +130,13 @@ async function differences(front: TestServer, plain: TestServer, all: [string, S
   for (let start = 0; start < all.length; start += 40) {
     await Promise.all(
       all.slice(start, start + 40).map(async ([name, steps]) => {
-        const [withFront, without] = await Promise.all([runScript(front.ports.http, steps), runScript(plain.ports.http, steps)]);
+        const named = (which: string) => (error: Error): never => {
+          throw new Error(`${name} (${which}): ${error.message}`);
+        };
+        const [withFront, without] = await Promise.all([
+          runScript(front.ports.http, steps).catch(named('front')),
+          runScript(plain.ports.http, steps).catch(named('node:http alone')),
+        ]);
         if (normalized(withFront) !== normalized(without)) mismatches.push(`${name}:\n  front: ${JSON.stringify(withFront).slice(0, 600)}\n  node:  ${JSON.stringify(without).slice(0, 600)}`);
       }),
     );
