@@ -48,9 +48,13 @@ export class FrontConnection {
   head: FrontHead | undefined;
   private pick: { handler: LeanHandler; match: unknown } | undefined;
   private readonly queue: Slot[] = [];
-  /** Date.now() of the current request's first byte (of the connection's opening for the first), 0 between requests. */
-  requestStart = Date.now();
-  /** Date.now() since which the connection waits for a next request, 0 when not idle. */
+  /**
+   * performance.now() of the current request's first byte (of the connection's opening for the first), 0 between
+   * requests. The front's timeouts count on the monotonic clock, as node:http's do (uv_hrtime): on the wall clock
+   * (Date.now) a clock set back left connections unclosed for as long, one set forward closed them early.
+   */
+  requestStart = performance.now();
+  /** performance.now() since which the connection waits for a next request, 0 when not idle. */
   idleSince = 0;
   /** A `Connection: close` request was read: nothing after it is. */
   private closeAfter = false;
@@ -63,7 +67,7 @@ export class FrontConnection {
    * complete, counted from the last byte read or written (`lastActivity`), as its socket timeout is.
    */
   keepAliveArmed = false;
-  lastActivity = Date.now();
+  lastActivity = performance.now();
   /** A whole request was read on this connection (line ends before a later one are skipped, as llhttp does). */
   private readOne = false;
   /** The connection's reading and writing are this object's (until detach). */
@@ -95,7 +99,7 @@ export class FrontConnection {
 
   private data(chunk: Buffer): void {
     this.idleSince = 0;
-    const now = Date.now();
+    const now = performance.now();
     this.lastActivity = now;
     if (this.requestStart === 0) this.requestStart = now;
     const head = this.head;
@@ -156,7 +160,7 @@ export class FrontConnection {
         if (i === this.buf.length) {
           this.buf = undefined;
           this.requestStart = 0;
-          if (this.queue.length === 0) this.idleSince = Date.now();
+          if (this.queue.length === 0) this.idleSince = performance.now();
           return;
         }
         this.buf = this.buf.subarray(i);
@@ -178,7 +182,7 @@ export class FrontConnection {
       if (this.buf.length < end) return;
       const body = this.buf.subarray(head.bodyStart, end);
       this.buf = this.buf.length > end ? this.buf.subarray(end) : undefined;
-      this.requestStart = this.buf === undefined ? 0 : Date.now();
+      this.requestStart = this.buf === undefined ? 0 : performance.now();
       this.headReads = 0;
       this.head = undefined;
       this.readOne = true;
@@ -231,7 +235,7 @@ export class FrontConnection {
       socket.end();
     } else {
       this.keepAliveArmed = true;
-      this.lastActivity = Date.now();
+      this.lastActivity = performance.now();
       if (this.buf === undefined) this.idleSince = this.lastActivity;
     }
   }

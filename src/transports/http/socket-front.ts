@@ -111,7 +111,7 @@ class SocketFront implements FrontHost {
   }
 
   /**
-   * `socket` goes to node:http with part of a request that began at `started` (Date.now()); `idleSince` when the
+   * `socket` goes to node:http with part of a request that began at `started` (performance.now()); `idleSince` when the
    * front's keep-alive timeout was running (its answers all written), which node:http's new parser does not know of.
    */
   watchHandedOver(socket: Socket, started: number, idleSince: number | undefined): void {
@@ -129,7 +129,7 @@ class SocketFront implements FrontHost {
   frontAnswersWritten(socket: Socket): void {
     const watched = this.handedOverRequests.get(socket);
     if (watched !== undefined && watched.req === undefined && watched.idleSince === undefined) {
-      watched.idleSince = Date.now();
+      watched.idleSince = performance.now();
       watched.bytesRead = socket.bytesRead;
     }
   }
@@ -146,45 +146,70 @@ class SocketFront implements FrontHost {
   }
 
   private check(): void {
-    const now = Date.now();
-    const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs } = this.opts.limits;
+    const now = performance.now();
     for (const connection of this.connections) {
       if (connection.handedOver) continue;
-      const started = connection.requestStart;
-      if (started > 0) {
-        const headersDone = connection.head !== undefined;
-        if (!headersDone && headersTimeoutMs > 0 && now - started > headersTimeoutMs) connection.timedOut(false);
-        else if (requestTimeoutMs > 0 && now - started > requestTimeoutMs) connection.timedOut(headersDone);
-        else if (!headersDone && connection.keepAliveArmed && keepAliveTimeoutMs > 0) {
-          // node:http's keep-alive timeout also ends a next request whose head is not complete (silently, as idle).
-          if (connection.socket.writableLength > 0) connection.lastActivity = now;
-          else if (now - connection.lastActivity >= keepAliveTimeoutMs) connection.socket.destroy();
-        }
-      } else if (connection.idleSince > 0 && keepAliveTimeoutMs > 0) {
-        // As node:http, whose keep-alive timeout starts once the last answer is written out: a client slow to read
-        // its answers gets all of them.
-        if (connection.socket.writableLength > 0) connection.idleSince = now;
-        else if (now - connection.idleSince >= keepAliveTimeoutMs) connection.socket.destroy();
+      try {
+        this.checkConnection(connection, now);
+      } catch (err) {
+        // One connection's failure (an app clientError listener that throws, say) must not stop the check of the
+        // others, whose timeouts would then never run: that one is logged and closed.
+        this.log.error({ err }, 'HTTP socket front: a connection check failed; closing it');
+        connection.socket.destroy();
+        this.release(connection);
       }
     }
     for (const [socket, watched] of this.handedOverRequests) {
-      const headersDone = watched.req !== undefined;
-      // node:http frees a connection's parser (socket.parser = null) when it upgrades it (WebSocket): no HTTP timeout
-      // applies to it any more; an upgrade comes as `upgrade`, never as `request`.
-      if (socket.destroyed || watched.req?.complete || !(socket as Socket & { parser?: unknown }).parser) {
-        this.handedOverRequests.delete(socket);
-      } else if (!headersDone && watched.idleSince !== undefined && keepAliveTimeoutMs > 0 && keepAliveDue(socket, watched, now, keepAliveTimeoutMs)) {
-        // node:http alone would have closed it as idle by its keep-alive timeout (until the next head is complete).
+      try {
+        this.checkHandedOver(socket, watched, now);
+      } catch (err) {
+        this.log.error({ err }, 'HTTP socket front: a handed-over connection check failed; closing it');
         this.handedOverRequests.delete(socket);
         socket.destroy();
-      } else if ((!headersDone && headersTimeoutMs > 0 && now - watched.started > headersTimeoutMs) || (requestTimeoutMs > 0 && now - watched.started > requestTimeoutMs)) {
-        // As node:http's own check does: the app's clientErrorHandler answers 408 naming the limit.
-        this.handedOverRequests.delete(socket);
-        const err = Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT', headersDone });
-        if (!this.server.emit('clientError', err, socket)) socket.destroy();
       }
     }
     if (this.handedOverRequests.size === 0) this.server.removeListener('request', this.onRequest);
+  }
+
+  /** The headers, request and keep-alive timeouts of a connection the front serves. */
+  private checkConnection(connection: FrontConnection, now: number): void {
+    const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs } = this.opts.limits;
+    const started = connection.requestStart;
+    if (started > 0) {
+      const headersDone = connection.head !== undefined;
+      if (!headersDone && headersTimeoutMs > 0 && now - started > headersTimeoutMs) connection.timedOut(false);
+      else if (requestTimeoutMs > 0 && now - started > requestTimeoutMs) connection.timedOut(headersDone);
+      else if (!headersDone && connection.keepAliveArmed && keepAliveTimeoutMs > 0) {
+        // node:http's keep-alive timeout also ends a next request whose head is not complete (silently, as idle).
+        if (connection.socket.writableLength > 0) connection.lastActivity = now;
+        else if (now - connection.lastActivity >= keepAliveTimeoutMs) connection.socket.destroy();
+      }
+    } else if (connection.idleSince > 0 && keepAliveTimeoutMs > 0) {
+      // As node:http, whose keep-alive timeout starts once the last answer is written out: a client slow to read
+      // its answers gets all of them.
+      if (connection.socket.writableLength > 0) connection.idleSince = now;
+      else if (now - connection.idleSince >= keepAliveTimeoutMs) connection.socket.destroy();
+    }
+  }
+
+  /** The timeouts node:http's parser does not know of, of a connection handed over part way through a request. */
+  private checkHandedOver(socket: Socket, watched: HandedOverRequest, now: number): void {
+    const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs } = this.opts.limits;
+    const headersDone = watched.req !== undefined;
+    // node:http frees a connection's parser (socket.parser = null) when it upgrades it (WebSocket): no HTTP timeout
+    // applies to it any more; an upgrade comes as `upgrade`, never as `request`.
+    if (socket.destroyed || watched.req?.complete || !(socket as Socket & { parser?: unknown }).parser) {
+      this.handedOverRequests.delete(socket);
+    } else if (!headersDone && watched.idleSince !== undefined && keepAliveTimeoutMs > 0 && keepAliveDue(socket, watched, now, keepAliveTimeoutMs)) {
+      // node:http alone would have closed it as idle by its keep-alive timeout (until the next head is complete).
+      this.handedOverRequests.delete(socket);
+      socket.destroy();
+    } else if ((!headersDone && headersTimeoutMs > 0 && now - watched.started > headersTimeoutMs) || (requestTimeoutMs > 0 && now - watched.started > requestTimeoutMs)) {
+      // As node:http's own check does: the app's clientErrorHandler answers 408 naming the limit.
+      this.handedOverRequests.delete(socket);
+      const err = Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT', headersDone });
+      if (!this.server.emit('clientError', err, socket)) socket.destroy();
+    }
   }
 
   /** The app is closing: idle connections close now, the others once their answers are written. */

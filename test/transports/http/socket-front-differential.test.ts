@@ -124,18 +124,31 @@ async function storedData(server: TestServer): Promise<unknown> {
   return data;
 }
 
+/**
+ * For a stream that timed out: whether `server` still answers a new plain post (a store or commit that stopped
+ * answering, or this connection alone), and its warnings and errors logged so far.
+ */
+async function serverState(server: TestServer): Promise<string> {
+  const probe = await runScript(server.ports.http, [rawPost(`/api/v1/${TOKENS[0]}/telemetry`, '{"probe":1}', 'Content-Type: application/json\r\nConnection: close\r\n')], 10_000).then(
+    (answer) => JSON.stringify(answer.split('\r\n', 1)[0]),
+    (error: Error) => `no answer (${error.message})`,
+  );
+  const problems = server.logLines.filter((line) => /"level":(4|5|6)\d/.test(line)).slice(-10);
+  return `a new post to that server then got ${probe}; its warnings and errors: ${problems.length ? problems.join('\n') : 'none'}`;
+}
+
 /** Runs `all` against both servers, a few at a time, and returns the streams whose answers differ. */
 async function differences(front: TestServer, plain: TestServer, all: [string, Step[]][]): Promise<string[]> {
   const mismatches: string[] = [];
   for (let start = 0; start < all.length; start += 40) {
     await Promise.all(
       all.slice(start, start + 40).map(async ([name, steps]) => {
-        const named = (which: string) => (error: Error): never => {
-          throw new Error(`${name} (${which}): ${error.message}`);
+        const named = (which: string, server: TestServer) => async (error: Error): Promise<never> => {
+          throw new Error(`${name} (${which}): ${error.message}; ${await serverState(server)}`);
         };
         const [withFront, without] = await Promise.all([
-          runScript(front.ports.http, steps).catch(named('front')),
-          runScript(plain.ports.http, steps).catch(named('node:http alone')),
+          runScript(front.ports.http, steps).catch(named('front', front)),
+          runScript(plain.ports.http, steps).catch(named('node:http alone', plain)),
         ]);
         if (normalized(withFront) !== normalized(without)) mismatches.push(`${name}:\n  front: ${JSON.stringify(withFront).slice(0, 600)}\n  node:  ${JSON.stringify(without).slice(0, 600)}`);
       }),
