@@ -3,7 +3,7 @@
  * state, and dead letters with replay. Secrets in a destination are write-only: answers mask them.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { DeadLetter, ExportRule } from '../core/export/model.ts';
+import { isCurrentLane, type DeadLetter, type ExportRule } from '../core/export/model.ts';
 import { maskedDestination, type ExportRuleInput } from '../core/export/rules.ts';
 import { badRequest } from '../core/errors.ts';
 import { recordAudit } from './audit.ts';
@@ -89,7 +89,8 @@ export function registerExportRoutes(app: FastifyInstance, deps: AdminDeps): voi
         pending: counts.get(rule.id) ?? 0,
         // `lanes` is the rule's lane count; this is each lane's delivery state (after a change of `lanes`, the old
         // lanes too until the next change).
-        laneStates: lanes.map((l) => ({ partition: l.partition, attempts: l.attempts, nextAttemptTime: l.nextAttemptTime, lastError: l.lastError, leased: l.owner !== null && l.leaseUntil > Date.now() })),
+        // The rule's current lanes, and any other lane that holds state (rows of an earlier lane count being delivered).
+        laneStates: lanes.filter((l) => isCurrentLane(rule, l.partition) || l.attempts > 0 || l.lastError !== null || (l.owner !== null && l.leaseUntil > Date.now())).map((l) => ({ partition: l.partition, attempts: l.attempts, nextAttemptTime: l.nextAttemptTime, lastError: l.lastError, leased: l.owner !== null && l.leaseUntil > Date.now() })),
       };
     },
   );

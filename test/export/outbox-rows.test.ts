@@ -186,4 +186,12 @@ describe('telemetry outbox rows over many batches', () => {
     const messages = readCompactRow(compactRow([...series].map(([deviceId, numbers]) => ({ deviceId, prefix: '{"telemetry":', numbers }))));
     assert.deepEqual(messages.map((m) => [m.deviceId, m.data]), [...text].map(([deviceId, json]) => [deviceId, `{"telemetry":${json}}`]));
   });
+
+  it('a kept row head holds only its own bytes, not a block of the shared buffer pool', () => {
+    // Rows are cut from Node's 8 KiB pool around each head; a head that were a slice of it would keep its whole block.
+    for (const keys of [['t'], ['temperature', 'humidity'], Array.from({ length: 40 }, (_, i) => `key-${i}`)]) {
+      const head = numbersHead('1a2b3c4d-0000-4000-8000-000000000001', '{"deviceName":"d","profileId":"p","telemetry":', keys);
+      assert.equal(head.buffer.byteLength, head.length, `${keys.length} keys: a buffer of its own`);
+    }
+  });
 });

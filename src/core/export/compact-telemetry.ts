@@ -54,7 +54,9 @@ export function numbersHead(deviceId: string, prefix: string, keys: readonly str
   const quoted = keys.map((k) => JSON.stringify(k));
   let size = 2 + Buffer.byteLength(deviceId) + 4 + Buffer.byteLength(prefix) + 1 + 2;
   for (const q of quoted) size += 2 + Buffer.byteLength(q);
-  const head = Buffer.allocUnsafe(size);
+  // Its own memory, not a slice of Node's shared 8 KiB pool: a head is kept (per device) while the rows cut from the
+  // pool beside it are gone, and a kept slice would hold its whole 8 KiB block.
+  const head = Buffer.allocUnsafeSlow(size);
   let at = 0;
   const text = (s: string, lengthBytes: 2 | 4) => {
     const n = head.write(s, at + lengthBytes, 'utf8');

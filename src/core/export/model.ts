@@ -187,6 +187,12 @@ export function laneOf(rule: Pick<ExportRule, 'lanes' | 'laneBase'>, hash: numbe
   return (rule.laneBase ?? 0) + (hash % rule.lanes);
 }
 
+/** Whether partition `part` is one of `rule`'s current lanes (not one of an earlier lane count's). */
+export function isCurrentLane(rule: Pick<ExportRule, 'lanes' | 'laneBase'>, part: number): boolean {
+  const base = rule.laneBase ?? 0;
+  return part >= base && part < base + rule.lanes;
+}
+
 /** The lane of a device among EXPORT_PARTITIONS (16) lanes: laneOf a rule of 16 lanes. */
 export function partitionOf(deviceId: string | null): number {
   return deviceHash(deviceId) % EXPORT_PARTITIONS;

@@ -65,10 +65,15 @@ const rowToLane = (r: ExportLaneTable): ExportLane => ({
 const laneRows = (ruleId: string, base: number, lanes: number) =>
   Array.from({ length: lanes }, (_, i) => ({ rule_id: ruleId, part: base + i, owner: null, lease_until: 0, attempts: 0, next_attempt_time: 0, last_error: null }));
 
-/** Inserts the rule and its delivery lanes (`rule.lanes` of them, from `rule.laneBase`). */
+/**
+ * Inserts the rule and a lane row for every partition it can ever have (0 .. 2 x EXPORT_MAX_LANES - 1), not only its
+ * current lanes: rows written by a node that counts lanes otherwise (an older release's 16 during a rolling upgrade, a
+ * node that has not heard of a change yet) must always find a lane to be claimed from. A lane row with no outbox row
+ * is never claimed.
+ */
 export async function insertExportRule(db: Db, rule: ExportRule): Promise<void> {
   await db.insertInto('export_rule').values(ruleToRow(rule)).execute();
-  await db.insertInto('export_lane').values(laneRows(rule.id, rule.laneBase ?? 0, rule.lanes)).execute();
+  await db.insertInto('export_lane').values(laneRows(rule.id, 0, 2 * EXPORT_MAX_LANES)).execute();
 }
 
 /**
@@ -91,7 +96,8 @@ export async function updateExportRule(db: Db, dialect: Dialect, rule: ExportRul
     return 0;
   }
   const waiting = await sql<{ n: number | string | null }>`
-    select sum(messages) as n from export_outbox where rule_id = ${id} and (part < ${base} or part >= ${base + lanes})`.execute(db);
+    select (select coalesce(sum(messages), 0) from export_outbox where rule_id = ${id} and part < ${base})
+      + (select coalesce(sum(messages), 0) from export_outbox where rule_id = ${id} and part >= ${base + lanes}) as n`.execute(db);
   const draining = Number(waiting.rows[0]?.n ?? 0);
   if (draining > 0) return draining;
   const newBase = base === 0 ? EXPORT_MAX_LANES : 0;
@@ -193,7 +199,8 @@ export async function claimExportLanes(db: Db, dialect: Dialect, owner: string, 
         and exists (select 1 from export_outbox o where o.rule_id = l.rule_id and o.part = l.part)
         and exists (select 1 from export_rule r where r.id = l.rule_id and r.enabled = 1
           and (l.part < r.lane_base or l.part >= r.lane_base + r.lanes
-            or not exists (select 1 from export_outbox p where p.rule_id = r.id and (p.part < r.lane_base or p.part >= r.lane_base + r.lanes))))
+            or (not exists (select 1 from export_outbox p where p.rule_id = r.id and p.part < r.lane_base)
+              and not exists (select 1 from export_outbox p where p.rule_id = r.id and p.part >= r.lane_base + r.lanes))))
       order by l.lease_until
       limit ${limit}
       ${lock}
