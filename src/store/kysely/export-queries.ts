@@ -4,7 +4,7 @@
  * `FOR UPDATE SKIP LOCKED`, so nodes claiming at once never wait on each other.
  */
 import { CompiledQuery, sql, type Kysely, type Transaction } from 'kysely';
-import { deviceHash, EXPORT_MAX_LANES, laneOf, unpackMessages, type DeadLetter, type ExportLane, type ExportRule, type OutboxEntry, type OutboxRow } from '../../core/export/model.ts';
+import { deviceHash, EXPORT_MAX_LANES, EXPORT_PARTITIONS, laneOf, unpackMessages, type DeadLetter, type ExportLane, type ExportRule, type OutboxEntry, type OutboxRow } from '../../core/export/model.ts';
 import type { Page, PageQuery } from '../../core/model.ts';
 import type { Dialect } from '../dialect.ts';
 import type { Database, ExportDeadLetterTable, ExportLaneTable, ExportOutboxTable, ExportRuleTable } from '../schema.ts';
@@ -61,19 +61,23 @@ const rowToLane = (r: ExportLaneTable): ExportLane => ({
   lastError: r.last_error,
 });
 
-/** The lane rows of partitions `base` .. `base + lanes - 1` of a rule, free and due. */
-const laneRows = (ruleId: string, base: number, lanes: number) =>
-  Array.from({ length: lanes }, (_, i) => ({ rule_id: ruleId, part: base + i, owner: null, lease_until: 0, attempts: 0, next_attempt_time: 0, last_error: null }));
+/** Partitions `base` .. `base + lanes - 1`. */
+const partsFrom = (base: number, lanes: number): number[] => Array.from({ length: lanes }, (_, i) => base + i);
+
+/** The lane rows of partitions `parts` of a rule, free and due. */
+const laneRows = (ruleId: string, parts: readonly number[]) =>
+  parts.map((part) => ({ rule_id: ruleId, part, owner: null, lease_until: 0, attempts: 0, next_attempt_time: 0, last_error: null }));
 
 /**
- * Inserts the rule and a lane row for every partition it can ever have (0 .. 2 x EXPORT_MAX_LANES - 1), not only its
- * current lanes: rows written by a node that counts lanes otherwise (an older release's 16 during a rolling upgrade, a
- * node that has not heard of a change yet) must always find a lane to be claimed from. A lane row with no outbox row
- * is never claimed.
+ * Inserts the rule and a lane row for each of the first EXPORT_PARTITIONS (16) partitions, not only its current lanes
+ * (a new rule's are among them): rows written by a node of an earlier release, which counts 16 lanes, must find a lane
+ * to be claimed from during a rolling upgrade (and a change of lanes keeps the rows of every count since). A lane row
+ * with no outbox row is never claimed.
  */
 export async function insertExportRule(db: Db, rule: ExportRule): Promise<void> {
   await db.insertInto('export_rule').values(ruleToRow(rule)).execute();
-  await db.insertInto('export_lane').values(laneRows(rule.id, 0, 2 * EXPORT_MAX_LANES)).execute();
+  const parts = new Set([...partsFrom(0, EXPORT_PARTITIONS), ...partsFrom(rule.laneBase ?? 0, rule.lanes)]);
+  await db.insertInto('export_lane').values(laneRows(rule.id, [...parts])).execute();
 }
 
 /**
@@ -105,7 +109,7 @@ export async function updateExportRule(db: Db, dialect: Dialect, rule: ExportRul
   // a count before it, and those must stay claimable. A lane used again starts with no backoff.
   await db
     .insertInto('export_lane')
-    .values(laneRows(id, newBase, rule.lanes))
+    .values(laneRows(id, partsFrom(newBase, rule.lanes)))
     .onConflict((oc) => oc.columns(['rule_id', 'part']).doUpdateSet({ attempts: 0, next_attempt_time: 0, last_error: null }))
     .execute();
   await db.updateTable('export_rule').set({ ...row, lane_base: newBase }).where('id', '=', id).execute();
