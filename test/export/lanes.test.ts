@@ -51,17 +51,20 @@ function contract(name: string, open: Opener, dialect: Dialect, skip?: string | 
       const delivery = new ExportDelivery(store, rules, openExportSink, { ...DEFAULT_EXPORT_SETTINGS, concurrency: 16, retryBaseMs: 1, retryMaxMs: 2 }, quiet);
       const outbox = new OutboxBuilder(rules, delivery);
       await rules.reload();
-      /** One group commit: a point `ts` of each device. */
-      async function commit(ts: number, devices = DEVICES) {
+      /**
+       * One group commit: a point `ts` of each device, its outbox rows made by `through` (another node's builder, whose
+       * rows this node's delivery reads from the store rather than from memory).
+       */
+      async function commit(ts: number, devices = DEVICES, through = outbox) {
         const telemetry: TsPoint[] = [];
         for (const d of devices) {
-          outbox.noteDevice(d, 'telemetry');
+          through.noteDevice(d, 'telemetry');
           telemetry.push({ deviceId: d.deviceId, ts, key: 'n', value: { type: 'LONG', value: ts } });
         }
         const batch = { telemetry, attributes: [] as never[], outbox: undefined as never };
-        outbox.decorate(batch);
+        through.decorate(batch);
         await store.writeBatch(batch);
-        delivery.remember(batch.outbox);
+        if (through === outbox) delivery.remember(batch.outbox);
       }
       /** Rounds until nothing is left to deliver (a round that did nothing: a lane backing off, so wait a little). */
       async function drain() {
@@ -210,17 +213,7 @@ function contract(name: string, open: Opener, dialect: Dialect, skip?: string | 
         await atSecond.reload();
         // Nothing waits, so a second change is taken at once: 3 lanes from partition 0 again.
         await t.rules.save('tenant', { lanes: 3 }, rule.id);
-        for (const [rules, ts] of [[atFirst, 100], [atSecond, 200]] as const) {
-          const stale = new OutboxBuilder(rules, t.delivery);
-          const telemetry: TsPoint[] = [];
-          for (const d of MANY) {
-            stale.noteDevice(d, 'telemetry');
-            telemetry.push({ deviceId: d.deviceId, ts, key: 'n', value: { type: 'LONG', value: ts } });
-          }
-          const batch = { telemetry, attributes: [] as never[], outbox: undefined as never };
-          stale.decorate(batch);
-          await t.store.writeBatch(batch);
-        }
+        for (const [rules, ts] of [[atFirst, 100], [atSecond, 200]] as const) await t.commit(ts, MANY, new OutboxBuilder(rules, t.delivery));
         const held = await t.lanesWithRows(rule.id, true);
         assert.ok(held.some((p) => p >= 3 && p < 16) && held.some((p) => p >= 16), `rows in lanes of both earlier counts: ${held.join(',')}`);
         await t.commit(300, MANY);
@@ -242,14 +235,7 @@ function contract(name: string, open: Opener, dialect: Dialect, skip?: string | 
         assert.equal(rule.lanes, 4);
         // As that node sees the rule: no lanes column yet, so partitionOf's 16.
         const old = new OutboxBuilder({ wants: () => true, matching: () => [{ ...rule, lanes: 16, laneBase: 0 }] } as unknown as ExportRules, t.delivery);
-        const telemetry: TsPoint[] = [];
-        for (const d of MANY) {
-          old.noteDevice(d, 'telemetry');
-          telemetry.push({ deviceId: d.deviceId, ts: 1, key: 'n', value: { type: 'LONG', value: 1 } });
-        }
-        const batch = { telemetry, attributes: [] as never[], outbox: undefined as never };
-        old.decorate(batch);
-        await t.store.writeBatch(batch);
+        await t.commit(1, MANY, old);
         assert.ok((await t.lanesWithRows(rule.id, true)).some((p) => p >= 4), 'rows in lanes the rule does not count');
         await t.commit(2, MANY);
         await t.drain();
