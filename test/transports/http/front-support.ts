@@ -2,7 +2,8 @@
  * Raw-TCP helpers for the socket front's tests (src/transports/http/socket-front.ts): scripted byte streams written to
  * a server, everything it answers collected until it closes the connection, and answers normalised for comparison.
  */
-import { connect } from 'node:net';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
 
 /**
  * One step of a client script: bytes to write (each its own write), `{ responses: n }` to wait until n status lines
@@ -75,4 +76,16 @@ export function normalized(response: string): string {
 /** A raw HTTP/1.1 POST to `path` with `body`; `headers` are written as given after Host. */
 export function rawPost(path: string, body: string, headers = 'Content-Type: application/json\r\n'): string {
   return `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${headers}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+}
+
+/** A raw client socket and everything it received (latin1); `closed` once the server closed it. */
+export async function client(port: number): Promise<{ text: string; closed: boolean; socket: Socket }> {
+  const socket = connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  const state = { text: '', closed: false, socket };
+  socket.setEncoding('latin1');
+  socket.on('data', (chunk: string) => (state.text += chunk));
+  socket.on('close', () => (state.closed = true));
+  socket.on('error', () => {});
+  return state;
 }

@@ -11,15 +11,14 @@
  */
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { connect, type AddressInfo, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { createLogger } from '../../../src/log.ts';
 import { createHttpApp } from '../../../src/transports/http/app.ts';
 import type { HttpLimits } from '../../../src/transports/http/admission.ts';
 import { installLeanRoute } from '../../../src/transports/http/lean-route.ts';
-import { rawPost } from './front-support.ts';
+import { client, rawPost } from './front-support.ts';
 
 const realDateNow = Date.now;
 const HOUR = 3_600_000;
@@ -44,17 +43,6 @@ async function frontApp(limits: Partial<HttpLimits>, socketFront = true) {
   app.server.on('connection', () => state.accepted++);
   await app.listen({ host: '127.0.0.1', port: 0 });
   return { app, port: (app.server.address() as AddressInfo).port, state, logs };
-}
-
-async function client(port: number) {
-  const socket: Socket = connect(port, '127.0.0.1');
-  await once(socket, 'connect');
-  const state = { text: '', closed: false, socket };
-  socket.setEncoding('latin1');
-  socket.on('data', (chunk: string) => (state.text += chunk));
-  socket.on('close', () => (state.closed = true));
-  socket.on('error', () => {});
-  return state;
 }
 
 /** Polls `condition` (bounded by the monotonic clock: Date.now may be moved). */

@@ -16,7 +16,7 @@ import { createLogger } from '../../../src/log.ts';
 import { createHttpApp } from '../../../src/transports/http/app.ts';
 import type { HttpLimits } from '../../../src/transports/http/admission.ts';
 import { installLeanRoute, type LeanRequest } from '../../../src/transports/http/lean-route.ts';
-import { normalized, rawPost, runScript } from './front-support.ts';
+import { client, normalized, rawPost, runScript } from './front-support.ts';
 
 /** An app with the lean route `POST /lean` (answers held until released) and fastify's `GET /other`. */
 async function leanApp(limits: Partial<HttpLimits> = {}, socketFront = true, answerAtOnce?: string) {
@@ -39,18 +39,6 @@ async function leanApp(limits: Partial<HttpLimits> = {}, socketFront = true, ans
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as AddressInfo).port;
   return { app, port, held, seen };
-}
-
-/** A raw client socket and everything it received; `closed` once the server closed it. */
-async function client(port: number) {
-  const socket: Socket = connect(port, '127.0.0.1');
-  await once(socket, 'connect');
-  const state = { text: '', closed: false, socket };
-  socket.setEncoding('latin1');
-  socket.on('data', (chunk: string) => (state.text += chunk));
-  socket.on('close', () => (state.closed = true));
-  socket.on('error', () => {});
-  return state;
 }
 
 async function until(condition: () => boolean, what: string): Promise<void> {
